@@ -1,0 +1,38 @@
+// The `vqa` command-line tool is a set of subcommands, one file each in app/cli/. A file
+// registers its subcommands with VQA_CLI_COMMAND; main() builds the CLI11 app from them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace vqa::cli {
+
+// Adds one subcommand to `app`; its callback does the work and returns the exit code
+// through `exit_code`.
+using CommandSetup = std::function<void(CLI::App& app, int& exit_code)>;
+
+struct CommandRegistration {
+    std::string name;
+    CommandSetup setup;
+};
+
+inline std::vector<CommandRegistration>& commandRegistry() {
+    static std::vector<CommandRegistration> registry;
+    return registry;
+}
+
+struct CommandRegistrar {
+    CommandRegistrar(std::string name, CommandSetup setup) {
+        commandRegistry().push_back({std::move(name), std::move(setup)});
+    }
+};
+
+}  // namespace vqa::cli
+
+#define VQA_CLI_CONCAT2(a, b) a##b
+#define VQA_CLI_CONCAT(a, b) VQA_CLI_CONCAT2(a, b)
+#define VQA_CLI_COMMAND(name, setup_fn) \
+    static ::vqa::cli::CommandRegistrar VQA_CLI_CONCAT(vqa_cli_registrar_, __LINE__)(name, setup_fn)

@@ -1,0 +1,67 @@
+#include "engine/EngineWorker.h"
+
+#include <QMetaType>
+
+#include "engine/Engine.h"
+#include "engine/Error.h"
+
+namespace vqa {
+
+void registerEngineMetaTypes() {
+    qRegisterMetaType<vqa::LoadOptions>();
+    qRegisterMetaType<vqa::Request>();
+    qRegisterMetaType<vqa::ModelInfo>();
+    qRegisterMetaType<vqa::TokenEvent>();
+    qRegisterMetaType<vqa::GenerationResult>();
+}
+
+EngineWorker::EngineWorker(QObject* parent) : QObject(parent), engine_(std::make_unique<Engine>()) {}
+EngineWorker::~EngineWorker() = default;
+
+void EngineWorker::cancel() { cancel_.store(true); }
+
+void EngineWorker::loadModel(const QString& model_dir, const vqa::LoadOptions& options) {
+    busy_ = true;
+    try {
+        auto info = engine_->load(model_dir.toStdString(), options, [this](const Progress& p) {
+            emit progress(QString::fromStdString(p.stage), p.fraction);
+        });
+        busy_ = false;
+        emit modelLoaded(info);
+    } catch (const std::exception& e) {
+        busy_ = false;
+        emit modelFailed(QString::fromStdString(e.what()));
+    }
+}
+
+void EngineWorker::submit(const vqa::Request& request) {
+    busy_ = true;
+    cancel_ = false;
+    GenerationResult result;
+    try {
+        result = engine_->generate(
+            request, [this](const TokenEvent& event) { emit token(event); }, &cancel_,
+            [this](const Progress& p) { emit progress(QString::fromStdString(p.stage), p.fraction); });
+    } catch (const std::exception& e) {
+        result.stop = StopReason::Error;
+        result.error = e.what();
+    }
+    busy_ = false;
+    emit finished(result);
+}
+
+EngineThread::EngineThread(QObject* parent) : QObject(parent), worker_(new EngineWorker) {
+    registerEngineMetaTypes();
+    thread_.setObjectName("vqa-engine");
+    worker_->moveToThread(&thread_);
+    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
+    thread_.start();
+}
+
+EngineThread::~EngineThread() {
+    worker_->cancel();
+    thread_.quit();
+    thread_.wait();
+}
+
+}  // namespace vqa

@@ -1,0 +1,122 @@
+// Value types that cross the boundary between the engine and its users (UI, CLI, tests).
+// Plain C++ only: no LibTorch, no Qt, so ui/ and app/ can include this freely.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vqa {
+
+// An image in memory as 8-bit RGB, row-major, width*height*3 bytes.
+struct RgbImage {
+    int width = 0;
+    int height = 0;
+    std::vector<std::uint8_t> pixels;
+    bool empty() const { return width <= 0 || height <= 0; }
+};
+
+enum class Role { System, User, Assistant };
+
+// One piece of a turn's content: text, or the place where the image goes.
+struct ContentPart {
+    enum class Kind { Text, Image } kind = Kind::Text;
+    std::string text;  // Kind::Text only
+};
+
+struct Turn {
+    Role role = Role::User;
+    std::vector<ContentPart> content;
+};
+
+using Conversation = std::vector<Turn>;
+
+struct GenerationParams {
+    int max_new_tokens = 256;
+    float temperature = 0.0f;  // 0 means greedy
+    int top_k = 0;             // 0: off
+    float top_p = 1.0f;        // 1: off
+    float repetition_penalty = 1.0f;
+    std::uint64_t seed = 0;
+    bool ignore_eos = false;
+};
+
+struct ExplainParams {
+    bool capture_attention = false;
+};
+
+enum class DevicePreference { Auto, Cpu, Cuda };
+
+struct LoadOptions {
+    DevicePreference device = DevicePreference::Auto;
+    std::string dtype = "auto";  // auto, float32, bfloat16, float16
+    int threads = 0;             // 0: library default
+};
+
+// A grid of attention (or relevancy) values over one image region: a tile or the global view.
+// `values` is rows*cols, row-major. The rectangle is in the original image's pixels.
+struct HeatmapGrid {
+    int rows = 0;
+    int cols = 0;
+    std::vector<float> values;
+    double x = 0, y = 0, width = 0, height = 0;
+    bool global_view = false;
+};
+
+// One generated token, as it streams out.
+struct TokenEvent {
+    int index = 0;          // 0-based position in the answer
+    std::int32_t id = 0;    // token id
+    std::string text;       // the new text this token completes (may be empty mid-character)
+    std::vector<HeatmapGrid> attention;  // filled when attention capture is on
+};
+
+struct Timings {
+    double preprocess_ms = 0;
+    double encode_ms = 0;
+    double prefill_ms = 0;
+    double first_token_ms = 0;  // from submit to the first token
+    double decode_ms = 0;
+    int prompt_tokens = 0;
+    int new_tokens = 0;
+    double tokensPerSecond() const { return decode_ms > 0 && new_tokens > 1 ? (new_tokens - 1) * 1000.0 / decode_ms : 0.0; }
+};
+
+enum class StopReason { EndOfTurn, MaxTokens, Cancelled, Error };
+
+struct GenerationResult {
+    std::string text;
+    std::vector<std::int32_t> token_ids;
+    StopReason stop = StopReason::EndOfTurn;
+    Timings timings;
+    std::string error;
+};
+
+struct ModelInfo {
+    std::string family;      // e.g. "idefics3"
+    std::string name;        // folder name
+    std::string path;
+    std::int64_t parameters = 0;
+    std::string dtype;
+    std::string device;
+    std::int64_t weight_bytes = 0;
+};
+
+struct Progress {
+    std::string stage;  // "loading weights", "encoding image", ...
+    double fraction = 0;  // 0..1, or negative when unknown
+};
+
+// One question to the engine. `images` are the images of the conversation, in the order
+// of its ContentPart::Image parts; `image_keys` name them for caching (same key, same image).
+struct Request {
+    Conversation conversation;
+    std::vector<std::shared_ptr<const RgbImage>> images;
+    std::vector<std::string> image_keys;
+    GenerationParams generation;
+    ExplainParams explain;
+};
+
+}  // namespace vqa

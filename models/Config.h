@@ -1,0 +1,47 @@
+// Typed configuration of the networks. Filled by the engine from a checkpoint's config.json;
+// models/ never reads files. Field names follow the Hugging Face config keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vqa::models {
+
+// A Llama-style decoder (SmolLM2 in SmolVLM, Vicuna / Llama 2 in LLaVA).
+struct LlamaConfig {
+    int vocab_size = 0;
+    int hidden_size = 0;
+    int intermediate_size = 0;
+    int num_hidden_layers = 0;
+    int num_attention_heads = 0;
+    int num_key_value_heads = 0;
+    int head_dim = 0;  // hidden_size / num_attention_heads when the config does not say
+    double rms_norm_eps = 1e-6;
+    double rope_theta = 10000.0;
+    int max_position_embeddings = 2048;
+    bool attention_bias = false;
+    bool mlp_bias = false;
+    bool tie_word_embeddings = false;
+};
+
+// A ViT image encoder: SigLIP (Idefics3) or CLIP (LLaVA).
+struct VisionConfig {
+    int hidden_size = 0;
+    int intermediate_size = 0;
+    int num_hidden_layers = 0;
+    int num_attention_heads = 0;
+    int num_channels = 3;
+    int image_size = 0;
+    int patch_size = 0;
+    double layer_norm_eps = 1e-6;
+    std::string hidden_act = "gelu_pytorch_tanh";
+};
+
+struct Idefics3Config {
+    VisionConfig vision;
+    LlamaConfig text;
+    int scale_factor = 2;            // pixel-shuffle factor of the connector
+    std::int64_t image_token_id = 0;
+};
+
+}  // namespace vqa::models

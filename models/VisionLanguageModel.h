@@ -1,0 +1,59 @@
+// The small interface every model family exposes to the engine: encode images, embed
+// tokens, run a step over embeddings with a KV cache, report attention when asked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace vqa::models {
+
+// Keys and values of every decoder layer, preallocated once for the whole context and
+// filled in place, so decoding never reallocates. Shapes: [kv_heads, capacity, head_dim].
+struct KvCache {
+    std::vector<torch::Tensor> keys;
+    std::vector<torch::Tensor> values;
+    std::int64_t length = 0;  // positions filled
+    std::int64_t capacity() const { return keys.empty() ? 0 : keys.front().size(1); }
+    void truncate(std::int64_t n) { length = std::min(length, n); }
+};
+
+// Attention capture: when set on a forward call, each layer writes the attention weights
+// of the *last* query position to the listed key positions (the image tokens):
+// rows[layer] is [heads, positions.size()] in float32 after the call.
+struct AttentionCapture {
+    torch::Tensor positions;          // int64 key positions to keep
+    std::vector<torch::Tensor> rows;  // one per layer, filled by the model
+};
+
+class VisionLanguageModel {
+public:
+    virtual ~VisionLanguageModel() = default;
+
+    virtual std::string family() const = 0;
+    virtual std::int64_t imageTokenId() const = 0;
+
+    // pixel_values [N, C, H, W] (model dtype/device); pixel_attention_mask [N, H, W] bool
+    // (may be undefined: all valid). Returns the features to put at the image tokens,
+    // [N, tokens_per_image, text_hidden].
+    virtual torch::Tensor encodeImages(const torch::Tensor& pixel_values,
+                                       const torch::Tensor& pixel_attention_mask) = 0;
+
+    // ids [T] int64 -> embeddings [T, hidden].
+    virtual torch::Tensor embedTokens(const torch::Tensor& ids) = 0;
+
+    virtual KvCache newCache(std::int64_t capacity) const = 0;
+
+    // Runs the decoder over embeddings [T, hidden] at positions cache.length..+T, appends
+    // to the cache, and returns logits [T, vocab] (all positions) or [1, vocab] (last only).
+    virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
+                                  AttentionCapture* capture = nullptr) = 0;
+
+    virtual std::int64_t parameterCount() const = 0;
+    virtual torch::Device device() const = 0;
+    virtual torch::ScalarType dtype() const = 0;
+};
+
+}  // namespace vqa::models
