@@ -22,6 +22,11 @@ if(_n GREATER 1)
 endif()
 list(APPEND CMAKE_PREFIX_PATH ${_vqa_torch_prefix})
 get_filename_component(VQA_TORCH_LIBDIR "${_vqa_torch_prefix}/../../lib" ABSOLUTE)
+# A CUDA wheel's config otherwise compiles and runs a probe on the build machine's GPU;
+# we build no CUDA sources ourselves, so name the architectures instead of probing.
+if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
+endif()
 find_package(Torch REQUIRED)
 message(STATUS "LibTorch ${Torch_VERSION} from ${_vqa_torch_prefix} (CUDA build: '${VQA_TORCH_CUDA}')")
 
