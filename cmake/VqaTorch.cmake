@@ -30,6 +30,14 @@ endif()
 find_package(Torch REQUIRED)
 message(STATUS "LibTorch ${Torch_VERSION} from ${_vqa_torch_prefix} (CUDA build: '${VQA_TORCH_CUDA}')")
 
+# A CUDA wheel's libtorch_cuda finds its CUDA libraries (the nvidia-* wheels beside it)
+# through an $ORIGIN rpath at run time. The linker does not follow that and may pick an
+# older system copy (for example a toolkit's libnccl) instead, so name the folders for it.
+file(GLOB _vqa_nvidia_libdirs LIST_DIRECTORIES true "${VQA_TORCH_LIBDIR}/../../nvidia/*/lib")
+foreach(_dir IN LISTS _vqa_nvidia_libdirs)
+    add_link_options("LINKER:-rpath-link,${_dir}")
+endforeach()
+
 # Torch's config puts its flags in TORCH_CXX_FLAGS (the C++ ABI switch); apply them everywhere
 # so Qt, OpenCV and our code agree on std::string's layout.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
