@@ -13,6 +13,10 @@ namespace vqa {
 
 class Tokenizer;
 
+// Decodes an image file into RGB (EXIF orientation applied), refusing files that are not
+// images or that declare more pixels than the engine accepts. Throws vqa::Error.
+RgbImage loadImageFile(const std::string& path);
+
 using ProgressCallback = std::function<void(const Progress&)>;
 using TokenCallback = std::function<void(const TokenEvent&)>;
 

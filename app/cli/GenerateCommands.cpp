@@ -1,0 +1,191 @@
+// `vqa caption`, `vqa ask`, `vqa chat`: answer about an image on the engine, streaming
+// tokens to standard output as they come; `--json` for machine-readable output.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli/Command.h"
+#include "engine/Engine.h"
+#include "engine/Error.h"
+
+namespace vqa::cli {
+namespace {
+
+struct GenerateOptions {
+    std::string model;
+    std::string image;
+    std::string question;
+    std::string device = "auto";
+    std::string dtype = "auto";
+    int threads = 0;
+    bool json = false;
+    GenerationParams params;
+};
+
+void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
+    cmd->add_option("--model,-m", o.model, "Model folder (config.json, *.safetensors, tokenizer)")->required();
+    cmd->add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    cmd->add_option("--dtype", o.dtype, "auto, float32, bfloat16 or float16")
+        ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}));
+    cmd->add_option("--threads", o.threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--max-new-tokens", o.params.max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
+    cmd->add_option("--temperature", o.params.temperature, "Sampling temperature; 0 is greedy")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-k", o.params.top_k, "Keep the k most likely tokens (0: off)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-p", o.params.top_p, "Nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--repetition-penalty", o.params.repetition_penalty, "Penalty for repeated tokens (1: off)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--seed", o.params.seed, "Random seed for sampling");
+    cmd->add_flag("--ignore-eos", o.params.ignore_eos, "Keep generating past the end of the answer");
+    cmd->add_flag("--json", o.json, "Print one JSON object per answer instead of streaming text");
+}
+
+const char* stopName(StopReason stop) {
+    switch (stop) {
+    case StopReason::EndOfTurn: return "end_of_turn";
+    case StopReason::MaxTokens: return "max_tokens";
+    case StopReason::Cancelled: return "cancelled";
+    case StopReason::Error: return "error";
+    }
+    return "unknown";
+}
+
+nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
+    const Timings& t = r.timings;
+    return {{"text", r.text},
+            {"token_ids", r.token_ids},
+            {"stop", stopName(r.stop)},
+            {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype}}},
+            {"timings",
+             {{"preprocess_ms", t.preprocess_ms},
+              {"encode_ms", t.encode_ms},
+              {"prefill_ms", t.prefill_ms},
+              {"first_token_ms", t.first_token_ms},
+              {"decode_ms", t.decode_ms},
+              {"prompt_tokens", t.prompt_tokens},
+              {"new_tokens", t.new_tokens},
+              {"decode_tokens_per_second", t.tokensPerSecond()}}}};
+}
+
+// Loads the model and the image; throws vqa::Error with a message on failure.
+std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
+    LoadOptions load;
+    load.device = o.device == "cpu" ? DevicePreference::Cpu
+                  : o.device == "cuda" ? DevicePreference::Cuda : DevicePreference::Auto;
+    load.dtype = o.dtype;
+    load.threads = o.threads;
+    engine.load(o.model, load);
+    return std::make_shared<const RgbImage>(loadImageFile(o.image));
+}
+
+// Runs one turn; streams text unless --json. Returns false on error (message printed).
+bool answer(Engine& engine, Request& request, const GenerateOptions& o) {
+    auto on_token = [&](const TokenEvent& event) {
+        if (!o.json) {
+            std::fwrite(event.text.data(), 1, event.text.size(), stdout);
+            std::fflush(stdout);
+        }
+    };
+    GenerationResult result = engine.generate(request, on_token);
+    if (result.stop == StopReason::Error) {
+        if (!o.json)
+            std::cout << "\n";
+        std::cerr << "vqa: " << result.error << "\n";
+        return false;
+    }
+    if (o.json)
+        std::cout << resultJson(result, engine.modelInfo()).dump() << std::endl;
+    else
+        std::cout << std::endl;
+    request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, result.text}}});
+    return true;
+}
+
+Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::string& image_key,
+                  const std::string& text, const GenerateOptions& o) {
+    Request request;
+    request.images = {image};
+    request.image_keys = {image_key};
+    request.generation = o.params;
+    request.conversation.push_back(
+        {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, text}}});
+    return request;
+}
+
+int runSingle(GenerateOptions& o, const std::string& question) {
+    try {
+        Engine engine;
+        auto image = prepare(engine, o);
+        Request request = firstTurn(image, o.image, question, o);
+        return answer(engine, request, o) ? 0 : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "vqa: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+int runChat(GenerateOptions& o) {
+    try {
+        Engine engine;
+        auto image = prepare(engine, o);
+        const bool interactive = isatty(STDIN_FILENO);
+        Request request;
+        std::string line;
+        while (true) {
+            if (interactive)
+                std::cout << "> " << std::flush;
+            if (!std::getline(std::cin, line))
+                break;
+            if (line.empty())
+                continue;
+            if (request.conversation.empty()) {
+                request = firstTurn(image, o.image, line, o);
+            } else {
+                request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, line}}});
+            }
+            if (!answer(engine, request, o))
+                return 1;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "vqa: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+constexpr const char* kCaptionPrompt = "Can you describe this image?";
+
+void setupCaption(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<GenerateOptions>();
+    auto* cmd = app.add_subcommand("caption", "Describe an image");
+    addGenerationFlags(cmd, *o);
+    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->callback([o, &exit_code] { exit_code = runSingle(*o, kCaptionPrompt); });
+}
+
+void setupAsk(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<GenerateOptions>();
+    auto* cmd = app.add_subcommand("ask", "Answer one question about an image");
+    addGenerationFlags(cmd, *o);
+    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->add_option("question", o->question, "The question")->required();
+    cmd->callback([o, &exit_code] { exit_code = runSingle(*o, o->question); });
+}
+
+void setupChat(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<GenerateOptions>();
+    auto* cmd = app.add_subcommand("chat", "Talk about an image: one question per line on standard input");
+    addGenerationFlags(cmd, *o);
+    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->callback([o, &exit_code] { exit_code = runChat(*o); });
+}
+
+VQA_CLI_COMMAND("caption", setupCaption);
+VQA_CLI_COMMAND("ask", setupAsk);
+VQA_CLI_COMMAND("chat", setupChat);
+
+}  // namespace
+}  // namespace vqa::cli

@@ -1,0 +1,31 @@
+// Where each image token of the prompt looks in the original image: the image tokens come
+// in blocks (one per tile, then the global view), each a grid_rows x grid_cols grid over a
+// rectangle of the original image. This is what turns attention over image tokens back
+// into a heatmap over the picture.
+#pragma once
+
+#include <vector>
+
+namespace vqa {
+
+struct TokenBlock {
+    int grid_rows = 0;
+    int grid_cols = 0;
+    double x = 0, y = 0, width = 0, height = 0;  // original-image pixels
+    bool global_view = false;
+    int tokens() const { return grid_rows * grid_cols; }
+};
+
+struct ImageLayout {
+    int image_width = 0;
+    int image_height = 0;
+    std::vector<TokenBlock> blocks;  // in the order of the image tokens in the prompt
+    int tokens() const {
+        int n = 0;
+        for (const auto& b : blocks)
+            n += b.tokens();
+        return n;
+    }
+};
+
+}  // namespace vqa

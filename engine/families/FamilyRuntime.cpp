@@ -1,0 +1,15 @@
+#include "engine/families/FamilyRuntime.h"
+
+#include "engine/Error.h"
+#include "engine/families/Idefics3Runtime.h"
+
+namespace vqa {
+
+std::unique_ptr<FamilyRuntime> makeFamilyRuntime(const std::string& family, const FamilyLoadContext& context) {
+    if (family == "idefics3")
+        return std::make_unique<Idefics3Runtime>(context);
+    throw Error(context.model_dir + ": the model family '" + family +
+                "' is recognized but this build cannot run it yet; supported: idefics3");
+}
+
+}  // namespace vqa

@@ -1,0 +1,52 @@
+// What the engine needs from a model family, beyond the network itself: how to turn an
+// image into the model's inputs, and the prompt text that stands for it. One class per
+// family (Idefics3Runtime, ...); Engine never special-cases a family.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "engine/Types.h"
+#include "engine/explain/ImageLayout.h"
+#include "models/VisionLanguageModel.h"
+
+namespace vqa {
+
+class Checkpoint;
+
+// An image made ready for one model: tensors for the vision encoder, the text that replaces
+// the image placeholder in the rendered prompt, and the layout of its image tokens.
+struct PreparedImage {
+    torch::Tensor pixel_values;          // [N, C, H, W], float32 on the CPU
+    torch::Tensor pixel_attention_mask;  // [N, H, W] bool, or undefined
+    std::string prompt_text;             // replaces one image placeholder
+    ImageLayout layout;
+};
+
+class FamilyRuntime {
+public:
+    virtual ~FamilyRuntime() = default;
+    virtual std::string family() const = 0;
+    virtual models::VisionLanguageModel& model() = 0;
+    // The placeholder the chat format writes for an image (e.g. "<image>").
+    virtual std::string imagePlaceholder() const = 0;
+    virtual PreparedImage prepareImage(const RgbImage& image) const = 0;
+    virtual int contextLength() const = 0;
+};
+
+struct FamilyLoadContext {
+    std::string model_dir;
+    nlohmann::json config;
+    const Checkpoint* checkpoint = nullptr;
+    torch::Device device = torch::kCPU;
+    torch::ScalarType dtype = torch::kFloat32;
+};
+
+// Builds the runtime for the family config.json names; throws vqa::Error listing the
+// supported families when it is none of them.
+std::unique_ptr<FamilyRuntime> makeFamilyRuntime(const std::string& family, const FamilyLoadContext& context);
+
+}  // namespace vqa

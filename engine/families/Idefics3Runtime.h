@@ -1,0 +1,28 @@
+// The Idefics3 / SmolVLM family as the engine sees it: the network, the image processor
+// (tiles plus a global view) and the image-token text that replaces "<image>".
+#pragma once
+
+#include <memory>
+
+#include "engine/families/FamilyRuntime.h"
+#include "engine/vision/Idefics3ImageProcessor.h"
+#include "models/Config.h"
+
+namespace vqa {
+
+class Idefics3Runtime : public FamilyRuntime {
+public:
+    explicit Idefics3Runtime(const FamilyLoadContext& context);
+    std::string family() const override { return "idefics3"; }
+    models::VisionLanguageModel& model() override { return *model_; }
+    std::string imagePlaceholder() const override { return "<image>"; }
+    PreparedImage prepareImage(const RgbImage& image) const override;
+    int contextLength() const override { return config_.text.max_position_embeddings; }
+
+private:
+    models::Idefics3Config config_;
+    std::unique_ptr<Idefics3ImageProcessor> processor_;
+    std::unique_ptr<models::VisionLanguageModel> model_;
+};
+
+}  // namespace vqa
