@@ -1,0 +1,142 @@
+// `vqa explain`: answer a question and show where the model looked, as heatmap PNGs per
+// word and for the whole answer, plus a JSON file with the tokens and their raw grids.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli/Command.h"
+#include "engine/Engine.h"
+#include "engine/Error.h"
+#include "engine/explain/Heatmap.h"
+
+namespace vqa::cli {
+namespace {
+
+struct ExplainOptions {
+    std::string model, image, question, out, device = "auto", colormap = "turbo", source = "combined";
+    int max_new_tokens = 64;
+    float opacity = 0.55f;
+    float contour = 10.0f;
+};
+
+nlohmann::json gridsJson(const std::vector<HeatmapGrid>& grids) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& g : grids)
+        out.push_back({{"rows", g.rows},
+                       {"cols", g.cols},
+                       {"rect", {g.x, g.y, g.width, g.height}},
+                       {"global_view", g.global_view},
+                       {"values", g.values}});
+    return out;
+}
+
+// A file name piece from a word: letters and digits only, short.
+std::string slug(const std::string& word) {
+    std::string s;
+    for (unsigned char c : word)
+        if (std::isalnum(c))
+            s += static_cast<char>(std::tolower(c));
+    return s.substr(0, 24);
+}
+
+int run(const ExplainOptions& o) {
+    namespace fs = std::filesystem;
+    try {
+        HeatmapSource source = o.source == "tiles" ? HeatmapSource::Tiles
+                               : o.source == "global" ? HeatmapSource::Global : HeatmapSource::Combined;
+        RenderOptions render;
+        render.colormap = colormapFromName(o.colormap);
+        render.opacity = o.opacity;
+        render.contour_top_percent = o.contour;
+
+        Engine engine;
+        LoadOptions load;
+        load.device = o.device == "cpu" ? DevicePreference::Cpu
+                      : o.device == "cuda" ? DevicePreference::Cuda : DevicePreference::Auto;
+        engine.load(o.model, load);
+        auto image = std::make_shared<const RgbImage>(loadImageFile(o.image));
+
+        Request request;
+        request.images = {image};
+        request.image_keys = {o.image};
+        request.generation.max_new_tokens = o.max_new_tokens;
+        request.explain.capture_attention = true;
+        request.conversation.push_back(
+            {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, o.question}}});
+
+        std::vector<std::string> texts;
+        std::vector<std::int32_t> ids;
+        std::vector<std::vector<HeatmapGrid>> grids;
+        auto result = engine.generate(request, [&](const TokenEvent& e) {
+            std::cout << e.text << std::flush;
+            if (e.id < 0) {  // trailing text flushed at the end belongs to the last token
+                if (!texts.empty())
+                    texts.back() += e.text;
+                return;
+            }
+            texts.push_back(e.text);
+            ids.push_back(e.id);
+            grids.push_back(e.attention);
+        });
+        std::cout << "\n";
+        if (result.stop == StopReason::Error)
+            throw Error(result.error);
+
+        fs::create_directories(o.out);
+        std::ofstream(fs::path(o.out) / "answer.txt") << result.text << "\n";
+        auto save = [&](const std::vector<HeatmapGrid>& g, const std::string& name) {
+            auto map = composeHeatmap(g, image->width, image->height, source);
+            writePng(renderHeatmap(*image, map, render), (fs::path(o.out) / name).string());
+        };
+        nlohmann::json doc{{"question", o.question},
+                           {"answer", result.text},
+                           {"image", {{"path", o.image}, {"width", image->width}, {"height", image->height}}},
+                           {"reduction", "mean over heads of the upper half of the layers"},
+                           {"tokens", nlohmann::json::array()},
+                           {"words", nlohmann::json::array()}};
+        for (std::size_t i = 0; i < texts.size(); ++i)
+            doc["tokens"].push_back({{"index", i}, {"id", ids[i]}, {"text", texts[i]}, {"grids", gridsJson(grids[i])}});
+        int n = 0;
+        for (auto [first, last] : wordSpans(texts)) {
+            std::string word;
+            for (int t = first; t < last; ++t)
+                word += texts[t];
+            char name[64];
+            std::snprintf(name, sizeof name, "word-%03d-%s.png", n++, slug(word).c_str());
+            save(averageGrids(grids, first, last), name);
+            doc["words"].push_back({{"text", word}, {"tokens", {first, last}}, {"png", name}});
+        }
+        if (!grids.empty())
+            save(averageGrids(grids, 0, static_cast<int>(grids.size())), "answer.png");
+        std::ofstream(fs::path(o.out) / "explain.json") << doc.dump(1) << "\n";
+        std::cerr << "wrote " << n << " word heatmaps, answer.png and explain.json to " << o.out << "\n";
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "vqa: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+void setupExplain(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<ExplainOptions>();
+    auto* cmd = app.add_subcommand("explain", "Answer a question and write heatmaps of where the model looked");
+    cmd->add_option("--model,-m", o->model, "Model folder")->required();
+    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->add_option("question", o->question, "The question")->required();
+    cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
+    cmd->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
+    cmd->add_option("--colormap", o->colormap, "turbo, viridis, jet or gray");
+    cmd->add_option("--source", o->source, "tiles, global or combined")
+        ->check(CLI::IsMember({"tiles", "global", "combined"}));
+    cmd->add_option("--opacity", o->opacity, "Heatmap opacity")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--contour", o->contour, "Outline the hottest N% (0: off)")->check(CLI::Range(0.0, 100.0));
+    cmd->callback([o, &exit_code] { exit_code = run(*o); });
+}
+
+VQA_CLI_COMMAND("explain", setupExplain);
+
+}  // namespace
+}  // namespace vqa::cli
