@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "engine/Device.h"
 #include "engine/Error.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/families/FamilyRuntime.h"
@@ -150,11 +151,11 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
 
     torch::Device device = torch::kCPU;
     if (options.device == DevicePreference::Cuda) {
-        if (!torch::cuda::is_available())
-            throw Error("the CUDA device was asked for, but no CUDA GPU is available to this build; "
-                        "choose 'auto' or 'cpu'");
+        if (!cudaAvailable())
+            throw Error("the CUDA device was asked for, but " + cudaUnavailableReason() +
+                        "; choose 'auto' or 'cpu'");
         device = torch::Device(torch::kCUDA, 0);
-    } else if (options.device == DevicePreference::Auto && torch::cuda::is_available()) {
+    } else if (options.device == DevicePreference::Auto && cudaAvailable()) {
         device = torch::Device(torch::kCUDA, 0);
     }
     torch::ScalarType dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
