@@ -141,7 +141,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
 
     auto loaded = std::make_unique<Impl::Loaded>();
     report("reading configuration", 0.0);
-    nlohmann::json config = readJsonFile(dir / "config.json");
+    nlohmann::json config = readModelConfig(model_dir);
     const std::string family = detectFamily(config, (dir / "config.json").string());
 
     report("reading tokenizer", 0.05);

@@ -9,7 +9,7 @@
 namespace vqa {
 
 Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
-    : config_(idefics3ConfigFromJson(context.config, context.model_dir + "/config.json")),
+    : config_(parseIdefics3Config(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ImageProcessor::fromModelDir(context.model_dir))),
       model_(models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype)) {}
 
