@@ -37,7 +37,8 @@ public:
 
     // pixel_values [N, C, H, W] (model dtype/device); pixel_attention_mask [N, H, W] bool
     // (may be undefined: all valid). Returns the features to put at the image tokens,
-    // [N, tokens_per_image, text_hidden].
+    // [N, tokens_per_image, text_hidden]. Idefics3 drops all-zero padding images first, as
+    // its reference does, so N counts the real images only.
     virtual torch::Tensor encodeImages(const torch::Tensor& pixel_values,
                                        const torch::Tensor& pixel_attention_mask) = 0;
 
@@ -48,6 +49,9 @@ public:
 
     // Runs the decoder over embeddings [T, hidden] at positions cache.length..+T, appends
     // to the cache, and returns logits [T, vocab] (all positions) or [1, vocab] (last only).
+    // With a capture, rows[layer] is the softmax attention of the last of the T queries
+    // (float32, [heads, positions]); under autograd those rows are part of the graph.
+    // Throws vqa::Error when the cache is too small.
     virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                                   AttentionCapture* capture = nullptr) = 0;
 
@@ -55,5 +59,13 @@ public:
     virtual torch::Device device() const = 0;
     virtual torch::ScalarType dtype() const = 0;
 };
+
+// The prompt's embeddings with the image features written over the rows of the image
+// tokens, in order: embeds [T, hidden], ids [T], features [..., hidden] with exactly one
+// row per image token of `ids`. Out of place (fine under autograd). Throws vqa::Error when
+// the counts differ. For a prompt whose start is already cached, pass the uncached part and
+// the features of the image tokens in it.
+torch::Tensor mergeImageFeatures(const torch::Tensor& embeds, const torch::Tensor& ids,
+                                 const torch::Tensor& features, std::int64_t image_token_id);
 
 }  // namespace vqa::models
