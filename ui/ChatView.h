@@ -1,0 +1,54 @@
+// The conversation: user questions and rendered-Markdown answers in bubbles. Every token
+// of an answer is an anchor, so hovering or clicking a word can show its heatmap.
+#pragma once
+
+#include <QTextBrowser>
+#include <QTimer>
+
+#include <vector>
+
+#include "ui/ChatMessage.h"
+
+namespace vqa::ui {
+
+class ChatView : public QTextBrowser {
+    Q_OBJECT
+public:
+    explicit ChatView(QWidget* parent = nullptr);
+
+    // The view reads the messages on refresh; the owner keeps them alive and calls
+    // setMessages(nullptr) before they go.
+    void setMessages(const std::vector<ChatMessage>* messages);
+    void setAssistantName(const QString& name);
+    // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
+    void setHighlight(int message, int begin, int end);
+    // Rebuilds at once / soon (coalesces the many updates while tokens stream in).
+    void refresh();
+    void scheduleRefresh();
+
+    // Where a token is drawn, in viewport coordinates (for tests and tooltips); empty if
+    // the token is not in the document.
+    QRect tokenRect(int message, int token) const;
+
+signals:
+    void tokenHovered(int message, int token);
+    void tokenClicked(int message, int token);
+    void hoverLeft();
+
+protected:
+    void leaveEvent(QEvent* event) override;
+    void changeEvent(QEvent* event) override;
+
+private:
+    void onHighlighted(const QUrl& url);
+    void onAnchorClicked(const QUrl& url);
+
+    const std::vector<ChatMessage>* messages_ = nullptr;
+    QString assistant_name_;
+    int hl_message_ = -1, hl_begin_ = 0, hl_end_ = 0;
+    QTimer refresh_timer_;
+    // doc positions of each token: token_pos_[message][token] = {start, end}
+    std::vector<std::vector<std::pair<int, int>>> token_pos_;
+};
+
+}  // namespace vqa::ui
