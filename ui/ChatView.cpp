@@ -183,9 +183,22 @@ void ChatView::refresh() {
                         QTextCharFormat f;
                         f.setAnchor(true);
                         f.setAnchorHref(tokenHref(int(mi), t));
-                        if (highlighted && t >= hl_begin_ && t < hl_end_)
-                            f.setBackground(word_bg);
                         c.mergeCharFormat(f);
+                        if (highlighted && t >= hl_begin_ && t < hl_end_) {
+                            int a = i, b = j;
+                            while (a < b && rendered.at(a).isSpace())
+                                ++a;
+                            while (b > a && rendered.at(b - 1).isSpace())
+                                --b;
+                            if (a < b) {
+                                QTextCursor h(&part);
+                                h.setPosition(a);
+                                h.setPosition(b, QTextCursor::KeepAnchor);
+                                QTextCharFormat bg;
+                                bg.setBackground(word_bg);
+                                h.mergeCharFormat(bg);
+                            }
+                        }
                     }
                     if (local[size_t(t)].first < 0)
                         local[size_t(t)].first = i;

@@ -116,6 +116,35 @@ HeatmapField buildHeatmap(const std::vector<const std::vector<HeatmapGrid>*>& to
     }
     if (used_tokens == 0)
         return {};
+    // A light blur (two box passes, about 1.5% of the longer side) softens the seams where
+    // tiles meet, which are artefacts of the tiling, not of where the model looked.
+    const int radius = std::max(1, int(std::lround(0.015 * std::max(field.width, field.height))));
+    std::vector<float> tmp(n);
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int horizontal = 1; horizontal >= 0; --horizontal) {
+            const int len = horizontal ? field.width : field.height;
+            const int lines = horizontal ? field.height : field.width;
+            for (int line = 0; line < lines; ++line) {
+                auto index = [&](int i) {
+                    return horizontal ? size_t(line) * field.width + i : size_t(i) * field.width + line;
+                };
+                for (int i = 0; i < len; ++i) {
+                    float acc = 0, w = 0;
+                    for (int d = -radius; d <= radius; ++d) {
+                        const int j = i + d;
+                        if (j >= 0 && j < len && field.covered[index(j)]) {
+                            acc += field.values[index(j)];
+                            w += 1;
+                        }
+                    }
+                    tmp[index(i)] = w > 0 ? acc / w : 0.0f;
+                }
+            }
+            for (size_t k = 0; k < n; ++k)
+                if (field.covered[k])
+                    field.values[k] = tmp[k];
+        }
+    }
     // Min-max over covered pixels: the map shows where, relative to the rest of the image.
     float lo = INFINITY, hi = -INFINITY;
     for (size_t k = 0; k < n; ++k) {
@@ -139,7 +168,15 @@ QImage colorizeHeatmap(const HeatmapField& field, Colormap map) {
         auto* line = reinterpret_cast<QRgb*>(image.scanLine(y));
         for (int x = 0; x < field.width; ++x) {
             const size_t k = size_t(y) * field.width + x;
-            line[x] = field.covered[k] ? table[std::clamp(int(field.values[k] * 255.0f + 0.5f), 0, 255)] : 0u;
+            if (!field.covered[k]) {
+                line[x] = 0u;
+                continue;
+            }
+            // Opaque where attention is high, partly see-through where it is low, so the
+            // image stays readable under the cold parts.
+            const float v = std::clamp(field.values[k], 0.0f, 1.0f);
+            const QRgb c = table[std::clamp(int(v * 255.0f + 0.5f), 0, 255)];
+            line[x] = qRgba(qRed(c), qGreen(c), qBlue(c), int(255.0f * (0.35f + 0.65f * v) + 0.5f));
         }
     }
     return image;

@@ -20,6 +20,7 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSplitter>
 #include <QStackedWidget>
@@ -128,9 +129,10 @@ void MainWindow::buildUi() {
     thumbnails_->setFlow(QListView::LeftToRight);
     thumbnails_->setWrapping(false);
     thumbnails_->setMovement(QListView::Static);
-    thumbnails_->setIconSize(QSize(64, 64));
-    thumbnails_->setSpacing(4);
-    thumbnails_->setFixedHeight(64 + thumbnails_->fontMetrics().height() + 26);
+    thumbnails_->setIconSize(QSize(56, 56));
+    thumbnails_->setSpacing(2);
+    thumbnails_->setFixedHeight(56 + thumbnails_->fontMetrics().height() + 22);
+    thumbnails_->setFrameShape(QFrame::NoFrame);
     thumbnails_->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
     thumbnails_->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     thumbnails_->setContextMenuPolicy(Qt::ActionsContextMenu);
@@ -163,7 +165,8 @@ void MainWindow::buildUi() {
     connect(canvas_, &ImageCanvas::zoomChanged, this,
             [this](double percent) { zoom_label_->setText(QString::number(percent, 'f', 0) + " %"); });
 
-    auto* view_row = new QHBoxLayout;
+    view_row_ = new QWidget;
+    auto* view_row = new QHBoxLayout(view_row_);
     view_row->setContentsMargins(6, 0, 6, 0);
     view_row->addWidget(fit);
     view_row->addWidget(one);
@@ -178,7 +181,7 @@ void MainWindow::buildUi() {
     left_layout->setSpacing(4);
     left_layout->addWidget(explain_);
     left_layout->addWidget(canvas_, 1);
-    left_layout->addLayout(view_row);
+    left_layout->addWidget(view_row_);
     left_layout->addWidget(thumbnails_);
 
     // Right: the welcome page until a model is there, then the chat.
@@ -531,7 +534,7 @@ void MainWindow::onImageLoaded(const LoadedImage& image) {
     sessions_.push_back(session);
     auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(image.thumbnail)), image.name);
     item->setToolTip(image.path.isEmpty() ? image.name : QDir::toNativeSeparators(image.path));
-    item->setSizeHint(QSize(84, 64 + thumbnails_->fontMetrics().height() + 12));
+    item->setSizeHint(QSize(80, 56 + thumbnails_->fontMetrics().height() + 10));
     thumbnails_->addItem(item);
     thumbnails_->setVisible(true);
     if (!image.path.isEmpty()) {
@@ -726,7 +729,7 @@ void MainWindow::beginAnswer(const QString& question) {
     streamed_tokens_ = 0;
     s->pinned_message = s->pinned_token = -1;
     s->pinned_whole = false;
-    perf_label_->setText(tr("waiting for the first token…"));
+    setPerformance(tr("waiting for the first token…"));
     chat_->refresh();
     chat_->verticalScrollBar()->setValue(chat_->verticalScrollBar()->maximum());
     updateOverlay();
@@ -781,7 +784,7 @@ void MainWindow::handleToken(const TokenEvent& event) {
     const double rate = streamed_tokens_ > 1 && last_token_ms_ > first_token_ms_
                             ? (streamed_tokens_ - 1) * 1000.0 / (last_token_ms_ - first_token_ms_)
                             : 0.0;
-    perf_label_->setText(rate > 0 ? tr("first token %1 ms · %2 tokens/s").arg(first_token_ms_, 0, 'f', 0).arg(rate, 0, 'f', 1)
+    setPerformance(rate > 0 ? tr("first token %1 ms · %2 tokens/s").arg(first_token_ms_, 0, 'f', 0).arg(rate, 0, 'f', 1)
                                   : tr("first token %1 ms").arg(first_token_ms_, 0, 'f', 0));
     emit tokenReceived(event.index);
 }
@@ -807,7 +810,7 @@ void MainWindow::handleFinished(const GenerationResult& result) {
         m.error = QString::fromStdString(result.error.empty() ? std::string("the engine failed without a message")
                                                               : result.error);
         setStatus(tr("The answer failed: %1").arg(m.error));
-        perf_label_->clear();
+        setPerformance({});
     } else {
         m.timings = t;
         if (m.hasAttention()) {
@@ -820,7 +823,7 @@ void MainWindow::handleFinished(const GenerationResult& result) {
             bits << tr("first token %1 ms").arg(t.first_token_ms, 0, 'f', 0);
         if (t.tokensPerSecond() > 0)
             bits << tr("%1 tokens/s").arg(t.tokensPerSecond(), 0, 'f', 1);
-        perf_label_->setText(bits.join(QStringLiteral(" · ")));
+        setPerformance(bits.join(QStringLiteral(" · ")));
     }
     if (s.get() == current()) {
         chat_->refresh();
@@ -974,8 +977,10 @@ void MainWindow::updateOverlay() {
                 for (int t = b; t < e; ++t)
                     if (!m.tokens[size_t(t)].attention.empty())
                         grids.push_back(&m.tokens[size_t(t)].attention);
-                const QString word = m.text.mid(m.tokens[size_t(b)].start,
-                                                m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start).trimmed();
+                QString word = m.text.mid(m.tokens[size_t(b)].start,
+                                          m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start);
+                word.remove(QRegularExpression(QStringLiteral("[*_`#>]")));
+                word = word.trimmed();
                 caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
                 hl_message = message;
                 hl_begin = b;
@@ -1108,6 +1113,9 @@ void MainWindow::applySettings(const AppSettings& settings) {
 
 void MainWindow::updateActions() {
     const bool has_image = current() != nullptr;
+    explain_->setVisible(has_image);
+    view_row_->setVisible(has_image);
+    thumbnails_->setVisible(has_image);
     const bool busy = generating_ != nullptr;
     const bool can_ask = has_image && model_ && !busy && !loading_model_;
     const bool has_messages = has_image && !current()->messages.empty();
@@ -1146,6 +1154,12 @@ void MainWindow::updateRightPanel() {
 }
 
 QString MainWindow::statusText() const { return status_->text(); }
+
+void MainWindow::setPerformance(const QString& text) {
+    perf_label_->setText(text);
+    perf_label_->setMinimumWidth(perf_label_->sizeHint().width());
+    perf_label_->setToolTip(tr("Time to the first token and generation speed of the last answer"));
+}
 QString MainWindow::performanceText() const { return perf_label_->text(); }
 
 void MainWindow::setStatus(const QString& text) {

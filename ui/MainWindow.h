@@ -143,6 +143,7 @@ private:
     void addRecentImage(const QString& path);
     void showError(const QString& title, const QString& message);
     void setStatus(const QString& text);
+    void setPerformance(const QString& text);
     void onTokenHovered(int message, int token);
     void onHoverLeft();
     ExplainParams explainParams() const;
@@ -172,6 +173,7 @@ private:
     ExplainBar* explain_;
     ColorLegend* legend_;
     QLabel* zoom_label_;
+    QWidget* view_row_;
     QListWidget* thumbnails_;
     QStackedWidget* right_stack_;
     WelcomePage* welcome_;

@@ -80,13 +80,14 @@ private slots:
         auto at = [&](double ix, double iy) { return f.values[size_t(int(iy / 4)) * f.width + int(ix / 4)]; };
         auto covered = [&](double ix, double iy) { return f.covered[size_t(int(iy / 4)) * f.width + int(ix / 4)] != 0; };
         // Cell (1, 2) spans x 300..350, y 100..200; its centre is the maximum.
-        QCOMPARE(at(325, 150), 1.0f);
+        QVERIFY(at(325, 150) > 0.95f);
         QVERIFY(at(225, 50) < 0.05f);
         QVERIFY(!covered(100, 100));  // the left half has no grid
         QVERIFY(covered(250, 100));
         const QImage overlay = colorizeHeatmap(f, Colormap::Gray);
         QCOMPARE(qAlpha(overlay.pixel(10, 10)), 0);
-        QCOMPARE(qRed(overlay.pixel(325 / 4, 150 / 4)), 255);
+        QVERIFY(qRed(overlay.pixel(325 / 4, 150 / 4)) > 240);
+        QVERIFY(qAlpha(overlay.pixel(325 / 4, 150 / 4)) > qAlpha(overlay.pixel(225 / 4, 50 / 4)));  // hot is more opaque
     }
 
     void meanOverTokensAveragesTheirMaps() {
