@@ -63,6 +63,8 @@ ChatView::ChatView(QWidget* parent) : QTextBrowser(parent) {
     setMouseTracking(true);
     setFrameShape(QFrame::NoFrame);
     document()->setDocumentMargin(10);
+    setPlaceholderText(tr("Press Describe (Ctrl+D) or type a question below.\n\n"
+                          "Then hover or click any word of the answer to see where the model looked."));
     refresh_timer_.setSingleShot(true);
     refresh_timer_.setInterval(30);
     connect(&refresh_timer_, &QTimer::timeout, this, &ChatView::refresh);
@@ -230,7 +232,7 @@ void ChatView::refresh() {
         if (!user && !m.streaming && m.timings) {
             cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
             QStringList bits;
-            bits << tr("%n token(s)", nullptr, m.timings->new_tokens);
+            bits << (m.timings->new_tokens == 1 ? tr("1 token") : tr("%1 tokens").arg(m.timings->new_tokens));
             if (m.timings->first_token_ms > 0)
                 bits << tr("first token %1 ms").arg(m.timings->first_token_ms, 0, 'f', 0);
             if (m.timings->tokensPerSecond() > 0)

@@ -424,37 +424,8 @@ void MainWindow::buildMenus() {
 
 void MainWindow::connectEngine() {
     EngineWorker* worker = engine_->worker();
-    connect(worker, &EngineWorker::modelLoaded, this, [this](const ModelInfo& info) {
-        loading_model_ = false;
-        model_ = info;
-        QSettings().setValue("model/lastDir", loading_dir_);
-        welcome_->setLastModel(loading_dir_);
-        welcome_->setLoading(false);
-        progress_->hide();
-        setStatus(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
-                      .arg(QString::fromStdString(info.name), formatCount(info.parameters),
-                           QString::fromStdString(info.dtype), QString::fromStdString(info.device)));
-        updateModelLabels();
-        updateRightPanel();
-        updateActions();
-        emit modelReady(info);
-        if (closing_)
-            close();
-    });
-    connect(worker, &EngineWorker::modelFailed, this, [this](const QString& message) {
-        loading_model_ = false;
-        welcome_->setLoading(false);
-        progress_->hide();
-        QString text = message;
-        if (model_)
-            text += "\n\n" + tr("The model loaded before, %1, is still loaded and ready.")
-                                 .arg(QString::fromStdString(model_->name));
-        updateActions();
-        showError(tr("Could not load the model"), text);
-        emit modelLoadFailed(message);
-        if (closing_)
-            close();
-    });
+    connect(worker, &EngineWorker::modelLoaded, this, &MainWindow::handleModelLoaded);
+    connect(worker, &EngineWorker::modelFailed, this, &MainWindow::handleModelFailed);
     connect(worker, &EngineWorker::progress, this, [this](const QString& stage, double fraction) {
         if (!loading_model_ && !generating_)
             return;
@@ -645,6 +616,41 @@ void MainWindow::loadModel(const QString& model_dir) {
                               Q_ARG(vqa::LoadOptions, settings_.load));
 }
 
+void MainWindow::handleModelLoaded(const ModelInfo& info) {
+    loading_model_ = false;
+    model_ = info;
+    if (loading_dir_.isEmpty())
+        loading_dir_ = QString::fromStdString(info.path);
+    QSettings().setValue("model/lastDir", loading_dir_);
+    welcome_->setLastModel(loading_dir_);
+    welcome_->setLoading(false);
+    progress_->hide();
+    setStatus(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
+                  .arg(QString::fromStdString(info.name), formatCount(info.parameters),
+                       QString::fromStdString(info.dtype), QString::fromStdString(info.device)));
+    updateModelLabels();
+    updateRightPanel();
+    updateActions();
+    emit modelReady(info);
+    if (closing_)
+        close();
+}
+
+void MainWindow::handleModelFailed(const QString& message) {
+    loading_model_ = false;
+    welcome_->setLoading(false);
+    progress_->hide();
+    QString text = message;
+    if (model_)
+        text += "\n\n" + tr("The model loaded before, %1, is still loaded and ready.")
+                             .arg(QString::fromStdString(model_->name));
+    updateActions();
+    showError(tr("Could not load the model"), text);
+    emit modelLoadFailed(message);
+    if (closing_)
+        close();
+}
+
 void MainWindow::loadLastModel() {
     const QString dir = QSettings().value("model/lastDir").toString();
     if (!dir.isEmpty() && QFileInfo(dir).isDir())
@@ -748,7 +754,7 @@ void MainWindow::submitCurrent() {
     request.generation = settings_.generation;
     request.explain = explainParams();
     setStatus(tr("Thinking…"));
-    QMetaObject::invokeMethod(engine_->worker(), "submit", Qt::QueuedConnection, Q_ARG(vqa::Request, request));
+    engine_->worker()->post(request);
 }
 
 ExplainParams MainWindow::explainParams() const {
@@ -971,7 +977,8 @@ void MainWindow::updateOverlay() {
                 for (const auto& t : m.tokens)
                     if (!t.attention.empty())
                         grids.push_back(&t.attention);
-                caption = tr("Whole answer: mean over %n token(s)", nullptr, int(grids.size()));
+                caption = grids.size() == 1 ? tr("Whole answer: one token")
+                                            : tr("Whole answer: mean over %1 tokens").arg(grids.size());
             } else if (token >= 0 && token < int(m.tokens.size())) {
                 const auto [b, e] = m.wordOfToken(token);
                 for (int t = b; t < e; ++t)

@@ -63,6 +63,9 @@ public:
     bool hasModel() const { return model_.has_value(); }
     bool isLoadingModel() const { return loading_model_; }
     QString modelInfoText() const;
+    // What the worker reports after loadModel (tests may call them to stand in for it).
+    void handleModelLoaded(const vqa::ModelInfo& info);
+    void handleModelFailed(const QString& message);
 
     // Chat about the current image. ask/describe/regenerate return false (and say why in
     // the status bar) when they cannot start.

@@ -61,6 +61,18 @@ vqa::TokenEvent tokenEvent(int index, const std::string& text, std::vector<vqa::
     return e;
 }
 
+vqa::ModelInfo fakeModel() {
+    vqa::ModelInfo m;
+    m.family = "idefics3";
+    m.name = "SmolVLM-256M-Instruct";
+    m.path = "/models/SmolVLM-256M-Instruct";
+    m.parameters = 256'484'928;
+    m.dtype = "bfloat16";
+    m.device = "cpu";
+    m.weight_bytes = 513'000'000;
+    return m;
+}
+
 QRgb canvasPixelAt(MainWindow& w, QPointF image_fraction) {
     const QImage shot = w.canvas()->grab().toImage();
     const QRectF r = w.canvas()->imageRect();
@@ -431,6 +443,125 @@ private slots:
         window.newConversation();
         QVERIFY(window.messages().empty());
         QVERIFY(window.canvas()->overlay().isNull());
+    }
+
+    void requestsTravelThroughTheWorkerAndErrorsComeBack() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.handleModelLoaded(fakeModel());  // stands in for a loaded model in the UI
+        QVERIFY(!window.welcomeVisible());
+        QVERIFY(window.modelInfoText().contains("Family: idefics3"));
+        QVERIFY(window.modelInfoText().contains("256.5 M"));
+        QVERIFY(!window.describe());  // no image yet
+        QVERIFY2(window.statusText().contains("Open an image"), qPrintable(window.statusText()));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        // The engine has no model, so its answer is an error; the request went over the
+        // thread and the result came back.
+        QSignalSpy finished(&window, &MainWindow::answerFinished);
+        QVERIFY(window.describe());
+        QVERIFY(window.isGenerating());
+        QVERIFY(!window.describe());  // one answer at a time
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(window.messages().size(), size_t(2));
+        QCOMPARE(window.messages()[0].text, QString("Describe this image."));
+        QVERIFY(!window.messages()[1].error.isEmpty());
+        QVERIFY(window.chatView()->toPlainText().contains(window.messages()[1].error));
+        // Regenerate replaces the answer instead of adding one.
+        QVERIFY(window.regenerate());
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(window.messages().size(), size_t(2));
+        // A failed load keeps the model that was there.
+        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        window.loadModel(tmp_.filePath("missing-model"));
+        QVERIFY(failed.wait(10000));
+        QVERIFY(window.hasModel());
+        QVERIFY2(window.statusText().contains("still loaded"), qPrintable(window.statusText()));
+    }
+
+    void copyPutsTheAnswerOnTheClipboard() {
+        MainWindow window;
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.beginAnswer("Colour?");
+        window.handleToken(tokenEvent(0, "It is"));
+        window.handleToken(tokenEvent(1, " **red**."));
+        window.handleFinished(vqa::GenerationResult{});
+        window.copyLastAnswer();
+        QCOMPARE(QApplication::clipboard()->text(), QString("It is **red**."));
+    }
+
+    void canvasZoomsAndPans() {
+        MainWindow window;
+        window.resize(1200, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        vqa::ui::ImageCanvas* canvas = window.canvas();
+        QVERIFY(canvas->isFitToWindow());
+        const QRectF fitted = canvas->imageRect();
+        QVERIFY(QRectF(canvas->rect()).contains(fitted));
+        canvas->actualSize();
+        QCOMPARE(canvas->imageRect().width() * canvas->devicePixelRatioF(), 640.0);
+        canvas->zoomIn();
+        canvas->zoomIn();
+        canvas->zoomIn();
+        const QRectF zoomed = canvas->imageRect();
+        QVERIFY(zoomed.width() > canvas->width());
+        // Dragging moves the image.
+        const QPoint c = canvas->rect().center();
+        QTest::mousePress(canvas, Qt::LeftButton, {}, c);
+        QTest::mouseMove(canvas, c + QPoint(-60, 0));
+        QTest::mouseRelease(canvas, Qt::LeftButton, {}, c + QPoint(-60, 0));
+        QVERIFY(canvas->imageRect().left() < zoomed.left());
+        canvas->fitToWindow();
+        QCOMPARE(canvas->imageRect(), fitted);
+    }
+
+    void darkPaletteAndSettingsScreenshots() {
+        const QPalette light = QApplication::palette();
+        QPalette dark;
+        dark.setColor(QPalette::Window, QColor(40, 42, 46));
+        dark.setColor(QPalette::WindowText, QColor(220, 222, 226));
+        dark.setColor(QPalette::Base, QColor(30, 31, 34));
+        dark.setColor(QPalette::AlternateBase, QColor(46, 48, 52));
+        dark.setColor(QPalette::Text, QColor(220, 222, 226));
+        dark.setColor(QPalette::Button, QColor(52, 54, 58));
+        dark.setColor(QPalette::ButtonText, QColor(220, 222, 226));
+        dark.setColor(QPalette::Highlight, QColor(70, 130, 220));
+        dark.setColor(QPalette::HighlightedText, Qt::white);
+        dark.setColor(QPalette::PlaceholderText, QColor(140, 142, 146));
+        dark.setColor(QPalette::Mid, QColor(80, 82, 86));
+        QApplication::setPalette(dark);
+        {
+            MainWindow window;
+            window.resize(1280, 800);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            window.handleModelLoaded(fakeModel());
+            window.openImage(tmp_.filePath("scene.png"));
+            QVERIFY(waitForImages(window, 1));
+            const QSize size = window.canvas()->imageSize();
+            window.beginAnswer("Is there a sun?");
+            const char* words[] = {"Yes", ",", " a", " bright", " yellow", " sun", " in", " the", " upper", " right", "."};
+            for (int i = 0; i < 11; ++i)
+                window.handleToken(tokenEvent(i, words[i], vqa::test::bumpGrids(0.78, 0.2, size, 0.08 + 0.01 * (i % 3))));
+            vqa::GenerationResult r;
+            r.timings.first_token_ms = 95;
+            r.timings.decode_ms = 400;
+            r.timings.new_tokens = 11;
+            window.handleFinished(r);
+            window.showTokenHeatmap(1, 5);
+            QTest::qWait(50);
+            QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/conversation-dark.png"));
+        }
+        QApplication::setPalette(light);
+        vqa::ui::SettingsDialog dialog(vqa::ui::AppSettings{});
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/settings.png"));
     }
 
     void aFailedAnswerShowsItsError() {
