@@ -40,6 +40,10 @@
 #include "ui/SettingsDialog.h"
 #include "ui/WelcomePage.h"
 
+// The icons live in a static library's object file that nothing else references; naming
+// its initializer here makes the linker keep it (Q_INIT_RESOURCE must be at global scope).
+static void initVqaResources() { Q_INIT_RESOURCE(vqa); }
+
 namespace vqa::ui {
 namespace {
 
@@ -84,6 +88,7 @@ MainWindow::MainWindow(QWidget* parent)
       settings_(AppSettings::restore()) {
     setWindowTitle(tr("VQA Studio"));
     setAccessibleName(tr("VQA Studio"));
+    initVqaResources();
     setWindowIcon(QIcon(QStringLiteral(":/icons/vqa-studio.svg")));
     setAcceptDrops(true);
     buildUi();

@@ -117,6 +117,7 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         QVERIFY(window.welcomeVisible());
         QVERIFY(window.welcomePage()->isVisible());
+        QVERIFY2(!window.windowIcon().isNull() && QFile::exists(":/icons/vqa-studio.svg"), "the resources are linked in");
         QVERIFY(window.welcomePage()->openButton()->isEnabled());
         QVERIFY(window.canvas()->image().isNull());
         QVERIFY2(window.statusText().contains("No model loaded"), qPrintable(window.statusText()));
