@@ -22,8 +22,10 @@ public:
     void setAssistantName(const QString& name);
     // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
     void setHighlight(int message, int begin, int end);
-    // Rebuilds at once / soon (coalesces the many updates while tokens stream in).
+    // Rebuilds everything at once; renders one message again; or, soon, the last message
+    // (coalesces the many updates while tokens stream in).
     void refresh();
+    void refreshMessage(int message);
     void scheduleRefresh();
 
     // Where a token is drawn, in viewport coordinates (for tests and tooltips); empty if
@@ -40,6 +42,14 @@ protected:
     void changeEvent(QEvent* event) override;
 
 private:
+    struct Style {
+        bool dark = false;
+        QColor user_bg, answer_bg, muted, word_bg;
+    };
+    Style style() const;
+    bool inSync() const;  // the document holds one frame per message
+    void insertMessage(QTextCursor& cursor, size_t message, const Style& style);
+    void onRefreshTimer();
     void onHighlighted(const QUrl& url);
     void onAnchorClicked(const QUrl& url);
 
@@ -47,7 +57,9 @@ private:
     QString assistant_name_;
     int hl_message_ = -1, hl_begin_ = 0, hl_end_ = 0;
     QTimer refresh_timer_;
-    // doc positions of each token: token_pos_[message][token] = {start, end}
+    bool full_pending_ = false;
+    size_t built_count_ = 0;
+    // Token positions relative to their message's frame: token_pos_[message][token] = {start, end}
     std::vector<std::vector<std::pair<int, int>>> token_pos_;
 };
 

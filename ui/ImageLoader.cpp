@@ -53,6 +53,16 @@ std::vector<ImageSource> ImageLoader::sourcesFromMime(const QMimeData* mime, QSt
                 s.path = url.toLocalFile();
                 s.name = QFileInfo(s.path).fileName();
                 out.push_back(s);
+            } else if (url.scheme() == QLatin1String("data")) {
+                // data:image/png;base64,…  (browsers use these for inline images)
+                const QString spec = url.toString(QUrl::FullyEncoded);
+                const int comma = int(spec.indexOf(','));
+                if (comma > 0 && spec.left(comma).contains(QLatin1String(";base64"))) {
+                    ImageSource s;
+                    s.bytes = QByteArray::fromBase64(QUrl::fromPercentEncoding(spec.mid(comma + 1).toLatin1()).toLatin1());
+                    s.name = QObject::tr("dropped image");
+                    out.push_back(s);
+                }
             } else if (url.isValid()) {
                 remote << url.toString();
             }

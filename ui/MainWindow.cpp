@@ -99,6 +99,9 @@ MainWindow::MainWindow(QWidget* parent)
         showError(tr("Could not open the image"), error);
         emit imageFailed(error);
     });
+    overlay_timer_.setSingleShot(true);
+    overlay_timer_.setInterval(30);
+    connect(&overlay_timer_, &QTimer::timeout, this, &MainWindow::updateOverlay);
     connect(&memory_timer_, &QTimer::timeout, this, &MainWindow::updateMemory);
     memory_timer_.start(2000);
     updateMemory();
@@ -789,8 +792,8 @@ void MainWindow::handleToken(const TokenEvent& event) {
     if (generating_.get() == current()) {
         chat_->scheduleRefresh();
         // While nothing is pinned or hovered, the overlay follows the newest token.
-        if (hover_message_ < 0 && !event.attention.empty())
-            updateOverlay();
+        if (hover_message_ < 0 && !event.attention.empty() && !overlay_timer_.isActive())
+            overlay_timer_.start();  // coalesced: at most one overlay per frame or so
     }
     const double rate = streamed_tokens_ > 1 && last_token_ms_ > first_token_ms_
                             ? (streamed_tokens_ - 1) * 1000.0 / (last_token_ms_ - first_token_ms_)
@@ -837,7 +840,7 @@ void MainWindow::handleFinished(const GenerationResult& result) {
         setPerformance(bits.join(QStringLiteral(" · ")));
     }
     if (s.get() == current()) {
-        chat_->refresh();
+        chat_->refreshMessage(int(s->messages.size()) - 1);
         updateOverlay();
     }
     progress_->hide();
@@ -958,6 +961,7 @@ void MainWindow::onHoverLeft() {
 QString MainWindow::heatmapCaption() const { return legend_->caption(); }
 
 void MainWindow::updateOverlay() {
+    overlay_timer_.stop();
     Session* s = current();
     std::vector<const std::vector<HeatmapGrid>*> grids;
     QString caption;

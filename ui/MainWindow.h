@@ -194,6 +194,7 @@ private:
     QLabel* device_label_;
     QLabel* memory_label_;
     QTimer memory_timer_;
+    QTimer overlay_timer_;
     QMenu* recent_menu_ = nullptr;
 
     // Actions that depend on state.

@@ -194,6 +194,16 @@ private slots:
         auto s = ImageLoader::sourcesFromMime(&files);
         QCOMPARE(s.size(), size_t(2));
         QCOMPARE(s[1].name, QString("b.jpg"));
+        QMimeData inline_image;
+        QByteArray png;
+        QBuffer buf(&png);
+        buf.open(QIODevice::WriteOnly);
+        QImage(7, 5, QImage::Format_RGB32).save(&buf, "PNG");
+        inline_image.setUrls({QUrl("data:image/png;base64," + QString::fromLatin1(png.toBase64()))});
+        s = ImageLoader::sourcesFromMime(&inline_image);
+        QCOMPARE(s.size(), size_t(1));
+        QString err;
+        QCOMPARE(ImageLoader::decode(s[0], &err).original_size, QSize(7, 5));
         QMimeData text;
         text.setText("hello");
         QString problem;

@@ -600,6 +600,67 @@ private slots:
         QVERIFY(t.elapsed() < 1000);
     }
 
+    // Streaming a long answer with attention into a long conversation keeps the GUI
+    // thread free: tokens arrive every 4 ms while a 10 ms timer measures the pauses.
+    void staysResponsiveWhileStreaming() {
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        const QSize size = window.canvas()->imageSize();
+        for (int turn = 0; turn < 8; ++turn) {  // earlier turns to re-render
+            window.beginAnswer(QString("Question %1 about the **scene**?").arg(turn));
+            for (int i = 0; i < 60; ++i)
+                window.handleToken(tokenEvent(i, i % 12 == 11 ? "\n\n- item" : " word"));
+            window.handleFinished(vqa::GenerationResult{});
+        }
+        window.beginAnswer("And now a long answer?");
+        const int n = 400;
+        int sent = 0;
+        QElapsedTimer busy;
+        qint64 busy_ns = 0;
+        QTimer feeder;
+        feeder.setInterval(4);
+        connect(&feeder, &QTimer::timeout, [&] {
+            if (sent == n) {
+                feeder.stop();
+                return;
+            }
+            busy.start();
+            window.handleToken(tokenEvent(sent, sent % 9 == 8 ? ",\n" : " token",
+                                          vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
+            busy_ns += busy.nsecsElapsed();
+            ++sent;
+        });
+        QElapsedTimer clock;
+        qint64 last = 0, max_gap = 0;
+        QTimer probe;
+        probe.setInterval(10);
+        connect(&probe, &QTimer::timeout, [&] {
+            const qint64 now = clock.elapsed();
+            max_gap = std::max(max_gap, now - last);
+            last = now;
+        });
+        clock.start();
+        probe.start();
+        feeder.start();
+        QVERIFY(QTest::qWaitFor([&] { return sent == n; }, 60000));
+        window.handleFinished(vqa::GenerationResult{});
+        QTest::qWait(100);
+        probe.stop();
+        QCOMPARE(int(window.messages().back().tokens.size()), n);
+        const QString report = QStringLiteral("{\"tokens\": %1, \"duration_ms\": %2, \"max_gap_ms\": %3, "
+                                              "\"mean_token_handling_us\": %4}\n")
+                                   .arg(n).arg(clock.elapsed()).arg(max_gap).arg(busy_ns / 1000.0 / n, 0, 'f', 1);
+        QFile out(vqa::test::artifactsDir() + "/responsiveness-streaming.json");
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(report.toUtf8());
+        qInfo("streaming: %s", qPrintable(report.trimmed()));
+        QVERIFY2(max_gap < 250, qPrintable(report));
+    }
+
     // The GUI thread keeps ticking while a model loads in the worker and a large image
     // decodes in the pool.
     void staysResponsiveWhileLoading() {
