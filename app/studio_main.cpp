@@ -1,10 +1,11 @@
-// `vqa-studio`: the desktop application. Only wiring: the window, the engine worker.
+// `vqa-studio [image…] [--model DIR]`: the desktop application. Only wiring.
 #include <QApplication>
 #include <QCommandLineParser>
 
 #include "ui/MainWindow.h"
 
 int main(int argc, char** argv) {
+    QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
     QApplication app(argc, argv);
     QApplication::setApplicationName("VQA Studio");
     QApplication::setOrganizationName("VQA Studio");
@@ -15,8 +16,8 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription("Ask questions about images, locally.");
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument("image", "An image to open.", "[image]");
-    QCommandLineOption model_option({"m", "model"}, "A model folder to load.", "dir");
+    parser.addPositionalArgument("image", "Images to open.", "[image…]");
+    QCommandLineOption model_option({"m", "model"}, "A model folder to load (default: the last one used).", "dir");
     parser.addOption(model_option);
     parser.process(app);
 
@@ -24,7 +25,9 @@ int main(int argc, char** argv) {
     window.show();
     if (parser.isSet(model_option))
         window.loadModel(parser.value(model_option));
-    if (!parser.positionalArguments().isEmpty())
-        window.openImage(parser.positionalArguments().first());
+    else
+        window.loadLastModel();
+    for (const QString& image : parser.positionalArguments())
+        window.openImage(image);
     return app.exec();
 }

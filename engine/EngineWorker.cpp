@@ -35,8 +35,17 @@ void EngineWorker::loadModel(const QString& model_dir, const vqa::LoadOptions& o
 }
 
 void EngineWorker::submit(const vqa::Request& request) {
-    busy_ = true;
     cancel_ = false;
+    run(request);
+}
+
+void EngineWorker::post(const vqa::Request& request) {
+    cancel_ = false;
+    QMetaObject::invokeMethod(this, [this, request] { run(request); }, Qt::QueuedConnection);
+}
+
+void EngineWorker::run(const vqa::Request& request) {
+    busy_ = true;
     GenerationResult result;
     try {
         result = engine_->generate(

@@ -24,6 +24,10 @@ public:
     // Thread-safe: asks the running generation to stop at its next step.
     void cancel();
     bool busy() const { return busy_.load(); }
+    // Thread-safe: clears an earlier cancel now and queues the request, so a cancel() made
+    // after this call stops it even if the worker has not started it yet (submit() clears
+    // the flag only when it starts, which would lose such a cancel).
+    void post(const vqa::Request& request);
 
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
@@ -37,6 +41,8 @@ signals:
     void finished(const vqa::GenerationResult& result);
 
 private:
+    void run(const vqa::Request& request);
+
     std::unique_ptr<Engine> engine_;
     std::atomic<bool> cancel_{false};
     std::atomic<bool> busy_{false};

@@ -45,6 +45,11 @@ struct GenerationParams {
 
 struct ExplainParams {
     bool capture_attention = false;
+    // Which attention to map; -1 means the default (DESIGN.md: mean over heads of the
+    // upper half of the decoder's layers). Layers are 0-based, the range is inclusive.
+    int layer_begin = -1;
+    int layer_end = -1;
+    int head = -1;  // -1: mean over heads
 };
 
 enum class DevicePreference { Auto, Cpu, Cuda };

@@ -1,8 +1,12 @@
-// The image area: shows the current image fitted to the widget, accepts dropped files.
+// The image area: zoom (wheel, fit, 1:1), pan (drag), a heatmap overlay blended over the
+// image, and drops of files or image data.
 #pragma once
 
 #include <QImage>
+#include <QPixmap>
 #include <QWidget>
+
+class QMimeData;
 
 namespace vqa::ui {
 
@@ -10,21 +14,71 @@ class ImageCanvas : public QWidget {
     Q_OBJECT
 public:
     explicit ImageCanvas(QWidget* parent = nullptr);
-    void setImage(const QImage& image);
+
+    // `display` may be a reduced copy of an image of `original_size` (overlay rectangles
+    // and 1:1 refer to the original's pixels).
+    void setImage(const QImage& display, QSize original_size = {});
+    void clear();
     const QImage& image() const { return image_; }
+    QSize imageSize() const { return original_size_; }
+
+    void setOverlay(const QImage& overlay);  // any size; stretched over the whole image
+    const QImage& overlay() const { return overlay_; }
+    void setOverlayVisible(bool visible);
+    bool overlayVisible() const { return overlay_visible_; }
+    void setOverlayOpacity(double opacity);
+    double overlayOpacity() const { return opacity_; }
+    // The image with the overlay over it, at the display copy's resolution.
+    QImage composite() const;
+
+    double zoom() const { return scale_; }  // screen pixels per display-image pixel
+    bool isFitToWindow() const { return fit_; }
+    QRectF imageRect() const;               // where the image is drawn, widget coordinates
+    void setPlaceholderText(const QString& text);
+
     QSize sizeHint() const override { return {640, 480}; }
 
+public slots:
+    void fitToWindow();
+    void actualSize();
+    void zoomIn();
+    void zoomOut();
+
 signals:
-    void imageDropped(const QString& path);
-    void imageDataDropped(const QImage& image);
+    void dropped(const QMimeData* mime);
+    void zoomChanged(double percent);  // relative to the original image
 
 protected:
     void paintEvent(QPaintEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override;
+    void wheelEvent(QWheelEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mouseReleaseEvent(QMouseEvent* event) override;
+    void mouseDoubleClickEvent(QMouseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
+    void dragMoveEvent(QDragMoveEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
 private:
+    void zoomAt(double new_scale, QPointF anchor);
+    void clampOffset();
+    double fitScale() const;
+
     QImage image_;
+    QSize original_size_;
+    QImage overlay_;
+    bool overlay_visible_ = true;
+    double opacity_ = 0.55;
+    double scale_ = 1.0;
+    bool fit_ = true;
+    QPointF offset_;  // image's top-left in widget coordinates
+    QPoint drag_start_;
+    QPointF drag_offset_;
+    bool dragging_ = false;
+    QString placeholder_;
+    mutable QPixmap cache_;  // the image scaled for the current zoom (when shrinking)
+    mutable QSize cache_size_;
 };
 
 }  // namespace vqa::ui

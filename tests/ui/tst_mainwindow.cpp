@@ -1,58 +1,723 @@
-// The main window opens with an empty image area, an empty chat and a status bar that
-// says no model is loaded; it loads images, reports bad ones, and closes cleanly.
-#include <QDir>
-#include <QImage>
+// The main window without a model: images by drop, paste and open (and refusals of broken
+// ones), model-folder errors that leave the window usable, settings that survive a restart,
+// a streamed conversation and word heatmaps fed with synthetic events, export, closing
+// during an answer, and a responsiveness probe. Screenshots go to $VQA_ARTIFACTS.
+#include <QAbstractTextDocumentLayout>
+#include <QApplication>
+#include <QCheckBox>
+#include <QClipboard>
+#include <QComboBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QLabel>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QListWidget>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QTextBrowser>
+#include <QTimer>
+#include <QUrl>
 
+#include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
+#include "ui/ExplainBar.h"
 #include "ui/ImageCanvas.h"
 #include "ui/MainWindow.h"
+#include "ui/QuestionEdit.h"
+#include "ui/SettingsDialog.h"
+#include "ui/WelcomePage.h"
+
+using vqa::ui::MainWindow;
+
+namespace {
+
+void drop(QWidget* target, const QMimeData* mime) {
+    const QPoint pos = target->rect().center();
+    QDragEnterEvent enter(pos, Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(target, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent dropped(QPointF(pos), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(target, &dropped);
+}
+
+bool waitForImages(MainWindow& w, int count, int timeout_ms = 10000) {
+    return QTest::qWaitFor([&] { return w.imageCount() >= count && w.pendingImages() == 0; }, timeout_ms);
+}
+
+vqa::TokenEvent tokenEvent(int index, const std::string& text, std::vector<vqa::HeatmapGrid> grids = {}) {
+    vqa::TokenEvent e;
+    e.index = index;
+    e.id = 1000 + index;
+    e.text = text;
+    e.attention = std::move(grids);
+    return e;
+}
+
+vqa::ModelInfo fakeModel() {
+    vqa::ModelInfo m;
+    m.family = "idefics3";
+    m.name = "SmolVLM-256M-Instruct";
+    m.path = "/models/SmolVLM-256M-Instruct";
+    m.parameters = 256'484'928;
+    m.dtype = "bfloat16";
+    m.device = "cpu";
+    m.weight_bytes = 513'000'000;
+    return m;
+}
+
+QRgb canvasPixelAt(MainWindow& w, QPointF image_fraction) {
+    const QImage shot = w.canvas()->grab().toImage();
+    const QRectF r = w.canvas()->imageRect();
+    const QPointF p(r.left() + image_fraction.x() * r.width(), r.top() + image_fraction.y() * r.height());
+    const double dpr = shot.devicePixelRatio();
+    return shot.pixel(int(p.x() * dpr), int(p.y() * dpr));
+}
+
+// Overlay value (gray colormap) at a point given in fractions of the image.
+int overlayGray(MainWindow& w, QPointF f) {
+    const QImage& o = w.canvas()->overlay();
+    if (o.isNull())
+        return -1;
+    return qRed(o.pixel(std::min(o.width() - 1, int(f.x() * o.width())), std::min(o.height() - 1, int(f.y() * o.height()))));
+}
+
+}  // namespace
 
 class TestMainWindow : public QObject {
     Q_OBJECT
+    QTemporaryDir settings_dir_;
+    QTemporaryDir tmp_;
+
 private slots:
-    void opensEmptyAndSavesScreenshot() {
-        vqa::ui::MainWindow window;
-        window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
-        QVERIFY(window.canvas()->image().isNull());
-        QVERIFY(window.chatView()->toPlainText().isEmpty());
-        QVERIFY2(window.statusText().contains("No model loaded"), qPrintable(window.statusText()));
-
-        QString dir = qEnvironmentVariable("VQA_ARTIFACTS", QDir::tempPath());
-        QDir().mkpath(dir);
-        QString path = dir + "/mainwindow.png";
-        QVERIFY(window.grab().save(path));
-        QImage saved(path);
-        QCOMPARE(saved.size(), window.grab().size());
-        QVERIFY(window.close());
-    }
-
-    void loadsAnImageAndRejectsABrokenOne() {
-        QTemporaryDir tmp;
-        QImage image(64, 32, QImage::Format_RGB32);
-        image.fill(Qt::red);
-        QVERIFY(image.save(tmp.filePath("red.png")));
-        QFile broken(tmp.filePath("broken.png"));
+    void initTestCase() {
+        QVERIFY(settings_dir_.isValid());
+        vqa::test::isolateSettings(settings_dir_.path());
+        QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
+        QImage small(64, 32, QImage::Format_RGB32);
+        small.fill(Qt::red);
+        QVERIFY(small.save(tmp_.filePath("red.png")));
+        QFile broken(tmp_.filePath("broken.png"));
         QVERIFY(broken.open(QIODevice::WriteOnly));
         broken.write("this is not a PNG");
-        broken.close();
-
-        vqa::ui::MainWindow window;
-        QVERIFY(window.openImage(tmp.filePath("red.png")));
-        QCOMPARE(window.canvas()->image().size(), QSize(64, 32));
-        QVERIFY(!window.openImage(tmp.filePath("broken.png")));
-        // The good image stays; the status says what went wrong.
-        QCOMPARE(window.canvas()->image().size(), QSize(64, 32));
-        QVERIFY2(window.statusText().contains("broken.png"), qPrintable(window.statusText()));
     }
 
-    void reportsAMissingModelFolder() {
-        vqa::ui::MainWindow window;
-        window.loadModel("/nonexistent/model/folder");
-        QTRY_VERIFY_WITH_TIMEOUT(window.statusText().contains("does not exist"), 10000);
+    void init() { QSettings().clear(); }
+
+    void firstRunScreenTellsWhatToDo() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(window.welcomeVisible());
+        QVERIFY(window.welcomePage()->isVisible());
+        QVERIFY2(!window.windowIcon().isNull() && QFile::exists(":/icons/vqa-studio.svg"), "the resources are linked in");
+        QVERIFY(window.welcomePage()->openButton()->isEnabled());
+        QVERIFY(window.canvas()->image().isNull());
+        QVERIFY2(window.statusText().contains("No model loaded"), qPrintable(window.statusText()));
+        // The page names the model and how to get it.
+        QStringList texts;
+        for (QLabel* l : window.welcomePage()->findChildren<QLabel*>())
+            texts << l->text();
+        const QString all = texts.join('\n');
+        QVERIFY(all.contains("SmolVLM-256M-Instruct"));
+        QVERIFY(all.contains("huggingface-cli download"));
+        const QString path = vqa::test::artifactsDir() + "/first-run.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+    }
+
+    void dropOfAFileLoadsIt() {
+        MainWindow window;
+        window.show();
+        QSignalSpy added(&window, &MainWindow::imageAdded);
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(tmp_.filePath("scene.png"))});
+        drop(window.canvas(), &mime);
+        QVERIFY(waitForImages(window, 1));
+        QCOMPARE(added.count(), 1);
+        QCOMPARE(window.canvas()->imageSize(), QSize(640, 420));
+        QCOMPARE(window.thumbnailStrip()->count(), 1);
+        QVERIFY(window.windowTitle().contains("scene.png"));
+        QCOMPARE(window.recentImages().value(0), QFileInfo(tmp_.filePath("scene.png")).absoluteFilePath());
+    }
+
+    void dropOfImageDataLoadsIt() {
+        MainWindow window;
+        window.show();
+        // Pixels, as Qt and some browsers give them.
+        QMimeData pixels;
+        QImage blue(50, 40, QImage::Format_RGB32);
+        blue.fill(Qt::blue);
+        pixels.setImageData(blue);
+        drop(window.canvas(), &pixels);
+        QVERIFY(waitForImages(window, 1));
+        QCOMPARE(window.canvas()->imageSize(), QSize(50, 40));
+        // Encoded bytes with the page's address, as a browser drags an <img>.
+        QMimeData browser;
+        QFile f(tmp_.filePath("red.png"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        browser.setData("image/png", f.readAll());
+        browser.setUrls({QUrl("https://example.org/pictures/red.png")});
+        drop(window.canvas(), &browser);
+        QVERIFY(waitForImages(window, 2));
+        QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
+        QCOMPARE(window.currentImageIndex(), 1);
+        // Switching back through the thumbnail strip.
+        window.thumbnailStrip()->setCurrentRow(0);
+        QCOMPARE(window.canvas()->imageSize(), QSize(50, 40));
+        // A drop of only a web address is refused with advice, and nothing breaks.
+        QMimeData link;
+        link.setUrls({QUrl("https://example.org/cat.jpg")});
+        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        drop(window.canvas(), &link);
+        QCOMPARE(failed.count(), 1);
+        QVERIFY2(window.statusText().contains("web address"), qPrintable(window.statusText()));
+        QCOMPARE(window.imageCount(), 2);
+    }
+
+    void pasteLoadsAnImage() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QImage green(30, 20, QImage::Format_RGB32);
+        green.fill(Qt::green);
+        QApplication::clipboard()->setImage(green);
+        window.activateWindow();
+        window.canvas()->setFocus();
+        QTest::keyClick(&window, Qt::Key_V, Qt::ControlModifier);  // File ▸ Paste Image
+        if (!waitForImages(window, 1, 2000))
+            window.pasteFromClipboard();  // the offscreen platform may not route shortcuts
+        QVERIFY(waitForImages(window, 1));
+        QCOMPARE(window.canvas()->imageSize(), QSize(30, 20));
+        // Pasting an image into the question box adds it as an image too, not as text.
+        QImage yellow(20, 30, QImage::Format_RGB32);
+        yellow.fill(Qt::yellow);
+        QApplication::clipboard()->setImage(yellow);
+        window.questionBox()->paste();
+        QVERIFY(waitForImages(window, 2));
+        QCOMPARE(window.canvas()->imageSize(), QSize(20, 30));
+        QVERIFY(window.questionBox()->toPlainText().isEmpty());
+    }
+
+    void brokenImageIsReportedAndWindowStaysUsable() {
+        MainWindow window;
+        window.show();
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        window.openImage(tmp_.filePath("broken.png"));
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(window.statusText().contains("broken.png"), qPrintable(window.statusText()));
+        QCOMPARE(window.imageCount(), 1);
+        QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
+        window.openImage(tmp_.filePath("does-not-exist.jpg"));
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(window.statusText().contains("does not exist"), qPrintable(window.statusText()));
+        window.openImage(tmp_.filePath("scene.png"));  // still works
+        QVERIFY(waitForImages(window, 2));
+        QCOMPARE(window.canvas()->imageSize(), QSize(640, 420));
+    }
+
+    void brokenModelFolderIsReportedAndWindowStaysUsable() {
+        MainWindow window;
+        window.show();
+        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        window.loadModel(tmp_.filePath("no/such/model"));
+        QVERIFY(window.isLoadingModel());
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(window.statusText().contains("does not exist"), qPrintable(window.statusText()));
+        QVERIFY(!window.isLoadingModel());
+        QVERIFY(!window.progressBar()->isVisible());
+        QVERIFY(!window.hasModel());
+        QVERIFY(window.welcomeVisible());
+        QVERIFY(window.welcomePage()->openButton()->isEnabled());
+
+        QTemporaryDir junk;
+        QFile cfg(junk.filePath("config.json"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write("{ this is not json");
+        cfg.close();
+        window.loadModel(junk.path());
+        QVERIFY(failed.wait(10000));
+        QVERIFY(!window.isLoadingModel());
+        // The window still does its other work.
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        // Asking without a model says what to do and keeps the question.
+        window.questionBox()->setPlainText("What is this?");
+        QTest::keyClick(window.questionBox(), Qt::Key_Return);
+        QCOMPARE(window.questionBox()->toPlainText(), QString("What is this?"));
+        QVERIFY2(window.statusText().contains("model"), qPrintable(window.statusText()));
+        QVERIFY(window.messages().empty());
+        // Shift+Enter is a new line, not a send.
+        QTest::keyClick(window.questionBox(), Qt::Key_Return, Qt::ShiftModifier);
+        QVERIFY(window.questionBox()->toPlainText().contains('\n'));
+    }
+
+    void settingsSurviveARestart() {
+        vqa::ui::AppSettings custom;
+        custom.load.device = vqa::DevicePreference::Cpu;
+        custom.load.dtype = "bfloat16";
+        custom.generation.max_new_tokens = 77;
+        custom.generation.temperature = 0.7f;
+        custom.generation.top_p = 0.9f;
+        custom.generation.top_k = 40;
+        custom.generation.repetition_penalty = 1.15f;
+        custom.generation.seed = 1234567890123ULL;
+        custom.colormap = "viridis";
+        custom.overlay_opacity = 0.3;
+        custom.layer_begin = 4;
+        custom.layer_end = 20;
+        custom.head = 3;
+        {
+            MainWindow window;
+            QVERIFY(!(window.settings() == custom));
+            window.applySettings(custom);
+        }
+        MainWindow again;
+        QVERIFY(again.settings() == custom);
+        QCOMPARE(again.explainBar()->colormap(), vqa::ui::Colormap::Viridis);
+        QCOMPARE(again.explainBar()->layerBegin(), 4);
+        QCOMPARE(again.explainBar()->head(), 3);
+        // The dialog shows and returns the same values.
+        vqa::ui::SettingsDialog dialog(custom);
+        QVERIFY(dialog.settings() == custom);
+    }
+
+    void heatmapControlChangesAreRemembered() {
+        {
+            MainWindow window;
+            window.explainBar()->setColormap(vqa::ui::Colormap::Jet);
+            window.explainBar()->setOpacity(0.8);
+            window.explainBar()->overlayToggle()->setChecked(false);
+        }
+        MainWindow again;
+        QCOMPARE(again.settings().colormap, QString("jet"));
+        QCOMPARE(again.explainBar()->colormap(), vqa::ui::Colormap::Jet);
+        QCOMPARE(again.settings().overlay_opacity, 0.8);
+        QVERIFY(!again.canvas()->overlayVisible());
+    }
+
+    void streamedAnswerRendersMarkdownAndWordsShowHeatmaps() {
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        const QSize size = window.canvas()->imageSize();
+
+        // Where each word looks: "house" at the house, "sun" at the sun.
+        const QPointF house(0.26, 0.62), sun(0.78, 0.2), grass(0.6, 0.85);
+        struct Piece {
+            std::string text;
+            QPointF at;
+        };
+        const std::vector<Piece> pieces = {
+            {"A", grass},        {" red", house},   {" **ho", house}, {"use**", house},
+            {" stands", grass},  {" on", grass},    {" green", grass}, {" grass", grass},
+            {" under", sun},     {" a", sun},       {" bright", sun},  {" sun", sun},
+            {".", grass},        {"\n\n- ", grass}, {"Sky", sun},      {":", sun},
+            {" clear", sun},     {"\n- ", grass},   {"Door", house},   {":", house},
+            {" cream", house},
+        };
+        window.beginAnswer("What do you see?");
+        QVERIFY(window.isGenerating());
+        QVERIFY(!window.welcomeVisible());
+        int previous = -1;
+        int grew = 0;
+        for (size_t i = 0; i < pieces.size(); ++i) {
+            window.handleToken(tokenEvent(int(i), pieces[i].text, vqa::test::bumpGrids(pieces[i].at.x(), pieces[i].at.y(), size)));
+            if (i % 4 == 3) {
+                QTest::qWait(50);  // let the coalesced refresh run
+                const int now = int(window.chatView()->toPlainText().size());
+                grew += now > previous;
+                previous = now;
+            }
+        }
+        QVERIFY2(grew >= 4, "the answer should grow as tokens arrive");
+        QVERIFY(window.chatView()->toPlainText().contains("Thinking") == false);
+        // Mid-stream screenshot, then finish.
+        QTest::qWait(50);
+        QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/conversation-streaming.png"));
+        vqa::GenerationResult result;
+        result.stop = vqa::StopReason::EndOfTurn;
+        result.timings.first_token_ms = 180;
+        result.timings.decode_ms = 800;
+        result.timings.new_tokens = int(pieces.size());
+        window.handleFinished(result);
+        QVERIFY(!window.isGenerating());
+        const QString text = window.chatView()->toPlainText();
+        QVERIFY2(text.contains("red house stands"), qPrintable(text));  // Markdown: no asterisks
+        QVERIFY(!text.contains("**"));
+        QVERIFY(text.contains("What do you see?"));
+        QVERIFY(text.contains("tokens/s"));
+        QVERIFY2(window.performanceText().contains("first token 180 ms"), qPrintable(window.performanceText()));
+        // After the answer, the whole-answer map is up.
+        QVERIFY(!window.canvas()->overlay().isNull());
+        QVERIFY2(window.heatmapCaption().contains("Whole answer"), qPrintable(window.heatmapCaption()));
+        QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/conversation.png"));
+
+        // Clicking a word shows its map: with the gray colormap the overlay's value is its gray.
+        window.explainBar()->colormapBox()->setCurrentText("gray");
+        vqa::ui::ChatView* chat = window.chatView();
+        const int answer = 1;
+        const QRect house_word = chat->tokenRect(answer, 2);  // "**ho" → the word "house"
+        QVERIFY(house_word.isValid());
+        const QRgb before = canvasPixelAt(window, house);
+        QTest::mouseClick(chat->viewport(), Qt::LeftButton, {}, house_word.center());
+        QTRY_VERIFY2(window.heatmapCaption().contains("house"), qPrintable(window.heatmapCaption()));
+        QVERIFY2(overlayGray(window, house) > 200, qPrintable(QString::number(overlayGray(window, house))));
+        QVERIFY(overlayGray(window, sun) < 60);
+        QVERIFY(canvasPixelAt(window, house) != before);  // what the user sees changed
+
+        const QRect sun_word = chat->tokenRect(answer, 11);
+        QVERIFY(sun_word.isValid());
+        QTest::mouseClick(chat->viewport(), Qt::LeftButton, {}, sun_word.center());
+        QTRY_VERIFY2(window.heatmapCaption().contains("sun"), qPrintable(window.heatmapCaption()));
+        QVERIFY(overlayGray(window, sun) > 200);
+        QVERIFY(overlayGray(window, house) < 60);
+
+        // Hovering shows a word's map for as long as the pointer is there.
+        QTest::mouseMove(chat->viewport(), chat->tokenRect(answer, 1).center());
+        QTRY_VERIFY2(window.heatmapCaption().contains("red"), qPrintable(window.heatmapCaption()));
+        QVERIFY(overlayGray(window, house) > 200);
+
+        // Toggling the overlay off shows the plain image.
+        window.explainBar()->overlayToggle()->setChecked(false);
+        QVERIFY(!window.canvas()->overlayVisible());
+        window.explainBar()->overlayToggle()->setChecked(true);
+
+        // The screenshot, in turbo, with the house word pinned.
+        window.explainBar()->colormapBox()->setCurrentText("turbo");
+        window.showTokenHeatmap(answer, 2);
+        QTest::mouseMove(window.canvas(), window.canvas()->rect().center());
+        QTRY_VERIFY(window.heatmapCaption().contains("house"));
+        QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/heatmap.png"));
+
+        // Save the overlay.
+        const QString png = tmp_.filePath("overlay.png");
+        QVERIFY(window.saveOverlay(png));
+        QImage saved(png);
+        QCOMPARE(saved.size(), QSize(640, 420));
+        QVERIFY(saved.pixel(int(house.x() * 640), int(house.y() * 420)) != vqa::test::sceneImage().pixel(int(house.x() * 640), int(house.y() * 420)));
+
+        // Export as Markdown and JSON.
+        const QString md = tmp_.filePath("talk.md");
+        QVERIFY(window.exportMarkdown(md));
+        QFile mdf(md);
+        QVERIFY(mdf.open(QIODevice::ReadOnly));
+        const QString mdtext = QString::fromUtf8(mdf.readAll());
+        QVERIFY(mdtext.contains("What do you see?"));
+        QVERIFY(mdtext.contains("**house**"));
+        QVERIFY(mdtext.contains("talk_files/image.png"));
+        QVERIFY(QFile::exists(tmp_.filePath("talk_files/image.png")));
+        QVERIFY(QFile::exists(tmp_.filePath("talk_files/heatmap-1-1.png")));  // whole answer
+        QVERIFY(QFile::exists(tmp_.filePath("talk_files/heatmap-1-2.png")));  // the pinned word
+        const QString json = tmp_.filePath("talk.json");
+        QVERIFY(window.exportJson(json));
+        QFile jf(json);
+        QVERIFY(jf.open(QIODevice::ReadOnly));
+        const QJsonObject root = QJsonDocument::fromJson(jf.readAll()).object();
+        const QJsonArray turns = root["turns"].toArray();
+        QCOMPARE(turns.size(), 2);
+        QCOMPARE(turns[0].toObject()["text"].toString(), QString("What do you see?"));
+        const QJsonArray tokens = turns[1].toObject()["tokens"].toArray();
+        QCOMPARE(tokens.size(), qsizetype(pieces.size()));
+        QCOMPARE(tokens[1].toObject()["text"].toString(), QString(" red"));
+        QCOMPARE(tokens[1].toObject()["attention"].toArray().size(), 3);
+        QCOMPARE(root["image"].toObject()["width"].toInt(), 640);
+
+        // Conversations are per image: a new image starts empty, and the first comes back.
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 2));
+        QVERIFY(window.messages().empty());
+        window.setCurrentImage(0);
+        QCOMPARE(window.messages().size(), size_t(2));
+        window.newConversation();
+        QVERIFY(window.messages().empty());
+        QVERIFY(window.canvas()->overlay().isNull());
+    }
+
+    void requestsTravelThroughTheWorkerAndErrorsComeBack() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.handleModelLoaded(fakeModel());  // stands in for a loaded model in the UI
+        QVERIFY(!window.welcomeVisible());
+        QVERIFY(window.modelInfoText().contains("Family: idefics3"));
+        QVERIFY(window.modelInfoText().contains("256.5 M"));
+        QVERIFY(!window.describe());  // no image yet
+        QVERIFY2(window.statusText().contains("Open an image"), qPrintable(window.statusText()));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        // The engine has no model, so its answer is an error; the request went over the
+        // thread and the result came back.
+        QSignalSpy finished(&window, &MainWindow::answerFinished);
+        QVERIFY(window.describe());
+        QVERIFY(window.isGenerating());
+        QVERIFY(!window.describe());  // one answer at a time
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(window.messages().size(), size_t(2));
+        QCOMPARE(window.messages()[0].text, QString("Describe this image."));
+        QVERIFY(!window.messages()[1].error.isEmpty());
+        QVERIFY(window.chatView()->toPlainText().contains(window.messages()[1].error));
+        // Regenerate replaces the answer instead of adding one.
+        QVERIFY(window.regenerate());
+        QVERIFY(finished.wait(10000));
+        QCOMPARE(window.messages().size(), size_t(2));
+        // A failed load keeps the model that was there.
+        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        window.loadModel(tmp_.filePath("missing-model"));
+        QVERIFY(failed.wait(10000));
+        QVERIFY(window.hasModel());
+        QVERIFY2(window.statusText().contains("still loaded"), qPrintable(window.statusText()));
+    }
+
+    void copyPutsTheAnswerOnTheClipboard() {
+        MainWindow window;
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.beginAnswer("Colour?");
+        window.handleToken(tokenEvent(0, "It is"));
+        window.handleToken(tokenEvent(1, " **red**."));
+        window.handleFinished(vqa::GenerationResult{});
+        window.copyLastAnswer();
+        QCOMPARE(QApplication::clipboard()->text(), QString("It is **red**."));
+    }
+
+    void canvasZoomsAndPans() {
+        MainWindow window;
+        window.resize(1200, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        vqa::ui::ImageCanvas* canvas = window.canvas();
+        QVERIFY(canvas->isFitToWindow());
+        const QRectF fitted = canvas->imageRect();
+        QVERIFY(QRectF(canvas->rect()).contains(fitted));
+        canvas->actualSize();
+        QCOMPARE(canvas->imageRect().width() * canvas->devicePixelRatioF(), 640.0);
+        canvas->zoomIn();
+        canvas->zoomIn();
+        canvas->zoomIn();
+        const QRectF zoomed = canvas->imageRect();
+        QVERIFY(zoomed.width() > canvas->width());
+        // Dragging moves the image.
+        const QPoint c = canvas->rect().center();
+        QTest::mousePress(canvas, Qt::LeftButton, {}, c);
+        QTest::mouseMove(canvas, c + QPoint(-60, 0));
+        QTest::mouseRelease(canvas, Qt::LeftButton, {}, c + QPoint(-60, 0));
+        QVERIFY(canvas->imageRect().left() < zoomed.left());
+        canvas->fitToWindow();
+        QCOMPARE(canvas->imageRect(), fitted);
+    }
+
+    void darkPaletteAndSettingsScreenshots() {
+        const QPalette light = QApplication::palette();
+        QPalette dark;
+        dark.setColor(QPalette::Window, QColor(40, 42, 46));
+        dark.setColor(QPalette::WindowText, QColor(220, 222, 226));
+        dark.setColor(QPalette::Base, QColor(30, 31, 34));
+        dark.setColor(QPalette::AlternateBase, QColor(46, 48, 52));
+        dark.setColor(QPalette::Text, QColor(220, 222, 226));
+        dark.setColor(QPalette::Button, QColor(52, 54, 58));
+        dark.setColor(QPalette::ButtonText, QColor(220, 222, 226));
+        dark.setColor(QPalette::Highlight, QColor(70, 130, 220));
+        dark.setColor(QPalette::HighlightedText, Qt::white);
+        dark.setColor(QPalette::PlaceholderText, QColor(140, 142, 146));
+        dark.setColor(QPalette::Mid, QColor(80, 82, 86));
+        QApplication::setPalette(dark);
+        {
+            MainWindow window;
+            window.resize(1280, 800);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            window.handleModelLoaded(fakeModel());
+            window.openImage(tmp_.filePath("scene.png"));
+            QVERIFY(waitForImages(window, 1));
+            const QSize size = window.canvas()->imageSize();
+            window.beginAnswer("Is there a sun?");
+            const char* words[] = {"Yes", ",", " a", " bright", " yellow", " sun", " in", " the", " upper", " right", "."};
+            for (int i = 0; i < 11; ++i)
+                window.handleToken(tokenEvent(i, words[i], vqa::test::bumpGrids(0.78, 0.2, size, 0.08 + 0.01 * (i % 3))));
+            vqa::GenerationResult r;
+            r.timings.first_token_ms = 95;
+            r.timings.decode_ms = 400;
+            r.timings.new_tokens = 11;
+            window.handleFinished(r);
+            window.showTokenHeatmap(1, 5);
+            QTest::qWait(50);
+            QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/conversation-dark.png"));
+        }
+        QApplication::setPalette(light);
+        vqa::ui::SettingsDialog dialog(vqa::ui::AppSettings{});
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/settings.png"));
+    }
+
+    void aFailedAnswerShowsItsError() {
+        MainWindow window;
+        window.show();
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.beginAnswer("Why?");
+        vqa::GenerationResult failed;
+        failed.stop = vqa::StopReason::Error;
+        failed.error = "the model ran out of memory on cuda:0";
+        window.handleFinished(failed);
+        QVERIFY(window.chatView()->toPlainText().contains("ran out of memory"));
+        QVERIFY(window.statusText().contains("ran out of memory"));
+        QVERIFY(!window.isGenerating());
+    }
+
+    void closingDuringAnAnswerWaitsForItThenCloses() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.beginAnswer("Tell me a long story");
+        window.handleToken(tokenEvent(0, "Once"));
+        QVERIFY(!window.close());  // deferred: the answer is cancelled first
+        QVERIFY(!window.isVisible());
+        vqa::GenerationResult cancelled;
+        cancelled.stop = vqa::StopReason::Cancelled;
+        QElapsedTimer t;
+        t.start();
+        window.handleFinished(cancelled);  // what the worker sends once it sees the cancel
+        QVERIFY(!window.isVisible());
+        QVERIFY(!window.isGenerating());
+        QVERIFY(t.elapsed() < 1000);
+    }
+
+    // Streaming a long answer with attention into a long conversation keeps the GUI
+    // thread free: tokens arrive every 4 ms while a 10 ms timer measures the pauses.
+    void staysResponsiveWhileStreaming() {
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        const QSize size = window.canvas()->imageSize();
+        for (int turn = 0; turn < 8; ++turn) {  // earlier turns to re-render
+            window.beginAnswer(QString("Question %1 about the **scene**?").arg(turn));
+            for (int i = 0; i < 60; ++i)
+                window.handleToken(tokenEvent(i, i % 12 == 11 ? "\n\n- item" : " word"));
+            window.handleFinished(vqa::GenerationResult{});
+        }
+        window.beginAnswer("And now a long answer?");
+        const int n = 400;
+        int sent = 0;
+        QElapsedTimer busy;
+        qint64 busy_ns = 0;
+        QTimer feeder;
+        feeder.setInterval(4);
+        connect(&feeder, &QTimer::timeout, [&] {
+            if (sent == n) {
+                feeder.stop();
+                return;
+            }
+            busy.start();
+            window.handleToken(tokenEvent(sent, sent % 9 == 8 ? ",\n" : " token",
+                                          vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
+            busy_ns += busy.nsecsElapsed();
+            ++sent;
+        });
+        QElapsedTimer clock;
+        qint64 last = 0, max_gap = 0;
+        QTimer probe;
+        probe.setInterval(10);
+        connect(&probe, &QTimer::timeout, [&] {
+            const qint64 now = clock.elapsed();
+            max_gap = std::max(max_gap, now - last);
+            last = now;
+        });
+        clock.start();
+        probe.start();
+        feeder.start();
+        QVERIFY(QTest::qWaitFor([&] { return sent == n; }, 60000));
+        window.handleFinished(vqa::GenerationResult{});
+        QTest::qWait(100);
+        probe.stop();
+        QCOMPARE(int(window.messages().back().tokens.size()), n);
+        const QString report = QStringLiteral("{\"tokens\": %1, \"duration_ms\": %2, \"max_gap_ms\": %3, "
+                                              "\"mean_token_handling_us\": %4}\n")
+                                   .arg(n).arg(clock.elapsed()).arg(max_gap).arg(busy_ns / 1000.0 / n, 0, 'f', 1);
+        QFile out(vqa::test::artifactsDir() + "/responsiveness-streaming.json");
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(report.toUtf8());
+        qInfo("streaming: %s", qPrintable(report.trimmed()));
+        QVERIFY2(max_gap < 250, qPrintable(report));
+    }
+
+    // The GUI thread keeps ticking while a model loads in the worker and a large image
+    // decodes in the pool.
+    void staysResponsiveWhileLoading() {
+        QImage big(6000, 4000, QImage::Format_RGB32);
+        {
+            QPainter p(&big);
+            p.fillRect(big.rect(), QLinearGradient(0, 0, 6000, 4000));
+            for (int i = 0; i < 200; ++i)
+                p.fillRect(QRect((i * 7919) % 5800, (i * 104729) % 3800, 200, 200), QColor::fromHsv((i * 37) % 360, 200, 220));
+        }
+        const QString big_path = tmp_.filePath("big.jpg");
+        QVERIFY(big.save(big_path, "JPG", 92));
+        big = {};
+
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+
+        QElapsedTimer clock;
+        qint64 last = 0, max_gap = 0;
+        int ticks = 0;
+        QTimer probe;
+        probe.setInterval(10);
+        connect(&probe, &QTimer::timeout, [&] {
+            const qint64 now = clock.elapsed();
+            max_gap = std::max(max_gap, now - last);
+            last = now;
+            ++ticks;
+        });
+        clock.start();
+        probe.start();
+
+        QString model_dir = qEnvironmentVariable("VQA_TEST_MODEL");
+        if (model_dir.isEmpty())
+            model_dir = QStringLiteral(VQA_SOURCE_DIR "/../shared/fixtures/smolvlm-256m-instruct");
+        QSignalSpy loaded(&window, &MainWindow::modelReady);
+        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        window.loadModel(model_dir);
+        window.openImage(big_path);
+        QVERIFY(QTest::qWaitFor([&] { return loaded.count() + failed.count() > 0; }, 120000));
+        QVERIFY(waitForImages(window, 1, 60000));
+        QCOMPARE(window.canvas()->imageSize(), QSize(6000, 4000));
+        QVERIFY(window.canvas()->image().width() <= vqa::ui::ImageLoader::kMaxDisplaySide);
+        window.canvas()->zoomIn();
+        window.canvas()->actualSize();
+        window.canvas()->fitToWindow();
+        QTest::qWait(300);
+        probe.stop();
+
+        const QString report = QStringLiteral("{\"max_gap_ms\": %1, \"ticks\": %2, \"duration_ms\": %3, \"model\": \"%4\"}\n")
+                                   .arg(max_gap).arg(ticks).arg(clock.elapsed())
+                                   .arg(loaded.count() ? "loaded" : "failed (as expected without weights)");
+        QFile out(vqa::test::artifactsDir() + "/responsiveness.json");
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(report.toUtf8());
+        qInfo("responsiveness: %s", qPrintable(report.trimmed()));
+        QVERIFY2(max_gap < 500, qPrintable(report));
     }
 };
 

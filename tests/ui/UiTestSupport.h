@@ -1,0 +1,87 @@
+// Shared helpers of the UI tests: a private QSettings location, artifact paths, test images
+// and synthetic attention grids.
+#pragma once
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QImage>
+#include <QPainter>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/Types.h"
+
+namespace vqa::test {
+
+// Settings go to a temporary folder, never the user's real configuration.
+inline void isolateSettings(const QString& dir) {
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName("VQA Studio Tests");
+    QCoreApplication::setApplicationName("vqa-studio-tests");
+    QSettings::setDefaultFormat(QSettings::IniFormat);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, dir);
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, dir);
+    QSettings().clear();
+}
+
+inline QString artifactsDir() {
+    QString dir = qEnvironmentVariable("VQA_ARTIFACTS");
+    if (dir.isEmpty())
+        dir = QDir::tempPath() + "/vqa-artifacts";
+    QDir().mkpath(dir);
+    return dir;
+}
+
+// A picture with something to look at: sky, sun at upper right, a red house lower left.
+inline QImage sceneImage(int w = 640, int h = 420) {
+    QImage image(w, h, QImage::Format_RGB32);
+    QPainter p(&image);
+    QLinearGradient sky(0, 0, 0, h);
+    sky.setColorAt(0, QColor(110, 170, 230));
+    sky.setColorAt(0.65, QColor(200, 225, 245));
+    sky.setColorAt(0.66, QColor(90, 160, 80));
+    sky.setColorAt(1, QColor(60, 120, 50));
+    p.fillRect(image.rect(), sky);
+    p.setRenderHint(QPainter::Antialiasing);
+    p.setBrush(QColor(255, 210, 60));
+    p.setPen(Qt::NoPen);
+    p.drawEllipse(QPointF(w * 0.78, h * 0.2), h * 0.09, h * 0.09);
+    p.setBrush(QColor(190, 50, 40));
+    p.drawRect(QRectF(w * 0.14, h * 0.5, w * 0.24, h * 0.3));
+    p.setBrush(QColor(110, 40, 30));
+    p.drawPolygon(QPolygonF({QPointF(w * 0.11, h * 0.5), QPointF(w * 0.26, h * 0.3), QPointF(w * 0.41, h * 0.5)}));
+    p.setBrush(QColor(250, 240, 200));
+    p.drawRect(QRectF(w * 0.23, h * 0.62, w * 0.06, h * 0.18));
+    return image;
+}
+
+// An 8x8 grid over the whole image (global view) plus two 4x4 tiles (left and right
+// halves), all peaking near (fx, fy) in fractions of the image.
+inline std::vector<HeatmapGrid> bumpGrids(double fx, double fy, QSize image, double sigma = 0.12) {
+    auto grid = [&](int n, double x, double y, double w, double h, bool global) {
+        HeatmapGrid g;
+        g.rows = g.cols = n;
+        g.x = x;
+        g.y = y;
+        g.width = w;
+        g.height = h;
+        g.global_view = global;
+        for (int r = 0; r < n; ++r) {
+            for (int c = 0; c < n; ++c) {
+                const double cx = (x + (c + 0.5) * w / n) / image.width();
+                const double cy = (y + (r + 0.5) * h / n) / image.height();
+                const double d2 = (cx - fx) * (cx - fx) + (cy - fy) * (cy - fy);
+                g.values.push_back(float(0.002 + std::exp(-d2 / (2 * sigma * sigma)) * 0.05));
+            }
+        }
+        return g;
+    };
+    const double W = image.width(), H = image.height();
+    return {grid(4, 0, 0, W / 2, H, false), grid(4, W / 2, 0, W / 2, H, false), grid(8, 0, 0, W, H, true)};
+}
+
+}  // namespace vqa::test

@@ -1,0 +1,185 @@
+// The window with the real engine on a small model: a question streams tokens into the
+// chat, Stop ends an answer mid-way and the next question works, closing during an answer
+// does not hang, and the GUI thread keeps ticking throughout.
+//
+// The model folder: $VQA_TEST_MODEL, else the first folder under <build>/reference/idefics3/
+// holding config.json and *.safetensors (the parity script's tiny checkpoint). Skipped, with
+// the reason, when there is none or this build's engine cannot load it yet.
+#include <QDir>
+#include <QDirIterator>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
+#include "ui/MainWindow.h"
+
+using vqa::ui::MainWindow;
+
+namespace {
+
+QString findModel() {
+    const QString env = qEnvironmentVariable("VQA_TEST_MODEL");
+    if (!env.isEmpty())
+        return env;
+    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"), QDir::Dirs | QDir::NoDotAndDotDot,
+                    QDirIterator::Subdirectories);
+    QStringList candidates;
+    while (it.hasNext()) {
+        const QDir dir(it.next());
+        if (dir.exists("config.json") && !dir.entryList({"*.safetensors"}, QDir::Files).isEmpty())
+            candidates << dir.absolutePath();
+    }
+    candidates.sort();
+    return candidates.value(0);
+}
+
+// Measures the longest pause of the GUI thread's event loop.
+struct TickProbe {
+    QTimer timer;
+    QElapsedTimer clock;
+    qint64 last = 0, max_gap = 0;
+    TickProbe() {
+        timer.setInterval(10);
+        QObject::connect(&timer, &QTimer::timeout, [this] {
+            const qint64 now = clock.elapsed();
+            max_gap = std::max(max_gap, now - last);
+            last = now;
+        });
+        clock.start();
+        timer.start();
+    }
+};
+
+}  // namespace
+
+class TestRealModel : public QObject {
+    Q_OBJECT
+    QTemporaryDir settings_dir_;
+    QTemporaryDir tmp_;
+    QString model_;
+    std::unique_ptr<MainWindow> window_;
+    qint64 load_gap_ms_ = -1;
+
+    // Loads the model once for all tests (skips when it cannot).
+    MainWindow& window() {
+        return *window_;
+    }
+
+private slots:
+    void initTestCase() {
+        vqa::test::isolateSettings(settings_dir_.path());
+        model_ = findModel();
+        if (model_.isEmpty())
+            QSKIP("no model folder: set VQA_TEST_MODEL, or run the reference script that writes "
+                  "<build>/reference/idefics3/<tiny checkpoint>");
+        QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
+        window_ = std::make_unique<MainWindow>();
+        window_->show();
+        QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+
+        TickProbe probe;
+        QSignalSpy ready(window_.get(), &MainWindow::modelReady);
+        QSignalSpy failed(window_.get(), &MainWindow::modelLoadFailed);
+        window_->loadModel(model_);
+        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 300000));
+        load_gap_ms_ = probe.max_gap;
+        if (failed.count()) {
+            const QString why = failed.first().first().toString();
+            window_.reset();
+            QSKIP(qPrintable("the engine cannot load " + model_ + " yet: " + why));
+        }
+        window_->openImage(tmp_.filePath("scene.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window_->imageCount() == 1; }, 10000));
+        qInfo("model: %s; longest GUI pause while loading: %lld ms", qPrintable(model_), load_gap_ms_);
+        QVERIFY2(load_gap_ms_ < 500, qPrintable(QString::number(load_gap_ms_)));
+    }
+
+    void aQuestionStreamsTokensIntoTheChat() {
+        vqa::ui::AppSettings s = window().settings();
+        s.generation.max_new_tokens = 12;
+        s.generation.ignore_eos = true;  // a tiny random model may end at once otherwise
+        window().applySettings(s);
+
+        TickProbe probe;
+        std::vector<int> lengths;
+        QSignalSpy finished(&window(), &MainWindow::answerFinished);
+        connect(&window(), &MainWindow::tokenReceived, this,
+                [&] { lengths.push_back(int(window().messages().back().text.size())); });
+        QVERIFY(window().ask("What is in the image?"));
+        QVERIFY(window().isGenerating());
+        QVERIFY(finished.wait(300000));
+        disconnect(&window(), &MainWindow::tokenReceived, this, nullptr);
+
+        const vqa::ui::ChatMessage& answer = window().messages().back();
+        QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
+        QVERIFY2(lengths.size() >= 3, "tokens should arrive one by one");
+        QCOMPARE(int(answer.tokens.size()), int(lengths.size()));
+        int grew = 0;
+        for (size_t i = 1; i < lengths.size(); ++i)
+            grew += lengths[i] > lengths[i - 1];
+        QVERIFY2(grew >= 2, "the text should grow over several events");
+        QVERIFY(window().chatView()->toPlainText().contains("What is in the image?"));
+        QVERIFY(window().performanceText().contains("first token"));
+        const QString report = QStringLiteral("{\"max_gap_ms\": %1, \"while\": \"generating %2 tokens\", \"load_max_gap_ms\": %3}\n")
+                                   .arg(probe.max_gap).arg(answer.tokens.size()).arg(load_gap_ms_);
+        QFile out(vqa::test::artifactsDir() + "/responsiveness-real-model.json");
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(report.toUtf8());
+        qInfo("responsiveness: %s", qPrintable(report.trimmed()));
+        QVERIFY(window().grab().save(vqa::test::artifactsDir() + "/real-model-answer.png"));
+        QVERIFY2(probe.max_gap < 500, qPrintable(report));
+    }
+
+    void stopEndsAnAnswerAndTheNextQuestionWorks() {
+        vqa::ui::AppSettings s = window().settings();
+        s.generation.max_new_tokens = 400;
+        s.generation.ignore_eos = true;
+        window().applySettings(s);
+        QSignalSpy finished(&window(), &MainWindow::answerFinished);
+        QSignalSpy tokens(&window(), &MainWindow::tokenReceived);
+        QVERIFY(window().ask("Describe every detail."));
+        QVERIFY(tokens.wait(300000));
+        window().stop();
+        QVERIFY(finished.wait(60000));
+        const vqa::ui::ChatMessage& stopped = window().messages().back();
+        QVERIFY(stopped.stop == vqa::StopReason::Cancelled);
+        QVERIFY(int(stopped.tokens.size()) < 400);
+        QVERIFY(!window().isGenerating());
+
+        s.generation.max_new_tokens = 5;
+        window().applySettings(s);
+        QVERIFY(window().ask("And the colours?"));
+        QVERIFY(finished.wait(300000));
+        const vqa::ui::ChatMessage& next = window().messages().back();
+        QVERIFY2(next.error.isEmpty(), qPrintable(next.error));
+        QVERIFY(!next.tokens.empty());
+        QVERIFY(next.stop != vqa::StopReason::Cancelled);
+    }
+
+    void closingDuringAnAnswerDoesNotHang() {
+        vqa::ui::AppSettings s = window().settings();
+        s.generation.max_new_tokens = 400;
+        s.generation.ignore_eos = true;
+        window().applySettings(s);
+        QSignalSpy tokens(&window(), &MainWindow::tokenReceived);
+        QSignalSpy finished(&window(), &MainWindow::answerFinished);
+        QVERIFY(window().ask("Tell me a long story about it."));
+        QVERIFY(tokens.wait(300000));
+        QElapsedTimer t;
+        t.start();
+        window().close();
+        QVERIFY(!window().isVisible());
+        QVERIFY(finished.wait(30000));
+        window_.reset();  // joins the engine thread
+        qInfo("closed %lld ms after the request", t.elapsed());
+        QVERIFY(t.elapsed() < 30000);
+    }
+};
+
+QTEST_MAIN(TestRealModel)
+#include "tst_realmodel.moc"

@@ -1,0 +1,42 @@
+// What the chat shows and keeps: messages with, for answers, their tokens (character range
+// in the answer text, attention grids), grouped into words for the heatmap.
+#pragma once
+
+#include <QString>
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "engine/Types.h"
+
+namespace vqa::ui {
+
+struct TokenRecord {
+    int start = 0;  // character range in ChatMessage::text (QString indices)
+    int end = 0;
+    std::int32_t id = 0;
+    std::vector<HeatmapGrid> attention;
+};
+
+struct ChatMessage {
+    Role role = Role::User;
+    QString text;
+    std::vector<TokenRecord> tokens;  // assistant answers only
+    bool streaming = false;
+    QString error;
+    std::optional<Timings> timings;
+    StopReason stop = StopReason::EndOfTurn;
+
+    bool hasAttention() const;
+    // Words as [first token, last token + 1): a word starts at a token that begins with
+    // white space or follows one that ends with it.
+    std::vector<std::pair<int, int>> words() const;
+    std::pair<int, int> wordOfToken(int token) const;
+};
+
+// The engine's conversation for `messages`, up to (excluding) `end`; the image goes at the
+// start of the first user turn. Failed or empty answers are left out.
+Conversation toConversation(const std::vector<ChatMessage>& messages, size_t end, bool with_image);
+
+}  // namespace vqa::ui

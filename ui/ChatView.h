@@ -1,0 +1,66 @@
+// The conversation: user questions and rendered-Markdown answers in bubbles. Every token
+// of an answer is an anchor, so hovering or clicking a word can show its heatmap.
+#pragma once
+
+#include <QTextBrowser>
+#include <QTimer>
+
+#include <vector>
+
+#include "ui/ChatMessage.h"
+
+namespace vqa::ui {
+
+class ChatView : public QTextBrowser {
+    Q_OBJECT
+public:
+    explicit ChatView(QWidget* parent = nullptr);
+
+    // The view reads the messages on refresh; the owner keeps them alive and calls
+    // setMessages(nullptr) before they go.
+    void setMessages(const std::vector<ChatMessage>* messages);
+    void setAssistantName(const QString& name);
+    // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
+    void setHighlight(int message, int begin, int end);
+    // Rebuilds everything at once; renders one message again; or, soon, the last message
+    // (coalesces the many updates while tokens stream in).
+    void refresh();
+    void refreshMessage(int message);
+    void scheduleRefresh();
+
+    // Where a token is drawn, in viewport coordinates (for tests and tooltips); empty if
+    // the token is not in the document.
+    QRect tokenRect(int message, int token) const;
+
+signals:
+    void tokenHovered(int message, int token);
+    void tokenClicked(int message, int token);
+    void hoverLeft();
+
+protected:
+    void leaveEvent(QEvent* event) override;
+    void changeEvent(QEvent* event) override;
+
+private:
+    struct Style {
+        bool dark = false;
+        QColor user_bg, answer_bg, muted, word_bg;
+    };
+    Style style() const;
+    bool inSync() const;  // the document holds one frame per message
+    void insertMessage(QTextCursor& cursor, size_t message, const Style& style);
+    void onRefreshTimer();
+    void onHighlighted(const QUrl& url);
+    void onAnchorClicked(const QUrl& url);
+
+    const std::vector<ChatMessage>* messages_ = nullptr;
+    QString assistant_name_;
+    int hl_message_ = -1, hl_begin_ = 0, hl_end_ = 0;
+    QTimer refresh_timer_;
+    bool full_pending_ = false;
+    size_t built_count_ = 0;
+    // Token positions relative to their message's frame: token_pos_[message][token] = {start, end}
+    std::vector<std::vector<std::pair<int, int>>> token_pos_;
+};
+
+}  // namespace vqa::ui

@@ -1,0 +1,36 @@
+// Saving a conversation: Markdown (the image and chosen heatmaps as PNG files in a folder
+// beside it) and JSON (text, tokens with their attention grids, timings, model).
+#pragma once
+
+#include <QImage>
+#include <QString>
+
+#include <optional>
+#include <vector>
+
+#include "engine/Types.h"
+#include "ui/ChatMessage.h"
+
+namespace vqa::ui {
+
+struct ExportedHeatmap {
+    int message = -1;   // the answer it belongs to
+    QString label;      // "whole answer", "word “cat”"
+    QImage image;       // image with the heatmap blended over it
+};
+
+struct ConversationExport {
+    QString image_name;
+    QImage image;  // display copy
+    QSize original_size;
+    QString image_key;
+    const std::vector<ChatMessage>* messages = nullptr;
+    std::optional<ModelInfo> model;
+    std::vector<ExportedHeatmap> heatmaps;
+
+    // Writes `path` (.md) and `<stem>_files/`; returns false with `error` set on failure.
+    bool writeMarkdown(const QString& path, QString* error) const;
+    bool writeJson(const QString& path, QString* error) const;
+};
+
+}  // namespace vqa::ui

@@ -1,0 +1,147 @@
+#include "ui/ExplainBar.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPainter>
+#include <QSlider>
+#include <QSpinBox>
+#include <QToolButton>
+
+namespace vqa::ui {
+
+ColorLegend::ColorLegend(QWidget* parent) : QWidget(parent) {
+    setAccessibleName(tr("Heatmap legend"));
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
+}
+
+void ColorLegend::setColormap(Colormap map) {
+    map_ = map;
+    update();
+}
+
+void ColorLegend::setCaption(const QString& caption) {
+    caption_ = caption;
+    setAccessibleDescription(caption);
+    update();
+}
+
+QSize ColorLegend::sizeHint() const { return {360, fontMetrics().height() + 10}; }
+
+void ColorLegend::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    const QFontMetrics fm = fontMetrics();
+    const int h = height();
+    const QString low = tr("low"), high = tr("high attention");
+    int x = 4;
+    p.setPen(palette().color(QPalette::PlaceholderText));
+    p.drawText(QRect(x, 0, fm.horizontalAdvance(low), h), Qt::AlignVCenter, low);
+    x += fm.horizontalAdvance(low) + 6;
+    const QRect bar(x, h / 2 - 5, 140, 10);
+    p.drawImage(bar, colormapBar(map_, bar.size()));
+    p.setPen(palette().color(QPalette::Mid));
+    p.drawRect(bar.adjusted(0, 0, -1, -1));
+    x = bar.right() + 7;
+    p.setPen(palette().color(QPalette::PlaceholderText));
+    p.drawText(QRect(x, 0, fm.horizontalAdvance(high), h), Qt::AlignVCenter, high);
+    x += fm.horizontalAdvance(high) + 16;
+    p.setPen(palette().color(QPalette::WindowText));
+    p.drawText(QRect(x, 0, width() - x - 4, h), Qt::AlignVCenter,
+               fm.elidedText(caption_, Qt::ElideRight, width() - x - 4));
+}
+
+ExplainBar::ExplainBar(QWidget* parent)
+    : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), colormap_(new QComboBox),
+      opacity_(new QSlider(Qt::Horizontal)), layer_begin_(new QSpinBox), layer_end_(new QSpinBox),
+      head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton) {
+    setAccessibleName(tr("Heatmap controls"));
+    toggle_->setChecked(true);
+    toggle_->setToolTip(tr("Show or hide the heatmap over the image (Ctrl+H)"));
+    colormap_->addItems(colormapNames());
+    colormap_->setAccessibleName(tr("Colormap"));
+    colormap_->setToolTip(tr("Colormap of the heatmap"));
+    opacity_->setRange(0, 100);
+    opacity_->setValue(55);
+    opacity_->setMaximumWidth(110);
+    opacity_->setAccessibleName(tr("Heatmap opacity"));
+    opacity_->setToolTip(tr("Opacity of the heatmap"));
+    for (QSpinBox* s : {layer_begin_, layer_end_, head_}) {
+        s->setRange(-1, 255);
+        s->setValue(-1);
+        s->setSpecialValueText(tr("auto"));
+    }
+    head_->setSpecialValueText(tr("mean"));
+    layer_begin_->setAccessibleName(tr("First layer"));
+    layer_end_->setAccessibleName(tr("Last layer"));
+    head_->setAccessibleName(tr("Attention head"));
+    const QString layer_tip = tr("Decoder layers whose attention is averaged (auto: the upper half). "
+                                 "Applies to the next answer.");
+    layer_begin_->setToolTip(layer_tip);
+    layer_end_->setToolTip(layer_tip);
+    head_->setToolTip(tr("Attention head (mean: average of all heads). Applies to the next answer."));
+    whole_->setText(tr("Whole answer"));
+    whole_->setToolTip(tr("Mean heatmap over all tokens of the last answer"));
+    whole_->setAccessibleName(tr("Whole-answer heatmap"));
+    save_->setText(tr("Save…"));
+    save_->setToolTip(tr("Save the image with the heatmap as PNG"));
+    save_->setAccessibleName(tr("Save heatmap"));
+    setHeatmapAvailable(false);
+
+    auto* row = new QHBoxLayout(this);
+    row->setContentsMargins(6, 2, 6, 2);
+    row->setSpacing(6);
+    row->addWidget(toggle_);
+    row->addWidget(colormap_);
+    auto* op = new QLabel(tr("Opacity"));
+    op->setBuddy(opacity_);
+    row->addWidget(op);
+    row->addWidget(opacity_);
+    row->addSpacing(8);
+    auto* layers = new QLabel(tr("Layers"));
+    layers->setBuddy(layer_begin_);
+    row->addWidget(layers);
+    row->addWidget(layer_begin_);
+    row->addWidget(new QLabel(QStringLiteral("–")));
+    row->addWidget(layer_end_);
+    auto* heads = new QLabel(tr("Head"));
+    heads->setBuddy(head_);
+    row->addWidget(heads);
+    row->addWidget(head_);
+    row->addStretch(1);
+    row->addWidget(whole_);
+    row->addWidget(save_);
+
+    connect(toggle_, &QCheckBox::toggled, this, &ExplainBar::overlayToggled);
+    connect(colormap_, &QComboBox::currentIndexChanged, this,
+            [this](int i) { emit colormapChanged(static_cast<Colormap>(std::max(0, i))); });
+    connect(opacity_, &QSlider::valueChanged, this, [this](int v) { emit opacityChanged(v / 100.0); });
+    for (QSpinBox* s : {layer_begin_, layer_end_, head_})
+        connect(s, &QSpinBox::valueChanged, this, &ExplainBar::layersChanged);
+    connect(whole_, &QToolButton::clicked, this, &ExplainBar::wholeAnswerRequested);
+    connect(save_, &QToolButton::clicked, this, &ExplainBar::saveRequested);
+}
+
+bool ExplainBar::overlayVisible() const { return toggle_->isChecked(); }
+void ExplainBar::setOverlayVisible(bool visible) { toggle_->setChecked(visible); }
+Colormap ExplainBar::colormap() const { return static_cast<Colormap>(std::max(0, colormap_->currentIndex())); }
+void ExplainBar::setColormap(Colormap map) { colormap_->setCurrentIndex(static_cast<int>(map)); }
+double ExplainBar::opacity() const { return opacity_->value() / 100.0; }
+void ExplainBar::setOpacity(double opacity) { opacity_->setValue(int(opacity * 100 + 0.5)); }
+int ExplainBar::layerBegin() const { return layer_begin_->value(); }
+int ExplainBar::layerEnd() const { return layer_end_->value(); }
+int ExplainBar::head() const { return head_->value(); }
+
+void ExplainBar::setLayers(int begin, int end, int head) {
+    const QSignalBlocker b1(layer_begin_), b2(layer_end_), b3(head_);
+    layer_begin_->setValue(begin);
+    layer_end_->setValue(end);
+    head_->setValue(head);
+}
+
+void ExplainBar::setHeatmapAvailable(bool available) {
+    whole_->setEnabled(available);
+    save_->setEnabled(available);
+}
+
+}  // namespace vqa::ui

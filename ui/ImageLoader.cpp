@@ -1,0 +1,176 @@
+#include "ui/ImageLoader.h"
+
+#include <QBuffer>
+#include <QCryptographicHash>
+#include <QFileInfo>
+#include <QImageReader>
+#include <QMimeData>
+#include <QPainter>
+#include <QPointer>
+#include <QRunnable>
+#include <QUrl>
+
+#include <cstring>
+
+namespace vqa::ui {
+
+ImageLoader::ImageLoader(QObject* parent) : QObject(parent) {
+    pool_.setMaxThreadCount(2);
+    // Qt refuses images over 256 MB by default; a 50-megapixel photo needs more.
+    QImageReader::setAllocationLimit(1024);
+}
+
+ImageLoader::~ImageLoader() { pool_.waitForDone(); }
+
+void ImageLoader::load(const ImageSource& source) {
+    ++pending_;
+    // The pool is ours and waited for in the destructor, so `this` outlives the job.
+    pool_.start([this, source] {
+        QString error;
+        LoadedImage result = decode(source, &error);
+        QMetaObject::invokeMethod(
+            this,
+            [this, result = std::move(result), error, name = source.name] {
+                --pending_;
+                if (error.isEmpty())
+                    emit loaded(result);
+                else
+                    emit failed(name, error);
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+std::vector<ImageSource> ImageLoader::sourcesFromMime(const QMimeData* mime, QString* problem) {
+    std::vector<ImageSource> out;
+    if (!mime)
+        return out;
+    QStringList remote;
+    if (mime->hasUrls()) {
+        for (const QUrl& url : mime->urls()) {
+            if (url.isLocalFile()) {
+                ImageSource s;
+                s.path = url.toLocalFile();
+                s.name = QFileInfo(s.path).fileName();
+                out.push_back(s);
+            } else if (url.scheme() == QLatin1String("data")) {
+                // data:image/png;base64,…  (browsers use these for inline images)
+                const QString spec = url.toString(QUrl::FullyEncoded);
+                const int comma = int(spec.indexOf(','));
+                if (comma > 0 && spec.left(comma).contains(QLatin1String(";base64"))) {
+                    ImageSource s;
+                    s.bytes = QByteArray::fromBase64(QUrl::fromPercentEncoding(spec.mid(comma + 1).toLatin1()).toLatin1());
+                    s.name = QObject::tr("dropped image");
+                    out.push_back(s);
+                }
+            } else if (url.isValid()) {
+                remote << url.toString();
+            }
+        }
+    }
+    if (!out.empty())
+        return out;
+    // Browsers hand over the pixels (application/x-qt-image) or the encoded file.
+    if (mime->hasImage()) {
+        QImage image = qvariant_cast<QImage>(mime->imageData());
+        if (!image.isNull()) {
+            ImageSource s;
+            s.image = image;
+            s.name = remote.isEmpty() ? QObject::tr("pasted image") : QFileInfo(QUrl(remote.first()).path()).fileName();
+            if (s.name.isEmpty())
+                s.name = QObject::tr("dropped image");
+            out.push_back(s);
+            return out;
+        }
+    }
+    for (const QString& format : mime->formats()) {
+        if (format.startsWith("image/")) {
+            ImageSource s;
+            s.bytes = mime->data(format);
+            s.name = QObject::tr("dropped image");
+            if (!s.bytes.isEmpty()) {
+                out.push_back(s);
+                return out;
+            }
+        }
+    }
+    if (problem) {
+        if (!remote.isEmpty())
+            *problem = QObject::tr("only a web address was dropped (%1). VQA Studio works offline: save the "
+                                   "image first, or copy it and paste it here with Ctrl+V.").arg(remote.first());
+        else
+            *problem = QObject::tr("the dropped or pasted data holds no image (formats: %1)")
+                           .arg(mime->formats().join(", "));
+    }
+    return out;
+}
+
+RgbImage ImageLoader::toRgb(const QImage& image) {
+    RgbImage rgb;
+    if (image.isNull())
+        return rgb;
+    QImage src;
+    if (image.hasAlphaChannel()) {
+        src = QImage(image.size(), QImage::Format_RGB888);
+        src.fill(Qt::white);
+        QPainter painter(&src);
+        painter.drawImage(0, 0, image);
+    } else {
+        src = image.convertToFormat(QImage::Format_RGB888);
+    }
+    rgb.width = src.width();
+    rgb.height = src.height();
+    rgb.pixels.resize(size_t(rgb.width) * rgb.height * 3);
+    const size_t row = size_t(rgb.width) * 3;
+    for (int y = 0; y < rgb.height; ++y)
+        std::memcpy(rgb.pixels.data() + row * y, src.constScanLine(y), row);
+    return rgb;
+}
+
+LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
+    LoadedImage out;
+    out.name = source.name;
+    out.path = source.path;
+    QImage image = source.image;
+    if (image.isNull()) {
+        QBuffer buffer;
+        QImageReader reader;
+        if (!source.path.isEmpty()) {
+            reader.setFileName(source.path);
+        } else {
+            buffer.setData(source.bytes);
+            buffer.open(QIODevice::ReadOnly);
+            reader.setDevice(&buffer);
+        }
+        reader.setAutoTransform(true);  // EXIF orientation
+        image = reader.read();
+        if (image.isNull()) {
+            QString why = reader.errorString();
+            if (!source.path.isEmpty() && !QFileInfo::exists(source.path))
+                why = QObject::tr("the file does not exist");
+            else if (reader.error() == QImageReader::UnsupportedFormatError)
+                why = QObject::tr("not an image in a format this build can read (%1)")
+                          .arg(QString::fromLatin1(QImageReader::supportedImageFormats().join(", ")));
+            *error = QObject::tr("%1: %2").arg(source.name.isEmpty() ? source.path : source.name, why);
+            return out;
+        }
+    }
+    out.original_size = image.size();
+    auto rgb = std::make_shared<RgbImage>(toRgb(image));
+    QCryptographicHash hash(QCryptographicHash::Sha1);
+    hash.addData(QByteArrayView(reinterpret_cast<const char*>(rgb->pixels.data()), qsizetype(rgb->pixels.size())));
+    hash.addData(QByteArray::number(rgb->width) + "x" + QByteArray::number(rgb->height));
+    out.key = QString::fromLatin1(hash.result().toHex().left(16));
+    out.rgb = std::move(rgb);
+    const QSize limit(kMaxDisplaySide, kMaxDisplaySide);
+    out.display = (image.width() > kMaxDisplaySide || image.height() > kMaxDisplaySide)
+                      ? image.scaled(limit, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+                      : image;
+    out.display = out.display.convertToFormat(out.display.hasAlphaChannel() ? QImage::Format_ARGB32_Premultiplied
+                                                                            : QImage::Format_RGB32);
+    out.thumbnail = out.display.scaled(kThumbnailSide * 2, kThumbnailSide * 2, Qt::KeepAspectRatio,
+                                       Qt::SmoothTransformation);
+    return out;
+}
+
+}  // namespace vqa::ui

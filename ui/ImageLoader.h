@@ -1,0 +1,67 @@
+// Decodes images off the GUI thread (QThreadPool): files, encoded bytes dragged from a
+// browser, or pixels from the clipboard. Produces what the window needs: a display copy,
+// a thumbnail, and the RGB pixels plus a content key for the engine.
+#pragma once
+
+#include <QByteArray>
+#include <QImage>
+#include <QObject>
+#include <QString>
+#include <QThreadPool>
+
+#include <memory>
+#include <vector>
+
+#include "engine/Types.h"
+
+class QMimeData;
+
+namespace vqa::ui {
+
+// Where an image comes from; exactly one of path, bytes, image is set.
+struct ImageSource {
+    QString name;
+    QString path;
+    QByteArray bytes;
+    QImage image;
+};
+
+struct LoadedImage {
+    QString name;
+    QString path;                 // empty for pasted or dropped data
+    QImage display;               // at most kMaxDisplaySide on the longer side
+    QSize original_size;
+    QImage thumbnail;
+    std::shared_ptr<const RgbImage> rgb;
+    QString key;                  // content hash: same pixels, same key
+};
+
+class ImageLoader : public QObject {
+    Q_OBJECT
+public:
+    static constexpr int kMaxDisplaySide = 4096;
+    static constexpr int kThumbnailSide = 96;
+
+    explicit ImageLoader(QObject* parent = nullptr);
+    ~ImageLoader() override;  // waits for running decodes
+
+    void load(const ImageSource& source);
+    int pending() const { return pending_; }
+
+    // The image sources in dropped or pasted data; `problem` says why there are none.
+    static std::vector<ImageSource> sourcesFromMime(const QMimeData* mime, QString* problem = nullptr);
+    // Synchronous decode (runs in the pool); throws nothing, returns an error message instead.
+    static LoadedImage decode(const ImageSource& source, QString* error);
+    // 8-bit RGB for the engine; transparent pixels are composed over white.
+    static RgbImage toRgb(const QImage& image);
+
+signals:
+    void loaded(const vqa::ui::LoadedImage& image);
+    void failed(const QString& name, const QString& error);
+
+private:
+    QThreadPool pool_;
+    int pending_ = 0;
+};
+
+}  // namespace vqa::ui

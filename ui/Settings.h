@@ -1,0 +1,32 @@
+// The application's settings, kept with QSettings (organisation and application names as
+// set in main; tests point QSettings at a temporary folder).
+#pragma once
+
+#include <QString>
+
+#include "engine/Types.h"
+
+namespace vqa::ui {
+
+struct AppSettings {
+    LoadOptions load;
+    GenerationParams generation;
+    // Heatmap defaults.
+    bool capture_attention = true;
+    QString colormap = QStringLiteral("turbo");
+    double overlay_opacity = 0.55;
+    bool overlay_visible = true;
+    int layer_begin = -1;  // -1: the engine's default
+    int layer_end = -1;
+    int head = -1;         // -1: mean over heads
+
+    static AppSettings restore();  // from QSettings
+    void save() const;
+    ExplainParams explain() const;
+    bool operator==(const AppSettings& other) const;
+};
+
+QString deviceName(DevicePreference device);
+DevicePreference deviceFromName(const QString& name);
+
+}  // namespace vqa::ui
