@@ -14,6 +14,7 @@
 #include "engine/Device.h"
 #include "engine/Error.h"
 #include "engine/explain/AttentionMaps.h"
+#include "engine/explain/Relevancy.h"
 #include "engine/families/FamilyRuntime.h"
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
@@ -89,6 +90,33 @@ struct EncodedImage {
 
 RgbImage loadImageFile(const std::string& path) { return decodeImageFile(path); }
 
+// The prompt of one request as token ids, with where its image tokens are.
+struct Prompt {
+    std::vector<std::int64_t> ids;
+    std::vector<std::int64_t> image_positions;
+    std::vector<const EncodedImage*> images;
+};
+
+// Thrown inside the engine when the cancel flag is seen between stages.
+struct Cancelled {};
+
+// Attention of the last answer, kept for re-aggregation: one [layers, heads, image tokens]
+// float16 tensor per token, up to a budget (about 256 MiB), so long answers stay bounded.
+struct KeptAttention {
+    static constexpr std::int64_t kBudgetBytes = 256ll << 20;
+    std::vector<torch::Tensor> per_token;
+    AttentionMapper mapper;
+    std::int64_t bytes = 0;
+    void clear() { *this = {}; }
+    void add(torch::Tensor packed) {
+        const std::int64_t size = packed.numel() * 2;
+        if (bytes + size > kBudgetBytes)
+            return;
+        bytes += size;
+        per_token.push_back(std::move(packed));
+    }
+};
+
 struct Engine::Impl {
     // Everything that belongs to one loaded model; replaced whole on a successful load.
     struct Loaded {
@@ -107,6 +135,7 @@ struct Engine::Impl {
     std::vector<std::int64_t> cached_ids;
     std::vector<std::string> cached_image_keys;
     std::map<std::string, EncodedImage> images;
+    KeptAttention kept;
 
     std::mutex mutex;
 
@@ -115,12 +144,18 @@ struct Engine::Impl {
         cached_ids.clear();
         cached_image_keys.clear();
         images.clear();
+        kept.clear();
     }
 
     GenerationResult generate(const Request& request, const TokenCallback& on_token,
                               const std::atomic<bool>* cancel, const ProgressCallback& progress);
     const EncodedImage& encodeImage(const Request& request, std::size_t index, Timings& timings,
                                     const ProgressCallback& progress);
+    Prompt buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
+                       const ProgressCallback& progress);
+    torch::Tensor embed(const Prompt& prompt, std::int64_t from) const;
+    AttentionMapper mapperFor(const Prompt& prompt) const;
+    void ensureCapacity(std::int64_t needed, std::int64_t keep);
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
@@ -174,7 +209,9 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     loaded->checkpoint = Checkpoint::open(model_dir);
     report("building the model", 0.2);
     {
-        torch::InferenceMode guard;
+        // No autograd while loading, but not inference mode either: relevancy maps run
+        // autograd through these weights later, which inference tensors would forbid.
+        torch::NoGradGuard no_grad;
         FamilyLoadContext context{model_dir, config, loaded->checkpoint.get(), device, dtype};
         loaded->runtime = makeFamilyRuntime(family, context);
     }
@@ -249,6 +286,97 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
     return images.emplace(key, std::move(encoded)).first->second;
 }
 
+Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
+                                 const ProgressCallback& progress) {
+    auto& runtime = *model->runtime;
+    std::size_t image_parts = 0;
+    for (const auto& turn : request.conversation)
+        for (const auto& part : turn.content)
+            image_parts += part.kind == ContentPart::Kind::Image;
+    if (image_parts != request.images.size() || request.image_keys.size() != request.images.size())
+        throw Error("the conversation refers to " + std::to_string(image_parts) + " image(s) but " +
+                    std::to_string(request.images.size()) + " were given");
+
+    Prompt prompt;
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+        prompt.images.push_back(&encodeImage(request, i, timings, progress));
+        if (cancel && cancel->load())
+            throw Cancelled{};
+    }
+
+    // The chat format writes a placeholder per image; each becomes the image's tokens.
+    const std::string rendered = model->chat_format->render(request.conversation, /*add_generation_prompt=*/true);
+    const std::string placeholder = runtime.imagePlaceholder();
+    std::string text;
+    std::size_t pos = 0, next_image = 0;
+    for (std::size_t hit; (hit = rendered.find(placeholder, pos)) != std::string::npos; pos = hit + placeholder.size()) {
+        if (next_image >= prompt.images.size())
+            throw Error("the text holds '" + placeholder + "', which stands for an image here; remove it from the question");
+        text.append(rendered, pos, hit - pos);
+        text += prompt.images[next_image++]->prepared.prompt_text;
+    }
+    text.append(rendered, pos);
+
+    const std::vector<TokenId> ids = model->tokenizer->encode(text, /*add_special_tokens=*/true);
+    prompt.ids.assign(ids.begin(), ids.end());
+    const std::int64_t image_token = runtime.model().imageTokenId();
+    for (std::size_t i = 0; i < prompt.ids.size(); ++i)
+        if (prompt.ids[i] == image_token)
+            prompt.image_positions.push_back(static_cast<std::int64_t>(i));
+    std::int64_t feature_rows = 0;
+    for (const auto* e : prompt.images)
+        feature_rows += e->features.size(0);
+    if (static_cast<std::int64_t>(prompt.image_positions.size()) != feature_rows)
+        throw Error("the prompt has " + std::to_string(prompt.image_positions.size()) +
+                    " image tokens but its images give " + std::to_string(feature_rows) +
+                    " features; is the tokenizer the model's own?");
+    return prompt;
+}
+
+torch::Tensor Engine::Impl::embed(const Prompt& prompt, std::int64_t from) const {
+    auto& net = model->runtime->model();
+    const auto options = torch::TensorOptions().dtype(torch::kInt64);
+    auto ids = torch::tensor(std::vector<std::int64_t>(prompt.ids.begin() + from, prompt.ids.end()), options);
+    torch::Tensor embeds = net.embedTokens(ids.to(net.device()));
+    std::vector<std::int64_t> rows, feature_index;
+    for (std::size_t k = 0; k < prompt.image_positions.size(); ++k)
+        if (prompt.image_positions[k] >= from) {
+            rows.push_back(prompt.image_positions[k] - from);
+            feature_index.push_back(static_cast<std::int64_t>(k));
+        }
+    if (rows.empty())
+        return embeds;
+    std::vector<torch::Tensor> parts;
+    for (const auto* e : prompt.images)
+        parts.push_back(e->features);
+    auto features = torch::cat(parts, 0).index_select(0, torch::tensor(feature_index, options).to(net.device()));
+    return embeds.index_copy(0, torch::tensor(rows, options).to(net.device()), features.to(embeds.scalar_type()));
+}
+
+AttentionMapper Engine::Impl::mapperFor(const Prompt& prompt) const {
+    std::vector<ImageLayout> layouts;
+    for (const auto* e : prompt.images)
+        layouts.push_back(e->prepared.layout);
+    return AttentionMapper(std::move(layouts));
+}
+
+void Engine::Impl::ensureCapacity(std::int64_t needed, std::int64_t keep) {
+    if (cache.capacity() >= needed) {
+        cache.truncate(keep);
+        return;
+    }
+    // Grow in steps of 512 positions, keeping what the prefix already holds.
+    auto& net = model->runtime->model();
+    const std::int64_t capacity = std::min<std::int64_t>(model->runtime->contextLength(), (needed + 511) / 512 * 512);
+    models::KvCache grown = net.newCache(capacity);
+    for (std::size_t l = 0; l < grown.keys.size() && keep > 0; ++l) {
+        grown.keys[l].narrow(1, 0, keep).copy_(cache.keys[l].narrow(1, 0, keep));
+        grown.values[l].narrow(1, 0, keep).copy_(cache.values[l].narrow(1, 0, keep));
+    }
+    grown.length = keep;
+    cache = std::move(grown);
+}
+
 GenerationResult Engine::Impl::generate(const Request& request, const TokenCallback& on_token,
                                         const std::atomic<bool>* cancel, const ProgressCallback& progress) {
     GenerationResult result;
@@ -260,135 +388,57 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     const auto submitted = Clock::now();
     Timings& timings = result.timings;
     torch::InferenceMode inference;
-    auto& runtime = *model->runtime;
-    auto& net = runtime.model();
+    auto& net = model->runtime->model();
     const auto& params = request.generation;
     auto cancelled = [&] { return cancel && cancel->load(); };
+    kept.clear();
 
-    // 1. The prompt, with each image placeholder expanded into the model's image tokens.
-    std::size_t image_parts = 0;
-    for (const auto& turn : request.conversation)
-        for (const auto& part : turn.content)
-            image_parts += part.kind == ContentPart::Kind::Image;
-    if (image_parts != request.images.size() || request.image_keys.size() != request.images.size())
-        throw Error("the conversation refers to " + std::to_string(image_parts) + " image(s) but " +
-                    std::to_string(request.images.size()) + " were given");
-    std::string prompt = model->chat_format->render(request.conversation, /*add_generation_prompt=*/true);
-    std::vector<const EncodedImage*> encoded;
-    for (std::size_t i = 0; i < request.images.size(); ++i) {
-        encoded.push_back(&encodeImage(request, i, timings, progress));
-        if (cancelled()) {
-            result.stop = StopReason::Cancelled;
-            return result;
-        }
+    Prompt prompt;
+    try {
+        prompt = buildPrompt(request, timings, cancel, progress);
+    } catch (const Cancelled&) {
+        result.stop = StopReason::Cancelled;
+        return result;
     }
-    {
-        const std::string placeholder = runtime.imagePlaceholder();
-        std::string expanded;
-        std::size_t pos = 0, next_image = 0;
-        while (true) {
-            std::size_t hit = prompt.find(placeholder, pos);
-            if (hit == std::string::npos)
-                break;
-            if (next_image >= encoded.size())
-                throw Error("the prompt has more image placeholders than images; remove '" + placeholder +
-                            "' from the text");
-            expanded.append(prompt, pos, hit - pos);
-            expanded += encoded[next_image++]->prepared.prompt_text;
-            pos = hit + placeholder.size();
-        }
-        expanded.append(prompt, pos);
-        prompt = std::move(expanded);
-    }
-
-    // 2. Tokens, and where the image tokens are.
-    std::vector<TokenId> ids32 = model->tokenizer->encode(prompt, /*add_special_tokens=*/true);
-    std::vector<std::int64_t> ids(ids32.begin(), ids32.end());
-    const std::int64_t image_token = net.imageTokenId();
-    std::vector<std::int64_t> image_positions;
-    for (std::size_t i = 0; i < ids.size(); ++i)
-        if (ids[i] == image_token)
-            image_positions.push_back(static_cast<std::int64_t>(i));
-    std::int64_t feature_rows = 0;
-    for (const auto* e : encoded)
-        feature_rows += e->features.size(0);
-    if (static_cast<std::int64_t>(image_positions.size()) != feature_rows)
-        throw Error("the prompt has " + std::to_string(image_positions.size()) + " image tokens but the images give " +
-                    std::to_string(feature_rows) + " features");
-    timings.prompt_tokens = static_cast<int>(ids.size());
-
-    const std::int64_t context = runtime.contextLength();
-    if (static_cast<std::int64_t>(ids.size()) + 1 > context)
-        throw Error("the conversation is " + std::to_string(ids.size()) + " tokens long, more than the model's context of " +
+    const auto& ids = prompt.ids;
+    const auto prompt_len = static_cast<std::int64_t>(ids.size());
+    timings.prompt_tokens = static_cast<int>(prompt_len);
+    const std::int64_t context = model->runtime->contextLength();
+    if (prompt_len + 1 > context)
+        throw Error("the conversation is " + std::to_string(prompt_len) + " tokens long, more than the model's context of " +
                     std::to_string(context) + " tokens; start a new conversation");
-    const std::int64_t max_new = std::min<std::int64_t>(params.max_new_tokens, context - static_cast<std::int64_t>(ids.size()));
+    const std::int64_t max_new = std::min<std::int64_t>(params.max_new_tokens, context - prompt_len);
 
-    // 3. Reuse the KV prefix of earlier turns about the same images.
+    // Reuse the KV prefix of earlier turns about the same images; prefill at least one token.
     std::int64_t keep = 0;
     if (cached_image_keys == request.image_keys && cache.capacity() > 0) {
-        const std::size_t n = std::min(cached_ids.size(), ids.size() - 1);
-        while (static_cast<std::size_t>(keep) < n && cached_ids[keep] == ids[keep])
+        const auto n = std::min<std::int64_t>(static_cast<std::int64_t>(cached_ids.size()), prompt_len - 1);
+        while (keep < n && cached_ids[keep] == ids[keep])
             ++keep;
     }
-    const std::int64_t needed = static_cast<std::int64_t>(ids.size()) + max_new;
-    if (cache.capacity() < needed) {
-        // Grow in steps of 512 positions, keeping what the prefix already holds.
-        const std::int64_t capacity = std::min<std::int64_t>(context, (needed + 511) / 512 * 512);
-        models::KvCache grown = net.newCache(capacity);
-        for (std::size_t l = 0; l < grown.keys.size() && keep > 0; ++l) {
-            grown.keys[l].narrow(1, 0, keep).copy_(cache.keys[l].narrow(1, 0, keep));
-            grown.values[l].narrow(1, 0, keep).copy_(cache.values[l].narrow(1, 0, keep));
-        }
-        grown.length = keep;
-        cache = std::move(grown);
-    }
-    cache.truncate(keep);
+    ensureCapacity(prompt_len + max_new, keep);
     cached_image_keys = request.image_keys;
     cached_ids.assign(ids.begin(), ids.begin() + keep);
 
-    // 4. Prefill the new part of the prompt, image features at the image tokens.
     if (progress)
         progress({"reading the prompt", -1});
     auto start = Clock::now();
-    auto options = torch::TensorOptions().dtype(torch::kInt64);
-    auto suffix = torch::tensor(std::vector<std::int64_t>(ids.begin() + keep, ids.end()), options).to(net.device());
-    torch::Tensor embeds = net.embedTokens(suffix);
-    {
-        std::vector<std::int64_t> rows, feature_index;
-        for (std::size_t k = 0; k < image_positions.size(); ++k)
-            if (image_positions[k] >= keep) {
-                rows.push_back(image_positions[k] - keep);
-                feature_index.push_back(static_cast<std::int64_t>(k));
-            }
-        if (!rows.empty()) {
-            std::vector<torch::Tensor> parts;
-            for (const auto* e : encoded)
-                parts.push_back(e->features);
-            auto features = torch::cat(parts, 0);
-            auto row_t = torch::tensor(rows, options).to(net.device());
-            auto idx_t = torch::tensor(feature_index, options).to(net.device());
-            embeds.index_copy_(0, row_t, features.index_select(0, idx_t).to(embeds.scalar_type()));
-        }
-    }
-    AttentionCapture capture;
-    AttentionMapper mapper;
-    const bool explain = request.explain.capture_attention && !image_positions.empty();
+    models::AttentionCapture capture;
+    const bool explain = request.explain.capture_attention && !prompt.image_positions.empty();
     if (explain) {
-        capture.positions = torch::tensor(image_positions, options).to(net.device());
-        std::vector<ImageLayout> layouts;
-        for (const auto* e : encoded)
-            layouts.push_back(e->prepared.layout);
-        mapper = AttentionMapper(std::move(layouts), request.explain);
+        capture.positions = torch::tensor(prompt.image_positions, torch::kInt64).to(net.device());
+        kept.mapper = mapperFor(prompt);
     }
-    torch::Tensor logits = net.forward(embeds, cache, /*all_logits=*/false, explain ? &capture : nullptr);
+    models::AttentionCapture* capture_ptr = explain ? &capture : nullptr;
+    torch::Tensor logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr);
     cached_ids.insert(cached_ids.end(), ids.begin() + keep, ids.end());
     timings.prefill_ms = msSince(start);
 
-    // 5. Decode.
     Sampler sampler(params);
     StreamingDetokenizer detok(*model->tokenizer);
     std::vector<std::int64_t> history = ids;
     history.reserve(ids.size() + max_new);
+    auto next_t = torch::empty({1}, torch::kInt64);
     auto decode_start = Clock::now();
     result.stop = StopReason::MaxTokens;
     for (std::int64_t step = 0; step < max_new; ++step) {
@@ -401,8 +451,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
             timings.first_token_ms = msSince(submitted);
             decode_start = Clock::now();
         }
-        const bool stop = !params.ignore_eos && model->stop_ids.count(next);
-        if (stop) {
+        if (!params.ignore_eos && model->stop_ids.count(next)) {
             result.stop = StopReason::EndOfTurn;
             break;
         }
@@ -412,19 +461,22 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
         event.index = static_cast<int>(step);
         event.id = static_cast<std::int32_t>(next);
         event.text = detok.push(static_cast<TokenId>(next));
-        if (explain)
-            event.attention = mapper.grids(capture);
+        if (explain) {
+            // The attention that chose this token: the last query's row of the step before.
+            auto packed = AttentionMapper::pack(capture);
+            event.attention = kept.mapper.split(AttentionMapper::reduce(packed, request.explain));
+            kept.add(std::move(packed));
+        }
         result.text += event.text;
         if (on_token)
             on_token(event);
         if (step + 1 == max_new)
             break;  // the last token needs no forward pass
-        auto next_t = torch::full({1}, next, options).to(net.device());
-        logits = net.forward(net.embedTokens(next_t), cache, false, explain ? &capture : nullptr);
+        next_t.fill_(next);
+        logits = net.forward(net.embedTokens(next_t.to(net.device())), cache, false, capture_ptr);
         cached_ids.push_back(next);
     }
-    std::string tail = detok.finish();
-    if (!tail.empty()) {
+    if (std::string tail = detok.finish(); !tail.empty()) {
         result.text += tail;
         if (on_token) {
             TokenEvent event;
@@ -437,6 +489,50 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     timings.new_tokens = static_cast<int>(result.token_ids.size());
     timings.decode_ms = msSince(decode_start);
     return result;
+}
+
+std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {
+    std::lock_guard lock(impl_->mutex);
+    const auto& kept = impl_->kept;
+    first = std::max(first, 0);
+    last = std::min<int>(last, static_cast<int>(kept.per_token.size()));
+    if (first >= last)
+        return {};
+    torch::Tensor sum;
+    for (int t = first; t < last; ++t) {
+        auto v = AttentionMapper::reduce(kept.per_token[t], params);
+        sum = sum.defined() ? sum + v : v;
+    }
+    return kept.mapper.split(sum / static_cast<double>(last - first));
+}
+
+std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
+                                           int index) {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->model)
+        throw Error("no model is loaded: open a model folder first");
+    if (index < 0 || index >= static_cast<int>(answer_ids.size()))
+        throw Error("relevancy asked for token " + std::to_string(index) + " of an answer of " +
+                    std::to_string(answer_ids.size()) + " tokens");
+    Timings timings;
+    Prompt prompt;
+    {
+        torch::InferenceMode inference;  // images are encoded (and cached) without autograd
+        prompt = impl_->buildPrompt(request, timings, nullptr, {});
+    }
+    if (prompt.image_positions.empty())
+        throw Error("relevancy needs an image in the conversation");
+    // The sequence that predicted the token: the prompt and the answer before it.
+    prompt.ids.insert(prompt.ids.end(), answer_ids.begin(), answer_ids.begin() + index);
+    auto& net = impl_->model->runtime->model();
+    torch::Tensor embeds;
+    {
+        torch::InferenceMode inference;
+        embeds = impl_->embed(prompt, 0);
+    }
+    auto positions = torch::tensor(prompt.image_positions, torch::kInt64).to(net.device());
+    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions);
+    return impl_->mapperFor(prompt).split(values);
 }
 
 }  // namespace vqa

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/Types.h"
 
@@ -40,6 +41,17 @@ public:
     GenerationResult generate(const Request& request, const TokenCallback& on_token = {},
                               const std::atomic<bool>* cancel = nullptr,
                               const ProgressCallback& progress = {});
+
+    // Heatmap grids for tokens [first, last) of the last answer, reduced anew with `params`
+    // (layer range, head) from the attention kept from that answer. Empty when it was
+    // generated without capture, or when the tokens were past the kept budget.
+    std::vector<HeatmapGrid> attentionGrids(int first, int last, const ExplainParams& params);
+
+    // Relevancy of answer token `index` (gradient-weighted attention, computed with
+    // autograd over one forward pass) for the request that produced `answer_ids`.
+    // Throws vqa::Error on bad arguments.
+    std::vector<HeatmapGrid> relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
+                                       int index);
 
 private:
     struct Impl;

@@ -49,7 +49,8 @@ struct ExplainParams {
     // upper half of the decoder's layers). Layers are 0-based, the range is inclusive.
     int layer_begin = -1;
     int layer_end = -1;
-    int head = -1;  // -1: mean over heads
+    int head = -1;          // -1: all heads, reduced by head_max; >= 0: that head only
+    bool head_max = false;  // with head == -1: max over heads instead of the mean
 };
 
 enum class DevicePreference { Auto, Cpu, Cuda };

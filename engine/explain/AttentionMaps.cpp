@@ -4,32 +4,46 @@
 
 namespace vqa {
 
-AttentionMapper::AttentionMapper(std::vector<ImageLayout> layouts, const ExplainParams& params)
-    : layouts_(std::move(layouts)), params_(params) {}
-
-torch::Tensor AttentionMapper::reduce(const models::AttentionCapture& capture) const {
-    const int layers = static_cast<int>(capture.rows.size());
-    if (layers == 0)
+torch::Tensor AttentionMapper::pack(const models::AttentionCapture& capture) {
+    if (capture.rows.empty())
         return {};
-    // The upper half of the layers: in SmolVLM the lower layers spread attention evenly
-    // over the image, the upper ones pick out the regions the answer is about.
-    const int first = layers / 2;
-    std::vector<torch::Tensor> picked(capture.rows.begin() + first, capture.rows.end());
-    auto stacked = torch::stack(picked).to(torch::kCPU, torch::kFloat32);  // [L, H, N]
-    return stacked.mean(/*dim=*/{0, 1});
+    return torch::stack(capture.rows).to(torch::kCPU, torch::kFloat16);
 }
 
-std::vector<HeatmapGrid> AttentionMapper::grids(const models::AttentionCapture& capture) const {
+torch::Tensor AttentionMapper::reduce(const torch::Tensor& packed, const ExplainParams& params) {
+    if (!packed.defined() || packed.dim() != 3)
+        return {};
+    const auto layers = packed.size(0);
+    const auto heads = packed.size(1);
+    std::int64_t first = params.layer_begin >= 0 ? params.layer_begin : layers / 2;
+    std::int64_t last = params.layer_end >= 0 ? params.layer_end : layers - 1;
+    if (first >= layers || last >= layers || first > last)
+        throw Error("the layer range " + std::to_string(first) + "-" + std::to_string(last) +
+                    " is outside the model's layers 0-" + std::to_string(layers - 1));
+    if (params.head >= heads)
+        throw Error("head " + std::to_string(params.head) + " is outside the model's heads 0-" +
+                    std::to_string(heads - 1));
+    auto x = packed.narrow(0, first, last - first + 1).to(torch::kFloat32);  // [L, H, N]
+    if (params.head >= 0)
+        x = x.select(1, params.head);
+    else if (params.head_max)
+        x = std::get<0>(x.max(1));
+    else
+        x = x.mean(1);
+    return x.mean(0).contiguous();
+}
+
+std::vector<HeatmapGrid> AttentionMapper::split(const torch::Tensor& values) const {
     std::vector<HeatmapGrid> out;
-    torch::Tensor values = reduce(capture);
     if (!values.defined())
         return out;
-    const float* data = values.data_ptr<float>();
+    auto v = values.to(torch::kCPU, torch::kFloat32).contiguous();
+    const float* data = v.data_ptr<float>();
     std::int64_t offset = 0;
     for (const auto& layout : layouts_) {
         for (const auto& block : layout.blocks) {
-            if (offset + block.tokens() > values.size(0))
-                throw Error("attention capture has fewer image tokens than the image layout");
+            if (offset + block.tokens() > v.numel())
+                throw Error("the attention has fewer image tokens than the image layout");
             HeatmapGrid grid;
             grid.rows = block.grid_rows;
             grid.cols = block.grid_cols;

@@ -15,18 +15,22 @@ namespace vqa {
 class AttentionMapper {
 public:
     AttentionMapper() = default;
-    AttentionMapper(std::vector<ImageLayout> layouts, const ExplainParams& params);
+    explicit AttentionMapper(std::vector<ImageLayout> layouts) : layouts_(std::move(layouts)) {}
 
-    // Reduces the capture (default: mean over heads of the upper half of the layers) and
-    // splits it into one grid per block of every image, in prompt order.
-    std::vector<HeatmapGrid> grids(const models::AttentionCapture& capture) const;
+    // Packs one step's capture compactly: [layers, heads, image tokens] in float16 on the CPU.
+    static torch::Tensor pack(const models::AttentionCapture& capture);
 
-    // The reduction alone: one value per image token, float32 on the CPU.
-    torch::Tensor reduce(const models::AttentionCapture& capture) const;
+    // Reduces a packed capture to one value per image token (float32, CPU): the layers
+    // and heads ExplainParams names; by default the mean over heads of the upper half of
+    // the layers (in SmolVLM the lower layers spread attention evenly over the image,
+    // the upper ones pick out the regions the answer is about).
+    static torch::Tensor reduce(const torch::Tensor& packed, const ExplainParams& params);
+
+    // Splits per-image-token values into one grid per block of every image, in prompt order.
+    std::vector<HeatmapGrid> split(const torch::Tensor& values) const;
 
 private:
     std::vector<ImageLayout> layouts_;
-    ExplainParams params_;
 };
 
 }  // namespace vqa
