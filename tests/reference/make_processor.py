@@ -12,6 +12,8 @@ transformers' Idefics3Processor from the SmolVLM fixture folder on them (offline
   cases.json                  per image: size, rows/cols (both configs), prompt, expanded
                               prompt, input_ids
   pil_resize.safetensors      PIL Image.resize outputs (uint8 HWC) for every filter, "<image>_<WxH>_f<n>"
+  decode/                     JPEGs (plain, EXIF-rotated rot2/rot6/rot8) and 29x13 BMP, WebP,
+                              TIFF, PPM, GIF files for the decoder tests
   dtypes.safetensors          a few tensors in several dtypes for the safetensors reader test
 Usage: python make_processor.py --out DIR --fixtures DIR
 """
@@ -53,6 +55,27 @@ def make_images(rng):
     rgba[:10, :, 3] = 0  # fully transparent band
     images["rgba"] = (Image.fromarray(rgba, "RGBA"), "rgba.png")
     return images
+
+
+def write_decode_samples(folder, rng):
+    """Files for the C++ decoder tests that need an encoder we don't have in C++: JPEGs (plain
+    and with EXIF orientation) and the other formats' headers."""
+    os.makedirs(folder, exist_ok=True)
+    noise = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise, "RGB").save(os.path.join(folder, "plain.jpg"), quality=90)
+    red_blue = np.zeros((20, 40, 3), np.uint8)
+    red_blue[:, :20] = (255, 0, 0)
+    red_blue[:, 20:] = (0, 0, 255)
+    for orientation in (2, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(red_blue, "RGB").save(
+            os.path.join(folder, f"rot{orientation}.jpg"), quality=95, exif=exif)
+    small = Image.fromarray(np.full((13, 29, 3), (3, 2, 1), np.uint8), "RGB")
+    for ext in ("bmp", "tiff", "ppm", "gif"):
+        small.save(os.path.join(folder, f"x.{ext}"))
+    small.save(os.path.join(folder, "x.webp"), lossless=True)  # VP8L header
+    small.save(os.path.join(folder, "lossy.webp"), quality=80)  # VP8 header
 
 
 def main():
@@ -130,6 +153,8 @@ def main():
             arr = np.asarray(src.resize(size, resample=f))
             resized[f"{fname[:-4]}_{size[0]}x{size[1]}_f{f}"] = torch.from_numpy(arr.copy())
     save_file(resized, os.path.join(out, "pil_resize.safetensors"))
+
+    write_decode_samples(os.path.join(out, "decode"), rng)
 
     x = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 4
     save_file({"f32": x, "bf16": x.to(torch.bfloat16), "f16": x.to(torch.float16),
