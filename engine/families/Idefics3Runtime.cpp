@@ -10,7 +10,7 @@ namespace vqa {
 
 Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
     : config_(parseIdefics3Config(context.config, context.model_dir + "/config.json")),
-      processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ImageProcessor::fromModelDir(context.model_dir))),
+      processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ProcessorConfig::load(context.model_dir))),
       model_(models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype)) {}
 
 PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image) const {
@@ -22,13 +22,14 @@ PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image) const {
 
     // Every tile and the global view becomes image_seq_len tokens, a square grid after
     // the connector's pixel shuffle.
-    const int side = static_cast<int>(std::lround(std::sqrt(processor_->imageSeqLen())));
+    const int side = static_cast<int>(std::lround(std::sqrt(processor_->config().image_seq_len)));
     ImageLayout& layout = prepared.layout;
     layout.image_width = image.width;
     layout.image_height = image.height;
     for (const auto& tile : processed.tiles)
         layout.blocks.push_back({side, side, tile.x, tile.y, tile.width, tile.height, false});
-    layout.blocks.push_back({side, side, 0, 0, double(image.width), double(image.height), true});
+    const ImageRect& g = processed.global_view;
+    layout.blocks.push_back({side, side, g.x, g.y, g.width, g.height, true});
     return prepared;
 }
 
