@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
             painter.setRenderHint(QPainter::Antialiasing);
             svg.render(&painter);
         }
-        const QString dir = QStringLiteral("%1/%2x%2/apps").arg(QString::fromLocal8Bit(argv[2])).arg(size);
+        const QString dir =
+            QStringLiteral("%1/%2x%2/apps").arg(QString::fromLocal8Bit(argv[2])).arg(size);
         const QString file = dir + "/" + QString::fromLocal8Bit(argv[3]) + ".png";
         if (!QDir().mkpath(dir) || !image.save(file, "PNG")) {
             std::fprintf(stderr, "%s: cannot write %s\n", argv[0], qPrintable(file));

@@ -25,13 +25,17 @@ std::string resolveModelId(const std::string& id) {
 }
 
 void setupModels(CLI::App& app, int& exit_code) {
-    auto* cmd = app.add_subcommand("models", "List the models known to work and those already downloaded");
+    auto* cmd =
+        app.add_subcommand("models", "List the models known to work and those already downloaded");
     auto json = std::make_shared<bool>(false);
     auto cache = std::make_shared<std::string>();
     cmd->add_flag("--json", *json, "Machine-readable output");
-    cmd->add_option("--cache", *cache, "Hub cache folder (default: $HF_HUB_CACHE or $HF_HOME/hub or ~/.cache/huggingface/hub)");
+    cmd->add_option(
+        "--cache", *cache,
+        "Hub cache folder (default: $HF_HUB_CACHE or $HF_HOME/hub or ~/.cache/huggingface/hub)");
     cmd->callback([json, cache, &exit_code] {
-        const std::filesystem::path dir = cache->empty() ? defaultCacheDir() : std::filesystem::path(*cache);
+        const std::filesystem::path dir =
+            cache->empty() ? defaultCacheDir() : std::filesystem::path(*cache);
         const auto cached = listCachedModels(dir);
         auto find_cached = [&](const std::string& id) -> const CachedModel* {
             for (const auto& c : cached)
@@ -45,16 +49,24 @@ void setupModels(CLI::App& app, int& exit_code) {
             out["known"] = nlohmann::json::array();
             for (const auto& m : knownModels()) {
                 const auto* c = find_cached(m.repo_id);
-                out["known"].push_back({{"id", m.repo_id}, {"name", m.name}, {"family", m.family},
-                                        {"license", m.license}, {"download_bytes", m.download_bytes},
-                                        {"memory_bytes", m.memory_bytes}, {"good_for", m.good_for},
+                out["known"].push_back({{"id", m.repo_id},
+                                        {"name", m.name},
+                                        {"family", m.family},
+                                        {"license", m.license},
+                                        {"download_bytes", m.download_bytes},
+                                        {"memory_bytes", m.memory_bytes},
+                                        {"good_for", m.good_for},
                                         {"recommended", m.recommended},
                                         {"downloaded", c != nullptr && c->loadable}});
             }
             out["cached"] = nlohmann::json::array();
             for (const auto& c : cached)
-                out["cached"].push_back({{"id", c.repo_id}, {"commit", c.commit}, {"path", c.snapshot.string()},
-                                         {"bytes", c.bytes}, {"files", c.files}, {"loadable", c.loadable},
+                out["cached"].push_back({{"id", c.repo_id},
+                                         {"commit", c.commit},
+                                         {"path", c.snapshot.string()},
+                                         {"bytes", c.bytes},
+                                         {"files", c.files},
+                                         {"loadable", c.loadable},
                                          {"partial_bytes", c.partial_bytes}});
             std::cout << out.dump(2) << "\n";
             exit_code = 0;
@@ -63,9 +75,10 @@ void setupModels(CLI::App& app, int& exit_code) {
         std::cout << "Models known to work with VQA Studio (download with `vqa download ID`):\n";
         for (const auto& m : knownModels()) {
             const auto* c = find_cached(m.repo_id);
-            std::cout << "  " << m.repo_id << "  " << formatBytes(m.download_bytes) << ", " << m.license
-                      << (m.recommended ? ", recommended" : "") << (c && c->loadable ? "  [downloaded]" : "")
-                      << "\n      " << m.good_for << "\n";
+            std::cout << "  " << m.repo_id << "  " << formatBytes(m.download_bytes) << ", "
+                      << m.license << (m.recommended ? ", recommended" : "")
+                      << (c && c->loadable ? "  [downloaded]" : "") << "\n      " << m.good_for
+                      << "\n";
         }
         std::cout << "\nIn the model cache " << dir.string() << ":\n";
         if (cached.empty())
@@ -75,8 +88,8 @@ void setupModels(CLI::App& app, int& exit_code) {
             if (!c.loadable)
                 std::cout << "  (not loadable: no config.json or no safetensors weights)";
             if (c.partial_bytes > 0)
-                std::cout << "  (paused download: " << formatBytes(c.partial_bytes) << " so far; `vqa download "
-                          << c.repo_id << "` resumes it)";
+                std::cout << "  (paused download: " << formatBytes(c.partial_bytes)
+                          << " so far; `vqa download " << c.repo_id << "` resumes it)";
             std::cout << "\n      " << c.snapshot.string() << "\n";
         }
         exit_code = 0;
@@ -87,21 +100,24 @@ HubClient* g_downloading = nullptr;
 
 extern "C" void pauseOnSignal(int) {
     if (g_downloading)
-        g_downloading->requestPause();  // an atomic store: safe in a signal handler
+        g_downloading->requestPause(); // an atomic store: safe in a signal handler
 }
 
 void setupDownload(CLI::App& app, int& exit_code) {
-    auto* cmd = app.add_subcommand("download",
-                                   "Download a model from the Hugging Face Hub into the Hub cache; prints its folder. "
-                                   "Ctrl-C pauses; running it again resumes.");
+    auto* cmd = app.add_subcommand(
+        "download",
+        "Download a model from the Hugging Face Hub into the Hub cache; prints its folder. "
+        "Ctrl-C pauses; running it again resumes.");
     struct Args {
         std::string model, revision = "main";
         bool all_files = false, quiet = false;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("model", a->model, "Model id, e.g. HuggingFaceTB/SmolVLM-256M-Instruct")->required();
+    cmd->add_option("model", a->model, "Model id, e.g. HuggingFaceTB/SmolVLM-256M-Instruct")
+        ->required();
     cmd->add_option("--revision", a->revision, "Branch, tag or commit")->capture_default_str();
-    cmd->add_flag("--all-files", a->all_files, "Every file of the repository, not only what VQA Studio loads");
+    cmd->add_flag("--all-files", a->all_files,
+                  "Every file of the repository, not only what VQA Studio loads");
     cmd->add_flag("-q,--quiet", a->quiet, "No progress on standard error");
     cmd->callback([a, &exit_code] {
         const std::string id = resolveModelId(a->model);
@@ -113,7 +129,8 @@ void setupDownload(CLI::App& app, int& exit_code) {
                 return;
             using Phase = DownloadProgress::Phase;
             if (p.phase == Phase::Listing) {
-                std::cerr << "Listing the files of " << id << " on " << client.options().endpoint << "\n";
+                std::cerr << "Listing the files of " << id << " on " << client.options().endpoint
+                          << "\n";
                 return;
             }
             if (p.phase == Phase::Done) {
@@ -123,17 +140,21 @@ void setupDownload(CLI::App& app, int& exit_code) {
             }
             const bool new_file = p.file != last_file;
             if (!tty && !new_file && p.phase != Phase::Verifying)
-                return;  // a log gets one line per file
+                return; // a log gets one line per file
             if (tty && new_file && !last_file.empty())
                 std::cerr << "\n";
             last_file = p.file;
-            const int percent = p.total ? static_cast<int>(100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total)) : 100;
-            std::cerr << (tty ? "\r\033[K" : "") << "[" << p.file_index + 1 << "/" << p.file_count << "] " << p.file
-                      << "  " << formatBytes(p.file_bytes) << " / " << formatBytes(p.file_total) << "  (total "
-                      << percent << "%";
+            const int percent = p.total ? static_cast<int>(100.0 * static_cast<double>(p.bytes) /
+                                                           static_cast<double>(p.total))
+                                        : 100;
+            std::cerr << (tty ? "\r\033[K" : "") << "[" << p.file_index + 1 << "/" << p.file_count
+                      << "] " << p.file << "  " << formatBytes(p.file_bytes) << " / "
+                      << formatBytes(p.file_total) << "  (total " << percent << "%";
             if (p.bytes_per_second > 0)
-                std::cerr << ", " << formatBytes(static_cast<std::uint64_t>(p.bytes_per_second)) << "/s";
-            std::cerr << ")" << (p.phase == Phase::Verifying ? "  checking" : "") << (tty ? "" : "\n") << std::flush;
+                std::cerr << ", " << formatBytes(static_cast<std::uint64_t>(p.bytes_per_second))
+                          << "/s";
+            std::cerr << ")" << (p.phase == Phase::Verifying ? "  checking" : "")
+                      << (tty ? "" : "\n") << std::flush;
         };
         g_downloading = &client;
         auto old_int = std::signal(SIGINT, pauseOnSignal);
@@ -141,7 +162,8 @@ void setupDownload(CLI::App& app, int& exit_code) {
         DownloadResult r;
         try {
             r = client.download(id, a->revision, progress,
-                                a->all_files ? FileFilter([](const HubFile&) { return true; }) : FileFilter(isModelFile));
+                                a->all_files ? FileFilter([](const HubFile&) { return true; })
+                                             : FileFilter(isModelFile));
         } catch (...) {
             std::signal(SIGINT, old_int);
             std::signal(SIGTERM, old_term);
@@ -154,19 +176,21 @@ void setupDownload(CLI::App& app, int& exit_code) {
         std::signal(SIGTERM, old_term);
         g_downloading = nullptr;
         if (!r.complete) {
-            std::cerr << "\nPaused. What was downloaded is kept; run `vqa download " << id << "` again to resume.\n";
+            std::cerr << "\nPaused. What was downloaded is kept; run `vqa download " << id
+                      << "` again to resume.\n";
             exit_code = 130;
             return;
         }
         if (!a->quiet)
-            std::cerr << id << ": " << r.files_downloaded << " files downloaded (" << formatBytes(r.bytes_transferred)
-                      << "), " << r.files_reused << " already there.\n";
+            std::cerr << id << ": " << r.files_downloaded << " files downloaded ("
+                      << formatBytes(r.bytes_transferred) << "), " << r.files_reused
+                      << " already there.\n";
         std::cout << r.snapshot.string() << "\n";
         exit_code = 0;
     });
 }
 
-}  // namespace
+} // namespace
 
 VQA_CLI_COMMAND("models", setupModels);
 VQA_CLI_COMMAND("download", setupDownload);

@@ -19,11 +19,12 @@ struct MdCtxDeleter {
     void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
 
-std::string digestFile(const std::filesystem::path& path, const EVP_MD* md, const std::string& prefix,
-                       const HashProgress& progress) {
+std::string digestFile(const std::filesystem::path& path, const EVP_MD* md,
+                       const std::string& prefix, const HashProgress& progress) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        throw Error("Cannot read " + path.string() + " to check its checksum: " + std::strerror(errno));
+        throw Error("Cannot read " + path.string() +
+                    " to check its checksum: " + std::strerror(errno));
     std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
     if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
         throw Error("OpenSSL could not start a digest (out of memory?)");
@@ -56,7 +57,7 @@ std::string digestFile(const std::filesystem::path& path, const EVP_MD* md, cons
     return result;
 }
 
-}  // namespace
+} // namespace
 
 std::string sha256File(const std::filesystem::path& path, const HashProgress& progress) {
     return digestFile(path, EVP_sha256(), {}, progress);
@@ -72,4 +73,4 @@ std::string gitBlobIdFile(const std::filesystem::path& path, const HashProgress&
     return digestFile(path, EVP_sha1(), prefix, progress);
 }
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -16,4 +16,4 @@ using HashProgress = std::function<bool(std::uint64_t bytes_done)>;
 std::string sha256File(const std::filesystem::path& path, const HashProgress& progress = {});
 std::string gitBlobIdFile(const std::filesystem::path& path, const HashProgress& progress = {});
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -42,12 +42,13 @@ std::string readFirstLine(const fs::path& p) {
 }
 
 bool isCommitHash(const std::string& s) {
-    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+    return s.size() == 40 &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
 }
 
 bool snapshotLoadable(const fs::path& dir) {
     std::error_code ec;
-    if (!fs::is_regular_file(dir / "config.json", ec))  // follows the link to the blob
+    if (!fs::is_regular_file(dir / "config.json", ec)) // follows the link to the blob
         return false;
     for (const auto& entry : fs::directory_iterator(dir, ec))
         if (entry.path().extension() == ".safetensors" && fs::is_regular_file(entry.path(), ec))
@@ -55,12 +56,12 @@ bool snapshotLoadable(const fs::path& dir) {
     return false;
 }
 
-}  // namespace
+} // namespace
 
 fs::path defaultCacheDir() {
     if (auto v = env("HF_HUB_CACHE"); !v.empty())
         return expandHome(v);
-    if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty())  // the older name
+    if (auto v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) // the older name
         return expandHome(v);
     if (auto v = env("HF_HOME"); !v.empty())
         return expandHome(v) / "hub";
@@ -80,7 +81,9 @@ std::string defaultEndpoint() {
     return e;
 }
 
-bool offlineModeRequested() { return isTrue(env("HF_HUB_OFFLINE")) || isTrue(env("TRANSFORMERS_OFFLINE")); }
+bool offlineModeRequested() {
+    return isTrue(env("HF_HUB_OFFLINE")) || isTrue(env("TRANSFORMERS_OFFLINE"));
+}
 
 void validateRepoId(const std::string& repo_id) {
     const auto slash = repo_id.find('/');
@@ -90,8 +93,10 @@ void validateRepoId(const std::string& repo_id) {
                    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
                });
     };
-    if (slash == std::string::npos || !ok_part(repo_id.substr(0, slash)) || !ok_part(repo_id.substr(slash + 1)))
-        throw Error("'" + repo_id + "' is not a Hugging Face model id: expected 'organisation/name', "
+    if (slash == std::string::npos || !ok_part(repo_id.substr(0, slash)) ||
+        !ok_part(repo_id.substr(slash + 1)))
+        throw Error("'" + repo_id +
+                    "' is not a Hugging Face model id: expected 'organisation/name', "
                     "for example HuggingFaceTB/SmolVLM-256M-Instruct");
 }
 
@@ -132,10 +137,10 @@ std::vector<CachedModel> listCachedModels(const fs::path& cache_dir) {
         }
         if (!m.commit.empty()) {
             m.snapshot = repo.path() / "snapshots" / m.commit;
-            for (auto it = fs::recursive_directory_iterator(m.snapshot, ec); !ec && it != fs::end(it);
-                 it.increment(ec)) {
+            for (auto it = fs::recursive_directory_iterator(m.snapshot, ec);
+                 !ec && it != fs::end(it); it.increment(ec)) {
                 std::error_code size_ec;
-                if (it->is_regular_file(size_ec)) {  // follows links; a dangling link is skipped
+                if (it->is_regular_file(size_ec)) { // follows links; a dangling link is skipped
                     m.bytes += it->file_size(size_ec);
                     ++m.files;
                 }
@@ -149,14 +154,16 @@ std::vector<CachedModel> listCachedModels(const fs::path& cache_dir) {
         ec.clear();
         result.push_back(std::move(m));
     }
-    std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) { return a.repo_id < b.repo_id; });
+    std::sort(result.begin(), result.end(),
+              [](const auto& a, const auto& b) { return a.repo_id < b.repo_id; });
     return result;
 }
 
 std::optional<fs::path> cachedSnapshot(const std::string& repo_id, const std::string& revision,
                                        const fs::path& cache_dir) {
     const fs::path repo = cache_dir / repoFolderName(repo_id);
-    std::string commit = isCommitHash(revision) ? revision : readFirstLine(repo / "refs" / revision);
+    std::string commit =
+        isCommitHash(revision) ? revision : readFirstLine(repo / "refs" / revision);
     if (commit.empty())
         return std::nullopt;
     fs::path snap = repo / "snapshots" / commit;
@@ -165,4 +172,4 @@ std::optional<fs::path> cachedSnapshot(const std::string& repo_id, const std::st
     return snap;
 }
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -29,23 +29,24 @@ std::string repoFolderName(const std::string& repo_id);
 void validateRepoId(const std::string& repo_id);
 
 struct CachedModel {
-    std::string repo_id;                 // "HuggingFaceTB/SmolVLM-256M-Instruct"
-    std::string commit;                  // of refs/main, else of the newest snapshot
-    std::filesystem::path snapshot;      // the folder to load the model from
-    std::uint64_t bytes = 0;             // of the files in that snapshot
+    std::string repo_id;            // "HuggingFaceTB/SmolVLM-256M-Instruct"
+    std::string commit;             // of refs/main, else of the newest snapshot
+    std::filesystem::path snapshot; // the folder to load the model from
+    std::uint64_t bytes = 0;        // of the files in that snapshot
     int files = 0;
-    bool loadable = false;               // has config.json and safetensors weights
-    std::uint64_t partial_bytes = 0;     // in *.incomplete blobs: a paused download
+    bool loadable = false;           // has config.json and safetensors weights
+    std::uint64_t partial_bytes = 0; // in *.incomplete blobs: a paused download
 };
 
 // Every model repository in `cache_dir` (none when it does not exist), sorted by id.
 // Reads only the disk.
-std::vector<CachedModel> listCachedModels(const std::filesystem::path& cache_dir = defaultCacheDir());
+std::vector<CachedModel>
+listCachedModels(const std::filesystem::path& cache_dir = defaultCacheDir());
 
 // The snapshot folder `revision` (a branch name or a commit) points to, if it is in the cache
 // and loadable.
-std::optional<std::filesystem::path> cachedSnapshot(const std::string& repo_id,
-                                                    const std::string& revision = "main",
-                                                    const std::filesystem::path& cache_dir = defaultCacheDir());
+std::optional<std::filesystem::path>
+cachedSnapshot(const std::string& repo_id, const std::string& revision = "main",
+               const std::filesystem::path& cache_dir = defaultCacheDir());
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

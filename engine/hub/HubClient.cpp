@@ -57,7 +57,8 @@ std::string readToken() {
     else if (auto h = envOr("HF_HOME"); !h.empty())
         file = fs::path(h) / "token";
     else
-        file = fs::path(envOr("XDG_CACHE_HOME", envOr("HOME") + "/.cache")) / "huggingface" / "token";
+        file =
+            fs::path(envOr("XDG_CACHE_HOME", envOr("HOME") + "/.cache")) / "huggingface" / "token";
     std::ifstream in(file);
     std::string token;
     std::getline(in, token);
@@ -71,7 +72,8 @@ std::string urlEncode(const std::string& s, bool keep_slash) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;
     for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+            (keep_slash && c == '/')) {
             out += static_cast<char>(c);
         } else {
             out += '%';
@@ -99,9 +101,10 @@ std::string curlMessage(CURLcode code, const char* errbuf) {
 }
 
 [[noreturn]] void throwOffline(const std::string& endpoint, const std::string& detail) {
-    throw HubOfflineError("Cannot reach the Hugging Face Hub at " + endpoint + " (" + detail +
-                          "). Check the internet connection or proxy settings (or HF_ENDPOINT, if you "
-                          "use a mirror); models already downloaded stay usable without a connection.");
+    throw HubOfflineError(
+        "Cannot reach the Hugging Face Hub at " + endpoint + " (" + detail +
+        "). Check the internet connection or proxy settings (or HF_ENDPOINT, if you "
+        "use a mirror); models already downloaded stay usable without a connection.");
 }
 
 // A person-readable reason for an HTTP error from the Hub, with its own message if it gave one.
@@ -116,10 +119,12 @@ std::string httpProblem(long status, const std::string& body) {
     std::string what;
     switch (status) {
     case 401:
-        what = "not found, or private (HTTP 401): check the model id; for a private model set HF_TOKEN";
+        what = "not found, or private (HTTP 401): check the model id; for a private model set "
+               "HF_TOKEN";
         break;
     case 403:
-        what = "access refused (HTTP 403): the model is gated; accept its conditions on its Hub page and "
+        what = "access refused (HTTP 403): the model is gated; accept its conditions on its Hub "
+               "page and "
                "set HF_TOKEN to an access token";
         break;
     case 404:
@@ -129,7 +134,8 @@ std::string httpProblem(long status, const std::string& body) {
         what = "too many requests (HTTP 429): wait a minute and try again";
         break;
     default:
-        what = status >= 500 ? "the server had a problem (HTTP " + std::to_string(status) + "); try again later"
+        what = status >= 500 ? "the server had a problem (HTTP " + std::to_string(status) +
+                                   "); try again later"
                              : "the server answered HTTP " + std::to_string(status);
     }
     if (!detail.empty())
@@ -145,7 +151,7 @@ CurlPtr newHandle(const HubClient::Options& o, char* errbuf, curl_slist* headers
     curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
     errbuf[0] = '\0';
     curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);  // LFS files redirect to a CDN
+    curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L); // LFS files redirect to a CDN
     curl_easy_setopt(c.get(), CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -176,8 +182,8 @@ size_t appendToString(char* data, size_t size, size_t n, void* user) {
 struct FileTransfer {
     CURL* curl = nullptr;
     std::FILE* out = nullptr;
-    std::uint64_t offset = 0;       // bytes already on disk when this request started
-    std::uint64_t written = 0;      // bytes this request wrote
+    std::uint64_t offset = 0;  // bytes already on disk when this request started
+    std::uint64_t written = 0; // bytes this request wrote
     long status = 0;
     bool status_known = false;
     int write_errno = 0;
@@ -202,7 +208,8 @@ struct FileTransfer {
         const double dt = std::chrono::duration<double>(now - rate_time).count();
         if (dt >= 0.5) {
             const double rate = static_cast<double>(onDisk() - rate_bytes) / dt;
-            state->bytes_per_second = state->bytes_per_second == 0 ? rate : 0.6 * rate + 0.4 * state->bytes_per_second;
+            state->bytes_per_second =
+                state->bytes_per_second == 0 ? rate : 0.6 * rate + 0.4 * state->bytes_per_second;
             rate_time = now;
             rate_bytes = onDisk();
         }
@@ -244,7 +251,7 @@ size_t writeToFile(char* data, size_t size, size_t n, void* user) {
 int onTransferProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto* t = static_cast<FileTransfer*>(user);
     if (t->pause && t->pause->load())
-        return 1;  // aborts the transfer; what was written stays for a resume
+        return 1; // aborts the transfer; what was written stays for a resume
     t->report(false);
     return 0;
 }
@@ -252,28 +259,29 @@ int onTransferProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_
 // An exclusive lock on one blob, in <cache>/.locks/ where huggingface_hub keeps its own,
 // so two programs never write the same file.
 class BlobLock {
-public:
+  public:
     BlobLock(const fs::path& lock_path, const std::string& what) {
         std::error_code ec;
         fs::create_directories(lock_path.parent_path(), ec);
         fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0)
-            return;  // a read-only cache: no lock, the download itself will say what fails
+            return; // a read-only cache: no lock, the download itself will say what fails
         if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
             ::close(fd_);
             fd_ = -1;
-            throw Error("Another program is downloading " + what + " right now (it holds " + lock_path.string() +
+            throw Error("Another program is downloading " + what + " right now (it holds " +
+                        lock_path.string() +
                         "); wait for it to finish, or close it and try again.");
         }
     }
     ~BlobLock() {
         if (fd_ >= 0)
-            ::close(fd_);  // releases the lock
+            ::close(fd_); // releases the lock
     }
     BlobLock(const BlobLock&) = delete;
     BlobLock& operator=(const BlobLock&) = delete;
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -310,15 +318,15 @@ void linkIntoSnapshot(const fs::path& blob, const fs::path& link) {
     }
 }
 
-}  // namespace
+} // namespace
 
 bool isModelFile(const HubFile& file) {
     if (file.path.find('/') != std::string::npos)
-        return false;  // subfolders hold exports (onnx/) and alternatives, not what we load
+        return false; // subfolders hold exports (onnx/) and alternatives, not what we load
     const fs::path p(file.path);
     const std::string ext = p.extension().string();
-    return ext == ".json" || ext == ".safetensors" || ext == ".model" || ext == ".txt" || ext == ".jinja" ||
-           file.path == "tokenizer.model";
+    return ext == ".json" || ext == ".safetensors" || ext == ".model" || ext == ".txt" ||
+           ext == ".jinja" || file.path == "tokenizer.model";
 }
 
 HubClient::HubClient() : HubClient(Options{}) {}
@@ -333,17 +341,19 @@ HubClient::HubClient(Options options) : options_(std::move(options)) {
 RepoInfo HubClient::repoInfo(const std::string& repo_id, const std::string& revision) {
     validateRepoId(repo_id);
     if (options_.offline)
-        throw HubOfflineError("HF_HUB_OFFLINE is set, so VQA Studio does not contact the Hub to list " + repo_id +
-                              "; unset it to download.");
-    const std::string url = options_.endpoint + "/api/models/" + urlEncode(repo_id, true) + "/revision/" +
-                            urlEncode(revision, false) + "?blobs=true";
+        throw HubOfflineError(
+            "HF_HUB_OFFLINE is set, so VQA Studio does not contact the Hub to list " + repo_id +
+            "; unset it to download.");
+    const std::string url = options_.endpoint + "/api/models/" + urlEncode(repo_id, true) +
+                            "/revision/" + urlEncode(revision, false) + "?blobs=true";
     char errbuf[CURL_ERROR_SIZE];
     auto headers = authHeaders(options_.token);
     auto curl = newHandle(options_, errbuf, headers.get());
     std::string body;
     curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl.get(), CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, options_.connect_timeout_s + options_.stall_timeout_s);
+    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT,
+                     options_.connect_timeout_s + options_.stall_timeout_s);
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, appendToString);
     curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
     CURLcode code = CURLE_OK;
@@ -356,12 +366,13 @@ RepoInfo HubClient::repoInfo(const std::string& repo_id, const std::string& revi
     if (isUnreachable(code))
         throwOffline(options_.endpoint, curlMessage(code, errbuf));
     if (code != CURLE_OK)
-        throw Error("Listing the files of " + repo_id + " at " + url + " failed: " + curlMessage(code, errbuf));
+        throw Error("Listing the files of " + repo_id + " at " + url +
+                    " failed: " + curlMessage(code, errbuf));
     long status = 0;
     curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
     if (status != 200)
-        throw Error("Model " + repo_id + " (revision " + revision + ") on " + options_.endpoint + ": " +
-                    httpProblem(status, body));
+        throw Error("Model " + repo_id + " (revision " + revision + ") on " + options_.endpoint +
+                    ": " + httpProblem(status, body));
 
     RepoInfo info;
     info.repo_id = repo_id;
@@ -383,15 +394,19 @@ RepoInfo HubClient::repoInfo(const std::string& repo_id, const std::string& revi
         throw Error("The Hub at " + options_.endpoint + " answered the file listing of " + repo_id +
                     " with something that is not the expected JSON (" + e.what() + ")");
     }
-    const bool safe_commit = info.commit.size() >= 7 && info.commit.find_first_of("/\\.") == std::string::npos;
+    const bool safe_commit =
+        info.commit.size() >= 7 && info.commit.find_first_of("/\\.") == std::string::npos;
     if (!safe_commit)
-        throw Error("The Hub at " + options_.endpoint + " gave '" + info.commit + "' as the commit of " + repo_id +
-                    ", which is not a commit hash");
+        throw Error("The Hub at " + options_.endpoint + " gave '" + info.commit +
+                    "' as the commit of " + repo_id + ", which is not a commit hash");
     for (const auto& f : info.files) {
         const fs::path p(f.path);
-        const bool escapes = p.is_absolute() || std::any_of(p.begin(), p.end(), [](const fs::path& c) { return c == ".."; });
+        const bool escapes =
+            p.is_absolute() ||
+            std::any_of(p.begin(), p.end(), [](const fs::path& c) { return c == ".."; });
         if (escapes || f.path.empty())
-            throw Error("The Hub listed a file named '" + f.path + "' in " + repo_id + ", which VQA Studio refuses to write");
+            throw Error("The Hub listed a file named '" + f.path + "' in " + repo_id +
+                        ", which VQA Studio refuses to write");
         if (f.blobName().empty() || f.blobName().find_first_of("/\\.") != std::string::npos)
             throw Error("The Hub gave no usable checksum for " + f.path + " of " + repo_id);
     }
@@ -411,19 +426,21 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
             result.commit = snap->filename().string();
             return result;
         }
-        throw HubOfflineError("HF_HUB_OFFLINE is set and " + repo_id + " is not in the model cache (" +
-                              options_.cache_dir.string() + "); unset HF_HUB_OFFLINE to download it.");
+        throw HubOfflineError("HF_HUB_OFFLINE is set and " + repo_id +
+                              " is not in the model cache (" + options_.cache_dir.string() +
+                              "); unset HF_HUB_OFFLINE to download it.");
     }
 
     DownloadProgress state;
     if (progress)
-        progress(state);  // Listing
+        progress(state); // Listing
     RepoInfo info;
     try {
         info = repoInfo(repo_id, revision);
     } catch (const HubOfflineError& e) {
         if (auto snap = cachedSnapshot(repo_id, revision, options_.cache_dir))
-            throw HubOfflineError(std::string(e.what()) + " " + repo_id + " is already downloaded, in " + snap->string() + ".");
+            throw HubOfflineError(std::string(e.what()) + " " + repo_id +
+                                  " is already downloaded, in " + snap->string() + ".");
         throw;
     }
     std::vector<HubFile> files;
@@ -431,7 +448,9 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
         if (!filter || filter(f))
             files.push_back(f);
     if (files.empty())
-        throw Error(repo_id + " has no files this program can load (config.json, *.safetensors, tokenizer files)");
+        throw Error(
+            repo_id +
+            " has no files this program can load (config.json, *.safetensors, tokenizer files)");
 
     const fs::path blobs = repo_dir / "blobs";
     const fs::path snapshot = repo_dir / "snapshots" / info.commit;
@@ -451,7 +470,7 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
     for (const auto& f : files)
         state.total += f.size;
 
-    std::uint64_t done_before = 0;  // bytes of the files finished so far
+    std::uint64_t done_before = 0; // bytes of the files finished so far
     char errbuf[CURL_ERROR_SIZE];
     auto headers = authHeaders(options_.token);
 
@@ -487,7 +506,8 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
         bool have_all = false;
         std::string last_problem;
         for (int attempt = 0; attempt <= options_.retries && !have_all; ++attempt) {
-            std::uint64_t offset = fs::exists(partial, size_ec) ? fs::file_size(partial, size_ec) : 0;
+            std::uint64_t offset =
+                fs::exists(partial, size_ec) ? fs::file_size(partial, size_ec) : 0;
             if (offset > f.size) {
                 fs::resize_file(partial, 0, size_ec);
                 offset = 0;
@@ -545,11 +565,12 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
             if (code == CURLE_WRITE_ERROR || t.write_errno != 0 || !closed_ok)
                 throw Error("Cannot write " + partial.string() + ": " +
                             std::strerror(t.write_errno ? t.write_errno : errno) +
-                            " (is the disk full?). What was downloaded is kept; run the download again to resume.");
+                            " (is the disk full?). What was downloaded is kept; run the download "
+                            "again to resume.");
             if (isUnreachable(code) && t.written == 0 && attempt == 0)
                 throwOffline(options_.endpoint, curlMessage(code, errbuf));
             if (code == CURLE_OK && status == 416) {
-                fs::resize_file(partial, 0, size_ec);  // our partial file does not fit the server's
+                fs::resize_file(partial, 0, size_ec); // our partial file does not fit the server's
                 last_problem = "the server refused to resume (HTTP 416)";
                 continue;
             }
@@ -563,7 +584,8 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
                 last_problem = curlMessage(code, errbuf);
             have_all = fs::file_size(partial, size_ec) == f.size;
             if (!have_all && code == CURLE_OK)
-                last_problem = "the server sent " + std::to_string(fs::file_size(partial, size_ec)) + " of " +
+                last_problem = "the server sent " +
+                               std::to_string(fs::file_size(partial, size_ec)) + " of " +
                                std::to_string(f.size) + " bytes";
         }
         if (!have_all)
@@ -578,18 +600,22 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
         if (progress)
             progress(state);
         auto keep_going = [this](std::uint64_t) { return !pause_.load(); };
-        const std::string actual =
-            f.lfs_sha256.empty() ? gitBlobIdFile(partial, keep_going) : sha256File(partial, keep_going);
-        if (actual.empty()) {  // paused while checking: the complete .incomplete file is checked next time
+        const std::string actual = f.lfs_sha256.empty() ? gitBlobIdFile(partial, keep_going)
+                                                        : sha256File(partial, keep_going);
+        if (actual.empty()) { // paused while checking: the complete .incomplete file is checked
+                              // next time
             result.complete = false;
             return result;
         }
         if (actual != f.blobName()) {
             fs::remove(partial, size_ec);
-            throw Error(f.path + " of " + repo_id + " downloaded from " + url + " does not match its checksum (" +
-                        (f.lfs_sha256.empty() ? "git blob id " : "SHA-256 ") + "expected " + f.blobName() +
-                        ", got " + actual + "): it was damaged on the way and has been deleted. "
-                        "Run the download again; if this keeps happening, a proxy may be altering downloads.");
+            throw Error(f.path + " of " + repo_id + " downloaded from " + url +
+                        " does not match its checksum (" +
+                        (f.lfs_sha256.empty() ? "git blob id " : "SHA-256 ") + "expected " +
+                        f.blobName() + ", got " + actual +
+                        "): it was damaged on the way and has been deleted. "
+                        "Run the download again; if this keeps happening, a proxy may be altering "
+                        "downloads.");
         }
         fs::rename(partial, blob, ec);
         if (ec)
@@ -609,4 +635,4 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
     return result;
 }
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -26,15 +26,15 @@ namespace vqa::hub {
 // The Hub could not be reached at all (no network, DNS failure, refused, timed out before
 // connecting). The message says so and what to do; the UI may offer the cached models.
 class HubOfflineError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 struct HubFile {
-    std::string path;          // in the repository: "model.safetensors", "onnx/model.onnx"
+    std::string path; // in the repository: "model.safetensors", "onnx/model.onnx"
     std::uint64_t size = 0;
-    std::string blob_id;       // git object id (SHA-1)
-    std::string lfs_sha256;    // empty for files not in LFS
+    std::string blob_id;    // git object id (SHA-1)
+    std::string lfs_sha256; // empty for files not in LFS
 
     // The name of its blob in the cache (what huggingface_hub uses: the ETag).
     const std::string& blobName() const { return lfs_sha256.empty() ? blob_id : lfs_sha256; }
@@ -42,21 +42,21 @@ struct HubFile {
 
 struct RepoInfo {
     std::string repo_id;
-    std::string commit;        // the revision resolved to a commit hash
+    std::string commit; // the revision resolved to a commit hash
     std::vector<HubFile> files;
 };
 
 struct DownloadProgress {
     enum class Phase { Listing, Downloading, Verifying, Done };
     Phase phase = Phase::Listing;
-    std::string file;                  // the file being worked on
-    int file_index = 0;                // 0-based, of file_count
+    std::string file;   // the file being worked on
+    int file_index = 0; // 0-based, of file_count
     int file_count = 0;
-    std::uint64_t file_bytes = 0;      // of `file`, on disk so far
+    std::uint64_t file_bytes = 0; // of `file`, on disk so far
     std::uint64_t file_total = 0;
-    std::uint64_t bytes = 0;           // of all files to fetch, on disk so far
+    std::uint64_t bytes = 0; // of all files to fetch, on disk so far
     std::uint64_t total = 0;
-    double bytes_per_second = 0;       // recent transfer rate, 0 when not transferring
+    double bytes_per_second = 0; // recent transfer rate, 0 when not transferring
 };
 
 // Called on the downloading thread, at most every ~100 ms and at each file's end.
@@ -69,24 +69,24 @@ using FileFilter = std::function<bool(const HubFile&)>;
 bool isModelFile(const HubFile& file);
 
 struct DownloadResult {
-    bool complete = false;             // false: paused by requestPause(); run again to resume
-    std::filesystem::path snapshot;    // the folder to load the model from
+    bool complete = false;          // false: paused by requestPause(); run again to resume
+    std::filesystem::path snapshot; // the folder to load the model from
     std::string commit;
-    int files_downloaded = 0;          // fetched (fully or the rest of a partial file)
-    int files_reused = 0;              // already in the cache
+    int files_downloaded = 0; // fetched (fully or the rest of a partial file)
+    int files_reused = 0;     // already in the cache
     std::uint64_t bytes_transferred = 0;
 };
 
 class HubClient {
-public:
+  public:
     struct Options {
         std::string endpoint = defaultEndpoint();
         std::filesystem::path cache_dir = defaultCacheDir();
-        std::string token;             // empty: $HF_TOKEN, else the file <HF_HOME>/token
+        std::string token; // empty: $HF_TOKEN, else the file <HF_HOME>/token
         long connect_timeout_s = 15;
-        long stall_timeout_s = 60;     // give up on a transfer that makes no progress this long
-        int retries = 4;               // resumed attempts per file after a cut connection
-        bool offline = offlineModeRequested();  // HF_HUB_OFFLINE: use the cache only
+        long stall_timeout_s = 60; // give up on a transfer that makes no progress this long
+        int retries = 4;           // resumed attempts per file after a cut connection
+        bool offline = offlineModeRequested(); // HF_HUB_OFFLINE: use the cache only
     };
 
     HubClient();
@@ -101,15 +101,16 @@ public:
     // Fetches what is missing of the repository into the cache. Blocking; run it on a worker
     // thread in a UI. With Options::offline, returns the cached snapshot or throws.
     DownloadResult download(const std::string& repo_id, const std::string& revision = "main",
-                            const ProgressCallback& progress = {}, const FileFilter& filter = isModelFile);
+                            const ProgressCallback& progress = {},
+                            const FileFilter& filter = isModelFile);
 
     // Thread- and signal-safe: the running download stops soon, keeps what it has fetched
     // (a later download() resumes it) and returns with complete == false.
     void requestPause() { pause_.store(true); }
 
-private:
+  private:
     Options options_;
     std::atomic<bool> pause_{false};
 };
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -27,7 +27,8 @@ const std::vector<KnownModel>& knownModels() {
 
 const KnownModel* findKnownModel(const std::string& repo_id) {
     auto lower = [](std::string s) {
-        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(s.begin(), s.end(), s.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
         return s;
     };
     const std::string wanted = lower(repo_id);
@@ -53,4 +54,4 @@ std::string formatBytes(std::uint64_t bytes) {
     return buf;
 }
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -26,4 +26,4 @@ const KnownModel* findKnownModel(const std::string& repo_id);
 // "1.2 GB", "513 MB", "12 kB": decimal units, as download sizes are shown on the Hub.
 std::string formatBytes(std::uint64_t bytes);
 
-}  // namespace vqa::hub
+} // namespace vqa::hub

@@ -2,11 +2,11 @@
 // a small stand-in for the Hugging Face Hub), into a scratch Hub cache per test.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -45,7 +45,7 @@ std::string sha256sumTool(const fs::path& file) {
 }
 
 class ScopedEnv {
-public:
+  public:
     ScopedEnv(const char* name, const char* value) : name_(name) {
         if (const char* old = std::getenv(name)) {
             had_ = true;
@@ -63,7 +63,7 @@ public:
             unsetenv(name_.c_str());
     }
 
-private:
+  private:
     std::string name_, old_;
     bool had_ = false;
 };
@@ -81,10 +81,10 @@ int closedPort() {
     return ntohs(addr.sin_port);
 }
 
-}  // namespace
+} // namespace
 
 class HubServerTest : public ::testing::Test {
-protected:
+  protected:
     static inline pid_t server_pid = -1;
     static inline std::string endpoint;
     static inline fs::path log_path;
@@ -94,7 +94,8 @@ protected:
         const fs::path script = fs::path(VQA_SOURCE_DIR) / "tests" / "hub" / "fake_hub_server.py";
         const char* py_env = std::getenv("VQA_TEST_PYTHON");
         const std::string python = py_env && *py_env ? py_env : "python3";
-        log_path = fs::temp_directory_path() / ("vqa_fake_hub_" + std::to_string(getpid()) + ".log");
+        log_path =
+            fs::temp_directory_path() / ("vqa_fake_hub_" + std::to_string(getpid()) + ".log");
         fs::remove(log_path);
         int fds[2];
         if (pipe(fds) != 0) {
@@ -106,8 +107,8 @@ protected:
             dup2(fds[1], STDOUT_FILENO);
             close(fds[0]);
             close(fds[1]);
-            execlp(python.c_str(), python.c_str(), script.c_str(), "--log", log_path.c_str(), "--idle", "120",
-                   "--lifetime", "900", static_cast<char*>(nullptr));
+            execlp(python.c_str(), python.c_str(), script.c_str(), "--log", log_path.c_str(),
+                   "--idle", "120", "--lifetime", "900", static_cast<char*>(nullptr));
             _exit(127);
         }
         close(fds[1]);
@@ -122,7 +123,8 @@ protected:
         }
         close(fds[0]);
         if (line.rfind("PORT ", 0) != 0) {
-            server_problem = "the fake Hub server (" + python + " " + script.string() + ") did not start";
+            server_problem =
+                "the fake Hub server (" + python + " " + script.string() + ") did not start";
             return;
         }
         endpoint = "http://127.0.0.1:" + std::to_string(std::stoi(line.substr(5)));
@@ -173,8 +175,9 @@ protected:
 };
 
 TEST(HubEnvironment, CacheDirAndEndpointFollowTheHubsVariables) {
-    ScopedEnv a("HF_HUB_CACHE", nullptr), b("HUGGINGFACE_HUB_CACHE", nullptr), c("HF_HOME", nullptr),
-        d("XDG_CACHE_HOME", "/x/cache"), e("VQA_HUB_ENDPOINT", nullptr), f("HF_ENDPOINT", nullptr);
+    ScopedEnv a("HF_HUB_CACHE", nullptr), b("HUGGINGFACE_HUB_CACHE", nullptr),
+        c("HF_HOME", nullptr), d("XDG_CACHE_HOME", "/x/cache"), e("VQA_HUB_ENDPOINT", nullptr),
+        f("HF_ENDPOINT", nullptr);
     EXPECT_EQ(defaultCacheDir(), fs::path("/x/cache/huggingface/hub"));
     {
         ScopedEnv home("HF_HOME", "/y/hf");
@@ -187,7 +190,8 @@ TEST(HubEnvironment, CacheDirAndEndpointFollowTheHubsVariables) {
     EXPECT_EQ(defaultEndpoint(), "https://mirror.example");
     ScopedEnv ours("VQA_HUB_ENDPOINT", "http://127.0.0.1:1234");
     EXPECT_EQ(defaultEndpoint(), "http://127.0.0.1:1234");
-    EXPECT_EQ(repoFolderName("HuggingFaceTB/SmolVLM-256M-Instruct"), "models--HuggingFaceTB--SmolVLM-256M-Instruct");
+    EXPECT_EQ(repoFolderName("HuggingFaceTB/SmolVLM-256M-Instruct"),
+              "models--HuggingFaceTB--SmolVLM-256M-Instruct");
     EXPECT_THROW(repoFolderName("no-slash"), vqa::Error);
     EXPECT_THROW(repoFolderName("../etc"), vqa::Error);
 }
@@ -209,7 +213,8 @@ TEST(HubKnownModels, OffersBothSmolVLMsWithLicenceAndSize) {
 TEST_F(HubServerTest, FullDownloadLaysOutTheHubCacheAndReportsProgress) {
     HubClient client(options());
     std::vector<DownloadProgress> events;
-    const auto r = client.download("test-org/tiny-vlm", "main", [&](const DownloadProgress& p) { events.push_back(p); });
+    const auto r = client.download("test-org/tiny-vlm", "main",
+                                   [&](const DownloadProgress& p) { events.push_back(p); });
     ASSERT_TRUE(r.complete);
 
     const fs::path repo = cache / "models--test-org--tiny-vlm";
@@ -218,7 +223,7 @@ TEST_F(HubServerTest, FullDownloadLaysOutTheHubCacheAndReportsProgress) {
     ref >> commit;
     EXPECT_EQ(commit, r.commit);
     EXPECT_EQ(r.snapshot, repo / "snapshots" / commit);
-    EXPECT_EQ(r.files_downloaded, 3);  // config.json, model.safetensors, tokenizer.json
+    EXPECT_EQ(r.files_downloaded, 3); // config.json, model.safetensors, tokenizer.json
     EXPECT_EQ(r.files_reused, 0);
 
     // Snapshot entries are relative links to blobs named by their checksums.
@@ -228,7 +233,8 @@ TEST_F(HubServerTest, FullDownloadLaysOutTheHubCacheAndReportsProgress) {
     EXPECT_TRUE(target.is_relative());
     EXPECT_EQ(target.parent_path(), fs::path("../../blobs"));
     EXPECT_EQ(fs::file_size(weights), 3u << 20);
-    EXPECT_EQ(sha256sumTool(weights), target.filename().string()) << "blob content does not match its name";
+    EXPECT_EQ(sha256sumTool(weights), target.filename().string())
+        << "blob content does not match its name";
     EXPECT_TRUE(fs::is_regular_file(r.snapshot / "config.json"));
     EXPECT_TRUE(fs::is_regular_file(r.snapshot / "tokenizer.json"));
     EXPECT_FALSE(fs::exists(r.snapshot / "README.md"));
@@ -248,7 +254,8 @@ TEST_F(HubServerTest, FullDownloadLaysOutTheHubCacheAndReportsProgress) {
     for (size_t i = 1; i < events.size(); ++i) {
         EXPECT_GE(events[i].bytes, events[i - 1].bytes) << "at event " << i;
         EXPECT_LE(events[i].bytes, events[i].total);
-        saw_verify |= events[i].phase == DownloadProgress::Phase::Verifying && events[i].file == "model.safetensors";
+        saw_verify |= events[i].phase == DownloadProgress::Phase::Verifying &&
+                      events[i].file == "model.safetensors";
     }
     EXPECT_TRUE(saw_verify);
 
@@ -297,7 +304,8 @@ TEST_F(HubServerTest, ResumesWithARangeRequestAfterACutConnection) {
     EXPECT_EQ(sha256sumTool(weights), fs::read_symlink(weights).filename().string());
     bool resumed = false;
     for (const auto& req : requestsSinceStart())
-        if (req["path"].get<std::string>().rfind("/cdn/", 0) == 0 && req["range"] == "bytes=1048576-") {
+        if (req["path"].get<std::string>().rfind("/cdn/", 0) == 0 &&
+            req["range"] == "bytes=1048576-") {
             EXPECT_EQ(req["status"], 206);
             resumed = true;
         }
@@ -322,7 +330,7 @@ TEST_F(HubServerTest, PausesAndResumesWhereItStopped) {
     const size_t mark = logLines().size();
     const auto second = client.download("test-org/slow-vlm");
     ASSERT_TRUE(second.complete);
-    EXPECT_EQ(second.files_reused, 1);  // config.json came before the pause
+    EXPECT_EQ(second.files_reused, 1); // config.json came before the pause
     const fs::path weights = second.snapshot / "model.safetensors";
     EXPECT_EQ(sha256sumTool(weights), fs::read_symlink(weights).filename().string());
     const auto all = logLines();
@@ -350,7 +358,8 @@ TEST_F(HubServerTest, RejectsAFileThatFailsItsChecksum) {
     const fs::path repo = cache / "models--test-org--corrupt-vlm";
     for (const auto& b : fs::directory_iterator(repo / "blobs")) {
         EXPECT_NE(b.path().extension(), ".incomplete") << "the damaged file was kept";
-        EXPECT_EQ(b.path().filename().string().size(), 40u) << "only the small (git blob id) files are kept";
+        EXPECT_EQ(b.path().filename().string().size(), 40u)
+            << "only the small (git blob id) files are kept";
     }
     EXPECT_EQ(cachedSnapshot("test-org/corrupt-vlm", "main", cache), std::nullopt);
 }
@@ -365,7 +374,7 @@ TEST_F(HubServerTest, StartsOverWhenTheServerIgnoresTheRange) {
     ASSERT_EQ(sha.size(), 64u);
     const fs::path blobs = cache / "models--test-org--norange-vlm" / "blobs";
     fs::create_directories(blobs);
-    std::ofstream(blobs / (sha + ".incomplete")) << std::string(1000, 'x');  // not the file's start
+    std::ofstream(blobs / (sha + ".incomplete")) << std::string(1000, 'x'); // not the file's start
     const auto r = client.download("test-org/norange-vlm");
     ASSERT_TRUE(r.complete);
     EXPECT_EQ(sha256sumTool(r.snapshot / "model.safetensors"), sha);
@@ -380,7 +389,8 @@ TEST_F(HubServerTest, UnknownModelIsReportedAsNotFound) {
         FAIL() << "a missing model is not an offline problem";
     } catch (const vqa::Error& e) {
         EXPECT_NE(std::string(e.what()).find("not found"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("test-org/no-such-model"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("test-org/no-such-model"), std::string::npos)
+            << e.what();
     }
 }
 
