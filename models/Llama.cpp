@@ -120,9 +120,18 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         auto keys = cache.keys[i].narrow(1, 0, s); // [KV, S, D]
         auto values = cache.values[i].narrow(1, 0, s);
 
-        auto a =
-            attention(q.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), mask, causal, scale)
-                .squeeze(0); // [H, T, D]
+        torch::Tensor a; // [H, T, D]
+        if (t == 1 && groups > 1) {
+            // One query sees every key: its heads, grouped by key/value head, become the
+            // queries of a plain attention over the cache, so no key/value head is copied.
+            a = attention(q.reshape({1, kv_heads, groups, d}), keys.unsqueeze(0),
+                          values.unsqueeze(0), torch::Tensor(), false, scale)
+                    .reshape({heads, 1, d});
+        } else {
+            a = attention(q.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), mask, causal,
+                          scale)
+                    .squeeze(0);
+        }
         if (capture) {
             // The last query's row, computed on its own (it sees every key): softmax in float32
             // like the reference's eager attention. Its output replaces the fast path's last

@@ -244,6 +244,27 @@ TEST_P(Idefics3Parity, InferenceModeGivesTheSameLogits) {
     EXPECT_LT(maxAbsDiff(logits[0], l_.get("logits")[-1]), 1e-4);
 }
 
+TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
+    // The engine runs bf16 on CUDA: every op must accept it. Tolerance is bf16's, not parity's.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kBFloat16);
+    c10::InferenceMode inference;
+    auto ids = l_.get("input_ids");
+    AttentionCapture capture;
+    capture.positions = l_.get("image_positions");
+    auto cache = m.newCache(ids.size(0) + 1);
+    auto logits = m.forward(promptEmbeddings(m, l_, ids), cache, false, &capture);
+    EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+    auto ref = l_.get("logits")[-1];
+    const double scale = ref.abs().max().item<double>();
+    EXPECT_LT(maxAbsDiff(logits[0], ref), 0.1 * scale);
+    EXPECT_LT(maxAbsDiff(torch::stack(capture.rows), l_.get("attention_last")), 0.05);
+    auto step = m.forward(m.embedTokens(torch::tensor({greedyToken(logits)})), cache, false);
+    EXPECT_EQ(step.size(0), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, Idefics3Parity, ::testing::Values("tiny_untied", "tiny_tied"));
 
 // A WeightSource over tensors in memory, to break checkpoints on purpose.
