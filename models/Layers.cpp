@@ -1,6 +1,46 @@
 #include "models/Layers.h"
 
+#include <sstream>
+
+#include "engine/Error.h"
+
 namespace vqa::models {
+
+namespace {
+
+std::string shapeString(c10::IntArrayRef shape) {
+    std::ostringstream s;
+    s << '[';
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        s << (i ? ", " : "") << shape[i];
+    s << ']';
+    return s.str();
+}
+
+} // namespace
+
+torch::Tensor Linear::operator()(const torch::Tensor& x) const {
+    return at::linear(x, weight,
+                      bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
+
+Linear fuseLinears(const std::vector<Linear>& parts) {
+    std::vector<torch::Tensor> weights, biases;
+    bool any_bias = false;
+    for (const auto& p : parts)
+        any_bias = any_bias || p.bias.defined();
+    for (const auto& p : parts) {
+        weights.push_back(p.weight);
+        if (any_bias)
+            biases.push_back(
+                p.bias.defined() ? p.bias : torch::zeros({p.outFeatures()}, p.weight.options()));
+    }
+    Linear fused;
+    fused.weight = torch::cat(weights, 0).contiguous();
+    if (any_bias)
+        fused.bias = torch::cat(biases, 0).contiguous();
+    return fused;
+}
 
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
     auto input_dtype = x.scalar_type();
@@ -9,4 +49,110 @@ torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
     return weight * h.to(input_dtype);
 }
 
-}  // namespace vqa::models
+torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight,
+                        const torch::Tensor& bias, double eps) {
+    return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+torch::Tensor geluTanh(const torch::Tensor& x) {
+    return at::gelu(x, "tanh");
+}
+
+torch::Tensor quickGelu(const torch::Tensor& x) {
+    return x * torch::sigmoid(1.702 * x);
+}
+
+torch::Tensor silu(const torch::Tensor& x) {
+    return at::silu(x);
+}
+
+bool isKnownActivation(const std::string& name) {
+    return name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast" ||
+           name == "gelu" || name == "quick_gelu" || name == "silu" || name == "swish";
+}
+
+torch::Tensor activation(const std::string& name, const torch::Tensor& x) {
+    if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast")
+        return geluTanh(x); // the tanh approximation, in all three of its spellings
+    if (name == "gelu")
+        return at::gelu(x);
+    if (name == "quick_gelu")
+        return quickGelu(x);
+    if (name == "silu" || name == "swish")
+        return models::silu(x);
+    throw Error("activation '" + name +
+                "' is not implemented; supported: gelu_pytorch_tanh, gelu, quick_gelu, silu");
+}
+
+Rotary Rotary::make(int head_dim, double theta, torch::Device device) {
+    // inv_freq = 1 / theta^(arange(0, dim, 2) / dim), all in float32 like the reference.
+    auto exponents =
+        torch::arange(0, head_dim, 2, torch::dtype(torch::kInt64)).to(torch::kFloat32) /
+        static_cast<float>(head_dim);
+    auto base = torch::full({}, theta, torch::dtype(torch::kFloat32));
+    Rotary r;
+    r.inv_freq = (1.0 / torch::pow(base, exponents)).to(device);
+    return r;
+}
+
+std::pair<torch::Tensor, torch::Tensor> Rotary::cosSin(const torch::Tensor& positions,
+                                                       torch::ScalarType dtype) const {
+    auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq; // [T, D/2]
+    auto emb = torch::cat({freqs, freqs}, -1);
+    return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,
+                          const torch::Tensor& sin) {
+    const auto half = x.size(-1) / 2;
+    auto x1 = x.narrow(-1, 0, half);
+    auto x2 = x.narrow(-1, half, half);
+    auto rotated = torch::cat({-x2, x1}, -1);
+    return x * cos + rotated * sin;
+}
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& mask, bool causal, double scale) {
+    const bool gqa = q.size(-3) != k.size(-3);
+    return at::scaled_dot_product_attention(
+        q, k, v, mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt,
+        /*dropout_p=*/0.0, causal, scale, /*enable_gqa=*/gqa);
+}
+
+WeightLoader::WeightLoader(const WeightSource& source, torch::Device device,
+                           torch::ScalarType dtype)
+    : source_(source), device_(device), dtype_(dtype) {}
+
+torch::Tensor WeightLoader::take(const std::string& name, c10::IntArrayRef shape) {
+    if (!source_.contains(name))
+        throw Error("the checkpoint has no tensor '" + name + "' (expected shape " +
+                    shapeString(shape) +
+                    "); is it a checkpoint of this model family, and does config.json match it?");
+    auto t = takeOptional(name, shape);
+    return t;
+}
+
+torch::Tensor WeightLoader::takeOptional(const std::string& name, c10::IntArrayRef shape) {
+    if (!source_.contains(name))
+        return {};
+    auto t = source_.get(name);
+    if (t.sizes() != shape)
+        throw Error("the checkpoint's tensor '" + name + "' has shape " + shapeString(t.sizes()) +
+                    ", but config.json implies " + shapeString(shape));
+    if (!t.is_floating_point())
+        throw Error("the checkpoint's tensor '" + name + "' is not floating point (" +
+                    std::string(c10::toString(t.scalar_type())) + ")");
+    parameters_ += t.numel();
+    return t.to(device_, dtype_).contiguous();
+}
+
+Linear WeightLoader::linear(const std::string& prefix, std::int64_t in, std::int64_t out,
+                            bool bias) {
+    Linear l;
+    l.weight = take(prefix + ".weight", {out, in});
+    if (bias)
+        l.bias = take(prefix + ".bias", {out});
+    return l;
+}
+
+} // namespace vqa::models
