@@ -37,7 +37,7 @@ torch::Tensor imageTensor(const vqa::RgbImage& im) {
         .clone();
 }
 
-}  // namespace
+} // namespace
 
 TEST(Idefics3Tokens, ExpansionStrings) {
     EXPECT_EQ(vqa::expandIdefics3ImageTokens(0, 0, 2),
@@ -143,9 +143,10 @@ TEST_P(Idefics3Parity, MatchesTransformers) {
     EXPECT_TRUE(torch::allclose(sums, ref->tensor("frame_sums"), 1e-9, 1e-3))
         << name << ": per-frame sums differ by up to "
         << (sums - ref->tensor("frame_sums")).abs().max().item<double>();
-    EXPECT_TRUE(torch::equal(out.pixel_attention_mask.index({Slice(), Slice(0, {}, 8), Slice(0, {}, 8)})
-                                 .to(torch::kUInt8),
-                             ref->tensor("mask_stride8")));
+    EXPECT_TRUE(
+        torch::equal(out.pixel_attention_mask.index({Slice(), Slice(0, {}, 8), Slice(0, {}, 8)})
+                         .to(torch::kUInt8),
+                     ref->tensor("mask_stride8")));
     EXPECT_TRUE(torch::equal(out.pixel_attention_mask.sum({1, 2}).to(torch::kInt64),
                              ref->tensor("mask_true_count")));
     RecordProperty("max_abs_diff", std::to_string(max_diff));
@@ -196,7 +197,7 @@ TEST(Idefics3Processor, NoSplittingIsOneSquareFrame) {
     EXPECT_EQ(out.rows, 0);
     EXPECT_EQ(out.cols, 0);
     EXPECT_EQ(out.pixel_values.sizes(), (std::vector<std::int64_t>{1, 3, 64, 64}));
-    EXPECT_FLOAT_EQ(out.pixel_values.min().item<float>(), 1.0f);  // white -> (1-0.5)/0.5
+    EXPECT_FLOAT_EQ(out.pixel_values.min().item<float>(), 1.0f); // white -> (1-0.5)/0.5
     EXPECT_TRUE(out.pixel_attention_mask.all().item<bool>());
     EXPECT_TRUE(out.tiles.empty());
     EXPECT_THROW(vqa::Idefics3ImageProcessor(c).process(vqa::RgbImage{}), vqa::Error);
