@@ -282,4 +282,20 @@ std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len) {
     return out;
 }
 
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir) {
+    if (processor.tile_size != model.vision.image_size)
+        throw Error(model_dir + ": preprocessor_config.json cuts tiles of " +
+                    std::to_string(processor.tile_size) + " pixels (max_image_size), but the " +
+                    "vision encoder in config.json takes " +
+                    std::to_string(model.vision.image_size) + "x" +
+                    std::to_string(model.vision.image_size) + " images");
+    const int side = model.vision.image_size / model.vision.patch_size / model.scale_factor;
+    if (processor.image_seq_len != side * side)
+        throw Error(model_dir + ": image_seq_len is " + std::to_string(processor.image_seq_len) +
+                    ", but config.json's vision encoder and scale_factor make " +
+                    std::to_string(side * side) + " tokens per tile");
+}
+
 } // namespace vqa

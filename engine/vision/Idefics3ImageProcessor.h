@@ -18,6 +18,7 @@
 
 #include "engine/Types.h"
 #include "engine/vision/PilResize.h"
+#include "models/Config.h"
 
 namespace vqa {
 
@@ -82,5 +83,12 @@ class Idefics3ImageProcessor {
 // "<fake_token_around_image>". With rows == cols == 0 only the global part, without the
 // leading "\n".
 std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len);
+
+// Throws vqa::Error naming `model_dir` when the processor files and config.json disagree: the
+// tile must be the vision encoder's image_size, and image_seq_len must be the number of tokens
+// the connector makes per tile, ((image_size / patch_size) / scale_factor)^2.
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir);
 
 } // namespace vqa

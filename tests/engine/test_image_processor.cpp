@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "engine/Error.h"
+#include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/vision/Idefics3ImageProcessor.h"
 #include "engine/vision/ImageIO.h"
@@ -59,6 +60,20 @@ TEST(Idefics3Processor, ConfigFromFixture) {
     EXPECT_TRUE(c.do_image_splitting);
     EXPECT_DOUBLE_EQ(c.image_mean[1], 0.5);
     EXPECT_DOUBLE_EQ(c.rescale_factor, 1.0 / 255.0);
+}
+
+TEST(Idefics3Processor, ConsistentWithModelConfig) {
+    auto dir = vqa::test::smolvlmFixture();
+    VQA_SKIP_UNLESS_EXISTS(dir, "the SmolVLM-256M-Instruct fixture files");
+    auto model = vqa::parseIdefics3Config(vqa::readModelConfig(dir.string()), "config.json");
+    auto proc = vqa::Idefics3ProcessorConfig::load(dir.string());
+    EXPECT_NO_THROW(vqa::checkIdefics3Consistency(model, proc, dir.string()));
+    auto wrong = proc;
+    wrong.image_seq_len = 169;
+    EXPECT_THROW(vqa::checkIdefics3Consistency(model, wrong, dir.string()), vqa::Error);
+    wrong = proc;
+    wrong.tile_size = 364;
+    EXPECT_THROW(vqa::checkIdefics3Consistency(model, wrong, dir.string()), vqa::Error);
 }
 
 TEST(Idefics3Processor, ConfigErrors) {
