@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/Error.h"
+#include "engine/vision/GifDecoder.h"
 
 namespace vqa {
 
@@ -358,9 +359,6 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
     int orientation = 1;
     if (scan) {
         const auto& h = scan->header;
-        if (h.format == "gif")
-            throw fail("GIF images are not supported by this build's image decoder (OpenCV 4.6 "
-                       "reads no GIF); convert it to PNG first");
         if (scan->truncated)
             throw fail("the " + h.format +
                        " data ends early; the file is truncated or damaged (an interrupted "
@@ -374,6 +372,8 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
                        " pixels (" + megapixels(pixels) + " megapixels), more than the limit of " +
                        limit + " megapixels; scale it down first");
         orientation = h.orientation;
+        if (h.format == "gif")
+            return decodeGifFirstFrame(data, size, name, options.max_pixels);
     }
 
     cv::Mat raw;

@@ -13,8 +13,8 @@
 // - The pixel count is checked from the file header BEFORE decoding (PNG, JPEG, BMP, WebP,
 //   TIFF, PNM), so a small file declaring a huge image is refused without allocating it.
 //   Formats whose header we do not read fall back to OpenCV's own limit and a check after.
-// - GIF is not decoded: OpenCV 4.6 has no GIF reader. The error says so; the GUI can decode
-//   GIFs with Qt (QImageReader reads the first frame) and pass the pixels as an RgbImage.
+// - GIF: OpenCV 4.6 reads none, so engine/vision/GifDecoder decodes the first frame of
+//   animated and still GIFs (transparent pixels white).
 #pragma once
 
 #include <cstddef>

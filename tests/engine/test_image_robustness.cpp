@@ -1,5 +1,5 @@
 // Damaged inputs must end in a vqa::Error (or a valid image), never a crash or another
-// exception type: images and safetensors files with random bytes flipped, cut or inserted.
+// exception type: images (PNG, JPEG, GIF) and safetensors files with random bytes flipped, cut or inserted.
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -76,6 +76,14 @@ TEST(Robustness, MutatedJpegsDecodeOrFailCleanly) {
     std::ifstream in(path, std::ios::binary);
     Bytes jpg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     decodeMutations(jpg, 400, 11);
+}
+
+TEST(Robustness, MutatedGifsDecodeOrFailCleanly) {
+    auto path = vqa::test::referenceDir("processor") / "decode" / "anim_interlaced.gif";
+    VQA_SKIP_UNLESS_EXISTS(path, "written by make_processor.py");
+    std::ifstream in(path, std::ios::binary);
+    Bytes gif((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    decodeMutations(gif, 1000, 13);
 }
 
 TEST(Robustness, MutatedSafetensorsOpenOrFailCleanly) {
