@@ -1,0 +1,301 @@
+#include "engine/vision/Idefics3ImageProcessor.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace vqa {
+
+namespace {
+
+// transformers caps any resize at 4k (MAX_IMAGE_SIZE in image_processing_idefics3).
+constexpr int kMaxImageSize = 4096;
+
+json readJson(const fs::path& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(path.string() + ": cannot be read");
+    try {
+        json j = json::parse(in);
+        if (!j.is_object())
+            throw Error(path.string() + ": is JSON but not an object of settings");
+        return j;
+    } catch (const json::exception& e) {
+        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
+    }
+}
+
+int longestEdge(const json& j, const char* key, int fallback, const fs::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    const auto& v = j[key];
+    if (!v.is_object() || !v.contains("longest_edge") || !v["longest_edge"].is_number_integer() ||
+        v["longest_edge"].get<int>() < 1)
+        throw Error(path.string() + ": " + key +
+                    " must be {\"longest_edge\": <positive integer>}, "
+                    "but it is " +
+                    v.dump());
+    return v["longest_edge"].get<int>();
+}
+
+template <typename T> T value(const json& j, const char* key, T fallback, const fs::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    try {
+        return j[key].get<T>();
+    } catch (const json::exception&) {
+        throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
+    }
+}
+
+void triple(const json& j, const char* key, double out[3], const fs::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return;
+    const auto& v = j[key];
+    if (v.is_number()) {
+        out[0] = out[1] = out[2] = v.get<double>();
+        return;
+    }
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
+        !v[2].is_number())
+        throw Error(path.string() + ": " + key + " must be three numbers, but it is " + v.dump());
+    for (int i = 0; i < 3; ++i)
+        out[i] = v[i].get<double>();
+}
+
+// _resize_output_size_rescale_to_max_len, then _resize_output_size_scale_below_upper_bound.
+// Same double arithmetic and truncations as the Python code, so sizes agree exactly.
+std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
+    double aspect = static_cast<double>(width) / height;
+    int w = width, h = height;
+    if (w >= h) {
+        w = max_len;
+        h = static_cast<int>(w / aspect);
+        if (h % 2 != 0)
+            ++h;
+    } else {
+        h = max_len;
+        w = static_cast<int>(h * aspect);
+        if (w % 2 != 0)
+            ++w;
+    }
+    h = std::max(h, 1);
+    w = std::max(w, 1);
+    aspect = static_cast<double>(w) / h;
+    if (w >= h && w > kMaxImageSize) {
+        w = kMaxImageSize;
+        h = static_cast<int>(w / aspect);
+    } else if (h > w && h > kMaxImageSize) {
+        h = kMaxImageSize;
+        w = static_cast<int>(h * aspect);
+    }
+    return {std::max(w, 1), std::max(h, 1)};
+}
+
+} // namespace
+
+Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
+    Idefics3ProcessorConfig c;
+    const fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(pre, ec))
+        throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
+                                "prepared for the model");
+    const json j = readJson(pre);
+    const auto type = value<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
+    if (type.rfind("Idefics3ImageProcessor", 0) != 0)
+        throw Error(pre.string() + ": image_processor_type is '" + type +
+                    "', but an Idefics3 model needs Idefics3ImageProcessor");
+    c.do_resize = value<bool>(j, "do_resize", c.do_resize, pre);
+    c.longest_edge = longestEdge(j, "size", c.longest_edge, pre);
+    c.tile_size = longestEdge(j, "max_image_size", c.tile_size, pre);
+    c.resample = pilFilterFromNumber(value<int>(j, "resample", 1, pre));
+    c.do_image_splitting = value<bool>(j, "do_image_splitting", c.do_image_splitting, pre);
+    c.do_rescale = value<bool>(j, "do_rescale", c.do_rescale, pre);
+    c.rescale_factor = value<double>(j, "rescale_factor", c.rescale_factor, pre);
+    c.do_normalize = value<bool>(j, "do_normalize", c.do_normalize, pre);
+    triple(j, "image_mean", c.image_mean, pre);
+    triple(j, "image_std", c.image_std, pre);
+    for (double s : c.image_std)
+        if (s == 0.0)
+            throw Error(pre.string() + ": image_std contains 0");
+    if (!value<bool>(j, "do_convert_rgb", true, pre))
+        throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
+    c.image_seq_len = value<int>(j, "image_seq_len", c.image_seq_len, pre);
+
+    const fs::path proc = fs::path(model_dir) / "processor_config.json";
+    if (fs::is_regular_file(proc, ec))
+        c.image_seq_len = value<int>(readJson(proc), "image_seq_len", c.image_seq_len, proc);
+    if (c.image_seq_len < 1)
+        throw Error(model_dir + ": image_seq_len is " + std::to_string(c.image_seq_len) +
+                    ", but it must be positive");
+    return c;
+}
+
+Idefics3ImageProcessor::Idefics3ImageProcessor(Idefics3ProcessorConfig config)
+    : config_(std::move(config)) {}
+
+std::pair<int, int> Idefics3ImageProcessor::resizedSize(int width, int height) const {
+    if (!config_.do_resize)
+        return {width, height};
+    return resizeToLongestEdge(width, height, config_.longest_edge);
+}
+
+// resize_for_vision_encoder: both edges up to multiples of the tile size.
+std::pair<int, int> Idefics3ImageProcessor::tileCanvasSize(int width, int height) const {
+    const int t = config_.tile_size;
+    if (!config_.do_image_splitting)
+        return {t, t};
+    const double aspect = static_cast<double>(width) / height;
+    int w = width, h = height;
+    if (w >= h) {
+        w = static_cast<int>(std::ceil(static_cast<double>(w) / t)) * t;
+        h = static_cast<int>(w / aspect);
+        h = static_cast<int>(std::ceil(static_cast<double>(h) / t)) * t;
+    } else {
+        h = static_cast<int>(std::ceil(static_cast<double>(h) / t)) * t;
+        w = static_cast<int>(h * aspect);
+        w = static_cast<int>(std::ceil(static_cast<double>(w) / t)) * t;
+    }
+    return {w, h};
+}
+
+ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
+    if (image.empty() ||
+        image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3)
+        throw Error("the image is empty or its pixel buffer does not match its size");
+    const auto& c = config_;
+    const int t = c.tile_size;
+
+    ProcessedImage out;
+    out.original_width = image.width;
+    out.original_height = image.height;
+
+    auto [rw, rh] = resizedSize(image.width, image.height);
+    RgbImage resized = c.do_resize ? pilResize(image, rw, rh, c.resample) : image;
+    auto [cw, ch] = tileCanvasSize(resized.width, resized.height);
+    RgbImage canvas = pilResize(resized, cw, ch, c.resample);
+    out.resized_width = cw;
+    out.resized_height = ch;
+
+    // The frames, as (source image, x, y) crops of t x t.
+    struct Crop {
+        const RgbImage* src;
+        int x, y;
+    };
+    std::vector<Crop> crops;
+    RgbImage global;
+    if (c.do_image_splitting && (ch > t || cw > t)) {
+        out.rows = (ch - t) / t + 1;
+        out.cols = (cw - t) / t + 1;
+        for (int r = 0; r < out.rows; ++r)
+            for (int col = 0; col < out.cols; ++col)
+                crops.push_back({&canvas, col * t, r * t});
+        global = pilResize(canvas, t, t, c.resample);
+        crops.push_back({&global, 0, 0});
+    } else {
+        crops.push_back({&canvas, 0, 0});
+    }
+
+    // Per channel and byte value: numpy's float32 steps, (float(v * factor) - mean) / std.
+    float lut[3][256];
+    for (int ch3 = 0; ch3 < 3; ++ch3) {
+        const float mean = static_cast<float>(c.image_mean[ch3]);
+        const float std = static_cast<float>(c.image_std[ch3]);
+        for (int v = 0; v < 256; ++v) {
+            float x =
+                c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
+            if (c.do_normalize)
+                x = (x - mean) / std;
+            lut[ch3][v] = x;
+        }
+    }
+
+    const auto n = static_cast<std::int64_t>(crops.size());
+    out.pixel_values = torch::zeros({n, 3, t, t}, torch::kFloat32);
+    out.pixel_attention_mask = torch::zeros({n, t, t}, torch::kBool);
+    float* pv = out.pixel_values.data_ptr<float>();
+    bool* pm = out.pixel_attention_mask.data_ptr<bool>();
+    for (std::int64_t f = 0; f < n; ++f) {
+        const Crop& cr = crops[f];
+        // A crop may reach past the source only if the canvas is smaller than a tile; the rest
+        // stays zero with mask false, which is the reference's padding.
+        const int h = std::min(t, cr.src->height - cr.y);
+        const int w = std::min(t, cr.src->width - cr.x);
+        for (int y = 0; y < h; ++y) {
+            const std::uint8_t* row =
+                cr.src->pixels.data() +
+                (static_cast<std::size_t>(cr.y + y) * cr.src->width + cr.x) * 3;
+            for (int k = 0; k < 3; ++k) {
+                float* dst = pv + ((f * 3 + k) * t + y) * static_cast<std::int64_t>(t);
+                for (int x = 0; x < w; ++x)
+                    dst[x] = lut[k][row[3 * x + k]];
+            }
+            bool* m = pm + (f * t + y) * static_cast<std::int64_t>(t);
+            std::fill(m, m + w, true);
+        }
+    }
+
+    // Layout in original pixels: the canvas stretches the original to cw x ch.
+    const double sx = static_cast<double>(image.width) / cw;
+    const double sy = static_cast<double>(image.height) / ch;
+    for (int r = 0; r < out.rows; ++r)
+        for (int col = 0; col < out.cols; ++col)
+            out.tiles.push_back({col * t * sx, r * t * sy, t * sx, t * sy});
+    out.global_view = {0, 0, static_cast<double>(image.width), static_cast<double>(image.height)};
+    return out;
+}
+
+std::string Idefics3ImageProcessor::expandImageTokens(int rows, int cols) const {
+    return expandIdefics3ImageTokens(rows, cols, config_.image_seq_len);
+}
+
+std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len) {
+    static const std::string fake = "<fake_token_around_image>";
+    std::string images;
+    images.reserve(static_cast<std::size_t>(image_seq_len) * 7);
+    for (int i = 0; i < image_seq_len; ++i)
+        images += "<image>";
+    std::string out;
+    if (rows > 0 || cols > 0) {
+        for (int r = 0; r < rows; ++r) {
+            for (int c = 0; c < cols; ++c) {
+                out += fake;
+                out += "<row_" + std::to_string(r + 1) + "_col_" + std::to_string(c + 1) + ">";
+                out += images;
+            }
+            out += "\n";
+        }
+        out += "\n";
+    }
+    out += fake;
+    out += "<global-img>";
+    out += images;
+    out += fake;
+    return out;
+}
+
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir) {
+    if (processor.tile_size != model.vision.image_size)
+        throw Error(model_dir + ": preprocessor_config.json cuts tiles of " +
+                    std::to_string(processor.tile_size) + " pixels (max_image_size), but the " +
+                    "vision encoder in config.json takes " +
+                    std::to_string(model.vision.image_size) + "x" +
+                    std::to_string(model.vision.image_size) + " images");
+    const int side = model.vision.image_size / model.vision.patch_size / model.scale_factor;
+    if (processor.image_seq_len != side * side)
+        throw Error(model_dir + ": image_seq_len is " + std::to_string(processor.image_seq_len) +
+                    ", but config.json's vision encoder and scale_factor make " +
+                    std::to_string(side * side) + " tokens per tile");
+}
+
+} // namespace vqa

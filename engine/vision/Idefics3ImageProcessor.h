@@ -1,0 +1,94 @@
+// Image preprocessing of the Idefics3 / SmolVLM family, as transformers' Idefics3ImageProcessor
+// (PIL backend) and Idefics3Processor do it:
+//   1. resize so the longest edge is size.longest_edge (small images are enlarged too), the
+//      other edge even, aspect kept;
+//   2. resize again so both edges are multiples of max_image_size.longest_edge (the tile);
+//   3. cut into rows x cols tiles of tile x tile, row-major, plus a global view: the whole
+//      image resized to tile x tile; an image that is a single tile is only the global view;
+//   4. rescale to [0,1], normalize with image_mean / image_std, CHW float32.
+// Resizing is Pillow-exact (engine/vision/PilResize.h) and the arithmetic of rescale and
+// normalize follows numpy's float32 steps, so pixel values equal the reference's bit for bit
+// on the same RGB input (the tests allow 1e-6).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "engine/Types.h"
+#include "engine/vision/PilResize.h"
+#include "models/Config.h"
+
+namespace vqa {
+
+// preprocessor_config.json + processor_config.json. Absent keys take the defaults of
+// transformers' Idefics3ImageProcessor / Idefics3Processor.
+struct Idefics3ProcessorConfig {
+    bool do_resize = true;
+    int longest_edge = 4 * 364; // size.longest_edge
+    int tile_size = 364;        // max_image_size.longest_edge
+    PilFilter resample = PilFilter::Lanczos;
+    bool do_image_splitting = true;
+    bool do_rescale = true;
+    double rescale_factor = 1.0 / 255.0;
+    bool do_normalize = true;
+    double image_mean[3] = {0.5, 0.5, 0.5};
+    double image_std[3] = {0.5, 0.5, 0.5};
+    int image_seq_len = 169; // <image> tokens per tile or global view
+
+    // Reads <model_dir>/preprocessor_config.json (required) and processor_config.json
+    // (optional; image_seq_len may also sit in preprocessor_config.json). Throws vqa::Error.
+    static Idefics3ProcessorConfig load(const std::string& model_dir);
+};
+
+// A rectangle in the original image's pixels (x right, y down).
+struct ImageRect {
+    double x = 0, y = 0, width = 0, height = 0;
+};
+
+struct ProcessedImage {
+    torch::Tensor pixel_values;         // [N, 3, tile, tile] float32; tiles row-major, then global
+    torch::Tensor pixel_attention_mask; // [N, tile, tile] bool, true where pixels are real
+    int rows = 0, cols = 0;             // tile grid; 0/0 when the image is only the global view
+    int original_width = 0, original_height = 0;
+    int resized_width = 0, resized_height = 0; // the canvas the tiles are cut from
+    std::vector<ImageRect> tiles; // rows*cols rectangles, row-major, in original pixels
+    ImageRect global_view;        // the global view's rectangle (the whole image)
+    int numFrames() const { return rows * cols + 1; }
+};
+
+class Idefics3ImageProcessor {
+  public:
+    explicit Idefics3ImageProcessor(Idefics3ProcessorConfig config);
+    const Idefics3ProcessorConfig& config() const { return config_; }
+
+    // Throws vqa::Error for an empty image.
+    ProcessedImage process(const RgbImage& image) const;
+
+    // The sizes the two resize steps produce, (width, height), without doing them.
+    std::pair<int, int> resizedSize(int width, int height) const;
+    std::pair<int, int> tileCanvasSize(int width, int height) const;
+
+    // The text Idefics3Processor puts in place of one "<image>" in the prompt.
+    std::string expandImageTokens(int rows, int cols) const;
+
+  private:
+    Idefics3ProcessorConfig config_;
+};
+
+// The text Idefics3Processor substitutes for "<image>": for each tile row, per tile
+// "<fake_token_around_image><row_R_col_C>" + image_seq_len x "<image>", then "\n"; then
+// "\n<fake_token_around_image><global-img>" + image_seq_len x "<image>" +
+// "<fake_token_around_image>". With rows == cols == 0 only the global part, without the
+// leading "\n".
+std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len);
+
+// Throws vqa::Error naming `model_dir` when the processor files and config.json disagree: the
+// tile must be the vision encoder's image_size, and image_seq_len must be the number of tokens
+// the connector makes per tile, ((image_size / patch_size) / scale_factor)^2.
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir);
+
+} // namespace vqa
