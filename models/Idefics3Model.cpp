@@ -13,14 +13,15 @@ Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& w
     if (config.scale_factor <= 0 || v.patch_size <= 0 ||
         (v.image_size / v.patch_size) % config.scale_factor != 0)
         throw Error("config.json: scale_factor " + std::to_string(config.scale_factor) +
-                    " does not divide the vision grid of image_size " + std::to_string(v.image_size) +
-                    " / patch_size " + std::to_string(v.patch_size));
-    torch::NoGradGuard no_grad;  // loading only: the weights are constants of the model
+                    " does not divide the vision grid of image_size " +
+                    std::to_string(v.image_size) + " / patch_size " + std::to_string(v.patch_size));
+    torch::NoGradGuard no_grad; // loading only: the weights are constants of the model
     WeightLoader w(weights, device, dtype);
     vision_ = std::make_unique<SiglipVisionModel>(v, w, "model.vision_model");
     const std::int64_t s2 = std::int64_t(config.scale_factor) * config.scale_factor;
-    modality_projection_ = w.linear("model.connector.modality_projection.proj",
-                                    std::int64_t(v.hidden_size) * s2, config.text.hidden_size, false);
+    modality_projection_ =
+        w.linear("model.connector.modality_projection.proj", std::int64_t(v.hidden_size) * s2,
+                 config.text.hidden_size, false);
     text_ = std::make_unique<LlamaDecoder>(config.text, w, "model.text_model", "lm_head.weight");
     parameters_ = w.parameterCount();
 }
@@ -59,7 +60,8 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
     if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels)
         throw Error("encodeImages expects pixel values [images, " + std::to_string(v.num_channels) +
                     ", height, width]");
-    const auto n = pixel_values.size(0), height = pixel_values.size(2), width = pixel_values.size(3);
+    const auto n = pixel_values.size(0), height = pixel_values.size(2),
+               width = pixel_values.size(3);
     if (height % v.patch_size != 0 || width % v.patch_size != 0)
         throw Error("image tiles of " + std::to_string(height) + "x" + std::to_string(width) +
                     " pixels are not whole patches of " + std::to_string(v.patch_size));
@@ -87,9 +89,13 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
     return modality_projection_(pixelShuffle(hidden));
 }
 
-torch::Tensor Idefics3Model::embedTokens(const torch::Tensor& ids) { return text_->embed(ids); }
+torch::Tensor Idefics3Model::embedTokens(const torch::Tensor& ids) {
+    return text_->embed(ids);
+}
 
-KvCache Idefics3Model::newCache(std::int64_t capacity) const { return text_->newCache(capacity); }
+KvCache Idefics3Model::newCache(std::int64_t capacity) const {
+    return text_->newCache(capacity);
+}
 
 torch::Tensor Idefics3Model::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                                      AttentionCapture* capture) {
@@ -97,9 +103,9 @@ torch::Tensor Idefics3Model::forward(const torch::Tensor& embeds, KvCache& cache
 }
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,
-                                                  const WeightSource& weights,
-                                                  torch::Device device, torch::ScalarType dtype) {
+                                                  const WeightSource& weights, torch::Device device,
+                                                  torch::ScalarType dtype) {
     return std::make_unique<Idefics3Model>(config, weights, device, dtype);
 }
 
-}  // namespace vqa::models
+} // namespace vqa::models

@@ -22,7 +22,7 @@
 namespace vqa::models {
 
 class Idefics3Model : public VisionLanguageModel {
-public:
+  public:
     // Takes every tensor from `weights` (checking presence and shape against `config`) and
     // converts it to `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     Idefics3Model(const Idefics3Config& config, const WeightSource& weights, torch::Device device,
@@ -59,18 +59,18 @@ public:
     const SiglipVisionModel& visionModel() const { return *vision_; }
     const LlamaDecoder& textModel() const { return *text_; }
 
-private:
+  private:
     Idefics3Config config_;
     torch::Device device_;
     torch::ScalarType dtype_;
     std::int64_t parameters_ = 0;
     std::unique_ptr<SiglipVisionModel> vision_;
-    Linear modality_projection_;  // connector.modality_projection.proj, no bias
+    Linear modality_projection_; // connector.modality_projection.proj, no bias
     std::unique_ptr<LlamaDecoder> text_;
 };
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,
-                                                  const WeightSource& weights,
-                                                  torch::Device device, torch::ScalarType dtype);
+                                                  const WeightSource& weights, torch::Device device,
+                                                  torch::ScalarType dtype);
 
-}  // namespace vqa::models
+} // namespace vqa::models

@@ -17,10 +17,11 @@ std::string shapeString(c10::IntArrayRef shape) {
     return s.str();
 }
 
-}  // namespace
+} // namespace
 
 torch::Tensor Linear::operator()(const torch::Tensor& x) const {
-    return at::linear(x, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+    return at::linear(x, weight,
+                      bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }
 
 Linear fuseLinears(const std::vector<Linear>& parts) {
@@ -31,7 +32,8 @@ Linear fuseLinears(const std::vector<Linear>& parts) {
     for (const auto& p : parts) {
         weights.push_back(p.weight);
         if (any_bias)
-            biases.push_back(p.bias.defined() ? p.bias : torch::zeros({p.outFeatures()}, p.weight.options()));
+            biases.push_back(
+                p.bias.defined() ? p.bias : torch::zeros({p.outFeatures()}, p.weight.options()));
     }
     Linear fused;
     fused.weight = torch::cat(weights, 0).contiguous();
@@ -52,11 +54,17 @@ torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight,
     return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
-torch::Tensor geluTanh(const torch::Tensor& x) { return at::gelu(x, "tanh"); }
+torch::Tensor geluTanh(const torch::Tensor& x) {
+    return at::gelu(x, "tanh");
+}
 
-torch::Tensor quickGelu(const torch::Tensor& x) { return x * torch::sigmoid(1.702 * x); }
+torch::Tensor quickGelu(const torch::Tensor& x) {
+    return x * torch::sigmoid(1.702 * x);
+}
 
-torch::Tensor silu(const torch::Tensor& x) { return at::silu(x); }
+torch::Tensor silu(const torch::Tensor& x) {
+    return at::silu(x);
+}
 
 bool isKnownActivation(const std::string& name) {
     return name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast" ||
@@ -65,7 +73,7 @@ bool isKnownActivation(const std::string& name) {
 
 torch::Tensor activation(const std::string& name, const torch::Tensor& x) {
     if (name == "gelu_pytorch_tanh" || name == "gelu_new" || name == "gelu_fast")
-        return geluTanh(x);  // the tanh approximation, in all three of its spellings
+        return geluTanh(x); // the tanh approximation, in all three of its spellings
     if (name == "gelu")
         return at::gelu(x);
     if (name == "quick_gelu")
@@ -78,8 +86,9 @@ torch::Tensor activation(const std::string& name, const torch::Tensor& x) {
 
 Rotary Rotary::make(int head_dim, double theta, torch::Device device) {
     // inv_freq = 1 / theta^(arange(0, dim, 2) / dim), all in float32 like the reference.
-    auto exponents = torch::arange(0, head_dim, 2, torch::dtype(torch::kInt64)).to(torch::kFloat32) /
-                     static_cast<float>(head_dim);
+    auto exponents =
+        torch::arange(0, head_dim, 2, torch::dtype(torch::kInt64)).to(torch::kFloat32) /
+        static_cast<float>(head_dim);
     auto base = torch::full({}, theta, torch::dtype(torch::kFloat32));
     Rotary r;
     r.inv_freq = (1.0 / torch::pow(base, exponents)).to(device);
@@ -88,7 +97,7 @@ Rotary Rotary::make(int head_dim, double theta, torch::Device device) {
 
 std::pair<torch::Tensor, torch::Tensor> Rotary::cosSin(const torch::Tensor& positions,
                                                        torch::ScalarType dtype) const {
-    auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [T, D/2]
+    auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq; // [T, D/2]
     auto emb = torch::cat({freqs, freqs}, -1);
     return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
@@ -146,4 +155,4 @@ Linear WeightLoader::linear(const std::string& prefix, std::int64_t in, std::int
     return l;
 }
 
-}  // namespace vqa::models
+} // namespace vqa::models

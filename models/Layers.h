@@ -15,8 +15,8 @@ namespace vqa::models {
 
 // y = x W^T + b, with `bias` optional (undefined tensor: none).
 struct Linear {
-    torch::Tensor weight;  // [out, in]
-    torch::Tensor bias;    // [out] or undefined
+    torch::Tensor weight; // [out, in]
+    torch::Tensor bias;   // [out] or undefined
     torch::Tensor operator()(const torch::Tensor& x) const;
     std::int64_t outFeatures() const { return weight.size(0); }
 };
@@ -34,9 +34,9 @@ torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight,
                         const torch::Tensor& bias, double eps);
 
 // Activations, by their Hugging Face names.
-torch::Tensor geluTanh(const torch::Tensor& x);   // "gelu_pytorch_tanh"
-torch::Tensor quickGelu(const torch::Tensor& x);  // "quick_gelu": x * sigmoid(1.702 x)
-torch::Tensor silu(const torch::Tensor& x);       // "silu"
+torch::Tensor geluTanh(const torch::Tensor& x);  // "gelu_pytorch_tanh"
+torch::Tensor quickGelu(const torch::Tensor& x); // "quick_gelu": x * sigmoid(1.702 x)
+torch::Tensor silu(const torch::Tensor& x);      // "silu"
 // The activation named `name`; throws vqa::Error for names this build does not implement.
 torch::Tensor activation(const std::string& name, const torch::Tensor& x);
 bool isKnownActivation(const std::string& name);
@@ -44,12 +44,12 @@ bool isKnownActivation(const std::string& name);
 // Rotary position embedding with rotate_half pairing (dimension i with i + head_dim/2), as in
 // transformers' Llama. cos/sin are computed in float32 and then cast to `dtype`.
 struct Rotary {
-    torch::Tensor inv_freq;  // [head_dim/2] float32, on the model's device
+    torch::Tensor inv_freq; // [head_dim/2] float32, on the model's device
 
     static Rotary make(int head_dim, double theta, torch::Device device);
     // positions [T] int64 -> cos, sin [T, head_dim] in `dtype`.
     std::pair<torch::Tensor, torch::Tensor> cosSin(const torch::Tensor& positions,
-                                                    torch::ScalarType dtype) const;
+                                                   torch::ScalarType dtype) const;
 };
 // x [..., T, head_dim] with cos/sin [T, head_dim]: x * cos + rotate_half(x) * sin.
 torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,
@@ -67,7 +67,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 // the checkpoint's role ("vision model", ...), so a person can tell a wrong checkpoint from
 // a wrong config.
 class WeightLoader {
-public:
+  public:
     WeightLoader(const WeightSource& source, torch::Device device, torch::ScalarType dtype);
 
     // Throws vqa::Error when absent or of another shape.
@@ -84,11 +84,11 @@ public:
     torch::Device device() const { return device_; }
     torch::ScalarType dtype() const { return dtype_; }
 
-private:
+  private:
     const WeightSource& source_;
     torch::Device device_;
     torch::ScalarType dtype_;
     std::int64_t parameters_ = 0;
 };
 
-}  // namespace vqa::models
+} // namespace vqa::models

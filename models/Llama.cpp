@@ -10,7 +10,8 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
                            const std::string& lm_head)
     : config_(c), device_(w.device()), dtype_(w.dtype()) {
     if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 ||
-        c.num_attention_heads % c.num_key_value_heads != 0 || c.head_dim <= 0 || c.head_dim % 2 != 0)
+        c.num_attention_heads % c.num_key_value_heads != 0 || c.head_dim <= 0 ||
+        c.head_dim % 2 != 0)
         throw Error("text_config: num_attention_heads " + std::to_string(c.num_attention_heads) +
                     ", num_key_value_heads " + std::to_string(c.num_key_value_heads) +
                     " and head_dim " + std::to_string(c.head_dim) +
@@ -24,9 +25,10 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
         const std::string l = prefix + ".layers." + std::to_string(i) + ".";
         LlamaDecoderLayer layer;
         layer.input_layernorm = w.take(l + "input_layernorm.weight", {hidden});
-        layer.qkv = fuseLinears({w.linear(l + "self_attn.q_proj", hidden, q_out, c.attention_bias),
-                                 w.linear(l + "self_attn.k_proj", hidden, kv_out, c.attention_bias),
-                                 w.linear(l + "self_attn.v_proj", hidden, kv_out, c.attention_bias)});
+        layer.qkv =
+            fuseLinears({w.linear(l + "self_attn.q_proj", hidden, q_out, c.attention_bias),
+                         w.linear(l + "self_attn.k_proj", hidden, kv_out, c.attention_bias),
+                         w.linear(l + "self_attn.v_proj", hidden, kv_out, c.attention_bias)});
         layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias);
         layer.post_attention_layernorm = w.take(l + "post_attention_layernorm.weight", {hidden});
         layer.gate_up = fuseLinears({w.linear(l + "mlp.gate_proj", hidden, inter, c.mlp_bias),
@@ -48,8 +50,10 @@ KvCache LlamaDecoder::newCache(std::int64_t capacity) const {
     KvCache cache;
     const auto opts = torch::dtype(dtype_).device(device_);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        cache.keys.push_back(torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
-        cache.values.push_back(torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
+        cache.keys.push_back(
+            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
+        cache.values.push_back(
+            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
     }
     return cache;
 }
@@ -63,23 +67,28 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
                     "] embeddings with at least one token");
     const std::int64_t t = embeds.size(0), start = cache.length, s = start + t;
     if (cache.keys.size() != layers_.size() || cache.values.size() != layers_.size())
-        throw Error("the KV cache was made for another model (" + std::to_string(cache.keys.size()) +
-                    " layers, this decoder has " + std::to_string(layers_.size()) + ")");
+        throw Error("the KV cache was made for another model (" +
+                    std::to_string(cache.keys.size()) + " layers, this decoder has " +
+                    std::to_string(layers_.size()) + ")");
     if (s > cache.capacity())
-        throw Error("the conversation needs " + std::to_string(s) + " positions, but the KV cache holds " +
-                    std::to_string(cache.capacity()) + "; start a new conversation or raise the context size");
+        throw Error("the conversation needs " + std::to_string(s) +
+                    " positions, but the KV cache holds " + std::to_string(cache.capacity()) +
+                    "; start a new conversation or raise the context size");
     if (capture) {
         if (!capture->positions.defined() || capture->positions.dim() != 1)
             throw Error("attention capture needs a 1-D tensor of key positions");
-        if (capture->positions.numel() > 0 &&
-            (capture->positions.min().item<std::int64_t>() < 0 || capture->positions.max().item<std::int64_t>() >= s))
-            throw Error("attention capture asks for key positions outside 0.." + std::to_string(s - 1));
+        if (capture->positions.numel() > 0 && (capture->positions.min().item<std::int64_t>() < 0 ||
+                                               capture->positions.max().item<std::int64_t>() >= s))
+            throw Error("attention capture asks for key positions outside 0.." +
+                        std::to_string(s - 1));
         capture->rows.assign(layers_.size(), torch::Tensor());
+        capture->full_rows.assign(layers_.size(), torch::Tensor());
     }
-    auto capture_positions = capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
+    auto capture_positions =
+        capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
 
     auto positions = torch::arange(start, s, torch::dtype(torch::kInt64).device(device_));
-    auto [cos, sin] = rotary_.cosSin(positions, dtype_);  // [T, D]
+    auto [cos, sin] = rotary_.cosSin(positions, dtype_); // [T, D]
 
     // Causal masking: a single query sees every cached key; a prefill from an empty cache is
     // plain causal; a prefill after cached tokens needs the mask shifted by `start`.
@@ -98,28 +107,42 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         const auto& layer = layers_[i];
         auto residual = h;
         auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);
-        auto qkv = layer.qkv(x);  // [T, (H + 2 KV) D]
-        auto q = qkv.narrow(1, 0, heads * d).view({t, heads, d}).transpose(0, 1);  // [H, T, D]
+        auto qkv = layer.qkv(x); // [T, (H + 2 KV) D]
+        auto q = qkv.narrow(1, 0, heads * d).view({t, heads, d}).transpose(0, 1); // [H, T, D]
         auto k = qkv.narrow(1, heads * d, kv_heads * d).view({t, kv_heads, d}).transpose(0, 1);
-        auto v = qkv.narrow(1, (heads + kv_heads) * d, kv_heads * d).view({t, kv_heads, d}).transpose(0, 1);
+        auto v = qkv.narrow(1, (heads + kv_heads) * d, kv_heads * d)
+                     .view({t, kv_heads, d})
+                     .transpose(0, 1);
         q = applyRotary(q, cos, sin);
         k = applyRotary(k, cos, sin);
         cache.keys[i].narrow(1, start, t).copy_(k);
         cache.values[i].narrow(1, start, t).copy_(v);
-        auto keys = cache.keys[i].narrow(1, 0, s);  // [KV, S, D]
+        auto keys = cache.keys[i].narrow(1, 0, s); // [KV, S, D]
         auto values = cache.values[i].narrow(1, 0, s);
 
-        auto a = attention(q.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), mask, causal, scale)
-                     .squeeze(0);  // [H, T, D]
+        torch::Tensor a; // [H, T, D]
+        if (t == 1 && groups > 1) {
+            // One query sees every key: its heads, grouped by key/value head, become the
+            // queries of a plain attention over the cache, so no key/value head is copied.
+            a = attention(q.reshape({1, kv_heads, groups, d}), keys.unsqueeze(0),
+                          values.unsqueeze(0), torch::Tensor(), false, scale)
+                    .reshape({heads, 1, d});
+        } else {
+            a = attention(q.unsqueeze(0), keys.unsqueeze(0), values.unsqueeze(0), mask, causal,
+                          scale)
+                    .squeeze(0);
+        }
         if (capture) {
             // The last query's row, computed on its own (it sees every key): softmax in float32
             // like the reference's eager attention. Its output replaces the fast path's last
-            // row, so under autograd the captured weights are part of the graph.
+            // row, so under autograd the captured row is part of the graph.
             auto q_last = q.select(1, t - 1).reshape({kv_heads, groups, d});
-            auto scores = at::matmul(q_last, keys.transpose(1, 2)) * scale;  // [KV, G, S]
+            auto scores = at::matmul(q_last, keys.transpose(1, 2)) * scale; // [KV, G, S]
             auto probs = at::softmax(scores.reshape({heads, s}), -1, torch::kFloat32);
             capture->rows[i] = probs.index_select(1, capture_positions);
-            auto last = at::matmul(probs.to(dtype_).view({kv_heads, groups, s}), values).view({heads, 1, d});
+            capture->full_rows[i] = probs;
+            auto last = at::matmul(probs.to(dtype_).view({kv_heads, groups, s}), values)
+                            .view({heads, 1, d});
             a = t > 1 ? torch::cat({a.narrow(1, 0, t - 1), last}, 1) : last;
         }
         a = a.transpose(0, 1).reshape({t, heads * d});
@@ -129,7 +152,8 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         x = rmsNorm(h, layer.post_attention_layernorm, config_.rms_norm_eps);
         auto gate_up = layer.gate_up(x);
         const auto inter = config_.intermediate_size;
-        x = layer.down_proj(models::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter));
+        x = layer.down_proj(models::silu(gate_up.narrow(-1, 0, inter)) *
+                            gate_up.narrow(-1, inter, inter));
         h = residual + x;
     }
     cache.length = s;
@@ -139,4 +163,4 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     return at::linear(h, lm_head_);
 }
 
-}  // namespace vqa::models
+} // namespace vqa::models

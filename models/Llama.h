@@ -17,15 +17,15 @@ namespace vqa::models {
 
 struct LlamaDecoderLayer {
     torch::Tensor input_layernorm;
-    Linear qkv;  // self_attn.{q,k,v}_proj fused: [(H + 2 KV) * head_dim, hidden]
+    Linear qkv; // self_attn.{q,k,v}_proj fused: [(H + 2 KV) * head_dim, hidden]
     Linear o_proj;
     torch::Tensor post_attention_layernorm;
-    Linear gate_up;  // mlp.{gate,up}_proj fused: [2 * intermediate, hidden]
+    Linear gate_up; // mlp.{gate,up}_proj fused: [2 * intermediate, hidden]
     Linear down_proj;
 };
 
 class LlamaDecoder {
-public:
+  public:
     // `prefix` is where the decoder's tensors live ("model.text_model" in Idefics3),
     // `lm_head` the name of the output projection (ignored when the config ties it).
     LlamaDecoder(const LlamaConfig& config, WeightLoader& weights, const std::string& prefix,
@@ -42,15 +42,15 @@ public:
 
     const LlamaConfig& config() const { return config_; }
 
-private:
+  private:
     LlamaConfig config_;
     torch::Device device_;
     torch::ScalarType dtype_;
-    torch::Tensor embed_tokens_;  // [vocab, hidden]
+    torch::Tensor embed_tokens_; // [vocab, hidden]
     std::vector<LlamaDecoderLayer> layers_;
     torch::Tensor norm_;
-    torch::Tensor lm_head_;  // [vocab, hidden]; the embedding itself when tied
+    torch::Tensor lm_head_; // [vocab, hidden]; the embedding itself when tied
     Rotary rotary_;
 };
 
-}  // namespace vqa::models
+} // namespace vqa::models

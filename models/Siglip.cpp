@@ -21,8 +21,9 @@ SiglipVisionModel::SiglipVisionModel(const VisionConfig& config, WeightLoader& w
     patches_per_side_ = config.image_size / config.patch_size;
 
     const std::string e = prefix + ".embeddings.";
-    patch_embedding_weight = w.take(e + "patch_embedding.weight",
-                                    {hidden, config.num_channels, config.patch_size, config.patch_size});
+    patch_embedding_weight =
+        w.take(e + "patch_embedding.weight",
+               {hidden, config.num_channels, config.patch_size, config.patch_size});
     patch_embedding_bias = w.take(e + "patch_embedding.bias", {hidden});
     position_embedding = w.take(e + "position_embedding.weight",
                                 {std::int64_t(patches_per_side_) * patches_per_side_, hidden});
@@ -55,11 +56,11 @@ torch::Tensor SiglipVisionModel::positionIds(const torch::Tensor& patch_mask) co
     auto boundaries = torch::arange(step, 1.0, step, f32);
     // Size of the real image in patches: the valid rows of the first column and columns of
     // the first row (the image sits at the top left of its padded canvas).
-    auto nb_h = patch_mask.select(2, 0).sum(1);  // [N]
+    auto nb_h = patch_mask.select(2, 0).sum(1); // [N]
     auto nb_w = patch_mask.select(1, 0).sum(1);
     auto step_h = 1.0 / nb_h.to(torch::kFloat32);
     auto step_w = 1.0 / nb_w.to(torch::kFloat32);
-    auto frac_h = torch::arange(rows, f32).unsqueeze(0) * step_h.unsqueeze(1);  // [N, rows]
+    auto frac_h = torch::arange(rows, f32).unsqueeze(0) * step_h.unsqueeze(1); // [N, rows]
     auto frac_w = torch::arange(cols, f32).unsqueeze(0) * step_w.unsqueeze(1);
     frac_h = frac_h.clamp_max(1.0 - 1e-6);
     frac_w = frac_w.clamp_max(1.0 - 1e-6);
@@ -72,8 +73,8 @@ torch::Tensor SiglipVisionModel::positionIds(const torch::Tensor& patch_mask) co
 torch::Tensor SiglipVisionModel::embeddings(const torch::Tensor& pixel_values,
                                             const torch::Tensor& patch_mask) const {
     auto patches = at::conv2d(pixel_values, patch_embedding_weight, patch_embedding_bias,
-                              /*stride=*/config_.patch_size);         // [N, hidden, h, w]
-    auto embeds = patches.flatten(2).transpose(1, 2);                  // [N, h*w, hidden]
+                              /*stride=*/config_.patch_size); // [N, hidden, h, w]
+    auto embeds = patches.flatten(2).transpose(1, 2);         // [N, h*w, hidden]
     return embeds + at::embedding(position_embedding, positionIds(patch_mask));
 }
 
@@ -94,9 +95,10 @@ torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
 
     for (const auto& layer : layers_) {
         auto residual = h;
-        auto x = layerNorm(h, layer.layer_norm1_weight, layer.layer_norm1_bias, config_.layer_norm_eps);
+        auto x =
+            layerNorm(h, layer.layer_norm1_weight, layer.layer_norm1_bias, config_.layer_norm_eps);
         auto qkv = layer.qkv(x).view({n, seq, 3, heads, head_dim_});
-        auto q = qkv.select(2, 0).transpose(1, 2);  // [N, H, S, D]
+        auto q = qkv.select(2, 0).transpose(1, 2); // [N, H, S, D]
         auto k = qkv.select(2, 1).transpose(1, 2);
         auto v = qkv.select(2, 2).transpose(1, 2);
         auto a = attention(q, k, v, key_mask, /*causal=*/false, scale);
@@ -111,4 +113,4 @@ torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
     return layerNorm(h, post_layernorm_weight, post_layernorm_bias, config_.layer_norm_eps);
 }
 
-}  // namespace vqa::models
+} // namespace vqa::models

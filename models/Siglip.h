@@ -16,14 +16,14 @@ namespace vqa::models {
 
 struct SiglipEncoderLayer {
     torch::Tensor layer_norm1_weight, layer_norm1_bias;
-    Linear qkv;  // self_attn.{q,k,v}_proj fused
+    Linear qkv; // self_attn.{q,k,v}_proj fused
     Linear out_proj;
     torch::Tensor layer_norm2_weight, layer_norm2_bias;
     Linear fc1, fc2;
 };
 
 class SiglipVisionModel {
-public:
+  public:
     SiglipVisionModel(const VisionConfig& config, WeightLoader& weights, const std::string& prefix);
 
     // pixel_values [N, C, H, W]; patch_mask [N, H/patch, W/patch] bool (true: the patch holds
@@ -37,16 +37,17 @@ public:
 
     const VisionConfig& config() const { return config_; }
 
-private:
-    torch::Tensor embeddings(const torch::Tensor& pixel_values, const torch::Tensor& patch_mask) const;
+  private:
+    torch::Tensor embeddings(const torch::Tensor& pixel_values,
+                             const torch::Tensor& patch_mask) const;
 
     VisionConfig config_;
     int head_dim_ = 0;
     int patches_per_side_ = 0;
-    torch::Tensor patch_embedding_weight, patch_embedding_bias;  // conv [hidden, C, p, p]
-    torch::Tensor position_embedding;                            // [patches_per_side^2, hidden]
+    torch::Tensor patch_embedding_weight, patch_embedding_bias; // conv [hidden, C, p, p]
+    torch::Tensor position_embedding;                           // [patches_per_side^2, hidden]
     std::vector<SiglipEncoderLayer> layers_;
     torch::Tensor post_layernorm_weight, post_layernorm_bias;
 };
 
-}  // namespace vqa::models
+} // namespace vqa::models

@@ -15,7 +15,7 @@ namespace vqa::models {
 struct KvCache {
     std::vector<torch::Tensor> keys;
     std::vector<torch::Tensor> values;
-    std::int64_t length = 0;  // positions filled
+    std::int64_t length = 0; // positions filled
     std::int64_t capacity() const { return keys.empty() ? 0 : keys.front().size(1); }
     void truncate(std::int64_t n) { length = std::min(length, n); }
 };
@@ -23,13 +23,17 @@ struct KvCache {
 // Attention capture: when set on a forward call, each layer writes the attention weights
 // of the *last* query position to the listed key positions (the image tokens):
 // rows[layer] is [heads, positions.size()] in float32 after the call.
+// full_rows[layer] is that query's whole row over every key, [heads, keys] float32; the
+// layer's output is computed from it, so under autograd it is the tensor to differentiate
+// against (gradient-weighted relevancy), then select `positions` from the gradient.
 struct AttentionCapture {
-    torch::Tensor positions;          // int64 key positions to keep
-    std::vector<torch::Tensor> rows;  // one per layer, filled by the model
+    torch::Tensor positions;              // int64 key positions to keep
+    std::vector<torch::Tensor> rows;      // one per layer, filled by the model
+    std::vector<torch::Tensor> full_rows; // one per layer, filled by the model
 };
 
 class VisionLanguageModel {
-public:
+  public:
     virtual ~VisionLanguageModel() = default;
 
     virtual std::string family() const = 0;
@@ -50,7 +54,7 @@ public:
     // Runs the decoder over embeddings [T, hidden] at positions cache.length..+T, appends
     // to the cache, and returns logits [T, vocab] (all positions) or [1, vocab] (last only).
     // With a capture, rows[layer] is the softmax attention of the last of the T queries
-    // (float32, [heads, positions]); under autograd those rows are part of the graph.
+    // (float32, [heads, positions]); see AttentionCapture for gradients.
     // Throws vqa::Error when the cache is too small.
     virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                                   AttentionCapture* capture = nullptr) = 0;
@@ -68,4 +72,4 @@ public:
 torch::Tensor mergeImageFeatures(const torch::Tensor& embeds, const torch::Tensor& ids,
                                  const torch::Tensor& features, std::int64_t image_token_id);
 
-}  // namespace vqa::models
+} // namespace vqa::models

@@ -26,7 +26,7 @@ std::string shapeText(c10::IntArrayRef shape) {
     return s + "]";
 }
 
-}  // namespace
+} // namespace
 
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
     const fs::path dir(model_dir);
@@ -66,7 +66,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
                                          "shard");
         // Shards in the order they are first named, so the files list is stable.
         std::vector<std::string> shards;
-        std::multimap<std::string, std::string> named;  // shard -> tensor
+        std::multimap<std::string, std::string> named; // shard -> tensor
         for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
             if (!it.value().is_string())
                 throw Error(index.string() + ": weight_map entry for '" + it.key() +
@@ -117,7 +117,9 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string& model_dir) {
     return ckpt;
 }
 
-bool Checkpoint::contains(const std::string& name) const { return where_.count(name) != 0; }
+bool Checkpoint::contains(const std::string& name) const {
+    return where_.count(name) != 0;
+}
 
 const SafetensorsEntry* Checkpoint::entry(const std::string& name) const {
     auto it = where_.find(name);
@@ -141,8 +143,8 @@ torch::Tensor Checkpoint::get(const std::string& name, c10::IntArrayRef expected
 void Checkpoint::checkShape(const torch::Tensor& t, c10::IntArrayRef expected,
                             const std::string& name, const std::string& where) {
     if (t.sizes() != expected)
-        throw Error(where + ": tensor '" + name + "' has shape " + shapeText(t.sizes()) +
-                    ", but " + shapeText(expected) +
+        throw Error(where + ": tensor '" + name + "' has shape " + shapeText(t.sizes()) + ", but " +
+                    shapeText(expected) +
                     " was expected from config.json; the weights and config.json do not match");
 }
 
@@ -192,4 +194,4 @@ std::string Checkpoint::predominantDtype() const {
     return best;
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -17,7 +17,7 @@
 namespace vqa {
 
 class Checkpoint : public models::WeightSource {
-public:
+  public:
     // Throws vqa::Error naming the folder or file and the problem.
     static std::unique_ptr<Checkpoint> open(const std::string& model_dir);
 
@@ -28,15 +28,15 @@ public:
     // Same, and checks the shape: throws vqa::Error "<dir>: tensor 'x' has shape [a,b], but
     // the config implies [c,d]" when it differs.
     torch::Tensor get(const std::string& name, c10::IntArrayRef expected_shape) const;
-    std::vector<std::string> names() const override;  // sorted
+    std::vector<std::string> names() const override; // sorted
 
     // The stored dtype and shape of a tensor without touching its data (nullptr when absent).
     const SafetensorsEntry* entry(const std::string& name) const;
 
     const std::string& directory() const { return dir_; }
-    std::vector<std::string> files() const;  // the .safetensors files read
-    std::int64_t parameterCount() const;     // elements over all tensors
-    std::uint64_t byteSize() const;          // bytes of tensor data over all tensors
+    std::vector<std::string> files() const; // the .safetensors files read
+    std::int64_t parameterCount() const;    // elements over all tensors
+    std::uint64_t byteSize() const;         // bytes of tensor data over all tensors
     // The floating-point dtype holding most parameters ("BF16", "F32", ...; "" when none).
     std::string predominantDtype() const;
 
@@ -45,11 +45,11 @@ public:
     static void checkShape(const torch::Tensor& t, c10::IntArrayRef expected,
                            const std::string& name, const std::string& where);
 
-private:
+  private:
     Checkpoint() = default;
     std::string dir_;
     std::vector<std::shared_ptr<SafetensorsFile>> files_;
-    std::unordered_map<std::string, std::size_t> where_;  // tensor -> index in files_
+    std::unordered_map<std::string, std::size_t> where_; // tensor -> index in files_
 };
 
-}  // namespace vqa
+} // namespace vqa

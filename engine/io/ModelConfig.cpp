@@ -100,7 +100,7 @@ const json& subObject(const json& config, const char* name, const std::string& p
     return config[name];
 }
 
-}  // namespace
+} // namespace
 
 json readModelConfig(const std::string& model_dir) {
     const fs::path path = fs::path(model_dir) / "config.json";
@@ -159,12 +159,12 @@ std::string detectFamily(const json& config, const std::string& path) {
             names += arch;
         }
         if (!names.empty())
-            throw Error(path + " names architectures " + names +
-                        " and no model_type, which this build does not support; supported: " +
-                        supported);
+            throw Error(
+                path + " names architectures " + names +
+                " and no model_type, which this build does not support; supported: " + supported);
     }
-    throw Error(path + " names no model_type, so the model family is unknown; supported: " +
-                supported);
+    throw Error(path +
+                " names no model_type, so the model family is unknown; supported: " + supported);
 }
 
 models::LlamaConfig parseLlamaConfig(const json& j, const std::string& path,
@@ -183,9 +183,9 @@ models::LlamaConfig parseLlamaConfig(const json& j, const std::string& path,
                     key(where, "num_key_value_heads") + " (" +
                     std::to_string(c.num_key_value_heads) + ")");
     if (!j.contains("head_dim") && c.hidden_size % c.num_attention_heads != 0)
-        throw Error(path + ": " + key(where, "hidden_size") + " (" +
-                    std::to_string(c.hidden_size) + ") is not a multiple of " +
-                    key(where, "num_attention_heads") + " and no head_dim is given");
+        throw Error(path + ": " + key(where, "hidden_size") + " (" + std::to_string(c.hidden_size) +
+                    ") is not a multiple of " + key(where, "num_attention_heads") +
+                    " and no head_dim is given");
     c.head_dim = intField<int>(j, "head_dim", c.hidden_size / c.num_attention_heads, path, where);
     c.rms_norm_eps = numberField(j, "rms_norm_eps", 1e-6, path, where);
     c.max_position_embeddings = intField<int>(j, "max_position_embeddings", 2048, path, where);
@@ -206,9 +206,9 @@ models::LlamaConfig parseLlamaConfig(const json& j, const std::string& path,
             return;
         if (!r.is_object())
             throw Error(path + ": " + key(where, name) + " must be an object");
-        const auto type = stringField(r, "rope_type", stringField(r, "type", "default", path,
-                                                                  key(where, name)),
-                                      path, key(where, name));
+        const auto type =
+            stringField(r, "rope_type", stringField(r, "type", "default", path, key(where, name)),
+                        path, key(where, name));
         if (type != "default")
             throw Error(path + ": " + key(where, name) + " asks for rope_type '" + type +
                         "'; this build implements only the default RoPE");
@@ -222,8 +222,7 @@ models::LlamaConfig parseLlamaConfig(const json& j, const std::string& path,
 }
 
 models::VisionConfig parseVisionConfig(const json& j, const std::string& path,
-                                       const std::string& where,
-                                       const models::VisionConfig& d) {
+                                       const std::string& where, const models::VisionConfig& d) {
     models::VisionConfig c;
     c.hidden_size = intField<int>(j, "hidden_size", d.hidden_size, path, where);
     c.intermediate_size = intField<int>(j, "intermediate_size", d.intermediate_size, path, where);
@@ -236,14 +235,13 @@ models::VisionConfig parseVisionConfig(const json& j, const std::string& path,
     c.layer_norm_eps = numberField(j, "layer_norm_eps", d.layer_norm_eps, path, where);
     c.hidden_act = stringField(j, "hidden_act", d.hidden_act, path, where);
     if (c.hidden_size % c.num_attention_heads != 0)
-        throw Error(path + ": " + key(where, "hidden_size") + " (" +
-                    std::to_string(c.hidden_size) + ") is not a multiple of " +
-                    key(where, "num_attention_heads") + " (" +
+        throw Error(path + ": " + key(where, "hidden_size") + " (" + std::to_string(c.hidden_size) +
+                    ") is not a multiple of " + key(where, "num_attention_heads") + " (" +
                     std::to_string(c.num_attention_heads) + ")");
     if (c.image_size % c.patch_size != 0)
-        throw Error(path + ": " + key(where, "image_size") + " (" +
-                    std::to_string(c.image_size) + ") is not a multiple of " +
-                    key(where, "patch_size") + " (" + std::to_string(c.patch_size) + ")");
+        throw Error(path + ": " + key(where, "image_size") + " (" + std::to_string(c.image_size) +
+                    ") is not a multiple of " + key(where, "patch_size") + " (" +
+                    std::to_string(c.patch_size) + ")");
     return c;
 }
 
@@ -265,7 +263,7 @@ models::Idefics3Config parseIdefics3Config(const json& config, const std::string
 
     const json& text = subObject(config, "text_config", path);
     c.text = parseLlamaConfig(text, path, "text_config");
-    if (text.empty())  // Idefics3Config's default text config sets rms_norm_eps = 1e-5
+    if (text.empty()) // Idefics3Config's default text config sets rms_norm_eps = 1e-5
         c.text.rms_norm_eps = 1e-5;
     // See the header: the top-level flag decides.
     c.text.tie_word_embeddings = boolField(config, "tie_word_embeddings", false, path, "");
@@ -284,4 +282,4 @@ models::Idefics3Config parseIdefics3Config(const json& config, const std::string
     return c;
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -40,4 +40,4 @@ models::VisionConfig parseVisionConfig(const nlohmann::json& j, const std::strin
                                        const std::string& where,
                                        const models::VisionConfig& defaults);
 
-}  // namespace vqa
+} // namespace vqa

@@ -47,15 +47,15 @@ bool asUnsigned(const nlohmann::json& v, std::uint64_t& out) {
     return false;
 }
 
-}  // namespace
+} // namespace
 
 bool safetensorsDtype(const std::string& dtype, torch::ScalarType& type, std::size_t& bytes) {
     static const std::map<std::string, std::pair<torch::ScalarType, std::size_t>> table = {
-        {"F64", {torch::kFloat64, 8}},  {"F32", {torch::kFloat32, 4}},
-        {"F16", {torch::kFloat16, 2}},  {"BF16", {torch::kBFloat16, 2}},
-        {"I64", {torch::kInt64, 8}},    {"I32", {torch::kInt32, 4}},
-        {"I16", {torch::kInt16, 2}},    {"I8", {torch::kInt8, 1}},
-        {"U8", {torch::kUInt8, 1}},     {"BOOL", {torch::kBool, 1}},
+        {"F64", {torch::kFloat64, 8}}, {"F32", {torch::kFloat32, 4}},
+        {"F16", {torch::kFloat16, 2}}, {"BF16", {torch::kBFloat16, 2}},
+        {"I64", {torch::kInt64, 8}},   {"I32", {torch::kInt32, 4}},
+        {"I16", {torch::kInt16, 2}},   {"I8", {torch::kInt8, 1}},
+        {"U8", {torch::kUInt8, 1}},    {"BOOL", {torch::kBool, 1}},
     };
     auto it = table.find(dtype);
     if (it == table.end())
@@ -152,8 +152,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
             if (!v.is_object())
                 throw fail("__metadata__ is not an object of strings");
             for (auto m = v.begin(); m != v.end(); ++m)
-                file->metadata_[m.key()] = m.value().is_string() ? m.value().get<std::string>()
-                                                                 : m.value().dump();
+                file->metadata_[m.key()] =
+                    m.value().is_string() ? m.value().get<std::string>() : m.value().dump();
             continue;
         }
         auto bad = [&](const std::string& what) { return fail("tensor '" + name + "' " + what); };
@@ -201,7 +201,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                       std::to_string(header_len) +
                       "-byte header); the file is probably truncated — download it again");
         if (overflow || numel * elem != e.end - e.begin)
-            throw bad("has shape " + shapeText(e.shape) + " and dtype " + e.dtype + ", which take " +
+            throw bad("has shape " + shapeText(e.shape) + " and dtype " + e.dtype +
+                      ", which take " +
                       (overflow ? std::string("more than 2^64") : std::to_string(numel * elem)) +
                       " bytes, but its data_offsets " + offsetsText(e) + " span " +
                       std::to_string(e.end - e.begin) + " bytes");
@@ -271,4 +272,4 @@ std::uint64_t SafetensorsFile::dataBytes() const {
     return n;
 }
 
-}  // namespace vqa
+} // namespace vqa

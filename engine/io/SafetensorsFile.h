@@ -18,16 +18,16 @@ namespace vqa {
 
 struct SafetensorsEntry {
     std::string name;
-    std::string dtype;  // as written in the file: "F32", "BF16", ...
+    std::string dtype; // as written in the file: "F32", "BF16", ...
     torch::ScalarType scalar_type = torch::kFloat;
     std::vector<std::int64_t> shape;
-    std::uint64_t begin = 0;  // byte offsets within the data section
+    std::uint64_t begin = 0; // byte offsets within the data section
     std::uint64_t end = 0;
     std::int64_t numel() const;
 };
 
 class SafetensorsFile {
-public:
+  public:
     // Maps and validates the file. Throws vqa::Error naming the file and the problem.
     static std::shared_ptr<SafetensorsFile> open(const std::string& path);
     ~SafetensorsFile();
@@ -51,20 +51,20 @@ public:
     // Throws vqa::Error when the name is absent.
     torch::Tensor tensor(const std::string& name) const;
 
-    std::int64_t parameterCount() const;  // sum of numel over all tensors
-    std::uint64_t dataBytes() const;      // sum of tensor byte sizes
+    std::int64_t parameterCount() const; // sum of numel over all tensors
+    std::uint64_t dataBytes() const;     // sum of tensor byte sizes
 
     // Largest header we accept (the reference library's limit is 100 MB as well).
     static constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
 
-private:
+  private:
     SafetensorsFile() = default;
     struct Mapping;
     std::string path_;
     std::uint64_t file_size_ = 0;
     std::uint64_t data_start_ = 0;
     std::shared_ptr<Mapping> mapping_;
-    std::vector<SafetensorsEntry> entries_;  // sorted by begin
+    std::vector<SafetensorsEntry> entries_; // sorted by begin
     std::unordered_map<std::string, std::size_t> index_;
     std::map<std::string, std::string> metadata_;
 };
@@ -72,4 +72,4 @@ private:
 // Element size in bytes and torch dtype of a safetensors dtype string; false when unknown.
 bool safetensorsDtype(const std::string& dtype, torch::ScalarType& type, std::size_t& bytes);
 
-}  // namespace vqa
+} // namespace vqa

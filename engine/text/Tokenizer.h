@@ -17,6 +17,8 @@ using TokenId = std::int32_t;
 struct SpecialTokens {
     std::optional<TokenId> bos, eos, pad, unk;
     std::string bos_text, eos_text, pad_text, unk_text;
+    // Every added token marked special (ids), e.g. <image>, <end_of_utterance>.
+    std::vector<TokenId> all_special_ids;
 };
 
 class Tokenizer {
@@ -41,6 +43,20 @@ public:
     // detokenization. Byte-level BPE: the piece's bytes; SentencePiece: the piece with
     // U+2581 as space (leading-space handling is left to the streaming detokenizer).
     virtual std::string tokenBytes(TokenId id) const = 0;
+
+    // How decode() assembles tokenBytes() into text; StreamingDetokenizer applies the same
+    // rules incrementally, so streaming and whole-sequence decoding agree byte for byte.
+    enum class InvalidUtf8 {
+        ReplaceMaximalSubpart,  // one U+FFFD per maximal invalid subpart (tokenizers, Python)
+        ReplaceEachByte,        // one U+FFFD per invalid byte (SentencePiece)
+    };
+    virtual InvalidUtf8 invalidUtf8Policy() const { return InvalidUtf8::ReplaceMaximalSubpart; }
+    // True when `id`, as the first token of the output that contributes any text, loses
+    // one leading space (SentencePiece's dummy prefix). Byte-level BPE: never.
+    virtual bool dropsLeadingSpace(TokenId id) const { return false; }
+
+    // Looks up an added/special token by its text (e.g. "<end_of_utterance>").
+    std::optional<TokenId> tokenId(std::string_view text) const { return pieceToId(text); }
 
     const SpecialTokens& specialTokens() const { return special_; }
     // The chat template (Jinja source) from the model folder, if any.

@@ -38,13 +38,14 @@ int longestEdge(const json& j, const char* key, int fallback, const fs::path& pa
     const auto& v = j[key];
     if (!v.is_object() || !v.contains("longest_edge") || !v["longest_edge"].is_number_integer() ||
         v["longest_edge"].get<int>() < 1)
-        throw Error(path.string() + ": " + key + " must be {\"longest_edge\": <positive integer>}, "
-                    "but it is " + v.dump());
+        throw Error(path.string() + ": " + key +
+                    " must be {\"longest_edge\": <positive integer>}, "
+                    "but it is " +
+                    v.dump());
     return v["longest_edge"].get<int>();
 }
 
-template <typename T>
-T value(const json& j, const char* key, T fallback, const fs::path& path) {
+template <typename T> T value(const json& j, const char* key, T fallback, const fs::path& path) {
     if (!j.contains(key) || j[key].is_null())
         return fallback;
     try {
@@ -98,7 +99,7 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
     return {std::max(w, 1), std::max(h, 1)};
 }
 
-}  // namespace
+} // namespace
 
 Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
     Idefics3ProcessorConfig c;
@@ -209,7 +210,8 @@ ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
         const float mean = static_cast<float>(c.image_mean[ch3]);
         const float std = static_cast<float>(c.image_std[ch3]);
         for (int v = 0; v < 256; ++v) {
-            float x = c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
+            float x =
+                c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
             if (c.do_normalize)
                 x = (x - mean) / std;
             lut[ch3][v] = x;
@@ -229,7 +231,8 @@ ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
         const int w = std::min(t, cr.src->width - cr.x);
         for (int y = 0; y < h; ++y) {
             const std::uint8_t* row =
-                cr.src->pixels.data() + (static_cast<std::size_t>(cr.y + y) * cr.src->width + cr.x) * 3;
+                cr.src->pixels.data() +
+                (static_cast<std::size_t>(cr.y + y) * cr.src->width + cr.x) * 3;
             for (int k = 0; k < 3; ++k) {
                 float* dst = pv + ((f * 3 + k) * t + y) * static_cast<std::int64_t>(t);
                 for (int x = 0; x < w; ++x)
@@ -279,4 +282,20 @@ std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len) {
     return out;
 }
 
-}  // namespace vqa
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir) {
+    if (processor.tile_size != model.vision.image_size)
+        throw Error(model_dir + ": preprocessor_config.json cuts tiles of " +
+                    std::to_string(processor.tile_size) + " pixels (max_image_size), but the " +
+                    "vision encoder in config.json takes " +
+                    std::to_string(model.vision.image_size) + "x" +
+                    std::to_string(model.vision.image_size) + " images");
+    const int side = model.vision.image_size / model.vision.patch_size / model.scale_factor;
+    if (processor.image_seq_len != side * side)
+        throw Error(model_dir + ": image_seq_len is " + std::to_string(processor.image_seq_len) +
+                    ", but config.json's vision encoder and scale_factor make " +
+                    std::to_string(side * side) + " tokens per tile");
+}
+
+} // namespace vqa

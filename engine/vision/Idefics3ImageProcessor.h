@@ -18,6 +18,7 @@
 
 #include "engine/Types.h"
 #include "engine/vision/PilResize.h"
+#include "models/Config.h"
 
 namespace vqa {
 
@@ -25,8 +26,8 @@ namespace vqa {
 // transformers' Idefics3ImageProcessor / Idefics3Processor.
 struct Idefics3ProcessorConfig {
     bool do_resize = true;
-    int longest_edge = 4 * 364;  // size.longest_edge
-    int tile_size = 364;         // max_image_size.longest_edge
+    int longest_edge = 4 * 364; // size.longest_edge
+    int tile_size = 364;        // max_image_size.longest_edge
     PilFilter resample = PilFilter::Lanczos;
     bool do_image_splitting = true;
     bool do_rescale = true;
@@ -34,7 +35,7 @@ struct Idefics3ProcessorConfig {
     bool do_normalize = true;
     double image_mean[3] = {0.5, 0.5, 0.5};
     double image_std[3] = {0.5, 0.5, 0.5};
-    int image_seq_len = 169;  // <image> tokens per tile or global view
+    int image_seq_len = 169; // <image> tokens per tile or global view
 
     // Reads <model_dir>/preprocessor_config.json (required) and processor_config.json
     // (optional; image_seq_len may also sit in preprocessor_config.json). Throws vqa::Error.
@@ -47,18 +48,18 @@ struct ImageRect {
 };
 
 struct ProcessedImage {
-    torch::Tensor pixel_values;          // [N, 3, tile, tile] float32; tiles row-major, then global
-    torch::Tensor pixel_attention_mask;  // [N, tile, tile] bool, true where pixels are real
-    int rows = 0, cols = 0;              // tile grid; 0/0 when the image is only the global view
+    torch::Tensor pixel_values;         // [N, 3, tile, tile] float32; tiles row-major, then global
+    torch::Tensor pixel_attention_mask; // [N, tile, tile] bool, true where pixels are real
+    int rows = 0, cols = 0;             // tile grid; 0/0 when the image is only the global view
     int original_width = 0, original_height = 0;
-    int resized_width = 0, resized_height = 0;  // the canvas the tiles are cut from
-    std::vector<ImageRect> tiles;  // rows*cols rectangles, row-major, in original pixels
-    ImageRect global_view;         // the global view's rectangle (the whole image)
+    int resized_width = 0, resized_height = 0; // the canvas the tiles are cut from
+    std::vector<ImageRect> tiles; // rows*cols rectangles, row-major, in original pixels
+    ImageRect global_view;        // the global view's rectangle (the whole image)
     int numFrames() const { return rows * cols + 1; }
 };
 
 class Idefics3ImageProcessor {
-public:
+  public:
     explicit Idefics3ImageProcessor(Idefics3ProcessorConfig config);
     const Idefics3ProcessorConfig& config() const { return config_; }
 
@@ -72,7 +73,7 @@ public:
     // The text Idefics3Processor puts in place of one "<image>" in the prompt.
     std::string expandImageTokens(int rows, int cols) const;
 
-private:
+  private:
     Idefics3ProcessorConfig config_;
 };
 
@@ -83,4 +84,11 @@ private:
 // leading "\n".
 std::string expandIdefics3ImageTokens(int rows, int cols, int image_seq_len);
 
-}  // namespace vqa
+// Throws vqa::Error naming `model_dir` when the processor files and config.json disagree: the
+// tile must be the vision encoder's image_size, and image_seq_len must be the number of tokens
+// the connector makes per tile, ((image_size / patch_size) / scale_factor)^2.
+void checkIdefics3Consistency(const models::Idefics3Config& model,
+                              const Idefics3ProcessorConfig& processor,
+                              const std::string& model_dir);
+
+} // namespace vqa

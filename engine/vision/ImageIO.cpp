@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "engine/Error.h"
+#include "engine/vision/GifDecoder.h"
 
 namespace vqa {
 
@@ -88,7 +89,7 @@ int exifOrientation(const std::uint8_t* p, std::size_t n) {
 
 struct HeaderScan {
     ImageHeader header;
-    bool truncated = false;  // the structure ends before its end marker
+    bool truncated = false; // the structure ends before its end marker
 };
 
 std::optional<HeaderScan> scanJpeg(const Bytes& b) {
@@ -102,7 +103,7 @@ std::optional<HeaderScan> scanJpeg(const Bytes& b) {
         if (b.p[pos] != 0xFF)
             return std::nullopt;
         while (b.has(pos + 1, 1) && b.p[pos + 1] == 0xFF)
-            ++pos;  // fill bytes
+            ++pos; // fill bytes
         if (!b.has(pos, 2))
             return std::nullopt;
         const std::uint8_t m = b.p[pos + 1];
@@ -185,8 +186,10 @@ std::optional<HeaderScan> scanWebp(const Bytes& b) {
         s.header.width = static_cast<int>((bits & 0x3fff) + 1);
         s.header.height = static_cast<int>(((bits >> 14) & 0x3fff) + 1);
     } else if (b.starts(12, "VP8X")) {
-        s.header.width = static_cast<int>(1 + (b.p[d + 4] | (b.p[d + 5] << 8) | (b.p[d + 6] << 16)));
-        s.header.height = static_cast<int>(1 + (b.p[d + 7] | (b.p[d + 8] << 8) | (b.p[d + 9] << 16)));
+        s.header.width =
+            static_cast<int>(1 + (b.p[d + 4] | (b.p[d + 5] << 8) | (b.p[d + 6] << 16)));
+        s.header.height =
+            static_cast<int>(1 + (b.p[d + 7] | (b.p[d + 8] << 8) | (b.p[d + 9] << 16)));
     } else {
         return std::nullopt;
     }
@@ -239,8 +242,8 @@ std::optional<HeaderScan> scanHeader(const std::uint8_t* data, std::size_t size)
         } else {
             const auto w = static_cast<std::int32_t>(b.u32(18, true));
             const auto h = static_cast<std::int32_t>(b.u32(22, true));
-            s.header.width = w < 0 ? 0 : w;  // negative width is invalid
-            s.header.height = h == INT32_MIN ? 0 : std::abs(h);  // negative: top-down rows
+            s.header.width = w < 0 ? 0 : w;                     // negative width is invalid
+            s.header.height = h == INT32_MIN ? 0 : std::abs(h); // negative: top-down rows
         }
         return s;
     }
@@ -284,7 +287,7 @@ cv::Mat to8bit(const cv::Mat& in) {
     }
     case CV_32F:
     case CV_64F:
-        in.convertTo(out, CV_MAKETYPE(CV_8U, in.channels()), 255.0);  // saturating
+        in.convertTo(out, CV_MAKETYPE(CV_8U, in.channels()), 255.0); // saturating
         return out;
     default:
         in.convertTo(out, CV_MAKETYPE(CV_8U, in.channels()));
@@ -309,18 +312,34 @@ inline std::uint8_t overWhite(std::uint32_t c, std::uint32_t a) {
 cv::Mat applyOrientation(const cv::Mat& m, int orientation) {
     cv::Mat out;
     switch (orientation) {
-    case 2: cv::flip(m, out, 1); return out;
-    case 3: cv::rotate(m, out, cv::ROTATE_180); return out;
-    case 4: cv::flip(m, out, 0); return out;
-    case 5: cv::transpose(m, out); return out;
-    case 6: cv::rotate(m, out, cv::ROTATE_90_CLOCKWISE); return out;
-    case 7: cv::transpose(m, out); cv::flip(out, out, -1); return out;
-    case 8: cv::rotate(m, out, cv::ROTATE_90_COUNTERCLOCKWISE); return out;
-    default: return m;
+    case 2:
+        cv::flip(m, out, 1);
+        return out;
+    case 3:
+        cv::rotate(m, out, cv::ROTATE_180);
+        return out;
+    case 4:
+        cv::flip(m, out, 0);
+        return out;
+    case 5:
+        cv::transpose(m, out);
+        return out;
+    case 6:
+        cv::rotate(m, out, cv::ROTATE_90_CLOCKWISE);
+        return out;
+    case 7:
+        cv::transpose(m, out);
+        cv::flip(out, out, -1);
+        return out;
+    case 8:
+        cv::rotate(m, out, cv::ROTATE_90_COUNTERCLOCKWISE);
+        return out;
+    default:
+        return m;
     }
 }
 
-}  // namespace
+} // namespace
 
 std::optional<ImageHeader> readImageHeader(const std::uint8_t* data, std::size_t size) {
     auto s = scanHeader(data, size);
@@ -340,23 +359,21 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
     int orientation = 1;
     if (scan) {
         const auto& h = scan->header;
-        if (h.format == "gif")
-            throw fail("GIF images are not supported by this build's image decoder (OpenCV 4.6 "
-                       "reads no GIF); convert it to PNG first");
         if (scan->truncated)
             throw fail("the " + h.format +
                        " data ends early; the file is truncated or damaged (an interrupted "
                        "download or copy?)");
         if (h.width <= 0 || h.height <= 0)
-            throw fail("the " + h.format + " header says the image is " +
-                       std::to_string(h.width) + "x" + std::to_string(h.height) +
-                       " pixels; the file is damaged");
+            throw fail("the " + h.format + " header says the image is " + std::to_string(h.width) +
+                       "x" + std::to_string(h.height) + " pixels; the file is damaged");
         const std::int64_t pixels = std::int64_t(h.width) * h.height;
         if (pixels > options.max_pixels)
             throw fail("the image is " + std::to_string(h.width) + "x" + std::to_string(h.height) +
                        " pixels (" + megapixels(pixels) + " megapixels), more than the limit of " +
                        limit + " megapixels; scale it down first");
         orientation = h.orientation;
+        if (h.format == "gif")
+            return decodeGifFirstFrame(data, size, name, options.max_pixels);
     }
 
     cv::Mat raw;
@@ -383,8 +400,12 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
     cv::Mat m = to8bit(raw);
     cv::Mat rgb(m.size(), CV_8UC3);
     switch (m.channels()) {
-    case 1: cv::cvtColor(m, rgb, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB); break;
+    case 1:
+        cv::cvtColor(m, rgb, cv::COLOR_GRAY2RGB);
+        break;
+    case 3:
+        cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB);
+        break;
     case 2:
     case 4:
         for (int y = 0; y < m.rows; ++y) {
@@ -394,7 +415,7 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
                 if (m.channels() == 2) {
                     const auto g = overWhite(s[2 * x], s[2 * x + 1]);
                     d[3 * x] = d[3 * x + 1] = d[3 * x + 2] = g;
-                } else {  // BGRA
+                } else { // BGRA
                     const std::uint32_t a = s[4 * x + 3];
                     d[3 * x + 0] = overWhite(s[4 * x + 2], a);
                     d[3 * x + 1] = overWhite(s[4 * x + 1], a);
@@ -404,7 +425,8 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
         }
         break;
     default:
-        throw fail("has " + std::to_string(m.channels()) + " channels; only gray, RGB and RGBA "
+        throw fail("has " + std::to_string(m.channels()) +
+                   " channels; only gray, RGB and RGBA "
                    "images are supported");
     }
     if (options.apply_orientation)
@@ -436,4 +458,4 @@ RgbImage decodeImageFile(const std::string& path, const ImageDecodeOptions& opti
     return decodeImageBytes(bytes.data(), bytes.size(), path, options);
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -13,8 +13,8 @@
 // - The pixel count is checked from the file header BEFORE decoding (PNG, JPEG, BMP, WebP,
 //   TIFF, PNM), so a small file declaring a huge image is refused without allocating it.
 //   Formats whose header we do not read fall back to OpenCV's own limit and a check after.
-// - GIF is not decoded: OpenCV 4.6 has no GIF reader. The error says so; the GUI can decode
-//   GIFs with Qt (QImageReader reads the first frame) and pass the pixels as an RgbImage.
+// - GIF: OpenCV 4.6 reads none, so engine/vision/GifDecoder decodes the first frame of
+//   animated and still GIFs (transparent pixels white).
 #pragma once
 
 #include <cstddef>
@@ -35,10 +35,10 @@ struct ImageDecodeOptions {
 
 // What the header says, without decoding the pixels.
 struct ImageHeader {
-    std::string format;   // "png", "jpeg", "bmp", "webp", "tiff", "pnm", "gif"
-    int width = 0;        // as stored, before orientation
+    std::string format; // "png", "jpeg", "bmp", "webp", "tiff", "pnm", "gif"
+    int width = 0;      // as stored, before orientation
     int height = 0;
-    int orientation = 1;  // EXIF orientation 1..8 (1: as stored)
+    int orientation = 1; // EXIF orientation 1..8 (1: as stored)
 };
 
 // Throws vqa::Error naming `path` and the problem (missing, empty, truncated, not an image,
@@ -53,4 +53,4 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
 // we parse or the header is damaged.
 std::optional<ImageHeader> readImageHeader(const std::uint8_t* data, std::size_t size);
 
-}  // namespace vqa
+} // namespace vqa

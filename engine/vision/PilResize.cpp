@@ -12,7 +12,7 @@ namespace vqa {
 
 namespace {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's fixed-point precision for 8-bit images
+constexpr int kPrecisionBits = 32 - 8 - 2; // Pillow's fixed-point precision for 8-bit images
 
 double sinc(double x) {
     if (x == 0.0)
@@ -35,7 +35,7 @@ double filterValue(PilFilter f, double x) {
         if (x >= 1.0)
             return 0.0;
         x *= M_PI;
-        return std::sin(x) / x * (0.54f + 0.46f * std::cos(x));  // float literals as in Pillow
+        return std::sin(x) / x * (0.54f + 0.46f * std::cos(x)); // float literals as in Pillow
     case PilFilter::Bicubic: {
         constexpr double a = -0.5;
         x = std::fabs(x);
@@ -53,11 +53,16 @@ double filterValue(PilFilter f, double x) {
 
 double filterSupport(PilFilter f) {
     switch (f) {
-    case PilFilter::Box: return 0.5;
-    case PilFilter::Bilinear: return 1.0;
-    case PilFilter::Hamming: return 1.0;
-    case PilFilter::Bicubic: return 2.0;
-    case PilFilter::Lanczos: return 3.0;
+    case PilFilter::Box:
+        return 0.5;
+    case PilFilter::Bilinear:
+        return 1.0;
+    case PilFilter::Hamming:
+        return 1.0;
+    case PilFilter::Bicubic:
+        return 2.0;
+    case PilFilter::Lanczos:
+        return 3.0;
     }
     return 1.0;
 }
@@ -66,7 +71,7 @@ double filterSupport(PilFilter f) {
 struct Coeffs {
     int ksize = 0;
     std::vector<int> first, count;
-    std::vector<std::int32_t> k;  // out_size * ksize
+    std::vector<std::int32_t> k; // out_size * ksize
 };
 
 Coeffs precompute(int in_size, int out_size, PilFilter filter) {
@@ -163,7 +168,7 @@ std::vector<std::uint8_t> verticalPass(const std::uint8_t* src, int w, int row0,
     return out;
 }
 
-}  // namespace
+} // namespace
 
 PilFilter pilFilterFromNumber(int resample) {
     if (resample >= 1 && resample <= 5)
@@ -179,7 +184,7 @@ RgbImage pilResize(const RgbImage& in, int width, int height, PilFilter filter) 
                     std::to_string(in.height) + " pixels to " + std::to_string(width) + "x" +
                     std::to_string(height));
     if (width == in.width && height == in.height)
-        return in;  // Pillow returns a copy for the same size
+        return in; // Pillow returns a copy for the same size
 
     const bool need_h = width != in.width;
     const bool need_v = height != in.height;
@@ -216,4 +221,4 @@ RgbImage pilResize(const RgbImage& in, int width, int height, PilFilter filter) 
     return out;
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -20,4 +20,4 @@ PilFilter pilFilterFromNumber(int resample);
 
 RgbImage pilResize(const RgbImage& in, int width, int height, PilFilter filter);
 
-}  // namespace vqa
+} // namespace vqa

@@ -25,9 +25,11 @@ std::string openError(const fs::path& dir) {
     return {};
 }
 
-void writeText(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+void writeText(const fs::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+}
 
-}  // namespace
+} // namespace
 
 TEST(Checkpoint, SingleFile) {
     auto dir = freshDir("ck-single");
@@ -73,8 +75,7 @@ TEST(Checkpoint, ShapeCheck) {
         FAIL() << "a wrong shape passed the check";
     } catch (const vqa::Error& e) {
         std::string msg = e.what();
-        EXPECT_NE(msg.find("tensor 'w' has shape [2,3], but [3,2] was expected"),
-                  std::string::npos)
+        EXPECT_NE(msg.find("tensor 'w' has shape [2,3], but [3,2] was expected"), std::string::npos)
             << msg;
     }
     EXPECT_THROW(Checkpoint::checkShape(torch::zeros({4}), {4, 1}, "v", "here"), vqa::Error);

@@ -14,8 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-template <typename F>
-std::string errorOf(F&& f) {
+template <typename F> std::string errorOf(F&& f) {
     try {
         f();
     } catch (const vqa::Error& e) {
@@ -37,7 +36,7 @@ json tinyConfig() {
     })");
 }
 
-}  // namespace
+} // namespace
 
 TEST(ModelConfig, SmolVLMFixture) {
     auto dir = vqa::test::smolvlmFixture();
@@ -71,7 +70,7 @@ TEST(ModelConfig, SmolVLMFixture) {
 TEST(ModelConfig, TransformersFiveLayoutAndDefaults) {
     auto j = tinyConfig();
     auto c = vqa::parseIdefics3Config(j, "config.json");
-    EXPECT_EQ(c.text.head_dim, 16);  // hidden / heads when absent
+    EXPECT_EQ(c.text.head_dim, 16); // hidden / heads when absent
     EXPECT_DOUBLE_EQ(c.text.rope_theta, 50000.0);
     EXPECT_EQ(c.text.max_position_embeddings, 2048);
     EXPECT_EQ(c.vision.num_channels, 3);
@@ -106,7 +105,7 @@ TEST(ModelConfigErrors, MissingOrBrokenFile) {
     std::ofstream(dir / "config.json") << "{\"model_type\": \"idefics3\",, }";
     msg = errorOf([&] { vqa::readModelConfig(dir.string()); });
     EXPECT_NE(msg.find("config.json: is not valid JSON"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("parse error"), std::string::npos) << msg;  // the parser's own words
+    EXPECT_NE(msg.find("parse error"), std::string::npos) << msg; // the parser's own words
     std::ofstream(dir / "config.json", std::ios::trunc) << "[1]";
     msg = errorOf([&] { vqa::readModelConfig(dir.string()); });
     EXPECT_NE(msg.find("not an object"), std::string::npos) << msg;

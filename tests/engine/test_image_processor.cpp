@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "engine/Error.h"
+#include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/vision/Idefics3ImageProcessor.h"
 #include "engine/vision/ImageIO.h"
@@ -37,7 +38,7 @@ torch::Tensor imageTensor(const vqa::RgbImage& im) {
         .clone();
 }
 
-}  // namespace
+} // namespace
 
 TEST(Idefics3Tokens, ExpansionStrings) {
     EXPECT_EQ(vqa::expandIdefics3ImageTokens(0, 0, 2),
@@ -59,6 +60,20 @@ TEST(Idefics3Processor, ConfigFromFixture) {
     EXPECT_TRUE(c.do_image_splitting);
     EXPECT_DOUBLE_EQ(c.image_mean[1], 0.5);
     EXPECT_DOUBLE_EQ(c.rescale_factor, 1.0 / 255.0);
+}
+
+TEST(Idefics3Processor, ConsistentWithModelConfig) {
+    auto dir = vqa::test::smolvlmFixture();
+    VQA_SKIP_UNLESS_EXISTS(dir, "the SmolVLM-256M-Instruct fixture files");
+    auto model = vqa::parseIdefics3Config(vqa::readModelConfig(dir.string()), "config.json");
+    auto proc = vqa::Idefics3ProcessorConfig::load(dir.string());
+    EXPECT_NO_THROW(vqa::checkIdefics3Consistency(model, proc, dir.string()));
+    auto wrong = proc;
+    wrong.image_seq_len = 169;
+    EXPECT_THROW(vqa::checkIdefics3Consistency(model, wrong, dir.string()), vqa::Error);
+    wrong = proc;
+    wrong.tile_size = 364;
+    EXPECT_THROW(vqa::checkIdefics3Consistency(model, wrong, dir.string()), vqa::Error);
 }
 
 TEST(Idefics3Processor, ConfigErrors) {
@@ -143,9 +158,10 @@ TEST_P(Idefics3Parity, MatchesTransformers) {
     EXPECT_TRUE(torch::allclose(sums, ref->tensor("frame_sums"), 1e-9, 1e-3))
         << name << ": per-frame sums differ by up to "
         << (sums - ref->tensor("frame_sums")).abs().max().item<double>();
-    EXPECT_TRUE(torch::equal(out.pixel_attention_mask.index({Slice(), Slice(0, {}, 8), Slice(0, {}, 8)})
-                                 .to(torch::kUInt8),
-                             ref->tensor("mask_stride8")));
+    EXPECT_TRUE(
+        torch::equal(out.pixel_attention_mask.index({Slice(), Slice(0, {}, 8), Slice(0, {}, 8)})
+                         .to(torch::kUInt8),
+                     ref->tensor("mask_stride8")));
     EXPECT_TRUE(torch::equal(out.pixel_attention_mask.sum({1, 2}).to(torch::kInt64),
                              ref->tensor("mask_true_count")));
     RecordProperty("max_abs_diff", std::to_string(max_diff));
@@ -196,7 +212,7 @@ TEST(Idefics3Processor, NoSplittingIsOneSquareFrame) {
     EXPECT_EQ(out.rows, 0);
     EXPECT_EQ(out.cols, 0);
     EXPECT_EQ(out.pixel_values.sizes(), (std::vector<std::int64_t>{1, 3, 64, 64}));
-    EXPECT_FLOAT_EQ(out.pixel_values.min().item<float>(), 1.0f);  // white -> (1-0.5)/0.5
+    EXPECT_FLOAT_EQ(out.pixel_values.min().item<float>(), 1.0f); // white -> (1-0.5)/0.5
     EXPECT_TRUE(out.pixel_attention_mask.all().item<bool>());
     EXPECT_TRUE(out.tiles.empty());
     EXPECT_THROW(vqa::Idefics3ImageProcessor(c).process(vqa::RgbImage{}), vqa::Error);

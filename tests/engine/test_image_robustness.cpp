@@ -1,5 +1,5 @@
 // Damaged inputs must end in a vqa::Error (or a valid image), never a crash or another
-// exception type: images and safetensors files with random bytes flipped, cut or inserted.
+// exception type: images (PNG, JPEG, GIF) and safetensors files with random bytes flipped, cut or inserted.
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -24,10 +24,18 @@ Bytes mutate(Bytes b, std::mt19937& rng) {
     for (int e = 0; e < edits && !b.empty(); ++e) {
         const std::size_t at = rng() % b.size();
         switch (kind(rng)) {
-        case 0: b[at] = static_cast<std::uint8_t>(byte(rng)); break;
-        case 1: b[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
-        case 2: b.resize(at); break;
-        default: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), 0xFF); break;
+        case 0:
+            b[at] = static_cast<std::uint8_t>(byte(rng));
+            break;
+        case 1:
+            b[at] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+            break;
+        case 2:
+            b.resize(at);
+            break;
+        default:
+            b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), 0xFF);
+            break;
         }
     }
     return b;
@@ -37,7 +45,7 @@ Bytes mutate(Bytes b, std::mt19937& rng) {
 int decodeMutations(const Bytes& seed, int n, unsigned rng_seed) {
     std::mt19937 rng(rng_seed);
     vqa::ImageDecodeOptions opts;
-    opts.max_pixels = 4'000'000;  // keep damaged size fields cheap
+    opts.max_pixels = 4'000'000; // keep damaged size fields cheap
     int ok = 0;
     for (int i = 0; i < n; ++i) {
         auto b = mutate(seed, rng);
@@ -51,7 +59,7 @@ int decodeMutations(const Bytes& seed, int n, unsigned rng_seed) {
     return ok;
 }
 
-}  // namespace
+} // namespace
 
 TEST(Robustness, MutatedPngsDecodeOrFailCleanly) {
     Bytes px(48 * 32 * 4);
@@ -70,11 +78,19 @@ TEST(Robustness, MutatedJpegsDecodeOrFailCleanly) {
     decodeMutations(jpg, 400, 11);
 }
 
+TEST(Robustness, MutatedGifsDecodeOrFailCleanly) {
+    auto path = vqa::test::referenceDir("processor") / "decode" / "anim_interlaced.gif";
+    VQA_SKIP_UNLESS_EXISTS(path, "written by make_processor.py");
+    std::ifstream in(path, std::ios::binary);
+    Bytes gif((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    decodeMutations(gif, 1000, 13);
+}
+
 TEST(Robustness, MutatedSafetensorsOpenOrFailCleanly) {
     auto dir = vqa::test::freshDir("st-mutants");
     auto seed_path = dir / "seed.safetensors";
-    vqa::test::writeF32Safetensors(seed_path, {{"a", {2, 3}, {1, 2, 3, 4, 5, 6}},
-                                               {"b", {4}, {7, 8, 9, 10}}});
+    vqa::test::writeF32Safetensors(seed_path,
+                                   {{"a", {2, 3}, {1, 2, 3, 4, 5, 6}}, {"b", {4}, {7, 8, 9, 10}}});
     std::ifstream in(seed_path, std::ios::binary);
     Bytes seed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::mt19937 rng(3);
@@ -87,7 +103,7 @@ TEST(Robustness, MutatedSafetensorsOpenOrFailCleanly) {
             auto f = vqa::SafetensorsFile::open(p.string());
             for (const auto& name : f->names()) {
                 auto t = f->tensor(name);
-                (void)t.sum().item<double>();  // touches every byte of the view
+                (void)t.sum().item<double>(); // touches every byte of the view
             }
         } catch (const vqa::Error&) {
         }

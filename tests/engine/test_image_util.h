@@ -49,7 +49,7 @@ inline std::vector<std::uint8_t> makePng(int width, int height, int bit_depth, i
     const std::size_t row = static_cast<std::size_t>(width) * channels * (bit_depth / 8);
     std::vector<std::uint8_t> raw;
     for (int y = 0; y < height; ++y) {
-        raw.push_back(0);  // filter: none
+        raw.push_back(0); // filter: none
         raw.insert(raw.end(), samples.begin() + y * row, samples.begin() + (y + 1) * row);
     }
     std::vector<std::uint8_t> z = {0x78, 0x01};
@@ -87,8 +87,32 @@ inline std::vector<std::uint8_t> makePng(int width, int height, int bit_depth, i
 
 // The TIFF structure of an EXIF block holding only an orientation tag (little-endian).
 inline std::vector<std::uint8_t> exifOrientation(int orientation) {
-    return {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0,
-            static_cast<std::uint8_t>(orientation), 0, 0, 0, 0, 0, 0, 0};
+    return {'I',
+            'I',
+            42,
+            0,
+            8,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0x12,
+            0x01,
+            3,
+            0,
+            1,
+            0,
+            0,
+            0,
+            static_cast<std::uint8_t>(orientation),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0};
 }
 
-}  // namespace vqa::test
+} // namespace vqa::test

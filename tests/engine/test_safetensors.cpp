@@ -29,16 +29,17 @@ void expectOpenError(const fs::path& path, const std::string& needle) {
     }
 }
 
-std::vector<std::uint8_t> zeros(std::size_t n) { return std::vector<std::uint8_t>(n, 0); }
+std::vector<std::uint8_t> zeros(std::size_t n) {
+    return std::vector<std::uint8_t>(n, 0);
+}
 
-}  // namespace
+} // namespace
 
 TEST(Safetensors, ReadsTensorsWithoutCopying) {
     auto dir = freshDir("st-valid");
     auto path = dir / "a.safetensors";
-    vqa::test::writeF32Safetensors(path, {{"w", {2, 3}, {1, 2, 3, 4, 5, 6}},
-                                          {"b", {3}, {-1, 0.5f, 7}},
-                                          {"s", {}, {42}}});
+    vqa::test::writeF32Safetensors(
+        path, {{"w", {2, 3}, {1, 2, 3, 4, 5, 6}}, {"b", {3}, {-1, 0.5f, 7}}, {"s", {}, {42}}});
     auto file = SafetensorsFile::open(path.string());
     EXPECT_EQ(file->names(), (std::vector<std::string>{"w", "b", "s"}));
     EXPECT_EQ(file->parameterCount(), 10);
@@ -65,8 +66,8 @@ TEST(Safetensors, TensorOutlivesFileAndWritesDoNotReachTheFile) {
         auto file = SafetensorsFile::open(path.string());
         w = file->tensor("w");
     }
-    EXPECT_FLOAT_EQ(w[3].item<float>(), 4.f);  // mapping still alive
-    w.mul_(10);                                // copy-on-write page, no crash
+    EXPECT_FLOAT_EQ(w[3].item<float>(), 4.f); // mapping still alive
+    w.mul_(10);                               // copy-on-write page, no crash
     EXPECT_FLOAT_EQ(w[3].item<float>(), 40.f);
     auto again = SafetensorsFile::open(path.string())->tensor("w");
     EXPECT_FLOAT_EQ(again[3].item<float>(), 4.f);
@@ -133,7 +134,7 @@ TEST(SafetensorsErrors, ShorterThanTheLengthField) {
     auto path = dir / "a.safetensors";
     std::ofstream(path, std::ios::binary) << "abc";
     expectOpenError(path, "too short");
-    std::ofstream(path, std::ios::binary | std::ios::trunc);  // empty
+    std::ofstream(path, std::ios::binary | std::ios::trunc); // empty
     expectOpenError(path, "0 bytes long");
     fs::remove_all(dir);
 }
@@ -151,7 +152,7 @@ TEST(SafetensorsErrors, HeaderLongerThanTheLimit) {
     auto path = dir / "a.safetensors";
     const std::int64_t n = SafetensorsFile::kMaxHeaderBytes + 16;
     writeRawSafetensors(path, "{", {}, n);
-    fs::resize_file(path, 8 + n);  // sparse: cheap
+    fs::resize_file(path, 8 + n); // sparse: cheap
     expectOpenError(path, "more than the limit");
     fs::remove_all(dir);
 }
@@ -186,7 +187,8 @@ TEST(SafetensorsErrors, EntryFieldsMissingOrWrong) {
     expectOpenError(path, "not a non-negative integer");
     writeRawSafetensors(path, R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", d);
     expectOpenError(path, "not two non-negative integers");
-    writeRawSafetensors(path, R"({"__metadata__":[1],"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", d);
+    writeRawSafetensors(
+        path, R"({"__metadata__":[1],"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", d);
     expectOpenError(path, "__metadata__");
     fs::remove_all(dir);
 }

@@ -30,7 +30,8 @@ inline void writeRawSafetensors(const std::filesystem::path& path, const std::st
     for (int i = 0; i < 8; ++i)
         out.put(static_cast<char>((n >> (8 * i)) & 0xff));
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
 }
 
 // A valid file of float32 tensors, header padded to 8 bytes like the reference writer.
@@ -67,4 +68,4 @@ inline void writeF32Safetensors(const std::filesystem::path& path,
     writeRawSafetensors(path, header, data);
 }
 
-}  // namespace vqa::test
+} // namespace vqa::test

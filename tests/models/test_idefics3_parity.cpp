@@ -11,9 +11,9 @@
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
-#include <nlohmann/json.hpp>
 #include "models/Idefics3Model.h"
 #include "tests/common/TestPaths.h"
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
@@ -28,13 +28,16 @@ struct Loaded {
     torch::Tensor get(const std::string& name) const { return ref->tensor(name).clone(); }
 };
 
-fs::path caseDir(const std::string& name) { return vqa::test::referenceDir("idefics3") / name; }
+fs::path caseDir(const std::string& name) {
+    return vqa::test::referenceDir("idefics3") / name;
+}
 
 Loaded load(const std::string& name) {
     const auto dir = caseDir(name);
     const auto model_dir = (dir / "model").string();
     auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir + "/config.json");
+    auto config =
+        vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir + "/config.json");
     Loaded l;
     l.model = std::make_unique<Idefics3Model>(config, *checkpoint, torch::kCPU, torch::kFloat32);
     l.ref = vqa::SafetensorsFile::open((dir / "reference.safetensors").string());
@@ -54,11 +57,14 @@ torch::Tensor promptEmbeddings(Idefics3Model& m, const Loaded& l, const torch::T
     return vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
 }
 
-std::int64_t greedyToken(const torch::Tensor& logits) { return logits.reshape({-1}).argmax().item<std::int64_t>(); }
+std::int64_t greedyToken(const torch::Tensor& logits) {
+    return logits.reshape({-1}).argmax().item<std::int64_t>();
+}
 
 // Greedy decoding from the logits of the last prompt position; feeds every token but the
 // last back through the cache, like generate() does.
-std::vector<std::int64_t> greedy(Idefics3Model& m, KvCache& cache, torch::Tensor logits, std::int64_t n) {
+std::vector<std::int64_t> greedy(Idefics3Model& m, KvCache& cache, torch::Tensor logits,
+                                 std::int64_t n) {
     std::vector<std::int64_t> out;
     for (std::int64_t i = 0; i < n; ++i) {
         out.push_back(greedyToken(logits));
@@ -74,10 +80,11 @@ std::vector<std::int64_t> toVector(const torch::Tensor& t) {
 }
 
 class Idefics3Parity : public ::testing::TestWithParam<std::string> {
-protected:
+  protected:
     void SetUp() override {
-        VQA_SKIP_UNLESS_EXISTS(caseDir(GetParam()) / "reference.safetensors",
-                               "run tests/reference/make_idefics3.py (ctest runs it as reference.idefics3)");
+        VQA_SKIP_UNLESS_EXISTS(
+            caseDir(GetParam()) / "reference.safetensors",
+            "run tests/reference/make_idefics3.py (ctest runs it as reference.idefics3)");
         l_ = load(GetParam());
     }
     Loaded l_;
@@ -94,7 +101,7 @@ TEST_P(Idefics3Parity, PrefillLogits) {
     auto diff = maxAbsDiff(logits.index_select(0, l_.get("logit_positions")), l_.get("logits"));
     std::cout << "[" << GetParam() << "] prefill logits max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
-    EXPECT_GT(l_.get("logits").abs().max().item<double>(), 0.1);  // not trivially zero
+    EXPECT_GT(l_.get("logits").abs().max().item<double>(), 0.1); // not trivially zero
 }
 
 TEST_P(Idefics3Parity, ChunkedPrefillMatchesReference) {
@@ -162,7 +169,8 @@ TEST_P(Idefics3Parity, GreedyTokensOverTwoTurnsWithCache) {
     auto ids2 = l_.get("input_ids_turn2");
     auto ids2v = toVector(ids2);
     std::int64_t keep = 0;
-    while (keep < static_cast<std::int64_t>(std::min(held.size(), ids2v.size())) && held[keep] == ids2v[keep])
+    while (keep < static_cast<std::int64_t>(std::min(held.size(), ids2v.size())) &&
+           held[keep] == ids2v[keep])
         ++keep;
     ASSERT_GT(keep, 0);
     ASSERT_LT(keep, ids2.size(0));
@@ -170,9 +178,11 @@ TEST_P(Idefics3Parity, GreedyTokensOverTwoTurnsWithCache) {
     auto rest = ids2.narrow(0, keep, ids2.size(0) - keep);
     auto features = m.encodeImages(l_.get("pixel_values"), l_.get("pixel_attention_mask"));
     features = features.reshape({-1, features.size(-1)});
-    const auto cached_images = ids2.narrow(0, 0, keep).eq(m.imageTokenId()).sum().item<std::int64_t>();
+    const auto cached_images =
+        ids2.narrow(0, 0, keep).eq(m.imageTokenId()).sum().item<std::int64_t>();
     features = features.narrow(0, cached_images, features.size(0) - cached_images);
-    auto embeds = vqa::models::mergeImageFeatures(m.embedTokens(rest), rest, features, m.imageTokenId());
+    auto embeds =
+        vqa::models::mergeImageFeatures(m.embedTokens(rest), rest, features, m.imageTokenId());
     logits = m.forward(embeds, cache, false);
     auto expected2 = toVector(l_.get("generated_turn2"));
     auto tokens2 = greedy(m, cache, logits, static_cast<std::int64_t>(expected2.size()));
@@ -184,21 +194,82 @@ TEST_P(Idefics3Parity, EncodeImagesDropsPaddingAndMasksPatches) {
     auto& m = *l_.model;
     auto features = m.encodeImages(l_.get("enc_pixel_values"), l_.get("enc_pixel_attention_mask"));
     ASSERT_EQ(features.dim(), 3);
-    EXPECT_EQ(features.size(0), 2);  // the all-zero third image is padding
+    EXPECT_EQ(features.size(0), 2); // the all-zero third image is padding
     EXPECT_EQ(features.size(1), m.tokensPerImage());
     auto diff = maxAbsDiff(features.reshape({-1, features.size(-1)}), l_.get("enc_features"));
-    std::cout << "[" << GetParam() << "] image features (padded batch) max abs diff " << diff << "\n";
+    std::cout << "[" << GetParam() << "] image features (padded batch) max abs diff " << diff
+              << "\n";
     EXPECT_LT(diff, 1e-4);
     // Bool and integer masks mean the same.
-    auto again = m.encodeImages(l_.get("enc_pixel_values"), l_.get("enc_pixel_attention_mask").to(torch::kBool));
+    auto again = m.encodeImages(l_.get("enc_pixel_values"),
+                                l_.get("enc_pixel_attention_mask").to(torch::kBool));
     EXPECT_LT(maxAbsDiff(again, features), 1e-6);
+}
+
+TEST_P(Idefics3Parity, CapturedRowsCarryGradientsUnderAutograd) {
+    // Relevancy maps need d(logit)/d(attention row): the captured rows must be in the graph.
+    auto& m = *l_.model;
+    auto ids = l_.get("input_ids");
+    torch::Tensor embeds;
+    {
+        torch::NoGradGuard no_grad;
+        embeds = promptEmbeddings(m, l_, ids);
+    }
+    embeds.requires_grad_(true);
+    AttentionCapture capture;
+    capture.positions = l_.get("image_positions");
+    auto cache = m.newCache(ids.size(0));
+    auto logits = m.forward(embeds, cache, false, &capture);
+    auto top = logits.reshape({-1}).max();
+    ASSERT_EQ(capture.full_rows.size(), capture.rows.size());
+    EXPECT_EQ(capture.full_rows.front().size(1), ids.size(0));
+    auto grads =
+        torch::autograd::grad({top}, {capture.full_rows.front(), capture.full_rows.back()});
+    for (const auto& g : grads) {
+        auto on_image = g.index_select(1, capture.positions);
+        EXPECT_GT(on_image.abs().sum().item<double>(), 0.0);
+    }
+    EXPECT_LT(maxAbsDiff(capture.full_rows.back().detach().index_select(1, capture.positions),
+                         capture.rows.back().detach()),
+              0.0 + 1e-12);
+    EXPECT_LT(maxAbsDiff(torch::stack(capture.rows).detach(), l_.get("attention_last")), 1e-4);
+}
+
+TEST_P(Idefics3Parity, InferenceModeGivesTheSameLogits) {
+    auto& m = *l_.model;
+    auto ids = l_.get("input_ids");
+    c10::InferenceMode inference;
+    auto cache = m.newCache(ids.size(0));
+    auto logits = m.forward(promptEmbeddings(m, l_, ids), cache, false);
+    EXPECT_LT(maxAbsDiff(logits[0], l_.get("logits")[-1]), 1e-4);
+}
+
+TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
+    // The engine runs bf16 on CUDA: every op must accept it. Tolerance is bf16's, not parity's.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kBFloat16);
+    c10::InferenceMode inference;
+    auto ids = l_.get("input_ids");
+    AttentionCapture capture;
+    capture.positions = l_.get("image_positions");
+    auto cache = m.newCache(ids.size(0) + 1);
+    auto logits = m.forward(promptEmbeddings(m, l_, ids), cache, false, &capture);
+    EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+    auto ref = l_.get("logits")[-1];
+    const double scale = ref.abs().max().item<double>();
+    EXPECT_LT(maxAbsDiff(logits[0], ref), 0.1 * scale);
+    EXPECT_LT(maxAbsDiff(torch::stack(capture.rows), l_.get("attention_last")), 0.05);
+    auto step = m.forward(m.embedTokens(torch::tensor({greedyToken(logits)})), cache, false);
+    EXPECT_EQ(step.size(0), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, Idefics3Parity, ::testing::Values("tiny_untied", "tiny_tied"));
 
 // A WeightSource over tensors in memory, to break checkpoints on purpose.
 class MapWeights : public vqa::models::WeightSource {
-public:
+  public:
     std::map<std::string, torch::Tensor> tensors;
     bool contains(const std::string& n) const override { return tensors.count(n) != 0; }
     torch::Tensor get(const std::string& n) const override {
@@ -216,7 +287,7 @@ public:
 };
 
 class Idefics3Loading : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const auto dir = caseDir("tiny_untied") / "model";
         VQA_SKIP_UNLESS_EXISTS(dir, "run tests/reference/make_idefics3.py");
@@ -271,7 +342,7 @@ TEST_F(Idefics3Loading, CountsParametersConvertsDtypeAndGuardsTheCache) {
     EXPECT_EQ(logits.sizes(), (std::vector<std::int64_t>{3, config_.text.vocab_size}));
     EXPECT_EQ(cache.length, 3);
     EXPECT_THROW(m.forward(m.embedTokens(torch::tensor({4, 5})), cache, false), vqa::Error);
-    EXPECT_EQ(cache.length, 3);  // a refused step leaves the cache as it was
+    EXPECT_EQ(cache.length, 3); // a refused step leaves the cache as it was
     auto ids = torch::tensor({std::int64_t(1), config_.image_token_id, std::int64_t(3)});
     EXPECT_THROW(vqa::models::mergeImageFeatures(m.embedTokens(ids), ids,
                                                  torch::zeros({2, config_.text.hidden_size}),
@@ -293,21 +364,24 @@ TEST(Idefics3RealShapes, PrefillLogitsAtSmolVlm256mShapes) {
     auto pixels = l.get("pixel_values");
     auto features = m.encodeImages(pixels, l.get("pixel_attention_mask"));
     auto t2 = Clock::now();
-    auto embeds = vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+    auto embeds =
+        vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
     auto cache = m.newCache(ids.size(0) + 16);
     auto logits = m.forward(embeds, cache, true);
     auto t3 = Clock::now();
     auto step = m.forward(m.embedTokens(torch::tensor({greedyToken(logits[-1])})), cache, false);
     auto t4 = Clock::now();
-    auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    auto ms = [](auto a, auto b) {
+        return std::chrono::duration<double, std::milli>(b - a).count();
+    };
     auto diff = maxAbsDiff(logits.index_select(0, l.get("logit_positions")), l.get("logits"));
-    std::cout << "[real_shapes] " << m.parameterCount() << " parameters; load " << ms(t0, t1) << " ms; encode "
-              << pixels.size(0) << " tiles " << ms(t1, t2) << " ms; prefill " << ids.size(0) << " tokens "
-              << ms(t2, t3) << " ms; one decode step " << ms(t3, t4) << " ms (threads "
-              << at::get_num_threads() << ")\n";
+    std::cout << "[real_shapes] " << m.parameterCount() << " parameters; load " << ms(t0, t1)
+              << " ms; encode " << pixels.size(0) << " tiles " << ms(t1, t2) << " ms; prefill "
+              << ids.size(0) << " tokens " << ms(t2, t3) << " ms; one decode step " << ms(t3, t4)
+              << " ms (threads " << at::get_num_threads() << ")\n";
     std::cout << "[real_shapes] prefill logits max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-3);
     EXPECT_EQ(step.sizes(), (std::vector<std::int64_t>{1, m.config().text.vocab_size}));
 }
 
-}  // namespace
+} // namespace

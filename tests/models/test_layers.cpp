@@ -13,6 +13,48 @@ TEST(Layers, RmsNormMatchesDefinition) {
             ms += x[r][c].item<double>() * x[r][c].item<double>();
         ms /= 8;
         for (int c = 0; c < 8; ++c)
-            EXPECT_NEAR(y[r][c].item<double>(), x[r][c].item<double>() / std::sqrt(ms + 1e-5) * w[c].item<double>(), 1e-5);
+            EXPECT_NEAR(y[r][c].item<double>(),
+                        x[r][c].item<double>() / std::sqrt(ms + 1e-5) * w[c].item<double>(), 1e-5);
     }
+}
+
+TEST(Layers, RotaryPairsDimensionIWithIPlusHalf) {
+    // rotate_half: for position p and frequency f_i, (x_i, x_{i+D/2}) turns by the angle p f_i.
+    const int d = 8;
+    auto rot = vqa::models::Rotary::make(d, 10000.0, torch::kCPU);
+    auto [cos, sin] = rot.cosSin(torch::tensor({std::int64_t(3)}), torch::kFloat32);
+    auto x = torch::randn({1, d});
+    auto y = vqa::models::applyRotary(x, cos, sin);
+    for (int i = 0; i < d / 2; ++i) {
+        const double angle = 3.0 / std::pow(10000.0, 2.0 * i / d);
+        const double a = x[0][i].item<double>(), b = x[0][i + d / 2].item<double>();
+        EXPECT_NEAR(y[0][i].item<double>(), a * std::cos(angle) - b * std::sin(angle), 1e-5);
+        EXPECT_NEAR(y[0][i + d / 2].item<double>(), b * std::cos(angle) + a * std::sin(angle),
+                    1e-5);
+    }
+}
+
+TEST(Layers, GroupedQueryAttentionSharesEachKeyHeadAcrossItsGroup) {
+    torch::manual_seed(1);
+    auto q = torch::randn({1, 4, 5, 8}), k = torch::randn({1, 2, 5, 8}),
+         v = torch::randn({1, 2, 5, 8});
+    auto out = vqa::models::attention(q, k, v, torch::Tensor(), /*causal=*/true, 0.25);
+    for (int h = 0; h < 4; ++h) {
+        auto kh = k[0][h / 2], vh = v[0][h / 2]; // heads 0,1 -> kv 0; heads 2,3 -> kv 1
+        auto scores = torch::matmul(q[0][h], kh.t()) * 0.25;
+        scores = scores.masked_fill(torch::ones({5, 5}, torch::kBool).triu(1), -INFINITY);
+        auto expected = torch::matmul(torch::softmax(scores, -1), vh);
+        EXPECT_TRUE(torch::allclose(out[0][h], expected, 1e-5, 1e-6)) << "head " << h;
+    }
+}
+
+TEST(Layers, FusedLinearEqualsItsParts) {
+    torch::manual_seed(2);
+    vqa::models::Linear a{torch::randn({3, 4}), torch::randn({3})},
+        b{torch::randn({2, 4}), torch::Tensor()};
+    auto fused = vqa::models::fuseLinears({a, b});
+    auto x = torch::randn({5, 4});
+    auto y = fused(x);
+    EXPECT_TRUE(torch::allclose(y.narrow(1, 0, 3), a(x), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(y.narrow(1, 3, 2), b(x), 1e-5, 1e-6));
 }

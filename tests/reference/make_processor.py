@@ -75,6 +75,26 @@ def write_decode_samples(folder, rng):
     for ext in ("bmp", "tiff", "ppm", "gif"):
         small.save(os.path.join(folder, f"x.{ext}"))
     small.save(os.path.join(folder, "x.webp"), lossless=True)  # VP8L header
+    # Animated GIFs, interlaced or not, with a transparent colour in the first frame; the
+    # expected first frame is what transformers' convert_to_rgb makes of PIL's decoding.
+    from transformers.image_transforms import convert_to_rgb
+    expected = {}
+    yy, xx = np.mgrid[0:23, 0:37]
+    frames = []
+    for k in range(3):
+        idx = ((xx * 7 + yy * 3 + k * 11) % 50).astype(np.uint8)
+        frame = Image.fromarray(idx, "P")
+        palette = rng.integers(0, 256, 50 * 3, dtype=np.uint8).tolist()
+        frame.putpalette(palette)
+        frames.append(frame)
+    for interlace in (True, False):
+        name = "anim_interlaced" if interlace else "anim"
+        path = os.path.join(folder, f"{name}.gif")
+        frames[0].save(path, save_all=True, append_images=frames[1:], transparency=5,
+                       interlace=interlace, duration=100, loop=0)
+        expected[name] = torch.from_numpy(
+            np.asarray(convert_to_rgb(Image.open(path), return_numpy=True)).copy())
+    save_file(expected, os.path.join(folder, "gif_expected.safetensors"))
     small.save(os.path.join(folder, "lossy.webp"), quality=80)  # VP8 header
 
 

@@ -1,0 +1,57 @@
+#include "engine/hub/KnownModels.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace vqa::hub {
+
+const std::vector<KnownModel>& knownModels() {
+    // Sizes are those of the files the downloader fetches (safetensors weights in bf16,
+    // tokenizer and configuration), not of the whole repository (which also holds ONNX
+    // exports). Memory is for fp32 on the CPU; bf16 on a GPU needs about half.
+    static const std::vector<KnownModel> models = {
+        {"HuggingFaceTB/SmolVLM-256M-Instruct", "SmolVLM 256M Instruct", "idefics3", "Apache-2.0",
+         520'000'000ULL, 1'500'000'000ULL,
+         "The smallest and fastest: captions and simple questions about photos and screenshots, "
+         "quick even on a laptop CPU. Start here.",
+         true},
+        {"HuggingFaceTB/SmolVLM-500M-Instruct", "SmolVLM 500M Instruct", "idefics3", "Apache-2.0",
+         1'030'000'000ULL, 2'500'000'000ULL,
+         "Twice the size, noticeably better at reading text in images, charts and documents, "
+         "and at detailed answers; slower on a CPU.",
+         false},
+    };
+    return models;
+}
+
+const KnownModel* findKnownModel(const std::string& repo_id) {
+    auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        return s;
+    };
+    const std::string wanted = lower(repo_id);
+    for (const auto& m : knownModels())
+        if (lower(m.repo_id) == wanted)
+            return &m;
+    return nullptr;
+}
+
+std::string formatBytes(std::uint64_t bytes) {
+    const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+    double value = static_cast<double>(bytes);
+    int unit = 0;
+    while (value >= 1000.0 && unit < 4) {
+        value /= 1000.0;
+        ++unit;
+    }
+    char buf[32];
+    if (unit == 0)
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+    else
+        std::snprintf(buf, sizeof buf, value < 10.0 ? "%.1f %s" : "%.0f %s", value, units[unit]);
+    return buf;
+}
+
+} // namespace vqa::hub

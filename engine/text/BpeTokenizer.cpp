@@ -1,0 +1,645 @@
+#include "engine/text/BpeTokenizer.h"
+
+#include <array>
+#include <limits>
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Error.h"
+#include "engine/text/AddedTokens.h"
+#include "engine/text/Regex.h"
+#include "engine/text/Utf8.h"
+
+namespace vqa {
+
+using json = nlohmann::json;
+
+namespace {
+
+// GPT-2's pre-tokenization pattern, used by the ByteLevel pre-tokenizer with use_regex.
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// GPT-2's reversible byte <-> printable character map.
+struct ByteMap {
+    std::array<std::string, 256> byte_to_char;        // UTF-8 of the mapped character
+    std::unordered_map<char32_t, unsigned char> char_to_byte;
+    ByteMap() {
+        int n = 0;
+        for (int b = 0; b < 256; ++b) {
+            bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+            char32_t cp = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
+            utf8::append(byte_to_char[b], cp);
+            char_to_byte[cp] = static_cast<unsigned char>(b);
+        }
+    }
+};
+
+const ByteMap& byteMap() {
+    static const ByteMap map;
+    return map;
+}
+
+// The bytes a byte-level piece stands for; text with a character outside the map is taken
+// as it is (what tokenizers' ByteLevel decoder does for added tokens such as "<image>").
+std::string byteLevelDecode(std::string_view piece) {
+    const auto& map = byteMap().char_to_byte;
+    std::string out;
+    out.reserve(piece.size());
+    for (std::size_t pos = 0; pos < piece.size();) {
+        auto it = map.find(utf8::next(piece, pos));
+        if (it == map.end())
+            return std::string(piece);
+        out += static_cast<char>(it->second);
+    }
+    return out;
+}
+
+enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
+
+SplitBehavior parseBehavior(const std::string& name, const std::string& file) {
+    if (name == "Removed")
+        return SplitBehavior::Removed;
+    if (name == "Isolated")
+        return SplitBehavior::Isolated;
+    if (name == "MergedWithPrevious")
+        return SplitBehavior::MergedWithPrevious;
+    if (name == "MergedWithNext")
+        return SplitBehavior::MergedWithNext;
+    if (name == "Contiguous")
+        return SplitBehavior::Contiguous;
+    throw Error(file + ": unknown split behavior '" + name + "'");
+}
+
+using Span = std::pair<std::size_t, std::size_t>;
+
+// tokenizers' NormalizedString::split: turns matches into pieces by behavior.
+std::vector<Span> splitByMatches(std::size_t length, const std::vector<Span>& matches,
+                                 SplitBehavior behavior, bool invert) {
+    std::vector<std::pair<Span, bool>> parts;
+    std::size_t prev = 0;
+    for (auto [b, e] : matches) {
+        if (prev < b)
+            parts.push_back({{prev, b}, false});
+        parts.push_back({{b, e}, true});
+        prev = e;
+    }
+    if (prev < length)
+        parts.push_back({{prev, length}, false});
+    if (invert)
+        for (auto& p : parts)
+            p.second = !p.second;
+
+    std::vector<Span> out;
+    switch (behavior) {
+    case SplitBehavior::Removed:
+        for (auto& [span, m] : parts)
+            if (!m)
+                out.push_back(span);
+        break;
+    case SplitBehavior::Isolated:
+        for (auto& p : parts)
+            out.push_back(p.first);
+        break;
+    case SplitBehavior::MergedWithPrevious: {
+        bool previous_match = false;
+        for (auto& [span, m] : parts) {
+            if (m && !previous_match && !out.empty())
+                out.back().second = span.second;
+            else
+                out.push_back(span);
+            previous_match = m;
+        }
+        break;
+    }
+    case SplitBehavior::MergedWithNext: {
+        bool previous_match = false;
+        for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+            if (it->second && !previous_match && !out.empty())
+                out.back().first = it->first.first;
+            else
+                out.push_back(it->first);
+            previous_match = it->second;
+        }
+        std::reverse(out.begin(), out.end());
+        break;
+    }
+    case SplitBehavior::Contiguous: {
+        bool previous_match = false;
+        bool first = true;
+        for (auto& [span, m] : parts) {
+            if (!first && m == previous_match)
+                out.back().second = span.second;
+            else
+                out.push_back(span);
+            previous_match = m;
+            first = false;
+        }
+        break;
+    }
+    }
+    std::erase_if(out, [](const Span& s) { return s.first == s.second; });
+    return out;
+}
+
+struct PreTokenizerStep {
+    enum class Kind { Split, ByteLevel } kind = Kind::Split;
+    std::shared_ptr<Regex> regex;
+    SplitBehavior behavior = SplitBehavior::Isolated;
+    bool invert = false;
+    bool add_prefix_space = false;  // ByteLevel
+};
+
+struct NormalizerStep {
+    enum class Kind { Prepend, Replace } kind = Kind::Prepend;
+    std::string text;     // Prepend: what; Replace: replacement
+    std::string pattern;  // Replace: literal pattern
+};
+
+// Merge candidates, lowest rank first, then leftmost (as tokenizers' BinaryHeap orders them).
+struct MergeCandidate {
+    int rank;
+    int pos;
+    TokenId new_id;
+    bool operator>(const MergeCandidate& o) const {
+        return rank != o.rank ? rank > o.rank : pos > o.pos;
+    }
+};
+
+std::uint64_t pairKey(TokenId a, TokenId b) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
+}
+
+}  // namespace
+
+struct BpeTokenizer::Impl {
+    std::string file;
+    std::unordered_map<std::string, TokenId> vocab;  // model vocabulary and added tokens
+    std::vector<std::string> pieces;                 // id -> piece
+    std::vector<std::string> bytes;                  // id -> decoded bytes
+    std::vector<char> special;                       // id -> added token marked special
+    std::vector<char> added;                         // id -> added token
+    std::unordered_map<std::uint64_t, std::pair<int, TokenId>> merges;
+    std::optional<TokenId> unk;
+    bool ignore_merges = false;
+    bool byte_level = false;
+    std::array<TokenId, 256> byte_ids{};
+
+    AddedTokenMatcher raw_tokens, normalized_tokens;
+    std::vector<NormalizerStep> normalizer;
+    std::vector<PreTokenizerStep> pre_tokenizer;
+    std::vector<TokenId> prefix_ids, suffix_ids;  // post-processor, for add_special_tokens
+
+    static constexpr std::size_t kCacheCapacity = 20000;
+    static constexpr std::size_t kCacheMaxWord = 256;
+    mutable std::shared_mutex cache_mutex;
+    mutable std::unordered_map<std::string, std::vector<TokenId>> cache;
+
+    void parseModel(const json& model);
+    void parseAddedTokens(const json& list);
+    void parseNormalizer(const json& node);
+    void parsePreTokenizer(const json& node);
+    void parsePostProcessor(const json& node);
+    void checkDecoder(const json& node);
+
+    std::string normalize(std::string_view text) const;
+    std::vector<std::string> preTokenize(std::string_view text) const;
+    void bpe(const std::string& word, std::vector<TokenId>& out) const;
+    void bpeUncached(const std::string& word, std::vector<TokenId>& out) const;
+
+    [[noreturn]] void fail(const std::string& what) const { throw Error(file + ": " + what); }
+};
+
+void BpeTokenizer::Impl::parseModel(const json& model) {
+    if (!model.is_object())
+        fail("has no \"model\" object");
+    std::string type = model.value("type", std::string("BPE"));
+    if (type != "BPE")
+        fail("model type '" + type + "' is not supported (supported: BPE)");
+    if (model.contains("continuing_subword_prefix") && !model["continuing_subword_prefix"].is_null() &&
+        !model["continuing_subword_prefix"].get<std::string>().empty())
+        fail("BPE continuing_subword_prefix is not supported");
+    if (model.contains("end_of_word_suffix") && !model["end_of_word_suffix"].is_null() &&
+        !model["end_of_word_suffix"].get<std::string>().empty())
+        fail("BPE end_of_word_suffix is not supported");
+    if (model.value("byte_fallback", false))
+        fail("BPE with byte_fallback (SentencePiece-style) is not supported; use tokenizer.model");
+    ignore_merges = model.value("ignore_merges", false);
+    const auto& v = model.at("vocab");
+    if (!v.is_object() || v.empty())
+        fail("model.vocab is missing or empty");
+    TokenId max_id = -1;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+        TokenId id = it.value().get<TokenId>();
+        if (id < 0)
+            fail("negative id for '" + it.key() + "' in model.vocab");
+        vocab[it.key()] = id;
+        max_id = std::max(max_id, id);
+    }
+    pieces.resize(static_cast<std::size_t>(max_id) + 1);
+    for (auto& [piece, id] : vocab)
+        pieces[id] = piece;
+    int rank = 0;
+    for (const auto& m : model.at("merges")) {
+        std::string a, b;
+        if (m.is_string()) {
+            auto s = m.get<std::string>();
+            auto space = s.find(' ', 1);
+            if (space == std::string::npos)
+                fail("merge '" + s + "' has no space between its two parts");
+            a = s.substr(0, space);
+            b = s.substr(space + 1);
+        } else if (m.is_array() && m.size() == 2) {
+            a = m[0].get<std::string>();
+            b = m[1].get<std::string>();
+        } else {
+            fail("merge #" + std::to_string(rank) + " is neither \"a b\" nor [a, b]");
+        }
+        auto ia = vocab.find(a), ib = vocab.find(b), ic = vocab.find(a + b);
+        if (ia == vocab.end() || ib == vocab.end() || ic == vocab.end())
+            fail("merge '" + a + " " + b + "' uses a piece missing from the vocabulary");
+        merges.emplace(pairKey(ia->second, ib->second), std::make_pair(rank, ic->second));
+        ++rank;
+    }
+    if (model.contains("unk_token") && model["unk_token"].is_string()) {
+        auto it = vocab.find(model["unk_token"].get<std::string>());
+        if (it != vocab.end())
+            unk = it->second;
+    }
+}
+
+void BpeTokenizer::Impl::parseAddedTokens(const json& list) {
+    std::vector<AddedToken> raw, normalized;
+    if (list.is_null())
+        return;
+    for (const auto& t : list) {
+        AddedToken tok;
+        tok.id = t.at("id").get<TokenId>();
+        tok.content = t.at("content").get<std::string>();
+        tok.special = t.value("special", false);
+        tok.lstrip = t.value("lstrip", false);
+        tok.rstrip = t.value("rstrip", false);
+        tok.normalized = t.value("normalized", !tok.special);
+        tok.single_word = t.value("single_word", false);
+        if (tok.id < 0)
+            fail("added token '" + tok.content + "' has a negative id");
+        if (static_cast<std::size_t>(tok.id) >= pieces.size())
+            pieces.resize(static_cast<std::size_t>(tok.id) + 1);
+        pieces[tok.id] = tok.content;
+        vocab[tok.content] = tok.id;
+        special.resize(pieces.size());
+        added.resize(pieces.size());
+        special[tok.id] = tok.special;
+        added[tok.id] = 1;
+        (tok.normalized && !normalizer.empty() ? normalized : raw).push_back(tok);
+    }
+    raw_tokens = AddedTokenMatcher(std::move(raw));
+    normalized_tokens = AddedTokenMatcher(std::move(normalized));
+}
+
+void BpeTokenizer::Impl::parseNormalizer(const json& node) {
+    if (node.is_null())
+        return;
+    std::string type = node.value("type", "");
+    if (type == "Sequence") {
+        for (const auto& n : node.at("normalizers"))
+            parseNormalizer(n);
+    } else if (type == "Prepend") {
+        normalizer.push_back({NormalizerStep::Kind::Prepend, node.at("prepend").get<std::string>(), {}});
+    } else if (type == "Replace") {
+        const auto& p = node.at("pattern");
+        if (!p.contains("String"))
+            fail("Replace normalizer with a Regex pattern is not supported");
+        normalizer.push_back({NormalizerStep::Kind::Replace, node.at("content").get<std::string>(),
+                              p["String"].get<std::string>()});
+    } else {
+        fail("normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace)");
+    }
+}
+
+void BpeTokenizer::Impl::parsePreTokenizer(const json& node) {
+    if (node.is_null())
+        return;
+    std::string type = node.value("type", "");
+    if (type == "Sequence") {
+        for (const auto& n : node.at("pretokenizers"))
+            parsePreTokenizer(n);
+    } else if (type == "ByteLevel") {
+        PreTokenizerStep step;
+        step.kind = PreTokenizerStep::Kind::ByteLevel;
+        step.add_prefix_space = node.value("add_prefix_space", false);
+        if (node.value("use_regex", true))
+            step.regex = std::make_shared<Regex>(kGpt2Pattern);
+        pre_tokenizer.push_back(std::move(step));
+        byte_level = true;
+    } else if (type == "Digits") {
+        PreTokenizerStep step;
+        step.regex = std::make_shared<Regex>(R"(\p{N})");
+        step.behavior = node.value("individual_digits", false) ? SplitBehavior::Isolated
+                                                               : SplitBehavior::Contiguous;
+        pre_tokenizer.push_back(std::move(step));
+    } else if (type == "Split") {
+        PreTokenizerStep step;
+        const auto& p = node.at("pattern");
+        if (p.contains("Regex"))
+            step.regex = std::make_shared<Regex>(p["Regex"].get<std::string>());
+        else if (p.contains("String"))
+            step.regex = std::make_shared<Regex>(Regex::escape(p["String"].get<std::string>()));
+        else
+            fail("Split pre-tokenizer without a Regex or String pattern");
+        step.behavior = parseBehavior(node.value("behavior", "Isolated"), file);
+        step.invert = node.value("invert", false);
+        pre_tokenizer.push_back(std::move(step));
+    } else {
+        fail("pre-tokenizer '" + type + "' is not supported (supported: Sequence, ByteLevel, Digits, Split)");
+    }
+}
+
+void BpeTokenizer::Impl::parsePostProcessor(const json& node) {
+    if (node.is_null())
+        return;
+    std::string type = node.value("type", "");
+    if (type == "Sequence") {
+        for (const auto& n : node.at("processors"))
+            parsePostProcessor(n);
+    } else if (type == "ByteLevel") {
+        // Only adjusts offsets.
+    } else if (type == "TemplateProcessing") {
+        bool seen_a = false;
+        for (const auto& item : node.at("single")) {
+            if (item.contains("Sequence")) {
+                seen_a = true;
+            } else if (item.contains("SpecialToken")) {
+                auto name = item["SpecialToken"].at("id").get<std::string>();
+                const auto& st = node.at("special_tokens");
+                if (!st.contains(name))
+                    fail("post_processor names special token '" + name + "' without ids");
+                for (const auto& id : st[name].at("ids"))
+                    (seen_a ? suffix_ids : prefix_ids).push_back(id.get<TokenId>());
+            }
+        }
+    } else if (type == "RobertaProcessing" || type == "BertProcessing") {
+        prefix_ids.push_back(node.at("cls").at(1).get<TokenId>());
+        suffix_ids.push_back(node.at("sep").at(1).get<TokenId>());
+    } else {
+        fail("post-processor '" + type + "' is not supported");
+    }
+}
+
+void BpeTokenizer::Impl::checkDecoder(const json& node) {
+    if (node.is_null())
+        fail("has no decoder; a byte-level BPE needs the ByteLevel decoder");
+    std::string type = node.value("type", "");
+    if (type == "ByteLevel")
+        return;
+    if (type == "Sequence") {
+        for (const auto& n : node.at("decoders"))
+            if (n.value("type", "") == "ByteLevel")
+                return;
+    }
+    fail("decoder '" + type + "' is not supported (supported: ByteLevel)");
+}
+
+std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
+    std::string s(text);
+    for (const auto& step : normalizer) {
+        if (step.kind == NormalizerStep::Kind::Prepend) {
+            if (!s.empty())
+                s = step.text + s;
+        } else if (!step.pattern.empty()) {
+            std::string out;
+            std::size_t pos = 0;
+            for (std::size_t hit; (hit = s.find(step.pattern, pos)) != std::string::npos;
+                 pos = hit + step.pattern.size())
+                out.append(s, pos, hit - pos).append(step.text);
+            out.append(s, pos);
+            s = std::move(out);
+        }
+    }
+    return s;
+}
+
+std::vector<std::string> BpeTokenizer::Impl::preTokenize(std::string_view text) const {
+    std::vector<std::string> parts{std::string(text)};
+    for (const auto& step : pre_tokenizer) {
+        std::vector<std::string> next;
+        for (auto& part : parts) {
+            if (step.kind == PreTokenizerStep::Kind::ByteLevel && step.add_prefix_space &&
+                (part.empty() || part[0] != ' '))
+                part.insert(part.begin(), ' ');
+            if (!step.regex) {
+                next.push_back(std::move(part));
+                continue;
+            }
+            auto spans = splitByMatches(part.size(), step.regex->findAll(part), step.behavior, step.invert);
+            for (auto [b, e] : spans)
+                next.emplace_back(part.substr(b, e - b));
+        }
+        parts = std::move(next);
+    }
+    return parts;
+}
+
+void BpeTokenizer::Impl::bpe(const std::string& word, std::vector<TokenId>& out) const {
+    if (word.size() > kCacheMaxWord) {
+        bpeUncached(word, out);
+        return;
+    }
+    {
+        std::shared_lock lock(cache_mutex);
+        auto it = cache.find(word);
+        if (it != cache.end()) {
+            out.insert(out.end(), it->second.begin(), it->second.end());
+            return;
+        }
+    }
+    std::vector<TokenId> ids;
+    bpeUncached(word, ids);
+    out.insert(out.end(), ids.begin(), ids.end());
+    std::unique_lock lock(cache_mutex);
+    if (cache.size() < kCacheCapacity)  // like tokenizers: a full cache stops growing
+        cache.emplace(word, std::move(ids));
+}
+
+void BpeTokenizer::Impl::bpeUncached(const std::string& word, std::vector<TokenId>& out) const {
+    // The word as symbols: one per byte (byte-level) or per character.
+    std::vector<TokenId> sym;
+    std::vector<std::size_t> sym_len;  // bytes of `word` each initial symbol covers
+    std::string mapped;
+    if (byte_level) {
+        for (unsigned char b : word) {
+            mapped += byteMap().byte_to_char[b];
+            if (byte_ids[b] >= 0)
+                sym.push_back(byte_ids[b]);
+        }
+    } else {
+        mapped = word;
+        for (std::size_t pos = 0; pos < word.size();) {
+            std::size_t start = pos;
+            utf8::next(word, pos);
+            auto it = vocab.find(word.substr(start, pos - start));
+            if (it != vocab.end())
+                sym.push_back(it->second);
+            else if (unk)
+                sym.push_back(*unk);
+        }
+    }
+    if (ignore_merges) {
+        auto it = vocab.find(mapped);
+        if (it != vocab.end()) {
+            out.push_back(it->second);
+            return;
+        }
+    }
+    const int n = static_cast<int>(sym.size());
+    if (n <= 1) {
+        out.insert(out.end(), sym.begin(), sym.end());
+        return;
+    }
+    std::vector<int> prev(n), next(n);
+    std::vector<char> alive(n, 1);
+    for (int i = 0; i < n; ++i) {
+        prev[i] = i - 1;
+        next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    std::priority_queue<MergeCandidate, std::vector<MergeCandidate>, std::greater<>> queue;
+    auto consider = [&](int i) {
+        if (i < 0 || next[i] < 0)
+            return;
+        auto it = merges.find(pairKey(sym[i], sym[next[i]]));
+        if (it != merges.end())
+            queue.push({it->second.first, i, it->second.second});
+    };
+    for (int i = 0; i + 1 < n; ++i)
+        consider(i);
+    while (!queue.empty()) {
+        MergeCandidate top = queue.top();
+        queue.pop();
+        int i = top.pos;
+        if (!alive[i] || next[i] < 0)
+            continue;
+        auto it = merges.find(pairKey(sym[i], sym[next[i]]));
+        if (it == merges.end() || it->second.first != top.rank || it->second.second != top.new_id)
+            continue;  // stale
+        int j = next[i];
+        sym[i] = top.new_id;
+        alive[j] = 0;
+        next[i] = next[j];
+        if (next[j] >= 0)
+            prev[next[j]] = i;
+        consider(prev[i]);
+        consider(i);
+    }
+    for (int i = 0; i >= 0; i = next[i])
+        out.push_back(sym[i]);
+}
+
+BpeTokenizer::BpeTokenizer(const json& spec, const std::string& file) : impl_(std::make_unique<Impl>()) {
+    auto& d = *impl_;
+    d.file = file;
+    if (!spec.is_object())
+        d.fail("is not a JSON object");
+    try {
+        d.parseModel(spec.contains("model") ? spec["model"] : json());
+        d.parseNormalizer(spec.value("normalizer", json()));
+        d.parsePreTokenizer(spec.value("pre_tokenizer", json()));
+        d.parseAddedTokens(spec.value("added_tokens", json()));
+        d.parsePostProcessor(spec.value("post_processor", json()));
+        if (!d.byte_level)
+            d.fail("has no ByteLevel pre-tokenizer; only byte-level BPE is supported");
+        d.checkDecoder(spec.value("decoder", json()));
+    } catch (const json::exception& e) {
+        d.fail(std::string("unexpected structure: ") + e.what());
+    }
+    d.special.resize(d.pieces.size());
+    d.added.resize(d.pieces.size());
+    for (int b = 0; b < 256; ++b) {
+        auto it = d.vocab.find(byteMap().byte_to_char[b]);
+        d.byte_ids[b] = it != d.vocab.end() ? it->second : (d.unk ? *d.unk : -1);
+    }
+    d.bytes.resize(d.pieces.size());
+    for (std::size_t id = 0; id < d.pieces.size(); ++id)
+        d.bytes[id] = byteLevelDecode(d.pieces[id]);
+}
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+std::vector<TokenId> BpeTokenizer::encode(std::string_view input, bool add_special_tokens) const {
+    const auto& d = *impl_;
+    // The reference takes Unicode strings; bytes that are not UTF-8 become U+FFFD here.
+    std::string valid;
+    std::string_view text = input;
+    if (!utf8::isValid(text)) {
+        valid = utf8::toValid(input);
+        text = valid;
+    }
+    std::vector<TokenId> ids;
+    if (add_special_tokens)
+        ids = d.prefix_ids;
+    for (const auto& seg : d.raw_tokens.split(text)) {
+        if (seg.id) {
+            ids.push_back(*seg.id);
+            continue;
+        }
+        if (seg.begin == seg.end)
+            continue;
+        std::string normalized = d.normalize(text.substr(seg.begin, seg.end - seg.begin));
+        for (const auto& seg2 : d.normalized_tokens.split(normalized)) {
+            if (seg2.id) {
+                ids.push_back(*seg2.id);
+                continue;
+            }
+            if (seg2.begin == seg2.end)
+                continue;
+            for (const auto& word : d.preTokenize(std::string_view(normalized).substr(seg2.begin, seg2.end - seg2.begin)))
+                d.bpe(word, ids);
+        }
+    }
+    if (add_special_tokens)
+        ids.insert(ids.end(), d.suffix_ids.begin(), d.suffix_ids.end());
+    return ids;
+}
+
+std::string BpeTokenizer::decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+    std::string bytes;
+    for (TokenId id : ids) {
+        if (id < 0 || static_cast<std::size_t>(id) >= impl_->pieces.size())
+            continue;
+        if (skip_special_tokens && impl_->special[id])
+            continue;
+        bytes += impl_->bytes[id];
+    }
+    return utf8::toValid(bytes, invalidUtf8Policy());
+}
+
+std::string BpeTokenizer::idToPiece(TokenId id) const {
+    if (id < 0 || static_cast<std::size_t>(id) >= impl_->pieces.size())
+        return {};
+    return impl_->pieces[id];
+}
+
+std::optional<TokenId> BpeTokenizer::pieceToId(std::string_view piece) const {
+    auto it = impl_->vocab.find(std::string(piece));
+    if (it == impl_->vocab.end())
+        return std::nullopt;
+    return it->second;
+}
+
+bool BpeTokenizer::isSpecial(TokenId id) const {
+    return id >= 0 && static_cast<std::size_t>(id) < impl_->special.size() && impl_->special[id];
+}
+
+std::size_t BpeTokenizer::vocabSize() const { return impl_->pieces.size(); }
+
+std::string BpeTokenizer::tokenBytes(TokenId id) const {
+    if (id < 0 || static_cast<std::size_t>(id) >= impl_->bytes.size())
+        return {};
+    return impl_->bytes[id];
+}
+
+}  // namespace vqa

@@ -1,0 +1,40 @@
+// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, SmolLM/SmolVLM, Llama 3, Qwen
+// style): added tokens first, then the declared normalizer and pre-tokenizer, then merges
+// by rank, with a thread-safe cache of encoded words.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "engine/text/Tokenizer.h"
+
+namespace vqa {
+
+class BpeTokenizer final : public Tokenizer {
+public:
+    // `spec` is the parsed tokenizer.json; `file` names it in error messages. Throws
+    // vqa::Error for parts this implementation does not support.
+    BpeTokenizer(const nlohmann::json& spec, const std::string& file);
+    ~BpeTokenizer() override;
+
+    std::vector<TokenId> encode(std::string_view text, bool add_special_tokens = false) const override;
+    std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const override;
+    std::string idToPiece(TokenId id) const override;
+    std::optional<TokenId> pieceToId(std::string_view piece) const override;
+    bool isSpecial(TokenId id) const override;
+    std::size_t vocabSize() const override;
+    std::string tokenBytes(TokenId id) const override;
+
+    void setMetadata(SpecialTokens special, std::string chat_template) {
+        special_ = std::move(special);
+        chat_template_ = std::move(chat_template);
+    }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vqa

@@ -1,0 +1,49 @@
+// SentencePiece tokenizer.model (Llama 2, LLaVA, Gemma) through libsentencepiece, with
+// added tokens such as "<image>" matched before SentencePiece sees the text.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/text/AddedTokens.h"
+#include "engine/text/Tokenizer.h"
+
+namespace vqa {
+
+struct SentencePieceOptions {
+    std::vector<AddedToken> added_tokens;
+    // transformers' `legacy`: when false (its default), only text at the very start of the
+    // input gets SentencePiece's dummy-prefix space; text after an added token does not.
+    bool legacy = false;
+    bool add_bos = true;   // add_bos_token, for encode(add_special_tokens = true)
+    bool add_eos = false;  // add_eos_token
+};
+
+class SentencePieceTokenizer final : public Tokenizer {
+public:
+    // Throws vqa::Error naming `model_file` when it cannot be loaded.
+    SentencePieceTokenizer(const std::string& model_file, SentencePieceOptions options);
+    ~SentencePieceTokenizer() override;
+
+    std::vector<TokenId> encode(std::string_view text, bool add_special_tokens = false) const override;
+    std::string decode(const std::vector<TokenId>& ids, bool skip_special_tokens = false) const override;
+    std::string idToPiece(TokenId id) const override;
+    std::optional<TokenId> pieceToId(std::string_view piece) const override;
+    bool isSpecial(TokenId id) const override;
+    std::size_t vocabSize() const override;
+    std::string tokenBytes(TokenId id) const override;
+    InvalidUtf8 invalidUtf8Policy() const override { return InvalidUtf8::ReplaceEachByte; }
+    bool dropsLeadingSpace(TokenId id) const override;
+
+    void setMetadata(SpecialTokens special, std::string chat_template) {
+        special_ = std::move(special);
+        chat_template_ = std::move(chat_template);
+    }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vqa

@@ -1,0 +1,187 @@
+// loadTokenizer(): picks the tokenizer a model folder holds and reads the special tokens
+// and chat template that come with it, as transformers' AutoTokenizer does.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Error.h"
+#include "engine/text/BpeTokenizer.h"
+#include "engine/text/SentencePieceTokenizer.h"
+#include "engine/text/Tokenizer.h"
+
+namespace vqa {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string readFile(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error("cannot read " + path.string());
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+}
+
+// Parses a JSON file; an absent optional file gives null.
+json readJson(const fs::path& path, bool required) {
+    if (!fs::exists(path)) {
+        if (required)
+            throw Error("missing " + path.string());
+        return json();
+    }
+    try {
+        return json::parse(readFile(path));
+    } catch (const json::parse_error& e) {
+        throw Error(path.string() + " is not valid JSON: " + e.what());
+    }
+}
+
+// A token given as "text" or {"content": "text", ...}.
+std::optional<std::string> tokenText(const json& node) {
+    if (node.is_string())
+        return node.get<std::string>();
+    if (node.is_object() && node.contains("content") && node["content"].is_string())
+        return node["content"].get<std::string>();
+    return std::nullopt;
+}
+
+SpecialTokens readSpecialTokens(const Tokenizer& tok, const json& special_map, const json& config) {
+    // special_tokens_map.json first; tokenizer_config.json wins where both name a token
+    // (transformers reports eos_token = <end_of_utterance> for SmolVLM this way).
+    std::map<std::string, std::string> text;
+    for (const json* source : {&special_map, &config}) {
+        if (!source->is_object())
+            continue;
+        for (const char* key : {"bos_token", "eos_token", "pad_token", "unk_token"})
+            if (source->contains(key))
+                if (auto t = tokenText((*source)[key]))
+                    text[key] = *t;
+    }
+    SpecialTokens st;
+    auto assign = [&](const char* key, std::optional<TokenId>& id, std::string& out) {
+        auto it = text.find(key);
+        if (it == text.end())
+            return;
+        out = it->second;
+        id = tok.pieceToId(out);
+    };
+    assign("bos_token", st.bos, st.bos_text);
+    assign("eos_token", st.eos, st.eos_text);
+    assign("pad_token", st.pad, st.pad_text);
+    assign("unk_token", st.unk, st.unk_text);
+    for (std::size_t id = 0; id < tok.vocabSize(); ++id)
+        if (tok.isSpecial(static_cast<TokenId>(id)))
+            st.all_special_ids.push_back(static_cast<TokenId>(id));
+    return st;
+}
+
+std::string readChatTemplate(const fs::path& dir, const json& config) {
+    if (fs::exists(dir / "chat_template.jinja"))
+        return readFile(dir / "chat_template.jinja");
+    json ct = readJson(dir / "chat_template.json", false);
+    if (ct.is_object() && ct.contains("chat_template") && ct["chat_template"].is_string())
+        return ct["chat_template"].get<std::string>();
+    if (config.is_object() && config.contains("chat_template")) {
+        const auto& t = config["chat_template"];
+        if (t.is_string())
+            return t.get<std::string>();
+        if (t.is_array())  // [{"name": "default", "template": ...}, ...]
+            for (const auto& entry : t)
+                if (entry.value("name", "") == "default" && entry.contains("template"))
+                    return entry["template"].get<std::string>();
+    }
+    return {};
+}
+
+std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config) {
+    std::map<TokenId, AddedToken> by_id;
+    json added = readJson(dir / "added_tokens.json", false);
+    if (added.is_object())
+        for (auto it = added.begin(); it != added.end(); ++it) {
+            AddedToken t;
+            t.content = it.key();
+            t.id = it.value().get<TokenId>();
+            t.special = true;
+            by_id[t.id] = t;
+        }
+    if (config.is_object() && config.contains("added_tokens_decoder") && config["added_tokens_decoder"].is_object()) {
+        const auto& dec = config["added_tokens_decoder"];
+        for (auto it = dec.begin(); it != dec.end(); ++it) {
+            AddedToken t;
+            t.id = std::stoi(it.key());
+            t.content = it.value().at("content").get<std::string>();
+            t.special = it.value().value("special", false);
+            t.lstrip = it.value().value("lstrip", false);
+            t.rstrip = it.value().value("rstrip", false);
+            t.single_word = it.value().value("single_word", false);
+            t.normalized = it.value().value("normalized", false);
+            by_id[t.id] = t;
+        }
+    }
+    std::vector<AddedToken> out;
+    for (auto& [id, t] : by_id)
+        out.push_back(t);
+    return out;
+}
+
+std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config) {
+    SentencePieceOptions options;
+    try {
+        options.added_tokens = readAddedTokens(dir, config);
+    } catch (const json::exception& e) {
+        throw Error((dir / "tokenizer_config.json").string() + ": unexpected added token entry: " + e.what());
+    }
+    if (config.is_object()) {
+        options.legacy = config.value("legacy", false);
+        options.add_bos = config.value("add_bos_token", true);
+        options.add_eos = config.value("add_eos_token", false);
+    }
+    return std::make_unique<SentencePieceTokenizer>((dir / "tokenizer.model").string(), std::move(options));
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
+    fs::path dir(model_dir);
+    if (!fs::is_directory(dir))
+        throw Error("model folder '" + model_dir + "' does not exist or is not a folder");
+    json config = readJson(dir / "tokenizer_config.json", false);
+    json special_map = readJson(dir / "special_tokens_map.json", false);
+    if (!config.is_null() && !config.is_object())
+        throw Error((dir / "tokenizer_config.json").string() + " is not a JSON object");
+
+    std::unique_ptr<Tokenizer> tok;
+    const bool has_json = fs::exists(dir / "tokenizer.json");
+    const bool has_model = fs::exists(dir / "tokenizer.model");
+    if (has_json) {
+        json spec = readJson(dir / "tokenizer.json", true);
+        try {
+            tok = std::make_unique<BpeTokenizer>(spec, (dir / "tokenizer.json").string());
+        } catch (const Error&) {
+            // A SentencePiece-style tokenizer.json (byte_fallback, Metaspace) is served by
+            // the tokenizer.model beside it.
+            if (!has_model)
+                throw;
+        }
+    }
+    if (!tok && has_model)
+        tok = loadSentencePiece(dir, config);
+    if (!tok)
+        throw Error("no tokenizer in '" + model_dir + "': expected tokenizer.json or tokenizer.model");
+
+    SpecialTokens special = readSpecialTokens(*tok, special_map, config);
+    std::string chat_template = readChatTemplate(dir, config);
+    if (auto* bpe = dynamic_cast<BpeTokenizer*>(tok.get()))
+        bpe->setMetadata(std::move(special), std::move(chat_template));
+    else if (auto* sp = dynamic_cast<SentencePieceTokenizer*>(tok.get()))
+        sp->setMetadata(std::move(special), std::move(chat_template));
+    return tok;
+}
+
+}  // namespace vqa

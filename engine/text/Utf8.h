@@ -1,0 +1,55 @@
+// UTF-8 helpers shared by the tokenizers and the streaming detokenizer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/text/Tokenizer.h"
+
+namespace vqa::utf8 {
+
+// Length of the UTF-8 sequence a lead byte starts (1 for invalid lead bytes).
+inline std::size_t sequenceLength(unsigned char lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xC2 && lead <= 0xDF)
+        return 2;
+    if (lead >= 0xE0 && lead <= 0xEF)
+        return 3;
+    if (lead >= 0xF0 && lead <= 0xF4)
+        return 4;
+    return 1;
+}
+
+// Decodes the code point at text[pos] (text must be valid UTF-8); advances pos.
+char32_t next(std::string_view text, std::size_t& pos);
+void append(std::string& out, char32_t cp);
+bool isValid(std::string_view text);
+
+// Turns a byte stream into valid UTF-8 incrementally, replacing invalid bytes with U+FFFD
+// per the policy. Bytes that may still become a valid character are held back until more
+// arrive or finish() is called.
+class LossyDecoder {
+public:
+    explicit LossyDecoder(Tokenizer::InvalidUtf8 policy) : policy_(policy) {}
+    // Appends decoded text for `bytes` to `out`.
+    void push(std::string_view bytes, std::string& out);
+    // Flushes held-back bytes (an incomplete sequence becomes U+FFFD).
+    void finish(std::string& out);
+
+private:
+    void drain(std::string& out, bool final);
+    Tokenizer::InvalidUtf8 policy_;
+    std::string pending_;
+};
+
+// Whole-buffer version of LossyDecoder.
+std::string toValid(std::string_view bytes,
+                    Tokenizer::InvalidUtf8 policy = Tokenizer::InvalidUtf8::ReplaceMaximalSubpart);
+
+// Unicode White_Space (what Rust's char::is_whitespace tests).
+bool isWhitespace(char32_t cp);
+
+}  // namespace vqa::utf8
