@@ -250,7 +250,8 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
         // Writers normally pad the header so data is aligned; a file that isn't gets a copy,
         // since misaligned loads are undefined behaviour for the kernels.
         auto out = torch::empty(e->shape, options);
-        std::memcpy(out.data_ptr(), ptr, e->end - e->begin);
+        if (e->end > e->begin) // an empty tensor has no storage to copy into
+            std::memcpy(out.data_ptr(), ptr, e->end - e->begin);
         return out;
     }
     auto keep = mapping_;
