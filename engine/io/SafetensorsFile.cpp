@@ -106,9 +106,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     file->path_ = path;
     file->file_size_ = file_size;
     file->mapping_ = std::make_shared<Mapping>();
-    // Private and writable: pages are shared with the page cache until someone writes to a
-    // tensor, which then gets its own copy instead of a crash; the file itself never changes.
-    void* base = mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // Read-only: a writable private mapping would count the whole file against the commit
+    // limit, which can refuse a 14 GB checkpoint on a 16 GB machine. Views are read-only.
+    void* base = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     ::close(fd);
     if (base == MAP_FAILED)
@@ -250,7 +250,8 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
         // Writers normally pad the header so data is aligned; a file that isn't gets a copy,
         // since misaligned loads are undefined behaviour for the kernels.
         auto out = torch::empty(e->shape, options);
-        std::memcpy(out.data_ptr(), ptr, e->end - e->begin);
+        if (e->end > e->begin) // an empty tensor has no storage to copy into
+            std::memcpy(out.data_ptr(), ptr, e->end - e->begin);
         return out;
     }
     auto keep = mapping_;

@@ -47,7 +47,7 @@ class SafetensorsFile {
 
     // A CPU tensor over the mapped bytes, without copying (copied only when the data is not
     // aligned for its dtype). The mapping stays alive as long as any such tensor does.
-    // The mapping is private copy-on-write: writing into the tensor never changes the file.
+    // The memory is read-only: convert or clone() before modifying in place.
     // Throws vqa::Error when the name is absent.
     torch::Tensor tensor(const std::string& name) const;
 
