@@ -181,7 +181,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
 
     report("reading tokenizer", 0.05);
     loaded->tokenizer = loadTokenizer(model_dir);
-    loaded->chat_format = chatFormatFor(model_dir, *loaded->tokenizer);
+    loaded->chat_format = chatFormatFor(*loaded->tokenizer);
     loaded->stop_ids = stopIds(dir, *loaded->tokenizer, *loaded->chat_format);
 
     torch::Device device = torch::kCPU;
