@@ -417,6 +417,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
             ++keep;
     }
     ensureCapacity(prompt_len + max_new, keep);
+    timings.cached_tokens = static_cast<int>(keep);
     cached_image_keys = request.image_keys;
     cached_ids.assign(ids.begin(), ids.begin() + keep);
 
@@ -435,7 +436,8 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     timings.prefill_ms = msSince(start);
 
     Sampler sampler(params);
-    StreamingDetokenizer detok(*model->tokenizer);
+    // Special tokens (an <image> a small model may emit) are not part of the answer's text.
+    StreamingDetokenizer detok(*model->tokenizer, /*skip_special_tokens=*/true);
     std::vector<std::int64_t> history = ids;
     history.reserve(ids.size() + max_new);
     auto next_t = torch::empty({1}, torch::kInt64);
@@ -463,9 +465,9 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
         event.text = detok.push(static_cast<TokenId>(next));
         if (explain) {
             // The attention that chose this token: the last query's row of the step before.
-            auto packed = AttentionMapper::pack(capture);
-            event.attention = kept.mapper.split(AttentionMapper::reduce(packed, request.explain));
-            kept.add(std::move(packed));
+            auto exact = AttentionMapper::pack(capture, torch::kFloat32);
+            event.attention = kept.mapper.split(AttentionMapper::reduce(exact, request.explain));
+            kept.add(exact.to(torch::kFloat16));
         }
         result.text += event.text;
         if (on_token)
@@ -489,6 +491,16 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     timings.new_tokens = static_cast<int>(result.token_ids.size());
     timings.decode_ms = msSince(decode_start);
     return result;
+}
+
+std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->model)
+        throw Error("no model is loaded: open a model folder first");
+    torch::InferenceMode inference;
+    Timings timings;
+    Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
+    return {prompt.ids.begin(), prompt.ids.end()};
 }
 
 std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {

@@ -42,6 +42,10 @@ public:
                               const std::atomic<bool>* cancel = nullptr,
                               const ProgressCallback& progress = {});
 
+    // The token ids of the prompt generate() would run for this request (image tokens
+    // expanded), for inspection and tests.
+    std::vector<std::int32_t> promptTokens(const Request& request);
+
     // Heatmap grids for tokens [first, last) of the last answer, reduced anew with `params`
     // (layer range, head) from the attention kept from that answer. Empty when it was
     // generated without capture, or when the tokens were past the kept budget.

@@ -4,10 +4,10 @@
 
 namespace vqa {
 
-torch::Tensor AttentionMapper::pack(const models::AttentionCapture& capture) {
+torch::Tensor AttentionMapper::pack(const models::AttentionCapture& capture, torch::ScalarType dtype) {
     if (capture.rows.empty())
         return {};
-    return torch::stack(capture.rows).to(torch::kCPU, torch::kFloat16);
+    return torch::stack(capture.rows).to(torch::kCPU, dtype);
 }
 
 torch::Tensor AttentionMapper::reduce(const torch::Tensor& packed, const ExplainParams& params) {

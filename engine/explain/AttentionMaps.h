@@ -17,8 +17,9 @@ public:
     AttentionMapper() = default;
     explicit AttentionMapper(std::vector<ImageLayout> layouts) : layouts_(std::move(layouts)) {}
 
-    // Packs one step's capture compactly: [layers, heads, image tokens] in float16 on the CPU.
-    static torch::Tensor pack(const models::AttentionCapture& capture);
+    // One step's capture as [layers, heads, image tokens] on the CPU; float16 keeps it
+    // compact for storage, float32 keeps it exact.
+    static torch::Tensor pack(const models::AttentionCapture& capture, torch::ScalarType dtype);
 
     // Reduces a packed capture to one value per image token (float32, CPU): the layers
     // and heads ExplainParams names; by default the mean over heads of the upper half of

@@ -11,7 +11,8 @@ namespace vqa {
 Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
     : config_(parseIdefics3Config(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ProcessorConfig::load(context.model_dir))),
-      model_(models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype)) {}
+      model_((checkIdefics3Consistency(config_, processor_->config(), context.model_dir),
+              models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype))) {}
 
 PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image) const {
     ProcessedImage processed = processor_->process(image);

@@ -103,12 +103,24 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
 
 Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
     Idefics3ProcessorConfig c;
-    const fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
+    // As transformers does: an "image_processor" object nested in processor_config.json
+    // (how transformers 5 saves it) wins over the older preprocessor_config.json.
+    const fs::path proc = fs::path(model_dir) / "processor_config.json";
     std::error_code ec;
-    if (!fs::is_regular_file(pre, ec))
-        throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
-                                "prepared for the model");
-    const json j = readJson(pre);
+    json proc_json;
+    if (fs::is_regular_file(proc, ec))
+        proc_json = readJson(proc);
+    fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
+    json j;
+    if (proc_json.is_object() && proc_json.contains("image_processor") && proc_json["image_processor"].is_object()) {
+        j = proc_json["image_processor"];
+        pre = proc;
+    } else {
+        if (!fs::is_regular_file(pre, ec))
+            throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
+                                    "prepared for the model");
+        j = readJson(pre);
+    }
     const auto type = value<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
     if (type.rfind("Idefics3ImageProcessor", 0) != 0)
         throw Error(pre.string() + ": image_processor_type is '" + type +
@@ -130,9 +142,8 @@ Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_d
         throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
     c.image_seq_len = value<int>(j, "image_seq_len", c.image_seq_len, pre);
 
-    const fs::path proc = fs::path(model_dir) / "processor_config.json";
-    if (fs::is_regular_file(proc, ec))
-        c.image_seq_len = value<int>(readJson(proc), "image_seq_len", c.image_seq_len, proc);
+    if (proc_json.is_object())
+        c.image_seq_len = value<int>(proc_json, "image_seq_len", c.image_seq_len, proc);
     if (c.image_seq_len < 1)
         throw Error(model_dir + ": image_seq_len is " + std::to_string(c.image_seq_len) +
                     ", but it must be positive");

@@ -105,6 +105,9 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
     else:
         content = [{"type": "image"}, {"type": "text", "text": "Describe this image."}]
     conv = [{"role": "user", "content": content}]
+    # The same images and conversation as files, for the engine's end-to-end tests.
+    for i, im in enumerate(images):
+        im.save(os.path.join(case_dir, f"image{i}.png"))
     text = proc.apply_chat_template(conv, add_generation_prompt=True)
     inputs = proc(text=text, images=[list(images)], return_tensors="pt")
     ids = inputs["input_ids"][0]
@@ -141,6 +144,8 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
         inputs2 = proc(text=text2, images=[list(images)], return_tensors="pt")
         ref["input_ids_turn2"] = inputs2["input_ids"][0].clone()
         ref["generated_turn2"] = greedy_generate(model, inputs2, 20).clone()
+        json.dump({"turns": [content, [{"type": "text", "text": "And the colours?"}]], "answer": answer},
+                  open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
 
         # Image features for a batch that needs the padding logic: a full tile, a tile padded
         # at the bottom and right (44 x 52 valid pixels: partial patches count as valid), and an

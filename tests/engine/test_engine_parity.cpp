@@ -1,0 +1,132 @@
+// The whole engine against the reference: our image decoding, preprocessing, chat format,
+// tokenizer, model and generation loop on the checkpoints and images that
+// tests/reference/make_idefics3.py wrote, compared with what transformers produced.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/Engine.h"
+#include "engine/io/SafetensorsFile.h"
+#include "tests/common/TestPaths.h"
+
+namespace fs = std::filesystem;
+using namespace vqa;
+
+namespace {
+
+std::vector<std::int32_t> ids(const SafetensorsFile& ref, const std::string& name) {
+    auto t = ref.tensor(name).to(torch::kInt64).contiguous();
+    return {t.data_ptr<std::int64_t>(), t.data_ptr<std::int64_t>() + t.numel()};
+}
+
+Turn userTurn(const nlohmann::json& content) {
+    Turn turn{Role::User, {}};
+    for (const auto& part : content) {
+        if (part["type"] == "image")
+            turn.content.push_back({ContentPart::Kind::Image, {}});
+        else
+            turn.content.push_back({ContentPart::Kind::Text, part["text"].get<std::string>()});
+    }
+    return turn;
+}
+
+class EngineParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
+    const fs::path dir = test::referenceDir("idefics3") / GetParam();
+    VQA_SKIP_UNLESS_EXISTS(dir / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    auto ref = SafetensorsFile::open((dir / "reference.safetensors").string());
+    auto conversation = nlohmann::json::parse(std::ifstream(dir / "conversation.json"));
+
+    Engine engine;
+    LoadOptions load;
+    load.device = DevicePreference::Cpu;
+    auto info = engine.load((dir / "model").string(), load);
+    EXPECT_EQ(info.family, "idefics3");
+    EXPECT_EQ(info.dtype, "float32");
+
+    Request request;
+    for (int i = 0; i < 2; ++i) {
+        const auto path = dir / ("image" + std::to_string(i) + ".png");
+        request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
+        request.image_keys.push_back(path.string());
+    }
+    request.conversation.push_back(userTurn(conversation["turns"][0]));
+    request.generation.max_new_tokens = 20;
+    request.generation.ignore_eos = true;
+
+    EXPECT_EQ(engine.promptTokens(request), ids(*ref, "input_ids"));
+    int streamed = 0;
+    std::string streamed_text;
+    auto result = engine.generate(request, [&](const TokenEvent& e) {
+        ++streamed;
+        streamed_text += e.text;
+    });
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_EQ(result.token_ids, ids(*ref, "generated"));
+    EXPECT_EQ(result.text, conversation["answer"].get<std::string>());
+    EXPECT_EQ(streamed_text, result.text);
+    EXPECT_GE(streamed, 20);
+    EXPECT_EQ(result.stop, StopReason::MaxTokens);
+
+    // The second turn reuses the cached prefix: no image encoding, most of the prompt cached.
+    request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, result.text}}});
+    request.conversation.push_back(userTurn(conversation["turns"][1]));
+    const auto turn2_ids = ids(*ref, "input_ids_turn2");
+    EXPECT_EQ(engine.promptTokens(request), turn2_ids);
+    auto second = engine.generate(request);
+    ASSERT_NE(second.stop, StopReason::Error) << second.error;
+    EXPECT_EQ(second.token_ids, ids(*ref, "generated_turn2"));
+    EXPECT_EQ(second.timings.encode_ms, 0.0);
+    EXPECT_GT(second.timings.cached_tokens, static_cast<int>(ids(*ref, "input_ids").size()) / 2);
+    EXPECT_LT(second.timings.cached_tokens, static_cast<int>(turn2_ids.size()));
+}
+
+TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
+    const fs::path dir = test::referenceDir("idefics3") / GetParam();
+    VQA_SKIP_UNLESS_EXISTS(dir / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    auto ref = SafetensorsFile::open((dir / "reference.safetensors").string());
+    auto conversation = nlohmann::json::parse(std::ifstream(dir / "conversation.json"));
+    Engine engine;
+    LoadOptions load;
+    load.device = DevicePreference::Cpu;
+    engine.load((dir / "model").string(), load);
+    Request request;
+    for (int i = 0; i < 2; ++i) {
+        const auto path = dir / ("image" + std::to_string(i) + ".png");
+        request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
+        request.image_keys.push_back(path.string());
+    }
+    request.conversation.push_back(userTurn(conversation["turns"][0]));
+    request.generation.max_new_tokens = 1;
+    request.explain.capture_attention = true;
+    std::vector<HeatmapGrid> grids;
+    engine.generate(request, [&](const TokenEvent& e) {
+        if (grids.empty())
+            grids = e.attention;
+    });
+    ASSERT_FALSE(grids.empty());
+    // Reference: [layers, heads, image tokens] of the last prompt position, reduced as the
+    // engine's default does (mean over heads of the upper half of the layers).
+    auto attention = ref->tensor("attention_last").to(torch::kFloat32);
+    const auto layers = attention.size(0);
+    auto expected = attention.narrow(0, layers / 2, layers - layers / 2).mean(1).mean(0);
+    std::vector<float> got;
+    for (const auto& g : grids)
+        got.insert(got.end(), g.values.begin(), g.values.end());
+    ASSERT_EQ(static_cast<std::int64_t>(got.size()), expected.size(0));
+    for (std::size_t i = 0; i < got.size(); ++i)
+        EXPECT_NEAR(got[i], expected[static_cast<std::int64_t>(i)].item<float>(), 1e-5) << "image token " << i;
+    // Kept attention (float16) re-reduced with other settings: one head of one layer.
+    ExplainParams one;
+    one.layer_begin = one.layer_end = 0;
+    one.head = 1;
+    auto head_grids = engine.attentionGrids(0, 1, one);
+    ASSERT_EQ(head_grids.size(), grids.size());
+    EXPECT_NEAR(head_grids[0].values[0], attention[0][1][0].item<float>(), 2e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity, ::testing::Values("tiny_untied", "tiny_tied"));
+
+}  // namespace
