@@ -67,6 +67,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
               {"decode_ms", t.decode_ms},
               {"prompt_tokens", t.prompt_tokens},
               {"new_tokens", t.new_tokens},
+              {"cached_tokens", t.cached_tokens},
               {"decode_tokens_per_second", t.tokensPerSecond()}}}};
 }
 

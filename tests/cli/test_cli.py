@@ -1,0 +1,89 @@
+"""End-to-end tests of the `vqa` command-line tool on the small random SmolVLM checkpoint
+that tests/reference/make_idefics3.py writes. Run by ctest; prints one line per check and a
+closing 'N passed, N failed' line."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--vqa", required=True)
+parser.add_argument("--reference", required=True, help="<build>/reference/idefics3")
+parser.add_argument("--fixtures", required=True)
+parser.add_argument("--artifacts", required=True)
+args = parser.parse_args()
+
+case = os.path.join(args.reference, "tiny_untied")
+model = os.path.join(case, "model")
+image = os.path.join(case, "image0.png")
+if not os.path.exists(os.path.join(model, "config.json")):
+    print(f"SKIP: no test model at {model}; run tests/reference/make_idefics3.py")
+    sys.exit(77)
+
+passed = failed = 0
+
+
+def run(*argv, stdin=None):
+    return subprocess.run([args.vqa, *argv], input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}: {detail}")
+
+
+r = run("ask", "--model", model, image, "What is in the picture?", "--json", "--ignore-eos",
+        "--max-new-tokens", "6")
+try:
+    out = json.loads(r.stdout)
+except json.JSONDecodeError:
+    out = {}
+check("ask --json answers with 6 tokens", r.returncode == 0 and len(out.get("token_ids", [])) == 6
+      and out.get("stop") == "max_tokens" and out["timings"]["prompt_tokens"] > 16, r.stdout + r.stderr)
+
+r = run("caption", "--model", model, image, "--max-new-tokens", "4", "--ignore-eos")
+check("caption streams text", r.returncode == 0 and len(r.stdout.strip()) > 0, r.stderr)
+
+r = run("chat", "--model", model, image, "--json", "--max-new-tokens", "3", "--ignore-eos",
+        stdin="What is it?\nAnd the colours?\n")
+lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+check("chat answers each line, reusing the prefix", r.returncode == 0 and len(lines) == 2
+      and lines[1]["timings"]["cached_tokens"] > 0 and lines[1]["timings"]["encode_ms"] == 0,
+      r.stdout + r.stderr)
+
+r = run("ask", "--model", os.path.join(case, "no-such-model"), image, "x")
+check("missing model folder fails cleanly", r.returncode == 1 and "does not exist" in r.stderr, r.stderr)
+
+with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as f:
+    f.write(b"not a png at all")
+r = run("ask", "--model", model, f.name, "x")
+check("broken image fails cleanly", r.returncode == 1 and "vqa:" in r.stderr, r.stderr)
+os.unlink(f.name)
+
+out_dir = os.path.join(args.artifacts, "explain")
+r = run("explain", "--model", model, os.path.join(case, "image1.png"), "What is this?",
+        "--max-new-tokens", "5", "--out", out_dir)
+ok = r.returncode == 0 and os.path.exists(os.path.join(out_dir, "answer.png"))
+if ok:
+    doc = json.load(open(os.path.join(out_dir, "explain.json")))
+    ok = len(doc["tokens"]) == 5 and all(os.path.exists(os.path.join(out_dir, w["png"])) for w in doc["words"])
+    ok = ok and all(len(t["grids"]) > 1 for t in doc["tokens"])
+check("explain writes word and answer heatmaps and the grids", ok, r.stdout + r.stderr)
+
+tok_dir = os.path.join(args.fixtures, "smolvlm-256m-instruct")
+if os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
+    r = run("tokenize", "--model", tok_dir, "Hello <image> world")
+    ids = r.stdout.split()
+    r2 = run("detokenize", "--model", tok_dir, *ids)
+    check("tokenize and detokenize round trip", r.returncode == 0 and "49190" in ids
+          and r2.stdout.rstrip("\n") == "Hello <image> world", r.stdout + r2.stdout + r2.stderr)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
