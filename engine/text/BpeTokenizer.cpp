@@ -571,13 +571,8 @@ BpeTokenizer::~BpeTokenizer() = default;
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view input, bool add_special_tokens) const {
     const auto& d = *impl_;
-    // The reference takes Unicode strings; bytes that are not UTF-8 become U+FFFD here.
     std::string valid;
-    std::string_view text = input;
-    if (!utf8::isValid(text)) {
-        valid = utf8::toValid(input);
-        text = valid;
-    }
+    const std::string_view text = utf8::validView(input, valid);
     std::vector<TokenId> ids;
     if (add_special_tokens)
         ids = d.prefix_ids;

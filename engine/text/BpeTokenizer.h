@@ -27,11 +27,6 @@ public:
     std::size_t vocabSize() const override;
     std::string tokenBytes(TokenId id) const override;
 
-    void setMetadata(SpecialTokens special, std::string chat_template) {
-        special_ = std::move(special);
-        chat_template_ = std::move(chat_template);
-    }
-
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -162,11 +162,7 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view input, bool add_special_tokens) const {
     const auto& d = *impl_;
     std::string valid;
-    std::string_view text = input;
-    if (!utf8::isValid(text)) {
-        valid = utf8::toValid(input);
-        text = valid;
-    }
+    const std::string_view text = utf8::validView(input, valid);
     std::vector<TokenId> ids;
     if (add_special_tokens && d.options.add_bos && d.sp.bos_id() >= 0)
         ids.push_back(d.sp.bos_id());

@@ -36,11 +36,6 @@ public:
     InvalidUtf8 invalidUtf8Policy() const override { return InvalidUtf8::ReplaceEachByte; }
     bool dropsLeadingSpace(TokenId id) const override;
 
-    void setMetadata(SpecialTokens special, std::string chat_template) {
-        special_ = std::move(special);
-        chat_template_ = std::move(chat_template);
-    }
-
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

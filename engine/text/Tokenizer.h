@@ -62,6 +62,12 @@ public:
     // The chat template (Jinja source) from the model folder, if any.
     const std::string& chatTemplate() const { return chat_template_; }
 
+    // Set by the loader from tokenizer_config.json, special_tokens_map.json and the template.
+    void setMetadata(SpecialTokens special, std::string chat_template) {
+        special_ = std::move(special);
+        chat_template_ = std::move(chat_template);
+    }
+
 protected:
     SpecialTokens special_;
     std::string chat_template_;

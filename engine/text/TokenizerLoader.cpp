@@ -177,10 +177,7 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
 
     SpecialTokens special = readSpecialTokens(*tok, special_map, config);
     std::string chat_template = readChatTemplate(dir, config);
-    if (auto* bpe = dynamic_cast<BpeTokenizer*>(tok.get()))
-        bpe->setMetadata(std::move(special), std::move(chat_template));
-    else if (auto* sp = dynamic_cast<SentencePieceTokenizer*>(tok.get()))
-        sp->setMetadata(std::move(special), std::move(chat_template));
+    tok->setMetadata(std::move(special), std::move(chat_template));
     return tok;
 }
 

@@ -135,4 +135,11 @@ bool isWhitespace(char32_t c) {
            c == 0x205F || c == 0x3000;
 }
 
+std::string_view validView(std::string_view input, std::string& storage) {
+    if (isValid(input))
+        return input;
+    storage = toValid(input);
+    return storage;
+}
+
 }  // namespace vqa::utf8

@@ -49,6 +49,10 @@ private:
 std::string toValid(std::string_view bytes,
                     Tokenizer::InvalidUtf8 policy = Tokenizer::InvalidUtf8::ReplaceMaximalSubpart);
 
+// `input` itself when it is valid UTF-8, else a valid copy (in `storage`) with each bad
+// sequence replaced by U+FFFD, as the reference sees text it receives as a Unicode string.
+std::string_view validView(std::string_view input, std::string& storage);
+
 // Unicode White_Space (what Rust's char::is_whitespace tests).
 bool isWhitespace(char32_t cp);
 

@@ -31,28 +31,39 @@ Turn userTurn(const nlohmann::json& content) {
     return turn;
 }
 
-class EngineParity : public ::testing::TestWithParam<std::string> {};
+// Loads the case's model on the CPU and builds the first turn: two images and a question.
+class EngineParity : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        dir_ = test::referenceDir("idefics3") / GetParam();
+        VQA_SKIP_UNLESS_EXISTS(dir_ / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+        ref_ = SafetensorsFile::open((dir_ / "reference.safetensors").string());
+        conversation_ = nlohmann::json::parse(std::ifstream(dir_ / "conversation.json"));
+        LoadOptions load;
+        load.device = DevicePreference::Cpu;
+        info_ = engine_.load((dir_ / "model").string(), load);
+        for (int i = 0; i < 2; ++i) {
+            const auto path = dir_ / ("image" + std::to_string(i) + ".png");
+            request_.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
+            request_.image_keys.push_back(path.string());
+        }
+        request_.conversation.push_back(userTurn(conversation_["turns"][0]));
+    }
+    fs::path dir_;
+    std::shared_ptr<SafetensorsFile> ref_;
+    nlohmann::json conversation_;
+    Engine engine_;
+    ModelInfo info_;
+    Request request_;
+};
 
 TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
-    const fs::path dir = test::referenceDir("idefics3") / GetParam();
-    VQA_SKIP_UNLESS_EXISTS(dir / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
-    auto ref = SafetensorsFile::open((dir / "reference.safetensors").string());
-    auto conversation = nlohmann::json::parse(std::ifstream(dir / "conversation.json"));
-
-    Engine engine;
-    LoadOptions load;
-    load.device = DevicePreference::Cpu;
-    auto info = engine.load((dir / "model").string(), load);
-    EXPECT_EQ(info.family, "idefics3");
-    EXPECT_EQ(info.dtype, "float32");
-
-    Request request;
-    for (int i = 0; i < 2; ++i) {
-        const auto path = dir / ("image" + std::to_string(i) + ".png");
-        request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
-        request.image_keys.push_back(path.string());
-    }
-    request.conversation.push_back(userTurn(conversation["turns"][0]));
+    EXPECT_EQ(info_.family, "idefics3");
+    EXPECT_EQ(info_.dtype, "float32");
+    auto& engine = engine_;
+    auto& request = request_;
+    const auto& ref = ref_;
+    const auto& conversation = conversation_;
     request.generation.max_new_tokens = 20;
     request.generation.ignore_eos = true;
 
@@ -84,21 +95,9 @@ TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
 }
 
 TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
-    const fs::path dir = test::referenceDir("idefics3") / GetParam();
-    VQA_SKIP_UNLESS_EXISTS(dir / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
-    auto ref = SafetensorsFile::open((dir / "reference.safetensors").string());
-    auto conversation = nlohmann::json::parse(std::ifstream(dir / "conversation.json"));
-    Engine engine;
-    LoadOptions load;
-    load.device = DevicePreference::Cpu;
-    engine.load((dir / "model").string(), load);
-    Request request;
-    for (int i = 0; i < 2; ++i) {
-        const auto path = dir / ("image" + std::to_string(i) + ".png");
-        request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
-        request.image_keys.push_back(path.string());
-    }
-    request.conversation.push_back(userTurn(conversation["turns"][0]));
+    auto& engine = engine_;
+    auto& request = request_;
+    const auto& ref = ref_;
     request.generation.max_new_tokens = 1;
     request.explain.capture_attention = true;
     std::vector<HeatmapGrid> grids;
