@@ -248,7 +248,7 @@ void ModelManagerDialog::refresh() {
         auto* item = new QTreeWidgetItem(list_);
         item->setText(NameColumn, repo);
         item->setToolTip(NameColumn, QString::fromStdString(c.snapshot.string()));
-        item->setText(SizeColumn, bytes(c.bytes));
+        item->setText(SizeColumn, bytes(c.bytes + c.partial_bytes));
         item->setText(LicenseColumn, tr("see its page"));
         item->setText(StatusColumn, c.loadable ? tr("In your Hub cache") : status(&c, repo));
         item->setData(0, kRepoRole, repo);
