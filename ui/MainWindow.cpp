@@ -595,6 +595,16 @@ void MainWindow::openImage(const QString& path) {
     loader_->load(source);
 }
 
+void MainWindow::openImagesFromElsewhere(const QStringList& paths) {
+    for (const QString& p : paths)
+        openImage(p);
+    if (isMinimized())
+        showNormal();
+    show();
+    raise();
+    activateWindow();
+}
+
 void MainWindow::addImage(const QImage& image, const QString& name) {
     ImageSource source;
     source.image = image;

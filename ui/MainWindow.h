@@ -50,6 +50,9 @@ public:
 
     // Images. Loading is asynchronous: imageAdded or imageFailed follows.
     void openImage(const QString& path);
+    // Paths another start of the program handed over (SingleInstance): opens them and
+    // brings the window forward.
+    void openImagesFromElsewhere(const QStringList& paths);
     void addImage(const QImage& image, const QString& name);
     bool openFromMime(const QMimeData* mime);  // a drop or a paste
     void pasteFromClipboard();
