@@ -24,8 +24,10 @@ struct GenerateOptions {
     std::string device = "auto";
     std::string dtype = "auto";
     int threads = 0;
+    int repeat = 1;
     bool json = false;
     GenerationParams params;
+    ExplainParams explain;
 };
 
 void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
@@ -42,6 +44,8 @@ void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o.params.seed, "Random seed for sampling");
     cmd->add_flag("--ignore-eos", o.params.ignore_eos, "Keep generating past the end of the answer");
+    cmd->add_flag("--capture-attention", o.explain.capture_attention,
+                  "Capture attention over the image for every token, as explain does (to measure its cost)");
     cmd->add_flag("--json", o.json, "Print one JSON object per answer instead of streaming text");
 }
 
@@ -155,6 +159,7 @@ Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::strin
     request.images = {image};
     request.image_keys = {image_key};
     request.generation = o.params;
+    request.explain = o.explain;
     request.conversation.push_back(
         {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, text}}});
     return request;
@@ -164,13 +169,17 @@ int runSingle(GenerateOptions& o, const std::string& question) {
     try {
         Engine engine;
         auto image = prepare(engine, o);
-        Request request = firstTurn(image, o.image, question, o);
-        switch (answer(engine, request, o)) {
-        case Outcome::Answered: return 0;
-        case Outcome::Stopped: return kExitStopped;
-        case Outcome::Failed: return 1;
+        for (int r = 0; r < o.repeat; ++r) {
+            // A new cache key each time: the image is prepared, encoded and prefilled anew.
+            const std::string key = r == 0 ? o.image : o.image + "#" + std::to_string(r);
+            Request request = firstTurn(image, key, question, o);
+            switch (answer(engine, request, o)) {
+            case Outcome::Answered: break;
+            case Outcome::Stopped: return kExitStopped;
+            case Outcome::Failed: return 1;
+            }
         }
-        return 1;
+        return 0;
     } catch (const std::exception& e) {
         std::cerr << "vqa: " << e.what() << "\n";
         return 1;
@@ -223,6 +232,8 @@ void setupAsk(CLI::App& app, int& exit_code) {
     addGenerationFlags(cmd, *o);
     cmd->add_option("image", o->image, "Image file")->required();
     cmd->add_option("question", o->question, "The question")->required();
+    cmd->add_option("--repeat", o->repeat, "Answer N times, each from scratch (for timing: the first run is cold)")
+        ->check(CLI::PositiveNumber);
     cmd->callback([o, &exit_code] { exit_code = runSingle(*o, o->question); });
 }
 
