@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "engine/Device.h"
+#include "engine/EngineTesting.h"
 #include "engine/Error.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Relevancy.h"
@@ -23,6 +24,7 @@
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/vision/ImageIO.h"
+#include "models/Interrupt.h"
 
 namespace vqa {
 
@@ -90,6 +92,15 @@ struct EncodedImage {
 
 RgbImage loadImageFile(const std::string& path) { return decodeImageFile(path); }
 
+namespace {
+testhooks::StageHook& stageHook() {
+    static testhooks::StageHook hook;
+    return hook;
+}
+}  // namespace
+
+void testhooks::setStageHook(StageHook hook) { stageHook() = std::move(hook); }
+
 // The prompt of one request as token ids, with where its image tokens are.
 struct Prompt {
     std::vector<std::int64_t> ids;
@@ -138,6 +149,14 @@ struct Engine::Impl {
     KeptAttention kept;
 
     std::mutex mutex;
+    // What the current request is doing, for messages (out of memory "while ...").
+    const char* stage = "";
+
+    void enterStage(const char* name, const char* description) {
+        stage = description;
+        if (stageHook())
+            stageHook()(name);
+    }
 
     void resetSession() {
         cache = {};
@@ -161,8 +180,10 @@ struct Engine::Impl {
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
 Engine::~Engine() = default;
 
+// A function-try-block: running out of memory anywhere in a load becomes a message, and
+// the model loaded before stays (it is replaced only at the end).
 ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
-                       const ProgressCallback& progress) {
+                       const ProgressCallback& progress) try {
     if (!fs::is_directory(model_dir))
         throw Error("model folder '" + model_dir + "' does not exist or is not a folder");
     const fs::path dir(model_dir);
@@ -206,6 +227,8 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         torch::set_num_threads(options.threads);
 
     report("mapping weights", 0.1);
+    if (stageHook())
+        stageHook()("load");
     loaded->checkpoint = Checkpoint::open(model_dir);
     report("building the model", 0.2);
     {
@@ -213,7 +236,15 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         // autograd through these weights later, which inference tensors would forbid.
         torch::NoGradGuard no_grad;
         FamilyLoadContext context{model_dir, config, loaded->checkpoint.get(), device, dtype};
-        loaded->runtime = makeFamilyRuntime(family, context);
+        try {
+            loaded->runtime = makeFamilyRuntime(family, context);
+        } catch (const Error& e) {
+            // The model code knows tensors, not files: say which folder they were missing from.
+            const std::string message = e.what();
+            if (message.find(model_dir) != std::string::npos)
+                throw;
+            throw Error(model_dir + ": " + message);
+        }
     }
 
     ModelInfo& info = loaded->info;
@@ -235,6 +266,12 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     impl_->model = std::move(loaded);
     report("ready", 1.0);
     return impl_->model->info;
+} catch (const c10::OutOfMemoryError& e) {
+    throw Error("out of memory while loading '" + model_dir + "' (" + e.what_without_backtrace() +
+                "); try the CPU, a smaller model or dtype bfloat16" + (hasModel() ? "; the model loaded before is still in use" : ""));
+} catch (const std::bad_alloc&) {
+    throw Error("out of memory while loading '" + model_dir + "'; try a smaller model or dtype bfloat16" +
+                std::string(hasModel() ? "; the model loaded before is still in use" : ""));
 }
 
 bool Engine::hasModel() const { return impl_->model != nullptr; }
@@ -244,16 +281,36 @@ const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model-
 GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
                                   const std::atomic<bool>* cancel, const ProgressCallback& progress) {
     std::lock_guard lock(impl_->mutex);
-    try {
-        return impl_->generate(request, on_token, cancel, progress);
-    } catch (const std::exception& e) {
+    auto failed = [&](const std::string& message) {
         // A failed step leaves the cache in an unknown state: start the next turn afresh.
         impl_->cache = {};
         impl_->cached_ids.clear();
+        impl_->kept.clear();
         GenerationResult result;
         result.stop = StopReason::Error;
-        result.error = e.what();
+        result.error = message;
         return result;
+    };
+    // Running out of memory is reported, not fatal: what the request allocated is freed
+    // with the stack, the model stays loaded, and a smaller request can follow.
+    auto outOfMemory = [&](const std::string& detail) {
+        const std::string device = impl_->model ? impl_->model->info.device : "cpu";
+        return failed("out of " + std::string(device == "cuda" ? "GPU" : "CPU") + " memory while " +
+                      impl_->stage + " (" + detail +
+                      "); the model is still loaded: try a smaller image, a shorter conversation or "
+                      "fewer new tokens" + (device == "cuda" ? ", or the CPU" : ""));
+    };
+    impl_->stage = "preparing the request";
+    try {
+        return impl_->generate(request, on_token, cancel, progress);
+    } catch (const c10::OutOfMemoryError& e) {
+        return outOfMemory(e.what_without_backtrace());
+    } catch (const std::bad_alloc& e) {
+        return outOfMemory(std::string("allocation failed: ") + e.what());
+    } catch (const c10::Error& e) {
+        return failed(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        return failed(e.what());
     }
 }
 
@@ -265,8 +322,13 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
     const auto& image = request.images.at(index);
     if (!image || image->empty())
         throw Error("image " + std::to_string(index + 1) + " of the conversation is empty");
+    if (image->pixels.size() != static_cast<std::size_t>(image->width) * image->height * 3)
+        throw Error("image " + std::to_string(index + 1) + " of the conversation is damaged: " +
+                    std::to_string(image->width) + "x" + std::to_string(image->height) + " pixels but " +
+                    std::to_string(image->pixels.size()) + " bytes");
     if (progress)
         progress({"preparing the image", -1});
+    enterStage("encode", "preparing and encoding the image");
     auto start = Clock::now();
     EncodedImage encoded;
     encoded.prepared = model->runtime->prepareImage(*image);
@@ -392,6 +454,12 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     const auto& params = request.generation;
     auto cancelled = [&] { return cancel && cancel->load(); };
     kept.clear();
+    // The vision encoder and the decoder check between layers, so a cancel stops an image
+    // encoding or a long prefill within a layer's time, not only between tokens.
+    models::InterruptScope interrupt([cancel] {
+        if (cancel && cancel->load())
+            throw Cancelled{};
+    });
 
     Prompt prompt;
     try {
@@ -431,7 +499,15 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
         kept.mapper = mapperFor(prompt);
     }
     models::AttentionCapture* capture_ptr = explain ? &capture : nullptr;
-    torch::Tensor logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr);
+    enterStage("prefill", "reading the prompt");
+    torch::Tensor logits;
+    try {
+        logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr);
+    } catch (const Cancelled&) {
+        // The cache still holds the kept prefix (a forward pass commits its length last).
+        result.stop = StopReason::Cancelled;
+        return result;
+    }
     cached_ids.insert(cached_ids.end(), ids.begin() + keep, ids.end());
     timings.prefill_ms = msSince(start);
 
@@ -443,6 +519,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     auto next_t = torch::empty({1}, torch::kInt64);
     auto decode_start = Clock::now();
     result.stop = StopReason::MaxTokens;
+    enterStage("decode", "generating the answer");
     for (std::int64_t step = 0; step < max_new; ++step) {
         if (cancelled()) {
             result.stop = StopReason::Cancelled;
@@ -475,7 +552,12 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
         if (step + 1 == max_new)
             break;  // the last token needs no forward pass
         next_t.fill_(next);
-        logits = net.forward(net.embedTokens(next_t.to(net.device())), cache, false, capture_ptr);
+        try {
+            logits = net.forward(net.embedTokens(next_t.to(net.device())), cache, false, capture_ptr);
+        } catch (const Cancelled&) {
+            result.stop = StopReason::Cancelled;
+            break;
+        }
         cached_ids.push_back(next);
     }
     if (std::string tail = detok.finish(); !tail.empty()) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/Error.h"
+#include "models/Interrupt.h"
 
 namespace vqa::models {
 
@@ -104,6 +105,7 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
 
     auto h = embeds.to(device_, dtype_);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+        checkInterrupt();
         const auto& layer = layers_[i];
         auto residual = h;
         auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);

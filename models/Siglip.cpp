@@ -1,6 +1,7 @@
 #include "models/Siglip.h"
 
 #include "engine/Error.h"
+#include "models/Interrupt.h"
 
 namespace vqa::models {
 
@@ -94,6 +95,7 @@ torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
     const auto hidden = config_.hidden_size;
 
     for (const auto& layer : layers_) {
+        checkInterrupt();
         auto residual = h;
         auto x =
             layerNorm(h, layer.layer_norm1_weight, layer.layer_norm1_bias, config_.layer_norm_eps);
