@@ -124,6 +124,23 @@ std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config)
             by_id[t.id] = t;
         }
     }
+    // transformers 5 writes the added tokens only into tokenizer.json ("added_tokens"), not
+    // tokenizer_config.json; a tokenizer.model beside it needs them too (LLaVA's <image>).
+    json spec = readJson(dir / "tokenizer.json", false);
+    if (spec.is_object() && spec.contains("added_tokens") && spec["added_tokens"].is_array())
+        for (const auto& entry : spec["added_tokens"]) {
+            AddedToken t;
+            t.id = entry.at("id").get<TokenId>();
+            if (by_id.count(t.id))
+                continue;  // tokenizer_config.json's entry wins
+            t.content = entry.at("content").get<std::string>();
+            t.special = entry.value("special", false);
+            t.lstrip = entry.value("lstrip", false);
+            t.rstrip = entry.value("rstrip", false);
+            t.single_word = entry.value("single_word", false);
+            t.normalized = entry.value("normalized", false);
+            by_id[t.id] = t;
+        }
     std::vector<AddedToken> out;
     for (auto& [id, t] : by_id)
         out.push_back(t);
