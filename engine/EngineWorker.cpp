@@ -2,6 +2,8 @@
 
 #include <QMetaType>
 
+#include <algorithm>
+
 #include "engine/Engine.h"
 #include "engine/Error.h"
 
@@ -13,6 +15,9 @@ void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::ModelInfo>();
     qRegisterMetaType<vqa::TokenEvent>();
     qRegisterMetaType<vqa::GenerationResult>();
+    qRegisterMetaType<vqa::ExplainParams>();
+    qRegisterMetaType<vqa::TokenHeatmaps>();
+    qRegisterMetaType<std::vector<int>>();
 }
 
 EngineWorker::EngineWorker(QObject* parent) : QObject(parent), engine_(std::make_unique<Engine>()) {}
@@ -42,6 +47,43 @@ void EngineWorker::submit(const vqa::Request& request) {
 void EngineWorker::post(const vqa::Request& request) {
     cancel_ = false;
     QMetaObject::invokeMethod(this, [this, request] { run(request); }, Qt::QueuedConnection);
+}
+
+void EngineWorker::postRegrid(quint64 ticket, int tokens, const vqa::ExplainParams& params) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, tokens, params] {
+            try {
+                TokenHeatmaps out;
+                out.reserve(size_t(std::max(tokens, 0)));
+                for (int t = 0; t < tokens; ++t)
+                    out.push_back(engine_->attentionGrids(t, t + 1, params));
+                emit attentionRegridded(ticket, out);
+            } catch (const std::exception& e) {
+                emit explainFailed(ticket, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::postRelevancy(quint64 ticket, const vqa::Request& request,
+                                 const std::vector<std::int32_t>& answer_ids, const std::vector<int>& indices) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, request, answer_ids, indices] {
+            busy_ = true;
+            try {
+                TokenHeatmaps out;
+                for (int i : indices)
+                    out.push_back(engine_->relevancy(request, answer_ids, i));
+                busy_ = false;
+                emit relevancyReady(ticket, indices, out);
+            } catch (const std::exception& e) {
+                busy_ = false;
+                emit explainFailed(ticket, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
 }
 
 void EngineWorker::run(const vqa::Request& request) {

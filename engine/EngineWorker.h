@@ -7,13 +7,19 @@
 #include <QThread>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "engine/Types.h"
 
 namespace vqa {
 
 class Engine;
+
+// Heatmap grids of one token, and of each token of an answer (named for Qt's meta-types).
+using HeatmapGrids = std::vector<HeatmapGrid>;
+using TokenHeatmaps = std::vector<HeatmapGrids>;
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -29,6 +35,15 @@ public:
     // the flag only when it starts, which would lose such a cancel).
     void post(const vqa::Request& request);
 
+    // Thread-safe, queued to the worker (never run on the caller's thread): re-reduce the
+    // attention kept from the last answer, for its first `tokens` tokens, with new layer and
+    // head choices; attentionRegridded(ticket, per-token grids) answers.
+    void postRegrid(quint64 ticket, int tokens, const vqa::ExplainParams& params);
+    // Relevancy (gradient-weighted attention) of answer tokens `indices` for the request that
+    // produced `answer_ids`; relevancyReady(ticket, per-index grids) or explainFailed answers.
+    void postRelevancy(quint64 ticket, const vqa::Request& request, const std::vector<std::int32_t>& answer_ids,
+                       const std::vector<int>& indices);
+
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
     void submit(const vqa::Request& request);
@@ -39,6 +54,9 @@ signals:
     void progress(const QString& stage, double fraction);
     void token(const vqa::TokenEvent& event);
     void finished(const vqa::GenerationResult& result);
+    void attentionRegridded(quint64 ticket, const vqa::TokenHeatmaps& per_token);
+    void relevancyReady(quint64 ticket, const std::vector<int>& indices, const vqa::TokenHeatmaps& per_index);
+    void explainFailed(quint64 ticket, const QString& message);
 
 private:
     void run(const vqa::Request& request);
@@ -70,3 +88,5 @@ Q_DECLARE_METATYPE(vqa::Request)
 Q_DECLARE_METATYPE(vqa::ModelInfo)
 Q_DECLARE_METATYPE(vqa::TokenEvent)
 Q_DECLARE_METATYPE(vqa::GenerationResult)
+Q_DECLARE_METATYPE(vqa::ExplainParams)
+Q_DECLARE_METATYPE(vqa::TokenHeatmaps)

@@ -139,6 +139,8 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
             auto q_last = q.select(1, t - 1).reshape({kv_heads, groups, d});
             auto scores = at::matmul(q_last, keys.transpose(1, 2)) * scale; // [KV, G, S]
             auto probs = at::softmax(scores.reshape({heads, s}), -1, torch::kFloat32);
+            if (i < capture->row_offsets.size() && capture->row_offsets[i].defined())
+                probs = probs + capture->row_offsets[i].to(probs.device(), torch::kFloat32);
             capture->rows[i] = probs.index_select(1, capture_positions);
             capture->full_rows[i] = probs;
             auto last = at::matmul(probs.to(dtype_).view({kv_heads, groups, s}), values)

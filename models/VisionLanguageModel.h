@@ -26,10 +26,13 @@ struct KvCache {
 // full_rows[layer] is that query's whole row over every key, [heads, keys] float32; the
 // layer's output is computed from it, so under autograd it is the tensor to differentiate
 // against (gradient-weighted relevancy), then select `positions` from the gradient.
+// row_offsets (optional, one per layer, [heads, keys]) are added to that row before the
+// layer uses it: a perturbation for checking gradients against finite differences.
 struct AttentionCapture {
-    torch::Tensor positions;              // int64 key positions to keep
-    std::vector<torch::Tensor> rows;      // one per layer, filled by the model
-    std::vector<torch::Tensor> full_rows; // one per layer, filled by the model
+    torch::Tensor positions;                // int64 key positions to keep
+    std::vector<torch::Tensor> rows;        // one per layer, filled by the model
+    std::vector<torch::Tensor> full_rows;   // one per layer, filled by the model
+    std::vector<torch::Tensor> row_offsets; // set by the caller, usually empty
 };
 
 class VisionLanguageModel {

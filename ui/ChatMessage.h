@@ -17,6 +17,7 @@ struct TokenRecord {
     int end = 0;
     std::int32_t id = 0;
     std::vector<HeatmapGrid> attention;
+    std::vector<HeatmapGrid> relevancy;  // computed on request (a clicked word)
 };
 
 struct ChatMessage {

@@ -52,12 +52,18 @@ void ColorLegend::paintEvent(QPaintEvent*) {
 }
 
 ExplainBar::ExplainBar(QWidget* parent)
-    : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), colormap_(new QComboBox),
+    : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), mode_(new QComboBox), colormap_(new QComboBox),
       opacity_(new QSlider(Qt::Horizontal)), layer_begin_(new QSpinBox), layer_end_(new QSpinBox),
       head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton) {
     setAccessibleName(tr("Heatmap controls"));
     toggle_->setChecked(true);
     toggle_->setToolTip(tr("Show or hide the heatmap over the image (Ctrl+H)"));
+    mode_->addItem(tr("Attention"));
+    mode_->addItem(tr("Relevancy"));
+    mode_->setAccessibleName(tr("Heatmap kind"));
+    mode_->setToolTip(tr("Attention: where the model looked while writing each word (instant).\n"
+                         "Relevancy: gradient-weighted attention, what actually made the word "
+                         "(computed when you click a word)."));
     colormap_->addItems(colormapNames());
     colormap_->setAccessibleName(tr("Colormap"));
     colormap_->setToolTip(tr("Colormap of the heatmap"));
@@ -76,10 +82,10 @@ ExplainBar::ExplainBar(QWidget* parent)
     layer_end_->setAccessibleName(tr("Last layer"));
     head_->setAccessibleName(tr("Attention head"));
     const QString layer_tip = tr("Decoder layers whose attention is averaged (auto: the upper half). "
-                                 "Applies to the next answer.");
+                                 "Redraws the last answer's maps at once.");
     layer_begin_->setToolTip(layer_tip);
     layer_end_->setToolTip(layer_tip);
-    head_->setToolTip(tr("Attention head (mean: average of all heads). Applies to the next answer."));
+    head_->setToolTip(tr("Attention head (mean: average of all heads). Redraws the last answer's maps at once."));
     whole_->setText(tr("Whole answer"));
     whole_->setToolTip(tr("Mean heatmap over all tokens of the last answer"));
     whole_->setAccessibleName(tr("Whole-answer heatmap"));
@@ -92,6 +98,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->setContentsMargins(6, 2, 6, 2);
     row->setSpacing(6);
     row->addWidget(toggle_);
+    row->addWidget(mode_);
     row->addWidget(colormap_);
     auto* op = new QLabel(tr("Opacity"));
     op->setBuddy(opacity_);
@@ -113,6 +120,12 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->addWidget(save_);
 
     connect(toggle_, &QCheckBox::toggled, this, &ExplainBar::overlayToggled);
+    connect(mode_, &QComboBox::currentIndexChanged, this, [this](int i) {
+        const bool attention = i != int(ExplainMode::Relevancy);
+        for (QSpinBox* s : {layer_begin_, layer_end_, head_})
+            s->setEnabled(attention);  // relevancy sums all layers and heads
+        emit modeChanged(attention ? ExplainMode::Attention : ExplainMode::Relevancy);
+    });
     connect(colormap_, &QComboBox::currentIndexChanged, this,
             [this](int i) { emit colormapChanged(static_cast<Colormap>(std::max(0, i))); });
     connect(opacity_, &QSlider::valueChanged, this, [this](int v) { emit opacityChanged(v / 100.0); });
@@ -138,6 +151,25 @@ void ExplainBar::setLayers(int begin, int end, int head) {
     layer_end_->setValue(end);
     head_->setValue(head);
 }
+
+void ExplainBar::setModelShape(int layers, int heads) {
+    const QSignalBlocker b1(layer_begin_), b2(layer_end_), b3(head_);
+    const int max_layer = layers > 0 ? layers - 1 : 255;
+    layer_begin_->setMaximum(max_layer);
+    layer_end_->setMaximum(max_layer);
+    head_->setMaximum(heads > 0 ? heads - 1 : 255);
+    if (layers > 0) {
+        const QString tip = tr("Decoder layers 0–%1 whose attention is averaged (auto: the upper half). "
+                               "Redraws the last answer's maps at once.").arg(max_layer);
+        layer_begin_->setToolTip(tip);
+        layer_end_->setToolTip(tip);
+    }
+}
+
+ExplainMode ExplainBar::mode() const {
+    return mode_->currentIndex() == int(ExplainMode::Relevancy) ? ExplainMode::Relevancy : ExplainMode::Attention;
+}
+void ExplainBar::setMode(ExplainMode mode) { mode_->setCurrentIndex(int(mode)); }
 
 void ExplainBar::setHeatmapAvailable(bool available) {
     whole_->setEnabled(available);

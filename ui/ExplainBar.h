@@ -32,6 +32,10 @@ private:
     QString caption_;
 };
 
+// What the heatmap shows: the attention captured while answering, or relevancy
+// (gradient-weighted attention, computed on request for a clicked word).
+enum class ExplainMode { Attention = 0, Relevancy = 1 };
+
 class ExplainBar : public QWidget {
     Q_OBJECT
 public:
@@ -47,22 +51,32 @@ public:
     int layerEnd() const;
     int head() const;
     void setLayers(int begin, int end, int head);
+    // The loaded model's decoder layers and attention heads bound the spin boxes (0: unknown).
+    void setModelShape(int layers, int heads);
+    ExplainMode mode() const;
+    void setMode(ExplainMode mode);
     void setHeatmapAvailable(bool available);  // enables save and whole-answer
 
     QCheckBox* overlayToggle() const { return toggle_; }
     QComboBox* colormapBox() const { return colormap_; }
     QSlider* opacitySlider() const { return opacity_; }
+    QComboBox* modeBox() const { return mode_; }
+    QSpinBox* layerBeginBox() const { return layer_begin_; }
+    QSpinBox* layerEndBox() const { return layer_end_; }
+    QSpinBox* headBox() const { return head_; }
 
 signals:
     void overlayToggled(bool visible);
     void colormapChanged(vqa::ui::Colormap map);
     void opacityChanged(double opacity);
     void layersChanged();  // layer range or head
+    void modeChanged(vqa::ui::ExplainMode mode);
     void wholeAnswerRequested();
     void saveRequested();
 
 private:
     QCheckBox* toggle_;
+    QComboBox* mode_;
     QComboBox* colormap_;
     QSlider* opacity_;
     QSpinBox* layer_begin_;

@@ -13,6 +13,8 @@
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QImageReader>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
@@ -32,10 +34,14 @@
 #include <algorithm>
 
 #include "engine/EngineWorker.h"
+#include "engine/hub/HubCache.h"
+#include "engine/hub/KnownModels.h"
 #include "ui/ChatView.h"
 #include "ui/ExplainBar.h"
 #include "ui/Heatmap.h"
 #include "ui/ImageCanvas.h"
+#include "ui/ModelDownloads.h"
+#include "ui/ModelManagerDialog.h"
 #include "ui/QuestionEdit.h"
 #include "ui/SettingsDialog.h"
 #include "ui/WelcomePage.h"
@@ -81,11 +87,28 @@ bool dialogsAllowed() { return !qEnvironmentVariableIsSet("VQA_NO_DIALOGS"); }
 
 const QString kDescribePrompt = QStringLiteral("Describe this image.");
 
+// Tokens [b, e) of an answer as the word a person reads (Markdown marks dropped).
+QString wordText(const ChatMessage& m, int b, int e) {
+    QString word = m.text.mid(m.tokens[size_t(b)].start, m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start);
+    word.remove(QRegularExpression(QStringLiteral("[*_`#>]")));
+    return word.trimmed();
+}
+
+// Decoder layers and attention heads from a model folder's config.json (0 when unknown).
+std::pair<int, int> decoderShape(const QString& dir) {
+    QFile f(dir + QStringLiteral("/config.json"));
+    if (!f.open(QIODevice::ReadOnly))
+        return {0, 0};
+    const QJsonObject root = QJsonDocument::fromJson(f.readAll()).object();
+    const QJsonObject text = root.contains("text_config") ? root["text_config"].toObject() : root;
+    return {text["num_hidden_layers"].toInt(), text["num_attention_heads"].toInt()};
+}
+
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), engine_(new EngineThread(this)), loader_(new ImageLoader(this)),
-      settings_(AppSettings::restore()) {
+      downloads_(new ModelDownloads(this)), settings_(AppSettings::restore()) {
     setWindowTitle(tr("VQA Studio"));
     setAccessibleName(tr("VQA Studio"));
     initVqaResources();
@@ -94,6 +117,7 @@ MainWindow::MainWindow(QWidget* parent)
     buildUi();
     buildMenus();
     connectEngine();
+    connectDownloads();
     connect(loader_, &ImageLoader::loaded, this, &MainWindow::onImageLoaded);
     connect(loader_, &ImageLoader::failed, this, [this](const QString&, const QString& error) {
         showError(tr("Could not open the image"), error);
@@ -106,6 +130,7 @@ MainWindow::MainWindow(QWidget* parent)
     memory_timer_.start(2000);
     updateMemory();
     welcome_->setLastModel(QSettings().value("model/lastDir").toString());
+    updateWelcomeCache();
     setStatus(tr("No model loaded — open a model folder (Model ▸ Open Model Folder…, Ctrl+M) to start."));
     updateRightPanel();
     updateActions();
@@ -293,6 +318,14 @@ void MainWindow::buildUi() {
             loadModel(dir);
     });
     connect(welcome_, &WelcomePage::reloadRequested, this, &MainWindow::loadModel);
+    connect(welcome_, &WelcomePage::downloadRequested, this, [this](const QString& repo) {
+        if (downloads_->start(repo))
+            welcome_->setDownloadProgress(-1, tr("Asking the Hub for the list of files…"));
+    });
+    connect(welcome_, &WelcomePage::pauseRequested, downloads_, &ModelDownloads::pause);
+    connect(welcome_, &WelcomePage::resumeRequested, this, [this] { downloads_->start(downloads_->repo()); });
+    connect(welcome_, &WelcomePage::cancelRequested, downloads_, &ModelDownloads::cancel);
+    connect(welcome_, &WelcomePage::managerRequested, this, &MainWindow::showModelManager);
     connect(thumbnails_, &QListWidget::currentRowChanged, this, [this](int row) {
         if (row >= 0 && row != current_)
             setCurrentImage(row);
@@ -321,7 +354,15 @@ void MainWindow::buildUi() {
         settings_.layer_begin = explain_->layerBegin();
         settings_.layer_end = explain_->layerEnd();
         settings_.head = explain_->head();
-        setStatus(tr("Layer and head choices apply to the next answer."));
+        regridLastAnswer();
+    });
+    connect(explain_, &ExplainBar::modeChanged, this, [this](ExplainMode mode) {
+        Session* s = current();
+        if (mode == ExplainMode::Relevancy && s && s->pinned_message >= 0 && !s->pinned_whole && s->pinned_token >= 0)
+            requestRelevancy(s->pinned_message, s->pinned_token);
+        else if (mode == ExplainMode::Relevancy)
+            setStatus(tr("Relevancy mode: click a word of an answer to compute its map."));
+        updateOverlay();
     });
     connect(explain_, &ExplainBar::wholeAnswerRequested, this, [this] { showWholeAnswerHeatmap(); });
     connect(explain_, &ExplainBar::saveRequested, this, [this] {
@@ -410,6 +451,7 @@ void MainWindow::buildMenus() {
         if (dialogsAllowed())
             QMessageBox::information(this, tr("Model Information"), modelInfoText());
     });
+    add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [this] { showModelManager(); });
     model->addSeparator();
     QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [this] {
         SettingsDialog dialog(settings_, this);
@@ -450,6 +492,85 @@ void MainWindow::connectEngine() {
     });
     connect(worker, &EngineWorker::token, this, &MainWindow::handleToken);
     connect(worker, &EngineWorker::finished, this, &MainWindow::handleFinished);
+    connect(worker, &EngineWorker::attentionRegridded, this, &MainWindow::onRegridded);
+    connect(worker, &EngineWorker::relevancyReady, this, &MainWindow::onRelevancy);
+    connect(worker, &EngineWorker::explainFailed, this, &MainWindow::onExplainFailed);
+}
+
+void MainWindow::connectDownloads() {
+    connect(downloads_, &ModelDownloads::progressChanged, this, [this] {
+        const hub::DownloadProgress& p = downloads_->lastProgress();
+        const double fraction = p.total > 0 ? double(p.bytes) / double(p.total) : -1.0;
+        const QString text = downloads_->repo() + QStringLiteral(": ") + ModelDownloads::describe(p);
+        welcome_->setDownloadProgress(fraction, text);
+        if (!loading_model_ && !generating_) {
+            progress_->show();
+            progress_->setRange(0, fraction < 0 ? 0 : 1000);
+            if (fraction >= 0)
+                progress_->setValue(int(fraction * 1000));
+            progress_->setFormat(tr("download %p%"));
+        }
+        setStatus(tr("Downloading %1").arg(text));
+    });
+    connect(downloads_, &ModelDownloads::stateChanged, this, [this] {
+        using S = ModelDownloads::State;
+        const S st = downloads_->state();
+        welcome_->setDownloadState(downloads_->running(), st == S::Paused);
+        if (st == S::Paused) {
+            const QString text = tr("Paused %1 at %2 of %3. Resume continues where it stopped.")
+                                     .arg(downloads_->repo(),
+                                          QString::fromStdString(hub::formatBytes(downloads_->lastProgress().bytes)),
+                                          QString::fromStdString(hub::formatBytes(downloads_->lastProgress().total)));
+            welcome_->setDownloadMessage(text, false);
+            setStatus(text);
+        }
+        if (!downloads_->running() && !loading_model_ && !generating_)
+            progress_->hide();
+    });
+    connect(downloads_, &ModelDownloads::finished, this, [this](const QString& repo, const QString& dir) {
+        welcome_->setDownloadMessage(tr("%1 is downloaded and checked. Loading it…").arg(repo), false);
+        welcome_->setDownloadState(false, false);
+        updateWelcomeCache();
+        if (loading_model_ || generating_)
+            setStatus(tr("%1 is downloaded; load it from Model ▸ Models… when this finishes.").arg(repo));
+        else
+            loadModel(dir);
+    });
+    connect(downloads_, &ModelDownloads::cancelled, this, [this](const QString& repo) {
+        welcome_->hideDownload();
+        setStatus(tr("Cancelled the download of %1.").arg(repo));
+    });
+    connect(downloads_, &ModelDownloads::failed, this, [this](const QString& repo, const QString& message, bool offline) {
+        welcome_->setDownloadState(false, false);
+        const QString text = offline ? tr("You seem to be offline: %1 could not be downloaded. %2").arg(repo, message)
+                                     : tr("The download of %1 failed: %2").arg(repo, message);
+        welcome_->setDownloadMessage(text, true);
+        setStatus(text);
+        if (!manager_ || !manager_->isVisible())
+            showError(offline ? tr("Offline") : tr("Download failed"), text);
+    });
+}
+
+void MainWindow::updateWelcomeCache() {
+    QString cached;
+    for (const auto& m : hub::knownModels())
+        if (m.recommended)
+            if (const auto snap = hub::cachedSnapshot(m.repo_id))
+                cached = QString::fromStdString(snap->string());
+    welcome_->setRecommendedCached(cached);
+}
+
+ModelManagerDialog* MainWindow::showModelManager() {
+    if (!manager_) {
+        manager_ = new ModelManagerDialog(downloads_, this);
+        connect(manager_, &ModelManagerDialog::loadRequested, this, &MainWindow::loadModel);
+    } else {
+        manager_->refresh();
+    }
+    manager_->show();
+    manager_->raise();
+    manager_->activateWindow();
+    return manager_;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -472,6 +593,16 @@ void MainWindow::openImage(const QString& path) {
     source.name = QFileInfo(path).fileName();
     setStatus(tr("Opening %1…").arg(source.name));
     loader_->load(source);
+}
+
+void MainWindow::openImagesFromElsewhere(const QStringList& paths) {
+    for (const QString& p : paths)
+        openImage(p);
+    if (isMinimized())
+        showNormal();
+    show();
+    raise();
+    activateWindow();
 }
 
 void MainWindow::addImage(const QImage& image, const QString& name) {
@@ -631,6 +762,9 @@ void MainWindow::handleModelLoaded(const ModelInfo& info) {
         loading_dir_ = QString::fromStdString(info.path);
     QSettings().setValue("model/lastDir", loading_dir_);
     welcome_->setLastModel(loading_dir_);
+    const auto [layers, heads] = decoderShape(QString::fromStdString(info.path.empty() ? loading_dir_.toStdString() : info.path));
+    explain_->setModelShape(layers, heads);
+    engine_answer_message_ = -1;  // a new model keeps no attention of earlier answers
     welcome_->setLoading(false);
     progress_->hide();
     setStatus(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
@@ -811,6 +945,8 @@ void MainWindow::handleFinished(const GenerationResult& result) {
     ChatMessage& m = s->messages.back();
     m.streaming = false;
     m.stop = result.stop;
+    engine_answer_session_ = s;
+    engine_answer_message_ = int(s->messages.size()) - 1;
     if (m.text.isEmpty() && !result.text.empty())
         m.text = QString::fromStdString(result.text);  // an engine that did not stream
     Timings t = result.timings;
@@ -845,6 +981,11 @@ void MainWindow::handleFinished(const GenerationResult& result) {
     }
     progress_->hide();
     updateActions();
+    if (regrid_after_answer_) {
+        // The layers changed while this answer was being written with the old ones.
+        regrid_after_answer_ = false;
+        regridLastAnswer();
+    }
     emit answerFinished();
     if (closing_)
         close();
@@ -862,6 +1003,7 @@ bool MainWindow::regenerate() {
     if (!s || generating_ || !model_ || loading_model_)
         return false;
     // Drop the last answer (and anything after the last question), then ask again.
+    forgetEngineAnswer(s);
     while (!s->messages.empty() && s->messages.back().role == Role::Assistant)
         s->messages.pop_back();
     if (s->messages.empty())
@@ -877,6 +1019,7 @@ void MainWindow::newConversation() {
     Session* s = current();
     if (!s || (generating_ && generating_.get() == s))
         return;
+    forgetEngineAnswer(s);
     s->messages.clear();
     s->pinned_message = s->pinned_token = -1;
     s->pinned_whole = false;
@@ -914,7 +1057,143 @@ void MainWindow::showTokenHeatmap(int message, int token) {
     s->pinned_token = token;
     s->pinned_whole = false;
     hover_message_ = hover_token_ = -1;
+    if (explain_->mode() == ExplainMode::Relevancy)
+        requestRelevancy(message, token);
     updateOverlay();
+}
+
+bool MainWindow::requestRelevancy(int message, int token) {
+    Session* s = current();
+    if (!s || message < 0 || message >= int(s->messages.size()))
+        return false;
+    const ChatMessage& m = s->messages[size_t(message)];
+    if (m.role != Role::Assistant || token < 0 || token >= int(m.tokens.size()))
+        return false;
+    if (!model_ || loading_model_) {
+        setStatus(tr("Relevancy needs the model that wrote the answer: load a model first."));
+        return false;
+    }
+    if (generating_ || m.streaming) {
+        setStatus(tr("Relevancy can be computed when the answer is finished."));
+        return false;
+    }
+    const auto [b, e] = m.wordOfToken(token);
+    // The word's first few tokens: each costs a forward and a backward pass.
+    std::vector<int> indices;
+    for (int t = b; t < std::min(e, b + 4); ++t)
+        if (m.tokens[size_t(t)].relevancy.empty())
+            indices.push_back(t);
+    if (indices.empty())
+        return true;  // already there
+    for (const auto& [ticket, p] : pending_explain_)
+        if (p.relevancy && p.session.lock().get() == s && p.message == message && p.tokens == indices.front())
+            return true;  // already on its way
+    Request request;
+    request.conversation = toConversation(s->messages, size_t(message), true);
+    request.images = {s->image.rgb};
+    request.image_keys = {s->image.key.toStdString()};
+    request.generation = settings_.generation;
+    request.explain = explainParams();
+    std::vector<std::int32_t> ids;
+    ids.reserve(m.tokens.size());
+    for (const TokenRecord& t : m.tokens)
+        ids.push_back(t.id);
+    const quint64 ticket = ++next_ticket_;
+    pending_explain_[ticket] = {sessions_[size_t(current_)], message, indices.front(), true};
+    setStatus(tr("Computing the relevancy of “%1”…").arg(wordText(m, b, e)));
+    progress_->setRange(0, 0);
+    progress_->setFormat(tr("relevancy"));
+    progress_->show();
+    engine_->worker()->postRelevancy(ticket, request, ids, indices);
+    updateOverlay();
+    return true;
+}
+
+bool MainWindow::regridLastAnswer() {
+    std::shared_ptr<Session> s = engine_answer_session_.lock();
+    if (generating_) {
+        regrid_after_answer_ = true;
+        setStatus(tr("The new layers and head apply once this answer is finished."));
+        return false;
+    }
+    if (!s || engine_answer_message_ < 0 || engine_answer_message_ >= int(s->messages.size()) ||
+        !s->messages[size_t(engine_answer_message_)].hasAttention()) {
+        setStatus(tr("Layer and head choices apply to the next answer."));
+        return false;
+    }
+    const ChatMessage& m = s->messages[size_t(engine_answer_message_)];
+    const quint64 ticket = ++next_ticket_;
+    pending_explain_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false};
+    const ExplainParams p = explainParams();
+    const QString layers = p.layer_begin < 0 && p.layer_end < 0
+                               ? tr("the default layers")
+                               : tr("layers %1–%2").arg(p.layer_begin < 0 ? tr("auto") : QString::number(p.layer_begin),
+                                                        p.layer_end < 0 ? tr("auto") : QString::number(p.layer_end));
+    setStatus(tr("Redrawing the last answer's heatmaps from %1, %2…")
+                  .arg(layers, p.head < 0 ? tr("all heads") : tr("head %1").arg(p.head)));
+    engine_->worker()->postRegrid(ticket, int(m.tokens.size()), p);
+    return true;
+}
+
+void MainWindow::onRegridded(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_token) {
+    const auto it = pending_explain_.find(ticket);
+    if (it == pending_explain_.end())
+        return;
+    const PendingExplain p = it->second;
+    pending_explain_.erase(it);
+    // A newer regrid supersedes this one.
+    for (const auto& [t, other] : pending_explain_)
+        if (!other.relevancy && t > ticket)
+            return;
+    std::shared_ptr<Session> s = p.session.lock();
+    if (s && p.message < int(s->messages.size()) && s->messages[size_t(p.message)].tokens.size() == per_token.size()) {
+        ChatMessage& m = s->messages[size_t(p.message)];
+        for (size_t i = 0; i < per_token.size(); ++i)
+            if (!per_token[i].empty())
+                m.tokens[i].attention = per_token[i];
+        setStatus(tr("Heatmaps redrawn."));
+        if (s.get() == current())
+            updateOverlay();
+    }
+    emit heatmapUpdated();
+}
+
+void MainWindow::onRelevancy(quint64 ticket, const std::vector<int>& indices,
+                             const std::vector<std::vector<HeatmapGrid>>& per_index) {
+    const auto it = pending_explain_.find(ticket);
+    if (it == pending_explain_.end())
+        return;
+    const PendingExplain p = it->second;
+    pending_explain_.erase(it);
+    if (std::none_of(pending_explain_.begin(), pending_explain_.end(), [](const auto& e) { return e.second.relevancy; }))
+        progress_->hide();
+    std::shared_ptr<Session> s = p.session.lock();
+    if (s && p.message < int(s->messages.size())) {
+        ChatMessage& m = s->messages[size_t(p.message)];
+        for (size_t i = 0; i < indices.size() && i < per_index.size(); ++i)
+            if (indices[i] >= 0 && indices[i] < int(m.tokens.size()))
+                m.tokens[size_t(indices[i])].relevancy = per_index[i];
+        setStatus(tr("Relevancy ready."));
+        if (s.get() == current())
+            updateOverlay();
+    }
+    emit heatmapUpdated();
+}
+
+void MainWindow::onExplainFailed(quint64 ticket, const QString& message) {
+    const auto it = pending_explain_.find(ticket);
+    if (it == pending_explain_.end())
+        return;
+    const bool relevancy = it->second.relevancy;
+    pending_explain_.erase(it);
+    progress_->hide();
+    showError(relevancy ? tr("Could not compute the relevancy") : tr("Could not redraw the heatmaps"), message);
+    emit heatmapUpdated();
+}
+
+void MainWindow::forgetEngineAnswer(Session* s) {
+    if (engine_answer_session_.lock().get() == s)
+        engine_answer_message_ = -1;
 }
 
 void MainWindow::showWholeAnswerHeatmap(int message) {
@@ -980,24 +1259,38 @@ void MainWindow::updateOverlay() {
             message = int(s->messages.size()) - 1;  // live: the newest token
             token = int(s->messages.back().tokens.size()) - 1;
         }
+        const bool relevancy = explain_->mode() == ExplainMode::Relevancy;
+        auto mapOf = [relevancy](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
+            return relevancy ? t.relevancy : t.attention;
+        };
         if (message >= 0 && message < int(s->messages.size())) {
             const ChatMessage& m = s->messages[size_t(message)];
             if (whole) {
                 for (const auto& t : m.tokens)
-                    if (!t.attention.empty())
-                        grids.push_back(&t.attention);
-                caption = grids.size() == 1 ? tr("Whole answer: one token")
-                                            : tr("Whole answer: mean over %1 tokens").arg(grids.size());
+                    if (!mapOf(t).empty())
+                        grids.push_back(&mapOf(t));
+                if (relevancy)
+                    caption = grids.empty() ? tr("Relevancy: click a word to compute its map")
+                                            : tr("Relevancy: mean over the %1 tokens computed so far").arg(grids.size());
+                else
+                    caption = grids.size() == 1 ? tr("Whole answer: one token")
+                                                : tr("Whole answer: mean over %1 tokens").arg(grids.size());
             } else if (token >= 0 && token < int(m.tokens.size())) {
                 const auto [b, e] = m.wordOfToken(token);
                 for (int t = b; t < e; ++t)
-                    if (!m.tokens[size_t(t)].attention.empty())
-                        grids.push_back(&m.tokens[size_t(t)].attention);
-                QString word = m.text.mid(m.tokens[size_t(b)].start,
-                                          m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start);
-                word.remove(QRegularExpression(QStringLiteral("[*_`#>]")));
-                word = word.trimmed();
-                caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
+                    if (!mapOf(m.tokens[size_t(t)]).empty())
+                        grids.push_back(&mapOf(m.tokens[size_t(t)]));
+                const QString word = wordText(m, b, e);
+                if (relevancy) {
+                    const bool pending = std::any_of(pending_explain_.begin(), pending_explain_.end(), [&](const auto& p) {
+                        return p.second.relevancy && p.second.message == message && p.second.tokens >= b && p.second.tokens < e;
+                    });
+                    caption = !grids.empty() ? tr("Relevancy of “%1”").arg(word)
+                              : pending      ? tr("Computing the relevancy of “%1”…").arg(word)
+                                             : tr("Click “%1” to compute its relevancy").arg(word);
+                } else {
+                    caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
+                }
                 hl_message = message;
                 hl_begin = b;
                 hl_end = e;

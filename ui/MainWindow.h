@@ -7,6 +7,7 @@
 #include <QMainWindow>
 #include <QTimer>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -36,6 +37,8 @@ class ChatView;
 class ColorLegend;
 class ExplainBar;
 class ImageCanvas;
+class ModelDownloads;
+class ModelManagerDialog;
 class QuestionEdit;
 class WelcomePage;
 
@@ -47,6 +50,9 @@ public:
 
     // Images. Loading is asynchronous: imageAdded or imageFailed follows.
     void openImage(const QString& path);
+    // Paths another start of the program handed over (SingleInstance): opens them and
+    // brings the window forward.
+    void openImagesFromElsewhere(const QStringList& paths);
     void addImage(const QImage& image, const QString& name);
     bool openFromMime(const QMimeData* mime);  // a drop or a paste
     void pasteFromClipboard();
@@ -63,6 +69,11 @@ public:
     bool hasModel() const { return model_.has_value(); }
     bool isLoadingModel() const { return loading_model_; }
     QString modelInfoText() const;
+    // Downloads from the Hub (the first-run button and the model manager share them); a
+    // finished download loads its model.
+    ModelDownloads* downloads() const { return downloads_; }
+    // Model ▸ Models…: shows the model manager (non-modal; one at a time).
+    ModelManagerDialog* showModelManager();
     // What the worker reports after loadModel (tests may call them to stand in for it).
     void handleModelLoaded(const vqa::ModelInfo& info);
     void handleModelFailed(const QString& message);
@@ -88,6 +99,12 @@ public:
     void showTokenHeatmap(int message, int token);
     void showWholeAnswerHeatmap(int message = -1);  // -1: the last answer
     void clearHeatmap();
+    // Relevancy of the word holding `token` (computed on the worker; heatmapUpdated follows).
+    // Returns false, saying why in the status bar, when it cannot start now.
+    bool requestRelevancy(int message, int token);
+    // Redraws the last answer's maps with the explanation bar's layers and head (on the worker).
+    bool regridLastAnswer();
+    bool isExplaining() const { return !pending_explain_.empty(); }
     QString heatmapCaption() const;
     bool saveOverlay(const QString& path);
 
@@ -115,6 +132,7 @@ signals:
     void modelLoadFailed(const QString& message);
     void tokenReceived(int index);
     void answerFinished();
+    void heatmapUpdated();  // a regrid or a relevancy map arrived (or failed)
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -142,6 +160,8 @@ private:
     void updateOverlay();
     void updateModelLabels();
     void updateMemory();
+    void connectDownloads();
+    void updateWelcomeCache();
     void rebuildRecentMenu();
     void addRecentImage(const QString& path);
     void showError(const QString& title, const QString& message);
@@ -149,12 +169,19 @@ private:
     void setPerformance(const QString& text);
     void onTokenHovered(int message, int token);
     void onHoverLeft();
+    void onRegridded(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_token);
+    void onRelevancy(quint64 ticket, const std::vector<int>& indices,
+                     const std::vector<std::vector<HeatmapGrid>>& per_index);
+    void onExplainFailed(quint64 ticket, const QString& message);
+    void forgetEngineAnswer(Session* s);
     ExplainParams explainParams() const;
     std::vector<ExportedHeatmap> heatmapsForExport() const;
     ConversationExport exportData() const;
 
     EngineThread* engine_;
     ImageLoader* loader_;
+    ModelDownloads* downloads_;
+    ModelManagerDialog* manager_ = nullptr;
     AppSettings settings_;
 
     std::vector<std::shared_ptr<Session>> sessions_;
@@ -165,6 +192,20 @@ private:
     double last_token_ms_ = -1;
     int streamed_tokens_ = 0;
     int hover_message_ = -1, hover_token_ = -1;
+
+    // The answer whose attention the engine keeps (the last one it generated): layer and
+    // head changes re-reduce it there.
+    std::weak_ptr<Session> engine_answer_session_;
+    int engine_answer_message_ = -1;
+    bool regrid_after_answer_ = false;
+    struct PendingExplain {
+        std::weak_ptr<Session> session;
+        int message = -1;
+        int tokens = 0;  // regrid: the answer's token count; relevancy: the first token asked
+        bool relevancy = false;
+    };
+    std::map<quint64, PendingExplain> pending_explain_;
+    quint64 next_ticket_ = 0;
 
     std::optional<ModelInfo> model_;
     bool loading_model_ = false;

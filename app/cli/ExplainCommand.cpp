@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,22 @@ struct ExplainOptions {
     int max_new_tokens = 64;
     float opacity = 0.55f;
     float contour = 10.0f;
+    std::string layers; // "A:B", inclusive, 0-based; empty: the default range
+    int head = -1;
+    bool head_max = false, relevancy = false;
 };
+
+// "A:B" -> {A, B}; a single "A" is the layer A alone.
+std::pair<int, int> parseLayerRange(const std::string& text) {
+    auto colon = text.find(':');
+    try {
+        if (colon == std::string::npos)
+            return {std::stoi(text), std::stoi(text)};
+        return {std::stoi(text.substr(0, colon)), std::stoi(text.substr(colon + 1))};
+    } catch (const std::exception&) {
+        throw Error("--layers wants FIRST:LAST (0-based, inclusive), not \"" + text + "\"");
+    }
+}
 
 nlohmann::json gridsJson(const std::vector<HeatmapGrid>& grids) {
     nlohmann::json out = nlohmann::json::array();
@@ -39,6 +55,13 @@ std::string slug(const std::string& word) {
         if (std::isalnum(c))
             s += static_cast<char>(std::tolower(c));
     return s.substr(0, 24);
+}
+
+std::string reductionText(const ExplainParams& p) {
+    std::string heads = p.head >= 0 ? "head " + std::to_string(p.head) : p.head_max ? "max over heads" : "mean over heads";
+    std::string layers = p.layer_begin < 0 ? "the upper half of the layers"
+                                           : "layers " + std::to_string(p.layer_begin) + " to " + std::to_string(p.layer_end);
+    return heads + " of " + layers;
 }
 
 int run(const ExplainOptions& o) {
@@ -63,6 +86,10 @@ int run(const ExplainOptions& o) {
         request.image_keys = {o.image};
         request.generation.max_new_tokens = o.max_new_tokens;
         request.explain.capture_attention = true;
+        if (!o.layers.empty())
+            std::tie(request.explain.layer_begin, request.explain.layer_end) = parseLayerRange(o.layers);
+        request.explain.head = o.head;
+        request.explain.head_max = o.head_max;
         request.conversation.push_back(
             {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, o.question}}});
 
@@ -93,7 +120,7 @@ int run(const ExplainOptions& o) {
         nlohmann::json doc{{"question", o.question},
                            {"answer", result.text},
                            {"image", {{"path", o.image}, {"width", image->width}, {"height", image->height}}},
-                           {"reduction", "mean over heads of the upper half of the layers"},
+                           {"reduction", reductionText(request.explain)},
                            {"tokens", nlohmann::json::array()},
                            {"words", nlohmann::json::array()}};
         for (std::size_t i = 0; i < texts.size(); ++i)
@@ -104,9 +131,20 @@ int run(const ExplainOptions& o) {
             for (int t = first; t < last; ++t)
                 word += texts[t];
             char name[64];
-            std::snprintf(name, sizeof name, "word-%03d-%s.png", n++, slug(word).c_str());
+            std::snprintf(name, sizeof name, "word-%03d-%s.png", n, slug(word).c_str());
             save(averageGrids(grids, first, last), name);
-            doc["words"].push_back({{"text", word}, {"tokens", {first, last}}, {"png", name}});
+            nlohmann::json entry{{"text", word}, {"tokens", {first, last}}, {"png", name}};
+            if (o.relevancy) {
+                // Gradient-weighted relevancy of the word's first token (one forward and
+                // backward pass each).
+                auto relevancy = engine.relevancy(request, ids, first);
+                std::snprintf(name, sizeof name, "relevancy-%03d-%s.png", n, slug(word).c_str());
+                save(relevancy, name);
+                entry["relevancy_png"] = name;
+                entry["relevancy_grids"] = gridsJson(relevancy);
+            }
+            doc["words"].push_back(entry);
+            ++n;
         }
         if (!grids.empty())
             save(averageGrids(grids, 0, static_cast<int>(grids.size())), "answer.png");
@@ -133,6 +171,11 @@ void setupExplain(CLI::App& app, int& exit_code) {
         ->check(CLI::IsMember({"tiles", "global", "combined"}));
     cmd->add_option("--opacity", o->opacity, "Heatmap opacity")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--contour", o->contour, "Outline the hottest N% (0: off)")->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--layers", o->layers, "Decoder layers to average, FIRST:LAST (default: the upper half)");
+    cmd->add_option("--head", o->head, "One attention head (default: all heads)")->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--head-max", o->head_max, "Max over heads instead of the mean");
+    cmd->add_flag("--relevancy", o->relevancy,
+                  "Also write gradient-weighted relevancy maps per word (slower: autograd per word)");
     cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

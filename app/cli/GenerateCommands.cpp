@@ -1,5 +1,7 @@
 // `vqa caption`, `vqa ask`, `vqa chat`: answer about an image on the engine, streaming
 // tokens to standard output as they come; `--json` for machine-readable output.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -22,8 +24,10 @@ struct GenerateOptions {
     std::string device = "auto";
     std::string dtype = "auto";
     int threads = 0;
+    int repeat = 1;
     bool json = false;
     GenerationParams params;
+    ExplainParams explain;
 };
 
 void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
@@ -40,6 +44,8 @@ void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o.params.seed, "Random seed for sampling");
     cmd->add_flag("--ignore-eos", o.params.ignore_eos, "Keep generating past the end of the answer");
+    cmd->add_flag("--capture-attention", o.explain.capture_attention,
+                  "Capture attention over the image for every token, as explain does (to measure its cost)");
     cmd->add_flag("--json", o.json, "Print one JSON object per answer instead of streaming text");
 }
 
@@ -82,28 +88,70 @@ std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o
     return std::make_shared<const RgbImage>(loadImageFile(o.image));
 }
 
-// Runs one turn; streams text unless --json. Returns false on error (message printed).
-bool answer(Engine& engine, Request& request, const GenerateOptions& o) {
+// Ctrl+C (or SIGTERM) during an answer stops that answer, keeping what came so far; outside
+// an answer the signals keep their usual meaning.
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
+
+extern "C" void stopAnswer(int) {
+    g_stop.store(true);
+}
+
+class StopOnSignal {
+  public:
+    StopOnSignal() {
+        g_stop.store(false);
+        old_int_ = std::signal(SIGINT, stopAnswer);
+        old_term_ = std::signal(SIGTERM, stopAnswer);
+    }
+    ~StopOnSignal() {
+        std::signal(SIGINT, old_int_);
+        std::signal(SIGTERM, old_term_);
+    }
+    StopOnSignal(const StopOnSignal&) = delete;
+    StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+  private:
+    void (*old_int_)(int) = SIG_DFL;
+    void (*old_term_)(int) = SIG_DFL;
+};
+
+enum class Outcome { Answered, Stopped, Failed };
+
+// Runs one turn; streams text unless --json. A stopped answer stays in the conversation as
+// far as it got. Errors are printed.
+Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
     auto on_token = [&](const TokenEvent& event) {
         if (!o.json) {
             std::fwrite(event.text.data(), 1, event.text.size(), stdout);
             std::fflush(stdout);
         }
     };
-    GenerationResult result = engine.generate(request, on_token);
+    GenerationResult result;
+    {
+        StopOnSignal stop_on_signal;
+        result = engine.generate(request, on_token, &g_stop);
+    }
     if (result.stop == StopReason::Error) {
         if (!o.json)
             std::cout << "\n";
         std::cerr << "vqa: " << result.error << "\n";
-        return false;
+        return Outcome::Failed;
     }
     if (o.json)
         std::cout << resultJson(result, engine.modelInfo()).dump() << std::endl;
     else
         std::cout << std::endl;
     request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, result.text}}});
-    return true;
+    if (result.stop == StopReason::Cancelled) {
+        std::cerr << "vqa: stopped after " << result.token_ids.size() << " tokens\n";
+        return Outcome::Stopped;
+    }
+    return Outcome::Answered;
 }
+
+// The shell's convention for a program ended by SIGINT.
+constexpr int kExitStopped = 130;
 
 Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::string& image_key,
                   const std::string& text, const GenerateOptions& o) {
@@ -111,6 +159,7 @@ Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::strin
     request.images = {image};
     request.image_keys = {image_key};
     request.generation = o.params;
+    request.explain = o.explain;
     request.conversation.push_back(
         {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, text}}});
     return request;
@@ -120,8 +169,17 @@ int runSingle(GenerateOptions& o, const std::string& question) {
     try {
         Engine engine;
         auto image = prepare(engine, o);
-        Request request = firstTurn(image, o.image, question, o);
-        return answer(engine, request, o) ? 0 : 1;
+        for (int r = 0; r < o.repeat; ++r) {
+            // A new cache key each time: the image is prepared, encoded and prefilled anew.
+            const std::string key = r == 0 ? o.image : o.image + "#" + std::to_string(r);
+            Request request = firstTurn(image, key, question, o);
+            switch (answer(engine, request, o)) {
+            case Outcome::Answered: break;
+            case Outcome::Stopped: return kExitStopped;
+            case Outcome::Failed: return 1;
+            }
+        }
+        return 0;
     } catch (const std::exception& e) {
         std::cerr << "vqa: " << e.what() << "\n";
         return 1;
@@ -147,7 +205,8 @@ int runChat(GenerateOptions& o) {
             } else {
                 request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, line}}});
             }
-            if (!answer(engine, request, o))
+            // A stopped answer ends that turn only: the next line asks again.
+            if (answer(engine, request, o) == Outcome::Failed)
                 return 1;
         }
         return 0;
@@ -173,6 +232,8 @@ void setupAsk(CLI::App& app, int& exit_code) {
     addGenerationFlags(cmd, *o);
     cmd->add_option("image", o->image, "Image file")->required();
     cmd->add_option("question", o->question, "The question")->required();
+    cmd->add_option("--repeat", o->repeat, "Answer N times, each from scratch (for timing: the first run is cold)")
+        ->check(CLI::PositiveNumber);
     cmd->callback([o, &exit_code] { exit_code = runSingle(*o, o->question); });
 }
 

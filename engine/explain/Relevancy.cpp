@@ -4,8 +4,8 @@
 
 namespace vqa {
 
-torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
-                                     std::int64_t target, const torch::Tensor& positions) {
+AttentionGradients attentionGradients(models::VisionLanguageModel& net, const torch::Tensor& embeds,
+                                      std::int64_t target) {
     if (c10::InferenceMode::is_enabled())
         throw Error("relevancy needs autograd, but was asked for inside inference mode");
     torch::AutoGradMode autograd(true);
@@ -14,26 +14,37 @@ torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const tor
     auto x = embeds.detach().requires_grad_(true);
     models::KvCache cache = net.newCache(x.size(0));
     models::AttentionCapture capture;
-    capture.positions = positions;
+    capture.positions = torch::empty({0}, torch::kInt64);
     torch::Tensor logits = net.forward(x, cache, /*all_logits=*/false, &capture);
     if (capture.full_rows.empty())
         throw Error("this model does not report attention rows for relevancy");
     torch::Tensor score = logits.reshape({-1}).select(0, target).to(torch::kFloat32);
-    std::vector<torch::Tensor> rows;
-    for (const auto& r : capture.full_rows)
-        rows.push_back(r);
-    auto grads = torch::autograd::grad({score}, rows, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                       /*create_graph=*/false, /*allow_unused=*/true);
+    AttentionGradients out;
+    out.rows = capture.full_rows;
+    out.grads = torch::autograd::grad({score}, out.rows, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                      /*create_graph=*/false, /*allow_unused=*/true);
+    for (auto& r : out.rows)
+        r = r.detach();
+    return out;
+}
+
+torch::Tensor combineRelevancy(const AttentionGradients& g, const torch::Tensor& positions) {
     torch::Tensor relevancy;
-    for (std::size_t l = 0; l < rows.size(); ++l) {
-        if (!grads[l].defined())
+    for (std::size_t l = 0; l < g.rows.size() && l < g.grads.size(); ++l) {
+        if (!g.grads[l].defined())
             continue;
-        auto layer = (grads[l] * rows[l].detach()).clamp_min(0).mean(0);  // [keys]
+        auto layer = (g.grads[l] * g.rows[l]).clamp_min(0).mean(0); // [keys]
         relevancy = relevancy.defined() ? relevancy + layer : layer;
     }
     if (!relevancy.defined())
         throw Error("the token's logit does not depend on the attention; no relevancy to show");
-    return relevancy.index_select(0, positions.to(relevancy.device())).detach().to(torch::kCPU, torch::kFloat32);
+    return relevancy.index_select(0, positions.to(relevancy.device(), torch::kInt64))
+        .to(torch::kCPU, torch::kFloat32);
+}
+
+torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
+                                     std::int64_t target, const torch::Tensor& positions) {
+    return combineRelevancy(attentionGradients(net, embeds, target), positions);
 }
 
 }  // namespace vqa

@@ -14,9 +14,24 @@
 
 namespace vqa {
 
-// embeds: [T, hidden], the whole sequence that predicts `target` at its last position.
-// Returns the relevancy at `positions` (int64 key positions), float32 on the CPU. Runs one
+// The attention rows of the last position of `embeds` and the gradients of the logit of
+// `target` there with respect to them: rows[l] and grads[l] are [heads, keys] (a layer
+// whose row the logit does not depend on has an undefined gradient).
+struct AttentionGradients {
+    std::vector<torch::Tensor> rows;
+    std::vector<torch::Tensor> grads;
+};
+
+// embeds: [T, hidden], the whole sequence that predicts `target` at its last position. One
 // forward and one backward pass with autograd (the caller must not be in inference mode).
+AttentionGradients attentionGradients(models::VisionLanguageModel& net, const torch::Tensor& embeds,
+                                      std::int64_t target);
+
+// The rule above over attentionGradients' result, at `positions` (int64 key positions);
+// float32 on the CPU.
+torch::Tensor combineRelevancy(const AttentionGradients& g, const torch::Tensor& positions);
+
+// Both steps: the relevancy of every key position in `positions` for `target`.
 torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
                                      std::int64_t target, const torch::Tensor& positions);
 

@@ -77,6 +77,64 @@ if ok:
     ok = ok and all(len(t["grids"]) > 1 for t in doc["tokens"])
 check("explain writes word and answer heatmaps and the grids", ok, r.stdout + r.stderr)
 
+# Ctrl+C during an answer stops that answer, keeps what came and exits 130. The model at the
+# real SmolVLM-256M shapes decodes slowly enough to be interrupted mid-answer for sure.
+real_model = os.path.join(args.reference, "real_shapes", "model")
+if os.path.exists(os.path.join(real_model, "config.json")):
+    import signal  # noqa: E402
+    import time  # noqa: E402
+
+    p = subprocess.Popen([args.vqa, "ask", "--model", real_model, image, "Describe it.", "--ignore-eos",
+                          "--max-new-tokens", "300", "--threads", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.read(1)  # the answer has begun
+    os.kill(p.pid, signal.SIGINT)
+    start = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    waited = time.monotonic() - start
+    check("Ctrl+C stops an answer mid-way, keeps its text, exits 130",
+          first and p.returncode == 130 and b"stopped after" in err and waited < 10,
+          f"rc={p.returncode} waited={waited:.1f}s stderr={err.decode(errors='replace')}")
+else:
+    print(f"SKIP Ctrl+C check: no model at {real_model}")
+
+# A larger, non-square scene, the per-word relevancy maps and a chosen layer and head: the
+# PNGs under <build>/artifacts/explain-scene are there to be looked at.
+from PIL import Image, ImageDraw  # noqa: E402  (the reference environment has Pillow)
+
+scene = Image.new("RGB", (640, 400), (120, 170, 230))
+draw = ImageDraw.Draw(scene)
+draw.rectangle([0, 260, 640, 400], fill=(70, 140, 60))
+draw.rectangle([120, 150, 260, 300], fill=(190, 40, 40))
+draw.polygon([(100, 150), (190, 80), (280, 150)], fill=(110, 30, 30))
+draw.ellipse([480, 40, 560, 120], fill=(250, 210, 60))
+scene_dir = os.path.join(args.artifacts, "explain-scene")
+scene_path = os.path.join(args.artifacts, "scene.png")
+os.makedirs(args.artifacts, exist_ok=True)
+scene.save(scene_path)
+r = run("explain", "--model", model, scene_path, "What is in the picture?", "--max-new-tokens", "4",
+        "--relevancy", "--layers", "1:1", "--head", "2", "--out", scene_dir)
+ok = r.returncode == 0
+if ok:
+    doc = json.load(open(os.path.join(scene_dir, "explain.json")))
+    words = doc["words"]
+    ok = bool(words) and all(os.path.exists(os.path.join(scene_dir, w["relevancy_png"])) for w in words)
+    ok = ok and doc["reduction"] == "head 2 of layers 1 to 1"
+    ok = ok and Image.open(os.path.join(scene_dir, "answer.png")).size[0] > 640  # image + legend
+    # Relevancy is not the attention map again.
+    att = doc["tokens"][words[0]["tokens"][0]]["grids"][0]["values"]
+    rel = words[0]["relevancy_grids"][0]["values"]
+    norm = lambda v: [x / (sum(v) or 1) for x in v]
+    ok = ok and len(att) == len(rel) and sum(abs(a - b) for a, b in zip(norm(att), norm(rel))) > 0.02
+check("explain with relevancy, a layer range and one head", ok, r.stdout + r.stderr)
+r = run("explain", "--model", model, scene_path, "x", "--layers", "5:9", "--out", scene_dir + "-bad")
+check("explain refuses a layer range outside the model", r.returncode == 1 and "outside" in r.stderr,
+      r.stdout + r.stderr)
+
 tok_dir = os.path.join(args.fixtures, "smolvlm-256m-instruct")
 if os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
     r = run("tokenize", "--model", tok_dir, "Hello <image> world")

@@ -15,6 +15,8 @@ Repositories (deterministic contents), each with a behaviour the tests need:
   test-org/corrupt-vlm   model.safetensors is served with one byte changed (checksum must fail)
   test-org/slow-vlm      model.safetensors trickles (32 KiB every 10 ms), so a test can pause it
   test-org/norange-vlm   ignores Range headers and always sends the whole file (200)
+  --serve ORG/NAME=DIR   (repeatable) a real model folder as a plain repository, its
+                         *.safetensors as LFS files (the UI's first-run test downloads a tiny model)
 Unknown repositories get 401, as on the Hub.
 
 Prints "PORT <n>" on its first line of output. Every request is appended to --log as one JSON
@@ -56,11 +58,12 @@ def git_blob_id(data):
 
 
 class Repo:
-    def __init__(self, name, seed):
-        self.id = "test-org/" + name
+    def __init__(self, name, seed, repo_id=None, files=None):
+        self.id = repo_id or "test-org/" + name
         self.name = name
         self.commit = hashlib.sha1(self.id.encode()).hexdigest()
-        self.files = make_files(seed)
+        self.files = files if files is not None else make_files(seed)
+        self.lfs = {p for p in self.files if p in LFS or p.endswith(".safetensors")}
         self.sha256 = {p: hashlib.sha256(d).hexdigest() for p, d in self.files.items()}
         self.cut_done = False
 
@@ -68,7 +71,7 @@ class Repo:
         siblings = []
         for path, data in self.files.items():
             s = {"rfilename": path, "size": len(data), "blobId": git_blob_id(data)}
-            if path in LFS:
+            if path in self.lfs:
                 s["lfs"] = {"sha256": self.sha256[path], "size": len(data), "pointerSize": 134}
                 s["size"] = len(data)
             siblings.append(s)
@@ -78,7 +81,7 @@ class Repo:
         entries = []
         for path, data in self.files.items():
             e = {"type": "file", "oid": git_blob_id(data), "size": len(data), "path": path}
-            if path in LFS:
+            if path in self.lfs:
                 e["lfs"] = {"oid": self.sha256[path], "size": len(data), "pointerSize": 134}
             entries.append(e)
         return entries
@@ -86,9 +89,27 @@ class Repo:
 
 REPOS = {r.id: r for r in (Repo(n, i + 1) for i, n in enumerate(REPO_NAMES))}
 BY_SHA = {}
-for _repo in REPOS.values():
-    for _p in LFS:
-        BY_SHA[_repo.sha256[_p] + "/" + _repo.name] = (_repo, _p)
+
+
+def index_repos():
+    for repo in REPOS.values():
+        for p in repo.lfs:
+            BY_SHA[repo.sha256[p] + "/" + repo.name] = (repo, p)
+
+
+def serve_folder(spec):
+    repo_id, _, folder = spec.partition("=")
+    files = {}
+    for name in sorted(os.listdir(folder)):
+        full = os.path.join(folder, name)
+        if os.path.isfile(full):
+            with open(full, "rb") as f:
+                files[name] = f.read()
+    repo = Repo(repo_id.split("/")[-1], 0, repo_id=repo_id, files=files)
+    REPOS[repo.id] = repo
+
+
+index_repos()
 
 state = {"last": time.monotonic()}
 log_lock = threading.Lock()
@@ -145,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(401, {"error": "Repository Not Found"})
             if parts[3] not in ("main", repo.commit) or path not in repo.files:
                 return self.send_json(404, {"error": "Entry not found"})
-            if path in LFS:
+            if path in repo.lfs:
                 self.record(302)
                 self.send_response(302)
                 # Another host name, as the Hub's CDN is: the client must not send it the token.
@@ -217,7 +238,11 @@ def main():
     ap.add_argument("--log", default="")
     ap.add_argument("--idle", type=float, default=60.0)
     ap.add_argument("--lifetime", type=float, default=600.0)
+    ap.add_argument("--serve", action="append", default=[], metavar="ORG/NAME=DIR")
     args = ap.parse_args()
+    for spec in args.serve:
+        serve_folder(spec)
+    index_repos()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.log_path = args.log

@@ -26,6 +26,8 @@ inline void isolateSettings(const QString& dir) {
     QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, dir);
     QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, dir);
     QSettings().clear();
+    // Nor the user's Hugging Face cache: the first-run page looks there for models.
+    qputenv("HF_HUB_CACHE", (dir + "/hub").toUtf8());
 }
 
 inline QString artifactsDir() {

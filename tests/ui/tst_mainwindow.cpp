@@ -127,8 +127,12 @@ private slots:
             texts << l->text();
         const QString all = texts.join('\n');
         QVERIFY(all.contains("SmolVLM-256M-Instruct"));
-        QVERIFY(all.contains("huggingface-cli download"));
-        const QString path = vqa::test::artifactsDir() + "/first-run.png";
+        // ...and offers it with one click, or a folder, or the list of models.
+        QVERIFY2(window.welcomePage()->downloadButton()->text().contains("SmolVLM"),
+                 qPrintable(window.welcomePage()->downloadButton()->text()));
+        QVERIFY(window.welcomePage()->downloadButton()->isEnabled());
+        QVERIFY(window.welcomePage()->managerButton()->isVisible());
+        const QString path = vqa::test::artifactsDir() + "/first-run-empty-cache.png";
         QVERIFY(window.grab().save(path));
         qInfo("screenshot: %s", qPrintable(path));
     }

@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""Speed of VQA Studio's engine against the reference (transformers) and llama.cpp.
+
+Run it with the Python that has torch and transformers (the reference venv):
+
+  python tests/bench/run_bench.py [--build build] [--models 256m,500m]
+      [--dtypes float32,bfloat16] [--tokens 128] [--threads 2] [--skip-llama]
+
+It writes random-weight SmolVLM checkpoints with the real configurations (256M from the
+fixture, 500M from the values below), one 512x512 image and a fixed question, and measures
+for each: image preprocessing, vision encoding, prefill, time to first token, decode
+tokens/second (128 forced tokens, EOS ignored) and peak resident memory, each engine in a
+subprocess of its own (peak RSS from wait4). Everything runs on the same machine, in the same
+run, with the same threads and dtype. llama.cpp (llama-cpp-python, built from source) runs
+the text decoder alone, converted to GGUF, at the same prompt length. Results go to
+docs/benchmarks.json and docs/BENCHMARKS.md.
+
+The llama.cpp side lives in its own venv keyed on the hash of requirements.txt, under
+~/.cache/vqa-studio/, so CI never pays for building it.
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CACHE = os.path.expanduser("~/.cache/vqa-studio")
+QUESTION = "What is in this image? Describe it in detail."
+FOLLOW_UP = "And what colours do you see?"
+
+# SmolVLM-500M-Instruct: the 256M's vision tower and connector around SmolLM2-360M. Untied
+# lm_head like the 256M (its config says tie_word_embeddings false at both levels).
+TEXT_500M = {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32,
+             "num_attention_heads": 15, "num_key_value_heads": 5, "head_dim": 64,
+             "vocab_size": 49280, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+             "tie_word_embeddings": False}
+# rope_theta is 100000 in both (transformers 5 keeps it in rope_parameters), so the 256M's
+# value stands.
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def run_measured(cmd, stdin_text=None, env=None):
+    """Runs cmd; returns (returncode, stdout, stderr, peak RSS in MiB of that child alone)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryFile() as inp:
+        if stdin_text is not None:
+            inp.write(stdin_text.encode())
+            inp.seek(0)
+        p = subprocess.Popen(cmd, stdin=inp, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return p.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024.0
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
+               if f.endswith(".safetensors"))
+
+
+def machine_info():
+    info = {"platform": platform.platform(), "cores": os.cpu_count()}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
+        info["cpu_flags"] = [f for f in flags if f.startswith(("avx512_bf16", "amx", "avx2",
+                                                                "avx512f", "avx_vnni"))]
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def load_average():
+    try:
+        return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------- checkpoints
+
+def write_preprocessor_config(fixtures, out):
+    """preprocessor_config.json saying what processor_config.json says (one 512-pixel tile),
+    so no reader can pick the fixture's 2048-pixel setting instead."""
+    cfg = json.load(open(os.path.join(fixtures, "preprocessor_config.json")))
+    cfg["size"] = {"longest_edge": 512}
+    cfg["max_image_size"] = {"longest_edge": 512}
+    path = os.path.join(out, "preprocessor_config.json")
+    if os.path.exists(path):
+        os.chmod(path, 0o644)
+    json.dump(cfg, open(path, "w"), indent=2)
+
+
+def worker_make_checkpoint(args):
+    import torch
+    from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
+
+    torch.set_num_threads(args.threads)
+    fixtures = os.path.join(args.fixtures, "smolvlm-256m-instruct")
+    todo = []
+    for dtype in args.dtypes.split(","):
+        out = os.path.join(args.out, dtype)
+        if os.path.exists(os.path.join(out, "done")):
+            write_preprocessor_config(fixtures, out)
+        else:
+            todo.append(dtype)
+    if not todo:
+        return {}
+    cfg = Idefics3Config.from_pretrained(fixtures)
+    if args.config_name == "500m":
+        for k, v in TEXT_500M.items():
+            setattr(cfg.text_config, k, v)
+    cfg.tie_word_embeddings = False
+    cfg.text_config.tie_word_embeddings = False
+    torch.manual_seed(7)
+    model = Idefics3ForConditionalGeneration(cfg).float().eval()
+    proc = AutoProcessor.from_pretrained(fixtures, image_seq_len=64)
+    # One 512-pixel tile for a 512x512 image (SmolVLM's "N=1" setting): the default
+    # longest_edge of 2048 would make it 17 tiles.
+    proc.image_processor.size = {"longest_edge": 512}
+    proc.image_processor.max_image_size = {"longest_edge": 512}
+    # float32 first: converting the model to bfloat16 is in place.
+    for dtype in sorted(todo, key=lambda d: d != "float32"):
+        out = os.path.join(args.out, dtype)
+        shutil.rmtree(out, ignore_errors=True)
+        m = model.to(getattr(torch, dtype))
+        m.config.dtype = getattr(torch, dtype)
+        m.save_pretrained(out)
+        proc.save_pretrained(out)
+        for f in os.listdir(fixtures):
+            if f not in {"config.json", "README.md", "NOTICE"} and not os.path.exists(
+                    os.path.join(out, f)):
+                shutil.copyfile(os.path.join(fixtures, f), os.path.join(out, f))
+        write_preprocessor_config(fixtures, out)
+        open(os.path.join(out, "done"), "w").write("ok")
+        log(f"wrote {out} ({dir_bytes(out) / 2**20:.0f} MiB)")
+    return {}
+
+
+def make_image(path):
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (65, 65, 3), dtype=np.uint8)
+    im = Image.fromarray(base).resize((512, 512), Image.BILINEAR)
+    im.save(path)
+
+
+# ---------------------------------------------------------------------- transformers
+
+def worker_transformers(args):
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Idefics3ForConditionalGeneration
+    from transformers.cache_utils import DynamicCache
+
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    t = time.perf_counter()
+    model = Idefics3ForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
+    proc = AutoProcessor.from_pretrained(args.model)
+    load_s = time.perf_counter() - t
+    image = Image.open(args.image).convert("RGB")
+    conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
+    res = {"load_ms": load_s * 1e3}
+
+    def first_token():
+        t0 = time.perf_counter()
+        text = proc.apply_chat_template(conv, add_generation_prompt=True)
+        inputs = proc(text=text, images=[[image]], return_tensors="pt")
+        t1 = time.perf_counter()
+        encoded = model.model.get_image_features(inputs["pixel_values"].to(dtype),
+                                                 inputs["pixel_attention_mask"], return_dict=True)
+        t2 = time.perf_counter()
+        cache = DynamicCache(config=model.config)
+        # The encoded image goes in as generate() would pass it: not encoded again.
+        out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                    mm_encoder_outputs={"image": encoded}, past_key_values=cache,
+                    use_cache=True, logits_to_keep=1)
+        tok = int(out.logits[0, -1].argmax())
+        t3 = time.perf_counter()
+        return inputs, cache, tok, (t0, t1, t2, t3)
+
+    with torch.inference_mode():
+        # Twice, like ours: the first after loading (cold), then the steady state (warm).
+        _, _, _, (t0, t1, t2, t3) = first_token()
+        res.update(cold_preprocess_ms=(t1 - t0) * 1e3, cold_encode_ms=(t2 - t1) * 1e3,
+                   cold_prefill_ms=(t3 - t2) * 1e3, cold_first_token_ms=(t3 - t0) * 1e3)
+        inputs, cache, tok, (t0, t1, t2, t3) = first_token()
+        n = inputs["input_ids"].shape[1]
+        ids = torch.tensor([[tok]])
+        # The decode loop generate() runs, without its logits processors: greedy, cache reused.
+        for step in range(args.tokens - 1):
+            out = model(input_ids=ids, past_key_values=cache, use_cache=True,
+                        cache_position=torch.tensor([n + step]), logits_to_keep=1)
+            ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        t4 = time.perf_counter()
+    res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
+               prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
+               decode_ms=(t4 - t3) * 1e3, prompt_tokens=n, new_tokens=args.tokens,
+               decode_tokens_per_second=(args.tokens - 1) / (t4 - t3))
+    return res
+
+
+# ------------------------------------------------------------------------- llama.cpp
+
+def read_safetensors_f32(path):
+    """name -> float32 numpy array, for the F32 checkpoints this script writes."""
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        if meta["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {meta['dtype']}, expected F32")
+        a, b = meta["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype=np.float32).reshape(meta["shape"])
+    return out
+
+
+def worker_make_gguf(args):
+    import gguf
+    import numpy as np
+
+    cfg = json.load(open(os.path.join(args.model, "config.json")))["text_config"]
+    tensors = {}
+    for f in sorted(os.listdir(args.model)):
+        if f.endswith(".safetensors"):
+            tensors.update(read_safetensors_f32(os.path.join(args.model, f)))
+    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    bf16 = args.gguf_type == "bf16"
+    w = gguf.GGUFWriter(args.out, "llama")
+    w.add_name("smolvlm-bench-decoder")
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_head_count(H)
+    w.add_head_count_kv(KV)
+    w.add_key_length(D)
+    w.add_value_length(D)
+    w.add_rope_dimension_count(D)
+    rope = cfg.get("rope_theta") or cfg.get("rope_parameters", {}).get("rope_theta")
+    w.add_rope_freq_base(float(rope))
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if bf16 else gguf.LlamaFileType.ALL_F32)
+    # The real tokenizer (GPT-2 style BPE, SmolLM pre-tokenizer), padded to vocab_size.
+    tok = json.load(open(os.path.join(args.model, "tokenizer.json")))
+    vocab = tok["model"]["vocab"]
+    added = {t["content"]: t["id"] for t in tok.get("added_tokens", [])}
+    tokens = [f"[PAD{i}]" for i in range(cfg["vocab_size"])]
+    types = [gguf.TokenType.UNUSED] * cfg["vocab_size"]
+    for s, i in vocab.items():
+        if i < len(tokens):
+            tokens[i], types[i] = s, gguf.TokenType.NORMAL
+    for s, i in added.items():
+        if i < len(tokens):
+            tokens[i], types[i] = s, gguf.TokenType.CONTROL
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"].get("merges", [])]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+
+    def permute(x, heads):  # HF rotate_half layout -> llama.cpp's interleaved pairs
+        return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2) \
+                .reshape(x.shape)
+
+    def add(name, x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if bf16 and x.ndim == 2:
+            w.add_tensor(name, gguf.quants.quantize(x, gguf.GGMLQuantizationType.BF16),
+                         raw_dtype=gguf.GGMLQuantizationType.BF16)
+        else:
+            w.add_tensor(name, x)
+
+    p = "model.text_model."
+    add("token_embd.weight", tensors[p + "embed_tokens.weight"])
+    for i in range(cfg["num_hidden_layers"]):
+        l = f"{p}layers.{i}."
+        b = f"blk.{i}."
+        add(b + "attn_norm.weight", tensors[l + "input_layernorm.weight"])
+        add(b + "attn_q.weight", permute(tensors[l + "self_attn.q_proj.weight"], H))
+        add(b + "attn_k.weight", permute(tensors[l + "self_attn.k_proj.weight"], KV))
+        add(b + "attn_v.weight", tensors[l + "self_attn.v_proj.weight"])
+        add(b + "attn_output.weight", tensors[l + "self_attn.o_proj.weight"])
+        add(b + "ffn_norm.weight", tensors[l + "post_attention_layernorm.weight"])
+        add(b + "ffn_gate.weight", tensors[l + "mlp.gate_proj.weight"])
+        add(b + "ffn_up.weight", tensors[l + "mlp.up_proj.weight"])
+        add(b + "ffn_down.weight", tensors[l + "mlp.down_proj.weight"])
+    add("output_norm.weight", tensors[p + "norm.weight"])
+    add("output.weight", tensors["lm_head.weight"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return {"bytes": os.path.getsize(args.out)}
+
+
+def worker_llamacpp(args):
+    import numpy as np
+    import llama_cpp
+
+    t = time.perf_counter()
+    llm = llama_cpp.Llama(model_path=args.gguf, n_ctx=args.prompt_len + args.tokens + 16,
+                          n_threads=args.threads, n_threads_batch=args.threads, n_batch=512,
+                          n_ubatch=512, logits_all=False, verbose=False)
+    load_s = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    prompt = [1] + rng.integers(100, 40000, args.prompt_len - 1).tolist()
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    t1 = time.perf_counter()
+    for _ in range(args.tokens - 1):
+        llm.eval([tok])
+        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    t2 = time.perf_counter()
+    return {"load_ms": load_s * 1e3, "prefill_ms": (t1 - t0) * 1e3,
+            "decode_ms": (t2 - t1) * 1e3, "prompt_tokens": args.prompt_len,
+            "new_tokens": args.tokens, "decode_tokens_per_second": (args.tokens - 1) / (t2 - t1),
+            "llama_cpp_python": llama_cpp.__version__}
+
+
+# --------------------------------------------------------------------------- driver
+
+def bench_venv():
+    req = os.path.join(HERE, "requirements.txt")
+    key = hashlib.sha256(open(req, "rb").read()).hexdigest()[:12]
+    venv = os.path.join(CACHE, f"bench-venv-{key}")
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(os.path.join(venv, "ok")):
+        log(f"installing {req} into {venv} (builds llama.cpp: many minutes)")
+        subprocess.check_call(["python3", "-m", "venv", venv])
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "-r", req])
+        open(os.path.join(venv, "ok"), "w").write("ok")
+    return py
+
+
+def build_vqa(build):
+    if build:
+        exe = os.path.join(build, "app", "vqa")
+        if not os.path.exists(exe):
+            exe = os.path.join(build, "vqa")
+        if not os.path.exists(exe):
+            raise SystemExit(f"{build} has no vqa binary; build the 'vqa' target first")
+        return exe
+    build = os.path.join(ROOT, "build-bench")
+    subprocess.check_call(["cmake", "-S", ROOT, "-B", build, "-G", "Ninja",
+                           "-DCMAKE_BUILD_TYPE=Release", f"-DVQA_PYTHON={sys.executable}"])
+    subprocess.check_call(["ninja", "-C", build, "vqa"])
+    return build_vqa(build)
+
+
+def worker_cmd(py, mode, **kw):
+    cmd = [py, os.path.abspath(__file__), "--worker", mode]
+    for k, v in kw.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    return cmd
+
+
+def run_worker(py, mode, **kw):
+    rc, out, err, rss = run_measured(worker_cmd(py, mode, **kw))
+    if rc != 0:
+        log(f"{mode} failed:\n{err[-3000:]}")
+        return {"error": err.strip().splitlines()[-1] if err.strip() else f"exit {rc}"}
+    res = json.loads(out.strip().splitlines()[-1])
+    res["peak_rss_mib"] = rss
+    return res
+
+
+def run_ours(vqa, model, image, dtype, tokens, threads):
+    common = ["--model", model, "--json", "--ignore-eos", "--max-new-tokens", str(tokens),
+              "--threads", str(threads), "--device", "cpu", "--dtype", dtype]
+    # Twice, each from scratch: the first is what a user waits for after loading (cold), the
+    # second the steady state (warm). Decode speed is the warm run's.
+    rc, out, err, rss = run_measured([vqa, "ask", *common, "--repeat", "2", image, QUESTION])
+    if rc != 0:
+        log(f"vqa ask failed: {err[-2000:]}")
+        return {"error": err.strip()}
+    cold, warm = [json.loads(l)["timings"] for l in out.strip().splitlines() if l.startswith("{")]
+    res = dict(warm)
+    res.update(cold_preprocess_ms=cold["preprocess_ms"], cold_encode_ms=cold["encode_ms"],
+               cold_prefill_ms=cold["prefill_ms"], cold_first_token_ms=cold["first_token_ms"])
+    res["peak_rss_mib"] = rss
+    # A follow-up question in the same session: the image and the first turn stay in the cache.
+    rc, out, err, rss2 = run_measured([vqa, "chat", *common, image],
+                                      stdin_text=f"{QUESTION}\n{FOLLOW_UP}\n")
+    if rc == 0:
+        turns = [json.loads(l)["timings"] for l in out.strip().splitlines() if l.startswith("{")]
+        if len(turns) == 2:
+            res["chat_first_token_ms"] = turns[0]["first_token_ms"]
+            res["followup_first_token_ms"] = turns[1]["first_token_ms"]
+            res["followup_cached_tokens"] = turns[1]["cached_tokens"]
+            res["followup_prompt_tokens"] = turns[1]["prompt_tokens"]
+            res["chat_peak_rss_mib"] = rss2
+    else:
+        log(f"vqa chat failed: {err[-2000:]}")
+    # The same question with attention capture on (what `vqa explain` and the UI's heatmaps use).
+    rc, out, err, rss3 = run_measured([vqa, "ask", *common, "--capture-attention", image, QUESTION])
+    if rc == 0:
+        cap = json.loads(out.strip().splitlines()[-1])["timings"]
+        res["capture_decode_tokens_per_second"] = cap["decode_tokens_per_second"]
+        res["capture_first_token_ms"] = cap["first_token_ms"]
+        res["capture_peak_rss_mib"] = rss3
+    else:
+        log(f"vqa ask --capture-attention failed: {err[-2000:]}")
+    return res
+
+
+def kept_bytes_per_token(model_dir, image_tokens):
+    """What the engine keeps per answer token for re-aggregation: a float16 row over the image
+    tokens for every layer and head (engine/Engine.cpp, KeptAttention)."""
+    t = json.load(open(os.path.join(model_dir, "config.json")))["text_config"]
+    return t["num_hidden_layers"] * t["num_attention_heads"] * image_tokens * 2
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
+    return f"{v}{unit}"
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def markdown(report):
+    m = report["machine"]
+    lines = ["Made by `tests/bench/run_bench.py` (see its header for how to run it); the raw "
+             "numbers are in `docs/benchmarks.json`.", "",
+             f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB "
+             f"memory ({', '.join(m.get('cpu_flags', []))}); {m.get('platform')}",
+             f"- Conditions: {report['threads']} threads for every engine, one 512x512 image "
+             f"(one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
+             f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
+             "configurations (SmolVLM-256M-Instruct from the fixture; SmolVLM-500M-Instruct = "
+             "the same vision tower with SmolLM2-360M, untied lm_head). Each engine runs in a "
+             "subprocess of its own; peak RSS is that process's.",
+             f"- Load average before / after: {report['load_before']} / {report['load_after']} "
+             f"({report.get('note', '')})",
+             f"- Versions: {report.get('versions')}", ""]
+    for name, r in report["models"].items():
+        lines += [f"## SmolVLM-{name.upper()}", "",
+                  f"Checkpoint bytes: fp32 {r.get('checkpoint_mib', {}).get('float32', 0):.0f} MiB, "
+                  f"bf16 {r.get('checkpoint_mib', {}).get('bfloat16', 0):.0f} MiB.", ""]
+        cols = []
+        for dtype in report["dtypes"]:
+            short = "fp32" if dtype == "float32" else "bf16"
+            cols += [(f"VQA Studio {short}", r.get("ours", {}).get(dtype, {})),
+                     (f"transformers {short}", r.get("transformers", {}).get(dtype, {})),
+                     (f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {}))]
+        lines.append("| | " + " | ".join(c[0] for c in cols) + " |")
+        lines.append("|---|" + "---|" * len(cols))
+        for key, label in [("preprocess_ms", "image preprocessing (ms)"),
+                           ("encode_ms", "vision encoding (ms)"),
+                           ("prefill_ms", "prefill (ms)"),
+                           ("first_token_ms", "time to first token (ms)"),
+                           ("cold_first_token_ms", "time to first token, first question after "
+                            "loading (ms)"),
+                           ("followup_first_token_ms", "follow-up time to first token (ms)"),
+                           ("decode_tokens_per_second", "decode (tokens/s)"),
+                           ("peak_rss_mib", "peak RSS (MiB)")]:
+            lines.append(f"| {label} | " + " | ".join(fmt(c[1].get(key)) for c in cols) + " |")
+        lines += ["", "Ratios (ours ÷ theirs) and targets:", "",
+                  "| dtype | decode ÷ transformers (≥ 1.5) | decode ÷ llama.cpp (≥ 1) | "
+                  "TTFT ÷ transformers (≤ 0.7) | cold TTFT ÷ transformers | "
+                  "follow-up TTFT ÷ first (≤ 0.2) | "
+                  "peak RSS − checkpoint (≤ 400 MiB) |", "|---|---|---|---|---|---|---|"]
+        for dtype in report["dtypes"]:
+            o = r.get("ours", {}).get(dtype, {})
+            t = r.get("transformers", {}).get(dtype, {})
+            l = r.get("llamacpp", {}).get(dtype, {})
+            ck = r.get("checkpoint_mib", {}).get(dtype)
+            over = o.get("peak_rss_mib") - ck if o.get("peak_rss_mib") and ck else None
+            vals = [ratio(o.get("decode_tokens_per_second"), t.get("decode_tokens_per_second")),
+                    ratio(o.get("decode_tokens_per_second"), l.get("decode_tokens_per_second")),
+                    ratio(o.get("first_token_ms"), t.get("first_token_ms")),
+                    ratio(o.get("cold_first_token_ms"), t.get("cold_first_token_ms")),
+                    ratio(o.get("followup_first_token_ms"), o.get("chat_first_token_ms")),
+                    over]
+            lines.append(f"| {dtype} | " + " | ".join(
+                fmt(v) if i == 5 else ("–" if v is None else f"{v:.2f}")
+                for i, v in enumerate(vals)) + " |")
+        lines += ["", "Attention capture (the explain path: every layer's row of the new token "
+                  "over the image tokens, kept for re-aggregation):", "",
+                  "| dtype | decode tokens/s, off | on | on ÷ off | kept per token | "
+                  "peak RSS on (MiB) |", "|---|---|---|---|---|---|"]
+        for dtype in report["dtypes"]:
+            o = r.get("ours", {}).get(dtype, {})
+            on, off = o.get("capture_decode_tokens_per_second"), o.get("decode_tokens_per_second")
+            kb = r.get("kept_bytes_per_token")
+            lines.append(f"| {dtype} | {fmt(off)} | {fmt(on)} | "
+                         f"{'–' if not ratio(on, off) else f'{ratio(on, off):.2f}'} | "
+                         f"{'–' if not kb else f'{kb / 1024:.1f} KiB'} | "
+                         f"{fmt(o.get('capture_peak_rss_mib'))} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- run_bench.py: results begin -->", "<!-- run_bench.py: results end -->"
+
+
+def write_markdown(path, results):
+    """Replaces the generated part of the file, keeping what people wrote around it."""
+    old = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+    else:
+        head, tail = "# Benchmarks\n\n", "\n"
+    open(path, "w").write(f"{head}{BEGIN}\n{results}{END}{tail}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--build", help="existing build folder with the vqa binary (else builds build-bench)")
+    ap.add_argument("--models", default="256m,500m")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES",
+                                                         os.path.join(ROOT, "..", "shared", "fixtures")))
+    ap.add_argument("--work", default=os.path.join(CACHE, "bench"))
+    ap.add_argument("--skip-llama", action="store_true")
+    ap.add_argument("--skip-transformers", action="store_true")
+    ap.add_argument("--note", default="", help="what else ran on the machine")
+    ap.add_argument("--json-out", default=os.path.join(ROOT, "docs", "benchmarks.json"))
+    ap.add_argument("--md-out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    # worker arguments
+    ap.add_argument("--model")
+    ap.add_argument("--dtype")
+    ap.add_argument("--image")
+    ap.add_argument("--out")
+    ap.add_argument("--config-name")
+    ap.add_argument("--gguf")
+    ap.add_argument("--gguf-type")
+    ap.add_argument("--prompt-len", type=int)
+    args = ap.parse_args()
+
+    if args.worker:
+        fn = {"make-checkpoint": worker_make_checkpoint, "transformers": worker_transformers,
+              "make-gguf": worker_make_gguf, "llamacpp": worker_llamacpp}[args.worker]
+        print(json.dumps(fn(args)))
+        return 0
+
+    if not os.path.isdir(os.path.join(args.fixtures, "smolvlm-256m-instruct")):
+        raise SystemExit(f"no fixtures at {args.fixtures}: pass --fixtures or set VQA_FIXTURES")
+    vqa = build_vqa(args.build)
+    bench_py = None if args.skip_llama else bench_venv()
+    os.makedirs(args.work, exist_ok=True)
+    image = os.path.join(args.work, "image512.png")
+    make_image(image)
+    dtypes = args.dtypes.split(",")
+    report = {"machine": machine_info(), "threads": args.threads, "tokens": args.tokens,
+              "dtypes": dtypes, "load_before": load_average(), "note": args.note, "models": {}}
+    import torch
+    import transformers
+    report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
+    for name in args.models.split(","):
+        mdir = os.path.join(args.work, f"smolvlm-{name}")
+        log(f"{name}: checkpoints")
+        res = run_worker(sys.executable, "make-checkpoint", config_name=name, out=mdir,
+                         fixtures=args.fixtures, dtypes=",".join(dtypes), threads=args.threads)
+        if "error" in res:
+            raise SystemExit(f"could not write the {name} checkpoint: {res['error']}")
+        r = report["models"][name] = {"checkpoint_mib": {}, "ours": {}, "transformers": {},
+                                      "llamacpp": {}}
+        for dtype in dtypes:
+            model = os.path.join(mdir, dtype)
+            r["checkpoint_mib"][dtype] = dir_bytes(model) / 2**20
+            seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
+            r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
+            log(f"{name} {dtype}: VQA Studio")
+            r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads)
+            log(f"  {json.dumps(r['ours'][dtype])}")
+            if not args.skip_transformers:
+                log(f"{name} {dtype}: transformers")
+                r["transformers"][dtype] = run_worker(sys.executable, "transformers", model=model,
+                                                      dtype=dtype, image=image, tokens=args.tokens,
+                                                      threads=args.threads)
+                log(f"  {json.dumps(r['transformers'][dtype])}")
+            if bench_py:
+                gtype = "f32" if dtype == "float32" else "bf16"
+                gpath = os.path.join(mdir, f"decoder-{gtype}.gguf")
+                if not os.path.exists(gpath):
+                    g = run_worker(bench_py, "make-gguf", model=os.path.join(mdir, "float32"),
+                                   gguf_type=gtype, out=gpath)
+                    if "error" in g:
+                        r["llamacpp"][dtype] = g
+                        continue
+                plen = r["ours"][dtype].get("prompt_tokens") or 90
+                log(f"{name} {dtype}: llama.cpp")
+                r["llamacpp"][dtype] = run_worker(bench_py, "llamacpp", gguf=gpath,
+                                                  prompt_len=plen, tokens=args.tokens,
+                                                  threads=args.threads)
+                log(f"  {json.dumps(r['llamacpp'][dtype])}")
+                report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
+    report["load_after"] = load_average()
+    os.makedirs(os.path.dirname(args.json_out), exist_ok=True)
+    json.dump(report, open(args.json_out, "w"), indent=1)
+    write_markdown(args.md_out, markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

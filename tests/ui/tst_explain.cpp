@@ -1,0 +1,171 @@
+// The explanation controls against the real engine (the parity script's tiny checkpoint):
+// changing the layer range or the head redraws the last answer's maps (re-reduced on the
+// engine's thread from the attention it kept), and relevancy mode computes a map for the
+// clicked word.
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
+#include "ui/ExplainBar.h"
+#include "ui/ImageCanvas.h"
+#include "ui/MainWindow.h"
+
+using vqa::ui::MainWindow;
+
+namespace {
+
+const QString kTinyModel = QStringLiteral(VQA_BINARY_DIR "/reference/idefics3/tiny_tied/model");
+
+int differingPixels(const QImage& a, const QImage& b) {
+    if (a.size() != b.size())
+        return std::max(a.width() * a.height(), b.width() * b.height());
+    int n = 0;
+    for (int y = 0; y < a.height(); ++y)
+        for (int x = 0; x < a.width(); ++x)
+            n += a.pixel(x, y) != b.pixel(x, y);
+    return n;
+}
+
+}  // namespace
+
+class TestExplain : public QObject {
+    Q_OBJECT
+    QTemporaryDir settings_dir_;
+    QTemporaryDir tmp_;
+    std::unique_ptr<MainWindow> window_;
+
+    // Sets a spin box as a person would and waits for the redrawn maps.
+    bool setAndWait(QSpinBox* box, int value) {
+        QSignalSpy updated(window_.get(), &MainWindow::heatmapUpdated);
+        box->setValue(value);
+        return updated.wait(60000);
+    }
+
+private slots:
+    void initTestCase() {
+        vqa::test::isolateSettings(settings_dir_.path());
+        if (!QFile::exists(kTinyModel + "/config.json"))
+            QSKIP("no tiny model: the reference script writes <build>/reference/idefics3/tiny_tied/model");
+        QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
+        window_ = std::make_unique<MainWindow>();
+        window_->resize(1280, 800);
+        window_->show();
+        QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+        QSignalSpy ready(window_.get(), &MainWindow::modelReady);
+        QSignalSpy failed(window_.get(), &MainWindow::modelLoadFailed);
+        window_->loadModel(kTinyModel);
+        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+        window_->openImage(tmp_.filePath("scene.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window_->imageCount() == 1; }, 10000));
+        vqa::ui::AppSettings s = window_->settings();
+        s.generation.max_new_tokens = 8;
+        s.generation.ignore_eos = true;
+        s.capture_attention = true;
+        window_->applySettings(s);
+        QSignalSpy answered(window_.get(), &MainWindow::answerFinished);
+        QVERIFY(window_->ask("Where is the house?"));
+        QVERIFY(answered.wait(120000));
+        QVERIFY(window_->messages().back().error.isEmpty());
+        QVERIFY(window_->messages().back().hasAttention());
+    }
+
+    void layerRangeAndHeadRedrawTheOverlay() {
+        MainWindow& w = *window_;
+        vqa::ui::ExplainBar* bar = w.explainBar();
+        // The spin boxes know the model: 2 decoder layers, 4 heads.
+        QCOMPARE(bar->layerEndBox()->maximum(), 1);
+        QCOMPARE(bar->headBox()->maximum(), 3);
+        w.showTokenHeatmap(1, 0);
+        const QImage by_default = w.canvas()->overlay();
+        QVERIFY(!by_default.isNull());
+        const std::vector<vqa::HeatmapGrid> streamed = w.messages().back().tokens[0].attention;
+
+        QVERIFY(setAndWait(bar->layerBeginBox(), 0));
+        QVERIFY(setAndWait(bar->layerEndBox(), 0));
+        const QImage first_layer = w.canvas()->overlay();
+        QVERIFY2(differingPixels(by_default, first_layer) > 100,
+                 qPrintable(QString::number(differingPixels(by_default, first_layer))));
+        QVERIFY(w.messages().back().tokens[0].attention[0].values != streamed[0].values);
+
+        QVERIFY(setAndWait(bar->layerEndBox(), 1));
+        const QImage both_layers = w.canvas()->overlay();
+        QVERIFY(differingPixels(first_layer, both_layers) > 100);
+
+        QVERIFY(setAndWait(bar->headBox(), 2));
+        const QImage one_head = w.canvas()->overlay();
+        QVERIFY(differingPixels(both_layers, one_head) > 100);
+        QVERIFY2(w.statusText().contains("redrawn"), qPrintable(w.statusText()));
+
+        // Back to the defaults: the maps are those the answer streamed with (the engine keeps
+        // the attention in half precision, hence the tolerance).
+        QVERIFY(setAndWait(bar->headBox(), -1));
+        QVERIFY(setAndWait(bar->layerBeginBox(), -1));
+        QVERIFY(setAndWait(bar->layerEndBox(), -1));
+        const auto& again = w.messages().back().tokens[0].attention;
+        QCOMPARE(again.size(), streamed.size());
+        for (size_t g = 0; g < again.size(); ++g)
+            for (size_t i = 0; i < again[g].values.size(); ++i)
+                QVERIFY2(std::abs(again[g].values[i] - streamed[g].values[i]) <= 2e-3f * std::abs(streamed[g].values[i]) + 1e-6f,
+                         qPrintable(QString("grid %1 value %2: %3 vs %4").arg(g).arg(i).arg(again[g].values[i]).arg(streamed[g].values[i])));
+        const int changed = differingPixels(by_default, w.canvas()->overlay());
+        QVERIFY2(changed < by_default.width() * by_default.height() / 50, qPrintable(QString::number(changed)));
+    }
+
+    void relevancyModeShowsAMapForTheClickedWord() {
+        MainWindow& w = *window_;
+        w.explainBar()->setMode(vqa::ui::ExplainMode::Relevancy);
+        QVERIFY(!w.explainBar()->layerBeginBox()->isEnabled());
+        const int answer = int(w.messages().size()) - 1;
+        const int token = int(w.messages().back().tokens.size()) - 1;
+        vqa::ui::ChatView* chat = w.chatView();
+        const QRect rect = chat->tokenRect(answer, token);
+        QVERIFY(rect.isValid());
+
+        // The GUI keeps ticking while the worker runs the backward pass.
+        QTimer tick;
+        QElapsedTimer clock;
+        qint64 last = 0, max_gap = 0;
+        connect(&tick, &QTimer::timeout, [&] {
+            max_gap = std::max(max_gap, clock.elapsed() - last);
+            last = clock.elapsed();
+        });
+        clock.start();
+        tick.start(5);
+        QSignalSpy updated(&w, &MainWindow::heatmapUpdated);
+        QTest::mouseClick(chat->viewport(), Qt::LeftButton, {}, rect.center());
+        QVERIFY(w.isExplaining());
+        QVERIFY2(w.heatmapCaption().startsWith("Computing the relevancy"), qPrintable(w.heatmapCaption()));
+        QVERIFY(QTest::qWaitFor([&] { return !w.isExplaining(); }, 120000));
+        tick.stop();
+        QVERIFY(updated.count() >= 1);
+        QVERIFY2(w.heatmapCaption().startsWith("Relevancy of"), qPrintable(w.heatmapCaption()));
+        const auto& rel = w.messages().back().tokens[size_t(token)].relevancy;
+        QVERIFY(!rel.empty());
+        QVERIFY(!w.canvas()->overlay().isNull());
+        float peak = 0;
+        for (const auto& g : rel)
+            for (float v : g.values)
+                peak = std::max(peak, v);
+        QVERIFY(peak > 0);
+        const QImage relevancy = w.canvas()->overlay();
+        qInfo("relevancy: longest GUI pause %lld ms", max_gap);
+        QVERIFY2(max_gap <= 50, qPrintable(QString::number(max_gap)));
+        QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/heatmap-relevancy.png"));
+
+        // Back to attention: the same word shows its attention, which is another map.
+        w.explainBar()->setMode(vqa::ui::ExplainMode::Attention);
+        QVERIFY(w.heatmapCaption().startsWith("Word"));
+        QVERIFY(differingPixels(relevancy, w.canvas()->overlay()) > 0);
+    }
+};
+
+QTEST_MAIN(TestExplain)
+#include "tst_explain.moc"
