@@ -241,6 +241,14 @@ std::string SentencePieceTokenizer::tokenBytes(TokenId id) const {
     return {};
 }
 
+Tokenizer::InvalidUtf8 SentencePieceTokenizer::invalidUtf8Policy() const {
+    return impl_->options.transformers_byte_fallback ? InvalidUtf8::ReplaceInvalidByteRun : InvalidUtf8::ReplaceEachByte;
+}
+
+bool SentencePieceTokenizer::isByteToken(TokenId id) const {
+    return id >= 0 && id < impl_->sp_size && !impl_->added_by_id.count(id) && impl_->sp.IsByte(id);
+}
+
 bool SentencePieceTokenizer::dropsLeadingSpace(TokenId id) const {
     const auto& d = *impl_;
     if (!d.strips_space || id < 0 || id >= d.sp_size || d.added_by_id.count(id))

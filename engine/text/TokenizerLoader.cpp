@@ -154,6 +154,12 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& co
     } catch (const json::exception& e) {
         throw Error((dir / "tokenizer_config.json").string() + ": unexpected added token entry: " + e.what());
     }
+    // With a tokenizer.json beside it, transformers decodes through that file's decoder;
+    // its ByteFallback step judges each run of byte tokens whole (what users of the model
+    // in transformers see). Without one, libsentencepiece's own rule.
+    json spec = readJson(dir / "tokenizer.json", false);
+    if (spec.is_object() && spec.contains("decoder"))
+        options.transformers_byte_fallback = spec["decoder"].dump().find("\"ByteFallback\"") != std::string::npos;
     if (config.is_object()) {
         options.legacy = config.value("legacy", false);
         options.add_bos = config.value("add_bos_token", true);

@@ -45,6 +45,7 @@ except json.JSONDecodeError:
     out = {}
 check("ask answers with the reference's greedy tokens",
       r.returncode == 0 and out.get("token_ids") == [int(x) for x in ref["generated"]], r.stdout + r.stderr)
+check("ask's text is the reference's decode", out.get("text") == conv["answer"], repr(out.get("text")))
 check("ask names the llava family", out.get("model", {}).get("family") == "llava", r.stdout)
 
 out_dir = os.path.join(args.artifacts, "explain-llava")

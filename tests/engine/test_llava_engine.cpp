@@ -18,6 +18,7 @@
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/text/ChatFormat.h"
+#include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/vision/ClipImageProcessor.h"
 #include "tests/common/TestPaths.h"
@@ -156,6 +157,27 @@ TEST_P(LlavaCase, ChatTemplateAndPromptText) {
     EXPECT_EQ(format->render(r.conversation, true), conversation_["prompt_turn2"].get<std::string>());
 }
 
+// transformers decodes a LLaVA tokenizer through tokenizer.json's ByteFallback step: a run of
+// byte tokens is its text when the whole run is valid UTF-8, else one U+FFFD per byte.
+TEST(LlavaTokenizer, DecodesByteTokensLikeTransformers) {
+    const auto dir = test::referenceDir("llava");
+    VQA_SKIP_UNLESS_EXISTS(dir / "decode_cases.json", kWhy);
+    auto tokenizer = loadTokenizer((dir / "tiny" / "model").string());
+    EXPECT_EQ(tokenizer->invalidUtf8Policy(), Tokenizer::InvalidUtf8::ReplaceInvalidByteRun);
+    const json cases = json::parse(std::ifstream(dir / "decode_cases.json"));
+    ASSERT_GE(cases.size(), 40u);
+    for (const auto& c : cases) {
+        const auto ids = c["ids"].get<std::vector<TokenId>>();
+        const auto expected = c["decoded"].get<std::string>();
+        EXPECT_EQ(tokenizer->decode(ids, true), expected) << c["ids"].dump();
+        StreamingDetokenizer detok(*tokenizer, true);
+        std::string streamed;
+        for (TokenId id : ids)
+            streamed += detok.push(id);
+        EXPECT_EQ(streamed + detok.finish(), expected) << c["ids"].dump();
+    }
+}
+
 // ---- engine end to end -------------------------------------------------------------------
 
 TEST_P(LlavaCase, EngineMatchesTheReferenceOverTwoTurns) {
@@ -245,8 +267,39 @@ TEST_P(LlavaCase, AttentionRowsEqualOutputAttentions) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, LlavaCase, ::testing::Values("tiny", "tiny_pad"));
 
+// Edge shapes (a 300x20 strip, a 5x3 speck, odd sizes) under three configurations, read from
+// a preprocessor_config.json (the older file, as llava-hf ships it).
+TEST(LlavaProcessor, EdgeShapesEqualTheReference) {
+    const auto dir = test::referenceDir("llava") / "processor";
+    VQA_SKIP_UNLESS_EXISTS(dir / "cases.json", kWhy);
+    const json cases = json::parse(std::ifstream(dir / "cases.json"));
+    auto ref = SafetensorsFile::open((dir / "pixel_values.safetensors").string());
+    int compared = 0;
+    for (const auto& [name, settings] : cases["configs"].items()) {
+        auto folder = test::freshDir("llava-proc-" + name);
+        json pre = settings;
+        pre["image_processor_type"] = "CLIPImageProcessor";
+        pre["resample"] = 3;
+        std::ofstream(folder / "preprocessor_config.json") << pre.dump();
+        ClipImageProcessor processor(ClipProcessorConfig::load(folder.string()));
+        for (const auto& c : cases["cases"]) {
+            if (c["config"] != name)
+                continue;
+            auto got = processor.process(loadImageFile((dir / c["image"].get<std::string>()).string())).pixel_values;
+            auto expected = ref->tensor(c["key"].get<std::string>());
+            ASSERT_EQ(got.sizes(), expected.sizes()) << c["key"];
+            EXPECT_LT((got - expected).abs().max().item<double>(), 1e-6) << c["key"];
+            ++compared;
+        }
+        fs::remove_all(folder);
+    }
+    EXPECT_EQ(compared, 15);
+}
+
 TEST(LlavaProcessor, ConsistencyWithTheModelConfig) {
-    models::LlavaConfig model;
+    // LLaVA-1.5's defaults: CLIP-L/14 at 336, 576 features per image.
+    const auto model =
+        parseLlavaConfig(json::parse(R"({"model_type": "llava", "text_config": {"vocab_size": 32064}})"), "config.json");
     ClipProcessorConfig p;
     p.crop_height = p.crop_width = 336;
     p.patch_size = 14;

@@ -14,6 +14,7 @@
 #include "engine/io/SafetensorsFile.h"
 #include "models/Llava.h"
 #include "tests/common/TestPaths.h"
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;

@@ -218,6 +218,55 @@ def run_case(name, config, proc, tok_model, out_dir, images, seed, shard=None):
     print(f"{name}: {T} prompt tokens, {len(image_positions)} image tokens, done in {time.time() - t0:.1f}s")
 
 
+# Image-processor-only cases: edge shapes under each configuration, pixel values only.
+PROCESSOR_CONFIGS = {
+    "crop": dict(size={"shortest_edge": 84}, crop_size={"height": 84, "width": 84}, do_pad=False),
+    "pad": dict(size={"shortest_edge": 96}, crop_size={"height": 84, "width": 84}, do_pad=True),
+    # A fixed resize smaller than the crop: the crop pads with zeros before normalizing.
+    "fixed_small": dict(size={"height": 50, "width": 70}, crop_size={"height": 64, "width": 64}, do_pad=False),
+}
+
+
+def processor_cases(out_dir):
+    from safetensors.torch import save_file
+    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
+    rng = np.random.default_rng(SEED + 1)
+    shapes = {"strip": (20, 300), "tall": (201, 33), "speck": (3, 5), "odd": (89, 151), "square": (64, 64)}
+    folder = os.path.join(out_dir, "processor")
+    os.makedirs(folder, exist_ok=True)
+    tensors, cases = {}, []
+    for name, (h, w) in shapes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(os.path.join(folder, name + ".png"))
+        for cname, kwargs in PROCESSOR_CONFIGS.items():
+            ip = LlavaImageProcessorPil(resample=3, **kwargs)
+            pv = ip(images=[Image.open(os.path.join(folder, name + ".png")).convert("RGB")],
+                    return_tensors="pt")["pixel_values"]
+            tensors[f"{name}_{cname}"] = pv.contiguous()
+            cases.append({"image": name + ".png", "config": cname, "key": f"{name}_{cname}"})
+    save_file(tensors, os.path.join(folder, "pixel_values.safetensors"))
+    json.dump({"configs": PROCESSOR_CONFIGS, "cases": cases}, open(os.path.join(folder, "cases.json"), "w"), indent=1)
+
+
+def decode_cases(tok, out_dir):
+    """transformers' decode of id sequences full of byte-fallback tokens: runs that are whole
+    characters, runs with a valid start and a bad end, lone continuation bytes, runs split by
+    a skipped special token, and random mixes."""
+    byte = {tok.convert_tokens_to_ids(f"<0x{b:02X}>"): b for b in range(256)}
+    tid = {b: i for i, b in byte.items()}
+    image = tok.convert_tokens_to_ids("<image>")
+    words = tok.encode("the sky is blue", add_special_tokens=False)
+    run = lambda bs: [tid[b] for b in bs]
+    seqs = [run(b"\xc3\xa9") + words, run("日本".encode()) + words + run(b"\xe6\x97"),
+            words + run("日".encode() + b"\xff") + words, run(b"\xa9\xa9") + words,
+            words + run(b"\xe6\x97") + [image] + run(b"\xa5") + words, run(b"\xe6\x97") + words + run(b"\xa5"),
+            [1] + words + [2] + run(b"ok")]
+    rng = random.Random(SEED + 2)
+    pool = list(byte) + words + [image, 1, 2] + list(range(259, 300))
+    seqs += [[rng.choice(pool) for _ in range(rng.randint(1, 24))] for _ in range(40)]
+    cases = [{"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True)} for ids in seqs]
+    json.dump(cases, open(os.path.join(out_dir, "decode_cases.json"), "w"), indent=0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -226,9 +275,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     work = os.path.join(args.out, "_tokenizer")
     os.makedirs(work, exist_ok=True)
+    processor_cases(args.out)
     tok, tok_model, sp_size = train_tokenizer(work)
     image_token = tok.convert_tokens_to_ids("<image>")
     assert image_token == sp_size, (image_token, sp_size)
+    decode_cases(tok, args.out)
     vocab = sp_size + 12  # padded like llava-hf's 32064, with rows no token uses
     images = make_images(SEED)
 

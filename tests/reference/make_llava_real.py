@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-VERSION = 1
+VERSION = 2
 
 
 def main():
@@ -67,9 +67,14 @@ def main():
                          projector_hidden_act="gelu", image_seq_length=576)
     t0 = time.time()
     torch.manual_seed(7)
-    model = LlavaForConditionalGeneration(config).to(torch.bfloat16).eval()
-    model.save_pretrained(model_dir, max_shard_size="1GB")
-    model = model.float()  # the stored bf16 values, computed in fp32
+    model = LlavaForConditionalGeneration(config).eval()
+    # Weights rounded to bf16 and stored so, computed in fp32. Not model.to(bfloat16): that
+    # would round the rotary inv_freq buffer too, which no checkpoint stores.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.bfloat16().float())
+    model.save_pretrained(model_dir, max_shard_size="1GB",
+                          state_dict={k: v.bfloat16() for k, v in model.state_dict().items()})
     print(f"real_shapes: built and saved in {time.time() - t0:.1f}s")
 
     rng = np.random.default_rng(11)
