@@ -217,6 +217,11 @@ std::size_t SentencePieceTokenizer::vocabSize() const { return impl_->vocab_size
 
 std::string SentencePieceTokenizer::tokenBytes(TokenId id) const {
     const auto& d = *impl_;
+    // transformers writes an added token's text, <s> and <unk> included, where SentencePiece
+    // writes nothing for control pieces and " ⁇ " for <unk>.
+    if (d.options.transformers_byte_fallback)
+        if (auto it = d.added_by_id.find(id); it != d.added_by_id.end())
+            return it->second.content;
     if (id >= 0 && id < d.sp_size) {
         if (d.sp.IsControl(id))
             return {};

@@ -168,13 +168,15 @@ TEST(LlavaTokenizer, DecodesByteTokensLikeTransformers) {
     ASSERT_GE(cases.size(), 40u);
     for (const auto& c : cases) {
         const auto ids = c["ids"].get<std::vector<TokenId>>();
-        const auto expected = c["decoded"].get<std::string>();
-        EXPECT_EQ(tokenizer->decode(ids, true), expected) << c["ids"].dump();
-        StreamingDetokenizer detok(*tokenizer, true);
-        std::string streamed;
-        for (TokenId id : ids)
-            streamed += detok.push(id);
-        EXPECT_EQ(streamed + detok.finish(), expected) << c["ids"].dump();
+        for (bool skip : {true, false}) {
+            const auto expected = c[skip ? "decoded" : "decoded_with_special"].get<std::string>();
+            EXPECT_EQ(tokenizer->decode(ids, skip), expected) << c["ids"].dump() << " skip " << skip;
+            StreamingDetokenizer detok(*tokenizer, skip);
+            std::string streamed;
+            for (TokenId id : ids)
+                streamed += detok.push(id);
+            EXPECT_EQ(streamed + detok.finish(), expected) << c["ids"].dump() << " skip " << skip;
+        }
     }
 }
 

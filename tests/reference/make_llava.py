@@ -259,11 +259,12 @@ def decode_cases(tok, out_dir):
     seqs = [run(b"\xc3\xa9") + words, run("日本".encode()) + words + run(b"\xe6\x97"),
             words + run("日".encode() + b"\xff") + words, run(b"\xa9\xa9") + words,
             words + run(b"\xe6\x97") + [image] + run(b"\xa5") + words, run(b"\xe6\x97") + words + run(b"\xa5"),
-            [1] + words + [2] + run(b"ok")]
+            [1] + words + [2] + run(b"ok"), [0] + words + [0], words + run(b"\xc3") + [2] + run(b"\xa9")]
     rng = random.Random(SEED + 2)
     pool = list(byte) + words + [image, 1, 2] + list(range(259, 300))
     seqs += [[rng.choice(pool) for _ in range(rng.randint(1, 24))] for _ in range(40)]
-    cases = [{"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True)} for ids in seqs]
+    cases = [{"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True),
+              "decoded_with_special": tok.decode(ids, skip_special_tokens=False)} for ids in seqs]
     json.dump(cases, open(os.path.join(out_dir, "decode_cases.json"), "w"), indent=0)
 
 
