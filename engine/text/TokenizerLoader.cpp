@@ -147,6 +147,19 @@ std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config)
     return out;
 }
 
+// A tokenizer.json decoder of type ByteFallback, alone or in a Sequence.
+bool hasByteFallbackDecoder(const json& decoder) {
+    if (!decoder.is_object())
+        return false;
+    if (decoder.value("type", "") == "ByteFallback")
+        return true;
+    if (decoder.contains("decoders") && decoder["decoders"].is_array())
+        for (const auto& d : decoder["decoders"])
+            if (hasByteFallbackDecoder(d))
+                return true;
+    return false;
+}
+
 std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config) {
     SentencePieceOptions options;
     try {
@@ -159,7 +172,7 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& co
     // in transformers see). Without one, libsentencepiece's own rule.
     json spec = readJson(dir / "tokenizer.json", false);
     if (spec.is_object() && spec.contains("decoder"))
-        options.transformers_byte_fallback = spec["decoder"].dump().find("\"ByteFallback\"") != std::string::npos;
+        options.transformers_byte_fallback = hasByteFallbackDecoder(spec["decoder"]);
     if (config.is_object()) {
         options.legacy = config.value("legacy", false);
         options.add_bos = config.value("add_bos_token", true);
