@@ -48,6 +48,12 @@ check("ask answers with the reference's greedy tokens",
 check("ask's text is the reference's decode", out.get("text") == conv["answer"], repr(out.get("text")))
 check("ask names the llava family", out.get("model", {}).get("family") == "llava", r.stdout)
 
+# The plain form, as a person types it: the answer streamed to stdout.
+r = run("ask", "--model", model, os.path.join(case, "image0.png"), question, "--ignore-eos",
+        "--max-new-tokens", "20", "--device", "cpu")
+check("plain ask prints the reference's answer", r.returncode == 0 and r.stdout == conv["answer"] + "\n",
+      repr(r.stdout) + r.stderr)
+
 out_dir = os.path.join(args.artifacts, "explain-llava")
 r = run("explain", "--model", model, os.path.join(case, "image0.png"), question, "--max-new-tokens", "3",
         "--out", out_dir, "--device", "cpu")
