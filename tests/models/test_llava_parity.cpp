@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <iostream>
 
 #include "engine/Error.h"
@@ -153,6 +154,85 @@ TEST(LlavaModel, RejectsAFeatureLayerOutsideTheTower) {
         FAIL() << "a feature layer outside the tower was accepted";
     } catch (const vqa::Error& e) {
         EXPECT_NE(std::string(e.what()).find("vision_feature_layer -7"), std::string::npos) << e.what();
+    }
+}
+
+// The tiny checkpoint's tensors under another checkpoint's names: prefix rewrites from the
+// names transformers 5 saves to the names a layout uses.
+class RenamedWeights : public vqa::models::WeightSource {
+public:
+    RenamedWeights(const vqa::models::WeightSource& inner, std::vector<std::pair<std::string, std::string>> rules)
+        : inner_(inner), rules_(std::move(rules)) {
+        for (const auto& name : inner_.names())
+            to_inner_[rename(name)] = name;
+    }
+    bool contains(const std::string& name) const override { return to_inner_.count(name) > 0; }
+    torch::Tensor get(const std::string& name) const override {
+        auto it = to_inner_.find(name);
+        if (it == to_inner_.end())
+            throw vqa::Error("no tensor '" + name + "'");
+        return inner_.get(it->second);
+    }
+    std::vector<std::string> names() const override {
+        std::vector<std::string> out;
+        for (const auto& [name, inner] : to_inner_)
+            out.push_back(name);
+        return out;
+    }
+
+private:
+    std::string rename(const std::string& name) const {
+        for (const auto& [from, to] : rules_)
+            if (name.rfind(from, 0) == 0)
+                return to + name.substr(from.size());
+        return name;
+    }
+    const vqa::models::WeightSource& inner_;
+    std::vector<std::pair<std::string, std::string>> rules_;
+    std::map<std::string, std::string> to_inner_;
+};
+
+// llava-hf's checkpoints (saved by transformers 4: vision_tower.vision_model.*) and
+// transformers 5's in-memory names (model.*, lm_head) load to the same network.
+TEST(LlavaModel, LoadsEveryTensorNameLayout) {
+    const auto dir = vqa::test::referenceDir("llava") / "tiny";
+    VQA_SKIP_UNLESS_EXISTS(dir / "reference.safetensors", "run tests/reference/make_llava.py (ctest runs it as reference.llava)");
+    torch::NoGradGuard no_grad;
+    auto checkpoint = vqa::Checkpoint::open((dir / "model").string());
+    auto config = vqa::parseLlavaConfig(vqa::readModelConfig((dir / "model").string()), "config.json");
+    auto ref = vqa::SafetensorsFile::open((dir / "reference.safetensors").string());
+    const auto ids = ref->tensor("input_ids").clone();
+    const std::vector<std::vector<std::pair<std::string, std::string>>> layouts = {
+        {{"vision_tower.", "vision_tower.vision_model."}},
+        {{"vision_tower.", "model.vision_tower."},
+         {"multi_modal_projector.", "model.multi_modal_projector."},
+         {"language_model.model.", "model.language_model."},
+         {"language_model.lm_head.", "lm_head."}},
+        {{"vision_tower.", "model.vision_tower.vision_model."},
+         {"multi_modal_projector.", "model.multi_modal_projector."},
+         {"language_model.model.", "model.language_model."},
+         {"language_model.lm_head.", "lm_head."}},
+    };
+    for (std::size_t i = 0; i < layouts.size(); ++i) {
+        RenamedWeights renamed(*checkpoint, layouts[i]);
+        ASSERT_FALSE(renamed.contains("language_model.model.embed_tokens.weight") &&
+                     renamed.contains("vision_tower.embeddings.class_embedding"))
+            << "layout " << i << " renamed nothing";
+        LlavaModel m(config, renamed, torch::kCPU, torch::kFloat32);
+        auto features = m.encodeImages(ref->tensor("pixel_values").clone(), {});
+        auto embeds = vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+        auto cache = m.newCache(ids.size(0));
+        auto logits = m.forward(embeds, cache, /*all_logits=*/true);
+        EXPECT_LT(maxAbsDiff(logits.index_select(0, ref->tensor("logit_positions").clone()), ref->tensor("logits")), 1e-4)
+            << "layout " << i;
+    }
+    // A checkpoint of another family is named as such.
+    RenamedWeights other(*checkpoint, {{"multi_modal_projector.", "connector."}});
+    try {
+        LlavaModel m(config, other, torch::kCPU, torch::kFloat32);
+        FAIL() << "weights without a projector were accepted";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("multi_modal_projector.linear_1.weight"), std::string::npos) << e.what();
     }
 }
 
