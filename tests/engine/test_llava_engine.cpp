@@ -77,6 +77,41 @@ TEST(LlavaConfig, DefaultsAreLlava15WithClipL336) {
     EXPECT_EQ(detectFamily(json::parse(R"({"architectures": ["LlavaForConditionalGeneration"]})"), "c"), "llava");
 }
 
+// llava-hf/llava-1.5-7b-hf's config.json (its keys, as published): the Vicuna text config gives
+// little beyond vocab_size, the rest are Llama's defaults.
+TEST(LlavaConfig, ReadsLlavaHfConfig) {
+    auto c = parseLlavaConfig(json::parse(R"({
+        "architectures": ["LlavaForConditionalGeneration"], "ignore_index": -100, "image_token_index": 32000,
+        "model_type": "llava", "pad_token_id": 32001, "projector_hidden_act": "gelu",
+        "text_config": {"_name_or_path": "lmsys/vicuna-7b-v1.5", "architectures": ["LlamaForCausalLM"],
+                        "max_position_embeddings": 4096, "model_type": "llama", "rms_norm_eps": 1e-05,
+                        "torch_dtype": "float16", "vocab_size": 32064},
+        "tie_word_embeddings": false, "torch_dtype": "float16", "vision_config": {"hidden_size": 1024,
+            "image_size": 336, "intermediate_size": 4096, "model_type": "clip_vision_model", "num_attention_heads": 16,
+            "num_hidden_layers": 24, "patch_size": 14, "projection_dim": 768, "vocab_size": 32000},
+        "vision_feature_layer": -2, "vision_feature_select_strategy": "default"})"),
+                              "config.json");
+    EXPECT_EQ(detectFamily(json::parse(R"({"model_type": "llava"})"), "config.json"), "llava");
+    EXPECT_EQ(c.text.vocab_size, 32064);
+    EXPECT_EQ(c.text.hidden_size, 4096);
+    EXPECT_EQ(c.text.intermediate_size, 11008);
+    EXPECT_EQ(c.text.num_hidden_layers, 32);
+    EXPECT_EQ(c.text.num_attention_heads, 32);
+    EXPECT_EQ(c.text.num_key_value_heads, 32);
+    EXPECT_EQ(c.text.head_dim, 128);
+    EXPECT_EQ(c.text.max_position_embeddings, 4096);
+    EXPECT_DOUBLE_EQ(c.text.rms_norm_eps, 1e-5);
+    EXPECT_DOUBLE_EQ(c.text.rope_theta, 10000.0);
+    EXPECT_FALSE(c.text.tie_word_embeddings);
+    EXPECT_EQ(c.vision.num_attention_heads, 16);
+    EXPECT_EQ(c.vision.intermediate_size, 4096);
+    EXPECT_EQ(c.vision.hidden_act, "quick_gelu");
+    EXPECT_EQ(c.feature_layers, std::vector<int>{-2});
+    EXPECT_TRUE(c.drop_cls);
+    EXPECT_TRUE(c.projector_bias);
+    EXPECT_EQ(c.image_token_id, 32000);
+}
+
 TEST(LlavaConfig, ListsStrategiesAndErrors) {
     auto c = parseLlavaConfig(json::parse(R"({"vision_feature_layer": [-3, -1], "vision_feature_select_strategy": "full",
         "image_token_id": 7, "text_config": {"vocab_size": 100, "tie_word_embeddings": true},
