@@ -14,6 +14,7 @@
 #include "engine/Device.h"
 #include "engine/EngineTesting.h"
 #include "engine/Error.h"
+#include "engine/MemoryEstimate.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Relevancy.h"
 #include "engine/families/FamilyRuntime.h"
@@ -225,6 +226,13 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         throw Error("unknown dtype '" + options.dtype + "'; choose auto, float32, bfloat16 or float16");
     if (options.threads > 0)
         torch::set_num_threads(options.threads);
+
+    // Refuse a model that cannot fit before touching its weights; say so when it is tight.
+    const MemoryEstimate memory = estimateMemory(model_dir, options);
+    if (memory.verdict == MemoryEstimate::Verdict::TooLarge)
+        throw Error(model_dir + ": " + memory.message);
+    if (memory.verdict == MemoryEstimate::Verdict::Tight)
+        report("warning: " + memory.message, 0.08);
 
     report("mapping weights", 0.1);
     if (stageHook())

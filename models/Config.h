@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vqa::models {
 
@@ -42,6 +43,19 @@ struct Idefics3Config {
     LlamaConfig text;
     int scale_factor = 2;            // pixel-shuffle factor of the connector
     std::int64_t image_token_id = 0;
+};
+
+// LLaVA (1.5): a CLIP vision tower, a two-layer MLP projector and a Llama decoder.
+struct LlavaConfig {
+    VisionConfig vision;  // CLIP: hidden_act "quick_gelu", layer_norm_eps 1e-5
+    LlamaConfig text;
+    // vision_feature_layer: indices into the tower's hidden states (0 = the embeddings after
+    // pre_layrnorm, i = after layer i, negative from the end); several are concatenated.
+    std::vector<int> feature_layers = {-2};
+    bool drop_cls = true;  // vision_feature_select_strategy "default" (true) or "full"
+    std::string projector_hidden_act = "gelu";
+    bool projector_bias = true;  // multimodal_projector_bias
+    std::int64_t image_token_id = 32000;
 };
 
 }  // namespace vqa::models

@@ -109,14 +109,16 @@ Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int hei
     cv::Mat global = cv::Mat::zeros(height, width, CV_32F);
     bool have_tiles = false, have_global = false;
     for (const auto& g : grids) {
-        cv::Rect r(static_cast<int>(std::lround(g.x)), static_cast<int>(std::lround(g.y)),
-                   static_cast<int>(std::lround(g.width)), static_cast<int>(std::lround(g.height)));
-        r &= cv::Rect(0, 0, width, height);
+        const cv::Rect full(static_cast<int>(std::lround(g.x)), static_cast<int>(std::lround(g.y)),
+                            static_cast<int>(std::lround(g.width)), static_cast<int>(std::lround(g.height)));
+        // A rectangle may reach outside the image (a frame padded to a square): place the
+        // whole grid, keep the part over the image.
+        const cv::Rect r = full & cv::Rect(0, 0, width, height);
         if (r.empty())
             continue;
         cv::Mat resized;
-        cv::resize(gridMat(g), resized, r.size(), 0, 0, cv::INTER_LINEAR);
-        resized.copyTo((g.global_view ? global : tiles)(r));
+        cv::resize(gridMat(g), resized, full.size(), 0, 0, cv::INTER_LINEAR);
+        resized(r - full.tl()).copyTo((g.global_view ? global : tiles)(r));
         (g.global_view ? have_global : have_tiles) = true;
     }
     cv::Mat result;

@@ -8,10 +8,14 @@
 
 namespace vqa {
 
+// A block may have an empty rectangle: tokens that stand for the whole frame but no place in
+// it (LLaVA's class token under the "full" strategy); they take part in the attention but
+// draw nothing.
 struct TokenBlock {
     int grid_rows = 0;
     int grid_cols = 0;
-    double x = 0, y = 0, width = 0, height = 0;  // original-image pixels
+    double x = 0, y = 0, width = 0, height = 0;  // original-image pixels; may reach
+                                                 // outside the image (padding)
     bool global_view = false;
     int tokens() const { return grid_rows * grid_cols; }
 };

@@ -32,6 +32,13 @@ std::string detectFamily(const nlohmann::json& config, const std::string& path);
 // whose config is the top-level one, so text_config's value is ignored there too.
 models::Idefics3Config parseIdefics3Config(const nlohmann::json& config, const std::string& path);
 
+// Typed configuration of a LLaVA (1.5) checkpoint: a CLIP vision tower (vision_config,
+// defaults of LlavaConfig's ViT-L/14-336), a Llama text_config, vision_feature_layer (an
+// integer or a list), vision_feature_select_strategy ("default" drops the class token,
+// "full" keeps it), projector_hidden_act, multimodal_projector_bias and image_token_index.
+// Throws vqa::Error naming the key when a value is wrong or unsupported.
+models::LlavaConfig parseLlavaConfig(const nlohmann::json& config, const std::string& path);
+
 // The pieces, for other families: a Llama-style text config and a ViT vision config.
 // `where` prefixes key names in messages ("text_config").
 models::LlamaConfig parseLlamaConfig(const nlohmann::json& j, const std::string& path,

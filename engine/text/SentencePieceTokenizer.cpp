@@ -217,6 +217,11 @@ std::size_t SentencePieceTokenizer::vocabSize() const { return impl_->vocab_size
 
 std::string SentencePieceTokenizer::tokenBytes(TokenId id) const {
     const auto& d = *impl_;
+    // transformers writes an added token's text, <s> and <unk> included, where SentencePiece
+    // writes nothing for control pieces and " ⁇ " for <unk>.
+    if (d.options.transformers_byte_fallback)
+        if (auto it = d.added_by_id.find(id); it != d.added_by_id.end())
+            return it->second.content;
     if (id >= 0 && id < d.sp_size) {
         if (d.sp.IsControl(id))
             return {};
@@ -239,6 +244,14 @@ std::string SentencePieceTokenizer::tokenBytes(TokenId id) const {
     if (auto it = d.added_by_id.find(id); it != d.added_by_id.end())
         return it->second.content;
     return {};
+}
+
+Tokenizer::InvalidUtf8 SentencePieceTokenizer::invalidUtf8Policy() const {
+    return impl_->options.transformers_byte_fallback ? InvalidUtf8::ReplaceInvalidByteRun : InvalidUtf8::ReplaceEachByte;
+}
+
+bool SentencePieceTokenizer::isByteToken(TokenId id) const {
+    return id >= 0 && id < impl_->sp_size && !impl_->added_by_id.count(id) && impl_->sp.IsByte(id);
 }
 
 bool SentencePieceTokenizer::dropsLeadingSpace(TokenId id) const {

@@ -18,6 +18,9 @@ struct SentencePieceOptions {
     bool legacy = false;
     bool add_bos = true;   // add_bos_token, for encode(add_special_tokens = true)
     bool add_eos = false;  // add_eos_token
+    // Decode as transformers does with the tokenizer.json beside the model (its ByteFallback
+    // decoder) rather than as libsentencepiece does: see Tokenizer::InvalidUtf8.
+    bool transformers_byte_fallback = false;
 };
 
 class SentencePieceTokenizer final : public Tokenizer {
@@ -33,8 +36,9 @@ public:
     bool isSpecial(TokenId id) const override;
     std::size_t vocabSize() const override;
     std::string tokenBytes(TokenId id) const override;
-    InvalidUtf8 invalidUtf8Policy() const override { return InvalidUtf8::ReplaceEachByte; }
+    InvalidUtf8 invalidUtf8Policy() const override;
     bool dropsLeadingSpace(TokenId id) const override;
+    bool isByteToken(TokenId id) const override;
 
 private:
     struct Impl;

@@ -18,7 +18,8 @@ public:
     explicit StreamingDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens = false);
 
     std::string push(TokenId id);
-    // Flushes bytes held back for an incomplete character (they become U+FFFD).
+    // Flushes bytes held back for an incomplete character (they become U+FFFD), or a run of
+    // byte tokens not yet ended (Tokenizer::InvalidUtf8::ReplaceInvalidByteRun).
     std::string finish();
     // Starts a new sequence.
     void reset();
@@ -28,6 +29,8 @@ private:
     bool skip_special_;
     bool started_ = false;
     utf8::LossyDecoder decoder_;
+    std::string byte_run_;  // ReplaceInvalidByteRun: the bytes of the current run of byte tokens
+    void flushByteRun(std::string& out);
 };
 
 // Decodes a whole sequence by the same rules (what Tokenizer::decode implementations use).

@@ -49,11 +49,17 @@ public:
     enum class InvalidUtf8 {
         ReplaceMaximalSubpart,  // one U+FFFD per maximal invalid subpart (tokenizers, Python)
         ReplaceEachByte,        // one U+FFFD per invalid byte (SentencePiece)
+        // tokenizers' ByteFallback decoder (transformers' Llama/LLaVA tokenizers): a run of
+        // consecutive byte tokens (<0xAB>) becomes its text when the whole run is valid
+        // UTF-8, else one U+FFFD per byte of the run, even where part of it was valid.
+        ReplaceInvalidByteRun,
     };
     virtual InvalidUtf8 invalidUtf8Policy() const { return InvalidUtf8::ReplaceMaximalSubpart; }
     // True when `id`, as the first token of the output that contributes any text, loses
     // one leading space (SentencePiece's dummy prefix). Byte-level BPE: never.
     virtual bool dropsLeadingSpace(TokenId id) const { return false; }
+    // True for a byte-fallback token ("<0xAB>"), whose tokenBytes() is that one byte.
+    virtual bool isByteToken(TokenId id) const { return false; }
 
     // Looks up an added/special token by its text (e.g. "<end_of_utterance>").
     std::optional<TokenId> tokenId(std::string_view text) const { return pieceToId(text); }

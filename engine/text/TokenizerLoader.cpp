@@ -124,10 +124,40 @@ std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config)
             by_id[t.id] = t;
         }
     }
+    // transformers 5 writes the added tokens only into tokenizer.json ("added_tokens"), not
+    // tokenizer_config.json; a tokenizer.model beside it needs them too (LLaVA's <image>).
+    json spec = readJson(dir / "tokenizer.json", false);
+    if (spec.is_object() && spec.contains("added_tokens") && spec["added_tokens"].is_array())
+        for (const auto& entry : spec["added_tokens"]) {
+            AddedToken t;
+            t.id = entry.at("id").get<TokenId>();
+            if (by_id.count(t.id))
+                continue;  // tokenizer_config.json's entry wins
+            t.content = entry.at("content").get<std::string>();
+            t.special = entry.value("special", false);
+            t.lstrip = entry.value("lstrip", false);
+            t.rstrip = entry.value("rstrip", false);
+            t.single_word = entry.value("single_word", false);
+            t.normalized = entry.value("normalized", false);
+            by_id[t.id] = t;
+        }
     std::vector<AddedToken> out;
     for (auto& [id, t] : by_id)
         out.push_back(t);
     return out;
+}
+
+// A tokenizer.json decoder of type ByteFallback, alone or in a Sequence.
+bool hasByteFallbackDecoder(const json& decoder) {
+    if (!decoder.is_object())
+        return false;
+    if (decoder.value("type", "") == "ByteFallback")
+        return true;
+    if (decoder.contains("decoders") && decoder["decoders"].is_array())
+        for (const auto& d : decoder["decoders"])
+            if (hasByteFallbackDecoder(d))
+                return true;
+    return false;
 }
 
 std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config) {
@@ -137,6 +167,12 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& co
     } catch (const json::exception& e) {
         throw Error((dir / "tokenizer_config.json").string() + ": unexpected added token entry: " + e.what());
     }
+    // With a tokenizer.json beside it, transformers decodes through that file's decoder;
+    // its ByteFallback step judges each run of byte tokens whole (what users of the model
+    // in transformers see). Without one, libsentencepiece's own rule.
+    json spec = readJson(dir / "tokenizer.json", false);
+    if (spec.is_object() && spec.contains("decoder"))
+        options.transformers_byte_fallback = hasByteFallbackDecoder(spec["decoder"]);
     if (config.is_object()) {
         options.legacy = config.value("legacy", false);
         options.add_bos = config.value("add_bos_token", true);

@@ -112,7 +112,7 @@ void LossyDecoder::drain(std::string& out, bool final) {
         if (truncated && !final)
             break;  // may still complete
         out.append(kReplacement);
-        if (policy_ == Tokenizer::InvalidUtf8::ReplaceEachByte || n == 0)
+        if (policy_ != Tokenizer::InvalidUtf8::ReplaceMaximalSubpart || n == 0)
             pos += 1;
         else
             pos += n;

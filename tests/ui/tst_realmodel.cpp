@@ -2,9 +2,10 @@
 // chat, Stop ends an answer mid-way and the next question works, closing during an answer
 // does not hang, and the GUI thread keeps ticking throughout.
 //
-// The model folder: $VQA_TEST_MODEL, else the first folder under <build>/reference/idefics3/
-// holding config.json and *.safetensors (the parity script's tiny checkpoint). Skipped, with
-// the reason, when there is none or this build's engine cannot load it yet.
+// The model folder: $VQA_TEST_MODEL (with $VQA_TEST_FAMILY, the family it must load as),
+// else the first folder under <build>/reference/idefics3/ holding config.json and
+// *.safetensors (the parity script's tiny checkpoint). Skipped, with the reason, when there
+// is none or this build's engine cannot load it yet (unless $VQA_TEST_FAMILY is set).
 #include <QDir>
 #include <QDirIterator>
 #include <QElapsedTimer>
@@ -88,11 +89,17 @@ private slots:
         window_->loadModel(model_);
         QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 300000));
         load_gap_ms_ = probe.max_gap;
+        // $VQA_TEST_FAMILY: the family this model must load as (a failure then fails).
+        const QString family = qEnvironmentVariable("VQA_TEST_FAMILY");
         if (failed.count()) {
             const QString why = failed.first().first().toString();
             window_.reset();
+            if (!family.isEmpty())
+                QFAIL(qPrintable("cannot load " + model_ + ": " + why));
             QSKIP(qPrintable("the engine cannot load " + model_ + " yet: " + why));
         }
+        if (!family.isEmpty())
+            QVERIFY2(window_->modelInfoText().contains("Family: " + family), qPrintable(window_->modelInfoText()));
         window_->openImage(tmp_.filePath("scene.png"));
         QVERIFY(QTest::qWaitFor([&] { return window_->imageCount() == 1; }, 10000));
         qInfo("model: %s; longest GUI pause while loading: %lld ms", qPrintable(model_), load_gap_ms_);

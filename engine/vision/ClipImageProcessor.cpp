@@ -1,0 +1,231 @@
+#include "engine/vision/ClipImageProcessor.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace vqa {
+
+namespace {
+
+json readJson(const fs::path& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(path.string() + ": cannot be read");
+    try {
+        json j = json::parse(in);
+        if (!j.is_object())
+            throw Error(path.string() + ": is JSON but not an object of settings");
+        return j;
+    } catch (const json::exception& e) {
+        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
+    }
+}
+
+template <typename T> T value(const json& j, const char* key, T fallback, const fs::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    try {
+        return j[key].get<T>();
+    } catch (const json::exception&) {
+        throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
+    }
+}
+
+void triple(const json& j, const char* key, double out[3], const fs::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return;
+    const auto& v = j[key];
+    if (v.is_number()) {
+        out[0] = out[1] = out[2] = v.get<double>();
+        return;
+    }
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
+        throw Error(path.string() + ": " + key + " must be three numbers, but it is " + v.dump());
+    for (int i = 0; i < 3; ++i)
+        out[i] = v[i].get<double>();
+}
+
+int positive(const json& v, const char* what, const fs::path& path) {
+    if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 65536)
+        throw Error(path.string() + ": " + what + " must be a positive integer, but it is " + v.dump());
+    return v.get<int>();
+}
+
+// Python's floor division, for the center crop's offsets.
+int floorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace
+
+ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
+    ClipProcessorConfig c;
+    const fs::path proc = fs::path(model_dir) / "processor_config.json";
+    std::error_code ec;
+    json proc_json;
+    if (fs::is_regular_file(proc, ec))
+        proc_json = readJson(proc);
+    fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
+    json j;
+    if (proc_json.is_object() && proc_json.contains("image_processor") && proc_json["image_processor"].is_object()) {
+        j = proc_json["image_processor"];
+        pre = proc;
+    } else {
+        if (!fs::is_regular_file(pre, ec))
+            throw Error(model_dir + ": has no preprocessor_config.json, which says how images are prepared for the model");
+        j = readJson(pre);
+    }
+    const auto type = value<std::string>(j, "image_processor_type", "CLIPImageProcessor", pre);
+    if (type.rfind("CLIPImageProcessor", 0) != 0 && type.rfind("LlavaImageProcessor", 0) != 0)
+        throw Error(pre.string() + ": image_processor_type is '" + type +
+                    "', but a LLaVA-1.5 model needs CLIPImageProcessor or LlavaImageProcessor");
+    c.do_pad = value<bool>(j, "do_pad", false, pre);
+    c.do_resize = value<bool>(j, "do_resize", true, pre);
+    if (j.contains("size") && !j["size"].is_null()) {
+        const auto& s = j["size"];
+        if (s.is_number()) {
+            c.shortest_edge = positive(s, "size", pre);
+        } else if (s.is_object() && s.contains("shortest_edge")) {
+            c.shortest_edge = positive(s["shortest_edge"], "size.shortest_edge", pre);
+        } else if (s.is_object() && s.contains("height") && s.contains("width")) {
+            c.shortest_edge = 0;
+            c.resize_height = positive(s["height"], "size.height", pre);
+            c.resize_width = positive(s["width"], "size.width", pre);
+        } else {
+            throw Error(pre.string() + ": size must be {\"shortest_edge\": n} or {\"height\": h, \"width\": w}, but it is " +
+                        s.dump());
+        }
+    }
+    c.resample = pilFilterFromNumber(value<int>(j, "resample", 3, pre));
+    c.do_center_crop = value<bool>(j, "do_center_crop", true, pre);
+    if (j.contains("crop_size") && !j["crop_size"].is_null()) {
+        const auto& s = j["crop_size"];
+        if (s.is_number()) {
+            c.crop_height = c.crop_width = positive(s, "crop_size", pre);
+        } else if (s.is_object() && s.contains("height") && s.contains("width")) {
+            c.crop_height = positive(s["height"], "crop_size.height", pre);
+            c.crop_width = positive(s["width"], "crop_size.width", pre);
+        } else {
+            throw Error(pre.string() + ": crop_size must be {\"height\": h, \"width\": w}, but it is " + s.dump());
+        }
+    }
+    c.do_rescale = value<bool>(j, "do_rescale", true, pre);
+    c.rescale_factor = value<double>(j, "rescale_factor", c.rescale_factor, pre);
+    c.do_normalize = value<bool>(j, "do_normalize", true, pre);
+    triple(j, "image_mean", c.image_mean, pre);
+    triple(j, "image_std", c.image_std, pre);
+    for (double s : c.image_std)
+        if (s == 0.0)
+            throw Error(pre.string() + ": image_std contains 0");
+    if (!value<bool>(j, "do_convert_rgb", true, pre))
+        throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
+
+    if (proc_json.is_object()) {
+        c.patch_size = value<int>(proc_json, "patch_size", 0, proc);
+        c.num_additional_image_tokens = value<int>(proc_json, "num_additional_image_tokens", 0, proc);
+        c.vision_feature_select_strategy = value<std::string>(proc_json, "vision_feature_select_strategy", "", proc);
+        c.image_token = value<std::string>(proc_json, "image_token", c.image_token, proc);
+        if (c.patch_size < 0 || c.num_additional_image_tokens < 0 || c.image_token.empty())
+            throw Error(proc.string() + ": patch_size, num_additional_image_tokens or image_token is out of range");
+    }
+    return c;
+}
+
+ClipImageProcessor::ClipImageProcessor(ClipProcessorConfig config) : config_(std::move(config)) {}
+
+std::pair<int, int> ClipImageProcessor::resizedSize(int width, int height) const {
+    const auto& c = config_;
+    if (!c.do_resize)
+        return {width, height};
+    if (c.shortest_edge == 0)
+        return {c.resize_width, c.resize_height};
+    // get_resize_output_image_size(default_to_square=False): int(size * long / short).
+    const bool wide = width > height;
+    const int shorter = wide ? height : width, longer = wide ? width : height;
+    const int new_long = static_cast<int>(static_cast<double>(c.shortest_edge) * longer / shorter);
+    return wide ? std::pair{new_long, c.shortest_edge} : std::pair{c.shortest_edge, new_long};
+}
+
+ClipProcessedImage ClipImageProcessor::process(const RgbImage& image) const {
+    if (image.empty() || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3)
+        throw Error("the image is empty or its pixel buffer does not match its size");
+    const auto& c = config_;
+
+    // 1. Pad to a square, the image centred, with the mean colour.
+    RgbImage canvas;
+    int pad_x = 0, pad_y = 0;
+    const RgbImage* source = &image;
+    if (c.do_pad && image.width != image.height) {
+        const int side = std::max(image.width, image.height);
+        canvas.width = canvas.height = side;
+        canvas.pixels.resize(static_cast<std::size_t>(side) * side * 3);
+        std::uint8_t fill[3];
+        for (int k = 0; k < 3; ++k)
+            fill[k] = static_cast<std::uint8_t>(static_cast<int>(c.image_mean[k] * 255));  // Python's int()
+        for (std::size_t i = 0; i < canvas.pixels.size(); i += 3)
+            std::copy(fill, fill + 3, canvas.pixels.begin() + static_cast<std::ptrdiff_t>(i));
+        pad_x = (side - image.width) / 2;
+        pad_y = (side - image.height) / 2;
+        for (int y = 0; y < image.height; ++y)
+            std::copy_n(image.pixels.begin() + static_cast<std::ptrdiff_t>(y) * image.width * 3, image.width * 3,
+                        canvas.pixels.begin() + (static_cast<std::ptrdiff_t>(y + pad_y) * side + pad_x) * 3);
+        source = &canvas;
+    }
+
+    // 2. Resize.
+    auto [rw, rh] = resizedSize(source->width, source->height);
+    RgbImage resized = c.do_resize ? pilResize(*source, rw, rh, c.resample) : *source;
+
+    // 3. Center crop: frame pixel (x, y) is resized pixel (x + left, y + top), zero outside.
+    const int fw = c.do_center_crop ? c.crop_width : resized.width;
+    const int fh = c.do_center_crop ? c.crop_height : resized.height;
+    const int left = c.do_center_crop ? floorDiv(resized.width - fw, 2) : 0;
+    const int top = c.do_center_crop ? floorDiv(resized.height - fh, 2) : 0;
+
+    // 4. Rescale and normalize: numpy's float32 steps, (float(v * factor) - mean) / std.
+    float lut[3][256];
+    float zero[3];
+    for (int k = 0; k < 3; ++k) {
+        const float mean = static_cast<float>(c.image_mean[k]);
+        const float std = static_cast<float>(c.image_std[k]);
+        for (int v = 0; v < 256; ++v) {
+            float x = c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
+            if (c.do_normalize)
+                x = (x - mean) / std;
+            lut[k][v] = x;
+        }
+        zero[k] = lut[k][0];
+    }
+    ClipProcessedImage out;
+    out.pixel_values = torch::empty({1, 3, fh, fw}, torch::kFloat32);
+    float* pv = out.pixel_values.data_ptr<float>();
+    for (int y = 0; y < fh; ++y) {
+        const int sy = y + top;
+        for (int k = 0; k < 3; ++k) {
+            float* dst = pv + (static_cast<std::int64_t>(k) * fh + y) * fw;
+            for (int x = 0; x < fw; ++x) {
+                const int sx = x + left;
+                dst[x] = (sy < 0 || sy >= resized.height || sx < 0 || sx >= resized.width)
+                             ? zero[k]
+                             : lut[k][resized.pixels[(static_cast<std::size_t>(sy) * resized.width + sx) * 3 + k]];
+            }
+        }
+    }
+
+    // The frame in original pixels: undo the crop, the resize's scale and the padding.
+    const double sx = static_cast<double>(source->width) / resized.width;
+    const double sy = static_cast<double>(source->height) / resized.height;
+    out.frame_x = left * sx - pad_x;
+    out.frame_y = top * sy - pad_y;
+    out.frame_width = fw * sx;
+    out.frame_height = fh * sy;
+    return out;
+}
+
+}  // namespace vqa

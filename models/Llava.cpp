@@ -1,0 +1,81 @@
+#include "models/Llava.h"
+
+#include "engine/Error.h"
+
+namespace vqa::models {
+
+LlavaTensorNames LlavaTensorNames::detect(const WeightSource& w) {
+    LlavaTensorNames n;
+    for (const char* v : {"vision_tower.vision_model", "vision_tower", "model.vision_tower.vision_model",
+                          "model.vision_tower"})
+        if (w.contains(std::string(v) + ".embeddings.class_embedding")) {
+            n.vision = v;
+            break;
+        }
+    for (const char* p : {"multi_modal_projector", "model.multi_modal_projector"})
+        if (w.contains(std::string(p) + ".linear_1.weight")) {
+            n.projector = p;
+            break;
+        }
+    if (w.contains("language_model.model.embed_tokens.weight")) {
+        n.text = "language_model.model";
+        n.lm_head = "language_model.lm_head.weight";
+    } else if (w.contains("model.language_model.embed_tokens.weight")) {
+        n.text = "model.language_model";
+        n.lm_head = "lm_head.weight";
+    }
+    if (n.vision.empty() || n.projector.empty() || n.text.empty())
+        throw Error(std::string("the weights are not a LLaVA checkpoint's: no ") +
+                    (n.vision.empty() ? "vision_tower[.vision_model].embeddings.class_embedding"
+                     : n.projector.empty() ? "multi_modal_projector.linear_1.weight"
+                                           : "language_model.model.embed_tokens.weight") +
+                    " (nor the same under 'model.')");
+    return n;
+}
+
+LlavaModel::LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
+                       torch::ScalarType dtype)
+    : config_(config), device_(device), dtype_(dtype) {
+    const auto names = LlavaTensorNames::detect(weights);
+    torch::NoGradGuard no_grad;
+    WeightLoader w(weights, device, dtype);
+    vision_ = std::make_unique<ClipVisionModel>(config.vision, w, names.vision, config.feature_layers);
+    const std::int64_t in = std::int64_t(config.vision.hidden_size) * std::int64_t(config.feature_layers.size());
+    const std::int64_t hidden = config.text.hidden_size;
+    linear_1_ = w.linear(names.projector + ".linear_1", in, hidden, config.projector_bias);
+    linear_2_ = w.linear(names.projector + ".linear_2", hidden, hidden, config.projector_bias);
+    if (!isKnownActivation(config.projector_hidden_act))
+        throw Error("config.json: projector_hidden_act '" + config.projector_hidden_act + "' is not implemented");
+    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head);
+    parameters_ = w.parameterCount();
+}
+
+std::int64_t LlavaModel::tokensPerImage() const {
+    const std::int64_t side = vision_->patchesPerSide();
+    return side * side + (config_.drop_cls ? 0 : 1);
+}
+
+torch::Tensor LlavaModel::encodeImages(const torch::Tensor& pixel_values, const torch::Tensor&) {
+    auto states = vision_->forward(pixel_values.to(device_, dtype_));
+    for (auto& s : states)
+        if (config_.drop_cls)
+            s = s.narrow(1, 1, s.size(1) - 1);
+    auto features = states.size() == 1 ? states[0] : torch::cat(states, -1);
+    return linear_2_(activation(config_.projector_hidden_act, linear_1_(features)));
+}
+
+torch::Tensor LlavaModel::embedTokens(const torch::Tensor& ids) { return text_->embed(ids); }
+
+KvCache LlavaModel::newCache(std::int64_t capacity) const { return text_->newCache(capacity); }
+
+torch::Tensor LlavaModel::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
+                                  AttentionCapture* capture) {
+    return text_->forward(embeds, cache, all_logits, capture);
+}
+
+std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
+                                               torch::Device device, torch::ScalarType dtype) {
+    return std::make_unique<LlavaModel>(config, weights, device, dtype);
+}
+
+}  // namespace vqa::models
