@@ -21,6 +21,13 @@ const std::vector<KnownModel>& knownModels() {
          "Twice the size, noticeably better at reading text in images, charts and documents, "
          "and at detailed answers; slower on a CPU.",
          false},
+        // The weights are float16 (three shards, 7.06 billion parameters); the licence is
+        // Llama 2's community licence, which has no SPDX identifier.
+        {"llava-hf/llava-1.5-7b-hf", "LLaVA 1.5 7B", "llava", "Llama 2 Community License",
+         14'140'000'000ULL, 28'500'000'000ULL,
+         "The classic LLaVA-1.5 (CLIP + Vicuna 7B): fuller answers about everyday scenes; "
+         "meant for a GPU with 16 GB or more, very slow on a CPU.",
+         false},
     };
     return models;
 }
