@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/Error.h"
+#include "engine/io/JsonSettings.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -14,44 +14,6 @@ using nlohmann::json;
 namespace vqa {
 
 namespace {
-
-json readJson(const fs::path& path) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(path.string() + ": cannot be read");
-    try {
-        json j = json::parse(in);
-        if (!j.is_object())
-            throw Error(path.string() + ": is JSON but not an object of settings");
-        return j;
-    } catch (const json::exception& e) {
-        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
-    }
-}
-
-template <typename T> T value(const json& j, const char* key, T fallback, const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return fallback;
-    try {
-        return j[key].get<T>();
-    } catch (const json::exception&) {
-        throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
-    }
-}
-
-void triple(const json& j, const char* key, double out[3], const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return;
-    const auto& v = j[key];
-    if (v.is_number()) {
-        out[0] = out[1] = out[2] = v.get<double>();
-        return;
-    }
-    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
-        throw Error(path.string() + ": " + key + " must be three numbers, but it is " + v.dump());
-    for (int i = 0; i < 3; ++i)
-        out[i] = v[i].get<double>();
-}
 
 int positive(const json& v, const char* what, const fs::path& path) {
     if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 65536)
@@ -70,7 +32,7 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
     std::error_code ec;
     json proc_json;
     if (fs::is_regular_file(proc, ec))
-        proc_json = readJson(proc);
+        proc_json = readSettingsFile(proc);
     fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
     json j;
     if (proc_json.is_object() && proc_json.contains("image_processor") && proc_json["image_processor"].is_object()) {
@@ -79,14 +41,14 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
     } else {
         if (!fs::is_regular_file(pre, ec))
             throw Error(model_dir + ": has no preprocessor_config.json, which says how images are prepared for the model");
-        j = readJson(pre);
+        j = readSettingsFile(pre);
     }
-    const auto type = value<std::string>(j, "image_processor_type", "CLIPImageProcessor", pre);
+    const auto type = settingOr<std::string>(j, "image_processor_type", "CLIPImageProcessor", pre);
     if (type.rfind("CLIPImageProcessor", 0) != 0 && type.rfind("LlavaImageProcessor", 0) != 0)
         throw Error(pre.string() + ": image_processor_type is '" + type +
                     "', but a LLaVA-1.5 model needs CLIPImageProcessor or LlavaImageProcessor");
-    c.do_pad = value<bool>(j, "do_pad", false, pre);
-    c.do_resize = value<bool>(j, "do_resize", true, pre);
+    c.do_pad = settingOr<bool>(j, "do_pad", false, pre);
+    c.do_resize = settingOr<bool>(j, "do_resize", true, pre);
     if (j.contains("size") && !j["size"].is_null()) {
         const auto& s = j["size"];
         if (s.is_number()) {
@@ -102,8 +64,8 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
                         s.dump());
         }
     }
-    c.resample = pilFilterFromNumber(value<int>(j, "resample", 3, pre));
-    c.do_center_crop = value<bool>(j, "do_center_crop", true, pre);
+    c.resample = pilFilterFromNumber(settingOr<int>(j, "resample", 3, pre));
+    c.do_center_crop = settingOr<bool>(j, "do_center_crop", true, pre);
     if (j.contains("crop_size") && !j["crop_size"].is_null()) {
         const auto& s = j["crop_size"];
         if (s.is_number()) {
@@ -115,22 +77,22 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
             throw Error(pre.string() + ": crop_size must be {\"height\": h, \"width\": w}, but it is " + s.dump());
         }
     }
-    c.do_rescale = value<bool>(j, "do_rescale", true, pre);
-    c.rescale_factor = value<double>(j, "rescale_factor", c.rescale_factor, pre);
-    c.do_normalize = value<bool>(j, "do_normalize", true, pre);
-    triple(j, "image_mean", c.image_mean, pre);
-    triple(j, "image_std", c.image_std, pre);
+    c.do_rescale = settingOr<bool>(j, "do_rescale", true, pre);
+    c.rescale_factor = settingOr<double>(j, "rescale_factor", c.rescale_factor, pre);
+    c.do_normalize = settingOr<bool>(j, "do_normalize", true, pre);
+    readChannelTriple(j, "image_mean", c.image_mean, pre);
+    readChannelTriple(j, "image_std", c.image_std, pre);
     for (double s : c.image_std)
         if (s == 0.0)
             throw Error(pre.string() + ": image_std contains 0");
-    if (!value<bool>(j, "do_convert_rgb", true, pre))
+    if (!settingOr<bool>(j, "do_convert_rgb", true, pre))
         throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
 
     if (proc_json.is_object()) {
-        c.patch_size = value<int>(proc_json, "patch_size", 0, proc);
-        c.num_additional_image_tokens = value<int>(proc_json, "num_additional_image_tokens", 0, proc);
-        c.vision_feature_select_strategy = value<std::string>(proc_json, "vision_feature_select_strategy", "", proc);
-        c.image_token = value<std::string>(proc_json, "image_token", c.image_token, proc);
+        c.patch_size = settingOr<int>(proc_json, "patch_size", 0, proc);
+        c.num_additional_image_tokens = settingOr<int>(proc_json, "num_additional_image_tokens", 0, proc);
+        c.vision_feature_select_strategy = settingOr<std::string>(proc_json, "vision_feature_select_strategy", "", proc);
+        c.image_token = settingOr<std::string>(proc_json, "image_token", c.image_token, proc);
         if (c.patch_size < 0 || c.num_additional_image_tokens < 0 || c.image_token.empty())
             throw Error(proc.string() + ": patch_size, num_additional_image_tokens or image_token is out of range");
     }

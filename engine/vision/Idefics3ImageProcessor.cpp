@@ -2,11 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/Error.h"
+#include "engine/io/JsonSettings.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -17,20 +17,6 @@ namespace {
 
 // transformers caps any resize at 4k (MAX_IMAGE_SIZE in image_processing_idefics3).
 constexpr int kMaxImageSize = 4096;
-
-json readJson(const fs::path& path) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(path.string() + ": cannot be read");
-    try {
-        json j = json::parse(in);
-        if (!j.is_object())
-            throw Error(path.string() + ": is JSON but not an object of settings");
-        return j;
-    } catch (const json::exception& e) {
-        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
-    }
-}
 
 int longestEdge(const json& j, const char* key, int fallback, const fs::path& path) {
     if (!j.contains(key) || j[key].is_null())
@@ -43,31 +29,6 @@ int longestEdge(const json& j, const char* key, int fallback, const fs::path& pa
                     "but it is " +
                     v.dump());
     return v["longest_edge"].get<int>();
-}
-
-template <typename T> T value(const json& j, const char* key, T fallback, const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return fallback;
-    try {
-        return j[key].get<T>();
-    } catch (const json::exception&) {
-        throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
-    }
-}
-
-void triple(const json& j, const char* key, double out[3], const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return;
-    const auto& v = j[key];
-    if (v.is_number()) {
-        out[0] = out[1] = out[2] = v.get<double>();
-        return;
-    }
-    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() ||
-        !v[2].is_number())
-        throw Error(path.string() + ": " + key + " must be three numbers, but it is " + v.dump());
-    for (int i = 0; i < 3; ++i)
-        out[i] = v[i].get<double>();
 }
 
 // _resize_output_size_rescale_to_max_len, then _resize_output_size_scale_below_upper_bound.
@@ -109,7 +70,7 @@ Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_d
     std::error_code ec;
     json proc_json;
     if (fs::is_regular_file(proc, ec))
-        proc_json = readJson(proc);
+        proc_json = readSettingsFile(proc);
     fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
     json j;
     if (proc_json.is_object() && proc_json.contains("image_processor") && proc_json["image_processor"].is_object()) {
@@ -119,31 +80,31 @@ Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_d
         if (!fs::is_regular_file(pre, ec))
             throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
                                     "prepared for the model");
-        j = readJson(pre);
+        j = readSettingsFile(pre);
     }
-    const auto type = value<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
+    const auto type = settingOr<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
     if (type.rfind("Idefics3ImageProcessor", 0) != 0)
         throw Error(pre.string() + ": image_processor_type is '" + type +
                     "', but an Idefics3 model needs Idefics3ImageProcessor");
-    c.do_resize = value<bool>(j, "do_resize", c.do_resize, pre);
+    c.do_resize = settingOr<bool>(j, "do_resize", c.do_resize, pre);
     c.longest_edge = longestEdge(j, "size", c.longest_edge, pre);
     c.tile_size = longestEdge(j, "max_image_size", c.tile_size, pre);
-    c.resample = pilFilterFromNumber(value<int>(j, "resample", 1, pre));
-    c.do_image_splitting = value<bool>(j, "do_image_splitting", c.do_image_splitting, pre);
-    c.do_rescale = value<bool>(j, "do_rescale", c.do_rescale, pre);
-    c.rescale_factor = value<double>(j, "rescale_factor", c.rescale_factor, pre);
-    c.do_normalize = value<bool>(j, "do_normalize", c.do_normalize, pre);
-    triple(j, "image_mean", c.image_mean, pre);
-    triple(j, "image_std", c.image_std, pre);
+    c.resample = pilFilterFromNumber(settingOr<int>(j, "resample", 1, pre));
+    c.do_image_splitting = settingOr<bool>(j, "do_image_splitting", c.do_image_splitting, pre);
+    c.do_rescale = settingOr<bool>(j, "do_rescale", c.do_rescale, pre);
+    c.rescale_factor = settingOr<double>(j, "rescale_factor", c.rescale_factor, pre);
+    c.do_normalize = settingOr<bool>(j, "do_normalize", c.do_normalize, pre);
+    readChannelTriple(j, "image_mean", c.image_mean, pre);
+    readChannelTriple(j, "image_std", c.image_std, pre);
     for (double s : c.image_std)
         if (s == 0.0)
             throw Error(pre.string() + ": image_std contains 0");
-    if (!value<bool>(j, "do_convert_rgb", true, pre))
+    if (!settingOr<bool>(j, "do_convert_rgb", true, pre))
         throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
-    c.image_seq_len = value<int>(j, "image_seq_len", c.image_seq_len, pre);
+    c.image_seq_len = settingOr<int>(j, "image_seq_len", c.image_seq_len, pre);
 
     if (proc_json.is_object())
-        c.image_seq_len = value<int>(proc_json, "image_seq_len", c.image_seq_len, proc);
+        c.image_seq_len = settingOr<int>(proc_json, "image_seq_len", c.image_seq_len, proc);
     if (c.image_seq_len < 1)
         throw Error(model_dir + ": image_seq_len is " + std::to_string(c.image_seq_len) +
                     ", but it must be positive");

@@ -1,0 +1,37 @@
+#include "engine/io/JsonSettings.h"
+
+#include <fstream>
+
+namespace vqa {
+
+using nlohmann::json;
+
+json readSettingsFile(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(path.string() + ": cannot be read");
+    try {
+        json j = json::parse(in);
+        if (!j.is_object())
+            throw Error(path.string() + ": is JSON but not an object of settings");
+        return j;
+    } catch (const json::exception& e) {
+        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
+    }
+}
+
+void readChannelTriple(const json& j, const char* key, double out[3], const std::filesystem::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return;
+    const auto& v = j[key];
+    if (v.is_number()) {
+        out[0] = out[1] = out[2] = v.get<double>();
+        return;
+    }
+    if (!v.is_array() || v.size() != 3 || !v[0].is_number() || !v[1].is_number() || !v[2].is_number())
+        throw Error(path.string() + ": " + key + " must be three numbers, but it is " + v.dump());
+    for (int i = 0; i < 3; ++i)
+        out[i] = v[i].get<double>();
+}
+
+}  // namespace vqa

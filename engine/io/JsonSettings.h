@@ -1,0 +1,35 @@
+// Reading the small JSON settings files of a model folder (preprocessor_config.json,
+// processor_config.json): every error names the file and the key, and says what was
+// expected and what is there.
+#pragma once
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Error.h"
+
+namespace vqa {
+
+// The file's top-level object. Throws vqa::Error when it cannot be read, is not JSON or is
+// not an object.
+nlohmann::json readSettingsFile(const std::filesystem::path& path);
+
+// j[key] as T, or `fallback` when the key is absent or null; a value of another type is an
+// error naming `path` and `key`.
+template <typename T>
+T settingOr(const nlohmann::json& j, const char* key, T fallback, const std::filesystem::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    try {
+        return j[key].get<T>();
+    } catch (const nlohmann::json::exception&) {
+        throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
+    }
+}
+
+// A per-channel setting (image_mean, image_std): three numbers, or one for all channels.
+// Leaves `out` as it is when the key is absent or null.
+void readChannelTriple(const nlohmann::json& j, const char* key, double out[3], const std::filesystem::path& path);
+
+}  // namespace vqa
