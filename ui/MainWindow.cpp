@@ -1247,7 +1247,7 @@ void MainWindow::updateOverlay() {
     int hl_message = -1, hl_begin = 0, hl_end = 0;
     if (s) {
         int message = -1, token = -1;
-        bool whole = false;
+        bool whole = false, live = false;
         if (hover_message_ >= 0) {
             message = hover_message_;
             token = hover_token_;
@@ -1258,6 +1258,7 @@ void MainWindow::updateOverlay() {
         } else if (generating_.get() == s && !s->messages.empty() && !s->messages.back().tokens.empty()) {
             message = int(s->messages.size()) - 1;  // live: the newest token
             token = int(s->messages.back().tokens.size()) - 1;
+            live = true;
         }
         const bool relevancy = explain_->mode() == ExplainMode::Relevancy;
         auto mapOf = [relevancy](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
@@ -1291,9 +1292,11 @@ void MainWindow::updateOverlay() {
                 } else {
                     caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
                 }
-                hl_message = message;
-                hl_begin = b;
-                hl_end = e;
+                if (!live) {  // the streaming cursor shows the newest word; no re-render per token
+                    hl_message = message;
+                    hl_begin = b;
+                    hl_end = e;
+                }
             }
         }
         if (caption.isEmpty())

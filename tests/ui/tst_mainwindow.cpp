@@ -26,6 +26,9 @@
 #include <QTimer>
 #include <QUrl>
 
+#include <cstdint>
+#include <ctime>
+
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
 #include "ui/ExplainBar.h"
@@ -87,6 +90,17 @@ int overlayGray(MainWindow& w, QPointF f) {
     if (o.isNull())
         return -1;
     return qRed(o.pixel(std::min(o.width() - 1, int(f.x() * o.width())), std::min(o.height() - 1, int(f.y() * o.height()))));
+}
+
+// CPU time the calling thread has used, in ns (0 where the platform has no such clock).
+std::int64_t threadCpuNs() {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return std::int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+#else
+    return 0;
+#endif
 }
 
 }  // namespace
@@ -605,7 +619,10 @@ private slots:
     }
 
     // Streaming a long answer with attention into a long conversation keeps the GUI
-    // thread free: tokens arrive every 4 ms while a 10 ms timer measures the pauses.
+    // thread free: tokens arrive every 4 ms while a 5 ms timer measures the pauses. A pause
+    // on the wall clock also counts the time other processes held the CPU (a busy CI
+    // machine); the GUI thread's own CPU time between two ticks is what the window itself
+    // blocked, and that is held to the 50 ms bound.
     void staysResponsiveWhileStreaming() {
         MainWindow window;
         window.resize(1280, 800);
@@ -623,46 +640,55 @@ private slots:
         window.beginAnswer("And now a long answer?");
         const int n = 400;
         int sent = 0;
-        QElapsedTimer busy;
-        qint64 busy_ns = 0;
+        // A real event loop, as the application runs (QTest::qWaitFor sleeps 10 ms between
+        // passes, which the probe would count as stalls).
+        QEventLoop loop;
         QTimer feeder;
         feeder.setInterval(4);
         connect(&feeder, &QTimer::timeout, [&] {
-            if (sent == n) {
+            if (sent == n) {  // the answer ends; its last render is measured too
                 feeder.stop();
+                window.handleFinished(vqa::GenerationResult{});
+                QTimer::singleShot(150, &loop, &QEventLoop::quit);
                 return;
             }
-            busy.start();
-            window.handleToken(tokenEvent(sent, sent % 9 == 8 ? ",\n" : " token",
-                                          vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
-            busy_ns += busy.nsecsElapsed();
+            // Paragraphs of plain text, a list, a code block: what long answers hold.
+            const char* piece = sent % 9 == 8 ? ",\n" : sent % 97 == 96 ? "\n\n" : sent % 131 == 130 ? "\n\n```\ncode\n```\n\n" : " token";
+            window.handleToken(tokenEvent(sent, piece, vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
             ++sent;
         });
         QElapsedTimer clock;
         qint64 last = 0, max_gap = 0;
+        std::int64_t last_cpu = threadCpuNs(), max_busy = 0;
         QTimer probe;
-        probe.setInterval(10);
+        probe.setInterval(5);
+        probe.setTimerType(Qt::PreciseTimer);
         connect(&probe, &QTimer::timeout, [&] {
             const qint64 now = clock.elapsed();
+            const std::int64_t cpu = threadCpuNs();
             max_gap = std::max(max_gap, now - last);
+            max_busy = std::max(max_busy, cpu - last_cpu);
             last = now;
+            last_cpu = cpu;
         });
+        QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+        const std::int64_t cpu_start = threadCpuNs();
         clock.start();
         probe.start();
         feeder.start();
-        QVERIFY(QTest::qWaitFor([&] { return sent == n; }, 60000));
-        window.handleFinished(vqa::GenerationResult{});
-        QTest::qWait(100);
+        loop.exec();
         probe.stop();
         QCOMPARE(int(window.messages().back().tokens.size()), n);
         const QString report = QStringLiteral("{\"tokens\": %1, \"duration_ms\": %2, \"max_gap_ms\": %3, "
-                                              "\"mean_token_handling_us\": %4}\n")
-                                   .arg(n).arg(clock.elapsed()).arg(max_gap).arg(busy_ns / 1000.0 / n, 0, 'f', 1);
+                                              "\"max_gui_cpu_between_ticks_ms\": %4, \"gui_cpu_ms\": %5}\n")
+                                   .arg(n).arg(clock.elapsed()).arg(max_gap)
+                                   .arg(max_busy / 1e6, 0, 'f', 1).arg((threadCpuNs() - cpu_start) / 1e6, 0, 'f', 0);
         QFile out(vqa::test::artifactsDir() + "/responsiveness-streaming.json");
         QVERIFY(out.open(QIODevice::WriteOnly));
         out.write(report.toUtf8());
         qInfo("streaming: %s", qPrintable(report.trimmed()));
-        QVERIFY2(max_gap < 250, qPrintable(report));
+        QVERIFY2(max_busy < 50'000'000, qPrintable(report));
+        QVERIFY2(max_gap < 250, qPrintable(report));  // generous: includes other processes' turns
     }
 
     // The GUI thread keeps ticking while a model loads in the worker and a large image
