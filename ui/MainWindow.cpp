@@ -744,7 +744,7 @@ void MainWindow::loadModel(const QString& model_dir) {
     loading_model_ = true;
     loading_dir_ = QFileInfo(model_dir).absoluteFilePath();
     QSettings().setValue("model/lastTried", loading_dir_);
-    const QString name = QFileInfo(model_dir).fileName();
+    const QString name = ModelDownloads::displayName(loading_dir_);
     setStatus(tr("Loading model %1…").arg(name));
     welcome_->setLoading(true, name);
     progress_->setRange(0, 0);
@@ -768,7 +768,7 @@ void MainWindow::handleModelLoaded(const ModelInfo& info) {
     welcome_->setLoading(false);
     progress_->hide();
     setStatus(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
-                  .arg(QString::fromStdString(info.name), formatCount(info.parameters),
+                  .arg(modelName(), formatCount(info.parameters),
                        QString::fromStdString(info.dtype), QString::fromStdString(info.device)));
     updateModelLabels();
     updateRightPanel();
@@ -785,7 +785,7 @@ void MainWindow::handleModelFailed(const QString& message) {
     QString text = message;
     if (model_)
         text += "\n\n" + tr("The model loaded before, %1, is still loaded and ready.")
-                             .arg(QString::fromStdString(model_->name));
+                             .arg(modelName());
     updateActions();
     showError(tr("Could not load the model"), text);
     emit modelLoadFailed(message);
@@ -799,12 +799,19 @@ void MainWindow::loadLastModel() {
         loadModel(dir);
 }
 
+QString MainWindow::modelName() const {
+    if (!model_)
+        return {};
+    const QString dir = model_->path.empty() ? loading_dir_ : QString::fromStdString(model_->path);
+    return dir.isEmpty() ? QString::fromStdString(model_->name) : ModelDownloads::displayName(dir);
+}
+
 QString MainWindow::modelInfoText() const {
     if (!model_)
         return tr("No model is loaded.");
     const ModelInfo& m = *model_;
     return tr("Name: %1\nFamily: %2\nParameters: %3\nData type: %4\nDevice: %5\nWeights in memory: %6\nFolder: %7")
-        .arg(QString::fromStdString(m.name), QString::fromStdString(m.family), formatCount(m.parameters),
+        .arg(modelName(), QString::fromStdString(m.family), formatCount(m.parameters),
              QString::fromStdString(m.dtype), QString::fromStdString(m.device), formatBytes(m.weight_bytes),
              QDir::toNativeSeparators(QString::fromStdString(m.path)));
 }
@@ -814,8 +821,8 @@ void MainWindow::updateModelLabels() {
     if (model_) {
         device_label_->setText(QStringLiteral("%1 · %2").arg(QString::fromStdString(model_->device),
                                                              QString::fromStdString(model_->dtype)));
-        chat_header_->setText(tr("%1  ·  about %2").arg(QString::fromStdString(model_->name), image));
-        chat_->setAssistantName(QString::fromStdString(model_->name));
+        chat_header_->setText(tr("%1  ·  about %2").arg(modelName(), image));
+        chat_->setAssistantName(modelName());
     } else {
         device_label_->setText(tr("no model"));
         chat_header_->setText(tr("No model loaded  ·  %1").arg(image));

@@ -69,6 +69,7 @@ public:
     bool hasModel() const { return model_.has_value(); }
     bool isLoadingModel() const { return loading_model_; }
     QString modelInfoText() const;
+    QString modelName() const;  // what the window calls the loaded model
     // Downloads from the Hub (the first-run button and the model manager share them); a
     // finished download loads its model.
     ModelDownloads* downloads() const { return downloads_; }
