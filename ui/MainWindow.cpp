@@ -20,6 +20,9 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -616,6 +619,11 @@ bool MainWindow::openFromMime(const QMimeData* mime) {
     QString problem;
     const std::vector<ImageSource> sources = ImageLoader::sourcesFromMime(mime, &problem);
     if (sources.empty()) {
+        const QList<QUrl> web = ImageLoader::webImageUrls(mime);
+        for (const QUrl& url : web)
+            fetchImage(url);
+        if (!web.isEmpty())
+            return true;
         showError(tr("No image there"), problem);
         emit imageFailed(problem);
         return false;
@@ -625,6 +633,48 @@ bool MainWindow::openFromMime(const QMimeData* mime) {
         loader_->load(s);
     }
     return true;
+}
+
+// The browser had the image but gave only its address: fetch it (asynchronously, bounded in
+// size and time), then decode it like dropped bytes.
+void MainWindow::fetchImage(const QUrl& url) {
+    constexpr qint64 kMaxBytes = 200ll << 20;
+    if (!network_)
+        network_ = new QNetworkAccessManager(this);
+    QNetworkRequest request(url);
+    request.setTransferTimeout(30000);
+    request.setHeader(QNetworkRequest::UserAgentHeader, QStringLiteral("VQA Studio"));
+    QNetworkReply* reply = network_->get(request);
+    setStatus(tr("Fetching %1…").arg(url.toDisplayString()));
+    connect(reply, &QNetworkReply::downloadProgress, reply, [reply](qint64 received, qint64) {
+        if (received > kMaxBytes)
+            reply->abort();
+    });
+    connect(reply, &QNetworkReply::finished, this, [this, reply, url] {
+        reply->deleteLater();
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        if (reply->error() != QNetworkReply::NoError || reply->bytesAvailable() > kMaxBytes) {
+            const QString why = reply->bytesAvailable() > kMaxBytes || reply->error() == QNetworkReply::OperationCanceledError
+                                    ? tr("it is larger than %1 MB").arg(kMaxBytes >> 20)
+                                : status > 0 ? tr("the server answered %1 %2").arg(status).arg(
+                                                   reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString())
+                                             : reply->errorString();
+            const QString problem = tr("Could not fetch the image at %1: %2. Save it from the browser and drop "
+                                       "the file, or copy the image and paste it here with Ctrl+V.")
+                                        .arg(url.toDisplayString(), why);
+            setStatus(problem);
+            showError(tr("Could not fetch the image"), problem);
+            emit imageFailed(problem);
+            return;
+        }
+        ImageSource source;
+        source.bytes = reply->readAll();
+        source.name = QFileInfo(url.path()).fileName();
+        if (source.name.isEmpty())
+            source.name = url.host();
+        setStatus(tr("Opening %1…").arg(source.name));
+        loader_->load(source);
+    });
 }
 
 void MainWindow::pasteFromClipboard() { openFromMime(QApplication::clipboard()->mimeData()); }

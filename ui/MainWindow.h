@@ -18,6 +18,7 @@
 #include "ui/ImageLoader.h"
 #include "ui/Settings.h"
 
+class QNetworkAccessManager;
 class QLabel;
 class QListWidget;
 class QMenu;
@@ -55,6 +56,7 @@ public:
     void openImagesFromElsewhere(const QStringList& paths);
     void addImage(const QImage& image, const QString& name);
     bool openFromMime(const QMimeData* mime);  // a drop or a paste
+    void fetchImage(const QUrl& url);          // an image's web address dropped from a browser
     void pasteFromClipboard();
     int imageCount() const { return int(sessions_.size()); }
     int currentImageIndex() const { return current_; }
@@ -181,6 +183,7 @@ private:
 
     EngineThread* engine_;
     ImageLoader* loader_;
+    QNetworkAccessManager* network_ = nullptr;  // made on the first web address dropped
     ModelDownloads* downloads_;
     ModelManagerDialog* manager_ = nullptr;
     AppSettings settings_;

@@ -21,6 +21,8 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -190,14 +192,73 @@ private slots:
         // Switching back through the thumbnail strip.
         window.thumbnailStrip()->setCurrentRow(0);
         QCOMPARE(window.canvas()->imageSize(), QSize(50, 40));
-        // A drop of only a web address is refused with advice, and nothing breaks.
+        // An address VQA Studio cannot fetch is refused with advice, and nothing breaks.
         QMimeData link;
-        link.setUrls({QUrl("https://example.org/cat.jpg")});
+        link.setUrls({QUrl("ftp://example.org/cat.jpg")});
         QSignalSpy failed(&window, &MainWindow::imageFailed);
         drop(window.canvas(), &link);
         QCOMPARE(failed.count(), 1);
-        QVERIFY2(window.statusText().contains("web address"), qPrintable(window.statusText()));
+        QVERIFY2(window.statusText().contains("cannot fetch"), qPrintable(window.statusText()));
         QCOMPARE(window.imageCount(), 2);
+    }
+
+    // A browser often drags only the image's address (or HTML with an <img>): the window
+    // fetches it. A local server stands in for the web site.
+    void dropOfAWebAddressFetchesTheImage() {
+        QFile f(tmp_.filePath("scene.png"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray png = f.readAll();
+        QTcpServer server;
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        QStringList requests;
+        connect(&server, &QTcpServer::newConnection, [&] {
+            QTcpSocket* socket = server.nextPendingConnection();
+            connect(socket, &QTcpSocket::readyRead, socket, [&, socket] {
+                const QByteArray head = socket->readAll();
+                const QByteArray path = head.split(' ').value(1);
+                requests << QString::fromLatin1(path);
+                const bool found = path == "/pictures/scene.png";
+                const QByteArray body = found ? png : QByteArray("no such picture");
+                socket->write((found ? "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+                                     : "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n") +
+                              QByteArray("Content-Length: ") + QByteArray::number(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body);
+                socket->disconnectFromHost();
+            });
+            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+        });
+        const QString base = QStringLiteral("http://127.0.0.1:%1/pictures/").arg(server.serverPort());
+
+        MainWindow window;
+        window.show();
+        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        QMimeData link;
+        link.setUrls({QUrl(base + "scene.png")});
+        drop(window.canvas(), &link);
+        QVERIFY(waitForImages(window, 1));
+        QCOMPARE(window.canvas()->imageSize(), QSize(640, 420));
+        QCOMPARE(requests, QStringList{"/pictures/scene.png"});
+        QVERIFY(window.windowTitle().contains("scene.png"));
+
+        // HTML alone, as some browsers drag an <img>: the same picture, so the window switches to it.
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 2));
+        QMimeData html;
+        html.setHtml(QStringLiteral("<meta charset='utf-8'><img alt=\"a scene\" src=\"%1scene.png\">").arg(base));
+        drop(window.canvas(), &html);
+        QVERIFY(QTest::qWaitFor([&] { return requests.size() == 2 && window.pendingImages() == 0 &&
+                                             window.currentImageIndex() == 0; }, 10000));
+        QCOMPARE(window.imageCount(), 2);
+
+        // A missing picture is reported with the server's answer; the window stays usable.
+        QMimeData missing;
+        missing.setUrls({QUrl(base + "gone.png")});
+        drop(window.canvas(), &missing);
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(window.statusText().contains("404"), qPrintable(window.statusText()));
+        QCOMPARE(window.imageCount(), 2);
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window.currentImageIndex() == 1; }, 10000));
     }
 
     void pasteLoadsAnImage() {
