@@ -6,6 +6,7 @@
 #include <QTextCursor>
 #include <QTextDocumentFragment>
 #include <QTextFrame>
+#include <QTextList>
 #include <QUrlQuery>
 
 #include <algorithm>
@@ -321,8 +322,45 @@ void ChatView::insertStreamingTail(QTextCursor& cursor, int mi, int frame_start)
         }
     }
     insertMarkdown(cursor, size_t(mi), stream_.raw_end, int(m.text.size()), stream_.new_block, frame_start);
-    if (!m.streaming)
-        stream_ = {};
+    if (m.streaming)
+        return;
+    // The blocks were split where Markdown allows it, as far as a cheap look can tell; where
+    // the finished answer proves that look wrong, it is rendered again whole.
+    const int answer_start = frame_start + stream_.answer_doc;
+    stream_ = {};
+    if (!matchesFullRender(size_t(mi), answer_start, cursor.position())) {
+        cursor.setPosition(answer_start);
+        cursor.setPosition(document()->rootFrame()->childFrames().at(mi)->lastPosition(), QTextCursor::KeepAnchor);
+        cursor.removeSelectedText();
+        token_pos_[size_t(mi)].assign(m.tokens.size(), {-1, -1});
+        insertMarkdown(cursor, size_t(mi), 0, int(m.text.size()), true, frame_start);
+    }
+}
+
+// Whether document positions [begin, end) hold what rendering the whole answer at once gives:
+// the same characters (paragraph and cell breaks included) and the same kinds of blocks.
+bool ChatView::matchesFullRender(size_t mi, int begin, int end) const {
+    QTextDocument full;
+    full.setDefaultFont(font());
+    full.setMarkdown((*messages_)[mi].text, QTextDocument::MarkdownDialectGitHub);
+    const int count = full.characterCount() - 1;
+    const int first = begin + 1;  // after the separator that starts the answer's first block
+    if (end - first != count)
+        return false;
+    const QTextDocument* doc = document();
+    for (int i = 0; i < count; ++i)
+        if (doc->characterAt(first + i) != full.characterAt(i))
+            return false;
+    QTextBlock a = doc->findBlock(first);
+    for (QTextBlock b = full.begin(); b.isValid() && a.isValid(); b = b.next(), a = a.next()) {
+        const QTextBlockFormat fa = a.blockFormat(), fb = b.blockFormat();
+        const QTextList *la = a.textList(), *lb = b.textList();
+        if (fa.headingLevel() != fb.headingLevel() || fa.nonBreakableLines() != fb.nonBreakableLines() ||
+            fa.indent() != fb.indent() || fa.hasProperty(QTextFormat::BlockQuoteLevel) != fb.hasProperty(QTextFormat::BlockQuoteLevel) ||
+            (la == nullptr) != (lb == nullptr) || (la && la->format().style() != lb->format().style()))
+            return false;
+    }
+    return true;
 }
 
 void ChatView::changeEvent(QEvent* event) {
@@ -437,7 +475,7 @@ void ChatView::insertMessage(QTextCursor& cursor, size_t mi, const Style& st) {
             stream_ = {};
     } else if (m.streaming) {
         const int here = cursor.position() - frame_start;
-        stream_ = {int(mi), 0, here, 0, here, true};
+        stream_ = {int(mi), here, 0, here, 0, here, true};
         insertStreamingTail(cursor, int(mi), frame_start);
     } else {
         insertMarkdown(cursor, mi, 0, int(m.text.size()), true, frame_start);

@@ -57,6 +57,7 @@ private:
     // the paragraphs before it were rendered once (what keeps long answers cheap).
     void refreshStreamingTail(int message);
     void insertStreamingTail(QTextCursor& cursor, int message, int frame_start);
+    bool matchesFullRender(size_t message, int begin, int end) const;
     void onRefreshTimer();
     void updateHighlight();
     void onHighlighted(const QUrl& url);
@@ -73,6 +74,7 @@ private:
     // Where the streaming answer's rendering stands (document positions relative to its frame).
     struct Stream {
         int message = -1;
+        int answer_doc = 0;                // where the answer starts (after its header)
         int block_raw = 0, block_doc = 0;  // the last finished block ends here: the final look before it
         int raw_end = 0, doc_end = 0;      // text before this is rendered (may end inside a paragraph)
         bool new_block = true;             // whether the text at raw_end starts a new block
