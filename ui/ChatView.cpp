@@ -6,6 +6,7 @@
 #include <QTextCursor>
 #include <QTextDocumentFragment>
 #include <QTextFrame>
+#include <QTextList>
 #include <QUrlQuery>
 
 #include <algorithm>
@@ -13,17 +14,58 @@
 namespace vqa::ui {
 namespace {
 
+// Raw characters that Markdown never shows: link destinations, fence lines (with their info
+// string), table delimiter rows. Aligning skips them, so that text after a link is not matched
+// to letters of its address.
+std::vector<bool> hiddenSyntax(const QString& raw) {
+    std::vector<bool> hidden(size_t(raw.size()), false);
+    for (int i = 0; i + 1 < raw.size(); ++i) {
+        if (raw.at(i) != ']' || raw.at(i + 1) != '(')
+            continue;
+        int depth = 0, j = i + 1;
+        for (; j < raw.size() && raw.at(j) != '\n'; ++j) {
+            depth += raw.at(j) == '(' ? 1 : raw.at(j) == ')' ? -1 : 0;
+            if (depth == 0)
+                break;
+        }
+        if (j < raw.size() && depth == 0)
+            std::fill(hidden.begin() + i + 1, hidden.begin() + j + 1, true);
+    }
+    for (int line = 0; line < raw.size();) {
+        int end = int(raw.indexOf(QLatin1Char('\n'), line));
+        if (end < 0)
+            end = int(raw.size());
+        const QString text = raw.mid(line, end - line).trimmed();
+        const bool fence = text.startsWith(QLatin1String("```")) || text.startsWith(QLatin1String("~~~"));
+        const bool delimiter_row = text.contains(QLatin1Char('-')) && text.contains(QLatin1Char('|')) &&
+                                   std::all_of(text.begin(), text.end(), [](QChar c) {
+                                       return c == '|' || c == '-' || c == ':' || c == ' ';
+                                   });
+        if (fence || delimiter_row)
+            std::fill(hidden.begin() + line, hidden.begin() + end, true);
+        line = end + 1;
+    }
+    return hidden;
+}
+
 // rendered[i] -> index in raw, or -1: Markdown drops syntax characters but keeps the text in
-// order, so a greedy forward match (within a small window) aligns the two.
+// order, so a greedy forward match aligns the two. Text may follow long dropped syntax, so
+// characters are looked for far ahead; white space and line breaks only near.
 std::vector<int> alignRendered(const QString& raw, const QString& rendered) {
+    constexpr int kNear = 24, kFar = 1024;
+    const std::vector<bool> hidden = hiddenSyntax(raw);
     std::vector<int> map(size_t(rendered.size()), -1);
     int p = 0;
     for (int i = 0; i < rendered.size(); ++i) {
         QChar c = rendered.at(i);
         const bool newline = c == QChar::ParagraphSeparator || c == QChar::LineSeparator || c == '\n';
-        for (int q = p; q < raw.size() && q < p + 24; ++q) {
+        const int window = newline || c.isSpace() ? kNear : kFar;
+        for (int q = p; q < raw.size() && q < p + window; ++q) {
+            if (hidden[size_t(q)])
+                continue;
             const QChar r = raw.at(q);
-            if (r == c || (newline && r == '\n') || (c == QChar::Nbsp && r == ' ')) {
+            // A soft line break renders as a space; a space may stand for any white space.
+            if (r == c || (newline && r == '\n') || (c.isSpace() && !newline && r.isSpace())) {
                 map[size_t(i)] = q;
                 p = q + 1;
                 break;
@@ -31,6 +73,78 @@ std::vector<int> alignRendered(const QString& raw, const QString& rendered) {
         }
     }
     return map;
+}
+
+// Where code fences open or close: ``` or ~~~ at a line start (after up to 3 spaces).
+std::vector<int> fencesOf(const QString& text) {
+    std::vector<int> at;
+    for (int i = 0; i + 2 < text.size(); ++i) {
+        if (i > 0 && text.at(i - 1) != '\n')
+            continue;
+        int j = i;
+        while (j < text.size() && j - i < 3 && text.at(j) == ' ')
+            ++j;
+        if (j + 2 < text.size() && (text.at(j) == '`' || text.at(j) == '~') && text.at(j + 1) == text.at(j) &&
+            text.at(j + 2) == text.at(j))
+            at.push_back(j);
+    }
+    return at;
+}
+
+bool insideFence(const std::vector<int>& fences, int pos) {
+    return std::count_if(fences.begin(), fences.end(), [pos](int f) { return f < pos; }) % 2 == 1;
+}
+
+// Whether a line starting here could continue or open something other than a plain
+// paragraph (a list item, quote, heading, table, fence, indented text).
+bool startsStructure(const QString& text, int i) {
+    if (i >= text.size())
+        return true;
+    const QChar c = text.at(i);
+    return c.isSpace() || c.isDigit() || QStringLiteral("-*+>#|`~=<[").contains(c);
+}
+
+// The last place at or after `from` where a finished block of a streaming answer ends and a
+// new one starts: after a blank line, outside code fences, where what follows cannot belong
+// to the block before (so rendering the two apart gives what rendering them together does).
+// Returns `from` when there is none.
+int blockBoundary(const QString& text, int from, const std::vector<int>& fences) {
+    for (int i = int(text.size()) - 2; i >= from; --i) {
+        if (text.at(i) != '\n' || text.at(i + 1) != '\n' || insideFence(fences, i))
+            continue;
+        int end = i + 2;
+        while (end < text.size() && text.at(end) == '\n')
+            ++end;
+        if (end < text.size() && !startsStructure(text, end))
+            return end;
+    }
+    return from;
+}
+
+// In a long plain paragraph [block, end of text) that is still streaming, a space well before
+// the end after which the text can be rendered on its own, continuing the same paragraph: no
+// inline span (code, emphasis, link) is open there. Returns `from` when there is none. Only a
+// look while the answer streams: the finished answer renders the paragraph whole.
+int paragraphSplit(const QString& text, int block, int from) {
+    constexpr int kLongTail = 600, kKeep = 200;
+    if (text.size() - from <= kLongTail || startsStructure(text, block))
+        return from;
+    for (int i = block; i < text.size(); ++i)  // lines that open a list, a quote, ...
+        if (text.at(i) == '\n' && i + 1 < text.size() && text.at(i + 1) != ' ' && startsStructure(text, i + 1))
+            return from;
+    int ticks = 0, stars = 0, unders = 0, brackets = 0, parens = 0, best = from;
+    for (int i = block; i < int(text.size()) - kKeep; ++i) {
+        const QChar c = text.at(i);
+        ticks += c == '`';
+        stars += c == '*';
+        unders += c == '_';
+        brackets += c == '[' ? 1 : c == ']' ? -1 : 0;
+        parens += c == '(' ? 1 : c == ')' ? -1 : 0;
+        if (i > from && c == ' ' && !text.at(i - 1).isSpace() && !text.at(i + 1).isSpace() && ticks % 2 == 0 &&
+            stars % 2 == 0 && unders % 2 == 0 && brackets == 0 && parens == 0 && text.at(i - 1) != '\\')
+            best = i;  // the space starts the continuation
+    }
+    return best;
 }
 
 QString tokenHref(int message, int token) { return QStringLiteral("tok:%1/%2").arg(message).arg(token); }
@@ -89,19 +203,46 @@ void ChatView::setAssistantName(const QString& name) {
 void ChatView::setHighlight(int message, int begin, int end) {
     if (message == hl_message_ && begin == hl_begin_ && end == hl_end_)
         return;
-    const int old = hl_message_;
     hl_message_ = message;
     hl_begin_ = begin;
     hl_end_ = end;
-    if (!inSync()) {
-        refresh();
-        return;
+    updateHighlight();
+}
+
+// The highlighted word is an extra selection over the document, not a change to it: moving
+// the pointer over a long answer costs nothing like rendering it again.
+void ChatView::updateHighlight() {
+    QList<QTextEdit::ExtraSelection> selections;
+    if (hl_message_ >= 0 && hl_message_ < int(token_pos_.size()) && inSync()) {
+        const auto& pos = token_pos_[size_t(hl_message_)];
+        int start = -1, end = -1;
+        for (int t = std::max(0, hl_begin_); t < hl_end_ && t < int(pos.size()); ++t) {
+            if (pos[size_t(t)].first < 0)
+                continue;
+            start = start < 0 ? pos[size_t(t)].first : std::min(start, pos[size_t(t)].first);
+            end = std::max(end, pos[size_t(t)].second);
+        }
+        if (start >= 0) {
+            const int base = document()->rootFrame()->childFrames().at(hl_message_)->firstPosition();
+            QTextCursor c(document());
+            c.setPosition(base + start);
+            c.setPosition(base + end, QTextCursor::KeepAnchor);
+            // Trim the white space a word's first token carries.
+            const QString selected = c.selectedText();
+            int lead = 0, trail = 0;
+            while (lead < selected.size() && selected.at(lead).isSpace())
+                ++lead;
+            while (trail < selected.size() - lead && selected.at(selected.size() - 1 - trail).isSpace())
+                ++trail;
+            c.setPosition(base + start + lead);
+            c.setPosition(base + end - trail, QTextCursor::KeepAnchor);
+            QTextEdit::ExtraSelection sel;
+            sel.cursor = c;
+            sel.format.setBackground(style().word_bg);
+            selections << sel;
+        }
     }
-    // Only the answers whose highlight changed are rendered again.
-    if (old >= 0)
-        refreshMessage(old);
-    if (message >= 0 && message != old)
-        refreshMessage(message);
+    setExtraSelections(selections);
 }
 
 void ChatView::scheduleRefresh() {
@@ -112,8 +253,114 @@ void ChatView::scheduleRefresh() {
 void ChatView::onRefreshTimer() {
     if (full_pending_ || !inSync() || !messages_ || messages_->empty())
         refresh();
+    else if (stream_.message == int(messages_->size()) - 1 && messages_->back().streaming)
+        refreshStreamingTail(stream_.message);
     else
         refreshMessage(int(messages_->size()) - 1);  // the streaming answer
+}
+
+void ChatView::refreshStreamingTail(int mi) {
+    refresh_timer_.stop();
+    const ChatMessage& m = (*messages_)[size_t(mi)];
+    if (!inSync() || mi >= int(built_count_) || stream_.raw_end > int(m.text.size())) {
+        stream_ = {};
+        refreshMessage(mi);
+        return;
+    }
+    // A paragraph shown in parts while it streamed is rendered whole once it is finished (a
+    // new block follows) or the answer is.
+    if (!stream_.new_block &&
+        (!m.streaming || blockBoundary(m.text, stream_.raw_end, fencesOf(m.text)) > stream_.raw_end)) {
+        stream_.raw_end = stream_.block_raw;
+        stream_.doc_end = stream_.block_doc;
+        stream_.new_block = true;
+    }
+    QScrollBar* bar = verticalScrollBar();
+    const bool at_bottom = bar->value() >= bar->maximum() - 4;
+    const int old_value = bar->value();
+    QTextFrame* frame = document()->rootFrame()->childFrames().at(mi);
+    const int frame_start = frame->firstPosition();
+    QTextCursor cursor(document());
+    cursor.beginEditBlock();
+    cursor.setPosition(frame_start + stream_.doc_end);
+    cursor.setPosition(frame->lastPosition(), QTextCursor::KeepAnchor);
+    cursor.removeSelectedText();
+    // Tokens of the tail are placed again below.
+    auto& pos = token_pos_[size_t(mi)];
+    pos.resize(m.tokens.size(), {-1, -1});
+    for (auto& p : pos) {
+        if (p.first >= stream_.doc_end)
+            p = {-1, -1};
+        else if (p.second > stream_.doc_end)
+            p.second = stream_.doc_end;
+    }
+    insertStreamingTail(cursor, mi, frame_start);
+    insertNotes(cursor, size_t(mi), style());
+    cursor.endEditBlock();
+    bar->setValue(at_bottom ? bar->maximum() : old_value);
+    updateHighlight();
+}
+
+// Renders the answer from stream_.raw_end on: finished blocks once and for good, then the
+// unfinished rest; moves stream_ past what will not change.
+void ChatView::insertStreamingTail(QTextCursor& cursor, int mi, int frame_start) {
+    const ChatMessage& m = (*messages_)[size_t(mi)];
+    if (m.streaming) {
+        const int block = blockBoundary(m.text, stream_.raw_end, fencesOf(m.text));
+        if (block > stream_.raw_end) {
+            insertMarkdown(cursor, size_t(mi), stream_.raw_end, block, stream_.new_block, frame_start);
+            stream_.raw_end = stream_.block_raw = block;
+            stream_.doc_end = stream_.block_doc = cursor.position() - frame_start;
+            stream_.new_block = true;
+        }
+        const int split = paragraphSplit(m.text, stream_.block_raw, stream_.raw_end);
+        if (split > stream_.raw_end) {
+            insertMarkdown(cursor, size_t(mi), stream_.raw_end, split, stream_.new_block, frame_start);
+            stream_.raw_end = split;
+            stream_.doc_end = cursor.position() - frame_start;
+            stream_.new_block = false;
+        }
+    }
+    insertMarkdown(cursor, size_t(mi), stream_.raw_end, int(m.text.size()), stream_.new_block, frame_start);
+    if (m.streaming)
+        return;
+    // The blocks were split where Markdown allows it, as far as a cheap look can tell; where
+    // the finished answer proves that look wrong, it is rendered again whole.
+    const int answer_start = frame_start + stream_.answer_doc;
+    stream_ = {};
+    if (!matchesFullRender(size_t(mi), answer_start, cursor.position())) {
+        cursor.setPosition(answer_start);
+        cursor.setPosition(document()->rootFrame()->childFrames().at(mi)->lastPosition(), QTextCursor::KeepAnchor);
+        cursor.removeSelectedText();
+        token_pos_[size_t(mi)].assign(m.tokens.size(), {-1, -1});
+        insertMarkdown(cursor, size_t(mi), 0, int(m.text.size()), true, frame_start);
+    }
+}
+
+// Whether document positions [begin, end) hold what rendering the whole answer at once gives:
+// the same characters (paragraph and cell breaks included) and the same kinds of blocks.
+bool ChatView::matchesFullRender(size_t mi, int begin, int end) const {
+    QTextDocument full;
+    full.setDefaultFont(font());
+    full.setMarkdown((*messages_)[mi].text, QTextDocument::MarkdownDialectGitHub);
+    const int count = full.characterCount() - 1;
+    const int first = begin + 1;  // after the separator that starts the answer's first block
+    if (end - first != count)
+        return false;
+    const QTextDocument* doc = document();
+    for (int i = 0; i < count; ++i)
+        if (doc->characterAt(first + i) != full.characterAt(i))
+            return false;
+    QTextBlock a = doc->findBlock(first);
+    for (QTextBlock b = full.begin(); b.isValid() && a.isValid(); b = b.next(), a = a.next()) {
+        const QTextBlockFormat fa = a.blockFormat(), fb = b.blockFormat();
+        const QTextList *la = a.textList(), *lb = b.textList();
+        if (fa.headingLevel() != fb.headingLevel() || fa.nonBreakableLines() != fb.nonBreakableLines() ||
+            fa.indent() != fb.indent() || fa.hasProperty(QTextFormat::BlockQuoteLevel) != fb.hasProperty(QTextFormat::BlockQuoteLevel) ||
+            (la == nullptr) != (lb == nullptr) || (la && la->format().style() != lb->format().style()))
+            return false;
+    }
+    return true;
 }
 
 void ChatView::changeEvent(QEvent* event) {
@@ -153,9 +400,12 @@ void ChatView::refresh() {
     QTextDocument* doc = document();
     doc->clear();
     token_pos_.clear();
+    stream_ = {};
     built_count_ = 0;
-    if (!messages_ || messages_->empty())
+    if (!messages_ || messages_->empty()) {
+        updateHighlight();
         return;
+    }
     token_pos_.resize(messages_->size());
     const Style st = style();
     QTextCursor cursor(doc);
@@ -174,9 +424,14 @@ void ChatView::refresh() {
     }
     built_count_ = messages_->size();
     bar->setValue(at_bottom ? bar->maximum() : old_value);
+    updateHighlight();
 }
 
 void ChatView::refreshMessage(int mi) {
+    if (stream_.message == mi && mi >= 0 && inSync() && mi < int(built_count_)) {
+        refreshStreamingTail(mi);  // a streamed answer: only what changed since
+        return;
+    }
     refresh_timer_.stop();
     if (!inSync() || mi < 0 || mi >= int(built_count_)) {
         refresh();
@@ -194,6 +449,7 @@ void ChatView::refreshMessage(int mi) {
     insertMessage(cursor, size_t(mi), style());
     cursor.endEditBlock();
     bar->setValue(at_bottom ? bar->maximum() : old_value);
+    updateHighlight();
 }
 
 // Fills the frame the cursor is in with message `mi`; token positions are kept relative to
@@ -211,74 +467,122 @@ void ChatView::insertMessage(QTextCursor& cursor, size_t mi, const Style& st) {
     header.setFontPointSize(font().pointSizeF() * 0.9);
     const QString who = user ? tr("You") : (assistant_name_.isEmpty() ? tr("Assistant") : assistant_name_);
     cursor.insertText(who, header);
-    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
 
-    if (user) {
+    if (user || m.text.isEmpty()) {
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
         cursor.insertText(m.text, QTextCharFormat());
-    } else if (!m.text.isEmpty()) {
-        // Render this answer alone, tag each token's characters, then splice it in.
-        QTextDocument part;
-        part.setDefaultFont(font());
-        part.setMarkdown(m.text, QTextDocument::MarkdownDialectGitHub);
-        QString rendered;
-        const int count = part.characterCount() - 1;
-        rendered.reserve(count);
-        for (int i = 0; i < count; ++i)
-            rendered.append(part.characterAt(i));
-        const std::vector<int> map = alignRendered(m.text, rendered);
-        std::vector<int> token_of_raw(size_t(m.text.size()), -1);
-        for (int t = 0; t < int(m.tokens.size()); ++t)
-            for (int k = m.tokens[t].start; k < m.tokens[t].end && k < m.text.size(); ++k)
-                token_of_raw[size_t(k)] = t;
-        std::vector<std::pair<int, int>> local(m.tokens.size(), {-1, -1});
-        const bool highlighted = int(mi) == hl_message_;
-        QTextCursor c(&part);
-        int i = 0;
-        while (i < count) {
-            const int raw = map[size_t(i)];
-            const int t = raw >= 0 ? token_of_raw[size_t(raw)] : -1;
-            int j = i + 1;
-            while (j < count) {
-                const int r2 = map[size_t(j)];
-                if ((r2 >= 0 ? token_of_raw[size_t(r2)] : -1) != t || rendered.at(j) == QChar::ParagraphSeparator)
-                    break;
-                ++j;
-            }
-            if (t >= 0 && rendered.at(i) != QChar::ParagraphSeparator) {
-                c.setPosition(i);
-                c.setPosition(j, QTextCursor::KeepAnchor);
-                if (!c.charFormat().isAnchor()) {  // keep the answer's real links
-                    QTextCharFormat f;
-                    f.setAnchor(true);
-                    f.setAnchorHref(tokenHref(int(mi), t));
-                    c.mergeCharFormat(f);
-                    if (highlighted && t >= hl_begin_ && t < hl_end_) {
-                        int a = i, b = j;
-                        while (a < b && rendered.at(a).isSpace())
-                            ++a;
-                        while (b > a && rendered.at(b - 1).isSpace())
-                            --b;
-                        if (a < b) {
-                            c.setPosition(a);
-                            c.setPosition(b, QTextCursor::KeepAnchor);
-                            QTextCharFormat bg;
-                            bg.setBackground(st.word_bg);
-                            c.mergeCharFormat(bg);
-                        }
-                    }
-                }
-                if (local[size_t(t)].first < 0)
-                    local[size_t(t)].first = i;
-                local[size_t(t)].second = j;
-            }
-            i = j;
-        }
-        const int offset = cursor.position() - frame_start;
-        cursor.insertFragment(QTextDocumentFragment(&part));
-        for (size_t t = 0; t < local.size(); ++t)
-            if (local[t].first >= 0)
-                pos[t] = {offset + local[t].first, offset + local[t].second};
+        if (stream_.message == int(mi) && !m.streaming)
+            stream_ = {};
+    } else if (m.streaming) {
+        const int here = cursor.position() - frame_start;
+        stream_ = {int(mi), here, 0, here, 0, here, true};
+        insertStreamingTail(cursor, int(mi), frame_start);
+    } else {
+        insertMarkdown(cursor, mi, 0, int(m.text.size()), true, frame_start);
+        if (stream_.message == int(mi))
+            stream_ = {};
     }
+    insertNotes(cursor, mi, st);
+}
+
+void ChatView::insertMarkdown(QTextCursor& cursor, size_t mi, int begin, int end, bool new_block, int frame_start) {
+    const ChatMessage& m = (*messages_)[mi];
+    auto& pos = token_pos_[mi];
+    pos.resize(m.tokens.size(), {-1, -1});
+    auto tokenAt = [&](int raw) {
+        for (int t = 0; t < int(m.tokens.size()); ++t)
+            if (m.tokens[size_t(t)].start <= raw && raw < m.tokens[size_t(t)].end)
+                return t;
+        return -1;
+    };
+    // Where a token's characters land; a token split between two parts spans both.
+    auto place = [&](int t, int first, int second) {
+        if (pos[size_t(t)].first < 0 || pos[size_t(t)].first >= first)
+            pos[size_t(t)] = {first, second};
+        else
+            pos[size_t(t)].second = second;
+    };
+    // A paragraph's continuation starts with the space Markdown would drop at a block start.
+    if (!new_block && begin < end && m.text.at(begin) == ' ') {
+        const int t = tokenAt(begin);
+        QTextCharFormat f;
+        if (t >= 0) {
+            f.setAnchor(true);
+            f.setAnchorHref(tokenHref(int(mi), t));
+            const int at = cursor.position() - frame_start;
+            place(t, at, at + 1);
+        }
+        cursor.insertText(QStringLiteral(" "), f);
+        ++begin;
+    }
+    if (end <= begin)
+        return;
+    const QString raw = m.text.mid(begin, end - begin);
+    // Render this part alone, tag each token's characters, then splice it in.
+    QTextDocument part;
+    part.setDefaultFont(font());
+    part.setMarkdown(raw, QTextDocument::MarkdownDialectGitHub);
+    QString rendered;
+    const int count = part.characterCount() - 1;
+    rendered.reserve(count);
+    for (int i = 0; i < count; ++i)
+        rendered.append(part.characterAt(i));
+    const std::vector<int> map = alignRendered(raw, rendered);
+    std::vector<int> token_of_raw(size_t(raw.size()), -1);
+    for (int t = 0; t < int(m.tokens.size()); ++t) {
+        if (m.tokens[size_t(t)].end <= begin || m.tokens[size_t(t)].start >= end)
+            continue;
+        for (int k = std::max(m.tokens[size_t(t)].start, begin); k < m.tokens[size_t(t)].end && k < end; ++k)
+            token_of_raw[size_t(k - begin)] = t;
+    }
+    std::vector<std::pair<int, int>> local(m.tokens.size(), {-1, -1});
+    QTextCursor c(&part);
+    int i = 0;
+    while (i < count) {
+        const int r = map[size_t(i)];
+        const int t = r >= 0 ? token_of_raw[size_t(r)] : -1;
+        int j = i + 1;
+        while (j < count && rendered.at(i) != QChar::ParagraphSeparator) {
+            const int r2 = map[size_t(j)];
+            if ((r2 >= 0 ? token_of_raw[size_t(r2)] : -1) != t || rendered.at(j) == QChar::ParagraphSeparator)
+                break;
+            ++j;
+        }
+        if (t >= 0 && rendered.at(i) != QChar::ParagraphSeparator) {
+            c.setPosition(i);
+            c.setPosition(j, QTextCursor::KeepAnchor);
+            if (!c.charFormat().isAnchor()) {  // keep the answer's real links
+                QTextCharFormat f;
+                f.setAnchor(true);
+                f.setAnchorHref(tokenHref(int(mi), t));
+                c.mergeCharFormat(f);
+            }
+            if (local[size_t(t)].first < 0)
+                local[size_t(t)].first = i;
+            local[size_t(t)].second = j;
+        }
+        i = j;
+    }
+    int offset = cursor.position() - frame_start;
+    if (new_block) {
+        // The first block of an inserted fragment merges into the block at the cursor and
+        // loses its own format (a list item, a code block); an empty block before it keeps
+        // that format, and its separator starts the new block.
+        QTextCursor head(&part);
+        head.insertBlock();
+        head.movePosition(QTextCursor::PreviousBlock);
+        head.setBlockFormat(QTextBlockFormat());
+        ++offset;
+    }
+    cursor.insertFragment(QTextDocumentFragment(&part));
+    for (size_t t = 0; t < local.size(); ++t)
+        if (local[t].first >= 0)
+            place(int(t), offset + local[t].first, offset + local[t].second);
+}
+
+void ChatView::insertNotes(QTextCursor& cursor, size_t mi, const Style& st) {
+    const ChatMessage& m = (*messages_)[mi];
+    const bool user = m.role == Role::User;
     QTextCharFormat note;
     note.setForeground(st.muted);
     note.setFontPointSize(font().pointSizeF() * 0.85);

@@ -49,7 +49,17 @@ private:
     Style style() const;
     bool inSync() const;  // the document holds one frame per message
     void insertMessage(QTextCursor& cursor, size_t message, const Style& style);
+    // Renders raw answer text [begin, end) of `message` as Markdown at the cursor (in a new
+    // block, or continuing the current one) and records where its tokens went.
+    void insertMarkdown(QTextCursor& cursor, size_t message, int begin, int end, bool new_block, int frame_start);
+    void insertNotes(QTextCursor& cursor, size_t message, const Style& style);
+    // While an answer streams, only its unfinished tail is rendered again on each refresh;
+    // the paragraphs before it were rendered once (what keeps long answers cheap).
+    void refreshStreamingTail(int message);
+    void insertStreamingTail(QTextCursor& cursor, int message, int frame_start);
+    bool matchesFullRender(size_t message, int begin, int end) const;
     void onRefreshTimer();
+    void updateHighlight();
     void onHighlighted(const QUrl& url);
     void onAnchorClicked(const QUrl& url);
 
@@ -61,6 +71,14 @@ private:
     size_t built_count_ = 0;
     // Token positions relative to their message's frame: token_pos_[message][token] = {start, end}
     std::vector<std::vector<std::pair<int, int>>> token_pos_;
+    // Where the streaming answer's rendering stands (document positions relative to its frame).
+    struct Stream {
+        int message = -1;
+        int answer_doc = 0;                // where the answer starts (after its header)
+        int block_raw = 0, block_doc = 0;  // the last finished block ends here: the final look before it
+        int raw_end = 0, doc_end = 0;      // text before this is rendered (may end inside a paragraph)
+        bool new_block = true;             // whether the text at raw_end starts a new block
+    } stream_;
 };
 
 }  // namespace vqa::ui

@@ -69,6 +69,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     colormap_->setToolTip(tr("Colormap of the heatmap"));
     opacity_->setRange(0, 100);
     opacity_->setValue(55);
+    opacity_->setMinimumWidth(64);  // squeezed by a crowded row, a slider is only its handle
     opacity_->setMaximumWidth(110);
     opacity_->setAccessibleName(tr("Heatmap opacity"));
     opacity_->setToolTip(tr("Opacity of the heatmap"));

@@ -128,14 +128,22 @@ HeatmapField buildHeatmap(const std::vector<const std::vector<HeatmapGrid>*>& to
                 auto index = [&](int i) {
                     return horizontal ? size_t(line) * field.width + i : size_t(i) * field.width + line;
                 };
+                // A running sum over the window [i - radius, i + radius] of covered pixels.
+                float acc = 0, w = 0;
+                for (int j = 0; j < std::min(radius, len); ++j)
+                    if (field.covered[index(j)]) {
+                        acc += field.values[index(j)];
+                        w += 1;
+                    }
                 for (int i = 0; i < len; ++i) {
-                    float acc = 0, w = 0;
-                    for (int d = -radius; d <= radius; ++d) {
-                        const int j = i + d;
-                        if (j >= 0 && j < len && field.covered[index(j)]) {
-                            acc += field.values[index(j)];
-                            w += 1;
-                        }
+                    const int in = i + radius, out = i - radius - 1;
+                    if (in < len && field.covered[index(in)]) {
+                        acc += field.values[index(in)];
+                        w += 1;
+                    }
+                    if (out >= 0 && field.covered[index(out)]) {
+                        acc -= field.values[index(out)];
+                        w -= 1;
                     }
                     tmp[index(i)] = w > 0 ? acc / w : 0.0f;
                 }

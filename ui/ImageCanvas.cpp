@@ -205,7 +205,10 @@ void ImageCanvas::mouseDoubleClickEvent(QMouseEvent* event) {
 
 void ImageCanvas::dragEnterEvent(QDragEnterEvent* event) {
     const QMimeData* mime = event->mimeData();
-    if (mime->hasUrls() || mime->hasImage())
+    const QStringList formats = mime->formats();
+    const bool encoded = std::any_of(formats.begin(), formats.end(),
+                                     [](const QString& f) { return f.startsWith(QLatin1String("image/")); });
+    if (mime->hasUrls() || mime->hasImage() || mime->hasHtml() || encoded)  // HTML: a browser's <img>
         event->acceptProposedAction();
 }
 

@@ -1,5 +1,7 @@
 #include "ui/ImageLoader.h"
 
+#include <QRegularExpression>
+
 #include <QBuffer>
 #include <QCryptographicHash>
 #include <QFileInfo>
@@ -96,11 +98,32 @@ std::vector<ImageSource> ImageLoader::sourcesFromMime(const QMimeData* mime, QSt
     }
     if (problem) {
         if (!remote.isEmpty())
-            *problem = QObject::tr("only a web address was dropped (%1). VQA Studio works offline: save the "
+            *problem = QObject::tr("only an address VQA Studio cannot fetch was dropped (%1): save the "
                                    "image first, or copy it and paste it here with Ctrl+V.").arg(remote.first());
         else
             *problem = QObject::tr("the dropped or pasted data holds no image (formats: %1)")
                            .arg(mime->formats().join(", "));
+    }
+    return out;
+}
+
+QList<QUrl> ImageLoader::webImageUrls(const QMimeData* mime) {
+    QList<QUrl> out;
+    if (!mime)
+        return out;
+    auto web = [](const QUrl& u) { return u.isValid() && (u.scheme() == "http" || u.scheme() == "https"); };
+    for (const QUrl& url : mime->urls())
+        if (web(url))
+            out << url;
+    if (out.isEmpty() && mime->hasHtml()) {
+        static const QRegularExpression img(QStringLiteral("<img\\b[^>]*\\bsrc\\s*=\\s*[\"']([^\"']+)[\"']"),
+                                            QRegularExpression::CaseInsensitiveOption);
+        const QRegularExpressionMatch m = img.match(mime->html());
+        if (m.hasMatch()) {
+            const QUrl url(m.captured(1).replace(QLatin1String("&amp;"), QLatin1String("&")));
+            if (web(url))
+                out << url;
+        }
     }
     return out;
 }

@@ -6,7 +6,9 @@
 #include <QByteArray>
 #include <QImage>
 #include <QObject>
+#include <QList>
 #include <QString>
+#include <QUrl>
 #include <QThreadPool>
 
 #include <memory>
@@ -50,6 +52,9 @@ public:
 
     // The image sources in dropped or pasted data; `problem` says why there are none.
     static std::vector<ImageSource> sourcesFromMime(const QMimeData* mime, QString* problem = nullptr);
+    // The web addresses (http, https) of images in dropped data that holds no image itself:
+    // a browser often hands over only the image's address, or HTML with an <img>.
+    static QList<QUrl> webImageUrls(const QMimeData* mime);
     // Synchronous decode (runs in the pool); throws nothing, returns an error message instead.
     static LoadedImage decode(const ImageSource& source, QString* error);
     // 8-bit RGB for the engine; transparent pixels are composed over white.

@@ -20,6 +20,9 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QNetworkRequest>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -616,6 +619,11 @@ bool MainWindow::openFromMime(const QMimeData* mime) {
     QString problem;
     const std::vector<ImageSource> sources = ImageLoader::sourcesFromMime(mime, &problem);
     if (sources.empty()) {
+        const QList<QUrl> web = ImageLoader::webImageUrls(mime);
+        for (const QUrl& url : web)
+            fetchImage(url);
+        if (!web.isEmpty())
+            return true;
         showError(tr("No image there"), problem);
         emit imageFailed(problem);
         return false;
@@ -625,6 +633,48 @@ bool MainWindow::openFromMime(const QMimeData* mime) {
         loader_->load(s);
     }
     return true;
+}
+
+// The browser had the image but gave only its address: fetch it (asynchronously, bounded in
+// size and time), then decode it like dropped bytes.
+void MainWindow::fetchImage(const QUrl& url) {
+    constexpr qint64 kMaxBytes = 200ll << 20;
+    if (!network_)
+        network_ = new QNetworkAccessManager(this);
+    QNetworkRequest request(url);
+    request.setTransferTimeout(30000);
+    request.setHeader(QNetworkRequest::UserAgentHeader, QStringLiteral("VQA Studio"));
+    QNetworkReply* reply = network_->get(request);
+    setStatus(tr("Fetching %1…").arg(url.toDisplayString()));
+    connect(reply, &QNetworkReply::downloadProgress, reply, [reply](qint64 received, qint64) {
+        if (received > kMaxBytes)
+            reply->abort();
+    });
+    connect(reply, &QNetworkReply::finished, this, [this, reply, url] {
+        reply->deleteLater();
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        if (reply->error() != QNetworkReply::NoError || reply->bytesAvailable() > kMaxBytes) {
+            const QString why = reply->bytesAvailable() > kMaxBytes || reply->error() == QNetworkReply::OperationCanceledError
+                                    ? tr("it is larger than %1 MB").arg(kMaxBytes >> 20)
+                                : status > 0 ? tr("the server answered %1 %2").arg(status).arg(
+                                                   reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString())
+                                             : reply->errorString();
+            const QString problem = tr("Could not fetch the image at %1: %2. Save it from the browser and drop "
+                                       "the file, or copy the image and paste it here with Ctrl+V.")
+                                        .arg(url.toDisplayString(), why);
+            setStatus(problem);
+            showError(tr("Could not fetch the image"), problem);
+            emit imageFailed(problem);
+            return;
+        }
+        ImageSource source;
+        source.bytes = reply->readAll();
+        source.name = QFileInfo(url.path()).fileName();
+        if (source.name.isEmpty())
+            source.name = url.host();
+        setStatus(tr("Opening %1…").arg(source.name));
+        loader_->load(source);
+    });
 }
 
 void MainWindow::pasteFromClipboard() { openFromMime(QApplication::clipboard()->mimeData()); }
@@ -744,7 +794,7 @@ void MainWindow::loadModel(const QString& model_dir) {
     loading_model_ = true;
     loading_dir_ = QFileInfo(model_dir).absoluteFilePath();
     QSettings().setValue("model/lastTried", loading_dir_);
-    const QString name = QFileInfo(model_dir).fileName();
+    const QString name = ModelDownloads::displayName(loading_dir_);
     setStatus(tr("Loading model %1…").arg(name));
     welcome_->setLoading(true, name);
     progress_->setRange(0, 0);
@@ -768,7 +818,7 @@ void MainWindow::handleModelLoaded(const ModelInfo& info) {
     welcome_->setLoading(false);
     progress_->hide();
     setStatus(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
-                  .arg(QString::fromStdString(info.name), formatCount(info.parameters),
+                  .arg(modelName(), formatCount(info.parameters),
                        QString::fromStdString(info.dtype), QString::fromStdString(info.device)));
     updateModelLabels();
     updateRightPanel();
@@ -785,7 +835,7 @@ void MainWindow::handleModelFailed(const QString& message) {
     QString text = message;
     if (model_)
         text += "\n\n" + tr("The model loaded before, %1, is still loaded and ready.")
-                             .arg(QString::fromStdString(model_->name));
+                             .arg(modelName());
     updateActions();
     showError(tr("Could not load the model"), text);
     emit modelLoadFailed(message);
@@ -799,12 +849,19 @@ void MainWindow::loadLastModel() {
         loadModel(dir);
 }
 
+QString MainWindow::modelName() const {
+    if (!model_)
+        return {};
+    const QString dir = model_->path.empty() ? loading_dir_ : QString::fromStdString(model_->path);
+    return dir.isEmpty() ? QString::fromStdString(model_->name) : ModelDownloads::displayName(dir);
+}
+
 QString MainWindow::modelInfoText() const {
     if (!model_)
         return tr("No model is loaded.");
     const ModelInfo& m = *model_;
     return tr("Name: %1\nFamily: %2\nParameters: %3\nData type: %4\nDevice: %5\nWeights in memory: %6\nFolder: %7")
-        .arg(QString::fromStdString(m.name), QString::fromStdString(m.family), formatCount(m.parameters),
+        .arg(modelName(), QString::fromStdString(m.family), formatCount(m.parameters),
              QString::fromStdString(m.dtype), QString::fromStdString(m.device), formatBytes(m.weight_bytes),
              QDir::toNativeSeparators(QString::fromStdString(m.path)));
 }
@@ -814,8 +871,8 @@ void MainWindow::updateModelLabels() {
     if (model_) {
         device_label_->setText(QStringLiteral("%1 · %2").arg(QString::fromStdString(model_->device),
                                                              QString::fromStdString(model_->dtype)));
-        chat_header_->setText(tr("%1  ·  about %2").arg(QString::fromStdString(model_->name), image));
-        chat_->setAssistantName(QString::fromStdString(model_->name));
+        chat_header_->setText(tr("%1  ·  about %2").arg(modelName(), image));
+        chat_->setAssistantName(modelName());
     } else {
         device_label_->setText(tr("no model"));
         chat_header_->setText(tr("No model loaded  ·  %1").arg(image));
@@ -1247,7 +1304,7 @@ void MainWindow::updateOverlay() {
     int hl_message = -1, hl_begin = 0, hl_end = 0;
     if (s) {
         int message = -1, token = -1;
-        bool whole = false;
+        bool whole = false, live = false;
         if (hover_message_ >= 0) {
             message = hover_message_;
             token = hover_token_;
@@ -1258,6 +1315,7 @@ void MainWindow::updateOverlay() {
         } else if (generating_.get() == s && !s->messages.empty() && !s->messages.back().tokens.empty()) {
             message = int(s->messages.size()) - 1;  // live: the newest token
             token = int(s->messages.back().tokens.size()) - 1;
+            live = true;
         }
         const bool relevancy = explain_->mode() == ExplainMode::Relevancy;
         auto mapOf = [relevancy](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
@@ -1291,9 +1349,11 @@ void MainWindow::updateOverlay() {
                 } else {
                     caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
                 }
-                hl_message = message;
-                hl_begin = b;
-                hl_end = e;
+                if (!live) {  // the streaming cursor shows the newest word; no re-render per token
+                    hl_message = message;
+                    hl_begin = b;
+                    hl_end = e;
+                }
             }
         }
         if (caption.isEmpty())

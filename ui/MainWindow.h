@@ -18,6 +18,7 @@
 #include "ui/ImageLoader.h"
 #include "ui/Settings.h"
 
+class QNetworkAccessManager;
 class QLabel;
 class QListWidget;
 class QMenu;
@@ -55,6 +56,7 @@ public:
     void openImagesFromElsewhere(const QStringList& paths);
     void addImage(const QImage& image, const QString& name);
     bool openFromMime(const QMimeData* mime);  // a drop or a paste
+    void fetchImage(const QUrl& url);          // an image's web address dropped from a browser
     void pasteFromClipboard();
     int imageCount() const { return int(sessions_.size()); }
     int currentImageIndex() const { return current_; }
@@ -69,6 +71,7 @@ public:
     bool hasModel() const { return model_.has_value(); }
     bool isLoadingModel() const { return loading_model_; }
     QString modelInfoText() const;
+    QString modelName() const;  // what the window calls the loaded model
     // Downloads from the Hub (the first-run button and the model manager share them); a
     // finished download loads its model.
     ModelDownloads* downloads() const { return downloads_; }
@@ -180,6 +183,7 @@ private:
 
     EngineThread* engine_;
     ImageLoader* loader_;
+    QNetworkAccessManager* network_ = nullptr;  // made on the first web address dropped
     ModelDownloads* downloads_;
     ModelManagerDialog* manager_ = nullptr;
     AppSettings settings_;

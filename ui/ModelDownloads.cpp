@@ -30,6 +30,16 @@ std::vector<hub::CachedModel> ModelDownloads::cachedModels() {
     }
 }
 
+QString ModelDownloads::displayName(const QString& model_dir) {
+    const QStringList parts = QDir::cleanPath(model_dir).split(QLatin1Char('/'), Qt::SkipEmptyParts);
+    if (parts.size() >= 3 && parts[parts.size() - 2] == QLatin1String("snapshots")) {
+        const QStringList repo = parts[parts.size() - 3].split(QStringLiteral("--"));  // models, Org, Name
+        if (repo.size() >= 3 && repo.front() == QLatin1String("models") && !repo.back().isEmpty())
+            return repo.back();
+    }
+    return parts.isEmpty() ? model_dir : parts.back();
+}
+
 QString ModelDownloads::describe(const hub::DownloadProgress& p) {
     using P = hub::DownloadProgress::Phase;
     if (p.phase == P::Listing)

@@ -40,6 +40,10 @@ public:
     // What the Hub cache holds now (reads the disk: cheap, a few directory listings).
     static std::vector<hub::CachedModel> cachedModels();
     static QString cacheDir();
+    // What to call the model in a folder: for a Hub cache snapshot
+    // (…/models--Org--Name/snapshots/<commit>) the repository's name, "Name", rather than the
+    // commit hash the folder is named after; otherwise the folder's name.
+    static QString displayName(const QString& model_dir);
     // "412 MB of 520 MB · 3.1 MB/s · model.safetensors"
     static QString describe(const hub::DownloadProgress& p);
 

@@ -10,6 +10,7 @@
 #include <QVBoxLayout>
 
 #include "engine/hub/KnownModels.h"
+#include "ui/ModelDownloads.h"
 
 namespace vqa::ui {
 namespace {
@@ -165,7 +166,7 @@ WelcomePage::WelcomePage(QWidget* parent)
 
 void WelcomePage::setLastModel(const QString& dir) {
     last_model_ = dir;
-    reload_->setText(tr("Load %1 again").arg(QFileInfo(dir).fileName()));
+    reload_->setText(tr("Load %1 again").arg(ModelDownloads::displayName(dir)));
     reload_->setToolTip(QDir::toNativeSeparators(dir));
     // A snapshot folder's name is a commit hash: the cached-model button says it better.
     reload_->setVisible(!dir.isEmpty() && QDir::cleanPath(dir) != QDir::cleanPath(recommended_cached_));

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QTimer>
 #include <QDir>
 #include <QImage>
 #include <QPainter>
@@ -10,12 +13,73 @@
 #include <QStandardPaths>
 #include <QTemporaryDir>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <ctime>
+#include <functional>
 #include <vector>
 
 #include "engine/Types.h"
 
 namespace vqa::test {
+
+// Runs the event loop until `done()` or the timeout, as the application's loop runs: without
+// the 10 ms sleeps between passes of QTest::qWaitFor, which a responsiveness probe would
+// count as stalls of the window.
+inline bool waitInEventLoop(const std::function<bool()>& done, int timeout_ms) {
+    if (done())
+        return true;
+    QEventLoop loop;
+    QTimer poll;
+    poll.setInterval(2);
+    QObject::connect(&poll, &QTimer::timeout, &loop, [&] {
+        if (done())
+            loop.quit();
+    });
+    QTimer::singleShot(timeout_ms, &loop, &QEventLoop::quit);
+    poll.start();
+    loop.exec();
+    return done();
+}
+
+// CPU time the calling thread has used, in ns (0 where the platform has no such clock).
+inline std::int64_t threadCpuNs() {
+#ifdef CLOCK_THREAD_CPUTIME_ID
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return std::int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+#else
+    return 0;
+#endif
+}
+
+// Measures the GUI thread's pauses with a 5 ms timer: the longest wall-clock gap between two
+// ticks (which also counts the time other processes held the CPU) and the most CPU time the
+// GUI thread itself spent between two ticks (what the window blocked, whatever the load).
+struct ResponsivenessProbe {
+    QTimer timer;
+    QElapsedTimer clock;
+    qint64 last = 0, max_gap_ms = 0;
+    std::int64_t last_cpu = threadCpuNs(), max_busy_ns = 0;
+    int ticks = 0;
+    ResponsivenessProbe() {
+        timer.setInterval(5);
+        timer.setTimerType(Qt::PreciseTimer);
+        QObject::connect(&timer, &QTimer::timeout, [this] {
+            const qint64 now = clock.elapsed();
+            const std::int64_t cpu = threadCpuNs();
+            max_gap_ms = std::max(max_gap_ms, now - last);
+            max_busy_ns = std::max(max_busy_ns, cpu - last_cpu);
+            last = now;
+            last_cpu = cpu;
+            ++ticks;
+        });
+        clock.start();
+        timer.start();
+    }
+    double maxBusyMs() const { return max_busy_ns / 1e6; }
+};
 
 // Settings go to a temporary folder, never the user's real configuration.
 inline void isolateSettings(const QString& dir) {

@@ -22,6 +22,7 @@
 #include "engine/hub/KnownModels.h"
 #include "tests/ui/FakeHub.h"
 #include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
 #include "ui/ModelDownloads.h"
 #include "ui/ModelManagerDialog.h"
 #include "ui/MainWindow.h"
@@ -115,11 +116,27 @@ private slots:
         QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
         QCOMPARE(int(answer.tokens.size()), 6);
         QVERIFY(!window.welcomeVisible());
+        // The model goes by its repository's name, not the snapshot folder's commit hash.
+        QCOMPARE(window.modelName(), QString("SmolVLM-256M-Instruct"));
+        const QString commit = QDir(snapshot).dirName();
+        QVERIFY(window.chatView()->toPlainText().contains("SmolVLM-256M-Instruct"));
+        QVERIFY2(!window.chatView()->toPlainText().contains(commit), qPrintable(window.chatView()->toPlainText()));
+        QVERIFY(!window.modelInfoText().contains("Name: " + commit));
 
         // A second window finds the model in the cache: its button loads instead of downloading.
         MainWindow again;
         QVERIFY2(again.welcomePage()->downloadButton()->text().startsWith("Load"),
                  qPrintable(again.welcomePage()->downloadButton()->text()));
+    }
+
+    void hubSnapshotsGoByTheirRepositoryName() {
+        QCOMPARE(ModelDownloads::displayName("/data/hub/models--HuggingFaceTB--SmolVLM-500M-Instruct/snapshots/"
+                                             "0123456789abcdef0123456789abcdef01234567"),
+                 QString("SmolVLM-500M-Instruct"));
+        QCOMPARE(ModelDownloads::displayName("/data/hub/models--Org--Name/snapshots/abc/"), QString("Name"));
+        QCOMPARE(ModelDownloads::displayName("/models/my-smolvlm"), QString("my-smolvlm"));
+        QCOMPARE(ModelDownloads::displayName("/models/my-smolvlm/"), QString("my-smolvlm"));
+        QCOMPARE(ModelDownloads::displayName("/backup/snapshots/abc"), QString("abc"));  // not the Hub layout
     }
 
     void modelManagerListsPausesResumesAndExplainsFailures() {

@@ -21,10 +21,13 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
 #include <QUrl>
+
 
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
@@ -176,14 +179,73 @@ private slots:
         // Switching back through the thumbnail strip.
         window.thumbnailStrip()->setCurrentRow(0);
         QCOMPARE(window.canvas()->imageSize(), QSize(50, 40));
-        // A drop of only a web address is refused with advice, and nothing breaks.
+        // An address VQA Studio cannot fetch is refused with advice, and nothing breaks.
         QMimeData link;
-        link.setUrls({QUrl("https://example.org/cat.jpg")});
+        link.setUrls({QUrl("ftp://example.org/cat.jpg")});
         QSignalSpy failed(&window, &MainWindow::imageFailed);
         drop(window.canvas(), &link);
         QCOMPARE(failed.count(), 1);
-        QVERIFY2(window.statusText().contains("web address"), qPrintable(window.statusText()));
+        QVERIFY2(window.statusText().contains("cannot fetch"), qPrintable(window.statusText()));
         QCOMPARE(window.imageCount(), 2);
+    }
+
+    // A browser often drags only the image's address (or HTML with an <img>): the window
+    // fetches it. A local server stands in for the web site.
+    void dropOfAWebAddressFetchesTheImage() {
+        QFile f(tmp_.filePath("scene.png"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray png = f.readAll();
+        QTcpServer server;
+        QVERIFY(server.listen(QHostAddress::LocalHost));
+        QStringList requests;
+        connect(&server, &QTcpServer::newConnection, [&] {
+            QTcpSocket* socket = server.nextPendingConnection();
+            connect(socket, &QTcpSocket::readyRead, socket, [&, socket] {
+                const QByteArray head = socket->readAll();
+                const QByteArray path = head.split(' ').value(1);
+                requests << QString::fromLatin1(path);
+                const bool found = path == "/pictures/scene.png";
+                const QByteArray body = found ? png : QByteArray("no such picture");
+                socket->write((found ? "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+                                     : "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n") +
+                              QByteArray("Content-Length: ") + QByteArray::number(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body);
+                socket->disconnectFromHost();
+            });
+            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+        });
+        const QString base = QStringLiteral("http://127.0.0.1:%1/pictures/").arg(server.serverPort());
+
+        MainWindow window;
+        window.show();
+        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        QMimeData link;
+        link.setUrls({QUrl(base + "scene.png")});
+        drop(window.canvas(), &link);
+        QVERIFY(waitForImages(window, 1));
+        QCOMPARE(window.canvas()->imageSize(), QSize(640, 420));
+        QCOMPARE(requests, QStringList{"/pictures/scene.png"});
+        QVERIFY(window.windowTitle().contains("scene.png"));
+
+        // HTML alone, as some browsers drag an <img>: the same picture, so the window switches to it.
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 2));
+        QMimeData html;
+        html.setHtml(QStringLiteral("<meta charset='utf-8'><img alt=\"a scene\" src=\"%1scene.png\">").arg(base));
+        drop(window.canvas(), &html);
+        QVERIFY(QTest::qWaitFor([&] { return requests.size() == 2 && window.pendingImages() == 0 &&
+                                             window.currentImageIndex() == 0; }, 10000));
+        QCOMPARE(window.imageCount(), 2);
+
+        // A missing picture is reported with the server's answer; the window stays usable.
+        QMimeData missing;
+        missing.setUrls({QUrl(base + "gone.png")});
+        drop(window.canvas(), &missing);
+        QVERIFY(failed.wait(10000));
+        QVERIFY2(window.statusText().contains("404"), qPrintable(window.statusText()));
+        QCOMPARE(window.imageCount(), 2);
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window.currentImageIndex() == 1; }, 10000));
     }
 
     void pasteLoadsAnImage() {
@@ -605,7 +667,10 @@ private slots:
     }
 
     // Streaming a long answer with attention into a long conversation keeps the GUI
-    // thread free: tokens arrive every 4 ms while a 10 ms timer measures the pauses.
+    // thread free: tokens arrive every 4 ms while a 5 ms timer measures the pauses. A pause
+    // on the wall clock also counts the time other processes held the CPU (a busy CI
+    // machine); the GUI thread's own CPU time between two ticks is what the window itself
+    // blocked, and that is held to the 50 ms bound.
     void staysResponsiveWhileStreaming() {
         MainWindow window;
         window.resize(1280, 800);
@@ -623,46 +688,40 @@ private slots:
         window.beginAnswer("And now a long answer?");
         const int n = 400;
         int sent = 0;
-        QElapsedTimer busy;
-        qint64 busy_ns = 0;
+        // A real event loop, as the application runs (QTest::qWaitFor sleeps 10 ms between
+        // passes, which the probe would count as stalls).
+        QEventLoop loop;
         QTimer feeder;
         feeder.setInterval(4);
         connect(&feeder, &QTimer::timeout, [&] {
-            if (sent == n) {
+            if (sent == n) {  // the answer ends; its last render is measured too
                 feeder.stop();
+                window.handleFinished(vqa::GenerationResult{});
+                QTimer::singleShot(150, &loop, &QEventLoop::quit);
                 return;
             }
-            busy.start();
-            window.handleToken(tokenEvent(sent, sent % 9 == 8 ? ",\n" : " token",
-                                          vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
-            busy_ns += busy.nsecsElapsed();
+            // Long paragraphs with line breaks, and code blocks: what long answers hold.
+            const char* piece = sent % 9 == 8 ? ",\n" : sent % 97 == 96 ? "\n\n" : sent % 131 == 130 ? "\n\n```\ncode\n```\n\n" : " token";
+            window.handleToken(tokenEvent(sent, piece, vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
             ++sent;
         });
-        QElapsedTimer clock;
-        qint64 last = 0, max_gap = 0;
-        QTimer probe;
-        probe.setInterval(10);
-        connect(&probe, &QTimer::timeout, [&] {
-            const qint64 now = clock.elapsed();
-            max_gap = std::max(max_gap, now - last);
-            last = now;
-        });
-        clock.start();
-        probe.start();
+        QTimer::singleShot(60000, &loop, &QEventLoop::quit);
+        const std::int64_t cpu_start = vqa::test::threadCpuNs();
+        vqa::test::ResponsivenessProbe probe;
         feeder.start();
-        QVERIFY(QTest::qWaitFor([&] { return sent == n; }, 60000));
-        window.handleFinished(vqa::GenerationResult{});
-        QTest::qWait(100);
-        probe.stop();
+        loop.exec();
+        probe.timer.stop();
         QCOMPARE(int(window.messages().back().tokens.size()), n);
         const QString report = QStringLiteral("{\"tokens\": %1, \"duration_ms\": %2, \"max_gap_ms\": %3, "
-                                              "\"mean_token_handling_us\": %4}\n")
-                                   .arg(n).arg(clock.elapsed()).arg(max_gap).arg(busy_ns / 1000.0 / n, 0, 'f', 1);
+                                              "\"max_gui_cpu_between_ticks_ms\": %4, \"gui_cpu_ms\": %5}\n")
+                                   .arg(n).arg(probe.clock.elapsed()).arg(probe.max_gap_ms)
+                                   .arg(probe.maxBusyMs(), 0, 'f', 1).arg((vqa::test::threadCpuNs() - cpu_start) / 1e6, 0, 'f', 0);
         QFile out(vqa::test::artifactsDir() + "/responsiveness-streaming.json");
         QVERIFY(out.open(QIODevice::WriteOnly));
         out.write(report.toUtf8());
         qInfo("streaming: %s", qPrintable(report.trimmed()));
-        QVERIFY2(max_gap < 250, qPrintable(report));
+        QVERIFY2(probe.maxBusyMs() < 50, qPrintable(report));
+        QVERIFY2(probe.max_gap_ms < 250, qPrintable(report));  // generous: includes other processes' turns
     }
 
     // The GUI thread keeps ticking while a model loads in the worker and a large image
@@ -683,19 +742,7 @@ private slots:
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
 
-        QElapsedTimer clock;
-        qint64 last = 0, max_gap = 0;
-        int ticks = 0;
-        QTimer probe;
-        probe.setInterval(10);
-        connect(&probe, &QTimer::timeout, [&] {
-            const qint64 now = clock.elapsed();
-            max_gap = std::max(max_gap, now - last);
-            last = now;
-            ++ticks;
-        });
-        clock.start();
-        probe.start();
+        vqa::test::ResponsivenessProbe probe;
 
         QString model_dir = qEnvironmentVariable("VQA_TEST_MODEL");
         if (model_dir.isEmpty())
@@ -704,24 +751,26 @@ private slots:
         QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
         window.loadModel(model_dir);
         window.openImage(big_path);
-        QVERIFY(QTest::qWaitFor([&] { return loaded.count() + failed.count() > 0; }, 120000));
-        QVERIFY(waitForImages(window, 1, 60000));
+        QVERIFY(vqa::test::waitInEventLoop([&] { return loaded.count() + failed.count() > 0; }, 120000));
+        QVERIFY(vqa::test::waitInEventLoop([&] { return window.imageCount() >= 1 && window.pendingImages() == 0; }, 60000));
         QCOMPARE(window.canvas()->imageSize(), QSize(6000, 4000));
         QVERIFY(window.canvas()->image().width() <= vqa::ui::ImageLoader::kMaxDisplaySide);
         window.canvas()->zoomIn();
         window.canvas()->actualSize();
         window.canvas()->fitToWindow();
-        QTest::qWait(300);
-        probe.stop();
+        vqa::test::waitInEventLoop([] { return false; }, 300);
+        probe.timer.stop();
 
-        const QString report = QStringLiteral("{\"max_gap_ms\": %1, \"ticks\": %2, \"duration_ms\": %3, \"model\": \"%4\"}\n")
-                                   .arg(max_gap).arg(ticks).arg(clock.elapsed())
+        const QString report = QStringLiteral("{\"max_gap_ms\": %1, \"max_gui_cpu_between_ticks_ms\": %2, \"ticks\": %3, "
+                                              "\"duration_ms\": %4, \"model\": \"%5\"}\n")
+                                   .arg(probe.max_gap_ms).arg(probe.maxBusyMs(), 0, 'f', 1).arg(probe.ticks).arg(probe.clock.elapsed())
                                    .arg(loaded.count() ? "loaded" : "failed (as expected without weights)");
         QFile out(vqa::test::artifactsDir() + "/responsiveness.json");
         QVERIFY(out.open(QIODevice::WriteOnly));
         out.write(report.toUtf8());
         qInfo("responsiveness: %s", qPrintable(report.trimmed()));
-        QVERIFY2(max_gap < 500, qPrintable(report));
+        QVERIFY2(probe.maxBusyMs() < 50, qPrintable(report));
+        QVERIFY2(probe.max_gap_ms < 500, qPrintable(report));  // generous: includes other processes' turns
     }
 };
 
