@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Error.h"
+#include "engine/text/TokenIdJson.h"
 #include "engine/text/AddedTokens.h"
 #include "engine/text/Regex.h"
 #include "engine/text/Utf8.h"
@@ -235,9 +236,7 @@ void BpeTokenizer::Impl::parseModel(const json& model) {
         fail("model.vocab is missing or empty");
     TokenId max_id = -1;
     for (auto it = v.begin(); it != v.end(); ++it) {
-        TokenId id = it.value().get<TokenId>();
-        if (id < 0)
-            fail("negative id for '" + it.key() + "' in model.vocab");
+        const TokenId id = tokenIdFrom(it.value(), [&] { return file + ": model.vocab['" + it.key() + "']"; });
         vocab[it.key()] = id;
         max_id = std::max(max_id, id);
     }
@@ -279,7 +278,7 @@ void BpeTokenizer::Impl::parseAddedTokens(const json& list) {
         return;
     for (const auto& t : list) {
         AddedToken tok;
-        tok.id = t.at("id").get<TokenId>();
+        tok.id = tokenIdFrom(t.at("id"), [&] { return file + ": added_tokens"; });
         tok.content = t.at("content").get<std::string>();
         tok.special = t.value("special", false);
         tok.lstrip = t.value("lstrip", false);
@@ -380,12 +379,13 @@ void BpeTokenizer::Impl::parsePostProcessor(const json& node) {
                 if (!st.contains(name))
                     fail("post_processor names special token '" + name + "' without ids");
                 for (const auto& id : st[name].at("ids"))
-                    (seen_a ? suffix_ids : prefix_ids).push_back(id.get<TokenId>());
+                    (seen_a ? suffix_ids : prefix_ids)
+                        .push_back(tokenIdFrom(id, [&] { return file + ": post_processor special token '" + name + "'"; }));
             }
         }
     } else if (type == "RobertaProcessing" || type == "BertProcessing") {
-        prefix_ids.push_back(node.at("cls").at(1).get<TokenId>());
-        suffix_ids.push_back(node.at("sep").at(1).get<TokenId>());
+        prefix_ids.push_back(tokenIdFrom(node.at("cls").at(1), [&] { return file + ": post_processor cls"; }));
+        suffix_ids.push_back(tokenIdFrom(node.at("sep").at(1), [&] { return file + ": post_processor sep"; }));
     } else {
         fail("post-processor '" + type + "' is not supported");
     }

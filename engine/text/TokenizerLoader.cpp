@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Error.h"
+#include "engine/text/TokenIdJson.h"
 #include "engine/text/BpeTokenizer.h"
 #include "engine/text/SentencePieceTokenizer.h"
 #include "engine/text/Tokenizer.h"
@@ -106,7 +107,7 @@ std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config)
         for (auto it = added.begin(); it != added.end(); ++it) {
             AddedToken t;
             t.content = it.key();
-            t.id = it.value().get<TokenId>();
+            t.id = tokenIdFrom(it.value(), [&] { return (dir / "added_tokens.json").string() + ": '" + it.key() + "'"; });
             t.special = true;
             by_id[t.id] = t;
         }
@@ -130,7 +131,7 @@ std::vector<AddedToken> readAddedTokens(const fs::path& dir, const json& config)
     if (spec.is_object() && spec.contains("added_tokens") && spec["added_tokens"].is_array())
         for (const auto& entry : spec["added_tokens"]) {
             AddedToken t;
-            t.id = entry.at("id").get<TokenId>();
+            t.id = tokenIdFrom(entry.at("id"), [&] { return (dir / "tokenizer.json").string() + ": added_tokens"; });
             if (by_id.count(t.id))
                 continue;  // tokenizer_config.json's entry wins
             t.content = entry.at("content").get<std::string>();

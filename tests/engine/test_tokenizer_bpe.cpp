@@ -142,6 +142,21 @@ TEST(TokenizerLoading, ErrorsNameTheFileAndTheProblem) {
             << R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}})";
     }
     expectError("missing from the vocabulary");
+    // Ids that are not token ids (found by the tokenizer fuzzer: a float id was undefined
+    // behaviour, a huge one sized a table by it).
+    {
+        std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {"a": 5.5e25}, "merges": []}})";
+    }
+    expectError("model.vocab['a']: a token id must be an integer");
+    {
+        std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 2000000000}, "merges": []}})";
+    }
+    expectError("token id 2000000000 is outside 0 to 16777215");
+    {
+        std::ofstream(dir / "tokenizer.json")
+            << R"({"added_tokens": [{"id": -3, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+    }
+    expectError("token id -3 is outside");
     {
         std::ofstream(dir / "tokenizer.json") << "{}";
         std::ofstream(dir / "tokenizer.model") << "not a model";
