@@ -15,6 +15,7 @@ namespace vqa::models {
 namespace {
 
 std::atomic<bool> g_disabled{false};
+std::atomic<bool> g_wide_disabled{false};
 
 #ifdef VQA_X86_GEMV
 
@@ -126,6 +127,29 @@ __attribute__((target("avx512f"))) void rowsF32(const float* w, const float* x, 
 
 void setCpuGemvDisabled(bool disabled) {
     g_disabled = disabled;
+}
+
+void setCpuWideBf16Disabled(bool disabled) {
+    g_wide_disabled = disabled;
+}
+
+bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
+#ifdef VQA_X86_GEMV
+    static const bool amx = __builtin_cpu_supports("amx-bf16");
+    return !amx && !g_wide_disabled && x.defined() && weight.defined() && x.device().is_cpu() &&
+           weight.device().is_cpu() && x.scalar_type() == torch::kBFloat16 &&
+           weight.scalar_type() == torch::kBFloat16 && x.dim() > 0 && x.size(-1) > 0 &&
+           x.numel() / x.size(-1) >= 16 && !x.requires_grad() && !weight.requires_grad();
+#else
+    return false;
+#endif
+}
+
+torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias) {
+    auto b = bias.defined() ? std::optional<torch::Tensor>(bias.to(torch::kFloat32)) : std::nullopt;
+    return at::linear(x.to(torch::kFloat32), weight.to(torch::kFloat32), b)
+        .to(torch::kBFloat16);
 }
 
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {

@@ -22,4 +22,15 @@ torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight, const
 // Turns the fast path off (true) or back on, for comparisons in tests and benchmarks.
 void setCpuGemvDisabled(bool disabled);
 
+// Several rows of bfloat16 on a CPU without AMX: there the libraries' bfloat16 GEMM (AVX512-BF16
+// dot products at best) is much slower than their float32 one (AVX-512 FMA): a 512-pixel
+// tile through the SigLIP encoder takes 6.2 s against 4.0 s. Widening both operands to
+// float32 gives the same products (a bfloat16 product is exact in float32, and both GEMMs
+// accumulate in float32) for the cost of converting the weight, so from 16 rows on
+// cpuWideBf16Linear() does that and rounds the result to bfloat16 once.
+bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight);
+torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias);
+void setCpuWideBf16Disabled(bool disabled);
+
 } // namespace vqa::models
