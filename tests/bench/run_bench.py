@@ -630,13 +630,18 @@ def main():
                                                   threads=args.threads)
                 log(f"  {json.dumps(r['llamacpp'][dtype])}")
                 report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
+        save(report, args)  # after each model, so an interrupted run keeps what it measured
+    print(markdown(report, os.path.basename(save(report, args))))
+    return 0
+
+
+def save(report, args):
     report["load_after"] = load_average()
     json_out = args.json_out or os.path.join(ROOT, "docs", f"benchmarks-{args.threads}t.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
     write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads)
-    print(markdown(report, os.path.basename(json_out)))
-    return 0
+    return json_out
 
 
 if __name__ == "__main__":
