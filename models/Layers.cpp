@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "engine/Error.h"
+#include "models/CpuGemv.h"
 
 namespace vqa::models {
 
@@ -20,6 +21,15 @@ std::string shapeString(c10::IntArrayRef shape) {
 } // namespace
 
 torch::Tensor Linear::operator()(const torch::Tensor& x) const {
+    return linear(x, weight, bias);
+}
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias) {
+    if (cpuGemvApplies(x, weight))
+        return cpuGemv(x, weight, bias); // one token on the CPU: see CpuGemv.h
+    if (cpuWideBf16Applies(x, weight))
+        return cpuWideBf16Linear(x, weight, bias); // bfloat16 rows without AMX: see CpuGemv.h
     return at::linear(x, weight,
                       bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }
@@ -111,6 +121,22 @@ torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,
     return x * cos + rotated * sin;
 }
 
+void applyRotaryInto(torch::Tensor& out, const torch::Tensor& x, const torch::Tensor& cos,
+                     const torch::Tensor& sin) {
+    if (at::GradMode::is_enabled() && (x.requires_grad() || cos.requires_grad())) {
+        out.copy_(applyRotary(x, cos, sin)); // out= kernels do not record gradients
+        return;
+    }
+    // [x1, x2] -> [x1 cos1 - x2 sin1, x2 cos2 + x1 sin2]
+    const auto half = x.size(-1) / 2;
+    auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+    auto o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
+    at::mul_out(o1, x1, cos.narrow(-1, 0, half));
+    o1.addcmul_(x2, sin.narrow(-1, 0, half), -1);
+    at::mul_out(o2, x2, cos.narrow(-1, half, half));
+    o2.addcmul_(x1, sin.narrow(-1, half, half));
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask, bool causal, double scale) {
     const bool gqa = q.size(-3) != k.size(-3);
@@ -143,7 +169,25 @@ torch::Tensor WeightLoader::takeOptional(const std::string& name, c10::IntArrayR
         throw Error("the checkpoint's tensor '" + name + "' is not floating point (" +
                     std::string(c10::toString(t.scalar_type())) + ")");
     parameters_ += t.numel();
-    return t.to(device_, dtype_).contiguous();
+    auto out = t.to(device_, dtype_).contiguous();
+    if (out.data_ptr() != t.data_ptr())
+        source_.release(name); // converted or moved: the stored bytes are not read again
+    return out;
+}
+
+Linear WeightLoader::fusedLinear(const std::vector<std::string>& prefixes, std::int64_t in,
+                                 const std::vector<std::int64_t>& outs, bool bias) {
+    std::vector<Linear> parts;
+    for (std::size_t i = 0; i < prefixes.size(); ++i)
+        parts.push_back(linear(prefixes[i], in, outs.at(i), bias));
+    Linear fused = fuseLinears(parts);
+    parts.clear();
+    for (const auto& p : prefixes) {
+        source_.release(p + ".weight");
+        if (bias)
+            source_.release(p + ".bias");
+    }
+    return fused;
 }
 
 Linear WeightLoader::linear(const std::string& prefix, std::int64_t in, std::int64_t out,

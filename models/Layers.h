@@ -21,6 +21,10 @@ struct Linear {
     std::int64_t outFeatures() const { return weight.size(0); }
 };
 
+// x W^T + b for any weight; one row on the CPU takes the matrix-vector loops of CpuGemv.h.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias = {});
+
 // Several linears over the same input as one matrix product (q/k/v, gate/up): their weights
 // are concatenated at load time; the result is split back in the order given.
 Linear fuseLinears(const std::vector<Linear>& parts);
@@ -54,6 +58,10 @@ struct Rotary {
 // x [..., T, head_dim] with cos/sin [T, head_dim]: x * cos + rotate_half(x) * sin.
 torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin);
+// The same, written into `out` (same shape as x; any strides, e.g. a slot of the KV cache)
+// without temporaries: four elementwise kernels instead of seven and no concatenation.
+void applyRotaryInto(torch::Tensor& out, const torch::Tensor& x, const torch::Tensor& cos,
+                     const torch::Tensor& sin);
 
 // Scaled dot-product attention. q [B, H, T, D], k/v [B, KV, S, D] with H a multiple of KV
 // (grouped-query attention: each key/value head serves H/KV query heads). `mask` is a bool
@@ -78,6 +86,10 @@ class WeightLoader {
 
     // prefix.weight [out, in] and, when `bias`, prefix.bias [out].
     Linear linear(const std::string& prefix, std::int64_t in, std::int64_t out, bool bias);
+    // Linears over the same input fused into one (fuseLinears), e.g. q/k/v: prefixes[i] has
+    // outs[i] outputs. The parts' stored bytes are released once copied into the fused weight.
+    Linear fusedLinear(const std::vector<std::string>& prefixes, std::int64_t in,
+                       const std::vector<std::int64_t>& outs, bool bias);
 
     // Elements of all tensors taken so far.
     std::int64_t parameterCount() const { return parameters_; }

@@ -1,6 +1,8 @@
 #include "models/Llama.h"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "engine/Error.h"
 #include "models/Interrupt.h"
@@ -26,14 +28,13 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
         const std::string l = prefix + ".layers." + std::to_string(i) + ".";
         LlamaDecoderLayer layer;
         layer.input_layernorm = w.take(l + "input_layernorm.weight", {hidden});
-        layer.qkv =
-            fuseLinears({w.linear(l + "self_attn.q_proj", hidden, q_out, c.attention_bias),
-                         w.linear(l + "self_attn.k_proj", hidden, kv_out, c.attention_bias),
-                         w.linear(l + "self_attn.v_proj", hidden, kv_out, c.attention_bias)});
+        layer.qkv = w.fusedLinear(
+            {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
+            {q_out, kv_out, kv_out}, c.attention_bias);
         layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias);
         layer.post_attention_layernorm = w.take(l + "post_attention_layernorm.weight", {hidden});
-        layer.gate_up = fuseLinears({w.linear(l + "mlp.gate_proj", hidden, inter, c.mlp_bias),
-                                     w.linear(l + "mlp.up_proj", hidden, inter, c.mlp_bias)});
+        layer.gate_up = w.fusedLinear({l + "mlp.gate_proj", l + "mlp.up_proj"}, hidden,
+                                      {inter, inter}, c.mlp_bias);
         layer.down_proj = w.linear(l + "mlp.down_proj", inter, hidden, c.mlp_bias);
         layers_.push_back(std::move(layer));
     }
@@ -41,6 +42,9 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
     // Tied: the reference ties lm_head to embed_tokens even when the file also holds lm_head.
     lm_head_ = c.tie_word_embeddings ? embed_tokens_ : w.take(lm_head, {c.vocab_size, hidden});
     rotary_ = Rotary::make(c.head_dim, c.rope_theta, device_);
+    const std::int64_t table = std::clamp(c.max_position_embeddings, 1, 1 << 15);
+    std::tie(cos_table_, sin_table_) = rotary_.cosSin(
+        torch::arange(table, torch::dtype(torch::kInt64).device(device_)), dtype_);
 }
 
 torch::Tensor LlamaDecoder::embed(const torch::Tensor& ids) const {
@@ -88,8 +92,14 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     auto capture_positions =
         capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
 
-    auto positions = torch::arange(start, s, torch::dtype(torch::kInt64).device(device_));
-    auto [cos, sin] = rotary_.cosSin(positions, dtype_); // [T, D]
+    torch::Tensor cos, sin; // [T, D]
+    if (s <= cos_table_.size(0)) {
+        cos = cos_table_.narrow(0, start, t);
+        sin = sin_table_.narrow(0, start, t);
+    } else {
+        std::tie(cos, sin) = rotary_.cosSin(
+            torch::arange(start, s, torch::dtype(torch::kInt64).device(device_)), dtype_);
+    }
 
     // Causal masking: a single query sees every cached key; a prefill from an empty cache is
     // plain causal; a prefill after cached tokens needs the mask shifted by `start`.
@@ -98,6 +108,7 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     if (t > 1 && start == 0) {
         causal = true;
     } else if (t > 1) {
+        auto positions = torch::arange(start, s, torch::dtype(torch::kInt64).device(device_));
         auto keys = torch::arange(s, positions.options());
         mask = (keys.unsqueeze(0) <= positions.unsqueeze(1)).view({1, 1, t, s});
     }
@@ -109,16 +120,15 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         const auto& layer = layers_[i];
         auto residual = h;
         auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);
-        auto qkv = layer.qkv(x); // [T, (H + 2 KV) D]
-        auto q = qkv.narrow(1, 0, heads * d).view({t, heads, d}).transpose(0, 1); // [H, T, D]
-        auto k = qkv.narrow(1, heads * d, kv_heads * d).view({t, kv_heads, d}).transpose(0, 1);
-        auto v = qkv.narrow(1, (heads + kv_heads) * d, kv_heads * d)
-                     .view({t, kv_heads, d})
-                     .transpose(0, 1);
-        q = applyRotary(q, cos, sin);
-        k = applyRotary(k, cos, sin);
-        cache.keys[i].narrow(1, start, t).copy_(k);
-        cache.values[i].narrow(1, start, t).copy_(v);
+        auto qkv = layer.qkv(x).view({t, heads + 2 * kv_heads, d}); // [T, H + 2 KV, D]
+        // Rotated queries into a fresh [H, T, D]; rotated keys and the values straight into
+        // their slots of the cache.
+        auto q = torch::empty({heads, t, d}, qkv.options());
+        applyRotaryInto(q, qkv.narrow(1, 0, heads).transpose(0, 1), cos, sin);
+        auto key_slot = cache.keys[i].narrow(1, start, t);
+        applyRotaryInto(key_slot, qkv.narrow(1, heads, kv_heads).transpose(0, 1), cos, sin);
+        cache.values[i].narrow(1, start, t).copy_(
+            qkv.narrow(1, heads + kv_heads, kv_heads).transpose(0, 1));
         auto keys = cache.keys[i].narrow(1, 0, s); // [KV, S, D]
         auto values = cache.values[i].narrow(1, 0, s);
 
@@ -164,7 +174,7 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     if (!all_logits)
         h = h.narrow(0, t - 1, 1);
     h = rmsNorm(h, norm_, config_.rms_norm_eps);
-    return at::linear(h, lm_head_);
+    return models::linear(h, lm_head_);
 }
 
 } // namespace vqa::models

@@ -51,6 +51,9 @@ class LlamaDecoder {
     torch::Tensor norm_;
     torch::Tensor lm_head_; // [vocab, hidden]; the embedding itself when tied
     Rotary rotary_;
+    // cos/sin of every position up to max_position_embeddings in the model's dtype, made
+    // once: a step takes a slice instead of computing them again.
+    torch::Tensor cos_table_, sin_table_;
 };
 
 } // namespace vqa::models

@@ -34,9 +34,9 @@ SiglipVisionModel::SiglipVisionModel(const VisionConfig& config, WeightLoader& w
         SiglipEncoderLayer layer;
         layer.layer_norm1_weight = w.take(l + "layer_norm1.weight", {hidden});
         layer.layer_norm1_bias = w.take(l + "layer_norm1.bias", {hidden});
-        layer.qkv = fuseLinears({w.linear(l + "self_attn.q_proj", hidden, hidden, true),
-                                 w.linear(l + "self_attn.k_proj", hidden, hidden, true),
-                                 w.linear(l + "self_attn.v_proj", hidden, hidden, true)});
+        layer.qkv = w.fusedLinear(
+            {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
+            {hidden, hidden, hidden}, true);
         layer.out_proj = w.linear(l + "self_attn.out_proj", hidden, hidden, true);
         layer.layer_norm2_weight = w.take(l + "layer_norm2.weight", {hidden});
         layer.layer_norm2_bias = w.take(l + "layer_norm2.bias", {hidden});

@@ -17,6 +17,9 @@ public:
     // memory-mapped file). Throws vqa::Error when missing.
     virtual torch::Tensor get(const std::string& name) const = 0;
     virtual std::vector<std::string> names() const = 0;
+    // The model has copied this tensor (converted or fused it) and will not read the stored
+    // bytes again: a memory-mapped source may drop its pages. Only a hint.
+    virtual void release(const std::string& name) const {}
 };
 
 }  // namespace vqa::models

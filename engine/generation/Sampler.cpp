@@ -37,6 +37,9 @@ torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<st
 }
 
 std::int64_t Sampler::next(const torch::Tensor& logits, const std::vector<std::int64_t>& history) {
+    // Plain greedy needs no copy of the logits: the first maximum, as argmax gives it.
+    if (params_.temperature <= 0.0f && params_.repetition_penalty == 1.0f)
+        return logits.flatten().argmax().item<std::int64_t>();
     torch::Tensor scores = process(logits, history);
     if (params_.temperature <= 0.0f)
         return scores.argmax().item<std::int64_t>();

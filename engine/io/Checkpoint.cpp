@@ -134,6 +134,11 @@ torch::Tensor Checkpoint::get(const std::string& name) const {
     return files_[it->second]->tensor(name);
 }
 
+void Checkpoint::release(const std::string& name) const {
+    if (auto it = where_.find(name); it != where_.end())
+        files_[it->second]->release(name);
+}
+
 torch::Tensor Checkpoint::get(const std::string& name, c10::IntArrayRef expected_shape) const {
     auto t = get(name);
     checkShape(t, expected_shape, name, dir_);

@@ -29,6 +29,7 @@ class Checkpoint : public models::WeightSource {
     // the config implies [c,d]" when it differs.
     torch::Tensor get(const std::string& name, c10::IntArrayRef expected_shape) const;
     std::vector<std::string> names() const override; // sorted
+    void release(const std::string& name) const override;
 
     // The stored dtype and shape of a tensor without touching its data (nullptr when absent).
     const SafetensorsEntry* entry(const std::string& name) const;

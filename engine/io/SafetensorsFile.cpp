@@ -259,6 +259,20 @@ torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
         ptr, e->shape, [keep](void*) mutable { keep.reset(); }, options);
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+    const SafetensorsEntry* e = find(name);
+    if (!e)
+        return;
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
+    const std::uintptr_t first = (base + e->begin + page - 1) / page * page;
+    const std::uintptr_t last = (base + e->end) / page * page;
+    // A read-only file mapping that was never written: dropped pages fault back in from the
+    // file, so this is only ever a hint.
+    if (last > first)
+        madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::int64_t SafetensorsFile::parameterCount() const {
     std::int64_t n = 0;
     for (const auto& e : entries_)

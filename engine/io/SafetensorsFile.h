@@ -50,6 +50,10 @@ class SafetensorsFile {
     // The memory is read-only: convert or clone() before modifying in place.
     // Throws vqa::Error when the name is absent.
     torch::Tensor tensor(const std::string& name) const;
+    // Drops this process's pages of the tensor's bytes (the whole pages inside it): for
+    // tensors the model copied (converted, fused), so they stop counting in its memory. The
+    // bytes stay readable: touching them again reads them back from the file.
+    void release(const std::string& name) const;
 
     std::int64_t parameterCount() const; // sum of numel over all tensors
     std::uint64_t dataBytes() const;     // sum of tensor byte sizes

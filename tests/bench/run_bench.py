@@ -13,7 +13,7 @@ tokens/second (128 forced tokens, EOS ignored) and peak resident memory, each en
 subprocess of its own (peak RSS from wait4). Everything runs on the same machine, in the same
 run, with the same threads and dtype. llama.cpp (llama-cpp-python, built from source) runs
 the text decoder alone, converted to GGUF, at the same prompt length. Results go to
-docs/benchmarks.json and docs/BENCHMARKS.md.
+docs/benchmarks-<threads>t.json and docs/BENCHMARKS.md (one section per thread count).
 
 The llama.cpp side lives in its own venv keyed on the hash of requirements.txt, under
 ~/.cache/vqa-studio/, so CI never pays for building it.
@@ -455,13 +455,13 @@ def ratio(a, b):
     return a / b if a and b else None
 
 
-def markdown(report):
+def markdown(report, json_name):
     m = report["machine"]
     lines = ["Made by `tests/bench/run_bench.py` (see its header for how to run it); the raw "
-             "numbers are in `docs/benchmarks.json`.", "",
+             f"numbers are in `docs/{json_name}`.", "",
              f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB "
              f"memory ({', '.join(m.get('cpu_flags', []))}); {m.get('platform')}",
-             f"- Conditions: {report['threads']} threads for every engine, one 512x512 image "
+             f"- Conditions: {report['threads']} thread{'s' if report['threads'] > 1 else ''} for every engine, one 512x512 image "
              f"(one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
              f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
              "configurations (SmolVLM-256M-Instruct from the fixture; SmolVLM-500M-Instruct = "
@@ -471,7 +471,7 @@ def markdown(report):
              f"({report.get('note', '')})",
              f"- Versions: {report.get('versions')}", ""]
     for name, r in report["models"].items():
-        lines += [f"## SmolVLM-{name.upper()}", "",
+        lines += [f"### SmolVLM-{name.upper()}", "",
                   f"Checkpoint bytes: fp32 {r.get('checkpoint_mib', {}).get('float32', 0):.0f} MiB, "
                   f"bf16 {r.get('checkpoint_mib', {}).get('bfloat16', 0):.0f} MiB.", ""]
         cols = []
@@ -528,17 +528,20 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-BEGIN, END = "<!-- run_bench.py: results begin -->", "<!-- run_bench.py: results end -->"
-
-
-def write_markdown(path, results):
-    """Replaces the generated part of the file, keeping what people wrote around it."""
+def write_markdown(path, results, threads):
+    """Replaces the generated part for this thread count, keeping what people wrote around it
+    (and the results of runs with other thread counts)."""
+    BEGIN = f"<!-- run_bench.py: results begin ({threads} threads) -->"
+    END = f"<!-- run_bench.py: results end ({threads} threads) -->"
     old = open(path).read() if os.path.exists(path) else ""
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
         tail = rest.split(END, 1)[1]
+    elif old:
+        head, tail = old.rstrip("\n") + "\n\n", "\n"
     else:
         head, tail = "# Benchmarks\n\n", "\n"
+    results = f"## {threads} thread{'s' if threads > 1 else ''}\n\n{results}"
     open(path, "w").write(f"{head}{BEGIN}\n{results}{END}{tail}")
 
 
@@ -556,7 +559,7 @@ def main():
     ap.add_argument("--skip-llama", action="store_true")
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--note", default="", help="what else ran on the machine")
-    ap.add_argument("--json-out", default=os.path.join(ROOT, "docs", "benchmarks.json"))
+    ap.add_argument("--json-out", help="default: docs/benchmarks-<threads>t.json")
     ap.add_argument("--md-out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     # worker arguments
     ap.add_argument("--model")
@@ -627,12 +630,18 @@ def main():
                                                   threads=args.threads)
                 log(f"  {json.dumps(r['llamacpp'][dtype])}")
                 report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
-    report["load_after"] = load_average()
-    os.makedirs(os.path.dirname(args.json_out), exist_ok=True)
-    json.dump(report, open(args.json_out, "w"), indent=1)
-    write_markdown(args.md_out, markdown(report))
-    print(markdown(report))
+        save(report, args)  # after each model, so an interrupted run keeps what it measured
+    print(markdown(report, os.path.basename(save(report, args))))
     return 0
+
+
+def save(report, args):
+    report["load_after"] = load_average()
+    json_out = args.json_out or os.path.join(ROOT, "docs", f"benchmarks-{args.threads}t.json")
+    os.makedirs(os.path.dirname(json_out), exist_ok=True)
+    json.dump(report, open(json_out, "w"), indent=1)
+    write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads)
+    return json_out
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
+#include "models/CpuGemv.h"
 #include "models/Idefics3Model.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
@@ -263,6 +264,35 @@ TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
     EXPECT_LT(maxAbsDiff(torch::stack(capture.rows), l_.get("attention_last")), 0.05);
     auto step = m.forward(m.embedTokens(torch::tensor({greedyToken(logits)})), cache, false);
     EXPECT_EQ(step.size(0), 1);
+}
+
+TEST_P(Idefics3Parity, Bfloat16ImageFeaturesWithWidenedProductsStayBfloat16AndClose) {
+    // A bfloat16 model's matrix products may run in float32 on the CPU (CpuGemv.h): same
+    // output dtype and shape, and as close to the float32 reference as bfloat16 GEMM.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kBFloat16);
+    c10::InferenceMode inference;
+    auto encode = [&](bool widen) {
+        vqa::models::setCpuWideBf16Disabled(!widen);
+        auto f = m.encodeImages(l_.get("enc_pixel_values"), l_.get("enc_pixel_attention_mask"));
+        vqa::models::setCpuWideBf16Disabled(false);
+        return f;
+    };
+    auto wide = encode(true), narrow = encode(false);
+    EXPECT_EQ(wide.scalar_type(), torch::kBFloat16);
+    ASSERT_EQ(wide.sizes(), narrow.sizes());
+    auto ref = l_.get("enc_features");
+    const double scale = ref.abs().max().item<double>();
+    const double d_wide = maxAbsDiff(wide.reshape({-1, wide.size(-1)}), ref);
+    const double d_narrow = maxAbsDiff(narrow.reshape({-1, narrow.size(-1)}), ref);
+    std::cout << "[" << GetParam() << "] bf16 image features vs fp32 reference: widened " << d_wide
+              << ", bf16 compute " << d_narrow << "\n";
+    EXPECT_LT(d_wide, 0.05 * scale);
+    EXPECT_LE(d_wide, d_narrow * 1.5);
+    // The same products up to summation order: the two differ by bfloat16 roundings only.
+    EXPECT_LT(maxAbsDiff(wide, narrow), 0.05 * scale);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, Idefics3Parity, ::testing::Values("tiny_untied", "tiny_tied"));

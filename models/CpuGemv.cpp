@@ -1,0 +1,203 @@
+#include "models/CpuGemv.h"
+
+#include <atomic>
+#include <cstdint>
+
+#include <ATen/Parallel.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VQA_X86_GEMV 1
+#endif
+
+namespace vqa::models {
+
+namespace {
+
+std::atomic<bool> g_disabled{false};
+std::atomic<bool> g_wide_disabled{false};
+
+#ifdef VQA_X86_GEMV
+
+bool hasAvx512Bf16() {
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512bf16");
+    return ok;
+}
+
+bool hasAvx512() {
+    static const bool ok = __builtin_cpu_supports("avx512f");
+    return ok;
+}
+
+// Rows [begin, end) of y = W x, W [rows, k] bfloat16 row-major. Four rows at a time share
+// each load of x; vdpbf16ps multiplies pairs of bfloat16 and accumulates in float32.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void
+rowsBf16(const std::uint16_t* w, const std::uint16_t* x, float* y, std::int64_t begin,
+         std::int64_t end, std::int64_t k) {
+    const std::int64_t full = k / 32 * 32;
+    const auto tail = static_cast<__mmask32>(k - full ? (1ull << (k - full)) - 1 : 0);
+// (Macros, not lambdas: a lambda does not inherit the function's target instructions.)
+#define load(p) ((__m512bh)_mm512_loadu_si512(p))
+#define loadTail(p) ((__m512bh)_mm512_maskz_loadu_epi16(tail, (p)))
+    std::int64_t r = begin;
+    for (; r + 4 <= end; r += 4) {
+        const std::uint16_t* w0 = w + r * k;
+        const std::uint16_t *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+               a3 = _mm512_setzero_ps();
+        for (std::int64_t i = 0; i < full; i += 32) {
+            const __m512bh xv = load(x + i);
+            a0 = _mm512_dpbf16_ps(a0, load(w0 + i), xv);
+            a1 = _mm512_dpbf16_ps(a1, load(w1 + i), xv);
+            a2 = _mm512_dpbf16_ps(a2, load(w2 + i), xv);
+            a3 = _mm512_dpbf16_ps(a3, load(w3 + i), xv);
+        }
+        if (tail) {
+            const __m512bh xv = loadTail(x + full);
+            a0 = _mm512_dpbf16_ps(a0, loadTail(w0 + full), xv);
+            a1 = _mm512_dpbf16_ps(a1, loadTail(w1 + full), xv);
+            a2 = _mm512_dpbf16_ps(a2, loadTail(w2 + full), xv);
+            a3 = _mm512_dpbf16_ps(a3, loadTail(w3 + full), xv);
+        }
+        y[r] = _mm512_reduce_add_ps(a0);
+        y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2);
+        y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < end; ++r) {
+        const std::uint16_t* w0 = w + r * k;
+        __m512 a0 = _mm512_setzero_ps();
+        for (std::int64_t i = 0; i < full; i += 32)
+            a0 = _mm512_dpbf16_ps(a0, load(w0 + i), load(x + i));
+        if (tail)
+            a0 = _mm512_dpbf16_ps(a0, loadTail(w0 + full), loadTail(x + full));
+        y[r] = _mm512_reduce_add_ps(a0);
+    }
+#undef load
+#undef loadTail
+}
+
+// The same for float32 with fused multiply-adds.
+__attribute__((target("avx512f"))) void rowsF32(const float* w, const float* x, float* y,
+                                                std::int64_t begin, std::int64_t end,
+                                                std::int64_t k) {
+    const std::int64_t full = k / 16 * 16;
+    const auto tail = static_cast<__mmask16>(k - full ? (1u << (k - full)) - 1 : 0);
+    std::int64_t r = begin;
+    for (; r + 4 <= end; r += 4) {
+        const float* w0 = w + r * k;
+        const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
+               a3 = _mm512_setzero_ps();
+        for (std::int64_t i = 0; i < full; i += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + i);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), xv, a3);
+        }
+        if (tail) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + full), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + full), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + full), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + full), xv, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0);
+        y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2);
+        y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < end; ++r) {
+        const float* w0 = w + r * k;
+        __m512 a0 = _mm512_setzero_ps();
+        for (std::int64_t i = 0; i < full; i += 16)
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), _mm512_loadu_ps(x + i), a0);
+        if (tail)
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + full),
+                                 _mm512_maskz_loadu_ps(tail, x + full), a0);
+        y[r] = _mm512_reduce_add_ps(a0);
+    }
+}
+
+#endif // VQA_X86_GEMV
+
+} // namespace
+
+void setCpuGemvDisabled(bool disabled) {
+    g_disabled = disabled;
+}
+
+void setCpuWideBf16Disabled(bool disabled) {
+    g_wide_disabled = disabled;
+}
+
+bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
+#ifdef VQA_X86_GEMV
+    static const bool amx = __builtin_cpu_supports("amx-bf16");
+    return !amx && !g_wide_disabled && x.defined() && weight.defined() && x.device().is_cpu() &&
+           weight.device().is_cpu() && x.scalar_type() == torch::kBFloat16 &&
+           weight.scalar_type() == torch::kBFloat16 && x.dim() > 0 && x.size(-1) > 0 &&
+           x.numel() / x.size(-1) >= 16 && !x.requires_grad() && !weight.requires_grad();
+#else
+    return false;
+#endif
+}
+
+torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias) {
+    auto b = bias.defined() ? std::optional<torch::Tensor>(bias.to(torch::kFloat32)) : std::nullopt;
+    return at::linear(x.to(torch::kFloat32), weight.to(torch::kFloat32), b)
+        .to(torch::kBFloat16);
+}
+
+bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {
+#ifdef VQA_X86_GEMV
+    if (g_disabled || !x.defined() || !weight.defined() || !x.device().is_cpu() ||
+        !weight.device().is_cpu() || weight.dim() != 2 || x.dim() == 0 ||
+        x.size(-1) != weight.size(1) || x.numel() != weight.size(1) ||
+        x.scalar_type() != weight.scalar_type() || x.requires_grad() || weight.requires_grad())
+        return false;
+    if (x.scalar_type() == torch::kBFloat16)
+        return hasAvx512Bf16();
+    if (x.scalar_type() == torch::kFloat32)
+        return hasAvx512();
+#endif
+    return false;
+}
+
+torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight,
+                      const torch::Tensor& bias) {
+#ifdef VQA_X86_GEMV
+    const std::int64_t rows = weight.size(0), k = weight.size(1);
+    auto xc = x.contiguous();
+    auto wc = weight.contiguous();
+    auto y = torch::empty({rows}, x.options().dtype(torch::kFloat32));
+    float* out = y.data_ptr<float>();
+    // Chunks of whole 4-row groups, big enough that a thread's share outweighs waking it.
+    const std::int64_t grain = std::max<std::int64_t>(16, (std::int64_t(1) << 16) / k) / 4 * 4;
+    if (x.scalar_type() == torch::kBFloat16) {
+        const auto* w = reinterpret_cast<const std::uint16_t*>(wc.data_ptr<at::BFloat16>());
+        const auto* v = reinterpret_cast<const std::uint16_t*>(xc.data_ptr<at::BFloat16>());
+        at::parallel_for(0, rows, grain, [&](std::int64_t b, std::int64_t e) {
+            rowsBf16(w, v, out, b, e, k);
+        });
+    } else {
+        const float* w = wc.data_ptr<float>();
+        const float* v = xc.data_ptr<float>();
+        at::parallel_for(0, rows, grain,
+                         [&](std::int64_t b, std::int64_t e) { rowsF32(w, v, out, b, e, k); });
+    }
+    if (bias.defined())
+        y.add_(bias.to(torch::kFloat32));
+    auto sizes = x.sizes().vec();
+    sizes.back() = rows;
+    return (x.scalar_type() == torch::kFloat32 ? y : y.to(x.scalar_type())).view(sizes);
+#else
+    return at::linear(x, weight,
+                      bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+#endif
+}
+
+} // namespace vqa::models

@@ -1,0 +1,36 @@
+// Matrix-vector products for decoding on the CPU: one token's activations times a weight
+// matrix. LibTorch sends a one-row product through general GEMM code (MKL, oneDNN) that is
+// slow for bfloat16 on CPUs without AMX; these loops stream the weights once, with
+// AVX512-BF16 dot products (bfloat16) or AVX-512 FMA (float32), split over the intra-op
+// threads. They are chosen at run time from the CPU's features; elsewhere (other CPUs, CUDA,
+// several rows, autograd) Linear uses at::linear.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace vqa::models {
+
+// True when cpuGemv() handles x times weight^T: x on the CPU with one row of weight.size(1)
+// elements (any leading shape), both float32 or both bfloat16, weight 2-D, no autograd, and
+// the CPU has the instructions for that dtype.
+bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight);
+
+// y = x weight^T (+ bias), shaped like x with the last dimension weight.size(0), in x's dtype.
+// Accumulates in float32; bfloat16 results are rounded once at the end, as at::linear does.
+torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+// Turns the fast path off (true) or back on, for comparisons in tests and benchmarks.
+void setCpuGemvDisabled(bool disabled);
+
+// Several rows of bfloat16 on a CPU without AMX: there the libraries' bfloat16 GEMM (AVX512-BF16
+// dot products at best) is much slower than their float32 one (AVX-512 FMA): a 512-pixel
+// tile through the SigLIP encoder takes 6.2 s against 4.0 s. Widening both operands to
+// float32 gives the same products (a bfloat16 product is exact in float32, and both GEMMs
+// accumulate in float32) for the cost of converting the weight, so from 16 rows on
+// cpuWideBf16Linear() does that and rounds the result to bfloat16 once.
+bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight);
+torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias);
+void setCpuWideBf16Disabled(bool disabled);
+
+} // namespace vqa::models
