@@ -1,11 +1,15 @@
 #include "models/CpuGemv.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
 #include <ATen/Parallel.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 reports "'__Y' may be used uninitialized" inside its own _mm512_reduce_add_ps once
+// it is inlined: a false positive in the compiler's header, not in this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define VQA_X86_GEMV 1
 #endif
@@ -30,6 +34,18 @@ bool hasAvx512() {
     return ok;
 }
 
+// Asks for the weights 4 KB ahead of each of the four rows being read (with short rows that
+// is the next group of rows): four interleaved streams are more than the hardware
+// prefetcher keeps ahead of on its own. Measured on a 256M decode, one thread: +14 % float32,
+// +35 % bfloat16 over no prefetch; 1 KB ahead gave half that, 8-16 KB no more.
+constexpr int kPrefetchBytes = 4096;
+template <typename T> inline void prefetchAhead(const T* a, const T* b, const T* c, const T* d) {
+    _mm_prefetch(reinterpret_cast<const char*>(a) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(d) + kPrefetchBytes, _MM_HINT_T0);
+}
+
 // Rows [begin, end) of y = W x, W [rows, k] bfloat16 row-major. Four rows at a time share
 // each load of x; vdpbf16ps multiplies pairs of bfloat16 and accumulates in float32.
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void
@@ -47,6 +63,7 @@ rowsBf16(const std::uint16_t* w, const std::uint16_t* x, float* y, std::int64_t 
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
                a3 = _mm512_setzero_ps();
         for (std::int64_t i = 0; i < full; i += 32) {
+            prefetchAhead(w0 + i, w1 + i, w2 + i, w3 + i);
             const __m512bh xv = load(x + i);
             a0 = _mm512_dpbf16_ps(a0, load(w0 + i), xv);
             a1 = _mm512_dpbf16_ps(a1, load(w1 + i), xv);
@@ -91,6 +108,7 @@ __attribute__((target("avx512f"))) void rowsF32(const float* w, const float* x, 
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),
                a3 = _mm512_setzero_ps();
         for (std::int64_t i = 0; i < full; i += 16) {
+            prefetchAhead(w0 + i, w1 + i, w2 + i, w3 + i);
             const __m512 xv = _mm512_loadu_ps(x + i);
             a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), xv, a0);
             a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), xv, a1);
@@ -153,42 +171,64 @@ torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& wei
 }
 
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {
-#ifdef VQA_X86_GEMV
-    if (g_disabled || !x.defined() || !weight.defined() || !x.device().is_cpu() ||
-        !weight.device().is_cpu() || weight.dim() != 2 || x.dim() == 0 ||
-        x.size(-1) != weight.size(1) || x.numel() != weight.size(1) ||
-        x.scalar_type() != weight.scalar_type() || x.requires_grad() || weight.requires_grad())
+    if (!x.defined() || !weight.defined() || !x.device().is_cpu() || !weight.device().is_cpu() ||
+        weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) ||
+        x.numel() != weight.size(1) || x.scalar_type() != weight.scalar_type() ||
+        x.requires_grad() || weight.requires_grad())
         return false;
-    if (x.scalar_type() == torch::kBFloat16)
+    return cpuGemvSupports(x.scalar_type());
+}
+
+bool cpuGemvSupports(torch::ScalarType dtype) {
+#ifdef VQA_X86_GEMV
+    if (g_disabled)
+        return false;
+    if (dtype == torch::kBFloat16)
         return hasAvx512Bf16();
-    if (x.scalar_type() == torch::kFloat32)
+    if (dtype == torch::kFloat32)
         return hasAvx512();
 #endif
+    (void)dtype;
     return false;
+}
+
+void cpuGemvRows(torch::ScalarType dtype, const void* w, const void* x, float* y,
+                 std::int64_t rows, std::int64_t k) {
+#ifdef VQA_X86_GEMV
+    if (dtype == torch::kBFloat16)
+        rowsBf16(static_cast<const std::uint16_t*>(w), static_cast<const std::uint16_t*>(x), y,
+                 0, rows, k);
+    else
+        rowsF32(static_cast<const float*>(w), static_cast<const float*>(x), y, 0, rows, k);
+#else
+    (void)dtype, (void)w, (void)x, (void)y, (void)rows, (void)k;
+#endif
+}
+
+void cpuGemvInto(const torch::Tensor& weight, const void* x, float* y) {
+#ifdef VQA_X86_GEMV
+    const std::int64_t rows = weight.size(0), k = weight.size(1);
+    const auto dtype = weight.scalar_type();
+    const char* w = static_cast<const char*>(weight.data_ptr());
+    const std::int64_t row_bytes = k * static_cast<std::int64_t>(weight.element_size());
+    // Chunks of whole 4-row groups, big enough that a thread's share outweighs waking it.
+    const std::int64_t grain = std::max<std::int64_t>(16, (std::int64_t(1) << 16) / k) / 4 * 4;
+    at::parallel_for(0, rows, grain, [&](std::int64_t b, std::int64_t e) {
+        cpuGemvRows(dtype, w + b * row_bytes, x, y + b, e - b, k);
+    });
+#else
+    (void)weight, (void)x, (void)y;
+#endif
 }
 
 torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight,
                       const torch::Tensor& bias) {
 #ifdef VQA_X86_GEMV
-    const std::int64_t rows = weight.size(0), k = weight.size(1);
     auto xc = x.contiguous();
     auto wc = weight.contiguous();
+    const std::int64_t rows = weight.size(0);
     auto y = torch::empty({rows}, x.options().dtype(torch::kFloat32));
-    float* out = y.data_ptr<float>();
-    // Chunks of whole 4-row groups, big enough that a thread's share outweighs waking it.
-    const std::int64_t grain = std::max<std::int64_t>(16, (std::int64_t(1) << 16) / k) / 4 * 4;
-    if (x.scalar_type() == torch::kBFloat16) {
-        const auto* w = reinterpret_cast<const std::uint16_t*>(wc.data_ptr<at::BFloat16>());
-        const auto* v = reinterpret_cast<const std::uint16_t*>(xc.data_ptr<at::BFloat16>());
-        at::parallel_for(0, rows, grain, [&](std::int64_t b, std::int64_t e) {
-            rowsBf16(w, v, out, b, e, k);
-        });
-    } else {
-        const float* w = wc.data_ptr<float>();
-        const float* v = xc.data_ptr<float>();
-        at::parallel_for(0, rows, grain,
-                         [&](std::int64_t b, std::int64_t e) { rowsF32(w, v, out, b, e, k); });
-    }
+    cpuGemvInto(wc, xc.data_ptr(), y.data_ptr<float>());
     if (bias.defined())
         y.add_(bias.to(torch::kFloat32));
     auto sizes = x.sizes().vec();

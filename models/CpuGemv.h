@@ -19,6 +19,16 @@ bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight);
 // Accumulates in float32; bfloat16 results are rounded once at the end, as at::linear does.
 torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
+// The same loops on raw memory, for callers that keep their own buffers (the one-token
+// decode step). cpuGemvSupports(dtype): this CPU has the instructions for float32 or
+// bfloat16 weights (and the path is not disabled). cpuGemvInto: y[weight.size(0)] (float32)
+// = weight x, weight contiguous 2-D, x weight.size(1) elements of weight's dtype, split over
+// the intra-op threads. cpuGemvRows: the same on one thread over `rows` rows at `w`.
+bool cpuGemvSupports(torch::ScalarType dtype);
+void cpuGemvInto(const torch::Tensor& weight, const void* x, float* y);
+void cpuGemvRows(torch::ScalarType dtype, const void* w, const void* x, float* y,
+                 std::int64_t rows, std::int64_t k);
+
 // Turns the fast path off (true) or back on, for comparisons in tests and benchmarks.
 void setCpuGemvDisabled(bool disabled);
 

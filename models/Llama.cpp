@@ -79,6 +79,9 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         throw Error("the conversation needs " + std::to_string(s) +
                     " positions, but the KV cache holds " + std::to_string(cache.capacity()) +
                     "; start a new conversation or raise the context size");
+    if (cpuStepApplies(embeds, start, capture)) // one token on the CPU: LlamaCpuStep.cpp
+        return models::linear(rmsNorm(cpuStep(embeds, cache), norm_, config_.rms_norm_eps),
+                              lm_head_);
     if (capture) {
         if (!capture->positions.defined() || capture->positions.dim() != 1)
             throw Error("attention capture needs a 1-D tensor of key positions");

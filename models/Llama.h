@@ -24,6 +24,9 @@ struct LlamaDecoderLayer {
     Linear down_proj;
 };
 
+// Turns the one-token CPU step off (true) or back on, for comparisons in tests and benchmarks.
+void setCpuDecodeStepDisabled(bool disabled);
+
 class LlamaDecoder {
   public:
     // `prefix` is where the decoder's tensors live ("model.text_model" in Idefics3),
@@ -43,6 +46,12 @@ class LlamaDecoder {
     const LlamaConfig& config() const { return config_; }
 
   private:
+    // One token on the CPU in plain loops (LlamaCpuStep.cpp): taken by forward() when
+    // cpuStepApplies(); returns the last layer's output [1, hidden] and advances the cache.
+    bool cpuStepApplies(const torch::Tensor& embeds, std::int64_t position,
+                        const AttentionCapture* capture) const;
+    torch::Tensor cpuStep(const torch::Tensor& embeds, KvCache& cache) const;
+
     LlamaConfig config_;
     torch::Device device_;
     torch::ScalarType dtype_;

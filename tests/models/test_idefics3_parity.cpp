@@ -13,6 +13,7 @@
 #include "engine/io/SafetensorsFile.h"
 #include "models/CpuGemv.h"
 #include "models/Idefics3Model.h"
+#include "models/Llama.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
 
@@ -243,6 +244,65 @@ TEST_P(Idefics3Parity, InferenceModeGivesTheSameLogits) {
     auto cache = m.newCache(ids.size(0));
     auto logits = m.forward(promptEmbeddings(m, l_, ids), cache, false);
     EXPECT_LT(maxAbsDiff(logits[0], l_.get("logits")[-1]), 1e-4);
+}
+
+TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
+    // Decoding one token on the CPU takes the plain-loop step (LlamaCpuStep.cpp); the same
+    // tokens through the general ATen path must give the same logits and the same cache, in
+    // float32 up to summation order and in bfloat16 up to a few roundings.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    auto tokens = toVector(l_.get("generated"));
+    auto ids = l_.get("input_ids");
+    std::vector<torch::Tensor> fp32_logits; // per step, from the float32 pass
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+        SCOPED_TRACE(c10::toString(dtype));
+        Idefics3Model m(config, *checkpoint, torch::kCPU, dtype);
+        c10::InferenceMode inference;
+        const auto prompt = promptEmbeddings(m, l_, ids);
+        auto fast_cache = m.newCache(256), slow_cache = m.newCache(256);
+        m.forward(prompt, fast_cache, false);
+        m.forward(prompt, slow_cache, false);
+        double worst = 0, worst_cache = 0, fast_to_fp32 = 0, slow_to_fp32 = 0;
+        for (std::size_t step = 0; step < tokens.size(); ++step) {
+            const auto token = tokens[step];
+            auto embeds = m.embedTokens(torch::tensor({token}));
+            auto fast = m.forward(embeds, fast_cache, false);
+            vqa::models::setCpuDecodeStepDisabled(true);
+            auto slow = m.forward(embeds, slow_cache, false);
+            vqa::models::setCpuDecodeStepDisabled(false);
+            ASSERT_EQ(fast.sizes(), slow.sizes());
+            ASSERT_EQ(fast.scalar_type(), dtype);
+            const double scale = slow.abs().max().item<double>();
+            worst = std::max(worst, maxAbsDiff(fast, slow) / scale);
+            if (dtype == torch::kFloat32) {
+                fp32_logits.push_back(slow);
+            } else {
+                fast_to_fp32 = std::max(fast_to_fp32, maxAbsDiff(fast, fp32_logits[step]) / scale);
+                slow_to_fp32 = std::max(slow_to_fp32, maxAbsDiff(slow, fp32_logits[step]) / scale);
+            }
+        }
+        ASSERT_EQ(fast_cache.length, slow_cache.length);
+        for (std::size_t i = 0; i < fast_cache.keys.size(); ++i) {
+            const auto n = fast_cache.length;
+            worst_cache = std::max(
+                {worst_cache,
+                 maxAbsDiff(fast_cache.keys[i].narrow(1, 0, n), slow_cache.keys[i].narrow(1, 0, n)),
+                 maxAbsDiff(fast_cache.values[i].narrow(1, 0, n),
+                            slow_cache.values[i].narrow(1, 0, n))});
+        }
+        std::cout << "[" << GetParam() << "] " << c10::toString(dtype)
+                  << " one-token step vs general path: logits " << worst << " (relative), cache "
+                  << worst_cache << "; to float32: step " << fast_to_fp32 << ", general path "
+                  << slow_to_fp32 << "\n";
+        const bool fp32 = dtype == torch::kFloat32;
+        EXPECT_LT(worst, fp32 ? 1e-5 : 0.05);
+        EXPECT_LT(worst_cache, fp32 ? 1e-5 : 0.1);
+        // bfloat16: the step is no farther from float32 than the general path (it rounds
+        // where the reference rounds), give or take a rounding.
+        EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
+    }
 }
 
 TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
