@@ -40,6 +40,20 @@ target_include_directories(vqa_torch SYSTEM INTERFACE
 target_link_libraries(vqa_torch INTERFACE ${VQA_TORCH_torch_cpu} ${VQA_TORCH_c10} ${CMAKE_DL_LIBS})
 set(TORCH_LIBRARIES vqa_torch)
 
+# LibTorch's intra-op threads are OpenMP's, and at::parallel_for is a header template: in
+# code compiled without OpenMP it runs its whole range on the calling thread. Our own kernels
+# that split work with it (models/CpuGemv.cpp, engine/vision/PilResize.cpp) must therefore be
+# compiled with -fopenmp, and link the libgomp the wheel ships (the one libtorch_cpu loads),
+# so that the process has one OpenMP runtime and one thread pool. (GCC only: clang's OpenMP
+# is another runtime; its builds, the fuzzers, stay on one thread.)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND EXISTS "${VQA_TORCH_LIBDIR}/libgomp.so.1")
+    target_compile_options(vqa_torch INTERFACE -fopenmp)
+    target_link_libraries(vqa_torch INTERFACE "${VQA_TORCH_LIBDIR}/libgomp.so.1")
+    message(STATUS "OpenMP: LibTorch's libgomp (our at::parallel_for loops use its threads)")
+else()
+    message(STATUS "OpenMP: off for our own kernels (they run on the calling thread)")
+endif()
+
 # The C++ ABI switch must agree between LibTorch, Qt, OpenCV and our code.
 add_compile_definitions(_GLIBCXX_USE_CXX11_ABI=${_vqa_torch_abi})
 
