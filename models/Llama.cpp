@@ -79,9 +79,6 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         throw Error("the conversation needs " + std::to_string(s) +
                     " positions, but the KV cache holds " + std::to_string(cache.capacity()) +
                     "; start a new conversation or raise the context size");
-    if (cpuStepApplies(embeds, start, capture)) // one token on the CPU: LlamaCpuStep.cpp
-        return models::linear(rmsNorm(cpuStep(embeds, cache), norm_, config_.rms_norm_eps),
-                              lm_head_);
     if (capture) {
         if (!capture->positions.defined() || capture->positions.dim() != 1)
             throw Error("attention capture needs a 1-D tensor of key positions");
@@ -94,6 +91,10 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     }
     auto capture_positions =
         capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
+    if (cpuStepApplies(embeds, start, capture)) // one token on the CPU: LlamaCpuStep.cpp
+        return models::linear(
+            rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps),
+            lm_head_);
 
     torch::Tensor cos, sin; // [T, D]
     if (s <= cos_table_.size(0)) {

@@ -48,9 +48,11 @@ class LlamaDecoder {
   private:
     // One token on the CPU in plain loops (LlamaCpuStep.cpp): taken by forward() when
     // cpuStepApplies(); returns the last layer's output [1, hidden] and advances the cache.
+    // With a capture (no gradients, no row offsets) it fills rows and full_rows too.
     bool cpuStepApplies(const torch::Tensor& embeds, std::int64_t position,
                         const AttentionCapture* capture) const;
-    torch::Tensor cpuStep(const torch::Tensor& embeds, KvCache& cache) const;
+    torch::Tensor cpuStep(const torch::Tensor& embeds, KvCache& cache, AttentionCapture* capture,
+                          const torch::Tensor& capture_positions) const;
 
     LlamaConfig config_;
     torch::Device device_;

@@ -103,12 +103,17 @@ bool LlamaDecoder::cpuStepApplies(const torch::Tensor& embeds, std::int64_t posi
                                   const AttentionCapture* capture) const {
     const bool embedsRequireGrad = embeds.requires_grad();
     const std::int64_t tokens = embeds.size(0);
-    return tokens == 1 && capture == nullptr && !g_step_disabled && device_.is_cpu() &&
+    // Capture is served (the rows are the step's own softmax), but not its gradient check's
+    // row offsets.
+    const bool capture_ok = capture == nullptr || capture->row_offsets.empty();
+    return tokens == 1 && capture_ok && !g_step_disabled && device_.is_cpu() &&
            !embedsRequireGrad && (dtype_ == torch::kFloat32 || dtype_ == torch::kBFloat16) &&
            cpuGemvSupports(dtype_) && position < cos_table_.size(0);
 }
 
-torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache) const {
+torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
+                                    AttentionCapture* capture,
+                                    const torch::Tensor& capture_positions) const {
     const LlamaConfig& c = config_;
     const std::int64_t hidden = c.hidden_size, inter = c.intermediate_size, d = c.head_dim;
     const std::int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
@@ -164,6 +169,9 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache)
         const char* key_base = static_cast<const char*>(keys.data_ptr());
         const char* value_base = static_cast<const char*>(values.data_ptr());
         const std::int64_t elem = keys.element_size();
+        // With a capture, this layer's softmax rows over every key, [heads, keys] float32.
+        torch::Tensor probs =
+            capture ? torch::empty({heads, keys_seen}, torch::kFloat32) : torch::Tensor();
         for (std::int64_t head = 0; head < heads; ++head) {
             const std::int64_t kv = head / groups;
             query.set(qkv.data() + head * d, d);
@@ -175,11 +183,15 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache)
             float sum = 0;
             for (auto& s : scores)
                 sum += (s = std::exp(s - max));
+            for (auto& s : scores)
+                s /= sum;
+            if (probs.defined())
+                std::copy(scores.begin(), scores.end(), probs.data_ptr<float>() + head * keys_seen);
             float* o = attn.data() + head * d;
             std::fill(o, o + d, 0.0f);
             const void* v_head = value_base + kv * kv_stride * elem;
             for (std::int64_t s = 0; s < keys_seen; ++s) {
-                const float p = scores[s] / sum;
+                const float p = scores[s];
                 if (bf16) {
                     const auto* v = static_cast<const c10::BFloat16*>(v_head) + s * d;
                     for (std::int64_t i = 0; i < d; ++i)
@@ -192,6 +204,10 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache)
             }
             for (std::int64_t i = 0; i < d; ++i)
                 o[i] = round(o[i]);
+        }
+        if (probs.defined()) {
+            capture->rows[li] = probs.index_select(1, capture_positions);
+            capture->full_rows[li] = probs;
         }
         attn_in.set(attn.data(), heads * d);
         linearInto(layer.o_proj, attn_in, round, out);
