@@ -263,6 +263,19 @@ std::optional<HeaderScan> scanHeader(const std::uint8_t* data, std::size_t size)
     return std::nullopt;
 }
 
+// Whether the bytes start like one of the formats we read (PNG, JPEG, GIF, BMP, WebP, TIFF,
+// PNM). Anything else never reaches OpenCV: cv::imdecode would try every decoder it was
+// built with, and some of Debian's (DICOM through GDCM, which looks for "DICM" at byte 128
+// of any file) abort the process on malformed input instead of failing.
+bool hasKnownSignature(const std::uint8_t* data, std::size_t size) {
+    auto starts = [&](const char* magic, std::size_t n, std::size_t at = 0) {
+        return size >= at + n && std::memcmp(data + at, magic, n) == 0;
+    };
+    return starts("\x89PNG\r\n\x1a\n", 8) || starts("\xff\xd8\xff", 3) || starts("GIF8", 4) ||
+           starts("BM", 2) || (starts("RIFF", 4) && starts("WEBP", 4, 8)) || starts("II*\0", 4) ||
+           starts("MM\0*", 4) || (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6');
+}
+
 std::string megapixels(std::int64_t pixels) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(pixels) / 1e6);
@@ -376,6 +389,9 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
             return decodeGifFirstFrame(data, size, name, options.max_pixels);
     }
 
+    if (!scan && !hasKnownSignature(data, size))
+        throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, TIFF, "
+                   "PNM, GIF)");
     cv::Mat raw;
     try {
         // IMREAD_UNCHANGED keeps alpha and bit depth; it also skips OpenCV's own EXIF
@@ -389,7 +405,7 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
     if (raw.empty()) {
         if (!scan)
             throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, "
-                       "TIFF, PNM)");
+                       "TIFF, PNM, GIF)");
         throw fail("the " + scan->header.format +
                    " data could not be decoded; the file is damaged or truncated");
     }

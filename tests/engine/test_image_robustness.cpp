@@ -86,6 +86,28 @@ TEST(Robustness, MutatedGifsDecodeOrFailCleanly) {
     decodeMutations(gif, 1000, 13);
 }
 
+TEST(Robustness, UnknownFormatsNeverReachOpenCvsOtherDecoders) {
+    // The image fuzzer's find: a PNG signature with two bytes changed and "DICM" at byte
+    // 128 went to OpenCV's DICOM decoder, which aborted the process. Such bytes are not a
+    // format we read, and say so.
+    auto path = fs::path(VQA_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_image/regression-dicom-signature";
+    std::ifstream in(path, std::ios::binary);
+    Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 128u);
+    try {
+        vqa::decodeImageBytes(bytes.data(), bytes.size(), "fuzzed.png", {});
+        FAIL() << "decoded an unknown format";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not an image in a format this build reads"),
+                  std::string::npos)
+            << e.what();
+    }
+    // A minimal DICOM preamble: 128 zero bytes, "DICM", then nothing.
+    Bytes dicom(128, 0);
+    dicom.insert(dicom.end(), {'D', 'I', 'C', 'M', 0, 0, 0, 0});
+    EXPECT_THROW(vqa::decodeImageBytes(dicom.data(), dicom.size(), "scan.dcm", {}), vqa::Error);
+}
+
 TEST(Robustness, MutatedSafetensorsOpenOrFailCleanly) {
     auto dir = vqa::test::freshDir("st-mutants");
     auto seed_path = dir / "seed.safetensors";
