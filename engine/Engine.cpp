@@ -83,11 +83,17 @@ std::string dtypeName(torch::ScalarType t) {
     }
 }
 
-// An image after preprocessing and vision encoding, kept per image key.
+// An image after preprocessing and vision encoding, kept per image key. The pixel values
+// are dropped once encoded (a split image's tiles are tens of megabytes); the prompt text
+// and layout stay.
 struct EncodedImage {
     PreparedImage prepared;
     torch::Tensor features;  // [tokens, hidden] on the model's device
+    std::uint64_t last_used = 0;
 };
+
+// How many encoded images the engine keeps; the least recently used go first.
+constexpr std::size_t kMaxCachedImages = 16;
 
 }  // namespace
 
@@ -147,6 +153,7 @@ struct Engine::Impl {
     std::vector<std::int64_t> cached_ids;
     std::vector<std::string> cached_image_keys;
     std::map<std::string, EncodedImage> images;
+    std::uint64_t image_uses = 0;
     KeptAttention kept;
 
     std::mutex mutex;
@@ -171,6 +178,9 @@ struct Engine::Impl {
                               const std::atomic<bool>* cancel, const ProgressCallback& progress);
     const EncodedImage& encodeImage(const Request& request, std::size_t index, Timings& timings,
                                     const ProgressCallback& progress);
+    // Forgets the least recently used encodings beyond kMaxCachedImages, except `keep`'s
+    // (the request about to use them); called before a request takes pointers into the map.
+    void trimImages(const std::vector<std::string>& keep);
     Prompt buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
                        const ProgressCallback& progress);
     torch::Tensor embed(const Prompt& prompt, std::int64_t from) const;
@@ -325,8 +335,10 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
 const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_t index,
                                               Timings& timings, const ProgressCallback& progress) {
     const std::string& key = request.image_keys.at(index);
-    if (auto it = images.find(key); it != images.end())
+    if (auto it = images.find(key); it != images.end()) {
+        it->second.last_used = ++image_uses;
         return it->second;
+    }
     const auto& image = request.images.at(index);
     if (!image || image->empty())
         throw Error("image " + std::to_string(index + 1) + " of the conversation is empty");
@@ -352,8 +364,43 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
         mask = mask.to(net.device());
     auto features = net.encodeImages(pixels, mask);
     encoded.features = features.reshape({-1, features.size(-1)});
+    encoded.prepared.pixel_values = torch::Tensor();
+    encoded.prepared.pixel_attention_mask = torch::Tensor();
+    encoded.last_used = ++image_uses;
     timings.encode_ms += msSince(start);
     return images.emplace(key, std::move(encoded)).first->second;
+}
+
+void Engine::Impl::trimImages(const std::vector<std::string>& keep) {
+    while (images.size() > kMaxCachedImages) {
+        auto oldest = images.end();
+        for (auto it = images.begin(); it != images.end(); ++it)
+            if (std::find(keep.begin(), keep.end(), it->first) == keep.end() &&
+                (oldest == images.end() || it->second.last_used < oldest->second.last_used))
+                oldest = it;
+        if (oldest == images.end())
+            return;  // every cached image is in use by this request
+        images.erase(oldest);
+    }
+}
+
+bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key) {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->model || !image || key.empty())
+        return false;
+    Request request;
+    request.images = {image};
+    request.image_keys = {key};
+    try {
+        torch::InferenceMode inference;
+        impl_->trimImages(request.image_keys);
+        Timings timings;
+        impl_->encodeImage(request, 0, timings, {});
+        impl_->trimImages(request.image_keys);
+        return true;
+    } catch (const std::exception&) {
+        return false;  // the question about this image will report it
+    }
 }
 
 Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
@@ -368,6 +415,7 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
                     std::to_string(request.images.size()) + " were given");
 
     Prompt prompt;
+    trimImages(request.image_keys);
     for (std::size_t i = 0; i < request.images.size(); ++i) {
         prompt.images.push_back(&encodeImage(request, i, timings, progress));
         if (cancel && cancel->load())

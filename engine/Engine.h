@@ -42,6 +42,13 @@ public:
                               const std::atomic<bool>* cancel = nullptr,
                               const ProgressCallback& progress = {});
 
+    // Preprocesses and encodes an image ahead of a question about it (the window does this
+    // when an image is shown, while the user types), so that question starts at its
+    // prefill. Keyed like Request::image_keys; the engine keeps the most recent encodings.
+    // False when no model is loaded or the image cannot be encoded (a question about it
+    // then reports why).
+    bool prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key);
+
     // The token ids of the prompt generate() would run for this request (image tokens
     // expanded), for inspection and tests.
     std::vector<std::int32_t> promptTokens(const Request& request);

@@ -49,6 +49,17 @@ void EngineWorker::post(const vqa::Request& request) {
     QMetaObject::invokeMethod(this, [this, request] { run(request); }, Qt::QueuedConnection);
 }
 
+void EngineWorker::postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key) {
+    const std::uint64_t ticket = ++prepare_posted_;
+    QMetaObject::invokeMethod(
+        this,
+        [this, image, key, ticket] {
+            if (ticket == prepare_posted_.load())  // a later image was posted: skip this one
+                engine_->prepareImage(image, key);
+        },
+        Qt::QueuedConnection);
+}
+
 void EngineWorker::postRegrid(quint64 ticket, int tokens, const vqa::ExplainParams& params) {
     QMetaObject::invokeMethod(
         this,

@@ -44,6 +44,12 @@ public:
     void postRelevancy(quint64 ticket, const vqa::Request& request, const std::vector<std::int32_t>& answer_ids,
                        const std::vector<int>& indices);
 
+    // Thread-safe, queued: encode this image now, ahead of a question about it (see
+    // Engine::prepareImage). Only the latest of several posted in a row runs, so flipping
+    // through images does not queue an encoding per image. Silent: failures surface when
+    // the image is asked about.
+    void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key);
+
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
     void submit(const vqa::Request& request);
@@ -64,6 +70,7 @@ private:
     std::unique_ptr<Engine> engine_;
     std::atomic<bool> cancel_{false};
     std::atomic<bool> busy_{false};
+    std::atomic<std::uint64_t> prepare_posted_{0};
 };
 
 // Owns the worker thread: starts it, and on destruction cancels work and joins.

@@ -723,6 +723,15 @@ void MainWindow::setCurrentImage(int index) {
     updateOverlay();
     updateRightPanel();
     updateActions();
+    prepareCurrentImage();
+}
+
+// The image on screen is encoded on the worker while the user reads it and types, so the
+// first question about it starts at its prefill (the engine keeps the encoding).
+void MainWindow::prepareCurrentImage() {
+    const Session* s = current();
+    if (s && hasModel() && !loading_model_ && s->image.rgb)
+        engine_->worker()->postPrepareImage(s->image.rgb, s->image.key.toStdString());
 }
 
 void MainWindow::closeImage(int index) {
@@ -823,6 +832,7 @@ void MainWindow::handleModelLoaded(const ModelInfo& info) {
     updateModelLabels();
     updateRightPanel();
     updateActions();
+    prepareCurrentImage();
     emit modelReady(info);
     if (closing_)
         close();

@@ -158,6 +158,7 @@ private:
     void connectEngine();
     void onImageLoaded(const LoadedImage& image);
     void submitCurrent();
+    void prepareCurrentImage();
     void updateActions();
     void updateRightPanel();
     void updateOverlay();

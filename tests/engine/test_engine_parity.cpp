@@ -126,6 +126,45 @@ TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
     EXPECT_NEAR(head_grids[0].values[0], attention[0][1][0].item<float>(), 2e-3);
 }
 
+TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
+    // What the window does when an image is shown: encode it before the question.
+    auto& request = request_;
+    request.generation.max_new_tokens = 20;
+    request.generation.ignore_eos = true;
+    for (std::size_t i = 0; i < request.images.size(); ++i)
+        EXPECT_TRUE(engine_.prepareImage(request.images[i], request.image_keys[i]));
+    auto result = engine_.generate(request);
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_EQ(result.timings.encode_ms, 0.0);
+    EXPECT_EQ(result.token_ids, ids(*ref_, "generated"));
+
+    // Nothing to prepare without a model, or with an image that cannot be encoded.
+    Engine empty;
+    EXPECT_FALSE(empty.prepareImage(request.images[0], "a"));
+    EXPECT_FALSE(engine_.prepareImage(std::make_shared<const RgbImage>(), "blank"));
+    EXPECT_FALSE(engine_.prepareImage(nullptr, "none"));
+}
+
+TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {
+    // Many images prepared in a row: the newest stay encoded, the oldest are encoded again
+    // when asked about, and the answer is the same either way.
+    auto& request = request_;
+    request.generation.max_new_tokens = 20;
+    request.generation.ignore_eos = true;
+    for (std::size_t i = 0; i < request.images.size(); ++i)
+        ASSERT_TRUE(engine_.prepareImage(request.images[i], request.image_keys[i]));
+    for (int i = 0; i < 20; ++i)
+        ASSERT_TRUE(engine_.prepareImage(request.images[0], "other-" + std::to_string(i)));
+    auto result = engine_.generate(request);
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_GT(result.timings.encode_ms, 0.0);
+    EXPECT_EQ(result.token_ids, ids(*ref_, "generated"));
+    // Now they are the most recent again.
+    auto again = engine_.generate(request);
+    EXPECT_EQ(again.timings.encode_ms, 0.0);
+    EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity, ::testing::Values("tiny_untied", "tiny_tied"));
 
 }  // namespace

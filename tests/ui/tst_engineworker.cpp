@@ -78,6 +78,35 @@ private slots:
         QVERIFY(std::equal(second.token_ids.begin(), second.token_ids.end(), first.token_ids.begin()));
     }
 
+    void anImagePreparedAheadIsNotEncodedAgainAndOnlyTheLastOfARunIsPrepared() {
+        QSignalSpy finished(worker(), &EngineWorker::finished);
+        const Request r = question(3);
+        // Flipping through images while an answer about another one runs: only the last
+        // posted is encoded (the others are skipped), and the question about it is not.
+        auto other = std::make_shared<const RgbImage>(
+            loadImageFile(VQA_BINARY_DIR "/reference/idefics3/tiny_tied/image1.png"));
+        Request busy = question(30);
+        busy.images = {other};
+        busy.image_keys = {"busy"};
+        worker()->post(busy);
+        QVERIFY(QTest::qWaitFor([&] { return worker()->busy(); }, 10000));
+        worker()->postPrepareImage(other, "flip-1");
+        worker()->postPrepareImage(other, "flip-2");
+        worker()->postPrepareImage(r.images[0], r.image_keys[0]);
+        worker()->post(r);
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 2; }, 120000));
+        QCOMPARE(resultAt(finished, 1).stop, StopReason::MaxTokens);
+        QCOMPARE(resultAt(finished, 1).timings.encode_ms, 0.0);
+        // A skipped one was not encoded: asking about it encodes it now.
+        Request about_other = question(3);
+        about_other.images = {other};
+        about_other.image_keys = {"flip-1"};
+        worker()->post(about_other);
+        QVERIFY(QTest::qWaitFor([&] { return finished.count() == 3; }, 120000));
+        QCOMPARE(resultAt(finished, 2).stop, StopReason::MaxTokens);
+        QVERIFY(resultAt(finished, 2).timings.encode_ms > 0.0);
+    }
+
     void loadingAnotherModelWaitsForTheAnswer() {
         QSignalSpy finished(worker(), &EngineWorker::finished);
         QSignalSpy loaded(worker(), &EngineWorker::modelLoaded);
