@@ -49,6 +49,21 @@ protected:
         }
         request_.conversation.push_back(userTurn(conversation_["turns"][0]));
     }
+    // Encodes every image of the request ahead of the question, as the window does.
+    bool prepareAll() {
+        bool ok = true;
+        for (std::size_t i = 0; i < request_.images.size(); ++i)
+            ok = engine_.prepareImage(request_.images[i], request_.image_keys[i]) && ok;
+        return ok;
+    }
+    // The first turn's greedy answer, 20 tokens.
+    GenerationResult answer() {
+        request_.generation.max_new_tokens = 20;
+        request_.generation.ignore_eos = true;
+        auto result = engine_.generate(request_);
+        EXPECT_NE(result.stop, StopReason::Error) << result.error;
+        return result;
+    }
     fs::path dir_;
     std::shared_ptr<SafetensorsFile> ref_;
     nlohmann::json conversation_;
@@ -128,19 +143,14 @@ TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
 
 TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
     // What the window does when an image is shown: encode it before the question.
-    auto& request = request_;
-    request.generation.max_new_tokens = 20;
-    request.generation.ignore_eos = true;
-    for (std::size_t i = 0; i < request.images.size(); ++i)
-        EXPECT_TRUE(engine_.prepareImage(request.images[i], request.image_keys[i]));
-    auto result = engine_.generate(request);
-    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_TRUE(prepareAll());
+    auto result = answer();
     EXPECT_EQ(result.timings.encode_ms, 0.0);
     EXPECT_EQ(result.token_ids, ids(*ref_, "generated"));
 
     // Nothing to prepare without a model, or with an image that cannot be encoded.
     Engine empty;
-    EXPECT_FALSE(empty.prepareImage(request.images[0], "a"));
+    EXPECT_FALSE(empty.prepareImage(request_.images[0], "a"));
     EXPECT_FALSE(engine_.prepareImage(std::make_shared<const RgbImage>(), "blank"));
     EXPECT_FALSE(engine_.prepareImage(nullptr, "none"));
 }
@@ -148,19 +158,14 @@ TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
 TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {
     // Many images prepared in a row: the newest stay encoded, the oldest are encoded again
     // when asked about, and the answer is the same either way.
-    auto& request = request_;
-    request.generation.max_new_tokens = 20;
-    request.generation.ignore_eos = true;
-    for (std::size_t i = 0; i < request.images.size(); ++i)
-        ASSERT_TRUE(engine_.prepareImage(request.images[i], request.image_keys[i]));
+    ASSERT_TRUE(prepareAll());
     for (int i = 0; i < 20; ++i)
-        ASSERT_TRUE(engine_.prepareImage(request.images[0], "other-" + std::to_string(i)));
-    auto result = engine_.generate(request);
-    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+        ASSERT_TRUE(engine_.prepareImage(request_.images[0], "other-" + std::to_string(i)));
+    auto result = answer();
     EXPECT_GT(result.timings.encode_ms, 0.0);
     EXPECT_EQ(result.token_ids, ids(*ref_, "generated"));
     // Now they are the most recent again.
-    auto again = engine_.generate(request);
+    auto again = answer();
     EXPECT_EQ(again.timings.encode_ms, 0.0);
     EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
 }
