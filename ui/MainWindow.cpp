@@ -979,8 +979,10 @@ void MainWindow::handleToken(const TokenEvent& event) {
         return;
     ChatMessage& m = generating_->messages.back();
     const double now = generation_clock_.nsecsElapsed() / 1e6;
-    if (first_token_ms_ < 0)
+    if (first_token_ms_ < 0) {
         first_token_ms_ = now;
+        setStatus(tr("Answering… (Esc stops it)"));
+    }
     last_token_ms_ = now;
     ++streamed_tokens_;
     TokenRecord r;
