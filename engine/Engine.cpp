@@ -276,8 +276,19 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.device = device.is_cuda() ? "cuda" : "cpu";
     info.weight_bytes = static_cast<std::int64_t>(loaded->checkpoint->byteSize());
     // Weights converted on load no longer need the mapped files.
-    if (dtype != torch::kFloat32 || device.is_cuda() || loaded->checkpoint->predominantDtype() != "F32")
+    if (dtype != torch::kFloat32 || device.is_cuda() || loaded->checkpoint->predominantDtype() != "F32") {
         loaded->checkpoint.reset();
+    } else {
+        // Used in place: map the weights now, as part of loading, rather than fault them in
+        // one page at a time during the first answer. Not the token embeddings: a prompt
+        // reads a few of their rows (a tied lm_head reads them all at its first step).
+        report("reading the weights into memory", 0.95);
+        loaded->checkpoint->populate([](const std::string& name) {
+            const std::string embeddings = "embed_tokens.weight";
+            return name.size() < embeddings.size() ||
+                   name.compare(name.size() - embeddings.size(), embeddings.size(), embeddings) != 0;
+        });
+    }
 
     std::lock_guard lock(impl_->mutex);
     impl_->resetSession();

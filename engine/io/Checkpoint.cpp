@@ -134,6 +134,13 @@ torch::Tensor Checkpoint::get(const std::string& name) const {
     return files_[it->second]->tensor(name);
 }
 
+std::uint64_t Checkpoint::populate(const std::function<bool(const std::string&)>& wanted) const {
+    std::uint64_t bytes = 0;
+    for (const auto& f : files_)
+        bytes += f->populate(wanted);
+    return bytes;
+}
+
 void Checkpoint::release(const std::string& name) const {
     if (auto it = where_.find(name); it != where_.end())
         files_[it->second]->release(name);

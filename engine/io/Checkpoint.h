@@ -30,6 +30,8 @@ class Checkpoint : public models::WeightSource {
     torch::Tensor get(const std::string& name, c10::IntArrayRef expected_shape) const;
     std::vector<std::string> names() const override; // sorted
     void release(const std::string& name) const override;
+    // SafetensorsFile::populate over every file: for weights used in place from the mapping.
+    std::uint64_t populate(const std::function<bool(const std::string&)>& wanted) const;
 
     // The stored dtype and shape of a tensor without touching its data (nullptr when absent).
     const SafetensorsEntry* entry(const std::string& name) const;

@@ -263,6 +263,7 @@ void SafetensorsFile::release(const std::string& name) const {
     const SafetensorsEntry* e = find(name);
     if (!e)
         return;
+    released_.insert(name);
     const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
     const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
     const std::uintptr_t first = (base + e->begin + page - 1) / page * page;
@@ -271,6 +272,25 @@ void SafetensorsFile::release(const std::string& name) const {
     // file, so this is only ever a hint.
     if (last > first)
         madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+std::uint64_t SafetensorsFile::populate(const std::function<bool(const std::string&)>& wanted) const {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 // Linux 5.14; older kernels answer EINVAL, which is fine
+#endif
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
+    std::uint64_t bytes = 0;
+    for (const auto& e : entries_) {
+        if (released_.count(e.name) || e.end <= e.begin || !wanted(e.name))
+            continue;
+        const std::uintptr_t first = (base + e.begin) / page * page;
+        const std::uintptr_t last = (base + e.end + page - 1) / page * page;
+        if (madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_READ) != 0)
+            return bytes; // not supported here: the first answer faults the pages in instead
+        bytes += e.end - e.begin;
+    }
+    return bytes;
 }
 
 std::int64_t SafetensorsFile::parameterCount() const {

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,6 +56,11 @@ class SafetensorsFile {
     // tensors the model copied (converted, fused), so they stop counting in its memory. The
     // bytes stay readable: touching them again reads them back from the file.
     void release(const std::string& name) const;
+    // Maps the pages of the tensors not released for which `wanted(name)` holds into this
+    // process now (read from the page cache or the disk), so a model that uses the weights
+    // in place does not pay those page faults during its first answer. A hint: errors are
+    // ignored. Returns the bytes asked for.
+    std::uint64_t populate(const std::function<bool(const std::string&)>& wanted) const;
 
     std::int64_t parameterCount() const; // sum of numel over all tensors
     std::uint64_t dataBytes() const;     // sum of tensor byte sizes
@@ -68,6 +75,7 @@ class SafetensorsFile {
     std::uint64_t file_size_ = 0;
     std::uint64_t data_start_ = 0;
     std::shared_ptr<Mapping> mapping_;
+    mutable std::set<std::string> released_; // names passed to release(), for populate()
     std::vector<SafetensorsEntry> entries_; // sorted by begin
     std::unordered_map<std::string, std::size_t> index_;
     std::map<std::string, std::string> metadata_;

@@ -72,6 +72,23 @@ TEST(Safetensors, TensorOutlivesTheFileObject) {
     fs::remove_all(dir);
 }
 
+TEST(Safetensors, PopulatesTheTensorsStillInUse) {
+    // After loading, weights used in place are mapped in one go; released tensors (the model
+    // copied them) and those the caller does not want stay out.
+    auto dir = freshDir("st-populate");
+    auto path = dir / "a.safetensors";
+    vqa::test::writeF32Safetensors(
+        path, {{"embed_tokens.weight", {4}, {1, 2, 3, 4}}, {"q", {2}, {5, 6}}, {"k", {3}, {7, 8, 9}}});
+    auto file = SafetensorsFile::open(path.string());
+    auto all = [](const std::string&) { return true; };
+    EXPECT_EQ(file->populate(all), 36u);
+    file->release("q");
+    EXPECT_EQ(file->populate(all), 28u);
+    EXPECT_EQ(file->populate([](const std::string& n) { return n != "embed_tokens.weight"; }), 12u);
+    EXPECT_FLOAT_EQ(file->tensor("q")[1].item<float>(), 6.f); // released bytes stay readable
+    fs::remove_all(dir);
+}
+
 TEST(Safetensors, OtherDtypesAndMetadata) {
     auto dir = freshDir("st-dtypes");
     auto path = dir / "a.safetensors";
