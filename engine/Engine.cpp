@@ -395,13 +395,18 @@ void Engine::Impl::trimImages(const std::vector<std::string>& keep) {
     }
 }
 
-bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key) {
+bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
+                          const std::function<bool()>& abandon) {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->model || !image || key.empty())
         return false;
     Request request;
     request.images = {image};
     request.image_keys = {key};
+    models::InterruptScope interrupt([&abandon] {
+        if (abandon && abandon())
+            throw Cancelled{};
+    });
     try {
         torch::InferenceMode inference;
         impl_->trimImages(request.image_keys);
@@ -409,6 +414,8 @@ bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const st
         impl_->encodeImage(request, 0, timings, {});
         impl_->trimImages(request.image_keys);
         return true;
+    } catch (const Cancelled&) {
+        return false;  // nothing kept: a half-encoded image is not in the cache
     } catch (const std::exception&) {
         return false;  // the question about this image will report it
     }

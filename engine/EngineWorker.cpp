@@ -25,6 +25,11 @@ EngineWorker::~EngineWorker() = default;
 
 void EngineWorker::cancel() { cancel_.store(true); }
 
+void EngineWorker::shutDown() {
+    shutting_down_.store(true);
+    cancel_.store(true);
+}
+
 void EngineWorker::loadModel(const QString& model_dir, const vqa::LoadOptions& options) {
     busy_ = true;
     try {
@@ -54,8 +59,10 @@ void EngineWorker::postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& 
     QMetaObject::invokeMethod(
         this,
         [this, image, key, ticket] {
-            if (ticket == prepare_posted_.load())  // a later image was posted: skip this one
-                engine_->prepareImage(image, key);
+            // Skipped, or abandoned mid-way, once a later image is posted or the thread ends.
+            auto superseded = [this, ticket] { return ticket != prepare_posted_.load() || shutting_down_.load(); };
+            if (!superseded())
+                engine_->prepareImage(image, key, superseded);
         },
         Qt::QueuedConnection);
 }
@@ -121,7 +128,7 @@ EngineThread::EngineThread(QObject* parent) : QObject(parent), worker_(new Engin
 }
 
 EngineThread::~EngineThread() {
-    worker_->cancel();
+    worker_->shutDown();
     thread_.quit();
     thread_.wait();
 }

@@ -29,6 +29,9 @@ public:
 
     // Thread-safe: asks the running generation to stop at its next step.
     void cancel();
+    // Thread-safe: the thread is ending; stop whatever runs (an answer, an image encoded
+    // ahead) at its next check, and start nothing new.
+    void shutDown();
     bool busy() const { return busy_.load(); }
     // Thread-safe: clears an earlier cancel now and queues the request, so a cancel() made
     // after this call stops it even if the worker has not started it yet (submit() clears
@@ -45,9 +48,9 @@ public:
                        const std::vector<int>& indices);
 
     // Thread-safe, queued: encode this image now, ahead of a question about it (see
-    // Engine::prepareImage). Only the latest of several posted in a row runs, so flipping
-    // through images does not queue an encoding per image. Silent: failures surface when
-    // the image is asked about.
+    // Engine::prepareImage). Only the latest of several posted in a row runs, and a later
+    // post abandons one already encoding, so flipping through images does not queue
+    // encodings. Silent: failures surface when the image is asked about.
     void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key);
 
 public slots:
@@ -71,6 +74,7 @@ private:
     std::atomic<bool> cancel_{false};
     std::atomic<bool> busy_{false};
     std::atomic<std::uint64_t> prepare_posted_{0};
+    std::atomic<bool> shutting_down_{false};
 };
 
 // Owns the worker thread: starts it, and on destruction cancels work and joins.

@@ -219,20 +219,43 @@ std::optional<HeaderScan> scanPnm(const Bytes& b) {
     return s;
 }
 
+// The format the bytes' signature names ("jpeg", "png", "gif", "bmp", "webp", "tiff",
+// "pnm"), or "" for none we read. Anything unnamed never reaches OpenCV: cv::imdecode would
+// try every decoder it was built with, and some of Debian's (DICOM through GDCM, which looks
+// for "DICM" at byte 128 of any file) abort the process on malformed input.
+std::string sniffFormat(const Bytes& b) {
+    if (b.has(0, 3) && b.p[0] == 0xFF && b.p[1] == 0xD8 && b.p[2] == 0xFF)
+        return "jpeg";
+    if (b.starts(0, "\x89PNG\r\n\x1a\n"))
+        return "png";
+    if (b.starts(0, "GIF87a") || b.starts(0, "GIF89a"))
+        return "gif";
+    if (b.starts(0, "BM"))
+        return "bmp";
+    if (b.starts(0, "RIFF") && b.starts(8, "WEBP"))
+        return "webp";
+    if (b.has(0, 4) && (std::memcmp(b.p, "II*\0", 4) == 0 || std::memcmp(b.p, "MM\0*", 4) == 0))
+        return "tiff";
+    if (b.has(0, 2) && b.p[0] == 'P' && b.p[1] >= '1' && b.p[1] <= '6')
+        return "pnm";
+    return "";
+}
+
 std::optional<HeaderScan> scanHeader(const std::uint8_t* data, std::size_t size) {
     const Bytes b{data, size};
-    if (b.has(0, 3) && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
+    const std::string format = sniffFormat(b);
+    if (format == "jpeg")
         return scanJpeg(b);
-    if (b.starts(0, "\x89PNG\r\n\x1a\n"))
+    if (format == "png")
         return scanPng(b);
-    if (b.starts(0, "GIF87a") || b.starts(0, "GIF89a")) {
+    if (format == "gif") {
         if (!b.has(6, 4))
             return std::nullopt;
         HeaderScan s;
         s.header = {"gif", static_cast<int>(b.u16(6, true)), static_cast<int>(b.u16(8, true)), 1};
         return s;
     }
-    if (b.starts(0, "BM") && b.has(14, 12)) {
+    if (format == "bmp" && b.has(14, 12)) {
         HeaderScan s;
         s.header.format = "bmp";
         const auto dib = b.u32(14, true);
@@ -247,9 +270,9 @@ std::optional<HeaderScan> scanHeader(const std::uint8_t* data, std::size_t size)
         }
         return s;
     }
-    if (b.starts(0, "RIFF") && b.starts(8, "WEBP"))
+    if (format == "webp")
         return scanWebp(b);
-    if (b.has(0, 4) && (std::memcmp(data, "II*\0", 4) == 0 || std::memcmp(data, "MM\0*", 4) == 0)) {
+    if (format == "tiff") {
         TiffTags t;
         if (!parseTiff(b, t))
             return std::nullopt;
@@ -258,22 +281,9 @@ std::optional<HeaderScan> scanHeader(const std::uint8_t* data, std::size_t size)
                     static_cast<int>(std::min<std::int64_t>(t.height, 0x7fffffff)), t.orientation};
         return s;
     }
-    if (b.has(0, 2) && data[0] == 'P' && data[1] >= '1' && data[1] <= '6')
+    if (format == "pnm")
         return scanPnm(b);
     return std::nullopt;
-}
-
-// Whether the bytes start like one of the formats we read (PNG, JPEG, GIF, BMP, WebP, TIFF,
-// PNM). Anything else never reaches OpenCV: cv::imdecode would try every decoder it was
-// built with, and some of Debian's (DICOM through GDCM, which looks for "DICM" at byte 128
-// of any file) abort the process on malformed input instead of failing.
-bool hasKnownSignature(const std::uint8_t* data, std::size_t size) {
-    auto starts = [&](const char* magic, std::size_t n, std::size_t at = 0) {
-        return size >= at + n && std::memcmp(data + at, magic, n) == 0;
-    };
-    return starts("\x89PNG\r\n\x1a\n", 8) || starts("\xff\xd8\xff", 3) || starts("GIF8", 4) ||
-           starts("BM", 2) || (starts("RIFF", 4) && starts("WEBP", 4, 8)) || starts("II*\0", 4) ||
-           starts("MM\0*", 4) || (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6');
 }
 
 std::string megapixels(std::int64_t pixels) {
@@ -389,7 +399,7 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
             return decodeGifFirstFrame(data, size, name, options.max_pixels);
     }
 
-    if (!scan && !hasKnownSignature(data, size))
+    if (!scan && sniffFormat(Bytes{data, size}).empty())
         throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, TIFF, "
                    "PNM, GIF)");
     cv::Mat raw;

@@ -148,6 +148,14 @@ TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
     EXPECT_EQ(result.timings.encode_ms, 0.0);
     EXPECT_EQ(result.token_ids, ids(*ref_, "generated"));
 
+    // Abandoned between encoder layers (a later image was shown, the window closes):
+    // nothing half-encoded is kept, and a question encodes the image itself.
+    EXPECT_FALSE(engine_.prepareImage(request_.images[0], "abandoned", [] { return true; }));
+    Request about_abandoned = request_;
+    about_abandoned.image_keys[0] = "abandoned";
+    about_abandoned.generation.max_new_tokens = 1;
+    EXPECT_GT(engine_.generate(about_abandoned).timings.encode_ms, 0.0);
+
     // Nothing to prepare without a model, or with an image that cannot be encoded.
     Engine empty;
     EXPECT_FALSE(empty.prepareImage(request_.images[0], "a"));
