@@ -399,9 +399,16 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
             return decodeGifFirstFrame(data, size, name, options.max_pixels);
     }
 
-    if (!scan && sniffFormat(Bytes{data, size}).empty())
-        throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, TIFF, "
-                   "PNM, GIF)");
+    // Only bytes whose header we read (and checked against the pixel limit above) reach
+    // OpenCV: its decoders size their buffers from headers they parse their own way (a
+    // fuzzed PNM header we could not read had OpenCV allocate 6 GB).
+    if (!scan) {
+        const std::string format = sniffFormat(Bytes{data, size});
+        if (format.empty())
+            throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, "
+                       "TIFF, PNM, GIF)");
+        throw fail("the " + format + " header cannot be read; the file is damaged");
+    }
     cv::Mat raw;
     try {
         // IMREAD_UNCHANGED keeps alpha and bit depth; it also skips OpenCV's own EXIF
@@ -413,9 +420,6 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
         throw fail(std::string("could not be decoded (") + e.err + ")");
     }
     if (raw.empty()) {
-        if (!scan)
-            throw fail("is not an image in a format this build reads (PNG, JPEG, WebP, BMP, "
-                       "TIFF, PNM, GIF)");
         throw fail("the " + scan->header.format +
                    " data could not be decoded; the file is damaged or truncated");
     }

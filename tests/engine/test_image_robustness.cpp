@@ -102,6 +102,19 @@ TEST(Robustness, UnknownFormatsNeverReachOpenCvsOtherDecoders) {
                   std::string::npos)
             << e.what();
     }
+    // A PNM whose header we cannot read (a letter inside the width): refused before OpenCV,
+    // which read it its own way and asked for 6 GB.
+    std::ifstream pnm_in(fs::path(VQA_SOURCE_DIR) / "tests/fuzz/corpus/fuzz_image/regression-pnm-header-oom",
+                         std::ios::binary);
+    Bytes pnm((std::istreambuf_iterator<char>(pnm_in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(pnm.size(), 16u);
+    try {
+        vqa::decodeImageBytes(pnm.data(), pnm.size(), "fuzzed.ppm", {});
+        FAIL() << "decoded a PNM with an unreadable header";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("the pnm header cannot be read"), std::string::npos)
+            << e.what();
+    }
     // A minimal DICOM preamble: 128 zero bytes, "DICM", then nothing.
     Bytes dicom(128, 0);
     dicom.insert(dicom.end(), {'D', 'I', 'C', 'M', 0, 0, 0, 0});
