@@ -1,9 +1,13 @@
 #include "engine/Device.h"
 
 #include <dlfcn.h>
+#include <cstdlib>
+#include <memory>
 #include <mutex>
 
 #include <torch/torch.h>
+
+#include "models/StepGraph.h"
 
 namespace vqa {
 
@@ -37,7 +41,65 @@ const CudaState& cudaState() {
     return state;
 }
 
+// The plugin's entry point (engine/cuda/CudaStepGraph.cpp).
+using MakeStepGraph = models::StepGraph* (*)(int device_type, int device_index);
+
+struct Plugin {
+    MakeStepGraph make = nullptr;
+    std::string reason;
+};
+
+const Plugin& cudaGraphPlugin() {
+    static Plugin plugin;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        // Found through the program's RUNPATH: beside LibTorch's libraries once installed,
+        // in the build's lib/ folder before. Never unloaded.
+        void* handle = dlopen("libvqa_cuda_graphs.so", RTLD_NOW | RTLD_LOCAL);
+        if (!handle) {
+            const char* err = dlerror();
+            plugin.reason = std::string("the CUDA graph plugin could not be loaded (") + (err ? err : "unknown") + ")";
+            return;
+        }
+        plugin.make = reinterpret_cast<MakeStepGraph>(dlsym(handle, "vqa_make_cuda_step_graph"));
+        if (!plugin.make)
+            plugin.reason = "the CUDA graph plugin has no vqa_make_cuda_step_graph";
+    });
+    return plugin;
+}
+
 }  // namespace
+
+std::string setCudaGraphs(bool on) {
+    if (!on) {
+        models::setStepGraphMaker({});
+        return "";
+    }
+    if (const char* env = std::getenv("VQA_CUDA_GRAPHS"); env && std::string(env) == "0") {
+        models::setStepGraphMaker({});
+        return "VQA_CUDA_GRAPHS=0 turns them off";
+    }
+    if (!cudaAvailable())
+        return cudaUnavailableReason();
+    const Plugin& plugin = cudaGraphPlugin();
+    if (!plugin.make)
+        return plugin.reason;
+    models::setStepGraphMaker([make = plugin.make](torch::Device device) {
+        return std::unique_ptr<models::StepGraph>(make(static_cast<int>(device.type()), device.index()));
+    });
+    return "";
+}
+
+std::string probeCudaGraphPlugin(int cuda_device) {
+    cudaAvailable(); // loads LibTorch's CUDA library, which the plugin needs
+    const Plugin& plugin = cudaGraphPlugin();
+    if (!plugin.make)
+        return plugin.reason;
+    if (std::unique_ptr<models::StepGraph> none(plugin.make(static_cast<int>(torch::kCPU), -1)); none)
+        return "the CUDA graph plugin made a recorder for the CPU";
+    std::unique_ptr<models::StepGraph> graph(plugin.make(static_cast<int>(torch::kCUDA), cuda_device));
+    return graph ? "" : "the CUDA graph plugin made no recorder for CUDA device " + std::to_string(cuda_device);
+}
 
 bool cudaAvailable() { return cudaState().available; }
 std::string cudaUnavailableReason() { return cudaState().reason; }

@@ -265,6 +265,15 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         }
     }
 
+    // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
+    // is there; a step that cannot be recorded runs as before.
+    if (device.is_cuda()) {
+        if (const std::string why = setCudaGraphs(true); !why.empty())
+            report("CUDA graphs off (" + why + "): decoding launches every kernel", 0.9);
+    } else {
+        setCudaGraphs(false);
+    }
+
     ModelInfo& info = loaded->info;
     info.family = family;
     info.name = fs::path(model_dir).lexically_normal().filename().string();

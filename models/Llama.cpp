@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "engine/Error.h"
 #include "models/Interrupt.h"
+#include "models/StepGraph.h"
 
 namespace vqa::models {
 
@@ -54,11 +56,13 @@ torch::Tensor LlamaDecoder::embed(const torch::Tensor& ids) const {
 KvCache LlamaDecoder::newCache(std::int64_t capacity) const {
     KvCache cache;
     const auto opts = torch::dtype(dtype_).device(device_);
+    // A recorded step attends over unfilled slots too (masked): their values must be finite,
+    // since a zero probability times NaN is NaN. Otherwise nothing reads them.
+    const bool zeroed = static_cast<bool>(stepGraphMaker());
+    const std::vector<std::int64_t> shape{config_.num_key_value_heads, capacity, config_.head_dim};
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        cache.keys.push_back(
-            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
-        cache.values.push_back(
-            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
+        cache.keys.push_back(zeroed ? torch::zeros(shape, opts) : torch::empty(shape, opts));
+        cache.values.push_back(zeroed ? torch::zeros(shape, opts) : torch::empty(shape, opts));
     }
     return cache;
 }
@@ -95,6 +99,8 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         return models::linear(
             rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps),
             lm_head_);
+    if (graphStepApplies(embeds, start, capture)) // one token, recorded: LlamaGraphStep.cpp
+        return graphStep(embeds, cache, capture);
 
     torch::Tensor cos, sin; // [T, D]
     if (s <= cos_table_.size(0)) {
@@ -122,17 +128,12 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         checkInterrupt();
         const auto& layer = layers_[i];
-        auto residual = h;
-        auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);
-        auto qkv = layer.qkv(x).view({t, heads + 2 * kv_heads, d}); // [T, H + 2 KV, D]
-        // Rotated queries into a fresh [H, T, D]; rotated keys and the values straight into
-        // their slots of the cache.
-        auto q = torch::empty({heads, t, d}, qkv.options());
-        applyRotaryInto(q, qkv.narrow(1, 0, heads).transpose(0, 1), cos, sin);
+        // Rotated keys and the values go straight into their slots of the cache.
+        torch::Tensor k, v;
+        auto q = projectQkv(layer, h, cos, sin, k, v);
         auto key_slot = cache.keys[i].narrow(1, start, t);
-        applyRotaryInto(key_slot, qkv.narrow(1, heads, kv_heads).transpose(0, 1), cos, sin);
-        cache.values[i].narrow(1, start, t).copy_(
-            qkv.narrow(1, heads + kv_heads, kv_heads).transpose(0, 1));
+        applyRotaryInto(key_slot, k, cos, sin);
+        cache.values[i].narrow(1, start, t).copy_(v);
         auto keys = cache.keys[i].narrow(1, 0, s); // [KV, S, D]
         auto values = cache.values[i].narrow(1, 0, s);
 
@@ -149,36 +150,64 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
                     .squeeze(0);
         }
         if (capture) {
-            // The last query's row, computed on its own (it sees every key): softmax in float32
-            // like the reference's eager attention. Its output replaces the fast path's last
-            // row, so under autograd the captured row is part of the graph.
-            auto q_last = q.select(1, t - 1).reshape({kv_heads, groups, d});
-            auto scores = at::matmul(q_last, keys.transpose(1, 2)) * scale; // [KV, G, S]
-            auto probs = at::softmax(scores.reshape({heads, s}), -1, torch::kFloat32);
-            if (i < capture->row_offsets.size() && capture->row_offsets[i].defined())
-                probs = probs + capture->row_offsets[i].to(probs.device(), torch::kFloat32);
+            // The last query's row, computed on its own (it sees every key). Its output
+            // replaces the fast path's last row, so under autograd the captured row is part
+            // of the graph.
+            const bool offset = i < capture->row_offsets.size() && capture->row_offsets[i].defined();
+            auto [probs, last] = singleQueryAttention(
+                q.narrow(1, t - 1, 1), keys, values, torch::Tensor(),
+                offset ? capture->row_offsets[i] : torch::Tensor());
             capture->rows[i] = probs.index_select(1, capture_positions);
             capture->full_rows[i] = probs;
-            auto last = at::matmul(probs.to(dtype_).view({kv_heads, groups, s}), values)
-                            .view({heads, 1, d});
             a = t > 1 ? torch::cat({a.narrow(1, 0, t - 1), last}, 1) : last;
         }
         a = a.transpose(0, 1).reshape({t, heads * d});
-        h = residual + layer.o_proj(a);
-
-        residual = h;
-        x = rmsNorm(h, layer.post_attention_layernorm, config_.rms_norm_eps);
-        auto gate_up = layer.gate_up(x);
-        const auto inter = config_.intermediate_size;
-        x = layer.down_proj(models::silu(gate_up.narrow(-1, 0, inter)) *
-                            gate_up.narrow(-1, inter, inter));
-        h = residual + x;
+        h = mlpResidual(layer, h + layer.o_proj(a));
     }
     cache.length = s;
     if (!all_logits)
         h = h.narrow(0, t - 1, 1);
     h = rmsNorm(h, norm_, config_.rms_norm_eps);
     return models::linear(h, lm_head_);
+}
+
+torch::Tensor LlamaDecoder::projectQkv(const LlamaDecoderLayer& layer, const torch::Tensor& h,
+                                       const torch::Tensor& cos, const torch::Tensor& sin,
+                                       torch::Tensor& k, torch::Tensor& v) const {
+    const std::int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
+    const std::int64_t d = config_.head_dim, t = h.size(0);
+    auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);
+    auto qkv = layer.qkv(x).view({t, heads + 2 * kv_heads, d}); // [T, H + 2 KV, D]
+    k = qkv.narrow(1, heads, kv_heads).transpose(0, 1);
+    v = qkv.narrow(1, heads + kv_heads, kv_heads).transpose(0, 1);
+    auto q = torch::empty({heads, t, d}, qkv.options());
+    applyRotaryInto(q, qkv.narrow(1, 0, heads).transpose(0, 1), cos, sin);
+    return q;
+}
+
+std::pair<torch::Tensor, torch::Tensor>
+LlamaDecoder::singleQueryAttention(const torch::Tensor& q, const torch::Tensor& keys,
+                                   const torch::Tensor& values, const torch::Tensor& keep,
+                                   const torch::Tensor& offset) const {
+    const std::int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
+    const std::int64_t d = config_.head_dim, groups = heads / kv_heads, s = keys.size(1);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    auto scores = at::matmul(q.reshape({kv_heads, groups, d}), keys.transpose(1, 2)) * scale;
+    scores = scores.reshape({heads, s}); // [H, S]
+    if (keep.defined()) // selects rather than adds: unfilled slots may hold anything
+        scores = scores.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity());
+    auto probs = at::softmax(scores, -1, torch::kFloat32);
+    if (offset.defined())
+        probs = probs + offset.to(probs.device(), torch::kFloat32);
+    auto out = at::matmul(probs.to(dtype_).view({kv_heads, groups, s}), values).view({heads, 1, d});
+    return {probs, out};
+}
+
+torch::Tensor LlamaDecoder::mlpResidual(const LlamaDecoderLayer& layer, const torch::Tensor& h) const {
+    const auto inter = config_.intermediate_size;
+    auto gate_up = layer.gate_up(rmsNorm(h, layer.post_attention_layernorm, config_.rms_norm_eps));
+    return h + layer.down_proj(models::silu(gate_up.narrow(-1, 0, inter)) *
+                               gate_up.narrow(-1, inter, inter));
 }
 
 } // namespace vqa::models

@@ -54,6 +54,40 @@ class LlamaDecoder {
     torch::Tensor cpuStep(const torch::Tensor& embeds, KvCache& cache, AttentionCapture* capture,
                           const torch::Tensor& capture_positions) const;
 
+    // One token as a recorded step (LlamaGraphStep.cpp, CUDA graphs): taken by forward()
+    // when graphStepApplies(); returns the logits [1, vocab] and advances the cache. On the
+    // CPU it runs only in tests, with a recorder that replays by running the step again.
+    bool graphStepApplies(const torch::Tensor& embeds, std::int64_t position,
+                          const AttentionCapture* capture) const;
+    torch::Tensor graphStep(const torch::Tensor& embeds, KvCache& cache,
+                            AttentionCapture* capture) const;
+    // The step as recorded: the token at `position` ([1] int64 on the device) attends over
+    // the first `keys` cached positions, the later ones masked.
+    torch::Tensor staticStep(const torch::Tensor& input, const torch::Tensor& position,
+                             std::int64_t keys, const std::vector<torch::Tensor>& key_cache,
+                             const std::vector<torch::Tensor>& value_cache,
+                             const torch::Tensor& capture_positions,
+                             std::vector<torch::Tensor>* rows,
+                             std::vector<torch::Tensor>* full_rows) const;
+
+    // Pieces of a layer shared by the general path and the recorded step.
+    // The rotated queries [H, T, D] of the normed input x [T, hidden]; `k` (not rotated) and
+    // `v` receive the keys and values, [KV, T, D] views of the projection.
+    torch::Tensor projectQkv(const LlamaDecoderLayer& layer, const torch::Tensor& x,
+                             const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor& k,
+                             torch::Tensor& v) const;
+    // One query q [H, 1, D] over keys/values [KV, S, D] as the reference's eager attention
+    // computes it: scores in the model's dtype, softmax in float32. `keep` (bool [S]) masks
+    // keys when defined; `offset` ([H, S]) is added to the probabilities when defined.
+    // Returns the probabilities [H, S] float32 and the output [H, 1, D].
+    std::pair<torch::Tensor, torch::Tensor> singleQueryAttention(const torch::Tensor& q,
+                                                                 const torch::Tensor& keys,
+                                                                 const torch::Tensor& values,
+                                                                 const torch::Tensor& keep,
+                                                                 const torch::Tensor& offset) const;
+    // h + o_proj(attention) is the caller's; this is the second half: h + MLP(norm(h)).
+    torch::Tensor mlpResidual(const LlamaDecoderLayer& layer, const torch::Tensor& h) const;
+
     LlamaConfig config_;
     torch::Device device_;
     torch::ScalarType dtype_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,12 +11,17 @@
 
 namespace vqa::models {
 
+struct DecodeGraphs; // LlamaGraphStep.cpp
+
 // Keys and values of every decoder layer, preallocated once for the whole context and
 // filled in place, so decoding never reallocates. Shapes: [kv_heads, capacity, head_dim].
 struct KvCache {
     std::vector<torch::Tensor> keys;
     std::vector<torch::Tensor> values;
     std::int64_t length = 0; // positions filled
+    // The recorded decode steps (CUDA graphs) that write into these tensors, made on first
+    // use; a new cache starts without.
+    std::shared_ptr<DecodeGraphs> graphs;
     std::int64_t capacity() const { return keys.empty() ? 0 : keys.front().size(1); }
     void truncate(std::int64_t n) { length = std::min(length, n); }
 };
@@ -57,7 +63,9 @@ class VisionLanguageModel {
     // Runs the decoder over embeddings [T, hidden] at positions cache.length..+T, appends
     // to the cache, and returns logits [T, vocab] (all positions) or [1, vocab] (last only).
     // With a capture, rows[layer] is the softmax attention of the last of the T queries
-    // (float32, [heads, positions]); see AttentionCapture for gradients.
+    // (float32, [heads, positions]); see AttentionCapture for gradients. When the step was
+    // a recorded one (CUDA graphs), the rows are the recording's buffers: read them before
+    // the next forward call on the same cache.
     // Throws vqa::Error when the cache is too small.
     virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                                   AttentionCapture* capture = nullptr) = 0;

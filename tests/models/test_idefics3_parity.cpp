@@ -14,6 +14,7 @@
 #include "models/CpuGemv.h"
 #include "models/Idefics3Model.h"
 #include "models/Llama.h"
+#include "models/StepGraph.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
 
@@ -321,6 +322,159 @@ TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
         // where the reference rounds), give or take a rounding.
         EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
     }
+}
+
+// A recorder that replays by running the recorded step again: on the CPU it exercises what
+// a CUDA graph relies on (inputs rewritten in place between replays, fixed shapes per
+// recording, outputs in the recording's own tensors) without a GPU.
+struct RerunRecorder : vqa::models::StepGraph {
+    static inline int records = 0, replays = 0;
+    static inline bool fail = false;
+    std::function<void()> body;
+    void record(const std::function<void()>& b) override {
+        ++records;
+        b(); // the warm-up run; a CUDA graph's recording itself runs nothing
+        if (fail)
+            throw std::runtime_error("recording refused by the test");
+        body = b;
+    }
+    void replay() override {
+        ++replays;
+        body();
+    }
+};
+
+struct RecorderInstalled {
+    RecorderInstalled() {
+        RerunRecorder::records = RerunRecorder::replays = 0;
+        vqa::models::setStepGraphMaker(
+            [](torch::Device) { return std::make_unique<RerunRecorder>(); });
+    }
+    ~RecorderInstalled() { vqa::models::setStepGraphMaker({}); }
+};
+
+TEST_P(Idefics3Parity, RecordedDecodeStepMatchesTheGeneralPath) {
+    // With a recorder installed, one-token steps off the CPU step run as recordings (the CUDA
+    // graph path), one per 256 attended positions and capture shape. Over enough tokens to
+    // cross two buckets and the cache's capacity, they must give the general path's logits,
+    // cache and attention rows.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    auto tokens = toVector(l_.get("generated"));
+    auto ids = l_.get("input_ids");
+    vqa::models::setCpuDecodeStepDisabled(true);
+    std::vector<torch::Tensor> fp32_logits; // per step, the general path's in float32
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+        SCOPED_TRACE(c10::toString(dtype));
+        Idefics3Model m(config, *checkpoint, torch::kCPU, dtype);
+        c10::InferenceMode inference;
+        const auto prompt = promptEmbeddings(m, l_, ids);
+        const std::int64_t capacity = 560; // buckets 256, 512 and the capacity
+        const std::int64_t steps = capacity - prompt.size(0);
+        ASSERT_GT(steps, 300);
+        KvCache slow_cache = m.newCache(capacity);
+        RecorderInstalled recorder;
+        KvCache fast_cache = m.newCache(capacity);
+        m.forward(prompt, fast_cache, false);
+        m.forward(prompt, slow_cache, false);
+        double worst = 0, worst_rows = 0, fast_to_fp32 = 0, slow_to_fp32 = 0;
+        for (std::int64_t step = 0; step < steps; ++step) {
+            auto embeds = m.embedTokens(torch::tensor({tokens[step % tokens.size()]}));
+            AttentionCapture fast_capture, slow_capture;
+            fast_capture.positions = slow_capture.positions = l_.get("image_positions");
+            const bool capture = step % 3 == 1;
+            auto fast = m.forward(embeds, fast_cache, false, capture ? &fast_capture : nullptr);
+            vqa::models::setStepGraphMaker({});
+            auto slow = m.forward(embeds, slow_cache, false, capture ? &slow_capture : nullptr);
+            vqa::models::setStepGraphMaker(
+                [](torch::Device) { return std::make_unique<RerunRecorder>(); });
+            ASSERT_EQ(fast.sizes(), slow.sizes());
+            const double scale = slow.abs().max().item<double>();
+            worst = std::max(worst, maxAbsDiff(fast, slow) / scale);
+            if (dtype == torch::kFloat32) {
+                fp32_logits.push_back(slow);
+            } else {
+                fast_to_fp32 = std::max(fast_to_fp32, maxAbsDiff(fast, fp32_logits[step]) / scale);
+                slow_to_fp32 = std::max(slow_to_fp32, maxAbsDiff(slow, fp32_logits[step]) / scale);
+            }
+            if (capture) {
+                ASSERT_EQ(fast_capture.full_rows.size(), slow_capture.full_rows.size());
+                ASSERT_EQ(fast_capture.full_rows[0].sizes(), slow_capture.full_rows[0].sizes());
+                worst_rows = std::max(
+                    {worst_rows,
+                     maxAbsDiff(torch::stack(fast_capture.rows), torch::stack(slow_capture.rows)),
+                     maxAbsDiff(torch::stack(fast_capture.full_rows),
+                                torch::stack(slow_capture.full_rows))});
+            }
+        }
+        EXPECT_EQ(fast_cache.length, capacity);
+        EXPECT_EQ(RerunRecorder::replays, steps);
+        // Three buckets (..256, ..512, ..560), each with and without capture, except where
+        // the prompt already passed a bucket's start.
+        const int buckets = prompt.size(0) < 256 ? 3 : 2;
+        EXPECT_EQ(RerunRecorder::records, 2 * buckets);
+        EXPECT_TRUE(vqa::models::stepGraphFailure().empty());
+        const bool fp32 = dtype == torch::kFloat32;
+        double worst_cache = 0;
+        for (std::size_t i = 0; i < fast_cache.keys.size(); ++i) // relative to the largest entry
+            worst_cache = std::max(
+                {worst_cache,
+                 maxAbsDiff(fast_cache.keys[i], slow_cache.keys[i]) /
+                     slow_cache.keys[i].abs().max().item<double>(),
+                 maxAbsDiff(fast_cache.values[i], slow_cache.values[i]) /
+                     slow_cache.values[i].abs().max().item<double>()});
+        std::cout << "[" << GetParam() << "] " << c10::toString(dtype)
+                  << " recorded step vs general path over " << steps << " tokens: logits " << worst
+                  << ", cache " << worst_cache << " (relative), attention rows " << worst_rows
+                  << "; " << RerunRecorder::records << " recordings; to float32: recorded "
+                  << fast_to_fp32 << ", general path " << slow_to_fp32 << "\n";
+        // bfloat16: the two paths round differently (the general one attends through
+        // scaled_dot_product_attention) and drift apart over hundreds of tokens; what
+        // matters is that the recorded step is no farther from float32.
+        EXPECT_LT(worst, fp32 ? 1e-5 : 0.1);
+        EXPECT_LT(worst_cache, fp32 ? 1e-5 : 0.05);
+        EXPECT_LT(worst_rows, fp32 ? 1e-5 : 0.06);
+        if (!fp32)
+            EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
+    }
+    vqa::models::setCpuDecodeStepDisabled(false);
+}
+
+TEST_P(Idefics3Parity, AFailedRecordingFallsBackToTheGeneralPath) {
+    // A recording that fails (a GPU that cannot capture, too little memory) turns recording
+    // off, says why, and the token is computed the general way, once.
+    const auto model_dir = (caseDir(GetParam()) / "model").string();
+    auto checkpoint = vqa::Checkpoint::open(model_dir);
+    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
+    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kFloat32);
+    c10::InferenceMode inference;
+    vqa::models::setCpuDecodeStepDisabled(true);
+    const auto prompt = promptEmbeddings(m, l_, l_.get("input_ids"));
+    auto tokens = toVector(l_.get("generated"));
+    KvCache plain = m.newCache(prompt.size(0) + 8);
+    m.forward(prompt, plain, false);
+    std::vector<torch::Tensor> expected;
+    for (int step = 0; step < 4; ++step)
+        expected.push_back(m.forward(m.embedTokens(torch::tensor({tokens[step]})), plain, false));
+    {
+        RecorderInstalled recorder;
+        RerunRecorder::fail = true;
+        KvCache cache = m.newCache(prompt.size(0) + 8);
+        m.forward(prompt, cache, false);
+        for (int step = 0; step < 4; ++step) {
+            auto logits = m.forward(m.embedTokens(torch::tensor({tokens[step]})), cache, false);
+            EXPECT_LT(maxAbsDiff(logits, expected[step]), 1e-5) << "step " << step;
+        }
+        RerunRecorder::fail = false;
+        EXPECT_EQ(cache.length, prompt.size(0) + 4);
+        EXPECT_EQ(RerunRecorder::records, 1); // not tried again
+        EXPECT_EQ(RerunRecorder::replays, 0);
+        EXPECT_NE(vqa::models::stepGraphFailure().find("recording refused by the test"),
+                  std::string::npos);
+    }
+    EXPECT_TRUE(vqa::models::stepGraphFailure().empty()); // a new recorder starts afresh
+    vqa::models::setCpuDecodeStepDisabled(false);
 }
 
 TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
