@@ -13,6 +13,16 @@ namespace vqa {
 
 namespace {
 
+// dlopen, with the loader's own words in `reason` when it fails.
+void* openLibrary(const char* file, int flags, const std::string& what, std::string& reason) {
+    void* handle = dlopen(file, flags);
+    if (!handle) {
+        const char* err = dlerror();
+        reason = what + " could not be loaded (" + (err ? err : "unknown") + ")";
+    }
+    return handle;
+}
+
 struct CudaState {
     bool available = false;
     std::string reason;
@@ -24,12 +34,8 @@ const CudaState& cudaState() {
     std::call_once(once, [] {
         // Registering LibTorch's CUDA kernels and hooks happens in libtorch_cuda's static
         // initializers; loading it globally is all it takes.
-        void* handle = dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL);
-        if (!handle) {
-            const char* err = dlerror();
-            state.reason = std::string("LibTorch's CUDA library could not be loaded (") + (err ? err : "unknown") + ")";
+        if (!openLibrary("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL, "LibTorch's CUDA library", state.reason))
             return;
-        }
         try {
             state.available = torch::cuda::is_available();
             if (!state.available)
@@ -55,12 +61,9 @@ const Plugin& cudaGraphPlugin() {
     std::call_once(once, [] {
         // Found through the program's RUNPATH: beside LibTorch's libraries once installed,
         // in the build's lib/ folder before. Never unloaded.
-        void* handle = dlopen("libvqa_cuda_graphs.so", RTLD_NOW | RTLD_LOCAL);
-        if (!handle) {
-            const char* err = dlerror();
-            plugin.reason = std::string("the CUDA graph plugin could not be loaded (") + (err ? err : "unknown") + ")";
+        void* handle = openLibrary("libvqa_cuda_graphs.so", RTLD_NOW | RTLD_LOCAL, "the CUDA graph plugin", plugin.reason);
+        if (!handle)
             return;
-        }
         plugin.make = reinterpret_cast<MakeStepGraph>(dlsym(handle, "vqa_make_cuda_step_graph"));
         if (!plugin.make)
             plugin.reason = "the CUDA graph plugin has no vqa_make_cuda_step_graph";

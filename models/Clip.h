@@ -14,16 +14,9 @@
 
 #include "models/Config.h"
 #include "models/Layers.h"
+#include "models/VisionEncoderLayer.h"
 
 namespace vqa::models {
-
-struct ClipEncoderLayer {
-    torch::Tensor layer_norm1_weight, layer_norm1_bias;
-    Linear qkv;  // self_attn.{q,k,v}_proj fused
-    Linear out_proj;
-    torch::Tensor layer_norm2_weight, layer_norm2_bias;
-    Linear fc1, fc2;
-};
 
 class ClipVisionModel {
 public:
@@ -45,12 +38,11 @@ public:
 private:
     VisionConfig config_;
     std::vector<int> states_;  // requested, normalized
-    int head_dim_ = 0;
     torch::Tensor class_embedding;         // [hidden]
     torch::Tensor patch_embedding_weight;  // conv [hidden, C, p, p], no bias
     torch::Tensor position_embedding;      // [1 + patches, hidden]
     torch::Tensor pre_layrnorm_weight, pre_layrnorm_bias;
-    std::vector<ClipEncoderLayer> layers_;  // only as many as the deepest state needs
+    std::vector<VisionEncoderLayer> layers_;  // only as many as the deepest state needs
 };
 
 }  // namespace vqa::models

@@ -8,17 +8,8 @@ namespace vqa::models {
 SiglipVisionModel::SiglipVisionModel(const VisionConfig& config, WeightLoader& w,
                                      const std::string& prefix)
     : config_(config) {
-    const std::int64_t hidden = config.hidden_size, inter = config.intermediate_size;
-    if (hidden <= 0 || config.num_attention_heads <= 0 || hidden % config.num_attention_heads != 0)
-        throw Error("vision_config: hidden_size " + std::to_string(hidden) +
-                    " is not a positive multiple of num_attention_heads " +
-                    std::to_string(config.num_attention_heads));
-    if (config.patch_size <= 0 || config.image_size < config.patch_size)
-        throw Error("vision_config: image_size " + std::to_string(config.image_size) +
-                    " and patch_size " + std::to_string(config.patch_size) + " do not fit");
-    if (!isKnownActivation(config.hidden_act))
-        throw Error("vision_config: hidden_act '" + config.hidden_act + "' is not implemented");
-    head_dim_ = config.hidden_size / config.num_attention_heads;
+    checkVisionConfig(config);
+    const std::int64_t hidden = config.hidden_size;
     patches_per_side_ = config.image_size / config.patch_size;
 
     const std::string e = prefix + ".embeddings.";
@@ -31,18 +22,7 @@ SiglipVisionModel::SiglipVisionModel(const VisionConfig& config, WeightLoader& w
 
     for (int i = 0; i < config.num_hidden_layers; ++i) {
         const std::string l = prefix + ".encoder.layers." + std::to_string(i) + ".";
-        SiglipEncoderLayer layer;
-        layer.layer_norm1_weight = w.take(l + "layer_norm1.weight", {hidden});
-        layer.layer_norm1_bias = w.take(l + "layer_norm1.bias", {hidden});
-        layer.qkv = w.fusedLinear(
-            {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
-            {hidden, hidden, hidden}, true);
-        layer.out_proj = w.linear(l + "self_attn.out_proj", hidden, hidden, true);
-        layer.layer_norm2_weight = w.take(l + "layer_norm2.weight", {hidden});
-        layer.layer_norm2_bias = w.take(l + "layer_norm2.bias", {hidden});
-        layer.fc1 = w.linear(l + "mlp.fc1", hidden, inter, true);
-        layer.fc2 = w.linear(l + "mlp.fc2", inter, hidden, true);
-        layers_.push_back(std::move(layer));
+        layers_.push_back(VisionEncoderLayer::load(config, w, l));
     }
     post_layernorm_weight = w.take(prefix + ".post_layernorm.weight", {hidden});
     post_layernorm_bias = w.take(prefix + ".post_layernorm.bias", {hidden});
@@ -82,7 +62,6 @@ torch::Tensor SiglipVisionModel::embeddings(const torch::Tensor& pixel_values,
 torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
                                          const torch::Tensor& patch_mask) const {
     const auto n = pixel_values.size(0);
-    const auto heads = config_.num_attention_heads;
     auto mask = patch_mask.to(torch::kBool);
     auto h = embeddings(pixel_values, mask);
     const auto seq = h.size(1);
@@ -91,26 +70,9 @@ torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
     torch::Tensor key_mask;
     if (!mask.all().item<bool>())
         key_mask = mask.reshape({n, 1, 1, seq});
-    const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
-    const auto hidden = config_.hidden_size;
-
     for (const auto& layer : layers_) {
         checkInterrupt();
-        auto residual = h;
-        auto x =
-            layerNorm(h, layer.layer_norm1_weight, layer.layer_norm1_bias, config_.layer_norm_eps);
-        auto qkv = layer.qkv(x).view({n, seq, 3, heads, head_dim_});
-        auto q = qkv.select(2, 0).transpose(1, 2); // [N, H, S, D]
-        auto k = qkv.select(2, 1).transpose(1, 2);
-        auto v = qkv.select(2, 2).transpose(1, 2);
-        auto a = attention(q, k, v, key_mask, /*causal=*/false, scale);
-        a = a.transpose(1, 2).reshape({n, seq, hidden});
-        h = residual + layer.out_proj(a);
-
-        residual = h;
-        x = layerNorm(h, layer.layer_norm2_weight, layer.layer_norm2_bias, config_.layer_norm_eps);
-        x = layer.fc2(activation(config_.hidden_act, layer.fc1(x)));
-        h = residual + x;
+        h = layer(h, config_, key_mask);
     }
     return layerNorm(h, post_layernorm_weight, post_layernorm_bias, config_.layer_norm_eps);
 }

@@ -11,16 +11,9 @@
 
 #include "models/Config.h"
 #include "models/Layers.h"
+#include "models/VisionEncoderLayer.h"
 
 namespace vqa::models {
-
-struct SiglipEncoderLayer {
-    torch::Tensor layer_norm1_weight, layer_norm1_bias;
-    Linear qkv; // self_attn.{q,k,v}_proj fused
-    Linear out_proj;
-    torch::Tensor layer_norm2_weight, layer_norm2_bias;
-    Linear fc1, fc2;
-};
 
 class SiglipVisionModel {
   public:
@@ -42,11 +35,10 @@ class SiglipVisionModel {
                              const torch::Tensor& patch_mask) const;
 
     VisionConfig config_;
-    int head_dim_ = 0;
     int patches_per_side_ = 0;
     torch::Tensor patch_embedding_weight, patch_embedding_bias; // conv [hidden, C, p, p]
     torch::Tensor position_embedding;                           // [patches_per_side^2, hidden]
-    std::vector<SiglipEncoderLayer> layers_;
+    std::vector<VisionEncoderLayer> layers_;
     torch::Tensor post_layernorm_weight, post_layernorm_bias;
 };
 

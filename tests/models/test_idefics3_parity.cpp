@@ -35,14 +35,19 @@ fs::path caseDir(const std::string& name) {
     return vqa::test::referenceDir("idefics3") / name;
 }
 
-Loaded load(const std::string& name) {
-    const auto dir = caseDir(name);
-    const auto model_dir = (dir / "model").string();
+// The case's model on the CPU in `dtype` (the checkpoint's mapping lives on in its tensors).
+std::unique_ptr<Idefics3Model> modelOf(const std::string& name, torch::ScalarType dtype) {
+    const auto model_dir = (caseDir(name) / "model").string();
     auto checkpoint = vqa::Checkpoint::open(model_dir);
     auto config =
         vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir + "/config.json");
+    return std::make_unique<Idefics3Model>(config, *checkpoint, torch::kCPU, dtype);
+}
+
+Loaded load(const std::string& name) {
+    const auto dir = caseDir(name);
     Loaded l;
-    l.model = std::make_unique<Idefics3Model>(config, *checkpoint, torch::kCPU, torch::kFloat32);
+    l.model = modelOf(name, torch::kFloat32);
     l.ref = vqa::SafetensorsFile::open((dir / "reference.safetensors").string());
     return l;
 }
@@ -251,15 +256,13 @@ TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
     // Decoding one token on the CPU takes the plain-loop step (LlamaCpuStep.cpp); the same
     // tokens through the general ATen path must give the same logits and the same cache, in
     // float32 up to summation order and in bfloat16 up to a few roundings.
-    const auto model_dir = (caseDir(GetParam()) / "model").string();
-    auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
     auto tokens = toVector(l_.get("generated"));
     auto ids = l_.get("input_ids");
     std::vector<torch::Tensor> fp32_logits; // per step, from the float32 pass
     for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
         SCOPED_TRACE(c10::toString(dtype));
-        Idefics3Model m(config, *checkpoint, torch::kCPU, dtype);
+        auto model = modelOf(GetParam(), dtype);
+        auto& m = *model;
         c10::InferenceMode inference;
         const auto prompt = promptEmbeddings(m, l_, ids);
         auto fast_cache = m.newCache(256), slow_cache = m.newCache(256);
@@ -358,16 +361,14 @@ TEST_P(Idefics3Parity, RecordedDecodeStepMatchesTheGeneralPath) {
     // graph path), one per 256 attended positions and capture shape. Over enough tokens to
     // cross two buckets and the cache's capacity, they must give the general path's logits,
     // cache and attention rows.
-    const auto model_dir = (caseDir(GetParam()) / "model").string();
-    auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
     auto tokens = toVector(l_.get("generated"));
     auto ids = l_.get("input_ids");
     vqa::models::setCpuDecodeStepDisabled(true);
     std::vector<torch::Tensor> fp32_logits; // per step, the general path's in float32
     for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
         SCOPED_TRACE(c10::toString(dtype));
-        Idefics3Model m(config, *checkpoint, torch::kCPU, dtype);
+        auto model = modelOf(GetParam(), dtype);
+        auto& m = *model;
         c10::InferenceMode inference;
         const auto prompt = promptEmbeddings(m, l_, ids);
         const std::int64_t capacity = 560; // buckets 256, 512 and the capacity
@@ -435,8 +436,9 @@ TEST_P(Idefics3Parity, RecordedDecodeStepMatchesTheGeneralPath) {
         EXPECT_LT(worst, fp32 ? 1e-5 : 0.1);
         EXPECT_LT(worst_cache, fp32 ? 1e-5 : 0.05);
         EXPECT_LT(worst_rows, fp32 ? 1e-5 : 0.06);
-        if (!fp32)
+        if (!fp32) {
             EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
+        }
     }
     vqa::models::setCpuDecodeStepDisabled(false);
 }
@@ -444,10 +446,8 @@ TEST_P(Idefics3Parity, RecordedDecodeStepMatchesTheGeneralPath) {
 TEST_P(Idefics3Parity, AFailedRecordingFallsBackToTheGeneralPath) {
     // A recording that fails (a GPU that cannot capture, too little memory) turns recording
     // off, says why, and the token is computed the general way, once.
-    const auto model_dir = (caseDir(GetParam()) / "model").string();
-    auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
-    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kFloat32);
+    auto model = modelOf(GetParam(), torch::kFloat32);
+    auto& m = *model;
     c10::InferenceMode inference;
     vqa::models::setCpuDecodeStepDisabled(true);
     const auto prompt = promptEmbeddings(m, l_, l_.get("input_ids"));
@@ -479,10 +479,8 @@ TEST_P(Idefics3Parity, AFailedRecordingFallsBackToTheGeneralPath) {
 
 TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
     // The engine runs bf16 on CUDA: every op must accept it. Tolerance is bf16's, not parity's.
-    const auto model_dir = (caseDir(GetParam()) / "model").string();
-    auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
-    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kBFloat16);
+    auto model = modelOf(GetParam(), torch::kBFloat16);
+    auto& m = *model;
     c10::InferenceMode inference;
     auto ids = l_.get("input_ids");
     AttentionCapture capture;
@@ -501,10 +499,8 @@ TEST_P(Idefics3Parity, Bfloat16RunsAndStaysCloseToFloat32) {
 TEST_P(Idefics3Parity, Bfloat16ImageFeaturesWithWidenedProductsStayBfloat16AndClose) {
     // A bfloat16 model's matrix products may run in float32 on the CPU (CpuGemv.h): same
     // output dtype and shape, and as close to the float32 reference as bfloat16 GEMM.
-    const auto model_dir = (caseDir(GetParam()) / "model").string();
-    auto checkpoint = vqa::Checkpoint::open(model_dir);
-    auto config = vqa::parseIdefics3Config(vqa::readModelConfig(model_dir), model_dir);
-    Idefics3Model m(config, *checkpoint, torch::kCPU, torch::kBFloat16);
+    auto model = modelOf(GetParam(), torch::kBFloat16);
+    auto& m = *model;
     c10::InferenceMode inference;
     auto encode = [&](bool widen) {
         vqa::models::setCpuWideBf16Disabled(!widen);

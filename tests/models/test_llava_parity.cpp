@@ -13,6 +13,7 @@
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
+#include "models/Interrupt.h"
 #include "models/Llava.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
@@ -87,6 +88,27 @@ TEST_P(LlavaParity, ImageFeatures) {
     auto diff = maxAbsDiff(features.reshape({-1, features.size(-1)}), l_.get("image_features"));
     std::cout << "[" << GetParam() << "] image features max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
+}
+
+TEST_P(LlavaParity, ImageEncodingStopsBetweenVisionLayers) {
+    // The engine stops an encoding nobody waits for any more (a cancel, a newer image) through
+    // the check the vision tower makes between its layers: the CLIP tower makes it too.
+    struct Stop {};
+    torch::NoGradGuard no_grad;
+    auto& m = *l_.model;
+    int checks = 0;
+    {
+        vqa::models::InterruptScope scope([&] { ++checks; });
+        m.encodeImages(l_.get("pixel_values"), {});
+    }
+    ASSERT_GE(checks, 2) << "the vision tower has at least two layers to stop between";
+    int seen = 0;
+    vqa::models::InterruptScope scope([&] {
+        if (++seen == 2)
+            throw Stop{};
+    });
+    EXPECT_THROW(m.encodeImages(l_.get("pixel_values"), {}), Stop);
+    EXPECT_EQ(seen, 2); // nothing ran on after the check that stopped it
 }
 
 TEST_P(LlavaParity, PrefillLogits) {
