@@ -151,10 +151,18 @@ void setCpuWideBf16Disabled(bool disabled) {
     g_wide_disabled = disabled;
 }
 
-bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
+bool cpuWidensBf16() {
 #ifdef VQA_X86_GEMV
     static const bool amx = __builtin_cpu_supports("amx-bf16");
-    return !amx && !g_wide_disabled && x.defined() && weight.defined() && x.device().is_cpu() &&
+    return !amx && !g_wide_disabled;
+#else
+    return false;
+#endif
+}
+
+bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
+#ifdef VQA_X86_GEMV
+    return cpuWidensBf16() && x.defined() && weight.defined() && x.device().is_cpu() &&
            weight.device().is_cpu() && x.scalar_type() == torch::kBFloat16 &&
            weight.scalar_type() == torch::kBFloat16 && x.dim() > 0 && x.size(-1) > 0 &&
            x.numel() / x.size(-1) >= 16 && !x.requires_grad() && !weight.requires_grad();

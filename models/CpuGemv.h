@@ -38,6 +38,9 @@ void setCpuGemvDisabled(bool disabled);
 // float32 gives the same products (a bfloat16 product is exact in float32, and both GEMMs
 // accumulate in float32) for the cost of converting the weight, so from 16 rows on
 // cpuWideBf16Linear() does that and rounds the result to bfloat16 once.
+// cpuWidensBf16(): this CPU widens bfloat16 products (no AMX, not disabled); attention() in
+// Layers.cpp does the same for many queries.
+bool cpuWidensBf16();
 bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight);
 torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias);

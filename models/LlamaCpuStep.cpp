@@ -134,8 +134,7 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
     std::vector<float> x(hidden), qkv((heads + 2 * kv_heads) * d), attn(heads * d), out(hidden);
     std::vector<float> gate_up(2 * inter), mlp(inter);
     DtypeVector x_in(hidden, bf16), attn_in(heads * d, bf16), mlp_in(inter, bf16);
-    DtypeVector query(d, bf16);
-    std::vector<float> scores(keys_seen);
+    std::vector<float> scores(heads * keys_seen); // one row per head
 
     for (std::size_t li = 0; li < layers_.size(); ++li) {
         checkInterrupt();
@@ -165,46 +164,52 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
 
         // Each query head against its key/value head over every cached position: scores
         // by the matrix-vector loops (the cached keys are [positions, D] rows), softmax in
-        // float32, then the probability-weighted sum of the values.
+        // float32, then the probability-weighted sum of the values. Heads are independent
+        // and split over the intra-op threads (each head's arithmetic is the same whichever
+        // thread runs it); at long contexts this is a fifth of the step's memory traffic.
         const char* key_base = static_cast<const char*>(keys.data_ptr());
         const char* value_base = static_cast<const char*>(values.data_ptr());
         const std::int64_t elem = keys.element_size();
         // With a capture, this layer's softmax rows over every key, [heads, keys] float32.
         torch::Tensor probs =
             capture ? torch::empty({heads, keys_seen}, torch::kFloat32) : torch::Tensor();
-        for (std::int64_t head = 0; head < heads; ++head) {
-            const std::int64_t kv = head / groups;
-            query.set(qkv.data() + head * d, d);
-            cpuGemvRows(dtype_, key_base + kv * kv_stride * elem, query.data(), scores.data(),
-                        keys_seen, d);
-            float max = -INFINITY;
-            for (auto& s : scores)
-                max = std::max(max, s *= scale);
-            float sum = 0;
-            for (auto& s : scores)
-                sum += (s = std::exp(s - max));
-            for (auto& s : scores)
-                s /= sum;
-            if (probs.defined())
-                std::copy(scores.begin(), scores.end(), probs.data_ptr<float>() + head * keys_seen);
-            float* o = attn.data() + head * d;
-            std::fill(o, o + d, 0.0f);
-            const void* v_head = value_base + kv * kv_stride * elem;
-            for (std::int64_t s = 0; s < keys_seen; ++s) {
-                const float p = scores[s];
-                if (bf16) {
-                    const auto* v = static_cast<const c10::BFloat16*>(v_head) + s * d;
-                    for (std::int64_t i = 0; i < d; ++i)
-                        o[i] += p * static_cast<float>(v[i]);
-                } else {
-                    const float* v = static_cast<const float*>(v_head) + s * d;
-                    for (std::int64_t i = 0; i < d; ++i)
-                        o[i] += p * v[i];
+        at::parallel_for(0, heads, 1, [&](std::int64_t first, std::int64_t last) {
+            DtypeVector query(d, bf16);
+            for (std::int64_t head = first; head < last; ++head) {
+                const std::int64_t kv = head / groups;
+                float* row = scores.data() + head * keys_seen;
+                query.set(qkv.data() + head * d, d);
+                cpuGemvRows(dtype_, key_base + kv * kv_stride * elem, query.data(), row,
+                            keys_seen, d);
+                float max = -INFINITY;
+                for (std::int64_t s = 0; s < keys_seen; ++s)
+                    max = std::max(max, row[s] *= scale);
+                float sum = 0;
+                for (std::int64_t s = 0; s < keys_seen; ++s)
+                    sum += (row[s] = std::exp(row[s] - max));
+                for (std::int64_t s = 0; s < keys_seen; ++s)
+                    row[s] /= sum;
+                if (probs.defined())
+                    std::copy(row, row + keys_seen, probs.data_ptr<float>() + head * keys_seen);
+                float* o = attn.data() + head * d;
+                std::fill(o, o + d, 0.0f);
+                const void* v_head = value_base + kv * kv_stride * elem;
+                for (std::int64_t s = 0; s < keys_seen; ++s) {
+                    const float p = row[s];
+                    if (bf16) {
+                        const auto* v = static_cast<const c10::BFloat16*>(v_head) + s * d;
+                        for (std::int64_t i = 0; i < d; ++i)
+                            o[i] += p * static_cast<float>(v[i]);
+                    } else {
+                        const float* v = static_cast<const float*>(v_head) + s * d;
+                        for (std::int64_t i = 0; i < d; ++i)
+                            o[i] += p * v[i];
+                    }
                 }
+                for (std::int64_t i = 0; i < d; ++i)
+                    o[i] = round(o[i]);
             }
-            for (std::int64_t i = 0; i < d; ++i)
-                o[i] = round(o[i]);
-        }
+        });
         if (probs.defined()) {
             capture->rows[li] = probs.index_select(1, capture_positions);
             capture->full_rows[li] = probs;

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <iostream>
+
+#include "models/CpuGemv.h"
 #include "models/Layers.h"
 
 TEST(Layers, RmsNormMatchesDefinition) {
@@ -57,4 +60,43 @@ TEST(Layers, FusedLinearEqualsItsParts) {
     auto y = fused(x);
     EXPECT_TRUE(torch::allclose(y.narrow(1, 0, 3), a(x), 1e-5, 1e-6));
     EXPECT_TRUE(torch::allclose(y.narrow(1, 3, 2), b(x), 1e-5, 1e-6));
+}
+
+TEST(Layers, ManyBfloat16QueriesOnTheCpuAttendInFloat32) {
+    // An image's patches in bfloat16 on a CPU without AMX attend through the float32 kernel on
+    // widened inputs (faster there): the output is bfloat16, of the same shape, and at least
+    // as close to the float32 attention as LibTorch's bfloat16 kernel, for plain, masked,
+    // causal and grouped-query attention.
+    if (!vqa::models::cpuWidensBf16())
+        GTEST_SKIP() << "this CPU takes LibTorch's bfloat16 kernel (AMX, or not x86-64)";
+    torch::manual_seed(2);
+    auto q = torch::randn({2, 4, 64, 32}).to(torch::kBFloat16);
+    auto k = torch::randn({2, 2, 64, 32}).to(torch::kBFloat16);
+    auto v = torch::randn({2, 2, 64, 32}).to(torch::kBFloat16);
+    auto keep = torch::rand({2, 1, 1, 64}) > 0.2;
+    keep.select(3, 0).fill_(true); // every query sees a key
+    struct Case {
+        const char* name;
+        torch::Tensor q, k, v, mask;
+        bool causal;
+    };
+    auto kk = k.repeat_interleave(2, 1), vv = v.repeat_interleave(2, 1);
+    for (const Case& c : {Case{"plain", q, kk, vv, {}, false}, Case{"masked", q, kk, vv, keep, false},
+                          Case{"causal", q, kk, vv, {}, true}, Case{"grouped", q, k, v, {}, true}}) {
+        SCOPED_TRACE(c.name);
+        auto exact = vqa::models::attention(c.q.to(torch::kFloat32), c.k.to(torch::kFloat32),
+                                            c.v.to(torch::kFloat32), c.mask, c.causal, 0.2);
+        auto widened = vqa::models::attention(c.q, c.k, c.v, c.mask, c.causal, 0.2);
+        vqa::models::setCpuWideBf16Disabled(true);
+        auto plain = vqa::models::attention(c.q, c.k, c.v, c.mask, c.causal, 0.2);
+        vqa::models::setCpuWideBf16Disabled(false);
+        ASSERT_EQ(widened.scalar_type(), torch::kBFloat16);
+        ASSERT_EQ(widened.sizes(), plain.sizes());
+        const double to_widened = (widened.to(torch::kFloat32) - exact).abs().max().item<double>();
+        const double to_plain = (plain.to(torch::kFloat32) - exact).abs().max().item<double>();
+        std::cout << c.name << ": largest difference to float32, widened " << to_widened
+                  << ", bfloat16 kernel " << to_plain << "\n";
+        EXPECT_LE(to_widened, to_plain + 1e-6) << "widened " << to_widened << ", bfloat16 kernel " << to_plain;
+        EXPECT_LT(to_widened, 0.02); // one bfloat16 rounding of values of order 1
+    }
 }
