@@ -265,15 +265,6 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         }
     }
 
-    // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
-    // is there; a step that cannot be recorded runs as before.
-    if (device.is_cuda()) {
-        if (const std::string why = setCudaGraphs(true); !why.empty())
-            report("CUDA graphs off (" + why + "): decoding launches every kernel", 0.9);
-    } else {
-        setCudaGraphs(false);
-    }
-
     ModelInfo& info = loaded->info;
     info.family = family;
     info.name = fs::path(model_dir).lexically_normal().filename().string();
@@ -302,6 +293,15 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     std::lock_guard lock(impl_->mutex);
     impl_->resetSession();
     impl_->model = std::move(loaded);
+    // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
+    // is there; a step that cannot be recorded runs as before. Switched with the model, under
+    // the lock, so an answer still running on the model before never sees the other setting.
+    if (device.is_cuda()) {
+        if (const std::string why = setCudaGraphs(true); !why.empty())
+            report("CUDA graphs off (" + why + "): decoding launches every kernel", 0.99);
+    } else {
+        setCudaGraphs(false);
+    }
     report("ready", 1.0);
     return impl_->model->info;
 } catch (const c10::OutOfMemoryError& e) {
