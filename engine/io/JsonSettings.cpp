@@ -34,4 +34,25 @@ void readChannelTriple(const json& j, const char* key, double out[3], const std:
         out[i] = v[i].get<double>();
 }
 
+ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir) {
+    ImageProcessorSettings out;
+    out.processor_path = std::filesystem::path(model_dir) / "processor_config.json";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(out.processor_path, ec)) {
+        out.processor = readSettingsFile(out.processor_path);
+        if (out.processor.contains("image_processor") && out.processor["image_processor"].is_object()) {
+            out.settings = out.processor["image_processor"];
+            out.path = out.processor_path;
+            return out;
+        }
+    }
+    const std::filesystem::path pre = std::filesystem::path(model_dir) / "preprocessor_config.json";
+    if (!std::filesystem::is_regular_file(pre, ec))
+        throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
+                                "prepared for the model");
+    out.settings = readSettingsFile(pre);
+    out.path = pre;
+    return out;
+}
+
 }  // namespace vqa

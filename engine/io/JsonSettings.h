@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,20 @@ T settingOr(const nlohmann::json& j, const char* key, T fallback, const std::fil
         throw Error(path.string() + ": " + key + " has the wrong type: " + j[key].dump());
     }
 }
+
+// A model folder's image-processor settings, found as transformers finds them: an
+// "image_processor" object nested in processor_config.json (how transformers 5 saves it) wins
+// over the older preprocessor_config.json. `path` is the file they came from, for messages.
+// `processor` is processor_config.json's own top level (the processor's settings, such as
+// image_seq_len), null when there is no such file. Throws vqa::Error when neither file has
+// image-processor settings, or a file cannot be read.
+struct ImageProcessorSettings {
+    nlohmann::json settings;
+    std::filesystem::path path;
+    nlohmann::json processor;
+    std::filesystem::path processor_path;
+};
+ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir);
 
 // A per-channel setting (image_mean, image_std): three numbers, or one for all channels.
 // Leaves `out` as it is when the key is absent or null.

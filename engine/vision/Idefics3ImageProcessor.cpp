@@ -64,24 +64,11 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
 
 Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
     Idefics3ProcessorConfig c;
-    // As transformers does: an "image_processor" object nested in processor_config.json
-    // (how transformers 5 saves it) wins over the older preprocessor_config.json.
-    const fs::path proc = fs::path(model_dir) / "processor_config.json";
-    std::error_code ec;
-    json proc_json;
-    if (fs::is_regular_file(proc, ec))
-        proc_json = readSettingsFile(proc);
-    fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
-    json j;
-    if (proc_json.is_object() && proc_json.contains("image_processor") && proc_json["image_processor"].is_object()) {
-        j = proc_json["image_processor"];
-        pre = proc;
-    } else {
-        if (!fs::is_regular_file(pre, ec))
-            throw Error(model_dir + ": has no preprocessor_config.json, which says how images are "
-                                    "prepared for the model");
-        j = readSettingsFile(pre);
-    }
+    const auto found = readImageProcessorSettings(model_dir);
+    const json& j = found.settings;
+    const fs::path& pre = found.path;
+    const json& proc_json = found.processor;
+    const fs::path& proc = found.processor_path;
     const auto type = settingOr<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
     if (type.rfind("Idefics3ImageProcessor", 0) != 0)
         throw Error(pre.string() + ": image_processor_type is '" + type +
