@@ -254,6 +254,48 @@ TEST_P(Idefics3Parity, InferenceModeGivesTheSameLogits) {
     EXPECT_LT(maxAbsDiff(logits[0], l_.get("logits")[-1]), 1e-4);
 }
 
+// A decode path compared with the general one token by token, from the same prompt in two
+// caches: the largest differences of logits (relative to the general path's largest logit),
+// of captured attention rows, and of each path's logits to the float32 general path's.
+struct PathComparison {
+    double logits = 0, rows = 0, fast_to_fp32 = 0, slow_to_fp32 = 0;
+    std::vector<torch::Tensor>* fp32_logits; // the float32 pass fills it; later passes read it
+
+    void token(std::size_t step, const torch::Tensor& fast, const torch::Tensor& slow, bool fp32) {
+        EXPECT_EQ(fast.sizes(), slow.sizes());
+        EXPECT_EQ(fast.scalar_type(), slow.scalar_type());
+        const double scale = slow.abs().max().item<double>();
+        logits = std::max(logits, maxAbsDiff(fast, slow) / scale);
+        if (fp32) {
+            fp32_logits->push_back(slow);
+        } else {
+            fast_to_fp32 = std::max(fast_to_fp32, maxAbsDiff(fast, (*fp32_logits)[step]) / scale);
+            slow_to_fp32 = std::max(slow_to_fp32, maxAbsDiff(slow, (*fp32_logits)[step]) / scale);
+        }
+    }
+    void captured(const AttentionCapture& fast, const AttentionCapture& slow) {
+        EXPECT_EQ(fast.rows.size(), slow.rows.size());
+        EXPECT_EQ(fast.full_rows.size(), slow.full_rows.size());
+        rows = std::max({rows, maxAbsDiff(torch::stack(fast.rows), torch::stack(slow.rows)),
+                         maxAbsDiff(torch::stack(fast.full_rows), torch::stack(slow.full_rows))});
+    }
+    // The filled part of the two caches, relative to the general path's largest entry.
+    static double caches(const KvCache& fast, const KvCache& slow) {
+        EXPECT_EQ(fast.length, slow.length);
+        double worst = 0;
+        for (std::size_t i = 0; i < fast.keys.size(); ++i) {
+            const auto n = slow.length;
+            auto keys = slow.keys[i].narrow(1, 0, n), values = slow.values[i].narrow(1, 0, n);
+            worst = std::max({worst,
+                              maxAbsDiff(fast.keys[i].narrow(1, 0, n), keys) /
+                                  keys.abs().max().item<double>(),
+                              maxAbsDiff(fast.values[i].narrow(1, 0, n), values) /
+                                  values.abs().max().item<double>()});
+        }
+        return worst;
+    }
+};
+
 TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
     // Decoding one token on the CPU takes the plain-loop step (LlamaCpuStep.cpp); the same
     // tokens through the general ATen path must give the same logits and the same cache, in
@@ -270,7 +312,8 @@ TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
         auto fast_cache = m.newCache(256), slow_cache = m.newCache(256);
         m.forward(prompt, fast_cache, false);
         m.forward(prompt, slow_cache, false);
-        double worst = 0, worst_cache = 0, worst_rows = 0, fast_to_fp32 = 0, slow_to_fp32 = 0;
+        const bool fp32 = dtype == torch::kFloat32;
+        PathComparison cmp{.fp32_logits = &fp32_logits};
         for (std::size_t step = 0; step < tokens.size(); ++step) {
             const auto token = tokens[step];
             auto embeds = m.embedTokens(torch::tensor({token}));
@@ -282,50 +325,22 @@ TEST_P(Idefics3Parity, OneTokenCpuStepMatchesTheGeneralPath) {
             vqa::models::setCpuDecodeStepDisabled(true);
             auto slow = m.forward(embeds, slow_cache, false, capture ? &slow_capture : nullptr);
             vqa::models::setCpuDecodeStepDisabled(false);
-            if (capture) {
-                ASSERT_EQ(fast_capture.rows.size(), slow_capture.rows.size());
-                ASSERT_EQ(fast_capture.full_rows.size(), slow_capture.full_rows.size());
-                worst_rows = std::max(
-                    {worst_rows,
-                     maxAbsDiff(torch::stack(fast_capture.rows), torch::stack(slow_capture.rows)),
-                     maxAbsDiff(torch::stack(fast_capture.full_rows),
-                                torch::stack(slow_capture.full_rows))});
-            }
-            ASSERT_EQ(fast.sizes(), slow.sizes());
-            ASSERT_EQ(fast.scalar_type(), dtype);
-            const double scale = slow.abs().max().item<double>();
-            worst = std::max(worst, maxAbsDiff(fast, slow) / scale);
-            if (dtype == torch::kFloat32) {
-                fp32_logits.push_back(slow);
-            } else {
-                fast_to_fp32 = std::max(fast_to_fp32, maxAbsDiff(fast, fp32_logits[step]) / scale);
-                slow_to_fp32 = std::max(slow_to_fp32, maxAbsDiff(slow, fp32_logits[step]) / scale);
-            }
+            if (capture)
+                cmp.captured(fast_capture, slow_capture);
+            cmp.token(step, fast, slow, fp32);
         }
-        ASSERT_EQ(fast_cache.length, slow_cache.length);
-        for (std::size_t i = 0; i < fast_cache.keys.size(); ++i) {
-            const auto n = fast_cache.length;
-            auto keys = slow_cache.keys[i].narrow(1, 0, n);
-            auto values = slow_cache.values[i].narrow(1, 0, n);
-            worst_cache = std::max( // relative to the largest entry
-                {worst_cache,
-                 maxAbsDiff(fast_cache.keys[i].narrow(1, 0, n), keys) /
-                     keys.abs().max().item<double>(),
-                 maxAbsDiff(fast_cache.values[i].narrow(1, 0, n), values) /
-                     values.abs().max().item<double>()});
-        }
+        const double worst_cache = PathComparison::caches(fast_cache, slow_cache);
         std::cout << "[" << GetParam() << "] " << c10::toString(dtype) << " (relative)"
-                  << " one-token step vs general path: logits " << worst << ", cache "
-                  << worst_cache << ", attention rows " << worst_rows << "; to float32: step " << fast_to_fp32 << ", general path "
-                  << slow_to_fp32 << "\n";
-        const bool fp32 = dtype == torch::kFloat32;
-        EXPECT_LT(worst, fp32 ? 1e-5 : 0.05);
+                  << " one-token step vs general path: logits " << cmp.logits << ", cache "
+                  << worst_cache << ", attention rows " << cmp.rows << "; to float32: step "
+                  << cmp.fast_to_fp32 << ", general path " << cmp.slow_to_fp32 << "\n";
+        EXPECT_LT(cmp.logits, fp32 ? 1e-5 : 0.05);
         EXPECT_LT(worst_cache, fp32 ? 1e-5 : 0.02);
         // Probabilities; in bfloat16 the general path rounds the scores before the softmax.
-        EXPECT_LT(worst_rows, fp32 ? 1e-5 : 0.06);
+        EXPECT_LT(cmp.rows, fp32 ? 1e-5 : 0.06);
         // bfloat16: the step is no farther from float32 than the general path (it rounds
         // where the reference rounds), give or take a rounding.
-        EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
+        EXPECT_LT(cmp.fast_to_fp32, 1.5 * cmp.slow_to_fp32 + 1e-3);
     }
 }
 
@@ -391,7 +406,8 @@ std::int64_t compareRecordedWithGeneral(const std::string& name, const Loaded& l
         KvCache fast_cache = m.newCache(capacity);
         m.forward(prompt, fast_cache, false);
         m.forward(prompt, slow_cache, false);
-        double worst = 0, worst_rows = 0, fast_to_fp32 = 0, slow_to_fp32 = 0;
+        const bool fp32 = dtype == torch::kFloat32;
+        PathComparison cmp{.fp32_logits = &fp32_logits};
         for (std::int64_t step = 0; step < steps; ++step) {
             auto embeds = m.embedTokens(torch::tensor({tokens[step % tokens.size()]}));
             AttentionCapture fast_capture, slow_capture;
@@ -401,23 +417,9 @@ std::int64_t compareRecordedWithGeneral(const std::string& name, const Loaded& l
             vqa::models::setStepGraphMaker({});
             auto slow = m.forward(embeds, slow_cache, false, capture ? &slow_capture : nullptr);
             vqa::models::setStepGraphMaker(counting);
-            EXPECT_EQ(fast.sizes(), slow.sizes());
-            const double scale = slow.abs().max().item<double>();
-            worst = std::max(worst, maxAbsDiff(fast, slow) / scale);
-            if (dtype == torch::kFloat32) {
-                fp32_logits.push_back(slow);
-            } else {
-                fast_to_fp32 = std::max(fast_to_fp32, maxAbsDiff(fast, fp32_logits[step]) / scale);
-                slow_to_fp32 = std::max(slow_to_fp32, maxAbsDiff(slow, fp32_logits[step]) / scale);
-            }
-            if (capture) {
-                EXPECT_EQ(fast_capture.full_rows.size(), slow_capture.full_rows.size());
-                worst_rows = std::max(
-                    {worst_rows,
-                     maxAbsDiff(torch::stack(fast_capture.rows), torch::stack(slow_capture.rows)),
-                     maxAbsDiff(torch::stack(fast_capture.full_rows),
-                                torch::stack(slow_capture.full_rows))});
-            }
+            cmp.token(static_cast<std::size_t>(step), fast, slow, fp32);
+            if (capture)
+                cmp.captured(fast_capture, slow_capture);
         }
         EXPECT_EQ(fast_cache.length, capacity);
         // Three buckets (..256, ..512, ..560), each with and without capture, except where
@@ -427,28 +429,20 @@ std::int64_t compareRecordedWithGeneral(const std::string& name, const Loaded& l
         EXPECT_EQ(vqa::models::stepGraphFailure(), "");
         vqa::models::setStepGraphMaker({});
         recorded_tokens += steps;
-        const bool fp32 = dtype == torch::kFloat32;
-        double worst_cache = 0;
-        for (std::size_t i = 0; i < fast_cache.keys.size(); ++i) // relative to the largest entry
-            worst_cache = std::max(
-                {worst_cache,
-                 maxAbsDiff(fast_cache.keys[i], slow_cache.keys[i]) /
-                     slow_cache.keys[i].abs().max().item<double>(),
-                 maxAbsDiff(fast_cache.values[i], slow_cache.values[i]) /
-                     slow_cache.values[i].abs().max().item<double>()});
+        const double worst_cache = PathComparison::caches(fast_cache, slow_cache);
         std::cout << "[" << name << ", " << device << "] " << c10::toString(dtype)
-                  << " recorded step vs general path over " << steps << " tokens: logits " << worst
-                  << ", cache " << worst_cache << " (relative), attention rows " << worst_rows
+                  << " recorded step vs general path over " << steps << " tokens: logits " << cmp.logits
+                  << ", cache " << worst_cache << " (relative), attention rows " << cmp.rows
                   << "; " << made << " recordings; to float32: recorded "
-                  << fast_to_fp32 << ", general path " << slow_to_fp32 << "\n";
+                  << cmp.fast_to_fp32 << ", general path " << cmp.slow_to_fp32 << "\n";
         // bfloat16: the two paths round differently (the general one attends through
         // scaled_dot_product_attention) and drift apart over hundreds of tokens; what
         // matters is that the recorded step is no farther from float32.
-        EXPECT_LT(worst, fp32 ? fp32_tolerance : 0.1);
+        EXPECT_LT(cmp.logits, fp32 ? fp32_tolerance : 0.1);
         EXPECT_LT(worst_cache, fp32 ? fp32_tolerance : 0.05);
-        EXPECT_LT(worst_rows, fp32 ? fp32_tolerance : 0.06);
+        EXPECT_LT(cmp.rows, fp32 ? fp32_tolerance : 0.06);
         if (!fp32) {
-            EXPECT_LT(fast_to_fp32, 1.5 * slow_to_fp32 + 1e-3);
+            EXPECT_LT(cmp.fast_to_fp32, 1.5 * cmp.slow_to_fp32 + 1e-3);
         }
     }
     vqa::models::setCpuDecodeStepDisabled(false);
