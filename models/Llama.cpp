@@ -7,7 +7,6 @@
 
 #include "engine/Error.h"
 #include "models/Interrupt.h"
-#include "models/StepGraph.h"
 
 namespace vqa::models {
 
@@ -56,13 +55,11 @@ torch::Tensor LlamaDecoder::embed(const torch::Tensor& ids) const {
 KvCache LlamaDecoder::newCache(std::int64_t capacity) const {
     KvCache cache;
     const auto opts = torch::dtype(dtype_).device(device_);
-    // A recorded step attends over unfilled slots too (masked): their values must be finite,
-    // since a zero probability times NaN is NaN. Otherwise nothing reads them.
-    const bool zeroed = static_cast<bool>(stepGraphMaker());
-    const std::vector<std::int64_t> shape{config_.num_key_value_heads, capacity, config_.head_dim};
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-        cache.keys.push_back(zeroed ? torch::zeros(shape, opts) : torch::empty(shape, opts));
-        cache.values.push_back(zeroed ? torch::zeros(shape, opts) : torch::empty(shape, opts));
+        cache.keys.push_back(
+            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
+        cache.values.push_back(
+            torch::empty({config_.num_key_value_heads, capacity, config_.head_dim}, opts));
     }
     return cache;
 }

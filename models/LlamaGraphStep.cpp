@@ -115,6 +115,13 @@ torch::Tensor LlamaDecoder::graphStep(const torch::Tensor& embeds, KvCache& cach
         graphs->keys_data = cache.keys.front().data_ptr();
         graphs->input = torch::empty({1, config_.hidden_size}, torch::dtype(dtype_).device(device_));
         graphs->position = torch::zeros({1}, torch::dtype(torch::kInt64).device(device_));
+        // A recorded step attends over the unfilled slots too, masked: their values must be
+        // finite, since a zero probability times NaN is NaN. Slots past the filled ones may
+        // never have been written; later they only ever hold keys and values.
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            cache.keys[i].narrow(1, pos, cache.capacity() - pos).zero_();
+            cache.values[i].narrow(1, pos, cache.capacity() - pos).zero_();
+        }
     }
     const std::int64_t keys = std::min(cache.capacity(), (seen + kBucket - 1) / kBucket * kBucket);
     const std::int64_t captured = capture ? capture->positions.numel() : -1;

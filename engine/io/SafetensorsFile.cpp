@@ -264,28 +264,33 @@ void SafetensorsFile::release(const std::string& name) const {
     if (!e)
         return;
     released_.insert(name);
-    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
-    const std::uintptr_t first = (base + e->begin + page - 1) / page * page;
-    const std::uintptr_t last = (base + e->end) / page * page;
-    // A read-only file mapping that was never written: dropped pages fault back in from the
+    // Only the pages wholly inside the tensor: its neighbours may still be in use. A
+    // read-only file mapping that was never written: dropped pages fault back in from the
     // file, so this is only ever a hint.
+    const auto [first, last] = pages(*e, /*inside=*/true);
     if (last > first)
         madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+std::pair<std::uintptr_t, std::uintptr_t> SafetensorsFile::pages(const SafetensorsEntry& e,
+                                                                 bool inside) const {
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
+    const std::uintptr_t begin = base + e.begin, end = base + e.end;
+    if (inside)
+        return {(begin + page - 1) / page * page, end / page * page};
+    return {begin / page * page, (end + page - 1) / page * page};
 }
 
 std::uint64_t SafetensorsFile::populate(const std::function<bool(const std::string&)>& wanted) const {
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 // Linux 5.14; older kernels answer EINVAL, which is fine
 #endif
-    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto base = reinterpret_cast<std::uintptr_t>(mapping_->base) + data_start_;
     std::uint64_t bytes = 0;
     for (const auto& e : entries_) {
         if (released_.count(e.name) || e.end <= e.begin || !wanted(e.name))
             continue;
-        const std::uintptr_t first = (base + e.begin) / page * page;
-        const std::uintptr_t last = (base + e.end + page - 1) / page * page;
+        const auto [first, last] = pages(e, /*inside=*/false); // every page it touches
         if (madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_READ) != 0)
             return bytes; // not supported here: the first answer faults the pages in instead
         bytes += e.end - e.begin;

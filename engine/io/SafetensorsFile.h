@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -71,6 +72,9 @@ class SafetensorsFile {
   private:
     SafetensorsFile() = default;
     struct Mapping;
+    // The page-aligned addresses [first, last) of an entry's bytes in the mapping: the pages
+    // wholly inside it (`inside`) or every page it touches.
+    std::pair<std::uintptr_t, std::uintptr_t> pages(const SafetensorsEntry& e, bool inside) const;
     std::string path_;
     std::uint64_t file_size_ = 0;
     std::uint64_t data_start_ = 0;

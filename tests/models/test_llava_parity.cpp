@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <iostream>
 
@@ -45,7 +47,8 @@ double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
     EXPECT_EQ(a.sizes(), b.sizes());
     if (a.sizes() != b.sizes())
         return 1e30;
-    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+    const double d = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+    return std::isnan(d) ? std::numeric_limits<double>::infinity() : d; // std::max drops NaN
 }
 
 torch::Tensor promptEmbeddings(LlavaModel& m, const Loaded& l, const torch::Tensor& ids) {
