@@ -13,7 +13,7 @@
 
 #include "engine/Device.h"
 #include "engine/EngineTesting.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Relevancy.h"

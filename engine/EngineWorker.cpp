@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "engine/Engine.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

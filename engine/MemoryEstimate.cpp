@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "engine/Device.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 
 namespace vqa {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "models/Interrupt.h"
 
 namespace vqa::models {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa::models {
 

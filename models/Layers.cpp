@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "models/CpuGemv.h"
 
 namespace vqa::models {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <tuple>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "models/Interrupt.h"
 
 namespace vqa::models {

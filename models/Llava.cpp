@@ -1,6 +1,6 @@
 #include "models/Llava.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa::models {
 

@@ -1,6 +1,6 @@
 #include "models/Siglip.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "models/Interrupt.h"
 
 namespace vqa::models {

@@ -1,7 +1,7 @@
 // A recorded decode step: on a GPU, the few hundred kernels of one token through the decoder
 // are recorded once (a CUDA graph) and replayed with a single launch per token, instead of
 // being launched one by one from the CPU. models/ only declares the recorder; the engine
-// installs one made by its CUDA plugin (engine/cuda) when a GPU is used, since recording
+// installs one made by its CUDA plugin (the engine's cuda/ folder) when a GPU is used, since recording
 // needs LibTorch's CUDA library, which this library does not link.
 //
 // What the step reads and writes must stay at the same addresses from replay to replay:

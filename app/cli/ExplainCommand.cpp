@@ -9,7 +9,7 @@
 
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/explain/Heatmap.h"
 
 namespace vqa::cli {

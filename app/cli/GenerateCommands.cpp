@@ -12,7 +12,7 @@
 
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa::cli {
 namespace {

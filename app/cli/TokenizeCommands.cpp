@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/Command.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/text/Utf8.h"
 

@@ -1,6 +1,6 @@
 #include "engine/explain/AttentionMaps.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

@@ -1,6 +1,6 @@
 #include "engine/explain/Relevancy.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

@@ -1,6 +1,6 @@
 #include "engine/families/FamilyRuntime.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/families/Idefics3Runtime.h"
 #include "engine/families/LlavaRuntime.h"
 

@@ -1,6 +1,6 @@
 #include "engine/families/LlavaRuntime.h"
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "models/Llava.h"

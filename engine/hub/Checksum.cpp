@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa::hub {
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace fs = std::filesystem;
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/hub/HubCache.h"
 
 namespace vqa::hub {

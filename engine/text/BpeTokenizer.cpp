@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/TokenIdJson.h"
 #include "engine/text/AddedTokens.h"
 #include "engine/text/Regex.h"

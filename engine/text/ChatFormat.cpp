@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

@@ -3,7 +3,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/Utf8.h"
 
 namespace vqa {

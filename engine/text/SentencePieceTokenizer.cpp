@@ -6,7 +6,7 @@
 
 #include <sentencepiece_processor.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Utf8.h"
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/TokenIdJson.h"
 #include "engine/text/BpeTokenizer.h"
 #include "engine/text/SentencePieceTokenizer.h"

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/JsonSettings.h"
 
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <array>
 #include <vector>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

@@ -12,7 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/vision/GifDecoder.h"
 
 namespace vqa {

@@ -6,7 +6,7 @@
 
 #include <ATen/Parallel.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 

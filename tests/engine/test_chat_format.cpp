@@ -1,7 +1,7 @@
 // Chat formats against transformers' apply_chat_template (chat.json from make_tokenizers.py).
 #include <gtest/gtest.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/Tokenizer.h"
 #include "tests/engine/TokenizerTestData.h"

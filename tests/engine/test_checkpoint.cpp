@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "tests/engine/test_safetensors_util.h"
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/ModelConfig.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/Engine.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 
 namespace fs = std::filesystem;
 

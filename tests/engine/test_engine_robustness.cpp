@@ -15,7 +15,7 @@
 
 #include "engine/Engine.h"
 #include "engine/EngineTesting.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "tests/common/TestPaths.h"
 
 namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 // Mapping attention grids back to the original image, and rendering them.
 #include <gtest/gtest.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/explain/Heatmap.h"
 
 using namespace vqa;

@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/vision/ImageIO.h"
 #include "tests/common/TestPaths.h"

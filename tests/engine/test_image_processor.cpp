@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/vision/Idefics3ImageProcessor.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/vision/ImageIO.h"
 #include "tests/common/TestPaths.h"

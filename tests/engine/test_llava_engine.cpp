@@ -11,7 +11,7 @@
 #include <torch/torch.h>
 
 #include "engine/Engine.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/explain/Heatmap.h"
 #include "engine/families/LlavaRuntime.h"

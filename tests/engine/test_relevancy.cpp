@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/explain/Relevancy.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"

@@ -3,7 +3,7 @@
 
 #include <thread>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/Tokenizer.h"
 #include "tests/engine/TokenizerTestData.h"
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/SafetensorsFile.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

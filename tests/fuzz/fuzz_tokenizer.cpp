@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/text/BpeTokenizer.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Utf8.h"

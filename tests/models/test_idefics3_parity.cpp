@@ -10,7 +10,7 @@
 #include <map>
 
 #include "engine/Device.h"
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"

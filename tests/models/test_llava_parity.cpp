@@ -11,7 +11,7 @@
 #include <map>
 #include <iostream>
 
-#include "engine/Error.h"
+#include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
