@@ -1,19 +1,32 @@
 // `vqa-studio [image…] [--model DIR]`: the desktop application. Only wiring.
 #include <QApplication>
+#include <QCoreApplication>
 #include <QCommandLineParser>
 #include <QTextStream>
 
 #include "ui/MainWindow.h"
 #include "ui/SingleInstance.h"
 
-int main(int argc, char** argv) {
-    QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
-    QApplication app(argc, argv);
-    QApplication::setApplicationName("VQA Studio");
-    QApplication::setOrganizationName("VQA Studio");
-    QApplication::setApplicationVersion(VQA_VERSION);
-    QApplication::setDesktopFileName("io.github.vqastudio.VQAStudio");
+namespace {
 
+void setApplicationNames() {
+    QCoreApplication::setApplicationName("VQA Studio");
+    QCoreApplication::setOrganizationName("VQA Studio");
+    QCoreApplication::setApplicationVersion(VQA_VERSION);
+}
+
+struct Arguments {
+    QStringList images;
+    QString model;  // empty: the last one used
+    bool new_window = false;
+};
+
+// The command line is read before the GUI starts, under a plain QCoreApplication, so that
+// --help, --version and a mistyped option are answered (and the program exits) without a
+// display: QApplication aborts when there is none.
+Arguments parseArguments(int& argc, char** argv) {
+    QCoreApplication cli(argc, argv);
+    setApplicationNames();
     QCommandLineParser parser;
     parser.setApplicationDescription("Ask questions about images, locally.");
     parser.addHelpOption();
@@ -23,24 +36,35 @@ int main(int argc, char** argv) {
     parser.addOption(model_option);
     QCommandLineOption new_window_option("new-window", "Open a new window even when one is running.");
     parser.addOption(new_window_option);
-    parser.process(app);
+    parser.process(cli);  // exits here for --help, --version and errors
+    return {parser.positionalArguments(), parser.value(model_option), parser.isSet(new_window_option)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Arguments args = parseArguments(argc, argv);
+
+    QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
+    QApplication app(argc, argv);
+    setApplicationNames();
+    QApplication::setDesktopFileName("io.github.vqastudio.VQAStudio");
 
     // Images for a window that already runs go there (the file manager's "Open with").
     vqa::ui::SingleInstance instance;
-    const QStringList images = parser.positionalArguments();
-    if (!images.isEmpty() && !parser.isSet(new_window_option) && !parser.isSet(model_option) &&
-        instance.sendToRunning(images)) {
+    const QStringList& images = args.images;
+    if (!images.isEmpty() && !args.new_window && args.model.isEmpty() && instance.sendToRunning(images)) {
         QTextStream(stdout) << "Opened in the running VQA Studio window.\n";
         return 0;
     }
 
     vqa::ui::MainWindow window;
-    if (!parser.isSet(new_window_option) && instance.listen())
+    if (!args.new_window && instance.listen())
         QObject::connect(&instance, &vqa::ui::SingleInstance::filesReceived, &window,
                          &vqa::ui::MainWindow::openImagesFromElsewhere);
     window.show();
-    if (parser.isSet(model_option))
-        window.loadModel(parser.value(model_option));
+    if (!args.model.isEmpty())
+        window.loadModel(args.model);
     else
         window.loadLastModel();
     for (const QString& image : images)

@@ -8,6 +8,7 @@
 
 #include "engine/Engine.h"
 #include "engine/io/SafetensorsFile.h"
+#include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 
 namespace fs = std::filesystem;
@@ -121,17 +122,9 @@ TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
             grids = e.attention;
     });
     ASSERT_FALSE(grids.empty());
-    // Reference: [layers, heads, image tokens] of the last prompt position, reduced as the
-    // engine's default does (mean over heads of the upper half of the layers).
-    auto attention = ref->tensor("attention_last").to(torch::kFloat32);
-    const auto layers = attention.size(0);
-    auto expected = attention.narrow(0, layers / 2, layers - layers / 2).mean(1).mean(0);
-    std::vector<float> got;
-    for (const auto& g : grids)
-        got.insert(got.end(), g.values.begin(), g.values.end());
-    ASSERT_EQ(static_cast<std::int64_t>(got.size()), expected.size(0));
-    for (std::size_t i = 0; i < got.size(); ++i)
-        EXPECT_NEAR(got[i], expected[static_cast<std::int64_t>(i)].item<float>(), 1e-5) << "image token " << i;
+    test::expectDefaultAttentionRow(grids, ref->tensor("attention_last"));
+    if (HasFatalFailure())
+        return;
     // Kept attention (float16) re-reduced with other settings: one head of one layer.
     ExplainParams one;
     one.layer_begin = one.layer_end = 0;

@@ -21,9 +21,12 @@
 #include "engine/hub/HubCache.h"
 #include "engine/hub/HubClient.h"
 #include "engine/hub/KnownModels.h"
+#include "tests/common/Ports.h"
 
 namespace fs = std::filesystem;
 using namespace vqa::hub;
+
+using vqa::test::closedPort;
 
 namespace {
 
@@ -67,19 +70,6 @@ class ScopedEnv {
     std::string name_, old_;
     bool had_ = false;
 };
-
-// A TCP port on 127.0.0.1 where nothing listens.
-int closedPort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
 
 } // namespace
 

@@ -21,6 +21,7 @@
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/vision/ClipImageProcessor.h"
+#include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
 
@@ -260,15 +261,9 @@ TEST_P(LlavaCase, AttentionRowsEqualOutputAttentions) {
             grids = e.attention;
     });
     ASSERT_FALSE(grids.empty());
-    auto attention = ref_->tensor("attention_last").to(torch::kFloat32);
-    const auto layers = attention.size(0);
-    auto expected = attention.narrow(0, layers / 2, layers - layers / 2).mean(1).mean(0);
-    std::vector<float> got;
-    for (const auto& g : grids)
-        got.insert(got.end(), g.values.begin(), g.values.end());
-    ASSERT_EQ(static_cast<std::int64_t>(got.size()), expected.size(0));
-    for (std::size_t i = 0; i < got.size(); ++i)
-        EXPECT_NEAR(got[i], expected[static_cast<std::int64_t>(i)].item<float>(), 1e-5) << "image token " << i;
+    test::expectDefaultAttentionRow(grids, ref_->tensor("attention_last"));
+    if (HasFatalFailure())
+        return;
 
     // One 6x6 patch grid per image (plus the class token's empty block under "full").
     const bool full = GetParam() == "tiny_pad";

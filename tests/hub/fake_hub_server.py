@@ -13,7 +13,8 @@ Repositories (deterministic contents), each with a behaviour the tests need:
   test-org/tiny-vlm      plain
   test-org/cut-vlm       the first GET of model.safetensors breaks off after 1 MiB
   test-org/corrupt-vlm   model.safetensors is served with one byte changed (checksum must fail)
-  test-org/slow-vlm      model.safetensors trickles (32 KiB every 10 ms), so a test can pause it
+  test-org/slow-vlm      model.safetensors trickles (32 KiB every 10 ms) and, from the start,
+                         holds after 1 MiB until the client pauses, so a test can pause it
   test-org/norange-vlm   ignores Range headers and always sends the whole file (200)
   --serve ORG/NAME=DIR   (repeatable) a real model folder as a plain repository, its
                          *.safetensors as LFS files (the UI's first-run test downloads a tiny model)
@@ -27,6 +28,8 @@ import hashlib
 import json
 import os
 import random
+import select
+import socket
 import sys
 import threading
 import time
@@ -34,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, unquote
 
 MIB = 1 << 20
+HOLD_SECONDS = 60  # how long slow-vlm holds a download from the start (see send_bytes)
 
 
 def make_files(seed):
@@ -184,6 +188,20 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_bytes(repo, path, etag=repo.sha256[path])
         return self.send_json(404, {"error": "Not found"})
 
+    def wait_for_close(self, seconds):
+        """Waits until the client closes the connection (False) or `seconds` pass (True)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:
+                    return False
+                time.sleep(0.05)  # bytes of a next request: not ours to read
+        return True
+
     def send_bytes(self, repo, path, etag):
         data = repo.files[path]
         if repo.name == "corrupt-vlm" and path == "model.safetensors":
@@ -225,7 +243,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client sees fewer bytes than promised
             return
         if repo.name == "slow-vlm" and path == "model.safetensors":
+            # A download from the start stops after its first MiB and holds there until the
+            # client gives up on it (a pause), so a test that pauses mid-file is certain to
+            # find it mid-file however slow the machine; after HOLD_SECONDS it goes on, so a
+            # client that never pauses still finishes. A resumed download (a Range) trickles.
+            held = start == 0
             for i in range(0, len(body), 32 * 1024):
+                if held and i == MIB and not self.wait_for_close(HOLD_SECONDS):
+                    return
                 self.wfile.write(body[i:i + 32 * 1024])
                 self.wfile.flush()
                 time.sleep(0.01)

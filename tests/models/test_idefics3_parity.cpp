@@ -18,6 +18,7 @@
 #include "models/Idefics3Model.h"
 #include "models/Llama.h"
 #include "models/StepGraph.h"
+#include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,10 @@ namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
 using vqa::models::Idefics3Model;
 using vqa::models::KvCache;
+using vqa::test::greedy;
+using vqa::test::greedyToken;
+using vqa::test::maxAbsDiff;
+using vqa::test::toVector;
 
 namespace {
 
@@ -56,40 +61,10 @@ Loaded load(const std::string& name) {
     return l;
 }
 
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    EXPECT_EQ(a.sizes(), b.sizes());
-    if (a.sizes() != b.sizes())
-        return 1e30;
-    const double d = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-    return std::isnan(d) ? std::numeric_limits<double>::infinity() : d; // std::max drops NaN
-}
-
 // Prompt embeddings with the image features of the reference pixels at the image tokens.
 torch::Tensor promptEmbeddings(Idefics3Model& m, const Loaded& l, const torch::Tensor& ids) {
     auto features = m.encodeImages(l.get("pixel_values"), l.get("pixel_attention_mask"));
     return vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
-}
-
-std::int64_t greedyToken(const torch::Tensor& logits) {
-    return logits.reshape({-1}).argmax().item<std::int64_t>();
-}
-
-// Greedy decoding from the logits of the last prompt position; feeds every token but the
-// last back through the cache, like generate() does.
-std::vector<std::int64_t> greedy(Idefics3Model& m, KvCache& cache, torch::Tensor logits,
-                                 std::int64_t n) {
-    std::vector<std::int64_t> out;
-    for (std::int64_t i = 0; i < n; ++i) {
-        out.push_back(greedyToken(logits));
-        if (i + 1 < n)
-            logits = m.forward(m.embedTokens(torch::tensor({out.back()})), cache, false);
-    }
-    return out;
-}
-
-std::vector<std::int64_t> toVector(const torch::Tensor& t) {
-    auto c = t.to(torch::kInt64).contiguous();
-    return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
 }
 
 class Idefics3Parity : public ::testing::TestWithParam<std::string> {

@@ -17,12 +17,16 @@
 #include "engine/io/SafetensorsFile.h"
 #include "models/Interrupt.h"
 #include "models/Llava.h"
+#include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
 using vqa::models::KvCache;
+using vqa::test::greedy;
+using vqa::test::maxAbsDiff;
+using vqa::test::toVector;
 using vqa::models::LlavaModel;
 
 namespace {
@@ -43,32 +47,9 @@ Loaded load(const fs::path& dir) {
     return l;
 }
 
-double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
-    EXPECT_EQ(a.sizes(), b.sizes());
-    if (a.sizes() != b.sizes())
-        return 1e30;
-    const double d = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-    return std::isnan(d) ? std::numeric_limits<double>::infinity() : d; // std::max drops NaN
-}
-
 torch::Tensor promptEmbeddings(LlavaModel& m, const Loaded& l, const torch::Tensor& ids) {
     auto features = m.encodeImages(l.get("pixel_values"), {});
     return vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
-}
-
-std::vector<std::int64_t> toVector(const torch::Tensor& t) {
-    auto c = t.to(torch::kInt64).contiguous();
-    return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
-}
-
-std::vector<std::int64_t> greedy(LlavaModel& m, KvCache& cache, torch::Tensor logits, std::int64_t n) {
-    std::vector<std::int64_t> out;
-    for (std::int64_t i = 0; i < n; ++i) {
-        out.push_back(logits.reshape({-1}).argmax().item<std::int64_t>());
-        if (i + 1 < n)
-            logits = m.forward(m.embedTokens(torch::tensor({out.back()})), cache, false);
-    }
-    return out;
 }
 
 class LlavaParity : public ::testing::TestWithParam<std::string> {

@@ -35,22 +35,13 @@ from PIL import Image
 from safetensors.torch import save_file
 from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
 
+from reference_common import make_images
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
 
 CASE_VERSION = 1  # bump to rebuild cached cases (real_shapes) after changing what they hold
 FIXTURE_FILES_SKIP = {"config.json", "generation_config.json", "README.md", "NOTICE"}
-
-
-def make_images(seed):
-    rng = np.random.default_rng(seed)
-    # Smooth-ish random images, non-square, larger than one tile after resizing.
-    def img(h, w):
-        base = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
-        im = Image.fromarray(base).resize((w, h), Image.BILINEAR)
-        noise = rng.integers(-20, 20, (h, w, 3))
-        return Image.fromarray(np.clip(np.asarray(im).astype(int) + noise, 0, 255).astype(np.uint8))
-    return img(90, 150), img(140, 70)
 
 
 def build_processor(fixtures, image_seq_len, tile, longest):

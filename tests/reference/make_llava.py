@@ -43,20 +43,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reference_common import LLAVA15_TEMPLATE, make_images
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
 
 SEED = 20241122
-# llava-hf/llava-1.5-7b-hf's chat template (chat_template.json).
-LLAVA15_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
-    "{% endif %}{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
-    "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}"
-    "{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
 WORDS = ("the quick brown fox jumps over lazy dog image photo caption describe what where why how many "
          "people cars trees sky blue red green chart table value shows about question answer this is a "
          "picture of colours colour and these two differ between USER ASSISTANT").split()
@@ -91,17 +83,6 @@ def train_tokenizer(work):
     tok.add_tokens([AddedToken("<image>", special=True, normalized=False)], special_tokens=True)
     tok.add_special_tokens({"pad_token": AddedToken("<pad>", special=True, normalized=False)})
     return tok, path, sp.get_piece_size()
-
-
-def make_images(seed):
-    rng = np.random.default_rng(seed)
-
-    def img(h, w):
-        base = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
-        im = Image.fromarray(base).resize((w, h), Image.BILINEAR)
-        noise = rng.integers(-20, 20, (h, w, 3))
-        return Image.fromarray(np.clip(np.asarray(im).astype(int) + noise, 0, 255).astype(np.uint8))
-    return img(90, 150), img(140, 70)
 
 
 def config_for(vocab_size, image_token, tied, kv_heads, layer, strategy, projector_bias):

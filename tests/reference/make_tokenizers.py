@@ -18,18 +18,10 @@ import os
 import random
 import sys
 
+from reference_common import LLAVA15_TEMPLATE
+
 SEED = 20240611
 
-# LLaVA-1.5 (llava-hf) style template: role prefix, images first, then text.
-LLAVA15_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}"
-    "{% endif %}{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
-    "{{ '<image>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
-    "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}"
-    "{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
 
 WORDS = ("the quick brown fox jumps over lazy dog image photo caption describe what where "
          "why how many people cars trees sky blue red green chart table value shows about "

@@ -2,14 +2,18 @@
 // a second request while one runs (queued: it runs after the first, both complete), to a
 // model load during an answer (queued: the answer finishes with the old model, then the
 // new one loads), to a cancel, and to destroying the thread mid-answer (prompt, no hang).
+// "While one runs" is made certain by a gate at the first answer's decode stage
+// (tests/common/StageGate.h), which the test opens once it has posted what it needs to.
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
 
 #include <filesystem>
+#include <optional>
 
 #include "engine/Engine.h"
 #include "engine/EngineWorker.h"
+#include "tests/common/StageGate.h"
 
 using namespace vqa;
 
@@ -37,6 +41,15 @@ GenerationResult resultAt(const QSignalSpy& spy, int i) { return spy.at(i).at(0)
 class TestEngineWorker : public QObject {
     Q_OBJECT
     std::unique_ptr<EngineThread> thread_;
+    std::optional<test::StageGate> gate_;
+
+    // Holds the next answer at its first decoding step until the gate opens: returns once the
+    // worker is certainly busy with it.
+    bool postAndHold(const Request& request) {
+        gate_.emplace("decode");
+        worker()->post(request);
+        return QTest::qWaitFor([&] { return gate_->reached(); }, 60000) && worker()->busy();
+    }
 
     EngineWorker* worker() { return thread_->worker(); }
 
@@ -61,13 +74,18 @@ private slots:
         thread_ = std::make_unique<EngineThread>();
         load(tinyModel("tiny_tied"));
     }
-    void cleanup() { thread_.reset(); }
+    void cleanup() {
+        if (gate_)
+            gate_->open();  // a failed check may leave it closed: the join below would wait on it
+        thread_.reset();
+        gate_.reset();  // the engine's thread is joined: the hook can go
+    }
 
     void aSecondRequestIsQueuedAndBothComplete() {
         QSignalSpy finished(worker(), &EngineWorker::finished);
-        worker()->post(question(40));
-        QVERIFY(QTest::qWaitFor([&] { return worker()->busy(); }, 10000));
+        QVERIFY(postAndHold(question(40)));
         worker()->post(question(5));  // while the first runs
+        gate_->open();
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 2; }, 120000));
         const auto first = resultAt(finished, 0), second = resultAt(finished, 1);
         QCOMPARE(first.stop, StopReason::MaxTokens);
@@ -88,12 +106,12 @@ private slots:
         Request busy = question(30);
         busy.images = {other};
         busy.image_keys = {"busy"};
-        worker()->post(busy);
-        QVERIFY(QTest::qWaitFor([&] { return worker()->busy(); }, 10000));
+        QVERIFY(postAndHold(busy));
         worker()->postPrepareImage(other, "flip-1");
         worker()->postPrepareImage(other, "flip-2");
         worker()->postPrepareImage(r.images[0], r.image_keys[0]);
         worker()->post(r);
+        gate_->open();
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 2; }, 120000));
         QCOMPARE(resultAt(finished, 1).stop, StopReason::MaxTokens);
         QCOMPARE(resultAt(finished, 1).timings.encode_ms, 0.0);
@@ -113,12 +131,12 @@ private slots:
         QStringList order;
         connect(worker(), &EngineWorker::finished, this, [&] { order << "finished"; });
         connect(worker(), &EngineWorker::modelLoaded, this, [&] { order << "loaded"; });
-        worker()->post(question(200));
-        QVERIFY(QTest::qWaitFor([&] { return worker()->busy(); }, 10000));
+        QVERIFY(postAndHold(question(200)));
         LoadOptions options;
         options.device = DevicePreference::Cpu;
         QMetaObject::invokeMethod(worker(), "loadModel", Qt::QueuedConnection, Q_ARG(QString, tinyModel("tiny_untied")),
                                   Q_ARG(vqa::LoadOptions, options));
+        gate_->open();
         QVERIFY(QTest::qWaitFor([&] { return loaded.count() == 1; }, 120000));
         QCOMPARE(order, (QStringList{"finished", "loaded"}));
         QCOMPARE(resultAt(finished, 0).stop, StopReason::MaxTokens);
@@ -131,10 +149,9 @@ private slots:
 
     void cancelStopsTheAnswerAndTheNextOneRuns() {
         QSignalSpy finished(worker(), &EngineWorker::finished);
-        QSignalSpy tokens(worker(), &EngineWorker::token);
-        worker()->post(question(1000));
-        QVERIFY(QTest::qWaitFor([&] { return tokens.count() > 0; }, 60000));
+        QVERIFY(postAndHold(question(1000)));  // held at its first decoding step
         worker()->cancel();
+        gate_->open();
         QVERIFY(QTest::qWaitFor([&] { return finished.count() == 1; }, 10000));
         QCOMPARE(resultAt(finished, 0).stop, StopReason::Cancelled);
         QVERIFY(resultAt(finished, 0).token_ids.size() < 1000);

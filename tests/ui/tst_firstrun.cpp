@@ -15,11 +15,8 @@
 #include <QTest>
 #include <QTreeWidget>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "engine/hub/KnownModels.h"
+#include "tests/common/Ports.h"
 #include "tests/ui/FakeHub.h"
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
@@ -31,6 +28,8 @@
 using vqa::ui::MainWindow;
 using vqa::ui::ModelDownloads;
 
+using vqa::test::closedPort;
+
 namespace {
 
 const QString kTinyModel = QStringLiteral(VQA_BINARY_DIR "/reference/idefics3/tiny_tied/model");
@@ -40,19 +39,6 @@ QString recommendedRepo() {
         if (m.recommended)
             return QString::fromStdString(m.repo_id);
     return {};
-}
-
-// A TCP port on 127.0.0.1 where nothing listens.
-int closedPort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
 }
 
 }  // namespace
