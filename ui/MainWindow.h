@@ -10,11 +10,8 @@
 
 #include "ui/Settings.h"
 
-class QLabel;
 class QListWidget;
-class QMenu;
 class QProgressBar;
-class QPushButton;
 class QStackedWidget;
 
 namespace vqa {
@@ -23,20 +20,22 @@ class EngineThread;
 
 namespace vqa::ui {
 
+class ChatPanel;
 class ChatView;
-class ColorLegend;
 class ConversationController;
 class ExplainBar;
 class ExplanationController;
 class Exporter;
 class ImageCanvas;
+class ImagePanel;
 class ImageSet;
+class MainMenus;
+class StatusLine;
 class ModelController;
 class ModelDownloads;
 class ModelManagerDialog;
 class QuestionEdit;
 class WelcomePage;
-struct HeatmapView;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -60,7 +59,7 @@ public:
     Exporter* exporter() const { return exporter_; }
     // Downloads from the Hub (the first-run button and the model manager share them); a
     // finished download loads its model.
-    ModelDownloads* downloads() const { return downloads_; }
+    ModelDownloads* downloads() const;
     // Model ▸ Models…: shows the model manager (non-modal; one at a time).
     ModelManagerDialog* showModelManager();
 
@@ -70,17 +69,19 @@ public:
     const AppSettings& settings() const { return settings_; }
     void applySettings(const AppSettings& settings);  // and saves them
 
-    ImageCanvas* canvas() const { return canvas_; }
-    ChatView* chatView() const { return chat_; }
-    QuestionEdit* questionBox() const { return question_; }
-    ExplainBar* explainBar() const { return explain_; }
+    ImageCanvas* canvas() const;
+    ChatView* chatView() const;
+    QuestionEdit* questionBox() const;
+    ExplainBar* explainBar() const;
     WelcomePage* welcomePage() const { return welcome_; }
-    QListWidget* thumbnailStrip() const { return thumbnails_; }
-    QProgressBar* progressBar() const { return progress_; }
+    QListWidget* thumbnailStrip() const;
+    QProgressBar* progressBar() const;
+    void showWelcome();  // the first-run page in place of the chat
     bool welcomeVisible() const;
     QString statusText() const;
     QString performanceText() const;
     QString heatmapCaption() const;
+    static bool dialogsAllowed();  // not with VQA_NO_DIALOGS set (tests)
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -90,21 +91,16 @@ protected:
 
 private:
     void buildUi();
-    void buildMenus();
     void connectControllers();
     void connectDownloads();
     void pushRequestParams();
     void showCurrentImage(int index);
-    void showHeatmapView(const HeatmapView& view);
-    void showProgress(const QString& format, double fraction = -1);
     void updateActions();
     void updateRightPanel();
     void updateModelLabels();
-    void updateWelcomeCache();
-    void rebuildRecentMenu();
     void showError(const QString& title, const QString& message);
     void setStatus(const QString& text);
-    void setPerformance(const QString& text);
+    bool busy() const;  // a model loads or an answer streams
     void closeIfClosing();
 
     EngineThread* engine_;
@@ -113,46 +109,17 @@ private:
     ConversationController* conversation_;
     ExplanationController* explanation_;
     Exporter* exporter_;
-    ModelDownloads* downloads_;
     ModelManagerDialog* manager_ = nullptr;
     AppSettings settings_;
     bool closing_ = false;
 
     // Widgets.
-    ImageCanvas* canvas_;
-    ExplainBar* explain_;
-    ColorLegend* legend_;
-    QLabel* zoom_label_;
-    QWidget* view_row_;
-    QListWidget* thumbnails_;
+    ImagePanel* image_panel_;
     QStackedWidget* right_stack_;
     WelcomePage* welcome_;
-    QLabel* chat_header_;
-    ChatView* chat_;
-    QuestionEdit* question_;
-    QPushButton* send_;
-    QPushButton* describe_button_;
-    QPushButton* regenerate_button_;
-    QPushButton* new_button_;
-    QPushButton* copy_button_;
-    QLabel* status_;
-    QProgressBar* progress_;
-    QLabel* perf_label_;
-    QLabel* device_label_;
-    QLabel* memory_label_;
-    QMenu* recent_menu_ = nullptr;
-
-    // Actions that depend on state.
-    QAction* describe_action_ = nullptr;
-    QAction* stop_action_ = nullptr;
-    QAction* regenerate_action_ = nullptr;
-    QAction* new_action_ = nullptr;
-    QAction* copy_action_ = nullptr;
-    QAction* overlay_action_ = nullptr;
-    QAction* export_md_action_ = nullptr;
-    QAction* export_json_action_ = nullptr;
-    QAction* model_info_action_ = nullptr;
-    QAction* close_image_action_ = nullptr;
+    ChatPanel* chat_panel_;
+    MainMenus* menus_;
+    StatusLine* status_;
 };
 
 }  // namespace vqa::ui

@@ -8,6 +8,8 @@
 #include <QSettings>
 
 #include "engine/EngineWorker.h"
+#include "engine/hub/HubCache.h"
+#include "engine/hub/KnownModels.h"
 #include "ui/ModelDownloads.h"
 
 namespace vqa::ui {
@@ -47,11 +49,51 @@ QString formatCount(std::int64_t n) {
     return QString::number(n);
 }
 
-ModelController::ModelController(EngineWorker* worker, QObject* parent) : QObject(parent), worker_(worker) {
+ModelController::ModelController(EngineWorker* worker, QObject* parent)
+    : QObject(parent), worker_(worker), downloads_(new ModelDownloads(this)) {
     connect(worker_, &EngineWorker::modelLoaded, this, &ModelController::handleLoaded);
     connect(worker_, &EngineWorker::modelFailed, this, &ModelController::handleFailed);
     connect(&memory_timer_, &QTimer::timeout, this, [this] { emit memoryChanged(memoryInUse()); });
     memory_timer_.start(2000);
+    connectDownloads();
+}
+
+void ModelController::connectDownloads() {
+    connect(downloads_, &ModelDownloads::progressChanged, this, [this] {
+        const hub::DownloadProgress& p = downloads_->lastProgress();
+        const QString text = downloads_->repo() + QStringLiteral(": ") + ModelDownloads::describe(p);
+        emit downloadProgress(p.total > 0 ? double(p.bytes) / double(p.total) : -1.0, text);
+        emit status(tr("Downloading %1").arg(text));
+    });
+    connect(downloads_, &ModelDownloads::stateChanged, this, [this] {
+        const bool paused = downloads_->state() == ModelDownloads::State::Paused;
+        emit downloadState(downloads_->running(), paused);
+        if (paused) {
+            const hub::DownloadProgress& p = downloads_->lastProgress();
+            const QString text = tr("Paused %1 at %2 of %3. Resume continues where it stopped.")
+                                     .arg(downloads_->repo(), QString::fromStdString(hub::formatBytes(p.bytes)),
+                                          QString::fromStdString(hub::formatBytes(p.total)));
+            emit downloadMessage(text, false);
+            emit status(text);
+        }
+    });
+    connect(downloads_, &ModelDownloads::finished, this, [this](const QString& repo, const QString& dir) {
+        emit downloadMessage(tr("%1 is downloaded and checked. Loading it…").arg(repo), false);
+        emit downloadState(false, false);
+        emit downloaded(repo, dir);
+    });
+    connect(downloads_, &ModelDownloads::cancelled, this, [this](const QString& repo) {
+        emit downloadCancelled();
+        emit status(tr("Cancelled the download of %1.").arg(repo));
+    });
+    connect(downloads_, &ModelDownloads::failed, this, [this](const QString& repo, const QString& message, bool offline) {
+        emit downloadState(false, false);
+        const QString text = offline ? tr("You seem to be offline: %1 could not be downloaded. %2").arg(repo, message)
+                                     : tr("The download of %1 failed: %2").arg(repo, message);
+        emit downloadMessage(text, true);
+        emit status(text);
+        emit downloadFailed(offline ? tr("Offline") : tr("Download failed"), text);
+    });
 }
 
 QString ModelController::lastDir() { return QSettings().value("model/lastDir").toString(); }
@@ -124,6 +166,15 @@ std::pair<int, int> ModelController::decoderShape() const {
     const QJsonObject root = QJsonDocument::fromJson(f.readAll()).object();
     const QJsonObject text = root.contains("text_config") ? root["text_config"].toObject() : root;
     return {text["num_hidden_layers"].toInt(), text["num_attention_heads"].toInt()};
+}
+
+QString ModelController::recommendedCached() {
+    QString cached;
+    for (const auto& m : hub::knownModels())
+        if (m.recommended)
+            if (const auto snap = hub::cachedSnapshot(m.repo_id))
+                cached = QString::fromStdString(snap->string());
+    return cached;
 }
 
 QString ModelController::memoryInUse() {
