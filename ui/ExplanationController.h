@@ -1,9 +1,10 @@
 // Where the model looked: which map is over the image (the hovered word, else the pinned word
 // or answer, else the newest token while an answer streams), what the legend says about it,
 // and the work the engine does on request: redrawing the last answer's maps with other
-// layers and heads (regrid), and relevancy maps of a clicked word. Requests carry tickets;
-// an answer comes back to the ticket it was asked under, and a newer regrid supersedes an
-// older one. No widgets: the window shows the HeatmapView it reports.
+// layers and heads (regrid), and relevancy maps of a clicked word. Requests carry tickets
+// (numbered from 1, in the order asked); an answer comes back to the ticket it was asked
+// under, and a newer regrid supersedes an older one. No widgets: the window shows the
+// HeatmapView it reports.
 #pragma once
 
 #include <QImage>
