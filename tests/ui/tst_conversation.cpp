@@ -13,31 +13,14 @@
 #include "ui/ImageSet.h"
 #include "ui/ModelController.h"
 
+using vqa::test::fakeModel;
+using vqa::test::tokenEvent;
 using vqa::ui::ConversationController;
 using vqa::ui::ImageSession;
 using vqa::ui::ImageSet;
 using vqa::ui::ModelController;
 
 namespace {
-
-vqa::TokenEvent tokenEvent(int index, const std::string& text, std::vector<vqa::HeatmapGrid> grids = {}) {
-    vqa::TokenEvent e;
-    e.index = index;
-    e.id = 500 + index;
-    e.text = text;
-    e.attention = std::move(grids);
-    return e;
-}
-
-vqa::ModelInfo fakeModel() {
-    vqa::ModelInfo m;
-    m.family = "idefics3";
-    m.name = "tiny";
-    m.parameters = 1000;
-    m.dtype = "float32";
-    m.device = "cpu";
-    return m;
-}
 
 // The controllers as the window makes them, on a real engine thread without a model.
 struct Controllers {
@@ -131,7 +114,7 @@ private slots:
         QCOMPARE(answer.tokens.size(), size_t(3));
         QCOMPARE(answer.tokens[1].start, 2);
         QCOMPARE(answer.tokens[1].end, 5);
-        QCOMPARE(answer.tokens[2].id, 502);
+        QCOMPARE(answer.tokens[2].id, 1002);
         QCOMPARE(answer.tokens[1].attention.size(), size_t(3));
         QVERIFY(answer.tokens[0].attention.empty());
         QCOMPARE(with_attention, (std::vector<bool>{false, true, false}));

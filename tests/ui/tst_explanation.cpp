@@ -27,22 +27,9 @@ namespace {
 
 const QSize kImage(64, 48);
 
-vqa::TokenEvent tokenEvent(int index, const std::string& text, double fx) {
-    vqa::TokenEvent e;
-    e.index = index;
-    e.id = 700 + index;
-    e.text = text;
-    e.attention = vqa::test::bumpGrids(fx, 0.5, kImage);
-    return e;
-}
-
-vqa::ModelInfo fakeModel() {
-    vqa::ModelInfo m;
-    m.family = "idefics3";
-    m.name = "tiny";
-    m.dtype = "float32";
-    m.device = "cpu";
-    return m;
+// A token of an answer that looks at (fx, 0.5) of the image.
+vqa::TokenEvent lookingAt(int index, const std::string& text, double fx) {
+    return vqa::test::tokenEvent(index, text, vqa::test::bumpGrids(fx, 0.5, kImage));
 }
 
 // The controllers, connected as the window connects them.
@@ -75,10 +62,10 @@ struct Controllers {
     // "A red cat." with each word looking elsewhere; the answer is message 1.
     void answer() {
         conversation.beginAnswer("What is there?");
-        conversation.handleToken(tokenEvent(0, "A", 0.1));
-        conversation.handleToken(tokenEvent(1, " red", 0.5));
-        conversation.handleToken(tokenEvent(2, " cat", 0.9));
-        conversation.handleToken(tokenEvent(3, ".", 0.9));
+        conversation.handleToken(lookingAt(0, "A", 0.1));
+        conversation.handleToken(lookingAt(1, " red", 0.5));
+        conversation.handleToken(lookingAt(2, " cat", 0.9));
+        conversation.handleToken(lookingAt(3, ".", 0.9));
         conversation.handleFinished(vqa::GenerationResult{});
     }
     const vqa::ui::ChatMessage& lastAnswer() const { return images.current()->messages.back(); }
@@ -106,15 +93,15 @@ private slots:
         // While the answer streams, the map follows the newest token (coalesced on a timer).
         QSignalSpy changed(&c.explanation, &ExplanationController::viewChanged);
         c.conversation.beginAnswer("What is there?");
-        c.conversation.handleToken(tokenEvent(0, "A", 0.1));
-        c.conversation.handleToken(tokenEvent(1, " red", 0.5));
+        c.conversation.handleToken(lookingAt(0, "A", 0.1));
+        c.conversation.handleToken(lookingAt(1, " red", 0.5));
         const int before = changed.count();
         QVERIFY(QTest::qWaitFor([&] { return changed.count() > before; }, 5000));
         QCOMPARE(c.explanation.view().caption, QString("Word “red”"));
         QCOMPARE(c.explanation.view().highlight_message, -1);  // the streaming cursor shows it
         QVERIFY(!c.explanation.view().overlay.isNull());
-        c.conversation.handleToken(tokenEvent(2, " cat", 0.9));
-        c.conversation.handleToken(tokenEvent(3, ".", 0.9));
+        c.conversation.handleToken(lookingAt(2, " cat", 0.9));
+        c.conversation.handleToken(lookingAt(3, ".", 0.9));
         c.conversation.handleFinished(vqa::GenerationResult{});
 
         // The finished answer is pinned whole.
@@ -152,7 +139,7 @@ private slots:
     void aNewerRegridSupersedesAnOlderOneAndStaleTicketsChangeNothing() {
         Controllers c;
         QVERIFY(c.addImage());
-        c.model.handleLoaded(fakeModel());
+        c.model.handleLoaded(vqa::test::fakeModel());
         QVERIFY(!c.explanation.regridLastAnswer());  // no answer yet
         QCOMPARE(c.statuses.last(), QString("Layer and head choices apply to the next answer."));
         c.answer();
@@ -190,10 +177,10 @@ private slots:
     void aRegridAskedWhileAnAnswerStreamsWaitsForItsEnd() {
         Controllers c;
         QVERIFY(c.addImage());
-        c.model.handleLoaded(fakeModel());
+        c.model.handleLoaded(vqa::test::fakeModel());
         c.answer();
         c.conversation.beginAnswer("More?");
-        c.conversation.handleToken(tokenEvent(0, "Yes", 0.3));
+        c.conversation.handleToken(lookingAt(0, "Yes", 0.3));
         QVERIFY(!c.explanation.regridLastAnswer());
         QCOMPARE(c.statuses.last(), QString("The new layers and head apply once this answer is finished."));
         QVERIFY(!c.explanation.isExplaining());
@@ -212,7 +199,7 @@ private slots:
         c.explanation.setRelevancyMode(true);
         QVERIFY(!c.explanation.requestRelevancy(1, 2));  // no model
         QVERIFY2(c.statuses.last().startsWith("Relevancy needs the model"), qPrintable(c.statuses.last()));
-        c.model.handleLoaded(fakeModel());
+        c.model.handleLoaded(vqa::test::fakeModel());
         QSignalSpy running(&c.explanation, &ExplanationController::relevancyRunning);
         c.explanation.showTokenHeatmap(1, 2);  // a click on "cat" asks for its map
         QVERIFY(c.explanation.isExplaining());

@@ -43,6 +43,8 @@
 #include "ui/SettingsDialog.h"
 #include "ui/WelcomePage.h"
 
+using vqa::test::fakeModel;
+using vqa::test::tokenEvent;
 using vqa::ui::MainWindow;
 
 namespace {
@@ -58,27 +60,6 @@ void drop(QWidget* target, const QMimeData* mime) {
 
 bool waitForImages(MainWindow& w, int count, int timeout_ms = 10000) {
     return QTest::qWaitFor([&] { return w.images()->count() >= count && w.images()->pending() == 0; }, timeout_ms);
-}
-
-vqa::TokenEvent tokenEvent(int index, const std::string& text, std::vector<vqa::HeatmapGrid> grids = {}) {
-    vqa::TokenEvent e;
-    e.index = index;
-    e.id = 1000 + index;
-    e.text = text;
-    e.attention = std::move(grids);
-    return e;
-}
-
-vqa::ModelInfo fakeModel() {
-    vqa::ModelInfo m;
-    m.family = "idefics3";
-    m.name = "SmolVLM-256M-Instruct";
-    m.path = "/models/SmolVLM-256M-Instruct";
-    m.parameters = 256'484'928;
-    m.dtype = "bfloat16";
-    m.device = "cpu";
-    m.weight_bytes = 513'000'000;
-    return m;
 }
 
 QRgb canvasPixelAt(MainWindow& w, QPointF image_fraction) {
