@@ -298,8 +298,9 @@ void ExplanationController::update() {
                     if (!mapOf(t).empty())
                         grids.push_back(&mapOf(t));
                 if (relevancy)
-                    v.caption = grids.empty() ? tr("Relevancy: click a word to compute its map")
-                                              : tr("Relevancy: mean over the %1 tokens computed so far").arg(grids.size());
+                    v.caption = grids.empty()
+                                    ? tr("Relevancy: click a word to compute its map")
+                                    : tr("Relevancy: mean over the %1 tokens computed so far").arg(grids.size());
                 else
                     v.caption = grids.size() == 1 ? tr("Whole answer: one token")
                                                   : tr("Whole answer: mean over %1 tokens").arg(grids.size());
@@ -318,7 +319,8 @@ void ExplanationController::update() {
                                 : pending      ? tr("Computing the relevancy of “%1”…").arg(word)
                                                : tr("Click “%1” to compute its relevancy").arg(word);
                 } else {
-                    v.caption = grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
+                    v.caption =
+                        grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
                 }
                 if (!live) {  // the streaming cursor shows the newest word; no re-render per token
                     v.highlight_message = message;

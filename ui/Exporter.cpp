@@ -16,7 +16,8 @@ bool Exporter::saveOverlay(const QString& path) {
     const ImageSession* s = images_->current().get();
     const QImage& overlay = explanation_->view().overlay;
     if (!s || s->image.display.isNull() || overlay.isNull()) {
-        emit error(tr("Nothing to save"), tr("There is no heatmap over the image yet: hover or click a word of an answer."));
+        emit error(tr("Nothing to save"),
+                   tr("There is no heatmap over the image yet: hover or click a word of an answer."));
         return false;
     }
     const QImage image = blendOverlay(s->image.display, overlay, explanation_->opacity());
@@ -52,11 +53,12 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
             for (int t = b; t < e; ++t)
                 if (!m.tokens[size_t(t)].attention.empty())
                     word.push_back(&m.tokens[size_t(t)].attention);
-            const QString text =
-                m.text.mid(m.tokens[size_t(b)].start, m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start).trimmed();
+            const int start = m.tokens[size_t(b)].start;
+            const QString text = m.text.mid(start, m.tokens[size_t(e - 1)].end - start).trimmed();
             const QImage wo = colorizeHeatmap(buildHeatmap(word, s->image.original_size), map);
             if (!wo.isNull())
-                out.push_back({int(i), tr("Heatmap of the word “%1”").arg(text), blendOverlay(s->image.display, wo, opacity)});
+                out.push_back({int(i), tr("Heatmap of the word “%1”").arg(text),
+                               blendOverlay(s->image.display, wo, opacity)});
         }
     }
     return out;

@@ -32,92 +32,104 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
         connect(a, &QAction::triggered, this, slot);
         return a;
     };
+    MainWindow* w = window;
+    ImageSet* images = w->images();
+    ConversationController* conversation = w->conversation();
+    ImageCanvas* canvas = w->canvas();
+    QuestionEdit* question = w->questionBox();
 
-    QMenu* file = window_->menuBar()->addMenu(tr("&File"));
-    add(file, tr("&Open Image…"), QKeySequence::Open, [this] {
-        QString start = window_->images()->lastDir();
+    QMenu* file = w->menuBar()->addMenu(tr("&File"));
+    add(file, tr("&Open Image…"), QKeySequence::Open, [w, images] {
+        QString start = images->lastDir();
         if (start.isEmpty())
             start = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
-        const QStringList paths = QFileDialog::getOpenFileNames(window_, tr("Open Image"), start, tr("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"));
+        const QStringList paths = QFileDialog::getOpenFileNames(
+            w, tr("Open Image"), start, tr("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"));
         for (const QString& p : paths)
-            window_->openImage(p);
+            w->openImage(p);
     });
-    add(file, tr("&Paste Image"), QKeySequence::Paste, [this] { window_->images()->paste(); });
+    add(file, tr("&Paste Image"), QKeySequence::Paste, [images] { images->paste(); });
     recent_menu_ = file->addMenu(tr("Open &Recent"));
     connect(recent_menu_, &QMenu::aboutToShow, this, &MainMenus::rebuildRecentMenu);
     rebuildRecentMenu();
-    close_image_action_ = add(file, tr("&Close Image"), QKeySequence::Close, [this] { window_->closeImage(window_->images()->currentIndex()); });
-    window_->thumbnailStrip()->addAction(close_image_action_);
+    close_image_action_ = add(file, tr("&Close Image"), QKeySequence::Close,
+                              [w, images] { w->closeImage(images->currentIndex()); });
+    w->thumbnailStrip()->addAction(close_image_action_);
     file->addSeparator();
-    export_md_action_ = add(file, tr("&Export Conversation as Markdown…"), QKeySequence(tr("Ctrl+E")), [this] {
-        const QString path = QFileDialog::getSaveFileName(window_, tr("Export as Markdown"),
+    export_md_action_ = add(file, tr("&Export Conversation as Markdown…"), QKeySequence(tr("Ctrl+E")), [w] {
+        const QString path = QFileDialog::getSaveFileName(w, tr("Export as Markdown"),
                                                           QDir::homePath() + "/conversation.md", tr("Markdown (*.md)"));
         if (!path.isEmpty())
-            window_->exporter()->exportMarkdown(path);
+            w->exporter()->exportMarkdown(path);
     });
-    export_json_action_ = add(file, tr("Export Conversation as &JSON…"), QKeySequence(tr("Ctrl+Shift+E")), [this] {
-        const QString path = QFileDialog::getSaveFileName(window_, tr("Export as JSON"),
+    export_json_action_ = add(file, tr("Export Conversation as &JSON…"), QKeySequence(tr("Ctrl+Shift+E")), [w] {
+        const QString path = QFileDialog::getSaveFileName(w, tr("Export as JSON"),
                                                           QDir::homePath() + "/conversation.json", tr("JSON (*.json)"));
         if (!path.isEmpty())
-            window_->exporter()->exportJson(path);
+            w->exporter()->exportJson(path);
     });
-    add(file, tr("&Save Heatmap Image…"), QKeySequence(tr("Ctrl+Shift+S")), [this] { emit window_->explainBar()->saveRequested(); });
+    add(file, tr("&Save Heatmap Image…"), QKeySequence(tr("Ctrl+Shift+S")),
+        [w] { emit w->explainBar()->saveRequested(); });
     file->addSeparator();
-    add(file, tr("&Quit"), QKeySequence::Quit, [this] { window_->close(); });
+    add(file, tr("&Quit"), QKeySequence::Quit, [w] { w->close(); });
 
-    QMenu* view = window_->menuBar()->addMenu(tr("&View"));
-    add(view, tr("&Fit to Window"), QKeySequence(tr("Ctrl+0")), [this] { window_->canvas()->fitToWindow(); });
-    add(view, tr("&Actual Size"), QKeySequence(tr("Ctrl+1")), [this] { window_->canvas()->actualSize(); });
-    QAction* zin = add(view, tr("Zoom &In"), QKeySequence::ZoomIn, [this] { window_->canvas()->zoomIn(); });
+    QMenu* view = w->menuBar()->addMenu(tr("&View"));
+    add(view, tr("&Fit to Window"), QKeySequence(tr("Ctrl+0")), [canvas] { canvas->fitToWindow(); });
+    add(view, tr("&Actual Size"), QKeySequence(tr("Ctrl+1")), [canvas] { canvas->actualSize(); });
+    QAction* zin = add(view, tr("Zoom &In"), QKeySequence::ZoomIn, [canvas] { canvas->zoomIn(); });
     zin->setShortcuts({QKeySequence::ZoomIn, QKeySequence(tr("Ctrl+="))});
-    add(view, tr("Zoom &Out"), QKeySequence::ZoomOut, [this] { window_->canvas()->zoomOut(); });
+    add(view, tr("Zoom &Out"), QKeySequence::ZoomOut, [canvas] { canvas->zoomOut(); });
     view->addSeparator();
     overlay_action_ = add(view, tr("Show &Heatmap"), QKeySequence(tr("Ctrl+H")),
-                          [this](bool on) { window_->explainBar()->setOverlayVisible(on); });
+                          [w](bool on) { w->explainBar()->setOverlayVisible(on); });
     overlay_action_->setCheckable(true);
-    overlay_action_->setChecked(window_->settings().overlay_visible);
-    connect(window_->explainBar(), &ExplainBar::overlayToggled, overlay_action_, &QAction::setChecked);
+    overlay_action_->setChecked(w->settings().overlay_visible);
+    connect(w->explainBar(), &ExplainBar::overlayToggled, overlay_action_, &QAction::setChecked);
     add(view, tr("&Whole-Answer Heatmap"), QKeySequence(tr("Ctrl+Shift+H")),
-        [this] { window_->explanation()->showWholeAnswerHeatmap(); });
+        [w] { w->explanation()->showWholeAnswerHeatmap(); });
     view->addSeparator();
-    add(view, tr("&Previous Image"), QKeySequence(tr("Ctrl+PgUp")), [this] {
-        if (window_->images()->currentIndex() > 0)
-            window_->images()->setCurrent(window_->images()->currentIndex() - 1);
+    add(view, tr("&Previous Image"), QKeySequence(tr("Ctrl+PgUp")), [images] {
+        if (images->currentIndex() > 0)
+            images->setCurrent(images->currentIndex() - 1);
     });
-    add(view, tr("&Next Image"), QKeySequence(tr("Ctrl+PgDown")), [this] {
-        if (window_->images()->currentIndex() + 1 < window_->images()->count())
-            window_->images()->setCurrent(window_->images()->currentIndex() + 1);
+    add(view, tr("&Next Image"), QKeySequence(tr("Ctrl+PgDown")), [images] {
+        if (images->currentIndex() + 1 < images->count())
+            images->setCurrent(images->currentIndex() + 1);
     });
 
-    QMenu* chat = window_->menuBar()->addMenu(tr("&Chat"));
-    describe_action_ = add(chat, tr("&Describe Image"), QKeySequence(tr("Ctrl+D")), [this] { window_->conversation()->describe(); });
-    add(chat, tr("&Ask Question"), QKeySequence(tr("Ctrl+Return")), [this] { emit window_->questionBox()->submitted(); });
-    add(chat, tr("Type a &Question"), QKeySequence(tr("Ctrl+L")), [this] { window_->questionBox()->setFocus(); });
-    stop_action_ = add(chat, tr("&Stop"), QKeySequence(Qt::Key_Escape), [this] { window_->conversation()->stop(); });
-    regenerate_action_ = add(chat, tr("&Regenerate"), QKeySequence(tr("Ctrl+R")), [this] { window_->conversation()->regenerate(); });
-    new_action_ = add(chat, tr("&New Conversation"), QKeySequence::New, [this] { window_->conversation()->newConversation(); });
-    copy_action_ = add(chat, tr("&Copy Answer"), QKeySequence(tr("Ctrl+Shift+C")), [this] { window_->copyLastAnswer(); });
+    QMenu* chat = w->menuBar()->addMenu(tr("&Chat"));
+    describe_action_ =
+        add(chat, tr("&Describe Image"), QKeySequence(tr("Ctrl+D")), [conversation] { conversation->describe(); });
+    add(chat, tr("&Ask Question"), QKeySequence(tr("Ctrl+Return")), [question] { emit question->submitted(); });
+    add(chat, tr("Type a &Question"), QKeySequence(tr("Ctrl+L")), [question] { question->setFocus(); });
+    stop_action_ = add(chat, tr("&Stop"), QKeySequence(Qt::Key_Escape), [conversation] { conversation->stop(); });
+    regenerate_action_ =
+        add(chat, tr("&Regenerate"), QKeySequence(tr("Ctrl+R")), [conversation] { conversation->regenerate(); });
+    new_action_ =
+        add(chat, tr("&New Conversation"), QKeySequence::New, [conversation] { conversation->newConversation(); });
+    copy_action_ = add(chat, tr("&Copy Answer"), QKeySequence(tr("Ctrl+Shift+C")), [w] { w->copyLastAnswer(); });
 
-    QMenu* model = window_->menuBar()->addMenu(tr("&Model"));
-    add(model, tr("Open &Model Folder…"), QKeySequence(tr("Ctrl+M")), [this] { emit window_->welcomePage()->openModelRequested(); });
-    model_info_action_ = add(model, tr("Model &Information…"), QKeySequence(tr("Ctrl+I")), [this] {
+    QMenu* model = w->menuBar()->addMenu(tr("&Model"));
+    add(model, tr("Open &Model Folder…"), QKeySequence(tr("Ctrl+M")),
+        [w] { emit w->welcomePage()->openModelRequested(); });
+    model_info_action_ = add(model, tr("Model &Information…"), QKeySequence(tr("Ctrl+I")), [w] {
         if (MainWindow::dialogsAllowed())
-            QMessageBox::information(window_, tr("Model Information"), window_->model()->infoText());
+            QMessageBox::information(w, tr("Model Information"), w->model()->infoText());
     });
-    add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [this] { window_->showModelManager(); });
+    add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [w] { w->showModelManager(); });
     model->addSeparator();
-    QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [this] {
-        SettingsDialog dialog(window_->settings(), window_);
+    QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [w] {
+        SettingsDialog dialog(w->settings(), w);
         if (dialog.exec() == QDialog::Accepted)
-            window_->applySettings(dialog.settings());
+            w->applySettings(dialog.settings());
     });
     prefs->setShortcuts({QKeySequence::Preferences, QKeySequence(tr("Ctrl+,"))});
 
-    QMenu* help = window_->menuBar()->addMenu(tr("&Help"));
-    add(help, tr("&Getting a Model"), QKeySequence(), [this] { window_->showWelcome(); });
-    add(help, tr("&About VQA Studio"), QKeySequence(), [this] {
+    QMenu* help = w->menuBar()->addMenu(tr("&Help"));
+    add(help, tr("&Getting a Model"), QKeySequence(), [w] { w->showWelcome(); });
+    add(help, tr("&About VQA Studio"), QKeySequence(), [w] {
         if (MainWindow::dialogsAllowed())
-            QMessageBox::about(window_, tr("About VQA Studio"),
+            QMessageBox::about(w, tr("About VQA Studio"),
                                tr("<b>VQA Studio</b> %1<br>Ask questions about images, locally, and see where "
                                   "the model looked.").arg(QApplication::applicationVersion()));
     });
@@ -128,7 +140,8 @@ void MainMenus::rebuildRecentMenu() {
     const QStringList list = window_->images()->recent();
     for (int i = 0; i < list.size(); ++i) {
         const QString path = list[i];
-        QAction* a = recent_menu_->addAction(QStringLiteral("&%1  %2").arg((i + 1) % 10).arg(QFileInfo(path).fileName()));
+        QAction* a =
+            recent_menu_->addAction(QStringLiteral("&%1  %2").arg((i + 1) % 10).arg(QFileInfo(path).fileName()));
         a->setToolTip(QDir::toNativeSeparators(path));
         connect(a, &QAction::triggered, this, [this, path] { window_->openImage(path); });
     }
@@ -136,7 +149,8 @@ void MainMenus::rebuildRecentMenu() {
         recent_menu_->addAction(tr("(none yet)"))->setEnabled(false);
     } else {
         recent_menu_->addSeparator();
-        connect(recent_menu_->addAction(tr("Clear List")), &QAction::triggered, window_->images(), &ImageSet::clearRecent);
+        connect(recent_menu_->addAction(tr("Clear List")), &QAction::triggered, window_->images(),
+                &ImageSet::clearRecent);
     }
 }
 

@@ -39,6 +39,7 @@
 static void initVqaResources() { Q_INIT_RESOURCE(vqa); }
 
 namespace vqa::ui {
+
 MainWindow::MainWindow(QWidget* parent)
     : QMainWindow(parent), engine_(new EngineThread(this)), images_(new ImageSet(this)),
       model_(new ModelController(engine_->worker(), this)),
@@ -133,7 +134,8 @@ void MainWindow::connectControllers() {
 
     // The model.
     connect(welcome_, &WelcomePage::openModelRequested, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Model Folder"), ModelController::lastTried());
+        const QString dir =
+            QFileDialog::getExistingDirectory(this, tr("Open Model Folder"), ModelController::lastTried());
         if (!dir.isEmpty())
             loadModel(dir);
     });

@@ -86,7 +86,8 @@ void ModelController::connectDownloads() {
         emit downloadCancelled();
         emit status(tr("Cancelled the download of %1.").arg(repo));
     });
-    connect(downloads_, &ModelDownloads::failed, this, [this](const QString& repo, const QString& message, bool offline) {
+    connect(downloads_, &ModelDownloads::failed, this, [this](const QString& repo, const QString& message,
+                                                              bool offline) {
         emit downloadState(false, false);
         const QString text = offline ? tr("You seem to be offline: %1 could not be downloaded. %2").arg(repo, message)
                                      : tr("The download of %1 failed: %2").arg(repo, message);

@@ -94,7 +94,8 @@ private slots:
         });
         connect(&c.conversation, &ConversationController::answerFinished, this, [&] { order << "finished"; });
         QString performance;
-        connect(&c.conversation, &ConversationController::performance, this, [&](const QString& p) { performance = p; });
+        connect(&c.conversation, &ConversationController::performance, this,
+                [&](const QString& p) { performance = p; });
 
         c.conversation.beginAnswer("What colour?");
         QCOMPARE(started.count(), 1);
