@@ -150,8 +150,10 @@ void ImageSet::close(int index) {
     if (index < 0 || index >= count())
         return;
     sessions_.erase(sessions_.begin() + index);
-    current_ = -1;
+    // Told while current_ still names the closed image: a thumbnail strip that moves its own
+    // selection meanwhile is not asking for another image.
     emit removed(index);
+    current_ = -1;
     if (sessions_.empty())
         emit currentChanged(-1);
     else

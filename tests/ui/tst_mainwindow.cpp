@@ -234,6 +234,35 @@ private slots:
         QVERIFY(QTest::qWaitFor([&] { return window.images()->currentIndex() == 1; }, 10000));
     }
 
+    // Closing an image shows its neighbour; the image whose answer streams stays open.
+    void closingAnImageShowsItsNeighbour() {
+        MainWindow window;
+        window.show();
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 2));
+        window.images()->setCurrent(0);
+        window.conversation()->beginAnswer("What is it?");
+        window.closeImage(0);
+        QVERIFY2(window.statusText().contains("Stop the answer"), qPrintable(window.statusText()));
+        QCOMPARE(window.images()->count(), 2);
+        window.conversation()->handleFinished(vqa::GenerationResult{});
+        window.closeImage(0);
+        QCOMPARE(window.images()->count(), 1);
+        QCOMPARE(window.thumbnailStrip()->count(), 1);
+        QCOMPARE(window.images()->currentIndex(), 0);
+        QCOMPARE(window.thumbnailStrip()->currentRow(), 0);
+        QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
+        QVERIFY(window.conversation()->messages().empty());
+        QVERIFY(window.windowTitle().contains("red.png"));
+        window.closeImage(0);
+        QCOMPARE(window.images()->count(), 0);
+        QVERIFY(window.canvas()->image().isNull());
+        QVERIFY(!window.thumbnailStrip()->isVisible());
+        QCOMPARE(window.windowTitle(), QString("VQA Studio"));
+    }
+
     void pasteLoadsAnImage() {
         MainWindow window;
         window.show();
