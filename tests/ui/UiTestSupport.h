@@ -1,5 +1,5 @@
-// Shared helpers of the UI tests: a private QSettings location, artifact paths, test images
-// and synthetic attention grids.
+// Shared helpers of the UI tests: a private QSettings location, artifact paths, test images,
+// synthetic attention grids, and the engine's events and model information made up.
 #pragma once
 
 #include <QCoreApplication>
@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/Types.h"
@@ -148,6 +149,29 @@ inline std::vector<HeatmapGrid> bumpGrids(double fx, double fy, QSize image, dou
     };
     const double W = image.width(), H = image.height();
     return {grid(4, 0, 0, W / 2, H, false), grid(4, W / 2, 0, W / 2, H, false), grid(8, 0, 0, W, H, true)};
+}
+
+// What the engine sends for one generated token (tests feed these to the conversation).
+inline TokenEvent tokenEvent(int index, const std::string& text, std::vector<HeatmapGrid> grids = {}) {
+    TokenEvent e;
+    e.index = index;
+    e.id = 1000 + index;
+    e.text = text;
+    e.attention = std::move(grids);
+    return e;
+}
+
+// What the engine reports for a loaded SmolVLM-256M-Instruct (tests stand it in for a load).
+inline ModelInfo fakeModel() {
+    ModelInfo m;
+    m.family = "idefics3";
+    m.name = "SmolVLM-256M-Instruct";
+    m.path = "/models/SmolVLM-256M-Instruct";
+    m.parameters = 256'484'928;
+    m.dtype = "bfloat16";
+    m.device = "cpu";
+    m.weight_bytes = 513'000'000;
+    return m;
 }
 
 }  // namespace vqa::test

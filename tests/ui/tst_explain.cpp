@@ -13,9 +13,13 @@
 
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
+#include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
+#include "ui/ExplanationController.h"
 #include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelController.h"
 
 using vqa::ui::MainWindow;
 
@@ -43,7 +47,7 @@ class TestExplain : public QObject {
 
     // Sets a spin box as a person would and waits for the redrawn maps.
     bool setAndWait(QSpinBox* box, int value) {
-        QSignalSpy updated(window_.get(), &MainWindow::heatmapUpdated);
+        QSignalSpy updated(window_->explanation(), &vqa::ui::ExplanationController::heatmapUpdated);
         box->setValue(value);
         return updated.wait(60000);
     }
@@ -58,23 +62,23 @@ private slots:
         window_->resize(1280, 800);
         window_->show();
         QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
-        QSignalSpy ready(window_.get(), &MainWindow::modelReady);
-        QSignalSpy failed(window_.get(), &MainWindow::modelLoadFailed);
+        QSignalSpy ready(window_->model(), &vqa::ui::ModelController::loaded);
+        QSignalSpy failed(window_->model(), &vqa::ui::ModelController::loadFailed);
         window_->loadModel(kTinyModel);
         QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
         QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
         window_->openImage(tmp_.filePath("scene.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window_->imageCount() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
         vqa::ui::AppSettings s = window_->settings();
         s.generation.max_new_tokens = 8;
         s.generation.ignore_eos = true;
         s.capture_attention = true;
         window_->applySettings(s);
-        QSignalSpy answered(window_.get(), &MainWindow::answerFinished);
-        QVERIFY(window_->ask("Where is the house?"));
+        QSignalSpy answered(window_->conversation(), &vqa::ui::ConversationController::answerFinished);
+        QVERIFY(window_->conversation()->ask("Where is the house?"));
         QVERIFY(answered.wait(120000));
-        QVERIFY(window_->messages().back().error.isEmpty());
-        QVERIFY(window_->messages().back().hasAttention());
+        QVERIFY(window_->conversation()->messages().back().error.isEmpty());
+        QVERIFY(window_->conversation()->messages().back().hasAttention());
     }
 
     void layerRangeAndHeadRedrawTheOverlay() {
@@ -83,17 +87,17 @@ private slots:
         // The spin boxes know the model: 2 decoder layers, 4 heads.
         QCOMPARE(bar->layerEndBox()->maximum(), 1);
         QCOMPARE(bar->headBox()->maximum(), 3);
-        w.showTokenHeatmap(1, 0);
+        w.explanation()->showTokenHeatmap(1, 0);
         const QImage by_default = w.canvas()->overlay();
         QVERIFY(!by_default.isNull());
-        const std::vector<vqa::HeatmapGrid> streamed = w.messages().back().tokens[0].attention;
+        const std::vector<vqa::HeatmapGrid> streamed = w.conversation()->messages().back().tokens[0].attention;
 
         QVERIFY(setAndWait(bar->layerBeginBox(), 0));
         QVERIFY(setAndWait(bar->layerEndBox(), 0));
         const QImage first_layer = w.canvas()->overlay();
         QVERIFY2(differingPixels(by_default, first_layer) > 100,
                  qPrintable(QString::number(differingPixels(by_default, first_layer))));
-        QVERIFY(w.messages().back().tokens[0].attention[0].values != streamed[0].values);
+        QVERIFY(w.conversation()->messages().back().tokens[0].attention[0].values != streamed[0].values);
 
         QVERIFY(setAndWait(bar->layerEndBox(), 1));
         const QImage both_layers = w.canvas()->overlay();
@@ -109,7 +113,7 @@ private slots:
         QVERIFY(setAndWait(bar->headBox(), -1));
         QVERIFY(setAndWait(bar->layerBeginBox(), -1));
         QVERIFY(setAndWait(bar->layerEndBox(), -1));
-        const auto& again = w.messages().back().tokens[0].attention;
+        const auto& again = w.conversation()->messages().back().tokens[0].attention;
         QCOMPARE(again.size(), streamed.size());
         for (size_t g = 0; g < again.size(); ++g)
             for (size_t i = 0; i < again[g].values.size(); ++i)
@@ -123,8 +127,8 @@ private slots:
         MainWindow& w = *window_;
         w.explainBar()->setMode(vqa::ui::ExplainMode::Relevancy);
         QVERIFY(!w.explainBar()->layerBeginBox()->isEnabled());
-        const int answer = int(w.messages().size()) - 1;
-        const int token = int(w.messages().back().tokens.size()) - 1;
+        const int answer = int(w.conversation()->messages().size()) - 1;
+        const int token = int(w.conversation()->messages().back().tokens.size()) - 1;
         vqa::ui::ChatView* chat = w.chatView();
         const QRect rect = chat->tokenRect(answer, token);
         QVERIFY(rect.isValid());
@@ -139,15 +143,15 @@ private slots:
         });
         clock.start();
         tick.start(5);
-        QSignalSpy updated(&w, &MainWindow::heatmapUpdated);
+        QSignalSpy updated(w.explanation(), &vqa::ui::ExplanationController::heatmapUpdated);
         QTest::mouseClick(chat->viewport(), Qt::LeftButton, {}, rect.center());
-        QVERIFY(w.isExplaining());
+        QVERIFY(w.explanation()->isExplaining());
         QVERIFY2(w.heatmapCaption().startsWith("Computing the relevancy"), qPrintable(w.heatmapCaption()));
-        QVERIFY(QTest::qWaitFor([&] { return !w.isExplaining(); }, 120000));
+        QVERIFY(QTest::qWaitFor([&] { return !w.explanation()->isExplaining(); }, 120000));
         tick.stop();
         QVERIFY(updated.count() >= 1);
         QVERIFY2(w.heatmapCaption().startsWith("Relevancy of"), qPrintable(w.heatmapCaption()));
-        const auto& rel = w.messages().back().tokens[size_t(token)].relevancy;
+        const auto& rel = w.conversation()->messages().back().tokens[size_t(token)].relevancy;
         QVERIFY(!rel.empty());
         QVERIFY(!w.canvas()->overlay().isNull());
         float peak = 0;

@@ -20,9 +20,12 @@
 #include "tests/ui/FakeHub.h"
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
+#include "ui/ConversationController.h"
+#include "ui/ImageSet.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelController.h"
 #include "ui/ModelDownloads.h"
 #include "ui/ModelManagerDialog.h"
-#include "ui/MainWindow.h"
 #include "ui/WelcomePage.h"
 
 using vqa::ui::MainWindow;
@@ -74,8 +77,8 @@ private slots:
 
         QSignalSpy progress(window.downloads(), &ModelDownloads::progressChanged);
         QSignalSpy downloaded(window.downloads(), &ModelDownloads::finished);
-        QSignalSpy ready(&window, &MainWindow::modelReady);
-        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        QSignalSpy ready(window.model(), &vqa::ui::ModelController::loaded);
+        QSignalSpy failed(window.model(), &vqa::ui::ModelController::loadFailed);
         QTest::mouseClick(welcome->downloadButton(), Qt::LeftButton);
         QVERIFY(window.downloads()->running());
         QVERIFY(QTest::qWaitFor([&] { return downloaded.count() > 0 || window.downloads()->state() == ModelDownloads::State::Failed; }, 120000));
@@ -87,27 +90,27 @@ private slots:
         // The download loads the model by itself.
         QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
         QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
-        QVERIFY(window.hasModel());
+        QVERIFY(window.model()->hasModel());
 
         window.openImage(tmp_.filePath("scene.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window.imageCount() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000));
         vqa::ui::AppSettings s = window.settings();
         s.generation.max_new_tokens = 6;
         s.generation.ignore_eos = true;
         window.applySettings(s);
-        QSignalSpy answered(&window, &MainWindow::answerFinished);
-        QVERIFY(window.ask("What is in the image?"));
+        QSignalSpy answered(window.conversation(), &vqa::ui::ConversationController::answerFinished);
+        QVERIFY(window.conversation()->ask("What is in the image?"));
         QVERIFY(answered.wait(120000));
-        const vqa::ui::ChatMessage& answer = window.messages().back();
+        const vqa::ui::ChatMessage& answer = window.conversation()->messages().back();
         QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
         QCOMPARE(int(answer.tokens.size()), 6);
         QVERIFY(!window.welcomeVisible());
         // The model goes by its repository's name, not the snapshot folder's commit hash.
-        QCOMPARE(window.modelName(), QString("SmolVLM-256M-Instruct"));
+        QCOMPARE(window.model()->name(), QString("SmolVLM-256M-Instruct"));
         const QString commit = QDir(snapshot).dirName();
         QVERIFY(window.chatView()->toPlainText().contains("SmolVLM-256M-Instruct"));
         QVERIFY2(!window.chatView()->toPlainText().contains(commit), qPrintable(window.chatView()->toPlainText()));
-        QVERIFY(!window.modelInfoText().contains("Name: " + commit));
+        QVERIFY(!window.model()->infoText().contains("Name: " + commit));
 
         // A second window finds the model in the cache: its button loads instead of downloading.
         MainWindow again;
@@ -166,7 +169,7 @@ private slots:
         QVERIFY2(finished.count() == 1, qPrintable(downloads->lastError()));
         QVERIFY(manager->select("test-org/slow-vlm"));  // now listed from the cache
         // (Its fake weights do not load: the window says so and stays usable.)
-        QVERIFY(QTest::qWaitFor([&] { return !window.isLoadingModel(); }, 60000));
+        QVERIFY(QTest::qWaitFor([&] { return !window.model()->isLoading(); }, 60000));
 
         // A corrupted file is rejected by its checksum, and said so.
         QSignalSpy failed(downloads, &ModelDownloads::failed);

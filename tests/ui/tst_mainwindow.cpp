@@ -31,13 +31,20 @@
 
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
+#include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
+#include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelController.h"
 #include "ui/QuestionEdit.h"
 #include "ui/SettingsDialog.h"
 #include "ui/WelcomePage.h"
 
+using vqa::test::fakeModel;
+using vqa::test::tokenEvent;
 using vqa::ui::MainWindow;
 
 namespace {
@@ -52,28 +59,7 @@ void drop(QWidget* target, const QMimeData* mime) {
 }
 
 bool waitForImages(MainWindow& w, int count, int timeout_ms = 10000) {
-    return QTest::qWaitFor([&] { return w.imageCount() >= count && w.pendingImages() == 0; }, timeout_ms);
-}
-
-vqa::TokenEvent tokenEvent(int index, const std::string& text, std::vector<vqa::HeatmapGrid> grids = {}) {
-    vqa::TokenEvent e;
-    e.index = index;
-    e.id = 1000 + index;
-    e.text = text;
-    e.attention = std::move(grids);
-    return e;
-}
-
-vqa::ModelInfo fakeModel() {
-    vqa::ModelInfo m;
-    m.family = "idefics3";
-    m.name = "SmolVLM-256M-Instruct";
-    m.path = "/models/SmolVLM-256M-Instruct";
-    m.parameters = 256'484'928;
-    m.dtype = "bfloat16";
-    m.device = "cpu";
-    m.weight_bytes = 513'000'000;
-    return m;
+    return QTest::qWaitFor([&] { return w.images()->count() >= count && w.images()->pending() == 0; }, timeout_ms);
 }
 
 QRgb canvasPixelAt(MainWindow& w, QPointF image_fraction) {
@@ -143,7 +129,7 @@ private slots:
     void dropOfAFileLoadsIt() {
         MainWindow window;
         window.show();
-        QSignalSpy added(&window, &MainWindow::imageAdded);
+        QSignalSpy added(window.images(), &vqa::ui::ImageSet::added);
         QMimeData mime;
         mime.setUrls({QUrl::fromLocalFile(tmp_.filePath("scene.png"))});
         drop(window.canvas(), &mime);
@@ -152,7 +138,7 @@ private slots:
         QCOMPARE(window.canvas()->imageSize(), QSize(640, 420));
         QCOMPARE(window.thumbnailStrip()->count(), 1);
         QVERIFY(window.windowTitle().contains("scene.png"));
-        QCOMPARE(window.recentImages().value(0), QFileInfo(tmp_.filePath("scene.png")).absoluteFilePath());
+        QCOMPARE(window.images()->recent().value(0), QFileInfo(tmp_.filePath("scene.png")).absoluteFilePath());
     }
 
     void dropOfImageDataLoadsIt() {
@@ -175,18 +161,18 @@ private slots:
         drop(window.canvas(), &browser);
         QVERIFY(waitForImages(window, 2));
         QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
-        QCOMPARE(window.currentImageIndex(), 1);
+        QCOMPARE(window.images()->currentIndex(), 1);
         // Switching back through the thumbnail strip.
         window.thumbnailStrip()->setCurrentRow(0);
         QCOMPARE(window.canvas()->imageSize(), QSize(50, 40));
         // An address VQA Studio cannot fetch is refused with advice, and nothing breaks.
         QMimeData link;
         link.setUrls({QUrl("ftp://example.org/cat.jpg")});
-        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        QSignalSpy failed(window.images(), &vqa::ui::ImageSet::failed);
         drop(window.canvas(), &link);
         QCOMPARE(failed.count(), 1);
         QVERIFY2(window.statusText().contains("cannot fetch"), qPrintable(window.statusText()));
-        QCOMPARE(window.imageCount(), 2);
+        QCOMPARE(window.images()->count(), 2);
     }
 
     // A browser often drags only the image's address (or HTML with an <img>): the window
@@ -218,7 +204,7 @@ private slots:
 
         MainWindow window;
         window.show();
-        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        QSignalSpy failed(window.images(), &vqa::ui::ImageSet::failed);
         QMimeData link;
         link.setUrls({QUrl(base + "scene.png")});
         drop(window.canvas(), &link);
@@ -233,9 +219,9 @@ private slots:
         QMimeData html;
         html.setHtml(QStringLiteral("<meta charset='utf-8'><img alt=\"a scene\" src=\"%1scene.png\">").arg(base));
         drop(window.canvas(), &html);
-        QVERIFY(QTest::qWaitFor([&] { return requests.size() == 2 && window.pendingImages() == 0 &&
-                                             window.currentImageIndex() == 0; }, 10000));
-        QCOMPARE(window.imageCount(), 2);
+        QVERIFY(QTest::qWaitFor([&] { return requests.size() == 2 && window.images()->pending() == 0 &&
+                                             window.images()->currentIndex() == 0; }, 10000));
+        QCOMPARE(window.images()->count(), 2);
 
         // A missing picture is reported with the server's answer; the window stays usable.
         QMimeData missing;
@@ -243,9 +229,38 @@ private slots:
         drop(window.canvas(), &missing);
         QVERIFY(failed.wait(10000));
         QVERIFY2(window.statusText().contains("404"), qPrintable(window.statusText()));
-        QCOMPARE(window.imageCount(), 2);
+        QCOMPARE(window.images()->count(), 2);
         window.openImage(tmp_.filePath("red.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window.currentImageIndex() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->currentIndex() == 1; }, 10000));
+    }
+
+    // Closing an image shows its neighbour; the image whose answer streams stays open.
+    void closingAnImageShowsItsNeighbour() {
+        MainWindow window;
+        window.show();
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(waitForImages(window, 2));
+        window.images()->setCurrent(0);
+        window.conversation()->beginAnswer("What is it?");
+        window.closeImage(0);
+        QVERIFY2(window.statusText().contains("Stop the answer"), qPrintable(window.statusText()));
+        QCOMPARE(window.images()->count(), 2);
+        window.conversation()->handleFinished(vqa::GenerationResult{});
+        window.closeImage(0);
+        QCOMPARE(window.images()->count(), 1);
+        QCOMPARE(window.thumbnailStrip()->count(), 1);
+        QCOMPARE(window.images()->currentIndex(), 0);
+        QCOMPARE(window.thumbnailStrip()->currentRow(), 0);
+        QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
+        QVERIFY(window.conversation()->messages().empty());
+        QVERIFY(window.windowTitle().contains("red.png"));
+        window.closeImage(0);
+        QCOMPARE(window.images()->count(), 0);
+        QVERIFY(window.canvas()->image().isNull());
+        QVERIFY(!window.thumbnailStrip()->isVisible());
+        QCOMPARE(window.windowTitle(), QString("VQA Studio"));
     }
 
     void pasteLoadsAnImage() {
@@ -259,7 +274,7 @@ private slots:
         window.canvas()->setFocus();
         QTest::keyClick(&window, Qt::Key_V, Qt::ControlModifier);  // File ▸ Paste Image
         if (!waitForImages(window, 1, 2000))
-            window.pasteFromClipboard();  // the offscreen platform may not route shortcuts
+            window.images()->paste();  // the offscreen platform may not route shortcuts
         QVERIFY(waitForImages(window, 1));
         QCOMPARE(window.canvas()->imageSize(), QSize(30, 20));
         // Pasting an image into the question box adds it as an image too, not as text.
@@ -277,11 +292,11 @@ private slots:
         window.show();
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
-        QSignalSpy failed(&window, &MainWindow::imageFailed);
+        QSignalSpy failed(window.images(), &vqa::ui::ImageSet::failed);
         window.openImage(tmp_.filePath("broken.png"));
         QVERIFY(failed.wait(10000));
         QVERIFY2(window.statusText().contains("broken.png"), qPrintable(window.statusText()));
-        QCOMPARE(window.imageCount(), 1);
+        QCOMPARE(window.images()->count(), 1);
         QCOMPARE(window.canvas()->imageSize(), QSize(64, 32));
         window.openImage(tmp_.filePath("does-not-exist.jpg"));
         QVERIFY(failed.wait(10000));
@@ -294,14 +309,14 @@ private slots:
     void brokenModelFolderIsReportedAndWindowStaysUsable() {
         MainWindow window;
         window.show();
-        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        QSignalSpy failed(window.model(), &vqa::ui::ModelController::loadFailed);
         window.loadModel(tmp_.filePath("no/such/model"));
-        QVERIFY(window.isLoadingModel());
+        QVERIFY(window.model()->isLoading());
         QVERIFY(failed.wait(10000));
         QVERIFY2(window.statusText().contains("does not exist"), qPrintable(window.statusText()));
-        QVERIFY(!window.isLoadingModel());
+        QVERIFY(!window.model()->isLoading());
         QVERIFY(!window.progressBar()->isVisible());
-        QVERIFY(!window.hasModel());
+        QVERIFY(!window.model()->hasModel());
         QVERIFY(window.welcomeVisible());
         QVERIFY(window.welcomePage()->openButton()->isEnabled());
 
@@ -312,7 +327,7 @@ private slots:
         cfg.close();
         window.loadModel(junk.path());
         QVERIFY(failed.wait(10000));
-        QVERIFY(!window.isLoadingModel());
+        QVERIFY(!window.model()->isLoading());
         // The window still does its other work.
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
@@ -321,7 +336,7 @@ private slots:
         QTest::keyClick(window.questionBox(), Qt::Key_Return);
         QCOMPARE(window.questionBox()->toPlainText(), QString("What is this?"));
         QVERIFY2(window.statusText().contains("model"), qPrintable(window.statusText()));
-        QVERIFY(window.messages().empty());
+        QVERIFY(window.conversation()->messages().empty());
         // Shift+Enter is a new line, not a send.
         QTest::keyClick(window.questionBox(), Qt::Key_Return, Qt::ShiftModifier);
         QVERIFY(window.questionBox()->toPlainText().contains('\n'));
@@ -394,13 +409,13 @@ private slots:
             {" clear", sun},     {"\n- ", grass},   {"Door", house},   {":", house},
             {" cream", house},
         };
-        window.beginAnswer("What do you see?");
-        QVERIFY(window.isGenerating());
+        window.conversation()->beginAnswer("What do you see?");
+        QVERIFY(window.conversation()->isGenerating());
         QVERIFY(!window.welcomeVisible());
         int previous = -1;
         int grew = 0;
         for (size_t i = 0; i < pieces.size(); ++i) {
-            window.handleToken(tokenEvent(int(i), pieces[i].text, vqa::test::bumpGrids(pieces[i].at.x(), pieces[i].at.y(), size)));
+            window.conversation()->handleToken(tokenEvent(int(i), pieces[i].text, vqa::test::bumpGrids(pieces[i].at.x(), pieces[i].at.y(), size)));
             if (i % 4 == 3) {
                 QTest::qWait(50);  // let the coalesced refresh run
                 const int now = int(window.chatView()->toPlainText().size());
@@ -418,8 +433,8 @@ private slots:
         result.timings.first_token_ms = 180;
         result.timings.decode_ms = 800;
         result.timings.new_tokens = int(pieces.size());
-        window.handleFinished(result);
-        QVERIFY(!window.isGenerating());
+        window.conversation()->handleFinished(result);
+        QVERIFY(!window.conversation()->isGenerating());
         const QString text = window.chatView()->toPlainText();
         QVERIFY2(text.contains("red house stands"), qPrintable(text));  // Markdown: no asterisks
         QVERIFY(!text.contains("**"));
@@ -463,21 +478,21 @@ private slots:
 
         // The screenshot, in turbo, with the house word pinned.
         window.explainBar()->colormapBox()->setCurrentText("turbo");
-        window.showTokenHeatmap(answer, 2);
+        window.explanation()->showTokenHeatmap(answer, 2);
         QTest::mouseMove(window.canvas(), window.canvas()->rect().center());
         QTRY_VERIFY(window.heatmapCaption().contains("house"));
         QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/heatmap.png"));
 
         // Save the overlay.
         const QString png = tmp_.filePath("overlay.png");
-        QVERIFY(window.saveOverlay(png));
+        QVERIFY(window.exporter()->saveOverlay(png));
         QImage saved(png);
         QCOMPARE(saved.size(), QSize(640, 420));
         QVERIFY(saved.pixel(int(house.x() * 640), int(house.y() * 420)) != vqa::test::sceneImage().pixel(int(house.x() * 640), int(house.y() * 420)));
 
         // Export as Markdown and JSON.
         const QString md = tmp_.filePath("talk.md");
-        QVERIFY(window.exportMarkdown(md));
+        QVERIFY(window.exporter()->exportMarkdown(md));
         QFile mdf(md);
         QVERIFY(mdf.open(QIODevice::ReadOnly));
         const QString mdtext = QString::fromUtf8(mdf.readAll());
@@ -488,7 +503,7 @@ private slots:
         QVERIFY(QFile::exists(tmp_.filePath("talk_files/heatmap-1-1.png")));  // whole answer
         QVERIFY(QFile::exists(tmp_.filePath("talk_files/heatmap-1-2.png")));  // the pinned word
         const QString json = tmp_.filePath("talk.json");
-        QVERIFY(window.exportJson(json));
+        QVERIFY(window.exporter()->exportJson(json));
         QFile jf(json);
         QVERIFY(jf.open(QIODevice::ReadOnly));
         const QJsonObject root = QJsonDocument::fromJson(jf.readAll()).object();
@@ -504,11 +519,11 @@ private slots:
         // Conversations are per image: a new image starts empty, and the first comes back.
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 2));
-        QVERIFY(window.messages().empty());
-        window.setCurrentImage(0);
-        QCOMPARE(window.messages().size(), size_t(2));
-        window.newConversation();
-        QVERIFY(window.messages().empty());
+        QVERIFY(window.conversation()->messages().empty());
+        window.images()->setCurrent(0);
+        QCOMPARE(window.conversation()->messages().size(), size_t(2));
+        window.conversation()->newConversation();
+        QVERIFY(window.conversation()->messages().empty());
         QVERIFY(window.canvas()->overlay().isNull());
     }
 
@@ -516,34 +531,34 @@ private slots:
         MainWindow window;
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
-        window.handleModelLoaded(fakeModel());  // stands in for a loaded model in the UI
+        window.model()->handleLoaded(fakeModel());  // stands in for a loaded model in the UI
         QVERIFY(!window.welcomeVisible());
-        QVERIFY(window.modelInfoText().contains("Family: idefics3"));
-        QVERIFY(window.modelInfoText().contains("256.5 M"));
-        QVERIFY(!window.describe());  // no image yet
+        QVERIFY(window.model()->infoText().contains("Family: idefics3"));
+        QVERIFY(window.model()->infoText().contains("256.5 M"));
+        QVERIFY(!window.conversation()->describe());  // no image yet
         QVERIFY2(window.statusText().contains("Open an image"), qPrintable(window.statusText()));
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
         // The engine has no model, so its answer is an error; the request went over the
         // thread and the result came back.
-        QSignalSpy finished(&window, &MainWindow::answerFinished);
-        QVERIFY(window.describe());
-        QVERIFY(window.isGenerating());
-        QVERIFY(!window.describe());  // one answer at a time
+        QSignalSpy finished(window.conversation(), &vqa::ui::ConversationController::answerFinished);
+        QVERIFY(window.conversation()->describe());
+        QVERIFY(window.conversation()->isGenerating());
+        QVERIFY(!window.conversation()->describe());  // one answer at a time
         QVERIFY(finished.wait(10000));
-        QCOMPARE(window.messages().size(), size_t(2));
-        QCOMPARE(window.messages()[0].text, QString("Describe this image."));
-        QVERIFY(!window.messages()[1].error.isEmpty());
-        QVERIFY(window.chatView()->toPlainText().contains(window.messages()[1].error));
+        QCOMPARE(window.conversation()->messages().size(), size_t(2));
+        QCOMPARE(window.conversation()->messages()[0].text, QString("Describe this image."));
+        QVERIFY(!window.conversation()->messages()[1].error.isEmpty());
+        QVERIFY(window.chatView()->toPlainText().contains(window.conversation()->messages()[1].error));
         // Regenerate replaces the answer instead of adding one.
-        QVERIFY(window.regenerate());
+        QVERIFY(window.conversation()->regenerate());
         QVERIFY(finished.wait(10000));
-        QCOMPARE(window.messages().size(), size_t(2));
+        QCOMPARE(window.conversation()->messages().size(), size_t(2));
         // A failed load keeps the model that was there.
-        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        QSignalSpy failed(window.model(), &vqa::ui::ModelController::loadFailed);
         window.loadModel(tmp_.filePath("missing-model"));
         QVERIFY(failed.wait(10000));
-        QVERIFY(window.hasModel());
+        QVERIFY(window.model()->hasModel());
         QVERIFY2(window.statusText().contains("still loaded"), qPrintable(window.statusText()));
     }
 
@@ -551,10 +566,10 @@ private slots:
         MainWindow window;
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
-        window.beginAnswer("Colour?");
-        window.handleToken(tokenEvent(0, "It is"));
-        window.handleToken(tokenEvent(1, " **red**."));
-        window.handleFinished(vqa::GenerationResult{});
+        window.conversation()->beginAnswer("Colour?");
+        window.conversation()->handleToken(tokenEvent(0, "It is"));
+        window.conversation()->handleToken(tokenEvent(1, " **red**."));
+        window.conversation()->handleFinished(vqa::GenerationResult{});
         window.copyLastAnswer();
         QCOMPARE(QApplication::clipboard()->text(), QString("It is **red**."));
     }
@@ -607,20 +622,20 @@ private slots:
             window.resize(1280, 800);
             window.show();
             QVERIFY(QTest::qWaitForWindowExposed(&window));
-            window.handleModelLoaded(fakeModel());
+            window.model()->handleLoaded(fakeModel());
             window.openImage(tmp_.filePath("scene.png"));
             QVERIFY(waitForImages(window, 1));
             const QSize size = window.canvas()->imageSize();
-            window.beginAnswer("Is there a sun?");
+            window.conversation()->beginAnswer("Is there a sun?");
             const char* words[] = {"Yes", ",", " a", " bright", " yellow", " sun", " in", " the", " upper", " right", "."};
             for (int i = 0; i < 11; ++i)
-                window.handleToken(tokenEvent(i, words[i], vqa::test::bumpGrids(0.78, 0.2, size, 0.08 + 0.01 * (i % 3))));
+                window.conversation()->handleToken(tokenEvent(i, words[i], vqa::test::bumpGrids(0.78, 0.2, size, 0.08 + 0.01 * (i % 3))));
             vqa::GenerationResult r;
             r.timings.first_token_ms = 95;
             r.timings.decode_ms = 400;
             r.timings.new_tokens = 11;
-            window.handleFinished(r);
-            window.showTokenHeatmap(1, 5);
+            window.conversation()->handleFinished(r);
+            window.explanation()->showTokenHeatmap(1, 5);
             QTest::qWait(50);
             QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/conversation-dark.png"));
         }
@@ -636,14 +651,14 @@ private slots:
         window.show();
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
-        window.beginAnswer("Why?");
+        window.conversation()->beginAnswer("Why?");
         vqa::GenerationResult failed;
         failed.stop = vqa::StopReason::Error;
         failed.error = "the model ran out of memory on cuda:0";
-        window.handleFinished(failed);
+        window.conversation()->handleFinished(failed);
         QVERIFY(window.chatView()->toPlainText().contains("ran out of memory"));
         QVERIFY(window.statusText().contains("ran out of memory"));
-        QVERIFY(!window.isGenerating());
+        QVERIFY(!window.conversation()->isGenerating());
     }
 
     void closingDuringAnAnswerWaitsForItThenCloses() {
@@ -652,17 +667,17 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         window.openImage(tmp_.filePath("red.png"));
         QVERIFY(waitForImages(window, 1));
-        window.beginAnswer("Tell me a long story");
-        window.handleToken(tokenEvent(0, "Once"));
+        window.conversation()->beginAnswer("Tell me a long story");
+        window.conversation()->handleToken(tokenEvent(0, "Once"));
         QVERIFY(!window.close());  // deferred: the answer is cancelled first
         QVERIFY(!window.isVisible());
         vqa::GenerationResult cancelled;
         cancelled.stop = vqa::StopReason::Cancelled;
         QElapsedTimer t;
         t.start();
-        window.handleFinished(cancelled);  // what the worker sends once it sees the cancel
+        window.conversation()->handleFinished(cancelled);  // what the worker sends once it sees the cancel
         QVERIFY(!window.isVisible());
-        QVERIFY(!window.isGenerating());
+        QVERIFY(!window.conversation()->isGenerating());
         QVERIFY(t.elapsed() < 1000);
     }
 
@@ -680,12 +695,12 @@ private slots:
         QVERIFY(waitForImages(window, 1));
         const QSize size = window.canvas()->imageSize();
         for (int turn = 0; turn < 8; ++turn) {  // earlier turns to re-render
-            window.beginAnswer(QString("Question %1 about the **scene**?").arg(turn));
+            window.conversation()->beginAnswer(QString("Question %1 about the **scene**?").arg(turn));
             for (int i = 0; i < 60; ++i)
-                window.handleToken(tokenEvent(i, i % 12 == 11 ? "\n\n- item" : " word"));
-            window.handleFinished(vqa::GenerationResult{});
+                window.conversation()->handleToken(tokenEvent(i, i % 12 == 11 ? "\n\n- item" : " word"));
+            window.conversation()->handleFinished(vqa::GenerationResult{});
         }
-        window.beginAnswer("And now a long answer?");
+        window.conversation()->beginAnswer("And now a long answer?");
         const int n = 400;
         int sent = 0;
         // A real event loop, as the application runs (QTest::qWaitFor sleeps 10 ms between
@@ -696,13 +711,13 @@ private slots:
         connect(&feeder, &QTimer::timeout, [&] {
             if (sent == n) {  // the answer ends; its last render is measured too
                 feeder.stop();
-                window.handleFinished(vqa::GenerationResult{});
+                window.conversation()->handleFinished(vqa::GenerationResult{});
                 QTimer::singleShot(150, &loop, &QEventLoop::quit);
                 return;
             }
             // Long paragraphs with line breaks, and code blocks: what long answers hold.
             const char* piece = sent % 9 == 8 ? ",\n" : sent % 97 == 96 ? "\n\n" : sent % 131 == 130 ? "\n\n```\ncode\n```\n\n" : " token";
-            window.handleToken(tokenEvent(sent, piece, vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
+            window.conversation()->handleToken(tokenEvent(sent, piece, vqa::test::bumpGrids(0.2 + 0.6 * sent / n, 0.5, size)));
             ++sent;
         });
         QTimer::singleShot(60000, &loop, &QEventLoop::quit);
@@ -711,7 +726,7 @@ private slots:
         feeder.start();
         loop.exec();
         probe.timer.stop();
-        QCOMPARE(int(window.messages().back().tokens.size()), n);
+        QCOMPARE(int(window.conversation()->messages().back().tokens.size()), n);
         const QString report = QStringLiteral("{\"tokens\": %1, \"duration_ms\": %2, \"max_gap_ms\": %3, "
                                               "\"max_gui_cpu_between_ticks_ms\": %4, \"gui_cpu_ms\": %5}\n")
                                    .arg(n).arg(probe.clock.elapsed()).arg(probe.max_gap_ms)
@@ -747,12 +762,12 @@ private slots:
         QString model_dir = qEnvironmentVariable("VQA_TEST_MODEL");
         if (model_dir.isEmpty())
             model_dir = QStringLiteral(VQA_SOURCE_DIR "/../shared/fixtures/smolvlm-256m-instruct");
-        QSignalSpy loaded(&window, &MainWindow::modelReady);
-        QSignalSpy failed(&window, &MainWindow::modelLoadFailed);
+        QSignalSpy loaded(window.model(), &vqa::ui::ModelController::loaded);
+        QSignalSpy failed(window.model(), &vqa::ui::ModelController::loadFailed);
         window.loadModel(model_dir);
         window.openImage(big_path);
         QVERIFY(vqa::test::waitInEventLoop([&] { return loaded.count() + failed.count() > 0; }, 120000));
-        QVERIFY(vqa::test::waitInEventLoop([&] { return window.imageCount() >= 1 && window.pendingImages() == 0; }, 60000));
+        QVERIFY(vqa::test::waitInEventLoop([&] { return window.images()->count() >= 1 && window.images()->pending() == 0; }, 60000));
         QCOMPARE(window.canvas()->imageSize(), QSize(6000, 4000));
         QVERIFY(window.canvas()->image().width() <= vqa::ui::ImageLoader::kMaxDisplaySide);
         window.canvas()->zoomIn();

@@ -17,7 +17,10 @@
 
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
+#include "ui/ConversationController.h"
+#include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelController.h"
 
 using vqa::ui::MainWindow;
 
@@ -68,8 +71,8 @@ private slots:
         QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
 
         vqa::test::ResponsivenessProbe probe;
-        QSignalSpy ready(window_.get(), &MainWindow::modelReady);
-        QSignalSpy failed(window_.get(), &MainWindow::modelLoadFailed);
+        QSignalSpy ready(window_->model(), &vqa::ui::ModelController::loaded);
+        QSignalSpy failed(window_->model(), &vqa::ui::ModelController::loadFailed);
         window_->loadModel(model_);
         QVERIFY(vqa::test::waitInEventLoop([&] { return ready.count() + failed.count() > 0; }, 300000));
         load_gap_ms_ = probe.max_gap_ms;
@@ -84,9 +87,9 @@ private slots:
             QSKIP(qPrintable("the engine cannot load " + model_ + " yet: " + why));
         }
         if (!family.isEmpty())
-            QVERIFY2(window_->modelInfoText().contains("Family: " + family), qPrintable(window_->modelInfoText()));
+            QVERIFY2(window_->model()->infoText().contains("Family: " + family), qPrintable(window_->model()->infoText()));
         window_->openImage(tmp_.filePath("scene.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window_->imageCount() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
         qInfo("model: %s; longest GUI pause while loading: %lld ms (GUI thread busy at most %.1f ms)",
               qPrintable(model_), load_gap_ms_, load_busy_ms_);
         QVERIFY2(load_busy_ms_ < 50, qPrintable(QString::number(load_busy_ms_)));
@@ -101,16 +104,16 @@ private slots:
 
         vqa::test::ResponsivenessProbe probe;
         std::vector<int> lengths;
-        QSignalSpy finished(&window(), &MainWindow::answerFinished);
-        connect(&window(), &MainWindow::tokenReceived, this,
-                [&] { lengths.push_back(int(window().messages().back().text.size())); });
-        QVERIFY(window().ask("What is in the image?"));
-        QVERIFY(window().isGenerating());
+        QSignalSpy finished(window().conversation(), &vqa::ui::ConversationController::answerFinished);
+        connect(window().conversation(), &vqa::ui::ConversationController::tokenReceived, this,
+                [&] { lengths.push_back(int(window().conversation()->messages().back().text.size())); });
+        QVERIFY(window().conversation()->ask("What is in the image?"));
+        QVERIFY(window().conversation()->isGenerating());
         QVERIFY(finished.wait(300000));  // a real event loop (QTestEventLoop), no sleeps
         probe.timer.stop();
-        disconnect(&window(), &MainWindow::tokenReceived, this, nullptr);
+        disconnect(window().conversation(), &vqa::ui::ConversationController::tokenReceived, this, nullptr);
 
-        const vqa::ui::ChatMessage& answer = window().messages().back();
+        const vqa::ui::ChatMessage& answer = window().conversation()->messages().back();
         QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
         QVERIFY2(lengths.size() >= 3, "tokens should arrive one by one");
         QCOMPARE(int(answer.tokens.size()), int(lengths.size()));
@@ -139,22 +142,22 @@ private slots:
         s.generation.max_new_tokens = 400;
         s.generation.ignore_eos = true;
         window().applySettings(s);
-        QSignalSpy finished(&window(), &MainWindow::answerFinished);
-        QSignalSpy tokens(&window(), &MainWindow::tokenReceived);
-        QVERIFY(window().ask("Describe every detail."));
+        QSignalSpy finished(window().conversation(), &vqa::ui::ConversationController::answerFinished);
+        QSignalSpy tokens(window().conversation(), &vqa::ui::ConversationController::tokenReceived);
+        QVERIFY(window().conversation()->ask("Describe every detail."));
         QVERIFY(tokens.wait(300000));
-        window().stop();
+        window().conversation()->stop();
         QVERIFY(finished.wait(60000));
-        const vqa::ui::ChatMessage& stopped = window().messages().back();
+        const vqa::ui::ChatMessage& stopped = window().conversation()->messages().back();
         QVERIFY(stopped.stop == vqa::StopReason::Cancelled);
         QVERIFY(int(stopped.tokens.size()) < 400);
-        QVERIFY(!window().isGenerating());
+        QVERIFY(!window().conversation()->isGenerating());
 
         s.generation.max_new_tokens = 5;
         window().applySettings(s);
-        QVERIFY(window().ask("And the colours?"));
+        QVERIFY(window().conversation()->ask("And the colours?"));
         QVERIFY(finished.wait(300000));
-        const vqa::ui::ChatMessage& next = window().messages().back();
+        const vqa::ui::ChatMessage& next = window().conversation()->messages().back();
         QVERIFY2(next.error.isEmpty(), qPrintable(next.error));
         QVERIFY(!next.tokens.empty());
         QVERIFY(next.stop != vqa::StopReason::Cancelled);
@@ -165,9 +168,9 @@ private slots:
         s.generation.max_new_tokens = 400;
         s.generation.ignore_eos = true;
         window().applySettings(s);
-        QSignalSpy tokens(&window(), &MainWindow::tokenReceived);
-        QSignalSpy finished(&window(), &MainWindow::answerFinished);
-        QVERIFY(window().ask("Tell me a long story about it."));
+        QSignalSpy tokens(window().conversation(), &vqa::ui::ConversationController::tokenReceived);
+        QSignalSpy finished(window().conversation(), &vqa::ui::ConversationController::answerFinished);
+        QVERIFY(window().conversation()->ask("Tell me a long story about it."));
         QVERIFY(tokens.wait(300000));
         QElapsedTimer t;
         t.start();

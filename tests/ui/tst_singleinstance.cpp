@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/ui/UiTestSupport.h"
+#include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
 #include "ui/SingleInstance.h"
 
@@ -52,7 +53,7 @@ private slots:
         QVERIFY(sendFromAnotherThread(key("a"), {tmp_.filePath("scene.png")}));
         QTRY_COMPARE(received.count(), 1);
         QCOMPARE(received.first().first().toStringList(), QStringList{tmp_.filePath("scene.png")});
-        QVERIFY(QTest::qWaitFor([&] { return window.imageCount() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000));
 
         // A live instance keeps its socket: a third one cannot take it over.
         SingleInstance third(key("a"));
@@ -98,7 +99,7 @@ private slots:
         QVERIFY(QTest::qWaitFor([&] { return second.state() == QProcess::NotRunning; }, 60000));
         QCOMPARE(second.exitCode(), 0);
         QVERIFY(second.readAllStandardOutput().contains("running VQA Studio window"));
-        QVERIFY(QTest::qWaitFor([&] { return window.imageCount() == 1; }, 10000));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000));
         if (second.state() != QProcess::NotRunning)
             second.kill();
 #endif

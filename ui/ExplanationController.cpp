@@ -1,0 +1,344 @@
+#include "ui/ExplanationController.h"
+
+#include <QRegularExpression>
+
+#include <algorithm>
+
+#include "engine/EngineWorker.h"
+#include "ui/ConversationController.h"
+#include "ui/Heatmap.h"
+#include "ui/ImageSet.h"
+#include "ui/ModelController.h"
+
+namespace vqa::ui {
+namespace {
+
+// Tokens [b, e) of an answer as the word a person reads (Markdown marks dropped).
+QString wordText(const ChatMessage& m, int b, int e) {
+    QString word = m.text.mid(m.tokens[size_t(b)].start, m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start);
+    word.remove(QRegularExpression(QStringLiteral("[*_`#>]")));
+    return word.trimmed();
+}
+
+}  // namespace
+
+ExplanationController::ExplanationController(EngineWorker* worker, ImageSet* images,
+                                             ConversationController* conversation, ModelController* model,
+                                             QObject* parent)
+    : QObject(parent), worker_(worker), images_(images), conversation_(conversation), model_(model) {
+    live_timer_.setSingleShot(true);
+    live_timer_.setInterval(30);
+    connect(&live_timer_, &QTimer::timeout, this, &ExplanationController::update);
+    connect(worker_, &EngineWorker::attentionRegridded, this, &ExplanationController::handleRegridded);
+    connect(worker_, &EngineWorker::relevancyReady, this, &ExplanationController::handleRelevancy);
+    connect(worker_, &EngineWorker::explainFailed, this, &ExplanationController::handleFailed);
+}
+
+void ExplanationController::showTokenHeatmap(int message, int token) {
+    ImageSession* s = images_->current().get();
+    if (!s || message < 0 || message >= int(s->messages.size()))
+        return;
+    s->pin = {message, token, false};
+    hover_message_ = hover_token_ = -1;
+    if (relevancy_)
+        requestRelevancy(message, token);
+    update();
+}
+
+void ExplanationController::showWholeAnswerHeatmap(int message) {
+    ImageSession* s = images_->current().get();
+    if (!s)
+        return;
+    if (message < 0)
+        for (int i = int(s->messages.size()) - 1; i >= 0 && message < 0; --i)
+            if (s->messages[size_t(i)].role == Role::Assistant && s->messages[size_t(i)].hasAttention())
+                message = i;
+    if (message < 0) {
+        emit status(tr("No answer with attention maps yet."));
+        return;
+    }
+    s->pin = {message, -1, true};
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
+void ExplanationController::clearHeatmap() {
+    if (ImageSession* s = images_->current().get())
+        s->pin = {};
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
+void ExplanationController::hover(int message, int token) {
+    hover_message_ = message;
+    hover_token_ = token;
+    update();
+}
+
+void ExplanationController::leave() {
+    if (hover_message_ < 0)
+        return;
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
+bool ExplanationController::requestRelevancy(int message, int token) {
+    const std::shared_ptr<ImageSession> s = images_->current();
+    if (!s || message < 0 || message >= int(s->messages.size()))
+        return false;
+    const ChatMessage& m = s->messages[size_t(message)];
+    if (m.role != Role::Assistant || token < 0 || token >= int(m.tokens.size()))
+        return false;
+    if (!model_->hasModel() || model_->isLoading()) {
+        emit status(tr("Relevancy needs the model that wrote the answer: load a model first."));
+        return false;
+    }
+    if (conversation_->isGenerating() || m.streaming) {
+        emit status(tr("Relevancy can be computed when the answer is finished."));
+        return false;
+    }
+    const auto [b, e] = m.wordOfToken(token);
+    // The word's first few tokens: each costs a forward and a backward pass.
+    std::vector<int> indices;
+    for (int t = b; t < std::min(e, b + 4); ++t)
+        if (m.tokens[size_t(t)].relevancy.empty())
+            indices.push_back(t);
+    if (indices.empty())
+        return true;  // already there
+    for (const auto& [ticket, p] : pending_)
+        if (p.relevancy && p.session.lock() == s && p.message == message && p.tokens == indices.front())
+            return true;  // already on its way
+    const Request request = conversation_->requestFor(*s, size_t(message));
+    std::vector<std::int32_t> ids;
+    ids.reserve(m.tokens.size());
+    for (const TokenRecord& t : m.tokens)
+        ids.push_back(t.id);
+    const quint64 ticket = ++next_ticket_;
+    pending_[ticket] = {s, message, indices.front(), true};
+    emit status(tr("Computing the relevancy of “%1”…").arg(wordText(m, b, e)));
+    emit relevancyRunning(true);
+    worker_->postRelevancy(ticket, request, ids, indices);
+    update();
+    return true;
+}
+
+bool ExplanationController::regridLastAnswer() {
+    const std::shared_ptr<ImageSession> s = engine_answer_session_.lock();
+    if (conversation_->isGenerating()) {
+        regrid_after_answer_ = true;
+        emit status(tr("The new layers and head apply once this answer is finished."));
+        return false;
+    }
+    if (!s || engine_answer_message_ < 0 || engine_answer_message_ >= int(s->messages.size()) ||
+        !s->messages[size_t(engine_answer_message_)].hasAttention()) {
+        emit status(tr("Layer and head choices apply to the next answer."));
+        return false;
+    }
+    const ChatMessage& m = s->messages[size_t(engine_answer_message_)];
+    const quint64 ticket = ++next_ticket_;
+    pending_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false};
+    const ExplainParams p = conversation_->explainParams();
+    const QString layers = p.layer_begin < 0 && p.layer_end < 0
+                               ? tr("the default layers")
+                               : tr("layers %1–%2")
+                                     .arg(p.layer_begin < 0 ? tr("auto") : QString::number(p.layer_begin),
+                                          p.layer_end < 0 ? tr("auto") : QString::number(p.layer_end));
+    emit status(tr("Redrawing the last answer's heatmaps from %1, %2…")
+                    .arg(layers, p.head < 0 ? tr("all heads") : tr("head %1").arg(p.head)));
+    worker_->postRegrid(ticket, int(m.tokens.size()), p);
+    return true;
+}
+
+void ExplanationController::handleRegridded(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_token) {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end())
+        return;
+    const Pending p = it->second;
+    pending_.erase(it);
+    // A newer regrid supersedes this one.
+    for (const auto& [t, other] : pending_)
+        if (!other.relevancy && t > ticket)
+            return;
+    const std::shared_ptr<ImageSession> s = p.session.lock();
+    if (s && p.message < int(s->messages.size()) && s->messages[size_t(p.message)].tokens.size() == per_token.size()) {
+        ChatMessage& m = s->messages[size_t(p.message)];
+        for (size_t i = 0; i < per_token.size(); ++i)
+            if (!per_token[i].empty())
+                m.tokens[i].attention = per_token[i];
+        emit status(tr("Heatmaps redrawn."));
+        if (s == images_->current())
+            update();
+    }
+    emit heatmapUpdated();
+}
+
+void ExplanationController::handleRelevancy(quint64 ticket, const std::vector<int>& indices,
+                                            const std::vector<std::vector<HeatmapGrid>>& per_index) {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end())
+        return;
+    const Pending p = it->second;
+    pending_.erase(it);
+    if (std::none_of(pending_.begin(), pending_.end(), [](const auto& e) { return e.second.relevancy; }))
+        emit relevancyRunning(false);
+    const std::shared_ptr<ImageSession> s = p.session.lock();
+    if (s && p.message < int(s->messages.size())) {
+        ChatMessage& m = s->messages[size_t(p.message)];
+        for (size_t i = 0; i < indices.size() && i < per_index.size(); ++i)
+            if (indices[i] >= 0 && indices[i] < int(m.tokens.size()))
+                m.tokens[size_t(indices[i])].relevancy = per_index[i];
+        emit status(tr("Relevancy ready."));
+        if (s == images_->current())
+            update();
+    }
+    emit heatmapUpdated();
+}
+
+void ExplanationController::handleFailed(quint64 ticket, const QString& message) {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end())
+        return;
+    const bool relevancy = it->second.relevancy;
+    pending_.erase(it);
+    emit relevancyRunning(false);
+    emit error(relevancy ? tr("Could not compute the relevancy") : tr("Could not redraw the heatmaps"), message);
+    emit heatmapUpdated();
+}
+
+void ExplanationController::setColormap(Colormap map) {
+    colormap_ = map;
+    update();
+}
+
+void ExplanationController::setOpacity(double opacity) { opacity_ = std::clamp(opacity, 0.0, 1.0); }
+
+void ExplanationController::setRelevancyMode(bool relevancy) {
+    relevancy_ = relevancy;
+    const ImageSession* s = images_->current().get();
+    if (relevancy && s && s->pin.message >= 0 && !s->pin.whole && s->pin.token >= 0)
+        requestRelevancy(s->pin.message, s->pin.token);
+    else if (relevancy)
+        emit status(tr("Relevancy mode: click a word of an answer to compute its map."));
+    update();
+}
+
+void ExplanationController::currentImageChanged() {
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
+void ExplanationController::answerStarted(ImageSession* session) {
+    session->pin = {};
+    engine_answer_message_ = -1;  // the engine keeps the attention of the answer it writes now
+    update();
+}
+
+void ExplanationController::tokenAppended(ImageSession* session, bool has_attention) {
+    // While nothing is pinned or hovered, the overlay follows the newest token.
+    if (session == images_->current().get() && hover_message_ < 0 && has_attention && !live_timer_.isActive())
+        live_timer_.start();  // coalesced: at most one overlay per frame or so
+}
+
+void ExplanationController::answerEnded(ImageSession* session) {
+    engine_answer_session_ = images_->find(session);
+    engine_answer_message_ = int(session->messages.size()) - 1;
+    const ChatMessage& m = session->messages.back();
+    if (m.stop != StopReason::Error && m.hasAttention())
+        session->pin = {engine_answer_message_, -1, true};
+    if (session == images_->current().get())
+        update();
+    if (regrid_after_answer_) {
+        // The layers changed while this answer was being written with the old ones.
+        regrid_after_answer_ = false;
+        regridLastAnswer();
+    }
+}
+
+void ExplanationController::conversationCleared(ImageSession* session) {
+    if (engine_answer_session_.lock().get() == session)
+        engine_answer_message_ = -1;
+    session->pin = {};
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
+void ExplanationController::modelLoaded() {
+    engine_answer_message_ = -1;  // a new model keeps no attention of earlier answers
+}
+
+void ExplanationController::update() {
+    live_timer_.stop();
+    const ImageSession* s = images_->current().get();
+    std::vector<const std::vector<HeatmapGrid>*> grids;
+    HeatmapView v;
+    if (s) {
+        int message = -1, token = -1;
+        bool whole = false, live = false;
+        if (hover_message_ >= 0) {
+            message = hover_message_;
+            token = hover_token_;
+        } else if (s->pin.message >= 0) {
+            message = s->pin.message;
+            token = s->pin.token;
+            whole = s->pin.whole;
+        } else if (conversation_->generatingSession() == s && !s->messages.empty() &&
+                   !s->messages.back().tokens.empty()) {
+            message = int(s->messages.size()) - 1;  // live: the newest token
+            token = int(s->messages.back().tokens.size()) - 1;
+            live = true;
+        }
+        const bool relevancy = relevancy_;
+        auto mapOf = [relevancy](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
+            return relevancy ? t.relevancy : t.attention;
+        };
+        if (message >= 0 && message < int(s->messages.size())) {
+            const ChatMessage& m = s->messages[size_t(message)];
+            if (whole) {
+                for (const auto& t : m.tokens)
+                    if (!mapOf(t).empty())
+                        grids.push_back(&mapOf(t));
+                if (relevancy)
+                    v.caption = grids.empty()
+                                    ? tr("Relevancy: click a word to compute its map")
+                                    : tr("Relevancy: mean over the %1 tokens computed so far").arg(grids.size());
+                else
+                    v.caption = grids.size() == 1 ? tr("Whole answer: one token")
+                                                  : tr("Whole answer: mean over %1 tokens").arg(grids.size());
+            } else if (token >= 0 && token < int(m.tokens.size())) {
+                const auto [b, e] = m.wordOfToken(token);
+                for (int t = b; t < e; ++t)
+                    if (!mapOf(m.tokens[size_t(t)]).empty())
+                        grids.push_back(&mapOf(m.tokens[size_t(t)]));
+                const QString word = wordText(m, b, e);
+                if (relevancy) {
+                    const bool pending = std::any_of(pending_.begin(), pending_.end(), [&](const auto& p) {
+                        return p.second.relevancy && p.second.message == message && p.second.tokens >= b &&
+                               p.second.tokens < e;
+                    });
+                    v.caption = !grids.empty() ? tr("Relevancy of “%1”").arg(word)
+                                : pending      ? tr("Computing the relevancy of “%1”…").arg(word)
+                                               : tr("Click “%1” to compute its relevancy").arg(word);
+                } else {
+                    v.caption =
+                        grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);
+                }
+                if (!live) {  // the streaming cursor shows the newest word; no re-render per token
+                    v.highlight_message = message;
+                    v.highlight_begin = b;
+                    v.highlight_end = e;
+                }
+            }
+        }
+        if (v.caption.isEmpty())
+            v.caption = s->messages.empty() ? tr("Ask a question, then hover a word of the answer")
+                                            : tr("Hover or click a word of an answer");
+    }
+    if (!grids.empty())
+        v.overlay = colorizeHeatmap(buildHeatmap(grids, s->image.original_size), colormap_);
+    v.available = !v.overlay.isNull() || (s && std::any_of(s->messages.begin(), s->messages.end(),
+                                                           [](const ChatMessage& m) { return m.hasAttention(); }));
+    view_ = v;
+    emit viewChanged(view_);
+}
+
+}  // namespace vqa::ui

@@ -1,0 +1,124 @@
+// Where the model looked: which map is over the image (the hovered word, else the pinned word
+// or answer, else the newest token while an answer streams), what the legend says about it,
+// and the work the engine does on request: redrawing the last answer's maps with other
+// layers and heads (regrid), and relevancy maps of a clicked word. Requests carry tickets
+// (numbered from 1, in the order asked); an answer comes back to the ticket it was asked
+// under, and a newer regrid supersedes an older one. No widgets: the window shows the
+// HeatmapView it reports.
+#pragma once
+
+#include <QImage>
+#include <QObject>
+#include <QString>
+#include <QTimer>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "engine/Types.h"
+#include "ui/Colormap.h"
+
+namespace vqa {
+class EngineWorker;
+}
+
+namespace vqa::ui {
+
+class ConversationController;
+class ImageSet;
+class ModelController;
+struct ImageSession;
+
+// What the window shows of the explanation.
+struct HeatmapView {
+    QImage overlay;  // colormapped map over the whole image; null: none
+    QString caption;
+    int highlight_message = -1;  // the word shown: tokens [begin, end) of a message
+    int highlight_begin = 0;
+    int highlight_end = 0;
+    bool available = false;  // a map is up, or some answer of the image has maps
+};
+
+class ExplanationController : public QObject {
+    Q_OBJECT
+public:
+    ExplanationController(EngineWorker* worker, ImageSet* images, ConversationController* conversation,
+                          ModelController* model, QObject* parent = nullptr);
+
+    // The heatmap of a word (the word holding `token`) or of a whole answer (-1: the last).
+    void showTokenHeatmap(int message, int token);
+    void showWholeAnswerHeatmap(int message = -1);
+    void clearHeatmap();
+    // The pointer over a word of the chat, and off it again.
+    void hover(int message, int token);
+    void leave();
+    // Relevancy of the word holding `token` (computed on the worker; heatmapUpdated follows).
+    // Returns false, saying why in status, when it cannot start now.
+    bool requestRelevancy(int message, int token);
+    // Redraws the last answer's maps with the request's layers and head (on the worker).
+    bool regridLastAnswer();
+    bool isExplaining() const { return !pending_.empty(); }
+
+    // How maps look: colormap, opacity (for exports), and attention or relevancy.
+    void setColormap(Colormap map);
+    Colormap colormap() const { return colormap_; }
+    void setOpacity(double opacity);
+    double opacity() const { return opacity_; }
+    void setRelevancyMode(bool relevancy);
+    bool relevancyMode() const { return relevancy_; }
+
+    const HeatmapView& view() const { return view_; }
+    void update();  // computes the view again now
+
+    // What the window forwards from the other controllers.
+    void currentImageChanged();
+    void answerStarted(ImageSession* session);
+    void tokenAppended(ImageSession* session, bool has_attention);
+    void answerEnded(ImageSession* session);
+    void conversationCleared(ImageSession* session);
+    void modelLoaded();
+
+    // What the worker reports (tests may call them to stand in for it).
+    void handleRegridded(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_token);
+    void handleRelevancy(quint64 ticket, const std::vector<int>& indices,
+                         const std::vector<std::vector<HeatmapGrid>>& per_index);
+    void handleFailed(quint64 ticket, const QString& message);
+
+signals:
+    void viewChanged(const vqa::ui::HeatmapView& view);
+    void heatmapUpdated();  // a regrid or a relevancy map arrived (or failed)
+    void relevancyRunning(bool running);
+    void status(const QString& text);
+    void error(const QString& title, const QString& message);
+
+private:
+    struct Pending {
+        std::weak_ptr<ImageSession> session;
+        int message = -1;
+        int tokens = 0;  // regrid: the answer's token count; relevancy: the first token asked
+        bool relevancy = false;
+    };
+
+    EngineWorker* worker_;
+    ImageSet* images_;
+    ConversationController* conversation_;
+    ModelController* model_;
+
+    int hover_message_ = -1, hover_token_ = -1;
+    // The answer whose attention the engine keeps (the last one it generated): layer and
+    // head changes re-reduce it there.
+    std::weak_ptr<ImageSession> engine_answer_session_;
+    int engine_answer_message_ = -1;
+    bool regrid_after_answer_ = false;
+    std::map<quint64, Pending> pending_;
+    quint64 next_ticket_ = 0;
+
+    Colormap colormap_ = Colormap::Turbo;
+    double opacity_ = 0.55;
+    bool relevancy_ = false;
+    HeatmapView view_;
+    QTimer live_timer_;  // coalesces the overlay's updates while tokens stream in
+};
+
+}  // namespace vqa::ui

@@ -1,0 +1,110 @@
+#include "ui/Exporter.h"
+
+#include <QDir>
+
+#include "ui/ExplanationController.h"
+#include "ui/Heatmap.h"
+#include "ui/ImageSet.h"
+#include "ui/ModelController.h"
+
+namespace vqa::ui {
+
+Exporter::Exporter(ImageSet* images, ModelController* model, ExplanationController* explanation, QObject* parent)
+    : QObject(parent), images_(images), model_(model), explanation_(explanation) {}
+
+bool Exporter::saveOverlay(const QString& path) {
+    const ImageSession* s = images_->current().get();
+    const QImage& overlay = explanation_->view().overlay;
+    if (!s || s->image.display.isNull() || overlay.isNull()) {
+        emit error(tr("Nothing to save"),
+                   tr("There is no heatmap over the image yet: hover or click a word of an answer."));
+        return false;
+    }
+    const QImage image = blendOverlay(s->image.display, overlay, explanation_->opacity());
+    if (!image.save(path, "PNG")) {
+        emit error(tr("Could not save the heatmap"), tr("Writing %1 failed.").arg(QDir::toNativeSeparators(path)));
+        return false;
+    }
+    emit status(tr("Saved the heatmap to %1.").arg(QDir::toNativeSeparators(path)));
+    return true;
+}
+
+std::vector<ExportedHeatmap> Exporter::heatmaps() const {
+    std::vector<ExportedHeatmap> out;
+    const ImageSession* s = images_->current().get();
+    if (!s)
+        return out;
+    const Colormap map = explanation_->colormap();
+    const double opacity = explanation_->opacity();
+    for (size_t i = 0; i < s->messages.size(); ++i) {
+        const ChatMessage& m = s->messages[i];
+        if (m.role != Role::Assistant || !m.hasAttention())
+            continue;
+        std::vector<const std::vector<HeatmapGrid>*> grids;
+        for (const auto& t : m.tokens)
+            if (!t.attention.empty())
+                grids.push_back(&t.attention);
+        const QImage overlay = colorizeHeatmap(buildHeatmap(grids, s->image.original_size), map);
+        out.push_back({int(i), tr("Heatmap of the whole answer"), blendOverlay(s->image.display, overlay, opacity)});
+        const HeatmapPin& pin = s->pin;
+        if (pin.message == int(i) && !pin.whole && pin.token >= 0 && pin.token < int(m.tokens.size())) {
+            const auto [b, e] = m.wordOfToken(pin.token);
+            std::vector<const std::vector<HeatmapGrid>*> word;
+            for (int t = b; t < e; ++t)
+                if (!m.tokens[size_t(t)].attention.empty())
+                    word.push_back(&m.tokens[size_t(t)].attention);
+            const int start = m.tokens[size_t(b)].start;
+            const QString text = m.text.mid(start, m.tokens[size_t(e - 1)].end - start).trimmed();
+            const QImage wo = colorizeHeatmap(buildHeatmap(word, s->image.original_size), map);
+            if (!wo.isNull())
+                out.push_back({int(i), tr("Heatmap of the word “%1”").arg(text),
+                               blendOverlay(s->image.display, wo, opacity)});
+        }
+    }
+    return out;
+}
+
+ConversationExport Exporter::data() const {
+    ConversationExport e;
+    if (const ImageSession* s = images_->current().get()) {
+        e.image_name = s->image.name;
+        e.image = s->image.display;
+        e.original_size = s->image.original_size;
+        e.image_key = s->image.key;
+        e.messages = &s->messages;
+    }
+    e.model = model_->info();
+    return e;
+}
+
+bool Exporter::exportMarkdown(const QString& path) {
+    if (!images_->current()) {
+        emit error(tr("Nothing to export"), tr("Open an image and ask something first."));
+        return false;
+    }
+    ConversationExport e = data();
+    e.heatmaps = heatmaps();
+    QString message;
+    if (!e.writeMarkdown(path, &message)) {
+        emit error(tr("Could not export the conversation"), message);
+        return false;
+    }
+    emit status(tr("Exported the conversation to %1.").arg(QDir::toNativeSeparators(path)));
+    return true;
+}
+
+bool Exporter::exportJson(const QString& path) {
+    if (!images_->current()) {
+        emit error(tr("Nothing to export"), tr("Open an image and ask something first."));
+        return false;
+    }
+    QString message;
+    if (!data().writeJson(path, &message)) {
+        emit error(tr("Could not export the conversation"), message);
+        return false;
+    }
+    emit status(tr("Exported the conversation to %1.").arg(QDir::toNativeSeparators(path)));
+    return true;
+}
+
+}  // namespace vqa::ui

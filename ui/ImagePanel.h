@@ -1,0 +1,49 @@
+// The window's left side: the heatmap controls (ExplainBar), the image canvas with its
+// overlay, the zoom buttons with the legend, and the strip of open images' thumbnails. It
+// keeps its own parts in step (the bar's toggle, opacity and colormap reach the canvas and
+// the legend); the window tells it what to show.
+#pragma once
+
+#include <QWidget>
+
+class QLabel;
+class QListWidget;
+
+namespace vqa::ui {
+
+class ColorLegend;
+class ExplainBar;
+class ImageCanvas;
+struct AppSettings;
+struct HeatmapView;
+struct LoadedImage;
+
+class ImagePanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ImagePanel(const AppSettings& settings, QWidget* parent = nullptr);
+
+    ImageCanvas* canvas() const { return canvas_; }
+    ExplainBar* explainBar() const { return explain_; }
+    ColorLegend* legend() const { return legend_; }
+    QListWidget* thumbnails() const { return thumbnails_; }
+
+    void showImage(const LoadedImage* image, int index);  // null: none (the last one closed)
+    void insertThumbnail(int index, const LoadedImage& image);
+    void removeThumbnail(int index);
+    void showHeatmap(const HeatmapView& view);
+    void setHasImage(bool has_image);  // the controls show only with an image
+
+signals:
+    void thumbnailSelected(int index);
+
+private:
+    ImageCanvas* canvas_;
+    ExplainBar* explain_;
+    ColorLegend* legend_;
+    QLabel* zoom_label_;
+    QWidget* view_row_;
+    QListWidget* thumbnails_;
+};
+
+}  // namespace vqa::ui

@@ -1,0 +1,169 @@
+#include "ui/MainMenus.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QStandardPaths>
+
+#include "ui/ConversationController.h"
+#include "ui/ExplainBar.h"
+#include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
+#include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelController.h"
+#include "ui/QuestionEdit.h"
+#include "ui/SettingsDialog.h"
+#include "ui/WelcomePage.h"
+
+namespace vqa::ui {
+
+MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
+    auto add = [this](QMenu* menu, const QString& text, const QKeySequence& key, auto slot) {
+        QAction* a = menu->addAction(text);
+        if (!key.isEmpty())
+            a->setShortcut(key);
+        connect(a, &QAction::triggered, this, slot);
+        return a;
+    };
+    MainWindow* w = window;
+    ImageSet* images = w->images();
+    ConversationController* conversation = w->conversation();
+    ImageCanvas* canvas = w->canvas();
+    QuestionEdit* question = w->questionBox();
+
+    QMenu* file = w->menuBar()->addMenu(tr("&File"));
+    add(file, tr("&Open Image…"), QKeySequence::Open, [w, images] {
+        QString start = images->lastDir();
+        if (start.isEmpty())
+            start = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
+        const QStringList paths = QFileDialog::getOpenFileNames(
+            w, tr("Open Image"), start, tr("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"));
+        for (const QString& p : paths)
+            w->openImage(p);
+    });
+    add(file, tr("&Paste Image"), QKeySequence::Paste, [images] { images->paste(); });
+    recent_menu_ = file->addMenu(tr("Open &Recent"));
+    connect(recent_menu_, &QMenu::aboutToShow, this, &MainMenus::rebuildRecentMenu);
+    rebuildRecentMenu();
+    close_image_action_ = add(file, tr("&Close Image"), QKeySequence::Close,
+                              [w, images] { w->closeImage(images->currentIndex()); });
+    w->thumbnailStrip()->addAction(close_image_action_);
+    file->addSeparator();
+    export_md_action_ = add(file, tr("&Export Conversation as Markdown…"), QKeySequence(tr("Ctrl+E")), [w] {
+        const QString path = QFileDialog::getSaveFileName(w, tr("Export as Markdown"),
+                                                          QDir::homePath() + "/conversation.md", tr("Markdown (*.md)"));
+        if (!path.isEmpty())
+            w->exporter()->exportMarkdown(path);
+    });
+    export_json_action_ = add(file, tr("Export Conversation as &JSON…"), QKeySequence(tr("Ctrl+Shift+E")), [w] {
+        const QString path = QFileDialog::getSaveFileName(w, tr("Export as JSON"),
+                                                          QDir::homePath() + "/conversation.json", tr("JSON (*.json)"));
+        if (!path.isEmpty())
+            w->exporter()->exportJson(path);
+    });
+    add(file, tr("&Save Heatmap Image…"), QKeySequence(tr("Ctrl+Shift+S")),
+        [w] { emit w->explainBar()->saveRequested(); });
+    file->addSeparator();
+    add(file, tr("&Quit"), QKeySequence::Quit, [w] { w->close(); });
+
+    QMenu* view = w->menuBar()->addMenu(tr("&View"));
+    add(view, tr("&Fit to Window"), QKeySequence(tr("Ctrl+0")), [canvas] { canvas->fitToWindow(); });
+    add(view, tr("&Actual Size"), QKeySequence(tr("Ctrl+1")), [canvas] { canvas->actualSize(); });
+    QAction* zin = add(view, tr("Zoom &In"), QKeySequence::ZoomIn, [canvas] { canvas->zoomIn(); });
+    zin->setShortcuts({QKeySequence::ZoomIn, QKeySequence(tr("Ctrl+="))});
+    add(view, tr("Zoom &Out"), QKeySequence::ZoomOut, [canvas] { canvas->zoomOut(); });
+    view->addSeparator();
+    overlay_action_ = add(view, tr("Show &Heatmap"), QKeySequence(tr("Ctrl+H")),
+                          [w](bool on) { w->explainBar()->setOverlayVisible(on); });
+    overlay_action_->setCheckable(true);
+    overlay_action_->setChecked(w->settings().overlay_visible);
+    connect(w->explainBar(), &ExplainBar::overlayToggled, overlay_action_, &QAction::setChecked);
+    add(view, tr("&Whole-Answer Heatmap"), QKeySequence(tr("Ctrl+Shift+H")),
+        [w] { w->explanation()->showWholeAnswerHeatmap(); });
+    view->addSeparator();
+    add(view, tr("&Previous Image"), QKeySequence(tr("Ctrl+PgUp")), [images] {
+        if (images->currentIndex() > 0)
+            images->setCurrent(images->currentIndex() - 1);
+    });
+    add(view, tr("&Next Image"), QKeySequence(tr("Ctrl+PgDown")), [images] {
+        if (images->currentIndex() + 1 < images->count())
+            images->setCurrent(images->currentIndex() + 1);
+    });
+
+    QMenu* chat = w->menuBar()->addMenu(tr("&Chat"));
+    describe_action_ =
+        add(chat, tr("&Describe Image"), QKeySequence(tr("Ctrl+D")), [conversation] { conversation->describe(); });
+    add(chat, tr("&Ask Question"), QKeySequence(tr("Ctrl+Return")), [question] { emit question->submitted(); });
+    add(chat, tr("Type a &Question"), QKeySequence(tr("Ctrl+L")), [question] { question->setFocus(); });
+    stop_action_ = add(chat, tr("&Stop"), QKeySequence(Qt::Key_Escape), [conversation] { conversation->stop(); });
+    regenerate_action_ =
+        add(chat, tr("&Regenerate"), QKeySequence(tr("Ctrl+R")), [conversation] { conversation->regenerate(); });
+    new_action_ =
+        add(chat, tr("&New Conversation"), QKeySequence::New, [conversation] { conversation->newConversation(); });
+    copy_action_ = add(chat, tr("&Copy Answer"), QKeySequence(tr("Ctrl+Shift+C")), [w] { w->copyLastAnswer(); });
+
+    QMenu* model = w->menuBar()->addMenu(tr("&Model"));
+    add(model, tr("Open &Model Folder…"), QKeySequence(tr("Ctrl+M")),
+        [w] { emit w->welcomePage()->openModelRequested(); });
+    model_info_action_ = add(model, tr("Model &Information…"), QKeySequence(tr("Ctrl+I")), [w] {
+        if (MainWindow::dialogsAllowed())
+            QMessageBox::information(w, tr("Model Information"), w->model()->infoText());
+    });
+    add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [w] { w->showModelManager(); });
+    model->addSeparator();
+    QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [w] {
+        SettingsDialog dialog(w->settings(), w);
+        if (dialog.exec() == QDialog::Accepted)
+            w->applySettings(dialog.settings());
+    });
+    prefs->setShortcuts({QKeySequence::Preferences, QKeySequence(tr("Ctrl+,"))});
+
+    QMenu* help = w->menuBar()->addMenu(tr("&Help"));
+    add(help, tr("&Getting a Model"), QKeySequence(), [w] { w->showWelcome(); });
+    add(help, tr("&About VQA Studio"), QKeySequence(), [w] {
+        if (MainWindow::dialogsAllowed())
+            QMessageBox::about(w, tr("About VQA Studio"),
+                               tr("<b>VQA Studio</b> %1<br>Ask questions about images, locally, and see where "
+                                  "the model looked.").arg(QApplication::applicationVersion()));
+    });
+}
+
+void MainMenus::rebuildRecentMenu() {
+    recent_menu_->clear();
+    const QStringList list = window_->images()->recent();
+    for (int i = 0; i < list.size(); ++i) {
+        const QString path = list[i];
+        QAction* a =
+            recent_menu_->addAction(QStringLiteral("&%1  %2").arg((i + 1) % 10).arg(QFileInfo(path).fileName()));
+        a->setToolTip(QDir::toNativeSeparators(path));
+        connect(a, &QAction::triggered, this, [this, path] { window_->openImage(path); });
+    }
+    if (list.isEmpty()) {
+        recent_menu_->addAction(tr("(none yet)"))->setEnabled(false);
+    } else {
+        recent_menu_->addSeparator();
+        connect(recent_menu_->addAction(tr("Clear List")), &QAction::triggered, window_->images(),
+                &ImageSet::clearRecent);
+    }
+}
+
+void MainMenus::setState(const ChatPanel::State& s, bool has_model) {
+    describe_action_->setEnabled(s.can_ask);
+    stop_action_->setEnabled(s.busy);
+    regenerate_action_->setEnabled(s.can_regenerate);
+    new_action_->setEnabled(s.can_clear);
+    copy_action_->setEnabled(s.can_copy);
+    export_md_action_->setEnabled(s.has_image);
+    export_json_action_->setEnabled(s.has_image);
+    model_info_action_->setEnabled(has_model);
+    close_image_action_->setEnabled(s.has_image);
+}
+
+}  // namespace vqa::ui
