@@ -17,6 +17,7 @@
 #include "engine/MemoryEstimate.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Relevancy.h"
+#include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
@@ -209,7 +210,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     auto loaded = std::make_unique<Impl::Loaded>();
     report("reading configuration", 0.0);
     nlohmann::json config = readModelConfig(model_dir);
-    const std::string family = detectFamily(config, (dir / "config.json").string());
+    const Family& family = detectFamily(config, (dir / "config.json").string());
 
     report("reading tokenizer", 0.05);
     loaded->tokenizer = loadTokenizer(model_dir);
@@ -255,7 +256,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         torch::NoGradGuard no_grad;
         FamilyLoadContext context{model_dir, config, loaded->checkpoint.get(), device, dtype};
         try {
-            loaded->runtime = makeFamilyRuntime(family, context);
+            loaded->runtime = family.makeRuntime(context);
         } catch (const Error& e) {
             // The model code knows tensors, not files: say which folder they were missing from.
             const std::string message = e.what();
@@ -266,7 +267,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     }
 
     ModelInfo& info = loaded->info;
-    info.family = family;
+    info.family = family.name;
     info.name = fs::path(model_dir).lexically_normal().filename().string();
     if (info.name.empty())
         info.name = fs::path(model_dir).lexically_normal().parent_path().filename().string();

@@ -1,6 +1,7 @@
 // What the engine needs from a model family, beyond the network itself: how to turn an
 // image into the model's inputs, and the prompt text that stands for it. One class per
-// family (Idefics3Runtime, ...); Engine never special-cases a family.
+// family, in its folder (idefics3/Idefics3Runtime, ...), built through the family table
+// (Families.h); Engine never special-cases a family.
 #pragma once
 
 #include <memory>
@@ -44,9 +45,5 @@ struct FamilyLoadContext {
     torch::Device device = torch::kCPU;
     torch::ScalarType dtype = torch::kFloat32;
 };
-
-// Builds the runtime for the family config.json names; throws vqa::Error listing the
-// supported families when it is none of them.
-std::unique_ptr<FamilyRuntime> makeFamilyRuntime(const std::string& family, const FamilyLoadContext& context);
 
 }  // namespace vqa

@@ -1,6 +1,7 @@
 // Chat formats: a Conversation rendered into prompt text exactly as transformers'
-// apply_chat_template renders it with the model's own template. Each model family's
-// template is one ChatFormat class, recognized by chatFormatFor(); no Jinja interpreter.
+// apply_chat_template renders it with the model's own template. Each template is one
+// ChatFormat class in its family's folder (engine/families/<family>/), recognized through the
+// family table (chatFormatFor in engine/families/Families.h); no Jinja interpreter.
 #pragma once
 
 #include <memory>
@@ -32,10 +33,8 @@ public:
     virtual std::vector<std::string> stopStrings() const = 0;
 };
 
-// Recognizes a chat template (Jinja source). Throws vqa::Error for an empty or unknown one.
-std::unique_ptr<ChatFormat> chatFormatFor(std::string_view template_text);
-// The format of a loaded tokenizer's chat template.
-std::unique_ptr<ChatFormat> chatFormatFor(const Tokenizer& tokenizer);
+// A role as the templates name it: "system", "user", "assistant".
+const char* roleName(Role role);
 
 // Ids that end generation: every stop string that is a single token, plus the EOS token.
 std::vector<TokenId> stopTokenIds(const ChatFormat& format, const Tokenizer& tokenizer);

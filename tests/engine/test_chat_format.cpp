@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "models/base/Error.h"
+#include "engine/families/Families.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/Tokenizer.h"
 #include "tests/engine/TokenizerTestData.h"

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/base/Error.h"
+#include "engine/families/Families.h"
+#include "engine/families/idefics3/Idefics3Config.h"
 #include "engine/io/ModelConfig.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
@@ -42,7 +44,7 @@ TEST(ModelConfig, SmolVLMFixture) {
     auto dir = vqa::test::smolvlmFixture();
     VQA_SKIP_UNLESS_EXISTS(dir, "the SmolVLM-256M-Instruct fixture files");
     auto j = vqa::readModelConfig(dir.string());
-    EXPECT_EQ(vqa::detectFamily(j, "config.json"), "idefics3");
+    EXPECT_EQ(vqa::detectFamily(j, "config.json").name, "idefics3");
     auto c = vqa::parseIdefics3Config(j, "config.json");
     EXPECT_EQ(c.image_token_id, 49190);
     EXPECT_EQ(c.scale_factor, 4);
@@ -86,8 +88,8 @@ TEST(ModelConfig, TransformersFiveLayoutAndDefaults) {
 }
 
 TEST(ModelConfig, FamilyDetection) {
-    EXPECT_EQ(vqa::detectFamily(json{{"model_type", "llava"}}, "c"), "llava");
-    EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"Idefics3ForConditionalGeneration"}}}, "c"),
+    EXPECT_EQ(vqa::detectFamily(json{{"model_type", "llava"}}, "c").name, "llava");
+    EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"Idefics3ForConditionalGeneration"}}}, "c").name,
               "idefics3");
     auto msg = errorOf([] { vqa::detectFamily(json{{"model_type", "foo"}}, "m/config.json"); });
     EXPECT_EQ(msg, "m/config.json names model_type 'foo', which this build does not support; "

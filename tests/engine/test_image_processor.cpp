@@ -13,9 +13,10 @@
 #include <torch/torch.h>
 
 #include "models/base/Error.h"
+#include "engine/families/idefics3/Idefics3Config.h"
+#include "engine/families/idefics3/Idefics3ImageProcessor.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
-#include "engine/vision/Idefics3ImageProcessor.h"
 #include "engine/vision/ImageIO.h"
 #include "engine/vision/PilResize.h"
 #include "tests/common/TestPaths.h"

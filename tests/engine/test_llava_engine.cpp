@@ -14,13 +14,14 @@
 #include "models/base/Error.h"
 #include "engine/MemoryEstimate.h"
 #include "engine/explain/Heatmap.h"
-#include "engine/families/LlavaRuntime.h"
-#include "engine/io/ModelConfig.h"
+#include "engine/families/Families.h"
+#include "engine/families/llava/ClipImageProcessor.h"
+#include "engine/families/llava/LlavaConfig.h"
+#include "engine/families/llava/LlavaRuntime.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
-#include "engine/vision/ClipImageProcessor.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
@@ -75,7 +76,7 @@ TEST(LlavaConfig, DefaultsAreLlava15WithClipL336) {
     EXPECT_EQ(c.image_token_id, 32000);
     EXPECT_EQ(c.text.hidden_size, 4096);
     EXPECT_FALSE(c.text.tie_word_embeddings);
-    EXPECT_EQ(detectFamily(json::parse(R"({"architectures": ["LlavaForConditionalGeneration"]})"), "c"), "llava");
+    EXPECT_EQ(detectFamily(json::parse(R"({"architectures": ["LlavaForConditionalGeneration"]})"), "c").name, "llava");
 }
 
 // llava-hf/llava-1.5-7b-hf's config.json (its keys, as published): the Vicuna text config gives
@@ -92,7 +93,7 @@ TEST(LlavaConfig, ReadsLlavaHfConfig) {
             "num_hidden_layers": 24, "patch_size": 14, "projection_dim": 768, "vocab_size": 32000},
         "vision_feature_layer": -2, "vision_feature_select_strategy": "default"})"),
                               "config.json");
-    EXPECT_EQ(detectFamily(json::parse(R"({"model_type": "llava"})"), "config.json"), "llava");
+    EXPECT_EQ(detectFamily(json::parse(R"({"model_type": "llava"})"), "config.json").name, "llava");
     EXPECT_EQ(c.text.vocab_size, 32064);
     EXPECT_EQ(c.text.hidden_size, 4096);
     EXPECT_EQ(c.text.intermediate_size, 11008);

@@ -6,6 +6,7 @@
 #include "models/base/Error.h"
 #include "engine/explain/Relevancy.h"
 #include "engine/io/Checkpoint.h"
+#include "engine/families/idefics3/Idefics3Config.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/Idefics3Model.h"

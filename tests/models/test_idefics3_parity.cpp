@@ -12,6 +12,7 @@
 #include "engine/Device.h"
 #include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
+#include "engine/families/idefics3/Idefics3Config.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/CpuGemv.h"

@@ -13,6 +13,7 @@
 
 #include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
+#include "engine/families/llava/LlavaConfig.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/Interrupt.h"

@@ -1,4 +1,4 @@
-#include "engine/vision/ClipImageProcessor.h"
+#include "engine/families/llava/ClipImageProcessor.h"
 
 #include <algorithm>
 #include <filesystem>

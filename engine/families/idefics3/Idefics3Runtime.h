@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "engine/families/FamilyRuntime.h"
-#include "engine/vision/Idefics3ImageProcessor.h"
+#include "engine/families/idefics3/Idefics3ImageProcessor.h"
 #include "models/Config.h"
 
 namespace vqa {

@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "engine/families/FamilyRuntime.h"
-#include "engine/vision/ClipImageProcessor.h"
+#include "engine/families/llava/ClipImageProcessor.h"
 #include "models/Config.h"
 
 namespace vqa {

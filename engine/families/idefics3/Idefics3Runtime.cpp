@@ -1,9 +1,9 @@
-#include "engine/families/Idefics3Runtime.h"
+#include "engine/families/idefics3/Idefics3Runtime.h"
 
 #include <cmath>
 
+#include "engine/families/idefics3/Idefics3Config.h"
 #include "engine/io/Checkpoint.h"
-#include "engine/io/ModelConfig.h"
 #include "models/Idefics3Model.h"
 
 namespace vqa {

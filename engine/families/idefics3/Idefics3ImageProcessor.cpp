@@ -1,4 +1,4 @@
-#include "engine/vision/Idefics3ImageProcessor.h"
+#include "engine/families/idefics3/Idefics3ImageProcessor.h"
 
 #include <cmath>
 #include <filesystem>

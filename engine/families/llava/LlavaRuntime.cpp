@@ -1,8 +1,8 @@
-#include "engine/families/LlavaRuntime.h"
+#include "engine/families/llava/LlavaRuntime.h"
 
-#include "models/base/Error.h"
+#include "engine/families/llava/LlavaConfig.h"
 #include "engine/io/Checkpoint.h"
-#include "engine/io/ModelConfig.h"
+#include "models/base/Error.h"
 #include "models/Llava.h"
 
 namespace vqa {

@@ -1,0 +1,91 @@
+#include "engine/families/Families.h"
+
+#include <algorithm>
+
+#include "engine/families/FamilyRuntime.h"
+#include "engine/families/idefics3/Idefics3Runtime.h"
+#include "engine/families/idefics3/SmolVlmChatFormat.h"
+#include "engine/families/llava/Llava15ChatFormat.h"
+#include "engine/families/llava/LlavaRuntime.h"
+#include "engine/text/ChatFormat.h"
+#include "engine/text/Tokenizer.h"
+#include "models/base/Error.h"
+
+namespace vqa {
+
+namespace {
+
+template <typename Runtime>
+std::unique_ptr<FamilyRuntime> make(const FamilyLoadContext& context) {
+    return std::make_unique<Runtime>(context);
+}
+
+std::string supportedNames() {
+    std::string names;
+    for (const auto& f : families())
+        names += (names.empty() ? "" : ", ") + f.name;
+    return names;
+}
+
+bool listed(const std::vector<std::string>& list, const std::string& name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+}  // namespace
+
+const std::vector<Family>& families() {
+    static const std::vector<Family> table = {
+        {"idefics3", {"idefics3"}, {"Idefics3ForConditionalGeneration", "Idefics3Model"}, make<Idefics3Runtime>,
+         smolVlmChatFormat, "SmolVLM/Idefics3"},
+        {"llava", {"llava"}, {"LlavaForConditionalGeneration", "LlavaLlamaForCausalLM"}, make<LlavaRuntime>,
+         llava15ChatFormat, "LLaVA-1.5"},
+    };
+    return table;
+}
+
+const Family& detectFamily(const nlohmann::json& config, const std::string& path) {
+    if (config.contains("model_type") && config["model_type"].is_string()) {
+        const auto type = config["model_type"].get<std::string>();
+        for (const auto& f : families())
+            if (listed(f.model_types, type))
+                return f;
+        throw Error(path + " names model_type '" + type + "', which this build does not support; supported: " +
+                    supportedNames());
+    }
+    // Older configs may name only the architecture.
+    if (config.contains("architectures") && config["architectures"].is_array()) {
+        std::string names;
+        for (const auto& a : config["architectures"]) {
+            if (!a.is_string())
+                continue;
+            const auto arch = a.get<std::string>();
+            for (const auto& f : families())
+                if (listed(f.architectures, arch))
+                    return f;
+            names += (names.empty() ? "" : ", ") + arch;
+        }
+        if (!names.empty())
+            throw Error(path + " names architectures " + names +
+                        " and no model_type, which this build does not support; supported: " + supportedNames());
+    }
+    throw Error(path + " names no model_type, so the model family is unknown; supported: " + supportedNames());
+}
+
+std::unique_ptr<ChatFormat> chatFormatFor(std::string_view t) {
+    if (t.empty())
+        throw Error("the model has no chat template (chat_template.json, chat_template.jinja or "
+                    "tokenizer_config.json's chat_template)");
+    std::string names;
+    for (const auto& f : families()) {
+        if (auto format = f.chatFormat(t))
+            return format;
+        names += (names.empty() ? "" : ", ") + f.chat_template_name;
+    }
+    throw Error("unrecognized chat template (supported: " + names + "); it begins: " + std::string(t.substr(0, 120)));
+}
+
+std::unique_ptr<ChatFormat> chatFormatFor(const Tokenizer& tokenizer) {
+    return chatFormatFor(tokenizer.chatTemplate());
+}
+
+}  // namespace vqa
