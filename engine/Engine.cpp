@@ -3,30 +3,28 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "engine/Device.h"
 #include "engine/EngineTesting.h"
-#include "models/base/Error.h"
-#include "engine/MemoryEstimate.h"
+#include "engine/LoadPlan.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Relevancy.h"
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
-#include "engine/io/ModelConfig.h"
+#include "engine/io/ModelFolder.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/vision/ImageIO.h"
 #include "models/Interrupt.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 
@@ -39,49 +37,20 @@ double msSince(Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-nlohmann::json readJsonFile(const fs::path& path) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(path.string() + ": cannot be read");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path.string() + ": is not valid JSON (" + e.what() + ")");
-    }
-}
-
 // The token ids that end an answer: generation_config.json's eos_token_id (one or a
 // list), the tokenizer's EOS, and the chat format's end-of-turn token.
-std::set<std::int64_t> stopIds(const fs::path& dir, const Tokenizer& tokenizer, const ChatFormat& format) {
+std::set<std::int64_t> stopIds(const ModelFolder& folder, const Tokenizer& tokenizer, const ChatFormat& format) {
     std::set<std::int64_t> ids;
-    auto add = [&](const nlohmann::json& v) {
-        if (v.is_number_integer())
-            ids.insert(v.get<std::int64_t>());
-        else if (v.is_array())
-            for (const auto& x : v)
-                if (x.is_number_integer())
-                    ids.insert(x.get<std::int64_t>());
-    };
-    if (fs::exists(dir / "generation_config.json")) {
-        auto gen = readJsonFile(dir / "generation_config.json");
-        if (gen.contains("eos_token_id"))
-            add(gen["eos_token_id"]);
-    }
-    if (tokenizer.specialTokens().eos)
-        ids.insert(*tokenizer.specialTokens().eos);
-    for (const auto& text : format.stopStrings())
-        if (auto id = tokenizer.pieceToId(text))
-            ids.insert(*id);
+    for (auto id : folder.eosTokenIds())
+        ids.insert(id);
+    for (auto id : stopTokenIds(format, tokenizer))
+        ids.insert(id);
     return ids;
 }
 
-std::string dtypeName(torch::ScalarType t) {
-    switch (t) {
-    case torch::kFloat32: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kFloat16: return "float16";
-    default: return c10::toString(t);
-    }
+// The dtype a load plan names.
+torch::ScalarType scalarType(const std::string& dtype) {
+    return dtype == "float32" ? torch::kFloat32 : dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16;
 }
 
 // An image after preprocessing and vision encoding, kept per image key. The pixel values
@@ -140,7 +109,7 @@ struct Engine::Impl {
     // Everything that belongs to one loaded model; replaced whole on a successful load.
     struct Loaded {
         ModelInfo info;
-        std::unique_ptr<Checkpoint> checkpoint;
+        std::shared_ptr<Checkpoint> checkpoint;  // while its files are in use
         std::unique_ptr<Tokenizer> tokenizer;
         std::unique_ptr<ChatFormat> chat_format;
         std::unique_ptr<FamilyRuntime> runtime;
@@ -196,65 +165,40 @@ Engine::~Engine() = default;
 // the model loaded before stays (it is replaced only at the end).
 ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
                        const ProgressCallback& progress) try {
-    if (!fs::is_directory(model_dir))
-        throw Error("model folder '" + model_dir + "' does not exist or is not a folder");
-    const fs::path dir(model_dir);
-    if (!fs::exists(dir / "config.json"))
-        throw Error("model folder '" + model_dir + "' has no config.json; a model folder holds "
-                    "config.json, *.safetensors and the tokenizer files of a Hugging Face model");
     auto report = [&](const std::string& stage, double fraction) {
         if (progress)
             progress({stage, fraction});
     };
 
     auto loaded = std::make_unique<Impl::Loaded>();
+    // The plan reads config.json, generation_config.json and the weights' headers once, and
+    // decides the family, device, dtype and whether the model fits, before any weight is read.
     report("reading configuration", 0.0);
-    nlohmann::json config = readModelConfig(model_dir);
-    const Family& family = detectFamily(config, (dir / "config.json").string());
+    const LoadPlan plan = planLoad(model_dir, options);
+    if (plan.refused())
+        throw Error(model_dir + ": " + plan.memory.message);
+    const Family& family = *plan.family;
+    const torch::Device device = plan.device == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    const torch::ScalarType dtype = scalarType(plan.dtype);
 
     report("reading tokenizer", 0.05);
     loaded->tokenizer = loadTokenizer(model_dir);
     loaded->chat_format = chatFormatFor(*loaded->tokenizer);
-    loaded->stop_ids = stopIds(dir, *loaded->tokenizer, *loaded->chat_format);
-
-    torch::Device device = torch::kCPU;
-    if (options.device == DevicePreference::Cuda) {
-        if (!cudaAvailable())
-            throw Error("the CUDA device was asked for, but " + cudaUnavailableReason() +
-                        "; choose 'auto' or 'cpu'");
-        device = torch::Device(torch::kCUDA, 0);
-    } else if (options.device == DevicePreference::Auto && cudaAvailable()) {
-        device = torch::Device(torch::kCUDA, 0);
-    }
-    torch::ScalarType dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-    if (options.dtype == "float32")
-        dtype = torch::kFloat32;
-    else if (options.dtype == "bfloat16")
-        dtype = torch::kBFloat16;
-    else if (options.dtype == "float16")
-        dtype = torch::kFloat16;
-    else if (options.dtype != "auto" && !options.dtype.empty())
-        throw Error("unknown dtype '" + options.dtype + "'; choose auto, float32, bfloat16 or float16");
+    loaded->stop_ids = stopIds(*plan.folder, *loaded->tokenizer, *loaded->chat_format);
     if (options.threads > 0)
         torch::set_num_threads(options.threads);
+    if (plan.tight())
+        report("warning: " + plan.memory.message, 0.08);
 
-    // Refuse a model that cannot fit before touching its weights; say so when it is tight.
-    const MemoryEstimate memory = estimateMemory(model_dir, options);
-    if (memory.verdict == MemoryEstimate::Verdict::TooLarge)
-        throw Error(model_dir + ": " + memory.message);
-    if (memory.verdict == MemoryEstimate::Verdict::Tight)
-        report("warning: " + memory.message, 0.08);
-
-    report("mapping weights", 0.1);
     if (stageHook())
         stageHook()("load");
-    loaded->checkpoint = Checkpoint::open(model_dir);
+    loaded->checkpoint = plan.folder->checkpoint();
     report("building the model", 0.2);
     {
         // No autograd while loading, but not inference mode either: relevancy maps run
         // autograd through these weights later, which inference tensors would forbid.
         torch::NoGradGuard no_grad;
-        FamilyLoadContext context{model_dir, config, loaded->checkpoint.get(), device, dtype};
+        FamilyLoadContext context{model_dir, plan.folder->config(), loaded->checkpoint.get(), device, dtype};
         try {
             loaded->runtime = family.makeRuntime(context);
         } catch (const Error& e) {
@@ -271,10 +215,10 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.name = fs::path(model_dir).lexically_normal().filename().string();
     if (info.name.empty())
         info.name = fs::path(model_dir).lexically_normal().parent_path().filename().string();
-    info.path = fs::absolute(dir).lexically_normal().string();
+    info.path = fs::absolute(model_dir).lexically_normal().string();
     info.parameters = loaded->runtime->model().parameterCount();
-    info.dtype = dtypeName(dtype);
-    info.device = device.is_cuda() ? "cuda" : "cpu";
+    info.dtype = plan.dtype;
+    info.device = plan.device;
     info.weight_bytes = static_cast<std::int64_t>(loaded->checkpoint->byteSize());
     // Weights converted on load no longer need the mapped files.
     if (dtype != torch::kFloat32 || device.is_cuda() || loaded->checkpoint->predominantDtype() != "F32") {

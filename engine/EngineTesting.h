@@ -8,8 +8,8 @@
 
 namespace vqa::testhooks {
 
-// Called on the engine's thread when a stage starts: "load" (Engine::load, before the
-// weights are mapped), "encode", "prefill", "decode" (once, before the first decoding
+// Called on the engine's thread when a stage starts: "load" (Engine::load, once the load is
+// planned, before the model is built from the weights), "encode", "prefill", "decode" (once, before the first decoding
 // step). Empty (the default) disables it. May throw.
 using StageHook = std::function<void(std::string_view stage)>;
 void setStageHook(StageHook hook);

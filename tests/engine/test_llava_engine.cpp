@@ -11,8 +11,8 @@
 #include <torch/torch.h>
 
 #include "engine/Engine.h"
+#include "engine/LoadPlan.h"
 #include "models/base/Error.h"
-#include "engine/MemoryEstimate.h"
 #include "engine/explain/Heatmap.h"
 #include "engine/families/Families.h"
 #include "engine/families/llava/ClipImageProcessor.h"
@@ -375,14 +375,14 @@ TEST(MemoryEstimate, CountsTheCheckpointInTheLoadDtype) {
     VQA_SKIP_UNLESS_EXISTS(dir, kWhy);
     LoadOptions cpu;
     cpu.device = DevicePreference::Cpu;
-    auto e = estimateMemory(dir.string(), cpu);
+    auto e = planLoad(dir.string(), cpu).memory;
     EXPECT_EQ(e.device, "cpu");
     EXPECT_EQ(e.dtype, "float32");
     EXPECT_EQ(e.stored_bytes, e.parameters * 4);  // an fp32 checkpoint
     EXPECT_EQ(e.verdict, MemoryEstimate::Verdict::Fits) << e.message;
     EXPECT_GT(e.total_bytes, 0);
     cpu.dtype = "bfloat16";
-    auto half = estimateMemory(dir.string(), cpu);
+    auto half = planLoad(dir.string(), cpu).memory;
     EXPECT_EQ(half.needed_bytes - (256ll << 20), (e.needed_bytes - (256ll << 20)) / 2);
 }
 
@@ -399,7 +399,7 @@ TEST(MemoryEstimate, EngineRefusesAModelLargerThanTheMachine) {
     fs::resize_file(dir / "model.safetensors", 8 + header.size() + static_cast<std::uintmax_t>(n) * 4);
     LoadOptions cpu;
     cpu.device = DevicePreference::Cpu;
-    auto e = estimateMemory(dir.string(), cpu);
+    auto e = planLoad(dir.string(), cpu).memory;
     EXPECT_EQ(e.parameters, n);
     EXPECT_EQ(e.verdict, MemoryEstimate::Verdict::TooLarge);
     EXPECT_NE(e.message.find("more than this machine's"), std::string::npos) << e.message;

@@ -1,4 +1,4 @@
-#include "engine/MemoryEstimate.h"
+#include "engine/LoadPlan.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,8 +8,10 @@
 #include <torch/torch.h>
 
 #include "engine/Device.h"
-#include "models/base/Error.h"
+#include "engine/families/Families.h"
 #include "engine/io/Checkpoint.h"
+#include "engine/io/ModelFolder.h"
+#include "models/base/Error.h"
 
 namespace vqa {
 
@@ -44,7 +46,8 @@ std::pair<std::int64_t, std::int64_t> cgroupMemory() {
     }
 }
 
-std::int64_t dtypeBytes(torch::ScalarType t) { return static_cast<std::int64_t>(c10::elementSize(t)); }
+// Bytes per element of a dtype the plan names.
+std::int64_t dtypeBytes(const std::string& dtype) { return dtype == "float32" ? 4 : 2; }
 
 }  // namespace
 
@@ -66,21 +69,33 @@ MemoryEstimate::Verdict memoryVerdict(std::int64_t needed, std::int64_t availabl
     return MemoryEstimate::Verdict::Fits;
 }
 
-MemoryEstimate estimateMemory(const std::string& model_dir, const LoadOptions& options) {
-    MemoryEstimate e;
-    const bool cuda = options.device == DevicePreference::Cuda ||
-                      (options.device == DevicePreference::Auto && cudaAvailable());
-    torch::ScalarType dtype = cuda ? torch::kBFloat16 : torch::kFloat32;
-    if (options.dtype == "float32")
-        dtype = torch::kFloat32;
-    else if (options.dtype == "bfloat16")
-        dtype = torch::kBFloat16;
-    else if (options.dtype == "float16")
-        dtype = torch::kFloat16;
-    e.device = cuda ? "cuda" : "cpu";
-    e.dtype = dtype == torch::kFloat32 ? "float32" : dtype == torch::kBFloat16 ? "bfloat16" : "float16";
+LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
+    LoadPlan plan;
+    plan.model_dir = model_dir;
+    plan.folder = std::make_shared<ModelFolder>(model_dir);
+    plan.family = &detectFamily(plan.folder->config(), plan.folder->configPath());
 
-    auto checkpoint = Checkpoint::open(model_dir);  // headers and mappings only
+    bool cuda = false;
+    if (options.device == DevicePreference::Cuda) {
+        if (!cudaAvailable())
+            throw Error("the CUDA device was asked for, but " + cudaUnavailableReason() +
+                        "; choose 'auto' or 'cpu'");
+        cuda = true;
+    } else if (options.device == DevicePreference::Auto) {
+        cuda = cudaAvailable();
+    }
+    plan.device = cuda ? "cuda" : "cpu";
+    if (options.dtype == "auto" || options.dtype.empty())
+        plan.dtype = cuda ? "bfloat16" : "float32";
+    else if (options.dtype == "float32" || options.dtype == "bfloat16" || options.dtype == "float16")
+        plan.dtype = options.dtype;
+    else
+        throw Error("unknown dtype '" + options.dtype + "'; choose auto, float32, bfloat16 or float16");
+
+    MemoryEstimate& e = plan.memory;
+    e.device = plan.device;
+    e.dtype = plan.dtype;
+    const auto checkpoint = plan.folder->checkpoint();  // headers and mappings only
     e.parameters = checkpoint->parameterCount();
     e.stored_bytes = static_cast<std::int64_t>(checkpoint->byteSize());
     std::int64_t weights = 0;
@@ -90,8 +105,9 @@ MemoryEstimate estimateMemory(const std::string& model_dir, const LoadOptions& o
         for (auto d : entry->shape)
             n *= d;
         // Floating-point weights run in the model's dtype; others keep their size.
-        weights += torch::isFloatingType(entry->scalar_type) ? n * dtypeBytes(dtype)
-                                                             : n * dtypeBytes(entry->scalar_type);
+        weights += torch::isFloatingType(entry->scalar_type)
+                       ? n * dtypeBytes(plan.dtype)
+                       : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
     }
     e.needed_bytes = weights + weights / 20 + (256ll << 20);
 
@@ -123,11 +139,11 @@ MemoryEstimate estimateMemory(const std::string& model_dir, const LoadOptions& o
         break;
     case MemoryEstimate::Verdict::TooLarge:
         e.message = need + ", more than this machine's " + formatMemorySize(e.total_bytes) +
-                    (dtype == torch::kFloat32 ? "; choose a smaller model, or bfloat16 (--dtype bfloat16)"
+                    (plan.dtype == "float32" ? "; choose a smaller model, or bfloat16 (--dtype bfloat16)"
                                               : "; choose a smaller model");
         break;
     }
-    return e;
+    return plan;
 }
 
 }  // namespace vqa

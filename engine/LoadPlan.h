@@ -1,0 +1,63 @@
+// What loading a model folder will do, decided once before any weight is read: which family
+// it is, the device and dtype it will run in, and how much memory that takes against what the
+// machine has. Engine::load follows the plan; the CLI and the window may make one to warn
+// before a load that may not fit. Free of LibTorch and Qt.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/Types.h"
+
+namespace vqa {
+
+struct Family;       // engine/families/Families.h: a row of the family table
+class ModelFolder;   // engine/io/ModelFolder.h: what was read from the folder
+
+struct MemoryEstimate {
+    enum class Verdict { Fits, Tight, TooLarge };
+    std::int64_t parameters = 0;     // elements over all tensors
+    std::int64_t stored_bytes = 0;   // tensor bytes in the files
+    std::int64_t needed_bytes = 0;   // weights in the dtype they will run in, plus working room
+    std::string device;              // "cpu" or "cuda"
+    std::string dtype;               // "float32", "bfloat16", "float16"
+    std::int64_t available_bytes = -1;  // free memory on that device now (-1: unknown)
+    std::int64_t total_bytes = -1;      // all memory the process may use (-1: unknown)
+    Verdict verdict = Verdict::Fits;
+    std::string message;  // a sentence for people: what is needed, what there is, what to do
+};
+
+struct LoadPlan {
+    std::string model_dir;
+    const Family* family = nullptr;  // the family config.json names (family->name: "idefics3", ...)
+    std::string device;  // "cuda" (device 0) or "cpu"
+    std::string dtype;   // what floating-point weights run in: "float32", "bfloat16", "float16"
+    MemoryEstimate memory;
+    // The folder as read for the plan (config.json, generation_config.json, the checkpoint's
+    // headers with its files mapped); Engine::load builds from it without reading them again.
+    std::shared_ptr<ModelFolder> folder;
+
+    bool refused() const { return memory.verdict == MemoryEstimate::Verdict::TooLarge; }
+    bool tight() const { return memory.verdict == MemoryEstimate::Verdict::Tight; }
+};
+
+// Reads the folder and decides: the family from config.json's model_type (or architectures);
+// the device (cuda when a GPU is there and `options` asks for it or for auto); the dtype
+// (options.dtype, else bfloat16 on CUDA and float32 on the CPU); the memory: the weights' size
+// in that dtype plus ~5% and 256 MiB of working room (KV cache, activations), from the
+// safetensors headers alone, compared with the device's memory: on the CPU MemAvailable /
+// MemTotal of /proc/meminfo, tightened by a cgroup limit; on CUDA not asked (unknown).
+// TooLarge (refused()): more than the device has at all; Tight: more than is free now (the
+// system may swap or the load may fail). Throws vqa::Error when the folder, its config.json or
+// its weights cannot be read, the family is not supported, CUDA is asked for but unavailable,
+// or options.dtype is unknown.
+LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options = {});
+
+// The verdict from numbers, for tests and for other callers: `needed` against `available` and
+// `total` (-1: unknown).
+MemoryEstimate::Verdict memoryVerdict(std::int64_t needed, std::int64_t available, std::int64_t total);
+
+std::string formatMemorySize(std::int64_t bytes);  // "3.9 GiB", "512 MiB"
+
+}  // namespace vqa
