@@ -16,6 +16,7 @@
 #include "engine/explain/Relevancy.h"
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
+#include "engine/generation/PromptEmbedding.h"
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
@@ -409,10 +410,7 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
 
     const std::vector<TokenId> ids = model->tokenizer->encode(text, /*add_special_tokens=*/true);
     prompt.ids.assign(ids.begin(), ids.end());
-    const std::int64_t image_token = runtime.model().imageTokenId();
-    for (std::size_t i = 0; i < prompt.ids.size(); ++i)
-        if (prompt.ids[i] == image_token)
-            prompt.image_positions.push_back(static_cast<std::int64_t>(i));
+    prompt.image_positions = imageTokenPositions(prompt.ids, runtime.model().imageTokenId());
     std::int64_t feature_rows = 0;
     for (const auto* e : prompt.images)
         feature_rows += e->features.size(0);
@@ -424,23 +422,11 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
 }
 
 torch::Tensor Engine::Impl::embed(const Prompt& prompt, std::int64_t from) const {
-    auto& net = model->runtime->model();
-    const auto options = torch::TensorOptions().dtype(torch::kInt64);
-    auto ids = torch::tensor(std::vector<std::int64_t>(prompt.ids.begin() + from, prompt.ids.end()), options);
-    torch::Tensor embeds = net.embedTokens(ids.to(net.device()));
-    std::vector<std::int64_t> rows, feature_index;
-    for (std::size_t k = 0; k < prompt.image_positions.size(); ++k)
-        if (prompt.image_positions[k] >= from) {
-            rows.push_back(prompt.image_positions[k] - from);
-            feature_index.push_back(static_cast<std::int64_t>(k));
-        }
-    if (rows.empty())
-        return embeds;
-    std::vector<torch::Tensor> parts;
+    std::vector<torch::Tensor> features;
     for (const auto* e : prompt.images)
-        parts.push_back(e->features);
-    auto features = torch::cat(parts, 0).index_select(0, torch::tensor(feature_index, options).to(net.device()));
-    return embeds.index_copy(0, torch::tensor(rows, options).to(net.device()), features.to(embeds.scalar_type()));
+        features.push_back(e->features);
+    return embedPrompt(model->runtime->model(), prompt.ids, prompt.image_positions,
+                       features.empty() ? torch::Tensor() : torch::cat(features, 0), from);
 }
 
 AttentionMapper Engine::Impl::mapperFor(const Prompt& prompt) const {

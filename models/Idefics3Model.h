@@ -6,7 +6,7 @@
 // How the engine uses it: encodeImages() gives, per real image (tile), tokensPerImage()
 // features; the prompt holds that many image_token_id tokens per tile, in the same order;
 // the engine embeds the prompt with embedTokens(), writes the features over the rows of the
-// image tokens (mergeImageFeatures() does that for a whole prompt) and runs forward().
+// image tokens and runs forward().
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
 // The small interface every model family exposes to the engine: encode images, embed
-// tokens, run a step over embeddings with a KV cache, report attention when asked.
+// tokens, run a step over embeddings with a KV cache, report attention when asked. Putting
+// the image features into the prompt's embeddings is the engine's: it owns the prompt.
 #pragma once
 
 #include <cstdint>
@@ -74,13 +75,5 @@ class VisionLanguageModel {
     virtual torch::Device device() const = 0;
     virtual torch::ScalarType dtype() const = 0;
 };
-
-// The prompt's embeddings with the image features written over the rows of the image
-// tokens, in order: embeds [T, hidden], ids [T], features [..., hidden] with exactly one
-// row per image token of `ids`. Out of place (fine under autograd). Throws vqa::Error when
-// the counts differ. For a prompt whose start is already cached, pass the uncached part and
-// the features of the image tokens in it.
-torch::Tensor mergeImageFeatures(const torch::Tensor& embeds, const torch::Tensor& ids,
-                                 const torch::Tensor& features, std::int64_t image_token_id);
 
 } // namespace vqa::models

@@ -7,6 +7,7 @@
 #include "engine/explain/Relevancy.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/families/idefics3/Idefics3Config.h"
+#include "engine/generation/PromptEmbedding.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/Idefics3Model.h"
@@ -32,7 +33,7 @@ class RelevancyTest : public ::testing::Test {
         auto ids = ref->tensor("input_ids").clone().to(torch::kInt64);
         auto features = model_->encodeImages(ref->tensor("pixel_values").clone(),
                                              ref->tensor("pixel_attention_mask").clone());
-        embeds_ = vqa::models::mergeImageFeatures(model_->embedTokens(ids), ids, features, model_->imageTokenId());
+        embeds_ = vqa::embedPrompt(*model_, ids, features);
         image_positions_ = (ids == model_->imageTokenId()).nonzero().reshape({-1});
         ASSERT_GT(image_positions_.numel(), 0);
         target_ = logitsWith({}).argmax().item<std::int64_t>();

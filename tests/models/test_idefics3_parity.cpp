@@ -13,6 +13,7 @@
 #include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/families/idefics3/Idefics3Config.h"
+#include "engine/generation/PromptEmbedding.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/CpuGemv.h"
@@ -65,7 +66,7 @@ Loaded load(const std::string& name) {
 // Prompt embeddings with the image features of the reference pixels at the image tokens.
 torch::Tensor promptEmbeddings(Idefics3Model& m, const Loaded& l, const torch::Tensor& ids) {
     auto features = m.encodeImages(l.get("pixel_values"), l.get("pixel_attention_mask"));
-    return vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+    return vqa::embedPrompt(m, ids, features);
 }
 
 class Idefics3Parity : public ::testing::TestWithParam<std::string> {
@@ -164,14 +165,9 @@ TEST_P(Idefics3Parity, GreedyTokensOverTwoTurnsWithCache) {
     ASSERT_GT(keep, 0);
     ASSERT_LT(keep, ids2.size(0));
     cache.truncate(keep);
-    auto rest = ids2.narrow(0, keep, ids2.size(0) - keep);
+    // Only the part after the cached prefix, with the features of the image tokens in it.
     auto features = m.encodeImages(l_.get("pixel_values"), l_.get("pixel_attention_mask"));
-    features = features.reshape({-1, features.size(-1)});
-    const auto cached_images =
-        ids2.narrow(0, 0, keep).eq(m.imageTokenId()).sum().item<std::int64_t>();
-    features = features.narrow(0, cached_images, features.size(0) - cached_images);
-    auto embeds =
-        vqa::models::mergeImageFeatures(m.embedTokens(rest), rest, features, m.imageTokenId());
+    auto embeds = vqa::embedPrompt(m, ids2, features, keep);
     logits = m.forward(embeds, cache, false);
     auto expected2 = toVector(l_.get("generated_turn2"));
     auto tokens2 = greedy(m, cache, logits, static_cast<std::int64_t>(expected2.size()));
@@ -617,10 +613,7 @@ TEST_F(Idefics3Loading, CountsParametersConvertsDtypeAndGuardsTheCache) {
     EXPECT_THROW(m.forward(m.embedTokens(torch::tensor({4, 5})), cache, false), vqa::Error);
     EXPECT_EQ(cache.length, 3); // a refused step leaves the cache as it was
     auto ids = torch::tensor({std::int64_t(1), config_.image_token_id, std::int64_t(3)});
-    EXPECT_THROW(vqa::models::mergeImageFeatures(m.embedTokens(ids), ids,
-                                                 torch::zeros({2, config_.text.hidden_size}),
-                                                 config_.image_token_id),
-                 vqa::Error);
+    EXPECT_THROW(vqa::embedPrompt(m, ids, torch::zeros({2, config_.text.hidden_size})), vqa::Error);
 }
 
 TEST(Idefics3RealShapes, PrefillLogitsAtSmolVlm256mShapes) {
@@ -637,8 +630,7 @@ TEST(Idefics3RealShapes, PrefillLogitsAtSmolVlm256mShapes) {
     auto pixels = l.get("pixel_values");
     auto features = m.encodeImages(pixels, l.get("pixel_attention_mask"));
     auto t2 = Clock::now();
-    auto embeds =
-        vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+    auto embeds = vqa::embedPrompt(m, ids, features);
     auto cache = m.newCache(ids.size(0) + 16);
     auto logits = m.forward(embeds, cache, true);
     auto t3 = Clock::now();

@@ -14,6 +14,7 @@
 #include "models/base/Error.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/families/llava/LlavaConfig.h"
+#include "engine/generation/PromptEmbedding.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
 #include "models/Interrupt.h"
@@ -50,7 +51,7 @@ Loaded load(const fs::path& dir) {
 
 torch::Tensor promptEmbeddings(LlavaModel& m, const Loaded& l, const torch::Tensor& ids) {
     auto features = m.encodeImages(l.get("pixel_values"), {});
-    return vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+    return vqa::embedPrompt(m, ids, features);
 }
 
 class LlavaParity : public ::testing::TestWithParam<std::string> {
@@ -227,7 +228,7 @@ TEST(LlavaModel, LoadsEveryTensorNameLayout) {
             << "layout " << i << " renamed nothing";
         LlavaModel m(config, renamed, torch::kCPU, torch::kFloat32);
         auto features = m.encodeImages(ref->tensor("pixel_values").clone(), {});
-        auto embeds = vqa::models::mergeImageFeatures(m.embedTokens(ids), ids, features, m.imageTokenId());
+        auto embeds = vqa::embedPrompt(m, ids, features);
         auto cache = m.newCache(ids.size(0));
         auto logits = m.forward(embeds, cache, /*all_logits=*/true);
         EXPECT_LT(maxAbsDiff(logits.index_select(0, ref->tensor("logit_positions").clone()), ref->tensor("logits")), 1e-4)
