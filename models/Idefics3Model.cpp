@@ -8,7 +8,7 @@ namespace vqa::models {
 
 Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& weights,
                              torch::Device device, torch::ScalarType dtype)
-    : config_(config), device_(device), dtype_(dtype) {
+    : LlamaBackedModel(device, dtype), config_(config) {
     const auto& v = config.vision;
     if (config.scale_factor <= 0 || v.patch_size <= 0 ||
         (v.image_size / v.patch_size) % config.scale_factor != 0)
@@ -87,19 +87,6 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
                             torch::dtype(dtype_).device(device_));
     auto hidden = vision_->forward(pixels, patchMask(mask));
     return modality_projection_(pixelShuffle(hidden));
-}
-
-torch::Tensor Idefics3Model::embedTokens(const torch::Tensor& ids) {
-    return text_->embed(ids);
-}
-
-KvCache Idefics3Model::newCache(std::int64_t capacity) const {
-    return text_->newCache(capacity);
-}
-
-torch::Tensor Idefics3Model::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                                     AttentionCapture* capture) {
-    return text_->forward(embeds, cache, all_logits, capture);
 }
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,

@@ -21,7 +21,7 @@
 
 namespace vqa::models {
 
-class Idefics3Model : public VisionLanguageModel {
+class Idefics3Model : public LlamaBackedModel {
   public:
     // Takes every tensor from `weights` (checking presence and shape against `config`) and
     // converts it to `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
@@ -38,14 +38,6 @@ class Idefics3Model : public VisionLanguageModel {
     // patches whose side the scale factor divides (the processor's tiles are).
     torch::Tensor encodeImages(const torch::Tensor& pixel_values,
                                const torch::Tensor& pixel_attention_mask) override;
-    torch::Tensor embedTokens(const torch::Tensor& ids) override;
-    KvCache newCache(std::int64_t capacity) const override;
-    torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture = nullptr) override;
-
-    std::int64_t parameterCount() const override { return parameters_; }
-    torch::Device device() const override { return device_; }
-    torch::ScalarType dtype() const override { return dtype_; }
 
     // Image tokens per 'image_size' tile: (image_size / patch_size)^2 / scale_factor^2.
     std::int64_t tokensPerImage() const;
@@ -57,16 +49,11 @@ class Idefics3Model : public VisionLanguageModel {
     // [N, side*side, D] -> [N, side*side / s^2, D * s^2], the reference's pixel_shuffle.
     torch::Tensor pixelShuffle(const torch::Tensor& x) const;
     const SiglipVisionModel& visionModel() const { return *vision_; }
-    const LlamaDecoder& textModel() const { return *text_; }
 
   private:
     Idefics3Config config_;
-    torch::Device device_;
-    torch::ScalarType dtype_;
-    std::int64_t parameters_ = 0;
     std::unique_ptr<SiglipVisionModel> vision_;
     Linear modality_projection_; // connector.modality_projection.proj, no bias
-    std::unique_ptr<LlamaDecoder> text_;
 };
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,

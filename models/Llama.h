@@ -4,6 +4,7 @@
 // <prefix>.norm, and lm_head.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,32 @@ class LlamaDecoder {
     // cos/sin of every position up to max_position_embeddings in the model's dtype, made
     // once: a step takes a slice instead of computing them again.
     torch::Tensor cos_table_, sin_table_;
+};
+
+// A vision-language model whose text side is the LlamaDecoder (Idefics3, LLaVA): the decoder's
+// part of the interface, so a family's file holds its vision side and connector only. The
+// family's constructor makes text_ and sets parameters_ once every weight is taken.
+class LlamaBackedModel : public VisionLanguageModel {
+  public:
+    torch::Tensor embedTokens(const torch::Tensor& ids) override { return text_->embed(ids); }
+    KvCache newCache(std::int64_t capacity) const override { return text_->newCache(capacity); }
+    torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
+                          AttentionCapture* capture = nullptr) override {
+        return text_->forward(embeds, cache, all_logits, capture);
+    }
+    std::int64_t parameterCount() const override { return parameters_; }
+    torch::Device device() const override { return device_; }
+    torch::ScalarType dtype() const override { return dtype_; }
+    const LlamaDecoder& textModel() const { return *text_; }
+
+  protected:
+    LlamaBackedModel(torch::Device device, torch::ScalarType dtype)
+        : device_(device), dtype_(dtype) {}
+
+    torch::Device device_;
+    torch::ScalarType dtype_;
+    std::int64_t parameters_ = 0;
+    std::unique_ptr<LlamaDecoder> text_;
 };
 
 } // namespace vqa::models

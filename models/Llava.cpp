@@ -35,7 +35,7 @@ LlavaTensorNames LlavaTensorNames::detect(const WeightSource& w) {
 
 LlavaModel::LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
                        torch::ScalarType dtype)
-    : config_(config), device_(device), dtype_(dtype) {
+    : LlamaBackedModel(device, dtype), config_(config) {
     const auto names = LlavaTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
     WeightLoader w(weights, device, dtype);
@@ -62,15 +62,6 @@ torch::Tensor LlavaModel::encodeImages(const torch::Tensor& pixel_values, const 
             s = s.narrow(1, 1, s.size(1) - 1);
     auto features = states.size() == 1 ? states[0] : torch::cat(states, -1);
     return linear_2_(activation(config_.projector_hidden_act, linear_1_(features)));
-}
-
-torch::Tensor LlavaModel::embedTokens(const torch::Tensor& ids) { return text_->embed(ids); }
-
-KvCache LlavaModel::newCache(std::int64_t capacity) const { return text_->newCache(capacity); }
-
-torch::Tensor LlavaModel::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                                  AttentionCapture* capture) {
-    return text_->forward(embeds, cache, all_logits, capture);
 }
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,

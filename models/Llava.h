@@ -37,7 +37,7 @@ struct LlavaTensorNames {
     static LlavaTensorNames detect(const WeightSource& weights);
 };
 
-class LlavaModel : public VisionLanguageModel {
+class LlavaModel : public LlamaBackedModel {
 public:
     // Takes every tensor from `weights` (checking shapes against `config`), converted to
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
@@ -50,28 +50,15 @@ public:
     // pixel_values [N, C, image_size, image_size]; the mask is ignored (CLIP frames are
     // whole). Returns [N, tokensPerImage(), text hidden].
     torch::Tensor encodeImages(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) override;
-    torch::Tensor embedTokens(const torch::Tensor& ids) override;
-    KvCache newCache(std::int64_t capacity) const override;
-    torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture = nullptr) override;
-
-    std::int64_t parameterCount() const override { return parameters_; }
-    torch::Device device() const override { return device_; }
-    torch::ScalarType dtype() const override { return dtype_; }
 
     // (image_size / patch_size)^2, plus one with the class token ("full").
     std::int64_t tokensPerImage() const;
     const LlavaConfig& config() const { return config_; }
-    const LlamaDecoder& textModel() const { return *text_; }
 
 private:
     LlavaConfig config_;
-    torch::Device device_;
-    torch::ScalarType dtype_;
-    std::int64_t parameters_ = 0;
     std::unique_ptr<ClipVisionModel> vision_;
     Linear linear_1_, linear_2_;  // multi_modal_projector
-    std::unique_ptr<LlamaDecoder> text_;
 };
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,

@@ -34,7 +34,22 @@ void readChannelTriple(const json& j, const char* key, double out[3], const std:
         out[i] = v[i].get<double>();
 }
 
-ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir) {
+namespace {
+
+// Checks the settings' image_processor_type against `types` (see readImageProcessorSettings).
+void checkProcessorType(const ImageProcessorSettings& found, const std::vector<std::string>& types,
+                        const std::string& model) {
+    const auto type = settingOr<std::string>(found.settings, "image_processor_type", types.front(), found.path);
+    std::string wanted;
+    for (const auto& t : types) {
+        if (type.rfind(t, 0) == 0)
+            return;
+        wanted += (wanted.empty() ? "" : " or ") + t;
+    }
+    throw Error(found.path.string() + ": image_processor_type is '" + type + "', but " + model + " needs " + wanted);
+}
+
+ImageProcessorSettings findImageProcessorSettings(const std::string& model_dir) {
     ImageProcessorSettings out;
     out.processor_path = std::filesystem::path(model_dir) / "processor_config.json";
     std::error_code ec;
@@ -53,6 +68,15 @@ ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir) 
     out.settings = readSettingsFile(pre);
     out.path = pre;
     return out;
+}
+
+}  // namespace
+
+ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir, const std::vector<std::string>& types,
+                                                  const std::string& model) {
+    ImageProcessorSettings found = findImageProcessorSettings(model_dir);
+    checkProcessorType(found, types, model);
+    return found;
 }
 
 }  // namespace vqa

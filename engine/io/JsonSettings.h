@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,15 +34,19 @@ T settingOr(const nlohmann::json& j, const char* key, T fallback, const std::fil
 // "image_processor" object nested in processor_config.json (how transformers 5 saves it) wins
 // over the older preprocessor_config.json. `path` is the file they came from, for messages.
 // `processor` is processor_config.json's own top level (the processor's settings, such as
-// image_seq_len), null when there is no such file. Throws vqa::Error when neither file has
-// image-processor settings, or a file cannot be read.
+// image_seq_len), null when there is no such file. The settings' image_processor_type (absent:
+// the first of `types`) must begin with one of `types`; `model` names the model for the
+// message ("an Idefics3 model"). Throws vqa::Error when neither file has image-processor
+// settings, a file cannot be read, or the type is another.
 struct ImageProcessorSettings {
     nlohmann::json settings;
     std::filesystem::path path;
     nlohmann::json processor;
     std::filesystem::path processor_path;
 };
-ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir);
+ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir,
+                                                  const std::vector<std::string>& types,
+                                                  const std::string& model);
 
 // A per-channel setting (image_mean, image_std): three numbers, or one for all channels.
 // Leaves `out` as it is when the key is absent or null.

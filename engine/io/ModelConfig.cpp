@@ -19,34 +19,35 @@ std::string key(const std::string& where, const std::string& name) {
     return where.empty() ? name : where + "." + name;
 }
 
-double numberField(const json& j, const char* name, double fallback, const std::string& path,
-                   const std::string& where) {
+namespace {
+
+// A field of one JSON type: absent or null -> fallback; another type -> an error saying what
+// it must be.
+template <typename T>
+T typedField(const json& j, const char* name, const T& fallback, const std::string& path, const std::string& where,
+             bool (json::*is_type)() const noexcept, const char* must_be) {
     if (!j.contains(name) || j[name].is_null())
         return fallback;
-    if (!j[name].is_number())
-        throw Error(path + ": " + key(where, name) + " is " + j[name].dump() +
-                    ", but it must be a number");
-    return j[name].get<double>();
+    if (!(j[name].*is_type)())
+        throw Error(path + ": " + key(where, name) + " is " + j[name].dump() + ", but it must be " + must_be);
+    return j[name].get<T>();
+}
+
+} // namespace
+
+double numberField(const json& j, const char* name, double fallback, const std::string& path,
+                   const std::string& where) {
+    return typedField<double>(j, name, fallback, path, where, &json::is_number, "a number");
 }
 
 bool boolField(const json& j, const char* name, bool fallback, const std::string& path,
                const std::string& where) {
-    if (!j.contains(name) || j[name].is_null())
-        return fallback;
-    if (!j[name].is_boolean())
-        throw Error(path + ": " + key(where, name) + " is " + j[name].dump() +
-                    ", but it must be true or false");
-    return j[name].get<bool>();
+    return typedField<bool>(j, name, fallback, path, where, &json::is_boolean, "true or false");
 }
 
 std::string stringField(const json& j, const char* name, const std::string& fallback,
                         const std::string& path, const std::string& where) {
-    if (!j.contains(name) || j[name].is_null())
-        return fallback;
-    if (!j[name].is_string())
-        throw Error(path + ": " + key(where, name) + " is " + j[name].dump() +
-                    ", but it must be a string");
-    return j[name].get<std::string>();
+    return typedField<std::string>(j, name, fallback, path, where, &json::is_string, "a string");
 }
 
 const json& subObject(const json& config, const char* name, const std::string& path) {

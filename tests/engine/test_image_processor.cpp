@@ -59,8 +59,8 @@ TEST(Idefics3Processor, ConfigFromFixture) {
     EXPECT_EQ(c.resample, vqa::PilFilter::Lanczos);
     EXPECT_EQ(c.image_seq_len, 64);
     EXPECT_TRUE(c.do_image_splitting);
-    EXPECT_DOUBLE_EQ(c.image_mean[1], 0.5);
-    EXPECT_DOUBLE_EQ(c.rescale_factor, 1.0 / 255.0);
+    EXPECT_DOUBLE_EQ(c.normalization.image_mean[1], 0.5);
+    EXPECT_DOUBLE_EQ(c.normalization.rescale_factor, 1.0 / 255.0);
 }
 
 TEST(Idefics3Processor, ConsistentWithModelConfig) {

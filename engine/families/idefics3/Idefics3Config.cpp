@@ -12,16 +12,10 @@ using namespace config;
 models::Idefics3Config parseIdefics3Config(const json& config, const std::string& path) {
     models::Idefics3Config c;
     // Idefics3VisionConfig's defaults.
-    models::VisionConfig vision_defaults;
-    vision_defaults.hidden_size = 1152;
-    vision_defaults.intermediate_size = 3072;
-    vision_defaults.num_hidden_layers = 12;
-    vision_defaults.num_attention_heads = 16;
-    vision_defaults.num_channels = 3;
-    vision_defaults.image_size = 224;
-    vision_defaults.patch_size = 32;
-    vision_defaults.layer_norm_eps = 1e-6;
-    vision_defaults.hidden_act = "gelu_pytorch_tanh";
+    const models::VisionConfig vision_defaults{.hidden_size = 1152, .intermediate_size = 3072,
+                                               .num_hidden_layers = 12, .num_attention_heads = 16,
+                                               .num_channels = 3, .image_size = 224, .patch_size = 32,
+                                               .layer_norm_eps = 1e-6, .hidden_act = "gelu_pytorch_tanh"};
     c.vision = parseVisionConfig(subObject(config, "vision_config", path), path, "vision_config",
                                  vision_defaults);
 

@@ -64,30 +64,14 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
 
 Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
     Idefics3ProcessorConfig c;
-    const auto found = readImageProcessorSettings(model_dir);
-    const json& j = found.settings;
-    const fs::path& pre = found.path;
-    const json& proc_json = found.processor;
-    const fs::path& proc = found.processor_path;
-    const auto type = settingOr<std::string>(j, "image_processor_type", "Idefics3ImageProcessor", pre);
-    if (type.rfind("Idefics3ImageProcessor", 0) != 0)
-        throw Error(pre.string() + ": image_processor_type is '" + type +
-                    "', but an Idefics3 model needs Idefics3ImageProcessor");
+    const auto [j, pre, proc_json, proc] =
+        readImageProcessorSettings(model_dir, {"Idefics3ImageProcessor"}, "an Idefics3 model");
     c.do_resize = settingOr<bool>(j, "do_resize", c.do_resize, pre);
     c.longest_edge = longestEdge(j, "size", c.longest_edge, pre);
     c.tile_size = longestEdge(j, "max_image_size", c.tile_size, pre);
     c.resample = pilFilterFromNumber(settingOr<int>(j, "resample", 1, pre));
     c.do_image_splitting = settingOr<bool>(j, "do_image_splitting", c.do_image_splitting, pre);
-    c.do_rescale = settingOr<bool>(j, "do_rescale", c.do_rescale, pre);
-    c.rescale_factor = settingOr<double>(j, "rescale_factor", c.rescale_factor, pre);
-    c.do_normalize = settingOr<bool>(j, "do_normalize", c.do_normalize, pre);
-    readChannelTriple(j, "image_mean", c.image_mean, pre);
-    readChannelTriple(j, "image_std", c.image_std, pre);
-    for (double s : c.image_std)
-        if (s == 0.0)
-            throw Error(pre.string() + ": image_std contains 0");
-    if (!settingOr<bool>(j, "do_convert_rgb", true, pre))
-        throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
+    c.normalization.read(j, pre);
     c.image_seq_len = settingOr<int>(j, "image_seq_len", c.image_seq_len, pre);
 
     if (proc_json.is_object())
@@ -163,19 +147,7 @@ ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
         crops.push_back({&canvas, 0, 0});
     }
 
-    // Per channel and byte value: numpy's float32 steps, (float(v * factor) - mean) / std.
-    float lut[3][256];
-    for (int ch3 = 0; ch3 < 3; ++ch3) {
-        const float mean = static_cast<float>(c.image_mean[ch3]);
-        const float std = static_cast<float>(c.image_std[ch3]);
-        for (int v = 0; v < 256; ++v) {
-            float x =
-                c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
-            if (c.do_normalize)
-                x = (x - mean) / std;
-            lut[ch3][v] = x;
-        }
-    }
+    const auto lut = c.normalization.table();  // per channel and byte value
 
     const auto n = static_cast<std::int64_t>(crops.size());
     out.pixel_values = torch::zeros({n, 3, t, t}, torch::kFloat32);

@@ -18,6 +18,7 @@
 
 #include "engine/Types.h"
 #include "engine/vision/PilResize.h"
+#include "engine/vision/PixelNormalization.h"
 #include "models/Config.h"
 
 namespace vqa {
@@ -30,11 +31,7 @@ struct Idefics3ProcessorConfig {
     int tile_size = 364;        // max_image_size.longest_edge
     PilFilter resample = PilFilter::Lanczos;
     bool do_image_splitting = true;
-    bool do_rescale = true;
-    double rescale_factor = 1.0 / 255.0;
-    bool do_normalize = true;
-    double image_mean[3] = {0.5, 0.5, 0.5};
-    double image_std[3] = {0.5, 0.5, 0.5};
+    PixelNormalization normalization;  // image_mean and image_std 0.5
     int image_seq_len = 169; // <image> tokens per tile or global view
 
     // Reads <model_dir>/preprocessor_config.json (required) and processor_config.json

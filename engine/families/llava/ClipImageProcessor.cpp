@@ -28,15 +28,8 @@ int floorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
     ClipProcessorConfig c;
-    const auto found = readImageProcessorSettings(model_dir);
-    const json& j = found.settings;
-    const fs::path& pre = found.path;
-    const json& proc_json = found.processor;
-    const fs::path& proc = found.processor_path;
-    const auto type = settingOr<std::string>(j, "image_processor_type", "CLIPImageProcessor", pre);
-    if (type.rfind("CLIPImageProcessor", 0) != 0 && type.rfind("LlavaImageProcessor", 0) != 0)
-        throw Error(pre.string() + ": image_processor_type is '" + type +
-                    "', but a LLaVA-1.5 model needs CLIPImageProcessor or LlavaImageProcessor");
+    const auto [j, pre, proc_json, proc] =
+        readImageProcessorSettings(model_dir, {"CLIPImageProcessor", "LlavaImageProcessor"}, "a LLaVA-1.5 model");
     c.do_pad = settingOr<bool>(j, "do_pad", false, pre);
     c.do_resize = settingOr<bool>(j, "do_resize", true, pre);
     if (j.contains("size") && !j["size"].is_null()) {
@@ -67,16 +60,7 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
             throw Error(pre.string() + ": crop_size must be {\"height\": h, \"width\": w}, but it is " + s.dump());
         }
     }
-    c.do_rescale = settingOr<bool>(j, "do_rescale", true, pre);
-    c.rescale_factor = settingOr<double>(j, "rescale_factor", c.rescale_factor, pre);
-    c.do_normalize = settingOr<bool>(j, "do_normalize", true, pre);
-    readChannelTriple(j, "image_mean", c.image_mean, pre);
-    readChannelTriple(j, "image_std", c.image_std, pre);
-    for (double s : c.image_std)
-        if (s == 0.0)
-            throw Error(pre.string() + ": image_std contains 0");
-    if (!settingOr<bool>(j, "do_convert_rgb", true, pre))
-        throw Error(pre.string() + ": do_convert_rgb is false; only RGB input is supported");
+    c.normalization.read(j, pre);
 
     if (proc_json.is_object()) {
         c.patch_size = settingOr<int>(proc_json, "patch_size", 0, proc);
@@ -119,7 +103,7 @@ ClipProcessedImage ClipImageProcessor::process(const RgbImage& image) const {
         canvas.pixels.resize(static_cast<std::size_t>(side) * side * 3);
         std::uint8_t fill[3];
         for (int k = 0; k < 3; ++k)
-            fill[k] = static_cast<std::uint8_t>(static_cast<int>(c.image_mean[k] * 255));  // Python's int()
+            fill[k] = static_cast<std::uint8_t>(static_cast<int>(c.normalization.image_mean[k] * 255));  // Python's int()
         for (std::size_t i = 0; i < canvas.pixels.size(); i += 3)
             std::copy(fill, fill + 3, canvas.pixels.begin() + static_cast<std::ptrdiff_t>(i));
         pad_x = (side - image.width) / 2;
@@ -140,20 +124,8 @@ ClipProcessedImage ClipImageProcessor::process(const RgbImage& image) const {
     const int left = c.do_center_crop ? floorDiv(resized.width - fw, 2) : 0;
     const int top = c.do_center_crop ? floorDiv(resized.height - fh, 2) : 0;
 
-    // 4. Rescale and normalize: numpy's float32 steps, (float(v * factor) - mean) / std.
-    float lut[3][256];
-    float zero[3];
-    for (int k = 0; k < 3; ++k) {
-        const float mean = static_cast<float>(c.image_mean[k]);
-        const float std = static_cast<float>(c.image_std[k]);
-        for (int v = 0; v < 256; ++v) {
-            float x = c.do_rescale ? static_cast<float>(v * c.rescale_factor) : static_cast<float>(v);
-            if (c.do_normalize)
-                x = (x - mean) / std;
-            lut[k][v] = x;
-        }
-        zero[k] = lut[k][0];
-    }
+    // 4. Rescale and normalize; what the crop adds beyond the image is the value of a zero byte.
+    const auto lut = c.normalization.table();
     ClipProcessedImage out;
     out.pixel_values = torch::empty({1, 3, fh, fw}, torch::kFloat32);
     float* pv = out.pixel_values.data_ptr<float>();
@@ -164,7 +136,7 @@ ClipProcessedImage ClipImageProcessor::process(const RgbImage& image) const {
             for (int x = 0; x < fw; ++x) {
                 const int sx = x + left;
                 dst[x] = (sy < 0 || sy >= resized.height || sx < 0 || sx >= resized.width)
-                             ? zero[k]
+                             ? lut[k][0]
                              : lut[k][resized.pixels[(static_cast<std::size_t>(sy) * resized.width + sx) * 3 + k]];
             }
         }

@@ -16,6 +16,7 @@
 #include "engine/Types.h"
 #include "engine/explain/ImageLayout.h"
 #include "engine/vision/PilResize.h"
+#include "engine/vision/PixelNormalization.h"
 
 namespace vqa {
 
@@ -29,11 +30,8 @@ struct ClipProcessorConfig {
     PilFilter resample = PilFilter::Bicubic;
     bool do_center_crop = true;
     int crop_height = 224, crop_width = 224;
-    bool do_rescale = true;
-    double rescale_factor = 1.0 / 255.0;
-    bool do_normalize = true;
-    double image_mean[3] = {0.48145466, 0.4578275, 0.40821073};  // OPENAI_CLIP_MEAN
-    double image_std[3] = {0.26862954, 0.26130258, 0.27577711};   // OPENAI_CLIP_STD
+    PixelNormalization normalization{.image_mean = {0.48145466, 0.4578275, 0.40821073},   // OPENAI_CLIP_MEAN
+                                     .image_std = {0.26862954, 0.26130258, 0.27577711}};  // OPENAI_CLIP_STD
     // LlavaProcessor: tokens per image = (H / patch_size) * (W / patch_size)
     // + num_additional_image_tokens, minus one under the "default" strategy. patch_size 0:
     // not given (older checkpoints); the model's numbers decide then.

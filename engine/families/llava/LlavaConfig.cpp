@@ -12,16 +12,10 @@ using namespace config;
 models::LlavaConfig parseLlavaConfig(const json& config, const std::string& path) {
     models::LlavaConfig c;
     // LlavaConfig's default vision tower: CLIP ViT-L/14 at 336 pixels.
-    models::VisionConfig vision_defaults;
-    vision_defaults.hidden_size = 1024;
-    vision_defaults.intermediate_size = 4096;
-    vision_defaults.num_hidden_layers = 24;
-    vision_defaults.num_attention_heads = 16;
-    vision_defaults.num_channels = 3;
-    vision_defaults.image_size = 336;
-    vision_defaults.patch_size = 14;
-    vision_defaults.layer_norm_eps = 1e-5;
-    vision_defaults.hidden_act = "quick_gelu";
+    const models::VisionConfig vision_defaults{.hidden_size = 1024, .intermediate_size = 4096,
+                                               .num_hidden_layers = 24, .num_attention_heads = 16,
+                                               .num_channels = 3, .image_size = 336, .patch_size = 14,
+                                               .layer_norm_eps = 1e-5, .hidden_act = "quick_gelu"};
     const json& vision = subObject(config, "vision_config", path);
     const auto vision_type = stringField(vision, "model_type", "clip_vision_model", path, "vision_config");
     if (vision_type != "clip_vision_model")
