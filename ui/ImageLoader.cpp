@@ -150,6 +150,19 @@ RgbImage ImageLoader::toRgb(const QImage& image) {
     return rgb;
 }
 
+QImage ImageLoader::fromRgb(const RgbImage& rgb) {
+    if (rgb.empty())
+        return {};
+    QImage image(rgb.width, rgb.height, QImage::Format_RGB32);
+    for (int y = 0; y < rgb.height; ++y) {
+        const std::uint8_t* p = rgb.pixels.data() + size_t(y) * rgb.width * 3;
+        auto* line = reinterpret_cast<QRgb*>(image.scanLine(y));
+        for (int x = 0; x < rgb.width; ++x, p += 3)
+            line[x] = qRgb(p[0], p[1], p[2]);
+    }
+    return image;
+}
+
 LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
     LoadedImage out;
     out.name = source.name;

@@ -59,6 +59,8 @@ public:
     static LoadedImage decode(const ImageSource& source, QString* error);
     // 8-bit RGB for the engine; transparent pixels are composed over white.
     static RgbImage toRgb(const QImage& image);
+    // The engine's RGB as a QImage (Format_RGB32).
+    static QImage fromRgb(const RgbImage& rgb);
 
 signals:
     void loaded(const vqa::ui::LoadedImage& image);
