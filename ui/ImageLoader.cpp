@@ -5,7 +5,6 @@
 #include <QBuffer>
 #include <QCryptographicHash>
 #include <QFileInfo>
-#include <QImageReader>
 #include <QMimeData>
 #include <QPainter>
 #include <QPointer>
@@ -13,14 +12,13 @@
 #include <QUrl>
 
 #include <cstring>
+#include <exception>
+
+#include "engine/vision/ImageIO.h"
 
 namespace vqa::ui {
 
-ImageLoader::ImageLoader(QObject* parent) : QObject(parent) {
-    pool_.setMaxThreadCount(2);
-    // Qt refuses images over 256 MB by default; a 50-megapixel photo needs more.
-    QImageReader::setAllocationLimit(1024);
-}
+ImageLoader::ImageLoader(QObject* parent) : QObject(parent) { pool_.setMaxThreadCount(2); }
 
 ImageLoader::~ImageLoader() { pool_.waitForDone(); }
 
@@ -168,31 +166,26 @@ LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
     out.name = source.name;
     out.path = source.path;
     QImage image = source.image;
+    std::shared_ptr<RgbImage> rgb;
     if (image.isNull()) {
-        QBuffer buffer;
-        QImageReader reader;
-        if (!source.path.isEmpty()) {
-            reader.setFileName(source.path);
-        } else {
-            buffer.setData(source.bytes);
-            buffer.open(QIODevice::ReadOnly);
-            reader.setDevice(&buffer);
-        }
-        reader.setAutoTransform(true);  // EXIF orientation
-        image = reader.read();
-        if (image.isNull()) {
-            QString why = reader.errorString();
-            if (!source.path.isEmpty() && !QFileInfo::exists(source.path))
-                why = QObject::tr("the file does not exist");
-            else if (reader.error() == QImageReader::UnsupportedFormatError)
-                why = QObject::tr("not an image in a format this build can read (%1)")
-                          .arg(QString::fromLatin1(QImageReader::supportedImageFormats().join(", ")));
-            *error = QObject::tr("%1: %2").arg(source.name.isEmpty() ? source.path : source.name, why);
+        // Files and encoded bytes: the engine's decoder, as the CLI reads them (EXIF
+        // orientation, alpha over white, GIF, the pixel limit checked from the header).
+        const std::string name = (source.name.isEmpty() ? source.path : source.name).toStdString();
+        try {
+            rgb = std::make_shared<RgbImage>(
+                !source.path.isEmpty()
+                    ? decodeImageFile(source.path.toStdString(), name)
+                    : decodeImageBytes(reinterpret_cast<const std::uint8_t*>(source.bytes.constData()),
+                                       size_t(source.bytes.size()), name));
+        } catch (const std::exception& e) {
+            *error = QString::fromStdString(e.what());
             return out;
         }
+        image = fromRgb(*rgb);
+    } else {
+        rgb = std::make_shared<RgbImage>(toRgb(image));  // pixels from the clipboard
     }
     out.original_size = image.size();
-    auto rgb = std::make_shared<RgbImage>(toRgb(image));
     QCryptographicHash hash(QCryptographicHash::Sha1);
     hash.addData(QByteArrayView(reinterpret_cast<const char*>(rgb->pixels.data()), qsizetype(rgb->pixels.size())));
     hash.addData(QByteArray::number(rgb->width) + "x" + QByteArray::number(rgb->height));

@@ -1,6 +1,8 @@
 // Decodes images off the GUI thread (QThreadPool): files, encoded bytes dragged from a
-// browser, or pixels from the clipboard. Produces what the window needs: a display copy,
-// a thumbnail, and the RGB pixels plus a content key for the engine.
+// browser, or pixels from the clipboard. Files and bytes go through the engine's decoder
+// (engine/vision/ImageIO, as the CLI reads them); the display copy shows those pixels (a
+// transparent picture over white, as the model sees it). Produces what the window needs: a
+// display copy, a thumbnail, and the RGB pixels plus a content key for the engine.
 #pragma once
 
 #include <QByteArray>
