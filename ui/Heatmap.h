@@ -14,15 +14,9 @@
 
 namespace vqa::ui {
 
-// Values over the whole image at a reduced resolution, in [0, 1]; `covered` marks pixels
-// some grid reached (the rest stays transparent in the overlay).
-struct HeatmapField {
-    int width = 0;
-    int height = 0;
-    std::vector<float> values;
-    std::vector<unsigned char> covered;
-    bool empty() const { return width <= 0 || height <= 0 || values.empty(); }
-};
+// Values over the whole image at a reduced resolution, in [0, 1], with the pixels some grid
+// reached (the rest stays transparent in the overlay): the engine's map.
+using HeatmapField = vqa::Heatmap;
 
 // vqa::meanHeatmap of `tokens` (each one token's grids; the Combined source), normalised to
 // [0, 1]. `image_size` is the original image's size; the field's longer side is at most
@@ -37,9 +31,5 @@ QImage colorizeHeatmap(const HeatmapField& field, Colormap map);
 // vqa::blendOverlay: the image with the overlay stretched over it at `opacity` (0..1), in
 // the image's size (transparent image pixels composed over white first, as for the engine).
 QImage blendOverlay(const QImage& image, const QImage& overlay, double opacity);
-
-// The engine's overlays in Qt's type and back (RGB images: ImageLoader::toRgb, fromRgb).
-QImage toQImage(const RgbaImage& image);  // Format_ARGB32
-RgbaImage toRgba(const QImage& image);
 
 }  // namespace vqa::ui

@@ -17,6 +17,23 @@
 #include "engine/vision/ImageIO.h"
 
 namespace vqa::ui {
+namespace {
+
+// The rows of `src` (8-bit samples, `channels` a pixel, as the engine packs them) without
+// the padding QImage keeps at their ends.
+template <class Packed>
+Packed packedPixels(const QImage& src, int channels) {
+    Packed out;
+    out.width = src.width();
+    out.height = src.height();
+    const size_t row = size_t(out.width) * size_t(channels);
+    out.pixels.resize(row * size_t(out.height));
+    for (int y = 0; y < out.height; ++y)
+        std::memcpy(out.pixels.data() + row * y, src.constScanLine(y), row);
+    return out;
+}
+
+}  // namespace
 
 ImageLoader::ImageLoader(QObject* parent) : QObject(parent) { pool_.setMaxThreadCount(2); }
 
@@ -127,9 +144,8 @@ QList<QUrl> ImageLoader::webImageUrls(const QMimeData* mime) {
 }
 
 RgbImage ImageLoader::toRgb(const QImage& image) {
-    RgbImage rgb;
     if (image.isNull())
-        return rgb;
+        return {};
     QImage src;
     if (image.hasAlphaChannel()) {
         src = QImage(image.size(), QImage::Format_RGB888);
@@ -139,13 +155,23 @@ RgbImage ImageLoader::toRgb(const QImage& image) {
     } else {
         src = image.convertToFormat(QImage::Format_RGB888);
     }
-    rgb.width = src.width();
-    rgb.height = src.height();
-    rgb.pixels.resize(size_t(rgb.width) * rgb.height * 3);
-    const size_t row = size_t(rgb.width) * 3;
-    for (int y = 0; y < rgb.height; ++y)
-        std::memcpy(rgb.pixels.data() + row * y, src.constScanLine(y), row);
-    return rgb;
+    return packedPixels<RgbImage>(src, 3);
+}
+
+RgbaImage ImageLoader::toRgba(const QImage& image) {
+    if (image.isNull())
+        return {};
+    return packedPixels<RgbaImage>(image.convertToFormat(QImage::Format_RGBA8888), 4);
+}
+
+QImage ImageLoader::fromRgba(const RgbaImage& rgba) {
+    if (rgba.empty())
+        return {};
+    QImage image(rgba.width, rgba.height, QImage::Format_RGBA8888);
+    const size_t row = size_t(rgba.width) * 4;
+    for (int y = 0; y < rgba.height; ++y)
+        std::memcpy(image.scanLine(y), rgba.pixels.data() + row * y, row);
+    return image.convertToFormat(QImage::Format_ARGB32);
 }
 
 QImage ImageLoader::fromRgb(const RgbImage& rgb) {

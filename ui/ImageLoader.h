@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/explain/Heatmap.h"
 
 class QMimeData;
 
@@ -63,6 +64,9 @@ public:
     static RgbImage toRgb(const QImage& image);
     // The engine's RGB as a QImage (Format_RGB32).
     static QImage fromRgb(const RgbImage& rgb);
+    // The engine's heatmap overlays (RGBA, not premultiplied) and Qt's (Format_ARGB32).
+    static RgbaImage toRgba(const QImage& image);
+    static QImage fromRgba(const RgbaImage& rgba);
 
 signals:
     void loaded(const vqa::ui::LoadedImage& image);
