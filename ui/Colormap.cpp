@@ -4,9 +4,12 @@ namespace vqa::ui {
 
 static_assert(int(Colormap::Turbo) == int(vqa::Colormap::Turbo) &&
               int(Colormap::Viridis) == int(vqa::Colormap::Viridis) &&
-              int(Colormap::Jet) == int(vqa::Colormap::Jet) && int(Colormap::Gray) == int(vqa::Colormap::Gray));
+              int(Colormap::Jet) == int(vqa::Colormap::Jet) &&
+              int(Colormap::Gray) == int(vqa::Colormap::Gray));
 
-vqa::Colormap toEngine(Colormap map) { return static_cast<vqa::Colormap>(map); }
+vqa::Colormap toEngine(Colormap map) {
+    return static_cast<vqa::Colormap>(map);
+}
 
 QStringList colormapNames() {
     QStringList names;
@@ -15,7 +18,9 @@ QStringList colormapNames() {
     return names;
 }
 
-QString colormapName(Colormap map) { return QString::fromStdString(vqa::colormapName(toEngine(map))); }
+QString colormapName(Colormap map) {
+    return QString::fromStdString(vqa::colormapName(toEngine(map)));
+}
 
 Colormap colormapFromName(const QString& name) {
     const int i = colormapNames().indexOf(name.trimmed().toLower());
@@ -40,4 +45,4 @@ QImage colormapBar(Colormap map, QSize size, Qt::Orientation orientation) {
     return bar;
 }
 
-}  // namespace vqa::ui
+} // namespace vqa::ui

@@ -15,12 +15,12 @@ namespace vqa::ui {
 enum class Colormap { Turbo, Viridis, Jet, Gray };
 vqa::Colormap toEngine(Colormap map);
 
-QStringList colormapNames();                       // "turbo", "viridis", "jet", "gray"
+QStringList colormapNames(); // "turbo", "viridis", "jet", "gray"
 QString colormapName(Colormap map);
-Colormap colormapFromName(const QString& name);    // unknown names give Turbo
-QRgb colormapColor(Colormap map, float t);         // t in [0, 1], clamped
+Colormap colormapFromName(const QString& name); // unknown names give Turbo
+QRgb colormapColor(Colormap map, float t);      // t in [0, 1], clamped
 
 // A gradient bar, low values on the left (or bottom when vertical).
 QImage colormapBar(Colormap map, QSize size, Qt::Orientation orientation = Qt::Horizontal);
 
-}  // namespace vqa::ui
+} // namespace vqa::ui

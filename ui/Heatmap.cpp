@@ -12,10 +12,10 @@ HeatmapField buildHeatmap(const std::vector<const std::vector<HeatmapGrid>*>& to
         return {};
     HeatmapField field;
     try {
-        field = vqa::meanHeatmap(tokens, image_size.width(), image_size.height(), HeatmapSource::Combined,
-                                 max_side);
+        field = vqa::meanHeatmap(tokens, image_size.width(), image_size.height(),
+                                 HeatmapSource::Combined, max_side);
     } catch (const std::exception&) {
-        return {};  // a malformed grid draws nothing (the engine refuses it)
+        return {}; // a malformed grid draws nothing (the engine refuses it)
     }
     vqa::normalizeHeatmap(field);
     return field;
@@ -32,4 +32,4 @@ QImage blendOverlay(const QImage& image, const QImage& overlay, double opacity) 
         vqa::blendOverlay(ImageLoader::toRgb(image), ImageLoader::toRgba(overlay), float(opacity)));
 }
 
-}  // namespace vqa::ui
+} // namespace vqa::ui

@@ -32,4 +32,4 @@ QImage colorizeHeatmap(const HeatmapField& field, Colormap map);
 // the image's size (transparent image pixels composed over white first, as for the engine).
 QImage blendOverlay(const QImage& image, const QImage& overlay, double opacity);
 
-}  // namespace vqa::ui
+} // namespace vqa::ui

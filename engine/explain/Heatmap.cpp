@@ -10,8 +10,8 @@
 
 namespace vqa {
 
-std::vector<HeatmapGrid> averageGrids(const std::vector<std::vector<HeatmapGrid>>& per_token, int first,
-                                      int last) {
+std::vector<HeatmapGrid> averageGrids(const std::vector<std::vector<HeatmapGrid>>& per_token,
+                                      int first, int last) {
     first = std::max(first, 0);
     last = std::min<int>(last, static_cast<int>(per_token.size()));
     std::vector<HeatmapGrid> out;
@@ -61,8 +61,8 @@ std::vector<char32_t> codePoints(const std::string& s) {
 // Unicode's white space (categories Zs, Zl, Zp and the ASCII controls that space text).
 bool isSpace(char32_t c) {
     return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-           c == 0x3000;
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
 }
 
 // Unicode's punctuation (categories Pc, Pd, Ps, Pe, Pi, Pf, Po) in ASCII, Latin-1, General
@@ -74,20 +74,22 @@ bool isPunct(char32_t c) {
                c == ';' || c == '?' || c == '@' || c == '[' || c == '\\' || c == ']' || c == '_' ||
                c == '{' || c == '}';
     if (c < 0x100)
-        return c == 0xA1 || c == 0xA7 || c == 0xAB || c == 0xB6 || c == 0xB7 || c == 0xBB || c == 0xBF;
+        return c == 0xA1 || c == 0xA7 || c == 0xAB || c == 0xB6 || c == 0xB7 || c == 0xBB ||
+               c == 0xBF;
     if (c >= 0x2010 && c <= 0x205E)
         return !(c >= 0x2028 && c <= 0x202F) && c != 0x2044 && c != 0x2052;
     if (c >= 0x3001 && c <= 0x303F)
-        return c <= 0x3003 || (c >= 0x3008 && c <= 0x3011) || (c >= 0x3014 && c <= 0x301F) || c == 0x3030 ||
-               c == 0x303D;
+        return c <= 0x3003 || (c >= 0x3008 && c <= 0x3011) || (c >= 0x3014 && c <= 0x301F) ||
+               c == 0x3030 || c == 0x303D;
     if (c >= 0xFF01 && c <= 0xFF65)
-        return (c >= 0xFF01 && c <= 0xFF03) || (c >= 0xFF05 && c <= 0xFF0A) || (c >= 0xFF0C && c <= 0xFF0F) ||
-               c == 0xFF1A || c == 0xFF1B || c == 0xFF1F || c == 0xFF20 || (c >= 0xFF3B && c <= 0xFF3D) ||
-               c == 0xFF3F || c == 0xFF5B || c == 0xFF5D || c >= 0xFF5F;
+        return (c >= 0xFF01 && c <= 0xFF03) || (c >= 0xFF05 && c <= 0xFF0A) ||
+               (c >= 0xFF0C && c <= 0xFF0F) || c == 0xFF1A || c == 0xFF1B || c == 0xFF1F ||
+               c == 0xFF20 || (c >= 0xFF3B && c <= 0xFF3D) || c == 0xFF3F || c == 0xFF5B ||
+               c == 0xFF5D || c >= 0xFF5F;
     return c == 0x30FB;
 }
 
-}  // namespace
+} // namespace
 
 std::vector<std::pair<int, int>> wordSpans(const std::vector<std::string>& token_texts) {
     std::vector<std::pair<int, int>> spans;
@@ -135,17 +137,18 @@ float sampleGrid(const HeatmapGrid& g, double u, double v) {
     const int c1 = std::min(c0 + 1, g.cols - 1), r1 = std::min(r0 + 1, g.rows - 1);
     const auto fu = static_cast<float>(u - c0), fv = static_cast<float>(v - r0);
     auto at = [&](int r, int c) { return g.values[static_cast<std::size_t>(r) * g.cols + c]; };
-    return (at(r0, c0) * (1 - fu) + at(r0, c1) * fu) * (1 - fv) + (at(r1, c0) * (1 - fu) + at(r1, c1) * fu) * fv;
+    return (at(r0, c0) * (1 - fu) + at(r0, c1) * fu) * (1 - fv) +
+           (at(r1, c0) * (1 - fu) + at(r1, c1) * fu) * fv;
 }
 
 // One kind of grid (tiles, or the global view) placed on the map: the mean where several
 // reach a pixel; `covered` empty when none does.
-Heatmap place(const std::vector<HeatmapGrid>& grids, bool global_view, int width, int height, int map_w,
-              int map_h) {
+Heatmap place(const std::vector<HeatmapGrid>& grids, bool global_view, int width, int height,
+              int map_w, int map_h) {
     const std::size_t n = static_cast<std::size_t>(map_w) * map_h;
     std::vector<float> sum(n, 0.0f);
     std::vector<std::uint8_t> count(n, 0);
-    const double px = static_cast<double>(width) / map_w;  // image pixels per map pixel
+    const double px = static_cast<double>(width) / map_w; // image pixels per map pixel
     const double py = static_cast<double>(height) / map_h;
     bool any = false;
     for (const HeatmapGrid& g : grids) {
@@ -153,7 +156,7 @@ Heatmap place(const std::vector<HeatmapGrid>& grids, bool global_view, int width
             continue;
         checkGrid(g);
         if (!(g.width > 0 && g.height > 0))
-            continue;  // tokens with no place in the frame (LLaVA's class token)
+            continue; // tokens with no place in the frame (LLaVA's class token)
         const int x0 = std::max(0, static_cast<int>(std::floor(g.x / px)));
         const int x1 = std::min(map_w, static_cast<int>(std::ceil((g.x + g.width) / px)));
         const int y0 = std::max(0, static_cast<int>(std::floor(g.y / py)));
@@ -194,16 +197,19 @@ bool sameLayout(const std::vector<HeatmapGrid>& a, const std::vector<HeatmapGrid
     if (a.size() != b.size())
         return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].rows != b[i].rows || a[i].cols != b[i].cols || a[i].values.size() != b[i].values.size() ||
-            a[i].x != b[i].x || a[i].y != b[i].y || a[i].width != b[i].width || a[i].height != b[i].height ||
+        if (a[i].rows != b[i].rows || a[i].cols != b[i].cols ||
+            a[i].values.size() != b[i].values.size() || a[i].x != b[i].x || a[i].y != b[i].y ||
+            a[i].width != b[i].width || a[i].height != b[i].height ||
             a[i].global_view != b[i].global_view)
             return false;
     return true;
 }
 
-bool anyCovered(const Heatmap& m) { return !m.covered.empty(); }
+bool anyCovered(const Heatmap& m) {
+    return !m.covered.empty();
+}
 
-}  // namespace
+} // namespace
 
 void normalizeHeatmap(Heatmap& map) {
     float lo = INFINITY, hi = -INFINITY;
@@ -218,8 +224,8 @@ void normalizeHeatmap(Heatmap& map) {
         map.values[k] = map.isCovered(k) && range > 1e-12f ? (map.values[k] - lo) / range : 0.0f;
 }
 
-Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int height, HeatmapSource source,
-                       int max_side) {
+Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int height,
+                       HeatmapSource source, int max_side) {
     if (grids.empty() || width <= 0 || height <= 0)
         return {};
     const double scale =
@@ -229,7 +235,8 @@ Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int hei
     Heatmap tiles = place(grids, false, width, height, map_w, map_h);
     Heatmap global = place(grids, true, width, height, map_w, map_h);
     Heatmap result;
-    if (source == HeatmapSource::Tiles || (source == HeatmapSource::Combined && !anyCovered(global))) {
+    if (source == HeatmapSource::Tiles ||
+        (source == HeatmapSource::Combined && !anyCovered(global))) {
         result = std::move(tiles);
     } else if (source == HeatmapSource::Global || !anyCovered(tiles)) {
         result = std::move(global);
@@ -240,28 +247,31 @@ Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int hei
         result = std::move(tiles);
         for (std::size_t k = 0; k < result.values.size(); ++k) {
             const bool t = result.covered[k] != 0, g = global.covered[k] != 0;
-            result.values[k] = t && g ? 0.5f * (result.values[k] + global.values[k]) : t ? result.values[k]
-                                                                                       : global.values[k];
+            result.values[k] = t && g ? 0.5f * (result.values[k] + global.values[k])
+                               : t    ? result.values[k]
+                                      : global.values[k];
             result.covered[k] = t || g;
         }
     }
     if (!anyCovered(result))
         return {};
-    if (std::all_of(result.covered.begin(), result.covered.end(), [](std::uint8_t c) { return c != 0; }))
+    if (std::all_of(result.covered.begin(), result.covered.end(),
+                    [](std::uint8_t c) { return c != 0; }))
         result.covered.clear();
     return result;
 }
 
-Heatmap meanHeatmap(const std::vector<const std::vector<HeatmapGrid>*>& tokens, int width, int height,
-                    HeatmapSource source, int max_side) {
+Heatmap meanHeatmap(const std::vector<const std::vector<HeatmapGrid>*>& tokens, int width,
+                    int height, HeatmapSource source, int max_side) {
     std::vector<const std::vector<HeatmapGrid>*> present;
     for (const auto* grids : tokens)
         if (grids && !grids->empty())
             present.push_back(grids);
     if (present.empty())
         return {};
-    const bool one_layout = std::all_of(present.begin(), present.end(),
-                                        [&](const auto* grids) { return sameLayout(*grids, *present.front()); });
+    const bool one_layout = std::all_of(present.begin(), present.end(), [&](const auto* grids) {
+        return sameLayout(*grids, *present.front());
+    });
     if (one_layout) {
         std::vector<HeatmapGrid> mean = *present.front();
         for (std::size_t t = 1; t < present.size(); ++t)
@@ -320,29 +330,38 @@ ColormapTable makeTable(Colormap map) {
         ramp.at<std::uint8_t>(i) = static_cast<std::uint8_t>(i);
     cv::Mat bgr;
     switch (map) {
-    case Colormap::Turbo: cv::applyColorMap(ramp, bgr, cv::COLORMAP_TURBO); break;
-    case Colormap::Viridis: cv::applyColorMap(ramp, bgr, cv::COLORMAP_VIRIDIS); break;
-    case Colormap::Jet: cv::applyColorMap(ramp, bgr, cv::COLORMAP_JET); break;
-    case Colormap::Gray: cv::cvtColor(ramp, bgr, cv::COLOR_GRAY2BGR); break;
+    case Colormap::Turbo:
+        cv::applyColorMap(ramp, bgr, cv::COLORMAP_TURBO);
+        break;
+    case Colormap::Viridis:
+        cv::applyColorMap(ramp, bgr, cv::COLORMAP_VIRIDIS);
+        break;
+    case Colormap::Jet:
+        cv::applyColorMap(ramp, bgr, cv::COLORMAP_JET);
+        break;
+    case Colormap::Gray:
+        cv::cvtColor(ramp, bgr, cv::COLOR_GRAY2BGR);
+        break;
     }
     for (int i = 0; i < 256; ++i) {
         const auto& c = bgr.at<cv::Vec3b>(i);
-        table[static_cast<std::size_t>(i)] = {c[2], c[1], c[0]};  // OpenCV works in BGR
+        table[static_cast<std::size_t>(i)] = {c[2], c[1], c[0]}; // OpenCV works in BGR
     }
     return table;
 }
 
-}  // namespace
+} // namespace
 
 const ColormapTable& colormapTable(Colormap map) {
-    static const std::array<ColormapTable, 4> tables = {makeTable(Colormap::Turbo), makeTable(Colormap::Viridis),
-                                                        makeTable(Colormap::Jet), makeTable(Colormap::Gray)};
+    static const std::array<ColormapTable, 4> tables = {
+        makeTable(Colormap::Turbo), makeTable(Colormap::Viridis), makeTable(Colormap::Jet),
+        makeTable(Colormap::Gray)};
     return tables[static_cast<std::size_t>(map)];
 }
 
 int colormapIndex(float t) {
     if (!(t >= 0.0f))
-        return 0;  // NaN too
+        return 0; // NaN too
     return std::min(255, static_cast<int>(std::min(t, 1.0f) * 255.0f + 0.5f));
 }
 
@@ -355,11 +374,14 @@ const std::vector<std::string>& colormapNames() {
     return names;
 }
 
-std::string colormapName(Colormap map) { return colormapNames().at(static_cast<std::size_t>(map)); }
+std::string colormapName(Colormap map) {
+    return colormapNames().at(static_cast<std::size_t>(map));
+}
 
 Colormap colormapFromName(const std::string& name) {
     const auto& names = colormapNames();
-    const auto it = std::find(names.begin(), names.end(), name == "grey" ? std::string("gray") : name);
+    const auto it =
+        std::find(names.begin(), names.end(), name == "grey" ? std::string("gray") : name);
     if (it == names.end())
         throw Error("unknown colormap '" + name + "'; choose turbo, viridis, jet or gray");
     return static_cast<Colormap>(it - names.begin());
@@ -377,14 +399,15 @@ RgbaImage colorizeHeatmap(const Heatmap& map, Colormap colormap) {
     out.pixels.assign(unit.values.size() * 4, 0);
     for (std::size_t k = 0; k < unit.values.size(); ++k) {
         if (!unit.isCovered(k))
-            continue;  // clear
+            continue; // clear
         const float v = unit.values[k];
         const auto& c = table[static_cast<std::size_t>(colormapIndex(v))];
         std::uint8_t* p = &out.pixels[k * 4];
         p[0] = c[0];
         p[1] = c[1];
         p[2] = c[2];
-        p[3] = static_cast<std::uint8_t>(255.0f * (0.35f + 0.65f * std::clamp(v, 0.0f, 1.0f)) + 0.5f);
+        p[3] =
+            static_cast<std::uint8_t>(255.0f * (0.35f + 0.65f * std::clamp(v, 0.0f, 1.0f)) + 0.5f);
     }
     return out;
 }
@@ -408,14 +431,16 @@ RgbImage blendOverlay(const RgbImage& image, const RgbaImage& overlay, float opa
     }
     cv::Mat stretched = premultiplied;
     if (overlay.width != image.width || overlay.height != image.height)
-        cv::resize(premultiplied, stretched, cv::Size(image.width, image.height), 0, 0, cv::INTER_LINEAR);
+        cv::resize(premultiplied, stretched, cv::Size(image.width, image.height), 0, 0,
+                   cv::INTER_LINEAR);
     for (int y = 0; y < image.height; ++y) {
         const auto* o = stretched.ptr<cv::Vec4f>(y);
         std::uint8_t* p = &out.pixels[static_cast<std::size_t>(y) * image.width * 3];
         for (int x = 0; x < image.width; ++x, p += 3) {
             const float keep = 1.0f - opacity * o[x][3];
             for (int c = 0; c < 3; ++c)
-                p[c] = static_cast<std::uint8_t>(std::clamp(p[c] * keep + opacity * o[x][c] + 0.5f, 0.0f, 255.0f));
+                p[c] = static_cast<std::uint8_t>(
+                    std::clamp(p[c] * keep + opacity * o[x][c] + 0.5f, 0.0f, 255.0f));
         }
     }
     return out;
@@ -432,7 +457,7 @@ RgbImage renderHeatmap(const RgbImage& image, const Heatmap& map, const RenderOp
         normalizeHeatmap(unit);
         for (std::size_t k = 0; k < unit.values.size(); ++k)
             if (!unit.isCovered(k))
-                unit.values[k] = -1.0f;  // never in the top
+                unit.values[k] = -1.0f; // never in the top
         cv::Mat values(unit.height, unit.width, CV_32F, unit.values.data());
         cv::Mat full;
         cv::resize(values, full, blended.size(), 0, 0, cv::INTER_LINEAR);
@@ -441,14 +466,17 @@ RgbImage renderHeatmap(const RgbImage& image, const Heatmap& map, const RenderOp
             if (*it >= 0.0f)
                 sorted.push_back(*it);
         if (!sorted.empty()) {
-            auto k = static_cast<std::size_t>(sorted.size() * (1.0 - options.contour_top_percent / 100.0));
+            auto k = static_cast<std::size_t>(sorted.size() *
+                                              (1.0 - options.contour_top_percent / 100.0));
             k = std::min(k, sorted.size() - 1);
-            std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k), sorted.end());
+            std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k),
+                             sorted.end());
             cv::Mat top = full >= sorted[k];
             std::vector<std::vector<cv::Point>> contours;
             cv::findContours(top, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
             const int thickness = std::max(1, std::min(image.width, image.height) / 200);
-            cv::drawContours(blended, contours, -1, cv::Scalar(255, 255, 255), thickness, cv::LINE_AA);
+            cv::drawContours(blended, contours, -1, cv::Scalar(255, 255, 255), thickness,
+                             cv::LINE_AA);
         }
     }
     if (!options.legend)
@@ -463,8 +491,10 @@ RgbImage renderHeatmap(const RgbImage& image, const Heatmap& map, const RenderOp
     const ColormapTable& table = colormapTable(options.colormap);
     for (int y = 0; y < out.height; ++y) {
         std::uint8_t* row = &out.pixels[static_cast<std::size_t>(y) * out.width * 3];
-        std::copy_n(&drawn.pixels[static_cast<std::size_t>(y) * drawn.width * 3], drawn.width * 3, row);
-        const float t = 1.0f - static_cast<float>(y) / static_cast<float>(std::max(1, out.height - 1));
+        std::copy_n(&drawn.pixels[static_cast<std::size_t>(y) * drawn.width * 3], drawn.width * 3,
+                    row);
+        const float t =
+            1.0f - static_cast<float>(y) / static_cast<float>(std::max(1, out.height - 1));
         const auto& c = table[static_cast<std::size_t>(colormapIndex(t))];
         for (int x = drawn.width + margin; x < drawn.width + margin + bar_w; ++x)
             std::copy(c.begin(), c.end(), row + static_cast<std::size_t>(x) * 3);
@@ -488,4 +518,4 @@ void writePng(const RgbImage& image, const std::string& path) {
         throw Error(path + ": cannot be written");
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -84,9 +84,9 @@ const ColormapTable& colormapTable(Colormap map);
 // The table's entry for t in [0, 1] (clamped; NaN is 0): index round(t * 255).
 int colormapIndex(float t);
 std::array<std::uint8_t, 3> colormapColor(Colormap map, float t);
-const std::vector<std::string>& colormapNames();  // "turbo", "viridis", "jet", "gray"
+const std::vector<std::string>& colormapNames(); // "turbo", "viridis", "jet", "gray"
 std::string colormapName(Colormap map);
-Colormap colormapFromName(const std::string& name);  // throws vqa::Error for unknown names
+Colormap colormapFromName(const std::string& name); // throws vqa::Error for unknown names
 
 // The overlay at the map's resolution: the map scaled to [0, 1], coloured, opaque where
 // attention is high and partly see-through where it is low (alpha 0.35 to 1), so the image
@@ -99,16 +99,17 @@ RgbImage blendOverlay(const RgbImage& image, const RgbaImage& overlay, float opa
 
 struct RenderOptions {
     Colormap colormap = Colormap::Turbo;
-    float opacity = 0.55f;          // of the heatmap over the image
-    float contour_top_percent = 0;  // outline the hottest N% of the covered pixels (0: off)
-    bool legend = true;             // a colour bar along the right edge
+    float opacity = 0.55f;         // of the heatmap over the image
+    float contour_top_percent = 0; // outline the hottest N% of the covered pixels (0: off)
+    bool legend = true;            // a colour bar along the right edge
 };
 
 // The image with the heatmap blended over it: blendOverlay(image, colorizeHeatmap(map)),
 // then the contour and the legend when asked for.
-RgbImage renderHeatmap(const RgbImage& image, const Heatmap& map, const RenderOptions& options = {});
+RgbImage renderHeatmap(const RgbImage& image, const Heatmap& map,
+                       const RenderOptions& options = {});
 
 // PNG export; throws vqa::Error naming the path when it cannot be written.
 void writePng(const RgbImage& image, const std::string& path);
 
-}  // namespace vqa
+} // namespace vqa

@@ -26,8 +26,8 @@ namespace {
 
 // The first folder under <build>/reference/idefics3/ with a checkpoint (tst_realmodel's).
 QString findModel() {
-    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"), QDir::Dirs | QDir::NoDotAndDotDot,
-                    QDirIterator::Subdirectories);
+    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"),
+                    QDir::Dirs | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
     QStringList candidates;
     while (it.hasNext()) {
         const QDir dir(it.next());
@@ -52,7 +52,7 @@ std::vector<vqa::HeatmapGrid> gridsFromJson(const QJsonArray& array) {
         g.height = rect[3].toDouble();
         g.global_view = o["global_view"].toBool();
         for (const QJsonValue& x : o["values"].toArray())
-            g.values.push_back(float(x.toDouble()));  // written from floats: exact
+            g.values.push_back(float(x.toDouble())); // written from floats: exact
         grids.push_back(std::move(g));
     }
     return grids;
@@ -71,18 +71,19 @@ int maxChannelDiff(const QImage& a, const QImage& b) {
     return worst;
 }
 
-}  // namespace
+} // namespace
 
 class TestExplainParity : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
     QString model_;
 
-private slots:
+  private slots:
     void initTestCase() {
         model_ = findModel();
         if (model_.isEmpty())
-            QSKIP("no model folder: run the reference script that writes <build>/reference/idefics3/<tiny checkpoint>");
+            QSKIP("no model folder: run the reference script that writes "
+                  "<build>/reference/idefics3/<tiny checkpoint>");
         QVERIFY(tmp_.isValid());
     }
 
@@ -96,9 +97,10 @@ private slots:
         QProcess cli;
         cli.setProcessChannelMode(QProcess::MergedChannels);
         cli.start(QStringLiteral(VQA_CLI_BINARY),
-                  {"explain", "--model", model_, image_path, "What is in the picture?", "--max-new-tokens", "4",
-                   "--device", "cpu", "--out", out, "--contour", "0", "--colormap", window_defaults.colormap,
-                   "--opacity", QString::number(window_defaults.overlay_opacity)});
+                  {"explain", "--model", model_, image_path, "What is in the picture?",
+                   "--max-new-tokens", "4", "--device", "cpu", "--out", out, "--contour", "0",
+                   "--colormap", window_defaults.colormap, "--opacity",
+                   QString::number(window_defaults.overlay_opacity)});
         QVERIFY(cli.waitForFinished(300000));
         const QByteArray log = cli.readAll();
         QVERIFY2(cli.exitStatus() == QProcess::NormalExit && cli.exitCode() == 0, log.constData());
@@ -122,10 +124,10 @@ private slots:
         for (const auto& t : tokens)
             if (!t.empty())
                 grids.push_back(&t);
-        const QImage overlay =
-            colorizeHeatmap(buildHeatmap(grids, loaded.original_size), colormapFromName(window_defaults.colormap));
+        const QImage overlay = colorizeHeatmap(buildHeatmap(grids, loaded.original_size),
+                                               colormapFromName(window_defaults.colormap));
         QVERIFY(!overlay.isNull());
-        QVERIFY(overlay.width() < loaded.original_size.width());  // composed small, stretched
+        QVERIFY(overlay.width() < loaded.original_size.width()); // composed small, stretched
         const QImage window = blendOverlay(loaded.display, overlay, window_defaults.overlay_opacity)
                                   .convertToFormat(QImage::Format_RGB32);
 
@@ -139,7 +141,8 @@ private slots:
         cli_picture.save(vqa::test::artifactsDir() + "/explain-parity-cli.png");
 
         const int diff = maxChannelDiff(window, cli_picture);
-        QVERIFY2(diff <= 1, qPrintable(QString("the window and the CLI differ by %1 in a channel").arg(diff)));
+        QVERIFY2(diff <= 1,
+                 qPrintable(QString("the window and the CLI differ by %1 in a channel").arg(diff)));
         // And there is a heatmap on both: they differ from the plain picture.
         QVERIFY(maxChannelDiff(window, loaded.display.convertToFormat(QImage::Format_RGB32)) > 40);
     }
