@@ -209,6 +209,49 @@ bool anyCovered(const Heatmap& m) {
     return !m.covered.empty();
 }
 
+// A light blur (two passes of a box over the covered pixels, its radius 1.5% of the map's
+// longer side) softens the seams where tiles meet, which are artefacts of the tiling, not of
+// where the model looked. Uncovered pixels neither take part nor change.
+void smoothSeams(Heatmap& m) {
+    const int radius =
+        std::max(1, static_cast<int>(std::lround(0.015 * std::max(m.width, m.height))));
+    std::vector<float> tmp(m.values.size());
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int horizontal = 1; horizontal >= 0; --horizontal) {
+            const int len = horizontal ? m.width : m.height;
+            const int lines = horizontal ? m.height : m.width;
+            for (int line = 0; line < lines; ++line) {
+                auto index = [&](int i) {
+                    return horizontal ? static_cast<std::size_t>(line) * m.width + i
+                                      : static_cast<std::size_t>(i) * m.width + line;
+                };
+                // A running sum over the window [i - radius, i + radius] of covered pixels.
+                float acc = 0, w = 0;
+                for (int j = 0; j < std::min(radius, len); ++j)
+                    if (m.isCovered(index(j))) {
+                        acc += m.values[index(j)];
+                        w += 1;
+                    }
+                for (int i = 0; i < len; ++i) {
+                    const int in = i + radius, out = i - radius - 1;
+                    if (in < len && m.isCovered(index(in))) {
+                        acc += m.values[index(in)];
+                        w += 1;
+                    }
+                    if (out >= 0 && m.isCovered(index(out))) {
+                        acc -= m.values[index(out)];
+                        w -= 1;
+                    }
+                    tmp[index(i)] = w > 0 ? acc / w : 0.0f;
+                }
+            }
+            for (std::size_t k = 0; k < m.values.size(); ++k)
+                if (m.isCovered(k))
+                    m.values[k] = tmp[k];
+        }
+    }
+}
+
 } // namespace
 
 void normalizeHeatmap(Heatmap& map) {
@@ -255,6 +298,7 @@ Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int hei
     }
     if (!anyCovered(result))
         return {};
+    smoothSeams(result);
     if (std::all_of(result.covered.begin(), result.covered.end(),
                     [](std::uint8_t c) { return c != 0; }))
         result.covered.clear();

@@ -63,8 +63,9 @@ std::vector<std::pair<int, int>> wordSpans(const std::vector<std::string>& token
 // only its part over the image counts; where rectangles of one kind overlap, their mean.
 // Tiles fill their rectangles; the global view covers the whole image; Combined averages
 // both, each first scaled to [0, 1] so neither dominates by its magnitude (each tile holds
-// only its share of the attention). With max_side > 0 the map is at most that long on its
-// longer side (the rectangles scale with it). Throws vqa::Error for a grid whose size does
+// only its share of the attention). A light blur (1.5% of the longer side) then softens the
+// seams where tiles meet, artefacts of the tiling. With max_side > 0 the map is at most that long
+// on its longer side (the rectangles scale with it). Throws vqa::Error for a grid whose size does
 // not match its values.
 Heatmap composeHeatmap(const std::vector<HeatmapGrid>& grids, int width, int height,
                        HeatmapSource source = HeatmapSource::Combined, int max_side = 0);
