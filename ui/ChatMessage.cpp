@@ -1,5 +1,9 @@
 #include "ui/ChatMessage.h"
 
+#include <string>
+
+#include "engine/explain/Heatmap.h"
+
 namespace vqa::ui {
 
 bool ChatMessage::hasAttention() const {
@@ -10,25 +14,11 @@ bool ChatMessage::hasAttention() const {
 }
 
 std::vector<std::pair<int, int>> ChatMessage::words() const {
-    std::vector<std::pair<int, int>> out;
-    const int n = int(tokens.size());
-    int begin = 0;
-    for (int i = 1; i <= n; ++i) {
-        bool split = i == n;
-        if (!split) {
-            const auto& prev = tokens[i - 1];
-            const auto& cur = tokens[i];
-            const bool prev_ends_space = prev.end > prev.start && text.at(prev.end - 1).isSpace();
-            const bool cur_starts_space = cur.end > cur.start && text.at(cur.start).isSpace();
-            const bool cur_punct = cur.end > cur.start && text.at(cur.start).isPunct() && cur.end - cur.start == 1;
-            split = prev_ends_space || cur_starts_space || cur_punct;
-        }
-        if (split) {
-            out.emplace_back(begin, i);
-            begin = i;
-        }
-    }
-    return out;
+    std::vector<std::string> texts;
+    texts.reserve(tokens.size());
+    for (const auto& t : tokens)
+        texts.push_back(text.mid(t.start, t.end - t.start).toStdString());
+    return vqa::wordSpans(texts);
 }
 
 std::pair<int, int> ChatMessage::wordOfToken(int token) const {

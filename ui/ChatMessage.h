@@ -30,9 +30,12 @@ struct ChatMessage {
     StopReason stop = StopReason::EndOfTurn;
 
     bool hasAttention() const;
-    // Words as [first token, last token + 1): a word starts at a token that begins with
-    // white space or follows one that ends with it.
+    // Words as [first token, last token + 1), by the engine's splitter (vqa::wordSpans, the
+    // one the CLI names its word heatmaps by): a word starts at a token that begins with
+    // white space, follows one that ends with it, or is one punctuation character; tokens of
+    // white space alone are in no word.
     std::vector<std::pair<int, int>> words() const;
+    // The word holding `token`; a token in no word stands alone.
     std::pair<int, int> wordOfToken(int token) const;
 };
 

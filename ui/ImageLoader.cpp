@@ -5,7 +5,6 @@
 #include <QBuffer>
 #include <QCryptographicHash>
 #include <QFileInfo>
-#include <QImageReader>
 #include <QMimeData>
 #include <QPainter>
 #include <QPointer>
@@ -13,14 +12,30 @@
 #include <QUrl>
 
 #include <cstring>
+#include <exception>
+
+#include "engine/vision/ImageIO.h"
 
 namespace vqa::ui {
+namespace {
 
-ImageLoader::ImageLoader(QObject* parent) : QObject(parent) {
-    pool_.setMaxThreadCount(2);
-    // Qt refuses images over 256 MB by default; a 50-megapixel photo needs more.
-    QImageReader::setAllocationLimit(1024);
+// The rows of `src` (8-bit samples, `channels` a pixel, as the engine packs them) without
+// the padding QImage keeps at their ends.
+template <class Packed>
+Packed packedPixels(const QImage& src, int channels) {
+    Packed out;
+    out.width = src.width();
+    out.height = src.height();
+    const size_t row = size_t(out.width) * size_t(channels);
+    out.pixels.resize(row * size_t(out.height));
+    for (int y = 0; y < out.height; ++y)
+        std::memcpy(out.pixels.data() + row * y, src.constScanLine(y), row);
+    return out;
 }
+
+}  // namespace
+
+ImageLoader::ImageLoader(QObject* parent) : QObject(parent) { pool_.setMaxThreadCount(2); }
 
 ImageLoader::~ImageLoader() { pool_.waitForDone(); }
 
@@ -129,9 +144,8 @@ QList<QUrl> ImageLoader::webImageUrls(const QMimeData* mime) {
 }
 
 RgbImage ImageLoader::toRgb(const QImage& image) {
-    RgbImage rgb;
     if (image.isNull())
-        return rgb;
+        return {};
     QImage src;
     if (image.hasAlphaChannel()) {
         src = QImage(image.size(), QImage::Format_RGB888);
@@ -141,13 +155,36 @@ RgbImage ImageLoader::toRgb(const QImage& image) {
     } else {
         src = image.convertToFormat(QImage::Format_RGB888);
     }
-    rgb.width = src.width();
-    rgb.height = src.height();
-    rgb.pixels.resize(size_t(rgb.width) * rgb.height * 3);
-    const size_t row = size_t(rgb.width) * 3;
-    for (int y = 0; y < rgb.height; ++y)
-        std::memcpy(rgb.pixels.data() + row * y, src.constScanLine(y), row);
-    return rgb;
+    return packedPixels<RgbImage>(src, 3);
+}
+
+RgbaImage ImageLoader::toRgba(const QImage& image) {
+    if (image.isNull())
+        return {};
+    return packedPixels<RgbaImage>(image.convertToFormat(QImage::Format_RGBA8888), 4);
+}
+
+QImage ImageLoader::fromRgba(const RgbaImage& rgba) {
+    if (rgba.empty())
+        return {};
+    QImage image(rgba.width, rgba.height, QImage::Format_RGBA8888);
+    const size_t row = size_t(rgba.width) * 4;
+    for (int y = 0; y < rgba.height; ++y)
+        std::memcpy(image.scanLine(y), rgba.pixels.data() + row * y, row);
+    return image.convertToFormat(QImage::Format_ARGB32);
+}
+
+QImage ImageLoader::fromRgb(const RgbImage& rgb) {
+    if (rgb.empty())
+        return {};
+    QImage image(rgb.width, rgb.height, QImage::Format_RGB32);
+    for (int y = 0; y < rgb.height; ++y) {
+        const std::uint8_t* p = rgb.pixels.data() + size_t(y) * rgb.width * 3;
+        auto* line = reinterpret_cast<QRgb*>(image.scanLine(y));
+        for (int x = 0; x < rgb.width; ++x, p += 3)
+            line[x] = qRgb(p[0], p[1], p[2]);
+    }
+    return image;
 }
 
 LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
@@ -155,31 +192,26 @@ LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
     out.name = source.name;
     out.path = source.path;
     QImage image = source.image;
+    std::shared_ptr<RgbImage> rgb;
     if (image.isNull()) {
-        QBuffer buffer;
-        QImageReader reader;
-        if (!source.path.isEmpty()) {
-            reader.setFileName(source.path);
-        } else {
-            buffer.setData(source.bytes);
-            buffer.open(QIODevice::ReadOnly);
-            reader.setDevice(&buffer);
-        }
-        reader.setAutoTransform(true);  // EXIF orientation
-        image = reader.read();
-        if (image.isNull()) {
-            QString why = reader.errorString();
-            if (!source.path.isEmpty() && !QFileInfo::exists(source.path))
-                why = QObject::tr("the file does not exist");
-            else if (reader.error() == QImageReader::UnsupportedFormatError)
-                why = QObject::tr("not an image in a format this build can read (%1)")
-                          .arg(QString::fromLatin1(QImageReader::supportedImageFormats().join(", ")));
-            *error = QObject::tr("%1: %2").arg(source.name.isEmpty() ? source.path : source.name, why);
+        // Files and encoded bytes: the engine's decoder, as the CLI reads them (EXIF
+        // orientation, alpha over white, GIF, the pixel limit checked from the header).
+        const std::string name = (source.name.isEmpty() ? source.path : source.name).toStdString();
+        try {
+            rgb = std::make_shared<RgbImage>(
+                !source.path.isEmpty()
+                    ? decodeImageFile(source.path.toStdString(), name)
+                    : decodeImageBytes(reinterpret_cast<const std::uint8_t*>(source.bytes.constData()),
+                                       size_t(source.bytes.size()), name));
+        } catch (const std::exception& e) {
+            *error = QString::fromStdString(e.what());
             return out;
         }
+        image = fromRgb(*rgb);
+    } else {
+        rgb = std::make_shared<RgbImage>(toRgb(image));  // pixels from the clipboard
     }
     out.original_size = image.size();
-    auto rgb = std::make_shared<RgbImage>(toRgb(image));
     QCryptographicHash hash(QCryptographicHash::Sha1);
     hash.addData(QByteArrayView(reinterpret_cast<const char*>(rgb->pixels.data()), qsizetype(rgb->pixels.size())));
     hash.addData(QByteArray::number(rgb->width) + "x" + QByteArray::number(rgb->height));

@@ -1,6 +1,8 @@
 // Decodes images off the GUI thread (QThreadPool): files, encoded bytes dragged from a
-// browser, or pixels from the clipboard. Produces what the window needs: a display copy,
-// a thumbnail, and the RGB pixels plus a content key for the engine.
+// browser, or pixels from the clipboard. Files and bytes go through the engine's decoder
+// (engine/vision/ImageIO, as the CLI reads them); the display copy shows those pixels (a
+// transparent picture over white, as the model sees it). Produces what the window needs: a
+// display copy, a thumbnail, and the RGB pixels plus a content key for the engine.
 #pragma once
 
 #include <QByteArray>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/explain/Heatmap.h"
 
 class QMimeData;
 
@@ -59,6 +62,11 @@ public:
     static LoadedImage decode(const ImageSource& source, QString* error);
     // 8-bit RGB for the engine; transparent pixels are composed over white.
     static RgbImage toRgb(const QImage& image);
+    // The engine's RGB as a QImage (Format_RGB32).
+    static QImage fromRgb(const RgbImage& rgb);
+    // The engine's heatmap overlays (RGBA, not premultiplied) and Qt's (Format_ARGB32).
+    static RgbaImage toRgba(const QImage& image);
+    static QImage fromRgba(const RgbaImage& rgba);
 
 signals:
     void loaded(const vqa::ui::LoadedImage& image);

@@ -114,7 +114,8 @@ int run(const ExplainOptions& o) {
         fs::create_directories(o.out);
         std::ofstream(fs::path(o.out) / "answer.txt") << result.text << "\n";
         auto save = [&](const std::vector<HeatmapGrid>& g, const std::string& name) {
-            auto map = composeHeatmap(g, image->width, image->height, source);
+            // At the window's resolution, so its overlay and these PNGs are the same pixels.
+            auto map = composeHeatmap(g, image->width, image->height, source, kHeatmapMaxSide);
             writePng(renderHeatmap(*image, map, render), (fs::path(o.out) / name).string());
         };
         nlohmann::json doc{{"question", o.question},

@@ -472,20 +472,25 @@ RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std:
 }
 
 RgbImage decodeImageFile(const std::string& path, const ImageDecodeOptions& options) {
+    return decodeImageFile(path, path, options);
+}
+
+RgbImage decodeImageFile(const std::string& path, const std::string& name,
+                         const ImageDecodeOptions& options) {
     std::error_code ec;
     const std::filesystem::path p(path);
     if (!std::filesystem::exists(p, ec))
-        throw Error(path + ": the file does not exist");
+        throw Error(name + ": the file does not exist");
     if (std::filesystem::is_directory(p, ec))
-        throw Error(path + ": is a folder, not an image file");
+        throw Error(name + ": is a folder, not an image file");
     std::ifstream in(p, std::ios::binary);
     if (!in)
-        throw Error(path + ": cannot be read (permission denied?)");
+        throw Error(name + ": cannot be read (permission denied?)");
     std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                     std::istreambuf_iterator<char>());
     if (in.bad())
-        throw Error(path + ": reading the file failed");
-    return decodeImageBytes(bytes.data(), bytes.size(), path, options);
+        throw Error(name + ": reading the file failed");
+    return decodeImageBytes(bytes.data(), bytes.size(), name, options);
 }
 
 } // namespace vqa

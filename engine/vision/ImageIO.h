@@ -1,5 +1,5 @@
-// Image files and bytes to 8-bit RGB (vqa::RgbImage), with OpenCV. Free of LibTorch and Qt, so
-// the CLI and UI may use it directly.
+// Image files and bytes to 8-bit RGB (vqa::RgbImage), with OpenCV. Free of LibTorch, OpenCV and
+// Qt in its interface, so the CLI and the window (ui/ImageLoader) decode with it alike.
 //
 // What decoding does, and why:
 // - EXIF orientation (JPEG APP1, PNG eXIf, TIFF IFD0) is applied, as transformers' load_image
@@ -44,6 +44,10 @@ struct ImageHeader {
 // Throws vqa::Error naming `path` and the problem (missing, empty, truncated, not an image,
 // unsupported format, too many pixels).
 RgbImage decodeImageFile(const std::string& path, const ImageDecodeOptions& options = {});
+// The same, naming the file `name` in messages (the window says "photo.jpg: ...", not the
+// whole path).
+RgbImage decodeImageFile(const std::string& path, const std::string& name,
+                         const ImageDecodeOptions& options = {});
 
 // `name` is used in messages (a file name, "clipboard image", ...).
 RgbImage decodeImageBytes(const std::uint8_t* data, std::size_t size, const std::string& name,

@@ -1,6 +1,9 @@
 // Mapping attention grids back to the original image, and rendering them.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
+
 #include "models/base/Error.h"
 #include "engine/explain/Heatmap.h"
 
@@ -56,9 +59,20 @@ TEST(Heatmap, HotTokenInTheGlobalViewLandsInItsCell) {
 }
 
 TEST(Heatmap, WordSpansMergeSubwordTokens) {
+    // A lone punctuation token starts a word of its own ("sat" | "."); white space alone is
+    // no word.
     auto spans = wordSpans({"The", " cat", "s", " sat", ".", "\n", "Done"});
-    std::vector<std::pair<int, int>> want{{0, 1}, {1, 3}, {3, 5}, {6, 7}};
+    std::vector<std::pair<int, int>> want{{0, 1}, {1, 3}, {3, 4}, {4, 5}, {6, 7}};
     EXPECT_EQ(spans, want);
+}
+
+TEST(Heatmap, WordSpansFollowUnicodeSpaceAndPunctuation) {
+    // "don" | "'t": punctuation starts a word, the next piece continues it; symbols ($) do
+    // not split; a no-break space and the ideographic full stop are what they are in Unicode.
+    auto spans = wordSpans({"don", "'", "t", " pay", "$", "5", "\u00a0now", "\u3002", "\u00a0\u3000", "ok"});
+    std::vector<std::pair<int, int>> want{{0, 1}, {1, 3}, {3, 6}, {6, 7}, {7, 8}, {9, 10}};
+    EXPECT_EQ(spans, want);
+    EXPECT_TRUE(wordSpans({}).empty());
 }
 
 TEST(Heatmap, AverageOfTokensIsElementwise) {
@@ -89,4 +103,63 @@ TEST(Heatmap, RenderBlendsColourWhereTheMapIsHot) {
     EXPECT_GT(px(60, 16)[0], px(60, 16)[2]);
     EXPECT_GT(px(2, 16)[2], px(2, 16)[0]);
     EXPECT_THROW(colormapFromName("rainbow"), vqa::Error);
+}
+
+TEST(Heatmap, ColormapsAreOpenCVsTables) {
+    EXPECT_EQ(colormapColor(Colormap::Viridis, 0.0f), (std::array<std::uint8_t, 3>{68, 1, 84}));
+    EXPECT_EQ(colormapColor(Colormap::Viridis, 1.0f), (std::array<std::uint8_t, 3>{253, 231, 37}));
+    EXPECT_EQ(colormapColor(Colormap::Gray, 0.5f), (std::array<std::uint8_t, 3>{128, 128, 128}));
+    EXPECT_EQ(colormapIndex(-1.0f), 0);
+    EXPECT_EQ(colormapIndex(std::nanf("")), 0);
+    EXPECT_EQ(colormapIndex(2.0f), 255);
+    EXPECT_EQ(colormapFromName("grey"), Colormap::Gray);
+    EXPECT_EQ(colormapName(Colormap::Jet), "jet");
+}
+
+TEST(Heatmap, OverlayIsClearWhereNoGridReachesAndMoreOpaqueWhereHot) {
+    // A 1x2 grid over the right half of a 40x10 image.
+    std::vector<HeatmapGrid> grids{grid(1, 2, 20, 0, 20, 10, false)};
+    grids[0].values = {0.0f, 2.0f};
+    const Heatmap map = composeHeatmap(grids, 40, 10);
+    ASSERT_EQ(map.covered.size(), 400u);
+    EXPECT_FALSE(map.isCovered(5 * 40 + 5));
+    EXPECT_TRUE(map.isCovered(5 * 40 + 35));
+    const RgbaImage overlay = colorizeHeatmap(map, Colormap::Gray);
+    auto px = [&](int x, int y) { return &overlay.pixels[(static_cast<std::size_t>(y) * 40 + x) * 4]; };
+    EXPECT_EQ(px(5, 5)[3], 0);
+    EXPECT_EQ(px(39, 5)[0], 255);  // normalised: the hottest pixel is white
+    EXPECT_EQ(px(39, 5)[3], 255);
+    EXPECT_LT(px(21, 5)[3], 120);  // cold: see-through
+    // Blending leaves uncovered pixels alone and mixes the rest at the opacity.
+    RgbImage image;
+    image.width = 40;
+    image.height = 10;
+    image.pixels.assign(40 * 10 * 3, 0);
+    const RgbImage out = blendOverlay(image, overlay, 0.5f);
+    EXPECT_EQ(out.pixels[(5 * 40 + 5) * 3], 0);
+    EXPECT_EQ(out.pixels[(5 * 40 + 39) * 3], 128);
+}
+
+TEST(Heatmap, ReducedMapsAndTheMeanOverTokens) {
+    // At most 100 pixels long: a 400x200 image gives a 100x50 map.
+    std::vector<HeatmapGrid> a{grid(2, 2, 0, 0, 400, 200, true)};
+    a[0].values = {1, 0, 0, 0};
+    const Heatmap small = composeHeatmap(a, 400, 200, HeatmapSource::Combined, 100);
+    EXPECT_EQ(small.width, 100);
+    EXPECT_EQ(small.height, 50);
+    // One layout: the mean of the grids; another layout: the mean of the maps.
+    std::vector<HeatmapGrid> b{grid(2, 2, 0, 0, 400, 200, true)};
+    b[0].values = {0, 0, 0, 1};
+    const Heatmap ab = meanHeatmap({&a, &b, nullptr}, 400, 200, HeatmapSource::Combined, 100);
+    const Heatmap mean = composeHeatmap(averageGrids({a, b}, 0, 2), 400, 200, HeatmapSource::Combined, 100);
+    EXPECT_EQ(ab.values, mean.values);
+    std::vector<HeatmapGrid> c{grid(1, 1, 0, 0, 200, 200, false)};
+    c[0].values = {1};
+    const Heatmap ac = meanHeatmap({&a, &c}, 400, 200, HeatmapSource::Combined, 100);
+    ASSERT_FALSE(ac.empty());
+    EXPECT_TRUE(ac.isCovered(25 * 100 + 90));  // a covers all of it
+    EXPECT_TRUE(meanHeatmap({}, 400, 200).empty());
+    std::vector<HeatmapGrid> bad{grid(2, 2, 0, 0, 10, 10, true)};
+    bad[0].values = {1.0f};
+    EXPECT_THROW(composeHeatmap(bad, 10, 10), vqa::Error);
 }

@@ -231,6 +231,16 @@ TEST(ImageIOErrors, EmptyMissingFolder) {
     expect(dir, "is a folder");
     std::ofstream(dir / "notes.png") << "These are my notes, not a picture.\n";
     expect(dir / "notes.png", "is not an image");
+    // The window names the file, not its whole path.
+    for (const auto& p : {dir / "nope.png", dir / "notes.png"}) {
+        try {
+            vqa::decodeImageFile(p.string(), p.filename().string());
+            ADD_FAILURE() << p << " decoded";
+        } catch (const vqa::Error& e) {
+            EXPECT_EQ(std::string(e.what()).rfind(p.filename().string() + ": ", 0), 0u) << e.what();
+            EXPECT_EQ(std::string(e.what()).find(dir.string()), std::string::npos) << e.what();
+        }
+    }
     fs::remove_all(dir);
 }
 
