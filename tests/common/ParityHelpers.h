@@ -9,12 +9,24 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "engine/Engine.h"
 #include "engine/Types.h"
+#include "engine/io/SafetensorsFile.h"
 #include "models/VisionLanguageModel.h"
 
 namespace vqa::test {
+
+// A family's network on a reference case, with the tensors the reference wrote for it.
+template <typename Model>
+struct ReferenceCase {
+    std::unique_ptr<Model> model;
+    std::shared_ptr<SafetensorsFile> ref;
+    torch::Tensor get(const std::string& name) const { return ref->tensor(name).clone(); }
+};
 
 // The largest absolute difference, in float64; a shape mismatch fails the test and counts
 // as huge, and a NaN anywhere counts as infinite (std::max would drop it, so a NaN could
@@ -47,6 +59,18 @@ inline std::vector<std::int64_t> greedy(models::VisionLanguageModel& m, models::
             logits = m.forward(m.embedTokens(torch::tensor({out.back()})), cache, false);
     }
     return out;
+}
+
+// The attention rows the engine reports with its first token (one per image block).
+inline std::vector<HeatmapGrid> firstTokenAttention(Engine& engine, Request request) {
+    request.generation.max_new_tokens = 1;
+    request.explain.capture_attention = true;
+    std::vector<HeatmapGrid> grids;
+    engine.generate(request, [&](const TokenEvent& e) {
+        if (grids.empty())
+            grids = e.attention;
+    });
+    return grids;
 }
 
 // The engine's attention rows for the last prompt position (`grids`, one per image block)

@@ -112,15 +112,8 @@ TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
 
 TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
     auto& engine = engine_;
-    auto& request = request_;
     const auto& ref = ref_;
-    request.generation.max_new_tokens = 1;
-    request.explain.capture_attention = true;
-    std::vector<HeatmapGrid> grids;
-    engine.generate(request, [&](const TokenEvent& e) {
-        if (grids.empty())
-            grids = e.attention;
-    });
+    const auto grids = test::firstTokenAttention(engine, request_);
     ASSERT_FALSE(grids.empty());
     const auto attention = ref->tensor("attention_last").to(torch::kFloat32);
     test::expectDefaultAttentionRow(grids, attention);

@@ -253,14 +253,7 @@ TEST_P(LlavaCase, AttentionRowsEqualOutputAttentions) {
     LoadOptions load;
     load.device = DevicePreference::Cpu;
     engine.load((dir_ / "model").string(), load);
-    Request r = request();
-    r.generation.max_new_tokens = 1;
-    r.explain.capture_attention = true;
-    std::vector<HeatmapGrid> grids;
-    engine.generate(r, [&](const TokenEvent& e) {
-        if (grids.empty())
-            grids = e.attention;
-    });
+    const auto grids = test::firstTokenAttention(engine, request());
     ASSERT_FALSE(grids.empty());
     test::expectDefaultAttentionRow(grids, ref_->tensor("attention_last"));
     if (HasFatalFailure())

@@ -28,18 +28,11 @@ namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
 using vqa::models::Idefics3Model;
 using vqa::models::KvCache;
-using vqa::test::greedy;
-using vqa::test::greedyToken;
-using vqa::test::maxAbsDiff;
-using vqa::test::toVector;
+using namespace vqa::test;
 
 namespace {
 
-struct Loaded {
-    std::unique_ptr<Idefics3Model> model;
-    std::shared_ptr<vqa::SafetensorsFile> ref;
-    torch::Tensor get(const std::string& name) const { return ref->tensor(name).clone(); }
-};
+using Loaded = ReferenceCase<Idefics3Model>;
 
 fs::path caseDir(const std::string& name) {
     return vqa::test::referenceDir("idefics3") / name;

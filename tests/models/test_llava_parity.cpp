@@ -26,18 +26,12 @@
 namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
 using vqa::models::KvCache;
-using vqa::test::greedy;
-using vqa::test::maxAbsDiff;
-using vqa::test::toVector;
+using namespace vqa::test;
 using vqa::models::LlavaModel;
 
 namespace {
 
-struct Loaded {
-    std::unique_ptr<LlavaModel> model;
-    std::shared_ptr<vqa::SafetensorsFile> ref;
-    torch::Tensor get(const std::string& name) const { return ref->tensor(name).clone(); }
-};
+using Loaded = ReferenceCase<LlavaModel>;
 
 Loaded load(const fs::path& dir) {
     const auto model_dir = (dir / "model").string();

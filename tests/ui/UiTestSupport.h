@@ -7,6 +7,7 @@
 #include <QEventLoop>
 #include <QTimer>
 #include <QDir>
+#include <QDirIterator>
 #include <QImage>
 #include <QPainter>
 #include <QSettings>
@@ -24,6 +25,24 @@
 #include "engine/Types.h"
 
 namespace vqa::test {
+
+// The tiny model the UI tests run: $VQA_TEST_MODEL, else the first folder under
+// <build>/reference/idefics3/ with a config.json and a checkpoint. Empty when there is none.
+inline QString findTinyModel() {
+    const QString env = qEnvironmentVariable("VQA_TEST_MODEL");
+    if (!env.isEmpty())
+        return env;
+    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"), QDir::Dirs | QDir::NoDotAndDotDot,
+                    QDirIterator::Subdirectories);
+    QStringList candidates;
+    while (it.hasNext()) {
+        const QDir dir(it.next());
+        if (dir.exists("config.json") && !dir.entryList({"*.safetensors"}, QDir::Files).isEmpty())
+            candidates << dir.absolutePath();
+    }
+    candidates.sort();
+    return candidates.value(0);
+}
 
 // Runs the event loop until `done()` or the timeout, as the application's loop runs: without
 // the 10 ms sleeps between passes of QTest::qWaitFor, which a responsiveness probe would

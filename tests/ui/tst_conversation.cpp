@@ -15,10 +15,7 @@
 
 using vqa::test::fakeModel;
 using vqa::test::tokenEvent;
-using vqa::ui::ConversationController;
-using vqa::ui::ImageSession;
-using vqa::ui::ImageSet;
-using vqa::ui::ModelController;
+using namespace vqa::ui;
 
 namespace {
 

@@ -24,19 +24,7 @@ using namespace vqa::ui;
 
 namespace {
 
-// The first folder under <build>/reference/idefics3/ with a checkpoint (tst_realmodel's).
-QString findModel() {
-    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"),
-                    QDir::Dirs | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
-    QStringList candidates;
-    while (it.hasNext()) {
-        const QDir dir(it.next());
-        if (dir.exists("config.json") && !dir.entryList({"*.safetensors"}, QDir::Files).isEmpty())
-            candidates << dir.absolutePath();
-    }
-    candidates.sort();
-    return candidates.value(0);
-}
+QString findModel() { return vqa::test::findTinyModel(); }
 
 std::vector<vqa::HeatmapGrid> gridsFromJson(const QJsonArray& array) {
     std::vector<vqa::HeatmapGrid> grids;

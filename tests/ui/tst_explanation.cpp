@@ -16,12 +16,7 @@
 #include "ui/ImageSet.h"
 #include "ui/ModelController.h"
 
-using vqa::ui::ConversationController;
-using vqa::ui::ExplanationController;
-using vqa::ui::HeatmapView;
-using vqa::ui::ImageSession;
-using vqa::ui::ImageSet;
-using vqa::ui::ModelController;
+using namespace vqa::ui;
 
 namespace {
 

@@ -26,21 +26,7 @@ using vqa::ui::MainWindow;
 
 namespace {
 
-QString findModel() {
-    const QString env = qEnvironmentVariable("VQA_TEST_MODEL");
-    if (!env.isEmpty())
-        return env;
-    QDirIterator it(QStringLiteral(VQA_BINARY_DIR "/reference/idefics3"), QDir::Dirs | QDir::NoDotAndDotDot,
-                    QDirIterator::Subdirectories);
-    QStringList candidates;
-    while (it.hasNext()) {
-        const QDir dir(it.next());
-        if (dir.exists("config.json") && !dir.entryList({"*.safetensors"}, QDir::Files).isEmpty())
-            candidates << dir.absolutePath();
-    }
-    candidates.sort();
-    return candidates.value(0);
-}
+QString findModel() { return vqa::test::findTinyModel(); }
 
 }  // namespace
 
