@@ -373,19 +373,13 @@ ColormapTable makeTable(Colormap map) {
     for (int i = 0; i < 256; ++i)
         ramp.at<std::uint8_t>(i) = static_cast<std::uint8_t>(i);
     cv::Mat bgr;
-    switch (map) {
-    case Colormap::Turbo:
-        cv::applyColorMap(ramp, bgr, cv::COLORMAP_TURBO);
-        break;
-    case Colormap::Viridis:
-        cv::applyColorMap(ramp, bgr, cv::COLORMAP_VIRIDIS);
-        break;
-    case Colormap::Jet:
-        cv::applyColorMap(ramp, bgr, cv::COLORMAP_JET);
-        break;
-    case Colormap::Gray:
+    if (map == Colormap::Gray) {
         cv::cvtColor(ramp, bgr, cv::COLOR_GRAY2BGR);
-        break;
+    } else {
+        const int cv_map = map == Colormap::Turbo     ? cv::COLORMAP_TURBO
+                           : map == Colormap::Viridis ? cv::COLORMAP_VIRIDIS
+                                                      : cv::COLORMAP_JET;
+        cv::applyColorMap(ramp, bgr, cv_map);
     }
     for (int i = 0; i < 256; ++i) {
         const auto& c = bgr.at<cv::Vec3b>(i);
