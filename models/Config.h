@@ -23,6 +23,11 @@ struct LlamaConfig {
     bool attention_bias = false;
     bool mlp_bias = false;
     bool tie_word_embeddings = false;
+    // Multimodal rotary position embedding (Qwen2-VL's M-RoPE): the head_dim/2 rotary
+    // frequencies split into sections rotated by the temporal, height and width position of
+    // a token, in that order (rope_scaling.mrope_section, e.g. 16, 24, 24). Empty: plain
+    // rotary over one position. Text tokens have three equal positions, which is plain rotary.
+    std::vector<int> mrope_section;
 };
 
 // A ViT image encoder: SigLIP (Idefics3) or CLIP (LLaVA).
@@ -56,6 +61,42 @@ struct LlavaConfig {
     std::string projector_hidden_act = "gelu";
     bool projector_bias = true;  // multimodal_projector_bias
     std::int64_t image_token_id = 32000;
+};
+
+// The Qwen2-VL / Qwen2.5-VL vision tower: a 3-D patch embedding over temporal_patch_size
+// frames, 2-D rotary attention blocks and a merger of spatial_merge_size^2 neighbouring
+// patches into one token of the text model's width.
+struct Qwen2VLVisionConfig {
+    int depth = 0;              // blocks
+    int hidden_size = 0;        // the blocks' width (Qwen2-VL's embed_dim)
+    int intermediate_size = 0;  // the MLP's (Qwen2-VL: embed_dim * mlp_ratio)
+    int num_heads = 0;
+    int in_channels = 3;
+    int patch_size = 14;
+    int temporal_patch_size = 2;
+    int spatial_merge_size = 2;
+    int out_hidden_size = 0;  // the merger's output: the text model's hidden_size
+    std::string hidden_act = "silu";
+    // Qwen2.5-VL: RMSNorm and a gated (SwiGLU-like) MLP; Qwen2-VL: LayerNorm and fc1/fc2.
+    bool gated_mlp = true;
+    double norm_eps = 1e-6;
+    // Qwen2.5-VL's window attention: windows of window_size pixels square, except the blocks
+    // listed in fullatt_block_indexes, which attend over the whole image. 0: every block
+    // attends over the whole image (Qwen2-VL).
+    int window_size = 0;
+    std::vector<int> fullatt_block_indexes;
+    int tokens_per_second = 2;  // Qwen2.5-VL: temporal rotary positions per second of video
+};
+
+// Qwen2-VL and Qwen2.5-VL: the vision tower above and a Qwen2 decoder (a Llama decoder with
+// q/k/v biases and multimodal rotary positions).
+struct Qwen2VLConfig {
+    std::string model_type;  // "qwen2_vl" or "qwen2_5_vl"
+    Qwen2VLVisionConfig vision;
+    LlamaConfig text;  // attention_bias true, mrope_section set
+    std::int64_t image_token_id = 0;         // <|image_pad|>
+    std::int64_t video_token_id = 0;         // <|video_pad|>
+    std::int64_t vision_start_token_id = 0;  // <|vision_start|>
 };
 
 }  // namespace vqa::models
