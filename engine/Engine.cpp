@@ -84,6 +84,13 @@ struct Prompt {
     std::vector<std::int64_t> ids;
     std::vector<std::int64_t> image_positions;
     std::vector<const EncodedImage*> images;
+    // The family's rotary positions of `ids` ([3, T]), or undefined: see FamilyRuntime::positions.
+    torch::Tensor rope_positions;
+    // Those of positions [from, T), or undefined.
+    torch::Tensor ropePositionsFrom(std::int64_t from) const {
+        return rope_positions.defined() ? rope_positions.narrow(-1, from, rope_positions.size(-1) - from)
+                                        : torch::Tensor();
+    }
 };
 
 // Thrown inside the engine when the cancel flag is seen between stages.
@@ -418,6 +425,10 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
         throw Error("the prompt has " + std::to_string(prompt.image_positions.size()) +
                     " image tokens but its images give " + std::to_string(feature_rows) +
                     " features; is the tokenizer the model's own?");
+    std::vector<const PreparedImage*> prepared;
+    for (const auto* e : prompt.images)
+        prepared.push_back(&e->prepared);
+    prompt.rope_positions = runtime.positions(prompt.ids, prepared);
     return prompt;
 }
 
@@ -516,7 +527,8 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     enterStage("prefill", "reading the prompt");
     torch::Tensor logits;
     try {
-        logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr);
+        logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr,
+                             prompt.ropePositionsFrom(keep));
     } catch (const Cancelled&) {
         // The cache still holds the kept prefix (a forward pass commits its length last).
         result.stop = StopReason::Cancelled;
@@ -639,7 +651,14 @@ std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::ve
         embeds = impl_->embed(prompt, 0);
     }
     auto positions = torch::tensor(prompt.image_positions, torch::kInt64).to(net.device());
-    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions);
+    // The answer's tokens continue after the prompt's largest rotary position.
+    torch::Tensor rope_positions = prompt.rope_positions;
+    if (rope_positions.defined() && index > 0) {
+        const std::int64_t next = rope_positions.max().item<std::int64_t>() + 1;
+        auto answer = torch::arange(next, next + index, torch::kInt64).unsqueeze(0).expand({rope_positions.size(0), index});
+        rope_positions = torch::cat({rope_positions, answer}, 1);
+    }
+    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions, rope_positions);
     return impl_->mapperFor(prompt).split(values);
 }
 

@@ -20,7 +20,8 @@ struct LlamaConfig {
     double rms_norm_eps = 1e-6;
     double rope_theta = 10000.0;
     int max_position_embeddings = 2048;
-    bool attention_bias = false;
+    bool attention_bias = false;  // biases on q/k/v and o_proj (Llama's attention_bias)
+    bool qkv_bias = false;        // biases on q/k/v only (Qwen2)
     bool mlp_bias = false;
     bool tie_word_embeddings = false;
     // Multimodal rotary position embedding (Qwen2-VL's M-RoPE): the head_dim/2 rotary
@@ -93,7 +94,7 @@ struct Qwen2VLVisionConfig {
 struct Qwen2VLConfig {
     std::string model_type;  // "qwen2_vl" or "qwen2_5_vl"
     Qwen2VLVisionConfig vision;
-    LlamaConfig text;  // attention_bias true, mrope_section set
+    LlamaConfig text;  // qkv_bias true (o_proj has none), mrope_section set
     std::int64_t image_token_id = 0;         // <|image_pad|>
     std::int64_t video_token_id = 0;         // <|video_pad|>
     std::int64_t vision_start_token_id = 0;  // <|vision_start|>

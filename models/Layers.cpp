@@ -112,6 +112,22 @@ std::pair<torch::Tensor, torch::Tensor> Rotary::cosSin(const torch::Tensor& posi
     return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
+std::pair<torch::Tensor, torch::Tensor> Rotary::cosSinSections(const torch::Tensor& positions,
+                                                               const std::vector<int>& sections,
+                                                               torch::ScalarType dtype) const {
+    // [3, T, D/2]: every axis's angles; then each section of the frequencies takes its axis's.
+    auto freqs = positions.to(inv_freq.device(), torch::kFloat32).unsqueeze(-1) * inv_freq;
+    std::vector<torch::Tensor> parts;
+    std::int64_t offset = 0;
+    for (std::size_t j = 0; j < sections.size(); ++j) {
+        parts.push_back(freqs[static_cast<std::int64_t>(j % 3)].narrow(-1, offset, sections[j]));
+        offset += sections[j];
+    }
+    auto half = torch::cat(parts, -1);
+    auto emb = torch::cat({half, half}, -1);
+    return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
 torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,
                           const torch::Tensor& sin) {
     const auto half = x.size(-1) / 2;

@@ -54,6 +54,12 @@ struct Rotary {
     // positions [T] int64 -> cos, sin [T, head_dim] in `dtype`.
     std::pair<torch::Tensor, torch::Tensor> cosSin(const torch::Tensor& positions,
                                                    torch::ScalarType dtype) const;
+    // Multimodal rotary (Qwen2-VL's M-RoPE): positions [3, T] int64 (temporal, height,
+    // width); the frequencies are split into `sections` (summing to head_dim/2), section j
+    // rotated by axis j % 3, as transformers recomposes them. -> cos, sin [T, head_dim].
+    std::pair<torch::Tensor, torch::Tensor> cosSinSections(const torch::Tensor& positions,
+                                                           const std::vector<int>& sections,
+                                                           torch::ScalarType dtype) const;
 };
 // x [..., T, head_dim] with cos/sin [T, head_dim]: x * cos + rotate_half(x) * sin.
 torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,

@@ -21,6 +21,15 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
                     " and head_dim " + std::to_string(c.head_dim) +
                     " do not describe grouped-query attention (heads a multiple of key/value "
                     "heads, an even head_dim)");
+    if (!c.mrope_section.empty()) {
+        int sum = 0;
+        for (int n : c.mrope_section)
+            sum += n > 0 ? n : (1 << 20);
+        if (sum != c.head_dim / 2)
+            throw Error("text_config: mrope_section must split the " + std::to_string(c.head_dim / 2) +
+                        " rotary frequencies (head_dim / 2) into positive parts, but its parts sum to " +
+                        (sum >= (1 << 20) ? std::string("a non-positive part") : std::to_string(sum)));
+    }
     const std::int64_t hidden = c.hidden_size, inter = c.intermediate_size, d = c.head_dim;
     const std::int64_t q_out = c.num_attention_heads * d, kv_out = c.num_key_value_heads * d;
 
@@ -31,7 +40,7 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
         layer.input_layernorm = w.take(l + "input_layernorm.weight", {hidden});
         layer.qkv = w.fusedLinear(
             {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
-            {q_out, kv_out, kv_out}, c.attention_bias);
+            {q_out, kv_out, kv_out}, c.attention_bias || c.qkv_bias);
         layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias);
         layer.post_attention_layernorm = w.take(l + "post_attention_layernorm.weight", {hidden});
         layer.gate_up = w.fusedLinear({l + "mlp.gate_proj", l + "mlp.up_proj"}, hidden,
@@ -64,8 +73,33 @@ KvCache LlamaDecoder::newCache(std::int64_t capacity) const {
     return cache;
 }
 
+std::pair<torch::Tensor, torch::Tensor> LlamaDecoder::rotaryFor(const torch::Tensor& positions,
+                                                                const KvCache& cache,
+                                                                std::int64_t t) const {
+    const auto ints = torch::dtype(torch::kInt64).device(device_);
+    if (!positions.defined()) {
+        const std::int64_t first = cache.length + cache.rope_delta;
+        if (first >= 0 && first + t <= cos_table_.size(0))
+            return {cos_table_.narrow(0, first, t), sin_table_.narrow(0, first, t)};
+        return rotary_.cosSin(torch::arange(first, first + t, ints), dtype_);
+    }
+    auto p = positions.to(ints);
+    if (p.dim() == 2 && p.size(0) == 3 && p.size(1) == t) {
+        if (!config_.mrope_section.empty())
+            return rotary_.cosSinSections(p, config_.mrope_section, dtype_);
+        if (!p.eq(p[0].unsqueeze(0)).all().item<bool>())
+            throw Error("this decoder has one rotary position per token, but was given three "
+                        "different ones (multimodal rotary positions need mrope_section)");
+        p = p[0];
+    }
+    if (p.dim() != 1 || p.size(0) != t)
+        throw Error("rotary positions must be [" + std::to_string(t) + "] or [3, " + std::to_string(t) +
+                    "], one per token; got " + c10::str(p.sizes()));
+    return rotary_.cosSin(p, dtype_);
+}
+
 torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                                    AttentionCapture* capture) const {
+                                    AttentionCapture* capture, const torch::Tensor& positions) const {
     const std::int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
     const std::int64_t d = config_.head_dim, groups = heads / kv_heads;
     if (embeds.dim() != 2 || embeds.size(1) != config_.hidden_size || embeds.size(0) == 0)
@@ -92,21 +126,18 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     }
     auto capture_positions =
         capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
-    if (cpuStepApplies(embeds, start, capture)) // one token on the CPU: LlamaCpuStep.cpp
+    // The one-token steps rotate by slot + rope_delta; explicit positions take the general path.
+    const std::int64_t rope_position = start + cache.rope_delta;
+    if (!positions.defined() && cpuStepApplies(embeds, rope_position, capture)) // LlamaCpuStep.cpp
         return models::linear(
             rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps),
             lm_head_);
-    if (graphStepApplies(embeds, start, capture)) // one token, recorded: LlamaGraphStep.cpp
+    if (!positions.defined() && graphStepApplies(embeds, rope_position, capture)) // LlamaGraphStep.cpp
         return graphStep(embeds, cache, capture);
 
-    torch::Tensor cos, sin; // [T, D]
-    if (s <= cos_table_.size(0)) {
-        cos = cos_table_.narrow(0, start, t);
-        sin = sin_table_.narrow(0, start, t);
-    } else {
-        std::tie(cos, sin) = rotary_.cosSin(
-            torch::arange(start, s, torch::dtype(torch::kInt64).device(device_)), dtype_);
-    }
+    auto [cos, sin] = rotaryFor(positions, cache, t); // [T, D]
+    const std::int64_t next_delta =
+        positions.defined() ? positions.max().item<std::int64_t>() + 1 - s : cache.rope_delta;
 
     // Causal masking: a single query sees every cached key; a prefill from an empty cache is
     // plain causal; a prefill after cached tokens needs the mask shifted by `start`.
@@ -162,6 +193,7 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         h = mlpResidual(layer, h + layer.o_proj(a));
     }
     cache.length = s;
+    cache.rope_delta = next_delta;
     if (!all_logits)
         h = h.narrow(0, t - 1, 1);
     h = rmsNorm(h, norm_, config_.rms_norm_eps);

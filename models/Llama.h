@@ -42,13 +42,19 @@ class LlamaDecoder {
 
     // See VisionLanguageModel::forward.
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture) const;
+                          AttentionCapture* capture, const torch::Tensor& positions = {}) const;
 
     const LlamaConfig& config() const { return config_; }
 
   private:
+    // cos/sin [T, D] of the rotary positions of T tokens entering slots start..start+T (see
+    // VisionLanguageModel::forward for `positions`).
+    std::pair<torch::Tensor, torch::Tensor> rotaryFor(const torch::Tensor& positions,
+                                                      const KvCache& cache, std::int64_t t) const;
+
     // One token on the CPU in plain loops (LlamaCpuStep.cpp): taken by forward() when
     // cpuStepApplies(); returns the last layer's output [1, hidden] and advances the cache.
+    // `position` is the token's rotary position (its slot plus cache.rope_delta).
     // With a capture (no gradients, no row offsets) it fills rows and full_rows too.
     bool cpuStepApplies(const torch::Tensor& embeds, std::int64_t position,
                         const AttentionCapture* capture) const;
@@ -62,9 +68,11 @@ class LlamaDecoder {
                           const AttentionCapture* capture) const;
     torch::Tensor graphStep(const torch::Tensor& embeds, KvCache& cache,
                             AttentionCapture* capture) const;
-    // The step as recorded: the token at `position` ([1] int64 on the device) attends over
-    // the first `keys` cached positions, the later ones masked.
+    // The step as recorded: the token in slot `position` ([1] int64 on the device), rotated
+    // by `rope_position` ([1] int64), attends over the first `keys` cached slots, the later
+    // ones masked.
     torch::Tensor staticStep(const torch::Tensor& input, const torch::Tensor& position,
+                             const torch::Tensor& rope_position,
                              std::int64_t keys, const std::vector<torch::Tensor>& key_cache,
                              const std::vector<torch::Tensor>& value_cache,
                              const torch::Tensor& capture_positions,
@@ -110,8 +118,9 @@ class LlamaBackedModel : public VisionLanguageModel {
     torch::Tensor embedTokens(const torch::Tensor& ids) override { return text_->embed(ids); }
     KvCache newCache(std::int64_t capacity) const override { return text_->newCache(capacity); }
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture = nullptr) override {
-        return text_->forward(embeds, cache, all_logits, capture);
+                          AttentionCapture* capture = nullptr,
+                          const torch::Tensor& positions = {}) override {
+        return text_->forward(embeds, cache, all_logits, capture, positions);
     }
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }

@@ -108,7 +108,7 @@ bool LlamaDecoder::cpuStepApplies(const torch::Tensor& embeds, std::int64_t posi
     const bool capture_ok = capture == nullptr || capture->row_offsets.empty();
     return tokens == 1 && capture_ok && !g_step_disabled && device_.is_cpu() &&
            !embedsRequireGrad && (dtype_ == torch::kFloat32 || dtype_ == torch::kBFloat16) &&
-           cpuGemvSupports(dtype_) && position < cos_table_.size(0);
+           cpuGemvSupports(dtype_) && position >= 0 && position < cos_table_.size(0);
 }
 
 torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
@@ -117,7 +117,8 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
     const LlamaConfig& c = config_;
     const std::int64_t hidden = c.hidden_size, inter = c.intermediate_size, d = c.head_dim;
     const std::int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
-    const std::int64_t groups = heads / kv_heads, pos = cache.length, keys_seen = pos + 1;
+    const std::int64_t groups = heads / kv_heads, keys_seen = cache.length + 1;
+    const std::int64_t rope_pos = cache.length + cache.rope_delta; // rotary position
     const bool bf16 = dtype_ == torch::kBFloat16;
     const Rounder round{bf16};
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -125,8 +126,8 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
     // This position's cos/sin, as the model's dtype holds them.
     std::vector<float> cos(d), sin(d);
     for (std::int64_t i = 0; i < d; ++i) {
-        cos[i] = readAt(cos_table_.data_ptr(), bf16, pos * d + i);
-        sin[i] = readAt(sin_table_.data_ptr(), bf16, pos * d + i);
+        cos[i] = readAt(cos_table_.data_ptr(), bf16, rope_pos * d + i);
+        sin[i] = readAt(sin_table_.data_ptr(), bf16, rope_pos * d + i);
     }
 
     auto input = embeds.to(dtype_).to(torch::kFloat32).contiguous();
@@ -152,7 +153,7 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
         for (std::int64_t kv = 0; kv < kv_heads; ++kv) {
             const float* k = qkv.data() + (heads + kv) * d;
             const float* v = qkv.data() + (heads + kv_heads + kv) * d;
-            const std::int64_t slot = kv * kv_stride + pos * d;
+            const std::int64_t slot = kv * kv_stride + cache.length * d;
             if (bf16) {
                 std::copy(k, k + d, keys.data_ptr<c10::BFloat16>() + slot);
                 std::copy(v, v + d, values.data_ptr<c10::BFloat16>() + slot);

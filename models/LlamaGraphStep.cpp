@@ -54,7 +54,8 @@ std::string stepGraphFailure() {
 struct DecodeGraphs {
     const void* keys_data = nullptr; // cache.keys[0]'s storage when made: a check
     torch::Tensor input;             // [1, hidden], the model's dtype
-    torch::Tensor position;          // [1] int64
+    torch::Tensor position;          // [1] int64: the slot
+    torch::Tensor rope_position;     // [1] int64: the rotary position (slot + rope_delta)
     struct Recording {
         std::int64_t keys = 0;     // cached positions attended over
         std::int64_t captured = -1; // key positions of the capture; -1: no capture
@@ -68,21 +69,21 @@ struct DecodeGraphs {
 
 bool LlamaDecoder::graphStepApplies(const torch::Tensor& embeds, std::int64_t position,
                                     const AttentionCapture* capture) const {
-    if (embeds.size(0) != 1 || at::GradMode::is_enabled() || position >= cos_table_.size(0) ||
+    if (embeds.size(0) != 1 || at::GradMode::is_enabled() || position < 0 || position >= cos_table_.size(0) ||
         (capture && !capture->row_offsets.empty()))
         return false;
     return static_cast<bool>(stepGraphMaker());
 }
 
 torch::Tensor LlamaDecoder::staticStep(const torch::Tensor& input, const torch::Tensor& position,
-                                       std::int64_t keys, const std::vector<torch::Tensor>& key_cache,
+                                       const torch::Tensor& rope_position, std::int64_t keys, const std::vector<torch::Tensor>& key_cache,
                                        const std::vector<torch::Tensor>& value_cache,
                                        const torch::Tensor& capture_positions,
                                        std::vector<torch::Tensor>* rows,
                                        std::vector<torch::Tensor>* full_rows) const {
     const std::int64_t heads = config_.num_attention_heads, d = config_.head_dim;
-    auto cos = cos_table_.index_select(0, position); // [1, D]
-    auto sin = sin_table_.index_select(0, position);
+    auto cos = cos_table_.index_select(0, rope_position); // [1, D]
+    auto sin = sin_table_.index_select(0, rope_position);
     // Key j is seen when j <= position.
     auto keep = torch::arange(keys, position.options()).le(position);
     auto h = input;
@@ -115,6 +116,7 @@ torch::Tensor LlamaDecoder::graphStep(const torch::Tensor& embeds, KvCache& cach
         graphs->keys_data = cache.keys.front().data_ptr();
         graphs->input = torch::empty({1, config_.hidden_size}, torch::dtype(dtype_).device(device_));
         graphs->position = torch::zeros({1}, torch::dtype(torch::kInt64).device(device_));
+        graphs->rope_position = torch::zeros({1}, torch::dtype(torch::kInt64).device(device_));
         // A recorded step attends over the unfilled slots too, masked: their values must be
         // finite, since a zero probability times NaN is NaN. Slots past the filled ones may
         // never have been written; later they only ever hold keys and values.
@@ -133,6 +135,7 @@ torch::Tensor LlamaDecoder::graphStep(const torch::Tensor& embeds, KvCache& cach
 
     graphs->input.copy_(embeds.reshape({1, config_.hidden_size}));
     graphs->position.fill_(pos);
+    graphs->rope_position.fill_(pos + cache.rope_delta);
     if (rec && captured >= 0)
         rec->capture_positions.copy_(capture->positions);
     checkInterrupt(); // a recording runs every layer at once: the last chance to stop
@@ -155,8 +158,9 @@ torch::Tensor LlamaDecoder::graphStep(const torch::Tensor& embeds, KvCache& cach
             // Everything the step touches is captured by value: a recording holds on to the
             // same tensors for as long as it lives.
             r->graph->record([this, r, input = graphs->input, position = graphs->position,
-                              key_cache = cache.keys, value_cache = cache.values] {
-                r->logits = staticStep(input, position, r->keys, key_cache, value_cache,
+                              rope_position = graphs->rope_position, key_cache = cache.keys,
+                              value_cache = cache.values] {
+                r->logits = staticStep(input, position, rope_position, r->keys, key_cache, value_cache,
                                        r->capture_positions,
                                        r->captured >= 0 ? &r->rows : nullptr,
                                        r->captured >= 0 ? &r->full_rows : nullptr);

@@ -20,6 +20,10 @@ struct KvCache {
     std::vector<torch::Tensor> keys;
     std::vector<torch::Tensor> values;
     std::int64_t length = 0; // positions filled
+    // The rotary position of a token given without explicit positions is its slot plus
+    // rope_delta. Nonzero after multimodal rotary positions (Qwen2-VL), where an image's
+    // tokens span fewer positions than slots; forward() sets it from explicit positions.
+    std::int64_t rope_delta = 0;
     // The recorded decode steps (CUDA graphs) that write into these tensors, made on first
     // use; a new cache starts without.
     std::shared_ptr<DecodeGraphs> graphs;
@@ -61,15 +65,20 @@ class VisionLanguageModel {
 
     virtual KvCache newCache(std::int64_t capacity) const = 0;
 
-    // Runs the decoder over embeddings [T, hidden] at positions cache.length..+T, appends
+    // Runs the decoder over embeddings [T, hidden] in cache slots cache.length..+T, appends
     // to the cache, and returns logits [T, vocab] (all positions) or [1, vocab] (last only).
+    // `positions` are the tokens' rotary positions: [T] int64, or [3, T] (temporal, height,
+    // width) for a decoder with multimodal rotary positions; undefined means slot +
+    // cache.rope_delta. With positions, cache.rope_delta becomes max(positions) + 1 minus the
+    // slots filled, so the tokens after them continue from the largest position.
     // With a capture, rows[layer] is the softmax attention of the last of the T queries
     // (float32, [heads, positions]); see AttentionCapture for gradients. When the step was
     // a recorded one (CUDA graphs), the rows are the recording's buffers: read them before
     // the next forward call on the same cache.
-    // Throws vqa::Error when the cache is too small.
+    // Throws vqa::Error when the cache is too small or the positions have another shape.
     virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                                  AttentionCapture* capture = nullptr) = 0;
+                                  AttentionCapture* capture = nullptr,
+                                  const torch::Tensor& positions = {}) = 0;
 
     virtual std::int64_t parameterCount() const = 0;
     virtual torch::Device device() const = 0;

@@ -22,10 +22,12 @@ struct AttentionGradients {
     std::vector<torch::Tensor> grads;
 };
 
-// embeds: [T, hidden], the whole sequence that predicts `target` at its last position. One
-// forward and one backward pass with autograd (the caller must not be in inference mode).
+// embeds: [T, hidden], the whole sequence that predicts `target` at its last position;
+// rope_positions its rotary positions when the family has its own (FamilyRuntime::positions),
+// else undefined. One forward and one backward pass with autograd (the caller must not be in
+// inference mode).
 AttentionGradients attentionGradients(models::VisionLanguageModel& net, const torch::Tensor& embeds,
-                                      std::int64_t target);
+                                      std::int64_t target, const torch::Tensor& rope_positions = {});
 
 // The rule above over attentionGradients' result, at `positions` (int64 key positions);
 // float32 on the CPU.
@@ -33,6 +35,7 @@ torch::Tensor combineRelevancy(const AttentionGradients& g, const torch::Tensor&
 
 // Both steps: the relevancy of every key position in `positions` for `target`.
 torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
-                                     std::int64_t target, const torch::Tensor& positions);
+                                     std::int64_t target, const torch::Tensor& positions,
+                                     const torch::Tensor& rope_positions = {});
 
 }  // namespace vqa

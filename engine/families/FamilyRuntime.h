@@ -4,8 +4,10 @@
 // (Families.h); Engine never special-cases a family.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -36,6 +38,15 @@ public:
     virtual std::string imagePlaceholder() const = 0;
     virtual PreparedImage prepareImage(const RgbImage& image) const = 0;
     virtual int contextLength() const = 0;
+    // The rotary positions of a whole prompt `ids` whose images, in order, are `images`:
+    // [3, T] int64 for a family that places image tokens on their grid (Qwen2-VL's
+    // multimodal positions); undefined (the default) when a token's position is its index.
+    virtual torch::Tensor positions(const std::vector<std::int64_t>& ids,
+                                    const std::vector<const PreparedImage*>& images) const {
+        (void)ids;
+        (void)images;
+        return {};
+    }
 };
 
 struct FamilyLoadContext {

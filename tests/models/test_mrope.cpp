@@ -1,0 +1,218 @@
+// Multimodal rotary positions (Qwen2-VL's M-RoPE) in the shared decoder: the frequency
+// sections, the continuation of text after an image's grid (rope_delta), and that the one-token
+// CPU step rotates by the same positions as the general path.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "models/Llama.h"
+#include "models/StepGraph.h"
+#include "models/base/Error.h"
+
+namespace {
+
+using vqa::models::KvCache;
+using vqa::models::LlamaConfig;
+using vqa::models::LlamaDecoder;
+using vqa::models::Rotary;
+
+class MapWeights : public vqa::models::WeightSource {
+  public:
+    std::map<std::string, torch::Tensor> tensors;
+    bool contains(const std::string& name) const override { return tensors.count(name) > 0; }
+    torch::Tensor get(const std::string& name) const override {
+        auto it = tensors.find(name);
+        if (it == tensors.end())
+            throw vqa::Error("no tensor " + name);
+        return it->second;
+    }
+    std::vector<std::string> names() const override {
+        std::vector<std::string> out;
+        for (const auto& [name, tensor] : tensors)
+            out.push_back(name);
+        return out;
+    }
+};
+
+LlamaConfig tinyConfig() {
+    LlamaConfig c;
+    c.vocab_size = 32;
+    c.hidden_size = 16;
+    c.intermediate_size = 24;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 8;
+    c.rope_theta = 10000.0;
+    c.max_position_embeddings = 128;
+    c.qkv_bias = true;
+    c.mrope_section = {1, 1, 2};
+    return c;
+}
+
+MapWeights randomWeights(const LlamaConfig& c) {
+    torch::manual_seed(7);
+    MapWeights w;
+    const std::int64_t h = c.hidden_size, d = c.head_dim, q = c.num_attention_heads * d,
+                       kv = c.num_key_value_heads * d, inter = c.intermediate_size;
+    auto add = [&](const std::string& name, std::vector<std::int64_t> shape) {
+        w.tensors[name] = torch::randn(shape) * 0.3;
+    };
+    add("m.embed_tokens.weight", {c.vocab_size, h});
+    for (int i = 0; i < c.num_hidden_layers; ++i) {
+        const std::string l = "m.layers." + std::to_string(i) + ".";
+        w.tensors[l + "input_layernorm.weight"] = torch::ones({h});
+        w.tensors[l + "post_attention_layernorm.weight"] = torch::ones({h});
+        add(l + "self_attn.q_proj.weight", {q, h});
+        add(l + "self_attn.q_proj.bias", {q});
+        add(l + "self_attn.k_proj.weight", {kv, h});
+        add(l + "self_attn.k_proj.bias", {kv});
+        add(l + "self_attn.v_proj.weight", {kv, h});
+        add(l + "self_attn.v_proj.bias", {kv});
+        add(l + "self_attn.o_proj.weight", {h, q});
+        add(l + "mlp.gate_proj.weight", {inter, h});
+        add(l + "mlp.up_proj.weight", {inter, h});
+        add(l + "mlp.down_proj.weight", {h, inter});
+    }
+    w.tensors["m.norm.weight"] = torch::ones({h});
+    add("lm_head.weight", {c.vocab_size, h});
+    return w;
+}
+
+LlamaDecoder makeDecoder(const LlamaConfig& c, const MapWeights& w) {
+    vqa::models::WeightLoader loader(w, torch::kCPU, torch::kFloat32);
+    return LlamaDecoder(c, loader, "m", "lm_head.weight");
+}
+
+// Positions of a prompt as transformers' get_rope_index gives them: 3 text tokens, a 2 x 3
+// grid of image tokens starting at position 3, then 2 text tokens from the grid's largest
+// position + 1 (3 + 2 = 5, so 6 and 7).
+torch::Tensor promptPositions() {
+    std::vector<std::int64_t> t = {0, 1, 2}, h = {0, 1, 2}, w = {0, 1, 2};
+    for (int r = 0; r < 2; ++r)
+        for (int col = 0; col < 3; ++col) {
+            t.push_back(3);
+            h.push_back(3 + r);
+            w.push_back(3 + col);
+        }
+    for (std::int64_t p : {6, 7}) {
+        t.push_back(p);
+        h.push_back(p);
+        w.push_back(p);
+    }
+    return torch::stack({torch::tensor(t), torch::tensor(h), torch::tensor(w)});
+}
+
+TEST(MRope, EqualPositionsArePlainRotary) {
+    auto rot = Rotary::make(8, 10000.0, torch::kCPU);
+    auto p = torch::arange(5, torch::kInt64);
+    auto [cos, sin] = rot.cosSin(p, torch::kFloat32);
+    auto [mcos, msin] = rot.cosSinSections(torch::stack({p, p, p}), {1, 1, 2}, torch::kFloat32);
+    EXPECT_TRUE(torch::equal(cos, mcos));
+    EXPECT_TRUE(torch::equal(sin, msin));
+}
+
+TEST(MRope, EachSectionTurnsByItsAxis) {
+    // Sections 1, 1, 2 of head_dim 8: frequency 0 by the temporal position, 1 by the height,
+    // 2 and 3 by the width; each angle repeated for dimension i + 4.
+    auto rot = Rotary::make(8, 10000.0, torch::kCPU);
+    auto p = torch::tensor({std::int64_t(5), std::int64_t(7), std::int64_t(11)}).view({3, 1});
+    auto [cos, sin] = rot.cosSinSections(p, {1, 1, 2}, torch::kFloat32);
+    const double axis_position[4] = {5, 7, 11, 11};
+    for (int i = 0; i < 4; ++i) {
+        const double angle = axis_position[i] / std::pow(10000.0, 2.0 * i / 8);
+        for (int half : {0, 4}) {
+            EXPECT_NEAR(cos[0][i + half].item<double>(), std::cos(angle), 1e-5) << i;
+            EXPECT_NEAR(sin[0][i + half].item<double>(), std::sin(angle), 1e-5) << i;
+        }
+    }
+}
+
+TEST(MRope, TextAfterTheImageContinuesFromTheLargestPosition) {
+    const auto c = tinyConfig();
+    const auto w = randomWeights(c);
+    const auto decoder = makeDecoder(c, w);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(1);
+    auto prompt = torch::randn({11, c.hidden_size});
+    auto answer = decoder.embed(torch::tensor({std::int64_t(3), std::int64_t(9), std::int64_t(4)}));
+    auto positions = promptPositions();
+
+    // All at once, every position explicit: the answer's tokens at 8, 9, 10.
+    auto all_positions = torch::cat({positions, torch::arange(8, 11, torch::kInt64).expand({3, 3})}, 1);
+    KvCache whole = decoder.newCache(16);
+    auto expected = decoder.forward(torch::cat({prompt, answer}), whole, /*all_logits=*/true, nullptr, all_positions);
+
+    for (bool cpu_step_off : {false, true}) {
+        vqa::models::setCpuDecodeStepDisabled(cpu_step_off);
+        KvCache cache = decoder.newCache(16);
+        decoder.forward(prompt, cache, false, nullptr, positions);
+        EXPECT_EQ(cache.length, 11);
+        EXPECT_EQ(cache.rope_delta, 8 - 11); // the next token at position 8, in slot 11
+        for (int k = 0; k < 3; ++k) {
+            auto logits = decoder.forward(answer.narrow(0, k, 1), cache, false, nullptr);
+            EXPECT_TRUE(torch::allclose(logits[0], expected[11 + k], 1e-5, 1e-5))
+                << "answer token " << k << (cpu_step_off ? " (general path)" : " (CPU step)");
+        }
+        EXPECT_EQ(cache.rope_delta, -3);
+    }
+
+    // A recorded step (CUDA graphs on a GPU; here a recorder that runs the step again) rotates
+    // by the same position, given as a tensor the replays rewrite.
+    struct Rerun : vqa::models::StepGraph {
+        std::function<void()> body;
+        void record(const std::function<void()>& b) override {
+            b();
+            body = b;
+        }
+        void replay() override { body(); }
+    };
+    vqa::models::setStepGraphMaker([](torch::Device) { return std::make_unique<Rerun>(); });
+    {
+        KvCache cache = decoder.newCache(16);
+        decoder.forward(prompt, cache, false, nullptr, positions);
+        for (int k = 0; k < 3; ++k) {
+            auto logits = decoder.forward(answer.narrow(0, k, 1), cache, false, nullptr);
+            EXPECT_TRUE(torch::allclose(logits[0], expected[11 + k], 1e-5, 1e-5)) << "recorded step " << k;
+        }
+        EXPECT_TRUE(cache.graphs != nullptr) << "the recorded step was not taken";
+    }
+    vqa::models::setStepGraphMaker({});
+    vqa::models::setCpuDecodeStepDisabled(false);
+
+    // Keeping the text before the image and prefilling the rest again gives the same result.
+    KvCache cache = decoder.newCache(16);
+    decoder.forward(prompt, cache, false, nullptr, positions);
+    cache.truncate(3);
+    auto tail = decoder.forward(prompt.narrow(0, 3, 8), cache, true, nullptr, positions.narrow(1, 3, 8));
+    EXPECT_TRUE(torch::allclose(tail, expected.narrow(0, 3, 8), 1e-5, 1e-5));
+    EXPECT_EQ(cache.rope_delta, -3);
+}
+
+TEST(MRope, WrongSectionsOrPositionsAreClearErrors) {
+    auto c = tinyConfig();
+    const auto w = randomWeights(c);
+    c.mrope_section = {1, 1, 1};
+    try {
+        makeDecoder(c, w);
+        FAIL() << "mrope_section summing to 3 of 4 frequencies was accepted";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("mrope_section"), std::string::npos) << e.what();
+    }
+
+    // Without sections, three equal rows are plain positions; different rows are refused.
+    c.mrope_section.clear();
+    const auto plain = makeDecoder(c, w);
+    torch::NoGradGuard no_grad;
+    auto x = torch::randn({4, c.hidden_size});
+    auto p = torch::arange(4, torch::kInt64);
+    KvCache a = plain.newCache(8), b = plain.newCache(8);
+    EXPECT_TRUE(torch::equal(plain.forward(x, a, true, nullptr, p),
+                             plain.forward(x, b, true, nullptr, torch::stack({p, p, p}))));
+    KvCache d = plain.newCache(8);
+    EXPECT_THROW(plain.forward(x, d, true, nullptr, torch::stack({p, p, p + 1})), vqa::Error);
+    KvCache e = plain.newCache(8);
+    EXPECT_THROW(plain.forward(x, e, true, nullptr, torch::arange(3, torch::kInt64)), vqa::Error);
+}
+
+} // namespace
