@@ -157,9 +157,10 @@ struct PreTokenizerStep {
 };
 
 struct NormalizerStep {
-    enum class Kind { Prepend, Replace } kind = Kind::Prepend;
+    enum class Kind { Prepend, Replace, Unicode } kind = Kind::Prepend;
     std::string text;     // Prepend: what; Replace: replacement
     std::string pattern;  // Replace: literal pattern
+    utf8::NormalForm form = utf8::NormalForm::Nfc;  // Unicode (NFC, NFD, NFKC, NFKD)
 };
 
 // Merge candidates, lowest rank first, then leftmost (as tokenizers' BinaryHeap orders them).
@@ -316,8 +317,17 @@ void BpeTokenizer::Impl::parseNormalizer(const json& node) {
             fail("Replace normalizer with a Regex pattern is not supported");
         normalizer.push_back({NormalizerStep::Kind::Replace, node.at("content").get<std::string>(),
                               p["String"].get<std::string>()});
+    } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+        // Qwen2's tokenizer.json normalizes to NFC.
+        NormalizerStep step;
+        step.kind = NormalizerStep::Kind::Unicode;
+        step.form = type == "NFC"   ? utf8::NormalForm::Nfc
+                    : type == "NFD" ? utf8::NormalForm::Nfd
+                    : type == "NFKC" ? utf8::NormalForm::Nfkc
+                                     : utf8::NormalForm::Nfkd;
+        normalizer.push_back(std::move(step));
     } else {
-        fail("normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace)");
+        fail("normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD)");
     }
 }
 
@@ -411,6 +421,8 @@ std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
         if (step.kind == NormalizerStep::Kind::Prepend) {
             if (!s.empty())
                 s = step.text + s;
+        } else if (step.kind == NormalizerStep::Kind::Unicode) {
+            s = utf8::normalize(s, step.form);
         } else if (!step.pattern.empty()) {
             std::string out;
             std::size_t pos = 0;

@@ -1,5 +1,12 @@
 #include "engine/text/Utf8.h"
 
+#include <unicode/bytestream.h>
+#include <unicode/normalizer2.h>
+#include <unicode/stringpiece.h>
+#include <unicode/utypes.h>
+
+#include "models/base/Error.h"
+
 namespace vqa::utf8 {
 
 namespace {
@@ -140,6 +147,39 @@ std::string_view validView(std::string_view input, std::string& storage) {
         return input;
     storage = toValid(input);
     return storage;
+}
+
+std::string normalize(std::string_view text, NormalForm form) {
+    UErrorCode status = U_ZERO_ERROR;
+    const icu::Normalizer2* normalizer = nullptr;
+    switch (form) {
+    case NormalForm::Nfc:
+        normalizer = icu::Normalizer2::getNFCInstance(status);
+        break;
+    case NormalForm::Nfd:
+        normalizer = icu::Normalizer2::getNFDInstance(status);
+        break;
+    case NormalForm::Nfkc:
+        normalizer = icu::Normalizer2::getNFKCInstance(status);
+        break;
+    case NormalForm::Nfkd:
+        normalizer = icu::Normalizer2::getNFKDInstance(status);
+        break;
+    }
+    if (U_FAILURE(status) || !normalizer)
+        throw Error(std::string("cannot load ICU's Unicode normalization data: ") + u_errorName(status));
+    const icu::StringPiece piece(text.data(), static_cast<std::int32_t>(text.size()));
+    // Most text is already normalized: answer it without a copy through ICU.
+    if (normalizer->isNormalizedUTF8(piece, status) && U_SUCCESS(status))
+        return std::string(text);
+    status = U_ZERO_ERROR;
+    std::string out;
+    out.reserve(text.size());
+    icu::StringByteSink<std::string> sink(&out);
+    normalizer->normalizeUTF8(0, piece, sink, nullptr, status);
+    if (U_FAILURE(status))
+        throw Error(std::string("Unicode normalization failed: ") + u_errorName(status));
+    return out;
 }
 
 }  // namespace vqa::utf8

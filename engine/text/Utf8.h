@@ -56,4 +56,12 @@ std::string_view validView(std::string_view input, std::string& storage);
 // Unicode White_Space (what Rust's char::is_whitespace tests).
 bool isWhitespace(char32_t cp);
 
+// Unicode normalization forms (UAX #15), as tokenizer.json's NFC / NFD / NFKC / NFKD
+// normalizers apply them.
+enum class NormalForm { Nfc, Nfd, Nfkc, Nfkd };
+
+// `text` (valid UTF-8) in that form, by ICU's normalizer (Debian's libicu, which Qt already
+// brings). Throws vqa::Error if ICU reports a failure.
+std::string normalize(std::string_view text, NormalForm form);
+
 }  // namespace vqa::utf8

@@ -1,4 +1,5 @@
-// Shared loading of the reference files tests/reference/make_tokenizers.py writes.
+// Shared loading of the reference files tests/reference/make_tokenizers.py and
+// make_qwen2vl_text.py write.
 #pragma once
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/Types.h"
 #include "tests/common/TestPaths.h"
 
 namespace vqa::test {
@@ -32,6 +34,29 @@ inline std::string showBytes(const std::string& s) {
         }
     }
     return out;
+}
+
+// A conversation as the reference scripts write it (transformers' messages: role, and
+// content parts of type "text" or "image").
+inline Conversation toConversation(const nlohmann::json& messages) {
+    Conversation conv;
+    for (const auto& m : messages) {
+        Turn turn;
+        const std::string role = m["role"].get<std::string>();
+        turn.role = role == "system" ? Role::System : role == "assistant" ? Role::Assistant : Role::User;
+        for (const auto& part : m["content"]) {
+            ContentPart p;
+            if (part["type"].get<std::string>() == "image") {
+                p.kind = ContentPart::Kind::Image;
+            } else {
+                p.kind = ContentPart::Kind::Text;
+                p.text = part["text"];
+            }
+            turn.content.push_back(p);
+        }
+        conv.push_back(turn);
+    }
+    return conv;
 }
 
 }  // namespace vqa::test

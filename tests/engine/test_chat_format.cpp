@@ -11,33 +11,12 @@ using namespace vqa;
 
 namespace {
 
-Conversation toConversation(const nlohmann::json& messages) {
-    Conversation conv;
-    for (const auto& m : messages) {
-        Turn turn;
-        std::string role = m["role"].get<std::string>();
-        turn.role = role == "system" ? Role::System : role == "assistant" ? Role::Assistant : Role::User;
-        for (const auto& part : m["content"]) {
-            ContentPart p;
-            if (part["type"].get<std::string>() == "image") {
-                p.kind = ContentPart::Kind::Image;
-            } else {
-                p.kind = ContentPart::Kind::Text;
-                p.text = part["text"];
-            }
-            turn.content.push_back(p);
-        }
-        conv.push_back(turn);
-    }
-    return conv;
-}
-
 void compareAll(const ChatFormat& format, const nlohmann::json& ref, const char* key) {
     int compared = 0;
     for (const auto& p : ref["prompts"]) {
         if (!p.contains(key))
             continue;
-        auto conv = toConversation(ref["conversations"][p["conversation"].get<int>()]);
+        auto conv = vqa::test::toConversation(ref["conversations"][p["conversation"].get<int>()]);
         bool gen = p["add_generation_prompt"];
         EXPECT_EQ(format.render(conv, gen), p[key].get<std::string>())
             << "conversation " << p["conversation"] << " add_generation_prompt=" << gen;

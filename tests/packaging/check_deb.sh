@@ -30,7 +30,7 @@ depends=$(dpkg-deb --field "$deb" Depends)
 [ "$(dpkg-deb --field "$deb" Package)" = vqa-studio ] && ok "package name" || fail "package name"
 [ "$(dpkg-deb --field "$deb" Architecture)" = amd64 ] && ok "architecture" || fail "architecture"
 for p in libqt6widgets6 libqt6gui6 libqt6core6 libqt6svg6 qt6-qpa-plugins libopencv-core406 \
-         libopencv-imgproc406 libopencv-imgcodecs406 libsentencepiece0 libpcre2-8-0 libcurl4; do
+         libopencv-imgproc406 libopencv-imgcodecs406 libsentencepiece0 libpcre2-8-0 libicu72 libcurl4; do
     [[ ",$depends," == *", $p"[\ ,]* || ",$depends," == *",$p"[\ ,]* ]] || fail "Depends lacks $p"
 done
 ok "Depends: $depends"

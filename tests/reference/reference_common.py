@@ -1,4 +1,5 @@
-"""What the reference scripts share: the test images and the LLaVA-1.5 chat template."""
+"""What the reference scripts share: the test images, the LLaVA-1.5 and Qwen2-VL chat templates and
+a Qwen2-like tokenizer."""
 # llava-hf/llava-1.5-7b-hf's chat template (chat_template.json): role prefix, images first,
 # then text.
 LLAVA15_TEMPLATE = (
@@ -25,3 +26,113 @@ def make_images(seed):
         noise = rng.integers(-20, 20, (h, w, 3))
         return Image.fromarray(np.clip(np.asarray(im).astype(int) + noise, 0, 255).astype(np.uint8))
     return img(90, 150), img(140, 70)
+
+
+# Qwen2-VL's chat template (Qwen/Qwen2-VL-*-Instruct chat_template.json; Qwen2.5-VL's
+# chat_template.json is the same text): a default system message when the conversation
+# has none, <|vision_start|><|image_pad|><|vision_end|> per image, <|im_end|> after a turn.
+QWEN2VL_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Qwen2's pre-tokenizer regex (tokenizer.json's Split pattern; transformers' Qwen2Tokenizer).
+QWEN2_PRETOKENIZE_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+                           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# The added tokens of Qwen2-VL, in the order of their ids right after the BPE vocabulary
+# (151643.. in the real one); all special. Qwen2.5-VL adds the QWEN25VL_EXTRA_TOKENS after
+# them, not special.
+QWEN2VL_SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+]
+QWEN25VL_EXTRA_TOKENS = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
+                         "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
+
+
+def qwen2_training_text():
+    """The small, fixed corpus the test tokenizer's merges are learned from."""
+    import random
+
+    rng = random.Random(20250128)
+    words = ("the a an of to in is on for with what where how many which who describe image picture photo "
+             "document chart table receipt total price date name text line box label person car dog cat tree "
+             "sky road left right top bottom red green blue white black small large there are this that it "
+             "answer question show me find outline each point locate coordinates json bbox_2d user assistant "
+             "system You are helpful").split()
+    words += ["I'm", "don't", "it's", "we've", "they'll", "she'd", "you're"]
+    more = ["naïve café résumé Zürich straße", "日本語のテキストです。", "中文文本测试，图片中有什么？", "한국어 텍스트",
+            "Привет, мир!", "Ελληνικά", "😀 🎉 👍", '{"bbox_2d": [12, 34, 56, 78], "label": "cat"}',
+            "(120,45),(380,290)", "```json\n[\n\t{}\n]\n```", "3.14 2024-06-11 1,000,000 $9.99 50%"]
+    lines = []
+    for _ in range(3000):
+        n = rng.randint(2, 14)
+        s = " ".join(rng.choice(words) for _ in range(n))
+        if rng.random() < 0.3:
+            s = s.capitalize()
+        s += rng.choice([".", "?", "!", ",", "", "\n", ":\n", " 123", " 42%"])
+        lines.append(s)
+    lines += more * 20
+    return lines
+
+
+def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
+    """Writes a Qwen2-like byte-level BPE into `folder`: tokenizer.json (Qwen2's NFC normalizer,
+    its Split regex then ByteLevel without regex, the ByteLevel decoder, merges trained here on a
+    small fixed corpus), tokenizer_config.json and chat_template.json as Qwen2-VL's (variant
+    "qwen2-vl") or Qwen2.5-VL's ("qwen2.5-vl": eight more added tokens, not special).
+    Deterministic. Returns {token: id} for the added tokens; the last id + 1 is the vocabulary
+    size (config.json's vocab_size may be larger, as the real checkpoints' is)."""
+    import json
+    import os
+
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    if variant not in ("qwen2-vl", "qwen2.5-vl"):
+        raise ValueError(f"unknown variant {variant!r}")
+    tok = Tokenizer(models.BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="",
+                               fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+    tok.post_processor = None
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
+    tok.train_from_iterator(qwen2_training_text(), trainer=trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN2VL_SPECIAL_TOKENS])
+    extra = QWEN25VL_EXTRA_TOKENS if variant == "qwen2.5-vl" else []
+    if extra:
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra])
+    os.makedirs(folder, exist_ok=True)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+
+    ids = {t: tok.token_to_id(t) for t in QWEN2VL_SPECIAL_TOKENS + extra}
+    decoder = {str(ids[t]): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
+                             "single_word": False, "special": t in QWEN2VL_SPECIAL_TOKENS} for t in ids}
+    config = {
+        "add_prefix_space": False, "added_tokens_decoder": decoder,
+        "additional_special_tokens": QWEN2VL_SPECIAL_TOKENS[1:], "bos_token": None,
+        "chat_template": QWEN2VL_TEMPLATE, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
+        "errors": "replace", "model_max_length": 32768, "pad_token": "<|endoftext|>",
+        "split_special_tokens": False, "tokenizer_class": "Qwen2Tokenizer", "unk_token": None,
+    }
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, ensure_ascii=False)
+    with open(os.path.join(folder, "chat_template.json"), "w", encoding="utf-8") as f:
+        json.dump({"chat_template": QWEN2VL_TEMPLATE}, f, indent=2, ensure_ascii=False)
+    return ids
