@@ -17,10 +17,11 @@ inline nlohmann::json boxesJson(const std::vector<GroundingBox>& boxes, const st
     for (const GroundingBox& b : boxes) {
         const auto begin = static_cast<std::size_t>(b.text_begin);
         const auto end = static_cast<std::size_t>(b.text_end);
-        const std::string named = begin <= end && end <= answer.size() ? answer.substr(begin, end - begin) : "";
+        const std::string named =
+            begin <= end && end <= answer.size() ? answer.substr(begin, end - begin) : "";
         out.push_back({{"image", b.image},
                        {"label", b.label},
-                       {"box", {b.x1, b.y1, b.x2, b.y2}},  // x1, y1, x2, y2
+                       {"box", {b.x1, b.y1, b.x2, b.y2}}, // x1, y1, x2, y2
                        {"point", b.point},
                        {"clipped", b.clipped},
                        {"tokens", {b.token_begin, b.token_end}},
@@ -30,4 +31,4 @@ inline nlohmann::json boxesJson(const std::vector<GroundingBox>& boxes, const st
     return out;
 }
 
-}  // namespace vqa::cli
+} // namespace vqa::cli

@@ -30,14 +30,16 @@ constexpr std::size_t kMaxObjectBytes = 4096;
 
 // A box as the text writes it, before it is mapped onto the image.
 struct Named {
-    std::size_t begin = 0, end = 0;  // bytes of the text
+    std::size_t begin = 0, end = 0; // bytes of the text
     std::string label;
-    std::array<double, 4> c{};  // x1, y1, x2, y2 (a point: x, y, x, y)
+    std::array<double, 4> c{}; // x1, y1, x2, y2 (a point: x, y, x, y)
     bool point = false;
-    bool thousandths = false;  // Qwen2-VL's 0-1000 scale; else the layout's box space
+    bool thousandths = false; // Qwen2-VL's 0-1000 scale; else the layout's box space
 };
 
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool isSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::string trimmed(std::string_view s) {
     while (!s.empty() && isSpace(s.front()))
@@ -167,7 +169,8 @@ std::vector<double> numbersIn(std::string_view s) {
     std::vector<double> out;
     std::size_t i = 0;
     while (i < s.size()) {
-        const bool sign = s[i] == '-' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]));
+        const bool sign =
+            s[i] == '-' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]));
         if (!sign && !std::isdigit(static_cast<unsigned char>(s[i]))) {
             ++i;
             continue;
@@ -184,7 +187,9 @@ std::vector<double> numbersIn(std::string_view s) {
     return out;
 }
 
-bool onlySpace(std::string_view s) { return std::all_of(s.begin(), s.end(), isSpace); }
+bool onlySpace(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), isSpace);
+}
 
 // Qwen2-VL's boxes. A box takes the label of the reference right before it (white space
 // between at most), and so do the boxes that follow that one directly (one reference, several
@@ -219,7 +224,7 @@ void scanBoxTokens(std::string_view text, std::vector<Named>& out) {
         const std::vector<double> numbers = numbersIn(text.substr(content, end - content));
         p = end + kBoxEnd.size();
         if (labelled)
-            after_label = p;  // a next box right after this one has the same reference
+            after_label = p; // a next box right after this one has the same reference
         else
             after_label = std::string_view::npos;
         if (numbers.empty() || numbers.size() % 4 != 0)
@@ -236,11 +241,14 @@ void scanBoxTokens(std::string_view text, std::vector<Named>& out) {
     }
 }
 
-int clampedInt(std::size_t v) { return static_cast<int>(std::min<std::size_t>(v, 0x7fffffff)); }
+int clampedInt(std::size_t v) {
+    return static_cast<int>(std::min<std::size_t>(v, 0x7fffffff));
+}
 
-}  // namespace
+} // namespace
 
-std::vector<GroundingBox> parseGroundingBoxes(std::string_view text, const ImageLayout& layout, int image) {
+std::vector<GroundingBox> parseGroundingBoxes(std::string_view text, const ImageLayout& layout,
+                                              int image) {
     std::vector<GroundingBox> boxes;
     const double width = layout.image_width, height = layout.image_height;
     if (width <= 0 || height <= 0)
@@ -249,7 +257,8 @@ std::vector<GroundingBox> parseGroundingBoxes(std::string_view text, const Image
     if (layout.box_space_width > 0 && layout.box_space_height > 0)
         scanJson(text, named);
     scanBoxTokens(text, named);
-    std::stable_sort(named.begin(), named.end(), [](const Named& a, const Named& b) { return a.begin < b.begin; });
+    std::stable_sort(named.begin(), named.end(),
+                     [](const Named& a, const Named& b) { return a.begin < b.begin; });
     for (const Named& n : named) {
         const double sx = width / (n.thousandths ? kQwen2VlScale : layout.box_space_width);
         const double sy = height / (n.thousandths ? kQwen2VlScale : layout.box_space_height);
@@ -276,11 +285,13 @@ std::vector<GroundingBox> parseGroundingBoxes(std::string_view text, const Image
     return boxes;
 }
 
-std::vector<GroundingBox> groundAnswer(const Tokenizer& tokenizer, const std::vector<std::int32_t>& answer_ids,
+std::vector<GroundingBox> groundAnswer(const Tokenizer& tokenizer,
+                                       const std::vector<std::int32_t>& answer_ids,
                                        const ImageLayout& layout, int image) {
     if (answer_ids.empty() || layout.image_width <= 0 || layout.image_height <= 0)
         return {};
-    if ((layout.box_space_width <= 0 || layout.box_space_height <= 0) && !tokenizer.tokenId(kBoxStart))
+    if ((layout.box_space_width <= 0 || layout.box_space_height <= 0) &&
+        !tokenizer.tokenId(kBoxStart))
         return {};
     // Each token's byte range in the text with the special tokens (what the parser reads) and
     // in the text without them (what the user reads), decoded as the engine streams it.
@@ -295,15 +306,18 @@ std::vector<GroundingBox> groundAnswer(const Tokenizer& tokenizer, const std::ve
         raw_end[i] = raw_text.size();
         clean_end[i] = clean_text.size();
     }
-    raw_text += raw.finish();  // held-back bytes belong to the last token, as in the engine
+    raw_text += raw.finish(); // held-back bytes belong to the last token, as in the engine
     clean_text += clean.finish();
     raw_end[n - 1] = raw_text.size();
     clean_end[n - 1] = clean_text.size();
-    auto start = [](const std::vector<std::size_t>& ends, std::size_t i) { return i == 0 ? 0 : ends[i - 1]; };
+    auto start = [](const std::vector<std::size_t>& ends, std::size_t i) {
+        return i == 0 ? 0 : ends[i - 1];
+    };
 
     std::vector<GroundingBox> boxes = parseGroundingBoxes(raw_text, layout, image);
     for (GroundingBox& b : boxes) {
-        const auto begin = static_cast<std::size_t>(b.text_begin), end = static_cast<std::size_t>(b.text_end);
+        const auto begin = static_cast<std::size_t>(b.text_begin),
+                   end = static_cast<std::size_t>(b.text_end);
         // The first token that holds a byte of the range, and the last.
         const std::size_t first =
             std::upper_bound(raw_end.begin(), raw_end.end(), begin) - raw_end.begin();
@@ -336,7 +350,8 @@ std::array<std::uint8_t, 3> groundingBoxColor(int index) {
 std::array<std::uint8_t, 3> groundingCaptionColor(int index) {
     const auto c = groundingBoxColor(index);
     const double luma = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
-    return luma > 150 ? std::array<std::uint8_t, 3>{0, 0, 0} : std::array<std::uint8_t, 3>{255, 255, 255};
+    return luma > 150 ? std::array<std::uint8_t, 3>{0, 0, 0}
+                      : std::array<std::uint8_t, 3>{255, 255, 255};
 }
 
 std::string groundingBoxCaption(const GroundingBox& box, int index) {
@@ -361,13 +376,15 @@ void drawGroundingBoxes(RgbImage& image, const std::vector<GroundingBox>& boxes)
         const int index = static_cast<int>(i);
         const auto rgb = groundingBoxColor(index);
         const auto text_rgb = groundingCaptionColor(index);
-        const cv::Scalar color(rgb[0], rgb[1], rgb[2]), text_color(text_rgb[0], text_rgb[1], text_rgb[2]);
+        const cv::Scalar color(rgb[0], rgb[1], rgb[2]),
+            text_color(text_rgb[0], text_rgb[1], text_rgb[2]);
         const int x1 = static_cast<int>(std::floor(b.x1)), y1 = static_cast<int>(std::floor(b.y1));
         const int x2 = std::max(x1, static_cast<int>(std::ceil(b.x2)) - 1);
         const int y2 = std::max(y1, static_cast<int>(std::ceil(b.y2)) - 1);
         if (b.point) {
             const int r = 3 * thickness;
-            cv::circle(canvas, {x1, y1}, r + thickness, cv::Scalar(255, 255, 255), cv::FILLED, cv::LINE_AA);
+            cv::circle(canvas, {x1, y1}, r + thickness, cv::Scalar(255, 255, 255), cv::FILLED,
+                       cv::LINE_AA);
             cv::circle(canvas, {x1, y1}, r, color, cv::FILLED, cv::LINE_AA);
         } else {
             cv::rectangle(canvas, {x1, y1}, {x2, y2}, color, thickness, cv::LINE_8);
@@ -375,19 +392,21 @@ void drawGroundingBoxes(RgbImage& image, const std::vector<GroundingBox>& boxes)
         const std::string label = groundingBoxCaption(b, index);
         char number[16];
         std::snprintf(number, sizeof number, "#%d", index + 1);
-        const bool ascii = std::all_of(label.begin(), label.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+        const bool ascii =
+            std::all_of(label.begin(), label.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
         const std::string caption = ascii ? label : std::string(number);
         int baseline = 0;
         const cv::Size size = cv::getTextSize(caption, font, font_scale, font_thickness, &baseline);
         const int pad = std::max(2, thickness);
         const int tag_h = size.height + baseline + 2 * pad, tag_w = size.width + 2 * pad;
         // Above the box where there is room, else inside it along its top edge.
-        const int tag_y = y1 - tag_h >= 0 ? y1 - tag_h : std::min(y1, std::max(0, image.height - tag_h));
+        const int tag_y =
+            y1 - tag_h >= 0 ? y1 - tag_h : std::min(y1, std::max(0, image.height - tag_h));
         const int tag_x = std::clamp(x1, 0, std::max(0, image.width - tag_w));
         cv::rectangle(canvas, cv::Rect(tag_x, tag_y, tag_w, tag_h), color, cv::FILLED);
-        cv::putText(canvas, caption, {tag_x + pad, tag_y + pad + size.height}, font, font_scale, text_color,
-                    font_thickness, cv::LINE_AA);
+        cv::putText(canvas, caption, {tag_x + pad, tag_y + pad + size.height}, font, font_scale,
+                    text_color, font_thickness, cv::LINE_AA);
     }
 }
 
-}  // namespace vqa
+} // namespace vqa

@@ -57,4 +57,4 @@ std::string groundingBoxCaption(const GroundingBox& box, int index);
 // is written as "#N" (N = index + 1, the box's place in explain.json).
 void drawGroundingBoxes(RgbImage& image, const std::vector<GroundingBox>& boxes);
 
-}  // namespace vqa
+} // namespace vqa

@@ -42,7 +42,7 @@ const std::string kTwoBoxes = "Here they are:\n```json\n[\n"
                               "\t{\"bbox_2d\": [300, 100, 450, 240], \"label\": \"cat\"}\n"
                               "]\n```\nBoth are on the sofa.";
 
-}  // namespace
+} // namespace
 
 TEST(Grounding, Qwen25JsonBoxesMapFromTheResizedImageToTheOriginal) {
     const auto boxes = parseGroundingBoxes(kTwoBoxes, qwen25Layout(), 0);
@@ -59,7 +59,8 @@ TEST(Grounding, Qwen25JsonBoxesMapFromTheResizedImageToTheOriginal) {
     EXPECT_DOUBLE_EQ(boxes[1].y2, 480);
     // Each box keeps the text that named it: its object.
     EXPECT_EQ(named(kTwoBoxes, boxes[0]), "{\"bbox_2d\": [50, 25, 150, 125], \"label\": \"dog\"}");
-    EXPECT_EQ(named(kTwoBoxes, boxes[1]), "{\"bbox_2d\": [300, 100, 450, 240], \"label\": \"cat\"}");
+    EXPECT_EQ(named(kTwoBoxes, boxes[1]),
+              "{\"bbox_2d\": [300, 100, 450, 240], \"label\": \"cat\"}");
     EXPECT_EQ(boxes[1].image, 0);
     EXPECT_EQ(parseGroundingBoxes(kTwoBoxes, qwen25Layout(), 3)[0].image, 3);
 }
@@ -73,7 +74,8 @@ TEST(Grounding, OneObjectExtraKeysPointsAndNestedLists) {
     EXPECT_DOUBLE_EQ(one[0].x1, 21);
     EXPECT_DOUBLE_EQ(one[0].y2, 80.5);
 
-    const auto point = parseGroundingBoxes(R"([{"point_2d": [250, 125], "label": "nose"}])", qwen25Layout());
+    const auto point =
+        parseGroundingBoxes(R"([{"point_2d": [250, 125], "label": "nose"}])", qwen25Layout());
     ASSERT_EQ(point.size(), 1u);
     EXPECT_TRUE(point[0].point);
     EXPECT_DOUBLE_EQ(point[0].x1, 500);
@@ -106,22 +108,27 @@ TEST(Grounding, TruncatedJsonGivesTheBoxesCompleteBeforeTheCut) {
         }
     }
     // Cut inside a string, a number, a key.
-    EXPECT_EQ(parseGroundingBoxes(R"([{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7, 8], "label": "b)",
+    EXPECT_EQ(
+        parseGroundingBoxes(
+            R"([{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7, 8], "label": "b)",
+            qwen25Layout())
+            .size(),
+        1u);
+    EXPECT_EQ(
+        parseGroundingBoxes(R"([{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7)",
+                            qwen25Layout())
+            .size(),
+        1u);
+    EXPECT_EQ(parseGroundingBoxes(R"({"objects": [{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbo)",
                                   qwen25Layout())
-                  .size(),
-              1u);
-    EXPECT_EQ(parseGroundingBoxes(R"([{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7)",
-                                  qwen25Layout())
-                  .size(),
-              1u);
-    EXPECT_EQ(parseGroundingBoxes(R"({"objects": [{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbo)", qwen25Layout())
                   .size(),
               1u);
 }
 
 TEST(Grounding, JsonThatNeverClosesStillGivesItsCompleteObjects) {
-    const std::string text = "```json\n[\n  {\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\"},\n"
-                             "  {\"bbox_2d\": [50, 60, 70, 80], \"label\": \"dog\"},\n  {\"bbox_2d\": [";
+    const std::string text =
+        "```json\n[\n  {\"bbox_2d\": [10, 20, 30, 40], \"label\": \"cat\"},\n"
+        "  {\"bbox_2d\": [50, 60, 70, 80], \"label\": \"dog\"},\n  {\"bbox_2d\": [";
     const auto boxes = parseGroundingBoxes(text, qwen25Layout());
     ASSERT_EQ(boxes.size(), 2u);
     EXPECT_EQ(boxes[1].label, "dog");
@@ -153,7 +160,8 @@ TEST(Grounding, CoordinatesOutsideTheImageAreClampedAndFlaggedAndCornersPutInOrd
         EXPECT_LE(b.x1, b.x2);
         EXPECT_LE(b.y1, b.y2);
     }
-    const auto thousandths = parseGroundingBoxes("<|box_start|>(-5,990),(1200,1001)<|box_end|>", plainLayout());
+    const auto thousandths =
+        parseGroundingBoxes("<|box_start|>(-5,990),(1200,1001)<|box_end|>", plainLayout());
     ASSERT_EQ(thousandths.size(), 1u);
     EXPECT_TRUE(thousandths[0].clipped);
     EXPECT_DOUBLE_EQ(thousandths[0].x1, 0);
@@ -163,8 +171,9 @@ TEST(Grounding, CoordinatesOutsideTheImageAreClampedAndFlaggedAndCornersPutInOrd
 }
 
 TEST(Grounding, Qwen2VlBoxTokensOnTheThousandScale) {
-    const std::string text = "The <|object_ref_start|>red car<|object_ref_end|><|box_start|>(100,250),(500,750)"
-                             "<|box_end|> is parked next to <|box_start|>(0, 0), (1000, 1000)<|box_end|>.";
+    const std::string text =
+        "The <|object_ref_start|>red car<|object_ref_end|><|box_start|>(100,250),(500,750)"
+        "<|box_end|> is parked next to <|box_start|>(0, 0), (1000, 1000)<|box_end|>.";
     const auto boxes = parseGroundingBoxes(text, plainLayout());
     ASSERT_EQ(boxes.size(), 2u);
     EXPECT_EQ(boxes[0].label, "red car");
@@ -172,8 +181,9 @@ TEST(Grounding, Qwen2VlBoxTokensOnTheThousandScale) {
     EXPECT_DOUBLE_EQ(boxes[0].y1, 120);
     EXPECT_DOUBLE_EQ(boxes[0].x2, 320);
     EXPECT_DOUBLE_EQ(boxes[0].y2, 360);
-    EXPECT_EQ(named(text, boxes[0]),
-              "<|object_ref_start|>red car<|object_ref_end|><|box_start|>(100,250),(500,750)<|box_end|>");
+    EXPECT_EQ(
+        named(text, boxes[0]),
+        "<|object_ref_start|>red car<|object_ref_end|><|box_start|>(100,250),(500,750)<|box_end|>");
     // A box without a reference: no label, its own text.
     EXPECT_EQ(boxes[1].label, "");
     EXPECT_EQ(named(text, boxes[1]), "<|box_start|>(0, 0), (1000, 1000)<|box_end|>");
@@ -182,9 +192,10 @@ TEST(Grounding, Qwen2VlBoxTokensOnTheThousandScale) {
     EXPECT_FALSE(boxes[1].clipped);
 
     // One reference, two boxes; text between a reference and a box breaks the link.
-    const auto two = parseGroundingBoxes("<|object_ref_start|>cups<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|> "
-                                         "<|box_start|>(5,6),(7,8)<|box_end|> and then <|box_start|>(9,9),(10,10)<|box_end|>",
-                                         plainLayout());
+    const auto two = parseGroundingBoxes(
+        "<|object_ref_start|>cups<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|> "
+        "<|box_start|>(5,6),(7,8)<|box_end|> and then <|box_start|>(9,9),(10,10)<|box_end|>",
+        plainLayout());
     ASSERT_EQ(two.size(), 3u);
     EXPECT_EQ(two[0].label, "cups");
     EXPECT_EQ(two[1].label, "cups");
@@ -192,9 +203,10 @@ TEST(Grounding, Qwen2VlBoxTokensOnTheThousandScale) {
     EXPECT_EQ(two[1].text_begin, 0);
 
     // The answer stopped inside a box or a reference: the complete ones only.
-    EXPECT_EQ(parseGroundingBoxes("<|box_start|>(1,2),(3,4)<|box_end|><|object_ref_start|>a<|object_ref_end|>"
-                                  "<|box_start|>(5,6),(7",
-                                  plainLayout())
+    EXPECT_EQ(parseGroundingBoxes(
+                  "<|box_start|>(1,2),(3,4)<|box_end|><|object_ref_start|>a<|object_ref_end|>"
+                  "<|box_start|>(5,6),(7",
+                  plainLayout())
                   .size(),
               1u);
     EXPECT_TRUE(parseGroundingBoxes("<|object_ref_start|>a dog that", plainLayout()).empty());
@@ -204,11 +216,13 @@ TEST(Grounding, Qwen2VlBoxTokensOnTheThousandScale) {
 
 TEST(Grounding, JsonCountsOnlyWhereTheLayoutHasABoxSpace) {
     EXPECT_TRUE(parseGroundingBoxes(kTwoBoxes, plainLayout()).empty());
-    const auto mixed = parseGroundingBoxes(kTwoBoxes + " <|box_start|>(0,0),(500,500)<|box_end|>", plainLayout());
+    const auto mixed =
+        parseGroundingBoxes(kTwoBoxes + " <|box_start|>(0,0),(500,500)<|box_end|>", plainLayout());
     ASSERT_EQ(mixed.size(), 1u);
     EXPECT_DOUBLE_EQ(mixed[0].x2, 320);
     // Both syntaxes in one answer come out in the order of the text.
-    const auto both = parseGroundingBoxes("<|box_start|>(0,0),(500,500)<|box_end|> " + kTwoBoxes, qwen25Layout());
+    const auto both =
+        parseGroundingBoxes("<|box_start|>(0,0),(500,500)<|box_end|> " + kTwoBoxes, qwen25Layout());
     ASSERT_EQ(both.size(), 3u);
     EXPECT_EQ(both[0].label, "");
     EXPECT_EQ(both[1].label, "dog");
@@ -244,19 +258,22 @@ TEST(Grounding, GarbageGivesNoBoxes) {
 }
 
 TEST(Grounding, UnicodeLabels) {
-    const std::string text = "```json\n[{\"bbox_2d\": [0, 0, 10, 10], \"label\": \"狗\"}, "
-                             "{\"bbox_2d\": [0, 0, 10, 10], \"label\": \"\\u732b \\ud83d\\ude00\"}]\n```";
+    const std::string text =
+        "```json\n[{\"bbox_2d\": [0, 0, 10, 10], \"label\": \"狗\"}, "
+        "{\"bbox_2d\": [0, 0, 10, 10], \"label\": \"\\u732b \\ud83d\\ude00\"}]\n```";
     const auto boxes = parseGroundingBoxes(text, qwen25Layout());
     ASSERT_EQ(boxes.size(), 2u);
     EXPECT_EQ(boxes[0].label, "狗");
     EXPECT_EQ(boxes[1].label, "猫 😀");
     const auto ref = parseGroundingBoxes(
-        "<|object_ref_start|> 一只狗 <|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>", plainLayout());
+        "<|object_ref_start|> 一只狗 <|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>",
+        plainLayout());
     ASSERT_EQ(ref.size(), 1u);
     EXPECT_EQ(ref[0].label, "一只狗");
     // Bytes that are no UTF-8 become U+FFFD: labels are always valid text.
-    const auto bad = parseGroundingBoxes("<|object_ref_start|>a\xff<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>",
-                                         plainLayout());
+    const auto bad = parseGroundingBoxes(
+        "<|object_ref_start|>a\xff<|object_ref_end|><|box_start|>(1,2),(3,4)<|box_end|>",
+        plainLayout());
     ASSERT_EQ(bad.size(), 1u);
     EXPECT_EQ(bad[0].label, "a\xEF\xBF\xBD");
 }
@@ -265,20 +282,25 @@ namespace {
 
 // A tokenizer of whole pieces, some special (as Qwen2's <|box_start|> and friends are).
 class PieceTokenizer final : public Tokenizer {
-public:
-    explicit PieceTokenizer(std::vector<std::pair<std::string, bool>> pieces) : pieces_(std::move(pieces)) {}
+  public:
+    explicit PieceTokenizer(std::vector<std::pair<std::string, bool>> pieces)
+        : pieces_(std::move(pieces)) {}
     std::vector<TokenId> encode(std::string_view, bool) const override { return {}; }
     std::string decode(const std::vector<TokenId>& ids, bool skip) const override {
         return decodeTokens(*this, ids, skip);
     }
-    std::string idToPiece(TokenId id) const override { return pieces_.at(static_cast<std::size_t>(id)).first; }
+    std::string idToPiece(TokenId id) const override {
+        return pieces_.at(static_cast<std::size_t>(id)).first;
+    }
     std::optional<TokenId> pieceToId(std::string_view piece) const override {
         for (std::size_t i = 0; i < pieces_.size(); ++i)
             if (pieces_[i].first == piece)
                 return static_cast<TokenId>(i);
         return std::nullopt;
     }
-    bool isSpecial(TokenId id) const override { return pieces_.at(static_cast<std::size_t>(id)).second; }
+    bool isSpecial(TokenId id) const override {
+        return pieces_.at(static_cast<std::size_t>(id)).second;
+    }
     std::size_t vocabSize() const override { return pieces_.size(); }
     std::string tokenBytes(TokenId id) const override { return idToPiece(id); }
 
@@ -289,7 +311,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::vector<std::pair<std::string, bool>> pieces_;
 };
 
@@ -310,12 +332,12 @@ PieceTokenizer qwenLikeTokenizer() {
                            {"<|im_end|>", true}});
 }
 
-}  // namespace
+} // namespace
 
 TEST(Grounding, AnswerTokensKeepTheBoxMarkersForTheParserAndGiveRangesInTheCleanText) {
     const PieceTokenizer tok = qwenLikeTokenizer();
-    const auto ids = tok.ids({"The", " dog", "<|object_ref_start|>", "dog", "<|object_ref_end|>", "<|box_start|>",
-                              "(100,200),(300,400)", "<|box_end|>", "."});
+    const auto ids = tok.ids({"The", " dog", "<|object_ref_start|>", "dog", "<|object_ref_end|>",
+                              "<|box_start|>", "(100,200),(300,400)", "<|box_end|>", "."});
     const std::string clean = tok.decode(ids, /*skip=*/true);
     ASSERT_EQ(clean, "The dogdog(100,200),(300,400).");
     const auto boxes = groundAnswer(tok, ids, plainLayout(), 0);
@@ -331,8 +353,8 @@ TEST(Grounding, AnswerTokensKeepTheBoxMarkersForTheParserAndGiveRangesInTheClean
 
 TEST(Grounding, AnswerTokensWithJsonBoxes) {
     const PieceTokenizer tok = qwenLikeTokenizer();
-    const auto ids = tok.ids({"The", "```json\n[{\"bbox_2d\": ", "[50, 25, 150, 125], ", "\"label\": \"dog\"}",
-                              "]\n```", "<|im_end|>"});
+    const auto ids = tok.ids({"The", "```json\n[{\"bbox_2d\": ", "[50, 25, 150, 125], ",
+                              "\"label\": \"dog\"}", "]\n```", "<|im_end|>"});
     const auto boxes = groundAnswer(tok, ids, qwen25Layout(), 1);
     ASSERT_EQ(boxes.size(), 1u);
     EXPECT_EQ(boxes[0].image, 1);
@@ -340,7 +362,8 @@ TEST(Grounding, AnswerTokensWithJsonBoxes) {
     EXPECT_EQ(boxes[0].token_begin, 1);
     EXPECT_EQ(boxes[0].token_end, 4);
     const std::string clean = tok.decode(ids, true);
-    EXPECT_EQ(named(clean, boxes[0]), "```json\n[{\"bbox_2d\": [50, 25, 150, 125], \"label\": \"dog\"}");
+    EXPECT_EQ(named(clean, boxes[0]),
+              "```json\n[{\"bbox_2d\": [50, 25, 150, 125], \"label\": \"dog\"}");
     EXPECT_TRUE(groundAnswer(tok, {}, qwen25Layout(), 0).empty());
 }
 
@@ -370,12 +393,13 @@ TEST(Grounding, DrawsOutlinesAndCaptionTagsAtTheBoxesPixels) {
     image.pixels.assign(400 * 200 * 3, 128);
     auto at = [&](int x, int y) {
         const std::size_t i = (static_cast<std::size_t>(y) * 400 + static_cast<std::size_t>(x)) * 3;
-        return std::array<std::uint8_t, 3>{image.pixels[i], image.pixels[i + 1], image.pixels[i + 2]};
+        return std::array<std::uint8_t, 3>{image.pixels[i], image.pixels[i + 1],
+                                           image.pixels[i + 2]};
     };
     GroundingBox dog;
     dog.label = "dog";
     dog.x1 = 40, dog.y1 = 60, dog.x2 = 240, dog.y2 = 160;
-    GroundingBox top;  // at the top edge: its tag goes inside
+    GroundingBox top; // at the top edge: its tag goes inside
     top.label = "猫";
     top.x1 = 300, top.y1 = 0, top.x2 = 380, top.y2 = 100;
     drawGroundingBoxes(image, {dog, top});

@@ -28,11 +28,12 @@ vqa::ImageLayout layout(int width, int height, double box_width, double box_heig
     return l;
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    for (const auto& l : {layout(64, 48, 56, 42), layout(1, 5000, 28, 4984), layout(640, 480, 0, 0)}) {
+    for (const auto& l :
+         {layout(64, 48, 56, 42), layout(1, 5000, 28, 4984), layout(640, 480, 0, 0)}) {
         const auto boxes = vqa::parseGroundingBoxes(text, l, 0);
         int previous = 0;
         for (const auto& b : boxes) {

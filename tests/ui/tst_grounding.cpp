@@ -5,6 +5,10 @@
 // menu, and the boxes kept per answer. A screenshot goes to $VQA_ARTIFACTS.
 #include <QAction>
 #include <QCheckBox>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMenuBar>
 #include <QTemporaryDir>
 #include <QTest>
@@ -15,6 +19,7 @@
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
@@ -30,10 +35,11 @@ const QSize kBoxSpace(600, 400);
 
 // An answer as Qwen2.5-VL writes it, in tokens: the house and the sun of the scene image.
 const std::vector<std::string> kPieces = {
-    "Here", " they", " are", ":\n", "```", "json", "\n[", "\n\t{\"", "bbox", "_2d", "\":", " [",
-    "84", ",", " 120", ",", " 228", ",", " 320", "],", " \"", "label", "\":", " \"", "house", "\"},",
-    "\n\t{\"", "bbox", "_2d", "\":", " [", "432", ",", " 44", ",", " 504", ",", " 116", "],", " \"",
-    "label", "\":", " \"", "sun", "\"}", "\n]", "\n```"};
+    "Here",  " they", " are", ":\n", "```",   "json", "\n[",     "\n\t{\"", "bbox", "_2d",
+    "\":",   " [",    "84",   ",",   " 120",  ",",    " 228",    ",",       " 320", "],",
+    " \"",   "label", "\":",  " \"", "house", "\"},", "\n\t{\"", "bbox",    "_2d",  "\":",
+    " [",    "432",   ",",    " 44", ",",     " 504", ",",       " 116",    "],",   " \"",
+    "label", "\":",   " \"",  "sun", "\"}",   "\n]",  "\n```"};
 // Where they are on the original image.
 const QRectF kHouse(168, 240, 288, 400);
 const QRectF kSun(864, 88, 144, 144);
@@ -54,8 +60,10 @@ vqa::GenerationResult resultFor(const std::vector<std::string>& pieces) {
     layout.box_space_height = kBoxSpace.height();
     result.boxes = vqa::parseGroundingBoxes(result.text, layout, 0);
     for (auto& b : result.boxes) {
-        b.token_begin = int(std::upper_bound(ends.begin(), ends.end(), b.text_begin) - ends.begin());
-        b.token_end = int(std::lower_bound(ends.begin(), ends.end(), b.text_end) - ends.begin()) + 1;
+        b.token_begin =
+            int(std::upper_bound(ends.begin(), ends.end(), b.text_begin) - ends.begin());
+        b.token_end =
+            int(std::lower_bound(ends.begin(), ends.end(), b.text_end) - ends.begin()) + 1;
     }
     return result;
 }
@@ -71,7 +79,8 @@ void answer(MainWindow& w, const QString& question, const std::vector<std::strin
 QRectF onCanvas(MainWindow& w, const QRectF& original) {
     const QRectF r = w.canvas()->imageRect();
     const double sx = r.width() / kOriginal.width(), sy = r.height() / kOriginal.height();
-    return {r.x() + original.x() * sx, r.y() + original.y() * sy, original.width() * sx, original.height() * sy};
+    return {r.x() + original.x() * sx, r.y() + original.y() * sy, original.width() * sx,
+            original.height() * sy};
 }
 
 QColor boxColor(int index) {
@@ -93,8 +102,10 @@ bool colourNear(const QImage& shot, QPointF p, const QColor& color, int radius =
 
 // The four sides of the rectangle show the colour, at their midpoints.
 bool outlined(const QImage& shot, const QRectF& r, const QColor& color) {
-    return colourNear(shot, {r.center().x(), r.top()}, color) && colourNear(shot, {r.center().x(), r.bottom()}, color) &&
-           colourNear(shot, {r.left(), r.center().y()}, color) && colourNear(shot, {r.right(), r.center().y()}, color);
+    return colourNear(shot, {r.center().x(), r.top()}, color) &&
+           colourNear(shot, {r.center().x(), r.bottom()}, color) &&
+           colourNear(shot, {r.left(), r.center().y()}, color) &&
+           colourNear(shot, {r.right(), r.center().y()}, color);
 }
 
 // The pixels written over the tag above the box's top-left corner: neither the tag's colour
@@ -104,7 +115,8 @@ int captionPixels(const QImage& shot, const QImage& before, const QRectF& r, con
     const int h = QFontMetrics(QApplication::font()).height() + 2;
     for (int y = int(r.top()) - h; y < int(r.top()) - 2; ++y)
         for (int x = int(r.left()) + 1; x < int(r.left()) + 60; ++x)
-            if (shot.rect().contains(x, y) && shot.pixel(x, y) != tag.rgb() && shot.pixel(x, y) != before.pixel(x, y))
+            if (shot.rect().contains(x, y) && shot.pixel(x, y) != tag.rgb() &&
+                shot.pixel(x, y) != before.pixel(x, y))
                 ++n;
     return n;
 }
@@ -116,17 +128,18 @@ QAction* menuAction(MainWindow& w, const QString& text) {
     return nullptr;
 }
 
-}  // namespace
+} // namespace
 
 class TestGrounding : public QObject {
     Q_OBJECT
     QTemporaryDir settings_dir_;
     QTemporaryDir tmp_;
 
-private slots:
+  private slots:
     void initTestCase() {
         vqa::test::isolateSettings(settings_dir_.path());
-        QVERIFY(vqa::test::sceneImage(kOriginal.width(), kOriginal.height()).save(tmp_.filePath("scene.png")));
+        QVERIFY(vqa::test::sceneImage(kOriginal.width(), kOriginal.height())
+                    .save(tmp_.filePath("scene.png")));
     }
 
     void anAnswersBoxesAreDrawnLabelledAtTheirOriginalPixelsAndHoverShowsTheirWords() {
@@ -135,10 +148,11 @@ private slots:
         window.show();
         QVERIFY(QTest::qWaitForWindowExposed(&window));
         window.openImage(tmp_.filePath("scene.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1 && window.images()->pending() == 0; },
-                                10000));
+        QVERIFY(QTest::qWaitFor(
+            [&] { return window.images()->count() == 1 && window.images()->pending() == 0; },
+            10000));
         QCOMPARE(window.canvas()->imageSize(), kOriginal);
-        QVERIFY(!window.explainBar()->boxesToggle()->isVisible());  // nothing names boxes yet
+        QVERIFY(!window.explainBar()->boxesToggle()->isVisible()); // nothing names boxes yet
         const QImage before = window.canvas()->grab().toImage();
         QCOMPARE(before.devicePixelRatio(), 1.0);
 
@@ -146,8 +160,12 @@ private slots:
         const auto& boxes = window.canvas()->boxes();
         QCOMPARE(boxes.size(), size_t(2));
         QCOMPARE(QString::fromStdString(boxes[0].label), QString("house"));
-        QCOMPARE(QRectF(boxes[0].x1, boxes[0].y1, boxes[0].x2 - boxes[0].x1, boxes[0].y2 - boxes[0].y1), kHouse);
-        QCOMPARE(QRectF(boxes[1].x1, boxes[1].y1, boxes[1].x2 - boxes[1].x1, boxes[1].y2 - boxes[1].y1), kSun);
+        QCOMPARE(
+            QRectF(boxes[0].x1, boxes[0].y1, boxes[0].x2 - boxes[0].x1, boxes[0].y2 - boxes[0].y1),
+            kHouse);
+        QCOMPARE(
+            QRectF(boxes[1].x1, boxes[1].y1, boxes[1].x2 - boxes[1].x1, boxes[1].y2 - boxes[1].y1),
+            kSun);
         QVERIFY(window.explainBar()->boxesToggle()->isVisible());
         QVERIFY(window.explainBar()->boxesToggle()->isChecked());
 
@@ -165,8 +183,9 @@ private slots:
         const QPoint away = onCanvas(window, QRectF(600, 700, 1, 1)).topLeft().toPoint();
         QCOMPARE(shot.pixel(away), before.pixel(away));
         for (const auto& [r, i] : {std::pair{house, 0}, std::pair{sun, 1}}) {
-            QVERIFY(colourNear(shot, {r.left() + 2, r.top() - 4}, boxColor(i), 1));  // the tag
-            QVERIFY2(captionPixels(shot, before, r, boxColor(i)) > 10, "the caption is written in the tag");
+            QVERIFY(colourNear(shot, {r.left() + 2, r.top() - 4}, boxColor(i), 1)); // the tag
+            QVERIFY2(captionPixels(shot, before, r, boxColor(i)) > 10,
+                     "the caption is written in the tag");
         }
 
         // Hovering a box highlights the words that named it (its object of the JSON) and shows it
@@ -180,7 +199,8 @@ private slots:
         QVERIFY2(window.heatmapCaption().contains("house"), qPrintable(window.heatmapCaption()));
         QTRY_COMPARE(chat->extraSelections().size(), 1);
         const QString words = chat->extraSelections().first().cursor.selectedText();
-        QVERIFY2(words.contains("house") && words.contains("84") && !words.contains("sun"), qPrintable(words));
+        QVERIFY2(words.contains("house") && words.contains("84") && !words.contains("sun"),
+                 qPrintable(words));
         QCOMPARE(window.canvas()->highlightedBox(), 0);
         const QImage hovered = window.canvas()->grab().toImage();
         QVERIFY(hovered.pixel(house.center().toPoint()) != before.pixel(house.center().toPoint()));
@@ -192,7 +212,8 @@ private slots:
         QTRY_VERIFY(chat->extraSelections().size() == 1 &&
                     chat->extraSelections().first().cursor.selectedText().contains("sun"));
         // Off the boxes: no box, no words.
-        QTest::mouseMove(window.canvas(), onCanvas(window, QRectF(600, 700, 1, 1)).topLeft().toPoint());
+        QTest::mouseMove(window.canvas(),
+                         onCanvas(window, QRectF(600, 700, 1, 1)).topLeft().toPoint());
         QTRY_COMPARE(window.explanation()->view().highlight_box, -1);
         QCOMPARE(window.explanation()->view().highlight_message, -1);
 
@@ -217,11 +238,23 @@ private slots:
         QVERIFY(window.explainBar()->boxesToggle()->isChecked());
         QVERIFY(outlined(window.canvas()->grab().toImage(), onCanvas(window, kHouse), boxColor(0)));
 
+        // The JSON export keeps them with their answer, in original-image pixels.
+        const QString json = tmp_.filePath("conversation.json");
+        QVERIFY(window.exporter()->exportJson(json));
+        QFile file(json);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QJsonArray exported =
+            QJsonDocument::fromJson(file.readAll()).object()["turns"].toArray()[1].toObject()["boxes"].toArray();
+        QCOMPARE(exported.size(), 2);
+        QCOMPARE(exported[1].toObject()["label"].toString(), QString("sun"));
+        QCOMPARE(exported[1].toObject()["box"].toArray(), (QJsonArray{864, 88, 1008, 232}));
+
         // Boxes stay with their answer: an answer without boxes leaves them up, a newer one
         // with a box shows its own, and a word of the first answer brings the first's back.
         answer(window, "What colour is the sky?", {"Blue", "."});
         QCOMPARE(window.canvas()->boxes().size(), size_t(2));
-        answer(window, "Where is the sun?", std::vector<std::string>(kPieces.begin() + 26, kPieces.end()));
+        answer(window, "Where is the sun?",
+               std::vector<std::string>(kPieces.begin() + 26, kPieces.end()));
         QTRY_COMPARE(window.canvas()->boxes().size(), size_t(1));
         QCOMPARE(QString::fromStdString(window.canvas()->boxes()[0].label), QString("sun"));
         window.explanation()->hover(1, 0);
