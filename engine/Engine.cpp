@@ -13,6 +13,7 @@
 #include "engine/EngineTesting.h"
 #include "engine/LoadPlan.h"
 #include "engine/explain/AttentionMaps.h"
+#include "engine/explain/Grounding.h"
 #include "engine/explain/Relevancy.h"
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
@@ -596,6 +597,10 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
             on_token(event);
         }
     }
+    // The boxes the answer names, on the prompt's last image (explain/Grounding.h).
+    if (!prompt.images.empty())
+        result.boxes = groundAnswer(*model->tokenizer, result.token_ids, prompt.images.back()->prepared.layout,
+                                    static_cast<int>(prompt.images.size()) - 1);
     timings.new_tokens = static_cast<int>(result.token_ids.size());
     timings.decode_ms = msSince(decode_start);
     return result;

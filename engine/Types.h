@@ -93,12 +93,28 @@ struct Timings {
 
 enum class StopReason { EndOfTurn, MaxTokens, Cancelled, Error };
 
+// A region of an image that an answer names (grounding): Qwen2.5-VL's JSON boxes
+// (`bbox_2d`, `point_2d`) and Qwen2-VL's `<|box_start|>(x1,y1),(x2,y2)<|box_end|>`, mapped from
+// the model's coordinate space onto the original image (engine/explain/Grounding.h).
+struct GroundingBox {
+    int image = 0;                          // index into Request::images
+    std::string label;                      // what the model called it (UTF-8); may be empty
+    double x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // original-image pixels: x1 <= x2, y1 <= y2, inside
+    bool point = false;    // a point (point_2d): (x1, y1) == (x2, y2)
+    bool clipped = false;  // the model's box reached outside the image and was clamped to it
+    int text_begin = 0;    // the bytes of the answer's text that name it: [begin, end)
+    int text_end = 0;
+    int token_begin = 0;  // the answer's tokens that name it: [begin, end) (TokenEvent::index)
+    int token_end = 0;
+};
+
 struct GenerationResult {
     std::string text;
     std::vector<std::int32_t> token_ids;
     StopReason stop = StopReason::EndOfTurn;
     Timings timings;
     std::string error;
+    std::vector<GroundingBox> boxes;  // the boxes the answer names, in the order it names them
 };
 
 struct ModelInfo {

@@ -24,6 +24,7 @@ struct ChatMessage {
     Role role = Role::User;
     QString text;
     std::vector<TokenRecord> tokens;  // assistant answers only
+    std::vector<GroundingBox> boxes;  // the boxes the answer names (GenerationResult::boxes)
     bool streaming = false;
     QString error;
     std::optional<Timings> timings;

@@ -50,14 +50,22 @@ std::vector<bool> hiddenSyntax(const QString& raw) {
 
 // rendered[i] -> index in raw, or -1: Markdown drops syntax characters but keeps the text in
 // order, so a greedy forward match aligns the two. Text may follow long dropped syntax, so
-// characters are looked for far ahead; white space and line breaks only near.
+// characters are looked for far ahead; white space and line breaks only near. A tab in a code
+// block renders as several spaces: they all stand for the tab (JSON as Qwen2.5-VL writes it is
+// indented with tabs), rather than for white space further on.
 std::vector<int> alignRendered(const QString& raw, const QString& rendered) {
     constexpr int kNear = 24, kFar = 1024;
     const std::vector<bool> hidden = hiddenSyntax(raw);
     std::vector<int> map(size_t(rendered.size()), -1);
     int p = 0;
+    int tab = -1;  // the raw tab the rendered space before stood for
     for (int i = 0; i < rendered.size(); ++i) {
         QChar c = rendered.at(i);
+        if (c == ' ' && tab >= 0 && (p >= raw.size() || !raw.at(p).isSpace())) {
+            map[size_t(i)] = tab;
+            continue;
+        }
+        tab = -1;
         const bool newline = c == QChar::ParagraphSeparator || c == QChar::LineSeparator || c == '\n';
         const int window = newline || c.isSpace() ? kNear : kFar;
         for (int q = p; q < raw.size() && q < p + window; ++q) {
@@ -68,6 +76,8 @@ std::vector<int> alignRendered(const QString& raw, const QString& rendered) {
             if (r == c || (newline && r == '\n') || (c.isSpace() && !newline && r.isSpace())) {
                 map[size_t(i)] = q;
                 p = q + 1;
+                if (r == '\t' && c == ' ')
+                    tab = q;
                 break;
             }
         }

@@ -138,6 +138,7 @@ void ConversationController::handleFinished(const GenerationResult& result) {
     ChatMessage& m = s->messages.back();
     m.streaming = false;
     m.stop = result.stop;
+    m.boxes = result.boxes;
     if (m.text.isEmpty() && !result.text.empty())
         m.text = QString::fromStdString(result.text);  // an engine that did not stream
     Timings t = result.timings;

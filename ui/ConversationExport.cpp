@@ -130,6 +130,16 @@ bool ConversationExport::writeJson(const QString& path, QString* error) const {
                     tokens.append(tok);
                 }
                 turn["tokens"] = tokens;
+                // The boxes it names, in the original image's pixels (as `vqa ask --json`).
+                QJsonArray boxes;
+                for (const GroundingBox& b : m.boxes)
+                    boxes.append(QJsonObject{{"label", QString::fromStdString(b.label)},
+                                             {"box", QJsonArray{b.x1, b.y1, b.x2, b.y2}},
+                                             {"point", b.point},
+                                             {"clipped", b.clipped},
+                                             {"tokens", QJsonArray{b.token_begin, b.token_end}}});
+                if (!boxes.isEmpty())
+                    turn["boxes"] = boxes;
             }
             turns.append(turn);
         }

@@ -52,12 +52,18 @@ void ColorLegend::paintEvent(QPaintEvent*) {
 }
 
 ExplainBar::ExplainBar(QWidget* parent)
-    : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), mode_(new QComboBox), colormap_(new QComboBox),
+    : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), boxes_(new QCheckBox(tr("&Boxes"))),
+      mode_(new QComboBox), colormap_(new QComboBox),
       opacity_(new QSlider(Qt::Horizontal)), layer_begin_(new QSpinBox), layer_end_(new QSpinBox),
       head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton) {
     setAccessibleName(tr("Heatmap controls"));
     toggle_->setChecked(true);
     toggle_->setToolTip(tr("Show or hide the heatmap over the image (Ctrl+H)"));
+    boxes_->setChecked(true);
+    boxes_->setToolTip(tr("Show or hide the boxes the answer names on the image (Ctrl+B); "
+                          "hover a box to see the words that named it"));
+    boxes_->setAccessibleName(tr("Boxes"));
+    boxes_->hide();
     mode_->addItem(tr("Attention"));
     mode_->addItem(tr("Relevancy"));
     mode_->setAccessibleName(tr("Heatmap kind"));
@@ -99,6 +105,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->setContentsMargins(6, 2, 6, 2);
     row->setSpacing(6);
     row->addWidget(toggle_);
+    row->addWidget(boxes_);
     row->addWidget(mode_);
     row->addWidget(colormap_);
     auto* op = new QLabel(tr("Opacity"));
@@ -121,6 +128,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->addWidget(save_);
 
     connect(toggle_, &QCheckBox::toggled, this, &ExplainBar::overlayToggled);
+    connect(boxes_, &QCheckBox::toggled, this, &ExplainBar::boxesToggled);
     connect(mode_, &QComboBox::currentIndexChanged, this, [this](int i) {
         const bool attention = i != int(ExplainMode::Relevancy);
         for (QSpinBox* s : {layer_begin_, layer_end_, head_})
@@ -138,6 +146,9 @@ ExplainBar::ExplainBar(QWidget* parent)
 
 bool ExplainBar::overlayVisible() const { return toggle_->isChecked(); }
 void ExplainBar::setOverlayVisible(bool visible) { toggle_->setChecked(visible); }
+bool ExplainBar::boxesVisible() const { return boxes_->isChecked(); }
+void ExplainBar::setBoxesVisible(bool visible) { boxes_->setChecked(visible); }
+void ExplainBar::setBoxesAvailable(bool available) { boxes_->setVisible(available); }
 Colormap ExplainBar::colormap() const { return static_cast<Colormap>(std::max(0, colormap_->currentIndex())); }
 void ExplainBar::setColormap(Colormap map) { colormap_->setCurrentIndex(static_cast<int>(map)); }
 double ExplainBar::opacity() const { return opacity_->value() / 100.0; }

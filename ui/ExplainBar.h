@@ -1,5 +1,5 @@
-// Heatmap controls above the canvas (overlay on/off, colormap, opacity, layers, head,
-// whole-answer map, save) and the legend below it.
+// Heatmap controls above the canvas (overlay on/off, boxes on/off, colormap, opacity, layers,
+// head, whole-answer map, save) and the legend below it.
 #pragma once
 
 #include <QWidget>
@@ -56,8 +56,12 @@ public:
     ExplainMode mode() const;
     void setMode(ExplainMode mode);
     void setHeatmapAvailable(bool available);  // enables save and whole-answer
+    bool boxesVisible() const;
+    void setBoxesVisible(bool visible);
+    void setBoxesAvailable(bool available);  // the boxes' toggle shows once an answer names boxes
 
     QCheckBox* overlayToggle() const { return toggle_; }
+    QCheckBox* boxesToggle() const { return boxes_; }
     QComboBox* colormapBox() const { return colormap_; }
     QSlider* opacitySlider() const { return opacity_; }
     QComboBox* modeBox() const { return mode_; }
@@ -67,6 +71,7 @@ public:
 
 signals:
     void overlayToggled(bool visible);
+    void boxesToggled(bool visible);
     void colormapChanged(vqa::ui::Colormap map);
     void opacityChanged(double opacity);
     void layersChanged();  // layer range or head
@@ -76,6 +81,7 @@ signals:
 
 private:
     QCheckBox* toggle_;
+    QCheckBox* boxes_;
     QComboBox* mode_;
     QComboBox* colormap_;
     QSlider* opacity_;

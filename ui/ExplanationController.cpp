@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/EngineWorker.h"
+#include "engine/explain/Grounding.h"
 #include "ui/ConversationController.h"
 #include "ui/Heatmap.h"
 #include "ui/ImageSet.h"
@@ -18,6 +19,16 @@ QString wordText(const ChatMessage& m, int b, int e) {
     QString word = m.text.mid(m.tokens[size_t(b)].start, m.tokens[size_t(e - 1)].end - m.tokens[size_t(b)].start);
     word.remove(QRegularExpression(QStringLiteral("[*_`#>]")));
     return word.trimmed();
+}
+
+// The message whose boxes are drawn: `focus` when it names boxes, else the latest that does.
+int boxesMessage(const std::vector<ChatMessage>& messages, int focus) {
+    if (focus >= 0 && focus < int(messages.size()) && !messages[size_t(focus)].boxes.empty())
+        return focus;
+    for (int i = int(messages.size()) - 1; i >= 0; --i)
+        if (!messages[size_t(i)].boxes.empty())
+            return i;
+    return -1;
 }
 
 }  // namespace
@@ -72,6 +83,19 @@ void ExplanationController::clearHeatmap() {
 void ExplanationController::hover(int message, int token) {
     hover_message_ = message;
     hover_token_ = token;
+    hover_box_ = hover_box_message_ = -1;
+    update();
+}
+
+void ExplanationController::hoverBox(int box) {
+    if (box >= 0 && box < int(view_.boxes.size())) {
+        hover_box_message_ = view_.boxes_message;
+        hover_box_ = box;
+    } else if (hover_box_ < 0) {
+        return;
+    } else {
+        hover_box_ = hover_box_message_ = -1;
+    }
     update();
 }
 
@@ -224,11 +248,13 @@ void ExplanationController::setRelevancyMode(bool relevancy) {
 
 void ExplanationController::currentImageChanged() {
     hover_message_ = hover_token_ = -1;
+    hover_box_ = hover_box_message_ = -1;
     update();
 }
 
 void ExplanationController::answerStarted(ImageSession* session) {
     session->pin = {};
+    hover_box_ = hover_box_message_ = -1;
     engine_answer_message_ = -1;  // the engine keeps the attention of the answer it writes now
     update();
 }
@@ -259,6 +285,7 @@ void ExplanationController::conversationCleared(ImageSession* session) {
         engine_answer_message_ = -1;
     session->pin = {};
     hover_message_ = hover_token_ = -1;
+    hover_box_ = hover_box_message_ = -1;
     update();
 }
 
@@ -274,7 +301,12 @@ void ExplanationController::update() {
     if (s) {
         int message = -1, token = -1;
         bool whole = false, live = false;
-        if (hover_message_ >= 0) {
+        const GroundingBox* box = nullptr;  // hovered on the canvas
+        if (hover_box_message_ >= 0 && hover_box_message_ < int(s->messages.size()) && hover_box_ >= 0 &&
+            hover_box_ < int(s->messages[size_t(hover_box_message_)].boxes.size())) {
+            message = hover_box_message_;
+            box = &s->messages[size_t(message)].boxes[size_t(hover_box_)];
+        } else if (hover_message_ >= 0) {
             message = hover_message_;
             token = hover_token_;
         } else if (s->pin.message >= 0) {
@@ -293,7 +325,20 @@ void ExplanationController::update() {
         };
         if (message >= 0 && message < int(s->messages.size())) {
             const ChatMessage& m = s->messages[size_t(message)];
-            if (whole) {
+            if (box) {
+                const int n = int(m.tokens.size());
+                const int b = std::clamp(box->token_begin, 0, n), e = std::clamp(box->token_end, b, n);
+                for (int t = b; t < e; ++t)
+                    if (!mapOf(m.tokens[size_t(t)]).empty())
+                        grids.push_back(&mapOf(m.tokens[size_t(t)]));
+                const QString label = QString::fromStdString(groundingBoxCaption(*box, hover_box_));
+                v.caption = grids.empty() ? tr("Box “%1”").arg(label) : tr("Box “%1”: the words that named it").arg(label);
+                if (e > b) {
+                    v.highlight_message = message;
+                    v.highlight_begin = b;
+                    v.highlight_end = e;
+                }
+            } else if (whole) {
                 for (const auto& t : m.tokens)
                     if (!mapOf(t).empty())
                         grids.push_back(&mapOf(t));
@@ -332,6 +377,20 @@ void ExplanationController::update() {
         if (v.caption.isEmpty())
             v.caption = s->messages.empty() ? tr("Ask a question, then hover a word of the answer")
                                             : tr("Hover or click a word of an answer");
+        v.boxes_message = boxesMessage(s->messages, message);
+        if (v.boxes_message >= 0) {
+            v.boxes = s->messages[size_t(v.boxes_message)].boxes;
+            if (box) {
+                v.highlight_box = hover_box_;
+            } else if (message == v.boxes_message && token >= 0 && !whole &&
+                       token < int(s->messages[size_t(message)].tokens.size())) {
+                // The hovered word names a box: that box stands out.
+                const auto [b, e] = s->messages[size_t(message)].wordOfToken(token);
+                for (int i = 0; i < int(v.boxes.size()) && v.highlight_box < 0; ++i)
+                    if (v.boxes[size_t(i)].token_begin < e && b < v.boxes[size_t(i)].token_end)
+                        v.highlight_box = i;
+            }
+        }
     }
     if (!grids.empty())
         v.overlay = colorizeHeatmap(buildHeatmap(grids, s->image.original_size), colormap_);

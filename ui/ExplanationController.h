@@ -38,6 +38,11 @@ struct HeatmapView {
     int highlight_begin = 0;
     int highlight_end = 0;
     bool available = false;  // a map is up, or some answer of the image has maps
+    // The boxes over the image (original-image pixels): those of the answer in view (hovered,
+    // pinned or streaming) when it names any, else of the latest answer that does.
+    std::vector<GroundingBox> boxes;
+    int boxes_message = -1;  // the message they belong to
+    int highlight_box = -1;  // hovered on the canvas, or named by the hovered word
 };
 
 class ExplanationController : public QObject {
@@ -53,6 +58,9 @@ public:
     // The pointer over a word of the chat, and off it again.
     void hover(int message, int token);
     void leave();
+    // The pointer over box `box` of the view's boxes (-1: off them): the words that named it
+    // are highlighted and their map shown.
+    void hoverBox(int box);
     // Relevancy of the word holding `token` (computed on the worker; heatmapUpdated follows).
     // Returns false, saying why in status, when it cannot start now.
     bool requestRelevancy(int message, int token);
@@ -106,6 +114,7 @@ private:
     ModelController* model_;
 
     int hover_message_ = -1, hover_token_ = -1;
+    int hover_box_message_ = -1, hover_box_ = -1;
     // The answer whose attention the engine keeps (the last one it generated): layer and
     // head changes re-reduce it there.
     std::weak_ptr<ImageSession> engine_answer_session_;

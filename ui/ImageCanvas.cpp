@@ -9,7 +9,21 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/explain/Grounding.h"
+
 namespace vqa::ui {
+namespace {
+
+QColor qcolor(const std::array<std::uint8_t, 3>& c) { return QColor(c[0], c[1], c[2]); }
+
+bool sameBoxes(const std::vector<GroundingBox>& a, const std::vector<GroundingBox>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const GroundingBox& x, const GroundingBox& y) {
+        return x.image == y.image && x.label == y.label && x.x1 == y.x1 && x.y1 == y.y1 && x.x2 == y.x2 &&
+               x.y2 == y.y2 && x.point == y.point && x.token_begin == y.token_begin && x.token_end == y.token_end;
+    });
+}
+
+}  // namespace
 
 ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent) {
     setAcceptDrops(true);
@@ -17,6 +31,7 @@ ImageCanvas::ImageCanvas(QWidget* parent) : QWidget(parent) {
     setAccessibleDescription(tr("The current image; drop an image here. Wheel to zoom, drag to pan."));
     setMinimumSize(240, 180);
     setFocusPolicy(Qt::StrongFocus);
+    setMouseTracking(true);  // hovering a box shows the words that named it
     setPlaceholderText(tr("Drop an image here, paste one (Ctrl+V),\nor use File ▸ Open Image… (Ctrl+O)"));
 }
 
@@ -37,7 +52,110 @@ void ImageCanvas::clear() {
     original_size_ = {};
     overlay_ = {};
     cache_ = {};
+    boxes_.clear();
+    highlighted_box_ = hovered_box_ = -1;
     update();
+}
+
+void ImageCanvas::setBoxes(const std::vector<GroundingBox>& boxes) {
+    if (sameBoxes(boxes, boxes_))
+        return;  // the view is computed again often (every hovered word)
+    boxes_ = boxes;
+    hovered_box_ = -1;
+    if (highlighted_box_ >= int(boxes_.size()))
+        highlighted_box_ = -1;
+    update();
+}
+
+void ImageCanvas::setBoxesVisible(bool visible) {
+    boxes_visible_ = visible;
+    if (!visible)
+        setHoveredBox(-1);
+    update();
+}
+
+void ImageCanvas::setHighlightedBox(int index) {
+    index = index >= 0 && index < int(boxes_.size()) ? index : -1;
+    if (index == highlighted_box_)
+        return;
+    highlighted_box_ = index;
+    update();
+}
+
+QRectF ImageCanvas::boxRect(int index) const {
+    if (image_.isNull() || original_size_.isEmpty() || index < 0 || index >= int(boxes_.size()))
+        return {};
+    const GroundingBox& b = boxes_[size_t(index)];
+    const QRectF r = imageRect();
+    const double sx = r.width() / original_size_.width(), sy = r.height() / original_size_.height();
+    return {r.x() + b.x1 * sx, r.y() + b.y1 * sy, (b.x2 - b.x1) * sx, (b.y2 - b.y1) * sy};
+}
+
+int ImageCanvas::boxAt(QPointF position) const {
+    if (!boxes_visible_)
+        return -1;
+    int best = -1;
+    double best_area = 0;
+    for (int i = 0; i < int(boxes_.size()); ++i) {
+        const QRectF r = boxRect(i).adjusted(-4, -4, 4, 4);  // thin boxes and points stay easy to hit
+        const double area = r.width() * r.height();
+        if (r.contains(position) && (best < 0 || area < best_area)) {
+            best = i;
+            best_area = area;
+        }
+    }
+    return best;
+}
+
+void ImageCanvas::setHoveredBox(int index) {
+    if (index == hovered_box_)
+        return;
+    hovered_box_ = index;
+    update();
+    emit boxHovered(index);
+}
+
+void ImageCanvas::paintBoxes(QPainter& painter) const {
+    const QRectF area = imageRect();
+    QFont caption_font = font();
+    caption_font.setBold(true);
+    const QFontMetrics fm(caption_font);
+    painter.setFont(caption_font);
+    for (int i = 0; i < int(boxes_.size()); ++i) {
+        const GroundingBox& b = boxes_[size_t(i)];
+        const QColor color = qcolor(groundingBoxColor(i));
+        const bool strong = i == highlighted_box_ || i == hovered_box_;
+        const QRectF r = boxRect(i);
+        painter.setRenderHint(QPainter::Antialiasing, b.point);
+        if (b.point) {
+            const double radius = strong ? 7 : 5;
+            painter.setPen(QPen(Qt::white, 2));
+            painter.setBrush(color);
+            painter.drawEllipse(r.topLeft(), radius, radius);
+        } else {
+            QColor fill = color;
+            fill.setAlpha(strong ? 60 : 0);
+            painter.setPen(QPen(color, strong ? 4 : 2, Qt::SolidLine, Qt::SquareCap, Qt::MiterJoin));
+            painter.setBrush(fill);
+            painter.drawRect(r);
+        }
+        // The caption in a tag of the box's colour: above its top-left corner, or inside it
+        // when the image's top edge is in the way.
+        const QString caption = fm.elidedText(QString::fromStdString(groundingBoxCaption(b, i)), Qt::ElideRight,
+                                              std::max(40, int(width() * 0.4)));
+        const QSizeF tag_size(fm.horizontalAdvance(caption) + 8, fm.height() + 2);
+        double top = r.top() - tag_size.height() - 1;
+        if (top < area.top())
+            top = r.top() + 1;
+        const QRectF tag(QPointF(std::min(r.left(), double(width()) - tag_size.width()), top), tag_size);
+        painter.setPen(Qt::NoPen);
+        painter.setBrush(color);
+        painter.drawRect(tag);
+        painter.setPen(qcolor(groundingCaptionColor(i)));
+        painter.drawText(tag, Qt::AlignCenter, caption);
+    }
+    painter.setBrush(Qt::NoBrush);
+    painter.setRenderHint(QPainter::Antialiasing, false);
 }
 
 void ImageCanvas::setOverlay(const QImage& overlay) {
@@ -164,6 +282,8 @@ void ImageCanvas::paintEvent(QPaintEvent*) {
         painter.drawImage(target, overlay_);
         painter.setOpacity(1.0);
     }
+    if (boxes_visible_ && !boxes_.empty())
+        paintBoxes(painter);
 }
 
 void ImageCanvas::wheelEvent(QWheelEvent* event) {
@@ -188,7 +308,14 @@ void ImageCanvas::mouseMoveEvent(QMouseEvent* event) {
         fit_ = false;
         clampOffset();
         update();
+    } else if (!boxes_.empty()) {
+        setHoveredBox(boxAt(event->position()));
     }
+}
+
+void ImageCanvas::leaveEvent(QEvent* event) {
+    setHoveredBox(-1);
+    QWidget::leaveEvent(event);
 }
 
 void ImageCanvas::mouseReleaseEvent(QMouseEvent*) {

@@ -1,10 +1,15 @@
 // The image area: zoom (wheel, fit, 1:1), pan (drag), a heatmap overlay blended over the
-// image, and drops of files or image data.
+// image, the boxes an answer names (outlined with their captions, drawn at screen resolution so
+// they stay sharp at any zoom; hovering one reports it), and drops of files or image data.
 #pragma once
 
 #include <QImage>
 #include <QPixmap>
 #include <QWidget>
+
+#include <vector>
+
+#include "engine/Types.h"
 
 class QMimeData;
 
@@ -31,6 +36,19 @@ public:
     // The image with the overlay over it, at the display copy's resolution.
     QImage composite() const;
 
+    // Boxes in the original image's pixels, drawn over the image and the overlay in the
+    // colours and with the captions the CLI uses (engine/explain/Grounding.h).
+    void setBoxes(const std::vector<GroundingBox>& boxes);
+    const std::vector<GroundingBox>& boxes() const { return boxes_; }
+    void setBoxesVisible(bool visible);
+    bool boxesVisible() const { return boxes_visible_; }
+    void setHighlightedBox(int index);  // drawn stronger; -1: none
+    int highlightedBox() const { return highlighted_box_; }
+    // Where box `index` is drawn, in widget coordinates (empty when there is no such box).
+    QRectF boxRect(int index) const;
+    // The box under a widget position (the smallest that holds it), or -1.
+    int boxAt(QPointF position) const;
+
     double zoom() const { return scale_; }  // screen pixels per display-image pixel
     bool isFitToWindow() const { return fit_; }
     QRectF imageRect() const;               // where the image is drawn, widget coordinates
@@ -47,6 +65,7 @@ public slots:
 signals:
     void dropped(const QMimeData* mime);
     void zoomChanged(double percent);  // relative to the original image
+    void boxHovered(int index);        // the pointer entered box `index`, or left the boxes (-1)
 
 protected:
     void paintEvent(QPaintEvent* event) override;
@@ -56,12 +75,15 @@ protected:
     void mouseMoveEvent(QMouseEvent* event) override;
     void mouseReleaseEvent(QMouseEvent* event) override;
     void mouseDoubleClickEvent(QMouseEvent* event) override;
+    void leaveEvent(QEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dragMoveEvent(QDragMoveEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
 private:
     void zoomAt(double new_scale, QPointF anchor);
+    void paintBoxes(QPainter& painter) const;
+    void setHoveredBox(int index);
     void clampOffset();
     double fitScale() const;
 
@@ -77,6 +99,10 @@ private:
     QPointF drag_offset_;
     bool dragging_ = false;
     QString placeholder_;
+    std::vector<GroundingBox> boxes_;
+    bool boxes_visible_ = true;
+    int highlighted_box_ = -1;
+    int hovered_box_ = -1;
     mutable QPixmap cache_;  // the image scaled for the current zoom (when shrinking)
     mutable QSize cache_size_;
 };

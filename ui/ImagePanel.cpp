@@ -37,9 +37,11 @@ ImagePanel::ImagePanel(const AppSettings& settings, QWidget* parent)
     explain_->setColormap(colormapFromName(settings.colormap));
     explain_->setOpacity(settings.overlay_opacity);
     explain_->setOverlayVisible(settings.overlay_visible);
+    explain_->setBoxesVisible(settings.boxes_visible);
     explain_->setLayers(settings.layer_begin, settings.layer_end, settings.head);
     canvas_->setOverlayOpacity(settings.overlay_opacity);
     canvas_->setOverlayVisible(settings.overlay_visible);
+    canvas_->setBoxesVisible(settings.boxes_visible);
     legend_->setColormap(colormapFromName(settings.colormap));
 
     auto makeToolButton = [](const QString& text, const QString& tip) {
@@ -80,6 +82,7 @@ ImagePanel::ImagePanel(const AppSettings& settings, QWidget* parent)
 
     // The bar's look reaches the canvas and the legend (the settings are the window's).
     connect(explain_, &ExplainBar::overlayToggled, canvas_, &ImageCanvas::setOverlayVisible);
+    connect(explain_, &ExplainBar::boxesToggled, canvas_, &ImageCanvas::setBoxesVisible);
     connect(explain_, &ExplainBar::opacityChanged, canvas_, &ImageCanvas::setOverlayOpacity);
     connect(explain_, &ExplainBar::colormapChanged, legend_, &ColorLegend::setColormap);
     connect(thumbnails_, &QListWidget::currentRowChanged, this, &ImagePanel::thumbnailSelected);
@@ -108,8 +111,11 @@ void ImagePanel::removeThumbnail(int index) { delete thumbnails_->takeItem(index
 
 void ImagePanel::showHeatmap(const HeatmapView& view) {
     canvas_->setOverlay(view.overlay);
+    canvas_->setBoxes(view.boxes);
+    canvas_->setHighlightedBox(view.highlight_box);
     legend_->setCaption(view.caption);
     explain_->setHeatmapAvailable(view.available);
+    explain_->setBoxesAvailable(!view.boxes.empty());
 }
 
 void ImagePanel::setHasImage(bool has_image) {

@@ -1,7 +1,7 @@
 // The window's left side: the heatmap controls (ExplainBar), the image canvas with its
-// overlay, the zoom buttons with the legend, and the strip of open images' thumbnails. It
-// keeps its own parts in step (the bar's toggle, opacity and colormap reach the canvas and
-// the legend); the window tells it what to show.
+// overlay and boxes, the zoom buttons with the legend, and the strip of open images'
+// thumbnails. It keeps its own parts in step (the bar's toggles, opacity and colormap reach the
+// canvas and the legend); the window tells it what to show.
 #pragma once
 
 #include <QWidget>

@@ -85,6 +85,11 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     overlay_action_->setCheckable(true);
     overlay_action_->setChecked(w->settings().overlay_visible);
     connect(w->explainBar(), &ExplainBar::overlayToggled, overlay_action_, &QAction::setChecked);
+    QAction* boxes = add(view, tr("Show &Boxes"), QKeySequence(tr("Ctrl+B")),
+                         [w](bool on) { w->explainBar()->setBoxesVisible(on); });
+    boxes->setCheckable(true);
+    boxes->setChecked(w->settings().boxes_visible);
+    connect(w->explainBar(), &ExplainBar::boxesToggled, boxes, &QAction::setChecked);
     add(view, tr("&Whole-Answer Heatmap"), QKeySequence(tr("Ctrl+Shift+H")),
         [w] { w->explanation()->showWholeAnswerHeatmap(); });
     view->addSeparator();

@@ -220,6 +220,7 @@ void MainWindow::connectControllers() {
     connect(chatView(), &ChatView::tokenHovered, explanation_, &ExplanationController::hover);
     connect(chatView(), &ChatView::hoverLeft, explanation_, &ExplanationController::leave);
     connect(chatView(), &ChatView::tokenClicked, explanation_, &ExplanationController::showTokenHeatmap);
+    connect(canvas(), &ImageCanvas::boxHovered, explanation_, &ExplanationController::hoverBox);
     connect(explanation_, &ExplanationController::viewChanged, this, [this](const HeatmapView& view) {
         image_panel_->showHeatmap(view);
         chatView()->setHighlight(view.highlight_message, view.highlight_begin, view.highlight_end);
@@ -232,6 +233,7 @@ void MainWindow::connectControllers() {
     });
     ExplainBar* bar = explainBar();
     connect(bar, &ExplainBar::overlayToggled, this, [this](bool on) { settings_.overlay_visible = on; });
+    connect(bar, &ExplainBar::boxesToggled, this, [this](bool on) { settings_.boxes_visible = on; });
     connect(bar, &ExplainBar::colormapChanged, this, [this](Colormap map) {
         settings_.colormap = colormapName(map);
         explanation_->setColormap(map);
@@ -430,6 +432,7 @@ void MainWindow::applySettings(const AppSettings& settings) {
     bar->setColormap(colormapFromName(settings_.colormap));
     bar->setOpacity(settings_.overlay_opacity);
     bar->setOverlayVisible(settings_.overlay_visible);
+    bar->setBoxesVisible(settings_.boxes_visible);
     bar->setLayers(settings_.layer_begin, settings_.layer_end, settings_.head);
     pushRequestParams();
     if (reload)

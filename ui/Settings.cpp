@@ -37,6 +37,7 @@ AppSettings AppSettings::restore() {
     a.colormap = s.value("heatmap/colormap", a.colormap).toString();
     a.overlay_opacity = std::clamp(s.value("heatmap/opacity", a.overlay_opacity).toDouble(), 0.0, 1.0);
     a.overlay_visible = s.value("heatmap/visible", a.overlay_visible).toBool();
+    a.boxes_visible = s.value("heatmap/boxesVisible", a.boxes_visible).toBool();
     a.layer_begin = s.value("heatmap/layerBegin", a.layer_begin).toInt();
     a.layer_end = s.value("heatmap/layerEnd", a.layer_end).toInt();
     a.head = s.value("heatmap/head", a.head).toInt();
@@ -58,6 +59,7 @@ void AppSettings::save() const {
     s.setValue("heatmap/colormap", colormap);
     s.setValue("heatmap/opacity", overlay_opacity);
     s.setValue("heatmap/visible", overlay_visible);
+    s.setValue("heatmap/boxesVisible", boxes_visible);
     s.setValue("heatmap/layerBegin", layer_begin);
     s.setValue("heatmap/layerEnd", layer_end);
     s.setValue("heatmap/head", head);
@@ -81,6 +83,7 @@ bool AppSettings::operator==(const AppSettings& o) const {
            g.top_k == h.top_k && g.repetition_penalty == h.repetition_penalty && g.seed == h.seed &&
            capture_attention == o.capture_attention && colormap == o.colormap &&
            overlay_opacity == o.overlay_opacity && overlay_visible == o.overlay_visible &&
+           boxes_visible == o.boxes_visible &&
            layer_begin == o.layer_begin && layer_end == o.layer_end && head == o.head;
 }
 

@@ -16,6 +16,7 @@ struct AppSettings {
     QString colormap = QStringLiteral("turbo");
     double overlay_opacity = 0.55;
     bool overlay_visible = true;
+    bool boxes_visible = true;  // the boxes an answer names (grounding), over the image
     int layer_begin = -1;  // -1: the engine's default
     int layer_end = -1;
     int head = -1;         // -1: mean over heads

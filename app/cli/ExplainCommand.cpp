@@ -1,5 +1,6 @@
 // `vqa explain`: answer a question and show where the model looked, as heatmap PNGs per
-// word and for the whole answer, plus a JSON file with the tokens and their raw grids.
+// word and for the whole answer (with the boxes the answer names drawn over it), plus a JSON
+// file with the tokens, their raw grids and the boxes.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -7,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli/BoxesJson.h"
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
+#include "engine/explain/Grounding.h"
 #include "engine/explain/Heatmap.h"
 
 namespace vqa::cli {
@@ -113,15 +116,19 @@ int run(const ExplainOptions& o) {
 
         fs::create_directories(o.out);
         std::ofstream(fs::path(o.out) / "answer.txt") << result.text << "\n";
-        auto save = [&](const std::vector<HeatmapGrid>& g, const std::string& name) {
+        auto picture = [&](const std::vector<HeatmapGrid>& g) {
             // At the window's resolution, so its overlay and these PNGs are the same pixels.
             auto map = composeHeatmap(g, image->width, image->height, source, kHeatmapMaxSide);
-            writePng(renderHeatmap(*image, map, render), (fs::path(o.out) / name).string());
+            return renderHeatmap(*image, map, render);
+        };
+        auto save = [&](const std::vector<HeatmapGrid>& g, const std::string& name) {
+            writePng(picture(g), (fs::path(o.out) / name).string());
         };
         nlohmann::json doc{{"question", o.question},
                            {"answer", result.text},
                            {"image", {{"path", o.image}, {"width", image->width}, {"height", image->height}}},
                            {"reduction", reductionText(request.explain)},
+                           {"boxes", boxesJson(result.boxes, result.text)},
                            {"tokens", nlohmann::json::array()},
                            {"words", nlohmann::json::array()}};
         for (std::size_t i = 0; i < texts.size(); ++i)
@@ -147,10 +154,17 @@ int run(const ExplainOptions& o) {
             doc["words"].push_back(entry);
             ++n;
         }
-        if (!grids.empty())
-            save(averageGrids(grids, 0, static_cast<int>(grids.size())), "answer.png");
+        // The whole answer's map, with the boxes the answer names drawn over it.
+        if (!grids.empty() || !result.boxes.empty()) {
+            RgbImage answer = grids.empty() ? *image : picture(averageGrids(grids, 0, static_cast<int>(grids.size())));
+            drawGroundingBoxes(answer, result.boxes);
+            writePng(answer, (fs::path(o.out) / "answer.png").string());
+        }
         std::ofstream(fs::path(o.out) / "explain.json") << doc.dump(1) << "\n";
-        std::cerr << "wrote " << n << " word heatmaps, answer.png and explain.json to " << o.out << "\n";
+        std::cerr << "wrote " << n << " word heatmaps, answer.png and explain.json to " << o.out;
+        if (!result.boxes.empty())
+            std::cerr << " (" << result.boxes.size() << " boxes named, drawn in answer.png)";
+        std::cerr << "\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "vqa: " << e.what() << "\n";

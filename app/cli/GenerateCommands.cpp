@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/cli/BoxesJson.h"
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
@@ -64,6 +65,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
     return {{"text", r.text},
             {"token_ids", r.token_ids},
             {"stop", stopName(r.stop)},
+            {"boxes", boxesJson(r.boxes, r.text)},
             {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype}}},
             {"timings",
              {{"preprocess_ms", t.preprocess_ms},

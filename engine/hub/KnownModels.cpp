@@ -28,6 +28,24 @@ const std::vector<KnownModel>& knownModels() {
          "The classic LLaVA-1.5 (CLIP + Vicuna 7B): fuller answers about everyday scenes; "
          "meant for a GPU with 16 GB or more, very slow on a CPU.",
          false},
+        // Qwen2.5-VL and Qwen2-VL: bf16 weights (3.75, 8.29 and 2.21 billion parameters),
+        // sharded. The 3B's licence is Qwen's research licence (no commercial use), which has
+        // no SPDX identifier; the 7B and the 2B are Apache-2.0.
+        {"Qwen/Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL 3B Instruct", "qwen2_5_vl", "Qwen Research License",
+         7'520'000'000ULL, 15'500'000'000ULL,
+         "Reads documents, screenshots, charts and receipts, and points at things: ask where "
+         "something is and it draws boxes on the image. Best on a GPU with 12 GB or more.",
+         false},
+        {"Qwen/Qwen2.5-VL-7B-Instruct", "Qwen2.5-VL 7B Instruct", "qwen2_5_vl", "Apache-2.0",
+         16'590'000'000ULL, 33'700'000'000ULL,
+         "The larger Qwen2.5-VL: better at dense documents, small print and exact boxes; "
+         "meant for a GPU with 24 GB or more, very slow on a CPU.",
+         false},
+        {"Qwen/Qwen2-VL-2B-Instruct", "Qwen2-VL 2B Instruct", "qwen2_vl", "Apache-2.0",
+         4'430'000'000ULL, 9'300'000'000ULL,
+         "The Qwen generation before 2.5, smaller and quicker: reads text in images well and "
+         "names boxes too; usable on a CPU with patience.",
+         false},
     };
     return models;
 }

@@ -47,6 +47,8 @@ except json.JSONDecodeError:
     out = {}
 check("ask --json answers with 6 tokens", r.returncode == 0 and len(out.get("token_ids", [])) == 6
       and out.get("stop") == "max_tokens" and out["timings"]["prompt_tokens"] > 16, r.stdout + r.stderr)
+# SmolVLM names no boxes (no box space, no <|box_start|>): the list is there, and empty.
+check("ask --json reports the answer's boxes (none for SmolVLM)", out.get("boxes") == [], r.stdout)
 
 r = run("caption", "--model", model, image, "--max-new-tokens", "4", "--ignore-eos")
 check("caption streams text", r.returncode == 0 and len(r.stdout.strip()) > 0, r.stderr)
@@ -74,7 +76,7 @@ ok = r.returncode == 0 and os.path.exists(os.path.join(out_dir, "answer.png"))
 if ok:
     doc = json.load(open(os.path.join(out_dir, "explain.json")))
     ok = len(doc["tokens"]) == 5 and all(os.path.exists(os.path.join(out_dir, w["png"])) for w in doc["words"])
-    ok = ok and all(len(t["grids"]) > 1 for t in doc["tokens"])
+    ok = ok and all(len(t["grids"]) > 1 for t in doc["tokens"]) and doc["boxes"] == []
 check("explain writes word and answer heatmaps and the grids", ok, r.stdout + r.stderr)
 
 # Ctrl+C during an answer stops that answer, keeps what came and exits 130. The model at the

@@ -200,6 +200,34 @@ TEST(HubKnownModels, OffersBothSmolVLMsWithLicenceAndSize) {
     EXPECT_EQ(formatBytes(1'030'000'000), "1.0 GB");
 }
 
+TEST(HubKnownModels, OffersTheQwenVisionModelsWithTheirFamiliesAndSizes) {
+    const auto* q3 = findKnownModel("Qwen/Qwen2.5-VL-3B-Instruct");
+    const auto* q7 = findKnownModel("qwen/qwen2.5-vl-7b-instruct");
+    const auto* q2 = findKnownModel("Qwen/Qwen2-VL-2B-Instruct");
+    ASSERT_NE(q3, nullptr);
+    ASSERT_NE(q7, nullptr);
+    ASSERT_NE(q2, nullptr);
+    EXPECT_EQ(q3->family, "qwen2_5_vl");
+    EXPECT_EQ(q7->family, "qwen2_5_vl");
+    EXPECT_EQ(q2->family, "qwen2_vl");
+    // bf16 safetensors: about 7.5, 16.6 and 4.4 GB; fp32 in memory about twice that.
+    EXPECT_EQ(formatBytes(q3->download_bytes), "7.5 GB");
+    EXPECT_EQ(formatBytes(q7->download_bytes), "17 GB");
+    EXPECT_EQ(formatBytes(q2->download_bytes), "4.4 GB");
+    for (const auto* m : {q3, q7, q2}) {
+        EXPECT_GT(m->memory_bytes, 2 * m->download_bytes - m->download_bytes / 10) << m->repo_id;
+        EXPECT_FALSE(m->recommended) << m->repo_id;
+        EXPECT_FALSE(m->license.empty()) << m->repo_id;
+    }
+    EXPECT_EQ(q7->license, "Apache-2.0");
+    // One recommended model still: the small SmolVLM, first in the list.
+    int recommended = 0;
+    for (const auto& m : knownModels())
+        recommended += m.recommended;
+    EXPECT_EQ(recommended, 1);
+    EXPECT_TRUE(knownModels().front().recommended);
+}
+
 TEST_F(HubServerTest, FullDownloadLaysOutTheHubCacheAndReportsProgress) {
     HubClient client(options());
     std::vector<DownloadProgress> events;

@@ -5,6 +5,8 @@ to change them). Tiny generated files, fixed seeds, nothing fetched:
   fuzz_tokenizer    small byte-level BPE tokenizer.json files (trained here on a few
                     sentences, with added and special tokens), each followed by text
   fuzz_safetensors  files of several dtypes, with metadata, empty tensors
+  fuzz_grounding    answers naming boxes: Qwen2.5-VL JSON (fenced, one object, points,
+                    nested, cut off), Qwen2-VL <|box_start|> boxes, Unicode labels
 """
 import io
 import json
@@ -96,10 +98,28 @@ def safetensors():
     write("fuzz_safetensors", "no-tensors.safetensors", save({}))
 
 
+def grounding():
+    answers = {
+        "json-list": '```json\n[\n\t{"bbox_2d": [50, 25, 150, 125], "label": "dog"},\n'
+                     '\t{"bbox_2d": [300, 100, 450, 240], "label": "cat"}\n]\n```',
+        "json-one": '{"label": "mug", "bbox_2d": [10.5, 20, 30, 40.25], "attrs": {"color": "red"}}',
+        "json-point": '[{"point_2d": [25, 12], "label": "nose"}]',
+        "json-nested": '{"objects": [{"bbox_2d": ["1", "2", "3", "4"], "label": "a"}, {"bbox_2d": [5, 6, 7, 8]}]}',
+        "json-cut": '```json\n[{"bbox_2d": [1, 2, 3, 4], "label": "a"}, {"bbox_2d": [5, 6, 7',
+        "json-outside": '[{"bbox_2d": [-10, 20, 600, 100], "label": "wide"}, {"bbox_2d": [30, 20, 10, 5]}]',
+        "json-unicode": '[{"bbox_2d": [0, 0, 10, 10], "label": "\\u732b \\ud83d\\ude00 狗"}]',
+        "qwen2-boxes": "The <|object_ref_start|>red car<|object_ref_end|><|box_start|>(100,250),(500,750)"
+                       "<|box_end|> <|box_start|>(0,0),(1000,1000)<|box_end|> next to <|box_start|>(9,9),(10",
+    }
+    for name, text in answers.items():
+        write("fuzz_grounding", name, text.encode("utf-8"))
+
+
 if __name__ == "__main__":
     images()
     tokenizers()
     safetensors()
+    grounding()
     for target in sorted(os.listdir(root)):
         files = os.listdir(os.path.join(root, target))
         size = sum(os.path.getsize(os.path.join(root, target, f)) for f in files)
