@@ -36,8 +36,8 @@ namespace vqa::models {
 
 // The frames of one image cut into the vision tower's patches.
 struct Qwen2VLPatches {
-    torch::Tensor flat;      // [grid_t * grid_h * grid_w, C * T * P * P]
-    torch::Tensor grid_thw;  // [1, 3] int64: temporal patches, patch rows, patch columns
+    torch::Tensor flat;     // [grid_t * grid_h * grid_w, C * T * P * P]
+    torch::Tensor grid_thw; // [1, 3] int64: temporal patches, patch rows, patch columns
 };
 
 // frames [F, C, H, W] (one image: F = 1; H, W multiples of patch_size * spatial_merge_size)
@@ -58,34 +58,36 @@ torch::Tensor qwen2VLRopePositions(const torch::Tensor& ids, const Qwen2VLConfig
 
 // The vision tower and merger ("visual" in the checkpoint).
 class Qwen2VLVisionModel {
-public:
-    Qwen2VLVisionModel(const Qwen2VLVisionConfig& config, WeightLoader& weights, const std::string& prefix);
+  public:
+    Qwen2VLVisionModel(const Qwen2VLVisionConfig& config, WeightLoader& weights,
+                       const std::string& prefix);
 
     // flat [patches, C * T * P * P] and grid_thw [images, 3] -> [merged tokens, out_hidden_size],
     // the images' tokens one after the other, each image's row-major over its merged grid.
     torch::Tensor forward(const torch::Tensor& flat, const torch::Tensor& grid_thw) const;
 
-private:
+  private:
     struct Block {
-        torch::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias;  // biases: LayerNorm only
+        torch::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias; // biases: LayerNorm only
         Linear qkv, proj;
-        Linear gate_up, down;  // Qwen2.5-VL: mlp.{gate,up}_proj fused, mlp.down_proj
-        Linear fc1, fc2;       // Qwen2-VL: mlp.fc1, mlp.fc2
+        Linear gate_up, down; // Qwen2.5-VL: mlp.{gate,up}_proj fused, mlp.down_proj
+        Linear fc1, fc2;      // Qwen2-VL: mlp.fc1, mlp.fc2
     };
-    torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const;
-    torch::Tensor block(const Block& b, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const std::vector<std::int64_t>& segments) const;
+    torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight,
+                       const torch::Tensor& bias) const;
+    torch::Tensor block(const Block& b, const torch::Tensor& x, const torch::Tensor& cos,
+                        const torch::Tensor& sin, const std::vector<std::int64_t>& segments) const;
 
     Qwen2VLVisionConfig config_;
-    torch::Tensor patch_embed_;  // [hidden, C * T * P * P]: the Conv3d whose stride is its kernel
-    Rotary rotary_;              // over head_dim / 2: half the frequencies for rows, half for columns
+    torch::Tensor patch_embed_; // [hidden, C * T * P * P]: the Conv3d whose stride is its kernel
+    Rotary rotary_; // over head_dim / 2: half the frequencies for rows, half for columns
     std::vector<Block> blocks_;
     torch::Tensor ln_q_weight_, ln_q_bias_;
-    Linear merger_1_, merger_2_;  // merger.mlp.0, merger.mlp.2
+    Linear merger_1_, merger_2_; // merger.mlp.0, merger.mlp.2
 };
 
 class Qwen2VLModel : public LlamaBackedModel {
-public:
+  public:
     // Takes every tensor from `weights` (checking shapes against `config`), converted to
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weights, torch::Device device,
@@ -97,7 +99,8 @@ public:
     // pixel_values [frames, C, H, W]: the processor's resized, rescaled and normalized frames
     // of one image (1 for a still image); the mask is ignored. Returns [1, merged tokens,
     // text hidden].
-    torch::Tensor encodeImages(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) override;
+    torch::Tensor encodeImages(const torch::Tensor& pixel_values,
+                               const torch::Tensor& pixel_attention_mask) override;
 
     // The reference processor's flat pixel_values and image_grid_thw of any number of images
     // -> [total merged tokens, text hidden] (get_image_features, concatenated).
@@ -105,12 +108,13 @@ public:
 
     const Qwen2VLConfig& config() const { return config_; }
 
-private:
+  private:
     Qwen2VLConfig config_;
     std::unique_ptr<Qwen2VLVisionModel> vision_;
 };
 
-std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config, const WeightSource& weights,
-                                                 torch::Device device, torch::ScalarType dtype);
+std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config,
+                                                 const WeightSource& weights, torch::Device device,
+                                                 torch::ScalarType dtype);
 
-}  // namespace vqa::models
+} // namespace vqa::models

@@ -30,7 +30,8 @@ json qwen25Flat() {
       "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}, "vocab_size": 151936})");
 }
 
-// Qwen/Qwen2-VL-2B-Instruct's (flat; the vision tower's width is embed_dim, hidden_size is the merger's output).
+// Qwen/Qwen2-VL-2B-Instruct's (flat; the vision tower's width is embed_dim, hidden_size is the
+// merger's output).
 json qwen2Flat() {
     return json::parse(R"({
       "architectures": ["Qwen2VLForConditionalGeneration"], "bos_token_id": 151643, "eos_token_id": 151645,
@@ -49,12 +50,14 @@ json qwen2Flat() {
 json qwen25Nested() {
     json flat = qwen25Flat();
     json text;
-    for (const char* k : {"hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers",
-                          "num_key_value_heads", "rms_norm_eps", "vocab_size", "max_position_embeddings", "hidden_act"}) {
+    for (const char* k : {"hidden_size", "intermediate_size", "num_attention_heads",
+                          "num_hidden_layers", "num_key_value_heads", "rms_norm_eps", "vocab_size",
+                          "max_position_embeddings", "hidden_act"}) {
         text[k] = flat[k];
         flat.erase(k);
     }
-    text["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000000.0}, {"mrope_section", {16, 24, 24}}};
+    text["rope_parameters"] = {
+        {"rope_type", "default"}, {"rope_theta", 1000000.0}, {"mrope_section", {16, 24, 24}}};
     flat.erase("rope_scaling");
     flat.erase("rope_theta");
     flat["text_config"] = text;
@@ -70,12 +73,12 @@ std::string errorOf(const json& config) {
     return "";
 }
 
-#define EXPECT_ERROR_MENTIONS(config, ...)                                                  \
-    do {                                                                                    \
-        const auto message = errorOf(config);                                               \
-        ASSERT_FALSE(message.empty()) << "accepted";                                        \
-        for (const char* part : {"model/config.json", __VA_ARGS__})                        \
-            EXPECT_NE(message.find(part), std::string::npos) << message << " lacks " << part; \
+#define EXPECT_ERROR_MENTIONS(config, ...)                                                         \
+    do {                                                                                           \
+        const auto message = errorOf(config);                                                      \
+        ASSERT_FALSE(message.empty()) << "accepted";                                               \
+        for (const char* part : {"model/config.json", __VA_ARGS__})                                \
+            EXPECT_NE(message.find(part), std::string::npos) << message << " lacks " << part;      \
     } while (0)
 
 TEST(Qwen2VLConfig, ReadsQwen25FlatLayout) {
@@ -136,10 +139,12 @@ TEST(Qwen2VLConfig, MissingVisionConfigOrKeyIsNamed) {
     auto no_vision = qwen25Flat();
     no_vision.erase("vision_config");
     EXPECT_ERROR_MENTIONS(no_vision, "vision_config is missing");
-    for (const char* k : {"depth", "hidden_size", "num_heads", "intermediate_size", "out_hidden_size"}) {
+    for (const char* k :
+         {"depth", "hidden_size", "num_heads", "intermediate_size", "out_hidden_size"}) {
         auto c = qwen25Flat();
         c["vision_config"].erase(k);
-        EXPECT_ERROR_MENTIONS(c, (std::string("vision_config.") + k).c_str(), "missing");
+        const std::string name = std::string("vision_config.") + k;
+        EXPECT_ERROR_MENTIONS(c, name.c_str(), "missing");
     }
     auto c = qwen2Flat();
     c["vision_config"].erase("embed_dim");
@@ -152,7 +157,8 @@ TEST(Qwen2VLConfig, MismatchedMropeSectionIsRefused) {
     EXPECT_ERROR_MENTIONS(c, "rope_scaling.mrope_section", "sums to 56", "64");
     auto nested = qwen25Nested();
     nested["text_config"]["rope_parameters"]["mrope_section"] = {16, 24};
-    EXPECT_ERROR_MENTIONS(nested, "text_config.rope_parameters.mrope_section", "three positive integers");
+    EXPECT_ERROR_MENTIONS(nested, "text_config.rope_parameters.mrope_section",
+                          "three positive integers");
     nested["text_config"]["rope_parameters"]["mrope_section"] = "16,24,24";
     EXPECT_ERROR_MENTIONS(nested, "text_config.rope_parameters.mrope_section");
 }

@@ -33,11 +33,13 @@ double relDiff(const torch::Tensor& got, const torch::Tensor& want) {
 }
 
 std::shared_ptr<vqa::SafetensorsFile> processorReference() {
-    return vqa::SafetensorsFile::open((referenceDir("qwen2vl") / "processor" / "processor.safetensors").string());
+    return vqa::SafetensorsFile::open(
+        (referenceDir("qwen2vl") / "processor" / "processor.safetensors").string());
 }
 
 vqa::models::Qwen2VLConfig configOf(const fs::path& model_dir) {
-    return vqa::parseQwen2VLConfig(vqa::readModelConfig(model_dir.string()), (model_dir / "config.json").string());
+    return vqa::parseQwen2VLConfig(vqa::readModelConfig(model_dir.string()),
+                                   (model_dir / "config.json").string());
 }
 
 using Loaded = ReferenceCase<Qwen2VLModel>;
@@ -45,7 +47,8 @@ using Loaded = ReferenceCase<Qwen2VLModel>;
 Loaded load(const fs::path& dir) {
     auto checkpoint = vqa::Checkpoint::open((dir / "model").string());
     Loaded l;
-    l.model = std::make_unique<Qwen2VLModel>(configOf(dir / "model"), *checkpoint, torch::kCPU, torch::kFloat32);
+    l.model = std::make_unique<Qwen2VLModel>(configOf(dir / "model"), *checkpoint, torch::kCPU,
+                                             torch::kFloat32);
     l.ref = vqa::SafetensorsFile::open((dir / "reference.safetensors").string());
     return l;
 }
@@ -58,7 +61,8 @@ TEST(Qwen2VLPatches, FlattenPatchesIsTheProcessorsOrder) {
     auto config = configOf(referenceDir("qwen2vl") / "qwen2_5_vl" / "model").vision;
     for (const auto& image : kImages) {
         auto patches = vqa::models::flattenPatches(proc->tensor(image + "_frames").clone(), config);
-        EXPECT_TRUE(torch::equal(patches.grid_thw, proc->tensor(image + "_grid_thw").clone())) << image;
+        EXPECT_TRUE(torch::equal(patches.grid_thw, proc->tensor(image + "_grid_thw").clone()))
+            << image;
         EXPECT_EQ(maxAbsDiff(patches.flat, proc->tensor(image + "_pixel_values")), 0.0) << image;
     }
     // Two frames are one temporal patch; three are padded with the last to two.
@@ -67,21 +71,26 @@ TEST(Qwen2VLPatches, FlattenPatchesIsTheProcessorsOrder) {
     EXPECT_EQ(toVector(two.grid_thw), (std::vector<std::int64_t>{1, 2, 4}));
     auto three = vqa::models::flattenPatches(frames, config);
     EXPECT_EQ(toVector(three.grid_thw), (std::vector<std::int64_t>{2, 2, 4}));
-    auto last = vqa::models::flattenPatches(torch::cat({frames.narrow(0, 2, 1), frames.narrow(0, 2, 1)}), config);
+    auto last = vqa::models::flattenPatches(
+        torch::cat({frames.narrow(0, 2, 1), frames.narrow(0, 2, 1)}), config);
     EXPECT_TRUE(torch::equal(three.flat.narrow(0, 8, 8), last.flat));
     EXPECT_THROW(vqa::models::flattenPatches(torch::zeros({1, 3, 30, 28}), config), vqa::Error);
 }
 
 class Qwen2VLParity : public ::testing::TestWithParam<std::string> {
-protected:
+  protected:
     void SetUp() override {
         const auto dir = referenceDir("qwen2vl") / GetParam();
         VQA_SKIP_UNLESS_EXISTS(dir / "reference.safetensors", kWhy);
         l_ = load(dir);
         proc_ = processorReference();
     }
-    torch::Tensor pixels(const std::string& image) const { return proc_->tensor(image + "_pixel_values").clone(); }
-    torch::Tensor grid(const std::string& image) const { return proc_->tensor(image + "_grid_thw").clone(); }
+    torch::Tensor pixels(const std::string& image) const {
+        return proc_->tensor(image + "_pixel_values").clone();
+    }
+    torch::Tensor grid(const std::string& image) const {
+        return proc_->tensor(image + "_grid_thw").clone();
+    }
     Loaded l_;
     std::shared_ptr<vqa::SafetensorsFile> proc_;
 };
@@ -92,7 +101,8 @@ TEST_P(Qwen2VLParity, VisionFeaturesOfEachImage) {
     for (const auto& image : kImages) {
         auto features = m.encodePatches(pixels(image), grid(image));
         const double diff = relDiff(features, l_.get(image + "_features"));
-        std::cout << "[" << GetParam() << "] " << image << " features relative diff " << diff << "\n";
+        std::cout << "[" << GetParam() << "] " << image << " features relative diff " << diff
+                  << "\n";
         EXPECT_LT(diff, 1e-4) << image;
         // encodeImages: the processor's frame, flattened here, gives the same features.
         auto framed = m.encodeImages(proc_->tensor(image + "_frames").clone(), {});
@@ -131,14 +141,18 @@ TEST_P(Qwen2VLParity, ImageEncodingStopsBetweenVisionBlocks) {
 
 TEST_P(Qwen2VLParity, RopePositionsAreGetRopeIndex) {
     auto& m = *l_.model;
-    auto positions = vqa::models::qwen2VLRopePositions(l_.get("input_ids"), m.config(), l_.get("image_grid_thw"));
-    EXPECT_TRUE(torch::equal(positions, l_.get("position_ids"))) << positions << "\n" << l_.get("position_ids");
+    auto positions = vqa::models::qwen2VLRopePositions(l_.get("input_ids"), m.config(),
+                                                       l_.get("image_grid_thw"));
+    EXPECT_TRUE(torch::equal(positions, l_.get("position_ids"))) << positions << "\n"
+                                                                 << l_.get("position_ids");
     // A later turn's tokens start where the cache leaves off: the same positions, shifted.
     auto ids = l_.get("input_ids");
     auto shifted = vqa::models::qwen2VLRopePositions(ids, m.config(), l_.get("image_grid_thw"), 5);
     EXPECT_TRUE(torch::equal(shifted, positions + 5));
     // Grids that do not fit the prompt's image tokens are an error, not a guess.
-    EXPECT_THROW(vqa::models::qwen2VLRopePositions(ids, m.config(), torch::zeros({0, 3}, torch::kInt64)), vqa::Error);
+    EXPECT_THROW(
+        vqa::models::qwen2VLRopePositions(ids, m.config(), torch::zeros({0, 3}, torch::kInt64)),
+        vqa::Error);
     auto wrong = l_.get("image_grid_thw");
     wrong.select(1, 2).mul_(2);
     EXPECT_THROW(vqa::models::qwen2VLRopePositions(ids, m.config(), wrong), vqa::Error);
@@ -161,8 +175,9 @@ INSTANTIATE_TEST_SUITE_P(Tiny, Qwen2VLParity, ::testing::Values("qwen2_vl", "qwe
 
 // The checkpoint's tensors under other names: prefix rewrites.
 class RenamedWeights : public vqa::models::WeightSource {
-public:
-    RenamedWeights(const vqa::models::WeightSource& inner, std::vector<std::pair<std::string, std::string>> rules)
+  public:
+    RenamedWeights(const vqa::models::WeightSource& inner,
+                   std::vector<std::pair<std::string, std::string>> rules)
         : inner_(inner), rules_(std::move(rules)) {
         for (const auto& name : inner_.names())
             to_inner_[rename(name)] = name;
@@ -181,7 +196,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::string rename(const std::string& name) const {
         for (const auto& [from, to] : rules_)
             if (name.rfind(from, 0) == 0)
@@ -206,18 +221,24 @@ TEST(Qwen2VLModel, LoadsBothTensorNameLayouts) {
         auto ref = vqa::SafetensorsFile::open((dir / "reference.safetensors").string());
         auto proc = processorReference();
         EXPECT_EQ(config.text.tie_word_embeddings, name == "qwen2_5_vl");
-        RenamedWeights v5(*checkpoint, {{"visual.", "model.visual."}, {"model.", "model.language_model."}});
+        RenamedWeights v5(*checkpoint,
+                          {{"visual.", "model.visual."}, {"model.", "model.language_model."}});
         ASSERT_TRUE(v5.contains("model.visual.patch_embed.proj.weight"));
         ASSERT_FALSE(v5.contains("visual.patch_embed.proj.weight"));
         Qwen2VLModel m(config, v5, torch::kCPU, torch::kFloat32);
-        auto features = m.encodePatches(proc->tensor("tall_pixel_values").clone(), proc->tensor("tall_grid_thw").clone());
+        auto features = m.encodePatches(proc->tensor("tall_pixel_values").clone(),
+                                        proc->tensor("tall_grid_thw").clone());
         EXPECT_LT(relDiff(features, ref->tensor("tall_features")), 1e-4) << name;
         auto ids = ref->tensor("text_ids").clone();
         auto cache = m.newCache(ids.size(0));
-        EXPECT_LT(relDiff(m.forward(m.embedTokens(ids), cache, true), ref->tensor("text_logits")), 1e-4) << name;
+        EXPECT_LT(relDiff(m.forward(m.embedTokens(ids), cache, true), ref->tensor("text_logits")),
+                  1e-4)
+            << name;
         // The untied head is the checkpoint's lm_head, not the embedding.
-        if (!config.text.tie_word_embeddings)
-            EXPECT_FALSE(torch::equal(checkpoint->get("lm_head.weight"), checkpoint->get("model.embed_tokens.weight")));
+        if (!config.text.tie_word_embeddings) {
+            EXPECT_FALSE(torch::equal(checkpoint->get("lm_head.weight"),
+                                      checkpoint->get("model.embed_tokens.weight")));
+        }
     }
     // Weights of another family are named as such.
     const auto dir = referenceDir("qwen2vl") / "qwen2_vl";
@@ -227,8 +248,9 @@ TEST(Qwen2VLModel, LoadsBothTensorNameLayouts) {
         Qwen2VLModel m(configOf(dir / "model"), other, torch::kCPU, torch::kFloat32);
         FAIL() << "weights without a visual tower were accepted";
     } catch (const vqa::Error& e) {
-        EXPECT_NE(std::string(e.what()).find("visual.patch_embed.proj.weight"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("visual.patch_embed.proj.weight"), std::string::npos)
+            << e.what();
     }
 }
 
-}  // namespace
+} // namespace
