@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Reference data for the Qwen2-VL / Qwen2.5-VL parity tests.
+
+Builds small random Qwen2VLForConditionalGeneration and Qwen2_5_VLForConditionalGeneration
+checkpoints (fp32, fixed seeds, eager attention), saves each as the folder a user downloads
+(config.json, preprocessor_config.json, safetensors) and records what transformers computes:
+
+  <out>/processor/<image>.png, processor.safetensors
+      <image>_pixel_values [patches, C*T*P*P]   the slow (PIL) image processor's flat patches
+      <image>_grid_thw [1, 3]                    image_grid_thw
+      <image>_frames [1, C, H, W]                the resized, normalized frame those patches were
+                                                 cut from (the flattening undone), for flattenPatches
+  <out>/<case>/model/                            the checkpoint
+  <out>/<case>/reference.safetensors
+      <image>_features [tokens, hidden]          get_image_features of each image alone
+      all_features, all_grid_thw                 the four images in one call
+      input_ids [T], image_grid_thw [n, 3]       a prompt built from token ids (images in order)
+      position_ids [3, T]                        get_rope_index
+      logit_positions [P], logits [P, vocab]     prefill logits at a few positions (last included)
+      image_positions [n], attention_last [layers, heads, n]   eager attention of the last prompt
+                                                 position over the image tokens
+      text_ids [T'], text_logits [T', vocab]     a prompt without images (plain positions)
+      generated [G]                              greedy tokens (generate, do_sample=False)
+      input_ids_turn2 [T2], generated_turn2 [G2] the conversation continued: turn 1's prompt and
+                                                 answer, then more text
+
+Images: wide (90x150), tall (200x60), tiny (9x11, below min_pixels) and one past max_pixels
+(113x168 against 112*168). Cases:
+  qwen2_vl    Qwen2-VL: LayerNorm blocks, fc1/quick_gelu/fc2, full attention; untied lm_head;
+              one image in the prompt
+  qwen2_5_vl  Qwen2.5-VL: RMSNorm blocks, gated MLP, windows of 2 x 2 merged patches (several
+              per image) with full attention in block 1; tied embeddings; sharded weights; two
+              images in the prompt
+Usage: python make_qwen2vl.py --out DIR [--fixtures DIR]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_default_dtype(torch.float32)
+
+SEED = 20251203
+VOCAB = 320
+VISION_START, VISION_END, IMAGE, VIDEO = 300, 301, 302, 303
+PATCH, MERGE, TEMPORAL = 14, 2, 2
+MIN_PIXELS, MAX_PIXELS = 28 * 28 * 4, 112 * 168
+IMAGES = {"wide": (90, 150), "tall": (200, 60), "tiny": (9, 11), "past_max": (113, 168)}
+
+
+def make_image(rng, h, w):
+    base = rng.integers(0, 255, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
+    im = Image.fromarray(base).resize((w, h), Image.BILINEAR)
+    noise = rng.integers(-20, 20, (h, w, 3))
+    return Image.fromarray(np.clip(np.asarray(im).astype(int) + noise, 0, 255).astype(np.uint8))
+
+
+def image_processor():
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    return Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, patch_size=PATCH,
+                                    merge_size=MERGE, temporal_patch_size=TEMPORAL)
+
+
+def unflatten(flat, grid):
+    """The frame the processor cut `flat` from: its patch order undone, first temporal copy."""
+    _, gh, gw = grid
+    c = 3
+    x = flat.reshape(gh // MERGE, gw // MERGE, MERGE, MERGE, c, TEMPORAL, PATCH, PATCH)[:, :, :, :, :, 0]
+    x = x.permute(4, 0, 2, 5, 1, 3, 6)  # C, gh/m, m, P, gw/m, m, P
+    return x.reshape(1, c, gh * PATCH, gw * PATCH).contiguous()
+
+
+def processor_cases(out_dir):
+    from safetensors.torch import save_file
+    folder = os.path.join(out_dir, "processor")
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    ip = image_processor()
+    tensors, images = {}, {}
+    for name, (h, w) in IMAGES.items():
+        im = make_image(rng, h, w)
+        im.save(os.path.join(folder, name + ".png"))
+        images[name] = im
+        out = ip(images=[im], return_tensors="pt")
+        flat, grid = out["pixel_values"].float(), out["image_grid_thw"]
+        tensors[name + "_pixel_values"] = flat.contiguous()
+        tensors[name + "_grid_thw"] = grid.contiguous()
+        tensors[name + "_frames"] = unflatten(flat, grid[0].tolist())
+    save_file(tensors, os.path.join(folder, "processor.safetensors"))
+    json.dump({"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS, "images": {k: list(v) for k, v in IMAGES.items()}},
+              open(os.path.join(folder, "cases.json"), "w"), indent=1)
+    return ip, images, tensors
+
+
+def text_config(tied):
+    return {"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "max_position_embeddings": 512,
+            "hidden_act": "silu", "initializer_range": 0.2, "tie_word_embeddings": tied, "bos_token_id": 1,
+            "eos_token_id": 2, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                                  "mrope_section": [2, 3, 3]}}
+
+
+def build(kind, seed):
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,
+                              Qwen2VLForConditionalGeneration)
+    ids = dict(image_token_id=IMAGE, video_token_id=VIDEO, vision_start_token_id=VISION_START,
+               vision_end_token_id=VISION_END)
+    if kind == "qwen2_vl":
+        vision = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 2, "num_heads": 2,
+                  "in_channels": 3, "patch_size": PATCH, "spatial_merge_size": MERGE,
+                  "temporal_patch_size": TEMPORAL, "hidden_act": "quick_gelu"}
+        config = Qwen2VLConfig(text_config=text_config(False), vision_config=vision, tie_word_embeddings=False, **ids)
+        cls = Qwen2VLForConditionalGeneration
+    else:
+        vision = {"depth": 3, "hidden_size": 32, "intermediate_size": 48, "num_heads": 2, "in_channels": 3,
+                  "out_hidden_size": 64, "patch_size": PATCH, "spatial_merge_size": MERGE,
+                  "temporal_patch_size": TEMPORAL, "window_size": 56, "fullatt_block_indexes": [1],
+                  "hidden_act": "silu", "tokens_per_second": 2}
+        config = Qwen2_5_VLConfig(text_config=text_config(True), vision_config=vision, tie_word_embeddings=True, **ids)
+        cls = Qwen2_5_VLForConditionalGeneration
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    model = cls(config).float().eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # weights large enough that the answer depends on the image
+        for name, p in model.named_parameters():
+            if "norm" in name or "ln_q" in name:
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else p.shape[-1]
+                p.copy_(torch.randn(p.shape, generator=g) / max(1.0, fan_in ** 0.5) * 1.5)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    for c in (model.config, model.model.visual.config, model.model.language_model.config):
+        c._attn_implementation = "eager"
+    return model
+
+
+def prompt(grids, rng):
+    """Token ids: text, then per image <|vision_start|> <|image_pad|>*n <|vision_end|>, then text."""
+    ids = [1] + [int(x) for x in rng.integers(3, 290, 5)]
+    for t, h, w in grids:
+        ids += [VISION_START] + [IMAGE] * (t * h * w // MERGE ** 2) + [VISION_END]
+    ids += [int(x) for x in rng.integers(3, 290, 6)]
+    return torch.tensor(ids)
+
+
+def generate(model, ids, pv, grids, n):
+    mm = (ids == IMAGE).int()[None]
+    with torch.no_grad():
+        out = model.generate(input_ids=ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
+                             attention_mask=torch.ones_like(ids)[None], do_sample=False, max_new_tokens=n,
+                             min_new_tokens=n, eos_token_id=None, pad_token_id=0)
+    return out[0, ids.shape[0]:]
+
+
+def run_case(name, kind, seed, out_dir, ip, proc, prompt_images, shard=None):
+    from safetensors.torch import save_file
+    case_dir = os.path.join(out_dir, name)
+    model_dir = os.path.join(case_dir, "model")
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(model_dir)
+    t0 = time.time()
+    model = build(kind, seed)
+    model.save_pretrained(model_dir, **({"max_shard_size": shard} if shard else {}))
+    ip.save_pretrained(model_dir)
+    ref = {}
+    with torch.no_grad():
+        for img in IMAGES:
+            pv, grid = proc[img + "_pixel_values"], proc[img + "_grid_thw"]
+            feats = model.model.get_image_features(pv, grid, return_dict=True).pooler_output
+            ref[img + "_features"] = torch.cat(list(feats), 0)
+        pv_all = torch.cat([proc[i + "_pixel_values"] for i in IMAGES], 0)
+        grid_all = torch.cat([proc[i + "_grid_thw"] for i in IMAGES], 0)
+        ref["all_features"] = torch.cat(list(model.model.get_image_features(pv_all, grid_all, return_dict=True)
+                                             .pooler_output), 0)
+        ref["all_grid_thw"] = grid_all
+
+        rng = np.random.default_rng(seed)
+        text_ids = torch.tensor([1] + [int(x) for x in rng.integers(3, 290, 11)])
+        ref["text_ids"] = text_ids
+        ref["text_logits"] = model(input_ids=text_ids[None]).logits[0]
+        grids = torch.cat([proc[i + "_grid_thw"] for i in prompt_images], 0)
+        pv = torch.cat([proc[i + "_pixel_values"] for i in prompt_images], 0)
+        ids = prompt(grids.tolist(), rng)
+        mm = (ids == IMAGE).int()[None]
+        position_ids, _ = model.model.get_rope_index(ids[None], mm_token_type_ids=mm, image_grid_thw=grids)
+        out = model(input_ids=ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
+                    output_attentions=True)
+    image_positions = torch.nonzero(ids == IMAGE).flatten()
+    T = ids.shape[0]
+    positions = torch.tensor(sorted({0, int(image_positions[0]), int(image_positions[-1]),
+                                     int(image_positions[-1]) + 1, T // 2, T - 2, T - 1}))
+    ref.update({"input_ids": ids, "image_grid_thw": grids, "position_ids": position_ids[:, 0],
+                "logit_positions": positions, "logits": out.logits[0][positions],
+                "image_positions": image_positions,
+                "attention_last": torch.stack([a[0, :, -1, image_positions] for a in out.attentions]).float()})
+    gen = generate(model, ids, pv, grids, 12)
+    ref["generated"] = gen
+    # A random model may answer with a vision token; the continued prompt must not hold one.
+    assert not any(int(t) in (IMAGE, VIDEO, VISION_START, VISION_END) for t in gen), (name, gen.tolist())
+    ids2 = torch.cat([ids, gen, torch.tensor([VISION_END + 10, 7, 8, 9])])
+    ref["input_ids_turn2"] = ids2
+    ref["generated_turn2"] = generate(model, ids2, pv, grids, 12)
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(case_dir, "reference.safetensors"))
+    print(f"{name}: {T} prompt tokens, {len(image_positions)} image tokens, done in {time.time() - t0:.1f}s")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fixtures", default="", help="unused: this script needs no fixtures")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    ip, _, proc = processor_cases(args.out)
+    run_case("qwen2_vl", "qwen2_vl", 1, args.out, ip, proc, ["wide"])
+    run_case("qwen2_5_vl", "qwen2_5_vl", 3, args.out, ip, proc, ["past_max", "tall"], shard="100KB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
