@@ -323,41 +323,6 @@ struct Qwen2VLTensorNames {
     }
 };
 
-// The decoder's q/k/v biases without one on o_proj (Qwen2): the shared decoder's
-// attention_bias puts biases on all four projections, so this view adds a zero o_proj bias
-// where the checkpoint has none, which changes no result.
-class ZeroOutputBias : public WeightSource {
-  public:
-    ZeroOutputBias(const WeightSource& inner, std::string prefix)
-        : inner_(inner), prefix_(std::move(prefix) + ".") {}
-    bool contains(const std::string& name) const override {
-        return inner_.contains(name) || (isOutputBias(name) && inner_.contains(weightOf(name)));
-    }
-    torch::Tensor get(const std::string& name) const override {
-        if (inner_.contains(name) || !isOutputBias(name))
-            return inner_.get(name);
-        auto weight = inner_.get(weightOf(name));
-        return torch::zeros({weight.size(0)}, weight.options());
-    }
-    std::vector<std::string> names() const override { return inner_.names(); }
-    void release(const std::string& name) const override {
-        if (inner_.contains(name))
-            inner_.release(name);
-    }
-
-  private:
-    bool isOutputBias(const std::string& name) const {
-        static const std::string tail = ".self_attn.o_proj.bias";
-        return name.rfind(prefix_, 0) == 0 && name.size() > tail.size() &&
-               name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
-    }
-    static std::string weightOf(const std::string& bias) {
-        return bias.substr(0, bias.size() - 4) + "weight";
-    }
-    const WeightSource& inner_;
-    std::string prefix_;
-};
-
 } // namespace
 
 Qwen2VLModel::Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weights,
@@ -369,17 +334,10 @@ Qwen2VLModel::Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weig
                     str(config.text.hidden_size) + ")");
     const auto names = Qwen2VLTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
-    const ZeroOutputBias text_weights(weights, names.text);
-    WeightLoader w(text_weights, device, dtype);
+    WeightLoader w(weights, device, dtype);
     vision_ = std::make_unique<Qwen2VLVisionModel>(config.vision, w, names.vision);
-    auto text = config.text;
-    text.attention_bias = true; // q/k/v biases; o_proj's is the zero above
-    text_ = std::make_unique<LlamaDecoder>(text, w, names.text, names.lm_head);
-    // The zero o_proj biases are not the checkpoint's parameters.
-    parameters_ =
-        w.parameterCount() - (weights.contains(names.text + ".layers.0.self_attn.o_proj.bias")
-                                  ? 0
-                                  : std::int64_t(text.num_hidden_layers) * text.hidden_size);
+    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head);
+    parameters_ = w.parameterCount();
 }
 
 torch::Tensor Qwen2VLModel::encodePatches(const torch::Tensor& flat,

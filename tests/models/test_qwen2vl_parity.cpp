@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine/families/qwen2vl/Qwen2VLConfig.h"
+#include "engine/generation/PromptEmbedding.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
@@ -169,6 +170,77 @@ TEST_P(Qwen2VLParity, TextPrefillLogits) {
     const double diff = relDiff(logits, l_.get("text_logits"));
     std::cout << "[" << GetParam() << "] text logits relative diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
+}
+
+// The prompt's embeddings and rotary positions: the images' features over their tokens, the
+// tokens on their grids.
+torch::Tensor imageFeatures(Qwen2VLModel& m, const std::shared_ptr<vqa::SafetensorsFile>& proc,
+                            const torch::Tensor& grids) {
+    std::vector<torch::Tensor> flat;
+    const auto g = grids.contiguous();
+    for (std::int64_t i = 0; i < g.size(0); ++i)
+        for (const auto& image : kImages)
+            if (torch::equal(proc->tensor(image + "_grid_thw").clone().view({3}), g[i])) {
+                flat.push_back(proc->tensor(image + "_pixel_values").clone());
+                break;
+            }
+    return m.encodePatches(torch::cat(flat), grids);
+}
+
+TEST_P(Qwen2VLParity, PrefillLogits) {
+    torch::NoGradGuard no_grad;
+    auto& m = *l_.model;
+    auto ids = l_.get("input_ids");
+    auto embeds = vqa::embedPrompt(m, ids, imageFeatures(m, proc_, l_.get("image_grid_thw")));
+    auto positions = vqa::models::qwen2VLRopePositions(ids, m.config(), l_.get("image_grid_thw"));
+    auto cache = m.newCache(ids.size(0) + 8);
+    auto logits = m.forward(embeds, cache, /*all_logits=*/true, nullptr, positions);
+    const double diff = relDiff(logits.index_select(0, l_.get("logit_positions")), l_.get("logits"));
+    std::cout << "[" << GetParam() << "] prefill logits relative diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-4);
+}
+
+TEST_P(Qwen2VLParity, AttentionRowsOverImage) {
+    torch::NoGradGuard no_grad;
+    auto& m = *l_.model;
+    auto ids = l_.get("input_ids");
+    auto embeds = vqa::embedPrompt(m, ids, imageFeatures(m, proc_, l_.get("image_grid_thw")));
+    auto positions = vqa::models::qwen2VLRopePositions(ids, m.config(), l_.get("image_grid_thw"));
+    vqa::models::AttentionCapture capture;
+    capture.positions = l_.get("image_positions");
+    auto cache = m.newCache(ids.size(0));
+    m.forward(embeds, cache, false, &capture, positions);
+    ASSERT_EQ(capture.rows.size(), static_cast<std::size_t>(m.config().text.num_hidden_layers));
+    EXPECT_LT(maxAbsDiff(torch::stack(capture.rows), l_.get("attention_last")), 1e-5);
+}
+
+TEST_P(Qwen2VLParity, GreedyTokensOverTwoTurnsWithCache) {
+    torch::NoGradGuard no_grad;
+    auto& m = *l_.model;
+    auto ids = l_.get("input_ids");
+    auto grids = l_.get("image_grid_thw");
+    auto embeds = vqa::embedPrompt(m, ids, imageFeatures(m, proc_, grids));
+    auto positions = vqa::models::qwen2VLRopePositions(ids, m.config(), grids);
+    auto expected = toVector(l_.get("generated"));
+    auto cache = m.newCache(256);
+    auto logits = m.forward(embeds, cache, false, nullptr, positions);
+    auto tokens = greedy(m, cache, logits, static_cast<std::int64_t>(expected.size()));
+    EXPECT_EQ(tokens, expected);
+
+    // Turn 2 continues the cache: turn 1's prompt and answer are cached but the answer's last
+    // token; the rest of turn 2's prompt is text, placed after the cache's positions.
+    auto ids2 = l_.get("input_ids_turn2");
+    const std::int64_t keep = ids.size(0) + static_cast<std::int64_t>(tokens.size()) - 1;
+    ASSERT_EQ(cache.length, keep);
+    auto rest = ids2.narrow(0, keep, ids2.size(0) - keep);
+    ASSERT_EQ(rest.eq(m.imageTokenId()).sum().item<std::int64_t>(), 0);
+    logits = m.forward(m.embedTokens(rest), cache, false);
+    EXPECT_EQ(greedy(m, cache, logits, 12), toVector(l_.get("generated_turn2")));
+    // The whole of turn 2 from an empty cache agrees.
+    auto full_positions = vqa::models::qwen2VLRopePositions(ids2, m.config(), grids);
+    auto cache2 = m.newCache(256);
+    logits = m.forward(vqa::embedPrompt(m, ids2, imageFeatures(m, proc_, grids)), cache2, false, nullptr, full_positions);
+    EXPECT_EQ(greedy(m, cache2, logits, 12), toVector(l_.get("generated_turn2")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, Qwen2VLParity, ::testing::Values("qwen2_vl", "qwen2_5_vl"));

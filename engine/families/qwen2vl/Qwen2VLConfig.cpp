@@ -174,6 +174,8 @@ models::Qwen2VLConfig parseQwen2VLConfig(const json& config, const std::string& 
     const std::string where = nested ? "text_config" : "";
     c.text = parseLlamaConfig(textForLlamaParser(text), path, where);
     c.text.mrope_section = mropeSection(text, path, where, c.text.head_dim);
+    c.text.qkv_bias = true; // Qwen2: biases on q, k and v, none on o_proj
+    c.text.attention_bias = false;
     // The config ties lm_head when either level asks for it.
     c.text.tie_word_embeddings =
         boolField(config, "tie_word_embeddings", false, path, "") ||
