@@ -67,6 +67,21 @@ struct EncodedImage {
 // How many encoded images the engine keeps; the least recently used go first.
 constexpr std::size_t kMaxCachedImages = 16;
 
+// An image's encoding depends on its key and on how it was prepared: the same picture at
+// another detail is another encoding (and another prompt, so no KV prefix is shared).
+std::string imageCacheKey(const std::string& key, const ImageOptions& options) {
+    if (options == ImageOptions{})
+        return key;
+    return key + "\x1f" + "tokens=" + std::to_string(options.max_image_tokens);
+}
+
+std::vector<std::string> imageCacheKeys(const Request& request) {
+    std::vector<std::string> keys;
+    for (const auto& key : request.image_keys)
+        keys.push_back(imageCacheKey(key, request.image_options));
+    return keys;
+}
+
 }  // namespace
 
 RgbImage loadImageFile(const std::string& path) { return decodeImageFile(path); }
@@ -308,7 +323,7 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
 
 const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_t index,
                                               Timings& timings, const ProgressCallback& progress) {
-    const std::string& key = request.image_keys.at(index);
+    const std::string key = imageCacheKey(request.image_keys.at(index), request.image_options);
     if (auto it = images.find(key); it != images.end()) {
         it->second.last_used = ++image_uses;
         return it->second;
@@ -325,7 +340,7 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
     enterStage("encode", "preparing and encoding the image");
     auto start = Clock::now();
     EncodedImage encoded;
-    encoded.prepared = model->runtime->prepareImage(*image);
+    encoded.prepared = model->runtime->prepareImage(*image, request.image_options);
     timings.preprocess_ms += msSince(start);
 
     if (progress)
@@ -359,23 +374,25 @@ void Engine::Impl::trimImages(const std::vector<std::string>& keep) {
 }
 
 bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
-                          const std::function<bool()>& abandon) {
+                          const ImageOptions& options, const std::function<bool()>& abandon) {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->model || !image || key.empty())
         return false;
     Request request;
     request.images = {image};
     request.image_keys = {key};
+    request.image_options = options;
+    const std::vector<std::string> keys = imageCacheKeys(request);
     models::InterruptScope interrupt([&abandon] {
         if (abandon && abandon())
             throw Cancelled{};
     });
     try {
         torch::InferenceMode inference;
-        impl_->trimImages(request.image_keys);
+        impl_->trimImages(keys);
         Timings timings;
         impl_->encodeImage(request, 0, timings, {});
-        impl_->trimImages(request.image_keys);
+        impl_->trimImages(keys);
         return true;
     } catch (const Cancelled&) {
         return false;  // nothing kept: a half-encoded image is not in the cache
@@ -396,7 +413,7 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
                     std::to_string(request.images.size()) + " were given");
 
     Prompt prompt;
-    trimImages(request.image_keys);
+    trimImages(imageCacheKeys(request));
     for (std::size_t i = 0; i < request.images.size(); ++i) {
         prompt.images.push_back(&encodeImage(request, i, timings, progress));
         if (cancel && cancel->load())
@@ -505,14 +522,15 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
 
     // Reuse the KV prefix of earlier turns about the same images; prefill at least one token.
     std::int64_t keep = 0;
-    if (cached_image_keys == request.image_keys && cache.capacity() > 0) {
+    const std::vector<std::string> image_keys = imageCacheKeys(request);
+    if (cached_image_keys == image_keys && cache.capacity() > 0) {
         const auto n = std::min<std::int64_t>(static_cast<std::int64_t>(cached_ids.size()), prompt_len - 1);
         while (keep < n && cached_ids[keep] == ids[keep])
             ++keep;
     }
     ensureCapacity(prompt_len + max_new, keep);
     timings.cached_tokens = static_cast<int>(keep);
-    cached_image_keys = request.image_keys;
+    cached_image_keys = image_keys;
     cached_ids.assign(ids.begin(), ids.begin() + keep);
 
     if (progress)

@@ -44,11 +44,12 @@ public:
 
     // Preprocesses and encodes an image ahead of a question about it (the window does this
     // when an image is shown, while the user types), so that question starts at its
-    // prefill. Keyed like Request::image_keys; the engine keeps the most recent encodings.
+    // prefill. Keyed like Request::image_keys and prepared with `options` as the question's
+    // Request::image_options will be; the engine keeps the most recent encodings.
     // False when no model is loaded, the image cannot be encoded (a question about it then
     // reports why), or `abandon` (checked between encoder layers) said to stop.
     bool prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
-                      const std::function<bool()>& abandon = {});
+                      const ImageOptions& options = {}, const std::function<bool()>& abandon = {});
 
     // The token ids of the prompt generate() would run for this request (image tokens
     // expanded), for inspection and tests.

@@ -54,15 +54,16 @@ void EngineWorker::post(const vqa::Request& request) {
     QMetaObject::invokeMethod(this, [this, request] { run(request); }, Qt::QueuedConnection);
 }
 
-void EngineWorker::postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key) {
+void EngineWorker::postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key,
+                                    const vqa::ImageOptions& options) {
     const std::uint64_t ticket = ++prepare_posted_;
     QMetaObject::invokeMethod(
         this,
-        [this, image, key, ticket] {
+        [this, image, key, options, ticket] {
             // Skipped, or abandoned mid-way, once a later image is posted or the thread ends.
             auto superseded = [this, ticket] { return ticket != prepare_posted_.load() || shutting_down_.load(); };
             if (!superseded())
-                engine_->prepareImage(image, key, superseded);
+                engine_->prepareImage(image, key, options, superseded);
         },
         Qt::QueuedConnection);
 }

@@ -51,7 +51,8 @@ public:
     // Engine::prepareImage). Only the latest of several posted in a row runs, and a later
     // post abandons one already encoding, so flipping through images does not queue
     // encodings. Silent: failures surface when the image is asked about.
-    void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key);
+    void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key,
+                          const vqa::ImageOptions& options = {});
 
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);

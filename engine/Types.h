@@ -132,12 +132,22 @@ struct Progress {
     double fraction = 0;  // 0..1, or negative when unknown
 };
 
+// How much of an image the model sees: the window's "detail" setting. A family whose image
+// token count follows the image's size (Qwen2-VL, Qwen2.5-VL) resizes an image so it makes at
+// most max_image_tokens tokens: fewer pixels, a faster answer, less to read in small print.
+// Families with a fixed count per image (SmolVLM's tiles, LLaVA's 576) ignore it.
+struct ImageOptions {
+    int max_image_tokens = 0;  // 0: the model's own limit
+    bool operator==(const ImageOptions&) const = default;
+};
+
 // One question to the engine. `images` are the images of the conversation, in the order
 // of its ContentPart::Image parts; `image_keys` name them for caching (same key, same image).
 struct Request {
     Conversation conversation;
     std::vector<std::shared_ptr<const RgbImage>> images;
     std::vector<std::string> image_keys;
+    ImageOptions image_options;
     GenerationParams generation;
     ExplainParams explain;
 };

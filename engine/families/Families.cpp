@@ -7,6 +7,8 @@
 #include "engine/families/idefics3/SmolVlmChatFormat.h"
 #include "engine/families/llava/Llava15ChatFormat.h"
 #include "engine/families/llava/LlavaRuntime.h"
+#include "engine/families/qwen2vl/Qwen2VLChatFormat.h"
+#include "engine/families/qwen2vl/Qwen2VLRuntime.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/Tokenizer.h"
 #include "models/base/Error.h"
@@ -39,6 +41,11 @@ const std::vector<Family>& families() {
          smolVlmChatFormat, "SmolVLM/Idefics3"},
         {"llava", {"llava"}, {"LlavaForConditionalGeneration", "LlavaLlamaForCausalLM"}, make<LlavaRuntime>,
          llava15ChatFormat, "LLaVA-1.5"},
+        // One runtime for both generations; the row says which one config.json names.
+        {"qwen2_5_vl", {"qwen2_5_vl"}, {"Qwen2_5_VLForConditionalGeneration"}, make<Qwen2VLRuntime>,
+         qwen2VLChatFormat, "Qwen2.5-VL"},
+        {"qwen2_vl", {"qwen2_vl"}, {"Qwen2VLForConditionalGeneration"}, make<Qwen2VLRuntime>, qwen2VLChatFormat,
+         "Qwen2-VL"},
     };
     return table;
 }

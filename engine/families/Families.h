@@ -20,7 +20,7 @@ class Tokenizer;
 struct FamilyLoadContext;
 
 struct Family {
-    std::string name;                        // "idefics3", "llava"
+    std::string name;                        // "idefics3", "llava", "qwen2_5_vl"
     std::vector<std::string> model_types;    // config.json's model_type values
     std::vector<std::string> architectures;  // config.json's architectures, when model_type is absent
     // The engine's side of the family: the network (from the context's checkpoint), the image

@@ -36,7 +36,7 @@ public:
     virtual models::VisionLanguageModel& model() = 0;
     // The placeholder the chat format writes for an image (e.g. "<image>").
     virtual std::string imagePlaceholder() const = 0;
-    virtual PreparedImage prepareImage(const RgbImage& image) const = 0;
+    virtual PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const = 0;
     virtual int contextLength() const = 0;
     // The rotary positions of a whole prompt `ids` whose images, in order, are `images`:
     // [3, T] int64 for a family that places image tokens on their grid (Qwen2-VL's

@@ -93,7 +93,10 @@ TEST(ModelConfig, FamilyDetection) {
               "idefics3");
     auto msg = errorOf([] { vqa::detectFamily(json{{"model_type", "foo"}}, "m/config.json"); });
     EXPECT_EQ(msg, "m/config.json names model_type 'foo', which this build does not support; "
-                   "supported: idefics3, llava");
+                   "supported: idefics3, llava, qwen2_5_vl, qwen2_vl");
+    EXPECT_EQ(vqa::detectFamily(json{{"model_type", "qwen2_5_vl"}}, "c").name, "qwen2_5_vl");
+    EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"Qwen2VLForConditionalGeneration"}}}, "c").name,
+              "qwen2_vl");
     msg = errorOf([] { vqa::detectFamily(json::object(), "m/config.json"); });
     EXPECT_NE(msg.find("names no model_type"), std::string::npos) << msg;
     msg = errorOf([] { vqa::detectFamily(json{{"architectures", {"BertModel"}}}, "c"); });

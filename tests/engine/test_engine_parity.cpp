@@ -1,6 +1,9 @@
 // The whole engine against the reference: our image decoding, preprocessing, chat format,
 // tokenizer, model and generation loop on the checkpoints and images that
-// tests/reference/make_idefics3.py wrote, compared with what transformers produced.
+// tests/reference/make_idefics3.py and make_qwen2vl.py wrote, compared with what transformers
+// produced. A case is "<reference folder>/<case>"; its conversation.json names the family
+// (idefics3 when it does not) and holds the turns and the first answer's text.
+#include <algorithm>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -36,10 +39,15 @@ Turn userTurn(const nlohmann::json& content) {
 class EngineParity : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
-        dir_ = test::referenceDir("idefics3") / GetParam();
-        VQA_SKIP_UNLESS_EXISTS(dir_ / "conversation.json", "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+        const std::string param = GetParam();
+        const auto slash = param.find('/');
+        const std::string folder = param.substr(0, slash);
+        dir_ = test::referenceDir(folder) / param.substr(slash + 1);
+        VQA_SKIP_UNLESS_EXISTS(dir_ / "conversation.json",
+                               "run tests/reference/make_" + folder + ".py (ctest: reference." + folder + ")");
         ref_ = SafetensorsFile::open((dir_ / "reference.safetensors").string());
         conversation_ = nlohmann::json::parse(std::ifstream(dir_ / "conversation.json"));
+        family_ = conversation_.value("family", std::string("idefics3"));
         LoadOptions load;
         load.device = DevicePreference::Cpu;
         info_ = engine_.load((dir_ / "model").string(), load);
@@ -68,13 +76,14 @@ protected:
     fs::path dir_;
     std::shared_ptr<SafetensorsFile> ref_;
     nlohmann::json conversation_;
+    std::string family_;
     Engine engine_;
     ModelInfo info_;
     Request request_;
 };
 
 TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
-    EXPECT_EQ(info_.family, "idefics3");
+    EXPECT_EQ(info_.family, family_);
     EXPECT_EQ(info_.dtype, "float32");
     auto& engine = engine_;
     auto& request = request_;
@@ -137,7 +146,7 @@ TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
 
     // Abandoned between encoder layers (a later image was shown, the window closes):
     // nothing half-encoded is kept, and a question encodes the image itself.
-    EXPECT_FALSE(engine_.prepareImage(request_.images[0], "abandoned", [] { return true; }));
+    EXPECT_FALSE(engine_.prepareImage(request_.images[0], "abandoned", {}, [] { return true; }));
     Request about_abandoned = request_;
     about_abandoned.image_keys[0] = "abandoned";
     about_abandoned.generation.max_new_tokens = 1;
@@ -165,6 +174,12 @@ TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {
     EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity, ::testing::Values("tiny_untied", "tiny_tied"));
+INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity,
+                         ::testing::Values("idefics3/tiny_untied", "idefics3/tiny_tied", "qwen2vl/engine"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                             std::string name = info.param;
+                             std::replace(name.begin(), name.end(), '/', '_');
+                             return name;
+                         });
 
 }  // namespace

@@ -31,6 +31,8 @@ Images: wide (90x150), tall (200x60), tiny (9x11, below min_pixels) and one past
   qwen2_5_vl  Qwen2.5-VL: RMSNorm blocks, gated MLP, windows of 2 x 2 merged patches (several
               per image) with full attention in block 1; tied embeddings; sharded weights; two
               images in the prompt
+  engine      a Qwen2.5-VL checkpoint with tokenizer and chat template, two images and a two-turn
+              conversation through the chat template, for the engine's end-to-end tests
 Usage: python make_qwen2vl.py --out DIR [--fixtures DIR]
 """
 import argparse
@@ -99,31 +101,33 @@ def processor_cases(out_dir):
     return ip, images, tensors
 
 
-def text_config(tied):
-    return {"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+def text_config(tied, vocab=VOCAB):
+    return {"vocab_size": vocab, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-6, "max_position_embeddings": 512,
             "hidden_act": "silu", "initializer_range": 0.2, "tie_word_embeddings": tied, "bos_token_id": 1,
             "eos_token_id": 2, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                                   "mrope_section": [2, 3, 3]}}
 
 
-def build(kind, seed):
+def build(kind, seed, vocab=VOCAB, ids=None):
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,
                               Qwen2VLForConditionalGeneration)
-    ids = dict(image_token_id=IMAGE, video_token_id=VIDEO, vision_start_token_id=VISION_START,
-               vision_end_token_id=VISION_END)
+    ids = ids or dict(image_token_id=IMAGE, video_token_id=VIDEO, vision_start_token_id=VISION_START,
+                      vision_end_token_id=VISION_END)
     if kind == "qwen2_vl":
         vision = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 2, "num_heads": 2,
                   "in_channels": 3, "patch_size": PATCH, "spatial_merge_size": MERGE,
                   "temporal_patch_size": TEMPORAL, "hidden_act": "quick_gelu"}
-        config = Qwen2VLConfig(text_config=text_config(False), vision_config=vision, tie_word_embeddings=False, **ids)
+        config = Qwen2VLConfig(text_config=text_config(False, vocab), vision_config=vision, tie_word_embeddings=False,
+                               **ids)
         cls = Qwen2VLForConditionalGeneration
     else:
         vision = {"depth": 3, "hidden_size": 32, "intermediate_size": 48, "num_heads": 2, "in_channels": 3,
                   "out_hidden_size": 64, "patch_size": PATCH, "spatial_merge_size": MERGE,
                   "temporal_patch_size": TEMPORAL, "window_size": 56, "fullatt_block_indexes": [1],
                   "hidden_act": "silu", "tokens_per_second": 2}
-        config = Qwen2_5_VLConfig(text_config=text_config(True), vision_config=vision, tie_word_embeddings=True, **ids)
+        config = Qwen2_5_VLConfig(text_config=text_config(True, vocab), vision_config=vision, tie_word_embeddings=True,
+                                  **ids)
         cls = Qwen2_5_VLForConditionalGeneration
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
@@ -215,15 +219,94 @@ def run_case(name, kind, seed, out_dir, ip, proc, prompt_images, shard=None):
     print(f"{name}: {T} prompt tokens, {len(image_positions)} image tokens, done in {time.time() - t0:.1f}s")
 
 
+def engine_case(out_dir, ip, images):
+    """A Qwen2.5-VL checkpoint as users download it (with the Qwen2-like tokenizer and chat template of
+    reference_common.py) and a two-turn conversation about two images, the prompts built as
+    Qwen2_5_VLProcessor builds them (the template's <|image_pad|> expanded to one per merged patch), for
+    the engine's end-to-end tests: <out>/engine/ holds model/, image0.png, image1.png, conversation.json
+    and reference.safetensors (input_ids, generated, input_ids_turn2, generated_turn2, attention_last)."""
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference_common import write_qwen2_tokenizer
+    case_dir = os.path.join(out_dir, "engine")
+    model_dir = os.path.join(case_dir, "model")
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(model_dir)
+    t0 = time.time()
+    added = write_qwen2_tokenizer(model_dir, "qwen2.5-vl")
+    vocab = max(added.values()) + 1
+    ids = dict(image_token_id=added["<|image_pad|>"], video_token_id=added["<|video_pad|>"],
+               vision_start_token_id=added["<|vision_start|>"], vision_end_token_id=added["<|vision_end|>"])
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    pictures = [images["wide"], images["tall"]]
+    for i, im in enumerate(pictures):
+        im.save(os.path.join(case_dir, f"image{i}.png"))
+    out = ip(images=pictures, return_tensors="pt")
+    pv, grids = out["pixel_values"].float(), out["image_grid_thw"]
+    content = [{"type": "image"}, {"type": "text", "text": "Compare"}, {"type": "image"},
+               {"type": "text", "text": "What differs between these two?"}]
+    follow_up = [{"type": "text", "text": "And the colours?"}]
+
+    def prompt_ids(conv):
+        text = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+        parts = text.split("<|image_pad|>")
+        assert len(parts) == len(pictures) + 1, text
+        expanded = parts[0]
+        for (t, h, w), rest in zip(grids.tolist(), parts[1:]):
+            expanded += "<|image_pad|>" * (t * h * w // MERGE ** 2) + rest
+        return torch.tensor(tok(expanded, add_special_tokens=False)["input_ids"])
+
+    def greedy(model, prompt, n=20):
+        mm = (prompt == ids["image_token_id"]).int()[None]
+        with torch.no_grad():
+            out = model.generate(input_ids=prompt[None], pixel_values=pv, image_grid_thw=grids,
+                                 mm_token_type_ids=mm, attention_mask=torch.ones_like(prompt)[None],
+                                 do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=None,
+                                 pad_token_id=added["<|endoftext|>"])
+        return out[0, prompt.shape[0]:]
+
+    conv = [{"role": "user", "content": content}]
+    input_ids = prompt_ids(conv)
+    # A random model may answer with an added token (<|vision_start|>, ...), which the next turn's
+    # text would carry as a token of its own; take the first seed whose answer has none.
+    for seed in range(5, 40):
+        model = build("qwen2_5_vl", seed, vocab, ids)
+        gen = greedy(model, input_ids)
+        if all(int(t) < min(added.values()) for t in gen):
+            break
+    else:
+        raise RuntimeError("no seed gave an answer without added tokens")
+    model.save_pretrained(model_dir)
+    ip.save_pretrained(model_dir)
+    answer = tok.decode(gen, skip_special_tokens=True)
+    conv2 = conv + [{"role": "assistant", "content": [{"type": "text", "text": answer}]},
+                    {"role": "user", "content": follow_up}]
+    input_ids2 = prompt_ids(conv2)
+    image_positions = torch.nonzero(input_ids == ids["image_token_id"]).flatten()
+    mm = (input_ids == ids["image_token_id"]).int()[None]
+    with torch.no_grad():
+        out = model(input_ids=input_ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
+                    output_attentions=True)
+    ref = {"input_ids": input_ids, "generated": gen, "input_ids_turn2": input_ids2,
+           "generated_turn2": greedy(model, input_ids2),
+           "attention_last": torch.stack([a[0, :, -1, image_positions] for a in out.attentions]).float()}
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(case_dir, "reference.safetensors"))
+    json.dump({"family": "qwen2_5_vl", "images": 2, "turns": [content, follow_up], "answer": answer},
+              open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
+    print(f"engine: seed {seed}, {input_ids.shape[0]} prompt tokens, done in {time.time() - t0:.1f}s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--fixtures", default="", help="unused: this script needs no fixtures")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    ip, _, proc = processor_cases(args.out)
+    ip, images, proc = processor_cases(args.out)
     run_case("qwen2_vl", "qwen2_vl", 1, args.out, ip, proc, ["wide"])
     run_case("qwen2_5_vl", "qwen2_5_vl", 3, args.out, ip, proc, ["past_max", "tall"], shard="100KB")
+    engine_case(args.out, ip, images)
     return 0
 
 

@@ -14,7 +14,7 @@ Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
       model_((checkIdefics3Consistency(config_, processor_->config(), context.model_dir),
               models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype))) {}
 
-PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image) const {
+PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOptions&) const {
     ProcessedImage processed = processor_->process(image);
     PreparedImage prepared;
     prepared.pixel_values = processed.pixel_values;

@@ -16,7 +16,8 @@ public:
     std::string family() const override { return "idefics3"; }
     models::VisionLanguageModel& model() override { return *model_; }
     std::string imagePlaceholder() const override { return "<image>"; }
-    PreparedImage prepareImage(const RgbImage& image) const override;
+    // Fixed tokens per image: `options` do not apply.
+    PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
     int contextLength() const override { return config_.text.max_position_embeddings; }
 
 private:

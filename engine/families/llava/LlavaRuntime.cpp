@@ -49,7 +49,7 @@ LlavaRuntime::LlavaRuntime(const FamilyLoadContext& context)
 
 int LlavaRuntime::tokensPerImage() const { return modelTokensPerImage(config_); }
 
-PreparedImage LlavaRuntime::prepareImage(const RgbImage& image) const {
+PreparedImage LlavaRuntime::prepareImage(const RgbImage& image, const ImageOptions&) const {
     ClipProcessedImage processed = processor_->process(image);
     PreparedImage prepared;
     prepared.pixel_values = processed.pixel_values;

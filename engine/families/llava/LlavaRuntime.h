@@ -20,7 +20,8 @@ public:
     std::string family() const override { return "llava"; }
     models::VisionLanguageModel& model() override { return *model_; }
     std::string imagePlaceholder() const override { return processor_->config().image_token; }
-    PreparedImage prepareImage(const RgbImage& image) const override;
+    // Fixed tokens per image: `options` do not apply.
+    PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
     int contextLength() const override { return config_.text.max_position_embeddings; }
 
     // Image tokens per image: the patch grid, plus the class token under "full".

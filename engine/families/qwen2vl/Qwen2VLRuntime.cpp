@@ -1,0 +1,85 @@
+#include "engine/families/qwen2vl/Qwen2VLRuntime.h"
+
+#include <algorithm>
+
+#include "engine/families/qwen2vl/Qwen2VLConfig.h"
+#include "engine/io/Checkpoint.h"
+#include "models/Qwen2VL.h"
+#include "models/base/Error.h"
+
+namespace vqa {
+
+namespace {
+
+void expectSame(const std::string& model_dir, const char* processor_key, int processor_value, const char* model_key,
+                int model_value) {
+    if (processor_value != model_value)
+        throw Error(model_dir + ": the image processor's " + processor_key + " is " + std::to_string(processor_value) +
+                    " but config.json's vision_config." + model_key + " is " + std::to_string(model_value) +
+                    "; the processor files belong to another model");
+}
+
+}  // namespace
+
+void checkQwen2VLConsistency(const models::Qwen2VLConfig& model, const Qwen2VLProcessorConfig& processor,
+                             const std::string& model_dir) {
+    expectSame(model_dir, "patch_size", processor.patch_size, "patch_size", model.vision.patch_size);
+    expectSame(model_dir, "merge_size", processor.merge_size, "spatial_merge_size", model.vision.spatial_merge_size);
+    expectSame(model_dir, "temporal_patch_size", processor.temporal_patch_size, "temporal_patch_size",
+               model.vision.temporal_patch_size);
+}
+
+Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
+    : config_(parseQwen2VLConfig(context.config, context.model_dir + "/config.json")),
+      processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
+      model_((checkQwen2VLConsistency(config_, processor_->config(), context.model_dir),
+              models::makeQwen2VL(config_, *context.checkpoint, context.device, context.dtype))) {}
+
+Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
+    if (options.max_image_tokens <= 0)
+        return {};
+    const auto& c = processor_->config();
+    const std::int64_t per_token = std::int64_t(c.factor()) * c.factor();
+    const std::int64_t max_pixels = std::min(c.max_pixels, std::int64_t(options.max_image_tokens) * per_token);
+    return {std::min(c.min_pixels, max_pixels), max_pixels};
+}
+
+PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
+    Qwen2VLProcessedImage processed = processor_->process(image, pixelBounds(options));
+    PreparedImage prepared;
+    prepared.pixel_values = processed.pixel_values;
+    prepared.prompt_text.reserve(imagePlaceholder().size() * static_cast<std::size_t>(processed.numImageTokens()));
+    for (int i = 0; i < processed.numImageTokens(); ++i)
+        prepared.prompt_text += imagePlaceholder();
+
+    ImageLayout& layout = prepared.layout;
+    layout.image_width = image.width;
+    layout.image_height = image.height;
+    const int m = processed.merge_size;
+    layout.blocks.push_back({processed.grid_h / m, processed.grid_w / m, 0, 0, double(image.width),
+                             double(image.height), false});
+    // Qwen2.5-VL names boxes in the resized image's pixels; Qwen2-VL on a 0-1000 scale.
+    if (config_.model_type == "qwen2_5_vl") {
+        layout.box_space_width = processed.resized_width;
+        layout.box_space_height = processed.resized_height;
+    }
+    return prepared;
+}
+
+torch::Tensor Qwen2VLRuntime::positions(const std::vector<std::int64_t>& ids,
+                                        const std::vector<const PreparedImage*>& images) const {
+    const std::int64_t m = config_.vision.spatial_merge_size;
+    auto grids = torch::empty({static_cast<std::int64_t>(images.size()), 3}, torch::kInt64);
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const auto& blocks = images[i]->layout.blocks;
+        if (blocks.size() != 1)
+            throw Error("a Qwen2-VL image has one grid of tokens, not " + std::to_string(blocks.size()));
+        grids[std::int64_t(i)][0] = 1;
+        grids[std::int64_t(i)][1] = blocks[0].grid_rows * m;
+        grids[std::int64_t(i)][2] = blocks[0].grid_cols * m;
+    }
+    const auto id_tensor = torch::tensor(ids, torch::kInt64);
+    return models::qwen2VLRopePositions(id_tensor, config_, grids);
+}
+
+}  // namespace vqa

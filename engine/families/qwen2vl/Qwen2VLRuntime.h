@@ -1,0 +1,45 @@
+// The Qwen2-VL / Qwen2.5-VL family as the engine sees it: the network (models/Qwen2VL), the
+// image processor (smart resize within a pixel budget, one frame per still image) and the
+// image's prompt text: one <|image_pad|> per merged patch, which the chat format already
+// wraps in <|vision_start|> ... <|vision_end|>. The image tokens form one grid, row-major
+// over the merged patches, that covers the whole image (the resize neither crops nor pads),
+// and their rotary positions follow that grid (multimodal rotary positions).
+#pragma once
+
+#include <memory>
+
+#include "engine/families/FamilyRuntime.h"
+#include "engine/families/qwen2vl/Qwen2VLImageProcessor.h"
+#include "models/Config.h"
+
+namespace vqa {
+
+class Qwen2VLRuntime : public FamilyRuntime {
+public:
+    // Throws vqa::Error when config.json, the processor files and the weights disagree.
+    explicit Qwen2VLRuntime(const FamilyLoadContext& context);
+    std::string family() const override { return config_.model_type; }
+    models::VisionLanguageModel& model() override { return *model_; }
+    std::string imagePlaceholder() const override { return "<|image_pad|>"; }
+    // options.max_image_tokens lowers the processor's max_pixels to that many merged patches.
+    PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
+    int contextLength() const override { return config_.text.max_position_embeddings; }
+    // Each image's grid is read back from its layout (its one block is the merged grid).
+    torch::Tensor positions(const std::vector<std::int64_t>& ids,
+                            const std::vector<const PreparedImage*>& images) const override;
+
+    // The processor's pixel bounds under `options`.
+    Qwen2VLPixelBounds pixelBounds(const ImageOptions& options) const;
+
+private:
+    models::Qwen2VLConfig config_;
+    std::unique_ptr<Qwen2VLImageProcessor> processor_;
+    std::unique_ptr<models::VisionLanguageModel> model_;
+};
+
+// Throws vqa::Error naming `model_dir` when the image processor cuts patches the vision tower
+// does not take (patch_size, merge_size, temporal_patch_size against config.json's).
+void checkQwen2VLConsistency(const models::Qwen2VLConfig& model, const Qwen2VLProcessorConfig& processor,
+                             const std::string& model_dir);
+
+}  // namespace vqa
