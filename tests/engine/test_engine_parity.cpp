@@ -174,6 +174,30 @@ TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {
     EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
 }
 
+TEST_P(EngineParity, ImageDetailLowersTheImageTokensWhereTheFamilyAllowsIt) {
+    const auto full = engine_.promptTokens(request_);
+    auto first = answer();
+    EXPECT_EQ(first.token_ids, ids(*ref_, "generated"));
+
+    // At most 4 tokens per image: Qwen2-VL resizes the images smaller; SmolVLM's count is fixed.
+    request_.image_options.max_image_tokens = 4;
+    const auto low = engine_.promptTokens(request_);
+    if (family_ == "idefics3")
+        EXPECT_EQ(low, full);
+    else
+        EXPECT_LT(low.size(), full.size() - 8);
+    auto lower = answer();
+    ASSERT_NE(lower.stop, StopReason::Error) << lower.error;
+    if (family_ != "idefics3")
+        EXPECT_EQ(lower.timings.cached_tokens, 0);  // nothing of the other prompt's cache is reused
+
+    // Back to the model's own detail: the first encodings are still there, the answer the same.
+    request_.image_options = {};
+    auto again = answer();
+    EXPECT_EQ(again.timings.encode_ms, 0.0);
+    EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity,
                          ::testing::Values("idefics3/tiny_untied", "idefics3/tiny_tied", "qwen2vl/engine"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
