@@ -17,9 +17,11 @@ ConversationController::ConversationController(EngineWorker* worker, ImageSet* i
     connect(worker_, &EngineWorker::finished, this, &ConversationController::handleFinished);
 }
 
-void ConversationController::setRequestParams(const GenerationParams& generation, const ExplainParams& explain) {
+void ConversationController::setRequestParams(const GenerationParams& generation, const ExplainParams& explain,
+                                              const ImageOptions& images) {
     generation_ = generation;
     explain_ = explain;
+    image_options_ = images;
 }
 
 Request ConversationController::requestFor(const ImageSession& session, size_t message) const {
@@ -27,6 +29,7 @@ Request ConversationController::requestFor(const ImageSession& session, size_t m
     request.conversation = toConversation(session.messages, message, true);
     request.images = {session.image.rgb};
     request.image_keys = {session.image.key.toStdString()};
+    request.image_options = image_options_;
     request.generation = generation_;
     request.explain = explain_;
     return request;
@@ -202,7 +205,7 @@ bool ConversationController::newConversation() {
 void ConversationController::prepareCurrentImage() {
     const std::shared_ptr<ImageSession> s = images_->current();
     if (s && model_->hasModel() && !model_->isLoading() && s->image.rgb)
-        worker_->postPrepareImage(s->image.rgb, s->image.key.toStdString());
+        worker_->postPrepareImage(s->image.rgb, s->image.key.toStdString(), image_options_);
 }
 
 }  // namespace vqa::ui

@@ -33,9 +33,10 @@ public:
     ConversationController(EngineWorker* worker, ImageSet* images, ModelController* model,
                            QObject* parent = nullptr);
 
-    // What requests carry: the settings' generation parameters, and the explanation
+    // What requests carry: the settings' generation parameters and image detail, and the explanation
     // (attention capture, the explanation bar's layers and head).
-    void setRequestParams(const GenerationParams& generation, const ExplainParams& explain);
+    void setRequestParams(const GenerationParams& generation, const ExplainParams& explain,
+                          const ImageOptions& images = {});
     const ExplainParams& explainParams() const { return explain_; }
     // The request for the answer at `message` of `session`: the conversation before it and
     // the image.
@@ -81,6 +82,7 @@ private:
     ModelController* model_;
     GenerationParams generation_;
     ExplainParams explain_;
+    ImageOptions image_options_;
 
     std::shared_ptr<ImageSession> generating_;  // the session the streaming answer belongs to
     QElapsedTimer clock_;

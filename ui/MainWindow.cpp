@@ -316,7 +316,7 @@ void MainWindow::pushRequestParams() {
     explain.layer_begin = explainBar()->layerBegin();
     explain.layer_end = explainBar()->layerEnd();
     explain.head = explainBar()->head();
-    conversation_->setRequestParams(settings_.generation, explain);
+    conversation_->setRequestParams(settings_.generation, explain, settings_.images);
 }
 
 void MainWindow::showCurrentImage(int index) {
@@ -426,6 +426,7 @@ void MainWindow::copyLastAnswer() {
 void MainWindow::applySettings(const AppSettings& settings) {
     const bool reload = model_->hasModel() &&
                         (settings.load.device != settings_.load.device || settings.load.dtype != settings_.load.dtype);
+    const bool detail_changed = !(settings.images == settings_.images);
     settings_ = settings;
     settings_.save();
     ExplainBar* bar = explainBar();
@@ -435,6 +436,8 @@ void MainWindow::applySettings(const AppSettings& settings) {
     bar->setBoxesVisible(settings_.boxes_visible);
     bar->setLayers(settings_.layer_begin, settings_.layer_end, settings_.head);
     pushRequestParams();
+    if (detail_changed)  // the shown image, encoded again at the new detail while the user types
+        conversation_->prepareCurrentImage();
     if (reload)
         setStatus(tr("Device and data type apply when the model is loaded again (Model ▸ Open Model Folder…)."));
 }

@@ -1,5 +1,6 @@
 #include "ui/Settings.h"
 
+#include <QObject>
 #include <QSettings>
 
 #include <algorithm>
@@ -20,6 +21,13 @@ DevicePreference deviceFromName(const QString& name) {
     return DevicePreference::Auto;
 }
 
+std::vector<ImageDetailLevel> imageDetailLevels() {
+    return {{QObject::tr("Low: up to 256 image tokens (fastest)"), 256},
+            {QObject::tr("Standard: up to 1280 image tokens"), 1280},
+            {QObject::tr("High: up to 4096 image tokens"), 4096},
+            {QObject::tr("Full: the model's own limit (slowest)"), 0}};
+}
+
 AppSettings AppSettings::restore() {
     QSettings s;
     AppSettings a;
@@ -33,6 +41,8 @@ AppSettings AppSettings::restore() {
     g.top_k = s.value("generation/topK", g.top_k).toInt();
     g.repetition_penalty = s.value("generation/repetitionPenalty", g.repetition_penalty).toFloat();
     g.seed = s.value("generation/seed", qulonglong(g.seed)).toULongLong();
+    a.images.max_image_tokens =
+        std::clamp(s.value("images/maxImageTokens", a.images.max_image_tokens).toInt(), 0, 1 << 20);
     a.capture_attention = s.value("heatmap/capture", a.capture_attention).toBool();
     a.colormap = s.value("heatmap/colormap", a.colormap).toString();
     a.overlay_opacity = std::clamp(s.value("heatmap/opacity", a.overlay_opacity).toDouble(), 0.0, 1.0);
@@ -55,6 +65,7 @@ void AppSettings::save() const {
     s.setValue("generation/topK", generation.top_k);
     s.setValue("generation/repetitionPenalty", generation.repetition_penalty);
     s.setValue("generation/seed", qulonglong(generation.seed));
+    s.setValue("images/maxImageTokens", images.max_image_tokens);
     s.setValue("heatmap/capture", capture_attention);
     s.setValue("heatmap/colormap", colormap);
     s.setValue("heatmap/opacity", overlay_opacity);
@@ -81,6 +92,7 @@ bool AppSettings::operator==(const AppSettings& o) const {
     return load.device == o.load.device && load.dtype == o.load.dtype && load.threads == o.load.threads &&
            g.max_new_tokens == h.max_new_tokens && g.temperature == h.temperature && g.top_p == h.top_p &&
            g.top_k == h.top_k && g.repetition_penalty == h.repetition_penalty && g.seed == h.seed &&
+           images == o.images &&
            capture_attention == o.capture_attention && colormap == o.colormap &&
            overlay_opacity == o.overlay_opacity && overlay_visible == o.overlay_visible &&
            boxes_visible == o.boxes_visible &&

@@ -4,6 +4,8 @@
 
 #include <QString>
 
+#include <vector>
+
 #include "engine/Types.h"
 
 namespace vqa::ui {
@@ -11,6 +13,9 @@ namespace vqa::ui {
 struct AppSettings {
     LoadOptions load;
     GenerationParams generation;
+    // Image detail: at most this many image tokens per image for the models whose count
+    // follows the image's size (Qwen2-VL); 1280 is the balance Qwen's model cards suggest.
+    ImageOptions images{.max_image_tokens = 1280};
     // Heatmap defaults.
     bool capture_attention = true;
     QString colormap = QStringLiteral("turbo");
@@ -26,6 +31,13 @@ struct AppSettings {
     ExplainParams explain() const;
     bool operator==(const AppSettings& other) const;
 };
+
+// The image detail levels the settings offer, coarsest first.
+struct ImageDetailLevel {
+    QString label;
+    int max_image_tokens;  // 0: the model's own limit
+};
+std::vector<ImageDetailLevel> imageDetailLevels();
 
 QString deviceName(DevicePreference device);
 DevicePreference deviceFromName(const QString& name);

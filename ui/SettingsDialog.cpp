@@ -42,6 +42,13 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     dtype_->addItem("float16", "float16");
     threads_ = autoSpin(0, 256, tr("automatic"));
 
+    detail_ = new QComboBox;
+    for (const auto& level : imageDetailLevels())
+        detail_->addItem(level.label, level.max_image_tokens);
+    detail_->setToolTip(tr("For models that see an image in as many pieces as its size allows (Qwen2-VL, "
+                           "Qwen2.5-VL): fewer pieces answer faster, more read smaller print. SmolVLM and "
+                           "LLaVA always see an image the same way."));
+
     max_tokens_ = new QSpinBox;
     max_tokens_->setRange(1, 8192);
     temperature_ = new QDoubleSpinBox;
@@ -80,6 +87,7 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     model->addRow(tr("&Device:"), device_);
     model->addRow(tr("D&ata type:"), dtype_);
     model->addRow(tr("CPU &threads:"), threads_);
+    model->addRow(tr("Image de&tail:"), detail_);
     auto* note = new QLabel(tr("Device and data type apply the next time a model is loaded."));
     note->setWordWrap(true);
     note->setEnabled(false);
@@ -121,6 +129,12 @@ void SettingsDialog::setSettings(const AppSettings& a) {
     device_->setCurrentIndex(std::max(0, device_->findData(deviceName(a.load.device))));
     dtype_->setCurrentIndex(std::max(0, dtype_->findData(QString::fromStdString(a.load.dtype))));
     threads_->setValue(a.load.threads);
+    int detail = detail_->findData(a.images.max_image_tokens);
+    if (detail < 0) {  // a value set elsewhere (the settings file): shown as it is
+        detail_->addItem(tr("%1 image tokens").arg(a.images.max_image_tokens), a.images.max_image_tokens);
+        detail = detail_->count() - 1;
+    }
+    detail_->setCurrentIndex(detail);
     max_tokens_->setValue(a.generation.max_new_tokens);
     temperature_->setValue(a.generation.temperature);
     top_p_->setValue(a.generation.top_p);
@@ -140,6 +154,7 @@ AppSettings SettingsDialog::settings() const {
     a.load.device = deviceFromName(device_->currentData().toString());
     a.load.dtype = dtype_->currentData().toString().toStdString();
     a.load.threads = threads_->value();
+    a.images.max_image_tokens = detail_->currentData().toInt();
     a.generation.max_new_tokens = max_tokens_->value();
     a.generation.temperature = float(temperature_->value());
     a.generation.top_p = float(top_p_->value());

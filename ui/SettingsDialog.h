@@ -25,6 +25,7 @@ private:
     QComboBox* dtype_;
     QSpinBox* threads_;
     QSpinBox* max_tokens_;
+    QComboBox* detail_;
     QDoubleSpinBox* temperature_;
     QDoubleSpinBox* top_p_;
     QSpinBox* top_k_;

@@ -30,6 +30,11 @@ struct CommandRegistrar {
     }
 };
 
+// --max-image-tokens, shared by the commands that ask about an image.
+inline constexpr const char* kMaxImageTokensHelp =
+    "Image detail: at most N image tokens per image for models that see an image in as many pieces as "
+    "its size allows (Qwen2-VL, Qwen2.5-VL); fewer is faster. 0: the model's own limit";
+
 }  // namespace vqa::cli
 
 #define VQA_CLI_CONCAT2(a, b) a##b

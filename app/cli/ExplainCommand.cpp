@@ -21,6 +21,7 @@ namespace {
 struct ExplainOptions {
     std::string model, image, question, out, device = "auto", colormap = "turbo", source = "combined";
     int max_new_tokens = 64;
+    ImageOptions images;
     float opacity = 0.55f;
     float contour = 10.0f;
     std::string layers; // "A:B", inclusive, 0-based; empty: the default range
@@ -87,6 +88,7 @@ int run(const ExplainOptions& o) {
         Request request;
         request.images = {image};
         request.image_keys = {o.image};
+        request.image_options = o.images;
         request.generation.max_new_tokens = o.max_new_tokens;
         request.explain.capture_attention = true;
         if (!o.layers.empty())
@@ -181,6 +183,8 @@ void setupExplain(CLI::App& app, int& exit_code) {
     cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
     cmd->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
+    cmd->add_option("--max-image-tokens", o->images.max_image_tokens, kMaxImageTokensHelp)
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--colormap", o->colormap, "turbo, viridis, jet or gray");
     cmd->add_option("--source", o->source, "tiles, global or combined")
         ->check(CLI::IsMember({"tiles", "global", "combined"}));

@@ -29,6 +29,7 @@ struct GenerateOptions {
     bool json = false;
     GenerationParams params;
     ExplainParams explain;
+    ImageOptions images;
 };
 
 void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
@@ -38,6 +39,7 @@ void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
         ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}));
     cmd->add_option("--threads", o.threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--max-new-tokens", o.params.max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
+    cmd->add_option("--max-image-tokens", o.images.max_image_tokens, kMaxImageTokensHelp)->check(CLI::NonNegativeNumber);
     cmd->add_option("--temperature", o.params.temperature, "Sampling temperature; 0 is greedy")->check(CLI::NonNegativeNumber);
     cmd->add_option("--top-k", o.params.top_k, "Keep the k most likely tokens (0: off)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--top-p", o.params.top_p, "Nucleus sampling mass (1: off)")->check(CLI::Range(0.0, 1.0));
@@ -160,6 +162,7 @@ Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::strin
     Request request;
     request.images = {image};
     request.image_keys = {image_key};
+    request.image_options = o.images;
     request.generation = o.params;
     request.explain = o.explain;
     request.conversation.push_back(

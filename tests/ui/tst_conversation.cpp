@@ -189,6 +189,11 @@ private slots:
         const vqa::Request request = c.conversation.requestFor(*c.images.current(), c.conversation.messages().size());
         QCOMPARE(request.conversation.size(), size_t(2));  // "Why?" and "And now?" in one turn, "Once"
         QCOMPARE(request.images.size(), size_t(1));
+        // The settings' image detail travels with the request.
+        QCOMPARE(request.image_options.max_image_tokens, 0);
+        c.conversation.setRequestParams({}, {}, vqa::ImageOptions{.max_image_tokens = 256});
+        const vqa::Request low = c.conversation.requestFor(*c.images.current(), c.conversation.messages().size());
+        QCOMPARE(low.image_options.max_image_tokens, 256);
     }
 
     // Against the engine thread: the request travels there and the answer (an error, as no

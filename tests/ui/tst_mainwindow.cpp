@@ -357,6 +357,7 @@ private slots:
         custom.layer_begin = 4;
         custom.layer_end = 20;
         custom.head = 3;
+        custom.images.max_image_tokens = 256;
         {
             MainWindow window;
             QVERIFY(!(window.settings() == custom));
@@ -370,6 +371,10 @@ private slots:
         // The dialog shows and returns the same values.
         vqa::ui::SettingsDialog dialog(custom);
         QVERIFY(dialog.settings() == custom);
+        // An image detail from the settings file that is none of the dialog's levels is kept.
+        custom.images.max_image_tokens = 700;
+        vqa::ui::SettingsDialog odd(custom);
+        QVERIFY(odd.settings() == custom);
     }
 
     void heatmapControlChangesAreRemembered() {

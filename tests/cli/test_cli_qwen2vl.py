@@ -1,0 +1,79 @@
+"""The `vqa` command-line tool on the small random Qwen2.5-VL checkpoint that
+tests/reference/make_qwen2vl.py writes (its "engine" case, with tokenizer and chat template):
+ask names the family and honours --max-image-tokens; explain maps attention onto the merged
+patch grid; an image past the 200:1 aspect ratio is refused with a clear message. Prints one
+line per check."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--vqa", required=True)
+parser.add_argument("--reference", required=True, help="<build>/reference/qwen2vl")
+parser.add_argument("--artifacts", required=True)
+args = parser.parse_args()
+
+case = os.path.join(args.reference, "engine")
+model = os.path.join(case, "model")
+if not os.path.exists(os.path.join(case, "reference.safetensors")):
+    print(f"SKIP: no test model at {model}; run tests/reference/make_qwen2vl.py")
+    sys.exit(77)
+from PIL import Image  # noqa: E402
+from safetensors.numpy import load_file  # noqa: E402
+
+grid = load_file(os.path.join(args.reference, "processor", "processor.safetensors"))["wide_grid_thw"][0]
+image = os.path.join(case, "image0.png")  # the processor's "wide" image
+passed = failed = 0
+
+
+def run(*argv):
+    return subprocess.run([args.vqa, *argv], capture_output=True, text=True, timeout=300)
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    passed += bool(ok)
+    failed += not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {name}" + ("" if ok else f": {detail}"))
+
+
+def ask(*extra):
+    r = run("ask", "--model", model, image, "Where is the red square?", "--json", "--max-new-tokens", "4",
+            "--device", "cpu", *extra)
+    try:
+        return r, json.loads(r.stdout)
+    except json.JSONDecodeError:
+        return r, {}
+
+
+r, out = ask()
+check("ask names the qwen2_5_vl family", out.get("model", {}).get("family") == "qwen2_5_vl", r.stdout + r.stderr)
+check("ask reports boxes (none from a random model)", out.get("boxes") == [], r.stdout)
+full_tokens = out.get("timings", {}).get("prompt_tokens", 0)
+image_tokens = int(grid[1] * grid[2]) // 4
+r, low = ask("--max-image-tokens", "2")
+low_tokens = low.get("timings", {}).get("prompt_tokens", 0)
+check("--max-image-tokens 2 leaves at most 2 image tokens",
+      r.returncode == 0 and 0 < low_tokens <= full_tokens - image_tokens + 2, f"{full_tokens} -> {low_tokens}")
+
+out_dir = os.path.join(args.artifacts, "explain-qwen2vl")
+r = run("explain", "--model", model, image, "Describe it.", "--max-new-tokens", "3", "--out", out_dir,
+        "--device", "cpu")
+ok = r.returncode == 0 and os.path.exists(os.path.join(out_dir, "answer.png"))
+if ok:
+    doc = json.load(open(os.path.join(out_dir, "explain.json")))
+    grids = doc["tokens"][0]["grids"]
+    ok = len(grids) == 1 and grids[0]["rows"] == grid[1] // 2 and grids[0]["cols"] == grid[2] // 2
+check(f"explain maps attention onto the {grid[1] // 2}x{grid[2] // 2} merged patch grid", ok, r.stdout + r.stderr)
+
+line = os.path.join(args.artifacts, "line-5000x1.png")
+os.makedirs(args.artifacts, exist_ok=True)
+Image.new("RGB", (5000, 1), (200, 20, 20)).save(line)
+r = run("ask", "--model", model, line, "What is this?", "--device", "cpu")
+check("a 5000x1 image is refused with the aspect ratio", r.returncode == 1 and "200:1" in r.stderr,
+      f"rc {r.returncode}: {r.stderr}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
