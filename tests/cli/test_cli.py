@@ -8,6 +8,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_checks import Checks  # noqa: E402
+
 parser = argparse.ArgumentParser()
 parser.add_argument("--vqa", required=True)
 parser.add_argument("--reference", required=True, help="<build>/reference/idefics3")
@@ -22,21 +25,8 @@ if not os.path.exists(os.path.join(model, "config.json")):
     print(f"SKIP: no test model at {model}; run tests/reference/make_idefics3.py")
     sys.exit(77)
 
-passed = failed = 0
-
-
-def run(*argv, stdin=None):
-    return subprocess.run([args.vqa, *argv], input=stdin, capture_output=True, text=True, timeout=300)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
+checks = Checks(args.vqa)
+run, check = checks.run, checks.check
 
 
 r = run("ask", "--model", model, image, "What is in the picture?", "--json", "--ignore-eos",
@@ -145,5 +135,4 @@ if os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
     check("tokenize and detokenize round trip", r.returncode == 0 and "49190" in ids
           and r2.stdout.rstrip("\n") == "Hello <image> world", r.stdout + r2.stdout + r2.stderr)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -4,8 +4,10 @@ names the family; explain draws heatmaps through the crop. Prints one line per c
 import argparse
 import json
 import os
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_checks import Checks  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--vqa", required=True)
@@ -23,18 +25,8 @@ from safetensors.numpy import load_file  # noqa: E402
 ref = load_file(os.path.join(case, "reference.safetensors"))
 conv = json.load(open(os.path.join(case, "conversation.json")))
 question = conv["turns"][0][1]["text"]
-passed = failed = 0
-
-
-def run(*argv):
-    return subprocess.run([args.vqa, *argv], capture_output=True, text=True, timeout=300)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + ("" if ok else f": {detail}"))
+checks = Checks(args.vqa)
+run, check = checks.run, checks.check
 
 
 r = run("ask", "--model", model, os.path.join(case, "image0.png"), question, "--json", "--ignore-eos",
@@ -64,5 +56,4 @@ if ok:
     ok = len(doc["tokens"]) == 3 and len(grids) == 1 and grids[0]["rows"] == 6 and grids[0]["cols"] == 6
 check("explain maps attention onto the 6x6 patch grid", ok, r.stdout + r.stderr)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

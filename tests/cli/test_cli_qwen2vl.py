@@ -6,8 +6,10 @@ line per check."""
 import argparse
 import json
 import os
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_checks import Checks  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--vqa", required=True)
@@ -25,18 +27,8 @@ from safetensors.numpy import load_file  # noqa: E402
 
 grid = load_file(os.path.join(args.reference, "processor", "processor.safetensors"))["wide_grid_thw"][0]
 image = os.path.join(case, "image0.png")  # the processor's "wide" image
-passed = failed = 0
-
-
-def run(*argv):
-    return subprocess.run([args.vqa, *argv], capture_output=True, text=True, timeout=300)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    passed += bool(ok)
-    failed += not ok
-    print(f"{'ok  ' if ok else 'FAIL'} {name}" + ("" if ok else f": {detail}"))
+checks = Checks(args.vqa)
+run, check = checks.run, checks.check
 
 
 def ask(*extra):
@@ -75,5 +67,4 @@ r = run("ask", "--model", model, line, "What is this?", "--device", "cpu")
 check("a 5000x1 image is refused with the aspect ratio", r.returncode == 1 and "200:1" in r.stderr,
       f"rc {r.returncode}: {r.stderr}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -20,6 +20,7 @@
 #include "models/Interrupt.h"
 #include "models/Llava.h"
 #include "tests/common/ParityHelpers.h"
+#include "tests/common/RenamedWeights.h"
 #include "tests/common/TestPaths.h"
 #include <nlohmann/json.hpp>
 
@@ -158,41 +159,6 @@ TEST(LlavaModel, RejectsAFeatureLayerOutsideTheTower) {
         EXPECT_NE(std::string(e.what()).find("vision_feature_layer -7"), std::string::npos) << e.what();
     }
 }
-
-// The tiny checkpoint's tensors under another checkpoint's names: prefix rewrites from the
-// names transformers 5 saves to the names a layout uses.
-class RenamedWeights : public vqa::models::WeightSource {
-public:
-    RenamedWeights(const vqa::models::WeightSource& inner, std::vector<std::pair<std::string, std::string>> rules)
-        : inner_(inner), rules_(std::move(rules)) {
-        for (const auto& name : inner_.names())
-            to_inner_[rename(name)] = name;
-    }
-    bool contains(const std::string& name) const override { return to_inner_.count(name) > 0; }
-    torch::Tensor get(const std::string& name) const override {
-        auto it = to_inner_.find(name);
-        if (it == to_inner_.end())
-            throw vqa::Error("no tensor '" + name + "'");
-        return inner_.get(it->second);
-    }
-    std::vector<std::string> names() const override {
-        std::vector<std::string> out;
-        for (const auto& [name, inner] : to_inner_)
-            out.push_back(name);
-        return out;
-    }
-
-private:
-    std::string rename(const std::string& name) const {
-        for (const auto& [from, to] : rules_)
-            if (name.rfind(from, 0) == 0)
-                return to + name.substr(from.size());
-        return name;
-    }
-    const vqa::models::WeightSource& inner_;
-    std::vector<std::pair<std::string, std::string>> rules_;
-    std::map<std::string, std::string> to_inner_;
-};
 
 // llava-hf's checkpoints (saved by transformers 4: vision_tower.vision_model.*) and
 // transformers 5's in-memory names (model.*, lm_head) load to the same network.

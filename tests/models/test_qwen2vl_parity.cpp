@@ -17,6 +17,7 @@
 #include "models/Qwen2VL.h"
 #include "models/base/Error.h"
 #include "tests/common/ParityHelpers.h"
+#include "tests/common/RenamedWeights.h"
 #include "tests/common/TestPaths.h"
 
 namespace fs = std::filesystem;
@@ -244,41 +245,6 @@ TEST_P(Qwen2VLParity, GreedyTokensOverTwoTurnsWithCache) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, Qwen2VLParity, ::testing::Values("qwen2_vl", "qwen2_5_vl"));
-
-// The checkpoint's tensors under other names: prefix rewrites.
-class RenamedWeights : public vqa::models::WeightSource {
-  public:
-    RenamedWeights(const vqa::models::WeightSource& inner,
-                   std::vector<std::pair<std::string, std::string>> rules)
-        : inner_(inner), rules_(std::move(rules)) {
-        for (const auto& name : inner_.names())
-            to_inner_[rename(name)] = name;
-    }
-    bool contains(const std::string& name) const override { return to_inner_.count(name) > 0; }
-    torch::Tensor get(const std::string& name) const override {
-        auto it = to_inner_.find(name);
-        if (it == to_inner_.end())
-            throw vqa::Error("no tensor '" + name + "'");
-        return inner_.get(it->second);
-    }
-    std::vector<std::string> names() const override {
-        std::vector<std::string> out;
-        for (const auto& [name, inner] : to_inner_)
-            out.push_back(name);
-        return out;
-    }
-
-  private:
-    std::string rename(const std::string& name) const {
-        for (const auto& [from, to] : rules_)
-            if (name.rfind(from, 0) == 0)
-                return to + name.substr(from.size());
-        return name;
-    }
-    const vqa::models::WeightSource& inner_;
-    std::vector<std::pair<std::string, std::string>> rules_;
-    std::map<std::string, std::string> to_inner_;
-};
 
 // transformers 4's names (visual.*, model.*: what both saved checkpoints use) and transformers
 // 5's (model.visual.*, model.language_model.*) load to the same network, sharded or not, with a
