@@ -1,7 +1,7 @@
 """The `vqa` command-line tool on the small random Qwen2.5-VL checkpoint that
 tests/reference/make_qwen2vl.py writes (its "engine" case, with tokenizer and chat template):
 ask names the family and honours --max-image-tokens; explain maps attention onto the merged
-patch grid; an image past the 200:1 aspect ratio is refused with a clear message. Prints one
+patch grid, and draws a heatmap over a document-like page into the artifacts; an image past the 200:1 aspect ratio is refused with a clear message. Prints one
 line per check."""
 import argparse
 import json
@@ -22,7 +22,7 @@ model = os.path.join(case, "model")
 if not os.path.exists(os.path.join(case, "reference.safetensors")):
     print(f"SKIP: no test model at {model}; run tests/reference/make_qwen2vl.py")
     sys.exit(77)
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
 
 grid = load_file(os.path.join(args.reference, "processor", "processor.safetensors"))["wide_grid_thw"][0]
@@ -60,8 +60,23 @@ if ok:
     ok = len(grids) == 1 and grids[0]["rows"] == grid[1] // 2 and grids[0]["cols"] == grid[2] // 2
 check(f"explain maps attention onto the {grid[1] // 2}x{grid[2] // 2} merged patch grid", ok, r.stdout + r.stderr)
 
-line = os.path.join(args.artifacts, "line-5000x1.png")
+# A document-like page (lines of text on white): the merged-patch heatmap lands in the artifacts.
+page = Image.new("RGB", (420, 300), "white")
+draw = ImageDraw.Draw(page)
+draw.text((20, 16), "INVOICE  No. 2026-117", fill="black")
+for i, row in enumerate(["Paper, A4, 500 sheets    4.50", "Toner, black              38.00",
+                         "Stapler                    9.90", "TOTAL                     52.40"]):
+    draw.text((20, 60 + 40 * i), row, fill="black")
+page_path = os.path.join(args.artifacts, "document-page.png")
 os.makedirs(args.artifacts, exist_ok=True)
+page.save(page_path)
+doc_dir = os.path.join(args.artifacts, "explain-qwen2vl-document")
+r = run("explain", "--model", model, page_path, "What is the total?", "--max-new-tokens", "2", "--out", doc_dir,
+        "--device", "cpu")
+check("explain draws a merged-patch heatmap over a document page",
+      r.returncode == 0 and os.path.exists(os.path.join(doc_dir, "answer.png")), r.stdout + r.stderr)
+
+line = os.path.join(args.artifacts, "line-5000x1.png")
 Image.new("RGB", (5000, 1), (200, 20, 20)).save(line)
 r = run("ask", "--model", model, line, "What is this?", "--device", "cpu")
 check("a 5000x1 image is refused with the aspect ratio", r.returncode == 1 and "200:1" in r.stderr,
