@@ -16,6 +16,13 @@
 // RMSNorm, gated MLP (silu(gate) * up, down); its merger normalizes with RMSNorm. In 2.5 the
 // patches are reordered window by window before the blocks and put back after the merger.
 //
+// The decoder is the shared LlamaDecoder with LlamaConfig::qkv_bias and mrope_section: the
+// prompt's positions are [3, T] (temporal, height, width), each rotary section turning by its
+// own axis. A decoded token is text, equal on all three axes, so its rotation is plain RoPE
+// at cache length + rope_delta: the plain-loop CPU step and the recorded graph step serve
+// Qwen2-VL unchanged but for that offset. Where the maths differs from the shared encoders
+// (2-D rotary over patch rows and columns, window attention, the merger), it is here.
+//
 // Tensor names: transformers 4 saves visual.*, model.* (the decoder) and lm_head.weight;
 // transformers 5 saves model.visual.*, model.language_model.* and lm_head.weight. Both load.
 #pragma once
