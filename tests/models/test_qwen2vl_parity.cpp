@@ -5,6 +5,7 @@
 // sizes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <iostream>
 #include <map>
 
@@ -292,3 +293,43 @@ TEST(Qwen2VLModel, LoadsBothTensorNameLayouts) {
 }
 
 } // namespace
+
+namespace {
+
+// Qwen2.5-VL-3B-Instruct's vision tower at full depth and its decoder cut to 2 layers: random
+// bf16-stored weights, run in fp32 on both sides. make_qwen2vl_real.py writes it only when
+// asked (about 2.3 GB and a minute): VQA_QWEN_REAL=1 ctest -R qwen (scripts/test sets it).
+TEST(Qwen25VLRealShapes, VisionFeaturesAndPrefillLogitsMatchTheReference) {
+    const auto dir = referenceDir("qwen2vl_real") / "real_shapes";
+    if (!fs::exists(dir / "reference.safetensors"))
+        GTEST_SKIP() << "the real-shapes Qwen2.5-VL case is opt-in (about 2.3 GB, a minute): run ctest with "
+                        "VQA_QWEN_REAL=1 so tests/reference/make_qwen2vl_real.py writes "
+                     << dir.string();
+    torch::NoGradGuard no_grad;
+    const auto start = std::chrono::steady_clock::now();
+    auto l = load(dir);
+    auto& m = *l.model;
+    EXPECT_EQ(m.config().vision.depth, 32);
+    EXPECT_EQ(m.config().vision.hidden_size, 1280);
+    EXPECT_EQ(m.config().vision.fullatt_block_indexes, (std::vector<int>{7, 15, 23, 31}));
+    EXPECT_EQ(m.config().text.hidden_size, 2048);
+    EXPECT_EQ(m.config().text.vocab_size, 151936);
+    EXPECT_EQ(m.config().text.mrope_section, (std::vector<int>{16, 24, 24}));
+
+    const auto grid = l.get("image_grid_thw");
+    const auto features = m.encodePatches(l.get("pixel_values"), grid);
+    const double feature_diff = relDiff(features, l.get("features"));
+    auto ids = l.get("input_ids");
+    auto positions = vqa::models::qwen2VLRopePositions(ids, m.config(), grid);
+    auto cache = m.newCache(ids.size(0));
+    auto logits = m.forward(vqa::embedPrompt(m, ids, features), cache, /*all_logits=*/true, nullptr, positions);
+    const double logit_diff = relDiff(logits.index_select(0, l.get("logit_positions")), l.get("logits"));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "[real_shapes] " << m.parameterCount() / 1000000 << "M parameters, " << features.size(0)
+              << " image tokens, features relative diff " << feature_diff << ", prefill of " << ids.size(0)
+              << " tokens, logits relative diff " << logit_diff << ", load + run " << seconds << " s\n";
+    EXPECT_LT(feature_diff, 1e-3);
+    EXPECT_LT(logit_diff, 1e-3);
+}
+
+}  // namespace
