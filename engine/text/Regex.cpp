@@ -8,6 +8,34 @@
 
 namespace vqa {
 
+namespace {
+
+// \s and \S as Unicode's White_Space property, as the tokenizers' reference engines
+// (Oniguruma in Hugging Face tokenizers, Rust's regex in tiktoken) read them. PCRE2 keeps
+// U+180E MONGOLIAN VOWEL SEPARATOR among its horizontal spaces, which Unicode took out of
+// White_Space in 6.3, so a pre-tokenizer splitting on \s would cut text there that the
+// reference keeps whole. Escaped backslashes are kept as they are.
+std::string withUnicodeWhiteSpace(const std::string& pattern) {
+    std::string out;
+    out.reserve(pattern.size());
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] != '\\' || i + 1 == pattern.size()) {
+            out += pattern[i];
+            continue;
+        }
+        const char next = pattern[++i];
+        if (next == 's')
+            out += "\\p{White_Space}";
+        else if (next == 'S')
+            out += "\\P{White_Space}";
+        else
+            (out += '\\') += next;
+    }
+    return out;
+}
+
+}  // namespace
+
 struct Regex::Impl {
     pcre2_code* code = nullptr;
     std::string pattern;
@@ -15,9 +43,10 @@ struct Regex::Impl {
 
 Regex::Regex(const std::string& pattern) : impl_(std::make_unique<Impl>()) {
     impl_->pattern = pattern;
+    const std::string compiled = withUnicodeWhiteSpace(pattern);
     int error = 0;
     PCRE2_SIZE offset = 0;
-    impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+    impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(compiled.data()), compiled.size(),
                                 PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
     if (!impl_->code) {
         PCRE2_UCHAR message[256];

@@ -108,6 +108,34 @@ TEST_P(QwenTokenizer, AddedTokensInQwenOrderAndSpecialAsTransformersSays) {
 
 INSTANTIATE_TEST_SUITE_P(Qwen, QwenTokenizer, ::testing::Values("qwen2vl", "qwen25vl"));
 
+// The real Qwen2 vocabulary (151643 ranks from qwen.tiktoken on PyPI, the merges recovered from
+// them, Qwen2-VL's added tokens from 151643) against tiktoken, the original implementation, on
+// the hard corpus: identical ids, and the NFC text back from decode.
+TEST(QwenRealVocabulary, EncodesAndDecodesLikeTiktoken) {
+    const auto dir = vqa::test::referenceDir("qwen2_vocab");
+    VQA_SKIP_UNLESS_EXISTS(dir / "cases.json",
+                           "tests/reference/make_qwen2_vocab.py fetches the vocabulary with pip once (ctest runs "
+                           "it as reference.qwen2_vocab); without the network it writes nothing");
+    const auto tok = loadTokenizer((dir / "tokenizer").string());
+    const auto ref = vqa::test::readReferenceJson(dir / "cases.json");
+    EXPECT_EQ(tok->vocabSize(), 151643u + 14u);
+    EXPECT_EQ(tok->tokenId("<|image_pad|>"), std::optional<TokenId>(151655));
+    ASSERT_GE(ref["cases"].size(), 600u);
+    int failures = 0;
+    for (const auto& c : ref["cases"]) {
+        const std::string text = c["text"];
+        const auto ids = tok->encode(text);
+        const auto expected = c["ids"].get<std::vector<TokenId>>();
+        if (ids != expected && ++failures <= 10)
+            ADD_FAILURE() << "text: \"" << showBytes(text) << "\"\n ours: " << join(ids)
+                          << "\n  tiktoken: " << join(expected);
+        if (tok->decode(expected) != c["nfc"].get<std::string>() && ++failures <= 10)
+            ADD_FAILURE() << "decode of \"" << showBytes(text) << "\": \"" << showBytes(tok->decode(expected))
+                          << "\"";
+    }
+    EXPECT_EQ(failures, 0);
+}
+
 TEST(UnicodeNormalization, ComposesAndDecomposesLikeUnicode) {
     using utf8::NormalForm;
     EXPECT_EQ(utf8::normalize("cafe\u0301", NormalForm::Nfc), "caf\u00e9");
