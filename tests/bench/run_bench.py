@@ -5,6 +5,12 @@ Run it with the Python that has torch and transformers (the reference venv):
 
   python tests/bench/run_bench.py [--build build] [--models 256m,500m]
       [--dtypes float32,bfloat16] [--tokens 128] [--threads 2] [--skip-llama]
+  python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16 --tokens 32 --skip-llama
+
+The second form measures Qwen2.5-VL-3B-Instruct's shapes (the whole 36-layer decoder and
+32-block vision tower, random weights, bf16: about 7.5 GB on disk and in memory per engine)
+against transformers, with the project's Qwen2-like test tokenizer; its results go to a
+section of their own in docs/BENCHMARKS.md. llama.cpp's side converts SmolLM decoders only.
 
 It writes random-weight SmolVLM checkpoints with the real configurations (256M from the
 fixture, 500M from the values below), one 512x512 image and a fixed question, and measures
@@ -157,6 +163,56 @@ def worker_make_checkpoint(args):
     return {}
 
 
+# Qwen2.5-VL-3B-Instruct's configuration (its config.json on the Hub, transformers-5 layout).
+QWEN25VL_3B_TEXT = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008,
+                    "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 2,
+                    "rms_norm_eps": 1e-6, "max_position_embeddings": 128000, "hidden_act": "silu",
+                    "tie_word_embeddings": True,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0,
+                                        "mrope_section": [16, 24, 24]}}
+QWEN25VL_3B_VISION = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+                      "in_channels": 3, "out_hidden_size": 2048, "patch_size": 14, "spatial_merge_size": 2,
+                      "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31],
+                      "hidden_act": "silu", "tokens_per_second": 2}
+QWEN_MODELS = {"qwen2.5-vl-3b"}
+
+
+def worker_make_qwen(args):
+    """A random Qwen2.5-VL-3B-shaped checkpoint in bf16 with the project's Qwen2-like test
+    tokenizer and chat template (tests/reference/reference_common.py); the special token ids
+    in config.json are the tokenizer's, the vocabulary keeps the real size."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+    from reference_common import write_qwen2_tokenizer
+
+    torch.set_num_threads(args.threads)
+    out = os.path.join(args.out, "bfloat16")
+    if os.path.exists(os.path.join(out, "done")):
+        return {}
+    shutil.rmtree(out, ignore_errors=True)
+    added = write_qwen2_tokenizer(out, "qwen2.5-vl")
+    ids = dict(image_token_id=added["<|image_pad|>"], video_token_id=added["<|video_pad|>"],
+               vision_start_token_id=added["<|vision_start|>"], vision_end_token_id=added["<|vision_end|>"])
+    text = dict(QWEN25VL_3B_TEXT, bos_token_id=added["<|endoftext|>"], eos_token_id=added["<|im_end|>"])
+    vision = dict(QWEN25VL_3B_VISION)
+    if args.qwen_layers:  # a quick check of the script, not a measurement
+        text["num_hidden_layers"] = vision["depth"] = args.qwen_layers
+        vision["fullatt_block_indexes"] = [args.qwen_layers - 1]
+    cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **ids)
+    torch.manual_seed(7)
+    torch.set_default_dtype(torch.bfloat16)
+    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    torch.set_default_dtype(torch.float32)
+    model.config.dtype = torch.bfloat16
+    model.save_pretrained(out, max_shard_size="2GB")
+    Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280).save_pretrained(out)
+    open(os.path.join(out, "done"), "w").write("ok")
+    log(f"wrote {out} ({dir_bytes(out) / 2**20:.0f} MiB)")
+    return {}
+
+
 def make_image(path):
     import numpy as np
     from PIL import Image
@@ -169,6 +225,8 @@ def make_image(path):
 # ---------------------------------------------------------------------- transformers
 
 def worker_transformers(args):
+    if args.config_name in QWEN_MODELS:
+        return worker_transformers_qwen(args)
     import torch
     from PIL import Image
     from transformers import AutoProcessor, Idefics3ForConditionalGeneration
@@ -214,6 +272,72 @@ def worker_transformers(args):
             out = model(input_ids=ids, past_key_values=cache, use_cache=True,
                         cache_position=torch.tensor([n + step]), logits_to_keep=1)
             ids = out.logits[:, -1].argmax(-1, keepdim=True)
+        t4 = time.perf_counter()
+    res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
+               prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
+               decode_ms=(t4 - t3) * 1e3, prompt_tokens=n, new_tokens=args.tokens,
+               decode_tokens_per_second=(args.tokens - 1) / (t4 - t3))
+    return res
+
+
+def worker_transformers_qwen(args):
+    """The same measurements for a Qwen2.5-VL checkpoint: the prompt built as Qwen2_5_VLProcessor
+    builds it (the chat template's <|image_pad|> expanded to one per merged patch)."""
+    import torch
+    from PIL import Image
+    from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+    from transformers.cache_utils import DynamicCache
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    t = time.perf_counter()
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
+    tok = AutoTokenizer.from_pretrained(args.model)
+    ip = Qwen2VLImageProcessorPil.from_pretrained(args.model)
+    load_s = time.perf_counter() - t
+    image = Image.open(args.image).convert("RGB")
+    conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
+    image_id = model.config.image_token_id
+    res = {"load_ms": load_s * 1e3}
+
+    def first_token():
+        t0 = time.perf_counter()
+        text = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+        pixels = ip(images=[image], return_tensors="pt")
+        grid = pixels["image_grid_thw"]
+        text = text.replace("<|image_pad|>", "<|image_pad|>" * (int(grid.prod()) // 4))
+        ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+        t1 = time.perf_counter()
+        features = model.model.get_image_features(pixels["pixel_values"].to(dtype), grid,
+                                                  return_dict=True).pooler_output
+        t2 = time.perf_counter()
+        embeds = model.model.get_input_embeddings()(ids)
+        mask = (ids == image_id)[..., None].expand_as(embeds)
+        embeds = embeds.masked_scatter(mask, torch.cat(list(features), 0).to(embeds.dtype))
+        mm = (ids == image_id).int()
+        positions, deltas = model.model.get_rope_index(ids, mm_token_type_ids=mm, image_grid_thw=grid)
+        model.model.rope_deltas = deltas
+        cache = DynamicCache(config=model.config)
+        out = model(inputs_embeds=embeds, position_ids=positions, past_key_values=cache, use_cache=True,
+                    logits_to_keep=1)
+        tok0 = int(out.logits[0, -1].argmax())
+        t3 = time.perf_counter()
+        return ids, cache, tok0, deltas, (t0, t1, t2, t3)
+
+    with torch.inference_mode():
+        _, _, _, _, (t0, t1, t2, t3) = first_token()
+        res.update(cold_preprocess_ms=(t1 - t0) * 1e3, cold_encode_ms=(t2 - t1) * 1e3,
+                   cold_prefill_ms=(t3 - t2) * 1e3, cold_first_token_ms=(t3 - t0) * 1e3)
+        ids, cache, tok0, deltas, (t0, t1, t2, t3) = first_token()
+        n = ids.shape[1]
+        next_ids = torch.tensor([[tok0]])
+        # The decode loop generate() runs: one token, its position the cache length + rope_deltas.
+        for step in range(args.tokens - 1):
+            pos = (torch.tensor([[n + step]]) + deltas).expand(3, 1, 1)
+            out = model(input_ids=next_ids, past_key_values=cache, use_cache=True, position_ids=pos,
+                        cache_position=torch.tensor([n + step]), logits_to_keep=1)
+            next_ids = out.logits[:, -1].argmax(-1, keepdim=True)
         t4 = time.perf_counter()
     res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
                prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
@@ -457,21 +581,29 @@ def ratio(a, b):
 
 def markdown(report, json_name):
     m = report["machine"]
+    qwen = report.get("family") == "qwen2_5_vl"
+    conditions = (
+        "one 512x512 image (resized to 504x504: 324 image tokens), the question "
+        f"\"{QUESTION}\", {report['tokens']} forced new tokens (EOS ignored), random weights at "
+        "Qwen2.5-VL-3B-Instruct's configuration (the 32-block vision tower with windows, the "
+        "36-layer decoder, tied embeddings) and the project's Qwen2-like test tokenizer"
+        if qwen else
+        f"one 512x512 image (one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
+        f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
+        "configurations (SmolVLM-256M-Instruct from the fixture; SmolVLM-500M-Instruct = "
+        "the same vision tower with SmolLM2-360M, untied lm_head)")
     lines = ["Made by `tests/bench/run_bench.py` (see its header for how to run it); the raw "
              f"numbers are in `docs/{json_name}`.", "",
              f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB "
              f"memory ({', '.join(m.get('cpu_flags', []))}); {m.get('platform')}",
-             f"- Conditions: {report['threads']} thread{'s' if report['threads'] > 1 else ''} for every engine, one 512x512 image "
-             f"(one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
-             f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
-             "configurations (SmolVLM-256M-Instruct from the fixture; SmolVLM-500M-Instruct = "
-             "the same vision tower with SmolLM2-360M, untied lm_head). Each engine runs in a "
-             "subprocess of its own; peak RSS is that process's.",
+             f"- Conditions: {report['threads']} thread{'s' if report['threads'] > 1 else ''} for every "
+             f"engine, {conditions}. Each engine runs in a subprocess of its own; peak RSS is that "
+             "process's.",
              f"- Load average before / after: {report['load_before']} / {report['load_after']} "
              f"({report.get('note', '')})",
              f"- Versions: {report.get('versions')}", ""]
     for name, r in report["models"].items():
-        lines += [f"### SmolVLM-{name.upper()}", "",
+        lines += [f"### {'Qwen2.5-VL-3B shapes' if qwen else 'SmolVLM-' + name.upper()}", "",
                   f"Checkpoint bytes: fp32 {r.get('checkpoint_mib', {}).get('float32', 0):.0f} MiB, "
                   f"bf16 {r.get('checkpoint_mib', {}).get('bfloat16', 0):.0f} MiB.", ""]
         cols = []
@@ -528,11 +660,12 @@ def markdown(report, json_name):
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path, results, threads):
-    """Replaces the generated part for this thread count, keeping what people wrote around it
-    (and the results of runs with other thread counts)."""
-    BEGIN = f"<!-- run_bench.py: results begin ({threads} threads) -->"
-    END = f"<!-- run_bench.py: results end ({threads} threads) -->"
+def write_markdown(path, results, threads, title=""):
+    """Replaces the generated part for this thread count (and model set: `title`), keeping what
+    people wrote around it and the results of other runs."""
+    key = f"{title}, {threads} threads" if title else f"{threads} threads"
+    BEGIN = f"<!-- run_bench.py: results begin ({key}) -->"
+    END = f"<!-- run_bench.py: results end ({key}) -->"
     old = open(path).read() if os.path.exists(path) else ""
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
@@ -541,7 +674,7 @@ def write_markdown(path, results, threads):
         head, tail = old.rstrip("\n") + "\n\n", "\n"
     else:
         head, tail = "# Benchmarks\n\n", "\n"
-    results = f"## {threads} thread{'s' if threads > 1 else ''}\n\n{results}"
+    results = f"## {title + ', ' if title else ''}{threads} thread{'s' if threads > 1 else ''}\n\n{results}"
     open(path, "w").write(f"{head}{BEGIN}\n{results}{END}{tail}")
 
 
@@ -570,10 +703,13 @@ def main():
     ap.add_argument("--gguf")
     ap.add_argument("--gguf-type")
     ap.add_argument("--prompt-len", type=int)
+    ap.add_argument("--qwen-layers", type=int, default=0,
+                    help="Qwen2.5-VL: cut decoder and vision tower to N layers (a quick check of the script)")
     args = ap.parse_args()
 
     if args.worker:
-        fn = {"make-checkpoint": worker_make_checkpoint, "transformers": worker_transformers,
+        fn = {"make-checkpoint": worker_make_checkpoint, "make-qwen": worker_make_qwen,
+              "transformers": worker_transformers,
               "make-gguf": worker_make_gguf, "llamacpp": worker_llamacpp}[args.worker]
         print(json.dumps(fn(args)))
         return 0
@@ -591,11 +727,17 @@ def main():
     import torch
     import transformers
     report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
+    qwen = [n in QWEN_MODELS for n in args.models.split(",")]
+    if any(qwen) and not all(qwen):
+        raise SystemExit("measure Qwen2.5-VL in a run of its own (its results have a section of their own)")
+    report["family"] = "qwen2_5_vl" if all(qwen) else "idefics3"
     for name in args.models.split(","):
-        mdir = os.path.join(args.work, f"smolvlm-{name}")
+        mdir = os.path.join(args.work, name if name in QWEN_MODELS else f"smolvlm-{name}")
         log(f"{name}: checkpoints")
-        res = run_worker(sys.executable, "make-checkpoint", config_name=name, out=mdir,
-                         fixtures=args.fixtures, dtypes=",".join(dtypes), threads=args.threads)
+        extra = {"qwen_layers": args.qwen_layers} if name in QWEN_MODELS else {}
+        res = run_worker(sys.executable, "make-qwen" if name in QWEN_MODELS else "make-checkpoint",
+                         config_name=name, out=mdir, fixtures=args.fixtures, dtypes=",".join(dtypes),
+                         threads=args.threads, **extra)
         if "error" in res:
             raise SystemExit(f"could not write the {name} checkpoint: {res['error']}")
         r = report["models"][name] = {"checkpoint_mib": {}, "ours": {}, "transformers": {},
@@ -603,8 +745,9 @@ def main():
         for dtype in dtypes:
             model = os.path.join(mdir, dtype)
             r["checkpoint_mib"][dtype] = dir_bytes(model) / 2**20
-            seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
-            r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
+            if name not in QWEN_MODELS:
+                seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
+                r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
             log(f"{name} {dtype}: VQA Studio")
             r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads)
             log(f"  {json.dumps(r['ours'][dtype])}")
@@ -612,9 +755,9 @@ def main():
                 log(f"{name} {dtype}: transformers")
                 r["transformers"][dtype] = run_worker(sys.executable, "transformers", model=model,
                                                       dtype=dtype, image=image, tokens=args.tokens,
-                                                      threads=args.threads)
+                                                      threads=args.threads, config_name=name)
                 log(f"  {json.dumps(r['transformers'][dtype])}")
-            if bench_py:
+            if bench_py and name not in QWEN_MODELS:
                 gtype = "f32" if dtype == "float32" else "bf16"
                 gpath = os.path.join(mdir, f"decoder-{gtype}.gguf")
                 if not os.path.exists(gpath):
@@ -637,10 +780,12 @@ def main():
 
 def save(report, args):
     report["load_after"] = load_average()
-    json_out = args.json_out or os.path.join(ROOT, "docs", f"benchmarks-{args.threads}t.json")
+    stem = "benchmarks-qwen2.5-vl-3b" if report.get("family") == "qwen2_5_vl" else "benchmarks"
+    json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
-    write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads)
+    write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads,
+                   "Qwen2.5-VL-3B" if report.get("family") == "qwen2_5_vl" else "")
     return json_out
 
 
