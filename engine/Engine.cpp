@@ -55,6 +55,15 @@ torch::ScalarType scalarType(const std::string& dtype) {
     return dtype == "float32" ? torch::kFloat32 : dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat16;
 }
 
+// The quantization a load plan names.
+models::Quantization quantizationOf(const LoadPlan& plan) {
+    models::Quantization q;
+    models::parseQuantFormat(plan.quantization.empty() ? "none" : plan.quantization, q.linears);
+    models::parseQuantFormat(plan.embedding_quantization.empty() ? "none" : plan.embedding_quantization,
+                             q.embeddings);
+    return q;
+}
+
 // An image after preprocessing and vision encoding, kept per image key. The pixel values
 // are dropped once encoded (a split image's tiles are tens of megabytes); the prompt text
 // and layout stay.
@@ -222,7 +231,8 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         // No autograd while loading, but not inference mode either: relevancy maps run
         // autograd through these weights later, which inference tensors would forbid.
         torch::NoGradGuard no_grad;
-        FamilyLoadContext context{model_dir, plan.folder->config(), loaded->checkpoint.get(), device, dtype};
+        FamilyLoadContext context{model_dir, plan.folder->config(), loaded->checkpoint.get(), device, dtype,
+                                  quantizationOf(plan)};
         try {
             loaded->runtime = family.makeRuntime(context);
         } catch (const Error& e) {
@@ -242,10 +252,14 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.path = fs::absolute(model_dir).lexically_normal().string();
     info.parameters = loaded->runtime->model().parameterCount();
     info.dtype = plan.dtype;
+    info.quantization = plan.quantization;
     info.device = plan.device;
     info.weight_bytes = static_cast<std::int64_t>(loaded->checkpoint->byteSize());
     // Weights converted on load no longer need the mapped files.
-    if (dtype != torch::kFloat32 || device.is_cuda() || loaded->checkpoint->predominantDtype() != "F32") {
+    // Quantized: the decoder's stored bytes were read once and released; populating the
+    // mapping would bring them back.
+    if (dtype != torch::kFloat32 || device.is_cuda() || !plan.quantization.empty() ||
+        loaded->checkpoint->predominantDtype() != "F32") {
         loaded->checkpoint.reset();
     } else {
         // Used in place: map the weights now, as part of loading, rather than fault them in

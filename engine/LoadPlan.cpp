@@ -12,6 +12,7 @@
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
 #include "models/base/Error.h"
+#include "models/quant/QuantFormat.h"
 
 namespace vqa {
 
@@ -49,6 +50,36 @@ std::pair<std::int64_t, std::int64_t> cgroupMemory() {
 // Bytes per element of a dtype the plan names.
 std::int64_t dtypeBytes(const std::string& dtype) { return dtype == "float32" ? 4 : 2; }
 
+bool endsWith(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The format the checkpoint's tensor `name` will be quantized to under `plan` ("": none): the
+// decoder layers' seven projections and the token embedding and lm_head, told by their names
+// as the families' decoders (models/Llama.cpp) take them. Vision towers name theirs alike but
+// live under a vision prefix.
+std::string quantizedAs(const std::string& name, const std::vector<std::int64_t>& shape, const LoadPlan& plan) {
+    if (plan.quantization.empty() || shape.size() != 2)
+        return "";
+    if (name.find("vision") != std::string::npos || name.find("visual") != std::string::npos)
+        return "";
+    if (endsWith(name, "embed_tokens.weight") || endsWith(name, "lm_head.weight"))
+        return plan.embedding_quantization;
+    if (name.find(".layers.") == std::string::npos)
+        return "";
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+        if (endsWith(name, std::string(proj) + ".weight"))
+            return plan.quantization;
+    return "";
+}
+
+// Bytes of a [rows, cols] matrix in a block format.
+std::int64_t quantizedBytes(const std::string& format, const std::vector<std::int64_t>& shape) {
+    models::QuantFormat f = models::QuantFormat::None;
+    models::parseQuantFormat(format, f);
+    return shape[0] * models::quantRowBytes(f, shape[1]);
+}
+
 }  // namespace
 
 std::string formatMemorySize(std::int64_t bytes) {
@@ -85,16 +116,25 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         cuda = cudaAvailable();
     }
     plan.device = cuda ? "cuda" : "cpu";
-    if (options.dtype == "auto" || options.dtype.empty())
+    const std::string& asked = options.dtype;
+    const std::string weights_format = asked == "int8" ? "q8_0" : asked == "int4" ? "q4_0" : asked;
+    if (asked == "auto" || asked.empty()) {
         plan.dtype = cuda ? "bfloat16" : "float32";
-    else if (options.dtype == "float32" || options.dtype == "bfloat16" || options.dtype == "float16")
-        plan.dtype = options.dtype;
-    else
-        throw Error("unknown dtype '" + options.dtype + "'; choose auto, float32, bfloat16 or float16");
+    } else if (asked == "float32" || asked == "bfloat16" || asked == "float16") {
+        plan.dtype = asked;
+    } else if (weights_format == "q8_0" || weights_format == "q4_0" || weights_format == "q4_1") {
+        plan.dtype = cuda ? "bfloat16" : "float32";
+        plan.quantization = weights_format;
+        plan.embedding_quantization = "q8_0";
+    } else {
+        throw Error("unknown dtype '" + asked +
+                    "'; choose auto, float32, bfloat16, float16, int8 or int4 (also q8_0, q4_0, q4_1)");
+    }
 
     MemoryEstimate& e = plan.memory;
     e.device = plan.device;
     e.dtype = plan.dtype;
+    e.quantization = plan.quantization;
     const auto checkpoint = plan.folder->checkpoint();  // headers and mappings only
     e.parameters = checkpoint->parameterCount();
     e.stored_bytes = static_cast<std::int64_t>(checkpoint->byteSize());
@@ -104,10 +144,14 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         std::int64_t n = 1;
         for (auto d : entry->shape)
             n *= d;
-        // Floating-point weights run in the model's dtype; others keep their size.
-        weights += torch::isFloatingType(entry->scalar_type)
-                       ? n * dtypeBytes(plan.dtype)
-                       : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
+        // Floating-point weights run in the model's dtype or quantized; others keep their size.
+        const std::string format = quantizedAs(name, entry->shape, plan);
+        if (!format.empty())
+            weights += quantizedBytes(format, entry->shape);
+        else
+            weights += torch::isFloatingType(entry->scalar_type)
+                           ? n * dtypeBytes(plan.dtype)
+                           : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
     }
     e.needed_bytes = weights + weights / 20 + (256ll << 20);
 
@@ -127,7 +171,9 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         }
     }
     e.verdict = memoryVerdict(e.needed_bytes, e.available_bytes, e.total_bytes);
-    const std::string need = "the model needs about " + formatMemorySize(e.needed_bytes) + " in " + e.dtype + " on the " +
+    const std::string precision =
+        plan.quantization.empty() ? e.dtype : plan.quantization + " weights (" + e.dtype + " elsewhere)";
+    const std::string need = "the model needs about " + formatMemorySize(e.needed_bytes) + " in " + precision + " on the " +
                              (cuda ? "GPU" : "CPU") + " (" + std::to_string(e.parameters / 1000000) + "M parameters)";
     switch (e.verdict) {
     case MemoryEstimate::Verdict::Fits:
@@ -139,8 +185,9 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         break;
     case MemoryEstimate::Verdict::TooLarge:
         e.message = need + ", more than this machine's " + formatMemorySize(e.total_bytes) +
-                    (plan.dtype == "float32" ? "; choose a smaller model, or bfloat16 (--dtype bfloat16)"
-                                              : "; choose a smaller model");
+                    (plan.quantization == "q4_0" || plan.quantization == "q4_1"
+                         ? "; choose a smaller model"
+                         : "; choose a smaller model, or 4-bit weights (--dtype int4)");
         break;
     }
     return plan;

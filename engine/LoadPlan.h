@@ -22,6 +22,7 @@ struct MemoryEstimate {
     std::int64_t needed_bytes = 0;   // weights in the dtype they will run in, plus working room
     std::string device;              // "cpu" or "cuda"
     std::string dtype;               // "float32", "bfloat16", "float16"
+    std::string quantization;        // "", or the decoder's weight format ("q8_0", "q4_0", ...)
     std::int64_t available_bytes = -1;  // free memory on that device now (-1: unknown)
     std::int64_t total_bytes = -1;      // all memory the process may use (-1: unknown)
     Verdict verdict = Verdict::Fits;
@@ -33,6 +34,11 @@ struct LoadPlan {
     const Family* family = nullptr;  // the family config.json names (family->name: "idefics3", ...)
     std::string device;  // "cuda" (device 0) or "cpu"
     std::string dtype;   // what floating-point weights run in: "float32", "bfloat16", "float16"
+    // Weight-only quantization of the decoder (models/quant/QuantFormat.h names): its layers'
+    // linears in `quantization`, its token embedding and lm_head in `embedding_quantization`;
+    // both "" for none. The rest (vision tower, connector, norms) runs in `dtype`.
+    std::string quantization;
+    std::string embedding_quantization;
     MemoryEstimate memory;
     // The folder as read for the plan (config.json, generation_config.json, the checkpoint's
     // headers with its files mapped); Engine::load builds from it without reading them again.
@@ -44,8 +50,10 @@ struct LoadPlan {
 
 // Reads the folder and decides: the family from config.json's model_type (or architectures);
 // the device (cuda when a GPU is there and `options` asks for it or for auto); the dtype
-// (options.dtype, else bfloat16 on CUDA and float32 on the CPU); the memory: the weights' size
-// in that dtype plus ~5% and 256 MiB of working room (KV cache, activations), from the
+// (options.dtype, else bfloat16 on CUDA and float32 on the CPU); the quantization (options.dtype
+// int8 or q8_0: 8-bit blocks; int4 or q4_0: 4-bit blocks; q4_1: 4-bit blocks with a minimum;
+// the embeddings and lm_head in 8 bits either way, the rest in the device's default dtype);
+// the memory: the weights' size in that dtype or format plus ~5% and 256 MiB of working room (KV cache, activations), from the
 // safetensors headers alone, compared with the device's memory: on the CPU MemAvailable /
 // MemTotal of /proc/meminfo, tightened by a cgroup limit; on CUDA not asked (unknown).
 // TooLarge (refused()): more than the device has at all; Tight: more than is free now (the

@@ -57,7 +57,9 @@ enum class DevicePreference { Auto, Cpu, Cuda };
 
 struct LoadOptions {
     DevicePreference device = DevicePreference::Auto;
-    std::string dtype = "auto";  // auto, float32, bfloat16, float16
+    // auto, float32, bfloat16, float16; or int8 / int4 (q8_0 / q4_0; also q4_1): the decoder's
+    // weights quantized as they load (engine/LoadPlan.h)
+    std::string dtype = "auto";
     int threads = 0;             // 0: library default
 };
 
@@ -123,6 +125,7 @@ struct ModelInfo {
     std::string path;
     std::int64_t parameters = 0;
     std::string dtype;
+    std::string quantization;  // "" or the decoder's weight format: "q8_0", "q4_0", "q4_1"
     std::string device;
     std::int64_t weight_bytes = 0;
 };

@@ -7,7 +7,7 @@
 namespace vqa::models {
 
 Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& weights,
-                             torch::Device device, torch::ScalarType dtype)
+                             torch::Device device, torch::ScalarType dtype, const Quantization& quantization)
     : LlamaBackedModel(device, dtype), config_(config) {
     const auto& v = config.vision;
     if (config.scale_factor <= 0 || v.patch_size <= 0 ||
@@ -22,7 +22,7 @@ Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& w
     modality_projection_ =
         w.linear("model.connector.modality_projection.proj", std::int64_t(v.hidden_size) * s2,
                  config.text.hidden_size, false);
-    text_ = std::make_unique<LlamaDecoder>(config.text, w, "model.text_model", "lm_head.weight");
+    text_ = std::make_unique<LlamaDecoder>(config.text, w, "model.text_model", "lm_head.weight", quantization);
     parameters_ = w.parameterCount();
 }
 
@@ -91,8 +91,8 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,
                                                   const WeightSource& weights, torch::Device device,
-                                                  torch::ScalarType dtype) {
-    return std::make_unique<Idefics3Model>(config, weights, device, dtype);
+                                                  torch::ScalarType dtype, const Quantization& quantization) {
+    return std::make_unique<Idefics3Model>(config, weights, device, dtype, quantization);
 }
 
 } // namespace vqa::models

@@ -21,6 +21,8 @@ std::string shapeString(c10::IntArrayRef shape) {
 } // namespace
 
 torch::Tensor Linear::operator()(const torch::Tensor& x) const {
+    if (quantized)
+        return quantizedLinear(x, *quantized, bias);
     return linear(x, weight, bias);
 }
 
@@ -179,17 +181,22 @@ WeightLoader::WeightLoader(const WeightSource& source, torch::Device device,
     : source_(source), device_(device), dtype_(dtype) {}
 
 torch::Tensor WeightLoader::take(const std::string& name, c10::IntArrayRef shape) {
+    auto t = stored(name, shape);
+    auto out = t.to(device_, dtype_).contiguous();
+    if (out.data_ptr() != t.data_ptr())
+        source_.release(name); // converted or moved: the stored bytes are not read again
+    return out;
+}
+
+torch::Tensor WeightLoader::takeOptional(const std::string& name, c10::IntArrayRef shape) {
+    return source_.contains(name) ? take(name, shape) : torch::Tensor();
+}
+
+torch::Tensor WeightLoader::stored(const std::string& name, c10::IntArrayRef shape) {
     if (!source_.contains(name))
         throw Error("the checkpoint has no tensor '" + name + "' (expected shape " +
                     shapeString(shape) +
                     "); is it a checkpoint of this model family, and does config.json match it?");
-    auto t = takeOptional(name, shape);
-    return t;
-}
-
-torch::Tensor WeightLoader::takeOptional(const std::string& name, c10::IntArrayRef shape) {
-    if (!source_.contains(name))
-        return {};
     auto t = source_.get(name);
     if (t.sizes() != shape)
         throw Error("the checkpoint's tensor '" + name + "' has shape " + shapeString(t.sizes()) +
@@ -198,14 +205,47 @@ torch::Tensor WeightLoader::takeOptional(const std::string& name, c10::IntArrayR
         throw Error("the checkpoint's tensor '" + name + "' is not floating point (" +
                     std::string(c10::toString(t.scalar_type())) + ")");
     parameters_ += t.numel();
-    auto out = t.to(device_, dtype_).contiguous();
-    if (out.data_ptr() != t.data_ptr())
-        source_.release(name); // converted or moved: the stored bytes are not read again
-    return out;
+    return t;
+}
+
+void WeightLoader::quantizeInto(const std::string& name, std::int64_t rows, QuantizedMatrix& into,
+                                std::int64_t first_row) {
+    quantizeRowsInto(stored(name, {rows, into.cols}), into, first_row);
+    source_.release(name);
+}
+
+QuantizedMatrix WeightLoader::takeQuantized(const std::string& name, std::int64_t rows,
+                                            std::int64_t cols, QuantFormat format) {
+    auto m = QuantizedMatrix::empty(format, rows, cols);
+    quantizeInto(name, rows, m, 0);
+    m.data = m.data.to(device_);
+    return m;
 }
 
 Linear WeightLoader::fusedLinear(const std::vector<std::string>& prefixes, std::int64_t in,
-                                 const std::vector<std::int64_t>& outs, bool bias) {
+                                 const std::vector<std::int64_t>& outs, bool bias,
+                                 QuantFormat quantize) {
+    if (quantize != QuantFormat::None) {
+        // Each part is quantized straight into its rows of the fused matrix.
+        std::int64_t rows = 0;
+        for (auto n : outs)
+            rows += n;
+        auto m = QuantizedMatrix::empty(quantize, rows, in);
+        Linear fused;
+        std::vector<torch::Tensor> biases;
+        std::int64_t row = 0;
+        for (std::size_t i = 0; i < prefixes.size(); ++i) {
+            quantizeInto(prefixes[i] + ".weight", outs.at(i), m, row);
+            row += outs[i];
+            if (bias)
+                biases.push_back(take(prefixes[i] + ".bias", {outs[i]}));
+        }
+        m.data = m.data.to(device_);
+        fused.quantized = std::make_shared<const QuantizedMatrix>(std::move(m));
+        if (bias)
+            fused.bias = torch::cat(biases).contiguous();
+        return fused;
+    }
     std::vector<Linear> parts;
     for (std::size_t i = 0; i < prefixes.size(); ++i)
         parts.push_back(linear(prefixes[i], in, outs.at(i), bias));
@@ -220,9 +260,13 @@ Linear WeightLoader::fusedLinear(const std::vector<std::string>& prefixes, std::
 }
 
 Linear WeightLoader::linear(const std::string& prefix, std::int64_t in, std::int64_t out,
-                            bool bias) {
+                            bool bias, QuantFormat quantize) {
     Linear l;
-    l.weight = take(prefix + ".weight", {out, in});
+    if (quantize != QuantFormat::None)
+        l.quantized = std::make_shared<const QuantizedMatrix>(
+            takeQuantized(prefix + ".weight", out, in, quantize));
+    else
+        l.weight = take(prefix + ".weight", {out, in});
     if (bias)
         l.bias = take(prefix + ".bias", {out});
     return l;

@@ -9,16 +9,19 @@
 
 #include <torch/torch.h>
 
+#include "models/QuantizedLinear.h"
 #include "models/WeightSource.h"
 
 namespace vqa::models {
 
-// y = x W^T + b, with `bias` optional (undefined tensor: none).
+// y = x W^T + b, with `bias` optional (undefined tensor: none). The weight is either a float
+// tensor or, for a quantized model's decoder, a QuantizedMatrix (then `weight` is undefined).
 struct Linear {
     torch::Tensor weight; // [out, in]
     torch::Tensor bias;   // [out] or undefined
+    std::shared_ptr<const QuantizedMatrix> quantized;
     torch::Tensor operator()(const torch::Tensor& x) const;
-    std::int64_t outFeatures() const { return weight.size(0); }
+    std::int64_t outFeatures() const { return quantized ? quantized->rows : weight.size(0); }
 };
 
 // x W^T + b for any weight; one row on the CPU takes the matrix-vector loops of CpuGemv.h.
@@ -90,12 +93,19 @@ class WeightLoader {
     torch::Tensor takeOptional(const std::string& name, c10::IntArrayRef shape);
     bool contains(const std::string& name) const { return source_.contains(name); }
 
-    // prefix.weight [out, in] and, when `bias`, prefix.bias [out].
-    Linear linear(const std::string& prefix, std::int64_t in, std::int64_t out, bool bias);
+    // prefix.weight [out, in] and, when `bias`, prefix.bias [out]. With a `quantize` format the
+    // weight is quantized as it is read (from the stored bytes, whatever their float type) and
+    // the bias keeps the model's dtype.
+    Linear linear(const std::string& prefix, std::int64_t in, std::int64_t out, bool bias,
+                  QuantFormat quantize = QuantFormat::None);
     // Linears over the same input fused into one (fuseLinears), e.g. q/k/v: prefixes[i] has
     // outs[i] outputs. The parts' stored bytes are released once copied into the fused weight.
     Linear fusedLinear(const std::vector<std::string>& prefixes, std::int64_t in,
-                       const std::vector<std::int64_t>& outs, bool bias);
+                       const std::vector<std::int64_t>& outs, bool bias,
+                       QuantFormat quantize = QuantFormat::None);
+    // The tensor `name` of shape [rows, cols] quantized to `format`, on the model's device.
+    QuantizedMatrix takeQuantized(const std::string& name, std::int64_t rows, std::int64_t cols,
+                                  QuantFormat format);
 
     // Elements of all tensors taken so far.
     std::int64_t parameterCount() const { return parameters_; }
@@ -103,6 +113,12 @@ class WeightLoader {
     torch::ScalarType dtype() const { return dtype_; }
 
   private:
+    // The stored tensor, its shape and type checked and its elements counted.
+    torch::Tensor stored(const std::string& name, c10::IntArrayRef shape);
+    // Rows first_row.. of `into` from the stored tensor `name` ([rows, into.cols]), released after.
+    void quantizeInto(const std::string& name, std::int64_t rows, QuantizedMatrix& into,
+                      std::int64_t first_row);
+
     const WeightSource& source_;
     torch::Device device_;
     torch::ScalarType dtype_;

@@ -11,7 +11,7 @@
 namespace vqa::models {
 
 LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::string& prefix,
-                           const std::string& lm_head)
+                           const std::string& lm_head, const Quantization& quantization)
     : config_(c), device_(w.device()), dtype_(w.dtype()) {
     if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 ||
         c.num_attention_heads % c.num_key_value_heads != 0 || c.head_dim <= 0 ||
@@ -33,24 +33,37 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
     const std::int64_t hidden = c.hidden_size, inter = c.intermediate_size, d = c.head_dim;
     const std::int64_t q_out = c.num_attention_heads * d, kv_out = c.num_key_value_heads * d;
 
-    embed_tokens_ = w.take(prefix + ".embed_tokens.weight", {c.vocab_size, hidden});
+    const QuantFormat q = quantization.linears, qe = quantization.embeddings;
+    if (qe != QuantFormat::None)
+        embed_quantized_ = std::make_shared<const QuantizedMatrix>(
+            w.takeQuantized(prefix + ".embed_tokens.weight", c.vocab_size, hidden, qe));
+    else
+        embed_tokens_ = w.take(prefix + ".embed_tokens.weight", {c.vocab_size, hidden});
     for (int i = 0; i < c.num_hidden_layers; ++i) {
         const std::string l = prefix + ".layers." + std::to_string(i) + ".";
         LlamaDecoderLayer layer;
         layer.input_layernorm = w.take(l + "input_layernorm.weight", {hidden});
         layer.qkv = w.fusedLinear(
             {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
-            {q_out, kv_out, kv_out}, c.attention_bias || c.qkv_bias);
-        layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias);
+            {q_out, kv_out, kv_out}, c.attention_bias || c.qkv_bias, q);
+        layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias, q);
         layer.post_attention_layernorm = w.take(l + "post_attention_layernorm.weight", {hidden});
         layer.gate_up = w.fusedLinear({l + "mlp.gate_proj", l + "mlp.up_proj"}, hidden,
-                                      {inter, inter}, c.mlp_bias);
-        layer.down_proj = w.linear(l + "mlp.down_proj", inter, hidden, c.mlp_bias);
+                                      {inter, inter}, c.mlp_bias, q);
+        layer.down_proj = w.linear(l + "mlp.down_proj", inter, hidden, c.mlp_bias, q);
         layers_.push_back(std::move(layer));
     }
     norm_ = w.take(prefix + ".norm.weight", {hidden});
     // Tied: the reference ties lm_head to embed_tokens even when the file also holds lm_head.
-    lm_head_ = c.tie_word_embeddings ? embed_tokens_ : w.take(lm_head, {c.vocab_size, hidden});
+    if (c.tie_word_embeddings) {
+        lm_head_.weight = embed_tokens_;
+        lm_head_.quantized = embed_quantized_;
+    } else if (qe != QuantFormat::None) {
+        lm_head_.quantized = std::make_shared<const QuantizedMatrix>(
+            w.takeQuantized(lm_head, c.vocab_size, hidden, qe));
+    } else {
+        lm_head_.weight = w.take(lm_head, {c.vocab_size, hidden});
+    }
     rotary_ = Rotary::make(c.head_dim, c.rope_theta, device_);
     const std::int64_t table = std::clamp(c.max_position_embeddings, 1, 1 << 15);
     std::tie(cos_table_, sin_table_) = rotary_.cosSin(
@@ -58,6 +71,8 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
 }
 
 torch::Tensor LlamaDecoder::embed(const torch::Tensor& ids) const {
+    if (embed_quantized_)
+        return dequantizeRows(*embed_quantized_, ids, dtype_);
     return at::embedding(embed_tokens_, ids.to(device_, torch::kInt64));
 }
 
@@ -129,9 +144,8 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     // The one-token steps rotate by slot + rope_delta; explicit positions take the general path.
     const std::int64_t rope_position = start + cache.rope_delta;
     if (!positions.defined() && cpuStepApplies(embeds, rope_position, capture)) // LlamaCpuStep.cpp
-        return models::linear(
-            rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps),
-            lm_head_);
+        return lm_head_(
+            rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps));
     if (!positions.defined() && graphStepApplies(embeds, rope_position, capture)) // LlamaGraphStep.cpp
         return graphStep(embeds, cache, capture);
 
@@ -197,7 +211,7 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     if (!all_logits)
         h = h.narrow(0, t - 1, 1);
     h = rmsNorm(h, norm_, config_.rms_norm_eps);
-    return models::linear(h, lm_head_);
+    return lm_head_(h);
 }
 
 torch::Tensor LlamaDecoder::projectQkv(const LlamaDecoderLayer& layer, const torch::Tensor& h,

@@ -32,8 +32,9 @@ class LlamaDecoder {
   public:
     // `prefix` is where the decoder's tensors live ("model.text_model" in Idefics3),
     // `lm_head` the name of the output projection (ignored when the config ties it).
+    // `quantization` says which weights are quantized as they load (QuantFormat.h).
     LlamaDecoder(const LlamaConfig& config, WeightLoader& weights, const std::string& prefix,
-                 const std::string& lm_head);
+                 const std::string& lm_head, const Quantization& quantization = {});
 
     // ids [T] int64 -> [T, hidden].
     torch::Tensor embed(const torch::Tensor& ids) const;
@@ -100,10 +101,11 @@ class LlamaDecoder {
     LlamaConfig config_;
     torch::Device device_;
     torch::ScalarType dtype_;
-    torch::Tensor embed_tokens_; // [vocab, hidden]
+    torch::Tensor embed_tokens_; // [vocab, hidden]; undefined when quantized
+    std::shared_ptr<const QuantizedMatrix> embed_quantized_; // the quantized embedding, or null
     std::vector<LlamaDecoderLayer> layers_;
     torch::Tensor norm_;
-    torch::Tensor lm_head_; // [vocab, hidden]; the embedding itself when tied
+    Linear lm_head_; // [vocab, hidden]; the embedding itself when tied
     Rotary rotary_;
     // cos/sin of every position up to max_position_embeddings in the model's dtype, made
     // once: a step takes a slice instead of computing them again.

@@ -69,11 +69,14 @@ void rmsNormInto(const std::vector<float>& x, const torch::Tensor& weight, doubl
         out[i] = round(readAt(w, round.bf16, i) * round(x[i] * inv));
 }
 
-// y = round(W x + b) for a layer's Linear.
-void linearInto(const Linear& l, const DtypeVector& x, const Rounder& round,
+// y = round(W x + b) for a layer's Linear; `xf` is x as floats (what quantized weights take).
+void linearInto(const Linear& l, const DtypeVector& x, const float* xf, const Rounder& round,
                 std::vector<float>& y) {
-    cpuGemvInto(l.weight, x.data(), y.data());
-    const auto n = l.weight.size(0);
+    if (l.quantized)
+        quantizedGemvInto(*l.quantized, xf, y.data());
+    else
+        cpuGemvInto(l.weight, x.data(), y.data());
+    const auto n = l.outFeatures();
     if (l.bias.defined()) {
         const void* b = l.bias.data_ptr();
         for (std::int64_t i = 0; i < n; ++i)
@@ -144,7 +147,7 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
         // Attention: RMSNorm, q/k/v, rotary on q and k, k and v into the cache.
         rmsNormInto(h, layer.input_layernorm, c.rms_norm_eps, round, x);
         x_in.set(x.data(), hidden);
-        linearInto(layer.qkv, x_in, round, qkv);
+        linearInto(layer.qkv, x_in, x.data(), round, qkv);
         for (std::int64_t head = 0; head < heads + kv_heads; ++head)
             rotate(qkv.data() + head * d, cos.data(), sin.data(), d, round);
         auto& keys = cache.keys[li];
@@ -216,20 +219,20 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
             capture->full_rows[li] = probs;
         }
         attn_in.set(attn.data(), heads * d);
-        linearInto(layer.o_proj, attn_in, round, out);
+        linearInto(layer.o_proj, attn_in, attn.data(), round, out);
         for (std::int64_t i = 0; i < hidden; ++i)
             h[i] = round(h[i] + out[i]);
 
         // MLP: RMSNorm, gate and up, SiLU(gate) * up, down.
         rmsNormInto(h, layer.post_attention_layernorm, c.rms_norm_eps, round, x);
         x_in.set(x.data(), hidden);
-        linearInto(layer.gate_up, x_in, round, gate_up);
+        linearInto(layer.gate_up, x_in, x.data(), round, gate_up);
         for (std::int64_t i = 0; i < inter; ++i) {
             const float g = gate_up[i];
             mlp[i] = round(round(g / (1.0f + std::exp(-g))) * gate_up[inter + i]);
         }
         mlp_in.set(mlp.data(), inter);
-        linearInto(layer.down_proj, mlp_in, round, out);
+        linearInto(layer.down_proj, mlp_in, mlp.data(), round, out);
         for (std::int64_t i = 0; i < hidden; ++i)
             h[i] = round(h[i] + out[i]);
     }

@@ -104,7 +104,7 @@ torch::Tensor LlamaDecoder::staticStep(const torch::Tensor& input, const torch::
         }
         h = mlpResidual(layer, h + layer.o_proj(a.reshape({1, heads * d})));
     }
-    return models::linear(rmsNorm(h, norm_, config_.rms_norm_eps), lm_head_);
+    return lm_head_(rmsNorm(h, norm_, config_.rms_norm_eps));
 }
 
 torch::Tensor LlamaDecoder::graphStep(const torch::Tensor& embeds, KvCache& cache,

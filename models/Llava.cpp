@@ -34,7 +34,7 @@ LlavaTensorNames LlavaTensorNames::detect(const WeightSource& w) {
 }
 
 LlavaModel::LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
-                       torch::ScalarType dtype)
+                       torch::ScalarType dtype, const Quantization& quantization)
     : LlamaBackedModel(device, dtype), config_(config) {
     const auto names = LlavaTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
@@ -46,7 +46,7 @@ LlavaModel::LlavaModel(const LlavaConfig& config, const WeightSource& weights, t
     linear_2_ = w.linear(names.projector + ".linear_2", hidden, hidden, config.projector_bias);
     if (!isKnownActivation(config.projector_hidden_act))
         throw Error("config.json: projector_hidden_act '" + config.projector_hidden_act + "' is not implemented");
-    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head);
+    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head, quantization);
     parameters_ = w.parameterCount();
 }
 
@@ -65,8 +65,8 @@ torch::Tensor LlavaModel::encodeImages(const torch::Tensor& pixel_values, const 
 }
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
-                                               torch::Device device, torch::ScalarType dtype) {
-    return std::make_unique<LlavaModel>(config, weights, device, dtype);
+                                               torch::Device device, torch::ScalarType dtype, const Quantization& quantization) {
+    return std::make_unique<LlavaModel>(config, weights, device, dtype, quantization);
 }
 
 }  // namespace vqa::models

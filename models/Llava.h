@@ -42,7 +42,7 @@ public:
     // Takes every tensor from `weights` (checking shapes against `config`), converted to
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
-               torch::ScalarType dtype);
+               torch::ScalarType dtype, const Quantization& quantization = {});
 
     std::string family() const override { return "llava"; }
     std::int64_t imageTokenId() const override { return config_.image_token_id; }
@@ -62,6 +62,6 @@ private:
 };
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
-                                               torch::Device device, torch::ScalarType dtype);
+                                               torch::Device device, torch::ScalarType dtype, const Quantization& quantization = {});
 
 }  // namespace vqa::models

@@ -326,7 +326,7 @@ struct Qwen2VLTensorNames {
 } // namespace
 
 Qwen2VLModel::Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weights,
-                           torch::Device device, torch::ScalarType dtype)
+                           torch::Device device, torch::ScalarType dtype, const Quantization& quantization)
     : LlamaBackedModel(device, dtype), config_(config) {
     if (config.vision.out_hidden_size != config.text.hidden_size)
         throw Error("config.json: the vision merger's output (" +
@@ -336,7 +336,7 @@ Qwen2VLModel::Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weig
     torch::NoGradGuard no_grad;
     WeightLoader w(weights, device, dtype);
     vision_ = std::make_unique<Qwen2VLVisionModel>(config.vision, w, names.vision);
-    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head);
+    text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head, quantization);
     parameters_ = w.parameterCount();
 }
 
@@ -352,8 +352,8 @@ torch::Tensor Qwen2VLModel::encodeImages(const torch::Tensor& pixel_values, cons
 
 std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config,
                                                  const WeightSource& weights, torch::Device device,
-                                                 torch::ScalarType dtype) {
-    return std::make_unique<Qwen2VLModel>(config, weights, device, dtype);
+                                                 torch::ScalarType dtype, const Quantization& quantization) {
+    return std::make_unique<Qwen2VLModel>(config, weights, device, dtype, quantization);
 }
 
 } // namespace vqa::models

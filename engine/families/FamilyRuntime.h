@@ -15,6 +15,7 @@
 #include "engine/Types.h"
 #include "engine/explain/ImageLayout.h"
 #include "models/VisionLanguageModel.h"
+#include "models/quant/QuantFormat.h"
 
 namespace vqa {
 
@@ -55,6 +56,7 @@ struct FamilyLoadContext {
     const Checkpoint* checkpoint = nullptr;
     torch::Device device = torch::kCPU;
     torch::ScalarType dtype = torch::kFloat32;
+    models::Quantization quantization;  // which decoder weights are quantized as they load
 };
 
 }  // namespace vqa

@@ -3,11 +3,10 @@
 // CPU step rotates by the same positions as the general path.
 #include <gtest/gtest.h>
 
-#include <map>
-
 #include "models/Llama.h"
 #include "models/StepGraph.h"
 #include "models/base/Error.h"
+#include "tests/common/TinyDecoder.h"
 
 namespace {
 
@@ -16,23 +15,7 @@ using vqa::models::LlamaConfig;
 using vqa::models::LlamaDecoder;
 using vqa::models::Rotary;
 
-class MapWeights : public vqa::models::WeightSource {
-  public:
-    std::map<std::string, torch::Tensor> tensors;
-    bool contains(const std::string& name) const override { return tensors.count(name) > 0; }
-    torch::Tensor get(const std::string& name) const override {
-        auto it = tensors.find(name);
-        if (it == tensors.end())
-            throw vqa::Error("no tensor " + name);
-        return it->second;
-    }
-    std::vector<std::string> names() const override {
-        std::vector<std::string> out;
-        for (const auto& [name, tensor] : tensors)
-            out.push_back(name);
-        return out;
-    }
-};
+using vqa::test::MapWeights;
 
 LlamaConfig tinyConfig() {
     LlamaConfig c;
@@ -51,32 +34,7 @@ LlamaConfig tinyConfig() {
 }
 
 MapWeights randomWeights(const LlamaConfig& c) {
-    torch::manual_seed(7);
-    MapWeights w;
-    const std::int64_t h = c.hidden_size, d = c.head_dim, q = c.num_attention_heads * d,
-                       kv = c.num_key_value_heads * d, inter = c.intermediate_size;
-    auto add = [&](const std::string& name, std::vector<std::int64_t> shape) {
-        w.tensors[name] = torch::randn(shape) * 0.3;
-    };
-    add("m.embed_tokens.weight", {c.vocab_size, h});
-    for (int i = 0; i < c.num_hidden_layers; ++i) {
-        const std::string l = "m.layers." + std::to_string(i) + ".";
-        w.tensors[l + "input_layernorm.weight"] = torch::ones({h});
-        w.tensors[l + "post_attention_layernorm.weight"] = torch::ones({h});
-        add(l + "self_attn.q_proj.weight", {q, h});
-        add(l + "self_attn.q_proj.bias", {q});
-        add(l + "self_attn.k_proj.weight", {kv, h});
-        add(l + "self_attn.k_proj.bias", {kv});
-        add(l + "self_attn.v_proj.weight", {kv, h});
-        add(l + "self_attn.v_proj.bias", {kv});
-        add(l + "self_attn.o_proj.weight", {h, q});
-        add(l + "mlp.gate_proj.weight", {inter, h});
-        add(l + "mlp.up_proj.weight", {inter, h});
-        add(l + "mlp.down_proj.weight", {h, inter});
-    }
-    w.tensors["m.norm.weight"] = torch::ones({h});
-    add("lm_head.weight", {c.vocab_size, h});
-    return w;
+    return vqa::test::randomDecoderWeights(c);
 }
 
 LlamaDecoder makeDecoder(const LlamaConfig& c, const MapWeights& w) {

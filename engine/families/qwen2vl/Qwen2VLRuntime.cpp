@@ -33,7 +33,8 @@ Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
     : config_(parseQwen2VLConfig(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
       model_((checkQwen2VLConsistency(config_, processor_->config(), context.model_dir),
-              models::makeQwen2VL(config_, *context.checkpoint, context.device, context.dtype))) {}
+              models::makeQwen2VL(config_, *context.checkpoint, context.device, context.dtype,
+                                  context.quantization))) {}
 
 Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
     if (options.max_image_tokens <= 0)

@@ -1,0 +1,206 @@
+#include "models/QuantizedLinear.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+#include "models/base/Error.h"
+#include "models/quant/QuantKernels.h"
+
+namespace vqa::models {
+
+namespace {
+
+// Below this many rows of activations the matrix-vector loops run once per row; from it on,
+// the weights are dequantized slice by slice for a float32 GEMM.
+constexpr std::int64_t kGemmRows = 4;
+
+// Reads row r of a contiguous 2-D float tensor as float32.
+void rowAsFloat(const torch::Tensor& w, std::int64_t r, float* out) {
+    const std::int64_t k = w.size(1);
+    switch (w.scalar_type()) {
+    case torch::kFloat32: {
+        const float* p = w.data_ptr<float>() + r * k;
+        std::copy(p, p + k, out);
+        break;
+    }
+    case torch::kBFloat16: {
+        const auto* p = w.data_ptr<c10::BFloat16>() + r * k;
+        std::transform(p, p + k, out, [](c10::BFloat16 v) { return static_cast<float>(v); });
+        break;
+    }
+    case torch::kHalf: {
+        const auto* p = w.data_ptr<c10::Half>() + r * k;
+        std::transform(p, p + k, out, [](c10::Half v) { return static_cast<float>(v); });
+        break;
+    }
+    default: throw Error("only float32, bfloat16 and float16 weights can be quantized");
+    }
+}
+
+// Work items of at least ~64 KB of weights each, so small matrices stay on one thread.
+std::int64_t grainFor(std::int64_t row_bytes) {
+    return std::max<std::int64_t>(1, (std::int64_t(1) << 16) / std::max<std::int64_t>(1, row_bytes));
+}
+
+// Rows [first, first + n) of m dequantized into a float32 [n, cols] tensor, on the CPU.
+torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, std::int64_t n) {
+    auto out = torch::empty({n, m.cols}, torch::kFloat32);
+    const std::int64_t row_bytes = m.data.size(1);
+    const auto* base = m.data.data_ptr<std::uint8_t>();
+    float* dst = out.data_ptr<float>();
+    at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t r = b; r < e; ++r)
+            dequantizeRow(m.format, base + (first + r) * row_bytes, m.cols, dst + r * m.cols);
+    });
+    return out;
+}
+
+void checkMatrix(const QuantizedMatrix& m);
+
+} // namespace
+
+torch::Tensor dequantizeWithTensorOps(const QuantizedMatrix& m) {
+    checkMatrix(m);
+    const std::int64_t blocks = (m.cols + kQuantBlock - 1) / kQuantBlock;
+    auto b = m.data.view({m.rows, blocks, quantBlockBytes(m.format)});
+    auto halfAt = [&](std::int64_t offset) {
+        return b.narrow(2, offset, 2).contiguous().view(torch::kHalf).to(torch::kFloat32);
+    };
+    auto nibbles = [&](std::int64_t offset) {
+        auto q = b.narrow(2, offset, 16);
+        return torch::cat({q.bitwise_and(15), q.bitwise_right_shift(4)}, 2).to(torch::kFloat32);
+    };
+    const auto d = halfAt(0); // [rows, blocks, 1]
+    torch::Tensor w;
+    switch (m.format) {
+    case QuantFormat::Q8_0: w = b.narrow(2, 2, 32).contiguous().view(torch::kInt8).to(torch::kFloat32) * d; break;
+    case QuantFormat::Q4_0: w = (nibbles(2) - 8) * d; break;
+    case QuantFormat::Q4_1: w = nibbles(4) * d + halfAt(2); break;
+    case QuantFormat::None: throw Error("a quantized matrix without a format");
+    }
+    return w.reshape({m.rows, blocks * kQuantBlock}).narrow(1, 0, m.cols);
+}
+
+namespace {
+
+void checkMatrix(const QuantizedMatrix& m) {
+    if (m.format == QuantFormat::None || !m.data.defined() || m.data.dim() != 2 ||
+        m.data.size(0) != m.rows || m.data.size(1) != quantRowBytes(m.format, m.cols) ||
+        m.data.scalar_type() != torch::kUInt8 || !m.data.is_contiguous())
+        throw Error("a quantized matrix whose bytes do not match its format and shape");
+}
+
+} // namespace
+
+QuantizedMatrix QuantizedMatrix::empty(QuantFormat format, std::int64_t rows, std::int64_t cols) {
+    if (format == QuantFormat::None)
+        throw Error("a quantized matrix needs a format (q8_0, q4_0 or q4_1)");
+    QuantizedMatrix m;
+    m.format = format;
+    m.rows = rows;
+    m.cols = cols;
+    m.data = torch::empty({rows, quantRowBytes(format, cols)}, torch::kUInt8);
+    return m;
+}
+
+void quantizeRowsInto(const torch::Tensor& w, QuantizedMatrix& into, std::int64_t first_row) {
+    if (w.dim() != 2 || w.size(1) != into.cols || first_row < 0 ||
+        first_row + w.size(0) > into.rows)
+        throw Error("cannot quantize a " + c10::str(w.sizes()) + " weight into rows " +
+                    std::to_string(first_row) + ".. of a [" + std::to_string(into.rows) + ", " +
+                    std::to_string(into.cols) + "] matrix");
+    auto src = w.device().is_cpu() ? w.contiguous() : w.to(torch::kCPU).contiguous();
+    if (src.scalar_type() != torch::kFloat32 && src.scalar_type() != torch::kBFloat16 &&
+        src.scalar_type() != torch::kHalf)
+        throw Error("only float32, bfloat16 and float16 weights can be quantized, not " +
+                    std::string(c10::toString(src.scalar_type())));
+    const std::int64_t row_bytes = into.data.size(1), k = into.cols;
+    auto* dst = into.data.data_ptr<std::uint8_t>() + first_row * row_bytes;
+    at::parallel_for(0, src.size(0), grainFor(k * 4), [&](std::int64_t b, std::int64_t e) {
+        std::vector<float> row(k);
+        for (std::int64_t r = b; r < e; ++r) {
+            rowAsFloat(src, r, row.data());
+            quantizeRow(into.format, row.data(), k, dst + r * row_bytes);
+        }
+    });
+}
+
+QuantizedMatrix quantizeMatrix(const torch::Tensor& w, QuantFormat format) {
+    if (w.dim() != 2)
+        throw Error("only a 2-D weight can be quantized, not " + c10::str(w.sizes()));
+    auto m = QuantizedMatrix::empty(format, w.size(0), w.size(1));
+    quantizeRowsInto(w, m, 0);
+    return m;
+}
+
+torch::Tensor dequantize(const QuantizedMatrix& m, torch::ScalarType dtype) {
+    checkMatrix(m);
+    if (m.data.device().is_cpu())
+        return dequantizeSliceCpu(m, 0, m.rows).to(dtype);
+    return dequantizeWithTensorOps(m).to(dtype);
+}
+
+torch::Tensor dequantizeRows(const QuantizedMatrix& m, const torch::Tensor& ids,
+                             torch::ScalarType dtype) {
+    checkMatrix(m);
+    auto flat = ids.to(m.data.device(), torch::kInt64).reshape({-1});
+    if (flat.numel() > 0 && (flat.min().item<std::int64_t>() < 0 ||
+                             flat.max().item<std::int64_t>() >= m.rows))
+        throw Error("token ids outside the embedding's " + std::to_string(m.rows) + " rows");
+    QuantizedMatrix picked = m;
+    picked.data = m.data.index_select(0, flat);
+    picked.rows = flat.numel();
+    auto shape = ids.sizes().vec();
+    shape.push_back(m.cols);
+    return dequantize(picked, dtype).reshape(shape);
+}
+
+torch::Tensor quantizedLinear(const torch::Tensor& x, const QuantizedMatrix& w,
+                              const torch::Tensor& bias) {
+    checkMatrix(w);
+    if (x.size(-1) != w.cols)
+        throw Error("a linear of " + std::to_string(w.cols) + " inputs was given " +
+                    c10::str(x.sizes()));
+    const bool fast = x.device().is_cpu() && w.data.device().is_cpu() &&
+                      !(x.requires_grad() && torch::GradMode::is_enabled());
+    if (!fast)
+        return at::linear(x, dequantize(w, x.scalar_type()),
+                          bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+
+    auto flat = x.reshape({-1, w.cols}).to(torch::kFloat32).contiguous();
+    const std::int64_t n = flat.size(0);
+    auto out = torch::empty({n, w.rows}, torch::kFloat32);
+    if (n < kGemmRows) {
+        for (std::int64_t i = 0; i < n; ++i)
+            quantizedGemvInto(w, flat.data_ptr<float>() + i * w.cols, out.data_ptr<float>() + i * w.rows);
+    } else {
+        // Slices of ~16 MB of float32 weights, each reused by all n rows.
+        const std::int64_t slice = std::max<std::int64_t>(64, (std::int64_t(1) << 22) / w.cols);
+        for (std::int64_t r = 0; r < w.rows; r += slice) {
+            const std::int64_t m = std::min(slice, w.rows - r);
+            out.narrow(1, r, m).copy_(at::mm(flat, dequantizeSliceCpu(w, r, m).t()));
+        }
+    }
+    if (bias.defined())
+        out.add_(bias.to(torch::kFloat32));
+    auto shape = x.sizes().vec();
+    shape.back() = w.rows;
+    return out.to(x.scalar_type()).reshape(shape);
+}
+
+void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y) {
+    checkMatrix(w);
+    if (!w.data.device().is_cpu())
+        throw Error("the quantized matrix-vector loops need the matrix on the CPU");
+    Q8Vector q;
+    quantizeActivation(x, w.cols, q);
+    const QuantIsa isa = activeQuantIsa();
+    const auto* base = w.data.data_ptr<std::uint8_t>();
+    at::parallel_for(0, w.rows, grainFor(w.data.size(1)), [&](std::int64_t b, std::int64_t e) {
+        quantDotRows(isa, w.format, base, w.cols, q, y, b, e);
+    });
+}
+
+} // namespace vqa::models

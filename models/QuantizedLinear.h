@@ -1,0 +1,50 @@
+// Quantized weight matrices as tensors (formats: quant/QuantFormat.h). Made from a float weight
+// while a model loads, on all intra-op threads. Multiplied on the CPU by the loops of
+// quant/QuantKernels.h: one row of activations is quantized to int8 blocks and meets the
+// weights in integer dot products (the decode step); several rows are multiplied in float32
+// against slices of dequantized weight rows (prefill, where the product is compute-bound and a
+// slice is reused by every row). Elsewhere (CUDA, or an input that needs gradients) the
+// matrix is dequantized to the input's dtype and multiplied by at::linear.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "models/quant/QuantFormat.h"
+
+namespace vqa::models {
+
+struct QuantizedMatrix {
+    QuantFormat format = QuantFormat::None;
+    std::int64_t rows = 0, cols = 0;
+    torch::Tensor data;  // uint8 [rows, quantRowBytes(format, cols)], on the model's device
+
+    // An uninitialized matrix on the CPU, filled by quantizeRowsInto.
+    static QuantizedMatrix empty(QuantFormat format, std::int64_t rows, std::int64_t cols);
+    std::int64_t bytes() const { return data.defined() ? data.numel() : 0; }
+};
+
+// w (2-D float32, bfloat16 or float16 on the CPU) quantized into rows first_row.. of `into`,
+// whose cols must be w.size(1). Throws vqa::Error on a shape mismatch or a non-float tensor.
+void quantizeRowsInto(const torch::Tensor& w, QuantizedMatrix& into, std::int64_t first_row);
+QuantizedMatrix quantizeMatrix(const torch::Tensor& w, QuantFormat format);
+
+// The matrix as floats [rows, cols] in `dtype`, on its device.
+torch::Tensor dequantize(const QuantizedMatrix& m, torch::ScalarType dtype);
+// The same in tensor operations (float32), as dequantize does on devices other than the CPU;
+// tests compare it with the CPU's loops.
+torch::Tensor dequantizeWithTensorOps(const QuantizedMatrix& m);
+// Rows `ids` (int64, any shape) as floats [..., cols] in `dtype`: an embedding lookup.
+torch::Tensor dequantizeRows(const QuantizedMatrix& m, const torch::Tensor& ids,
+                             torch::ScalarType dtype);
+
+// x W^T + b for x [..., cols] of any float dtype; the result has x's dtype, rounded once.
+torch::Tensor quantizedLinear(const torch::Tensor& x, const QuantizedMatrix& w,
+                              const torch::Tensor& bias);
+
+// The one-token step's product on raw memory: y[rows] = W x for x of `cols` floats, the
+// matrix on the CPU, over the intra-op threads.
+void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y);
+
+}  // namespace vqa::models

@@ -1,0 +1,324 @@
+// Compiled with -ffp-contract=off (models/CMakeLists.txt): quantizeRow rounds like the
+// reference's separate multiply and add, never a fused multiply-add.
+#include "models/quant/QuantKernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+#include <c10/util/Half.h>
+
+#include "models/base/Error.h"
+#include "models/quant/QuantKernelTable.h"
+
+namespace vqa::models {
+
+std::int64_t quantBlockBytes(QuantFormat format) {
+    switch (format) {
+    case QuantFormat::Q8_0: return 2 + 32;
+    case QuantFormat::Q4_0: return 2 + 16;
+    case QuantFormat::Q4_1: return 2 + 2 + 16;
+    case QuantFormat::None: break;
+    }
+    return 0;
+}
+
+std::int64_t quantRowBytes(QuantFormat format, std::int64_t k) {
+    return (k + kQuantBlock - 1) / kQuantBlock * quantBlockBytes(format);
+}
+
+const char* quantFormatName(QuantFormat format) {
+    switch (format) {
+    case QuantFormat::Q8_0: return "q8_0";
+    case QuantFormat::Q4_0: return "q4_0";
+    case QuantFormat::Q4_1: return "q4_1";
+    case QuantFormat::None: break;
+    }
+    return "none";
+}
+
+bool parseQuantFormat(const std::string& name, QuantFormat& format) {
+    for (auto f : {QuantFormat::None, QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_1})
+        if (name == quantFormatName(f)) {
+            format = f;
+            return true;
+        }
+    return false;
+}
+
+namespace {
+
+void putHalf(std::uint8_t* p, float v) {
+    const std::uint16_t h = c10::detail::fp16_ieee_from_fp32_value(v);
+    std::memcpy(p, &h, 2);
+}
+
+float getHalf(const std::uint8_t* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return c10::detail::fp16_ieee_to_fp32_value(h);
+}
+
+// Nibbles q[0..31] into 16 bytes: q[j] low, q[j + 16] high.
+void packNibbles(const std::uint8_t* q, std::uint8_t* out) {
+    for (int j = 0; j < 16; ++j)
+        out[j] = static_cast<std::uint8_t>(q[j] | (q[j + 16] << 4));
+}
+
+// The three quantizers, step for step as GGUF's Python reference (gguf.quants) computes them
+// in float32, so the bytes are the same.
+void quantizeBlockQ8_0(const float* x, std::uint8_t* out) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j)
+        amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    putHalf(out, d);
+    for (int j = 0; j < 32; ++j)
+        out[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::round(x[j] * id)));
+}
+
+void quantizeBlockQ4_0(const float* x, std::uint8_t* out) {
+    float amax = 0, max = 0; // the value of largest magnitude, its sign kept (the first one)
+    for (int j = 0; j < 32; ++j)
+        if (std::fabs(x[j]) > amax) {
+            amax = std::fabs(x[j]);
+            max = x[j];
+        }
+    const float d = max / -8.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    std::uint8_t q[32];
+    for (int j = 0; j < 32; ++j) {
+        const float v = std::trunc(x[j] * id + 8.5f);
+        q[j] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 15.0f));
+    }
+    putHalf(out, d);
+    packNibbles(q, out + 2);
+}
+
+void quantizeBlockQ4_1(const float* x, std::uint8_t* out) {
+    const float min = *std::min_element(x, x + 32), max = *std::max_element(x, x + 32);
+    const float d = (max - min) / 15.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    std::uint8_t q[32];
+    for (int j = 0; j < 32; ++j) {
+        const float v = std::trunc((x[j] - min) * id + 0.5f);
+        q[j] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 15.0f));
+    }
+    putHalf(out, d);
+    putHalf(out + 2, min);
+    packNibbles(q, out + 4);
+}
+
+void dequantizeBlock(QuantFormat format, const std::uint8_t* b, float* out) {
+    const float d = getHalf(b);
+    switch (format) {
+    case QuantFormat::Q8_0:
+        for (int j = 0; j < 32; ++j)
+            out[j] = d * static_cast<float>(static_cast<std::int8_t>(b[2 + j]));
+        break;
+    case QuantFormat::Q4_0:
+        for (int j = 0; j < 16; ++j) {
+            out[j] = d * static_cast<float>((b[2 + j] & 15) - 8);
+            out[j + 16] = d * static_cast<float>((b[2 + j] >> 4) - 8);
+        }
+        break;
+    case QuantFormat::Q4_1: {
+        const float m = getHalf(b + 2);
+        for (int j = 0; j < 16; ++j) {
+            out[j] = d * static_cast<float>(b[4 + j] & 15) + m;
+            out[j + 16] = d * static_cast<float>(b[4 + j] >> 4) + m;
+        }
+        break;
+    }
+    case QuantFormat::None: break;
+    }
+}
+
+void requireFormat(QuantFormat format) {
+    if (format == QuantFormat::None)
+        throw Error("quantized weights need a format (q8_0, q4_0 or q4_1)");
+}
+
+}  // namespace
+
+void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {
+    requireFormat(format);
+    const std::int64_t bytes = quantBlockBytes(format);
+    for (std::int64_t i = 0; i < k; i += kQuantBlock, out += bytes) {
+        float block[32] = {};
+        std::copy(x + i, x + std::min(k, i + kQuantBlock), block);
+        switch (format) {
+        case QuantFormat::Q8_0: quantizeBlockQ8_0(block, out); break;
+        case QuantFormat::Q4_0: quantizeBlockQ4_0(block, out); break;
+        case QuantFormat::Q4_1: quantizeBlockQ4_1(block, out); break;
+        case QuantFormat::None: break;
+        }
+    }
+}
+
+void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out) {
+    requireFormat(format);
+    const std::int64_t bytes = quantBlockBytes(format);
+    for (std::int64_t i = 0; i < k; i += kQuantBlock, row += bytes) {
+        if (k - i >= kQuantBlock) {
+            dequantizeBlock(format, row, out + i);
+        } else {
+            float block[32];
+            dequantizeBlock(format, row, block);
+            std::copy(block, block + (k - i), out + i);
+        }
+    }
+}
+
+void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
+    const std::int64_t blocks = (k + kQuantBlock - 1) / kQuantBlock;
+    out.blocks = blocks;
+    out.q.assign(blocks * kQuantBlock, 0);
+    out.d.resize(blocks);
+    out.s.resize(blocks);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t first = b * kQuantBlock, n = std::min(kQuantBlock, k - first);
+        float amax = 0;
+        for (std::int64_t j = 0; j < n; ++j)
+            amax = std::max(amax, std::fabs(x[first + j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0 ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+            const int q = static_cast<int>(std::nearbyint(x[first + j] * id));
+            out.q[first + j] = static_cast<std::int8_t>(q);
+            sum += q;
+        }
+        out.d[b] = d;
+        out.s[b] = d * static_cast<float>(sum);
+    }
+}
+
+std::vector<float> dequantizeActivation(const Q8Vector& x, std::int64_t k) {
+    std::vector<float> v(k);
+    for (std::int64_t i = 0; i < k; ++i)
+        v[i] = x.d[i / kQuantBlock] * static_cast<float>(x.q[i]);
+    return v;
+}
+
+namespace quant {
+namespace {
+
+// The portable loops: per block an exact integer dot product, then the scales, as the
+// instruction-set versions compute it.
+template <QuantFormat F>
+void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
+                  const std::int8_t* xq, const float* xd, const float* xs, float* y,
+                  std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+        const std::uint8_t* b = w + r * row_bytes;
+        float acc = 0, offset = 0;
+        for (std::int64_t i = 0; i < blocks; ++i, b += quantBlockBytes(F)) {
+            const std::int8_t* x = xq + i * kQuantBlock;
+            const float d = getHalf(b);
+            int dot = 0;
+            if constexpr (F == QuantFormat::Q8_0) {
+                for (int j = 0; j < 32; ++j)
+                    dot += static_cast<std::int8_t>(b[2 + j]) * x[j];
+            } else {
+                const std::uint8_t* q = b + (F == QuantFormat::Q4_0 ? 2 : 4);
+                for (int j = 0; j < 16; ++j)
+                    dot += (q[j] & 15) * x[j] + (q[j] >> 4) * x[j + 16];
+                offset += (F == QuantFormat::Q4_0 ? -8.0f * d : getHalf(b + 2)) * xs[i];
+            }
+            acc += static_cast<float>(dot) * (d * xd[i]);
+        }
+        y[r] = acc + offset;
+    }
+}
+
+}  // namespace
+
+const KernelTable kPortable = {"portable", rowsPortable<QuantFormat::Q8_0>,
+                               rowsPortable<QuantFormat::Q4_0>, rowsPortable<QuantFormat::Q4_1>};
+
+}  // namespace quant
+
+namespace {
+
+const quant::KernelTable& tableOf(QuantIsa isa) {
+    switch (isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case QuantIsa::Avx2: return quant::kAvx2;
+    case QuantIsa::AvxVnni: return quant::kAvxVnni;
+    case QuantIsa::Avx512Vnni: return quant::kAvx512Vnni;
+#endif
+    default: return quant::kPortable;
+    }
+}
+
+bool cpuRuns(QuantIsa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    switch (isa) {
+    case QuantIsa::Portable: return true;
+    case QuantIsa::Avx2: return avx2;
+    case QuantIsa::AvxVnni: return avx2 && __builtin_cpu_supports("avxvnni");
+    case QuantIsa::Avx512Vnni:
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    }
+    return false;
+#else
+    return isa == QuantIsa::Portable;
+#endif
+}
+
+std::atomic<int> g_chosen{-1};  // a QuantIsa set by setQuantIsa, or -1
+
+}  // namespace
+
+const char* quantIsaName(QuantIsa isa) {
+    return tableOf(isa).name;
+}
+
+std::vector<QuantIsa> supportedQuantIsas() {
+    static const std::vector<QuantIsa> isas = [] {
+        std::vector<QuantIsa> v;
+        for (auto isa : {QuantIsa::Portable, QuantIsa::Avx2, QuantIsa::AvxVnni, QuantIsa::Avx512Vnni})
+            if (cpuRuns(isa))
+                v.push_back(isa);
+        return v;
+    }();
+    return isas;
+}
+
+QuantIsa activeQuantIsa() {
+    const int chosen = g_chosen.load();
+    return chosen >= 0 ? static_cast<QuantIsa>(chosen) : supportedQuantIsas().back();
+}
+
+void setQuantIsa(QuantIsa isa) {
+    if (!cpuRuns(isa))
+        throw Error(std::string("this CPU cannot run the ") + quantIsaName(isa) + " quantized loops");
+    g_chosen = static_cast<int>(isa);
+}
+
+void resetQuantIsa() {
+    g_chosen = -1;
+}
+
+void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
+                  const Q8Vector& x, float* y, std::int64_t begin, std::int64_t end) {
+    const auto& t = tableOf(isa);
+    const auto fn = format == QuantFormat::Q8_0   ? t.q8_0
+                    : format == QuantFormat::Q4_0 ? t.q4_0
+                    : format == QuantFormat::Q4_1 ? t.q4_1
+                                                  : nullptr;
+    if (fn == nullptr)
+        throw Error("quantized matrix-vector product needs a format (q8_0, q4_0 or q4_1)");
+    if (x.blocks * kQuantBlock < k)
+        throw Error("quantized matrix-vector product: the activation is shorter than the rows");
+    fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, x.q.data(), x.d.data(),
+       x.s.data(), y, begin, end);
+}
+
+}  // namespace vqa::models

@@ -1,0 +1,48 @@
+// Quantized weights on raw memory: quantizing and dequantizing rows (bit for bit as
+// llama.cpp and GGUF's Python quantizer do), quantizing an activation vector to int8 blocks,
+// and the matrix-vector loops, in one version per instruction set chosen at run time from the
+// CPU's features (AVX512-VNNI, AVX-VNNI, AVX2, or portable C++). No LibTorch: the
+// tensor-level API is models/QuantizedLinear.h.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "models/quant/QuantFormat.h"
+
+namespace vqa::models {
+
+// The k weights at `x` as ceil(k / 32) blocks at `out` (quantRowBytes(format, k) bytes).
+void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out);
+// The inverse: k weights (the padding of the last block dropped).
+void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out);
+
+// An activation vector as the integer dot products take it: blocks of 32 int8 values q with
+// a float32 scale d (x ~ d q, |q| <= 127) and s = d * sum(q); the last block padded with zeros.
+struct Q8Vector {
+    std::vector<std::int8_t> q;
+    std::vector<float> d, s;
+    std::int64_t blocks = 0;
+};
+void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out);
+// x as the products see it: d q for each of its k values.
+std::vector<float> dequantizeActivation(const Q8Vector& x, std::int64_t k);
+
+// The instruction sets the loops are written for, from the most general.
+enum class QuantIsa { Portable, Avx2, AvxVnni, Avx512Vnni };
+const char* quantIsaName(QuantIsa isa);
+// Those this CPU runs (Portable always), in the order of the enum.
+std::vector<QuantIsa> supportedQuantIsas();
+// What quantDotRows uses when not told: the last supported one, unless setQuantIsa chose.
+QuantIsa activeQuantIsa();
+// Chooses the loops for tests and benchmarks (an unsupported one is refused with vqa::Error);
+// resetQuantIsa() goes back to the CPU's best.
+void setQuantIsa(QuantIsa isa);
+void resetQuantIsa();
+
+// y[r] = (row r of w) . x for rows [begin, end) of a matrix in `format` with k columns,
+// row_bytes = quantRowBytes(format, k), one thread, with the given loops.
+void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
+                  const Q8Vector& x, float* y, std::int64_t begin, std::int64_t end);
+
+}  // namespace vqa::models

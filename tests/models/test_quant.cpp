@@ -1,0 +1,222 @@
+// Weight quantization (models/quant, models/QuantizedLinear): the formats' bytes against the
+// numpy reference and GGUF's own quantizer (tests/reference/make_quant.py), and every
+// instruction set's matrix-vector loops against dequantize-then-multiply in float64.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include <torch/torch.h>
+
+#include "engine/io/SafetensorsFile.h"
+#include "models/QuantizedLinear.h"
+#include "models/base/Error.h"
+#include "models/quant/QuantKernels.h"
+#include "tests/common/TestPaths.h"
+
+namespace {
+
+using vqa::models::QuantFormat;
+using vqa::models::QuantIsa;
+
+const QuantFormat kFormats[] = {QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_1};
+
+std::vector<float> randomVector(std::int64_t n, std::mt19937& rng, float scale = 1.0f) {
+    std::normal_distribution<float> normal(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v)
+        x = normal(rng);
+    return v;
+}
+
+std::vector<std::uint8_t> quantizeAll(QuantFormat f, const std::vector<float>& w, std::int64_t rows,
+                                      std::int64_t k) {
+    const auto row_bytes = vqa::models::quantRowBytes(f, k);
+    std::vector<std::uint8_t> q(rows * row_bytes);
+    for (std::int64_t r = 0; r < rows; ++r)
+        vqa::models::quantizeRow(f, w.data() + r * k, k, q.data() + r * row_bytes);
+    return q;
+}
+
+// Each block's scale magnitudes as the loops see them, per weight: what a float32 rounding
+// error is relative to. Q8_0: |w|. Q4_0 sums d q and subtracts 8 d: 23 |d| at most. Q4_1: the
+// 15 |d| of the codes plus |m|.
+double errorScale(QuantFormat f, const std::uint8_t* block, float w) {
+    const double d = std::fabs(static_cast<float>(c10::Half(*reinterpret_cast<const std::uint16_t*>(block), c10::Half::from_bits())));
+    switch (f) {
+    case QuantFormat::Q8_0: return std::fabs(w);
+    case QuantFormat::Q4_0: return 23 * d;
+    case QuantFormat::Q4_1: {
+        const double m = std::fabs(static_cast<float>(
+            c10::Half(*reinterpret_cast<const std::uint16_t*>(block + 2), c10::Half::from_bits())));
+        return 15 * d + m;
+    }
+    case QuantFormat::None: break;
+    }
+    return 0;
+}
+
+TEST(Quant, FormatsHaveLlamaCppBlockSizes) {
+    EXPECT_EQ(vqa::models::quantBlockBytes(QuantFormat::Q8_0), 34);
+    EXPECT_EQ(vqa::models::quantBlockBytes(QuantFormat::Q4_0), 18);
+    EXPECT_EQ(vqa::models::quantBlockBytes(QuantFormat::Q4_1), 20);
+    EXPECT_EQ(vqa::models::quantRowBytes(QuantFormat::Q4_0, 100), 4 * 18);
+    QuantFormat f;
+    EXPECT_TRUE(vqa::models::parseQuantFormat("q4_1", f));
+    EXPECT_EQ(f, QuantFormat::Q4_1);
+    EXPECT_FALSE(vqa::models::parseQuantFormat("q5_k", f));
+}
+
+TEST(Quant, ThisCpuRunsThePortableLoopsAndSaysWhichOthers) {
+    const auto isas = vqa::models::supportedQuantIsas();
+    ASSERT_FALSE(isas.empty());
+    EXPECT_EQ(isas.front(), QuantIsa::Portable);
+    std::string names;
+    for (auto isa : isas)
+        names += std::string(" ") + vqa::models::quantIsaName(isa);
+    std::cout << "[ quant    ] loops this CPU runs:" << names << "\n";
+    EXPECT_EQ(vqa::models::activeQuantIsa(), isas.back());
+}
+
+// The bytes of quantizeRow equal the numpy reference's, and GGUF's own quantizer's where k is
+// whole blocks; dequantizeRow equals the reference's dequantization exactly.
+TEST(Quant, BytesMatchTheNumpyReferenceAndGguf) {
+    const auto path = vqa::test::referenceDir("quant") / "quant.safetensors";
+    VQA_SKIP_UNLESS_EXISTS(path, "written by tests/reference/make_quant.py");
+    auto file = vqa::SafetensorsFile::open(path.string());
+    int gguf_compared = 0;
+    for (const std::string name : {"mixed", "uniform", "tail", "narrow"}) {
+        auto input = file->tensor("input." + name).contiguous();
+        const std::int64_t rows = input.size(0), k = input.size(1);
+        std::vector<float> w(input.data_ptr<float>(), input.data_ptr<float>() + rows * k);
+        for (auto f : kFormats) {
+            const std::string fmt = vqa::models::quantFormatName(f);
+            SCOPED_TRACE(fmt + " " + name);
+            const auto ours = quantizeAll(f, w, rows, k);
+            auto expected = file->tensor(fmt + "." + name).contiguous();
+            ASSERT_EQ(static_cast<std::int64_t>(ours.size()), expected.numel());
+            EXPECT_EQ(0, std::memcmp(ours.data(), expected.data_ptr(), ours.size()))
+                << "quantized bytes differ from the numpy reference";
+            if (file->contains("gguf." + fmt + "." + name)) {
+                auto gguf = file->tensor("gguf." + fmt + "." + name).contiguous();
+                ASSERT_EQ(gguf.numel(), expected.numel());
+                EXPECT_EQ(0, std::memcmp(ours.data(), gguf.data_ptr(), ours.size()))
+                    << "quantized bytes differ from gguf.quants";
+                ++gguf_compared;
+            }
+            auto deq = file->tensor("dequant." + fmt + "." + name).contiguous();
+            std::vector<float> back(k);
+            const auto row_bytes = vqa::models::quantRowBytes(f, k);
+            for (std::int64_t r = 0; r < rows; ++r) {
+                vqa::models::dequantizeRow(f, ours.data() + r * row_bytes, k, back.data());
+                for (std::int64_t i = 0; i < k; ++i)
+                    ASSERT_EQ(back[i], deq.data_ptr<float>()[r * k + i]) << "row " << r << " col " << i;
+            }
+        }
+    }
+    if (gguf_compared == 0)
+        std::cout << "[ quant    ] gguf.quants was not available to make_quant.py: compared with numpy only\n";
+    else
+        EXPECT_EQ(gguf_compared, 6);
+}
+
+// Every instruction set the CPU runs, on shapes that are not whole blocks or vectors: the
+// loops equal the float64 product of the dequantized weights and the dequantized int8
+// activation within float32 rounding (1e-5 of the sum of the magnitudes they add up).
+TEST(Quant, EveryInstructionSetEqualsDequantizeThenMultiply) {
+    std::mt19937 rng(7);
+    for (auto isa : vqa::models::supportedQuantIsas())
+        for (auto f : kFormats)
+            for (auto [rows, k] : {std::pair<std::int64_t, std::int64_t>{1, 7}, {3, 32}, {5, 33},
+                                   {7, 100}, {13, 256}, {4, 1000}, {2, 4096 + 96}}) {
+                SCOPED_TRACE(std::string(vqa::models::quantIsaName(isa)) + " " +
+                             vqa::models::quantFormatName(f) + " " + std::to_string(rows) + "x" +
+                             std::to_string(k));
+                auto w = randomVector(rows * k, rng, 0.02f);
+                for (std::int64_t i = 0; i < k; i += 9)
+                    w[i] += 0.05f; // rows with an offset, where Q4_1's minimum matters
+                auto x = randomVector(k, rng);
+                const auto q = quantizeAll(f, w, rows, k);
+                vqa::models::Q8Vector xq;
+                vqa::models::quantizeActivation(x.data(), k, xq);
+                const auto xd = vqa::models::dequantizeActivation(xq, k);
+                std::vector<float> y(rows, NAN);
+                vqa::models::quantDotRows(isa, f, q.data(), k, xq, y.data(), 0, rows);
+                const auto row_bytes = vqa::models::quantRowBytes(f, k);
+                std::vector<float> wd(k);
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    const std::uint8_t* row = q.data() + r * row_bytes;
+                    vqa::models::dequantizeRow(f, row, k, wd.data());
+                    double expected = 0, magnitude = 0;
+                    for (std::int64_t i = 0; i < k; ++i) {
+                        expected += double(wd[i]) * xd[i];
+                        const auto* block = row + i / 32 * vqa::models::quantBlockBytes(f);
+                        magnitude += errorScale(f, block, wd[i]) * std::fabs(xd[i]);
+                    }
+                    EXPECT_NEAR(y[r], expected, 1e-5 * magnitude + 1e-30) << "row " << r;
+                }
+            }
+}
+
+// The tensor-level product: one row through the matrix-vector loops, several rows through
+// dequantized slices and a float32 GEMM, a bias, bfloat16 input; and the dequantization in
+// tensor operations (the path for CUDA) equals the loops'.
+TEST(Quant, QuantizedLinearEqualsLinearOverTheDequantizedWeight) {
+    torch::manual_seed(3);
+    for (auto f : kFormats) {
+        SCOPED_TRACE(vqa::models::quantFormatName(f));
+        auto w = torch::randn({37, 100}) * 0.05;
+        auto bias = torch::randn({37});
+        const auto q = vqa::models::quantizeMatrix(w.to(torch::kBFloat16), f);
+        const auto wd = vqa::models::dequantize(q, torch::kFloat64);
+        EXPECT_EQ(0, vqa::models::dequantizeWithTensorOps(q).to(torch::kFloat64).sub(wd).abs().max().item<double>());
+
+        // Several rows: float activations, float32 GEMM.
+        auto x = torch::randn({2, 5, 100});
+        auto y = vqa::models::quantizedLinear(x, q, bias);
+        auto expected = at::linear(x.to(torch::kFloat64), wd, bias.to(torch::kFloat64));
+        ASSERT_EQ(y.sizes(), expected.sizes());
+        EXPECT_LT((y.to(torch::kFloat64) - expected).abs().max().item<double>(), 1e-4);
+
+        // One row: int8 activations (about 1/254 of each block's largest value off).
+        auto x1 = torch::randn({1, 100});
+        auto y1 = vqa::models::quantizedLinear(x1, q, bias);
+        auto e1 = at::linear(x1.to(torch::kFloat64), wd, bias.to(torch::kFloat64));
+        const double scale = e1.abs().max().item<double>();
+        EXPECT_LT((y1.to(torch::kFloat64) - e1).abs().max().item<double>(), 0.02 * scale);
+
+        // bfloat16 in, bfloat16 out.
+        auto yb = vqa::models::quantizedLinear(x.to(torch::kBFloat16), q, bias.to(torch::kBFloat16));
+        EXPECT_EQ(yb.scalar_type(), torch::kBFloat16);
+        EXPECT_LT((yb.to(torch::kFloat64) - expected).abs().max().item<double>(), 0.05 * expected.abs().max().item<double>());
+
+        // Under autograd: the dequantized weight, differentiable in x.
+        auto xg = x.clone().requires_grad_(true);
+        auto yg = vqa::models::quantizedLinear(xg, q, bias);
+        yg.sum().backward();
+        EXPECT_LT((xg.grad().to(torch::kFloat64) - wd.sum(0).expand({2, 5, 100})).abs().max().item<double>(), 1e-4);
+    }
+}
+
+TEST(Quant, EmbeddingRowsAreTheDequantizedRows) {
+    auto w = torch::randn({50, 64});
+    const auto q = vqa::models::quantizeMatrix(w, QuantFormat::Q8_0);
+    auto ids = torch::tensor({3, 0, 49, 3}, torch::kInt64).view({2, 2});
+    auto rows = vqa::models::dequantizeRows(q, ids, torch::kFloat32);
+    ASSERT_EQ(rows.sizes(), (std::vector<std::int64_t>{2, 2, 64}));
+    auto all = vqa::models::dequantize(q, torch::kFloat32);
+    EXPECT_TRUE(torch::equal(rows[1][0], all[49]));
+    EXPECT_TRUE(torch::equal(rows[0][0], rows[1][1]));
+    EXPECT_THROW(vqa::models::dequantizeRows(q, torch::tensor({50}, torch::kInt64), torch::kFloat32),
+                 vqa::Error);
+}
+
+TEST(Quant, RefusesWhatItCannotQuantize) {
+    EXPECT_THROW(vqa::models::quantizeMatrix(torch::zeros({4, 4}, torch::kInt32), QuantFormat::Q8_0), vqa::Error);
+    EXPECT_THROW(vqa::models::quantizeMatrix(torch::zeros({4}), QuantFormat::Q8_0), vqa::Error);
+    EXPECT_THROW(vqa::models::quantizeMatrix(torch::zeros({4, 4}), QuantFormat::None), vqa::Error);
+    auto q = vqa::models::quantizeMatrix(torch::zeros({4, 40}), QuantFormat::Q4_0);
+    EXPECT_THROW(vqa::models::quantizedLinear(torch::zeros({1, 39}), q, {}), vqa::Error);
+}
+
+}  // namespace
