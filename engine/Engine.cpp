@@ -254,7 +254,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.dtype = plan.dtype;
     info.quantization = plan.quantization;
     info.device = plan.device;
-    info.weight_bytes = static_cast<std::int64_t>(loaded->checkpoint->byteSize());
+    info.weight_bytes = plan.memory.weight_bytes;
     // Weights converted on load no longer need the mapped files.
     // Quantized: the decoder's stored bytes were read once and released; populating the
     // mapping would bring them back.

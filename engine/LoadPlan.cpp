@@ -153,6 +153,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
                            ? n * dtypeBytes(plan.dtype)
                            : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
     }
+    e.weight_bytes = weights;
     e.needed_bytes = weights + weights / 20 + (256ll << 20);
 
     if (cuda) {

@@ -19,7 +19,8 @@ struct MemoryEstimate {
     enum class Verdict { Fits, Tight, TooLarge };
     std::int64_t parameters = 0;     // elements over all tensors
     std::int64_t stored_bytes = 0;   // tensor bytes in the files
-    std::int64_t needed_bytes = 0;   // weights in the dtype they will run in, plus working room
+    std::int64_t weight_bytes = 0;   // the weights in the dtype (or format) they will run in
+    std::int64_t needed_bytes = 0;   // those plus working room
     std::string device;              // "cpu" or "cuda"
     std::string dtype;               // "float32", "bfloat16", "float16"
     std::string quantization;        // "", or the decoder's weight format ("q8_0", "q4_0", ...)

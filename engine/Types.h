@@ -127,7 +127,7 @@ struct ModelInfo {
     std::string dtype;
     std::string quantization;  // "" or the decoder's weight format: "q8_0", "q4_0", "q4_1"
     std::string device;
-    std::int64_t weight_bytes = 0;
+    std::int64_t weight_bytes = 0;  // the weights as they run (dtype, quantization), by the load plan
 };
 
 struct Progress {

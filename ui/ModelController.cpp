@@ -1,5 +1,6 @@
 #include "ui/ModelController.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -38,6 +39,17 @@ std::int64_t residentBytes() {
 }
 
 }  // namespace
+
+// "float32", or "4-bit weights (q4_0), float32 elsewhere" for a quantized decoder.
+QString precisionText(const ModelInfo& m) {
+    const QString dtype = QString::fromStdString(m.dtype);
+    if (m.quantization.empty())
+        return dtype;
+    const bool eight = m.quantization == "q8_0";
+    return QCoreApplication::translate("ModelController", "%1-bit weights (%2), %3 elsewhere")
+        .arg(eight ? 8 : 4)
+        .arg(QString::fromStdString(m.quantization), dtype);
+}
 
 QString formatCount(std::int64_t n) {
     if (n >= 1'000'000'000)
@@ -126,8 +138,7 @@ void ModelController::handleLoaded(const ModelInfo& info) {
         dir_ = QString::fromStdString(info.path);
     QSettings().setValue("model/lastDir", dir_);
     emit status(tr("Model %1 loaded (%2 parameters, %3 on %4). Drop an image and ask away.")
-                    .arg(name(), formatCount(info.parameters), QString::fromStdString(info.dtype),
-                         QString::fromStdString(info.device)));
+                    .arg(name(), formatCount(info.parameters), precisionText(info), QString::fromStdString(info.device)));
     emit loaded(info);
 }
 
@@ -150,8 +161,8 @@ QString ModelController::infoText() const {
     if (!model_)
         return tr("No model is loaded.");
     const ModelInfo& m = *model_;
-    return tr("Name: %1\nFamily: %2\nParameters: %3\nData type: %4\nDevice: %5\nWeights in memory: %6\nFolder: %7")
-        .arg(name(), QString::fromStdString(m.family), formatCount(m.parameters), QString::fromStdString(m.dtype),
+    return tr("Name: %1\nFamily: %2\nParameters: %3\nPrecision: %4\nDevice: %5\nWeights in memory: %6\nFolder: %7")
+        .arg(name(), QString::fromStdString(m.family), formatCount(m.parameters), precisionText(m),
              QString::fromStdString(m.device), formatBytes(m.weight_bytes),
              QDir::toNativeSeparators(QString::fromStdString(m.path)));
 }

@@ -40,6 +40,8 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     dtype_->addItem("float32", "float32");
     dtype_->addItem("bfloat16", "bfloat16");
     dtype_->addItem("float16", "float16");
+    dtype_->addItem(tr("8-bit weights (int8: about a quarter of float32's memory)"), "int8");
+    dtype_->addItem(tr("4-bit weights (int4: about an eighth of float32's memory)"), "int4");
     threads_ = autoSpin(0, 256, tr("automatic"));
 
     detail_ = new QComboBox;
@@ -85,7 +87,7 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     };
     QFormLayout* model = addPage(tr("Model"));
     model->addRow(tr("&Device:"), device_);
-    model->addRow(tr("D&ata type:"), dtype_);
+    model->addRow(tr("Prec&ision:"), dtype_);
     model->addRow(tr("CPU &threads:"), threads_);
     model->addRow(tr("Image de&tail:"), detail_);
     auto* note = new QLabel(tr("Device and data type apply the next time a model is loaded."));

@@ -19,7 +19,8 @@ namespace vqa::cli {
 namespace {
 
 struct ExplainOptions {
-    std::string model, image, question, out, device = "auto", colormap = "turbo", source = "combined";
+    std::string model, image, question, out, colormap = "turbo", source = "combined";
+    LoadFlags load;
     int max_new_tokens = 64;
     ImageOptions images;
     float opacity = 0.55f;
@@ -79,10 +80,7 @@ int run(const ExplainOptions& o) {
         render.contour_top_percent = o.contour;
 
         Engine engine;
-        LoadOptions load;
-        load.device = o.device == "cpu" ? DevicePreference::Cpu
-                      : o.device == "cuda" ? DevicePreference::Cuda : DevicePreference::Auto;
-        engine.load(o.model, load);
+        engine.load(o.model, o.load.options());
         auto image = std::make_shared<const RgbImage>(loadImageFile(o.image));
 
         Request request;
@@ -181,7 +179,7 @@ void setupExplain(CLI::App& app, int& exit_code) {
     cmd->add_option("image", o->image, "Image file")->required();
     cmd->add_option("question", o->question, "The question")->required();
     cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
-    cmd->add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    addLoadFlags(cmd, o->load);
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
     cmd->add_option("--max-image-tokens", o->images.max_image_tokens, kMaxImageTokensHelp)
         ->check(CLI::NonNegativeNumber);

@@ -22,9 +22,7 @@ struct GenerateOptions {
     std::string model;
     std::string image;
     std::string question;
-    std::string device = "auto";
-    std::string dtype = "auto";
-    int threads = 0;
+    LoadFlags load;
     int repeat = 1;
     bool json = false;
     GenerationParams params;
@@ -34,10 +32,7 @@ struct GenerateOptions {
 
 void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
     cmd->add_option("--model,-m", o.model, "Model folder (config.json, *.safetensors, tokenizer)")->required();
-    cmd->add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    cmd->add_option("--dtype", o.dtype, "auto, float32, bfloat16 or float16")
-        ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}));
-    cmd->add_option("--threads", o.threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber);
+    addLoadFlags(cmd, o.load);
     cmd->add_option("--max-new-tokens", o.params.max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
     cmd->add_option("--max-image-tokens", o.images.max_image_tokens, kMaxImageTokensHelp)->check(CLI::NonNegativeNumber);
     cmd->add_option("--temperature", o.params.temperature, "Sampling temperature; 0 is greedy")->check(CLI::NonNegativeNumber);
@@ -68,7 +63,8 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
             {"token_ids", r.token_ids},
             {"stop", stopName(r.stop)},
             {"boxes", boxesJson(r.boxes, r.text)},
-            {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype}}},
+            {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype},
+                       {"quantization", info.quantization}}},
             {"timings",
              {{"preprocess_ms", t.preprocess_ms},
               {"encode_ms", t.encode_ms},
@@ -83,12 +79,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
 
 // Loads the model and the image; throws vqa::Error with a message on failure.
 std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
-    LoadOptions load;
-    load.device = o.device == "cpu" ? DevicePreference::Cpu
-                  : o.device == "cuda" ? DevicePreference::Cuda : DevicePreference::Auto;
-    load.dtype = o.dtype;
-    load.threads = o.threads;
-    engine.load(o.model, load);
+    engine.load(o.model, o.load.options());
     return std::make_shared<const RgbImage>(loadImageFile(o.image));
 }
 

@@ -50,6 +50,24 @@ check("chat answers each line, reusing the prefix", r.returncode == 0 and len(li
       and lines[1]["timings"]["cached_tokens"] > 0 and lines[1]["timings"]["encode_ms"] == 0,
       r.stdout + r.stderr)
 
+# 8- and 4-bit decoder weights: the JSON names the precision, explain works on top.
+for dtype, fmt in (("int8", "q8_0"), ("int4", "q4_0")):
+    r = run("ask", "--model", model, image, "What is it?", "--json", "--ignore-eos", "--max-new-tokens", "4",
+            "--dtype", dtype)
+    try:
+        out = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        out = {}
+    check(f"ask --dtype {dtype} answers with {fmt} weights", r.returncode == 0
+          and len(out.get("token_ids", [])) == 4 and out["model"]["quantization"] == fmt
+          and out["model"]["dtype"] == "float32", r.stdout + r.stderr)
+r = run("explain", "--model", model, image, "What is it?", "--max-new-tokens", "3", "--dtype", "int4",
+        "--out", os.path.join(args.artifacts, "explain-int4"))
+check("explain --dtype int4 writes its heatmaps", r.returncode == 0
+      and os.path.exists(os.path.join(args.artifacts, "explain-int4", "answer.png")), r.stdout + r.stderr)
+r = run("ask", "--model", model, image, "x", "--dtype", "int3")
+check("an unknown --dtype is refused, naming the choices", r.returncode != 0 and "int4" in r.stderr, r.stderr)
+
 r = run("ask", "--model", os.path.join(case, "no-such-model"), image, "x")
 check("missing model folder fails cleanly", r.returncode == 1 and "does not exist" in r.stderr, r.stderr)
 

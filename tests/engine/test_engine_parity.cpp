@@ -182,14 +182,16 @@ TEST_P(EngineParity, ImageDetailLowersTheImageTokensWhereTheFamilyAllowsIt) {
     // At most 4 tokens per image: Qwen2-VL resizes the images smaller; SmolVLM's count is fixed.
     request_.image_options.max_image_tokens = 4;
     const auto low = engine_.promptTokens(request_);
-    if (family_ == "idefics3")
+    if (family_ == "idefics3") {
         EXPECT_EQ(low, full);
-    else
+    } else {
         EXPECT_LT(low.size(), full.size() - 8);
+    }
     auto lower = answer();
     ASSERT_NE(lower.stop, StopReason::Error) << lower.error;
-    if (family_ != "idefics3")
+    if (family_ != "idefics3") {
         EXPECT_EQ(lower.timings.cached_tokens, 0);  // nothing of the other prompt's cache is reused
+    }
 
     // Back to the model's own detail: the first encodings are still there, the answer the same.
     request_.image_options = {};

@@ -1,0 +1,119 @@
+// The engine with quantized decoder weights (--dtype int8 / int4): the load plan's precision
+// and memory, the model information, and answers, second turns and heatmaps on the tiny
+// reference checkpoints of each family, next to the float model's.
+#include <gtest/gtest.h>
+
+#include "engine/Engine.h"
+#include "engine/LoadPlan.h"
+#include "models/base/Error.h"
+#include "tests/common/ParityHelpers.h"
+#include "tests/common/TestPaths.h"
+
+namespace fs = std::filesystem;
+using namespace vqa;
+
+namespace {
+
+struct Case {
+    const char* folder;
+    const char* name;
+};
+const Case kCases[] = {{"idefics3", "tiny_untied"}, {"idefics3", "tiny_tied"}, {"llava", "tiny"}, {"qwen2vl", "engine"}};
+
+fs::path modelDir(const Case& c) {
+    return test::referenceDir(c.folder) / c.name / "model";
+}
+
+LoadOptions cpuWith(const std::string& dtype) {
+    LoadOptions o;
+    o.device = DevicePreference::Cpu;
+    o.dtype = dtype;
+    return o;
+}
+
+Request question(const fs::path& image) {
+    Request r;
+    r.images = {std::make_shared<const RgbImage>(loadImageFile(image.string()))};
+    r.image_keys = {image.string()};
+    r.conversation.push_back({Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, "What is it?"}}});
+    r.generation.max_new_tokens = 12;
+    r.generation.ignore_eos = true;
+    return r;
+}
+
+TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
+    const auto dir = modelDir(kCases[0]);
+    VQA_SKIP_UNLESS_EXISTS(dir, "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    const auto f32 = planLoad(dir.string(), cpuWith("auto"));
+    const auto int8 = planLoad(dir.string(), cpuWith("int8"));
+    const auto int4 = planLoad(dir.string(), cpuWith("int4"));
+    const auto q41 = planLoad(dir.string(), cpuWith("q4_1"));
+    EXPECT_EQ(f32.quantization, "");
+    EXPECT_EQ(int8.quantization, "q8_0");
+    EXPECT_EQ(int4.quantization, "q4_0");
+    EXPECT_EQ(q41.quantization, "q4_1");
+    for (const auto* p : {&int8, &int4, &q41}) {
+        EXPECT_EQ(p->dtype, "float32") << "the vision tower and norms keep the CPU's float type";
+        EXPECT_EQ(p->embedding_quantization, "q8_0");
+        EXPECT_NE(p->memory.message.find(p->quantization + " weights"), std::string::npos) << p->memory.message;
+    }
+    EXPECT_LT(int8.memory.weight_bytes, f32.memory.weight_bytes);
+    EXPECT_LT(int4.memory.weight_bytes, int8.memory.weight_bytes);
+    EXPECT_LT(int4.memory.weight_bytes, q41.memory.weight_bytes);
+    try {
+        planLoad(dir.string(), cpuWith("int3"));
+        ADD_FAILURE() << "int3 was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("int8 or int4"), std::string::npos) << e.what();
+    }
+}
+
+// Every family answers, continues a conversation and draws heatmaps with 8- and 4-bit weights;
+// the model information says which precision runs and counts the smaller weights.
+TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
+    for (const auto& c : kCases) {
+        const auto dir = modelDir(c);
+        if (!fs::exists(dir)) {
+            std::cout << "[ skipped  ] " << dir << ": run tests/reference/make_" << c.folder << ".py\n";
+            continue;
+        }
+        const auto image = dir.parent_path() / "image0.png";
+        Engine reference;
+        const auto float_info = reference.load(dir.string(), cpuWith("auto"));
+        const auto float_answer = reference.generate(question(image));
+        ASSERT_NE(float_answer.stop, StopReason::Error) << float_answer.error;
+        for (const std::string dtype : {"int8", "int4"}) {
+            SCOPED_TRACE(std::string(c.folder) + "/" + c.name + " " + dtype);
+            Engine engine;
+            const auto info = engine.load(dir.string(), cpuWith(dtype));
+            EXPECT_EQ(info.quantization, dtype == "int8" ? "q8_0" : "q4_0");
+            EXPECT_EQ(info.dtype, "float32");
+            EXPECT_LT(info.weight_bytes, float_info.weight_bytes);
+            auto request = question(image);
+            const auto answer = engine.generate(request);
+            ASSERT_NE(answer.stop, StopReason::Error) << answer.error;
+            ASSERT_EQ(answer.token_ids.size(), 12u);
+            int same = 0;
+            for (std::size_t i = 0; i < 12; ++i)
+                same += answer.token_ids[i] == float_answer.token_ids[i];
+            std::cout << "[ quant    ] " << c.folder << "/" << c.name << " " << dtype << ": " << same
+                      << " of 12 greedy tokens as the float model's\n";
+            request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, answer.text}}});
+            request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, "And then?"}}});
+            const auto second = engine.generate(request);
+            ASSERT_NE(second.stop, StopReason::Error) << second.error;
+            EXPECT_GT(second.timings.cached_tokens, 0);
+            const auto grids = test::firstTokenAttention(engine, question(image));
+            ASSERT_FALSE(grids.empty());
+            double sum = 0;
+            for (const auto& g : grids)
+                for (float v : g.values) {
+                    EXPECT_TRUE(std::isfinite(v));
+                    sum += v;
+                }
+            EXPECT_GT(sum, 0.0);
+        }
+    }
+}
+
+}  // namespace
