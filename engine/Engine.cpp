@@ -21,6 +21,7 @@
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
+#include "engine/io/ProgressWeights.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
@@ -231,8 +232,13 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         // No autograd while loading, but not inference mode either: relevancy maps run
         // autograd through these weights later, which inference tensors would forbid.
         torch::NoGradGuard no_grad;
-        FamilyLoadContext context{model_dir, plan.folder->config(), loaded->checkpoint.get(), device, dtype,
-                                  quantizationOf(plan)};
+        // Progress as the tensors are taken: converting, fusing and quantizing them is the
+        // load's long part (a 7B decoder quantizes for several seconds).
+        const std::string stage = plan.quantization.empty() ? "building the model"
+                                                            : "building the model (quantizing to " + plan.quantization + ")";
+        ProgressWeights weights(*loaded->checkpoint, loaded->checkpoint->parameterCount(),
+                                [&](double f) { report(stage, 0.2 + 0.7 * f); });
+        FamilyLoadContext context{model_dir, plan.folder->config(), &weights, device, dtype, quantizationOf(plan)};
         try {
             loaded->runtime = family.makeRuntime(context);
         } catch (const Error& e) {

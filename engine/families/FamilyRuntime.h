@@ -15,11 +15,10 @@
 #include "engine/Types.h"
 #include "engine/explain/ImageLayout.h"
 #include "models/VisionLanguageModel.h"
+#include "models/WeightSource.h"
 #include "models/quant/QuantFormat.h"
 
 namespace vqa {
-
-class Checkpoint;
 
 // An image made ready for one model: tensors for the vision encoder, the text that replaces
 // the image placeholder in the rendered prompt, and the layout of its image tokens.
@@ -53,7 +52,7 @@ public:
 struct FamilyLoadContext {
     std::string model_dir;
     nlohmann::json config;
-    const Checkpoint* checkpoint = nullptr;
+    const models::WeightSource* weights = nullptr;  // the checkpoint's tensors
     torch::Device device = torch::kCPU;
     torch::ScalarType dtype = torch::kFloat32;
     models::Quantization quantization;  // which decoder weights are quantized as they load

@@ -1,6 +1,8 @@
 // The engine with quantized decoder weights (--dtype int8 / int4): the load plan's precision
 // and memory, the model information, and answers, second turns and heatmaps on the tiny
 // reference checkpoints of each family, next to the float model's.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "engine/Engine.h"
@@ -114,6 +116,23 @@ TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
             EXPECT_GT(sum, 0.0);
         }
     }
+}
+
+// Quantizing is the long part of such a load: it shows as its own stage, in steps that rise.
+TEST(QuantizedEngine, LoadShowsTheQuantizingStageAsItGoes) {
+    const auto dir = modelDir(kCases[2]);
+    VQA_SKIP_UNLESS_EXISTS(dir, "run tests/reference/make_llava.py (ctest: reference.llava)");
+    Engine engine;
+    std::vector<double> steps;
+    engine.load(dir.string(), cpuWith("int4"), [&](const Progress& p) {
+        if (p.stage == "building the model (quantizing to q4_0)")
+            steps.push_back(p.fraction);
+    });
+    ASSERT_GE(steps.size(), 5u) << "the quantizing stage was not reported as it went";
+    EXPECT_TRUE(std::is_sorted(steps.begin(), steps.end()));
+    EXPECT_GE(steps.front(), 0.2);
+    EXPECT_LE(steps.back(), 0.9);
+    EXPECT_GT(steps.back() - steps.front(), 0.3);
 }
 
 }  // namespace

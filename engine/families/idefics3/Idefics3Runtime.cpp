@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "engine/families/idefics3/Idefics3Config.h"
-#include "engine/io/Checkpoint.h"
 #include "models/Idefics3Model.h"
 
 namespace vqa {
@@ -12,7 +11,7 @@ Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
     : config_(parseIdefics3Config(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ProcessorConfig::load(context.model_dir))),
       model_((checkIdefics3Consistency(config_, processor_->config(), context.model_dir),
-              models::makeIdefics3(config_, *context.checkpoint, context.device, context.dtype,
+              models::makeIdefics3(config_, *context.weights, context.device, context.dtype,
                                   context.quantization))) {}
 
 PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOptions&) const {

@@ -1,7 +1,6 @@
 #include "engine/families/llava/LlavaRuntime.h"
 
 #include "engine/families/llava/LlavaConfig.h"
-#include "engine/io/Checkpoint.h"
 #include "models/base/Error.h"
 #include "models/Llava.h"
 
@@ -45,7 +44,7 @@ LlavaRuntime::LlavaRuntime(const FamilyLoadContext& context)
     : config_(parseLlavaConfig(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<ClipImageProcessor>(ClipProcessorConfig::load(context.model_dir))),
       model_((checkLlavaConsistency(config_, processor_->config(), context.model_dir),
-              models::makeLlava(config_, *context.checkpoint, context.device, context.dtype,
+              models::makeLlava(config_, *context.weights, context.device, context.dtype,
                                   context.quantization))) {}
 
 int LlavaRuntime::tokensPerImage() const { return modelTokensPerImage(config_); }

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "engine/families/qwen2vl/Qwen2VLConfig.h"
-#include "engine/io/Checkpoint.h"
 #include "models/Qwen2VL.h"
 #include "models/base/Error.h"
 
@@ -33,7 +32,7 @@ Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
     : config_(parseQwen2VLConfig(context.config, context.model_dir + "/config.json")),
       processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
       model_((checkQwen2VLConsistency(config_, processor_->config(), context.model_dir),
-              models::makeQwen2VL(config_, *context.checkpoint, context.device, context.dtype,
+              models::makeQwen2VL(config_, *context.weights, context.device, context.dtype,
                                   context.quantization))) {}
 
 Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
