@@ -654,6 +654,27 @@ std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
     return {prompt.ids.begin(), prompt.ids.end()};
 }
 
+std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab) {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->model)
+        throw Error("no model is loaded: open a model folder first");
+    if (ids.empty())
+        throw Error("no token ids to score");
+    torch::InferenceMode inference;
+    auto& net = impl_->model->runtime->model();
+    auto t = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), torch::kInt64);
+    torch::Tensor embeds;
+    try {
+        embeds = net.embedTokens(t);
+    } catch (const c10::Error&) {
+        throw Error("a token id is outside the model's vocabulary");
+    }
+    auto cache = net.newCache(static_cast<std::int64_t>(ids.size()));
+    auto logits = net.forward(embeds, cache, /*all_logits=*/true).to(torch::kCPU, torch::kFloat32).contiguous();
+    vocab = logits.size(1);
+    return {logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel()};
+}
+
 std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {
     std::lock_guard lock(impl_->mutex);
     const auto& kept = impl_->kept;

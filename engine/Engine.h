@@ -51,6 +51,12 @@ public:
     bool prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
                       const ImageOptions& options = {}, const std::function<bool()>& abandon = {});
 
+    // The model's next-token logits at every position of `ids`, text alone, in one pass from an
+    // empty cache (teacher forcing): [ids.size() * vocab] row-major, vocab set. For comparing
+    // one precision with another (`vqa logits`, tests/bench/run_bench.py). Throws vqa::Error
+    // without a model, or for an empty sequence or an id outside the vocabulary.
+    std::vector<float> sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab);
+
     // The token ids of the prompt generate() would run for this request (image tokens
     // expanded), for inspection and tests.
     std::vector<std::int32_t> promptTokens(const Request& request);

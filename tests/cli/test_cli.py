@@ -65,6 +65,23 @@ r = run("explain", "--model", model, image, "What is it?", "--max-new-tokens", "
         "--out", os.path.join(args.artifacts, "explain-int4"))
 check("explain --dtype int4 writes its heatmaps", r.returncode == 0
       and os.path.exists(os.path.join(args.artifacts, "explain-int4", "answer.png")), r.stdout + r.stderr)
+# Teacher-forced logits, as the benchmarks compare precisions with them.
+import numpy as np  # noqa: E402  (the reference environment has NumPy)
+
+logits = {}
+for dtype in ("float32", "int8"):
+    path = os.path.join(args.artifacts, f"logits-{dtype}.npy")
+    r = run("logits", "--model", model, "--ids", "1,5,9,20,3,7", "--dtype", dtype, "--out", path)
+    logits[dtype] = np.load(path) if r.returncode == 0 and os.path.exists(path) else None
+ok = all(v is not None and v.shape[0] == 6 and v.dtype == np.float32 for v in logits.values())
+if ok:
+    a, b = logits["float32"], logits["int8"]
+    err = float(np.sqrt(((a - b) ** 2).mean() / (a ** 2).mean()))
+    ok = 0 < err < 0.1
+check("logits writes [tokens, vocab] float32 for each precision, int8 near float32", ok, r.stdout + r.stderr)
+r = run("logits", "--model", model, "--ids", "1,99999999", "--out", os.path.join(args.artifacts, "bad.npy"))
+check("logits refuses an id outside the vocabulary", r.returncode == 1 and "vocabulary" in r.stderr, r.stderr)
+
 r = run("ask", "--model", model, image, "x", "--dtype", "int3")
 check("an unknown --dtype is refused, naming the choices", r.returncode != 0 and "int4" in r.stderr, r.stderr)
 
