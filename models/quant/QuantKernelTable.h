@@ -8,12 +8,24 @@
 
 namespace vqa::models::quant {
 
+// The activation vector as the loops read it: blocks of 32 int8 values q with a scale d
+// (x = d q), and for each block, per group of 4 consecutive values (the 8 int32 lanes a
+// 256-bit byte dot product sums into), what the formats need beside the product:
+//   lane_d       d, in each of the block's 8 lanes
+//   lane_minus8  -8 * (the group's sum of q): Q4_0's w = d (q - 8), started in the lanes
+//   lane_s       d * (the group's sum of q): Q4_1's minimum times x
+struct Activation {
+    const std::int8_t* q;
+    const float* d;
+    const float* lane_d;
+    const std::int32_t* lane_minus8;
+    const float* lane_s;
+};
+
 // y[r] = sum over k of w[r, k] x[k] for rows begin..end-1 of a quantized matrix of `blocks`
-// blocks (row_bytes bytes) per row, x given as blocks of 32 int8 values xq with scales xd
-// (x = xd q) and xs = xd * (sum of the block's q). Accumulates in float32.
+// blocks (row_bytes bytes) per row. Accumulates in float32.
 using DotRows = void (*)(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
-                         const std::int8_t* xq, const float* xd, const float* xs, float* y,
-                         std::int64_t begin, std::int64_t end);
+                         const Activation& x, float* y, std::int64_t begin, std::int64_t end);
 
 struct KernelTable {
     const char* name;  // "avx512-vnni", "avx-vnni", "avx2", "portable"

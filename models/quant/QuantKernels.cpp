@@ -177,7 +177,9 @@ void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
     out.blocks = blocks;
     out.q.assign(blocks * kQuantBlock, 0);
     out.d.resize(blocks);
-    out.s.resize(blocks);
+    out.lane_d.resize(blocks * 8);
+    out.lane_s.resize(blocks * 8);
+    out.lane_minus8.resize(blocks * 8);
     for (std::int64_t b = 0; b < blocks; ++b) {
         const std::int64_t first = b * kQuantBlock, n = std::min(kQuantBlock, k - first);
         float amax = 0;
@@ -185,14 +187,16 @@ void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
             amax = std::max(amax, std::fabs(x[first + j]));
         const float d = amax / 127.0f;
         const float id = d != 0 ? 1.0f / d : 0.0f;
-        int sum = 0;
-        for (std::int64_t j = 0; j < n; ++j) {
-            const int q = static_cast<int>(std::nearbyint(x[first + j] * id));
-            out.q[first + j] = static_cast<std::int8_t>(q);
-            sum += q;
-        }
+        for (std::int64_t j = 0; j < n; ++j)
+            out.q[first + j] = static_cast<std::int8_t>(std::nearbyint(x[first + j] * id));
         out.d[b] = d;
-        out.s[b] = d * static_cast<float>(sum);
+        for (int lane = 0; lane < 8; ++lane) {
+            const std::int8_t* g = out.q.data() + first + 4 * lane;
+            const int sum = g[0] + g[1] + g[2] + g[3];
+            out.lane_d[b * 8 + lane] = d;
+            out.lane_s[b * 8 + lane] = d * static_cast<float>(sum);
+            out.lane_minus8[b * 8 + lane] = -8 * sum;
+        }
     }
 }
 
@@ -210,25 +214,28 @@ namespace {
 // instruction-set versions compute it.
 template <QuantFormat F>
 void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
-                  const std::int8_t* xq, const float* xd, const float* xs, float* y,
-                  std::int64_t begin, std::int64_t end) {
+                  const Activation& x, float* y, std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
         const std::uint8_t* b = w + r * row_bytes;
         float acc = 0, offset = 0;
         for (std::int64_t i = 0; i < blocks; ++i, b += quantBlockBytes(F)) {
-            const std::int8_t* x = xq + i * kQuantBlock;
-            const float d = getHalf(b);
+            const std::int8_t* xq = x.q + i * kQuantBlock;
             int dot = 0;
             if constexpr (F == QuantFormat::Q8_0) {
                 for (int j = 0; j < 32; ++j)
-                    dot += static_cast<std::int8_t>(b[2 + j]) * x[j];
+                    dot += static_cast<std::int8_t>(b[2 + j]) * xq[j];
             } else {
                 const std::uint8_t* q = b + (F == QuantFormat::Q4_0 ? 2 : 4);
                 for (int j = 0; j < 16; ++j)
-                    dot += (q[j] & 15) * x[j] + (q[j] >> 4) * x[j + 16];
-                offset += (F == QuantFormat::Q4_0 ? -8.0f * d : getHalf(b + 2)) * xs[i];
+                    dot += (q[j] & 15) * xq[j] + (q[j] >> 4) * xq[j + 16];
+                for (int lane = 0; lane < 8; ++lane) {
+                    if constexpr (F == QuantFormat::Q4_0)
+                        dot += x.lane_minus8[i * 8 + lane];
+                    else
+                        offset += getHalf(b + 2) * x.lane_s[i * 8 + lane];
+                }
             }
-            acc += static_cast<float>(dot) * (d * xd[i]);
+            acc += static_cast<float>(dot) * (getHalf(b) * x.d[i]);
         }
         y[r] = acc + offset;
     }
@@ -264,7 +271,8 @@ bool cpuRuns(QuantIsa isa) {
     case QuantIsa::AvxVnni: return avx2 && __builtin_cpu_supports("avxvnni");
     case QuantIsa::Avx512Vnni:
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vnni");
     }
     return false;
 #else
@@ -317,8 +325,8 @@ void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::
         throw Error("quantized matrix-vector product needs a format (q8_0, q4_0 or q4_1)");
     if (x.blocks * kQuantBlock < k)
         throw Error("quantized matrix-vector product: the activation is shorter than the rows");
-    fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, x.q.data(), x.d.data(),
-       x.s.data(), y, begin, end);
+    const quant::Activation a{x.q.data(), x.d.data(), x.lane_d.data(), x.lane_minus8.data(), x.lane_s.data()};
+    fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, a, y, begin, end);
 }
 
 }  // namespace vqa::models

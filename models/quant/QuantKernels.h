@@ -18,10 +18,13 @@ void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_
 void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out);
 
 // An activation vector as the integer dot products take it: blocks of 32 int8 values q with
-// a float32 scale d (x ~ d q, |q| <= 127) and s = d * sum(q); the last block padded with zeros.
+// a float32 scale d (x ~ d q, |q| <= 127), the last block padded with zeros, and per group of
+// 4 values what the formats' offsets need (QuantKernelTable.h's Activation).
 struct Q8Vector {
     std::vector<std::int8_t> q;
-    std::vector<float> d, s;
+    std::vector<float> d;
+    std::vector<float> lane_d, lane_s;      // 8 per block
+    std::vector<std::int32_t> lane_minus8;  // 8 per block
     std::int64_t blocks = 0;
 };
 void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out);

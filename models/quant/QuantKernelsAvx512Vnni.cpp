@@ -1,4 +1,4 @@
-// QuantKernelsX86.inc with AVX512-VNNI on 256-bit registers (AVX512VL): Ice Lake, Sapphire
+// QuantKernelsX86.inc with AVX512-VNNI (and BW, DQ, VL), two blocks per 512-bit register: Ice Lake, Sapphire
 // Rapids, Zen 4 and later.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define VQA_QUANT_NS avx512vnni

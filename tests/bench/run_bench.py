@@ -6,6 +6,16 @@ Run it with the Python that has torch and transformers (the reference venv):
   python tests/bench/run_bench.py [--build build] [--models 256m,500m]
       [--dtypes float32,bfloat16] [--tokens 128] [--threads 2] [--skip-llama]
   python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16 --tokens 32 --skip-llama
+  python tests/bench/run_bench.py --models 256m,500m --dtypes float32,bfloat16,int8,int4
+
+The dtypes int8 and int4 load the bf16 checkpoint with the decoder's weights quantized on load
+(Q8_0 / Q4_0 blocks; the token embedding and lm_head in Q8_0), beside llama.cpp's GGUF of the
+same weights quantized the same way with the `gguf` package (q8_0 / q4_0 linears, q8_0 token
+embedding and output). transformers has no such precision and is not run for them. For every
+dtype it also measures the error of each engine's logits against ours in float32 (which
+equals transformers in float32, tests/models): the relative RMS error and the top-1 agreement
+over 64 teacher-forced positions of one fixed token sequence (`vqa logits`, and llama.cpp with
+all logits on).
 
 The second form measures Qwen2.5-VL-3B-Instruct's shapes (the whole 36-layer decoder and
 32-block vision tower, random weights, bf16: about 7.5 GB on disk and in memory per engine)
@@ -50,6 +60,17 @@ TEXT_500M = {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers":
              "tie_word_embeddings": False}
 # rope_theta is 100000 in both (transformers 5 keeps it in rope_parameters), so the 256M's
 # value stands.
+
+# A 7B-class decoder: LLaVA-1.5-7B's language model (Llama-2-7B: 32 layers of 4096, 32 heads
+# without grouping, 11008 in the MLP, rope theta 10000) behind the 256M's vision tower and
+# connector, with SmolVLM's vocabulary so the fixture's tokenizer serves. Written in bf16 only
+# (float32 would not fit this machine's memory while it is made); transformers and the error
+# measurement are not run for it, only decode against llama.cpp.
+TEXT_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+           "num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": 128,
+           "vocab_size": 49280, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False}
+BF16_ONLY = {"7b"}
 
 
 def log(*a):
@@ -133,13 +154,21 @@ def worker_make_checkpoint(args):
     if not todo:
         return {}
     cfg = Idefics3Config.from_pretrained(fixtures)
-    if args.config_name == "500m":
-        for k, v in TEXT_500M.items():
-            setattr(cfg.text_config, k, v)
+    text = {"500m": TEXT_500M, "7b": TEXT_7B}.get(args.config_name, {})
+    for k, v in text.items():
+        setattr(cfg.text_config, k, v)
+    if args.config_name == "7b":
+        cfg.text_config.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
     cfg.tie_word_embeddings = False
     cfg.text_config.tie_word_embeddings = False
     torch.manual_seed(7)
-    model = Idefics3ForConditionalGeneration(cfg).float().eval()
+    if args.config_name in BF16_ONLY:
+        if todo != ["bfloat16"]:
+            raise SystemExit(f"{args.config_name} is written in bfloat16 only")
+        torch.set_default_dtype(torch.bfloat16)  # made in bf16: float32 would not fit
+        model = Idefics3ForConditionalGeneration(cfg).eval()
+    else:
+        model = Idefics3ForConditionalGeneration(cfg).float().eval()
     proc = AutoProcessor.from_pretrained(fixtures, image_seq_len=64)
     # One 512-pixel tile for a 512x512 image (SmolVLM's "N=1" setting): the default
     # longest_edge of 2048 would make it 17 tiles.
@@ -175,6 +204,31 @@ QWEN25VL_3B_VISION = {"depth": 32, "hidden_size": 1280, "intermediate_size": 342
                       "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31],
                       "hidden_act": "silu", "tokens_per_second": 2}
 QWEN_MODELS = {"qwen2.5-vl-3b"}
+
+# Quantized precisions: run from the bf16 checkpoint; llama.cpp's GGUF type for each dtype.
+QUANTIZED = {"int8", "int4"}
+GGUF_TYPES = {"float32": "f32", "bfloat16": "bf16", "int8": "q8_0", "int4": "q4_0"}
+ERROR_POSITIONS = 64
+
+
+def stored_dtype(dtype):
+    """The checkpoint a dtype runs from: quantized weights are made from the bf16 one."""
+    return "bfloat16" if dtype in QUANTIZED else dtype
+
+
+def error_ids():
+    """The fixed teacher-forced sequence of the error measurement: BOS, then random ids."""
+    import random
+    rng = random.Random(0)
+    return [1] + [rng.randrange(100, 40000) for _ in range(ERROR_POSITIONS - 1)]
+
+
+def logits_error(logits, reference):
+    """Relative RMS error and top-1 agreement of [positions, vocab] logits against a reference."""
+    import numpy as np
+    a, r = np.asarray(logits, np.float64), np.asarray(reference, np.float64)
+    return {"relative_rms": float(np.sqrt(((a - r) ** 2).mean() / (r ** 2).mean())),
+            "top1_agreement": float((a.argmax(-1) == r.argmax(-1)).mean())}
 
 
 def worker_make_qwen(args):
@@ -348,22 +402,32 @@ def worker_transformers_qwen(args):
 
 # ------------------------------------------------------------------------- llama.cpp
 
-def read_safetensors_f32(path):
-    """name -> float32 numpy array, for the F32 checkpoints this script writes."""
+class LazyTensors(dict):
+    """name -> float32 numpy array of the F32 or BF16 checkpoints this script writes, each
+    converted when it is asked for (a 7B checkpoint in float32 would not fit in memory)."""
+
+    def __getitem__(self, name):
+        import numpy as np
+        data, meta = dict.__getitem__(self, name)
+        a, b = meta["data_offsets"]
+        raw = data[a:b]
+        if meta["dtype"] == "F32":
+            return np.frombuffer(raw, dtype=np.float32).reshape(meta["shape"])
+        if meta["dtype"] == "BF16":
+            return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32) \
+                .reshape(meta["shape"])
+        raise SystemExit(f"{name} is {meta['dtype']}, expected F32 or BF16")
+
+
+def read_safetensors(path, into):
     import numpy as np
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
     data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
-    out = {}
     for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        if meta["dtype"] != "F32":
-            raise SystemExit(f"{path}: {name} is {meta['dtype']}, expected F32")
-        a, b = meta["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype=np.float32).reshape(meta["shape"])
-    return out
+        if name != "__metadata__":
+            dict.__setitem__(into, name, (data, meta))
 
 
 def worker_make_gguf(args):
@@ -371,12 +435,16 @@ def worker_make_gguf(args):
     import numpy as np
 
     cfg = json.load(open(os.path.join(args.model, "config.json")))["text_config"]
-    tensors = {}
+    tensors = LazyTensors()
     for f in sorted(os.listdir(args.model)):
         if f.endswith(".safetensors"):
-            tensors.update(read_safetensors_f32(os.path.join(args.model, f)))
+            read_safetensors(os.path.join(args.model, f), tensors)
     H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     bf16 = args.gguf_type == "bf16"
+    # Quantized as VQA Studio quantizes on load: the layers' linears in the type asked for,
+    # the token embedding and the output in Q8_0, norms in F32.
+    linear_type = {"q8_0": gguf.GGMLQuantizationType.Q8_0,
+                   "q4_0": gguf.GGMLQuantizationType.Q4_0}.get(args.gguf_type)
     w = gguf.GGUFWriter(args.out, "llama")
     w.add_name("smolvlm-bench-decoder")
     w.add_context_length(cfg["max_position_embeddings"])
@@ -392,7 +460,8 @@ def worker_make_gguf(args):
     w.add_rope_freq_base(float(rope))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if bf16 else gguf.LlamaFileType.ALL_F32)
+    w.add_file_type({"bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+                     "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}.get(args.gguf_type, gguf.LlamaFileType.ALL_F32))
     # The real tokenizer (GPT-2 style BPE, SmolLM pre-tokenizer), padded to vocab_size.
     tok = json.load(open(os.path.join(args.model, "tokenizer.json")))
     vocab = tok["model"]["vocab"]
@@ -420,7 +489,11 @@ def worker_make_gguf(args):
 
     def add(name, x):
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if bf16 and x.ndim == 2:
+        if linear_type is not None and x.ndim == 2:
+            qtype = gguf.GGMLQuantizationType.Q8_0 if name in ("token_embd.weight", "output.weight") \
+                else linear_type
+            w.add_tensor(name, gguf.quants.quantize(x, qtype), raw_dtype=qtype)
+        elif bf16 and x.ndim == 2:
             w.add_tensor(name, gguf.quants.quantize(x, gguf.GGMLQuantizationType.BF16),
                          raw_dtype=gguf.GGMLQuantizationType.BF16)
         else:
@@ -447,6 +520,19 @@ def worker_make_gguf(args):
     w.write_tensors_to_file()
     w.close()
     return {"bytes": os.path.getsize(args.out)}
+
+
+def worker_llamacpp_logits(args):
+    import numpy as np
+    import llama_cpp
+
+    ids = [int(i) for i in args.ids.split(",")]
+    llm = llama_cpp.Llama(model_path=args.gguf, n_ctx=len(ids) + 8, n_threads=args.threads,
+                          n_threads_batch=args.threads, n_batch=512, n_ubatch=512, logits_all=True,
+                          verbose=False)
+    llm.eval(ids)
+    np.save(args.out, np.asarray(llm.scores[:len(ids)], dtype=np.float32))
+    return {"positions": len(ids)}
 
 
 def worker_llamacpp(args):
@@ -560,6 +646,37 @@ def run_ours(vqa, model, image, dtype, tokens, threads):
     return res
 
 
+def measure_errors(vqa, bench_py, mdir, dtypes, threads):
+    """For each dtype, each engine's logits over error_ids() against ours in float32."""
+    import numpy as np
+    ids = ",".join(map(str, error_ids()))
+
+    def ours(dtype):
+        out = os.path.join(mdir, f"logits-{dtype}.npy")
+        rc, _, err, _ = run_measured([vqa, "logits", "--model", os.path.join(mdir, stored_dtype(dtype)),
+                                      "--ids", ids, "--out", out, "--dtype", dtype, "--device", "cpu",
+                                      "--threads", str(threads)])
+        if rc != 0:
+            log(f"vqa logits --dtype {dtype} failed: {err[-2000:]}")
+            return None
+        return np.load(out)
+
+    reference = ours("float32")
+    errors = {}
+    for dtype in dtypes:
+        e = errors[dtype] = {}
+        mine = reference if dtype == "float32" else ours(dtype)
+        if mine is not None and reference is not None:
+            e["ours"] = logits_error(mine, reference)
+        gpath = os.path.join(mdir, f"decoder-{GGUF_TYPES[dtype]}.gguf")
+        if bench_py and reference is not None and os.path.exists(gpath):
+            out = os.path.join(mdir, f"logits-llamacpp-{dtype}.npy")
+            g = run_worker(bench_py, "llamacpp-logits", gguf=gpath, ids=ids, out=out, threads=threads)
+            if "error" not in g:
+                e["llamacpp"] = logits_error(np.load(out), reference)
+    return errors
+
+
 def kept_bytes_per_token(model_dir, image_tokens):
     """What the engine keeps per answer token for re-aggregation: a float16 row over the image
     tokens for every layer and head (engine/Engine.cpp, KeptAttention)."""
@@ -591,7 +708,8 @@ def markdown(report, json_name):
         f"one 512x512 image (one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
         f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
         "configurations (SmolVLM-256M-Instruct from the fixture; SmolVLM-500M-Instruct = "
-        "the same vision tower with SmolLM2-360M, untied lm_head)")
+        "the same vision tower with SmolLM2-360M, untied lm_head; the 7B-class decoder = the same "
+        "vision tower with LLaVA-1.5-7B's language model, bf16 checkpoint)")
     lines = ["Made by `tests/bench/run_bench.py` (see its header for how to run it); the raw "
              f"numbers are in `docs/{json_name}`.", "",
              f"- Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB "
@@ -603,15 +721,18 @@ def markdown(report, json_name):
              f"({report.get('note', '')})",
              f"- Versions: {report.get('versions')}", ""]
     for name, r in report["models"].items():
-        lines += [f"### {'Qwen2.5-VL-3B shapes' if qwen else 'SmolVLM-' + name.upper()}", "",
+        heading = ("Qwen2.5-VL-3B shapes" if qwen else "7B-class decoder (LLaVA-1.5-7B's language model)"
+                   if name in BF16_ONLY else "SmolVLM-" + name.upper())
+        lines += [f"### {heading}", "",
                   f"Checkpoint bytes: fp32 {r.get('checkpoint_mib', {}).get('float32', 0):.0f} MiB, "
                   f"bf16 {r.get('checkpoint_mib', {}).get('bfloat16', 0):.0f} MiB.", ""]
         cols = []
         for dtype in report["dtypes"]:
-            short = "fp32" if dtype == "float32" else "bf16"
-            cols += [(f"VQA Studio {short}", r.get("ours", {}).get(dtype, {})),
-                     (f"transformers {short}", r.get("transformers", {}).get(dtype, {})),
-                     (f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {}))]
+            short = SHORT_NAMES.get(dtype, dtype)
+            cols.append((f"VQA Studio {short}", r.get("ours", {}).get(dtype, {})))
+            if dtype not in QUANTIZED:
+                cols.append((f"transformers {short}", r.get("transformers", {}).get(dtype, {})))
+            cols.append((f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {})))
         lines.append("| | " + " | ".join(c[0] for c in cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
         for key, label in [("preprocess_ms", "image preprocessing (ms)"),
@@ -629,7 +750,7 @@ def markdown(report, json_name):
                   "TTFT ÷ transformers (≤ 0.7) | cold TTFT ÷ transformers | "
                   "follow-up TTFT ÷ first (≤ 0.2) | "
                   "peak RSS − checkpoint (≤ 400 MiB) |", "|---|---|---|---|---|---|---|"]
-        for dtype in report["dtypes"]:
+        for dtype in [d for d in report["dtypes"] if d not in QUANTIZED]:
             o = r.get("ours", {}).get(dtype, {})
             t = r.get("transformers", {}).get(dtype, {})
             l = r.get("llamacpp", {}).get(dtype, {})
@@ -644,6 +765,7 @@ def markdown(report, json_name):
             lines.append(f"| {dtype} | " + " | ".join(
                 fmt(v) if i == 5 else ("–" if v is None else f"{v:.2f}")
                 for i, v in enumerate(vals)) + " |")
+        lines += quantized_lines(r, report["dtypes"])
         lines += ["", "Attention capture (the explain path: every layer's row of the new token "
                   "over the image tokens, kept for re-aggregation):", "",
                   "| dtype | decode tokens/s, off | on | on ÷ off | kept per token | "
@@ -658,6 +780,42 @@ def markdown(report, json_name):
                          f"{fmt(o.get('capture_peak_rss_mib'))} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8 (Q8_0)", "int4": "int4 (Q4_0)"}
+
+
+def quantized_lines(r, dtypes):
+    """The quantized precisions against llama.cpp at the same bits and against our bf16, and the
+    error of the logits of both engines against float32."""
+    lines = []
+    bf16 = r.get("ours", {}).get("bfloat16", {})
+    if any(d in QUANTIZED for d in dtypes):
+        lines += ["", "Quantized weights (ours ÷ llama.cpp at the same bits, and ÷ our bf16) and targets:", "",
+                  "| dtype | decode ÷ llama.cpp (≥ 1) | decode ÷ our bf16 (int8 ≥ 1.7) | "
+                  "TTFT ÷ our bf16 (≤ 1.2) | peak RSS (MiB), ours / llama.cpp |", "|---|---|---|---|---|"]
+        for dtype in [d for d in dtypes if d in QUANTIZED]:
+            o = r.get("ours", {}).get(dtype, {})
+            l = r.get("llamacpp", {}).get(dtype, {})
+            vals = [ratio(o.get("decode_tokens_per_second"), l.get("decode_tokens_per_second")),
+                    ratio(o.get("decode_tokens_per_second"), bf16.get("decode_tokens_per_second")),
+                    ratio(o.get("first_token_ms"), bf16.get("first_token_ms"))]
+            lines.append(f"| {SHORT_NAMES[dtype]} | " + " | ".join("–" if v is None else f"{v:.2f}" for v in vals)
+                         + f" | {fmt(o.get('peak_rss_mib'))} / {fmt(l.get('peak_rss_mib'))} |")
+    errors = r.get("error")
+    if errors:
+        lines += ["", f"Error of the logits against ours in float32 ({ERROR_POSITIONS} teacher-forced positions "
+                  "of one random token sequence; llama.cpp's F32 row checks its conversion):", "",
+                  "| dtype | relative RMS, ours | llama.cpp | top-1 agreement, ours | llama.cpp |",
+                  "|---|---|---|---|---|"]
+        for dtype in dtypes:
+            e = errors.get(dtype, {})
+            o, l = e.get("ours", {}), e.get("llamacpp", {})
+            cell = lambda v, f: "–" if v is None else f.format(v)  # noqa: E731
+            lines.append(f"| {SHORT_NAMES.get(dtype, dtype)} | {cell(o.get('relative_rms'), '{:.2e}')} | "
+                         f"{cell(l.get('relative_rms'), '{:.2e}')} | {cell(o.get('top1_agreement'), '{:.3f}')} | "
+                         f"{cell(l.get('top1_agreement'), '{:.3f}')} |")
+    return lines
 
 
 def write_markdown(path, results, threads, title=""):
@@ -703,6 +861,7 @@ def main():
     ap.add_argument("--gguf")
     ap.add_argument("--gguf-type")
     ap.add_argument("--prompt-len", type=int)
+    ap.add_argument("--ids")
     ap.add_argument("--qwen-layers", type=int, default=0,
                     help="Qwen2.5-VL: cut decoder and vision tower to N layers (a quick check of the script)")
     args = ap.parse_args()
@@ -710,7 +869,8 @@ def main():
     if args.worker:
         fn = {"make-checkpoint": worker_make_checkpoint, "make-qwen": worker_make_qwen,
               "transformers": worker_transformers,
-              "make-gguf": worker_make_gguf, "llamacpp": worker_llamacpp}[args.worker]
+              "make-gguf": worker_make_gguf, "llamacpp": worker_llamacpp,
+              "llamacpp-logits": worker_llamacpp_logits}[args.worker]
         print(json.dumps(fn(args)))
         return 0
 
@@ -735,15 +895,18 @@ def main():
         mdir = os.path.join(args.work, name if name in QWEN_MODELS else f"smolvlm-{name}")
         log(f"{name}: checkpoints")
         extra = {"qwen_layers": args.qwen_layers} if name in QWEN_MODELS else {}
+        # Quantized dtypes run from the bf16 checkpoint; llama.cpp's GGUFs and the error's
+        # reference are made from the float32 one.
+        stored = {stored_dtype(d) for d in dtypes} | (set() if name in QWEN_MODELS | BF16_ONLY else {"float32"})
         res = run_worker(sys.executable, "make-qwen" if name in QWEN_MODELS else "make-checkpoint",
-                         config_name=name, out=mdir, fixtures=args.fixtures, dtypes=",".join(dtypes),
+                         config_name=name, out=mdir, fixtures=args.fixtures, dtypes=",".join(sorted(stored)),
                          threads=args.threads, **extra)
         if "error" in res:
             raise SystemExit(f"could not write the {name} checkpoint: {res['error']}")
         r = report["models"][name] = {"checkpoint_mib": {}, "ours": {}, "transformers": {},
                                       "llamacpp": {}}
         for dtype in dtypes:
-            model = os.path.join(mdir, dtype)
+            model = os.path.join(mdir, stored_dtype(dtype))
             r["checkpoint_mib"][dtype] = dir_bytes(model) / 2**20
             if name not in QWEN_MODELS:
                 seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
@@ -751,17 +914,19 @@ def main():
             log(f"{name} {dtype}: VQA Studio")
             r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads)
             log(f"  {json.dumps(r['ours'][dtype])}")
-            if not args.skip_transformers:
+            if not args.skip_transformers and dtype not in QUANTIZED and name not in BF16_ONLY:
                 log(f"{name} {dtype}: transformers")
                 r["transformers"][dtype] = run_worker(sys.executable, "transformers", model=model,
                                                       dtype=dtype, image=image, tokens=args.tokens,
                                                       threads=args.threads, config_name=name)
                 log(f"  {json.dumps(r['transformers'][dtype])}")
-            if bench_py and name not in QWEN_MODELS:
-                gtype = "f32" if dtype == "float32" else "bf16"
+            # (A bf16 GGUF of the 7B is held whole in memory while gguf writes it: not made.)
+            if bench_py and name not in QWEN_MODELS and not (name in BF16_ONLY and dtype == "bfloat16"):
+                gtype = GGUF_TYPES[dtype]
                 gpath = os.path.join(mdir, f"decoder-{gtype}.gguf")
                 if not os.path.exists(gpath):
-                    g = run_worker(bench_py, "make-gguf", model=os.path.join(mdir, "float32"),
+                    source = "bfloat16" if name in BF16_ONLY else "float32"
+                    g = run_worker(bench_py, "make-gguf", model=os.path.join(mdir, source),
                                    gguf_type=gtype, out=gpath)
                     if "error" in g:
                         r["llamacpp"][dtype] = g
@@ -773,6 +938,10 @@ def main():
                                                   threads=args.threads)
                 log(f"  {json.dumps(r['llamacpp'][dtype])}")
                 report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
+        if name not in QWEN_MODELS | BF16_ONLY:
+            log(f"{name}: logits error against float32")
+            r["error"] = measure_errors(vqa, bench_py, mdir, dtypes, args.threads)
+            log(f"  {json.dumps(r['error'])}")
         save(report, args)  # after each model, so an interrupted run keeps what it measured
     print(markdown(report, os.path.basename(save(report, args))))
     return 0
@@ -780,12 +949,15 @@ def main():
 
 def save(report, args):
     report["load_after"] = load_average()
-    stem = "benchmarks-qwen2.5-vl-3b" if report.get("family") == "qwen2_5_vl" else "benchmarks"
+    seven = list(report["models"]) == ["7b"]
+    stem = ("benchmarks-qwen2.5-vl-3b" if report.get("family") == "qwen2_5_vl" else
+            "benchmarks-7b" if seven else "benchmarks")
     json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
     write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads,
-                   "Qwen2.5-VL-3B" if report.get("family") == "qwen2_5_vl" else "")
+                   "Qwen2.5-VL-3B" if report.get("family") == "qwen2_5_vl" else
+                   "7B-class decoder, quantized" if seven else "")
     return json_out
 
 

@@ -6,6 +6,7 @@
 // else the first folder under <build>/reference/idefics3/ holding config.json and
 // *.safetensors (the parity script's tiny checkpoint). Skipped, with the reason, when there
 // is none or this build's engine cannot load it yet (unless $VQA_TEST_FAMILY is set).
+// $VQA_TEST_DTYPE loads it in that precision (Settings ▸ Model ▸ Precision: int8, int4, ...).
 #include <QDir>
 #include <QDirIterator>
 #include <QElapsedTimer>
@@ -56,6 +57,13 @@ private slots:
         window_->show();
         QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
 
+        const QString dtype = qEnvironmentVariable("VQA_TEST_DTYPE");
+        if (!dtype.isEmpty()) {
+            vqa::ui::AppSettings s = window_->settings();
+            s.load.dtype = dtype.toStdString();
+            window_->applySettings(s);
+        }
+
         vqa::test::ResponsivenessProbe probe;
         QSignalSpy ready(window_->model(), &vqa::ui::ModelController::loaded);
         QSignalSpy failed(window_->model(), &vqa::ui::ModelController::loadFailed);
@@ -74,6 +82,9 @@ private slots:
         }
         if (!family.isEmpty())
             QVERIFY2(window_->model()->infoText().contains("Family: " + family), qPrintable(window_->model()->infoText()));
+        if (dtype == "int4" || dtype == "int8")
+            QVERIFY2(window_->model()->infoText().contains(dtype == "int4" ? "4-bit weights (q4_0)" : "8-bit weights (q8_0)"),
+                     qPrintable(window_->model()->infoText()));
         window_->openImage(tmp_.filePath("scene.png"));
         QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
         qInfo("model: %s; longest GUI pause while loading: %lld ms (GUI thread busy at most %.1f ms)",
