@@ -33,7 +33,7 @@ bool writeFile(const QString& path, const QByteArray& data, QString* error) {
 QJsonObject modelJson(const ModelInfo& m) {
     return {{"family", QString::fromStdString(m.family)}, {"name", QString::fromStdString(m.name)},
             {"parameters", double(m.parameters)},         {"dtype", QString::fromStdString(m.dtype)},
-            {"device", QString::fromStdString(m.device)}};
+            {"quantization", QString::fromStdString(m.quantization)}, {"device", QString::fromStdString(m.device)}};
 }
 
 }  // namespace

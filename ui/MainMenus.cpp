@@ -122,6 +122,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
             QMessageBox::information(w, tr("Model Information"), w->model()->infoText());
     });
     add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [w] { w->showModelManager(); });
+    precision_action_ = add(model, tr("&Precision…"), QKeySequence(), [w] { w->showPrecision(); });
     model->addSeparator();
     QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [w] {
         SettingsDialog dialog(w->settings(), w);
@@ -168,6 +169,7 @@ void MainMenus::setState(const ChatPanel::State& s, bool has_model) {
     export_md_action_->setEnabled(s.has_image);
     export_json_action_->setEnabled(s.has_image);
     model_info_action_->setEnabled(has_model);
+    precision_action_->setEnabled(has_model);
     close_image_action_->setEnabled(s.has_image);
 }
 

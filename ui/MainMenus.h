@@ -35,6 +35,7 @@ private:
     QAction* export_md_action_ = nullptr;
     QAction* export_json_action_ = nullptr;
     QAction* model_info_action_ = nullptr;
+    QAction* precision_action_ = nullptr;
     QAction* close_image_action_ = nullptr;
 };
 

@@ -30,6 +30,7 @@
 #include "ui/ModelController.h"
 #include "ui/ModelDownloads.h"
 #include "ui/ModelManagerDialog.h"
+#include "ui/PrecisionDialog.h"
 #include "ui/QuestionEdit.h"
 #include "ui/StatusLine.h"
 #include "ui/WelcomePage.h"
@@ -308,6 +309,25 @@ ModelManagerDialog* MainWindow::showModelManager() {
     return manager_;
 }
 
+PrecisionDialog* MainWindow::showPrecision() {
+    if (!model_->hasModel())
+        return nullptr;
+    const QString dir = model_->dir();
+    QString current = ModelController::precisionFor(dir);
+    if (current.isEmpty())
+        current = QString::fromStdString(settings_.load.dtype);
+    auto* dialog = new PrecisionDialog(dir, model_->name(), current, settings_.load.device, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog, dir, current] {
+        if (dialog->chosen() == current)
+            return;
+        ModelController::rememberPrecision(dir, dialog->chosen());
+        loadModel(dir);
+    });
+    dialog->open();
+    return dialog;
+}
+
 // ---------------------------------------------------------------------------------------
 // What the controllers report, shown
 
@@ -341,7 +361,7 @@ void MainWindow::updateModelLabels() {
     const QString image = s ? s->image.name : tr("no image");
     if (const auto& info = model_->info()) {
         status_->setDevice(
-            QStringLiteral("%1 · %2").arg(QString::fromStdString(info->device), QString::fromStdString(info->dtype)));
+            QStringLiteral("%1 · %2").arg(QString::fromStdString(info->device), shortPrecision(*info)));
         chat_panel_->setHeader(tr("%1  ·  about %2").arg(model_->name(), image), model_->infoText());
         chatView()->setAssistantName(model_->name());
     } else {
@@ -424,8 +444,10 @@ void MainWindow::copyLastAnswer() {
 }
 
 void MainWindow::applySettings(const AppSettings& settings) {
-    const bool reload = model_->hasModel() &&
-                        (settings.load.device != settings_.load.device || settings.load.dtype != settings_.load.dtype);
+    // Settings' precision is the default of models without one of their own (Model ▸ Precision…).
+    const bool own_precision = model_->hasModel() && !ModelController::precisionFor(model_->dir()).isEmpty();
+    const bool reload = model_->hasModel() && (settings.load.device != settings_.load.device ||
+                                               (settings.load.dtype != settings_.load.dtype && !own_precision));
     const bool detail_changed = !(settings.images == settings_.images);
     settings_ = settings;
     settings_.save();

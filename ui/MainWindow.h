@@ -28,6 +28,7 @@ class ExplanationController;
 class Exporter;
 class ImageCanvas;
 class ImagePanel;
+class PrecisionDialog;
 class ImageSet;
 class MainMenus;
 class StatusLine;
@@ -62,6 +63,10 @@ public:
     ModelDownloads* downloads() const;
     // Model ▸ Models…: shows the model manager (non-modal; one at a time).
     ModelManagerDialog* showModelManager();
+    // Model ▸ Precision…: the loaded model's precision, chosen with each choice's memory;
+    // accepting another loads the model again with it and keeps it for that folder.
+    // Null without a model.
+    PrecisionDialog* showPrecision();
 
     void closeImage(int index);  // refused (status) while its answer streams
     void copyLastAnswer();  // the chat's selection, else the last answer

@@ -1,6 +1,7 @@
 #include "ui/ModelController.h"
 
 #include <QCoreApplication>
+#include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -40,7 +41,6 @@ std::int64_t residentBytes() {
 
 }  // namespace
 
-// "float32", or "4-bit weights (q4_0), float32 elsewhere" for a quantized decoder.
 QString precisionText(const ModelInfo& m) {
     const QString dtype = QString::fromStdString(m.dtype);
     if (m.quantization.empty())
@@ -49,6 +49,13 @@ QString precisionText(const ModelInfo& m) {
     return QCoreApplication::translate("ModelController", "%1-bit weights (%2), %3 elsewhere")
         .arg(eight ? 8 : 4)
         .arg(QString::fromStdString(m.quantization), dtype);
+}
+
+QString shortPrecision(const ModelInfo& m) {
+    if (m.quantization.empty())
+        return QString::fromStdString(m.dtype);
+    return m.quantization == "q8_0" ? QStringLiteral("int8") : m.quantization == "q4_0" ? QStringLiteral("int4")
+                                                                                          : QString::fromStdString(m.quantization);
 }
 
 QString formatCount(std::int64_t n) {
@@ -123,12 +130,41 @@ bool ModelController::load(const QString& model_dir, const LoadOptions& options)
     loading_ = true;
     dir_ = QFileInfo(model_dir).absoluteFilePath();
     QSettings().setValue("model/lastTried", dir_);
+    const LoadOptions chosen = optionsFor(dir_, options);
     const QString name = ModelDownloads::displayName(dir_);
     emit status(tr("Loading model %1…").arg(name));
     emit loadStarted(name);
     QMetaObject::invokeMethod(worker_, "loadModel", Qt::QueuedConnection, Q_ARG(QString, dir_),
-                              Q_ARG(vqa::LoadOptions, options));
+                              Q_ARG(vqa::LoadOptions, chosen));
     return true;
+}
+
+namespace {
+
+// A settings key for a folder: its path (links resolved) hashed, as a path's slashes would be
+// groups of the settings file.
+QString precisionKey(const QString& dir) {
+    const QFileInfo info(dir);
+    const QString canonical = info.canonicalFilePath();
+    const QByteArray path = (canonical.isEmpty() ? QDir::cleanPath(info.absoluteFilePath()) : canonical).toUtf8();
+    return "modelPrecision/" + QString::fromLatin1(QCryptographicHash::hash(path, QCryptographicHash::Sha1).toHex());
+}
+
+}  // namespace
+
+QString ModelController::precisionFor(const QString& dir) {
+    return QSettings().value(precisionKey(dir)).toString();
+}
+
+void ModelController::rememberPrecision(const QString& dir, const QString& dtype) {
+    QSettings().setValue(precisionKey(dir), dtype);
+}
+
+LoadOptions ModelController::optionsFor(const QString& dir, LoadOptions options) {
+    const QString chosen = precisionFor(dir);
+    if (!chosen.isEmpty())
+        options.dtype = chosen.toStdString();
+    return options;
 }
 
 void ModelController::handleLoaded(const ModelInfo& info) {

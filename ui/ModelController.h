@@ -26,8 +26,16 @@ class ModelController : public QObject {
 public:
     explicit ModelController(EngineWorker* worker, QObject* parent = nullptr);
 
-    // Starts loading `model_dir` on the worker; false (and status) while another loads.
+    // Starts loading `model_dir` on the worker; false (and status) while another loads. The
+    // precision chosen for that folder (Model ▸ Precision…), when there is one, replaces
+    // options.dtype: see optionsFor().
     bool load(const QString& model_dir, const LoadOptions& options);
+    // The precision ("int4", "bfloat16", ...) chosen for the model folder `dir`, remembered
+    // across runs; empty when none was chosen (Settings' default then applies).
+    static QString precisionFor(const QString& dir);
+    static void rememberPrecision(const QString& dir, const QString& dtype);
+    // `options` with the remembered precision of `dir`, if any.
+    static LoadOptions optionsFor(const QString& dir, LoadOptions options);
     static QString lastDir();    // the folder of the last successful load
     static QString lastTried();  // the folder of the last load started
 
@@ -78,5 +86,9 @@ private:
 
 // "256.5 M", "1.2 k"
 QString formatCount(std::int64_t n);
+// The precision a model runs in: "float32", or "4-bit weights (q4_0), float32 elsewhere"
+// (precisionText); "float32" or "int4" (shortPrecision, for the status bar).
+QString precisionText(const ModelInfo& m);
+QString shortPrecision(const ModelInfo& m);
 
 }  // namespace vqa::ui

@@ -87,7 +87,7 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     };
     QFormLayout* model = addPage(tr("Model"));
     model->addRow(tr("&Device:"), device_);
-    model->addRow(tr("Prec&ision:"), dtype_);
+    model->addRow(tr("Default prec&ision:"), dtype_);
     model->addRow(tr("CPU &threads:"), threads_);
     model->addRow(tr("Image de&tail:"), detail_);
     auto* note = new QLabel(tr("Device and data type apply the next time a model is loaded."));

@@ -2,13 +2,16 @@
 // registers its subcommands with VQA_CLI_COMMAND; main() builds the CLI11 app from them.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "engine/Types.h"
+#include "models/base/Error.h"
 
 namespace vqa::cli {
 
@@ -36,6 +39,33 @@ struct CommandRegistrar {
 inline constexpr const char* kMaxImageTokensHelp =
     "Image detail: at most N image tokens per image for models that see an image in as many pieces as "
     "its size allows (Qwen2-VL, Qwen2.5-VL); fewer is faster. 0: the model's own limit";
+
+// Token ids given on the command line: words separated by spaces or commas, each an integer in
+// 0..limit-1. Throws vqa::Error naming the first word that is not (`what` says of what).
+inline std::vector<std::int32_t> parseTokenIds(const std::vector<std::string>& args, long long limit,
+                                               const std::string& what) {
+    std::vector<std::int32_t> ids;
+    for (std::string arg : args) {
+        for (char& c : arg)
+            if (c == ',')
+                c = ' ';
+        std::istringstream in(arg);
+        std::string word;
+        while (in >> word) {
+            std::size_t used = 0;
+            long long v = -1;
+            try {
+                v = std::stoll(word, &used);
+            } catch (const std::exception&) {
+            }
+            if (used != word.size() || v < 0 || v >= limit)
+                throw Error("'" + word + "' is not a token id" + (what.empty() ? "" : " " + what) + " (0.." +
+                            std::to_string(limit - 1) + ")");
+            ids.push_back(static_cast<std::int32_t>(v));
+        }
+    }
+    return ids;
+}
 
 // --device, --dtype and --threads, shared by the commands that load a model.
 struct LoadFlags {

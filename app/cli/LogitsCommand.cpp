@@ -4,7 +4,7 @@
 // llama.cpp.
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <climits>
 
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
@@ -16,28 +16,6 @@ struct LogitsOptions {
     std::string model, ids, out;
     vqa::cli::LoadFlags load;
 };
-
-std::vector<std::int32_t> parseIds(const std::string& text) {
-    std::string s = text;
-    for (char& c : s)
-        if (c == ',')
-            c = ' ';
-    std::istringstream in(s);
-    std::vector<std::int32_t> ids;
-    std::string word;
-    while (in >> word) {
-        std::size_t used = 0;
-        long long v = -1;
-        try {
-            v = std::stoll(word, &used);
-        } catch (const std::exception&) {
-        }
-        if (used != word.size() || v < 0 || v > INT32_MAX)
-            throw vqa::Error("--ids: '" + word + "' is not a token id");
-        ids.push_back(static_cast<std::int32_t>(v));
-    }
-    return ids;
-}
 
 // NumPy's .npy format, version 1.0: magic, header length, a Python dict padded to 64 bytes.
 void writeNpy(const std::string& path, const std::vector<float>& data, std::int64_t rows, std::int64_t cols) {
@@ -71,7 +49,7 @@ void setupLogits(CLI::App& app, int& exit_code) {
     vqa::cli::addLoadFlags(cmd, o->load);
     cmd->callback([o, &exit_code] {
         try {
-            const auto ids = parseIds(o->ids);
+            const auto ids = vqa::cli::parseTokenIds({o->ids}, INT32_MAX, "");
             vqa::Engine engine;
             engine.load(o->model, o->load.options());
             std::int64_t vocab = 0;

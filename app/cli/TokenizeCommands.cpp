@@ -68,26 +68,8 @@ void setupDetokenize(CLI::App& app, int& exit_code) {
     cmd->callback([opts, &exit_code] {
         try {
             auto tok = vqa::loadTokenizer(opts->model);
-            std::vector<vqa::TokenId> ids;
-            for (std::string arg : opts->ids) {
-                for (char& c : arg)
-                    if (c == ',')
-                        c = ' ';
-                std::istringstream in(arg);
-                std::string word;
-                while (in >> word) {
-                    std::size_t used = 0;
-                    long long v = -1;
-                    try {
-                        v = std::stoll(word, &used);
-                    } catch (const std::exception&) {
-                    }
-                    if (used != word.size() || v < 0 || static_cast<std::size_t>(v) >= tok->vocabSize())
-                        throw vqa::Error("'" + word + "' is not a token id of this tokenizer (0.." +
-                                         std::to_string(tok->vocabSize() - 1) + ")");
-                    ids.push_back(static_cast<vqa::TokenId>(v));
-                }
-            }
+            const auto ids = vqa::cli::parseTokenIds(opts->ids, static_cast<long long>(tok->vocabSize()),
+                                                     "of this tokenizer");
             std::cout << tok->decode(ids, opts->skip_special) << "\n";
             exit_code = 0;
         } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // (rotary positions, quantized weights) that need no checkpoint.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "models/Config.h"
+#include "models/StepGraph.h"
 #include "models/WeightSource.h"
 #include "models/base/Error.h"
 
@@ -65,5 +67,16 @@ inline MapWeights randomDecoderWeights(const models::LlamaConfig& c, std::uint64
     add("lm_head.weight", {c.vocab_size, h});
     return w;
 }
+
+// A step recorder for the CPU: records by running the step, replays by running it again, so
+// the recorded-step path (LlamaGraphStep.cpp, CUDA graphs on a GPU) runs in tests here.
+struct RerunStepGraph : models::StepGraph {
+    std::function<void()> body;
+    void record(const std::function<void()>& b) override {
+        b();
+        body = b;
+    }
+    void replay() override { body(); }
+};
 
 }  // namespace vqa::test

@@ -22,6 +22,7 @@
 #include "models/StepGraph.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
+#include "tests/common/TinyDecoder.h"
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
@@ -530,23 +531,7 @@ TEST_P(Idefics3Parity, Bfloat16ImageFeaturesWithWidenedProductsStayBfloat16AndCl
 INSTANTIATE_TEST_SUITE_P(Tiny, Idefics3Parity, ::testing::Values("tiny_untied", "tiny_tied"));
 
 // A WeightSource over tensors in memory, to break checkpoints on purpose.
-class MapWeights : public vqa::models::WeightSource {
-  public:
-    std::map<std::string, torch::Tensor> tensors;
-    bool contains(const std::string& n) const override { return tensors.count(n) != 0; }
-    torch::Tensor get(const std::string& n) const override {
-        auto it = tensors.find(n);
-        if (it == tensors.end())
-            throw vqa::Error("no tensor " + n);
-        return it->second;
-    }
-    std::vector<std::string> names() const override {
-        std::vector<std::string> out;
-        for (const auto& [k, v] : tensors)
-            out.push_back(k);
-        return out;
-    }
-};
+using vqa::test::MapWeights;
 
 class Idefics3Loading : public ::testing::Test {
   protected:

@@ -117,15 +117,7 @@ TEST(MRope, TextAfterTheImageContinuesFromTheLargestPosition) {
 
     // A recorded step (CUDA graphs on a GPU; here a recorder that runs the step again) rotates
     // by the same position, given as a tensor the replays rewrite.
-    struct Rerun : vqa::models::StepGraph {
-        std::function<void()> body;
-        void record(const std::function<void()>& b) override {
-            b();
-            body = b;
-        }
-        void replay() override { body(); }
-    };
-    vqa::models::setStepGraphMaker([](torch::Device) { return std::make_unique<Rerun>(); });
+    vqa::models::setStepGraphMaker([](torch::Device) { return std::make_unique<vqa::test::RerunStepGraph>(); });
     {
         KvCache cache = decoder.newCache(16);
         decoder.forward(prompt, cache, false, nullptr, positions);

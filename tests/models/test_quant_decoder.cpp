@@ -133,15 +133,7 @@ TEST(QuantDecoder, CpuStepGeneralPathAndRecordedStepAgree) {
         EXPECT_TRUE(torch::allclose(step, general, 1e-4, 1e-4))
             << "max difference " << (step - general).abs().max().item<double>();
 
-        struct Rerun : vqa::models::StepGraph {
-            std::function<void()> body;
-            void record(const std::function<void()>& b) override {
-                b();
-                body = b;
-            }
-            void replay() override { body(); }
-        };
-        vqa::models::setStepGraphMaker([](torch::Device) { return std::make_unique<Rerun>(); });
+        vqa::models::setStepGraphMaker([](torch::Device) { return std::make_unique<vqa::test::RerunStepGraph>(); });
         vqa::models::setCpuDecodeStepDisabled(true);
         KvCache cache = d.newCache(64);
         d.forward(d.embed(ids.narrow(0, 0, 30)), cache, false, nullptr);

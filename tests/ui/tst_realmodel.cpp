@@ -85,6 +85,8 @@ private slots:
         if (dtype == "int4" || dtype == "int8")
             QVERIFY2(window_->model()->infoText().contains(dtype == "int4" ? "4-bit weights (q4_0)" : "8-bit weights (q8_0)"),
                      qPrintable(window_->model()->infoText()));
+        if (!dtype.isEmpty())
+            QCOMPARE(vqa::ui::shortPrecision(*window_->model()->info()), dtype);
         window_->openImage(tmp_.filePath("scene.png"));
         QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
         qInfo("model: %s; longest GUI pause while loading: %lld ms (GUI thread busy at most %.1f ms)",
