@@ -73,6 +73,24 @@ std::string quantizedAs(const std::string& name, const std::vector<std::int64_t>
     return "";
 }
 
+// A checkpoint quantized by another tool (AWQ, GPTQ, bitsandbytes, ...) says so in config.json;
+// its tensors are not the float weights every family here reads, so it is refused by name
+// before any tensor is looked for.
+void refusePrequantized(const nlohmann::json& config, const std::string& path) {
+    for (const auto* c : {&config, config.contains("text_config") ? &config["text_config"] : nullptr}) {
+        if (c == nullptr || !c->is_object() || !c->contains("quantization_config"))
+            continue;
+        const auto& q = (*c)["quantization_config"];
+        std::string method = "unknown";
+        if (q.is_object() && q.contains("quant_method") && q["quant_method"].is_string())
+            method = q["quant_method"].get<std::string>();
+        throw Error(path + " describes a checkpoint already quantized by another tool (quantization_config, "
+                           "quant_method '" + method + "'), which this build cannot load. It loads float32, "
+                           "bfloat16 and float16 checkpoints and quantizes them itself: download the model's "
+                           "full-precision checkpoint and choose 8- or 4-bit weights (--dtype int8 or int4)");
+    }
+}
+
 // Bytes of a [rows, cols] matrix in a block format.
 std::int64_t quantizedBytes(const std::string& format, const std::vector<std::int64_t>& shape) {
     models::QuantFormat f = models::QuantFormat::None;
@@ -105,6 +123,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     plan.model_dir = model_dir;
     plan.folder = std::make_shared<ModelFolder>(model_dir);
     plan.family = &detectFamily(plan.folder->config(), plan.folder->configPath());
+    refusePrequantized(plan.folder->config(), plan.folder->configPath());
 
     bool cuda = false;
     if (options.device == DevicePreference::Cuda) {

@@ -2,14 +2,17 @@
 // and memory, the model information, and answers, second turns and heatmaps on the tiny
 // reference checkpoints of each family, next to the float model's.
 #include <algorithm>
+#include <fstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/Engine.h"
 #include "engine/LoadPlan.h"
 #include "models/base/Error.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
+#include "tests/engine/test_safetensors_util.h"
 
 namespace fs = std::filesystem;
 using namespace vqa;
@@ -116,6 +119,37 @@ TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
             EXPECT_GT(sum, 0.0);
         }
     }
+}
+
+// A checkpoint another tool quantized (AWQ, GPTQ, ...) is refused by name, before any tensor
+// is looked for, saying what this build loads instead.
+TEST(QuantizedEngine, PrequantizedCheckpointsAreRefusedByName) {
+    const auto src = modelDir(kCases[0]);
+    VQA_SKIP_UNLESS_EXISTS(src, "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    const auto dir = test::freshDir("awq-checkpoint");
+    fs::copy(src, dir, fs::copy_options::recursive);
+    auto config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+    config["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemm"}};
+    std::ofstream(dir / "config.json") << config.dump();
+    for (const std::string dtype : {"auto", "int4"}) {
+        try {
+            planLoad(dir.string(), cpuWith(dtype));
+            ADD_FAILURE() << "an AWQ checkpoint was planned";
+        } catch (const Error& e) {
+            const std::string m = e.what();
+            EXPECT_NE(m.find("quant_method 'awq'"), std::string::npos) << m;
+            EXPECT_NE(m.find("--dtype int8 or int4"), std::string::npos) << m;
+        }
+    }
+    Engine engine;
+    try {
+        engine.load(dir.string(), cpuWith("auto"));
+        ADD_FAILURE() << "an AWQ checkpoint was loaded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("awq"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(engine.hasModel());
+    fs::remove_all(dir);
 }
 
 // Quantizing is the long part of such a load: it shows as its own stage, in steps that rise.
