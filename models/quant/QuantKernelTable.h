@@ -27,11 +27,18 @@ struct Activation {
 using DotRows = void (*)(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
                          const Activation& x, float* y, std::int64_t begin, std::int64_t end);
 
+// `blocks` whole blocks of 32 floats at x quantized into out, bit for bit as the portable
+// quantizer (and GGUF's) does it.
+using QuantizeBlocks = void (*)(const float* x, std::int64_t blocks, std::uint8_t* out);
+
 struct KernelTable {
     const char* name;  // "avx512-vnni", "avx-vnni", "avx2", "portable"
     DotRows q8_0;
     DotRows q4_0;
     DotRows q4_1;
+    QuantizeBlocks quantize_q8_0;
+    QuantizeBlocks quantize_q4_0;
+    QuantizeBlocks quantize_q4_1;
 };
 
 extern const KernelTable kPortable;

@@ -80,8 +80,9 @@ void quantizeBlockQ8_0(const float* x, std::uint8_t* out) {
 }
 
 void quantizeBlockQ4_0(const float* x, std::uint8_t* out) {
-    float amax = 0, max = 0; // the value of largest magnitude, its sign kept (the first one)
-    for (int j = 0; j < 32; ++j)
+    // The value of largest magnitude, its sign kept: the first of equals, as numpy's argmax.
+    float amax = std::fabs(x[0]), max = x[0];
+    for (int j = 1; j < 32; ++j)
         if (std::fabs(x[j]) > amax) {
             amax = std::fabs(x[j]);
             max = x[j];
@@ -142,21 +143,6 @@ void requireFormat(QuantFormat format) {
 }
 
 }  // namespace
-
-void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {
-    requireFormat(format);
-    const std::int64_t bytes = quantBlockBytes(format);
-    for (std::int64_t i = 0; i < k; i += kQuantBlock, out += bytes) {
-        float block[32] = {};
-        std::copy(x + i, x + std::min(k, i + kQuantBlock), block);
-        switch (format) {
-        case QuantFormat::Q8_0: quantizeBlockQ8_0(block, out); break;
-        case QuantFormat::Q4_0: quantizeBlockQ4_0(block, out); break;
-        case QuantFormat::Q4_1: quantizeBlockQ4_1(block, out); break;
-        case QuantFormat::None: break;
-        }
-    }
-}
 
 void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out) {
     requireFormat(format);
@@ -241,10 +227,21 @@ void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t bl
     }
 }
 
+template <void (*Block)(const float*, std::uint8_t*), int Bytes>
+void quantizePortable(const float* x, std::int64_t blocks, std::uint8_t* out) {
+    for (std::int64_t b = 0; b < blocks; ++b)
+        Block(x + b * kQuantBlock, out + b * Bytes);
+}
+
 }  // namespace
 
-const KernelTable kPortable = {"portable", rowsPortable<QuantFormat::Q8_0>,
-                               rowsPortable<QuantFormat::Q4_0>, rowsPortable<QuantFormat::Q4_1>};
+const KernelTable kPortable = {"portable",
+                               rowsPortable<QuantFormat::Q8_0>,
+                               rowsPortable<QuantFormat::Q4_0>,
+                               rowsPortable<QuantFormat::Q4_1>,
+                               quantizePortable<quantizeBlockQ8_0, 34>,
+                               quantizePortable<quantizeBlockQ4_0, 18>,
+                               quantizePortable<quantizeBlockQ4_1, 20>};
 
 }  // namespace quant
 
@@ -327,6 +324,23 @@ void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::
         throw Error("quantized matrix-vector product: the activation is shorter than the rows");
     const quant::Activation a{x.q.data(), x.d.data(), x.lane_d.data(), x.lane_minus8.data(), x.lane_s.data()};
     fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, a, y, begin, end);
+}
+
+void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {
+    quantizeRow(activeQuantIsa(), format, x, k, out);
+}
+
+void quantizeRow(QuantIsa isa, QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {
+    requireFormat(format);
+    const std::int64_t bytes = quantBlockBytes(format), full = k / kQuantBlock;
+    const auto& t = tableOf(isa);
+    const auto fn = format == QuantFormat::Q8_0 ? t.quantize_q8_0 : format == QuantFormat::Q4_0 ? t.quantize_q4_0 : t.quantize_q4_1;
+    fn(x, full, out);
+    if (k > full * kQuantBlock) {  // the last block, padded with zeros
+        float block[32] = {};
+        std::copy(x + full * kQuantBlock, x + k, block);
+        fn(block, 1, out + full * bytes);
+    }
 }
 
 }  // namespace vqa::models

@@ -12,7 +12,8 @@
 
 namespace vqa::models {
 
-// The k weights at `x` as ceil(k / 32) blocks at `out` (quantRowBytes(format, k) bytes).
+// The k weights at `x` as ceil(k / 32) blocks at `out` (quantRowBytes(format, k) bytes), with
+// the active instruction set's quantizer (or `isa`'s: every one writes the same bytes).
 void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out);
 // The inverse: k weights (the padding of the last block dropped).
 void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out);
@@ -42,6 +43,8 @@ QuantIsa activeQuantIsa();
 // resetQuantIsa() goes back to the CPU's best.
 void setQuantIsa(QuantIsa isa);
 void resetQuantIsa();
+
+void quantizeRow(QuantIsa isa, QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out);
 
 // y[r] = (row r of w) . x for rows [begin, end) of a matrix in `format` with k columns,
 // row_bytes = quantRowBytes(format, k), one thread, with the given loops.

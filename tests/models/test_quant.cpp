@@ -30,11 +30,11 @@ std::vector<float> randomVector(std::int64_t n, std::mt19937& rng, float scale =
 }
 
 std::vector<std::uint8_t> quantizeAll(QuantFormat f, const std::vector<float>& w, std::int64_t rows,
-                                      std::int64_t k) {
+                                      std::int64_t k, QuantIsa isa = vqa::models::activeQuantIsa()) {
     const auto row_bytes = vqa::models::quantRowBytes(f, k);
     std::vector<std::uint8_t> q(rows * row_bytes);
     for (std::int64_t r = 0; r < rows; ++r)
-        vqa::models::quantizeRow(f, w.data() + r * k, k, q.data() + r * row_bytes);
+        vqa::models::quantizeRow(isa, f, w.data() + r * k, k, q.data() + r * row_bytes);
     return q;
 }
 
@@ -78,8 +78,9 @@ TEST(Quant, ThisCpuRunsThePortableLoopsAndSaysWhichOthers) {
     EXPECT_EQ(vqa::models::activeQuantIsa(), isas.back());
 }
 
-// The bytes of quantizeRow equal the numpy reference's, and GGUF's own quantizer's where k is
-// whole blocks; dequantizeRow equals the reference's dequantization exactly.
+// The bytes of quantizeRow, with every instruction set's quantizer, equal the numpy
+// reference's, and GGUF's own quantizer's where k is whole blocks; dequantizeRow equals the
+// reference's dequantization exactly.
 TEST(Quant, BytesMatchTheNumpyReferenceAndGguf) {
     const auto path = vqa::test::referenceDir("quant") / "quant.safetensors";
     VQA_SKIP_UNLESS_EXISTS(path, "written by tests/reference/make_quant.py");
@@ -89,10 +90,11 @@ TEST(Quant, BytesMatchTheNumpyReferenceAndGguf) {
         auto input = file->tensor("input." + name).contiguous();
         const std::int64_t rows = input.size(0), k = input.size(1);
         std::vector<float> w(input.data_ptr<float>(), input.data_ptr<float>() + rows * k);
-        for (auto f : kFormats) {
+        for (auto f : kFormats)
+          for (auto isa : vqa::models::supportedQuantIsas()) {
             const std::string fmt = vqa::models::quantFormatName(f);
-            SCOPED_TRACE(fmt + " " + name);
-            const auto ours = quantizeAll(f, w, rows, k);
+            SCOPED_TRACE(fmt + " " + name + " " + vqa::models::quantIsaName(isa));
+            const auto ours = quantizeAll(f, w, rows, k, isa);
             auto expected = file->tensor(fmt + "." + name).contiguous();
             ASSERT_EQ(static_cast<std::int64_t>(ours.size()), expected.numel());
             EXPECT_EQ(0, std::memcmp(ours.data(), expected.data_ptr(), ours.size()))
@@ -102,7 +104,7 @@ TEST(Quant, BytesMatchTheNumpyReferenceAndGguf) {
                 ASSERT_EQ(gguf.numel(), expected.numel());
                 EXPECT_EQ(0, std::memcmp(ours.data(), gguf.data_ptr(), ours.size()))
                     << "quantized bytes differ from gguf.quants";
-                ++gguf_compared;
+                gguf_compared += isa == QuantIsa::Portable;
             }
             auto deq = file->tensor("dequant." + fmt + "." + name).contiguous();
             std::vector<float> back(k);
@@ -118,6 +120,32 @@ TEST(Quant, BytesMatchTheNumpyReferenceAndGguf) {
         std::cout << "[ quant    ] gguf.quants was not available to make_quant.py: compared with numpy only\n";
     else
         EXPECT_EQ(gguf_compared, 6);
+}
+
+// Each instruction set's quantizer writes the portable quantizer's bytes on many blocks:
+// normal values, ties, zeros of either sign, constant blocks, a padded last block.
+TEST(Quant, EveryQuantizerWritesThePortableBytes) {
+    std::mt19937 rng(11);
+    const std::int64_t rows = 64, k = 32 * 40 + 13;
+    auto w = randomVector(rows * k, rng, 0.05f);
+    std::uniform_int_distribution<int> ints(-127, 127);
+    for (std::int64_t i = 0; i < 32 * 8; ++i)
+        w[i] = static_cast<float>(ints(rng));           // integers: exact products, no rounding left
+    for (std::int64_t i = 32 * 8; i < 32 * 12; ++i)
+        w[i] = 0.5f * static_cast<float>(ints(rng));    // halves: ties
+    for (std::int64_t i = 32 * 12; i < 32 * 13; ++i)
+        w[i] = (i % 2) ? 0.0f : -0.0f;                  // zeros of both signs
+    for (std::int64_t i = 32 * 13; i < 32 * 14; ++i)
+        w[i] = -0.75f;                                  // constant
+    for (std::int64_t i = 32 * 14; i < 32 * 15; ++i)
+        w[i] = (i % 3 == 0) ? 2.0f : ((i % 3 == 1) ? -2.0f : 0.1f);  // equal magnitudes, both signs
+    for (auto f : kFormats) {
+        const auto reference = quantizeAll(f, w, rows, k, QuantIsa::Portable);
+        for (auto isa : vqa::models::supportedQuantIsas()) {
+            const auto bytes = quantizeAll(f, w, rows, k, isa);
+            EXPECT_EQ(bytes, reference) << vqa::models::quantFormatName(f) << " " << vqa::models::quantIsaName(isa);
+        }
+    }
 }
 
 // Every instruction set the CPU runs, on shapes that are not whole blocks or vectors: the
