@@ -79,16 +79,18 @@ constexpr std::size_t kMaxCachedImages = 16;
 
 // An image's encoding depends on its key and on how it was prepared: the same picture at
 // another detail is another encoding (and another prompt, so no KV prefix is shared).
-std::string imageCacheKey(const std::string& key, const ImageOptions& options) {
-    if (options == ImageOptions{})
+// An image's encoding is kept under its key and the options the family's preparation uses.
+std::string imageCacheKey(const FamilyRuntime& runtime, const std::string& key, const ImageOptions& options) {
+    const ImageOptions used = runtime.imageOptionsUsed(options);
+    if (used == ImageOptions{})
         return key;
-    return key + "\x1f" + "tokens=" + std::to_string(options.max_image_tokens);
+    return key + "\x1f" + "tokens=" + std::to_string(used.max_image_tokens);
 }
 
-std::vector<std::string> imageCacheKeys(const Request& request) {
+std::vector<std::string> imageCacheKeys(const FamilyRuntime& runtime, const Request& request) {
     std::vector<std::string> keys;
     for (const auto& key : request.image_keys)
-        keys.push_back(imageCacheKey(key, request.image_options));
+        keys.push_back(imageCacheKey(runtime, key, request.image_options));
     return keys;
 }
 
@@ -343,7 +345,7 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
 
 const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_t index,
                                               Timings& timings, const ProgressCallback& progress) {
-    const std::string key = imageCacheKey(request.image_keys.at(index), request.image_options);
+    const std::string key = imageCacheKey(*model->runtime, request.image_keys.at(index), request.image_options);
     if (auto it = images.find(key); it != images.end()) {
         it->second.last_used = ++image_uses;
         return it->second;
@@ -402,7 +404,7 @@ bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const st
     request.images = {image};
     request.image_keys = {key};
     request.image_options = options;
-    const std::vector<std::string> keys = imageCacheKeys(request);
+    const std::vector<std::string> keys = imageCacheKeys(*impl_->model->runtime, request);
     models::InterruptScope interrupt([&abandon] {
         if (abandon && abandon())
             throw Cancelled{};
@@ -433,7 +435,7 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
                     std::to_string(request.images.size()) + " were given");
 
     Prompt prompt;
-    trimImages(imageCacheKeys(request));
+    trimImages(imageCacheKeys(runtime, request));
     for (std::size_t i = 0; i < request.images.size(); ++i) {
         prompt.images.push_back(&encodeImage(request, i, timings, progress));
         if (cancel && cancel->load())
@@ -542,7 +544,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
 
     // Reuse the KV prefix of earlier turns about the same images; prefill at least one token.
     std::int64_t keep = 0;
-    const std::vector<std::string> image_keys = imageCacheKeys(request);
+    const std::vector<std::string> image_keys = imageCacheKeys(*model->runtime, request);
     if (cached_image_keys == image_keys && cache.capacity() > 0) {
         const auto n = std::min<std::int64_t>(static_cast<std::int64_t>(cached_ids.size()), prompt_len - 1);
         while (keep < n && cached_ids[keep] == ids[keep])

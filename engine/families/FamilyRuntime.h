@@ -37,6 +37,12 @@ public:
     // The placeholder the chat format writes for an image (e.g. "<image>").
     virtual std::string imagePlaceholder() const = 0;
     virtual PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const = 0;
+    // The part of `options` prepareImage depends on, which the engine's image cache keys on:
+    // none by default (a family with a fixed number of tokens per image ignores them).
+    virtual ImageOptions imageOptionsUsed(const ImageOptions& options) const {
+        (void)options;
+        return {};
+    }
     virtual int contextLength() const = 0;
     // The rotary positions of a whole prompt `ids` whose images, in order, are `images`:
     // [3, T] int64 for a family that places image tokens on their grid (Qwen2-VL's

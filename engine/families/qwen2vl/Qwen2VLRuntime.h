@@ -23,6 +23,8 @@ public:
     std::string imagePlaceholder() const override { return "<|image_pad|>"; }
     // options.max_image_tokens lowers the processor's max_pixels to that many merged patches.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
+    // The image's size follows max_image_tokens.
+    ImageOptions imageOptionsUsed(const ImageOptions& options) const override { return options; }
     int contextLength() const override { return config_.text.max_position_embeddings; }
     // Each image's grid is read back from its layout (its one block is the merged grid).
     torch::Tensor positions(const std::vector<std::int64_t>& ids,
