@@ -16,10 +16,8 @@ it says so and exits 0, and the C++ test skips with the same advice. A finished 
 reused while its stamp matches.
 Usage: python make_llava_real.py --out DIR [--fixtures DIR] [--force]
 """
-import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -27,33 +25,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reference_common import real_shapes_case
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 VERSION = 2
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--fixtures", default="", help="unused")
-    ap.add_argument("--force", action="store_true", help="build even without VQA_LLAVA_REAL=1")
-    args = ap.parse_args()
-    if not args.force and os.environ.get("VQA_LLAVA_REAL") != "1":
-        print("make_llava_real: skipped (opt-in: about 2 GB and a few minutes); set VQA_LLAVA_REAL=1 to build it")
+    case = real_shapes_case("make_llava_real", "VQA_LLAVA_REAL", "about 2 GB and a few minutes", VERSION)
+    if case is None:
         return 0
+    case_dir, model_dir, marker, stamp = case
 
     from safetensors.torch import save_file
     from transformers import LlavaConfig, LlavaForConditionalGeneration
     from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
-
-    case_dir = os.path.join(args.out, "real_shapes")
-    model_dir = os.path.join(case_dir, "model")
-    marker = os.path.join(case_dir, "done.json")
-    stamp = {"version": VERSION}
-    if os.path.exists(marker) and json.load(open(marker)) == stamp:
-        print(f"real_shapes: reusing {case_dir}")
-        return 0
-    shutil.rmtree(case_dir, ignore_errors=True)
-    os.makedirs(model_dir)
 
     text = {"model_type": "llama", "vocab_size": 32064, "hidden_size": 4096, "intermediate_size": 11008,
             "num_hidden_layers": 2, "num_attention_heads": 32, "num_key_value_heads": 32,

@@ -17,10 +17,8 @@ It takes about a minute and several gigabytes, so it runs only when VQA_QWEN_REA
 finished case is reused while its stamp matches.
 Usage: python make_qwen2vl_real.py --out DIR [--fixtures DIR] [--force]
 """
-import argparse
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -28,34 +26,22 @@ import numpy as np
 import torch
 from PIL import Image
 
+from reference_common import real_shapes_case
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 VERSION = 1
 IMAGE, VIDEO, VISION_START, VISION_END = 151655, 151656, 151652, 151653
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--fixtures", default="", help="unused")
-    ap.add_argument("--force", action="store_true", help="build even without VQA_QWEN_REAL=1")
-    args = ap.parse_args()
-    if not args.force and os.environ.get("VQA_QWEN_REAL") != "1":
-        print("make_qwen2vl_real: skipped (opt-in: about 2.3 GB and a minute); set VQA_QWEN_REAL=1 to build it")
+    case = real_shapes_case("make_qwen2vl_real", "VQA_QWEN_REAL", "about 2.3 GB and a minute", VERSION)
+    if case is None:
         return 0
+    case_dir, model_dir, marker, stamp = case
 
     from safetensors.torch import save_file
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    case_dir = os.path.join(args.out, "real_shapes")
-    model_dir = os.path.join(case_dir, "model")
-    marker = os.path.join(case_dir, "done.json")
-    stamp = {"version": VERSION}
-    if os.path.exists(marker) and json.load(open(marker)) == stamp:
-        print(f"real_shapes: reusing {case_dir}")
-        return 0
-    shutil.rmtree(case_dir, ignore_errors=True)
-    os.makedirs(model_dir)
 
     text = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 2,
             "num_attention_heads": 16, "num_key_value_heads": 2, "rms_norm_eps": 1e-6,

@@ -1,5 +1,35 @@
-"""What the reference scripts share: the test images, the LLaVA-1.5 and Qwen2-VL chat templates and
-a Qwen2-like tokenizer."""
+"""What the reference scripts share: the test images, the LLaVA-1.5 and Qwen2-VL chat templates,
+a Qwen2-like tokenizer, and the opt-in of the real-shapes cases."""
+import argparse
+import json
+import os
+import shutil
+
+
+def real_shapes_case(script, env, size, version):
+    """What an opt-in real-shapes script (make_*_real.py) does first: reads its arguments (--out,
+    --fixtures, --force), honours the opt-in through the environment variable `env`, and
+    reuses a case built before at this `version`. Returns (case_dir, model_dir, marker, stamp)
+    with model_dir fresh and empty, or None when there is nothing to do (having said why); the
+    script writes `stamp` into `marker` once the case is complete."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fixtures", default="", help="unused")
+    ap.add_argument("--force", action="store_true", help=f"build even without {env}=1")
+    args = ap.parse_args()
+    if not args.force and os.environ.get(env) != "1":
+        print(f"{script}: skipped (opt-in: {size}); set {env}=1 to build it")
+        return None
+    case_dir = os.path.join(args.out, "real_shapes")
+    model_dir = os.path.join(case_dir, "model")
+    marker = os.path.join(case_dir, "done.json")
+    stamp = {"version": version}
+    if os.path.exists(marker) and json.load(open(marker)) == stamp:
+        print(f"real_shapes: reusing {case_dir}")
+        return None
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(model_dir)
+    return case_dir, model_dir, marker, stamp
 # llava-hf/llava-1.5-7b-hf's chat template (chat_template.json): role prefix, images first,
 # then text.
 LLAVA15_TEMPLATE = (
