@@ -57,7 +57,12 @@ torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, s
     return out;
 }
 
-void checkMatrix(const QuantizedMatrix& m);
+void checkMatrix(const QuantizedMatrix& m) {
+    if (m.format == QuantFormat::None || !m.data.defined() || m.data.dim() != 2 ||
+        m.data.size(0) != m.rows || m.data.size(1) != quantRowBytes(m.format, m.cols) ||
+        m.data.scalar_type() != torch::kUInt8 || !m.data.is_contiguous())
+        throw Error("a quantized matrix whose bytes do not match its format and shape");
+}
 
 } // namespace
 
@@ -82,17 +87,6 @@ torch::Tensor dequantizeWithTensorOps(const QuantizedMatrix& m) {
     }
     return w.reshape({m.rows, blocks * kQuantBlock}).narrow(1, 0, m.cols);
 }
-
-namespace {
-
-void checkMatrix(const QuantizedMatrix& m) {
-    if (m.format == QuantFormat::None || !m.data.defined() || m.data.dim() != 2 ||
-        m.data.size(0) != m.rows || m.data.size(1) != quantRowBytes(m.format, m.cols) ||
-        m.data.scalar_type() != torch::kUInt8 || !m.data.is_contiguous())
-        throw Error("a quantized matrix whose bytes do not match its format and shape");
-}
-
-} // namespace
 
 QuantizedMatrix QuantizedMatrix::empty(QuantFormat format, std::int64_t rows, std::int64_t cols) {
     if (format == QuantFormat::None)
@@ -194,7 +188,11 @@ void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y) {
     checkMatrix(w);
     if (!w.data.device().is_cpu())
         throw Error("the quantized matrix-vector loops need the matrix on the CPU");
-    Q8Vector q;
+    // One per calling thread, kept: a decode step quantizes an activation for every linear,
+    // and the buffers reach their size once. The workers below read the caller's through this
+    // reference (naming the thread_local there would give each worker its own, empty one).
+    thread_local Q8Vector kept;
+    Q8Vector& q = kept;
     quantizeActivation(x, w.cols, q);
     const QuantIsa isa = activeQuantIsa();
     const auto* base = w.data.data_ptr<std::uint8_t>();

@@ -103,7 +103,7 @@ void PrecisionDialog::choose(const QString& dtype) {
 QString PrecisionDialog::estimateText(const QString& dtype) const {
     for (std::size_t i = 0; i < dtypes_.size(); ++i)
         if (dtypes_[i] == dtype)
-            return notes_[i]->text() == tr("estimating…") ? QString() : notes_[i]->text();
+            return estimated_ ? notes_[i]->text() : QString();
     return {};
 }
 
@@ -118,6 +118,7 @@ void PrecisionDialog::showEstimates(const std::vector<PrecisionEstimate>& estima
             notes_[i]->setText(text);
             group_->button(static_cast<int>(i))->setEnabled(!e.too_large);
         }
+    estimated_ = true;
     adjustSize();  // the sentences are longer than "estimating…"
     emit estimatesShown();
 }

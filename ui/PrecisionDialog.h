@@ -45,6 +45,7 @@ private:
     QButtonGroup* group_;
     std::vector<QString> dtypes_;
     std::vector<QLabel*> notes_;
+    bool estimated_ = false;  // the plans' sentences are shown
 };
 
 }  // namespace vqa::ui

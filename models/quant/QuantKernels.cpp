@@ -227,10 +227,10 @@ void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t bl
     }
 }
 
-template <void (*Block)(const float*, std::uint8_t*), int Bytes>
+template <QuantFormat F, void (*Block)(const float*, std::uint8_t*)>
 void quantizePortable(const float* x, std::int64_t blocks, std::uint8_t* out) {
     for (std::int64_t b = 0; b < blocks; ++b)
-        Block(x + b * kQuantBlock, out + b * Bytes);
+        Block(x + b * kQuantBlock, out + b * quantBlockBytes(F));
 }
 
 }  // namespace
@@ -239,9 +239,9 @@ const KernelTable kPortable = {"portable",
                                rowsPortable<QuantFormat::Q8_0>,
                                rowsPortable<QuantFormat::Q4_0>,
                                rowsPortable<QuantFormat::Q4_1>,
-                               quantizePortable<quantizeBlockQ8_0, 34>,
-                               quantizePortable<quantizeBlockQ4_0, 18>,
-                               quantizePortable<quantizeBlockQ4_1, 20>};
+                               quantizePortable<QuantFormat::Q8_0, quantizeBlockQ8_0>,
+                               quantizePortable<QuantFormat::Q4_0, quantizeBlockQ4_0>,
+                               quantizePortable<QuantFormat::Q4_1, quantizeBlockQ4_1>};
 
 }  // namespace quant
 
