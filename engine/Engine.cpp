@@ -71,6 +71,7 @@ models::Quantization quantizationOf(const LoadPlan& plan) {
 struct EncodedImage {
     PreparedImage prepared;
     torch::Tensor features;  // [tokens, hidden] on the model's device
+    std::vector<torch::Tensor> layers;  // DeepStack's per-layer features, [tokens, hidden] each
     std::uint64_t last_used = 0;
 };
 
@@ -190,6 +191,8 @@ struct Engine::Impl {
     Prompt buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
                        const ProgressCallback& progress);
     torch::Tensor embed(const Prompt& prompt, std::int64_t from) const;
+    // The images' per-layer features (DeepStack) for positions [from, T) of the prompt.
+    models::LayerAdditions additions(const Prompt& prompt, std::int64_t from) const;
     AttentionMapper mapperFor(const Prompt& prompt) const;
     void ensureCapacity(std::int64_t needed, std::int64_t keep);
 };
@@ -373,8 +376,10 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
     torch::Tensor mask = encoded.prepared.pixel_attention_mask;
     if (mask.defined())
         mask = mask.to(net.device());
-    auto features = net.encodeImages(pixels, mask);
-    encoded.features = features.reshape({-1, features.size(-1)});
+    auto features = net.encodeImageFeatures(pixels, mask);
+    encoded.features = features.tokens.reshape({-1, features.tokens.size(-1)});
+    for (const auto& layer : features.layers)
+        encoded.layers.push_back(layer.reshape({-1, layer.size(-1)}));
     encoded.prepared.pixel_values = torch::Tensor();
     encoded.prepared.pixel_attention_mask = torch::Tensor();
     encoded.last_used = ++image_uses;
@@ -480,6 +485,21 @@ torch::Tensor Engine::Impl::embed(const Prompt& prompt, std::int64_t from) const
                        features.empty() ? torch::Tensor() : torch::cat(features, 0), from);
 }
 
+models::LayerAdditions Engine::Impl::additions(const Prompt& prompt, std::int64_t from) const {
+    // Level l of every image, in the prompt's order.
+    std::vector<torch::Tensor> layers;
+    for (std::size_t l = 0; !prompt.images.empty() && l < prompt.images.front()->layers.size(); ++l) {
+        std::vector<torch::Tensor> level;
+        for (const auto* e : prompt.images) {
+            if (e->layers.size() != prompt.images.front()->layers.size())
+                throw Error("the conversation's images were encoded with different numbers of layer features");
+            level.push_back(e->layers[l]);
+        }
+        layers.push_back(torch::cat(level, 0));
+    }
+    return promptAdditions(prompt.image_positions, layers, from);
+}
+
 AttentionMapper Engine::Impl::mapperFor(const Prompt& prompt) const {
     std::vector<ImageLayout> layouts;
     for (const auto* e : prompt.images)
@@ -568,8 +588,9 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     enterStage("prefill", "reading the prompt");
     torch::Tensor logits;
     try {
+        const models::LayerAdditions layer_additions = additions(prompt, keep);
         logits = net.forward(embed(prompt, keep), cache, /*all_logits=*/false, capture_ptr,
-                             prompt.ropePositionsFrom(keep));
+                             prompt.ropePositionsFrom(keep), &layer_additions);
     } catch (const Cancelled&) {
         // The cache still holds the kept prefix (a forward pass commits its length last).
         result.stop = StopReason::Cancelled;
@@ -712,9 +733,11 @@ std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::ve
     prompt.ids.insert(prompt.ids.end(), answer_ids.begin(), answer_ids.begin() + index);
     auto& net = impl_->model->runtime->model();
     torch::Tensor embeds;
+    models::LayerAdditions layer_additions;
     {
         torch::InferenceMode inference;
         embeds = impl_->embed(prompt, 0);
+        layer_additions = impl_->additions(prompt, 0);
     }
     auto positions = torch::tensor(prompt.image_positions, torch::kInt64).to(net.device());
     // The answer's tokens continue after the prompt's largest rotary position.
@@ -724,7 +747,13 @@ std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::ve
         auto answer = torch::arange(next, next + index, torch::kInt64).unsqueeze(0).expand({rope_positions.size(0), index});
         rope_positions = torch::cat({rope_positions, answer}, 1);
     }
-    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions, rope_positions);
+    // Out of inference mode, so autograd may use them (clones of inference tensors).
+    for (auto& layer : layer_additions.per_layer)
+        layer = layer.clone();
+    if (layer_additions.rows.defined())
+        layer_additions.rows = layer_additions.rows.clone();
+    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions, rope_positions,
+                                         &layer_additions);
     return impl_->mapperFor(prompt).split(values);
 }
 

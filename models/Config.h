@@ -29,6 +29,13 @@ struct LlamaConfig {
     // a token, in that order (rope_scaling.mrope_section, e.g. 16, 24, 24). Empty: plain
     // rotary over one position. Text tokens have three equal positions, which is plain rotary.
     std::vector<int> mrope_section;
+    // Qwen3-VL's interleaved M-RoPE: instead of contiguous sections, frequency i turns by the
+    // height axis when i % 3 == 1 and i < 3 * mrope_section[1], by the width axis when
+    // i % 3 == 2 and i < 3 * mrope_section[2], and by the temporal axis otherwise.
+    bool mrope_interleaved = false;
+    // Qwen3: an RMSNorm over each query and key head (self_attn.q_norm / k_norm, weights of
+    // head_dim) after the projections and before the rotary embedding.
+    bool qk_norm = false;
 };
 
 // A ViT image encoder: SigLIP (Idefics3) or CLIP (LLaVA).
@@ -98,6 +105,30 @@ struct Qwen2VLConfig {
     std::int64_t image_token_id = 0;         // <|image_pad|>
     std::int64_t video_token_id = 0;         // <|video_pad|>
     std::int64_t vision_start_token_id = 0;  // <|vision_start|>
+};
+
+// Qwen3-VL's vision tower: Qwen2-VL's blocks (LayerNorm, attention over the whole image with
+// 2-D rotary, LayerNorm, fc1 / act / fc2; gated_mlp false, no windows) over 16-pixel patches,
+// a learned position embedding on a square grid interpolated to each image's grid, a merger
+// normalizing before it concatenates the merge block, and DeepStack: after each block listed
+// in deepstack_visual_indexes, a merger of its own (normalizing after the concatenation)
+// turns that block's output into features the decoder adds to its hidden states at the image
+// tokens after its first layers, one level per layer.
+struct Qwen3VLVisionConfig : Qwen2VLVisionConfig {
+    int num_position_embeddings = 2304;  // a square grid of sqrt(n) x sqrt(n) learned positions
+    std::vector<int> deepstack_visual_indexes;
+    double rope_theta = 10000.0;
+};
+
+// Qwen3-VL (dense): the vision tower above and a Qwen3 decoder (LlamaDecoder with qk_norm,
+// no q/k/v biases, interleaved multimodal rotary positions).
+struct Qwen3VLConfig {
+    std::string model_type = "qwen3_vl";
+    Qwen3VLVisionConfig vision;
+    LlamaConfig text;
+    std::int64_t image_token_id = 0;
+    std::int64_t video_token_id = 0;
+    std::int64_t vision_start_token_id = 0;
 };
 
 }  // namespace vqa::models

@@ -1,5 +1,6 @@
 #include "models/Layers.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "models/base/Error.h"
@@ -116,9 +117,23 @@ std::pair<torch::Tensor, torch::Tensor> Rotary::cosSin(const torch::Tensor& posi
 
 std::pair<torch::Tensor, torch::Tensor> Rotary::cosSinSections(const torch::Tensor& positions,
                                                                const std::vector<int>& sections,
-                                                               torch::ScalarType dtype) const {
+                                                               torch::ScalarType dtype,
+                                                               bool interleaved) const {
     // [3, T, D/2]: every axis's angles; then each section of the frequencies takes its axis's.
     auto freqs = positions.to(inv_freq.device(), torch::kFloat32).unsqueeze(-1) * inv_freq;
+    if (interleaved) {
+        const std::int64_t n = freqs.size(-1);
+        auto half = freqs[0].clone();
+        for (std::int64_t axis = 1; axis <= 2 && axis < static_cast<std::int64_t>(sections.size()); ++axis) {
+            const std::int64_t end = std::min<std::int64_t>(3 * sections[axis], n);
+            if (end <= axis)
+                continue;
+            auto idx = torch::arange(axis, end, 3, torch::dtype(torch::kInt64).device(freqs.device()));
+            half.index_copy_(-1, idx, freqs[axis].index_select(-1, idx));
+        }
+        auto emb = torch::cat({half, half}, -1);
+        return {emb.cos().to(dtype), emb.sin().to(dtype)};
+    }
     std::vector<torch::Tensor> parts;
     std::int64_t offset = 0;
     for (std::size_t j = 0; j < sections.size(); ++j) {

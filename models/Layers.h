@@ -60,9 +60,12 @@ struct Rotary {
     // Multimodal rotary (Qwen2-VL's M-RoPE): positions [3, T] int64 (temporal, height,
     // width); the frequencies are split into `sections` (summing to head_dim/2), section j
     // rotated by axis j % 3, as transformers recomposes them. -> cos, sin [T, head_dim].
+    // `interleaved` (Qwen3-VL): frequency i turns by the temporal axis but where
+    // i % 3 == a < 3 * sections[a] for a = 1 (height) or 2 (width).
     std::pair<torch::Tensor, torch::Tensor> cosSinSections(const torch::Tensor& positions,
                                                            const std::vector<int>& sections,
-                                                           torch::ScalarType dtype) const;
+                                                           torch::ScalarType dtype,
+                                                           bool interleaved = false) const;
 };
 // x [..., T, head_dim] with cos/sin [T, head_dim]: x * cos + rotate_half(x) * sin.
 torch::Tensor applyRotary(const torch::Tensor& x, const torch::Tensor& cos,

@@ -47,6 +47,10 @@ LlamaDecoder::LlamaDecoder(const LlamaConfig& c, WeightLoader& w, const std::str
             {l + "self_attn.q_proj", l + "self_attn.k_proj", l + "self_attn.v_proj"}, hidden,
             {q_out, kv_out, kv_out}, c.attention_bias || c.qkv_bias, q);
         layer.o_proj = w.linear(l + "self_attn.o_proj", q_out, hidden, c.attention_bias, q);
+        if (c.qk_norm) {
+            layer.q_norm = w.take(l + "self_attn.q_norm.weight", {d});
+            layer.k_norm = w.take(l + "self_attn.k_norm.weight", {d});
+        }
         layer.post_attention_layernorm = w.take(l + "post_attention_layernorm.weight", {hidden});
         layer.gate_up = w.fusedLinear({l + "mlp.gate_proj", l + "mlp.up_proj"}, hidden,
                                       {inter, inter}, c.mlp_bias, q);
@@ -101,7 +105,7 @@ std::pair<torch::Tensor, torch::Tensor> LlamaDecoder::rotaryFor(const torch::Ten
     auto p = positions.to(ints);
     if (p.dim() == 2 && p.size(0) == 3 && p.size(1) == t) {
         if (!config_.mrope_section.empty())
-            return rotary_.cosSinSections(p, config_.mrope_section, dtype_);
+            return rotary_.cosSinSections(p, config_.mrope_section, dtype_, config_.mrope_interleaved);
         if (!p.eq(p[0].unsqueeze(0)).all().item<bool>())
             throw Error("this decoder has one rotary position per token, but was given three "
                         "different ones (multimodal rotary positions need mrope_section)");
@@ -114,7 +118,8 @@ std::pair<torch::Tensor, torch::Tensor> LlamaDecoder::rotaryFor(const torch::Ten
 }
 
 torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                                    AttentionCapture* capture, const torch::Tensor& positions) const {
+                                    AttentionCapture* capture, const torch::Tensor& positions,
+                                    const LayerAdditions* additions) const {
     const std::int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
     const std::int64_t d = config_.head_dim, groups = heads / kv_heads;
     if (embeds.dim() != 2 || embeds.size(1) != config_.hidden_size || embeds.size(0) == 0)
@@ -141,12 +146,30 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
     }
     auto capture_positions =
         capture ? capture->positions.to(device_, torch::kInt64) : torch::Tensor();
-    // The one-token steps rotate by slot + rope_delta; explicit positions take the general path.
+    if (additions && additions->empty())
+        additions = nullptr;
+    torch::Tensor addition_rows;
+    if (additions) {
+        addition_rows = additions->rows.to(device_, torch::kInt64);
+        if (addition_rows.dim() != 1 || addition_rows.min().item<std::int64_t>() < 0 ||
+            addition_rows.max().item<std::int64_t>() >= t)
+            throw Error("layer additions must name rows among the " + std::to_string(t) + " tokens given");
+        if (additions->per_layer.size() > layers_.size())
+            throw Error("layer additions for " + std::to_string(additions->per_layer.size()) +
+                        " layers, but the decoder has " + std::to_string(layers_.size()));
+        for (const auto& a : additions->per_layer)
+            if (a.dim() != 2 || a.size(0) != addition_rows.size(0) || a.size(1) != config_.hidden_size)
+                throw Error("layer additions must be [" + std::to_string(addition_rows.size(0)) + ", " +
+                            std::to_string(config_.hidden_size) + "] per layer, not " + c10::str(a.sizes()));
+    }
+    // The one-token steps rotate by slot + rope_delta; explicit positions or layer additions
+    // take the general path.
     const std::int64_t rope_position = start + cache.rope_delta;
-    if (!positions.defined() && cpuStepApplies(embeds, rope_position, capture)) // LlamaCpuStep.cpp
+    const bool plain = !positions.defined() && !additions;
+    if (plain && cpuStepApplies(embeds, rope_position, capture)) // LlamaCpuStep.cpp
         return lm_head_(
             rmsNorm(cpuStep(embeds, cache, capture, capture_positions), norm_, config_.rms_norm_eps));
-    if (!positions.defined() && graphStepApplies(embeds, rope_position, capture)) // LlamaGraphStep.cpp
+    if (plain && graphStepApplies(embeds, rope_position, capture)) // LlamaGraphStep.cpp
         return graphStep(embeds, cache, capture);
 
     auto [cos, sin] = rotaryFor(positions, cache, t); // [T, D]
@@ -205,6 +228,8 @@ torch::Tensor LlamaDecoder::forward(const torch::Tensor& embeds, KvCache& cache,
         }
         a = a.transpose(0, 1).reshape({t, heads * d});
         h = mlpResidual(layer, h + layer.o_proj(a));
+        if (additions && i < additions->per_layer.size()) // out of place: fine under autograd
+            h = h.index_add(0, addition_rows, additions->per_layer[i].to(device_, dtype_));
     }
     cache.length = s;
     cache.rope_delta = next_delta;
@@ -221,10 +246,16 @@ torch::Tensor LlamaDecoder::projectQkv(const LlamaDecoderLayer& layer, const tor
     const std::int64_t d = config_.head_dim, t = h.size(0);
     auto x = rmsNorm(h, layer.input_layernorm, config_.rms_norm_eps);
     auto qkv = layer.qkv(x).view({t, heads + 2 * kv_heads, d}); // [T, H + 2 KV, D]
-    k = qkv.narrow(1, heads, kv_heads).transpose(0, 1);
+    auto q_in = qkv.narrow(1, 0, heads);
+    k = qkv.narrow(1, heads, kv_heads);
     v = qkv.narrow(1, heads + kv_heads, kv_heads).transpose(0, 1);
+    if (layer.q_norm.defined()) { // Qwen3: each head normalized before the rotation
+        q_in = rmsNorm(q_in, layer.q_norm, config_.rms_norm_eps);
+        k = rmsNorm(k, layer.k_norm, config_.rms_norm_eps);
+    }
+    k = k.transpose(0, 1);
     auto q = torch::empty({heads, t, d}, qkv.options());
-    applyRotaryInto(q, qkv.narrow(1, 0, heads).transpose(0, 1), cos, sin);
+    applyRotaryInto(q, q_in.transpose(0, 1), cos, sin);
     return q;
 }
 

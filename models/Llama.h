@@ -1,6 +1,7 @@
 // The Llama decoder (SmolLM2 in SmolVLM): token embedding, layers of RMSNorm + rotary
 // grouped-query attention + RMSNorm + SwiGLU MLP, final norm, lm_head (tied to the embedding
-// or not). Names follow the checkpoint: <prefix>.embed_tokens, <prefix>.layers.N.*,
+// or not). Its variants are switches of LlamaConfig: q/k/v biases (Qwen2), an RMSNorm per
+// query and key head (Qwen3), multimodal rotary positions (Qwen2-VL, Qwen3-VL). Names follow the checkpoint: <prefix>.embed_tokens, <prefix>.layers.N.*,
 // <prefix>.norm, and lm_head.
 #pragma once
 
@@ -19,6 +20,7 @@ namespace vqa::models {
 struct LlamaDecoderLayer {
     torch::Tensor input_layernorm;
     Linear qkv; // self_attn.{q,k,v}_proj fused: [(H + 2 KV) * head_dim, hidden]
+    torch::Tensor q_norm, k_norm; // [head_dim] each with LlamaConfig::qk_norm, else undefined
     Linear o_proj;
     torch::Tensor post_attention_layernorm;
     Linear gate_up; // mlp.{gate,up}_proj fused: [2 * intermediate, hidden]
@@ -43,7 +45,8 @@ class LlamaDecoder {
 
     // See VisionLanguageModel::forward.
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture, const torch::Tensor& positions = {}) const;
+                          AttentionCapture* capture, const torch::Tensor& positions = {},
+                          const LayerAdditions* additions = nullptr) const;
 
     const LlamaConfig& config() const { return config_; }
 
@@ -120,9 +123,9 @@ class LlamaBackedModel : public VisionLanguageModel {
     torch::Tensor embedTokens(const torch::Tensor& ids) override { return text_->embed(ids); }
     KvCache newCache(std::int64_t capacity) const override { return text_->newCache(capacity); }
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
-                          AttentionCapture* capture = nullptr,
-                          const torch::Tensor& positions = {}) override {
-        return text_->forward(embeds, cache, all_logits, capture, positions);
+                          AttentionCapture* capture = nullptr, const torch::Tensor& positions = {},
+                          const LayerAdditions* additions = nullptr) override {
+        return text_->forward(embeds, cache, all_logits, capture, positions, additions);
     }
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }

@@ -56,17 +56,22 @@ class DtypeVector {
     std::vector<c10::BFloat16> b_;
 };
 
-// out = round(x / sqrt(mean(x^2) + eps)) * weight, rounded: the reference's RMSNorm.
-void rmsNormInto(const std::vector<float>& x, const torch::Tensor& weight, double eps,
-                 const Rounder& round, std::vector<float>& out) {
-    const auto n = static_cast<std::int64_t>(x.size());
+// out = round(x / sqrt(mean(x^2) + eps)) * weight, rounded: the reference's RMSNorm over the
+// n values at x (out may be x).
+void rmsNormInto(const float* x, std::int64_t n, const torch::Tensor& weight, double eps,
+                 const Rounder& round, float* out) {
     double sum = 0;
-    for (float v : x)
-        sum += static_cast<double>(v) * v;
+    for (std::int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(x[i]) * x[i];
     const float inv = 1.0f / std::sqrt(static_cast<float>(sum / n) + static_cast<float>(eps));
     const void* w = weight.data_ptr();
     for (std::int64_t i = 0; i < n; ++i)
         out[i] = round(readAt(w, round.bf16, i) * round(x[i] * inv));
+}
+
+void rmsNormInto(const std::vector<float>& x, const torch::Tensor& weight, double eps,
+                 const Rounder& round, std::vector<float>& out) {
+    rmsNormInto(x.data(), static_cast<std::int64_t>(x.size()), weight, eps, round, out.data());
 }
 
 // y = round(W x + b) for a layer's Linear; `xf` is x as floats (what quantized weights take).
@@ -148,6 +153,10 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
         rmsNormInto(h, layer.input_layernorm, c.rms_norm_eps, round, x);
         x_in.set(x.data(), hidden);
         linearInto(layer.qkv, x_in, x.data(), round, qkv);
+        if (layer.q_norm.defined()) // Qwen3: each query and key head normalized first
+            for (std::int64_t head = 0; head < heads + kv_heads; ++head)
+                rmsNormInto(qkv.data() + head * d, d, head < heads ? layer.q_norm : layer.k_norm,
+                            c.rms_norm_eps, round, qkv.data() + head * d);
         for (std::int64_t head = 0; head < heads + kv_heads; ++head)
             rotate(qkv.data() + head * d, cos.data(), sin.data(), d, round);
         auto& keys = cache.keys[li];

@@ -29,6 +29,78 @@ std::vector<std::array<std::int64_t, 3>> gridRows(const torch::Tensor& grid_thw)
 
 } // namespace
 
+std::vector<std::array<std::int64_t, 3>> qwenVisionGrids(const torch::Tensor& grid_thw, std::int64_t m) {
+    auto grids = gridRows(grid_thw);
+    for (const auto& [t, h, w] : grids)
+        if (t < 1 || h < 1 || w < 1 || h % m != 0 || w % m != 0)
+            throw Error("image_grid_thw (" + str(t) + ", " + str(h) + ", " + str(w) +
+                        ") is not a grid of whole merge blocks of " + str(m) + " x " + str(m) + " patches");
+    return grids;
+}
+
+std::pair<torch::Tensor, torch::Tensor> qwenVisionRotary(const Rotary& rotary,
+                                                         const std::vector<std::array<std::int64_t, 3>>& grids,
+                                                         std::int64_t m, torch::Device device) {
+    const auto long_opts = torch::dtype(torch::kInt64);
+    std::vector<torch::Tensor> rows, cols;
+    for (const auto& [t, h, w] : grids) {
+        auto r = torch::arange(h, long_opts).view({h / m, m, 1, 1}).expand({h / m, m, w / m, m});
+        auto c = torch::arange(w, long_opts).view({1, 1, w / m, m}).expand({h / m, m, w / m, m});
+        rows.push_back(r.permute({0, 2, 1, 3}).reshape({-1}).repeat({t}));
+        cols.push_back(c.permute({0, 2, 1, 3}).reshape({-1}).repeat({t}));
+    }
+    auto [cos_r, sin_r] = rotary.cosSin(torch::cat(rows).to(device), torch::kFloat32);
+    auto [cos_c, sin_c] = rotary.cosSin(torch::cat(cols).to(device), torch::kFloat32);
+    // [S, D]: the first half of each head's frequencies turn with the row, the second with the
+    // column, and the halves repeat (rotate_half pairs i with i + D/2).
+    const auto q = cos_r.size(1) / 2;
+    auto cos = torch::cat({cos_r.narrow(1, 0, q), cos_c.narrow(1, 0, q), cos_r.narrow(1, 0, q),
+                           cos_c.narrow(1, 0, q)},
+                          1);
+    auto sin = torch::cat({sin_r.narrow(1, 0, q), sin_c.narrow(1, 0, q), sin_r.narrow(1, 0, q),
+                           sin_c.narrow(1, 0, q)},
+                          1);
+    return {cos, sin};
+}
+
+torch::Tensor qwenVisionBlock(const QwenVisionBlock& b, const Qwen2VLVisionConfig& config,
+                              const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                              const std::vector<std::int64_t>& segments) {
+    auto norm = [&](const torch::Tensor& v, const torch::Tensor& weight, const torch::Tensor& bias) {
+        return bias.defined() ? layerNorm(v, weight, bias, config.norm_eps) : rmsNorm(v, weight, config.norm_eps);
+    };
+    const std::int64_t s = x.size(0), heads = config.num_heads, d = config.hidden_size / heads;
+    auto qkv = b.qkv(norm(x, b.norm1_weight, b.norm1_bias))
+                   .view({s, 3, heads, d})
+                   .permute({1, 2, 0, 3}); // [3, H, S, D]
+    // Rotary in float32, as the reference's apply_rotary_pos_emb_vision does.
+    auto q = applyRotary(qkv[0].to(torch::kFloat32), cos, sin).to(x.scalar_type());
+    auto k = applyRotary(qkv[1].to(torch::kFloat32), cos, sin).to(x.scalar_type());
+    auto v = qkv[2];
+    // Attention within each segment (an image, a frame or a window), none across.
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    std::vector<torch::Tensor> parts;
+    for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+        const auto a = segments[i], len = segments[i + 1] - segments[i];
+        parts.push_back(attention(q.narrow(1, a, len).unsqueeze(0),
+                                  k.narrow(1, a, len).unsqueeze(0),
+                                  v.narrow(1, a, len).unsqueeze(0), torch::Tensor(), false, scale)
+                            .squeeze(0));
+    }
+    auto a = (parts.size() == 1 ? parts[0] : torch::cat(parts, 1))
+                 .transpose(0, 1)
+                 .reshape({s, heads * d});
+    auto h = x + b.proj(a);
+    auto n = norm(h, b.norm2_weight, b.norm2_bias);
+    if (config.gated_mlp) {
+        const auto inter = config.intermediate_size;
+        auto gu = b.gate_up(n);
+        return h + b.down(activation(config.hidden_act, gu.narrow(-1, 0, inter)) *
+                          gu.narrow(-1, inter, inter));
+    }
+    return h + b.fc2(activation(config.hidden_act, b.fc1(n)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The processor's patch order
 
@@ -59,11 +131,18 @@ Qwen2VLPatches flattenPatches(const torch::Tensor& frames, const Qwen2VLVisionCo
 
 torch::Tensor qwen2VLRopePositions(const torch::Tensor& ids, const Qwen2VLConfig& config,
                                    const torch::Tensor& grids, std::int64_t start) {
+    return qwenRopePositions(ids, config.image_token_id, config.video_token_id,
+                             config.vision.spatial_merge_size, grids, start);
+}
+
+torch::Tensor qwenRopePositions(const torch::Tensor& ids, std::int64_t image_token_id,
+                                std::int64_t video_token_id, std::int64_t m,
+                                const torch::Tensor& grids, std::int64_t start) {
     if (ids.dim() != 1)
         throw Error("rope positions need a 1-D tensor of token ids");
     auto idc = ids.to(torch::kCPU, torch::kInt64).contiguous();
     const auto* id = idc.data_ptr<std::int64_t>();
-    const std::int64_t n = idc.size(0), m = config.vision.spatial_merge_size;
+    const std::int64_t n = idc.size(0);
     const auto images = grids.defined() && grids.numel() > 0
                             ? gridRows(grids)
                             : std::vector<std::array<std::int64_t, 3>>{};
@@ -74,9 +153,9 @@ torch::Tensor qwen2VLRopePositions(const torch::Tensor& ids, const Qwen2VLConfig
     std::int64_t next = start;
     std::size_t image = 0;
     for (std::int64_t i = 0; i < n;) {
-        if (id[i] == config.video_token_id && config.video_token_id != config.image_token_id)
+        if (id[i] == video_token_id && video_token_id != image_token_id)
             throw Error("the prompt holds video tokens; this build places images only");
-        if (id[i] != config.image_token_id) {
+        if (id[i] != image_token_id) {
             t_pos[i] = h_pos[i] = w_pos[i] = next++;
             ++i;
             continue;
@@ -90,7 +169,7 @@ torch::Tensor qwen2VLRopePositions(const torch::Tensor& ids, const Qwen2VLConfig
             throw Error("image " + str(static_cast<std::int64_t>(image)) + " needs " + str(count) +
                         " image tokens, but the prompt ends after " + str(n - i));
         for (std::int64_t k = 0; k < count; ++k) {
-            if (id[i + k] != config.image_token_id)
+            if (id[i + k] != image_token_id)
                 throw Error("image " + str(static_cast<std::int64_t>(image)) + " needs " +
                             str(count) + " image tokens in a row, but the prompt has " + str(k));
             const std::int64_t f = k / (rows * cols), r = (k / cols) % rows, c = k % cols;
@@ -138,7 +217,7 @@ Qwen2VLVisionModel::Qwen2VLVisionModel(const Qwen2VLVisionConfig& c, WeightLoade
     const bool layer_norm = !c.gated_mlp; // Qwen2-VL normalizes with LayerNorm (weight and bias)
     for (int i = 0; i < c.depth; ++i) {
         const std::string b = prefix + ".blocks." + std::to_string(i) + ".";
-        Block blk;
+        QwenVisionBlock blk;
         blk.norm1_weight = w.take(b + "norm1.weight", {hidden});
         blk.norm2_weight = w.take(b + "norm2.weight", {hidden});
         if (layer_norm) {
@@ -165,81 +244,29 @@ Qwen2VLVisionModel::Qwen2VLVisionModel(const Qwen2VLVisionConfig& c, WeightLoade
     merger_2_ = w.linear(prefix + ".merger.mlp.2", merged, out, true);
 }
 
-torch::Tensor Qwen2VLVisionModel::norm(const torch::Tensor& x, const torch::Tensor& weight,
-                                       const torch::Tensor& bias) const {
-    return config_.gated_mlp ? rmsNorm(x, weight, config_.norm_eps)
-                             : layerNorm(x, weight, bias, config_.norm_eps);
-}
-
-torch::Tensor Qwen2VLVisionModel::block(const Block& b, const torch::Tensor& x,
-                                        const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const std::vector<std::int64_t>& segments) const {
-    const std::int64_t s = x.size(0), heads = config_.num_heads, d = config_.hidden_size / heads;
-    auto qkv = b.qkv(norm(x, b.norm1_weight, b.norm1_bias))
-                   .view({s, 3, heads, d})
-                   .permute({1, 2, 0, 3}); // [3, H, S, D]
-    // Rotary in float32, as the reference's apply_rotary_pos_emb_vision does.
-    auto q = applyRotary(qkv[0].to(torch::kFloat32), cos, sin).to(x.scalar_type());
-    auto k = applyRotary(qkv[1].to(torch::kFloat32), cos, sin).to(x.scalar_type());
-    auto v = qkv[2];
-    // Attention within each segment (an image, a frame or a window), none across.
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-    std::vector<torch::Tensor> parts;
-    for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
-        const auto a = segments[i], len = segments[i + 1] - segments[i];
-        parts.push_back(attention(q.narrow(1, a, len).unsqueeze(0),
-                                  k.narrow(1, a, len).unsqueeze(0),
-                                  v.narrow(1, a, len).unsqueeze(0), torch::Tensor(), false, scale)
-                            .squeeze(0));
-    }
-    auto a = (parts.size() == 1 ? parts[0] : torch::cat(parts, 1))
-                 .transpose(0, 1)
-                 .reshape({s, heads * d});
-    auto h = x + b.proj(a);
-    auto n = norm(h, b.norm2_weight, b.norm2_bias);
-    if (config_.gated_mlp) {
-        const auto inter = config_.intermediate_size;
-        auto gu = b.gate_up(n);
-        return h + b.down(activation(config_.hidden_act, gu.narrow(-1, 0, inter)) *
-                          gu.narrow(-1, inter, inter));
-    }
-    return h + b.fc2(activation(config_.hidden_act, b.fc1(n)));
-}
-
 torch::Tensor Qwen2VLVisionModel::forward(const torch::Tensor& flat,
                                           const torch::Tensor& grid_thw) const {
     const std::int64_t m = config_.spatial_merge_size, unit = m * m;
-    const auto grids = gridRows(grid_thw);
+    const auto grids = qwenVisionGrids(grid_thw, m);
     const auto dev = patch_embed_.device();
     const auto long_opts = torch::dtype(torch::kInt64);
     std::int64_t total = 0;
-    for (const auto& [t, h, w] : grids) {
-        if (t < 1 || h < 1 || w < 1 || h % m != 0 || w % m != 0)
-            throw Error("image_grid_thw (" + str(t) + ", " + str(h) + ", " + str(w) +
-                        ") is not a grid of whole merge blocks of " + str(m) + " x " + str(m) +
-                        " patches");
+    for (const auto& [t, h, w] : grids)
         total += t * h * w;
-    }
     if (flat.dim() != 2 || flat.size(0) != total || flat.size(1) != patch_embed_.size(1))
         throw Error("Qwen2-VL pixel values must be [" + str(total) + ", " +
                     str(patch_embed_.size(1)) + "] for these image grids");
 
-    // Per image: the rotary (row, column) of each patch in the processor's order (merge blocks
-    // row-major, the patches of a block together), the full-attention segments (one per
-    // frame) and, with windows, the order of the merge blocks window by window and the
-    // windows' boundaries (windows over the merged grid; the padding of the last row and
-    // column of windows is dropped, and so are windows left empty).
-    std::vector<torch::Tensor> rows, cols;
+    // Per image: the full-attention segments (one per frame) and, with windows, the order of
+    // the merge blocks window by window and the windows' boundaries (windows over the merged
+    // grid; the padding of the last row and column of windows is dropped, and so are windows
+    // left empty).
     std::vector<std::int64_t> order;
     std::vector<std::int64_t> full{0}, windows{0};
     const std::int64_t window =
         config_.window_size > 0 ? config_.window_size / m / config_.patch_size : 0;
     std::int64_t blocks_before = 0;
     for (const auto& [t, h, w] : grids) {
-        auto r = torch::arange(h, long_opts).view({h / m, m, 1, 1}).expand({h / m, m, w / m, m});
-        auto c = torch::arange(w, long_opts).view({1, 1, w / m, m}).expand({h / m, m, w / m, m});
-        rows.push_back(r.permute({0, 2, 1, 3}).reshape({-1}).repeat({t}));
-        cols.push_back(c.permute({0, 2, 1, 3}).reshape({-1}).repeat({t}));
         for (std::int64_t f = 0; f < t; ++f)
             full.push_back(full.back() + h * w);
         if (window == 0)
@@ -262,17 +289,7 @@ torch::Tensor Qwen2VLVisionModel::forward(const torch::Tensor& flat,
                 }
         blocks_before += t * gh * gw;
     }
-    auto [cos_r, sin_r] = rotary_.cosSin(torch::cat(rows).to(dev), torch::kFloat32);
-    auto [cos_c, sin_c] = rotary_.cosSin(torch::cat(cols).to(dev), torch::kFloat32);
-    // [S, D]: the first half of each head's frequencies turn with the row, the second with the
-    // column, and the halves repeat (rotate_half pairs i with i + D/2).
-    const auto q = cos_r.size(1) / 2;
-    auto cos = torch::cat({cos_r.narrow(1, 0, q), cos_c.narrow(1, 0, q), cos_r.narrow(1, 0, q),
-                           cos_c.narrow(1, 0, q)},
-                          1);
-    auto sin = torch::cat({sin_r.narrow(1, 0, q), sin_c.narrow(1, 0, q), sin_r.narrow(1, 0, q),
-                           sin_c.narrow(1, 0, q)},
-                          1);
+    auto [cos, sin] = qwenVisionRotary(rotary_, grids, m, dev);
 
     auto hidden =
         models::linear(flat.to(dev, patch_embed_.scalar_type()), patch_embed_); // [S, hidden]
@@ -294,10 +311,11 @@ torch::Tensor Qwen2VLVisionModel::forward(const torch::Tensor& flat,
             window == 0 ||
             std::find(config_.fullatt_block_indexes.begin(), config_.fullatt_block_indexes.end(),
                       static_cast<int>(i)) != config_.fullatt_block_indexes.end();
-        hidden = block(blocks_[i], hidden, cos, sin, whole ? full : windows);
+        hidden = qwenVisionBlock(blocks_[i], config_, hidden, cos, sin, whole ? full : windows);
     }
-    auto merged =
-        norm(hidden, ln_q_weight_, ln_q_bias_).reshape({total / unit, hidden.size(1) * unit});
+    auto normed = ln_q_bias_.defined() ? layerNorm(hidden, ln_q_weight_, ln_q_bias_, config_.norm_eps)
+                                       : rmsNorm(hidden, ln_q_weight_, config_.norm_eps);
+    auto merged = normed.reshape({total / unit, hidden.size(1) * unit});
     merged = merger_2_(at::gelu(merger_1_(merged)));
     if (window > 0) // back to the processor's order
         merged = merged.index_select(0, torch::argsort(window_order));

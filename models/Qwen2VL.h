@@ -27,6 +27,7 @@
 // transformers 5 saves model.visual.*, model.language_model.* and lm_head.weight. Both load.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,40 @@ Qwen2VLPatches flattenPatches(const torch::Tensor& frames, const Qwen2VLVisionCo
 // vqa::Error, as does a run of image tokens that does not fit its grids.
 torch::Tensor qwen2VLRopePositions(const torch::Tensor& ids, const Qwen2VLConfig& config,
                                    const torch::Tensor& grids, std::int64_t start = 0);
+// The same from the token ids and merge size alone (Qwen3-VL places images the same way).
+torch::Tensor qwenRopePositions(const torch::Tensor& ids, std::int64_t image_token_id,
+                                std::int64_t video_token_id, std::int64_t merge_size,
+                                const torch::Tensor& grids, std::int64_t start = 0);
+
+// Pieces of the Qwen vision towers that Qwen3-VL shares with Qwen2-VL.
+
+// (t, h, w) of each row of grid_thw [images, 3] (patches, before merging). Throws vqa::Error
+// unless it is [images, 3] of whole merge blocks of m x m patches.
+std::vector<std::array<std::int64_t, 3>> qwenVisionGrids(const torch::Tensor& grid_thw, std::int64_t m);
+
+// The 2-D rotary cos/sin [patches, head_dim] (float32) of the patches of `grids` in the
+// processor's order (merge blocks row-major, the patches of a block together, frames one after
+// the other): `rotary` is over head_dim / 2; the first half of each head's frequencies turn
+// with the patch's row, the second with its column, and the halves repeat.
+std::pair<torch::Tensor, torch::Tensor> qwenVisionRotary(const Rotary& rotary,
+                                                         const std::vector<std::array<std::int64_t, 3>>& grids,
+                                                         std::int64_t m, torch::Device device);
+
+// A vision block's weights: norms, attention, and either the gated MLP (Qwen2.5-VL) or
+// fc1 / act / fc2 (Qwen2-VL, Qwen3-VL).
+struct QwenVisionBlock {
+    torch::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias; // biases: LayerNorm only
+    Linear qkv, proj;
+    Linear gate_up, down; // mlp.{gate,up}_proj fused, mlp.down_proj (gated_mlp)
+    Linear fc1, fc2;      // otherwise
+};
+
+// One block over x [patches, hidden]: norm, attention within each segment (patch offsets
+// [0, ..., patches]: an image, a frame or a window; none across) with the 2-D rotary in
+// float32, residual, norm, MLP, residual. LayerNorm when the block has norm biases, else RMSNorm.
+torch::Tensor qwenVisionBlock(const QwenVisionBlock& b, const Qwen2VLVisionConfig& config,
+                              const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                              const std::vector<std::int64_t>& segments);
 
 // The vision tower and merger ("visual" in the checkpoint).
 class Qwen2VLVisionModel {
@@ -74,21 +109,10 @@ class Qwen2VLVisionModel {
     torch::Tensor forward(const torch::Tensor& flat, const torch::Tensor& grid_thw) const;
 
   private:
-    struct Block {
-        torch::Tensor norm1_weight, norm1_bias, norm2_weight, norm2_bias; // biases: LayerNorm only
-        Linear qkv, proj;
-        Linear gate_up, down; // Qwen2.5-VL: mlp.{gate,up}_proj fused, mlp.down_proj
-        Linear fc1, fc2;      // Qwen2-VL: mlp.fc1, mlp.fc2
-    };
-    torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& weight,
-                       const torch::Tensor& bias) const;
-    torch::Tensor block(const Block& b, const torch::Tensor& x, const torch::Tensor& cos,
-                        const torch::Tensor& sin, const std::vector<std::int64_t>& segments) const;
-
     Qwen2VLVisionConfig config_;
     torch::Tensor patch_embed_; // [hidden, C * T * P * P]: the Conv3d whose stride is its kernel
     Rotary rotary_; // over head_dim / 2: half the frequencies for rows, half for columns
-    std::vector<Block> blocks_;
+    std::vector<QwenVisionBlock> blocks_;
     torch::Tensor ln_q_weight_, ln_q_bias_;
     Linear merger_1_, merger_2_; // merger.mlp.0, merger.mlp.2
 };

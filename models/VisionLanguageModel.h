@@ -46,6 +46,24 @@ struct AttentionCapture {
     std::vector<torch::Tensor> row_offsets; // set by the caller, usually empty
 };
 
+// Features added to the decoder's hidden states after its first layers, at some of the
+// tokens of a forward call (Qwen3-VL's DeepStack: image features from intermediate vision
+// layers, added at the image tokens): after layer i, for i < per_layer.size(), the hidden
+// state of token rows[k] (an index among the call's T tokens) gains per_layer[i][k].
+struct LayerAdditions {
+    torch::Tensor rows;                   // [K] int64, ascending
+    std::vector<torch::Tensor> per_layer; // [K, hidden] each
+    bool empty() const { return per_layer.empty() || !rows.defined() || rows.numel() == 0; }
+};
+
+// What encoding images gives: the features that replace the image tokens' embeddings and,
+// for a family with DeepStack, the features added after the decoder's first layers at the
+// same tokens (one per layer, each shaped like `tokens`; empty otherwise).
+struct ImageFeatures {
+    torch::Tensor tokens;              // [N, tokens_per_image, text_hidden]
+    std::vector<torch::Tensor> layers; // [N, tokens_per_image, text_hidden] each
+};
+
 class VisionLanguageModel {
   public:
     virtual ~VisionLanguageModel() = default;
@@ -59,6 +77,12 @@ class VisionLanguageModel {
     // its reference does, so N counts the real images only.
     virtual torch::Tensor encodeImages(const torch::Tensor& pixel_values,
                                        const torch::Tensor& pixel_attention_mask) = 0;
+    // The same with the per-layer features of a family that has them (see ImageFeatures);
+    // what the engine calls. By default the features of encodeImages and no layers.
+    virtual ImageFeatures encodeImageFeatures(const torch::Tensor& pixel_values,
+                                              const torch::Tensor& pixel_attention_mask) {
+        return {encodeImages(pixel_values, pixel_attention_mask), {}};
+    }
 
     // ids [T] int64 -> embeddings [T, hidden].
     virtual torch::Tensor embedTokens(const torch::Tensor& ids) = 0;
@@ -75,10 +99,13 @@ class VisionLanguageModel {
     // (float32, [heads, positions]); see AttentionCapture for gradients. When the step was
     // a recorded one (CUDA graphs), the rows are the recording's buffers: read them before
     // the next forward call on the same cache.
+    // `additions` (may be null) are added to the hidden states after the first layers (see
+    // LayerAdditions; rows index the T tokens of this call).
     // Throws vqa::Error when the cache is too small or the positions have another shape.
     virtual torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                                   AttentionCapture* capture = nullptr,
-                                  const torch::Tensor& positions = {}) = 0;
+                                  const torch::Tensor& positions = {},
+                                  const LayerAdditions* additions = nullptr) = 0;
 
     virtual std::int64_t parameterCount() const = 0;
     virtual torch::Device device() const = 0;

@@ -5,7 +5,8 @@
 namespace vqa {
 
 AttentionGradients attentionGradients(models::VisionLanguageModel& net, const torch::Tensor& embeds,
-                                      std::int64_t target, const torch::Tensor& rope_positions) {
+                                      std::int64_t target, const torch::Tensor& rope_positions,
+                                      const models::LayerAdditions* additions) {
     if (c10::InferenceMode::is_enabled())
         throw Error("relevancy needs autograd, but was asked for inside inference mode");
     torch::AutoGradMode autograd(true);
@@ -15,7 +16,7 @@ AttentionGradients attentionGradients(models::VisionLanguageModel& net, const to
     models::KvCache cache = net.newCache(x.size(0));
     models::AttentionCapture capture;
     capture.positions = torch::empty({0}, torch::kInt64);
-    torch::Tensor logits = net.forward(x, cache, /*all_logits=*/false, &capture, rope_positions);
+    torch::Tensor logits = net.forward(x, cache, /*all_logits=*/false, &capture, rope_positions, additions);
     if (capture.full_rows.empty())
         throw Error("this model does not report attention rows for relevancy");
     torch::Tensor score = logits.reshape({-1}).select(0, target).to(torch::kFloat32);
@@ -44,8 +45,9 @@ torch::Tensor combineRelevancy(const AttentionGradients& g, const torch::Tensor&
 
 torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
                                      std::int64_t target, const torch::Tensor& positions,
-                                     const torch::Tensor& rope_positions) {
-    return combineRelevancy(attentionGradients(net, embeds, target, rope_positions), positions);
+                                     const torch::Tensor& rope_positions,
+                                     const models::LayerAdditions* additions) {
+    return combineRelevancy(attentionGradients(net, embeds, target, rope_positions, additions), positions);
 }
 
 }  // namespace vqa

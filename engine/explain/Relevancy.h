@@ -26,8 +26,10 @@ struct AttentionGradients {
 // rope_positions its rotary positions when the family has its own (FamilyRuntime::positions),
 // else undefined. One forward and one backward pass with autograd (the caller must not be in
 // inference mode).
+// `additions` are the family's per-layer image features (DeepStack), or null.
 AttentionGradients attentionGradients(models::VisionLanguageModel& net, const torch::Tensor& embeds,
-                                      std::int64_t target, const torch::Tensor& rope_positions = {});
+                                      std::int64_t target, const torch::Tensor& rope_positions = {},
+                                      const models::LayerAdditions* additions = nullptr);
 
 // The rule above over attentionGradients' result, at `positions` (int64 key positions);
 // float32 on the CPU.
@@ -36,6 +38,7 @@ torch::Tensor combineRelevancy(const AttentionGradients& g, const torch::Tensor&
 // Both steps: the relevancy of every key position in `positions` for `target`.
 torch::Tensor relevancyOverPositions(models::VisionLanguageModel& net, const torch::Tensor& embeds,
                                      std::int64_t target, const torch::Tensor& positions,
-                                     const torch::Tensor& rope_positions = {});
+                                     const torch::Tensor& rope_positions = {},
+                                     const models::LayerAdditions* additions = nullptr);
 
 }  // namespace vqa

@@ -9,6 +9,7 @@
 #include "engine/families/llava/LlavaRuntime.h"
 #include "engine/families/qwen2vl/Qwen2VLChatFormat.h"
 #include "engine/families/qwen2vl/Qwen2VLRuntime.h"
+#include "engine/families/qwen3vl/Qwen3VLRuntime.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/Tokenizer.h"
 #include "models/base/Error.h"
@@ -46,6 +47,9 @@ const std::vector<Family>& families() {
          qwen2VLChatFormat, "Qwen2.5-VL"},
         {"qwen2_vl", {"qwen2_vl"}, {"Qwen2VLForConditionalGeneration"}, make<Qwen2VLRuntime>, qwen2VLChatFormat,
          "Qwen2-VL"},
+        // The mixture-of-experts model type is listed so that its config is refused by name.
+        {"qwen3_vl", {"qwen3_vl", "qwen3_vl_moe"}, {"Qwen3VLForConditionalGeneration"}, make<Qwen3VLRuntime>,
+         qwen2VLChatFormat, "Qwen3-VL"},
     };
     return table;
 }

@@ -44,6 +44,33 @@ torch::Tensor embedPrompt(models::VisionLanguageModel& model, const std::vector<
                              features.to(embeds.device(), embeds.scalar_type()));
 }
 
+models::LayerAdditions promptAdditions(const std::vector<std::int64_t>& image_positions,
+                                       const std::vector<torch::Tensor>& layers, std::int64_t from) {
+    models::LayerAdditions additions;
+    if (layers.empty())
+        return additions;
+    std::vector<std::int64_t> rows, feature_index;
+    for (std::size_t k = 0; k < image_positions.size(); ++k)
+        if (image_positions[k] >= from) {
+            rows.push_back(image_positions[k] - from);
+            feature_index.push_back(static_cast<std::int64_t>(k));
+        }
+    if (rows.empty())
+        return additions;
+    const auto options = torch::TensorOptions().dtype(torch::kInt64);
+    additions.rows = torch::tensor(rows, options);
+    for (const auto& layer : layers) {
+        const auto flat = layer.reshape({-1, layer.size(-1)});
+        if (flat.size(0) != static_cast<std::int64_t>(image_positions.size()))
+            throw Error("the prompt has " + std::to_string(image_positions.size()) +
+                        " image tokens, but the images' layer features have " + std::to_string(flat.size(0)) +
+                        " rows");
+        additions.per_layer.push_back(
+            flat.index_select(0, torch::tensor(feature_index, options).to(flat.device())));
+    }
+    return additions;
+}
+
 torch::Tensor embedPrompt(models::VisionLanguageModel& model, const torch::Tensor& ids,
                           const torch::Tensor& image_features, std::int64_t from) {
     const auto flat = ids.to(torch::kCPU, torch::kInt64).contiguous().reshape({-1});

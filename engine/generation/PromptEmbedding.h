@@ -26,6 +26,14 @@ torch::Tensor embedPrompt(models::VisionLanguageModel& model, const std::vector<
                           const std::vector<std::int64_t>& image_positions, const torch::Tensor& image_features,
                           std::int64_t from = 0);
 
+// What a family with per-layer image features (DeepStack) adds after the decoder's first
+// layers for positions [from, T) of a prompt: `layers` holds, per decoder layer, the rows of
+// every image token in order ([image tokens, hidden], like embedPrompt's features); rows before
+// `from` are skipped, the rest indexed from `from`. Empty when there are no layers or no image
+// tokens in [from, T).
+models::LayerAdditions promptAdditions(const std::vector<std::int64_t>& image_positions,
+                                       const std::vector<torch::Tensor>& layers, std::int64_t from = 0);
+
 // The same for a prompt `ids` ([T] int64) whose every image token (model.imageTokenId())
 // stands for a feature row, as a processor writes it.
 torch::Tensor embedPrompt(models::VisionLanguageModel& model, const torch::Tensor& ids,

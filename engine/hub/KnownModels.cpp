@@ -41,6 +41,27 @@ const std::vector<KnownModel>& knownModels() {
          "The larger Qwen2.5-VL: better at dense documents, small print and exact boxes; "
          "meant for a GPU with 24 GB or more, very slow on a CPU.",
          false},
+        // Qwen3-VL (dense): bf16 weights of 2.13, 4.44 and 8.77 billion parameters, Apache-2.0.
+        {"Qwen/Qwen3-VL-2B-Instruct", "Qwen3-VL 2B Instruct", "qwen3_vl", "Apache-2.0",
+         4'260'000'000ULL, 9'500'000'000ULL,
+         "The current Qwen generation at its smallest: strong at reading text, documents and "
+         "screenshots, names boxes on the image; runs on a laptop CPU, best in 8-bit (--dtype int8).",
+         false},
+        {"Qwen/Qwen3-VL-4B-Instruct", "Qwen3-VL 4B Instruct", "qwen3_vl", "Apache-2.0",
+         8'880'000'000ULL, 19'000'000'000ULL,
+         "Qwen3-VL with more capacity: better reasoning about charts, small print and scenes; "
+         "a GPU with 12 GB, or a CPU with 4-bit weights.",
+         false},
+        {"Qwen/Qwen3-VL-8B-Instruct", "Qwen3-VL 8B Instruct", "qwen3_vl", "Apache-2.0",
+         17'540'000'000ULL, 36'000'000'000ULL,
+         "The largest dense Qwen3-VL that fits one consumer GPU (24 GB in bf16); on a 16 GB "
+         "laptop only with 4-bit weights.",
+         false},
+        {"Qwen/Qwen3-VL-2B-Thinking", "Qwen3-VL 2B Thinking", "qwen3_vl", "Apache-2.0",
+         4'260'000'000ULL, 9'500'000'000ULL,
+         "Qwen3-VL 2B that reasons step by step before it answers (the reasoning is shown "
+         "collapsed): slower, better on puzzles, counting and charts.",
+         false},
         {"Qwen/Qwen2-VL-2B-Instruct", "Qwen2-VL 2B Instruct", "qwen2_vl", "Apache-2.0",
          4'430'000'000ULL, 9'300'000'000ULL,
          "The Qwen generation before 2.5, smaller and quicker: reads text in images well and "

@@ -35,7 +35,7 @@ class MapWeights : public models::WeightSource {
 };
 
 // Weights for a decoder under prefix "m" with lm_head "lm_head.weight": normal with standard
-// deviation `scale`, norms of ones, q/k/v biases when the config has them.
+// deviation `scale`, norms of ones, q/k/v biases and q/k norms when the config has them.
 inline MapWeights randomDecoderWeights(const models::LlamaConfig& c, std::uint64_t seed = 7,
                                        double scale = 0.3) {
     torch::manual_seed(seed);
@@ -57,6 +57,10 @@ inline MapWeights randomDecoderWeights(const models::LlamaConfig& c, std::uint64
             add(l + "self_attn.q_proj.bias", {q});
             add(l + "self_attn.k_proj.bias", {kv});
             add(l + "self_attn.v_proj.bias", {kv});
+        }
+        if (c.qk_norm) { // not ones, so that a missed norm shows
+            w.tensors[l + "self_attn.q_norm.weight"] = 1 + torch::randn({d}) * 0.2;
+            w.tensors[l + "self_attn.k_norm.weight"] = 1 + torch::randn({d}) * 0.2;
         }
         add(l + "self_attn.o_proj.weight", {h, q});
         add(l + "mlp.gate_proj.weight", {inter, h});

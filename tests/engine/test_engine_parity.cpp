@@ -4,6 +4,7 @@
 // produced. A case is "<reference folder>/<case>"; its conversation.json names the family
 // (idefics3 when it does not) and holds the turns and the first answer's text.
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -137,6 +138,24 @@ TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
     EXPECT_NEAR(head_grids[0].values[0], attention[0][1][0].item<float>(), 2e-3);
 }
 
+// Gradient-weighted relevancy runs through the whole family path (for Qwen3-VL, DeepStack's
+// additions included, under autograd) and covers every image token.
+TEST_P(EngineParity, RelevancyOfAnAnswerTokenCoversTheImages) {
+    auto result = answer();
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    ASSERT_GE(result.token_ids.size(), 2u);
+    const auto grids = engine_.relevancy(request_, result.token_ids, 1);
+    ASSERT_EQ(grids.size(), test::firstTokenAttention(engine_, request_).size());
+    double sum = 0;
+    for (const auto& g : grids)
+        for (float v : g.values) {
+            EXPECT_TRUE(std::isfinite(v));
+            EXPECT_GE(v, 0.0f);
+            sum += v;
+        }
+    EXPECT_GT(sum, 0.0);
+}
+
 TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
     // What the window does when an image is shown: encode it before the question.
     EXPECT_TRUE(prepareAll());
@@ -205,7 +224,8 @@ TEST_P(EngineParity, ImageDetailLowersTheImageTokensWhereTheFamilyAllowsIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity,
-                         ::testing::Values("idefics3/tiny_untied", "idefics3/tiny_tied", "qwen2vl/engine"),
+                         ::testing::Values("idefics3/tiny_untied", "idefics3/tiny_tied", "qwen2vl/engine",
+                                           "qwen3vl/engine"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                              std::string name = info.param;
                              std::replace(name.begin(), name.end(), '/', '_');

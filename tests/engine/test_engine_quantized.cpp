@@ -23,7 +23,8 @@ struct Case {
     const char* folder;
     const char* name;
 };
-const Case kCases[] = {{"idefics3", "tiny_untied"}, {"idefics3", "tiny_tied"}, {"llava", "tiny"}, {"qwen2vl", "engine"}};
+const Case kCases[] = {{"idefics3", "tiny_untied"}, {"idefics3", "tiny_tied"}, {"llava", "tiny"},
+                       {"qwen2vl", "engine"},     {"qwen3vl", "engine"}};
 
 fs::path modelDir(const Case& c) {
     return test::referenceDir(c.folder) / c.name / "model";

@@ -1,6 +1,7 @@
-// Multimodal rotary positions (Qwen2-VL's M-RoPE) in the shared decoder: the frequency
-// sections, the continuation of text after an image's grid (rope_delta), and that the one-token
-// CPU step rotates by the same positions as the general path.
+// Multimodal rotary positions (Qwen2-VL's M-RoPE, Qwen3-VL's interleaved one) in the shared
+// decoder: the frequency sections, the continuation of text after an image's grid
+// (rope_delta), and that the one-token CPU step rotates by the same positions as the general
+// path; with them, Qwen3's q/k norms and DeepStack's layer additions.
 #include <gtest/gtest.h>
 
 #include "models/Llama.h"
@@ -17,7 +18,8 @@ using vqa::models::Rotary;
 
 using vqa::test::MapWeights;
 
-LlamaConfig tinyConfig() {
+// Qwen2-VL's decoder (q/k/v biases, sections) or Qwen3-VL's (q/k norms, interleaved axes).
+LlamaConfig tinyConfig(bool qwen3 = false) {
     LlamaConfig c;
     c.vocab_size = 32;
     c.hidden_size = 16;
@@ -28,7 +30,9 @@ LlamaConfig tinyConfig() {
     c.head_dim = 8;
     c.rope_theta = 10000.0;
     c.max_position_embeddings = 128;
-    c.qkv_bias = true;
+    c.qkv_bias = !qwen3;
+    c.qk_norm = qwen3;
+    c.mrope_interleaved = qwen3;
     c.mrope_section = {1, 1, 2};
     return c;
 }
@@ -37,8 +41,9 @@ MapWeights randomWeights(const LlamaConfig& c) {
     return vqa::test::randomDecoderWeights(c);
 }
 
-LlamaDecoder makeDecoder(const LlamaConfig& c, const MapWeights& w) {
-    vqa::models::WeightLoader loader(w, torch::kCPU, torch::kFloat32);
+LlamaDecoder makeDecoder(const LlamaConfig& c, const MapWeights& w,
+                         torch::ScalarType dtype = torch::kFloat32) {
+    vqa::models::WeightLoader loader(w, torch::kCPU, dtype);
     return LlamaDecoder(c, loader, "m", "lm_head.weight");
 }
 
@@ -86,8 +91,35 @@ TEST(MRope, EachSectionTurnsByItsAxis) {
     }
 }
 
-TEST(MRope, TextAfterTheImageContinuesFromTheLargestPosition) {
-    const auto c = tinyConfig();
+TEST(MRope, InterleavedAxesTakeEveryThirdFrequency) {
+    // Qwen3-VL: frequency i turns by the height when i % 3 == 1 and i < 3 * sections[1], by
+    // the width when i % 3 == 2 and i < 3 * sections[2], else by the temporal position. With
+    // head_dim 24 (12 frequencies) and sections 4, 3, 5: height 1, 4, 7; width 2, 5, 8, 11
+    // (3 * 5 = 15 reaches past the last); temporal 0, 3, 6, 9, 10.
+    auto rot = Rotary::make(24, 10000.0, torch::kCPU);
+    auto p = torch::tensor({std::int64_t(5), std::int64_t(7), std::int64_t(11)}).view({3, 1});
+    auto [cos, sin] = rot.cosSinSections(p, {4, 3, 5}, torch::kFloat32, /*interleaved=*/true);
+    const int axis[12] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0, 2};
+    const double position[3] = {5, 7, 11};
+    for (int i = 0; i < 12; ++i) {
+        const double angle = position[axis[i]] / std::pow(10000.0, 2.0 * i / 24);
+        for (int half : {0, 12}) {
+            EXPECT_NEAR(cos[0][i + half].item<double>(), std::cos(angle), 1e-5) << i;
+            EXPECT_NEAR(sin[0][i + half].item<double>(), std::sin(angle), 1e-5) << i;
+        }
+    }
+    // Equal positions are plain rotary, interleaved or not.
+    auto q = torch::arange(5, torch::kInt64);
+    auto [pcos, psin] = rot.cosSin(q, torch::kFloat32);
+    auto [icos, isin] = rot.cosSinSections(torch::stack({q, q, q}), {4, 3, 5}, torch::kFloat32, true);
+    EXPECT_TRUE(torch::equal(pcos, icos));
+    EXPECT_TRUE(torch::equal(psin, isin));
+}
+
+class MRopeDecoder : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MRopeDecoder, TextAfterTheImageContinuesFromTheLargestPosition) {
+    const auto c = tinyConfig(GetParam());
     const auto w = randomWeights(c);
     const auto decoder = makeDecoder(c, w);
     torch::NoGradGuard no_grad;
@@ -165,4 +197,67 @@ TEST(MRope, WrongSectionsOrPositionsAreClearErrors) {
     EXPECT_THROW(plain.forward(x, e, true, nullptr, torch::arange(3, torch::kInt64)), vqa::Error);
 }
 
-} // namespace
+INSTANTIATE_TEST_SUITE_P(Decoders, MRopeDecoder, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Qwen3" : "Qwen2"; });
+
+// Qwen3's q/k norms in bfloat16: the one-token CPU step rounds like the general path.
+TEST(QkNorm, CpuStepAgreesWithTheGeneralPathInBfloat16) {
+    auto c = tinyConfig(true);
+    const auto w = randomWeights(c);
+    const auto decoder = makeDecoder(c, w, torch::kBFloat16);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    auto prompt = torch::randn({6, c.hidden_size}).to(torch::kBFloat16);
+    auto token = decoder.embed(torch::tensor({std::int64_t(5)}));
+    std::vector<torch::Tensor> logits;
+    for (bool off : {false, true}) {
+        vqa::models::setCpuDecodeStepDisabled(off);
+        KvCache cache = decoder.newCache(8);
+        decoder.forward(prompt, cache, false, nullptr);
+        logits.push_back(decoder.forward(token, cache, false, nullptr).to(torch::kFloat32));
+    }
+    vqa::models::setCpuDecodeStepDisabled(false);
+    EXPECT_LT((logits[0] - logits[1]).abs().max().item<double>(), 2e-2 * logits[1].abs().max().item<double>());
+    // Without the norms the logits differ: the norms are applied, not ignored.
+    auto plain = c;
+    plain.qk_norm = false;
+    const auto without = makeDecoder(plain, w, torch::kBFloat16);
+    KvCache cache = without.newCache(8);
+    without.forward(prompt, cache, false, nullptr);
+    auto other = without.forward(token, cache, false, nullptr).to(torch::kFloat32);
+    EXPECT_GT((other - logits[1]).abs().max().item<double>(), 1e-2);
+}
+
+// DeepStack's layer additions: zeros change nothing, and real ones change the logits of the
+// rows they are added at and after, never before (the decoder is causal).
+TEST(LayerAdditions, AddAtTheirRowsAfterTheFirstLayers) {
+    const auto c = tinyConfig(true);
+    const auto w = randomWeights(c);
+    const auto decoder = makeDecoder(c, w);
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(4);
+    auto prompt = torch::randn({9, c.hidden_size});
+    auto run = [&](const vqa::models::LayerAdditions* additions) {
+        KvCache cache = decoder.newCache(9);
+        return decoder.forward(prompt, cache, true, nullptr, {}, additions);
+    };
+    auto base = run(nullptr);
+    vqa::models::LayerAdditions zeros;
+    zeros.rows = torch::tensor({std::int64_t(3), std::int64_t(4)});
+    zeros.per_layer = {torch::zeros({2, c.hidden_size}), torch::zeros({2, c.hidden_size})};
+    EXPECT_TRUE(torch::equal(run(&zeros), base));
+    vqa::models::LayerAdditions some = zeros;
+    some.per_layer = {torch::randn({2, c.hidden_size}), torch::randn({2, c.hidden_size})};
+    auto changed = run(&some);
+    EXPECT_TRUE(torch::equal(changed.narrow(0, 0, 3), base.narrow(0, 0, 3)));
+    for (std::int64_t row = 3; row < 9; ++row)
+        EXPECT_GT((changed[row] - base[row]).abs().max().item<double>(), 1e-4) << row;
+    // Rows outside the call and more levels than layers are errors, not silent.
+    some.rows = torch::tensor({std::int64_t(3), std::int64_t(9)});
+    EXPECT_THROW(run(&some), vqa::Error);
+    some.rows = zeros.rows;
+    some.per_layer.push_back(torch::zeros({2, c.hidden_size}));
+    EXPECT_THROW(run(&some), vqa::Error);
+}
+
+}  // namespace

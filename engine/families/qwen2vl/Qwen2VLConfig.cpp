@@ -16,36 +16,25 @@ namespace {
 
 const char* kVision = "vision_config";
 
-// A size of the vision tower that has no sensible default: missing is an error.
-int requiredSize(const json& j, const char* name, const std::string& path) {
+} // namespace
+
+namespace qwen_config {
+
+int requiredVisionSize(const json& j, const char* name, const std::string& path) {
     if (!j.contains(name) || j[name].is_null())
-        throw Error(path + ": " + key(kVision, name) +
-                    " is missing; a Qwen2-VL vision tower needs it");
+        throw Error(path + ": " + key(kVision, name) + " is missing; a Qwen-VL vision tower needs it");
     return intField<int>(j, name, 1, path, kVision);
 }
 
-// The first of `names` present (older configs write in_chans and spatial_patch_size).
-int sizeField(const json& j, std::initializer_list<const char*> names, int fallback,
-              const std::string& path) {
+int visionSizeField(const json& j, std::initializer_list<const char*> names, int fallback,
+                    const std::string& path) {
     for (const char* n : names)
         if (j.contains(n) && !j[n].is_null())
             return intField<int>(j, n, fallback, path, kVision);
     return fallback;
 }
 
-// The text model's keys with the defaults of transformers' Qwen2VLTextConfig where absent,
-// and the rotary type "mrope" (a Qwen2-VL config's name for plain rotary over three
-// position axes) read as the default type the shared Llama parser knows.
-json textForLlamaParser(json text) {
-    const std::pair<const char*, json> defaults[] = {{"vocab_size", 152064},
-                                                     {"hidden_size", 8192},
-                                                     {"intermediate_size", 29568},
-                                                     {"num_hidden_layers", 80},
-                                                     {"num_attention_heads", 64},
-                                                     {"num_key_value_heads", 8},
-                                                     {"max_position_embeddings", 32768},
-                                                     {"rms_norm_eps", 1e-5},
-                                                     {"rope_theta", 1000000.0}};
+json textForLlamaParser(json text, const std::vector<std::pair<const char*, json>>& defaults) {
     for (const auto& [name, value] : defaults)
         if (!text.contains(name) || text[name].is_null())
             text[name] = value;
@@ -58,8 +47,7 @@ json textForLlamaParser(json text) {
 }
 
 std::vector<int> mropeSection(const json& text, const std::string& path, const std::string& where,
-                              int head_dim) {
-    std::vector<int> section{16, 24, 24}; // transformers' default
+                              int head_dim, std::vector<int> section) {
     std::string name = "mrope_section";
     for (const char* r : {"rope_scaling", "rope_parameters"})
         if (text.contains(r) && text[r].is_object() && text[r].contains("mrope_section")) {
@@ -82,14 +70,33 @@ std::vector<int> mropeSection(const json& text, const std::string& path, const s
     return section;
 }
 
+models::LlamaConfig parseText(const json& config, const std::string& path,
+                              const std::vector<std::pair<const char*, json>>& defaults, std::string& where) {
+    // transformers 5 nests the text model's keys in text_config; transformers 4 keeps them at
+    // the top.
+    const bool nested = config.contains("text_config") && config["text_config"].is_object();
+    const json& text = nested ? config["text_config"] : config;
+    where = nested ? "text_config" : "";
+    auto c = parseLlamaConfig(textForLlamaParser(text, defaults), path, where);
+    c.tie_word_embeddings = boolField(config, "tie_word_embeddings", false, path, "") ||
+                            (nested && boolField(text, "tie_word_embeddings", false, path, where));
+    return c;
+}
+
+} // namespace qwen_config
+
+using namespace qwen_config;
+
+namespace {
+
 models::Qwen2VLVisionConfig parseVision(const json& v, bool qwen25, const std::string& path) {
     models::Qwen2VLVisionConfig c;
-    c.depth = requiredSize(v, "depth", path);
-    c.num_heads = requiredSize(v, "num_heads", path);
+    c.depth = requiredVisionSize(v, "depth", path);
+    c.num_heads = requiredVisionSize(v, "num_heads", path);
     if (qwen25) {
-        c.hidden_size = requiredSize(v, "hidden_size", path);
-        c.intermediate_size = requiredSize(v, "intermediate_size", path);
-        c.out_hidden_size = requiredSize(v, "out_hidden_size", path);
+        c.hidden_size = requiredVisionSize(v, "hidden_size", path);
+        c.intermediate_size = requiredVisionSize(v, "intermediate_size", path);
+        c.out_hidden_size = requiredVisionSize(v, "out_hidden_size", path);
         c.hidden_act = stringField(v, "hidden_act", "silu", path, kVision);
         c.gated_mlp = true;
         c.window_size = intField<int>(v, "window_size", 112, path, kVision);
@@ -112,8 +119,8 @@ models::Qwen2VLVisionConfig parseVision(const json& v, bool qwen25, const std::s
         }
         c.tokens_per_second = intField<int>(v, "tokens_per_second", 4, path, kVision);
     } else {
-        c.hidden_size = requiredSize(v, "embed_dim", path);
-        c.out_hidden_size = requiredSize(v, "hidden_size", path);
+        c.hidden_size = requiredVisionSize(v, "embed_dim", path);
+        c.out_hidden_size = requiredVisionSize(v, "hidden_size", path);
         const double ratio = numberField(v, "mlp_ratio", 4.0, path, kVision);
         if (!(ratio > 0))
             throw Error(path + ": " + key(kVision, "mlp_ratio") + " must be positive");
@@ -122,8 +129,8 @@ models::Qwen2VLVisionConfig parseVision(const json& v, bool qwen25, const std::s
         c.gated_mlp = false;
         c.window_size = 0;
     }
-    c.in_channels = sizeField(v, {"in_channels", "in_chans"}, 3, path);
-    c.patch_size = sizeField(v, {"patch_size", "spatial_patch_size"}, 14, path);
+    c.in_channels = visionSizeField(v, {"in_channels", "in_chans"}, 3, path);
+    c.patch_size = visionSizeField(v, {"patch_size", "spatial_patch_size"}, 14, path);
     c.temporal_patch_size = intField<int>(v, "temporal_patch_size", 2, path, kVision);
     c.spatial_merge_size = intField<int>(v, "spatial_merge_size", 2, path, kVision);
     c.norm_eps = 1e-6; // fixed in the reference's blocks and merger
@@ -167,19 +174,23 @@ models::Qwen2VLConfig parseQwen2VLConfig(const json& config, const std::string& 
             "tower there");
     c.vision = parseVision(subObject(config, kVision, path), qwen25, path);
 
-    // transformers 5 nests the text model's keys in text_config; transformers 4 keeps them at the
-    // top.
-    const bool nested = config.contains("text_config") && config["text_config"].is_object();
-    const json& text = nested ? config["text_config"] : config;
-    const std::string where = nested ? "text_config" : "";
-    c.text = parseLlamaConfig(textForLlamaParser(text), path, where);
-    c.text.mrope_section = mropeSection(text, path, where, c.text.head_dim);
+    // transformers' Qwen2VLTextConfig defaults where a key is absent.
+    std::string where;
+    c.text = parseText(config, path,
+                       {{"vocab_size", 152064},
+                        {"hidden_size", 8192},
+                        {"intermediate_size", 29568},
+                        {"num_hidden_layers", 80},
+                        {"num_attention_heads", 64},
+                        {"num_key_value_heads", 8},
+                        {"max_position_embeddings", 32768},
+                        {"rms_norm_eps", 1e-5},
+                        {"rope_theta", 1000000.0}},
+                       where);
+    c.text.mrope_section = mropeSection(where.empty() ? config : config["text_config"], path, where,
+                                        c.text.head_dim, {16, 24, 24});
     c.text.qkv_bias = true; // Qwen2: biases on q, k and v, none on o_proj
     c.text.attention_bias = false;
-    // The config ties lm_head when either level asks for it.
-    c.text.tie_word_embeddings =
-        boolField(config, "tie_word_embeddings", false, path, "") ||
-        (nested && boolField(text, "tie_word_embeddings", false, path, where));
     if (c.vision.out_hidden_size != c.text.hidden_size)
         throw Error(path + ": " + key(kVision, qwen25 ? "out_hidden_size" : "hidden_size") + " (" +
                     std::to_string(c.vision.out_hidden_size) +

@@ -7,7 +7,10 @@
 // fullatt_block_indexes.
 #pragma once
 
+#include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,5 +22,29 @@ namespace vqa {
 // of the vision tower), wrong (mrope_section whose sum is not head_dim / 2, a non-positive
 // size) or unsupported.
 models::Qwen2VLConfig parseQwen2VLConfig(const nlohmann::json& config, const std::string& path);
+
+// Pieces the Qwen-VL families' parsers share (Qwen3VLConfig.cpp too).
+namespace qwen_config {
+
+// vision_config's size `name`, which has no sensible default: missing is an error.
+int requiredVisionSize(const nlohmann::json& vision, const char* name, const std::string& path);
+// The first of `names` present in vision_config, else `fallback`.
+int visionSizeField(const nlohmann::json& vision, std::initializer_list<const char*> names, int fallback,
+                    const std::string& path);
+// The text model's keys with `defaults` (the reference config class's) where absent, and the
+// rotary type "mrope" read as the plain type the shared Llama parser knows.
+nlohmann::json textForLlamaParser(nlohmann::json text,
+                                  const std::vector<std::pair<const char*, nlohmann::json>>& defaults);
+// rope_scaling / rope_parameters .mrope_section of `text` (at `where` in the file), else
+// `fallback`; throws unless it is three positive integers summing to head_dim / 2.
+std::vector<int> mropeSection(const nlohmann::json& text, const std::string& path, const std::string& where,
+                              int head_dim, std::vector<int> fallback);
+// The text model's configuration, in transformers 4's flat layout or 5's text_config, with
+// lm_head tied when either level asks for it; `where` receives where its keys are.
+models::LlamaConfig parseText(const nlohmann::json& config, const std::string& path,
+                              const std::vector<std::pair<const char*, nlohmann::json>>& defaults,
+                              std::string& where);
+
+}  // namespace qwen_config
 
 } // namespace vqa

@@ -20,37 +20,33 @@ void expectSame(const std::string& model_dir, const char* processor_key, int pro
 
 }  // namespace
 
-void checkQwen2VLConsistency(const models::Qwen2VLConfig& model, const Qwen2VLProcessorConfig& processor,
+void checkQwen2VLConsistency(const models::Qwen2VLVisionConfig& vision, const Qwen2VLProcessorConfig& processor,
                              const std::string& model_dir) {
-    expectSame(model_dir, "patch_size", processor.patch_size, "patch_size", model.vision.patch_size);
-    expectSame(model_dir, "merge_size", processor.merge_size, "spatial_merge_size", model.vision.spatial_merge_size);
+    expectSame(model_dir, "patch_size", processor.patch_size, "patch_size", vision.patch_size);
+    expectSame(model_dir, "merge_size", processor.merge_size, "spatial_merge_size", vision.spatial_merge_size);
     expectSame(model_dir, "temporal_patch_size", processor.temporal_patch_size, "temporal_patch_size",
-               model.vision.temporal_patch_size);
+               vision.temporal_patch_size);
 }
 
-Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
-    : config_(parseQwen2VLConfig(context.config, context.model_dir + "/config.json")),
-      processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
-      model_((checkQwen2VLConsistency(config_, processor_->config(), context.model_dir),
-              models::makeQwen2VL(config_, *context.weights, context.device, context.dtype,
-                                  context.quantization))) {}
+namespace qwen_runtime {
 
-Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
+Qwen2VLPixelBounds pixelBounds(const Qwen2VLProcessorConfig& c, const ImageOptions& options) {
     if (options.max_image_tokens <= 0)
         return {};
-    const auto& c = processor_->config();
     const std::int64_t per_token = std::int64_t(c.factor()) * c.factor();
     const std::int64_t max_pixels = std::min(c.max_pixels, std::int64_t(options.max_image_tokens) * per_token);
     return {std::min(c.min_pixels, max_pixels), max_pixels};
 }
 
-PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
-    Qwen2VLProcessedImage processed = processor_->process(image, pixelBounds(options));
+PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
+                           const ImageOptions& options, bool absolute_boxes) {
+    static const std::string kImagePad = "<|image_pad|>";
+    Qwen2VLProcessedImage processed = processor.process(image, pixelBounds(processor.config(), options));
     PreparedImage prepared;
     prepared.pixel_values = processed.pixel_values;
-    prepared.prompt_text.reserve(imagePlaceholder().size() * static_cast<std::size_t>(processed.numImageTokens()));
+    prepared.prompt_text.reserve(kImagePad.size() * static_cast<std::size_t>(processed.numImageTokens()));
     for (int i = 0; i < processed.numImageTokens(); ++i)
-        prepared.prompt_text += imagePlaceholder();
+        prepared.prompt_text += kImagePad;
 
     ImageLayout& layout = prepared.layout;
     layout.image_width = image.width;
@@ -58,28 +54,49 @@ PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOpt
     const int m = processed.merge_size;
     layout.blocks.push_back({processed.grid_h / m, processed.grid_w / m, 0, 0, double(image.width),
                              double(image.height), false});
-    // Qwen2.5-VL names boxes in the resized image's pixels; Qwen2-VL on a 0-1000 scale.
-    if (config_.model_type == "qwen2_5_vl") {
+    if (absolute_boxes) {
         layout.box_space_width = processed.resized_width;
         layout.box_space_height = processed.resized_height;
     }
     return prepared;
 }
 
-torch::Tensor Qwen2VLRuntime::positions(const std::vector<std::int64_t>& ids,
-                                        const std::vector<const PreparedImage*>& images) const {
-    const std::int64_t m = config_.vision.spatial_merge_size;
+torch::Tensor imageGrids(const std::vector<const PreparedImage*>& images, std::int64_t m) {
     auto grids = torch::empty({static_cast<std::int64_t>(images.size()), 3}, torch::kInt64);
     for (std::size_t i = 0; i < images.size(); ++i) {
         const auto& blocks = images[i]->layout.blocks;
         if (blocks.size() != 1)
-            throw Error("a Qwen2-VL image has one grid of tokens, not " + std::to_string(blocks.size()));
+            throw Error("a Qwen-VL image has one grid of tokens, not " + std::to_string(blocks.size()));
         grids[std::int64_t(i)][0] = 1;
         grids[std::int64_t(i)][1] = blocks[0].grid_rows * m;
         grids[std::int64_t(i)][2] = blocks[0].grid_cols * m;
     }
+    return grids;
+}
+
+}  // namespace qwen_runtime
+
+Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
+    : config_(parseQwen2VLConfig(context.config, context.model_dir + "/config.json")),
+      processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
+      model_((checkQwen2VLConsistency(config_.vision, processor_->config(), context.model_dir),
+              models::makeQwen2VL(config_, *context.weights, context.device, context.dtype,
+                                  context.quantization))) {}
+
+Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
+    return qwen_runtime::pixelBounds(processor_->config(), options);
+}
+
+PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
+    // Qwen2.5-VL names boxes in the resized image's pixels; Qwen2-VL on a 0-1000 scale.
+    return qwen_runtime::prepareImage(*processor_, image, options, config_.model_type == "qwen2_5_vl");
+}
+
+torch::Tensor Qwen2VLRuntime::positions(const std::vector<std::int64_t>& ids,
+                                        const std::vector<const PreparedImage*>& images) const {
     const auto id_tensor = torch::tensor(ids, torch::kInt64);
-    return models::qwen2VLRopePositions(id_tensor, config_, grids);
+    return models::qwen2VLRopePositions(id_tensor, config_,
+                                        qwen_runtime::imageGrids(images, config_.vision.spatial_merge_size));
 }
 
 }  // namespace vqa

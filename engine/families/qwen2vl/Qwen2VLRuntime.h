@@ -41,7 +41,22 @@ private:
 
 // Throws vqa::Error naming `model_dir` when the image processor cuts patches the vision tower
 // does not take (patch_size, merge_size, temporal_patch_size against config.json's).
-void checkQwen2VLConsistency(const models::Qwen2VLConfig& model, const Qwen2VLProcessorConfig& processor,
+void checkQwen2VLConsistency(const models::Qwen2VLVisionConfig& vision, const Qwen2VLProcessorConfig& processor,
                              const std::string& model_dir);
+
+// What the Qwen-VL runtimes share (Qwen3VLRuntime too).
+namespace qwen_runtime {
+
+// The processor's pixel bounds under `options` (max_image_tokens lowers max_pixels).
+Qwen2VLPixelBounds pixelBounds(const Qwen2VLProcessorConfig& processor, const ImageOptions& options);
+// The image resized and cut by `processor`, its prompt text (one <|image_pad|> per merged
+// patch) and its layout: one grid over the whole image; boxes named in the resized image's
+// pixels when `absolute_boxes` (Qwen2.5-VL), else on the 0-1000 scale.
+PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
+                           const ImageOptions& options, bool absolute_boxes);
+// image_grid_thw [images, 3] of prepared images, read back from their layouts.
+torch::Tensor imageGrids(const std::vector<const PreparedImage*>& images, std::int64_t merge_size);
+
+}  // namespace qwen_runtime
 
 }  // namespace vqa
