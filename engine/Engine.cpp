@@ -266,6 +266,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.quantization = plan.quantization;
     info.device = plan.device;
     info.weight_bytes = plan.memory.weight_bytes;
+    info.reasons_first = loaded->chat_format->answersStartWithReasoning();
     // Weights converted on load no longer need the mapped files.
     // Quantized: the decoder's stored bytes were read once and released; populating the
     // mapping would bring them back.

@@ -128,6 +128,9 @@ struct ModelInfo {
     std::string quantization;  // "" or the decoder's weight format: "q8_0", "q4_0", "q4_1"
     std::string device;
     std::int64_t weight_bytes = 0;  // the weights as they run (dtype, quantization), by the load plan
+    // A thinking model (its chat template opens the answer with <think>): an answer starts
+    // with the model's reasoning, which ends at "</think>".
+    bool reasons_first = false;
 };
 
 struct Progress {

@@ -28,6 +28,25 @@ std::pair<int, int> ChatMessage::wordOfToken(int token) const {
     return {token, token + 1};
 }
 
+int ChatMessage::reasoningEnd() const {
+    if (!reasons_first)
+        return 0;
+    const qsizetype end = text.indexOf(QLatin1String("</think>"));
+    return int(end < 0 ? text.size() : end);
+}
+
+int ChatMessage::answerStart() const {
+    if (!reasons_first)
+        return 0;
+    qsizetype end = text.indexOf(QLatin1String("</think>"));
+    if (end < 0)
+        return -1;
+    end += 8;
+    while (end < text.size() && text.at(end).isSpace())
+        ++end;
+    return int(end);
+}
+
 Conversation toConversation(const std::vector<ChatMessage>& messages, size_t end, bool with_image) {
     Conversation conversation;
     bool image_placed = !with_image;

@@ -26,11 +26,20 @@ struct ChatMessage {
     std::vector<TokenRecord> tokens;  // assistant answers only
     std::vector<GroundingBox> boxes;  // the boxes the answer names (GenerationResult::boxes)
     bool streaming = false;
+    // A thinking model's answer: its reasoning comes first and ends at "</think>" (the window
+    // shows it collapsed).
+    bool reasons_first = false;
     QString error;
     std::optional<Timings> timings;
     StopReason stop = StopReason::EndOfTurn;
 
     bool hasAttention() const;
+    // For an answer that reasons first: the end of its reasoning (where "</think>" starts, or
+    // the end of the text while it is still reasoning) and where what it says starts (after
+    // "</think>" and the line breaks that follow; -1 while it is still reasoning). Otherwise
+    // no reasoning: 0 and 0.
+    int reasoningEnd() const;
+    int answerStart() const;
     // Words as [first token, last token + 1), by the engine's splitter (vqa::wordSpans, the
     // one the CLI names its word heatmaps by): a word starts at a token that begins with
     // white space, follows one that ends with it, or is one punctuation character; tokens of

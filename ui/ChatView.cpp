@@ -199,6 +199,7 @@ ChatView::ChatView(QWidget* parent) : QTextBrowser(parent) {
 void ChatView::setMessages(const std::vector<ChatMessage>* messages) {
     messages_ = messages;
     hl_message_ = -1;
+    shown_reasoning_.clear();
     refresh();
 }
 
@@ -208,6 +209,18 @@ void ChatView::setAssistantName(const QString& name) {
     assistant_name_ = name;
     full_pending_ = true;
     scheduleRefresh();
+}
+
+void ChatView::setReasoningShown(int message, bool shown) {
+    if (shown == reasoningShown(message))
+        return;
+    if (shown)
+        shown_reasoning_.insert(message);
+    else
+        shown_reasoning_.erase(message);
+    if (stream_.message == message)
+        stream_ = {};  // rendered again whole: the reasoning shifts the answer
+    refreshMessage(message);
 }
 
 void ChatView::setHighlight(int message, int begin, int end) {
@@ -337,22 +350,26 @@ void ChatView::insertStreamingTail(QTextCursor& cursor, int mi, int frame_start)
     // The blocks were split where Markdown allows it, as far as a cheap look can tell; where
     // the finished answer proves that look wrong, it is rendered again whole.
     const int answer_start = frame_start + stream_.answer_doc;
+    const int answer_raw = stream_.answer_raw;
     stream_ = {};
-    if (!matchesFullRender(size_t(mi), answer_start, cursor.position())) {
+    if (!matchesFullRender(size_t(mi), answer_raw, answer_start, cursor.position())) {
         cursor.setPosition(answer_start);
         cursor.setPosition(document()->rootFrame()->childFrames().at(mi)->lastPosition(), QTextCursor::KeepAnchor);
         cursor.removeSelectedText();
-        token_pos_[size_t(mi)].assign(m.tokens.size(), {-1, -1});
-        insertMarkdown(cursor, size_t(mi), 0, int(m.text.size()), true, frame_start);
+        auto& pos = token_pos_[size_t(mi)];
+        for (auto& p : pos)  // the answer's tokens are placed again; the shown reasoning's stay
+            if (p.first >= answer_start - frame_start)
+                p = {-1, -1};
+        insertMarkdown(cursor, size_t(mi), answer_raw, int(m.text.size()), true, frame_start);
     }
 }
 
 // Whether document positions [begin, end) hold what rendering the whole answer at once gives:
 // the same characters (paragraph and cell breaks included) and the same kinds of blocks.
-bool ChatView::matchesFullRender(size_t mi, int begin, int end) const {
+bool ChatView::matchesFullRender(size_t mi, int raw_begin, int begin, int end) const {
     QTextDocument full;
     full.setDefaultFont(font());
-    full.setMarkdown((*messages_)[mi].text, QTextDocument::MarkdownDialectGitHub);
+    full.setMarkdown((*messages_)[mi].text.mid(raw_begin), QTextDocument::MarkdownDialectGitHub);
     const int count = full.characterCount() - 1;
     const int first = begin + 1;  // after the separator that starts the answer's first block
     if (end - first != count)
@@ -478,17 +495,28 @@ void ChatView::insertMessage(QTextCursor& cursor, size_t mi, const Style& st) {
     const QString who = user ? tr("You") : (assistant_name_.isEmpty() ? tr("Assistant") : assistant_name_);
     cursor.insertText(who, header);
 
+    // A thinking model's answer: the line for its reasoning first; what it says follows, once
+    // its reasoning has ended.
+    int start = 0;
+    if (!user && m.reasons_first && !m.text.isEmpty()) {
+        insertReasoning(cursor, mi, st, frame_start);
+        start = m.answerStart();
+    }
     if (user || m.text.isEmpty()) {
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
         cursor.insertText(m.text, QTextCharFormat());
         if (stream_.message == int(mi) && !m.streaming)
             stream_ = {};
+    } else if (start < 0) {
+        // Still reasoning: rendered whole on each refresh (the line, or the reasoning shown).
+        if (stream_.message == int(mi))
+            stream_ = {};
     } else if (m.streaming) {
         const int here = cursor.position() - frame_start;
-        stream_ = {int(mi), here, 0, here, 0, here, true};
+        stream_ = {int(mi), here, start, here, start, here, true, start};
         insertStreamingTail(cursor, int(mi), frame_start);
     } else {
-        insertMarkdown(cursor, mi, 0, int(m.text.size()), true, frame_start);
+        insertMarkdown(cursor, mi, start, int(m.text.size()), true, frame_start);
         if (stream_.message == int(mi))
             stream_ = {};
     }
@@ -590,6 +618,29 @@ void ChatView::insertMarkdown(QTextCursor& cursor, size_t mi, int begin, int end
             place(int(t), offset + local[t].first, offset + local[t].second);
 }
 
+void ChatView::insertReasoning(QTextCursor& cursor, size_t mi, const Style& st, int frame_start) {
+    const ChatMessage& m = (*messages_)[mi];
+    const int end = m.reasoningEnd();
+    int words = 0;
+    for (int i = 0; i < end; ++i)
+        words += !m.text.at(i).isSpace() && (i == 0 || m.text.at(i - 1).isSpace());
+    const bool shown = reasoningShown(int(mi));
+    const bool ongoing = m.answerStart() < 0 && m.streaming;
+    QTextCharFormat link;
+    link.setAnchor(true);
+    link.setAnchorHref(QStringLiteral("reasoning:%1").arg(mi));
+    link.setForeground(st.muted);
+    link.setFontPointSize(font().pointSizeF() * 0.9);
+    const QString count = words == 1 ? tr("1 word") : tr("%1 words").arg(words);
+    const QString what = ongoing ? tr("Reasoning… (%1 so far)").arg(count) : tr("Reasoning (%1)").arg(count);
+    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
+    cursor.insertText((shown ? QStringLiteral("▾ ") : QStringLiteral("▸ ")) + what +
+                          (shown ? tr(" — hide") : tr(" — show")),
+                      link);
+    if (shown && end > 0)
+        insertMarkdown(cursor, mi, 0, end, true, frame_start);
+}
+
 void ChatView::insertNotes(QTextCursor& cursor, size_t mi, const Style& st) {
     const ChatMessage& m = (*messages_)[mi];
     const bool user = m.role == Role::User;
@@ -655,6 +706,11 @@ void ChatView::onAnchorClicked(const QUrl& url) {
     int m = 0, t = 0;
     if (parseTokenHref(url, &m, &t)) {
         emit tokenClicked(m, t);
+    } else if (url.scheme() == QLatin1String("reasoning")) {
+        bool ok = false;
+        const int message = url.path().toInt(&ok);
+        if (ok && messages_ && message >= 0 && message < int(messages_->size()))
+            setReasoningShown(message, !reasoningShown(message));
     } else if (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https")) {
         QDesktopServices::openUrl(url);
     }

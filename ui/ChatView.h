@@ -1,10 +1,13 @@
 // The conversation: user questions and rendered-Markdown answers in bubbles. Every token
-// of an answer is an anchor, so hovering or clicking a word can show its heatmap.
+// of an answer is an anchor, so hovering or clicking a word can show its heatmap. A thinking
+// model's reasoning is shown collapsed to one line ("Reasoning (N words) — show") that
+// opens and closes it.
 #pragma once
 
 #include <QTextBrowser>
 #include <QTimer>
 
+#include <set>
 #include <vector>
 
 #include "ui/ChatMessage.h"
@@ -22,6 +25,9 @@ public:
     void setAssistantName(const QString& name);
     // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
     void setHighlight(int message, int begin, int end);
+    // Opens or closes the reasoning of answer `message` (what clicking its line does).
+    void setReasoningShown(int message, bool shown);
+    bool reasoningShown(int message) const { return shown_reasoning_.count(message) > 0; }
     // Rebuilds everything at once; renders one message again; or, soon, the last message
     // (coalesces the many updates while tokens stream in).
     void refresh();
@@ -53,11 +59,15 @@ private:
     // block, or continuing the current one) and records where its tokens went.
     void insertMarkdown(QTextCursor& cursor, size_t message, int begin, int end, bool new_block, int frame_start);
     void insertNotes(QTextCursor& cursor, size_t message, const Style& style);
+    // The line that stands for a thinking model's reasoning, and the reasoning when shown.
+    void insertReasoning(QTextCursor& cursor, size_t message, const Style& style, int frame_start);
     // While an answer streams, only its unfinished tail is rendered again on each refresh;
     // the paragraphs before it were rendered once (what keeps long answers cheap).
     void refreshStreamingTail(int message);
     void insertStreamingTail(QTextCursor& cursor, int message, int frame_start);
-    bool matchesFullRender(size_t message, int begin, int end) const;
+    // Whether document positions [begin, end) hold the full render of the answer's raw text
+    // from `raw_begin` on.
+    bool matchesFullRender(size_t message, int raw_begin, int begin, int end) const;
     void onRefreshTimer();
     void updateHighlight();
     void onHighlighted(const QUrl& url);
@@ -65,6 +75,7 @@ private:
 
     const std::vector<ChatMessage>* messages_ = nullptr;
     QString assistant_name_;
+    std::set<int> shown_reasoning_;  // answers whose reasoning is open
     int hl_message_ = -1, hl_begin_ = 0, hl_end_ = 0;
     QTimer refresh_timer_;
     bool full_pending_ = false;
@@ -78,6 +89,7 @@ private:
         int block_raw = 0, block_doc = 0;  // the last finished block ends here: the final look before it
         int raw_end = 0, doc_end = 0;      // text before this is rendered (may end inside a paragraph)
         bool new_block = true;             // whether the text at raw_end starts a new block
+        int answer_raw = 0;                // where the rendered answer starts in the raw text
     } stream_;
 };
 

@@ -87,6 +87,7 @@ void ConversationController::beginAnswer(const QString& question) {
     ChatMessage answer;
     answer.role = Role::Assistant;
     answer.streaming = true;
+    answer.reasons_first = model_->info() && model_->info()->reasons_first;
     s->messages.push_back(answer);
     generating_ = s;
     clock_.start();

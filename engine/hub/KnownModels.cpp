@@ -59,7 +59,7 @@ const std::vector<KnownModel>& knownModels() {
          false},
         {"Qwen/Qwen3-VL-2B-Thinking", "Qwen3-VL 2B Thinking", "qwen3_vl", "Apache-2.0",
          4'260'000'000ULL, 9'500'000'000ULL,
-         "Qwen3-VL 2B that reasons step by step before it answers (the reasoning is shown "
+         "Qwen3-VL 2B that reasons step by step before it answers (the window shows the reasoning "
          "collapsed): slower, better on puzzles, counting and charts.",
          false},
         {"Qwen/Qwen2-VL-2B-Instruct", "Qwen2-VL 2B Instruct", "qwen2_vl", "Apache-2.0",

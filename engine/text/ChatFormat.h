@@ -31,6 +31,10 @@ public:
     // Text that ends an assistant turn; generation stops when it appears
     // (SmolVLM: "<end_of_utterance>"). Use stopTokenIds() for the ids.
     virtual std::vector<std::string> stopStrings() const = 0;
+
+    // Whether the generation prompt opens the model's reasoning (a thinking model's "<think>"),
+    // so that an answer is its reasoning, then "</think>", then what it says.
+    virtual bool answersStartWithReasoning() const { return false; }
 };
 
 // A role as the templates name it: "system", "user", "assistant".

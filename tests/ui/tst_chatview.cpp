@@ -215,6 +215,80 @@ private slots:
         }
         QVERIFY(doc->toPlainText().contains(QStringLiteral("Second paragraph with plain words only.")));
     }
+
+    // A thinking model's answer: its reasoning stands collapsed as one line while it streams
+    // and after; what it says after </think> renders as any answer, streamed or whole; the
+    // line opens and closes the reasoning, whose tokens are then hoverable too.
+    void reasoningIsCollapsedUntilOpened() {
+        const QString reasoning = QStringLiteral("Let me look at the shapes carefully.\nThere are two.");
+        const QString answer = reasoning + QStringLiteral("\n</think>\n\nTwo **shapes**: a square and a disc.");
+        std::vector<ChatMessage> messages(2);
+        messages[0].role = Role::User;
+        messages[0].text = QStringLiteral("How many shapes?");
+        messages[1].role = Role::Assistant;
+        messages[1].streaming = true;
+        messages[1].reasons_first = true;
+        ChatView view;
+        view.resize(600, 800);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.setMessages(&messages);
+        bool seen_ongoing = false;
+        for (auto [b, e] : chunks(answer, 3u)) {
+            ChatMessage& m = messages[1];
+            TokenRecord r;
+            r.start = int(m.text.size());
+            m.text += answer.mid(b, e - b);
+            r.end = int(m.text.size());
+            m.tokens.push_back(r);
+            view.refreshMessage(1);
+            const QString shown = view.document()->toPlainText();
+            QVERIFY2(!shown.contains(QStringLiteral("shapes carefully")), qPrintable(shown));
+            if (m.answerStart() < 0) {
+                QVERIFY2(shown.contains(QStringLiteral("Reasoning…")), qPrintable(shown));
+                seen_ongoing = true;
+            }
+        }
+        QVERIFY(seen_ongoing);
+        messages[1].streaming = false;
+        view.refreshMessage(1);
+        const QString done = view.document()->toPlainText();
+        QVERIFY2(done.contains(QStringLiteral("Reasoning (10 words)")), qPrintable(done));
+        QVERIFY2(done.contains(QStringLiteral("Two shapes: a square and a disc.")), qPrintable(done));
+        QVERIFY(!done.contains(QStringLiteral("</think>")));
+
+        // The same as rendering the finished messages at once.
+        ChatView full;
+        full.resize(600, 800);
+        full.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&full));
+        full.setMessages(&messages);
+        QCOMPARE(view.document()->toPlainText(), full.document()->toPlainText());
+        QCOMPARE(anchorsOf(view.document()).join('\n'), anchorsOf(full.document()).join('\n'));
+
+        const ChatMessage& m = messages[1];
+        auto tokenAt = [&](int raw) {
+            for (int t = 0; t < int(m.tokens.size()); ++t)
+                if (m.tokens[size_t(t)].start <= raw && raw < m.tokens[size_t(t)].end)
+                    return t;
+            return -1;
+        };
+        const int in_reasoning = tokenAt(int(m.text.indexOf(QStringLiteral("carefully"))));
+        const int in_answer = tokenAt(int(m.text.indexOf(QStringLiteral("square"))));
+        QVERIFY(view.tokenRect(1, in_reasoning).isEmpty());
+        QVERIFY(!view.tokenRect(1, in_answer).isEmpty());
+
+        emit view.anchorClicked(QUrl(QStringLiteral("reasoning:1")));
+        QVERIFY(view.reasoningShown(1));
+        const QString open = view.document()->toPlainText();
+        QVERIFY2(open.contains(QStringLiteral("Let me look at the shapes carefully.")), qPrintable(open));
+        QVERIFY2(open.indexOf(QStringLiteral("carefully")) < open.indexOf(QStringLiteral("square")), qPrintable(open));
+        QVERIFY(!view.tokenRect(1, in_reasoning).isEmpty());
+        QVERIFY(!view.tokenRect(1, in_answer).isEmpty());
+        emit view.anchorClicked(QUrl(QStringLiteral("reasoning:1")));
+        QVERIFY(!view.reasoningShown(1));
+        QCOMPARE(view.document()->toPlainText(), done);
+    }
 };
 
 QTEST_MAIN(TestChatView)

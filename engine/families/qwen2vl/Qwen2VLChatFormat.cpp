@@ -51,6 +51,8 @@ class Qwen2VLChatFormat final : public ChatFormat {
 
     std::string imagePlaceholder() const override { return "<|image_pad|>"; }
 
+    bool answersStartWithReasoning() const override { return thinking_; }
+
     std::vector<std::string> stopStrings() const override {
         return {"<|im_end|>", "<|endoftext|>"};
     }
