@@ -6,6 +6,7 @@ Run it with the Python that has torch and transformers (the reference venv):
   python tests/bench/run_bench.py [--build build] [--models 256m,500m]
       [--dtypes float32,bfloat16] [--tokens 128] [--threads 2] [--skip-llama]
   python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16 --tokens 32 --skip-llama
+  python tests/bench/run_bench.py --models qwen3-vl-2b --dtypes bfloat16,int8,int4 --tokens 32 --skip-llama
   python tests/bench/run_bench.py --models 256m,500m --dtypes float32,bfloat16,int8,int4
 
 The dtypes int8 and int4 load the bf16 checkpoint with the decoder's weights quantized on load
@@ -20,7 +21,8 @@ all logits on).
 The second form measures Qwen2.5-VL-3B-Instruct's shapes (the whole 36-layer decoder and
 32-block vision tower, random weights, bf16: about 7.5 GB on disk and in memory per engine)
 against transformers, with the project's Qwen2-like test tokenizer; its results go to a
-section of their own in docs/BENCHMARKS.md. llama.cpp's side converts SmolLM decoders only.
+section of their own in docs/BENCHMARKS.md. The third measures Qwen3-VL-2B-Instruct's shapes
+the same way (about 4.3 GB in bf16). llama.cpp's side converts SmolLM decoders only.
 
 It writes random-weight SmolVLM checkpoints with the real configurations (256M from the
 fixture, 500M from the values below), one 512x512 image and a fixed question, and measures
@@ -203,7 +205,19 @@ QWEN25VL_3B_VISION = {"depth": 32, "hidden_size": 1280, "intermediate_size": 342
                       "in_channels": 3, "out_hidden_size": 2048, "patch_size": 14, "spatial_merge_size": 2,
                       "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31],
                       "hidden_act": "silu", "tokens_per_second": 2}
-QWEN_MODELS = {"qwen2.5-vl-3b"}
+# Qwen3-VL-2B-Instruct: the 24-block vision tower with DeepStack levels from blocks 5, 11 and
+# 17, the 28-layer Qwen3 decoder (q/k norms, interleaved M-RoPE), tied embeddings.
+QWEN3VL_2B_TEXT = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 28,
+                   "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "rms_norm_eps": 1e-6,
+                   "max_position_embeddings": 262144, "hidden_act": "silu", "tie_word_embeddings": True,
+                   "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
+                                       "mrope_section": [24, 20, 20], "mrope_interleaved": True}}
+QWEN3VL_2B_VISION = {"depth": 24, "hidden_size": 1024, "intermediate_size": 4096, "num_heads": 16,
+                     "in_channels": 3, "out_hidden_size": 2048, "patch_size": 16, "spatial_merge_size": 2,
+                     "temporal_patch_size": 2, "num_position_embeddings": 2304,
+                     "deepstack_visual_indexes": [5, 11, 17], "hidden_act": "gelu_pytorch_tanh"}
+QWEN_MODELS = {"qwen2.5-vl-3b", "qwen3-vl-2b"}
+QWEN_HEADINGS = {"qwen2.5-vl-3b": "Qwen2.5-VL-3B", "qwen3-vl-2b": "Qwen3-VL-2B"}
 
 # Quantized precisions: run from the bf16 checkpoint; llama.cpp's GGUF type for each dtype.
 QUANTIZED = {"int8", "int4"}
@@ -231,12 +245,19 @@ def logits_error(logits, reference):
             "top1_agreement": float((a.argmax(-1) == r.argmax(-1)).mean())}
 
 
+def qwen_classes(name):
+    """The reference's config and model classes of a Qwen benchmark model."""
+    import transformers
+    if name == "qwen3-vl-2b":
+        return transformers.Qwen3VLConfig, transformers.Qwen3VLForConditionalGeneration
+    return transformers.Qwen2_5_VLConfig, transformers.Qwen2_5_VLForConditionalGeneration
+
+
 def worker_make_qwen(args):
-    """A random Qwen2.5-VL-3B-shaped checkpoint in bf16 with the project's Qwen2-like test
-    tokenizer and chat template (tests/reference/reference_common.py); the special token ids
-    in config.json are the tokenizer's, the vocabulary keeps the real size."""
+    """A random Qwen2.5-VL-3B- or Qwen3-VL-2B-shaped checkpoint in bf16 with the project's
+    Qwen-like test tokenizer and chat template (tests/reference/reference_common.py); the
+    special token ids in config.json are the tokenizer's, the vocabulary keeps the real size."""
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
     from reference_common import write_qwen2_tokenizer
@@ -246,22 +267,32 @@ def worker_make_qwen(args):
     if os.path.exists(os.path.join(out, "done")):
         return {}
     shutil.rmtree(out, ignore_errors=True)
-    added = write_qwen2_tokenizer(out, "qwen2.5-vl")
+    qwen3 = args.config_name == "qwen3-vl-2b"
+    added = write_qwen2_tokenizer(out, "qwen3-vl" if qwen3 else "qwen2.5-vl")
     ids = dict(image_token_id=added["<|image_pad|>"], video_token_id=added["<|video_pad|>"],
                vision_start_token_id=added["<|vision_start|>"], vision_end_token_id=added["<|vision_end|>"])
-    text = dict(QWEN25VL_3B_TEXT, bos_token_id=added["<|endoftext|>"], eos_token_id=added["<|im_end|>"])
-    vision = dict(QWEN25VL_3B_VISION)
+    text = dict(QWEN3VL_2B_TEXT if qwen3 else QWEN25VL_3B_TEXT, bos_token_id=added["<|endoftext|>"],
+                eos_token_id=added["<|im_end|>"])
+    vision = dict(QWEN3VL_2B_VISION if qwen3 else QWEN25VL_3B_VISION)
     if args.qwen_layers:  # a quick check of the script, not a measurement
         text["num_hidden_layers"] = vision["depth"] = args.qwen_layers
-        vision["fullatt_block_indexes"] = [args.qwen_layers - 1]
-    cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **ids)
+        if qwen3:
+            vision["deepstack_visual_indexes"] = list(range(min(3, args.qwen_layers)))
+        else:
+            vision["fullatt_block_indexes"] = [args.qwen_layers - 1]
+    config_class, model_class = qwen_classes(args.config_name)
+    cfg = config_class(text_config=text, vision_config=vision, tie_word_embeddings=True, **ids)
     torch.manual_seed(7)
     torch.set_default_dtype(torch.bfloat16)
-    model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    model = model_class(cfg).eval()
     torch.set_default_dtype(torch.float32)
     model.config.dtype = torch.bfloat16
     model.save_pretrained(out, max_shard_size="2GB")
-    Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280).save_pretrained(out)
+    if qwen3:  # Qwen3-VL's processor: 16-pixel patches, mean and std 0.5, its pixel bounds
+        Qwen2VLImageProcessorPil(min_pixels=65536, max_pixels=16777216, patch_size=16, image_mean=[0.5] * 3,
+                                 image_std=[0.5] * 3).save_pretrained(out)
+    else:
+        Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 1280).save_pretrained(out)
     open(os.path.join(out, "done"), "w").write("ok")
     log(f"wrote {out} ({dir_bytes(out) / 2**20:.0f} MiB)")
     return {}
@@ -335,18 +366,19 @@ def worker_transformers(args):
 
 
 def worker_transformers_qwen(args):
-    """The same measurements for a Qwen2.5-VL checkpoint: the prompt built as Qwen2_5_VLProcessor
-    builds it (the chat template's <|image_pad|> expanded to one per merged patch)."""
+    """The same measurements for a Qwen2.5-VL or Qwen3-VL checkpoint: the prompt built as their
+    processors build it (the chat template's <|image_pad|> expanded to one per merged patch)."""
     import torch
     from PIL import Image
-    from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoTokenizer
     from transformers.cache_utils import DynamicCache
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
+    qwen3 = args.config_name == "qwen3-vl-2b"
     t = time.perf_counter()
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
+    model = qwen_classes(args.config_name)[1].from_pretrained(args.model, dtype=dtype).eval()
     tok = AutoTokenizer.from_pretrained(args.model)
     ip = Qwen2VLImageProcessorPil.from_pretrained(args.model)
     load_s = time.perf_counter() - t
@@ -363,9 +395,17 @@ def worker_transformers_qwen(args):
         text = text.replace("<|image_pad|>", "<|image_pad|>" * (int(grid.prod()) // 4))
         ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
         t1 = time.perf_counter()
-        features = model.model.get_image_features(pixels["pixel_values"].to(dtype), grid,
-                                                  return_dict=True).pooler_output
+        encoded = model.model.get_image_features(pixels["pixel_values"].to(dtype), grid, return_dict=True)
+        features = encoded.pooler_output
         t2 = time.perf_counter()
+        if qwen3:  # DeepStack's levels go in with the features: the model's own forward places them
+            mm = (ids == image_id).int()
+            cache = DynamicCache(config=model.config)
+            out = model(input_ids=ids, mm_token_type_ids=mm, image_grid_thw=grid, mm_encoder_outputs={"image": encoded},
+                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            tok0 = int(out.logits[0, -1].argmax())
+            t3 = time.perf_counter()
+            return ids, cache, tok0, model.model.rope_deltas, (t0, t1, t2, t3)
         embeds = model.model.get_input_embeddings()(ids)
         mask = (ids == image_id)[..., None].expand_as(embeds)
         embeds = embeds.masked_scatter(mask, torch.cat(list(features), 0).to(embeds.dtype))
@@ -698,12 +738,18 @@ def ratio(a, b):
 
 def markdown(report, json_name):
     m = report["machine"]
-    qwen = report.get("family") == "qwen2_5_vl"
+    family = report.get("family")
+    qwen = family in QWEN_MODELS
     conditions = (
         "one 512x512 image (resized to 504x504: 324 image tokens), the question "
         f"\"{QUESTION}\", {report['tokens']} forced new tokens (EOS ignored), random weights at "
         "Qwen2.5-VL-3B-Instruct's configuration (the 32-block vision tower with windows, the "
         "36-layer decoder, tied embeddings) and the project's Qwen2-like test tokenizer"
+        if family == "qwen2.5-vl-3b" else
+        "one 512x512 image (32 x 32 patches of 16 pixels: 256 image tokens), the question "
+        f"\"{QUESTION}\", {report['tokens']} forced new tokens (EOS ignored), random weights at "
+        "Qwen3-VL-2B-Instruct's configuration (the 24-block vision tower with three DeepStack "
+        "levels, the 28-layer Qwen3 decoder, tied embeddings) and the project's Qwen-like test tokenizer"
         if qwen else
         f"one 512x512 image (one 512-pixel tile, 64 image tokens), the question \"{QUESTION}\", "
         f"{report['tokens']} forced new tokens (EOS ignored), random weights with the real "
@@ -721,7 +767,7 @@ def markdown(report, json_name):
              f"({report.get('note', '')})",
              f"- Versions: {report.get('versions')}", ""]
     for name, r in report["models"].items():
-        heading = ("Qwen2.5-VL-3B shapes" if qwen else "7B-class decoder (LLaVA-1.5-7B's language model)"
+        heading = (QWEN_HEADINGS[name] + " shapes" if qwen else "7B-class decoder (LLaVA-1.5-7B's language model)"
                    if name in BF16_ONLY else "SmolVLM-" + name.upper())
         lines += [f"### {heading}", "",
                   f"Checkpoint bytes: fp32 {r.get('checkpoint_mib', {}).get('float32', 0):.0f} MiB, "
@@ -888,9 +934,9 @@ def main():
     import transformers
     report["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
     qwen = [n in QWEN_MODELS for n in args.models.split(",")]
-    if any(qwen) and not all(qwen):
-        raise SystemExit("measure Qwen2.5-VL in a run of its own (its results have a section of their own)")
-    report["family"] = "qwen2_5_vl" if all(qwen) else "idefics3"
+    if any(qwen) and (not all(qwen) or len(qwen) > 1):
+        raise SystemExit("measure a Qwen model in a run of its own (its results have a section of their own)")
+    report["family"] = args.models if all(qwen) else "idefics3"
     for name in args.models.split(","):
         mdir = os.path.join(args.work, name if name in QWEN_MODELS else f"smolvlm-{name}")
         log(f"{name}: checkpoints")
@@ -950,13 +996,14 @@ def main():
 def save(report, args):
     report["load_after"] = load_average()
     seven = list(report["models"]) == ["7b"]
-    stem = ("benchmarks-qwen2.5-vl-3b" if report.get("family") == "qwen2_5_vl" else
+    family = report.get("family")
+    stem = (f"benchmarks-{family}" if family in QWEN_MODELS else
             "benchmarks-7b" if seven else "benchmarks")
     json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
     write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads,
-                   "Qwen2.5-VL-3B" if report.get("family") == "qwen2_5_vl" else
+                   QWEN_HEADINGS[family] if family in QWEN_MODELS else
                    "7B-class decoder, quantized" if seven else "")
     return json_out
 
