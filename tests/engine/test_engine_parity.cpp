@@ -223,6 +223,33 @@ TEST_P(EngineParity, ImageDetailLowersTheImageTokensWhereTheFamilyAllowsIt) {
     EXPECT_EQ(again.token_ids, ids(*ref_, "generated"));
 }
 
+// A thinking model (Qwen3-VL's Thinking template): the model information says its answers
+// start with reasoning, and the prompts are the template's, the earlier reasoning left out.
+TEST(ThinkingModel, PromptsAreTheTemplatesAndTheInfoSaysSo) {
+    const auto dir = test::referenceDir("qwen3vl") / "thinking";
+    VQA_SKIP_UNLESS_EXISTS(dir / "rendered.json", "run tests/reference/make_qwen3vl.py (ctest: reference.qwen3vl)");
+    const auto ref = SafetensorsFile::open((dir / "reference.safetensors").string());
+    const auto rendered = nlohmann::json::parse(std::ifstream(dir / "rendered.json"));
+    Engine engine;
+    LoadOptions load;
+    load.device = DevicePreference::Cpu;
+    EXPECT_TRUE(engine.load((dir / "model").string(), load).reasons_first);
+    Request request;
+    for (int i = 0; i < 2; ++i) {
+        const auto path = dir.parent_path() / "engine" / ("image" + std::to_string(i) + ".png");
+        request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
+        request.image_keys.push_back(path.string());
+    }
+    request.conversation.push_back(userTurn(rendered["turns"][0]));
+    EXPECT_EQ(engine.promptTokens(request), ids(*ref, "input_ids"));
+    request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, rendered["earlier_answer"]}}});
+    request.conversation.push_back(userTurn(rendered["turns"][1]));
+    EXPECT_EQ(engine.promptTokens(request), ids(*ref, "input_ids_turn2"));
+    // The Instruct template opens no reasoning.
+    Engine instruct;
+    EXPECT_FALSE(instruct.load((dir.parent_path() / "engine" / "model").string(), load).reasons_first);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, EngineParity,
                          ::testing::Values("idefics3/tiny_untied", "idefics3/tiny_tied", "qwen2vl/engine",
                                            "qwen3vl/engine"),

@@ -1,13 +1,18 @@
 // parseQwen3VLConfig: Qwen3-VL's config.json as released (rope_scaling with rope_theta beside
 // it) and as transformers 5 saves it (rope_parameters), the Qwen3 decoder's switches, and a
-// clear message for each thing it refuses (the mixture-of-experts models among them).
+// clear message for each thing it refuses (the mixture-of-experts models among them). And
+// Qwen3-VL's chat templates, Instruct and Thinking, against what transformers renders.
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/families/Families.h"
 #include "engine/families/qwen3vl/Qwen3VLConfig.h"
+#include "engine/text/ChatFormat.h"
 #include "models/base/Error.h"
+#include "tests/common/TestPaths.h"
 
 using nlohmann::json;
 
@@ -112,6 +117,39 @@ TEST(Qwen3VLConfig, RefusesWhatItCannotRunByName) {
     json levels = qwen3vl2b();
     levels["text_config"]["num_hidden_layers"] = 2;
     EXPECT_NE(errorOf(levels).find("3 DeepStack levels"), std::string::npos) << errorOf(levels);
+}
+
+// The templates make_qwen3vl.py wrote (Instruct: engine/, Thinking: thinking/) and what
+// transformers rendered with them: the same text from the chat format each is recognized as.
+TEST(Qwen3VLChatFormat, RendersAsTheReleasedTemplatesDo) {
+    const auto dir = vqa::test::referenceDir("qwen3vl");
+    VQA_SKIP_UNLESS_EXISTS(dir / "thinking" / "rendered.json", "run tests/reference/make_qwen3vl.py");
+    const json ref = json::parse(std::ifstream(dir / "thinking" / "rendered.json"));
+    auto templateOf = [](const std::filesystem::path& model) {
+        return json::parse(std::ifstream(model / "chat_template.json"))["chat_template"].get<std::string>();
+    };
+    auto turn = [](vqa::Role role, const json& parts) {
+        vqa::Turn t{role, {}};
+        for (const auto& p : parts)
+            t.content.push_back(p["type"] == "image" ? vqa::ContentPart{vqa::ContentPart::Kind::Image, {}}
+                                                     : vqa::ContentPart{vqa::ContentPart::Kind::Text, p["text"]});
+        return t;
+    };
+    const vqa::Conversation first = {turn(vqa::Role::User, ref["turns"][0])};
+    vqa::Conversation second = first;
+    second.push_back({vqa::Role::Assistant, {{vqa::ContentPart::Kind::Text, ref["earlier_answer"]}}});
+    second.push_back(turn(vqa::Role::User, ref["turns"][1]));
+
+    const auto instruct = vqa::chatFormatFor(templateOf(dir / "engine" / "model"));
+    EXPECT_FALSE(instruct->answersStartWithReasoning());
+    EXPECT_EQ(instruct->render(first, true), ref["instruct_rendered"][0].get<std::string>());
+    EXPECT_EQ(instruct->render(second, true), ref["instruct_rendered"][1].get<std::string>());
+
+    const auto thinking = vqa::chatFormatFor(templateOf(dir / "thinking" / "model"));
+    EXPECT_TRUE(thinking->answersStartWithReasoning());
+    EXPECT_EQ(thinking->render(first, true), ref["rendered"][0].get<std::string>());
+    // The earlier answer's reasoning is left out of the history.
+    EXPECT_EQ(thinking->render(second, true), ref["rendered"][1].get<std::string>());
 }
 
 }  // namespace

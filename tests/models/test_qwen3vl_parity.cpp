@@ -7,11 +7,13 @@
 #include <chrono>
 #include <iostream>
 
+#include "engine/families/qwen2vl/Qwen2VLImageProcessor.h"
 #include "engine/families/qwen3vl/Qwen3VLConfig.h"
 #include "engine/generation/PromptEmbedding.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelConfig.h"
 #include "engine/io/SafetensorsFile.h"
+#include "engine/vision/ImageIO.h"
 #include "models/Interrupt.h"
 #include "models/Qwen2VL.h"
 #include "models/Qwen3VL.h"
@@ -55,6 +57,24 @@ torch::Tensor positionsOf(Qwen3VLModel& m, const torch::Tensor& ids, const torch
     const auto& c = m.config();
     return vqa::models::qwenRopePositions(ids, c.image_token_id, c.video_token_id, c.vision.spatial_merge_size,
                                           grids);
+}
+
+// Qwen2-VL's image processor with the settings a Qwen3-VL checkpoint saves (16-pixel patches,
+// mean and std 0.5) gives the reference's frames, and their patches the reference's pixel values.
+TEST(Qwen3VLProcessor, FramesAndPatchesAreTheReferences) {
+    const auto dir = referenceDir("qwen3vl");
+    VQA_SKIP_UNLESS_EXISTS(dir / "processor" / "processor.safetensors", kWhy);
+    auto proc = processorReference();
+    const vqa::Qwen2VLImageProcessor processor(vqa::Qwen2VLProcessorConfig::load((dir / "untied" / "model").string()));
+    EXPECT_EQ(processor.config().patch_size, 16);
+    const auto vision = configOf(dir / "untied" / "model").vision;
+    for (const auto& image : kImages) {
+        const auto out = processor.process(vqa::decodeImageFile((dir / "processor" / (image + ".png")).string()));
+        EXPECT_LT(maxAbsDiff(out.pixel_values, proc->tensor(image + "_frames")), 1e-6) << image;
+        const auto patches = vqa::models::flattenPatches(out.pixel_values, vision);
+        EXPECT_TRUE(torch::equal(patches.grid_thw, proc->tensor(image + "_grid_thw").clone())) << image;
+        EXPECT_LT(maxAbsDiff(patches.flat, proc->tensor(image + "_pixel_values")), 1e-6) << image;
+    }
 }
 
 class Qwen3VLParity : public ::testing::TestWithParam<std::string> {

@@ -92,6 +92,35 @@ QWEN25VL_EXTRA_TOKENS = ["<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim
                          "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"]
 
 
+# Qwen3-VL's templates (Instruct and Thinking), as released, without tools and video: no default
+# system turn; the Thinking one opens the answer with <think> and renders an earlier answer
+# without its reasoning (Qwen3's content.split('</think>')[-1].lstrip('\n')).
+def qwen3vl_template(thinking):
+    assistant_text = ("{% set t = content['text'] if content['text'] is defined else content %}"
+                      "{% if '</think>' in t %}{{ t.split('</think>')[-1].lstrip('\n') }}{% else %}{{ t }}{% endif %}"
+                      if thinking else "{{ content['text'] }}")
+    assistant_string = ("{% if '</think>' in message['content'] %}"
+                        "{{ message['content'].split('</think>')[-1].lstrip('\n') }}"
+                        "{% else %}{{ message['content'] }}{% endif %}" if thinking else "{{ message['content'] }}")
+    return (
+        "{% set image_count = namespace(value=0) %}"
+        "{% for message in messages %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}"
+        "{% if message['role'] == 'assistant' %}" + assistant_string + "{% else %}{{ message['content'] }}{% endif %}"
+        "{% else %}{% for content in message['content'] %}"
+        "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+        "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+        "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+        "{% elif 'text' in content %}"
+        "{% if message['role'] == 'assistant' %}" + assistant_text + "{% else %}{{ content['text'] }}{% endif %}"
+        "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n" + ("<think>\n" if thinking else "") + "{% endif %}")
+
+
+QWEN3VL_EXTRA_TOKENS = QWEN25VL_EXTRA_TOKENS + ["<tool_response>", "</tool_response>", "<think>", "</think>"]
+
+
 def qwen2_training_text():
     """The small, fixed corpus the test tokenizer's merges are learned from."""
     import random
@@ -122,7 +151,9 @@ def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
     """Writes a Qwen2-like byte-level BPE into `folder`: tokenizer.json (Qwen2's NFC normalizer,
     its Split regex then ByteLevel without regex, the ByteLevel decoder, merges trained here on a
     small fixed corpus), tokenizer_config.json and chat_template.json as Qwen2-VL's (variant
-    "qwen2-vl") or Qwen2.5-VL's ("qwen2.5-vl": eight more added tokens, not special).
+    "qwen2-vl"), Qwen2.5-VL's ("qwen2.5-vl": eight more added tokens, not special) or Qwen3-VL's
+    ("qwen3-vl", "qwen3-vl-thinking": four more, <think> and </think> among them, and the
+    templates of qwen3vl_template).
     Deterministic. Returns {token: id} for the added tokens; the last id + 1 is the vocabulary
     size (config.json's vocab_size may be larger, as the real checkpoints' is)."""
     import json
@@ -130,7 +161,7 @@ def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
 
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-    if variant not in ("qwen2-vl", "qwen2.5-vl"):
+    if variant not in ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-thinking"):
         raise ValueError(f"unknown variant {variant!r}")
     tok = Tokenizer(models.BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="",
                                fuse_unk=False, byte_fallback=False))
@@ -145,7 +176,9 @@ def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
     tok.train_from_iterator(qwen2_training_text(), trainer=trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN2VL_SPECIAL_TOKENS])
-    extra = QWEN25VL_EXTRA_TOKENS if variant == "qwen2.5-vl" else []
+    extra = (QWEN3VL_EXTRA_TOKENS if variant.startswith("qwen3") else
+             QWEN25VL_EXTRA_TOKENS if variant == "qwen2.5-vl" else [])
+    template = qwen3vl_template(variant.endswith("thinking")) if variant.startswith("qwen3") else QWEN2VL_TEMPLATE
     if extra:
         tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in extra])
     os.makedirs(folder, exist_ok=True)
@@ -157,12 +190,12 @@ def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
     config = {
         "add_prefix_space": False, "added_tokens_decoder": decoder,
         "additional_special_tokens": QWEN2VL_SPECIAL_TOKENS[1:], "bos_token": None,
-        "chat_template": QWEN2VL_TEMPLATE, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
+        "chat_template": template, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
         "errors": "replace", "model_max_length": 32768, "pad_token": "<|endoftext|>",
         "split_special_tokens": False, "tokenizer_class": "Qwen2Tokenizer", "unk_token": None,
     }
     with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, ensure_ascii=False)
     with open(os.path.join(folder, "chat_template.json"), "w", encoding="utf-8") as f:
-        json.dump({"chat_template": QWEN2VL_TEMPLATE}, f, indent=2, ensure_ascii=False)
+        json.dump({"chat_template": template}, f, indent=2, ensure_ascii=False)
     return ids
