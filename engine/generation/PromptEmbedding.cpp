@@ -6,6 +6,23 @@
 
 namespace vqa {
 
+namespace {
+
+// The image positions at or after `from`, as rows counted from `from`, and which image token
+// (feature row) each one is.
+struct RowsFrom {
+    std::vector<std::int64_t> rows, feature_index;
+    RowsFrom(const std::vector<std::int64_t>& image_positions, std::int64_t from) {
+        for (std::size_t k = 0; k < image_positions.size(); ++k)
+            if (image_positions[k] >= from) {
+                rows.push_back(image_positions[k] - from);
+                feature_index.push_back(static_cast<std::int64_t>(k));
+            }
+    }
+};
+
+}  // namespace
+
 std::vector<std::int64_t> imageTokenPositions(const std::vector<std::int64_t>& ids, std::int64_t image_token_id) {
     std::vector<std::int64_t> positions;
     for (std::size_t i = 0; i < ids.size(); ++i)
@@ -30,17 +47,12 @@ torch::Tensor embedPrompt(models::VisionLanguageModel& model, const std::vector<
     const auto tail = torch::tensor(std::vector<std::int64_t>(ids.begin() + from, ids.end()), options);
     torch::Tensor embeds = model.embedTokens(tail.to(model.device()));
     // The image positions in the part embedded here, and which feature row each one takes.
-    std::vector<std::int64_t> rows, feature_index;
-    for (std::size_t k = 0; k < image_positions.size(); ++k)
-        if (image_positions[k] >= from) {
-            rows.push_back(image_positions[k] - from);
-            feature_index.push_back(static_cast<std::int64_t>(k));
-        }
-    if (rows.empty())
+    const RowsFrom part(image_positions, from);
+    if (part.rows.empty())
         return embeds;
     const auto features = image_features.reshape({-1, embeds.size(-1)})
-                              .index_select(0, torch::tensor(feature_index, options).to(image_features.device()));
-    return embeds.index_copy(0, torch::tensor(rows, options).to(embeds.device()),
+                              .index_select(0, torch::tensor(part.feature_index, options).to(image_features.device()));
+    return embeds.index_copy(0, torch::tensor(part.rows, options).to(embeds.device()),
                              features.to(embeds.device(), embeds.scalar_type()));
 }
 
@@ -49,16 +61,11 @@ models::LayerAdditions promptAdditions(const std::vector<std::int64_t>& image_po
     models::LayerAdditions additions;
     if (layers.empty())
         return additions;
-    std::vector<std::int64_t> rows, feature_index;
-    for (std::size_t k = 0; k < image_positions.size(); ++k)
-        if (image_positions[k] >= from) {
-            rows.push_back(image_positions[k] - from);
-            feature_index.push_back(static_cast<std::int64_t>(k));
-        }
-    if (rows.empty())
+    const RowsFrom part(image_positions, from);
+    if (part.rows.empty())
         return additions;
     const auto options = torch::TensorOptions().dtype(torch::kInt64);
-    additions.rows = torch::tensor(rows, options);
+    additions.rows = torch::tensor(part.rows, options);
     for (const auto& layer : layers) {
         const auto flat = layer.reshape({-1, layer.size(-1)});
         if (flat.size(0) != static_cast<std::int64_t>(image_positions.size()))
@@ -66,7 +73,7 @@ models::LayerAdditions promptAdditions(const std::vector<std::int64_t>& image_po
                         " image tokens, but the images' layer features have " + std::to_string(flat.size(0)) +
                         " rows");
         additions.per_layer.push_back(
-            flat.index_select(0, torch::tensor(feature_index, options).to(flat.device())));
+            flat.index_select(0, torch::tensor(part.feature_index, options).to(flat.device())));
     }
     return additions;
 }

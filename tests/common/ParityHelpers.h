@@ -39,6 +39,11 @@ inline double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
     return std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
 }
 
+// Relative difference: the largest absolute difference over the reference's largest magnitude.
+inline double relDiff(const torch::Tensor& got, const torch::Tensor& want) {
+    return maxAbsDiff(got, want) / std::max(1e-12, want.abs().max().item<double>());
+}
+
 inline std::vector<std::int64_t> toVector(const torch::Tensor& t) {
     auto c = t.to(torch::kInt64).contiguous();
     return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};

@@ -30,11 +30,6 @@ namespace {
 const char* kWhy = "run tests/reference/make_qwen2vl.py (ctest runs it as reference.qwen2vl)";
 const std::vector<std::string> kImages = {"wide", "tall", "tiny", "past_max"};
 
-// Relative difference: the largest absolute difference over the reference's largest magnitude.
-double relDiff(const torch::Tensor& got, const torch::Tensor& want) {
-    return maxAbsDiff(got, want) / std::max(1e-12, want.abs().max().item<double>());
-}
-
 std::shared_ptr<vqa::SafetensorsFile> processorReference() {
     return vqa::SafetensorsFile::open(
         (referenceDir("qwen2vl") / "processor" / "processor.safetensors").string());

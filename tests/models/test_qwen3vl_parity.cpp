@@ -31,10 +31,6 @@ namespace {
 const char* kWhy = "run tests/reference/make_qwen3vl.py (ctest runs it as reference.qwen3vl)";
 const std::vector<std::string> kImages = {"wide", "tall", "tiny", "past_max"};
 
-double relDiff(const torch::Tensor& got, const torch::Tensor& want) {
-    return maxAbsDiff(got, want) / std::max(1e-12, want.abs().max().item<double>());
-}
-
 std::shared_ptr<vqa::SafetensorsFile> processorReference() {
     return vqa::SafetensorsFile::open((referenceDir("qwen3vl") / "processor" / "processor.safetensors").string());
 }

@@ -36,69 +36,28 @@ Images: wide (90x150), tall (200x60), tiny (9x11, below min_pixels) and one past
 Usage: python make_qwen2vl.py --out DIR [--fixtures DIR]
 """
 import argparse
-import json
 import os
-import shutil
 import sys
-import time
 
-import numpy as np
 import torch
-from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qwen_reference import TOKEN_IDS, EngineCase, processor_cases, randomize, test_images, write_case  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
 
 SEED = 20251203
 VOCAB = 320
-VISION_START, VISION_END, IMAGE, VIDEO = 300, 301, 302, 303
 PATCH, MERGE, TEMPORAL = 14, 2, 2
 MIN_PIXELS, MAX_PIXELS = 28 * 28 * 4, 112 * 168
-IMAGES = {"wide": (90, 150), "tall": (200, 60), "tiny": (9, 11), "past_max": (113, 168)}
-
-
-def make_image(rng, h, w):
-    base = rng.integers(0, 255, (h // 8 + 2, w // 8 + 2, 3), dtype=np.uint8)
-    im = Image.fromarray(base).resize((w, h), Image.BILINEAR)
-    noise = rng.integers(-20, 20, (h, w, 3))
-    return Image.fromarray(np.clip(np.asarray(im).astype(int) + noise, 0, 255).astype(np.uint8))
+IMAGES = test_images(past_max=(113, 168))
 
 
 def image_processor():
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     return Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, patch_size=PATCH,
                                     merge_size=MERGE, temporal_patch_size=TEMPORAL)
-
-
-def unflatten(flat, grid):
-    """The frame the processor cut `flat` from: its patch order undone, first temporal copy."""
-    _, gh, gw = grid
-    c = 3
-    x = flat.reshape(gh // MERGE, gw // MERGE, MERGE, MERGE, c, TEMPORAL, PATCH, PATCH)[:, :, :, :, :, 0]
-    x = x.permute(4, 0, 2, 5, 1, 3, 6)  # C, gh/m, m, P, gw/m, m, P
-    return x.reshape(1, c, gh * PATCH, gw * PATCH).contiguous()
-
-
-def processor_cases(out_dir):
-    from safetensors.torch import save_file
-    folder = os.path.join(out_dir, "processor")
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(SEED)
-    ip = image_processor()
-    tensors, images = {}, {}
-    for name, (h, w) in IMAGES.items():
-        im = make_image(rng, h, w)
-        im.save(os.path.join(folder, name + ".png"))
-        images[name] = im
-        out = ip(images=[im], return_tensors="pt")
-        flat, grid = out["pixel_values"].float(), out["image_grid_thw"]
-        tensors[name + "_pixel_values"] = flat.contiguous()
-        tensors[name + "_grid_thw"] = grid.contiguous()
-        tensors[name + "_frames"] = unflatten(flat, grid[0].tolist())
-    save_file(tensors, os.path.join(folder, "processor.safetensors"))
-    json.dump({"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS, "images": {k: list(v) for k, v in IMAGES.items()}},
-              open(os.path.join(folder, "cases.json"), "w"), indent=1)
-    return ip, images, tensors
 
 
 def text_config(tied, vocab=VOCAB):
@@ -112,8 +71,7 @@ def text_config(tied, vocab=VOCAB):
 def build(kind, seed, vocab=VOCAB, ids=None):
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLConfig,
                               Qwen2VLForConditionalGeneration)
-    ids = ids or dict(image_token_id=IMAGE, video_token_id=VIDEO, vision_start_token_id=VISION_START,
-                      vision_end_token_id=VISION_END)
+    ids = ids or TOKEN_IDS
     if kind == "qwen2_vl":
         vision = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 2, "num_heads": 2,
                   "in_channels": 3, "patch_size": PATCH, "spatial_merge_size": MERGE,
@@ -131,170 +89,11 @@ def build(kind, seed, vocab=VOCAB, ids=None):
         cls = Qwen2_5_VLForConditionalGeneration
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
-    model = cls(config).float().eval()
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():  # weights large enough that the answer depends on the image
-        for name, p in model.named_parameters():
-            if "norm" in name or "ln_q" in name:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
-            elif name.endswith("bias"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=g))
-            else:
-                fan_in = p[0].numel() if p.dim() > 1 else p.shape[-1]
-                p.copy_(torch.randn(p.shape, generator=g) / max(1.0, fan_in ** 0.5) * 1.5)
-    if config.tie_word_embeddings:
-        model.tie_weights()
-    for c in (model.config, model.model.visual.config, model.model.language_model.config):
-        c._attn_implementation = "eager"
-    return model
+    return randomize(cls(config).float().eval(), seed)
 
 
-def prompt(grids, rng):
-    """Token ids: text, then per image <|vision_start|> <|image_pad|>*n <|vision_end|>, then text."""
-    ids = [1] + [int(x) for x in rng.integers(3, 290, 5)]
-    for t, h, w in grids:
-        ids += [VISION_START] + [IMAGE] * (t * h * w // MERGE ** 2) + [VISION_END]
-    ids += [int(x) for x in rng.integers(3, 290, 6)]
-    return torch.tensor(ids)
-
-
-def generate(model, ids, pv, grids, n):
-    mm = (ids == IMAGE).int()[None]
-    with torch.no_grad():
-        out = model.generate(input_ids=ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
-                             attention_mask=torch.ones_like(ids)[None], do_sample=False, max_new_tokens=n,
-                             min_new_tokens=n, eos_token_id=None, pad_token_id=0)
-    return out[0, ids.shape[0]:]
-
-
-def run_case(name, kind, seed, out_dir, ip, proc, prompt_images, shard=None):
-    from safetensors.torch import save_file
-    case_dir = os.path.join(out_dir, name)
-    model_dir = os.path.join(case_dir, "model")
-    shutil.rmtree(case_dir, ignore_errors=True)
-    os.makedirs(model_dir)
-    t0 = time.time()
-    model = build(kind, seed)
-    model.save_pretrained(model_dir, **({"max_shard_size": shard} if shard else {}))
-    ip.save_pretrained(model_dir)
-    ref = {}
-    with torch.no_grad():
-        for img in IMAGES:
-            pv, grid = proc[img + "_pixel_values"], proc[img + "_grid_thw"]
-            feats = model.model.get_image_features(pv, grid, return_dict=True).pooler_output
-            ref[img + "_features"] = torch.cat(list(feats), 0)
-        pv_all = torch.cat([proc[i + "_pixel_values"] for i in IMAGES], 0)
-        grid_all = torch.cat([proc[i + "_grid_thw"] for i in IMAGES], 0)
-        ref["all_features"] = torch.cat(list(model.model.get_image_features(pv_all, grid_all, return_dict=True)
-                                             .pooler_output), 0)
-        ref["all_grid_thw"] = grid_all
-
-        rng = np.random.default_rng(seed)
-        text_ids = torch.tensor([1] + [int(x) for x in rng.integers(3, 290, 11)])
-        ref["text_ids"] = text_ids
-        ref["text_logits"] = model(input_ids=text_ids[None]).logits[0]
-        grids = torch.cat([proc[i + "_grid_thw"] for i in prompt_images], 0)
-        pv = torch.cat([proc[i + "_pixel_values"] for i in prompt_images], 0)
-        ids = prompt(grids.tolist(), rng)
-        mm = (ids == IMAGE).int()[None]
-        position_ids, _ = model.model.get_rope_index(ids[None], mm_token_type_ids=mm, image_grid_thw=grids)
-        out = model(input_ids=ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
-                    output_attentions=True)
-    image_positions = torch.nonzero(ids == IMAGE).flatten()
-    T = ids.shape[0]
-    positions = torch.tensor(sorted({0, int(image_positions[0]), int(image_positions[-1]),
-                                     int(image_positions[-1]) + 1, T // 2, T - 2, T - 1}))
-    ref.update({"input_ids": ids, "image_grid_thw": grids, "position_ids": position_ids[:, 0],
-                "logit_positions": positions, "logits": out.logits[0][positions],
-                "image_positions": image_positions,
-                "attention_last": torch.stack([a[0, :, -1, image_positions] for a in out.attentions]).float()})
-    gen = generate(model, ids, pv, grids, 12)
-    ref["generated"] = gen
-    # A random model may answer with a vision token; the continued prompt must not hold one.
-    assert not any(int(t) in (IMAGE, VIDEO, VISION_START, VISION_END) for t in gen), (name, gen.tolist())
-    ids2 = torch.cat([ids, gen, torch.tensor([VISION_END + 10, 7, 8, 9])])
-    ref["input_ids_turn2"] = ids2
-    ref["generated_turn2"] = generate(model, ids2, pv, grids, 12)
-    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(case_dir, "reference.safetensors"))
-    print(f"{name}: {T} prompt tokens, {len(image_positions)} image tokens, done in {time.time() - t0:.1f}s")
-
-
-def engine_case(out_dir, ip, images):
-    """A Qwen2.5-VL checkpoint as users download it (with the Qwen2-like tokenizer and chat template of
-    reference_common.py) and a two-turn conversation about two images, the prompts built as
-    Qwen2_5_VLProcessor builds them (the template's <|image_pad|> expanded to one per merged patch), for
-    the engine's end-to-end tests: <out>/engine/ holds model/, image0.png, image1.png, conversation.json
-    and reference.safetensors (input_ids, generated, input_ids_turn2, generated_turn2, attention_last)."""
-    from safetensors.torch import save_file
-    from transformers import AutoTokenizer
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from reference_common import write_qwen2_tokenizer
-    case_dir = os.path.join(out_dir, "engine")
-    model_dir = os.path.join(case_dir, "model")
-    shutil.rmtree(case_dir, ignore_errors=True)
-    os.makedirs(model_dir)
-    t0 = time.time()
-    added = write_qwen2_tokenizer(model_dir, "qwen2.5-vl")
-    vocab = max(added.values()) + 1
-    ids = dict(image_token_id=added["<|image_pad|>"], video_token_id=added["<|video_pad|>"],
-               vision_start_token_id=added["<|vision_start|>"], vision_end_token_id=added["<|vision_end|>"])
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    pictures = [images["wide"], images["tall"]]
-    for i, im in enumerate(pictures):
-        im.save(os.path.join(case_dir, f"image{i}.png"))
-    out = ip(images=pictures, return_tensors="pt")
-    pv, grids = out["pixel_values"].float(), out["image_grid_thw"]
-    content = [{"type": "image"}, {"type": "text", "text": "Compare"}, {"type": "image"},
-               {"type": "text", "text": "What differs between these two?"}]
-    follow_up = [{"type": "text", "text": "And the colours?"}]
-
-    def prompt_ids(conv):
-        text = tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
-        parts = text.split("<|image_pad|>")
-        assert len(parts) == len(pictures) + 1, text
-        expanded = parts[0]
-        for (t, h, w), rest in zip(grids.tolist(), parts[1:]):
-            expanded += "<|image_pad|>" * (t * h * w // MERGE ** 2) + rest
-        return torch.tensor(tok(expanded, add_special_tokens=False)["input_ids"])
-
-    def greedy(model, prompt, n=20):
-        mm = (prompt == ids["image_token_id"]).int()[None]
-        with torch.no_grad():
-            out = model.generate(input_ids=prompt[None], pixel_values=pv, image_grid_thw=grids,
-                                 mm_token_type_ids=mm, attention_mask=torch.ones_like(prompt)[None],
-                                 do_sample=False, max_new_tokens=n, min_new_tokens=n, eos_token_id=None,
-                                 pad_token_id=added["<|endoftext|>"])
-        return out[0, prompt.shape[0]:]
-
-    conv = [{"role": "user", "content": content}]
-    input_ids = prompt_ids(conv)
-    # A random model may answer with an added token (<|vision_start|>, ...), which the next turn's
-    # text would carry as a token of its own; take the first seed whose answer has none.
-    for seed in range(5, 40):
-        model = build("qwen2_5_vl", seed, vocab, ids)
-        gen = greedy(model, input_ids)
-        if all(int(t) < min(added.values()) for t in gen):
-            break
-    else:
-        raise RuntimeError("no seed gave an answer without added tokens")
-    model.save_pretrained(model_dir)
-    ip.save_pretrained(model_dir)
-    answer = tok.decode(gen, skip_special_tokens=True)
-    conv2 = conv + [{"role": "assistant", "content": [{"type": "text", "text": answer}]},
-                    {"role": "user", "content": follow_up}]
-    input_ids2 = prompt_ids(conv2)
-    image_positions = torch.nonzero(input_ids == ids["image_token_id"]).flatten()
-    mm = (input_ids == ids["image_token_id"]).int()[None]
-    with torch.no_grad():
-        out = model(input_ids=input_ids[None], pixel_values=pv, image_grid_thw=grids, mm_token_type_ids=mm,
-                    output_attentions=True)
-    ref = {"input_ids": input_ids, "generated": gen, "input_ids_turn2": input_ids2,
-           "generated_turn2": greedy(model, input_ids2),
-           "attention_last": torch.stack([a[0, :, -1, image_positions] for a in out.attentions]).float()}
-    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(case_dir, "reference.safetensors"))
-    json.dump({"family": "qwen2_5_vl", "images": 2, "turns": [content, follow_up], "answer": answer},
-              open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
-    print(f"engine: seed {seed}, {input_ids.shape[0]} prompt tokens, done in {time.time() - t0:.1f}s")
+def features(model, pv, grid):
+    return {"features": torch.cat(list(model.model.get_image_features(pv, grid, return_dict=True).pooler_output), 0)}
 
 
 def main():
@@ -303,10 +102,13 @@ def main():
     ap.add_argument("--fixtures", default="", help="unused: this script needs no fixtures")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    ip, images, proc = processor_cases(args.out)
-    run_case("qwen2_vl", "qwen2_vl", 1, args.out, ip, proc, ["wide"])
-    run_case("qwen2_5_vl", "qwen2_5_vl", 3, args.out, ip, proc, ["past_max", "tall"], shard="100KB")
-    engine_case(args.out, ip, images)
+    ip = image_processor()
+    images, proc = processor_cases(args.out, ip, IMAGES, SEED, MIN_PIXELS, MAX_PIXELS)
+    write_case("qwen2_vl", build("qwen2_vl", 1), args.out, ip, proc, IMAGES, ["wide"], 1, features)
+    write_case("qwen2_5_vl", build("qwen2_5_vl", 3), args.out, ip, proc, IMAGES, ["past_max", "tall"], 3, features,
+               shard="100KB")
+    EngineCase(args.out, ip, images, "qwen2.5-vl", "qwen2_5_vl",
+               lambda seed, vocab, ids: build("qwen2_5_vl", seed, vocab, ids))
     return 0
 
 

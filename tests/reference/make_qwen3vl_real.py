@@ -24,10 +24,9 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
-from PIL import Image
 
+from qwen_reference import real_shapes_image, real_shapes_prompt, save_bf16
 from reference_common import real_shapes_case
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -60,18 +59,10 @@ def main():
     t0 = time.time()
     torch.manual_seed(7)
     model = Qwen3VLForConditionalGeneration(config).eval()
-    # Weights rounded to bf16 and stored so, computed in fp32 (not model.to(bfloat16), which
-    # would round the rotary buffers too, which no checkpoint stores).
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.bfloat16().float())
-    model.save_pretrained(model_dir, max_shard_size="1GB",
-                          state_dict={k: v.bfloat16() for k, v in model.state_dict().items()})
+    save_bf16(model, model_dir)
     print(f"real_shapes: built and saved in {time.time() - t0:.1f}s")
 
-    rng = np.random.default_rng(11)
-    base = rng.integers(0, 255, (224 // 16 + 1, 320 // 16 + 1, 3), dtype=np.uint8)
-    image = Image.fromarray(base).resize((320, 224), Image.BILINEAR)
+    image = real_shapes_image(320, 224)
     # Qwen3-VL's released processor settings.
     ip = Qwen2VLImageProcessorPil(min_pixels=65536, max_pixels=16777216, patch_size=16, merge_size=2,
                                   temporal_patch_size=2, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
@@ -79,12 +70,7 @@ def main():
     out = ip(images=[image], return_tensors="pt")
     pv, grid = out["pixel_values"].float(), out["image_grid_thw"]
     assert grid.tolist() == [[1, 14, 20]], grid
-    g = torch.Generator().manual_seed(5)
-    before = torch.randint(0, 151643, (6,), generator=g)
-    after = torch.randint(0, 151643, (10,), generator=g)
-    n = int(grid.prod()) // 4
-    ids = torch.cat([before, torch.tensor([VISION_START]), torch.full((n,), IMAGE), torch.tensor([VISION_END]),
-                     after])
+    ids, positions = real_shapes_prompt(grid, 2, IMAGE, VISION_START, VISION_END)
     t0 = time.time()
     with torch.no_grad():
         encoded = model.model.get_image_features(pv, grid, return_dict=True)
@@ -93,8 +79,6 @@ def main():
         mm = (ids == IMAGE).int()[None]
         logits = model(input_ids=ids[None], pixel_values=pv, image_grid_thw=grid, mm_token_type_ids=mm).logits[0]
     T = ids.shape[0]
-    first = 7
-    positions = torch.tensor([0, first, first + n - 1, first + n, T // 2, T - 2, T - 1])
     save_file({"pixel_values": pv.contiguous(), "image_grid_thw": grid.contiguous(), "features": features.contiguous(),
                "deepstack": deepstack.contiguous(), "input_ids": ids.contiguous(), "logit_positions": positions,
                "logits": logits[positions].contiguous()},
