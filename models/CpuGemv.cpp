@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include <ATen/Parallel.h>
 
@@ -19,7 +22,7 @@ namespace vqa::models {
 namespace {
 
 std::atomic<bool> g_disabled{false};
-std::atomic<bool> g_wide_disabled{false};
+std::atomic<int> g_bf16_kernels{static_cast<int>(Bf16Kernels::Auto)};
 
 #ifdef VQA_X86_GEMV
 
@@ -147,25 +150,69 @@ void setCpuGemvDisabled(bool disabled) {
     g_disabled = disabled;
 }
 
-void setCpuWideBf16Disabled(bool disabled) {
-    g_wide_disabled = disabled;
+void setBf16Kernels(Bf16Kernels kernels) {
+    g_bf16_kernels = static_cast<int>(kernels);
+}
+
+Bf16KernelTimes measureBf16Kernels() {
+    // Products of the shapes bfloat16 models run many rows through: 256 rows (an image's
+    // merged tokens, a prompt) against a square weight and a wide one.
+    c10::InferenceMode inference;
+    torch::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+    auto x = at::randn({256, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16);
+    const std::vector<torch::Tensor> weights = {
+        at::randn({1024, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16),
+        at::randn({4096, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16)};
+    auto time = [&](bool widen) {
+        auto once = [&] {
+            const auto start = std::chrono::steady_clock::now();
+            for (const auto& w : weights)
+                (widen ? cpuWideBf16Linear(x, w, {}) : at::linear(x, w)).sum().item<float>();
+            return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        };
+        once(); // warm: the kernels' first call sets them up
+        double best = once();
+        for (int i = 0; i < 2; ++i)
+            best = std::min(best, once());
+        return best;
+    };
+    Bf16KernelTimes t;
+    t.native_ms = time(false);
+    t.widened_ms = time(true);
+    return t;
+}
+
+Bf16Kernels bf16Kernels() {
+#ifdef VQA_X86_GEMV
+    auto choice = static_cast<Bf16Kernels>(g_bf16_kernels.load());
+    if (choice != Bf16Kernels::Auto)
+        return choice;
+    static std::mutex measuring;
+    std::lock_guard lock(measuring);
+    choice = static_cast<Bf16Kernels>(g_bf16_kernels.load());
+    if (choice == Bf16Kernels::Auto) {
+        const auto t = measureBf16Kernels();
+        choice = t.widened_ms < t.native_ms ? Bf16Kernels::Widened : Bf16Kernels::Native;
+        g_bf16_kernels = static_cast<int>(choice);
+    }
+    return choice;
+#else
+    return Bf16Kernels::Native;
+#endif
 }
 
 bool cpuWidensBf16() {
-#ifdef VQA_X86_GEMV
-    static const bool amx = __builtin_cpu_supports("amx-bf16");
-    return !amx && !g_wide_disabled;
-#else
-    return false;
-#endif
+    return bf16Kernels() == Bf16Kernels::Widened;
 }
 
 bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
 #ifdef VQA_X86_GEMV
-    return cpuWidensBf16() && x.defined() && weight.defined() && x.device().is_cpu() &&
-           weight.device().is_cpu() && x.scalar_type() == torch::kBFloat16 &&
-           weight.scalar_type() == torch::kBFloat16 && x.dim() > 0 && x.size(-1) > 0 &&
-           x.numel() / x.size(-1) >= 16 && !x.requires_grad() && !weight.requires_grad();
+    // The choice last: it is measured the first time a bfloat16 product could take it.
+    return x.defined() && weight.defined() && x.device().is_cpu() && weight.device().is_cpu() &&
+           x.scalar_type() == torch::kBFloat16 && weight.scalar_type() == torch::kBFloat16 && x.dim() > 0 &&
+           x.size(-1) > 0 && x.numel() / x.size(-1) >= 16 && !x.requires_grad() && !weight.requires_grad() &&
+           cpuWidensBf16();
 #else
     return false;
 #endif

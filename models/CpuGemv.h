@@ -32,18 +32,27 @@ void cpuGemvRows(torch::ScalarType dtype, const void* w, const void* x, float* y
 // Turns the fast path off (true) or back on, for comparisons in tests and benchmarks.
 void setCpuGemvDisabled(bool disabled);
 
-// Several rows of bfloat16 on a CPU without AMX: there the libraries' bfloat16 GEMM (AVX512-BF16
-// dot products at best) is much slower than their float32 one (AVX-512 FMA): a 512-pixel
-// tile through the SigLIP encoder takes 6.2 s against 4.0 s. Widening both operands to
-// float32 gives the same products (a bfloat16 product is exact in float32, and both GEMMs
-// accumulate in float32) for the cost of converting the weight, so from 16 rows on
-// cpuWideBf16Linear() does that and rounds the result to bfloat16 once.
-// cpuWidensBf16(): this CPU widens bfloat16 products (no AMX, not disabled); attention() in
-// Layers.cpp does the same for many queries.
-bool cpuWidensBf16();
+// Several rows of bfloat16 on the CPU (an image's patches, a prefill) run either through
+// LibTorch's bfloat16 kernels (oneDNN) or through its float32 ones on widened operands, which
+// give the same products (a bfloat16 product is exact in float32, and both accumulate in
+// float32) for the cost of converting the weight. Which is faster depends on the CPU, not on
+// a rule: on an Intel CPU without AMX the float32 path encoded a SigLIP tile in 4.0 s against
+// 6.2 s; on an AMD EPYC with AVX512-BF16 the bfloat16 GEMM is 4-7x faster than the widened
+// one. So it is measured (measureBf16Kernels: a few products of model shapes, tens of
+// milliseconds) the first time it matters, unless set (the engine sets what it measured
+// before for this CPU, engine/CpuTuning.h). With Widened, from 16 rows on cpuWideBf16Linear()
+// widens and rounds the result to bfloat16 once, and attention() in Layers.cpp does the same
+// for many queries.
+enum class Bf16Kernels { Auto, Native, Widened };
+void setBf16Kernels(Bf16Kernels kernels); // Auto: measure at first use
+Bf16Kernels bf16Kernels();                // the choice in force (Native or Widened)
+struct Bf16KernelTimes {
+    double native_ms = 0, widened_ms = 0; // the same products both ways, best of a few runs
+};
+Bf16KernelTimes measureBf16Kernels();
+bool cpuWidensBf16(); // bf16Kernels() == Widened
 bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight);
 torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias);
-void setCpuWideBf16Disabled(bool disabled);
 
 } // namespace vqa::models

@@ -507,10 +507,11 @@ TEST_P(Idefics3Parity, Bfloat16ImageFeaturesWithWidenedProductsStayBfloat16AndCl
     auto model = modelOf(GetParam(), torch::kBFloat16);
     auto& m = *model;
     c10::InferenceMode inference;
+    const auto chosen = vqa::models::bf16Kernels();
     auto encode = [&](bool widen) {
-        vqa::models::setCpuWideBf16Disabled(!widen);
+        vqa::models::setBf16Kernels(widen ? vqa::models::Bf16Kernels::Widened : vqa::models::Bf16Kernels::Native);
         auto f = m.encodeImages(l_.get("enc_pixel_values"), l_.get("enc_pixel_attention_mask"));
-        vqa::models::setCpuWideBf16Disabled(false);
+        vqa::models::setBf16Kernels(chosen);
         return f;
     };
     auto wide = encode(true), narrow = encode(false);

@@ -62,13 +62,30 @@ TEST(Layers, FusedLinearEqualsItsParts) {
     EXPECT_TRUE(torch::allclose(y.narrow(1, 3, 2), b(x), 1e-5, 1e-6));
 }
 
+TEST(Layers, Bfloat16KernelsAreMeasuredNotAssumed) {
+    // Auto measures both ways on this CPU at first use and settles on one; a choice set stays.
+    const auto chosen = vqa::models::bf16Kernels();
+    const auto t = vqa::models::measureBf16Kernels();
+    std::cout << "bfloat16 products of 256 rows: LibTorch's kernels " << t.native_ms << " ms, widened to float32 "
+              << t.widened_ms << " ms\n";
+    EXPECT_GT(t.native_ms, 0.0);
+    EXPECT_GT(t.widened_ms, 0.0);
+    vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Auto);
+    const auto measured = vqa::models::bf16Kernels();
+    EXPECT_NE(measured, vqa::models::Bf16Kernels::Auto);
+    vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Native);
+    EXPECT_EQ(vqa::models::bf16Kernels(), vqa::models::Bf16Kernels::Native);
+    EXPECT_FALSE(vqa::models::cpuWideBf16Applies(torch::ones({32, 8}, torch::kBFloat16), torch::ones({4, 8}, torch::kBFloat16)));
+    vqa::models::setBf16Kernels(chosen);
+}
+
 TEST(Layers, ManyBfloat16QueriesOnTheCpuAttendInFloat32) {
-    // An image's patches in bfloat16 on a CPU without AMX attend through the float32 kernel on
-    // widened inputs (faster there): the output is bfloat16, of the same shape, and at least
-    // as close to the float32 attention as LibTorch's bfloat16 kernel, for plain, masked,
-    // causal and grouped-query attention.
-    if (!vqa::models::cpuWidensBf16())
-        GTEST_SKIP() << "this CPU takes LibTorch's bfloat16 kernel (AMX, or not x86-64)";
+    // With widened kernels (chosen where they are faster, CpuGemv.h), an image's patches in
+    // bfloat16 attend through the float32 kernel on widened inputs: the output is bfloat16, of
+    // the same shape, and at least as close to the float32 attention as LibTorch's bfloat16
+    // kernel, for plain, masked, causal and grouped-query attention. Forced here, whatever
+    // this CPU chose.
+    const auto chosen = vqa::models::bf16Kernels();
     torch::manual_seed(2);
     auto q = torch::randn({2, 4, 64, 32}).to(torch::kBFloat16);
     auto k = torch::randn({2, 2, 64, 32}).to(torch::kBFloat16);
@@ -86,10 +103,11 @@ TEST(Layers, ManyBfloat16QueriesOnTheCpuAttendInFloat32) {
         SCOPED_TRACE(c.name);
         auto exact = vqa::models::attention(c.q.to(torch::kFloat32), c.k.to(torch::kFloat32),
                                             c.v.to(torch::kFloat32), c.mask, c.causal, 0.2);
+        vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Widened);
         auto widened = vqa::models::attention(c.q, c.k, c.v, c.mask, c.causal, 0.2);
-        vqa::models::setCpuWideBf16Disabled(true);
+        vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Native);
         auto plain = vqa::models::attention(c.q, c.k, c.v, c.mask, c.causal, 0.2);
-        vqa::models::setCpuWideBf16Disabled(false);
+        vqa::models::setBf16Kernels(chosen);
         ASSERT_EQ(widened.scalar_type(), torch::kBFloat16);
         ASSERT_EQ(widened.sizes(), plain.sizes());
         const double to_widened = (widened.to(torch::kFloat32) - exact).abs().max().item<double>();

@@ -1,0 +1,106 @@
+#include "engine/CpuTuning.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
+#include "models/CpuGemv.h"
+
+namespace fs = std::filesystem;
+
+namespace vqa {
+
+namespace {
+
+std::string env(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+}
+
+// The CPU's model name as the kernel reports it, and the LibTorch version: what a choice
+// measured once holds for.
+std::string cpuModel() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon != std::string::npos)
+                return line.substr(line.find_first_not_of(' ', colon + 1));
+        }
+    return "unknown CPU";
+}
+
+models::Bf16Kernels kernelsNamed(const std::string& name) {
+    return name == "widened" ? models::Bf16Kernels::Widened : models::Bf16Kernels::Native;
+}
+
+}  // namespace
+
+fs::path defaultCpuTuningFile() {
+    const std::string cache = env("XDG_CACHE_HOME");
+    const fs::path base = !cache.empty() ? fs::path(cache) : fs::path(env("HOME")) / ".cache";
+    return base / "vqa-studio" / "cpu-tuning.json";
+}
+
+CpuTuning tuneCpuKernels(const fs::path& file) {
+    CpuTuning t;
+    t.cpu = cpuModel();
+    if (const std::string forced = env("VQA_BF16_KERNELS"); forced == "native" || forced == "widened") {
+        t.bf16_kernels = forced;
+        t.source = "environment";
+        models::setBf16Kernels(kernelsNamed(forced));
+        return t;
+    }
+    const std::string key = t.cpu + " | torch " + TORCH_VERSION;
+    nlohmann::json recorded = nlohmann::json::object();
+    try {
+        std::ifstream in(file);
+        if (in)
+            recorded = nlohmann::json::parse(in);
+        if (!recorded.is_object())
+            recorded = nlohmann::json::object();
+        const auto it = recorded.find(key);
+        if (it != recorded.end() && it->is_object()) {
+            const std::string kernels = it->value("bf16_kernels", "");
+            if (kernels == "native" || kernels == "widened") {
+                t.bf16_kernels = kernels;
+                t.source = "recorded";
+                t.native_ms = it->value("native_ms", 0.0);
+                t.widened_ms = it->value("widened_ms", 0.0);
+                models::setBf16Kernels(kernelsNamed(kernels));
+                return t;
+            }
+        }
+    } catch (const std::exception&) {
+        recorded = nlohmann::json::object();  // unreadable: measured again and written anew
+    }
+    const auto times = models::measureBf16Kernels();
+    t.native_ms = times.native_ms;
+    t.widened_ms = times.widened_ms;
+    t.bf16_kernels = times.widened_ms < times.native_ms ? "widened" : "native";
+    t.source = "measured";
+    models::setBf16Kernels(kernelsNamed(t.bf16_kernels));
+    try {  // recorded whole or not at all: a temporary file renamed over the old one
+        recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}};
+        fs::create_directories(file.parent_path());
+        // A name of this process's own: two processes recording at once never share a file.
+        const fs::path tmp = file.string() + "." + std::to_string(::getpid()) + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            out << recorded.dump(1) << "\n";
+            if (!out.flush())
+                throw std::runtime_error("write failed");
+        }
+        fs::rename(tmp, file);
+    } catch (const std::exception&) {
+        // Not recorded: measured again next time.
+    }
+    return t;
+}
+
+}  // namespace vqa
