@@ -25,7 +25,8 @@ struct ImageLayout {
     int image_height = 0;
     std::vector<TokenBlock> blocks;  // in the order of the image tokens in the prompt
     // The coordinate space in which the model names boxes on this image (bbox_2d JSON), mapped
-    // linearly onto the whole original image: Qwen2.5-VL's are the resized image's pixels.
+    // linearly onto the whole original image: Qwen2.5-VL's are the resized image's pixels,
+    // Qwen3-VL's 1000 x 1000.
     // 0 when the family has no frame of its own (Qwen2-VL's <|box_start|> boxes are always
     // on a 0-1000 scale).
     double box_space_width = 0, box_space_height = 0;

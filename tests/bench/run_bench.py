@@ -6,7 +6,7 @@ Run it with the Python that has torch and transformers (the reference venv):
   python tests/bench/run_bench.py [--build build] [--models 256m,500m]
       [--dtypes float32,bfloat16] [--tokens 128] [--threads 2] [--skip-llama]
   python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16 --tokens 32 --skip-llama
-  python tests/bench/run_bench.py --models qwen3-vl-2b --dtypes bfloat16,int8,int4 --tokens 32 --skip-llama
+  python tests/bench/run_bench.py --models qwen3-vl-2b --dtypes float32,bfloat16,int8,int4 --tokens 32
   python tests/bench/run_bench.py --models 256m,500m --dtypes float32,bfloat16,int8,int4
 
 The dtypes int8 and int4 load the bf16 checkpoint with the decoder's weights quantized on load
@@ -22,7 +22,8 @@ The second form measures Qwen2.5-VL-3B-Instruct's shapes (the whole 36-layer dec
 32-block vision tower, random weights, bf16: about 7.5 GB on disk and in memory per engine)
 against transformers, with the project's Qwen2-like test tokenizer; its results go to a
 section of their own in docs/BENCHMARKS.md. The third measures Qwen3-VL-2B-Instruct's shapes
-the same way (about 4.3 GB in bf16). llama.cpp's side converts SmolLM decoders only.
+the same way (about 4.3 GB in bf16), and llama.cpp on its text decoder (the qwen3
+architecture, converted here). llama.cpp's side converts SmolLM and Qwen3 decoders.
 
 It writes random-weight SmolVLM checkpoints with the real configurations (256M from the
 fixture, 500M from the values below), one 512x512 image and a fixed question, and measures
@@ -474,7 +475,11 @@ def worker_make_gguf(args):
     import gguf
     import numpy as np
 
-    cfg = json.load(open(os.path.join(args.model, "config.json")))["text_config"]
+    config = json.load(open(os.path.join(args.model, "config.json")))
+    cfg = config["text_config"]
+    # Qwen3-VL's text decoder converts as llama.cpp's qwen3 architecture (q/k norms, rotate-half
+    # rotary, so no permutation); its multimodal positions do not matter for text positions.
+    qwen3 = config.get("model_type") == "qwen3_vl"
     tensors = LazyTensors()
     for f in sorted(os.listdir(args.model)):
         if f.endswith(".safetensors"):
@@ -485,8 +490,8 @@ def worker_make_gguf(args):
     # the token embedding and the output in Q8_0, norms in F32.
     linear_type = {"q8_0": gguf.GGMLQuantizationType.Q8_0,
                    "q4_0": gguf.GGMLQuantizationType.Q4_0}.get(args.gguf_type)
-    w = gguf.GGUFWriter(args.out, "llama")
-    w.add_name("smolvlm-bench-decoder")
+    w = gguf.GGUFWriter(args.out, "qwen3" if qwen3 else "llama")
+    w.add_name("qwen3-vl-bench-decoder" if qwen3 else "smolvlm-bench-decoder")
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
     w.add_block_count(cfg["num_hidden_layers"])
@@ -516,14 +521,16 @@ def worker_make_gguf(args):
             tokens[i], types[i] = s, gguf.TokenType.CONTROL
     merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"].get("merges", [])]
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("smollm")
+    w.add_tokenizer_pre("qwen2" if qwen3 else "smollm")
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
+    w.add_bos_token_id(cfg.get("bos_token_id") or 1)
+    w.add_eos_token_id(cfg.get("eos_token_id") or 2)
 
-    def permute(x, heads):  # HF rotate_half layout -> llama.cpp's interleaved pairs
+    def permute(x, heads):  # HF rotate_half layout -> llama.cpp's interleaved pairs (llama only)
+        if qwen3:
+            return x
         return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2) \
                 .reshape(x.shape)
 
@@ -539,7 +546,7 @@ def worker_make_gguf(args):
         else:
             w.add_tensor(name, x)
 
-    p = "model.text_model."
+    p = "model.language_model." if qwen3 else "model.text_model."
     add("token_embd.weight", tensors[p + "embed_tokens.weight"])
     for i in range(cfg["num_hidden_layers"]):
         l = f"{p}layers.{i}."
@@ -549,12 +556,16 @@ def worker_make_gguf(args):
         add(b + "attn_k.weight", permute(tensors[l + "self_attn.k_proj.weight"], KV))
         add(b + "attn_v.weight", tensors[l + "self_attn.v_proj.weight"])
         add(b + "attn_output.weight", tensors[l + "self_attn.o_proj.weight"])
+        if qwen3:
+            add(b + "attn_q_norm.weight", tensors[l + "self_attn.q_norm.weight"])
+            add(b + "attn_k_norm.weight", tensors[l + "self_attn.k_norm.weight"])
         add(b + "ffn_norm.weight", tensors[l + "post_attention_layernorm.weight"])
         add(b + "ffn_gate.weight", tensors[l + "mlp.gate_proj.weight"])
         add(b + "ffn_up.weight", tensors[l + "mlp.up_proj.weight"])
         add(b + "ffn_down.weight", tensors[l + "mlp.down_proj.weight"])
     add("output_norm.weight", tensors[p + "norm.weight"])
-    add("output.weight", tensors["lm_head.weight"])
+    if not (qwen3 and config.get("tie_word_embeddings")):  # tied: llama.cpp reuses token_embd
+        add("output.weight", tensors["lm_head.weight"])
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -952,7 +963,8 @@ def main():
         r = report["models"][name] = {"checkpoint_mib": {}, "ours": {}, "transformers": {},
                                       "llamacpp": {}}
         for dtype in dtypes:
-            model = os.path.join(mdir, stored_dtype(dtype))
+            # Qwen checkpoints are written in bf16 only; float32 runs convert them on load.
+            model = os.path.join(mdir, "bfloat16" if name in QWEN_MODELS else stored_dtype(dtype))
             r["checkpoint_mib"][dtype] = dir_bytes(model) / 2**20
             if name not in QWEN_MODELS:
                 seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
@@ -967,11 +979,12 @@ def main():
                                                       threads=args.threads, config_name=name)
                 log(f"  {json.dumps(r['transformers'][dtype])}")
             # (A bf16 GGUF of the 7B is held whole in memory while gguf writes it: not made.)
-            if bench_py and name not in QWEN_MODELS and not (name in BF16_ONLY and dtype == "bfloat16"):
+            # llama.cpp converts SmolLM's and Qwen3's text decoders (not Qwen2.5-VL's here).
+            if bench_py and name != "qwen2.5-vl-3b" and not (name in BF16_ONLY and dtype == "bfloat16"):
                 gtype = GGUF_TYPES[dtype]
                 gpath = os.path.join(mdir, f"decoder-{gtype}.gguf")
                 if not os.path.exists(gpath):
-                    source = "bfloat16" if name in BF16_ONLY else "float32"
+                    source = "bfloat16" if name in BF16_ONLY | QWEN_MODELS else "float32"
                     g = run_worker(bench_py, "make-gguf", model=os.path.join(mdir, source),
                                    gguf_type=gtype, out=gpath)
                     if "error" in g:

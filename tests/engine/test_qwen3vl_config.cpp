@@ -8,9 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/explain/Grounding.h"
 #include "engine/families/Families.h"
+#include "engine/families/qwen2vl/Qwen2VLRuntime.h"
 #include "engine/families/qwen3vl/Qwen3VLConfig.h"
 #include "engine/text/ChatFormat.h"
+#include "engine/vision/ImageIO.h"
 #include "models/base/Error.h"
 #include "tests/common/TestPaths.h"
 
@@ -150,6 +153,27 @@ TEST(Qwen3VLChatFormat, RendersAsTheReleasedTemplatesDo) {
     EXPECT_EQ(thinking->render(first, true), ref["rendered"][0].get<std::string>());
     // The earlier answer's reasoning is left out of the history.
     EXPECT_EQ(thinking->render(second, true), ref["rendered"][1].get<std::string>());
+}
+
+// Qwen3-VL names boxes as bbox_2d JSON on a 0-1000 scale of the image: its layout says so,
+// and a box it names lands on the original image's pixels.
+TEST(Qwen3VLGrounding, BoxesOnTheThousandScaleLandOnTheImage) {
+    const auto dir = vqa::test::referenceDir("qwen3vl") / "engine";
+    VQA_SKIP_UNLESS_EXISTS(dir / "image0.png", "run tests/reference/make_qwen3vl.py");
+    const vqa::Qwen2VLImageProcessor processor(vqa::Qwen2VLProcessorConfig::load((dir / "model").string()));
+    const auto image = vqa::decodeImageFile((dir / "image0.png").string());  // 150 x 90
+    const auto prepared =
+        vqa::qwen_runtime::prepareImage(processor, image, {}, vqa::qwen_runtime::BoxSpace::Thousandths);
+    EXPECT_EQ(prepared.layout.box_space_width, 1000);
+    EXPECT_EQ(prepared.layout.box_space_height, 1000);
+    const auto boxes = vqa::parseGroundingBoxes(
+        R"([{"bbox_2d": [100, 200, 500, 800], "label": "cat"}])", prepared.layout, 0);
+    ASSERT_EQ(boxes.size(), 1u);
+    EXPECT_EQ(boxes[0].label, "cat");
+    EXPECT_NEAR(boxes[0].x1, 0.1 * image.width, 1e-9);
+    EXPECT_NEAR(boxes[0].y1, 0.2 * image.height, 1e-9);
+    EXPECT_NEAR(boxes[0].x2, 0.5 * image.width, 1e-9);
+    EXPECT_NEAR(boxes[0].y2, 0.8 * image.height, 1e-9);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ Qwen2VLPixelBounds pixelBounds(const Qwen2VLProcessorConfig& c, const ImageOptio
 }
 
 PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
-                           const ImageOptions& options, bool absolute_boxes) {
+                           const ImageOptions& options, BoxSpace boxes) {
     static const std::string kImagePad = "<|image_pad|>";
     Qwen2VLProcessedImage processed = processor.process(image, pixelBounds(processor.config(), options));
     PreparedImage prepared;
@@ -54,9 +54,11 @@ PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImag
     const int m = processed.merge_size;
     layout.blocks.push_back({processed.grid_h / m, processed.grid_w / m, 0, 0, double(image.width),
                              double(image.height), false});
-    if (absolute_boxes) {
+    if (boxes == BoxSpace::ResizedPixels) {
         layout.box_space_width = processed.resized_width;
         layout.box_space_height = processed.resized_height;
+    } else if (boxes == BoxSpace::Thousandths) {
+        layout.box_space_width = layout.box_space_height = 1000;
     }
     return prepared;
 }
@@ -88,8 +90,9 @@ Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) cons
 }
 
 PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
-    // Qwen2.5-VL names boxes in the resized image's pixels; Qwen2-VL on a 0-1000 scale.
-    return qwen_runtime::prepareImage(*processor_, image, options, config_.model_type == "qwen2_5_vl");
+    return qwen_runtime::prepareImage(*processor_, image, options,
+                                      config_.model_type == "qwen2_5_vl" ? qwen_runtime::BoxSpace::ResizedPixels
+                                                                         : qwen_runtime::BoxSpace::BoxTokens);
 }
 
 torch::Tensor Qwen2VLRuntime::positions(const std::vector<std::int64_t>& ids,

@@ -49,11 +49,17 @@ namespace qwen_runtime {
 
 // The processor's pixel bounds under `options` (max_image_tokens lowers max_pixels).
 Qwen2VLPixelBounds pixelBounds(const Qwen2VLProcessorConfig& processor, const ImageOptions& options);
+// How a family's answers name boxes on the image (ImageLayout::box_space_*, Grounding.h).
+enum class BoxSpace {
+    BoxTokens,      // Qwen2-VL: <|box_start|>(x1,y1),(x2,y2)<|box_end|> on a 0-1000 scale
+    ResizedPixels,  // Qwen2.5-VL: bbox_2d JSON in the resized image's pixels
+    Thousandths,    // Qwen3-VL: bbox_2d JSON on a 0-1000 scale of the image
+};
+
 // The image resized and cut by `processor`, its prompt text (one <|image_pad|> per merged
-// patch) and its layout: one grid over the whole image; boxes named in the resized image's
-// pixels when `absolute_boxes` (Qwen2.5-VL), else on the 0-1000 scale.
+// patch) and its layout: one grid over the whole image, boxes in `boxes`.
 PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
-                           const ImageOptions& options, bool absolute_boxes);
+                           const ImageOptions& options, BoxSpace boxes);
 // image_grid_thw [images, 3] of prepared images, read back from their layouts.
 torch::Tensor imageGrids(const std::vector<const PreparedImage*>& images, std::int64_t merge_size);
 

@@ -15,7 +15,8 @@ Qwen3VLRuntime::Qwen3VLRuntime(const FamilyLoadContext& context)
                                   context.quantization))) {}
 
 PreparedImage Qwen3VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
-    return qwen_runtime::prepareImage(*processor_, image, options, /*absolute_boxes=*/false);
+    // Qwen3-VL names boxes as Qwen2.5-VL's bbox_2d JSON, but on a 0-1000 scale of the image.
+    return qwen_runtime::prepareImage(*processor_, image, options, qwen_runtime::BoxSpace::Thousandths);
 }
 
 torch::Tensor Qwen3VLRuntime::positions(const std::vector<std::int64_t>& ids,

@@ -3,7 +3,7 @@
 // and the image's prompt text (one <|image_pad|> per merged patch between the <|vision_start|>
 // and <|vision_end|> the chat format writes). The image tokens form one grid over the whole
 // image with multimodal rotary positions on it, as in Qwen2-VL; the image's DeepStack features
-// reach the decoder through ImageFeatures. Boxes are named on a 0-1000 scale.
+// reach the decoder through ImageFeatures. Boxes are bbox_2d JSON on a 0-1000 scale of the image.
 #pragma once
 
 #include <memory>
