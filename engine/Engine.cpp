@@ -228,7 +228,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     if (options.threads > 0)
         torch::set_num_threads(options.threads);
     // bfloat16 on the CPU: the kernels this CPU runs it fastest with, measured once per machine.
-    if (device.is_cpu() && dtype == torch::kBFloat16) {
+    if (device.is_cpu() && (dtype == torch::kBFloat16 || plan.vision_dtype == "bfloat16")) {
         static std::once_flag tuned;
         std::call_once(tuned, [] { tuneCpuKernels(); });
     }
@@ -249,7 +249,8 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
                                                             : "building the model (quantizing to " + plan.quantization + ")";
         ProgressWeights weights(*loaded->checkpoint, loaded->checkpoint->parameterCount(),
                                 [&](double f) { report(stage, 0.2 + 0.7 * f); });
-        FamilyLoadContext context{model_dir, plan.folder->config(), &weights, device, dtype, quantizationOf(plan)};
+        FamilyLoadContext context{model_dir, plan.folder->config(), &weights, device, dtype, quantizationOf(plan),
+                                  scalarType(plan.vision_dtype)};
         try {
             loaded->runtime = family.makeRuntime(context);
         } catch (const Error& e) {
@@ -269,6 +270,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.path = fs::absolute(model_dir).lexically_normal().string();
     info.parameters = loaded->runtime->model().parameterCount();
     info.dtype = plan.dtype;
+    info.vision_dtype = plan.vision_dtype;
     info.quantization = plan.quantization;
     info.device = plan.device;
     info.weight_bytes = plan.memory.weight_bytes;

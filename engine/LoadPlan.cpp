@@ -54,14 +54,22 @@ bool endsWith(const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+// Whether the checkpoint's tensor `name` belongs to the vision side (the tower and the
+// connector or projector), as the families name them: Idefics3's model.vision_model and
+// model.connector, LLaVA's vision_tower and multi_modal_projector, Qwen's visual.
+bool visionPart(const std::string& name) {
+    for (const char* part : {"vision", "visual", "connector", "multi_modal_projector"})
+        if (name.find(part) != std::string::npos)
+            return true;
+    return false;
+}
+
 // The format the checkpoint's tensor `name` will be quantized to under `plan` ("": none): the
 // decoder layers' seven projections and the token embedding and lm_head, told by their names
 // as the families' decoders (models/Llama.cpp) take them. Vision towers name theirs alike but
 // live under a vision prefix.
 std::string quantizedAs(const std::string& name, const std::vector<std::int64_t>& shape, const LoadPlan& plan) {
-    if (plan.quantization.empty() || shape.size() != 2)
-        return "";
-    if (name.find("vision") != std::string::npos || name.find("visual") != std::string::npos)
+    if (plan.quantization.empty() || shape.size() != 2 || visionPart(name))
         return "";
     if (endsWith(name, "embed_tokens.weight") || endsWith(name, "lm_head.weight"))
         return plan.embedding_quantization;
@@ -137,7 +145,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     plan.device = cuda ? "cuda" : "cpu";
     const std::string& asked = options.dtype;
     const std::string weights_format = asked == "int8" ? "q8_0" : asked == "int4" ? "q4_0" : asked;
-    if (asked == "auto" || asked.empty()) {
+    if (asked == "auto" || asked.empty() || asked == "fast") {
         plan.dtype = cuda ? "bfloat16" : "float32";
     } else if (asked == "float32" || asked == "bfloat16" || asked == "float16") {
         plan.dtype = asked;
@@ -147,8 +155,9 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         plan.embedding_quantization = "q8_0";
     } else {
         throw Error("unknown dtype '" + asked +
-                    "'; choose auto, float32, bfloat16, float16, int8 or int4 (also q8_0, q4_0, q4_1)");
+                    "'; choose auto, float32, bfloat16, float16, fast, int8 or int4 (also q8_0, q4_0, q4_1)");
     }
+    plan.vision_dtype = asked == "fast" || !plan.quantization.empty() ? "bfloat16" : plan.dtype;
 
     MemoryEstimate& e = plan.memory;
     e.device = plan.device;
@@ -169,7 +178,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
             weights += quantizedBytes(format, entry->shape);
         else
             weights += torch::isFloatingType(entry->scalar_type)
-                           ? n * dtypeBytes(plan.dtype)
+                           ? n * dtypeBytes(visionPart(name) ? plan.vision_dtype : plan.dtype)
                            : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
     }
     e.weight_bytes = weights;
@@ -192,7 +201,9 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     }
     e.verdict = memoryVerdict(e.needed_bytes, e.available_bytes, e.total_bytes);
     const std::string precision =
-        plan.quantization.empty() ? e.dtype : plan.quantization + " weights (" + e.dtype + " elsewhere)";
+        !plan.quantization.empty() ? plan.quantization + " weights (" + e.dtype + " elsewhere)"
+        : plan.vision_dtype != e.dtype ? e.dtype + " (" + plan.vision_dtype + " vision)"
+                                       : e.dtype;
     const std::string need = "the model needs about " + formatMemorySize(e.needed_bytes) + " in " + precision + " on the " +
                              (cuda ? "GPU" : "CPU") + " (" + std::to_string(e.parameters / 1000000) + "M parameters)";
     switch (e.verdict) {

@@ -58,7 +58,8 @@ enum class DevicePreference { Auto, Cpu, Cuda };
 struct LoadOptions {
     DevicePreference device = DevicePreference::Auto;
     // auto, float32, bfloat16, float16; or int8 / int4 (q8_0 / q4_0; also q4_1): the decoder's
-    // weights quantized as they load (engine/LoadPlan.h)
+    // weights quantized as they load; or fast: a float32 decoder behind a bfloat16 vision tower
+    // (engine/LoadPlan.h)
     std::string dtype = "auto";
     int threads = 0;             // 0: library default
 };
@@ -125,6 +126,7 @@ struct ModelInfo {
     std::string path;
     std::int64_t parameters = 0;
     std::string dtype;
+    std::string vision_dtype;  // what the vision tower runs in (bfloat16 under "fast" and quantized)
     std::string quantization;  // "" or the decoder's weight format: "q8_0", "q4_0", "q4_1"
     std::string device;
     std::int64_t weight_bytes = 0;  // the weights as they run (dtype, quantization), by the load plan

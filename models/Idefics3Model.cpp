@@ -7,8 +7,9 @@
 namespace vqa::models {
 
 Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& weights,
-                             torch::Device device, torch::ScalarType dtype, const Quantization& quantization)
-    : LlamaBackedModel(device, dtype), config_(config) {
+                             torch::Device device, torch::ScalarType dtype, const Quantization& quantization,
+                             torch::ScalarType vision_dtype)
+    : LlamaBackedModel(device, dtype, vision_dtype), config_(config) {
     const auto& v = config.vision;
     if (config.scale_factor <= 0 || v.patch_size <= 0 ||
         (v.image_size / v.patch_size) % config.scale_factor != 0)
@@ -16,14 +17,14 @@ Idefics3Model::Idefics3Model(const Idefics3Config& config, const WeightSource& w
                     " does not divide the vision grid of image_size " +
                     std::to_string(v.image_size) + " / patch_size " + std::to_string(v.patch_size));
     torch::NoGradGuard no_grad; // loading only: the weights are constants of the model
-    WeightLoader w(weights, device, dtype);
-    vision_ = std::make_unique<SiglipVisionModel>(v, w, "model.vision_model");
+    WeightLoader w(weights, device, dtype), wv(weights, device, vision_dtype_);
+    vision_ = std::make_unique<SiglipVisionModel>(v, wv, "model.vision_model");
     const std::int64_t s2 = std::int64_t(config.scale_factor) * config.scale_factor;
     modality_projection_ =
-        w.linear("model.connector.modality_projection.proj", std::int64_t(v.hidden_size) * s2,
-                 config.text.hidden_size, false);
+        wv.linear("model.connector.modality_projection.proj", std::int64_t(v.hidden_size) * s2,
+                  config.text.hidden_size, false);
     text_ = std::make_unique<LlamaDecoder>(config.text, w, "model.text_model", "lm_head.weight", quantization);
-    parameters_ = w.parameterCount();
+    parameters_ = w.parameterCount() + wv.parameterCount();
 }
 
 std::int64_t Idefics3Model::tokensPerImage() const {
@@ -65,7 +66,7 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
     if (height % v.patch_size != 0 || width % v.patch_size != 0)
         throw Error("image tiles of " + std::to_string(height) + "x" + std::to_string(width) +
                     " pixels are not whole patches of " + std::to_string(v.patch_size));
-    auto pixels = pixel_values.to(device_, dtype_);
+    auto pixels = pixel_values.to(device_, vision_dtype_);
     torch::Tensor mask;
     if (pixel_attention_mask.defined()) {
         if (pixel_attention_mask.dim() != 3 || pixel_attention_mask.size(0) != n ||
@@ -86,13 +87,14 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
         return torch::empty({0, tokensPerImage(), config_.text.hidden_size},
                             torch::dtype(dtype_).device(device_));
     auto hidden = vision_->forward(pixels, patchMask(mask));
-    return modality_projection_(pixelShuffle(hidden));
+    return modality_projection_(pixelShuffle(hidden)).to(dtype_);
 }
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,
                                                   const WeightSource& weights, torch::Device device,
-                                                  torch::ScalarType dtype, const Quantization& quantization) {
-    return std::make_unique<Idefics3Model>(config, weights, device, dtype, quantization);
+                                                  torch::ScalarType dtype, const Quantization& quantization,
+                                                  torch::ScalarType vision_dtype) {
+    return std::make_unique<Idefics3Model>(config, weights, device, dtype, quantization, vision_dtype);
 }
 
 } // namespace vqa::models

@@ -130,14 +130,21 @@ class LlamaBackedModel : public VisionLanguageModel {
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }
     torch::ScalarType dtype() const override { return dtype_; }
+    // What the vision tower and connector run in: dtype() unless the family was given another
+    // (the "fast" precision: a float32 decoder behind a bfloat16 vision tower).
+    torch::ScalarType visionDtype() const { return vision_dtype_; }
     const LlamaDecoder& textModel() const { return *text_; }
 
   protected:
-    LlamaBackedModel(torch::Device device, torch::ScalarType dtype)
-        : device_(device), dtype_(dtype) {}
+    // `vision_dtype` Undefined: the same as `dtype`.
+    LlamaBackedModel(torch::Device device, torch::ScalarType dtype,
+                     torch::ScalarType vision_dtype = torch::ScalarType::Undefined)
+        : device_(device), dtype_(dtype),
+          vision_dtype_(vision_dtype == torch::ScalarType::Undefined ? dtype : vision_dtype) {}
 
     torch::Device device_;
     torch::ScalarType dtype_;
+    torch::ScalarType vision_dtype_;
     std::int64_t parameters_ = 0;
     std::unique_ptr<LlamaDecoder> text_;
 };

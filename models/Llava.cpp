@@ -34,20 +34,20 @@ LlavaTensorNames LlavaTensorNames::detect(const WeightSource& w) {
 }
 
 LlavaModel::LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
-                       torch::ScalarType dtype, const Quantization& quantization)
-    : LlamaBackedModel(device, dtype), config_(config) {
+                       torch::ScalarType dtype, const Quantization& quantization, torch::ScalarType vision_dtype)
+    : LlamaBackedModel(device, dtype, vision_dtype), config_(config) {
     const auto names = LlavaTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
-    WeightLoader w(weights, device, dtype);
-    vision_ = std::make_unique<ClipVisionModel>(config.vision, w, names.vision, config.feature_layers);
+    WeightLoader w(weights, device, dtype), wv(weights, device, vision_dtype_);
+    vision_ = std::make_unique<ClipVisionModel>(config.vision, wv, names.vision, config.feature_layers);
     const std::int64_t in = std::int64_t(config.vision.hidden_size) * std::int64_t(config.feature_layers.size());
     const std::int64_t hidden = config.text.hidden_size;
-    linear_1_ = w.linear(names.projector + ".linear_1", in, hidden, config.projector_bias);
-    linear_2_ = w.linear(names.projector + ".linear_2", hidden, hidden, config.projector_bias);
+    linear_1_ = wv.linear(names.projector + ".linear_1", in, hidden, config.projector_bias);
+    linear_2_ = wv.linear(names.projector + ".linear_2", hidden, hidden, config.projector_bias);
     if (!isKnownActivation(config.projector_hidden_act))
         throw Error("config.json: projector_hidden_act '" + config.projector_hidden_act + "' is not implemented");
     text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head, quantization);
-    parameters_ = w.parameterCount();
+    parameters_ = w.parameterCount() + wv.parameterCount();
 }
 
 std::int64_t LlavaModel::tokensPerImage() const {
@@ -56,17 +56,18 @@ std::int64_t LlavaModel::tokensPerImage() const {
 }
 
 torch::Tensor LlavaModel::encodeImages(const torch::Tensor& pixel_values, const torch::Tensor&) {
-    auto states = vision_->forward(pixel_values.to(device_, dtype_));
+    auto states = vision_->forward(pixel_values.to(device_, vision_dtype_));
     for (auto& s : states)
         if (config_.drop_cls)
             s = s.narrow(1, 1, s.size(1) - 1);
     auto features = states.size() == 1 ? states[0] : torch::cat(states, -1);
-    return linear_2_(activation(config_.projector_hidden_act, linear_1_(features)));
+    return linear_2_(activation(config_.projector_hidden_act, linear_1_(features))).to(dtype_);
 }
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
-                                               torch::Device device, torch::ScalarType dtype, const Quantization& quantization) {
-    return std::make_unique<LlavaModel>(config, weights, device, dtype, quantization);
+                                               torch::Device device, torch::ScalarType dtype, const Quantization& quantization,
+                                               torch::ScalarType vision_dtype) {
+    return std::make_unique<LlavaModel>(config, weights, device, dtype, quantization, vision_dtype);
 }
 
 }  // namespace vqa::models

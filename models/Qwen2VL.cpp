@@ -344,23 +344,24 @@ struct Qwen2VLTensorNames {
 } // namespace
 
 Qwen2VLModel::Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weights,
-                           torch::Device device, torch::ScalarType dtype, const Quantization& quantization)
-    : LlamaBackedModel(device, dtype), config_(config) {
+                           torch::Device device, torch::ScalarType dtype, const Quantization& quantization,
+                           torch::ScalarType vision_dtype)
+    : LlamaBackedModel(device, dtype, vision_dtype), config_(config) {
     if (config.vision.out_hidden_size != config.text.hidden_size)
         throw Error("config.json: the vision merger's output (" +
                     str(config.vision.out_hidden_size) + ") is not the text model's hidden_size (" +
                     str(config.text.hidden_size) + ")");
     const auto names = Qwen2VLTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
-    WeightLoader w(weights, device, dtype);
-    vision_ = std::make_unique<Qwen2VLVisionModel>(config.vision, w, names.vision);
+    WeightLoader w(weights, device, dtype), wv(weights, device, vision_dtype_);
+    vision_ = std::make_unique<Qwen2VLVisionModel>(config.vision, wv, names.vision);
     text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head, quantization);
-    parameters_ = w.parameterCount();
+    parameters_ = w.parameterCount() + wv.parameterCount();
 }
 
 torch::Tensor Qwen2VLModel::encodePatches(const torch::Tensor& flat,
                                           const torch::Tensor& grid_thw) {
-    return vision_->forward(flat.to(device_, dtype_), grid_thw);
+    return vision_->forward(flat.to(device_, vision_dtype_), grid_thw).to(dtype_);
 }
 
 torch::Tensor Qwen2VLModel::encodeImages(const torch::Tensor& pixel_values, const torch::Tensor&) {
@@ -370,8 +371,9 @@ torch::Tensor Qwen2VLModel::encodeImages(const torch::Tensor& pixel_values, cons
 
 std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config,
                                                  const WeightSource& weights, torch::Device device,
-                                                 torch::ScalarType dtype, const Quantization& quantization) {
-    return std::make_unique<Qwen2VLModel>(config, weights, device, dtype, quantization);
+                                                 torch::ScalarType dtype, const Quantization& quantization,
+                                                 torch::ScalarType vision_dtype) {
+    return std::make_unique<Qwen2VLModel>(config, weights, device, dtype, quantization, vision_dtype);
 }
 
 } // namespace vqa::models

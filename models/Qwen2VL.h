@@ -122,7 +122,8 @@ class Qwen2VLModel : public LlamaBackedModel {
     // Takes every tensor from `weights` (checking shapes against `config`), converted to
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     Qwen2VLModel(const Qwen2VLConfig& config, const WeightSource& weights, torch::Device device,
-                 torch::ScalarType dtype, const Quantization& quantization = {});
+                 torch::ScalarType dtype, const Quantization& quantization = {},
+                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
     std::string family() const override { return config_.model_type; }
     std::int64_t imageTokenId() const override { return config_.image_token_id; }
@@ -146,6 +147,7 @@ class Qwen2VLModel : public LlamaBackedModel {
 
 std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config,
                                                  const WeightSource& weights, torch::Device device,
-                                                 torch::ScalarType dtype, const Quantization& quantization = {});
+                                                 torch::ScalarType dtype, const Quantization& quantization = {},
+                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 } // namespace vqa::models

@@ -177,8 +177,8 @@ struct Qwen3VLTensorNames {
 } // namespace
 
 Qwen3VLModel::Qwen3VLModel(const Qwen3VLConfig& config, const WeightSource& weights, torch::Device device,
-                           torch::ScalarType dtype, const Quantization& quantization)
-    : LlamaBackedModel(device, dtype), config_(config) {
+                           torch::ScalarType dtype, const Quantization& quantization, torch::ScalarType vision_dtype)
+    : LlamaBackedModel(device, dtype, vision_dtype), config_(config) {
     if (config.vision.out_hidden_size != config.text.hidden_size)
         throw Error("config.json: the vision merger's output (" + str(config.vision.out_hidden_size) +
                     ") is not the text model's hidden_size (" + str(config.text.hidden_size) + ")");
@@ -188,15 +188,19 @@ Qwen3VLModel::Qwen3VLModel(const Qwen3VLConfig& config, const WeightSource& weig
                     " layers to add them to");
     const auto names = Qwen3VLTensorNames::detect(weights);
     torch::NoGradGuard no_grad;
-    WeightLoader w(weights, device, dtype);
-    vision_ = std::make_unique<Qwen3VLVisionModel>(config.vision, w, names.vision);
+    WeightLoader w(weights, device, dtype), wv(weights, device, vision_dtype_);
+    vision_ = std::make_unique<Qwen3VLVisionModel>(config.vision, wv, names.vision);
     text_ = std::make_unique<LlamaDecoder>(config.text, w, names.text, names.lm_head, quantization);
-    parameters_ = w.parameterCount();
+    parameters_ = w.parameterCount() + wv.parameterCount();
 }
 
 torch::Tensor Qwen3VLModel::encodePatches(const torch::Tensor& flat, const torch::Tensor& grid_thw,
                                           std::vector<torch::Tensor>* deepstack) {
-    return vision_->forward(flat.to(device_, dtype_), grid_thw, deepstack);
+    auto tokens = vision_->forward(flat.to(device_, vision_dtype_), grid_thw, deepstack).to(dtype_);
+    if (deepstack)
+        for (auto& level : *deepstack)
+            level = level.to(dtype_);
+    return tokens;
 }
 
 ImageFeatures Qwen3VLModel::encodeImageFeatures(const torch::Tensor& pixel_values, const torch::Tensor&) {
@@ -215,8 +219,8 @@ torch::Tensor Qwen3VLModel::encodeImages(const torch::Tensor& pixel_values, cons
 
 std::unique_ptr<VisionLanguageModel> makeQwen3VL(const Qwen3VLConfig& config, const WeightSource& weights,
                                                  torch::Device device, torch::ScalarType dtype,
-                                                 const Quantization& quantization) {
-    return std::make_unique<Qwen3VLModel>(config, weights, device, dtype, quantization);
+                                                 const Quantization& quantization, torch::ScalarType vision_dtype) {
+    return std::make_unique<Qwen3VLModel>(config, weights, device, dtype, quantization, vision_dtype);
 }
 
 } // namespace vqa::models

@@ -78,7 +78,8 @@ class Qwen3VLModel : public LlamaBackedModel {
     // Takes every tensor from `weights` (checking shapes against `config`), converted to
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     Qwen3VLModel(const Qwen3VLConfig& config, const WeightSource& weights, torch::Device device,
-                 torch::ScalarType dtype, const Quantization& quantization = {});
+                 torch::ScalarType dtype, const Quantization& quantization = {},
+                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
     std::string family() const override { return config_.model_type; }
     std::int64_t imageTokenId() const override { return config_.image_token_id; }
@@ -106,6 +107,7 @@ class Qwen3VLModel : public LlamaBackedModel {
 
 std::unique_ptr<VisionLanguageModel> makeQwen3VL(const Qwen3VLConfig& config, const WeightSource& weights,
                                                  torch::Device device, torch::ScalarType dtype,
-                                                 const Quantization& quantization = {});
+                                                 const Quantization& quantization = {},
+                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 } // namespace vqa::models

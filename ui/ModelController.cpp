@@ -43,9 +43,16 @@ std::int64_t residentBytes() {
 
 QString precisionText(const ModelInfo& m) {
     const QString dtype = QString::fromStdString(m.dtype);
+    const QString vision = QString::fromStdString(m.vision_dtype);
     if (m.quantization.empty())
-        return dtype;
+        return vision.isEmpty() || vision == dtype
+                   ? dtype
+                   : QCoreApplication::translate("ModelController", "%1, vision in %2").arg(dtype, vision);
     const bool eight = m.quantization == "q8_0";
+    if (!vision.isEmpty() && vision != dtype)
+        return QCoreApplication::translate("ModelController", "%1-bit weights (%2), vision in %3, %4 elsewhere")
+            .arg(eight ? 8 : 4)
+            .arg(QString::fromStdString(m.quantization), vision, dtype);
     return QCoreApplication::translate("ModelController", "%1-bit weights (%2), %3 elsewhere")
         .arg(eight ? 8 : 4)
         .arg(QString::fromStdString(m.quantization), dtype);
@@ -53,7 +60,8 @@ QString precisionText(const ModelInfo& m) {
 
 QString shortPrecision(const ModelInfo& m) {
     if (m.quantization.empty())
-        return QString::fromStdString(m.dtype);
+        return !m.vision_dtype.empty() && m.vision_dtype != m.dtype ? QStringLiteral("fast")
+                                                                    : QString::fromStdString(m.dtype);
     return m.quantization == "q8_0" ? QStringLiteral("int8") : m.quantization == "q4_0" ? QStringLiteral("int4")
                                                                                           : QString::fromStdString(m.quantization);
 }

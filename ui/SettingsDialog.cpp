@@ -40,6 +40,7 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     dtype_->addItem("float32", "float32");
     dtype_->addItem("bfloat16", "bfloat16");
     dtype_->addItem("float16", "float16");
+    dtype_->addItem(tr("Fast (float32, the vision tower in bfloat16)"), "fast");
     dtype_->addItem(tr("8-bit weights (int8: about a quarter of float32's memory)"), "int8");
     dtype_->addItem(tr("4-bit weights (int4: about an eighth of float32's memory)"), "int4");
     threads_ = autoSpin(0, 256, tr("automatic"));

@@ -64,7 +64,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
             {"stop", stopName(r.stop)},
             {"boxes", boxesJson(r.boxes, r.text)},
             {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype},
-                       {"quantization", info.quantization}}},
+                       {"vision_dtype", info.vision_dtype}, {"quantization", info.quantization}}},
             {"timings",
              {{"preprocess_ms", t.preprocess_ms},
               {"encode_ms", t.encode_ms},

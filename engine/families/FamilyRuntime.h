@@ -62,6 +62,9 @@ struct FamilyLoadContext {
     torch::Device device = torch::kCPU;
     torch::ScalarType dtype = torch::kFloat32;
     models::Quantization quantization;  // which decoder weights are quantized as they load
+    // What the vision tower and connector run in (Undefined: `dtype`): bfloat16 under the
+    // "fast" precision and with quantized weights on the CPU.
+    torch::ScalarType vision_dtype = torch::ScalarType::Undefined;
 };
 
 }  // namespace vqa

@@ -59,11 +59,21 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
     EXPECT_EQ(int4.quantization, "q4_0");
     EXPECT_EQ(q41.quantization, "q4_1");
     for (const auto* p : {&int8, &int4, &q41}) {
-        EXPECT_EQ(p->dtype, "float32") << "the vision tower and norms keep the CPU's float type";
+        EXPECT_EQ(p->dtype, "float32") << "the norms and activations keep the CPU's float type";
+        EXPECT_EQ(p->vision_dtype, "bfloat16") << "the vision tower runs in bfloat16 beside quantized weights";
         EXPECT_EQ(p->embedding_quantization, "q8_0");
         EXPECT_NE(p->memory.message.find(p->quantization + " weights"), std::string::npos) << p->memory.message;
     }
+    EXPECT_EQ(f32.vision_dtype, "float32");
     EXPECT_LT(int8.memory.weight_bytes, f32.memory.weight_bytes);
+    // fast: the float32 decoder behind a bfloat16 vision tower, which counts half.
+    const auto fast = planLoad(dir.string(), cpuWith("fast"));
+    EXPECT_EQ(fast.dtype, "float32");
+    EXPECT_EQ(fast.vision_dtype, "bfloat16");
+    EXPECT_EQ(fast.quantization, "");
+    EXPECT_LT(fast.memory.weight_bytes, f32.memory.weight_bytes);
+    EXPECT_GT(fast.memory.weight_bytes, int8.memory.weight_bytes);
+    EXPECT_NE(fast.memory.message.find("float32 (bfloat16 vision)"), std::string::npos) << fast.memory.message;
     EXPECT_LT(int4.memory.weight_bytes, int8.memory.weight_bytes);
     EXPECT_LT(int4.memory.weight_bytes, q41.memory.weight_bytes);
     try {

@@ -238,6 +238,44 @@ TEST_P(Qwen3VLParity, GreedyTokensOverTwoTurnsWithCache) {
     EXPECT_EQ(greedy(m, cache2, logits, 12), toVector(l_.get("generated_turn2")));
 }
 
+// The "fast" precision: the float32 decoder behind a bfloat16 vision tower. Its features and
+// DeepStack levels are the float32 ones to bfloat16's precision, and the prefill logits
+// follow them within a few percent (the bounds below, on these random weights).
+TEST_P(Qwen3VLParity, FastPrecisionStaysCloseToFloat32) {
+    torch::NoGradGuard no_grad;
+    const auto dir = referenceDir("qwen3vl") / GetParam();
+    auto checkpoint = vqa::Checkpoint::open((dir / "model").string());
+    Qwen3VLModel fast(configOf(dir / "model"), *checkpoint, torch::kCPU, torch::kFloat32, {}, torch::kBFloat16);
+    EXPECT_EQ(fast.visionDtype(), torch::kBFloat16);
+    EXPECT_EQ(fast.dtype(), torch::kFloat32);
+    std::vector<torch::Tensor> levels;
+    auto features = fast.encodePatches(pixels("wide"), grid("wide"), &levels);
+    EXPECT_EQ(features.scalar_type(), torch::kFloat32);
+    const double feature_diff = relDiff(features, l_.get("wide_features"));
+    const double level_diff = relDiff(torch::stack(levels), l_.get("wide_deepstack"));
+    // The prompt's logits, the same way as with float32.
+    auto ids = l_.get("input_ids");
+    const auto grids = l_.get("image_grid_thw");
+    std::vector<torch::Tensor> flat;
+    for (std::int64_t i = 0; i < grids.size(0); ++i)
+        for (const auto& image : kImages)
+            if (torch::equal(grid(image).view({3}), grids[i]))
+                flat.push_back(pixels(image));
+    vqa::models::ImageFeatures f;
+    f.tokens = fast.encodePatches(torch::cat(flat), grids, &f.layers);
+    const auto additions = vqa::promptAdditions(toVector(l_.get("image_positions")), f.layers);
+    auto cache = fast.newCache(ids.size(0));
+    auto logits = fast.forward(vqa::embedPrompt(fast, ids, f.tokens), cache, true, nullptr, positionsOf(fast, ids, grids),
+                               &additions);
+    const double logit_diff = relDiff(logits.index_select(0, l_.get("logit_positions")), l_.get("logits"));
+    std::cout << "[" << GetParam() << "] fast (bf16 vision): features relative diff " << feature_diff
+              << ", DeepStack " << level_diff << ", prefill logits " << logit_diff << "\n";
+    EXPECT_LT(feature_diff, 2e-2);
+    EXPECT_LT(level_diff, 2e-2);
+    EXPECT_LT(logit_diff, 5e-2);
+    EXPECT_GT(feature_diff, 0.0);  // it did run in bfloat16
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, Qwen3VLParity, ::testing::Values("untied", "tied"));
 
 // The released layout (model.visual.*, model.language_model.*) and transformers 4's (visual.*,
@@ -309,6 +347,20 @@ TEST(Qwen3VLRealShapes, VisionFeaturesAndPrefillLogitsMatchTheReference) {
     EXPECT_LT(feature_diff, 1e-3);
     EXPECT_LT(deepstack_diff, 1e-3);
     EXPECT_LT(logit_diff, 1e-3);
+
+    // The "fast" precision at these shapes: the vision tower in bfloat16, the decoder float32.
+    auto checkpoint = vqa::Checkpoint::open((dir / "model").string());
+    Qwen3VLModel fast(m.config(), *checkpoint, torch::kCPU, torch::kFloat32, {}, torch::kBFloat16);
+    vqa::models::ImageFeatures ff;
+    ff.tokens = fast.encodePatches(l.get("pixel_values"), grid, &ff.layers);
+    auto fast_cache = fast.newCache(ids.size(0));
+    const auto fast_additions = vqa::promptAdditions(vqa::imageTokenPositions(toVector(ids), m.imageTokenId()), ff.layers);
+    auto fast_logits = fast.forward(vqa::embedPrompt(fast, ids, ff.tokens), fast_cache, true, nullptr,
+                                    positionsOf(fast, ids, grid), &fast_additions);
+    const double fast_diff = relDiff(fast_logits.index_select(0, l.get("logit_positions")), l.get("logits"));
+    std::cout << "[real_shapes] fast (bf16 vision): features relative diff " << relDiff(ff.tokens, l.get("features"))
+              << ", logits relative diff " << fast_diff << "\n";
+    EXPECT_LT(fast_diff, 5e-2);
 }
 
 }  // namespace

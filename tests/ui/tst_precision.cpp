@@ -46,14 +46,16 @@ private slots:
         dialog.show();
         QVERIFY(shown.wait(30000));
         QCOMPARE(dialog.chosen(), QString("int8"));
-        for (const char* dtype : {"auto", "float32", "bfloat16", "int8", "int4"})
+        for (const char* dtype : {"auto", "float32", "bfloat16", "fast", "int8", "int4"})
             QVERIFY2(dialog.estimateText(dtype).contains("needs about"), qPrintable(dialog.estimateText(dtype)));
+        QVERIFY(dialog.estimateText("fast").contains("float32 (bfloat16 vision)"));
         QVERIFY(dialog.estimateText("int4").contains("q4_0 weights"));
         QVERIFY(dialog.estimateText("int8").contains("q8_0 weights"));
         QVERIFY(dialog.estimateText("bfloat16").contains("in bfloat16"));
         const auto estimates = vqa::ui::estimatePrecisions(model_, vqa::DevicePreference::Cpu);
-        QCOMPARE(int(estimates.size()), 5);
-        QVERIFY(estimates[4].bytes < estimates[3].bytes && estimates[3].bytes < estimates[1].bytes);  // int4 < int8 < f32
+        QCOMPARE(int(estimates.size()), 6);
+        QVERIFY(estimates[5].bytes < estimates[4].bytes && estimates[4].bytes < estimates[1].bytes);  // int4 < int8 < f32
+        QVERIFY(estimates[3].bytes < estimates[1].bytes);  // fast < f32
         dialog.choose("int4");
         QCOMPARE(dialog.chosen(), QString("int4"));
         QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/precision-dialog.png"));

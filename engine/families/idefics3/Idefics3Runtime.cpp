@@ -12,7 +12,7 @@ Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
       processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ProcessorConfig::load(context.model_dir))),
       model_((checkIdefics3Consistency(config_, processor_->config(), context.model_dir),
               models::makeIdefics3(config_, *context.weights, context.device, context.dtype,
-                                  context.quantization))) {}
+                                  context.quantization, context.vision_dtype))) {}
 
 PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOptions&) const {
     ProcessedImage processed = processor_->process(image);

@@ -45,7 +45,7 @@ LlavaRuntime::LlavaRuntime(const FamilyLoadContext& context)
       processor_(std::make_unique<ClipImageProcessor>(ClipProcessorConfig::load(context.model_dir))),
       model_((checkLlavaConsistency(config_, processor_->config(), context.model_dir),
               models::makeLlava(config_, *context.weights, context.device, context.dtype,
-                                  context.quantization))) {}
+                                  context.quantization, context.vision_dtype))) {}
 
 int LlavaRuntime::tokensPerImage() const { return modelTokensPerImage(config_); }
 

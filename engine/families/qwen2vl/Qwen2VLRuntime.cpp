@@ -83,7 +83,7 @@ Qwen2VLRuntime::Qwen2VLRuntime(const FamilyLoadContext& context)
       processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
       model_((checkQwen2VLConsistency(config_.vision, processor_->config(), context.model_dir),
               models::makeQwen2VL(config_, *context.weights, context.device, context.dtype,
-                                  context.quantization))) {}
+                                  context.quantization, context.vision_dtype))) {}
 
 Qwen2VLPixelBounds Qwen2VLRuntime::pixelBounds(const ImageOptions& options) const {
     return qwen_runtime::pixelBounds(processor_->config(), options);

@@ -12,7 +12,7 @@ Qwen3VLRuntime::Qwen3VLRuntime(const FamilyLoadContext& context)
       processor_(std::make_unique<Qwen2VLImageProcessor>(Qwen2VLProcessorConfig::load(context.model_dir))),
       model_((checkQwen2VLConsistency(config_.vision, processor_->config(), context.model_dir),
               models::makeQwen3VL(config_, *context.weights, context.device, context.dtype,
-                                  context.quantization))) {}
+                                  context.quantization, context.vision_dtype))) {}
 
 PreparedImage Qwen3VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
     // Qwen3-VL names boxes as Qwen2.5-VL's bbox_2d JSON, but on a 0-1000 scale of the image.
