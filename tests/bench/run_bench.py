@@ -222,13 +222,15 @@ QWEN_HEADINGS = {"qwen2.5-vl-3b": "Qwen2.5-VL-3B", "qwen3-vl-2b": "Qwen3-VL-2B"}
 
 # Quantized precisions: run from the bf16 checkpoint; llama.cpp's GGUF type for each dtype.
 QUANTIZED = {"int8", "int4"}
+# Precisions transformers has no counterpart of: ours alone, compared with its float32.
+OURS_ONLY = QUANTIZED | {"fast"}
 GGUF_TYPES = {"float32": "f32", "bfloat16": "bf16", "int8": "q8_0", "int4": "q4_0"}
 ERROR_POSITIONS = 64
 
 
 def stored_dtype(dtype):
     """The checkpoint a dtype runs from: quantized weights are made from the bf16 one."""
-    return "bfloat16" if dtype in QUANTIZED else dtype
+    return "bfloat16" if dtype in QUANTIZED else "float32" if dtype == "fast" else dtype
 
 
 def error_ids():
@@ -719,7 +721,7 @@ def measure_errors(vqa, bench_py, mdir, dtypes, threads):
         mine = reference if dtype == "float32" else ours(dtype)
         if mine is not None and reference is not None:
             e["ours"] = logits_error(mine, reference)
-        gpath = os.path.join(mdir, f"decoder-{GGUF_TYPES[dtype]}.gguf")
+        gpath = os.path.join(mdir, f"decoder-{GGUF_TYPES.get(dtype, 'none')}.gguf")
         if bench_py and reference is not None and os.path.exists(gpath):
             out = os.path.join(mdir, f"logits-llamacpp-{dtype}.npy")
             g = run_worker(bench_py, "llamacpp-logits", gguf=gpath, ids=ids, out=out, threads=threads)
@@ -787,7 +789,7 @@ def markdown(report, json_name):
         for dtype in report["dtypes"]:
             short = SHORT_NAMES.get(dtype, dtype)
             cols.append((f"VQA Studio {short}", r.get("ours", {}).get(dtype, {})))
-            if dtype not in QUANTIZED:
+            if dtype not in OURS_ONLY:
                 cols.append((f"transformers {short}", r.get("transformers", {}).get(dtype, {})))
             cols.append((f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {})))
         lines.append("| | " + " | ".join(c[0] for c in cols) + " |")
@@ -807,7 +809,7 @@ def markdown(report, json_name):
                   "TTFT ÷ transformers (≤ 0.7) | cold TTFT ÷ transformers | "
                   "follow-up TTFT ÷ first (≤ 0.2) | "
                   "peak RSS − checkpoint (≤ 400 MiB) |", "|---|---|---|---|---|---|---|"]
-        for dtype in [d for d in report["dtypes"] if d not in QUANTIZED]:
+        for dtype in [d for d in report["dtypes"] if d not in OURS_ONLY]:
             o = r.get("ours", {}).get(dtype, {})
             t = r.get("transformers", {}).get(dtype, {})
             l = r.get("llamacpp", {}).get(dtype, {})
@@ -839,7 +841,8 @@ def markdown(report, json_name):
     return "\n".join(lines) + "\n"
 
 
-SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8 (Q8_0)", "int4": "int4 (Q4_0)"}
+SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8 (Q8_0)", "int4": "int4 (Q4_0)",
+               "fast": "fast (bf16 vision)"}
 
 
 def quantized_lines(r, dtypes):
@@ -972,7 +975,7 @@ def main():
             log(f"{name} {dtype}: VQA Studio")
             r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads)
             log(f"  {json.dumps(r['ours'][dtype])}")
-            if not args.skip_transformers and dtype not in QUANTIZED and name not in BF16_ONLY:
+            if not args.skip_transformers and dtype not in OURS_ONLY and name not in BF16_ONLY:
                 log(f"{name} {dtype}: transformers")
                 r["transformers"][dtype] = run_worker(sys.executable, "transformers", model=model,
                                                       dtype=dtype, image=image, tokens=args.tokens,
@@ -980,7 +983,8 @@ def main():
                 log(f"  {json.dumps(r['transformers'][dtype])}")
             # (A bf16 GGUF of the 7B is held whole in memory while gguf writes it: not made.)
             # llama.cpp converts SmolLM's and Qwen3's text decoders (not Qwen2.5-VL's here).
-            if bench_py and name != "qwen2.5-vl-3b" and not (name in BF16_ONLY and dtype == "bfloat16"):
+            if bench_py and dtype in GGUF_TYPES and name != "qwen2.5-vl-3b" and \
+                    not (name in BF16_ONLY and dtype == "bfloat16"):
                 gtype = GGUF_TYPES[dtype]
                 gpath = os.path.join(mdir, f"decoder-{gtype}.gguf")
                 if not os.path.exists(gpath):

@@ -118,7 +118,8 @@ def thinking_case(out_dir, engine):
                "instruct_rendered": [engine.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                                      for c in (engine.conv, second)]},
               open(os.path.join(think_dir, "rendered.json"), "w"), indent=1)
-    assert "You are a helpful assistant" not in engine.tok.apply_chat_template(engine.conv, tokenize=False)
+    instruct = engine.tok.apply_chat_template(engine.conv, tokenize=False)
+    assert "You are a helpful assistant" not in instruct and "<|vision_start|><|image_pad|><|vision_end|>" in instruct
     print("thinking: templates rendered")
 
 
