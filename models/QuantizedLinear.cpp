@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "models/CpuGemv.h"
 #include "models/base/Error.h"
 #include "models/quant/QuantKernels.h"
 
@@ -13,7 +14,8 @@ namespace vqa::models {
 namespace {
 
 // Below this many rows of activations the matrix-vector loops run once per row; from it on,
-// the weights are dequantized slice by slice for a float32 GEMM.
+// the weights are dequantized slice by slice for a GEMM: bfloat16 where this CPU's bfloat16
+// kernels are the fast ones (CpuGemv.h's bf16Kernels(), measured), float32 elsewhere.
 constexpr std::int64_t kGemmRows = 4;
 
 // Reads row r of a contiguous 2-D float tensor as float32.
@@ -44,16 +46,30 @@ std::int64_t grainFor(std::int64_t row_bytes) {
     return std::max<std::int64_t>(1, (std::int64_t(1) << 16) / std::max<std::int64_t>(1, row_bytes));
 }
 
-// Rows [first, first + n) of m dequantized into a float32 [n, cols] tensor, on the CPU.
-torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, std::int64_t n) {
-    auto out = torch::empty({n, m.cols}, torch::kFloat32);
-    const std::int64_t row_bytes = m.data.size(1);
+// Rows [first, first + n) of m dequantized into a [n, cols] tensor of float32 or bfloat16
+// (each weight rounded once from its float32 value), on the CPU.
+torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, std::int64_t n,
+                                 torch::ScalarType dtype = torch::kFloat32) {
+    auto out = torch::empty({n, m.cols}, dtype);
+    const std::int64_t row_bytes = m.data.size(1), k = m.cols;
     const auto* base = m.data.data_ptr<std::uint8_t>();
-    float* dst = out.data_ptr<float>();
-    at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t r = b; r < e; ++r)
-            dequantizeRow(m.format, base + (first + r) * row_bytes, m.cols, dst + r * m.cols);
-    });
+    if (dtype == torch::kFloat32) {
+        float* dst = out.data_ptr<float>();
+        at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t r = b; r < e; ++r)
+                dequantizeRow(m.format, base + (first + r) * row_bytes, k, dst + r * k);
+        });
+    } else {
+        auto* dst = out.data_ptr<c10::BFloat16>();
+        at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+            std::vector<float> row(k);
+            for (std::int64_t r = b; r < e; ++r) {
+                dequantizeRow(m.format, base + (first + r) * row_bytes, k, row.data());
+                std::transform(row.begin(), row.end(), dst + r * k,
+                               [](float v) { return c10::BFloat16(v); });
+            }
+        });
+    }
     return out;
 }
 
@@ -163,18 +179,23 @@ torch::Tensor quantizedLinear(const torch::Tensor& x, const QuantizedMatrix& w,
         return at::linear(x, dequantize(w, x.scalar_type()),
                           bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 
-    auto flat = x.reshape({-1, w.cols}).to(torch::kFloat32).contiguous();
+    auto flat = x.reshape({-1, w.cols});
     const std::int64_t n = flat.size(0);
     auto out = torch::empty({n, w.rows}, torch::kFloat32);
     if (n < kGemmRows) {
+        flat = flat.to(torch::kFloat32).contiguous();
         for (std::int64_t i = 0; i < n; ++i)
             quantizedGemvInto(w, flat.data_ptr<float>() + i * w.cols, out.data_ptr<float>() + i * w.rows);
     } else {
-        // Slices of ~16 MB of float32 weights, each reused by all n rows.
+        // Slices of ~4M weights, each reused by all n rows. In bfloat16 the activations and the
+        // products are rounded once each (about 2^-9 relative, well under the weights' own
+        // quantization error); the GEMM accumulates in float32 either way.
+        const auto dtype = cpuWidensBf16() ? torch::kFloat32 : torch::kBFloat16;
+        flat = flat.to(dtype).contiguous();
         const std::int64_t slice = std::max<std::int64_t>(64, (std::int64_t(1) << 22) / w.cols);
         for (std::int64_t r = 0; r < w.rows; r += slice) {
             const std::int64_t m = std::min(slice, w.rows - r);
-            out.narrow(1, r, m).copy_(at::mm(flat, dequantizeSliceCpu(w, r, m).t()));
+            out.narrow(1, r, m).copy_(at::mm(flat, dequantizeSliceCpu(w, r, m, dtype).t()));
         }
     }
     if (bias.defined())

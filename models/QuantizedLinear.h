@@ -1,9 +1,10 @@
 // Quantized weight matrices as tensors (formats: quant/QuantFormat.h). Made from a float weight
 // while a model loads, on all intra-op threads. Multiplied on the CPU by the loops of
 // quant/QuantKernels.h: one row of activations is quantized to int8 blocks and meets the
-// weights in integer dot products (the decode step); several rows are multiplied in float32
-// against slices of dequantized weight rows (prefill, where the product is compute-bound and a
-// slice is reused by every row). Elsewhere (CUDA, or an input that needs gradients) the
+// weights in integer dot products (the decode step); several rows are multiplied against slices
+// of dequantized weight rows (prefill, where the product is compute-bound and a slice is reused
+// by every row), in bfloat16 where this CPU's bfloat16 GEMM is the fast one (CpuGemv.h's
+// bf16Kernels()), in float32 elsewhere. Elsewhere (CUDA, or an input that needs gradients) the
 // matrix is dequantized to the input's dtype and multiplied by at::linear.
 #pragma once
 

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "engine/io/SafetensorsFile.h"
+#include "models/CpuGemv.h"
 #include "models/QuantizedLinear.h"
 #include "models/base/Error.h"
 #include "models/quant/QuantKernels.h"
@@ -187,7 +188,7 @@ TEST(Quant, EveryInstructionSetEqualsDequantizeThenMultiply) {
 }
 
 // The tensor-level product: one row through the matrix-vector loops, several rows through
-// dequantized slices and a float32 GEMM, a bias, bfloat16 input; and the dequantization in
+// dequantized slices and a float32 or bfloat16 GEMM, a bias, bfloat16 input; and the dequantization in
 // tensor operations (the path for CUDA) equals the loops'.
 TEST(Quant, QuantizedLinearEqualsLinearOverTheDequantizedWeight) {
     torch::manual_seed(3);
@@ -199,12 +200,21 @@ TEST(Quant, QuantizedLinearEqualsLinearOverTheDequantizedWeight) {
         const auto wd = vqa::models::dequantize(q, torch::kFloat64);
         EXPECT_EQ(0, vqa::models::dequantizeWithTensorOps(q).to(torch::kFloat64).sub(wd).abs().max().item<double>());
 
-        // Several rows: float activations, float32 GEMM.
+        // Several rows: float activations, a float32 GEMM or a bfloat16 one (operands and
+        // products rounded to bfloat16: 2^-9 relative each).
         auto x = torch::randn({2, 5, 100});
-        auto y = vqa::models::quantizedLinear(x, q, bias);
         auto expected = at::linear(x.to(torch::kFloat64), wd, bias.to(torch::kFloat64));
+        vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Widened);
+        auto y = vqa::models::quantizedLinear(x, q, bias);
         ASSERT_EQ(y.sizes(), expected.sizes());
         EXPECT_LT((y.to(torch::kFloat64) - expected).abs().max().item<double>(), 1e-4);
+        vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Native);
+        auto y16 = vqa::models::quantizedLinear(x, q, bias);
+        vqa::models::setBf16Kernels(vqa::models::Bf16Kernels::Auto);
+        EXPECT_EQ(y16.scalar_type(), torch::kFloat32);
+        const double rel16 = ((y16.to(torch::kFloat64) - expected).norm() / expected.norm()).item<double>();
+        EXPECT_LT(rel16, 4e-3);
+        EXPECT_GT(rel16, 0) << "the bfloat16 GEMM ran in float32";
 
         // One row: int8 activations (about 1/254 of each block's largest value off).
         auto x1 = torch::randn({1, 100});
