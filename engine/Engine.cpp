@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <torch/torch.h>
@@ -23,6 +24,7 @@
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
 #include "engine/io/ProgressWeights.h"
+#include "engine/remote/OpenAiClient.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
@@ -154,6 +156,18 @@ struct Engine::Impl {
         std::set<std::int64_t> stop_ids;
     };
     std::unique_ptr<Loaded> model;
+    // Or a model on a server (connect()): then `model` is empty.
+    std::optional<RemoteServer> remote;
+    ModelInfo remote_info;
+
+    // Throws for what only a local model can do.
+    void requireLocal(const char* what) const {
+        if (remote)
+            throw Error(std::string(what) + " needs the model's internals, which a server does not send: open a local "
+                        "model (or use a VQA Studio server) for it");
+        if (!model)
+            throw Error("no model is loaded: open a model folder first");
+    }
 
     // The conversation state kept between turns: what the KV cache holds, so a follow-up
     // question reuses the prefix instead of prefilling the image again.
@@ -296,6 +310,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     std::lock_guard lock(impl_->mutex);
     impl_->resetSession();
     impl_->model = std::move(loaded);
+    impl_->remote.reset();
     // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
     // is there; a step that cannot be recorded runs as before. Switched with the model, under
     // the lock, so an answer still running on the model before never sees the other setting.
@@ -315,13 +330,33 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
                 std::string(hasModel() ? "; the model loaded before is still in use" : ""));
 }
 
-bool Engine::hasModel() const { return impl_->model != nullptr; }
-ModelInfo Engine::modelInfo() const { return impl_->model ? impl_->model->info : ModelInfo{}; }
+ModelInfo Engine::connect(const RemoteServer& server) {
+    const RemoteServer resolved = remote::resolveModel(server); // the network, outside the lock
+    ModelInfo info;
+    info.family = "remote";
+    info.name = resolved.model;
+    info.path = remote::endpoint(resolved.base_url, "");
+    info.device = "server";
+    info.remote = true;
+    std::lock_guard lock(impl_->mutex);
+    impl_->resetSession();
+    impl_->model.reset();
+    impl_->remote = resolved;
+    impl_->remote_info = info;
+    return info;
+}
+
+bool Engine::hasModel() const { return impl_->model != nullptr || impl_->remote.has_value(); }
+ModelInfo Engine::modelInfo() const {
+    return impl_->model ? impl_->model->info : impl_->remote ? impl_->remote_info : ModelInfo{};
+}
 const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model->tokenizer.get() : nullptr; }
 
 GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
                                   const std::atomic<bool>* cancel, const ProgressCallback& progress) {
     std::lock_guard lock(impl_->mutex);
+    if (impl_->remote)
+        return remote::streamChat(*impl_->remote, request, on_token, cancel);
     auto failed = [&](const std::string& message) {
         // A failed step leaves the cache in an unknown state: start the next turn afresh.
         impl_->cache = {};
@@ -678,8 +713,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
 
 std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
     std::lock_guard lock(impl_->mutex);
-    if (!impl_->model)
-        throw Error("no model is loaded: open a model folder first");
+    impl_->requireLocal("listing the prompt's tokens");
     torch::InferenceMode inference;
     Timings timings;
     Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
@@ -688,8 +722,7 @@ std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
 
 std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab) {
     std::lock_guard lock(impl_->mutex);
-    if (!impl_->model)
-        throw Error("no model is loaded: open a model folder first");
+    impl_->requireLocal("scoring logits");
     if (ids.empty())
         throw Error("no token ids to score");
     torch::InferenceMode inference;
@@ -725,8 +758,7 @@ std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const Expla
 std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
                                            int index) {
     std::lock_guard lock(impl_->mutex);
-    if (!impl_->model)
-        throw Error("no model is loaded: open a model folder first");
+    impl_->requireLocal("relevancy");
     if (index < 0 || index >= static_cast<int>(answer_ids.size()))
         throw Error("relevancy asked for token " + std::to_string(index) + " of an answer of " +
                     std::to_string(answer_ids.size()) + " tokens");

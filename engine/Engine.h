@@ -32,6 +32,12 @@ public:
     // On failure throws vqa::Error and keeps the model loaded before, if any.
     ModelInfo load(const std::string& model_dir, const LoadOptions& options = {},
                    const ProgressCallback& progress = {});
+    // Answers with a model on an OpenAI-compatible server instead (engine/remote/): checks
+    // the server lists the model (or settles on its only one) and forgets the local model.
+    // generate() then streams from the server; what needs the model's internals (relevancy,
+    // logits, prompt tokens) says so. A later load() goes back to a local model. Throws
+    // vqa::Error, keeping what was in use before, when the server cannot be used.
+    ModelInfo connect(const RemoteServer& server);
     bool hasModel() const;
     ModelInfo modelInfo() const;
     const Tokenizer* tokenizer() const;

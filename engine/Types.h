@@ -64,6 +64,18 @@ struct LoadOptions {
     int threads = 0;             // 0: library default
 };
 
+// An OpenAI-compatible chat-completions server (vLLM, llama-server, Ollama, LM Studio, or
+// `vqa serve`) to answer with instead of a local model (Engine::connect).
+struct RemoteServer {
+    std::string base_url;  // http(s)://host:port, with or without a trailing /v1
+    std::string api_key;   // sent as a bearer token; empty: none. Never logged or shown.
+    std::string model;     // one of the server's /v1/models ids; empty: its only one
+    double connect_timeout_s = 10;
+    // An answer that sends nothing for this long is given up (a big model's first token on a
+    // busy server can take a while).
+    double stall_timeout_s = 120;
+};
+
 // A grid of attention (or relevancy) values over one image region: a tile or the global view.
 // `values` is rows*cols, row-major. The rectangle is in the original image's pixels.
 struct HeatmapGrid {
@@ -133,6 +145,9 @@ struct ModelInfo {
     // A thinking model (its chat template opens the answer with <think>): an answer starts
     // with the model's reasoning, which ends at "</think>".
     bool reasons_first = false;
+    // Answers come from a server (Engine::connect): path is its base URL, name its model id;
+    // no attention, relevancy or token ids come back from a third-party server.
+    bool remote = false;
 };
 
 struct Progress {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -91,6 +92,47 @@ inline void addLoadFlags(CLI::App* cmd, LoadFlags& f) {
                     "blocks), q4_1 (4-bit blocks with a minimum)")
         ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16", "fast", "int8", "int4", "q8_0", "q4_0", "q4_1"}));
     cmd->add_option("--threads", f.threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber);
+}
+
+// --server, --api-key-env and --remote-model: answer with a model on an OpenAI-compatible
+// server (vLLM, llama-server, Ollama, LM Studio, vqa serve) instead of a local one.
+struct RemoteFlags {
+    std::string server;
+    std::string api_key_env;
+    std::string model;
+    double timeout_s = 120;
+
+    bool used() const { return !server.empty(); }
+    // Throws vqa::Error when --api-key-env names a variable that is not set: the key itself is
+    // never a flag, so it stays out of the shell's history and the process list.
+    RemoteServer options() const {
+        RemoteServer s;
+        s.base_url = server;
+        s.model = model;
+        s.stall_timeout_s = timeout_s;
+        if (!api_key_env.empty()) {
+            const char* key = std::getenv(api_key_env.c_str());
+            if (!key || !*key)
+                throw Error("--api-key-env names " + api_key_env + ", which is not set in the environment");
+            s.api_key = key;
+        }
+        return s;
+    }
+};
+
+inline void addRemoteFlags(CLI::App* cmd, RemoteFlags& f, bool with_model) {
+    cmd->add_option("--server", f.server,
+                    "Base URL of an OpenAI-compatible server to answer instead of a local model, e.g. "
+                    "http://localhost:8000 (vLLM), http://localhost:8080 (llama-server), "
+                    "http://localhost:11434 (Ollama), http://localhost:1234 (LM Studio)");
+    cmd->add_option("--api-key-env", f.api_key_env,
+                    "Name of the environment variable that holds the server's API key (sent as a bearer token)");
+    cmd->add_option("--server-timeout", f.timeout_s,
+                    "Give up on the server when it sends nothing for this many seconds (default 120)")
+        ->check(CLI::PositiveNumber);
+    if (with_model)
+        cmd->add_option("--remote-model", f.model,
+                        "The server's model to use (`vqa models --server URL` lists them); default: its only one");
 }
 
 }  // namespace vqa::cli

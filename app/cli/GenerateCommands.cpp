@@ -23,6 +23,7 @@ struct GenerateOptions {
     std::string image;
     std::string question;
     LoadFlags load;
+    RemoteFlags remote;
     int repeat = 1;
     bool json = false;
     GenerationParams params;
@@ -31,8 +32,9 @@ struct GenerateOptions {
 };
 
 void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
-    cmd->add_option("--model,-m", o.model, "Model folder (config.json, *.safetensors, tokenizer)")->required();
+    cmd->add_option("--model,-m", o.model, "Model folder (config.json, *.safetensors, tokenizer)");
     addLoadFlags(cmd, o.load);
+    addRemoteFlags(cmd, o.remote, true);
     cmd->add_option("--max-new-tokens", o.params.max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
     cmd->add_option("--max-image-tokens", o.images.max_image_tokens, kMaxImageTokensHelp)->check(CLI::NonNegativeNumber);
     cmd->add_option("--temperature", o.params.temperature, "Sampling temperature; 0 is greedy")->check(CLI::NonNegativeNumber);
@@ -64,7 +66,8 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
             {"stop", stopName(r.stop)},
             {"boxes", boxesJson(r.boxes, r.text)},
             {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype},
-                       {"vision_dtype", info.vision_dtype}, {"quantization", info.quantization}}},
+                       {"vision_dtype", info.vision_dtype}, {"quantization", info.quantization},
+                       {"remote", info.remote}}},
             {"timings",
              {{"preprocess_ms", t.preprocess_ms},
               {"encode_ms", t.encode_ms},
@@ -77,10 +80,18 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
               {"decode_tokens_per_second", t.tokensPerSecond()}}}};
 }
 
-// Loads the model and the image; throws vqa::Error with a message on failure.
+// Loads the model (or connects to the server) and the image; throws vqa::Error with a
+// message on failure.
 std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
-    engine.load(o.model, o.load.options());
-    return std::make_shared<const RgbImage>(loadImageFile(o.image));
+    if (o.model.empty() == !o.remote.used())
+        throw Error(o.model.empty() ? "give a model: --model FOLDER, or --server URL for one on a server"
+                                    : "give --model or --server, not both");
+    auto image = std::make_shared<const RgbImage>(loadImageFile(o.image));
+    if (o.remote.used())
+        engine.connect(o.remote.options());
+    else
+        engine.load(o.model, o.load.options());
+    return image;
 }
 
 // Ctrl+C (or SIGTERM) during an answer stops that answer, keeping what came so far; outside
@@ -139,7 +150,7 @@ Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
         std::cout << std::endl;
     request.conversation.push_back({Role::Assistant, {{ContentPart::Kind::Text, result.text}}});
     if (result.stop == StopReason::Cancelled) {
-        std::cerr << "vqa: stopped after " << result.token_ids.size() << " tokens\n";
+        std::cerr << "vqa: stopped after " << result.timings.new_tokens << " tokens\n";
         return Outcome::Stopped;
     }
     return Outcome::Answered;

@@ -9,6 +9,7 @@
 #include "app/cli/Command.h"
 #include "engine/hub/HubClient.h"
 #include "engine/hub/KnownModels.h"
+#include "engine/remote/OpenAiClient.h"
 
 namespace {
 
@@ -29,11 +30,30 @@ void setupModels(CLI::App& app, int& exit_code) {
         app.add_subcommand("models", "List the models known to work and those already downloaded");
     auto json = std::make_shared<bool>(false);
     auto cache = std::make_shared<std::string>();
+    auto remote = std::make_shared<vqa::cli::RemoteFlags>();
     cmd->add_flag("--json", *json, "Machine-readable output");
     cmd->add_option(
         "--cache", *cache,
         "Hub cache folder (default: $HF_HUB_CACHE or $HF_HOME/hub or ~/.cache/huggingface/hub)");
-    cmd->callback([json, cache, &exit_code] {
+    vqa::cli::addRemoteFlags(cmd, *remote, false);
+    cmd->callback([json, cache, remote, &exit_code] {
+        if (remote->used()) { // the models a server offers instead
+            try {
+                const auto ids = vqa::remote::listModels(remote->options());
+                if (*json) {
+                    std::cout << nlohmann::json({{"server", remote->server}, {"models", ids}}).dump(2) << "\n";
+                } else {
+                    std::cout << "Models on " << remote->server << " (use one with --server URL --remote-model ID):\n";
+                    for (const auto& id : ids)
+                        std::cout << "  " << id << "\n";
+                }
+                exit_code = 0;
+            } catch (const std::exception& e) {
+                std::cerr << "vqa: " << e.what() << "\n";
+                exit_code = 1;
+            }
+            return;
+        }
         const std::filesystem::path dir =
             cache->empty() ? defaultCacheDir() : std::filesystem::path(*cache);
         const auto cached = listCachedModels(dir);

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/hub/Checksum.h"
+#include "engine/net/Curl.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -27,19 +28,12 @@ namespace vqa::hub {
 
 namespace {
 
-void globalInit() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-    void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using net::CurlPtr;
+using net::SlistPtr;
+using net::appendToString;
+using net::curlMessage;
+using net::isTransient;
+using net::isUnreachable;
 
 std::string envOr(const char* name, const std::string& fallback = {}) {
     const char* v = std::getenv(name);
@@ -82,22 +76,6 @@ std::string urlEncode(const std::string& s, bool keep_slash) {
         }
     }
     return out;
-}
-
-bool isUnreachable(CURLcode code) {
-    return code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
-           code == CURLE_COULDNT_CONNECT;
-}
-
-// A transfer that broke off and is worth resuming.
-bool isTransient(CURLcode code) {
-    return code == CURLE_PARTIAL_FILE || code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR ||
-           code == CURLE_GOT_NOTHING || code == CURLE_OPERATION_TIMEDOUT || code == CURLE_HTTP2 ||
-           code == CURLE_HTTP2_STREAM || code == CURLE_SSL_CONNECT_ERROR || isUnreachable(code);
-}
-
-std::string curlMessage(CURLcode code, const char* errbuf) {
-    return errbuf && *errbuf ? std::string(errbuf) : std::string(curl_easy_strerror(code));
 }
 
 [[noreturn]] void throwOffline(const std::string& endpoint, const std::string& detail) {
@@ -144,10 +122,7 @@ std::string httpProblem(long status, const std::string& body) {
 }
 
 CurlPtr newHandle(const HubClient::Options& o, char* errbuf, curl_slist* headers) {
-    globalInit();
-    CurlPtr c(curl_easy_init());
-    if (!c)
-        throw Error("libcurl could not start (out of memory?)");
+    CurlPtr c = net::newCurlHandle();
     curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
     errbuf[0] = '\0';
     curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
@@ -173,10 +148,6 @@ SlistPtr authHeaders(const std::string& token) {
     return SlistPtr(list);
 }
 
-size_t appendToString(char* data, size_t size, size_t n, void* user) {
-    static_cast<std::string*>(user)->append(data, size * n);
-    return size * n;
-}
 
 // One file's transfer into its .incomplete blob.
 struct FileTransfer {

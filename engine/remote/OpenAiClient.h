@@ -1,0 +1,66 @@
+// A client of the OpenAI-compatible chat-completions API that vLLM, llama-server, Ollama,
+// LM Studio and `vqa serve` speak: the conversation goes to POST {base}/v1/chat/completions
+// with its images as base64 `data:` URLs, and the answer streams back as server-sent events
+// (`data: {...}` chunks with choices[0].delta.content, then `data: [DONE]`). libcurl does the
+// HTTP (TLS, proxies from the environment, timeouts); this file does the protocol. No LibTorch.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/Engine.h"
+#include "engine/Types.h"
+
+namespace vqa::remote {
+
+// Splits a byte stream into server-sent events (the WHATWG format the API uses): lines end in
+// LF, CRLF or CR, a blank line ends an event, `data:` lines are joined with newlines, other
+// fields and `:` comments are ignored. Bytes may arrive split anywhere.
+class SseParser {
+public:
+    using OnEvent = std::function<void(const std::string& data)>;
+    void feed(const char* bytes, std::size_t n, const OnEvent& on_event);
+    // Something came after the last complete event (a stream cut mid-event).
+    bool pending() const { return !line_.empty() || has_data_; }
+
+private:
+    void endLine(const OnEvent& on_event);
+    std::string line_;
+    std::string data_;
+    bool has_data_ = false;
+    bool last_was_cr_ = false;
+};
+
+// The server's endpoint for `path` ("/chat/completions", "/models"): base_url without a
+// trailing slash or /v1, then /v1 and the path. Throws vqa::Error for a URL that is not
+// http:// or https://.
+std::string endpoint(const std::string& base_url, const std::string& path);
+
+// The image as a PNG in a `data:image/png;base64,...` URL.
+std::string imageDataUrl(const RgbImage& image);
+
+// The chat-completions request for `request` (its conversation, images in the order their
+// parts appear, generation parameters) on `model`. Throws vqa::Error when the conversation
+// names more images than the request holds.
+nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream);
+
+// The model ids GET {base}/v1/models lists. Throws vqa::Error with a reason a person can act
+// on (unreachable, refused key, not an OpenAI-compatible server, ...).
+std::vector<std::string> listModels(const RemoteServer& server);
+
+// The server with its model settled: the one named (checked against the list) or, when none
+// is named, the server's only one. Throws vqa::Error naming what the server offers.
+RemoteServer resolveModel(const RemoteServer& server);
+
+// Streams the answer to the request's last user turn through on_token (index counts the
+// chunks; id is -1: a server sends text, not our token ids). `cancel` stops the transfer
+// within about a second. Errors come back in the result (stop == Error) with the text so far.
+GenerationResult streamChat(const RemoteServer& server, const Request& request, const TokenCallback& on_token,
+                            const std::atomic<bool>* cancel);
+
+}  // namespace vqa::remote

@@ -1,0 +1,158 @@
+// The remote engine's protocol pieces without a network: server-sent events split at every
+// byte, the endpoint from what a person types, the chat-completions request for a
+// conversation (roles, images as PNG data URLs in order, only the parameters asked for), and
+// what the engine does with a server's model that needs a local one. The transfers
+// themselves are tested against a server on loopback (tests/cli/test_cli_remote.py).
+#include <gtest/gtest.h>
+
+#include "engine/Engine.h"
+#include "engine/remote/OpenAiClient.h"
+#include "engine/vision/ImageIO.h"
+#include "models/base/Error.h"
+
+namespace {
+
+using vqa::remote::SseParser;
+
+std::vector<std::string> parseInPieces(const std::string& stream, std::size_t piece) {
+    SseParser parser;
+    std::vector<std::string> events;
+    for (std::size_t i = 0; i < stream.size(); i += piece)
+        parser.feed(stream.data() + i, std::min(piece, stream.size() - i),
+                    [&](const std::string& data) { events.push_back(data); });
+    return events;
+}
+
+TEST(OpenAiClient, EventsAreFoundHoweverTheBytesArrive) {
+    const std::string stream = ": a comment\r\n"
+                               "data: {\"a\":1}\r\n\r\n"
+                               "event: message\n"
+                               "data: first line\n"
+                               "data:second line\n"
+                               "id: 7\n\n"
+                               "data: [DONE]\r\r";
+    const std::vector<std::string> expected = {"{\"a\":1}", "first line\nsecond line", "[DONE]"};
+    for (std::size_t piece = 1; piece <= stream.size(); ++piece)
+        EXPECT_EQ(parseInPieces(stream, piece), expected) << "pieces of " << piece;
+
+    SseParser cut;
+    std::vector<std::string> events;
+    const std::string partial = "data: {\"a\":1}\n\ndata: {\"b\"";
+    cut.feed(partial.data(), partial.size(), [&](const std::string& d) { events.push_back(d); });
+    EXPECT_EQ(events.size(), 1u);
+    EXPECT_TRUE(cut.pending()) << "an event cut off is not complete";
+}
+
+TEST(OpenAiClient, EndpointFromWhatAPersonTypes) {
+    using vqa::remote::endpoint;
+    EXPECT_EQ(endpoint("http://localhost:8000", "/models"), "http://localhost:8000/v1/models");
+    EXPECT_EQ(endpoint("http://localhost:8000/", "/models"), "http://localhost:8000/v1/models");
+    EXPECT_EQ(endpoint("http://localhost:11434/v1", "/chat/completions"),
+              "http://localhost:11434/v1/chat/completions");
+    EXPECT_EQ(endpoint("HTTPS://gpu.example.org/V1/ ", "/models"), "HTTPS://gpu.example.org/v1/models");
+    EXPECT_EQ(endpoint("https://gpu.example.org/proxy/v1", "/models"), "https://gpu.example.org/proxy/v1/models");
+    EXPECT_THROW(endpoint("localhost:8000", "/models"), vqa::Error);
+    EXPECT_THROW(endpoint("ftp://example.org", "/models"), vqa::Error);
+}
+
+std::shared_ptr<const vqa::RgbImage> image(int w, int h, std::uint8_t red) {
+    auto img = std::make_shared<vqa::RgbImage>();
+    img->width = w;
+    img->height = h;
+    img->pixels.resize(static_cast<std::size_t>(w) * h * 3);
+    for (std::size_t i = 0; i < img->pixels.size(); i += 3) {
+        img->pixels[i] = red;
+        img->pixels[i + 1] = static_cast<std::uint8_t>(i / 3 % 251);
+        img->pixels[i + 2] = 7;
+    }
+    return img;
+}
+
+// The image a data URL carries, decoded as a file the user opened.
+vqa::RgbImage decodeDataUrl(const std::string& url) {
+    const std::string prefix = "data:image/png;base64,";
+    EXPECT_EQ(url.rfind(prefix, 0), 0u);
+    static const std::string table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::vector<unsigned char> bytes;
+    unsigned bits = 0;
+    int count = 0;
+    for (char c : url.substr(prefix.size())) {
+        if (c == '=')
+            break;
+        bits = bits << 6 | static_cast<unsigned>(table.find(c));
+        if ((count += 6) >= 8) {
+            count -= 8;
+            bytes.push_back(static_cast<unsigned char>(bits >> count & 255));
+        }
+    }
+    return vqa::decodeImageBytes(bytes.data(), bytes.size(), "data URL");
+}
+
+TEST(OpenAiClient, TheRequestCarriesTheConversationAndItsImagesInOrder) {
+    using vqa::ContentPart;
+    using vqa::Role;
+    vqa::Request request;
+    request.images = {image(5, 3, 200), image(4, 4, 10)};
+    request.conversation = {
+        {Role::System, {{ContentPart::Kind::Text, "Be brief."}}},
+        {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, "What is this?"}}},
+        {Role::Assistant, {{ContentPart::Kind::Text, "A red card."}}},
+        {Role::User, {{ContentPart::Kind::Text, "And this one?"}, {ContentPart::Kind::Image, {}}}},
+    };
+    request.generation.max_new_tokens = 33;
+    const auto body = vqa::remote::chatRequestBody(request, "qwen2.5-vl-72b", true);
+    EXPECT_EQ(body["model"], "qwen2.5-vl-72b");
+    EXPECT_EQ(body["stream"], true);
+    EXPECT_EQ(body["max_tokens"], 33);
+    EXPECT_EQ(body["temperature"], 0.0);
+    for (const char* absent : {"top_p", "top_k", "repetition_penalty", "seed", "ignore_eos"})
+        EXPECT_FALSE(body.contains(absent)) << absent << " was not asked for";
+    const auto& m = body["messages"];
+    ASSERT_EQ(m.size(), 4u);
+    EXPECT_EQ(m[0], (nlohmann::json{{"role", "system"}, {"content", "Be brief."}}));
+    EXPECT_EQ(m[2], (nlohmann::json{{"role", "assistant"}, {"content", "A red card."}}));
+    ASSERT_EQ(m[1]["content"].size(), 2u);
+    EXPECT_EQ(m[1]["content"][1], (nlohmann::json{{"type", "text"}, {"text", "What is this?"}}));
+    EXPECT_EQ(m[3]["content"][0]["text"], "And this one?");
+    // Each image part is the next image, its pixels exactly (PNG is lossless).
+    for (auto [message, part, index] : {std::tuple{1, 0, 0}, std::tuple{3, 1, 1}}) {
+        const auto& p = m[message]["content"][part];
+        ASSERT_EQ(p["type"], "image_url");
+        const auto sent = decodeDataUrl(p["image_url"]["url"].get<std::string>());
+        const auto& src = *request.images[index];
+        EXPECT_EQ(sent.width, src.width);
+        EXPECT_EQ(sent.height, src.height);
+        EXPECT_EQ(sent.pixels, src.pixels) << "image " << index;
+    }
+
+    request.generation.temperature = 0.7f;
+    request.generation.top_p = 0.9f;
+    request.generation.top_k = 40;
+    request.generation.seed = 5;
+    request.generation.repetition_penalty = 1.1f;
+    const auto sampled = vqa::remote::chatRequestBody(request, "m", false);
+    EXPECT_EQ(sampled["stream"], false);
+    EXPECT_NEAR(sampled["top_p"].get<double>(), 0.9, 1e-6);
+    EXPECT_EQ(sampled["top_k"], 40);
+    EXPECT_EQ(sampled["seed"], 5);
+    EXPECT_TRUE(sampled.contains("repetition_penalty"));
+
+    request.images.pop_back();
+    EXPECT_THROW(vqa::remote::chatRequestBody(request, "m", true), vqa::Error) << "an image part without an image";
+}
+
+TEST(OpenAiClient, AnUnreachableServerLeavesTheEngineAsItWas) {
+    vqa::Engine engine;
+    vqa::RemoteServer server;
+    server.base_url = "http://127.0.0.1:1"; // nothing listens on port 1
+    try {
+        engine.connect(server);
+        FAIL() << "connected to nothing";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot reach the server"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(engine.hasModel());
+    EXPECT_FALSE(engine.modelInfo().remote);
+}
+
+}  // namespace
