@@ -11,6 +11,7 @@ namespace vqa {
 
 void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::LoadOptions>();
+    qRegisterMetaType<vqa::RemoteServer>();
     qRegisterMetaType<vqa::Request>();
     qRegisterMetaType<vqa::ModelInfo>();
     qRegisterMetaType<vqa::TokenEvent>();
@@ -36,6 +37,19 @@ void EngineWorker::loadModel(const QString& model_dir, const vqa::LoadOptions& o
         auto info = engine_->load(model_dir.toStdString(), options, [this](const Progress& p) {
             emit progress(QString::fromStdString(p.stage), p.fraction);
         });
+        busy_ = false;
+        emit modelLoaded(info);
+    } catch (const std::exception& e) {
+        busy_ = false;
+        emit modelFailed(QString::fromStdString(e.what()));
+    }
+}
+
+void EngineWorker::connectServer(const vqa::RemoteServer& server) {
+    busy_ = true;
+    try {
+        emit progress(QStringLiteral("connecting to the server"), -1.0);
+        auto info = engine_->connect(server);
         busy_ = false;
         emit modelLoaded(info);
     } catch (const std::exception& e) {

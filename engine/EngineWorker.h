@@ -56,6 +56,8 @@ public:
 
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
+    // Answers with a model on a server instead (Engine::connect); reports like loadModel.
+    void connectServer(const vqa::RemoteServer& server);
     void submit(const vqa::Request& request);
 
 signals:
@@ -96,6 +98,7 @@ void registerEngineMetaTypes();
 }  // namespace vqa
 
 Q_DECLARE_METATYPE(vqa::LoadOptions)
+Q_DECLARE_METATYPE(vqa::RemoteServer)
 Q_DECLARE_METATYPE(vqa::Request)
 Q_DECLARE_METATYPE(vqa::ModelInfo)
 Q_DECLARE_METATYPE(vqa::TokenEvent)

@@ -106,6 +106,10 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->setSpacing(6);
     row->addWidget(toggle_);
     row->addWidget(boxes_);
+    no_attention_ = new QLabel(this);
+    no_attention_->setWordWrap(true);
+    no_attention_->hide();
+    row->addWidget(no_attention_, 1);
     row->addWidget(mode_);
     row->addWidget(colormap_);
     auto* op = new QLabel(tr("Opacity"));
@@ -117,7 +121,9 @@ ExplainBar::ExplainBar(QWidget* parent)
     layers->setBuddy(layer_begin_);
     row->addWidget(layers);
     row->addWidget(layer_begin_);
-    row->addWidget(new QLabel(QStringLiteral("–")));
+    auto* dash = new QLabel(QStringLiteral("–"));
+    dash->setBuddy(layer_end_);
+    row->addWidget(dash);
     row->addWidget(layer_end_);
     auto* heads = new QLabel(tr("Head"));
     heads->setBuddy(head_);
@@ -182,6 +188,20 @@ ExplainMode ExplainBar::mode() const {
     return mode_->currentIndex() == int(ExplainMode::Relevancy) ? ExplainMode::Relevancy : ExplainMode::Attention;
 }
 void ExplainBar::setMode(ExplainMode mode) { mode_->setCurrentIndex(int(mode)); }
+
+void ExplainBar::setNoAttention(const QString& why) {
+    no_attention_->setText(why);
+    no_attention_->setVisible(!why.isEmpty());
+    for (QWidget* w : std::initializer_list<QWidget*>{toggle_, mode_, colormap_, opacity_, layer_begin_, layer_end_, head_})
+        w->setVisible(why.isEmpty());
+    for (QLabel* label : findChildren<QLabel*>())
+        if (label != no_attention_ && label->buddy())
+            label->setVisible(why.isEmpty());
+    if (!why.isEmpty())
+        setHeatmapAvailable(false);
+}
+
+QString ExplainBar::noAttention() const { return no_attention_->text(); }
 
 void ExplainBar::setHeatmapAvailable(bool available) {
     whole_->setEnabled(available);

@@ -56,6 +56,10 @@ public:
     ExplainMode mode() const;
     void setMode(ExplainMode mode);
     void setHeatmapAvailable(bool available);  // enables save and whole-answer
+    // Answers that come with no attention (a model on a third-party server): the heatmap
+    // controls are off and `why` says so beside them. Empty: attention comes again.
+    void setNoAttention(const QString& why);
+    QString noAttention() const;
     bool boxesVisible() const;
     void setBoxesVisible(bool visible);
     void setBoxesAvailable(bool available);  // the boxes' toggle shows once an answer names boxes
@@ -90,6 +94,7 @@ private:
     QSpinBox* head_;
     QToolButton* whole_;
     QToolButton* save_;
+    QLabel* no_attention_;
 };
 
 }  // namespace vqa::ui

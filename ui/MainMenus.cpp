@@ -117,6 +117,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     QMenu* model = w->menuBar()->addMenu(tr("&Model"));
     add(model, tr("Open &Model Folder…"), QKeySequence(tr("Ctrl+M")),
         [w] { emit w->welcomePage()->openModelRequested(); });
+    add(model, tr("Connect to a &Server…"), QKeySequence(), [w] { w->showServerDialog(); });
     model_info_action_ = add(model, tr("Model &Information…"), QKeySequence(tr("Ctrl+I")), [w] {
         if (MainWindow::dialogsAllowed())
             QMessageBox::information(w, tr("Model Information"), w->model()->infoText());
@@ -160,7 +161,7 @@ void MainMenus::rebuildRecentMenu() {
     }
 }
 
-void MainMenus::setState(const ChatPanel::State& s, bool has_model) {
+void MainMenus::setState(const ChatPanel::State& s, bool has_model, bool local_model) {
     describe_action_->setEnabled(s.can_ask);
     stop_action_->setEnabled(s.busy);
     regenerate_action_->setEnabled(s.can_regenerate);
@@ -169,7 +170,7 @@ void MainMenus::setState(const ChatPanel::State& s, bool has_model) {
     export_md_action_->setEnabled(s.has_image);
     export_json_action_->setEnabled(s.has_image);
     model_info_action_->setEnabled(has_model);
-    precision_action_->setEnabled(has_model);
+    precision_action_->setEnabled(local_model); // a server's model runs as the server runs it
     close_image_action_->setEnabled(s.has_image);
 }
 

@@ -19,7 +19,7 @@ class MainMenus : public QObject {
 public:
     explicit MainMenus(MainWindow* window);  // fills the window's menu bar
 
-    void setState(const ChatPanel::State& state, bool has_model);
+    void setState(const ChatPanel::State& state, bool has_model, bool local_model);
 
 private:
     void rebuildRecentMenu();

@@ -31,6 +31,7 @@
 #include "ui/ModelDownloads.h"
 #include "ui/ModelManagerDialog.h"
 #include "ui/PrecisionDialog.h"
+#include "ui/ServerDialog.h"
 #include "ui/QuestionEdit.h"
 #include "ui/StatusLine.h"
 #include "ui/WelcomePage.h"
@@ -147,7 +148,13 @@ void MainWindow::connectControllers() {
         updateActions();
     });
     connect(model_, &ModelController::loaded, this, [this] {
-        welcome_->setLastModel(model_->dir());
+        if (!model_->isRemote())
+            welcome_->setLastModel(model_->dir());
+        explainBar()->setNoAttention(
+            model_->isRemote() ? tr("No heatmaps: a third-party server sends no attention. Open a local model "
+                                    "(or connect to a VQA Studio server) to see where the model looks.")
+                               : QString());
+        image_panel_->legend()->setVisible(!model_->isRemote());
         const auto [layers, heads] = model_->decoderShape();
         explainBar()->setModelShape(layers, heads);
         pushRequestParams();  // the bar may have clamped the layers to the model's
@@ -309,8 +316,24 @@ ModelManagerDialog* MainWindow::showModelManager() {
     return manager_;
 }
 
+ServerDialog* MainWindow::showServerDialog() {
+    auto* dialog = new ServerDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QDialog::accepted, this, [this, dialog] { connectServer(dialog->server()); });
+    dialog->open();
+    return dialog;
+}
+
+void MainWindow::connectServer(const RemoteServer& server) {
+    if (conversation_->isGenerating() && !model_->isLoading()) {
+        setStatus(tr("Stop the answer before connecting to a server."));
+        return;
+    }
+    model_->connectServer(server);
+}
+
 PrecisionDialog* MainWindow::showPrecision() {
-    if (!model_->hasModel())
+    if (!model_->hasModel() || model_->isRemote())
         return nullptr;
     const QString dir = model_->dir();
     QString current = ModelController::precisionFor(dir);
@@ -381,7 +404,7 @@ void MainWindow::updateActions() {
     state.can_clear = s && !s->messages.empty() && conversation_->generatingSession() != s.get();
     state.can_copy = !conversation_->lastAnswer().isEmpty();
     chat_panel_->setState(state);
-    menus_->setState(state, model_->hasModel());
+    menus_->setState(state, model_->hasModel(), model_->hasModel() && !model_->isRemote());
 }
 
 void MainWindow::updateRightPanel() {

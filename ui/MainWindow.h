@@ -29,6 +29,7 @@ class Exporter;
 class ImageCanvas;
 class ImagePanel;
 class PrecisionDialog;
+class ServerDialog;
 class ImageSet;
 class MainMenus;
 class StatusLine;
@@ -67,6 +68,11 @@ public:
     // accepting another loads the model again with it and keeps it for that folder.
     // Null without a model.
     PrecisionDialog* showPrecision();
+    // Model ▸ Connect to a Server…: address, key and model of an OpenAI-compatible server
+    // (non-modal); accepting connects to it. connectServer: the same without the dialog,
+    // refused (status) while an answer streams.
+    ServerDialog* showServerDialog();
+    void connectServer(const RemoteServer& server);
 
     void closeImage(int index);  // refused (status) while its answer streams
     void copyLastAnswer();  // the chat's selection, else the last answer

@@ -147,6 +147,26 @@ bool ModelController::load(const QString& model_dir, const LoadOptions& options)
     return true;
 }
 
+bool ModelController::connectServer(const RemoteServer& server) {
+    if (loading_) {
+        emit status(tr("A model is already loading; wait for it to finish."));
+        return false;
+    }
+    loading_ = true;
+    dir_.clear();
+    QSettings settings;
+    settings.setValue("server/url", QString::fromStdString(server.base_url));
+    settings.setValue("server/model", QString::fromStdString(server.model));
+    const QString where = QString::fromStdString(server.base_url);
+    emit status(tr("Connecting to %1…").arg(where));
+    emit loadStarted(server.model.empty() ? where : QString::fromStdString(server.model));
+    QMetaObject::invokeMethod(worker_, "connectServer", Qt::QueuedConnection, Q_ARG(vqa::RemoteServer, server));
+    return true;
+}
+
+QString ModelController::lastServer() { return QSettings().value("server/url").toString(); }
+QString ModelController::lastServerModel() { return QSettings().value("server/model").toString(); }
+
 namespace {
 
 // A settings key for a folder: its path (links resolved) hashed, as a path's slashes would be
@@ -178,6 +198,12 @@ LoadOptions ModelController::optionsFor(const QString& dir, LoadOptions options)
 void ModelController::handleLoaded(const ModelInfo& info) {
     loading_ = false;
     model_ = info;
+    if (info.remote) {
+        emit status(tr("Connected to %1 on %2. Drop an image and ask away; heatmaps need a local model.")
+                        .arg(name(), QString::fromStdString(info.path)));
+        emit loaded(info);
+        return;
+    }
     if (dir_.isEmpty())
         dir_ = QString::fromStdString(info.path);
     QSettings().setValue("model/lastDir", dir_);
@@ -197,6 +223,8 @@ void ModelController::handleFailed(const QString& message) {
 QString ModelController::name() const {
     if (!model_)
         return {};
+    if (model_->remote)
+        return QString::fromStdString(model_->name);
     const QString dir = model_->path.empty() ? dir_ : QString::fromStdString(model_->path);
     return dir.isEmpty() ? QString::fromStdString(model_->name) : ModelDownloads::displayName(dir);
 }
@@ -205,6 +233,11 @@ QString ModelController::infoText() const {
     if (!model_)
         return tr("No model is loaded.");
     const ModelInfo& m = *model_;
+    if (m.remote)
+        return tr("Name: %1\nServer: %2\nAnswers come from the server. A third-party server sends no attention, "
+                  "so there are no heatmaps or relevancy: open a local model (or connect to a VQA Studio server) "
+                  "for them.")
+            .arg(name(), QString::fromStdString(m.path));
     return tr("Name: %1\nFamily: %2\nParameters: %3\nPrecision: %4\nDevice: %5\nWeights in memory: %6\nFolder: %7")
         .arg(name(), QString::fromStdString(m.family), formatCount(m.parameters), precisionText(m),
              QString::fromStdString(m.device), formatBytes(m.weight_bytes),
@@ -214,7 +247,7 @@ QString ModelController::infoText() const {
 // From the model folder's config.json: the decoder's layers and heads (for the explanation
 // bar's ranges).
 std::pair<int, int> ModelController::decoderShape() const {
-    if (!model_)
+    if (!model_ || model_->remote)
         return {0, 0};
     QFile f((model_->path.empty() ? dir_ : QString::fromStdString(model_->path)) + QStringLiteral("/config.json"));
     if (!f.open(QIODevice::ReadOnly))

@@ -30,6 +30,11 @@ public:
     // precision chosen for that folder (Model ▸ Precision…), when there is one, replaces
     // options.dtype: see optionsFor().
     bool load(const QString& model_dir, const LoadOptions& options);
+    // Connects to a model on an OpenAI-compatible server on the worker (Model ▸ Connect to a
+    // Server…); reports like load(). Remembers the address and model, never the API key.
+    bool connectServer(const RemoteServer& server);
+    static QString lastServer();      // the address of the last server connected
+    static QString lastServerModel(); // and its model
     // The precision ("int4", "bfloat16", ...) chosen for the model folder `dir`, remembered
     // across runs; empty when none was chosen (Settings' default then applies).
     static QString precisionFor(const QString& dir);
@@ -40,6 +45,7 @@ public:
     static QString lastTried();  // the folder of the last load started
 
     bool hasModel() const { return model_.has_value(); }
+    bool isRemote() const { return model_ && model_->remote; }
     bool isLoading() const { return loading_; }
     const std::optional<ModelInfo>& info() const { return model_; }
     QString name() const;  // what the window calls the loaded model
