@@ -86,7 +86,9 @@ std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o
     if (o.model.empty() == !o.remote.used())
         throw Error(o.model.empty() ? "give a model: --model FOLDER, or --server URL for one on a server"
                                     : "give --model or --server, not both");
-    auto image = std::make_shared<const RgbImage>(loadImageFile(o.image));
+    std::shared_ptr<const RgbImage> image;
+    if (!o.image.empty())
+        image = std::make_shared<const RgbImage>(loadImageFile(o.image));
     if (o.remote.used())
         engine.connect(o.remote.options());
     else
@@ -162,11 +164,15 @@ constexpr int kExitStopped = 130;
 Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::string& image_key,
                   const std::string& text, const GenerateOptions& o) {
     Request request;
-    request.images = {image};
-    request.image_keys = {image_key};
     request.image_options = o.images;
     request.generation = o.params;
     request.explain = o.explain;
+    if (!image) { // a conversation about no image (chat without one)
+        request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, text}}});
+        return request;
+    }
+    request.images = {image};
+    request.image_keys = {image_key};
     request.conversation.push_back(
         {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, text}}});
     return request;
@@ -248,7 +254,7 @@ void setupChat(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<GenerateOptions>();
     auto* cmd = app.add_subcommand("chat", "Talk about an image: one question per line on standard input");
     addGenerationFlags(cmd, *o);
-    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->add_option("image", o->image, "Image file (none: a conversation in text alone)");
     cmd->callback([o, &exit_code] { exit_code = runChat(*o); });
 }
 

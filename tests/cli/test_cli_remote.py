@@ -104,6 +104,12 @@ try:
           sent["messages"][1]["content"] == "You said: First question (1 images)" and
           sent["messages"][2]["content"] == "Second question", r.stdout + r.stderr + json.dumps(roles))
 
+    r = run("chat", *remote("echo"), stdin="Just text\n")
+    sent = last_request()
+    check("chat without an image sends text alone",
+          r.returncode == 0 and r.stdout == "You said: Just text (0 images)\n" and
+          sent["messages"] == [{"role": "user", "content": "Just text"}], r.stdout + r.stderr + json.dumps(sent)[:300])
+
     # Choosing the model.
     r = run("ask", "--server", url, "--api-key-env", "VQA_TEST_API_KEY", image, "Hi")
     check("without --remote-model, a server with several models asks for one",
