@@ -338,6 +338,7 @@ ModelInfo Engine::connect(const RemoteServer& server) {
     info.path = remote::endpoint(resolved.base_url, "");
     info.device = "server";
     info.remote = true;
+    info.remote_attention = resolved.sends_attention;
     std::lock_guard lock(impl_->mutex);
     impl_->resetSession();
     impl_->model.reset();

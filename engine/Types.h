@@ -74,6 +74,9 @@ struct RemoteServer {
     // An answer that sends nothing for this long is given up (a big model's first token on a
     // busy server can take a while).
     double stall_timeout_s = 120;
+    // Set by the client when the server says it is VQA Studio's (`vqa serve`): then answers
+    // asked with attention capture come with each token's attention grids.
+    bool sends_attention = false;
 };
 
 // A grid of attention (or relevancy) values over one image region: a tile or the global view.
@@ -148,6 +151,7 @@ struct ModelInfo {
     // Answers come from a server (Engine::connect): path is its base URL, name its model id;
     // no attention, relevancy or token ids come back from a third-party server.
     bool remote = false;
+    bool remote_attention = false;  // the server sends attention (a VQA Studio server)
 };
 
 struct Progress {

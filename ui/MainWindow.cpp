@@ -151,10 +151,10 @@ void MainWindow::connectControllers() {
         if (!model_->isRemote())
             welcome_->setLastModel(model_->dir());
         explainBar()->setNoAttention(
-            model_->isRemote() ? tr("No heatmaps: a third-party server sends no attention. Open a local model "
+            model_->lacksAttention() ? tr("No heatmaps: a third-party server sends no attention. Open a local model "
                                     "(or connect to a VQA Studio server) to see where the model looks.")
                                : QString());
-        image_panel_->legend()->setVisible(!model_->isRemote());
+        image_panel_->legend()->setVisible(!model_->lacksAttention());
         const auto [layers, heads] = model_->decoderShape();
         explainBar()->setModelShape(layers, heads);
         pushRequestParams();  // the bar may have clamped the layers to the model's

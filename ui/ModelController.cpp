@@ -199,7 +199,9 @@ void ModelController::handleLoaded(const ModelInfo& info) {
     loading_ = false;
     model_ = info;
     if (info.remote) {
-        emit status(tr("Connected to %1 on %2. Drop an image and ask away; heatmaps need a local model.")
+        emit status((info.remote_attention ? tr("Connected to %1 on the VQA Studio server %2. Drop an image and ask away.")
+                                           : tr("Connected to %1 on %2. Drop an image and ask away; heatmaps need a local "
+                                                "model."))
                         .arg(name(), QString::fromStdString(info.path)));
         emit loaded(info);
         return;
@@ -233,6 +235,10 @@ QString ModelController::infoText() const {
     if (!model_)
         return tr("No model is loaded.");
     const ModelInfo& m = *model_;
+    if (m.remote && m.remote_attention)
+        return tr("Name: %1\nServer: %2 (VQA Studio)\nAnswers come from the server with their attention, so "
+                  "heatmaps work as with a local model; relevancy needs a local model.")
+            .arg(name(), QString::fromStdString(m.path));
     if (m.remote)
         return tr("Name: %1\nServer: %2\nAnswers come from the server. A third-party server sends no attention, "
                   "so there are no heatmaps or relevancy: open a local model (or connect to a VQA Studio server) "

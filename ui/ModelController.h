@@ -46,6 +46,8 @@ public:
 
     bool hasModel() const { return model_.has_value(); }
     bool isRemote() const { return model_ && model_->remote; }
+    // Answers come without attention (a third-party server): no heatmaps.
+    bool lacksAttention() const { return isRemote() && !model_->remote_attention; }
     bool isLoading() const { return loading_; }
     const std::optional<ModelInfo>& info() const { return model_; }
     QString name() const;  // what the window calls the loaded model

@@ -8,7 +8,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "engine/net/Base64.h"
 #include "engine/net/Curl.h"
+#include "engine/serve/ChatProtocol.h"
 #include "models/base/Error.h"
 
 namespace vqa::remote {
@@ -75,28 +77,6 @@ std::string endpoint(const std::string& base_url, const std::string& path) {
 
 namespace {
 
-std::string base64(const std::vector<unsigned char>& bytes) {
-    static const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        const unsigned v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-        out += table[v >> 18];
-        out += table[(v >> 12) & 63];
-        out += table[(v >> 6) & 63];
-        out += table[v & 63];
-    }
-    if (const std::size_t rest = bytes.size() - i; rest > 0) {
-        const unsigned v = bytes[i] << 16 | (rest == 2 ? bytes[i + 1] << 8 : 0);
-        out += table[v >> 18];
-        out += table[(v >> 12) & 63];
-        out += rest == 2 ? table[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 const char* roleName(Role role) {
     switch (role) {
     case Role::System: return "system";
@@ -117,10 +97,10 @@ std::string imageDataUrl(const RgbImage& image) {
     std::vector<unsigned char> png;
     if (!cv::imencode(".png", bgr, png))
         throw Error("the image could not be encoded as PNG to send it");
-    return "data:image/png;base64," + base64(png);
+    return "data:image/png;base64," + net::base64Encode(png.data(), png.size());
 }
 
-nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream) {
+nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream, bool attention) {
     nlohmann::json messages = nlohmann::json::array();
     std::size_t image = 0;
     for (const Turn& turn : request.conversation) {
@@ -167,6 +147,8 @@ nlohmann::json chatRequestBody(const Request& request, const std::string& model,
         body["seed"] = g.seed;
     if (g.ignore_eos)
         body["ignore_eos"] = true;
+    if (attention)
+        body["vqa"] = {{"attention", true}};
     return body;
 }
 
@@ -310,7 +292,7 @@ struct Transfer {
 
 } // namespace
 
-std::vector<std::string> listModels(const RemoteServer& server) {
+std::vector<ListedModel> listModelEntries(const RemoteServer& server) {
     const std::string url = endpoint(server.base_url, "/models");
     Transfer t(server, url, nullptr);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, net::appendToString);
@@ -321,20 +303,31 @@ std::vector<std::string> listModels(const RemoteServer& server) {
         throw Error(transferProblem(url, code, t.errbuf, server.stall_timeout_s));
     if (t.status() >= 400)
         throw Error(httpProblem(url, t.response));
-    std::vector<std::string> ids;
+    std::vector<ListedModel> models;
     try {
         const auto j = nlohmann::json::parse(t.response.body);
         for (const auto& m : j.at("data"))
-            ids.push_back(m.at("id").get<std::string>());
+            models.push_back({m.at("id").get<std::string>(),
+                              m.contains("owned_by") && m["owned_by"].is_string() ? m["owned_by"].get<std::string>() : ""});
     } catch (const nlohmann::json::exception&) {
         throw Error("the server at " + url + " did not answer with a list of models; is it an OpenAI-compatible "
                     "server (vLLM, llama-server, Ollama, LM Studio, vqa serve)?");
     }
+    return models;
+}
+
+std::vector<std::string> listModels(const RemoteServer& server) {
+    std::vector<std::string> ids;
+    for (const auto& m : listModelEntries(server))
+        ids.push_back(m.id);
     return ids;
 }
 
 RemoteServer resolveModel(const RemoteServer& server) {
-    const auto ids = listModels(server);
+    const auto entries = listModelEntries(server);
+    std::vector<std::string> ids;
+    for (const auto& m : entries)
+        ids.push_back(m.id);
     auto offered = [&] {
         std::string list;
         for (const auto& id : ids)
@@ -349,6 +342,9 @@ RemoteServer resolveModel(const RemoteServer& server) {
     } else if (std::find(ids.begin(), ids.end(), server.model) == ids.end()) {
         throw Error("the server has no model '" + server.model + "'; it offers: " + offered());
     }
+    out.sends_attention = std::any_of(entries.begin(), entries.end(), [&](const ListedModel& m) {
+        return m.id == out.model && m.owned_by == "vqa-studio";
+    });
     return out;
 }
 
@@ -392,15 +388,24 @@ struct Stream {
         if (j["choices"].empty()) // a usage-only chunk
             return;
         const auto& choice = j["choices"][0];
+        std::vector<HeatmapGrid> attention;
+        if (j.contains("vqa") && j["vqa"].is_object() && j["vqa"].contains("attention")) {
+            try {
+                attention = serve::gridsFromJson(j["vqa"]["attention"]);
+            } catch (const Error& e) {
+                problem = std::string("the server sent malformed attention: ") + e.what();
+                return;
+            }
+        }
         if (choice.contains("delta") && choice["delta"].is_object()) {
             const auto& delta = choice["delta"];
             if (delta.contains("content") && delta["content"].is_string())
-                emit(delta["content"].get<std::string>());
+                emit(delta["content"].get<std::string>(), std::move(attention));
         }
         finish(choice);
     }
 
-    void emit(const std::string& text) {
+    void emit(const std::string& text, std::vector<HeatmapGrid> attention = {}) {
         if (text.empty())
             return;
         if (result.timings.new_tokens == 0)
@@ -409,6 +414,7 @@ struct Stream {
         event.index = result.timings.new_tokens++;
         event.id = -1;
         event.text = text;
+        event.attention = std::move(attention);
         result.text += text;
         if (*on_token)
             (*on_token)(event);
@@ -460,7 +466,9 @@ GenerationResult streamChat(const RemoteServer& server, const Request& request, 
     std::string url, body;
     try {
         url = endpoint(server.base_url, "/chat/completions");
-        body = chatRequestBody(request, server.model, true).dump();
+        body = chatRequestBody(request, server.model, true,
+                               server.sends_attention && request.explain.capture_attention)
+                   .dump();
     } catch (const Error& e) {
         return failed(e.what());
     }

@@ -45,20 +45,29 @@ std::string endpoint(const std::string& base_url, const std::string& path);
 std::string imageDataUrl(const RgbImage& image);
 
 // The chat-completions request for `request` (its conversation, images in the order their
-// parts appear, generation parameters) on `model`. Throws vqa::Error when the conversation
+// parts appear, generation parameters) on `model`; with `attention`, the extension that asks a
+// VQA Studio server for each token's attention grids. Throws vqa::Error when the conversation
 // names more images than the request holds.
-nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream);
+nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream,
+                               bool attention = false);
 
 // The model ids GET {base}/v1/models lists. Throws vqa::Error with a reason a person can act
 // on (unreachable, refused key, not an OpenAI-compatible server, ...).
 std::vector<std::string> listModels(const RemoteServer& server);
+struct ListedModel {
+    std::string id;
+    std::string owned_by; // "vqa-studio" on a VQA Studio server
+};
+std::vector<ListedModel> listModelEntries(const RemoteServer& server);
 
 // The server with its model settled: the one named (checked against the list) or, when none
-// is named, the server's only one. Throws vqa::Error naming what the server offers.
+// is named, the server's only one; sends_attention when the server is VQA Studio's. Throws
+// vqa::Error naming what the server offers.
 RemoteServer resolveModel(const RemoteServer& server);
 
 // Streams the answer to the request's last user turn through on_token (index counts the
-// chunks; id is -1: a server sends text, not our token ids). `cancel` stops the transfer
+// chunks; id is -1: a server sends text, not our token ids; attention grids when the server
+// sends them). `cancel` stops the transfer
 // within about a second. Errors come back in the result (stop == Error) with the text so far.
 GenerationResult streamChat(const RemoteServer& server, const Request& request, const TokenCallback& on_token,
                             const std::atomic<bool>* cancel);
