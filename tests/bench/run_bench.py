@@ -117,6 +117,13 @@ def machine_info():
                 info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
     except OSError:
         pass
+    try:  # the GPU, its memory and its memory bandwidth's clock, where there is one
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,clocks.max.memory,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        if out.returncode == 0 and out.stdout.strip():
+            info["gpu"] = out.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
     return info
 
 
@@ -322,29 +329,36 @@ def worker_transformers(args):
 
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
-    t = time.perf_counter()
-    model = Idefics3ForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval()
+    device = torch.device(args.device)
+
+    def now():  # a GPU's work is asynchronous: the clock is read once it is done
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    t = now()
+    model = Idefics3ForConditionalGeneration.from_pretrained(args.model, dtype=dtype).eval().to(device)
     proc = AutoProcessor.from_pretrained(args.model)
-    load_s = time.perf_counter() - t
+    load_s = now() - t
     image = Image.open(args.image).convert("RGB")
     conv = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
     res = {"load_ms": load_s * 1e3}
 
     def first_token():
-        t0 = time.perf_counter()
+        t0 = now()
         text = proc.apply_chat_template(conv, add_generation_prompt=True)
-        inputs = proc(text=text, images=[[image]], return_tensors="pt")
-        t1 = time.perf_counter()
+        inputs = proc(text=text, images=[[image]], return_tensors="pt").to(device)
+        t1 = now()
         encoded = model.model.get_image_features(inputs["pixel_values"].to(dtype),
                                                  inputs["pixel_attention_mask"], return_dict=True)
-        t2 = time.perf_counter()
+        t2 = now()
         cache = DynamicCache(config=model.config)
         # The encoded image goes in as generate() would pass it: not encoded again.
         out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                     mm_encoder_outputs={"image": encoded}, past_key_values=cache,
                     use_cache=True, logits_to_keep=1)
         tok = int(out.logits[0, -1].argmax())
-        t3 = time.perf_counter()
+        t3 = now()
         return inputs, cache, tok, (t0, t1, t2, t3)
 
     with torch.inference_mode():
@@ -354,13 +368,13 @@ def worker_transformers(args):
                    cold_prefill_ms=(t3 - t2) * 1e3, cold_first_token_ms=(t3 - t0) * 1e3)
         inputs, cache, tok, (t0, t1, t2, t3) = first_token()
         n = inputs["input_ids"].shape[1]
-        ids = torch.tensor([[tok]])
+        ids = torch.tensor([[tok]], device=device)
         # The decode loop generate() runs, without its logits processors: greedy, cache reused.
         for step in range(args.tokens - 1):
             out = model(input_ids=ids, past_key_values=cache, use_cache=True,
-                        cache_position=torch.tensor([n + step]), logits_to_keep=1)
+                        cache_position=torch.tensor([n + step], device=device), logits_to_keep=1)
             ids = out.logits[:, -1].argmax(-1, keepdim=True)
-        t4 = time.perf_counter()
+        t4 = now()
     res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
                prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
                decode_ms=(t4 - t3) * 1e3, prompt_tokens=n, new_tokens=args.tokens,
@@ -660,9 +674,9 @@ def run_worker(py, mode, **kw):
     return res
 
 
-def run_ours(vqa, model, image, dtype, tokens, threads):
+def run_ours(vqa, model, image, dtype, tokens, threads, device="cpu"):
     common = ["--model", model, "--json", "--ignore-eos", "--max-new-tokens", str(tokens),
-              "--threads", str(threads), "--device", "cpu", "--dtype", dtype]
+              "--threads", str(threads), "--device", device, "--dtype", dtype]
     # Twice, each from scratch: the first is what a user waits for after loading (cold), the
     # second the steady state (warm). Decode speed is the warm run's.
     rc, out, err, rss = run_measured([vqa, "ask", *common, "--repeat", "2", image, QUESTION])
@@ -904,6 +918,9 @@ def main():
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where both engines run (cuda: SmolVLM only, without llama.cpp and the error columns; "
+                         "tests/gpu/run.sh)")
     ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES",
                                                          os.path.join(ROOT, "..", "shared", "fixtures")))
     ap.add_argument("--work", default=os.path.join(CACHE, "bench"))
@@ -937,12 +954,15 @@ def main():
     if not os.path.isdir(os.path.join(args.fixtures, "smolvlm-256m-instruct")):
         raise SystemExit(f"no fixtures at {args.fixtures}: pass --fixtures or set VQA_FIXTURES")
     vqa = build_vqa(args.build)
-    bench_py = None if args.skip_llama else bench_venv()
+    if args.device == "cuda" and any(n in QWEN_MODELS for n in args.models.split(",")):
+        raise SystemExit("--device cuda measures the SmolVLM shapes (256m, 500m, 7b)")
+    # On a GPU: our engine and transformers only (llama.cpp's wheel here is a CPU build).
+    bench_py = None if args.skip_llama or args.device == "cuda" else bench_venv()
     os.makedirs(args.work, exist_ok=True)
     image = os.path.join(args.work, "image512.png")
     make_image(image)
     dtypes = args.dtypes.split(",")
-    report = {"machine": machine_info(), "threads": args.threads, "tokens": args.tokens,
+    report = {"machine": machine_info(), "device": args.device, "threads": args.threads, "tokens": args.tokens,
               "dtypes": dtypes, "load_before": load_average(), "note": args.note, "models": {}}
     import torch
     import transformers
@@ -973,13 +993,14 @@ def main():
                 seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
                 r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
             log(f"{name} {dtype}: VQA Studio")
-            r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads)
+            r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads, args.device)
             log(f"  {json.dumps(r['ours'][dtype])}")
             if not args.skip_transformers and dtype not in OURS_ONLY and name not in BF16_ONLY:
                 log(f"{name} {dtype}: transformers")
                 r["transformers"][dtype] = run_worker(sys.executable, "transformers", model=model,
                                                       dtype=dtype, image=image, tokens=args.tokens,
-                                                      threads=args.threads, config_name=name)
+                                                      threads=args.threads, config_name=name,
+                                                      device=args.device)
                 log(f"  {json.dumps(r['transformers'][dtype])}")
             # (A bf16 GGUF of the 7B is held whole in memory while gguf writes it: not made.)
             # llama.cpp converts SmolLM's and Qwen3's text decoders (not Qwen2.5-VL's here).
@@ -1001,7 +1022,7 @@ def main():
                                                   threads=args.threads)
                 log(f"  {json.dumps(r['llamacpp'][dtype])}")
                 report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
-        if name not in QWEN_MODELS | BF16_ONLY:
+        if name not in QWEN_MODELS | BF16_ONLY and args.device == "cpu":
             log(f"{name}: logits error against float32")
             r["error"] = measure_errors(vqa, bench_py, mdir, dtypes, args.threads)
             log(f"  {json.dumps(r['error'])}")

@@ -227,4 +227,18 @@ TEST_F(ChatServerTest, AnApiKeyIsRequiredWhenSetAndPublicAddressesNeedOne) {
     EXPECT_FALSE(serve::isLoopbackHost("192.168.1.2"));
 }
 
+TEST(RemoteEngine, AnUnreachableServerLeavesTheEngineAsItWas) {
+    vqa::Engine engine;
+    vqa::RemoteServer server;
+    server.base_url = "http://127.0.0.1:1"; // nothing listens on port 1
+    try {
+        engine.connect(server);
+        FAIL() << "connected to nothing";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot reach the server"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(engine.hasModel());
+    EXPECT_FALSE(engine.modelInfo().remote);
+}
+
 }  // namespace

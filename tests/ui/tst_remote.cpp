@@ -2,13 +2,18 @@
 // dialog's connection test lists the server's models or says why not (a wrong key); the
 // window connected to a model there streams its answers into the chat, Stop ends a stream the
 // server holds open, the heatmap controls say why there are none, Precision is off, and the
-// key is written nowhere in the settings.
+// key is written nowhere in the settings. Connected to a VQA Studio server (`vqa serve`), the
+// heatmaps come from the server and equal the local model's.
 #include <QFile>
 #include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <thread>
+
+#include "engine/Engine.h"
+#include "engine/serve/ChatServer.h"
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatMessage.h"
 #include "ui/ConversationController.h"
@@ -122,6 +127,75 @@ private slots:
         const QByteArray saved = file.readAll();
         QVERIFY(saved.contains(url_.toUtf8()));
         QVERIFY(!saved.contains(kKey.toUtf8()));
+    }
+
+    // Connected to `vqa serve` (its server in-process here), the window draws the heatmaps
+    // the server sends, equal to those of the same model run locally.
+    void aVqaStudioServersHeatmapsEqualTheLocalOnes() {
+        const QString model = vqa::test::findTinyModel();
+        if (model.isEmpty())
+            QSKIP("no tiny model: run tests/reference/make_idefics3.py");
+        vqa::Engine served;
+        vqa::LoadOptions cpu;
+        cpu.device = vqa::DevicePreference::Cpu;
+        served.load(model.toStdString(), cpu);
+        vqa::serve::ServeOptions options;
+        options.port = 0;
+        vqa::serve::ChatServer server(served, options);
+        std::thread running([&] { server.run(); });
+        struct Stop {
+            vqa::serve::ChatServer& s;
+            std::thread& t;
+            ~Stop() {
+                s.stop();
+                t.join();
+            }
+        } stop{server, running};
+
+        vqa::ui::MainWindow window;
+        window.resize(1100, 720);
+        window.show();
+        vqa::ui::AppSettings settings = window.settings();
+        settings.load.device = vqa::DevicePreference::Cpu;
+        settings.generation.max_new_tokens = 6;
+        settings.generation.ignore_eos = true;
+        window.applySettings(settings);
+        QSignalSpy loaded(window.model(), &ModelController::loaded);
+        QSignalSpy finished(window.conversation(), &ConversationController::answerFinished);
+        auto answer = [&] {
+            window.conversation()->newConversation();
+            if (!window.conversation()->ask("Where is the red house?"))
+                return std::vector<vqa::ui::TokenRecord>();
+            if (!finished.wait(60000))
+                return std::vector<vqa::ui::TokenRecord>();
+            return window.conversation()->messages().back().tokens;
+        };
+
+        window.loadModel(model);
+        QVERIFY(loaded.wait(60000));
+        window.openImage(tmp_.filePath("red.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000));
+        const auto local = answer();
+        QCOMPARE(int(local.size()), 6);
+
+        vqa::RemoteServer remote;
+        remote.base_url = "http://127.0.0.1:" + std::to_string(server.port());
+        window.connectServer(remote);
+        QVERIFY(loaded.wait(20000));
+        QVERIFY(window.model()->isRemote());
+        QVERIFY2(window.explainBar()->noAttention().isEmpty(), qPrintable(window.explainBar()->noAttention()));
+        QVERIFY(window.model()->infoText().contains("VQA Studio"));
+        const auto remote_tokens = answer();
+        QCOMPARE(int(remote_tokens.size()), int(local.size()));
+        for (std::size_t t = 0; t < local.size(); ++t) {
+            QVERIFY2(!local[t].attention.empty(), "the local answer captured attention");
+            QCOMPARE(remote_tokens[t].attention.size(), local[t].attention.size());
+            for (std::size_t g = 0; g < local[t].attention.size(); ++g)
+                QVERIFY2(remote_tokens[t].attention[g].values == local[t].attention[g].values,
+                         qPrintable(QString("token %1 grid %2").arg(t).arg(g)));
+        }
+        QVERIFY(!window.heatmapCaption().isEmpty());
+        QVERIFY(window.grab().save(vqa::test::artifactsDir() + "/remote-vqa-server-heatmap.png"));
     }
 };
 
