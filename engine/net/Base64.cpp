@@ -60,6 +60,9 @@ std::optional<std::vector<std::uint8_t>> base64Decode(std::string_view text) {
             if (pad > 0 || (v[k] = valueOf(c)) < 0)
                 return std::nullopt;
         }
+        // The bits padding leaves over must be zero: one text per byte string (RFC 4648 3.5).
+        if ((pad == 2 && (v[1] & 15) != 0) || (pad == 1 && (v[2] & 3) != 0))
+            return std::nullopt;
         const unsigned bits = unsigned(v[0]) << 18 | unsigned(v[1]) << 12 | unsigned(v[2]) << 6 | unsigned(v[3]);
         out.push_back(static_cast<std::uint8_t>(bits >> 16));
         if (pad < 2)

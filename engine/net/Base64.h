@@ -10,7 +10,8 @@
 namespace vqa::net {
 
 std::string base64Encode(const std::uint8_t* data, std::size_t size);
-// nullopt for anything but whole, correctly padded base64 (whitespace is not skipped).
+// nullopt for anything but whole, correctly padded, canonical base64 (whitespace is not
+// skipped; the bits padding leaves over must be zero).
 std::optional<std::vector<std::uint8_t>> base64Decode(std::string_view text);
 
 }  // namespace vqa::net

@@ -17,47 +17,6 @@ namespace vqa::remote {
 
 using Clock = std::chrono::steady_clock;
 
-// ---- server-sent events ----
-
-void SseParser::feed(const char* bytes, std::size_t n, const OnEvent& on_event) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const char c = bytes[i];
-        if (c == '\n' && last_was_cr_) { // the LF of a CRLF: the line already ended
-            last_was_cr_ = false;
-            continue;
-        }
-        last_was_cr_ = c == '\r';
-        if (c == '\n' || c == '\r')
-            endLine(on_event);
-        else
-            line_ += c;
-    }
-}
-
-void SseParser::endLine(const OnEvent& on_event) {
-    if (line_.empty()) { // a blank line dispatches the event
-        if (has_data_)
-            on_event(data_);
-        data_.clear();
-        has_data_ = false;
-        return;
-    }
-    std::string field = line_, value;
-    if (const auto colon = line_.find(':'); colon != std::string::npos) {
-        field = line_.substr(0, colon);
-        value = line_.substr(colon + 1);
-        if (!value.empty() && value.front() == ' ')
-            value.erase(0, 1);
-    }
-    line_.clear();
-    if (field != "data") // comments (empty field), event:, id:, retry:
-        return;
-    if (has_data_)
-        data_ += '\n';
-    data_ += value;
-    has_data_ = true;
-}
-
 // ---- requests ----
 
 std::string endpoint(const std::string& base_url, const std::string& path) {
@@ -439,7 +398,14 @@ std::size_t onBody(char* data, std::size_t size, std::size_t n, void* user) {
         if (!s->streaming && s->transfer->response.body.empty())
             s->streaming = s->transfer->response.content_type.find("text/event-stream") != std::string::npos;
         if (s->streaming) {
-            s->parser.feed(data, bytes, [s](const std::string& event) { s->onEvent(event); });
+            // Nothing may leave a libcurl callback as an exception.
+            try {
+                s->parser.feed(data, bytes, [s](const std::string& event) { s->onEvent(event); });
+            } catch (const std::exception& e) {
+                s->problem = std::string("the server sent an event that could not be read: ") + e.what();
+            }
+            if (s->parser.buffered() > (16u << 20))
+                s->problem = "the server sent an event of more than 16 MB; gave up";
             return s->problem.empty() ? bytes : 0; // 0 stops the transfer
         }
     }

@@ -14,27 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Engine.h"
+#include "engine/remote/Sse.h"
 #include "engine/Types.h"
 
 namespace vqa::remote {
-
-// Splits a byte stream into server-sent events (the WHATWG format the API uses): lines end in
-// LF, CRLF or CR, a blank line ends an event, `data:` lines are joined with newlines, other
-// fields and `:` comments are ignored. Bytes may arrive split anywhere.
-class SseParser {
-public:
-    using OnEvent = std::function<void(const std::string& data)>;
-    void feed(const char* bytes, std::size_t n, const OnEvent& on_event);
-    // Something came after the last complete event (a stream cut mid-event).
-    bool pending() const { return !line_.empty() || has_data_; }
-
-private:
-    void endLine(const OnEvent& on_event);
-    std::string line_;
-    std::string data_;
-    bool has_data_ = false;
-    bool last_was_cr_ = false;
-};
 
 // The server's endpoint for `path` ("/chat/completions", "/models"): base_url without a
 // trailing slash or /v1, then /v1 and the path. Throws vqa::Error for a URL that is not

@@ -28,12 +28,12 @@ Role roleNamed(const nlohmann::json& role, std::size_t index) {
 
 // An image_url part's image: a base64 data URL, decoded as the window decodes a file.
 std::shared_ptr<const RgbImage> imageFrom(const nlohmann::json& part, const std::string& where,
-                                          const ProtocolLimits& limits) {
-    const auto& iu = part.contains("image_url") ? part["image_url"] : nlohmann::json();
+                                          const ProtocolLimits& limits, std::string& s) {
+    const nlohmann::json iu = part.contains("image_url") ? part["image_url"] : nlohmann::json();
     const nlohmann::json url = iu.is_object() && iu.contains("url") ? iu["url"] : iu;
     if (!url.is_string())
         invalid(where + ".image_url.url must be a string");
-    const auto& s = url.get_ref<const std::string&>();
+    s = url.get<std::string>();
     const auto comma = s.find(',');
     if (s.rfind("data:", 0) != 0 || comma == std::string::npos || comma < 12 ||
         s.compare(comma - 7, 7, ";base64") != 0)
@@ -108,14 +108,11 @@ ChatCall parseChatRequest(const nlohmann::json& body, const ProtocolLimits& limi
                         invalid(pwhere + ": only user messages may hold images");
                     if (static_cast<int>(request.images.size()) >= limits.max_images)
                         invalid("at most " + std::to_string(limits.max_images) + " images per request");
-                    const auto& url = part["image_url"];
-                    const std::string& key_source =
-                        url.is_object() && url.contains("url") && url["url"].is_string() ? url["url"].get_ref<const std::string&>()
-                        : url.is_string() ? url.get_ref<const std::string&>() : std::string();
-                    request.images.push_back(imageFrom(part, pwhere, limits));
+                    std::string url;
+                    request.images.push_back(imageFrom(part, pwhere, limits, url));
                     // The same image in two requests is encoded once (the engine keys its cache).
-                    request.image_keys.push_back("data:" + std::to_string(std::hash<std::string>{}(key_source)) + ":" +
-                                                 std::to_string(key_source.size()));
+                    request.image_keys.push_back("data:" + std::to_string(std::hash<std::string>{}(url)) + ":" +
+                                                 std::to_string(url.size()));
                     turn.content.push_back({ContentPart::Kind::Image, {}});
                 } else {
                     invalid(pwhere + ".type '" + type + "' is not text or image_url");
@@ -228,21 +225,26 @@ nlohmann::json gridsJson(const std::vector<HeatmapGrid>& grids) {
 std::vector<HeatmapGrid> gridsFromJson(const nlohmann::json& j) {
     std::vector<HeatmapGrid> grids;
     if (!j.is_array())
-        return grids;
-    for (const auto& g : j) {
-        HeatmapGrid grid;
-        grid.rows = g.value("rows", 0);
-        grid.cols = g.value("cols", 0);
-        grid.x = g.value("x", 0.0);
-        grid.y = g.value("y", 0.0);
-        grid.width = g.value("width", 0.0);
-        grid.height = g.value("height", 0.0);
-        grid.global_view = g.value("global_view", false);
-        if (g.contains("values") && g["values"].is_array())
-            grid.values = g["values"].get<std::vector<float>>();
-        if (grid.rows <= 0 || grid.cols <= 0 || grid.values.size() != static_cast<std::size_t>(grid.rows) * grid.cols)
-            throw Error("an attention grid whose values do not fill its rows and columns");
-        grids.push_back(std::move(grid));
+        throw Error("attention grids must be an array");
+    try {
+        for (const auto& g : j) {
+            HeatmapGrid grid;
+            grid.rows = g.at("rows").get<int>();
+            grid.cols = g.at("cols").get<int>();
+            grid.x = g.at("x").get<double>();
+            grid.y = g.at("y").get<double>();
+            grid.width = g.at("width").get<double>();
+            grid.height = g.at("height").get<double>();
+            grid.global_view = g.contains("global_view") && g["global_view"].is_boolean() && g["global_view"].get<bool>();
+            if (grid.rows <= 0 || grid.cols <= 0 || grid.rows > 4096 || grid.cols > 4096)
+                throw Error("an attention grid of " + std::to_string(grid.rows) + "x" + std::to_string(grid.cols));
+            grid.values = g.at("values").get<std::vector<float>>();
+            if (grid.values.size() != static_cast<std::size_t>(grid.rows) * grid.cols)
+                throw Error("an attention grid whose values do not fill its rows and columns");
+            grids.push_back(std::move(grid));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("a malformed attention grid (") + e.what() + ")");
     }
     return grids;
 }

@@ -126,7 +126,7 @@ TEST(ChatProtocol, Base64RoundTripsAndRefusesWhatIsNot) {
     }
     EXPECT_EQ(vqa::net::base64Encode(reinterpret_cast<const std::uint8_t*>("Man"), 3), "TWFu");
     EXPECT_EQ(vqa::net::base64Encode(reinterpret_cast<const std::uint8_t*>("Ma"), 2), "TWE=");
-    for (const char* bad : {"abc", "a===", "ab=c", "TW=u", "TWFu====", "TW*u", "TWE=TWE="})
+    for (const char* bad : {"abc", "a===", "ab=c", "TW=u", "TWFu====", "TW*u", "TWE=TWE=", "QR==", "TWF="})
         EXPECT_FALSE(vqa::net::base64Decode(bad).has_value()) << bad;
 }
 
