@@ -182,11 +182,15 @@ std::string httpProblem(const std::string& url, const Response& r) {
         break;
     case 404: what = "has no such endpoint or model (HTTP 404): check the address and the model name"; break;
     case 413: what = "found the request too large (HTTP 413): try a smaller image or a shorter conversation"; break;
-    case 429:
+    case 429: {
+        const bool seconds = !r.retry_after.empty() &&
+                             std::all_of(r.retry_after.begin(), r.retry_after.end(),
+                                         [](unsigned char c) { return std::isdigit(c) != 0; });
         what = "is busy (HTTP 429)";
-        what += r.retry_after.empty() ? ": try again in a moment" : ": it asks to try again after " + r.retry_after +
-                                                                       (std::all_of(r.retry_after.begin(), r.retry_after.end(), ::isdigit) ? " seconds" : "");
+        what += r.retry_after.empty() ? ": try again in a moment"
+                                      : ": it asks to try again after " + r.retry_after + (seconds ? " seconds" : "");
         break;
+    }
     case 503: what = "is overloaded or starting (HTTP 503): try again in a moment"; break;
     default:
         what = r.status >= 500 ? "had a problem (HTTP " + std::to_string(r.status) + ")"
