@@ -38,6 +38,15 @@ void sendError(httplib::Response& res, int status, const std::string& type, cons
     sendJson(res, status, errorBody(status, type, message));
 }
 
+// Compared in a time that does not depend on where the strings first differ, so the key
+// cannot be guessed a character at a time from how long a refusal takes.
+bool sameSecret(const std::string& given, const std::string& expected) {
+    unsigned char diff = given.size() == expected.size() ? 0 : 1;
+    for (std::size_t i = 0; i < expected.size(); ++i)
+        diff |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+    return diff == 0;
+}
+
 std::string completionId() {
     static std::atomic<std::uint64_t> next{1};
     return "chatcmpl-vqa-" + std::to_string(next++);
@@ -135,7 +144,7 @@ struct ChatServer::Impl {
     }
 
     bool authorized(const httplib::Request& req, httplib::Response& res) const {
-        if (options.api_key.empty() || req.get_header_value("Authorization") == "Bearer " + options.api_key)
+        if (options.api_key.empty() || sameSecret(req.get_header_value("Authorization"), "Bearer " + options.api_key))
             return true;
         sendError(res, 401, "authentication_error",
                   "a missing or wrong API key: send the header Authorization: Bearer <key>");
