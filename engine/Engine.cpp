@@ -158,7 +158,6 @@ struct Engine::Impl {
     std::unique_ptr<Loaded> model;
     // Or a model on a server (connect()): then `model` is empty.
     std::optional<RemoteServer> remote;
-    ModelInfo remote_info;
 
     // Throws for what only a local model can do.
     void requireLocal(const char* what) const {
@@ -330,34 +329,40 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
                 std::string(hasModel() ? "; the model loaded before is still in use" : ""));
 }
 
-ModelInfo Engine::connect(const RemoteServer& server) {
-    const RemoteServer resolved = remote::resolveModel(server); // the network, outside the lock
+namespace {
+
+// What the window and the CLI are told about a model on a server.
+ModelInfo remoteModelInfo(const RemoteServer& server) {
     ModelInfo info;
     info.family = "remote";
-    info.name = resolved.model;
-    info.path = remote::endpoint(resolved.base_url, "");
+    info.name = server.model;
+    info.path = remote::endpoint(server.base_url, "");
     info.device = "server";
     info.remote = true;
-    info.remote_attention = resolved.sends_attention;
+    info.remote_attention = server.sends_attention;
+    return info;
+}
+
+}  // namespace
+
+ModelInfo Engine::connect(const RemoteServer& server) {
+    const RemoteServer resolved = remote::resolveModel(server); // the network, outside the lock
     std::lock_guard lock(impl_->mutex);
     impl_->resetSession();
     impl_->model.reset();
     impl_->remote = resolved;
-    impl_->remote_info = info;
-    return info;
+    return remoteModelInfo(resolved);
 }
 
 bool Engine::hasModel() const { return impl_->model != nullptr || impl_->remote.has_value(); }
 ModelInfo Engine::modelInfo() const {
-    return impl_->model ? impl_->model->info : impl_->remote ? impl_->remote_info : ModelInfo{};
+    return impl_->model ? impl_->model->info : impl_->remote ? remoteModelInfo(*impl_->remote) : ModelInfo{};
 }
 const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model->tokenizer.get() : nullptr; }
 
 GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
                                   const std::atomic<bool>* cancel, const ProgressCallback& progress) {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->remote)
-        return remote::streamChat(*impl_->remote, request, on_token, cancel);
     auto failed = [&](const std::string& message) {
         // A failed step leaves the cache in an unknown state: start the next turn afresh.
         impl_->cache = {};
@@ -379,6 +384,10 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
     };
     impl_->stage = "preparing the request";
     try {
+        // A model on a server: the same reporting of what escapes (a failed PNG encoding,
+        // memory), nothing else of the local path.
+        if (impl_->remote)
+            return remote::streamChat(*impl_->remote, request, on_token, cancel);
         return impl_->generate(request, on_token, cancel, progress);
     } catch (const c10::OutOfMemoryError& e) {
         return outOfMemory(e.what_without_backtrace());

@@ -27,7 +27,7 @@ class Idefics3Model : public LlamaBackedModel {
     // converts it to `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     Idefics3Model(const Idefics3Config& config, const WeightSource& weights, torch::Device device,
                   torch::ScalarType dtype, const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+                  torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
     std::string family() const override { return "idefics3"; }
     std::int64_t imageTokenId() const override { return config_.image_token_id; }
@@ -60,6 +60,6 @@ class Idefics3Model : public LlamaBackedModel {
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,
                                                   const WeightSource& weights, torch::Device device,
                                                   torch::ScalarType dtype, const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+                                                  torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 } // namespace vqa::models

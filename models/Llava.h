@@ -43,7 +43,7 @@ public:
     // `dtype` on `device`. Throws vqa::Error naming the tensor on a mismatch.
     LlavaModel(const LlavaConfig& config, const WeightSource& weights, torch::Device device,
                torch::ScalarType dtype, const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+               torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
     std::string family() const override { return "llava"; }
     std::int64_t imageTokenId() const override { return config_.image_token_id; }
@@ -64,6 +64,6 @@ private:
 
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
                                                torch::Device device, torch::ScalarType dtype, const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+                                               torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 }  // namespace vqa::models

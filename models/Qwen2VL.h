@@ -148,6 +148,6 @@ class Qwen2VLModel : public LlamaBackedModel {
 std::unique_ptr<VisionLanguageModel> makeQwen2VL(const Qwen2VLConfig& config,
                                                  const WeightSource& weights, torch::Device device,
                                                  torch::ScalarType dtype, const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+                                                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 } // namespace vqa::models

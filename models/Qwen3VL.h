@@ -108,6 +108,6 @@ class Qwen3VLModel : public LlamaBackedModel {
 std::unique_ptr<VisionLanguageModel> makeQwen3VL(const Qwen3VLConfig& config, const WeightSource& weights,
                                                  torch::Device device, torch::ScalarType dtype,
                                                  const Quantization& quantization = {},
-                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
+                                                 torch::ScalarType vision_dtype = torch::ScalarType::Undefined);
 
 } // namespace vqa::models
