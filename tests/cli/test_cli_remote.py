@@ -8,6 +8,7 @@ stream at once. The API key never appears in any output. Prints one line per che
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,4 +173,5 @@ try:
 finally:
     server.kill()
     server.wait()
+    shutil.rmtree(work, ignore_errors=True)
 checks.finish()

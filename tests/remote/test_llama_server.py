@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def start_server():
                 time.sleep(0.2)
         proc.kill()
         proc.wait()
-    raise SystemExit("llama-cpp-python's server did not start: " + open(os.path.join(work, "server.log")).read()[-2000:])
+    log_tail = open(os.path.join(work, "server.log")).read()[-2000:]
+    shutil.rmtree(work, ignore_errors=True)
+    raise SystemExit("llama-cpp-python's server did not start: " + log_tail)
 
 
 server, url = start_server()
@@ -123,4 +126,5 @@ try:
 finally:
     server.kill()
     server.wait()
+    shutil.rmtree(work, ignore_errors=True)
 checks.finish()
