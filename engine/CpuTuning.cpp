@@ -4,11 +4,10 @@
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 #include <torch/version.h>
 
+#include "engine/io/AtomicFile.h"
 #include "models/CpuGemv.h"
 
 namespace fs = std::filesystem;
@@ -85,18 +84,9 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
     t.bf16_kernels = times.widened_ms < times.native_ms ? "widened" : "native";
     t.source = "measured";
     models::setBf16Kernels(kernelsNamed(t.bf16_kernels));
-    try {  // recorded whole or not at all: a temporary file renamed over the old one
+    try {  // recorded whole or not at all
         recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}};
-        fs::create_directories(file.parent_path());
-        // A name of this process's own: two processes recording at once never share a file.
-        const fs::path tmp = file.string() + "." + std::to_string(::getpid()) + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << recorded.dump(1) << "\n";
-            if (!out.flush())
-                throw std::runtime_error("write failed");
-        }
-        fs::rename(tmp, file);
+        writeFileAtomically(file.string(), recorded.dump(1) + "\n");
     } catch (const std::exception&) {
         // Not recorded: measured again next time.
     }

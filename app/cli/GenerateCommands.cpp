@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/BoxesJson.h"
+#include "app/cli/CaptionFolder.h"
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
@@ -82,10 +83,14 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
 
 // Loads the model (or connects to the server) and the image; throws vqa::Error with a
 // message on failure.
-std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
+void checkModelChoice(const GenerateOptions& o) {
     if (o.model.empty() == !o.remote.used())
         throw Error(o.model.empty() ? "give a model: --model FOLDER, or --server URL for one on a server"
                                     : "give --model or --server, not both");
+}
+
+std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
+    checkModelChoice(o);
     std::shared_ptr<const RgbImage> image;
     if (!o.image.empty())
         image = std::make_shared<const RgbImage>(loadImageFile(o.image));
@@ -233,10 +238,47 @@ constexpr const char* kCaptionPrompt = "Can you describe this image?";
 
 void setupCaption(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<GenerateOptions>();
-    auto* cmd = app.add_subcommand("caption", "Describe an image");
+    auto f = std::make_shared<FolderCaptionOptions>();
+    f->prompt = kCaptionPrompt;
+    auto* cmd = app.add_subcommand(
+        "caption", "Describe an image, or caption many: folders and files, kept in the library (resumable)");
     addGenerationFlags(cmd, *o);
-    cmd->add_option("image", o->image, "Image file")->required();
-    cmd->callback([o, &exit_code] { exit_code = runSingle(*o, kCaptionPrompt); });
+    cmd->add_option("images", f->inputs, "Image files and folders")->required();
+    cmd->add_option("--prompt", f->prompt,
+                    "What to ask for each image; {name}, {file}, {folder} and {path} are filled per image")
+        ->capture_default_str();
+    cmd->add_option("--out", f->out, "Many images: append the captions to this JSONL file as they are made");
+    cmd->add_flag("--sidecar", f->sidecar, "Many images: write each caption to a .txt file beside its image");
+    cmd->add_flag("--overwrite", f->overwrite, "With --sidecar: replace existing .txt files (kept by default)");
+    cmd->add_option("--csv", f->csv, "Many images: write all their captions to this CSV file at the end");
+    cmd->add_flag("--recursive,-r", f->recursive, "Look for images in subfolders too");
+    cmd->add_flag("--redo", f->redo, "Caption again images the library has a caption for (same model and prompt)");
+    cmd->add_option("--library", f->library, "The library database (default: the user's, in their data folder)");
+    cmd->callback([o, f, &exit_code] {
+        if (!wantsFolderCaptioning(*f)) {
+            o->image = f->inputs.front();
+            exit_code = runSingle(*o, f->prompt);
+            return;
+        }
+        try {
+            checkModelChoice(*o);
+        } catch (const Error& e) {
+            std::cerr << "vqa: " << e.what() << "\n";
+            exit_code = 1;
+            return;
+        }
+        if (o->json || o->repeat != 1 || o->explain.capture_attention) {
+            std::cerr << "vqa: --json and --capture-attention are for one image; many images are written as JSON "
+                         "lines already\n";
+            exit_code = 2;
+            return;
+        }
+        exit_code = runFolderCaptioning(*f, o->params, o->images, [o](Engine& engine) {
+            GenerateOptions load = *o;
+            load.image.clear();
+            prepare(engine, load);
+        });
+    });
 }
 
 void setupAsk(CLI::App& app, int& exit_code) {

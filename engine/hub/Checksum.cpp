@@ -19,6 +19,20 @@ struct MdCtxDeleter {
     void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
 };
 
+std::string finalHex(EVP_MD_CTX* ctx) {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, out.data(), &len);
+    static const char* hex = "0123456789abcdef";
+    std::string result;
+    result.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        result += hex[out[i] >> 4];
+        result += hex[out[i] & 15];
+    }
+    return result;
+}
+
 std::string digestFile(const std::filesystem::path& path, const EVP_MD* md,
                        const std::string& prefix, const HashProgress& progress) {
     std::ifstream in(path, std::ios::binary);
@@ -44,17 +58,7 @@ std::string digestFile(const std::filesystem::path& path, const EVP_MD* md,
     }
     if (in.bad())
         throw Error("Reading " + path.string() + " failed while checking its checksum");
-    std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
-    static const char* hex = "0123456789abcdef";
-    std::string result;
-    result.reserve(len * 2);
-    for (unsigned int i = 0; i < len; ++i) {
-        result += hex[out[i] >> 4];
-        result += hex[out[i] & 15];
-    }
-    return result;
+    return finalHex(ctx.get());
 }
 
 } // namespace
@@ -71,6 +75,14 @@ std::string gitBlobIdFile(const std::filesystem::path& path, const HashProgress&
     std::string prefix = "blob " + std::to_string(size);
     prefix.push_back('\0');
     return digestFile(path, EVP_sha1(), prefix, progress);
+}
+
+std::string sha256Bytes(const void* data, std::size_t size) {
+    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw Error("OpenSSL could not start a digest (out of memory?)");
+    EVP_DigestUpdate(ctx.get(), data, size);
+    return finalHex(ctx.get());
 }
 
 } // namespace vqa::hub

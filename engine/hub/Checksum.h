@@ -2,6 +2,7 @@
 // git blob id (SHA-1 of "blob <size>\0" + content) for the others.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,5 +16,6 @@ using HashProgress = std::function<bool(std::uint64_t bytes_done)>;
 // Lower-case hex digests. Throw vqa::Error when the file cannot be read.
 std::string sha256File(const std::filesystem::path& path, const HashProgress& progress = {});
 std::string gitBlobIdFile(const std::filesystem::path& path, const HashProgress& progress = {});
+std::string sha256Bytes(const void* data, std::size_t size);
 
 } // namespace vqa::hub

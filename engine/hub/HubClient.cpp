@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/hub/Checksum.h"
+#include "engine/io/AtomicFile.h"
 #include "engine/net/Curl.h"
 
 namespace fs = std::filesystem;
@@ -256,21 +257,6 @@ class BlobLock {
     int fd_ = -1;
 };
 
-void writeFileAtomically(const fs::path& path, const std::string& content) {
-    std::error_code ec;
-    fs::create_directories(path.parent_path(), ec);
-    const fs::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << content;
-        if (!out)
-            throw Error("Cannot write " + tmp.string() + ": " + std::strerror(errno));
-    }
-    fs::rename(tmp, path, ec);
-    if (ec)
-        throw Error("Cannot write " + path.string() + ": " + ec.message());
-}
-
 void linkIntoSnapshot(const fs::path& blob, const fs::path& link) {
     std::error_code ec;
     fs::create_directories(link.parent_path(), ec);
@@ -433,7 +419,7 @@ DownloadResult HubClient::download(const std::string& repo_id, const std::string
                     ". Set HF_HUB_CACHE to a folder you can write to.");
     fs::create_directories(snapshot, ec);
     if (revision != info.commit)
-        writeFileAtomically(repo_dir / "refs" / revision, info.commit);
+        writeFileAtomically((repo_dir / "refs" / revision).string(), info.commit);
 
     result.commit = info.commit;
     result.snapshot = snapshot;

@@ -1,0 +1,317 @@
+#include "engine/library/FolderCaptioner.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+
+#include "engine/Engine.h"
+#include "engine/hub/Checksum.h"
+#include "engine/library/LibraryDb.h"
+#include "engine/vision/ImageIO.h"
+#include "models/base/Error.h"
+
+namespace vqa::library {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool isImageFile(const fs::path& p) {
+    static const std::set<std::string> extensions = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif",
+                                                     ".tiff", ".gif", ".pnm", ".ppm", ".pgm", ".pbm"};
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    return extensions.count(ext) > 0;
+}
+
+bool hidden(const fs::path& p) {
+    const std::string name = p.filename().string();
+    return !name.empty() && name[0] == '.';
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string trim(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos)
+        return "";
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// A thinking model's answer starts with its reasoning; the caption is what follows it.
+std::string captionText(const std::string& answer, bool reasons_first) {
+    if (reasons_first) {
+        const auto end = answer.rfind("</think>");
+        if (end != std::string::npos)
+            return trim(answer.substr(end + 8));
+    }
+    return trim(answer);
+}
+
+// What is wrong with one image's file: that image is skipped, the run goes on. Anything else
+// (the library's database failing) ends the run.
+struct FileProblem : Error {
+    using Error::Error;
+};
+
+std::string readAll(const fs::path& p, std::int64_t limit) {
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    if (ec)
+        throw FileProblem("cannot read it: " + ec.message());
+    if (static_cast<std::int64_t>(size) > limit)
+        throw FileProblem("the file is too large (" + std::to_string(size >> 20) + " MB; the limit is " +
+                    std::to_string(limit >> 20) + " MB)");
+    std::ifstream in(p, std::ios::binary);
+    std::string bytes(size, '\0');
+    if (!in.read(bytes.data(), static_cast<std::streamsize>(size)))
+        throw FileProblem("cannot read it");
+    return bytes;
+}
+
+} // namespace
+
+const char* itemStatusName(ItemStatus status) {
+    switch (status) {
+    case ItemStatus::Captioned: return "captioned";
+    case ItemStatus::Kept: return "kept";
+    case ItemStatus::Reused: return "reused";
+    case ItemStatus::Skipped: return "skipped";
+    case ItemStatus::Stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+std::string modelKey(const ModelInfo& info) {
+    if (info.remote)
+        return info.name + " at " + info.path;
+    std::string name = info.name;
+    const std::string path = fs::path(info.path).generic_string();
+    const auto snapshots = path.find("/snapshots/");
+    const auto repo = path.rfind("/models--", snapshots);
+    if (snapshots != std::string::npos && repo != std::string::npos) {
+        name = path.substr(repo + 9, snapshots - repo - 9);  // Org--Name
+        if (const auto dashes = name.find("--"); dashes != std::string::npos)
+            name.replace(dashes, 2, "/");
+    }
+    return name + " " + (info.quantization.empty() ? info.dtype : info.quantization);
+}
+
+std::vector<std::string> listImageFiles(const std::vector<std::string>& inputs, bool recursive) {
+    std::set<std::string> found;
+    for (const std::string& input : inputs) {
+        std::error_code ec;
+        const fs::path p = fs::absolute(input, ec).lexically_normal();
+        const auto status = fs::status(p, ec);
+        if (ec || !fs::exists(status))
+            throw Error(input + " does not exist");
+        if (!fs::is_directory(status)) {
+            found.insert(p.string());  // named explicitly: taken whatever its extension
+            continue;
+        }
+        auto consider = [&](const fs::directory_entry& entry) {
+            std::error_code e;
+            if (entry.is_regular_file(e) && !hidden(entry.path()) && isImageFile(entry.path()))
+                found.insert(entry.path().lexically_normal().string());
+        };
+        const auto options = fs::directory_options::skip_permission_denied;
+        if (recursive) {
+            fs::recursive_directory_iterator it(p, options, ec), end;
+            for (; !ec && it != end; it.increment(ec)) {
+                if (it->is_directory() && hidden(it->path())) {
+                    it.disable_recursion_pending();
+                    continue;
+                }
+                consider(*it);
+            }
+        } else {
+            fs::directory_iterator it(p, options, ec), end;
+            for (; !ec && it != end; it.increment(ec))
+                consider(*it);
+        }
+        if (ec)
+            throw Error("cannot list " + input + ": " + ec.message());
+    }
+    return {found.begin(), found.end()};
+}
+
+std::string fillPrompt(const std::string& prompt, const std::string& image_path) {
+    const fs::path p(image_path);
+    const std::string values[][2] = {{"name", p.stem().string()},
+                                     {"file", p.filename().string()},
+                                     {"folder", p.parent_path().filename().string()},
+                                     {"path", p.string()}};
+    std::string out;
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+        if (prompt.compare(i, 2, "{{") == 0 || prompt.compare(i, 2, "}}") == 0) {
+            out += prompt[i];
+            ++i;
+            continue;
+        }
+        bool replaced = false;
+        if (prompt[i] == '{') {
+            for (const auto& v : values) {
+                const std::string key = "{" + v[0] + "}";
+                if (prompt.compare(i, key.size(), key) == 0) {
+                    out += v[1];
+                    i += key.size() - 1;
+                    replaced = true;
+                    break;
+                }
+            }
+        }
+        if (!replaced)
+            out += prompt[i];
+    }
+    return out;
+}
+
+CaptionSummary captionImages(Engine& engine, LibraryDb& db, const CaptionJob& job,
+                             const std::function<void(const CaptionItem&)>& on_item,
+                             const std::function<void(const CaptionProgress&)>& on_progress,
+                             const std::atomic<bool>* cancel) {
+    const auto start = std::chrono::steady_clock::now();
+    const bool reasons_first = engine.modelInfo().reasons_first;
+    CaptionSummary summary;
+    const int total = static_cast<int>(job.images.size());
+    double captioning_s = 0;  // time spent on images captioned now: the pace for what is left
+    int failures_in_a_row = 0;
+
+    auto progress = [&](int done, const std::string& current) {
+        if (!on_progress)
+            return;
+        CaptionProgress p;
+        p.done = done;
+        p.total = total;
+        p.elapsed_s = secondsSince(start);
+        p.current = current;
+        if (summary.captioned > 0)
+            p.eta_s = captioning_s / summary.captioned * (total - done);
+        on_progress(p);
+    };
+
+    for (int i = 0; i < total; ++i) {
+        if (cancel && cancel->load()) {
+            summary.cancelled = true;
+            break;
+        }
+        const auto item_start = std::chrono::steady_clock::now();
+        CaptionItem item;
+        item.index = i;
+        item.path = job.images[static_cast<std::size_t>(i)];
+        const fs::path path(item.path);
+        const std::string name = path.filename().string();
+        progress(i, item.path);
+        try {
+            // An unchanged file the library knows: its caption, without reading the file.
+            std::error_code ec;
+            const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
+            const auto modified = fs::last_write_time(path, ec);
+            if (ec)
+                throw FileProblem("cannot read it: " + ec.message());
+            const std::int64_t mtime =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(modified.time_since_epoch()).count();
+            std::optional<ImageRecord> known = db.image(item.path);
+            std::optional<CaptionRecord> done;
+            if (known && known->size == size && known->mtime_ns == mtime && !job.redo)
+                done = db.caption(known->id, job.model, job.prompt);
+            if (done) {
+                item.status = ItemStatus::Kept;
+                item.text = done->text;
+            } else {
+                const std::string bytes = readAll(path, job.max_file_bytes);
+                ImageRecord record;
+                record.path = item.path;
+                record.size = size;
+                record.mtime_ns = mtime;
+                record.sha256 = hub::sha256Bytes(bytes.data(), bytes.size());
+                const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
+                if (auto header = readImageHeader(data, bytes.size())) {
+                    record.width = header->width;
+                    record.height = header->height;
+                }
+                std::optional<CaptionRecord> same = job.redo ? std::nullopt
+                                                             : db.captionByContent(record.sha256, job.model, job.prompt);
+                if (same) {
+                    record = db.upsertImage(record);
+                    if (same->image_id != record.id)
+                        db.putCaption(record.id, job.model, job.prompt, same->text);
+                    item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
+                    item.text = same->text;
+                    if (item.status == ItemStatus::Reused)
+                        item.message = "same content as " + same->image_path;
+                } else {
+                    ImageDecodeOptions decode;
+                    decode.max_pixels = job.max_pixels;
+                    std::shared_ptr<const RgbImage> image;
+                    try {
+                        image = std::make_shared<const RgbImage>(decodeImageBytes(data, bytes.size(), name, decode));
+                    } catch (const Error& e) {
+                        throw FileProblem(e.what());
+                    }
+                    record.width = image->width;
+                    record.height = image->height;
+                    Request request;
+                    request.images = {image};
+                    request.image_keys = {"sha256:" + record.sha256};
+                    request.image_options = job.image_options;
+                    request.generation = job.generation;
+                    request.conversation.push_back({Role::User,
+                                                    {{ContentPart::Kind::Image, {}},
+                                                     {ContentPart::Kind::Text, fillPrompt(job.prompt, item.path)}}});
+                    const GenerationResult result = engine.generate(request, {}, cancel);
+                    if (result.stop == StopReason::Cancelled) {
+                        item.status = ItemStatus::Stopped;
+                        summary.cancelled = true;
+                    } else if (result.stop == StopReason::Error) {
+                        item.status = ItemStatus::Skipped;
+                        item.message = name + ": " + result.error;
+                        ++failures_in_a_row;
+                    } else {
+                        item.text = captionText(result.text, reasons_first);
+                        record = db.upsertImage(record);
+                        db.putCaption(record.id, job.model, job.prompt, item.text);
+                        item.status = ItemStatus::Captioned;
+                        failures_in_a_row = 0;
+                    }
+                }
+            }
+        } catch (const FileProblem& e) {
+            item.status = ItemStatus::Skipped;
+            item.message = name + ": " + e.what();
+            // A message from the decoder names the file already.
+            if (std::string(e.what()).rfind(name, 0) == 0)
+                item.message = e.what();
+        }
+        item.seconds = secondsSince(item_start);
+        switch (item.status) {
+        case ItemStatus::Captioned:
+            ++summary.captioned;
+            captioning_s += item.seconds;
+            break;
+        case ItemStatus::Kept: ++summary.kept; break;
+        case ItemStatus::Reused: ++summary.reused; break;
+        case ItemStatus::Skipped: ++summary.skipped; break;
+        case ItemStatus::Stopped: break;
+        }
+        if (on_item)
+            on_item(item);
+        if (item.status == ItemStatus::Stopped)
+            break;
+        progress(i + 1, "");
+        if (job.max_engine_failures_in_a_row > 0 && failures_in_a_row >= job.max_engine_failures_in_a_row) {
+            summary.stopped_because = "the last " + std::to_string(failures_in_a_row) +
+                                      " images all failed in the model: " + item.message;
+            break;
+        }
+    }
+    summary.seconds = secondsSince(start);
+    return summary;
+}
+
+} // namespace vqa::library

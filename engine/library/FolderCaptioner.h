@@ -1,0 +1,98 @@
+// Captioning many images: a folder (or several, or a list of files) captioned one image after
+// the other on a loaded or connected Engine, every caption kept in the library as soon as it is
+// made. Run it again after an interruption and it continues where it stopped: an image whose
+// file is unchanged and already has a caption for this model and prompt is not captioned
+// again, and a file with the same content as one already captioned (a copy) reuses that
+// caption. Files that cannot be read, or are too large, are reported and skipped.
+//
+// Torch-free: the window and the CLI include it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/Types.h"
+
+namespace vqa {
+class Engine;
+}
+
+namespace vqa::library {
+
+class LibraryDb;
+
+// The image files among `inputs` (files and folders; a folder's files, and with `recursive`
+// those of its subfolders), chosen by extension, each once, sorted, as absolute paths.
+// Throws vqa::Error naming an input that does not exist. Hidden files and folders are left out.
+std::vector<std::string> listImageFiles(const std::vector<std::string>& inputs, bool recursive);
+
+// The prompt for one image: {name} is the file name without its extension, {file} the file
+// name, {folder} the name of the folder it is in, {path} the whole path; {{ and }} are braces.
+std::string fillPrompt(const std::string& prompt, const std::string& image_path);
+
+// What a model's captions are kept under: the model ("Org/Name" for a Hub download, else its
+// folder's name; a server's model and the server) and the precision it runs in.
+std::string modelKey(const ModelInfo& info);
+
+struct CaptionJob {
+    std::vector<std::string> images;  // from listImageFiles
+    std::string model;   // what the captions are kept under: the model and its precision
+    std::string prompt;  // kept as written, filled per image
+    GenerationParams generation;
+    ImageOptions image_options;
+    std::int64_t max_pixels = 50'000'000;         // a larger image is skipped
+    std::int64_t max_file_bytes = 256ll << 20;    // a larger file is skipped
+    bool redo = false;  // caption again the images that have a caption
+    // Stop the run when this many images in a row fail in the engine (not in their own file):
+    // a server that went away, a model that cannot answer.
+    int max_engine_failures_in_a_row = 5;
+};
+
+enum class ItemStatus {
+    Captioned,  // made now
+    Kept,       // the library had it for this file (a resumed run)
+    Reused,     // another file with the same content had it
+    Skipped,    // could not be captioned: `message` says why
+    Stopped,    // the run was cancelled during this image; nothing kept
+};
+const char* itemStatusName(ItemStatus status);
+
+struct CaptionItem {
+    int index = 0;  // in job.images
+    std::string path;
+    ItemStatus status = ItemStatus::Skipped;
+    std::string text;
+    std::string message;
+    double seconds = 0;  // spent on this image
+};
+
+struct CaptionProgress {
+    int done = 0;   // images finished (any status)
+    int total = 0;
+    double elapsed_s = 0;
+    double eta_s = -1;  // < 0: not known yet
+    std::string current;  // the image being captioned, "" between images
+};
+
+struct CaptionSummary {
+    int captioned = 0;
+    int kept = 0;
+    int reused = 0;
+    int skipped = 0;
+    bool cancelled = false;
+    std::string stopped_because;  // set when engine failures in a row stopped the run
+    double seconds = 0;
+};
+
+// Runs `job` on `engine` (loaded or connected). `on_item` is called once per image after its
+// caption is safely in `db`; `on_progress` when an image starts and when it ends. `cancel`
+// stops the run, mid-answer too (that image's partial answer is not kept).
+CaptionSummary captionImages(Engine& engine, LibraryDb& db, const CaptionJob& job,
+                             const std::function<void(const CaptionItem&)>& on_item,
+                             const std::function<void(const CaptionProgress&)>& on_progress = {},
+                             const std::atomic<bool>* cancel = nullptr);
+
+} // namespace vqa::library

@@ -1,0 +1,342 @@
+// The library database (engine/library/LibraryDb) and the caption files (CaptionExport): what
+// is kept, found, migrated, repaired and set aside; writers in several threads at once.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "engine/library/CaptionExport.h"
+#include "engine/library/LibraryDb.h"
+#include "models/base/Error.h"
+
+namespace fs = std::filesystem;
+using namespace vqa::library;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+class LibraryTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        dir_ = fs::temp_directory_path() /
+               ("vqa-library-" + std::to_string(::getpid()) + "-" + info->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string db() const { return (dir_ / "library.db").string(); }
+
+    static ImageRecord image(const std::string& path, const std::string& sha) {
+        ImageRecord r;
+        r.path = path;
+        r.size = 100;
+        r.mtime_ns = 1;
+        r.sha256 = sha;
+        r.width = 10;
+        r.height = 20;
+        return r;
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(LibraryTest, KeepsImagesCaptionsAndFindsThem) {
+    LibraryDb lib(db());
+    EXPECT_TRUE(lib.notice().empty());
+    const auto a = lib.upsertImage(image("/photos/a.jpg", "aaa"));
+    const auto b = lib.upsertImage(image("/photos/b.jpg", "bbb"));
+    EXPECT_NE(a.id, b.id);
+    lib.putCaption(a.id, "m", "p", "A red bicycle leaning on a wall.");
+    lib.putCaption(b.id, "m", "p", "A café with blue chairs.");
+    lib.putCaption(b.id, "other", "p", "Chairs outside.");
+
+    ASSERT_TRUE(lib.caption(a.id, "m", "p"));
+    EXPECT_EQ(lib.caption(a.id, "m", "p")->text, "A red bicycle leaning on a wall.");
+    EXPECT_FALSE(lib.caption(a.id, "m", "other prompt"));
+    EXPECT_EQ(lib.captions("m", "p").size(), 2u);
+    EXPECT_EQ(lib.captionsOf(b.id).size(), 2u);
+
+    auto hits = lib.search("red bic");  // every word; the last a prefix
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].image_path, "/photos/a.jpg");
+    EXPECT_EQ(hits[0].kind, "caption");
+    EXPECT_NE(hits[0].snippet.find("[red]"), std::string::npos) << hits[0].snippet;
+    EXPECT_EQ(lib.search("cafe").size(), 1u) << "diacritics are folded";
+    EXPECT_TRUE(lib.search("red café").empty());
+    // FTS5 syntax is taken literally, never an error.
+    for (const char* q : {"\"", "a OR", "NEAR(", "*", "col:x", "(", "-x", "'"})
+        EXPECT_NO_THROW(lib.search(q)) << q;
+    EXPECT_TRUE(lib.search("   ").empty());
+
+    // Replacing a caption replaces its search entry.
+    lib.putCaption(a.id, "m", "p", "A green tram.");
+    EXPECT_TRUE(lib.search("bicycle").empty());
+    EXPECT_EQ(lib.search("tram").size(), 1u);
+}
+
+TEST_F(LibraryTest, ChangedContentLosesItsCaptions) {
+    LibraryDb lib(db());
+    auto a = lib.upsertImage(image("/x/a.png", "one"));
+    lib.putCaption(a.id, "m", "p", "first");
+    auto touched = image("/x/a.png", "one");
+    touched.mtime_ns = 99;
+    EXPECT_EQ(lib.upsertImage(touched).id, a.id);
+    EXPECT_TRUE(lib.caption(a.id, "m", "p")) << "same content, same caption";
+    EXPECT_EQ(lib.image("/x/a.png")->mtime_ns, 99);
+    lib.upsertImage(image("/x/a.png", "two"));
+    EXPECT_FALSE(lib.caption(a.id, "m", "p"));
+    EXPECT_TRUE(lib.search("first").empty());
+
+    const auto b = lib.upsertImage(image("/x/copy.png", "two"));
+    lib.putCaption(b.id, "m", "p", "second");
+    const auto same = lib.captionByContent("two", "m", "p");
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->image_path, "/x/copy.png");
+    EXPECT_FALSE(lib.captionByContent("two", "m", "q"));
+}
+
+TEST_F(LibraryTest, ConversationsKeepTheirMessagesInOrder) {
+    LibraryDb lib(db());
+    const auto img = lib.upsertImage(image("/a.jpg", "s"));
+    const auto c1 = lib.addConversation(img.id, "Receipt", "m");
+    const auto c2 = lib.addConversation(0, "Text only", "m");
+    lib.addMessage(c1, {"user", "What is the total?"});
+    lib.addMessage(c1, {"assistant", "The total is 42 euros."});
+    lib.addMessage(c2, {"user", "Hello"});
+    EXPECT_THROW(lib.addMessage(c1, {"system", "x"}), vqa::Error);
+    EXPECT_THROW(lib.addMessage(12345, {"user", "x"}), vqa::Error);
+
+    const auto m = lib.messages(c1);
+    ASSERT_EQ(m.size(), 2u);
+    EXPECT_EQ(m[0].role, "user");
+    EXPECT_EQ(m[1].text, "The total is 42 euros.");
+    auto list = lib.conversations();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].id, c2) << "most recently updated first";
+    EXPECT_EQ(list[1].image_path, "/a.jpg");
+    EXPECT_EQ(list[0].image_path, "");
+
+    auto hits = lib.search("euros");
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].kind, "message");
+    EXPECT_EQ(hits[0].conversation_id, c1);
+    EXPECT_EQ(hits[0].image_path, "/a.jpg");
+
+    lib.renameConversation(c1, "The receipt");
+    EXPECT_EQ(lib.conversations()[1].title, "The receipt");
+    lib.deleteConversation(c1);
+    EXPECT_TRUE(lib.messages(c1).empty());
+    EXPECT_TRUE(lib.search("euros").empty());
+    EXPECT_EQ(lib.conversations().size(), 1u);
+}
+
+TEST_F(LibraryTest, KeepsEverythingAcrossReopening) {
+    {
+        LibraryDb lib(db());
+        const auto a = lib.upsertImage(image("/a.jpg", "s"));
+        lib.putCaption(a.id, "m", "p", "kept");
+        lib.addMessage(lib.addConversation(a.id, "t", "m"), {"user", "still here"});
+    }
+    LibraryDb again(db());
+    EXPECT_TRUE(again.notice().empty());
+    EXPECT_EQ(again.captions("m", "p").size(), 1u);
+    EXPECT_EQ(again.search("still").size(), 1u);
+}
+
+TEST_F(LibraryTest, MigratesTheFirstSchemaKeepingItsCaptions) {
+    LibraryDb::createAtVersion(db(), 1);
+    {
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw,
+                               "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
+                               "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
+                               "'a lighthouse at dusk', 0);",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    LibraryDb lib(db());
+    EXPECT_NE(lib.notice().find("schema 1 to 2"), std::string::npos) << lib.notice();
+    ASSERT_EQ(lib.captions("m", "p").size(), 1u);
+    auto hits = lib.search("lighthouse");  // the captions from before are searchable
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].image_path, "/old.jpg");
+    EXPECT_GT(lib.addConversation(1, "new in version 2", "m"), 0);
+}
+
+TEST_F(LibraryTest, SetsADamagedFileAsideAndStartsANewOne) {
+    {
+        std::ofstream out(db(), std::ios::binary);
+        out << "This is not an SQLite database, but it is long enough to look like a header of one. " << std::string(4096, 'x');
+    }
+    std::unique_ptr<LibraryDb> lib;
+    ASSERT_NO_THROW(lib = std::make_unique<LibraryDb>(db()));
+    EXPECT_NE(lib->notice().find("damaged"), std::string::npos) << lib->notice();
+    int aside = 0;
+    for (const auto& e : fs::directory_iterator(dir_))
+        if (e.path().filename().string().rfind("library.db.corrupt-", 0) == 0) {
+            ++aside;
+            EXPECT_EQ(slurp(e.path()).substr(0, 8), "This is ") << "kept as it was";
+        }
+    EXPECT_EQ(aside, 1);
+    const auto a = lib->upsertImage(image("/a.jpg", "s"));
+    lib->putCaption(a.id, "m", "p", "works");
+    EXPECT_EQ(lib->search("works").size(), 1u);
+}
+
+TEST_F(LibraryTest, SetsAsideADatabaseDamagedInsideItsPages) {
+    {
+        LibraryDb lib(db());
+        for (int i = 0; i < 200; ++i) {
+            const auto a = lib.upsertImage(image("/p/" + std::to_string(i) + ".jpg", std::to_string(i)));
+            lib.putCaption(a.id, "m", "p", std::string(300, static_cast<char>('a' + i % 26)));
+        }
+    }
+    {  // overwrite a stretch of pages after the header
+        std::fstream f(db(), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(4096 * 3);
+        const std::string junk(4096 * 4, '\x5a');
+        f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    std::unique_ptr<LibraryDb> lib;
+    ASSERT_NO_THROW(lib = std::make_unique<LibraryDb>(db()));
+    EXPECT_NE(lib->notice().find("damaged"), std::string::npos) << lib->notice();
+    EXPECT_TRUE(lib->captions("m", "p").empty());
+}
+
+TEST_F(LibraryTest, LeavesANewerSchemaUntouched) {
+    LibraryDb::createAtVersion(db(), LibraryDb::kSchemaVersion);
+    {
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    try {
+        LibraryDb lib(db());
+        FAIL() << "opened a newer schema";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("newer VQA Studio"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(fs::exists(db()));
+}
+
+TEST_F(LibraryTest, CannotCreateInAFolderThatIsAFile) {
+    { std::ofstream(dir_ / "file") << "x"; }
+    EXPECT_THROW(LibraryDb((dir_ / "file" / "library.db").string()), vqa::Error);
+}
+
+TEST_F(LibraryTest, WritersInSeveralConnectionsAtOnceLoseNothing) {
+    LibraryDb::createAtVersion(db(), LibraryDb::kSchemaVersion);
+    constexpr int kThreads = 4, kEach = 60;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            try {
+                LibraryDb lib(db());
+                for (int i = 0; i < kEach; ++i) {
+                    const std::string name = "/t" + std::to_string(t) + "/" + std::to_string(i) + ".jpg";
+                    const auto a = lib.upsertImage(image(name, name));
+                    lib.putCaption(a.id, "m", "p", "word" + std::to_string(t));
+                    if (i % 10 == 0)
+                        lib.addMessage(lib.addConversation(a.id, "c", "m"), {"user", "hello"});
+                }
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << e.what();
+                ++failures;
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(failures.load(), 0);
+    LibraryDb lib(db());
+    EXPECT_EQ(lib.captions("m", "p").size(), static_cast<std::size_t>(kThreads * kEach));
+    EXPECT_EQ(lib.search("word2", 1000).size(), static_cast<std::size_t>(kEach));
+    EXPECT_EQ(lib.conversations().size(), static_cast<std::size_t>(kThreads * kEach / 10));
+}
+
+// --- the caption files -------------------------------------------------------------------
+
+TEST_F(LibraryTest, CaptionLogRepairsALineCutShortAndKnowsItsImages) {
+    const std::string path = (dir_ / "out" / "captions.jsonl").string();
+    CaptionRecord c;
+    c.model = "m";
+    c.prompt = "p";
+    {
+        CaptionLog log(path);
+        EXPECT_FALSE(log.repaired());
+        c.image_path = "/a.jpg";
+        c.text = "one \"quoted\"\nline";
+        log.append(c);
+        c.image_path = "/b.jpg";
+        c.text = "two";
+        log.append(c);
+    }
+    {
+        std::ofstream out(path, std::ios::app | std::ios::binary);
+        out << "{\"image\": \"/c.jpg\", \"capt";  // a crash mid-line
+    }
+    CaptionLog log(path);
+    EXPECT_TRUE(log.repaired());
+    EXPECT_TRUE(log.has("/a.jpg"));
+    EXPECT_TRUE(log.has("/b.jpg"));
+    EXPECT_FALSE(log.has("/c.jpg"));
+    c.image_path = "/c.jpg";
+    c.text = "three";
+    log.append(c);
+    std::istringstream lines(slurp(path));
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+        ++n;
+        EXPECT_EQ(line.front(), '{') << line;
+        EXPECT_EQ(line.back(), '}') << line;
+    }
+    EXPECT_EQ(n, 3);
+    EXPECT_NE(slurp(path).find("\\\"quoted\\\"\\nline"), std::string::npos);
+}
+
+TEST_F(LibraryTest, SidecarsAreKeptUnlessOverwritingAndNeverLeftHalfWritten) {
+    const std::string image_path = (dir_ / "holiday.beach.jpg").string();
+    const fs::path txt = dir_ / "holiday.beach.txt";
+    EXPECT_EQ(sidecarPath(image_path), txt.string());
+    EXPECT_EQ(writeSidecar(image_path, "sand and sea", false), SidecarResult::Written);
+    EXPECT_EQ(slurp(txt), "sand and sea\n");
+    EXPECT_EQ(writeSidecar(image_path, "sand and sea", false), SidecarResult::Unchanged);
+    EXPECT_EQ(writeSidecar(image_path, "something else", false), SidecarResult::KeptExisting);
+    EXPECT_EQ(slurp(txt), "sand and sea\n");
+    EXPECT_EQ(writeSidecar(image_path, "something else", true), SidecarResult::Written);
+    EXPECT_EQ(slurp(txt), "something else\n");
+    for (const auto& e : fs::directory_iterator(dir_))
+        EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
+    // A folder that cannot be written: a clear error, not a crash.
+    EXPECT_THROW(writeSidecar((dir_ / "holiday.beach.txt" / "x.jpg").string(), "x", false), vqa::Error);
+}
+
+TEST_F(LibraryTest, CsvQuotesWhatNeedsIt) {
+    std::vector<CaptionRecord> rows(2);
+    rows[0].image_path = "/a,b.jpg";
+    rows[0].text = "He said \"hi\"\nthen left";
+    rows[1].image_path = "/plain.jpg";
+    rows[1].text = "plain";
+    const std::string path = (dir_ / "c.csv").string();
+    writeCaptionsCsv(rows, path);
+    EXPECT_EQ(slurp(path), "image,caption\r\n\"/a,b.jpg\",\"He said \"\"hi\"\"\nthen left\"\r\n/plain.jpg,plain\r\n");
+}
+
+} // namespace
