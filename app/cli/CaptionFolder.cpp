@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Engine.h"
+#include "engine/io/AtomicFile.h"
 #include "engine/library/CaptionExport.h"
 #include "engine/library/FolderCaptioner.h"
 #include "engine/library/LibraryDb.h"
@@ -142,6 +143,13 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
             std::cerr << "vqa: no images found (JPEG, PNG, WebP, BMP, TIFF, GIF, PNM"
                       << (o.recursive ? "" : "; --recursive looks in subfolders too") << ")\n";
             return 1;
+        }
+        if (o.sidecar) {  // what a killed run left half-written beside the images
+            std::set<std::string> folders;
+            for (const auto& image : job.images)
+                folders.insert(fs::path(image).parent_path().string());
+            for (const auto& folder : folders)
+                removeStaleTemporaries(folder);
         }
         LibraryDb db(o.library.empty() ? defaultLibraryPath() : o.library);
         if (!db.notice().empty())

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "models/base/Error.h"
@@ -52,6 +53,29 @@ void writeFileAtomically(const std::string& path, const std::string& content) {
         ::fsync(dfd);
         ::close(dfd);
     }
+}
+
+int removeStaleTemporaries(const std::string& folder) {
+    int removed = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() < 5 || name.compare(name.size() - 4, 4, ".tmp") != 0)
+            continue;
+        const auto dot = name.rfind('.', name.size() - 5);
+        if (dot == std::string::npos || dot + 1 >= name.size() - 4)
+            continue;
+        const std::string digits = name.substr(dot + 1, name.size() - 4 - dot - 1);
+        if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9)
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(digits));
+        if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH)
+            continue;  // its writer may still be at work
+        std::error_code e;
+        if (fs::remove(it->path(), e))
+            ++removed;
+    }
+    return removed;
 }
 
 } // namespace vqa

@@ -11,4 +11,8 @@ namespace vqa {
 // missing folders. Throws vqa::Error naming the file; the temporary file is removed then.
 void writeFileAtomically(const std::string& path, const std::string& content);
 
+// Removes the temporary files that writeFileAtomically left in `folder` when its process was
+// killed mid-write ("<name>.<pid>.tmp" whose process is gone). Returns how many.
+int removeStaleTemporaries(const std::string& folder);
+
 } // namespace vqa

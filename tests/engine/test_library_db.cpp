@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/io/AtomicFile.h"
 #include "engine/library/CaptionExport.h"
 #include "engine/library/LibraryDb.h"
 #include "models/base/Error.h"
@@ -326,6 +328,24 @@ TEST_F(LibraryTest, SidecarsAreKeptUnlessOverwritingAndNeverLeftHalfWritten) {
         EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
     // A folder that cannot be written: a clear error, not a crash.
     EXPECT_THROW(writeSidecar((dir_ / "holiday.beach.txt" / "x.jpg").string(), "x", false), vqa::Error);
+}
+
+TEST_F(LibraryTest, RemovesOnlyTheTemporariesOfProcessesThatAreGone) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0)
+        ::_exit(0);
+    ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // reaped: its pid names no process now
+    const std::string dead = std::to_string(child), alive = std::to_string(::getpid());
+    const std::vector<std::string> names = {"a.txt." + dead + ".tmp", "b.txt." + alive + ".tmp", "c.tmp",
+                                            "d.txt.x1.tmp", "e.txt"};
+    for (const auto& name : names)
+        std::ofstream(dir_ / name) << "x";
+    EXPECT_EQ(vqa::removeStaleTemporaries(dir_.string()), 1);
+    EXPECT_FALSE(fs::exists(dir_ / ("a.txt." + dead + ".tmp")));
+    for (std::size_t i = 1; i < names.size(); ++i)
+        EXPECT_TRUE(fs::exists(dir_ / names[i])) << names[i];
+    EXPECT_EQ(vqa::removeStaleTemporaries((dir_ / "missing").string()), 0);
 }
 
 TEST_F(LibraryTest, CsvQuotesWhatNeedsIt) {
