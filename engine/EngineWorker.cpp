@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/Engine.h"
+#include "engine/library/LibraryDb.h"
 #include "models/base/Error.h"
 
 namespace vqa {
@@ -19,6 +20,9 @@ void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::ExplainParams>();
     qRegisterMetaType<vqa::TokenHeatmaps>();
     qRegisterMetaType<std::vector<int>>();
+    qRegisterMetaType<vqa::library::CaptionItem>();
+    qRegisterMetaType<vqa::library::CaptionProgress>();
+    qRegisterMetaType<vqa::library::CaptionSummary>();
 }
 
 EngineWorker::EngineWorker(QObject* parent) : QObject(parent), engine_(std::make_unique<Engine>()) {}
@@ -29,6 +33,103 @@ void EngineWorker::cancel() { cancel_.store(true); }
 void EngineWorker::shutDown() {
     shutting_down_.store(true);
     cancel_.store(true);
+    caption_cancel_.store(true);
+}
+
+void EngineWorker::postCaptionImages(const vqa::library::CaptionJob& job, const QString& library_path) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, job, library_path] {
+            if (captioner_) {
+                emit captionFinished({}, tr("A folder is being captioned already."));
+                return;
+            }
+            try {
+                if (!engine_->hasModel())
+                    throw Error("Load a model (or connect to a server) to caption images.");
+                caption_db_ = std::make_unique<library::LibraryDb>(library_path.toStdString());
+                library::CaptionJob run = job;
+                if (run.model.empty())
+                    run.model = library::modelKey(engine_->modelInfo());
+                captioner_ = std::make_unique<library::FolderCaptioner>(*engine_, *caption_db_, std::move(run));
+            } catch (const std::exception& e) {
+                caption_db_.reset();
+                emit captionFinished({}, QString::fromStdString(e.what()));
+                return;
+            }
+            caption_cancel_ = false;
+            caption_paused_ = false;
+            captionStep();
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::pauseCaptioning(bool paused) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, paused] {
+            caption_paused_ = paused;
+            if (!paused && captioner_ && !caption_step_queued_) {
+                caption_step_queued_ = true;
+                QMetaObject::invokeMethod(this, &EngineWorker::captionStep, Qt::QueuedConnection);
+            }
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::cancelCaptioning() {
+    caption_cancel_.store(true);  // seen mid-image too
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            if (captioner_ && caption_paused_ && !caption_step_queued_)
+                finishCaptioning({});  // held before an image: nothing runs to notice the flag
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::captionStep() {
+    caption_step_queued_ = false;
+    if (!captioner_)
+        return;
+    if (caption_cancel_.load()) {
+        finishCaptioning({});
+        return;
+    }
+    if (caption_paused_) {
+        emit captionPaused(captioner_->progress().done);
+        return;
+    }
+    busy_ = true;
+    try {
+        auto item = captioner_->next([this](const library::CaptionProgress& p) { emit captionProgress(p); },
+                                     &caption_cancel_);
+        busy_ = false;
+        if (item) {
+            emit captionItem(*item);
+            if (item->status != library::ItemStatus::Stopped)
+                emit captionProgress(captioner_->progress());
+        }
+        if (!item || captioner_->done()) {
+            finishCaptioning({});
+            return;
+        }
+    } catch (const std::exception& e) {  // the library failed: the run cannot go on
+        busy_ = false;
+        finishCaptioning(QString::fromStdString(e.what()));
+        return;
+    }
+    caption_step_queued_ = true;
+    QMetaObject::invokeMethod(this, &EngineWorker::captionStep, Qt::QueuedConnection);
+}
+
+void EngineWorker::finishCaptioning(const QString& error) {
+    library::CaptionSummary summary = captioner_ ? captioner_->summary() : library::CaptionSummary{};
+    if (caption_cancel_.load())
+        summary.cancelled = true;
+    captioner_.reset();
+    caption_db_.reset();
+    emit captionFinished(summary, error);
 }
 
 void EngineWorker::loadModel(const QString& model_dir, const vqa::LoadOptions& options) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/library/FolderCaptioner.h"
 
 namespace vqa {
 
@@ -54,6 +55,19 @@ public:
     void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key,
                           const vqa::ImageOptions& options = {});
 
+    // Thread-safe, queued: caption the job's images with the loaded model into the library at
+    // `library_path` (library::FolderCaptioner; an empty job.model is the model's key), one
+    // image per turn of the worker's queue, so a question asked meanwhile is answered between
+    // two images. captionItem follows for each image once it is kept, captionProgress as
+    // images start and end, captionFinished at the end (`error` set when the run could not
+    // start or the library failed). One run at a time.
+    void postCaptionImages(const vqa::library::CaptionJob& job, const QString& library_path);
+    // Thread-safe: hold the run before its next image (captionPaused says when it holds), or
+    // let it go on.
+    void pauseCaptioning(bool paused);
+    // Thread-safe: stop the run, mid-image too (that image is not kept).
+    void cancelCaptioning();
+
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
     // Answers with a model on a server instead (Engine::connect); reports like loadModel.
@@ -69,6 +83,10 @@ signals:
     void attentionRegridded(quint64 ticket, const vqa::TokenHeatmaps& per_token);
     void relevancyReady(quint64 ticket, const std::vector<int>& indices, const vqa::TokenHeatmaps& per_index);
     void explainFailed(quint64 ticket, const QString& message);
+    void captionItem(const vqa::library::CaptionItem& item);
+    void captionProgress(const vqa::library::CaptionProgress& progress);
+    void captionPaused(int done);
+    void captionFinished(const vqa::library::CaptionSummary& summary, const QString& error);
 
 private:
     void run(const vqa::Request& request);
@@ -78,6 +96,14 @@ private:
     std::atomic<bool> busy_{false};
     std::atomic<std::uint64_t> prepare_posted_{0};
     std::atomic<bool> shutting_down_{false};
+    // The captioning run; all of it is touched on the worker's thread only, but the flag.
+    void captionStep();
+    void finishCaptioning(const QString& error);
+    std::unique_ptr<library::LibraryDb> caption_db_;
+    std::unique_ptr<library::FolderCaptioner> captioner_;
+    bool caption_paused_ = false;
+    bool caption_step_queued_ = false;
+    std::atomic<bool> caption_cancel_{false};
 };
 
 // Owns the worker thread: starts it, and on destruction cancels work and joins.
@@ -105,3 +131,6 @@ Q_DECLARE_METATYPE(vqa::TokenEvent)
 Q_DECLARE_METATYPE(vqa::GenerationResult)
 Q_DECLARE_METATYPE(vqa::ExplainParams)
 Q_DECLARE_METATYPE(vqa::TokenHeatmaps)
+Q_DECLARE_METATYPE(vqa::library::CaptionItem)
+Q_DECLARE_METATYPE(vqa::library::CaptionProgress)
+Q_DECLARE_METATYPE(vqa::library::CaptionSummary)

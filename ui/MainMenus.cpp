@@ -52,6 +52,17 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     recent_menu_ = file->addMenu(tr("Open &Recent"));
     connect(recent_menu_, &QMenu::aboutToShow, this, &MainMenus::rebuildRecentMenu);
     rebuildRecentMenu();
+    file->addSeparator();
+    add(file, tr("Caption a &Folder…"), QKeySequence(tr("Ctrl+Shift+O")), [w] {
+        if (!MainWindow::dialogsAllowed()) {
+            w->showCaptionFolder();
+            return;
+        }
+        const QString dir = QFileDialog::getExistingDirectory(w, tr("Caption a Folder"), QDir::homePath());
+        if (!dir.isEmpty())
+            w->showCaptionFolder({dir});
+    });
+    file->addSeparator();
     close_image_action_ = add(file, tr("&Close Image"), QKeySequence::Close,
                               [w, images] { w->closeImage(images->currentIndex()); });
     w->thumbnailStrip()->addAction(close_image_action_);

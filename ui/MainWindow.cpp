@@ -17,6 +17,7 @@
 #include <QStatusBar>
 
 #include "engine/EngineWorker.h"
+#include "ui/CaptionFolderWindow.h"
 #include "ui/ChatPanel.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
@@ -316,6 +317,19 @@ ModelManagerDialog* MainWindow::showModelManager() {
     return manager_;
 }
 
+CaptionFolderWindow* MainWindow::showCaptionFolder(const QStringList& inputs) {
+    if (!caption_window_) {
+        caption_window_ = new CaptionFolderWindow(engine_->worker(), this);
+        connect(caption_window_, &CaptionFolderWindow::openImageRequested, this, &MainWindow::openImage);
+    }
+    if (!inputs.isEmpty() && !caption_window_->running())
+        caption_window_->setInputs(inputs);
+    caption_window_->show();
+    caption_window_->raise();
+    caption_window_->activateWindow();
+    return caption_window_;
+}
+
 ServerDialog* MainWindow::showServerDialog() {
     auto* dialog = new ServerDialog(this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
@@ -535,7 +549,14 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {
-    images_->openFromMime(event->mimeData());
+    QStringList folders;
+    for (const QUrl& url : event->mimeData()->urls())
+        if (url.isLocalFile() && QFileInfo(url.toLocalFile()).isDir())
+            folders << url.toLocalFile();
+    if (!folders.isEmpty())  // a folder is many images: caption them
+        showCaptionFolder(folders);
+    else
+        images_->openFromMime(event->mimeData());
     event->acceptProposedAction();
 }
 

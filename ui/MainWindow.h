@@ -20,6 +20,7 @@ class EngineThread;
 
 namespace vqa::ui {
 
+class CaptionFolderWindow;
 class ChatPanel;
 class ChatView;
 class ConversationController;
@@ -74,6 +75,10 @@ public:
     ServerDialog* showServerDialog();
     void connectServer(const RemoteServer& server);
 
+    // File ▸ Caption a Folder…, or folders dropped on the window: the captioning window (one,
+    // non-modal) with these folders and files, or as it was when `inputs` is empty.
+    CaptionFolderWindow* showCaptionFolder(const QStringList& inputs = {});
+
     void closeImage(int index);  // refused (status) while its answer streams
     void copyLastAnswer();  // the chat's selection, else the last answer
 
@@ -121,6 +126,7 @@ private:
     ExplanationController* explanation_;
     Exporter* exporter_;
     ModelManagerDialog* manager_ = nullptr;
+    CaptionFolderWindow* caption_window_ = nullptr;
     AppSettings settings_;
     bool closing_ = false;
 

@@ -70,10 +70,18 @@ CaptionLog::~CaptionLog() {
         ::close(fd_);
 }
 
-void CaptionLog::append(const CaptionRecord& caption) {
+namespace {
+
+std::string jsonLine(const CaptionRecord& caption) {
     const nlohmann::json j = {
         {"image", caption.image_path}, {"caption", caption.text}, {"model", caption.model}, {"prompt", caption.prompt}};
-    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+} // namespace
+
+void CaptionLog::append(const CaptionRecord& caption) {
+    const std::string line = jsonLine(caption);
     const char* p = line.data();
     std::size_t left = line.size();
     while (left > 0) {
@@ -124,6 +132,13 @@ std::string csvField(const std::string& s) {
 }
 
 } // namespace
+
+void writeCaptionsJsonl(const std::vector<CaptionRecord>& captions, const std::string& path) {
+    std::string out;
+    for (const auto& c : captions)
+        out += jsonLine(c);
+    writeFileAtomically(path, out);
+}
 
 void writeCaptionsCsv(const std::vector<CaptionRecord>& captions, const std::string& path) {
     std::string out = "image,caption\r\n";

@@ -47,6 +47,9 @@ enum class SidecarResult { Written, Unchanged, KeptExisting };
 // (one with this very text is left alone either way). Throws vqa::Error when it cannot write.
 SidecarResult writeSidecar(const std::string& image_path, const std::string& text, bool overwrite);
 
+// The same lines as CaptionLog, for a whole set at once, written atomically.
+void writeCaptionsJsonl(const std::vector<CaptionRecord>& captions, const std::string& path);
+
 // image,caption rows (RFC 4180 quoting) with a header, written atomically.
 void writeCaptionsCsv(const std::vector<CaptionRecord>& captions, const std::string& path);
 

@@ -171,147 +171,158 @@ std::string fillPrompt(const std::string& prompt, const std::string& image_path)
     return out;
 }
 
+FolderCaptioner::FolderCaptioner(Engine& engine, LibraryDb& db, CaptionJob job)
+    : engine_(engine), db_(db), job_(std::move(job)), start_(std::chrono::steady_clock::now()),
+      reasons_first_(engine.modelInfo().reasons_first) {}
+
+bool FolderCaptioner::done() const {
+    return next_ >= static_cast<int>(job_.images.size()) || summary_.cancelled || !summary_.stopped_because.empty();
+}
+
+CaptionProgress FolderCaptioner::progress(const std::string& current) const {
+    CaptionProgress p;
+    p.done = next_;
+    p.total = static_cast<int>(job_.images.size());
+    p.elapsed_s = secondsSince(start_);
+    p.current = current;
+    if (summary_.captioned > 0)
+        p.eta_s = captioning_s_ / summary_.captioned * (p.total - p.done);
+    return p;
+}
+
+CaptionSummary FolderCaptioner::summary() const {
+    CaptionSummary s = summary_;
+    s.seconds = secondsSince(start_);
+    return s;
+}
+
+std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const CaptionProgress&)>& on_start,
+                                                 const std::atomic<bool>* cancel) {
+    if (done())
+        return std::nullopt;
+    if (cancel && cancel->load()) {
+        summary_.cancelled = true;
+        return std::nullopt;
+    }
+    const auto item_start = std::chrono::steady_clock::now();
+    CaptionItem item;
+    item.index = next_;
+    item.path = job_.images[static_cast<std::size_t>(next_)];
+    const fs::path path(item.path);
+    const std::string name = path.filename().string();
+    if (on_start)
+        on_start(progress(item.path));
+    try {
+        // An unchanged file the library knows: its caption, without reading the file.
+        std::error_code ec;
+        const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
+        const auto modified = fs::last_write_time(path, ec);
+        if (ec)
+            throw FileProblem("cannot read it: " + ec.message());
+        const std::int64_t mtime =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(modified.time_since_epoch()).count();
+        std::optional<ImageRecord> known = db_.image(item.path);
+        std::optional<CaptionRecord> kept;
+        if (known && known->size == size && known->mtime_ns == mtime && !job_.redo)
+            kept = db_.caption(known->id, job_.model, job_.prompt);
+        if (kept) {
+            item.status = ItemStatus::Kept;
+            item.text = kept->text;
+        } else {
+            const std::string bytes = readAll(path, job_.max_file_bytes);
+            ImageRecord record;
+            record.path = item.path;
+            record.size = size;
+            record.mtime_ns = mtime;
+            record.sha256 = hub::sha256Bytes(bytes.data(), bytes.size());
+            const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
+            if (auto header = readImageHeader(data, bytes.size())) {
+                record.width = header->width;
+                record.height = header->height;
+            }
+            std::optional<CaptionRecord> same = job_.redo ? std::nullopt
+                                                         : db_.captionByContent(record.sha256, job_.model, job_.prompt);
+            if (same) {
+                record = db_.upsertImage(record);
+                if (same->image_id != record.id)
+                    db_.putCaption(record.id, job_.model, job_.prompt, same->text);
+                item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
+                item.text = same->text;
+                if (item.status == ItemStatus::Reused)
+                    item.message = "same content as " + same->image_path;
+            } else {
+                ImageDecodeOptions decode;
+                decode.max_pixels = job_.max_pixels;
+                std::shared_ptr<const RgbImage> image;
+                try {
+                    image = std::make_shared<const RgbImage>(decodeImageBytes(data, bytes.size(), name, decode));
+                } catch (const Error& e) {
+                    throw FileProblem(e.what());
+                }
+                record.width = image->width;
+                record.height = image->height;
+                Request request;
+                request.images = {image};
+                request.image_keys = {"sha256:" + record.sha256};
+                request.image_options = job_.image_options;
+                request.generation = job_.generation;
+                request.conversation.push_back({Role::User,
+                                                {{ContentPart::Kind::Image, {}},
+                                                 {ContentPart::Kind::Text, fillPrompt(job_.prompt, item.path)}}});
+                const GenerationResult result = engine_.generate(request, {}, cancel);
+                if (result.stop == StopReason::Cancelled) {
+                    item.status = ItemStatus::Stopped;
+                    summary_.cancelled = true;
+                } else if (result.stop == StopReason::Error) {
+                    item.status = ItemStatus::Skipped;
+                    item.message = name + ": " + result.error;
+                    ++failures_in_a_row_;
+                } else {
+                    item.text = captionText(result.text, reasons_first_);
+                    record = db_.upsertImage(record);
+                    db_.putCaption(record.id, job_.model, job_.prompt, item.text);
+                    item.status = ItemStatus::Captioned;
+                    failures_in_a_row_ = 0;
+                }
+            }
+        }
+    } catch (const FileProblem& e) {
+        item.status = ItemStatus::Skipped;
+        item.message = name + ": " + e.what();
+        // A message from the decoder names the file already.
+        if (std::string(e.what()).rfind(name, 0) == 0)
+            item.message = e.what();
+    }
+    item.seconds = secondsSince(item_start);
+    switch (item.status) {
+    case ItemStatus::Captioned:
+        ++summary_.captioned;
+        captioning_s_ += item.seconds;
+        break;
+    case ItemStatus::Kept: ++summary_.kept; break;
+    case ItemStatus::Reused: ++summary_.reused; break;
+    case ItemStatus::Skipped: ++summary_.skipped; break;
+    case ItemStatus::Stopped: return item;  // not done: a later run takes it again
+    }
+    ++next_;
+    if (job_.max_engine_failures_in_a_row > 0 && failures_in_a_row_ >= job_.max_engine_failures_in_a_row)
+        summary_.stopped_because = "the last " + std::to_string(failures_in_a_row_) +
+                                   " images all failed in the model: " + item.message;
+    return item;
+}
+
 CaptionSummary captionImages(Engine& engine, LibraryDb& db, const CaptionJob& job,
                              const std::function<void(const CaptionItem&)>& on_item,
                              const std::function<void(const CaptionProgress&)>& on_progress,
                              const std::atomic<bool>* cancel) {
-    const auto start = std::chrono::steady_clock::now();
-    const bool reasons_first = engine.modelInfo().reasons_first;
-    CaptionSummary summary;
-    const int total = static_cast<int>(job.images.size());
-    double captioning_s = 0;  // time spent on images captioned now: the pace for what is left
-    int failures_in_a_row = 0;
-
-    auto progress = [&](int done, const std::string& current) {
-        if (!on_progress)
-            return;
-        CaptionProgress p;
-        p.done = done;
-        p.total = total;
-        p.elapsed_s = secondsSince(start);
-        p.current = current;
-        if (summary.captioned > 0)
-            p.eta_s = captioning_s / summary.captioned * (total - done);
-        on_progress(p);
-    };
-
-    for (int i = 0; i < total; ++i) {
-        if (cancel && cancel->load()) {
-            summary.cancelled = true;
-            break;
-        }
-        const auto item_start = std::chrono::steady_clock::now();
-        CaptionItem item;
-        item.index = i;
-        item.path = job.images[static_cast<std::size_t>(i)];
-        const fs::path path(item.path);
-        const std::string name = path.filename().string();
-        progress(i, item.path);
-        try {
-            // An unchanged file the library knows: its caption, without reading the file.
-            std::error_code ec;
-            const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
-            const auto modified = fs::last_write_time(path, ec);
-            if (ec)
-                throw FileProblem("cannot read it: " + ec.message());
-            const std::int64_t mtime =
-                std::chrono::duration_cast<std::chrono::nanoseconds>(modified.time_since_epoch()).count();
-            std::optional<ImageRecord> known = db.image(item.path);
-            std::optional<CaptionRecord> done;
-            if (known && known->size == size && known->mtime_ns == mtime && !job.redo)
-                done = db.caption(known->id, job.model, job.prompt);
-            if (done) {
-                item.status = ItemStatus::Kept;
-                item.text = done->text;
-            } else {
-                const std::string bytes = readAll(path, job.max_file_bytes);
-                ImageRecord record;
-                record.path = item.path;
-                record.size = size;
-                record.mtime_ns = mtime;
-                record.sha256 = hub::sha256Bytes(bytes.data(), bytes.size());
-                const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
-                if (auto header = readImageHeader(data, bytes.size())) {
-                    record.width = header->width;
-                    record.height = header->height;
-                }
-                std::optional<CaptionRecord> same = job.redo ? std::nullopt
-                                                             : db.captionByContent(record.sha256, job.model, job.prompt);
-                if (same) {
-                    record = db.upsertImage(record);
-                    if (same->image_id != record.id)
-                        db.putCaption(record.id, job.model, job.prompt, same->text);
-                    item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
-                    item.text = same->text;
-                    if (item.status == ItemStatus::Reused)
-                        item.message = "same content as " + same->image_path;
-                } else {
-                    ImageDecodeOptions decode;
-                    decode.max_pixels = job.max_pixels;
-                    std::shared_ptr<const RgbImage> image;
-                    try {
-                        image = std::make_shared<const RgbImage>(decodeImageBytes(data, bytes.size(), name, decode));
-                    } catch (const Error& e) {
-                        throw FileProblem(e.what());
-                    }
-                    record.width = image->width;
-                    record.height = image->height;
-                    Request request;
-                    request.images = {image};
-                    request.image_keys = {"sha256:" + record.sha256};
-                    request.image_options = job.image_options;
-                    request.generation = job.generation;
-                    request.conversation.push_back({Role::User,
-                                                    {{ContentPart::Kind::Image, {}},
-                                                     {ContentPart::Kind::Text, fillPrompt(job.prompt, item.path)}}});
-                    const GenerationResult result = engine.generate(request, {}, cancel);
-                    if (result.stop == StopReason::Cancelled) {
-                        item.status = ItemStatus::Stopped;
-                        summary.cancelled = true;
-                    } else if (result.stop == StopReason::Error) {
-                        item.status = ItemStatus::Skipped;
-                        item.message = name + ": " + result.error;
-                        ++failures_in_a_row;
-                    } else {
-                        item.text = captionText(result.text, reasons_first);
-                        record = db.upsertImage(record);
-                        db.putCaption(record.id, job.model, job.prompt, item.text);
-                        item.status = ItemStatus::Captioned;
-                        failures_in_a_row = 0;
-                    }
-                }
-            }
-        } catch (const FileProblem& e) {
-            item.status = ItemStatus::Skipped;
-            item.message = name + ": " + e.what();
-            // A message from the decoder names the file already.
-            if (std::string(e.what()).rfind(name, 0) == 0)
-                item.message = e.what();
-        }
-        item.seconds = secondsSince(item_start);
-        switch (item.status) {
-        case ItemStatus::Captioned:
-            ++summary.captioned;
-            captioning_s += item.seconds;
-            break;
-        case ItemStatus::Kept: ++summary.kept; break;
-        case ItemStatus::Reused: ++summary.reused; break;
-        case ItemStatus::Skipped: ++summary.skipped; break;
-        case ItemStatus::Stopped: break;
-        }
+    FolderCaptioner captioner(engine, db, job);
+    while (auto item = captioner.next(on_progress, cancel)) {
         if (on_item)
-            on_item(item);
-        if (item.status == ItemStatus::Stopped)
-            break;
-        progress(i + 1, "");
-        if (job.max_engine_failures_in_a_row > 0 && failures_in_a_row >= job.max_engine_failures_in_a_row) {
-            summary.stopped_because = "the last " + std::to_string(failures_in_a_row) +
-                                      " images all failed in the model: " + item.message;
-            break;
-        }
+            on_item(*item);
+        if (on_progress && item->status != ItemStatus::Stopped)
+            on_progress(captioner.progress());
     }
-    summary.seconds = secondsSince(start);
-    return summary;
+    return captioner.summary();
 }
 
 } // namespace vqa::library

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +87,36 @@ struct CaptionSummary {
     bool cancelled = false;
     std::string stopped_because;  // set when engine failures in a row stopped the run
     double seconds = 0;
+};
+
+// A run, one image at a time: the window's engine thread takes a step, lets a question in
+// between, and takes the next (captionImages below is the plain loop).
+class FolderCaptioner {
+  public:
+    // `engine` (loaded or connected) and `db` must outlive the captioner.
+    FolderCaptioner(Engine& engine, LibraryDb& db, CaptionJob job);
+
+    // Captions the next image (on_start is called first, with the progress) and returns what
+    // came of it, once its caption is safely in the library; nullopt when the run is over
+    // (all done, cancelled, or stopped by engine failures). An image stopped by `cancel`
+    // comes back as Stopped, and the run is over.
+    std::optional<CaptionItem> next(const std::function<void(const CaptionProgress&)>& on_start = {},
+                                    const std::atomic<bool>* cancel = nullptr);
+    bool done() const;
+    CaptionProgress progress(const std::string& current = {}) const;
+    CaptionSummary summary() const;
+    const CaptionJob& job() const { return job_; }
+
+  private:
+    Engine& engine_;
+    LibraryDb& db_;
+    CaptionJob job_;
+    std::chrono::steady_clock::time_point start_;
+    bool reasons_first_;
+    int next_ = 0;
+    double captioning_s_ = 0;  // time spent on images captioned now: the pace for what is left
+    int failures_in_a_row_ = 0;
+    CaptionSummary summary_;
 };
 
 // Runs `job` on `engine` (loaded or connected). `on_item` is called once per image after its

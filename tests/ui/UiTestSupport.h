@@ -112,6 +112,8 @@ inline void isolateSettings(const QString& dir) {
     QSettings().clear();
     // Nor the user's Hugging Face cache: the first-run page looks there for models.
     qputenv("HF_HUB_CACHE", (dir + "/hub").toUtf8());
+    // Nor the user's library (conversations, captions): it lives in their data folder.
+    qputenv("XDG_DATA_HOME", (dir + "/data").toUtf8());
 }
 
 inline QString artifactsDir() {
