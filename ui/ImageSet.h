@@ -36,6 +36,9 @@ struct ImageSession {
     LoadedImage image;
     std::vector<ChatMessage> messages;
     HeatmapPin pin;
+    // Which conversation of the library these messages are kept as (LibraryController);
+    // 0 until the first answer is kept, and again after a new conversation starts.
+    quint64 library_token = 0;
 };
 
 class ImageSet : public QObject {

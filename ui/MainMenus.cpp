@@ -2,6 +2,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDockWidget>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -85,6 +86,11 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     add(file, tr("&Quit"), QKeySequence::Quit, [w] { w->close(); });
 
     QMenu* view = w->menuBar()->addMenu(tr("&View"));
+    QAction* library = w->libraryDock()->toggleViewAction();
+    library->setText(tr("&Library"));
+    library->setShortcut(QKeySequence(tr("Ctrl+L")));
+    view->addAction(library);
+    view->addSeparator();
     add(view, tr("&Fit to Window"), QKeySequence(tr("Ctrl+0")), [canvas] { canvas->fitToWindow(); });
     add(view, tr("&Actual Size"), QKeySequence(tr("Ctrl+1")), [canvas] { canvas->actualSize(); });
     QAction* zin = add(view, tr("Zoom &In"), QKeySequence::ZoomIn, [canvas] { canvas->zoomIn(); });

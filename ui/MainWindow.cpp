@@ -4,6 +4,7 @@
 #include <QClipboard>
 #include <QCloseEvent>
 #include <QDir>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -12,6 +13,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QScrollBar>
+#include <QSettings>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -27,6 +29,8 @@
 #include "ui/ImageCanvas.h"
 #include "ui/ImagePanel.h"
 #include "ui/ImageSet.h"
+#include "ui/LibraryController.h"
+#include "ui/LibraryPanel.h"
 #include "ui/MainMenus.h"
 #include "ui/ModelController.h"
 #include "ui/ModelDownloads.h"
@@ -55,6 +59,7 @@ MainWindow::MainWindow(QWidget* parent)
     setWindowIcon(QIcon(QStringLiteral(":/icons/vqa-studio.svg")));
     setAcceptDrops(true);
     buildUi();
+    buildLibrary();
     menus_ = new MainMenus(this);
     explanation_->setColormap(explainBar()->colormap());
     explanation_->setOpacity(canvas()->overlayOpacity());
@@ -302,6 +307,22 @@ void MainWindow::connectDownloads() {
         if (!manager_ || !manager_->isVisible())
             showError(title, text);
     });
+}
+
+void MainWindow::buildLibrary() {
+    library_panel_ = new LibraryPanel;
+    library_dock_ = new QDockWidget(tr("Library"), this);
+    library_dock_->setObjectName(QStringLiteral("library"));
+    library_dock_->setWidget(library_panel_);
+    library_dock_->setFeatures(QDockWidget::DockWidgetClosable | QDockWidget::DockWidgetMovable);
+    addDockWidget(Qt::LeftDockWidgetArea, library_dock_);
+    library_dock_->setVisible(QSettings().value(QStringLiteral("window/library"), false).toBool());
+    connect(library_dock_, &QDockWidget::visibilityChanged, this, [this](bool visible) {
+        if (!closing_ && isVisible())
+            QSettings().setValue(QStringLiteral("window/library"), visible);
+    });
+    library_ = new LibraryController(images_, conversation_, model_, library_panel_, {}, this);
+    connect(library_, &LibraryController::status, this, &MainWindow::setStatus);
 }
 
 ModelManagerDialog* MainWindow::showModelManager() {

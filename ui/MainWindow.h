@@ -10,6 +10,7 @@
 
 #include "ui/Settings.h"
 
+class QDockWidget;
 class QListWidget;
 class QProgressBar;
 class QStackedWidget;
@@ -32,6 +33,8 @@ class ImagePanel;
 class PrecisionDialog;
 class ServerDialog;
 class ImageSet;
+class LibraryController;
+class LibraryPanel;
 class MainMenus;
 class StatusLine;
 class ModelController;
@@ -60,6 +63,11 @@ public:
     ConversationController* conversation() const { return conversation_; }
     ExplanationController* explanation() const { return explanation_; }
     Exporter* exporter() const { return exporter_; }
+    // The library: every conversation kept, and the panel that lists and searches them
+    // (View ▸ Library).
+    LibraryController* library() const { return library_; }
+    LibraryPanel* libraryPanel() const { return library_panel_; }
+    QDockWidget* libraryDock() const { return library_dock_; }
     // Downloads from the Hub (the first-run button and the model manager share them); a
     // finished download loads its model.
     ModelDownloads* downloads() const;
@@ -107,6 +115,7 @@ protected:
 
 private:
     void buildUi();
+    void buildLibrary();
     void connectControllers();
     void connectDownloads();
     void pushRequestParams();
@@ -127,6 +136,9 @@ private:
     Exporter* exporter_;
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
+    LibraryPanel* library_panel_ = nullptr;
+    QDockWidget* library_dock_ = nullptr;
+    LibraryController* library_ = nullptr;
     AppSettings settings_;
     bool closing_ = false;
 

@@ -453,6 +453,36 @@ void LibraryDb::addMessage(std::int64_t conversation_id, const Message& message)
     tx.commit();
 }
 
+void LibraryDb::replaceMessagesFrom(std::int64_t conversation_id, int first, const std::vector<Message>& messages) {
+    for (const auto& m : messages)
+        if (m.role != "user" && m.role != "assistant")
+            throw Error("a message's role is user or assistant, not '" + m.role + "'");
+    WriteTransaction tx(db_);
+    const std::int64_t t = now();
+    Statement u(db_, "UPDATE conversations SET updated_at = ? WHERE id = ?");
+    u.bind(1, t).bind(2, conversation_id).step();
+    if (sqlite3_changes(db_) == 0)
+        throw Error("no conversation " + std::to_string(conversation_id) + " in the library");
+    Statement d(db_, "DELETE FROM messages WHERE conversation_id = ? AND seq >= ?");
+    d.bind(1, conversation_id).bind(2, std::int64_t{first}).step();
+    Statement count(db_, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?");
+    count.bind(1, conversation_id);
+    std::int64_t seq = count.step() ? count.integer(0) : 0;
+    for (const auto& m : messages) {
+        Statement s(db_, "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES (?,?,?,?,?)");
+        s.bind(1, conversation_id).bind(2, seq++).bind(3, m.role).bind(4, m.text).bind(5, t);
+        s.step();
+    }
+    tx.commit();
+}
+
+std::optional<ConversationRecord> LibraryDb::conversation(std::int64_t conversation_id) {
+    for (auto& c : conversations())
+        if (c.id == conversation_id)
+            return c;
+    return std::nullopt;
+}
+
 std::vector<Message> LibraryDb::messages(std::int64_t conversation_id) {
     Statement s(db_, "SELECT role, text FROM messages WHERE conversation_id = ? ORDER BY seq");
     s.bind(1, conversation_id);

@@ -102,7 +102,12 @@ class LibraryDb {
     std::int64_t addConversation(std::int64_t image_id, const std::string& title, const std::string& model);
     // Appends one message (its position is the next one) and touches the conversation.
     void addMessage(std::int64_t conversation_id, const Message& message);
+    // Replaces the messages from position `first` on with `messages`, in one transaction: a
+    // turn appended (first = the count so far), or an answer regenerated (first = where the
+    // question was).
+    void replaceMessagesFrom(std::int64_t conversation_id, int first, const std::vector<Message>& messages);
     std::vector<Message> messages(std::int64_t conversation_id);
+    std::optional<ConversationRecord> conversation(std::int64_t conversation_id);
     // Most recently updated first.
     std::vector<ConversationRecord> conversations();
     void renameConversation(std::int64_t conversation_id, const std::string& title);

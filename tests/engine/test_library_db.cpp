@@ -137,8 +137,19 @@ TEST_F(LibraryTest, ConversationsKeepTheirMessagesInOrder) {
     EXPECT_EQ(hits[0].conversation_id, c1);
     EXPECT_EQ(hits[0].image_path, "/a.jpg");
 
+    // A turn appended, then its answer regenerated: the tail replaced, in place.
+    lib.replaceMessagesFrom(c1, 2, {{"user", "And the tax?"}, {"assistant", "Four euros."}});
+    lib.replaceMessagesFrom(c1, 2, {{"user", "And the tax?"}, {"assistant", "Four euros twenty."}});
+    ASSERT_EQ(lib.messages(c1).size(), 4u);
+    EXPECT_EQ(lib.messages(c1)[3].text, "Four euros twenty.");
+    EXPECT_TRUE(lib.search("twenty").size() == 1 && lib.search("four").size() == 1);
+    EXPECT_THROW(lib.replaceMessagesFrom(999, 0, {}), vqa::Error);
+    ASSERT_TRUE(lib.conversation(c1));
+    EXPECT_EQ(lib.conversation(c1)->title, "Receipt");
+    EXPECT_FALSE(lib.conversation(999));
+
     lib.renameConversation(c1, "The receipt");
-    EXPECT_EQ(lib.conversations()[1].title, "The receipt");
+    EXPECT_EQ(lib.conversation(c1)->title, "The receipt");
     lib.deleteConversation(c1);
     EXPECT_TRUE(lib.messages(c1).empty());
     EXPECT_TRUE(lib.search("euros").empty());
