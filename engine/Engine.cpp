@@ -20,6 +20,7 @@
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
 #include "engine/generation/PromptEmbedding.h"
+#include "engine/generation/BannedWords.h"
 #include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
@@ -386,8 +387,11 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
     try {
         // A model on a server: the same reporting of what escapes (a failed PNG encoding,
         // memory), nothing else of the local path.
-        if (impl_->remote)
+        if (impl_->remote) {
+            if (!request.generation.banned_words.empty())  // the API has no words, only token ids
+                return failed("words to avoid need a local model; a server's chat API cannot take them");
             return remote::streamChat(*impl_->remote, request, on_token, cancel);
+        }
         return impl_->generate(request, on_token, cancel, progress);
     } catch (const c10::OutOfMemoryError& e) {
         return outOfMemory(e.what_without_backtrace());
@@ -653,7 +657,7 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     cached_ids.insert(cached_ids.end(), ids.begin() + keep, ids.end());
     timings.prefill_ms = msSince(start);
 
-    Sampler sampler(params);
+    Sampler sampler(params, BannedWords(*model->tokenizer, params.banned_words));
     // Special tokens (an <image> a small model may emit) are not part of the answer's text.
     StreamingDetokenizer detok(*model->tokenizer, /*skip_special_tokens=*/true);
     std::vector<std::int64_t> history = ids;

@@ -41,6 +41,8 @@ struct GenerationParams {
     float repetition_penalty = 1.0f;
     std::uint64_t seed = 0;
     bool ignore_eos = false;
+    // Words the answer must not contain (engine/generation/BannedWords.h); a local model only.
+    std::vector<std::string> banned_words;
 };
 
 struct ExplainParams {

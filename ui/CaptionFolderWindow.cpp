@@ -114,6 +114,13 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     prompt_row->addWidget(new QLabel(tr("Prompt:"), this));
     prompt_row->addWidget(preset_);
     prompt_row->addWidget(prompt_, 1);
+    avoid_ = new QLineEdit(this);
+    avoid_->setPlaceholderText(tr("Words no caption may contain, separated by commas (optional)"));
+    avoid_->setToolTip(tr("Enforced while the model writes: it never produces these words in their usual "
+                          "spellings. Works with a local model."));
+    auto* avoid_row = new QHBoxLayout;
+    avoid_row->addWidget(new QLabel(tr("Avoid:"), this));
+    avoid_row->addWidget(avoid_, 1);
 
     gallery_ = new QListWidget(this);
     gallery_->setViewMode(QListView::IconMode);
@@ -170,6 +177,7 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(top);
     layout->addLayout(prompt_row);
+    layout->addLayout(avoid_row);
     layout->addWidget(split, 1);
     layout->addLayout(bottom);
     auto* status_row = new QHBoxLayout;
@@ -334,6 +342,10 @@ void CaptionFolderWindow::setMaxNewTokens(int tokens) {
     max_new_tokens_ = tokens;
 }
 
+void CaptionFolderWindow::setAvoidedWords(const QString& words) {
+    avoid_->setText(words);
+}
+
 void CaptionFolderWindow::start() {
     if (running_ || images_.isEmpty())
         return;
@@ -346,6 +358,9 @@ void CaptionFolderWindow::start() {
         job.images.push_back(p.toStdString());
     job.prompt = prompt().toStdString();
     job.generation.max_new_tokens = max_new_tokens_;
+    for (const QString& word : avoid_->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
+        if (!word.trimmed().isEmpty())
+            job.generation.banned_words.push_back(word.trimmed().toStdString());
     running_ = true;
     paused_ = false;
     progress_->setValue(0);
@@ -469,6 +484,7 @@ void CaptionFolderWindow::updateButtons() {
     export_->setEnabled(!captions_.isEmpty() || !running_);
     recursive_->setEnabled(!running_);
     prompt_->setEnabled(!running_);
+    avoid_->setEnabled(!running_);
     preset_->setEnabled(!running_);
 }
 

@@ -48,6 +48,8 @@ public:
     void setLibraryPath(const QString& path);  // default: the user's library
     void setPrompt(const QString& prompt);
     void setMaxNewTokens(int tokens);
+    // Words no caption may contain (comma-separated), enforced while sampling.
+    void setAvoidedWords(const QString& words);
 
     QStringList images() const { return images_; }
     QString prompt() const;
@@ -110,6 +112,7 @@ private:
     QCheckBox* recursive_;
     QComboBox* preset_;
     QLineEdit* prompt_;
+    QLineEdit* avoid_;
     QListWidget* gallery_;
     QPlainTextEdit* selected_;
     QProgressBar* progress_;

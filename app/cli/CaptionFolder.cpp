@@ -1,8 +1,7 @@
 #include "app/cli/CaptionFolder.h"
+#include "app/cli/StopOnSignal.h"
 
-#include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -25,12 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace vqa::library;
 
-std::atomic<bool> g_cancel{false};
-
-extern "C" void cancelCaptioning(int) {
-    g_cancel.store(true);
-}
-
 std::string clock(double seconds) {
     if (seconds < 0)
         return "--:--";
@@ -40,6 +33,15 @@ std::string clock(double seconds) {
         std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
     else
         std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    return buf;
+}
+
+// "12.3 s" for a short run, "1:02:03" for a long one.
+std::string duration(double seconds) {
+    if (seconds >= 600)
+        return clock(seconds);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f s", seconds);
     return buf;
 }
 
@@ -103,26 +105,6 @@ class ProgressPrinter {
   private:
     bool tty_;
     bool drawn_ = false;
-};
-
-// Signals stop the run between (or during) images; the captions made so far are kept.
-class CancelOnSignal {
-  public:
-    CancelOnSignal() {
-        g_cancel.store(false);
-        old_int_ = std::signal(SIGINT, cancelCaptioning);
-        old_term_ = std::signal(SIGTERM, cancelCaptioning);
-    }
-    ~CancelOnSignal() {
-        std::signal(SIGINT, old_int_);
-        std::signal(SIGTERM, old_term_);
-    }
-    CancelOnSignal(const CancelOnSignal&) = delete;
-    CancelOnSignal& operator=(const CancelOnSignal&) = delete;
-
-  private:
-    void (*old_int_)(int) = SIG_DFL;
-    void (*old_term_)(int) = SIG_DFL;
 };
 
 } // namespace
@@ -194,9 +176,9 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
 
         CaptionSummary summary;
         {
-            CancelOnSignal cancel_on_signal;
+            StopOnSignal stop_on_signal;  // Ctrl+C: captions made so far are kept
             summary = captionImages(
-                engine, db, job, on_item, [&](const CaptionProgress& p) { printer.progress(p); }, &g_cancel);
+                engine, db, job, on_item, [&](const CaptionProgress& p) { printer.progress(p); }, &stopRequested());
         }
         printer.finish();
         if (!o.csv.empty()) {
@@ -209,7 +191,7 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
         }
         std::cerr << "vqa: " << summary.captioned << " captioned, " << summary.kept << " already captioned, "
                   << summary.reused << " copies, " << summary.skipped << " skipped, of " << job.images.size()
-                  << " images in " << clock(summary.seconds);
+                  << " images in " << duration(summary.seconds);
         if (summary.captioned > 0)
             std::cerr << " (" << std::lround(summary.captioned * 60.0 / summary.seconds) << " images a minute)";
         std::cerr << "\n";

@@ -1,7 +1,5 @@
 // `vqa caption`, `vqa ask`, `vqa chat`: answer about an image on the engine, streaming
 // tokens to standard output as they come; `--json` for machine-readable output.
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -13,6 +11,7 @@
 #include "app/cli/BoxesJson.h"
 #include "app/cli/CaptionFolder.h"
 #include "app/cli/Command.h"
+#include "app/cli/StopOnSignal.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
 
@@ -45,6 +44,10 @@ void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o.params.seed, "Random seed for sampling");
     cmd->add_flag("--ignore-eos", o.params.ignore_eos, "Keep generating past the end of the answer");
+    cmd->add_option("--avoid", o.params.banned_words,
+                    "Words the answer must not contain, enforced while sampling (comma-separated, or the flag "
+                    "repeated); a local model only")
+        ->delimiter(',');
     cmd->add_flag("--capture-attention", o.explain.capture_attention,
                   "Capture attention over the image for every token, as explain does (to measure its cost)");
     cmd->add_flag("--json", o.json, "Print one JSON object per answer instead of streaming text");
@@ -101,34 +104,6 @@ std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o
     return image;
 }
 
-// Ctrl+C (or SIGTERM) during an answer stops that answer, keeping what came so far; outside
-// an answer the signals keep their usual meaning.
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "the signal handler needs a lock-free flag");
-
-extern "C" void stopAnswer(int) {
-    g_stop.store(true);
-}
-
-class StopOnSignal {
-  public:
-    StopOnSignal() {
-        g_stop.store(false);
-        old_int_ = std::signal(SIGINT, stopAnswer);
-        old_term_ = std::signal(SIGTERM, stopAnswer);
-    }
-    ~StopOnSignal() {
-        std::signal(SIGINT, old_int_);
-        std::signal(SIGTERM, old_term_);
-    }
-    StopOnSignal(const StopOnSignal&) = delete;
-    StopOnSignal& operator=(const StopOnSignal&) = delete;
-
-  private:
-    void (*old_int_)(int) = SIG_DFL;
-    void (*old_term_)(int) = SIG_DFL;
-};
-
 enum class Outcome { Answered, Stopped, Failed };
 
 // Runs one turn; streams text unless --json. A stopped answer stays in the conversation as
@@ -143,7 +118,7 @@ Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
     GenerationResult result;
     {
         StopOnSignal stop_on_signal;
-        result = engine.generate(request, on_token, &g_stop);
+        result = engine.generate(request, on_token, &stopRequested());
     }
     if (result.stop == StopReason::Error) {
         if (!o.json)

@@ -4,8 +4,8 @@
 
 namespace vqa {
 
-Sampler::Sampler(const GenerationParams& params)
-    : params_(params), generator_(at::make_generator<at::CPUGeneratorImpl>(params.seed)) {}
+Sampler::Sampler(const GenerationParams& params, BannedWords banned)
+    : params_(params), banned_(std::move(banned)), generator_(at::make_generator<at::CPUGeneratorImpl>(params.seed)) {}
 
 torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<std::int64_t>& history) const {
     torch::Tensor scores = logits.to(torch::kCPU, torch::kFloat32).flatten().clone();
@@ -16,11 +16,14 @@ torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<st
         seen = torch::where(seen > 0, seen / params_.repetition_penalty, seen * params_.repetition_penalty);
         scores.index_put_({ids}, seen);
     }
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    if (!banned_.empty())
+        if (auto banned = banned_.bannedNext(history); !banned.empty())
+            scores.index_fill_(0, torch::tensor(banned, torch::kInt64), neg_inf);
     if (params_.temperature <= 0.0f)
         return scores;
     scores = scores / params_.temperature;
     const auto vocab = scores.size(0);
-    const float neg_inf = -std::numeric_limits<float>::infinity();
     if (params_.top_k > 0 && params_.top_k < vocab) {
         auto kth = std::get<0>(scores.topk(params_.top_k)).index({-1});
         scores.masked_fill_(scores < kth, neg_inf);
@@ -38,7 +41,8 @@ torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<st
 
 std::int64_t Sampler::next(const torch::Tensor& logits, const std::vector<std::int64_t>& history) {
     // Plain greedy needs no copy of the logits: the first maximum, as argmax gives it.
-    if (params_.temperature <= 0.0f && params_.repetition_penalty == 1.0f)
+    if (params_.temperature <= 0.0f && params_.repetition_penalty == 1.0f &&
+        (banned_.empty() || banned_.bannedNext(history).empty()))
         return logits.flatten().argmax().item<std::int64_t>();
     torch::Tensor scores = process(logits, history);
     if (params_.temperature <= 0.0f)

@@ -1,5 +1,5 @@
-// Picks the next token from logits: repetition penalty, then temperature, top-k and top-p
-// (the order transformers applies them), or greedy argmax when temperature is 0.
+// Picks the next token from logits: repetition penalty, banned words, then temperature, top-k
+// and top-p (the order transformers applies them), or greedy argmax when temperature is 0.
 #pragma once
 
 #include <cstdint>
@@ -8,12 +8,13 @@
 #include <torch/torch.h>
 
 #include "engine/Types.h"
+#include "engine/generation/BannedWords.h"
 
 namespace vqa {
 
 class Sampler {
 public:
-    explicit Sampler(const GenerationParams& params);
+    explicit Sampler(const GenerationParams& params, BannedWords banned = {});
 
     // logits: [vocab] (any float dtype, any device). `history` holds every token id the
     // penalty applies to (prompt and answer so far), as the reference does.
@@ -24,6 +25,7 @@ public:
 
 private:
     GenerationParams params_;
+    BannedWords banned_;
     torch::Generator generator_;
 };
 

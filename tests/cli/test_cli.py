@@ -162,6 +162,26 @@ r = run("explain", "--model", model, scene_path, "x", "--layers", "5:9", "--out"
 check("explain refuses a layer range outside the model", r.returncode == 1 and "outside" in r.stderr,
       r.stdout + r.stderr)
 
+# --avoid: a word of the answer, made one token, is never produced again.
+r = run("ask", "--model", model, image, "What is it?", "--json", "--ignore-eos", "--max-new-tokens", "8")
+before = json.loads(r.stdout) if r.returncode == 0 else {"token_ids": []}
+word, word_id = None, None
+for tid in before["token_ids"]:
+    piece = run("detokenize", "--model", model, str(tid)).stdout.strip()
+    if piece.isalpha() and len(piece) >= 3:
+        t = run("tokenize", "--model", model, " " + piece).stdout.split()
+        if len(t) == 1 and int(t[0]) == tid:
+            word, word_id = piece, tid
+            break
+if word is None:
+    check("--avoid keeps a word out of the answer", False, f"no one-token word in {before}")
+else:
+    r = run("ask", "--model", model, image, "What is it?", "--json", "--ignore-eos", "--max-new-tokens", "8",
+            "--avoid", f"{word},zebra")
+    after = json.loads(r.stdout) if r.returncode == 0 else {"token_ids": [word_id]}
+    check(f"--avoid keeps a word out of the answer ({word!r})", word_id not in after["token_ids"] and
+          after["token_ids"] != before["token_ids"], f"{before['token_ids']} -> {after['token_ids']}: {r.stderr}")
+
 tok_dir = os.path.join(args.fixtures, "smolvlm-256m-instruct")
 if os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
     r = run("tokenize", "--model", tok_dir, "Hello <image> world")

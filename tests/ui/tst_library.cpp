@@ -6,6 +6,7 @@
 // restart, a search result.
 #include <QDockWidget>
 #include <QLineEdit>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -187,6 +188,51 @@ private slots:
         w->library()->store()->remove(list[1].id);
         QVERIFY(vqa::test::waitInEventLoop([&] { return panel->rowCount() == 1; }, 10000));
         QCOMPARE(int(conversations().size()), 1);
+    }
+
+    void theWindowAndTheCommandLineWriteAtOnce() {
+        const QString folder = dir_.filePath("cli-photos");
+        QDir().mkpath(folder);
+        for (int i = 0; i < 60; ++i) {
+            QImage image(32 + i % 9, 24 + i % 7, QImage::Format_RGB32);
+            image.fill(QColor::fromHsv(i * 6 % 360, 180, 200));
+            QVERIFY(image.save(folder + QStringLiteral("/p%1.png").arg(i, 2, 10, QChar('0'))));
+        }
+        auto w = window();
+        w->openImage(dir_.filePath("scene.png"));
+        QVERIFY(QTest::qWaitFor([&] { return w->images()->count() == 1; }, 10000));
+        QVERIFY(w->conversation()->newConversation());
+
+        // The same library: the CLI inherits XDG_DATA_HOME from isolateSettings.
+        QProcess cli;
+        cli.setProcessChannelMode(QProcess::MergedChannels);
+        cli.start(QStringLiteral(VQA_CLI_BINARY), {"caption", "--model", kModel, folder, "--max-new-tokens", "8",
+                                                   "--ignore-eos", "--dtype", "float32"});
+        QVERIFY(cli.waitForStarted(10000));
+        int asked_meanwhile = 0;
+        for (int i = 0; i < 20 && cli.state() == QProcess::Running; ++i) {
+            ask(*w, QStringLiteral("Question %1 while the CLI captions?").arg(i));
+            asked_meanwhile += cli.state() == QProcess::Running ? 1 : 0;
+        }
+        QVERIFY(cli.waitForFinished(300000));
+        QVERIFY2(cli.exitCode() == 0, cli.readAll().constData());
+        QVERIFY2(asked_meanwhile > 0, "no answer was kept while the CLI ran");
+        w->library()->store()->waitForIdle();
+
+        library::LibraryDb db(libraryPath().toStdString());
+        QVERIFY2(db.notice().empty(), db.notice().c_str());
+        int captioned = 0;
+        for (int i = 0; i < 60; ++i)
+            if (auto r = db.image(QFileInfo(folder + QStringLiteral("/p%1.png").arg(i, 2, 10, QChar('0'))).absoluteFilePath().toStdString()))
+                captioned += int(db.captionsOf(r->id).size());
+        QCOMPARE(captioned, 60);
+        const auto latest = db.conversations().front();
+        const auto& shown = w->conversation()->messages();
+        int answered = 0;  // every answer is kept with its question (a failed one would not be)
+        for (std::size_t i = 1; i < shown.size(); i += 2)
+            answered += shown[i].error.isEmpty() && !shown[i].text.isEmpty() ? 1 : 0;
+        QCOMPARE(answered, int(shown.size() / 2));
+        QCOMPARE(int(db.messages(latest.id).size()), 2 * answered);
     }
 
     void aDamagedLibraryIsSetAsideAndANewOneKept() {
