@@ -390,6 +390,9 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
         if (impl_->remote) {
             if (!request.generation.banned_words.empty())  // the API has no words, only token ids
                 return failed("words to avoid need a local model; a server's chat API cannot take them");
+            if (!request.generation.answer_start.empty())
+                return failed("starting the answer with given words needs a local model; a server's chat API "
+                              "cannot continue an answer");
             return remote::streamChat(*impl_->remote, request, on_token, cancel);
         }
         return impl_->generate(request, on_token, cancel, progress);
@@ -506,7 +509,20 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
     }
 
     // The chat format writes a placeholder per image; each becomes the image's tokens.
-    const std::string rendered = model->chat_format->render(request.conversation, /*add_generation_prompt=*/true);
+    std::string rendered;
+    if (const std::string& start = request.generation.answer_start; start.empty()) {
+        rendered = model->chat_format->render(request.conversation, /*add_generation_prompt=*/true);
+    } else {
+        // An answer already begun, as transformers' continue_final_message renders it: the
+        // conversation with that answer as its last turn, cut after the answer's text.
+        Conversation begun = request.conversation;
+        begun.push_back({Role::Assistant, {{ContentPart::Kind::Text, start}}});
+        rendered = model->chat_format->render(begun, /*add_generation_prompt=*/false);
+        const auto at = rendered.rfind(start);
+        if (at == std::string::npos)
+            throw Error("the chat format does not write an answer's text as given; it cannot start the answer");
+        rendered.resize(at + start.size());
+    }
     const std::string placeholder = runtime.imagePlaceholder();
     std::string text;
     std::size_t pos = 0, next_image = 0;

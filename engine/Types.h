@@ -43,6 +43,9 @@ struct GenerationParams {
     bool ignore_eos = false;
     // Words the answer must not contain (engine/generation/BannedWords.h); a local model only.
     std::vector<std::string> banned_words;
+    // The answer begins with this text, as if the model had written it (transformers'
+    // continue_final_message); the result holds what follows it. A local model only.
+    std::string answer_start;
 };
 
 struct ExplainParams {

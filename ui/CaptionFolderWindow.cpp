@@ -118,7 +118,13 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     avoid_->setPlaceholderText(tr("Words no caption may contain, separated by commas (optional)"));
     avoid_->setToolTip(tr("Enforced while the model writes: it never produces these words in their usual "
                           "spellings. Works with a local model."));
+    start_with_ = new QLineEdit(this);
+    start_with_->setPlaceholderText(tr("e.g. “A photo of” (optional)"));
+    start_with_->setToolTip(tr("Every caption begins with this text, and the model goes on from it. Works with a "
+                               "local model."));
     auto* avoid_row = new QHBoxLayout;
+    avoid_row->addWidget(new QLabel(tr("Start with:"), this));
+    avoid_row->addWidget(start_with_, 1);
     avoid_row->addWidget(new QLabel(tr("Avoid:"), this));
     avoid_row->addWidget(avoid_, 1);
 
@@ -346,6 +352,10 @@ void CaptionFolderWindow::setAvoidedWords(const QString& words) {
     avoid_->setText(words);
 }
 
+void CaptionFolderWindow::setCaptionStart(const QString& text) {
+    start_with_->setText(text);
+}
+
 void CaptionFolderWindow::start() {
     if (running_ || images_.isEmpty())
         return;
@@ -358,6 +368,7 @@ void CaptionFolderWindow::start() {
         job.images.push_back(p.toStdString());
     job.prompt = prompt().toStdString();
     job.generation.max_new_tokens = max_new_tokens_;
+    job.generation.answer_start = start_with_->text().toStdString();
     for (const QString& word : avoid_->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
         if (!word.trimmed().isEmpty())
             job.generation.banned_words.push_back(word.trimmed().toStdString());
@@ -485,6 +496,7 @@ void CaptionFolderWindow::updateButtons() {
     recursive_->setEnabled(!running_);
     prompt_->setEnabled(!running_);
     avoid_->setEnabled(!running_);
+    start_with_->setEnabled(!running_);
     preset_->setEnabled(!running_);
 }
 
@@ -497,7 +509,7 @@ std::vector<library::CaptionRecord> CaptionFolderWindow::captionRecords() const 
         library::CaptionRecord r;
         r.image_path = path.toStdString();
         r.text = it->toStdString();
-        r.prompt = prompt().toStdString();
+        r.prompt = prompt().toStdString();  // as asked; the library's key adds the start and avoided words
         rows.push_back(std::move(r));
     }
     return rows;

@@ -50,6 +50,8 @@ public:
     void setMaxNewTokens(int tokens);
     // Words no caption may contain (comma-separated), enforced while sampling.
     void setAvoidedWords(const QString& words);
+    // The text every caption starts with; the model goes on from it.
+    void setCaptionStart(const QString& text);
 
     QStringList images() const { return images_; }
     QString prompt() const;
@@ -113,6 +115,7 @@ private:
     QComboBox* preset_;
     QLineEdit* prompt_;
     QLineEdit* avoid_;
+    QLineEdit* start_with_;
     QListWidget* gallery_;
     QPlainTextEdit* selected_;
     QProgressBar* progress_;

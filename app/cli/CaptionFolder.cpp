@@ -161,7 +161,7 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
             CaptionRecord record;
             record.image_path = item.path;
             record.model = job.model;
-            record.prompt = job.prompt;
+            record.prompt = job.promptKey();
             record.text = item.text;
             // A caption the library kept from an interrupted run may not have reached the
             // files yet: every output is brought up to date, whatever the status.
@@ -184,7 +184,7 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
         if (!o.csv.empty()) {
             const std::set<std::string> wanted(job.images.begin(), job.images.end());
             std::vector<CaptionRecord> rows;
-            for (auto& c : db.captions(job.model, job.prompt))
+            for (auto& c : db.captions(job.model, job.promptKey()))
                 if (wanted.count(c.image_path))
                     rows.push_back(std::move(c));
             writeCaptionsCsv(rows, o.csv);

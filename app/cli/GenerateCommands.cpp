@@ -48,6 +48,9 @@ void addGenerationFlags(CLI::App* cmd, GenerateOptions& o) {
                     "Words the answer must not contain, enforced while sampling (comma-separated, or the flag "
                     "repeated); a local model only")
         ->delimiter(',');
+    cmd->add_option("--answer-start", o.params.answer_start,
+                    "Begin the answer with this text, as if the model had written it; it goes on from there "
+                    "(a local model only)");
     cmd->add_flag("--capture-attention", o.explain.capture_attention,
                   "Capture attention over the image for every token, as explain does (to measure its cost)");
     cmd->add_flag("--json", o.json, "Print one JSON object per answer instead of streaming text");
@@ -115,11 +118,18 @@ Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
             std::fflush(stdout);
         }
     };
+    // An answer begun for the model (--answer-start) is part of what it says.
+    const std::string& start = request.generation.answer_start;
+    if (!o.json && !start.empty()) {
+        std::fwrite(start.data(), 1, start.size(), stdout);
+        std::fflush(stdout);
+    }
     GenerationResult result;
     {
         StopOnSignal stop_on_signal;
         result = engine.generate(request, on_token, &stopRequested());
     }
+    result.text = start + result.text;
     if (result.stop == StopReason::Error) {
         if (!o.json)
             std::cout << "\n";

@@ -87,6 +87,18 @@ const char* itemStatusName(ItemStatus status) {
     return "unknown";
 }
 
+std::string CaptionJob::promptKey() const {
+    std::string key = prompt;
+    if (!generation.answer_start.empty())
+        key += "\n[caption starts with] " + generation.answer_start;
+    if (!generation.banned_words.empty()) {
+        key += "\n[avoiding]";
+        for (const auto& w : generation.banned_words)
+            key += " " + w;
+    }
+    return key;
+}
+
 std::string modelKey(const ModelInfo& info) {
     if (info.remote)
         return info.name + " at " + info.path;
@@ -224,7 +236,7 @@ std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const 
         std::optional<ImageRecord> known = db_.image(item.path);
         std::optional<CaptionRecord> kept;
         if (known && known->size == size && known->mtime_ns == mtime && !job_.redo)
-            kept = db_.caption(known->id, job_.model, job_.prompt);
+            kept = db_.caption(known->id, job_.model, job_.promptKey());
         if (kept) {
             item.status = ItemStatus::Kept;
             item.text = kept->text;
@@ -241,11 +253,11 @@ std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const 
                 record.height = header->height;
             }
             std::optional<CaptionRecord> same = job_.redo ? std::nullopt
-                                                         : db_.captionByContent(record.sha256, job_.model, job_.prompt);
+                                                         : db_.captionByContent(record.sha256, job_.model, job_.promptKey());
             if (same) {
                 record = db_.upsertImage(record);
                 if (same->image_id != record.id)
-                    db_.putCaption(record.id, job_.model, job_.prompt, same->text);
+                    db_.putCaption(record.id, job_.model, job_.promptKey(), same->text);
                 item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
                 item.text = same->text;
                 if (item.status == ItemStatus::Reused)
@@ -278,9 +290,9 @@ std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const 
                     item.message = name + ": " + result.error;
                     ++failures_in_a_row_;
                 } else {
-                    item.text = captionText(result.text, reasons_first_);
+                    item.text = captionText(job_.generation.answer_start + result.text, reasons_first_);
                     record = db_.upsertImage(record);
-                    db_.putCaption(record.id, job_.model, job_.prompt, item.text);
+                    db_.putCaption(record.id, job_.model, job_.promptKey(), item.text);
                     item.status = ItemStatus::Captioned;
                     failures_in_a_row_ = 0;
                 }

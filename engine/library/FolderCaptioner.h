@@ -42,7 +42,10 @@ std::string modelKey(const ModelInfo& info);
 struct CaptionJob {
     std::vector<std::string> images;  // from listImageFiles
     std::string model;   // what the captions are kept under: the model and its precision
-    std::string prompt;  // kept as written, filled per image
+    std::string prompt;  // as written, filled per image
+    // What the captions are kept under besides the model: the prompt, and the caption's given
+    // start and avoided words when there are any (they change the captions too).
+    std::string promptKey() const;
     GenerationParams generation;
     ImageOptions image_options;
     std::int64_t max_pixels = 50'000'000;         // a larger image is skipped
