@@ -201,6 +201,19 @@ try:
     check("the library is sound and holds both runs' captions", integrity == "ok" and together == 20,
           f"{integrity}, {together} captions")
 
+    # A caption's given start and avoided words: part of what the captions are kept under.
+    folder3 = os.path.join(work, "started")
+    make_folder(folder3, 5, seed0=400)  # + a copy: 6 captions
+    out3 = os.path.join(work, "started.jsonl")
+    r = subprocess.run(caption(folder3, out3, library, "--answer-start", "A photo of"), capture_output=True, text=True)
+    rows3 = jsonl(out3) if r.returncode == 0 else []
+    check("--answer-start: every caption begins with the given words",
+          len(rows3) == 6 and all(row["caption"].startswith("A photo of") for row in rows3), r.stderr[-500:])
+    r = subprocess.run(caption(folder3, out3, library, "--answer-start", "A photo of", "--avoid", "zebra"),
+                       capture_output=True, text=True)
+    check("other avoided words make other captions, not the kept ones",
+          r.returncode == 0 and "5 captioned" in r.stderr and len(jsonl(out3)) == 12, r.stderr[-500:])
+
     # A damaged library is set aside with a message; captioning goes on in a new one.
     with open(library, "r+b") as f:
         f.write(b"garbage" * 100)

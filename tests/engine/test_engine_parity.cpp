@@ -83,6 +83,17 @@ protected:
     Request request_;
 };
 
+TEST_P(EngineParity, AnAnswerBegunForTheModelGoesOnAsTransformersDoes) {
+    // GenerationParams::answer_start against transformers' continue_final_message.
+    request_.generation.answer_start = "A photo of";
+    request_.generation.max_new_tokens = 10;
+    request_.generation.ignore_eos = true;
+    EXPECT_EQ(engine_.promptTokens(request_), ids(*ref_, "input_ids_started"));
+    const auto result = engine_.generate(request_);
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_EQ(result.token_ids, ids(*ref_, "generated_started"));
+}
+
 TEST_P(EngineParity, GreedyAnswersMatchOverTwoTurns) {
     EXPECT_EQ(info_.family, family_);
     EXPECT_EQ(info_.dtype, "float32");

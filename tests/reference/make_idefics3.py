@@ -12,6 +12,7 @@ scaled-down processor), and records what the reference implementation computes o
       logit_positions [P], logits [P,vocab]   prefill logits at a few positions (last included)
       generated [G]                  greedy tokens of turn 1 (generate, do_sample=False)
       input_ids_turn2 [T2], generated_turn2 [G2]   the conversation continued
+      input_ids_started [T3], generated_started [10]   an answer begun with "A photo of"
       image_positions [n], attention_last [layers,heads,n]   eager attention of the last
                                      prompt position over the image tokens (output_attentions)
       enc_pixel_values [3,3,H,W], enc_pixel_attention_mask [3,H,W], enc_features [k,hidden]
@@ -135,6 +136,13 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
         inputs2 = proc(text=text2, images=[list(images)], return_tensors="pt")
         ref["input_ids_turn2"] = inputs2["input_ids"][0].clone()
         ref["generated_turn2"] = greedy_generate(model, inputs2, 20).clone()
+        # An answer begun for the model (GenerationParams::answer_start): transformers'
+        # continue_final_message.
+        conv3 = conv + [{"role": "assistant", "content": [{"type": "text", "text": ANSWER_START}]}]
+        text3 = proc.apply_chat_template(conv3, continue_final_message=True)
+        inputs3 = proc(text=text3, images=[list(images)], return_tensors="pt")
+        ref["input_ids_started"] = inputs3["input_ids"][0].clone()
+        ref["generated_started"] = greedy_generate(model, inputs3, 10).clone()
         json.dump({"turns": [content, [{"type": "text", "text": "And the colours?"}]], "answer": answer},
                   open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
 
@@ -186,6 +194,9 @@ def real_config(fixtures):
     cfg.text_config.dtype = torch.float32
     cfg.vision_config.dtype = torch.float32
     return cfg
+
+
+ANSWER_START = "A photo of"  # tests/engine/test_engine_parity.cpp uses the same words
 
 
 def main():

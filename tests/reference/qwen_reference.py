@@ -169,11 +169,12 @@ class EngineCase:
     processors build them (the template's <|image_pad|> expanded to one per merged patch):
     <out>/engine/ holds model/, image0.png, image1.png, conversation.json and
     reference.safetensors (input_ids, generated, input_ids_turn2, generated_turn2,
-    attention_last). build(seed, vocab, token_ids) makes the model."""
+    attention_last, input_ids_started, generated_started). build(seed, vocab, token_ids) makes the model."""
 
     CONTENT = [{"type": "image"}, {"type": "text", "text": "Compare"}, {"type": "image"},
                {"type": "text", "text": "What differs between these two?"}]
     FOLLOW_UP = [{"type": "text", "text": "And the colours?"}]
+    ANSWER_START = "A photo of"  # tests/engine/test_engine_parity.cpp uses the same words
 
     def __init__(self, out_dir, ip, images, variant, family, build):
         from safetensors.torch import save_file
@@ -216,16 +217,22 @@ class EngineCase:
                              {"role": "user", "content": self.FOLLOW_UP}]
         input_ids2, _ = self.prompt_ids(self.tok, conv2)
         _, _, attention = last_row_attention(model, input_ids, pv, self.grids, ids["image_token_id"])
+        # An answer begun for the model (GenerationParams::answer_start): continue_final_message.
+        started = self.conv + [{"role": "assistant", "content": [{"type": "text", "text": self.ANSWER_START}]}]
+        input_ids3, _ = self.prompt_ids(self.tok, started, continue_final=True)
         ref = {"input_ids": input_ids, "generated": gen, "input_ids_turn2": input_ids2,
-               "generated_turn2": greedy(model, input_ids2), "attention_last": attention}
+               "generated_turn2": greedy(model, input_ids2), "attention_last": attention,
+               "input_ids_started": input_ids3, "generated_started": greedy(model, input_ids3, 10)}
         save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(self.dir, "reference.safetensors"))
         json.dump({"family": family, "images": 2, "turns": [self.CONTENT, self.FOLLOW_UP], "answer": answer},
                   open(os.path.join(self.dir, "conversation.json"), "w"), indent=1)
         print(f"engine: seed {seed}, {input_ids.shape[0]} prompt tokens, done in {time.time() - t0:.1f}s")
 
-    def prompt_ids(self, tokenizer, conv):
-        """The prompt's token ids and the template's text."""
-        text = tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    def prompt_ids(self, tokenizer, conv, continue_final=False):
+        """The prompt's token ids and the template's text (with `continue_final`, the last
+        turn an answer the model goes on with)."""
+        text = (tokenizer.apply_chat_template(conv, tokenize=False, continue_final_message=True) if continue_final
+                else tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True))
         parts = text.split("<|image_pad|>")
         assert len(parts) == len(self.grids) + 1, text
         expanded = parts[0]
