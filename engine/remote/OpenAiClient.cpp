@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cctype>
+#include <list>
+#include <mutex>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -47,17 +49,62 @@ const char* roleName(Role role) {
 
 } // namespace
 
-std::string imageDataUrl(const RgbImage& image) {
+std::string imageDataUrl(const RgbImage& image, std::size_t max_bytes) {
     if (image.empty() || image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3)
         throw Error("an empty or malformed image cannot be sent");
     cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t*>(image.pixels.data()));
     cv::Mat bgr;
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    std::vector<unsigned char> png;
-    if (!cv::imencode(".png", bgr, png))
+    auto url = [](const char* type, const std::vector<unsigned char>& bytes) {
+        return std::string("data:") + type + ";base64," + net::base64Encode(bytes.data(), bytes.size());
+    };
+    auto fits = [max_bytes](const std::vector<unsigned char>& bytes) {
+        return (bytes.size() + 2) / 3 * 4 + 32 <= max_bytes;  // base64 and the prefix
+    };
+    std::vector<unsigned char> bytes;
+    if (!cv::imencode(".png", bgr, bytes))
         throw Error("the image could not be encoded as PNG to send it");
-    return "data:image/png;base64," + net::base64Encode(png.data(), png.size());
+    if (fits(bytes))
+        return url("image/png", bytes);
+    for (;;) {
+        if (!cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, 92}))
+            throw Error("the image could not be encoded as JPEG to send it");
+        if (fits(bytes))
+            return url("image/jpeg", bytes);
+        if (bgr.cols < 64 || bgr.rows < 64)
+            throw Error("the image does not fit in a request to the server, even made small");
+        cv::resize(bgr, bgr, cv::Size(bgr.cols / 2, bgr.rows / 2), 0, 0, cv::INTER_AREA);
+    }
 }
+
+namespace {
+
+// Every turn of a conversation sends its images again: the same image is encoded once. Keyed
+// by the request's image key (a content hash in the window, the file in the CLI), the few most
+// recent kept.
+std::string cachedDataUrl(const RgbImage& image, const std::string& key) {
+    if (key.empty())
+        return imageDataUrl(image);
+    static std::mutex mutex;
+    static std::list<std::pair<std::string, std::string>> recent;  // key and URL, newest first
+    const std::string full_key = key + "#" + std::to_string(image.width) + "x" + std::to_string(image.height);
+    {
+        std::lock_guard lock(mutex);
+        for (auto it = recent.begin(); it != recent.end(); ++it)
+            if (it->first == full_key) {
+                recent.splice(recent.begin(), recent, it);
+                return it->second;
+            }
+    }
+    std::string url = imageDataUrl(image);
+    std::lock_guard lock(mutex);
+    recent.emplace_front(full_key, url);
+    if (recent.size() > 4)
+        recent.pop_back();
+    return url;
+}
+
+} // namespace
 
 nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream, bool attention) {
     nlohmann::json messages = nlohmann::json::array();
@@ -82,7 +129,8 @@ nlohmann::json chatRequestBody(const Request& request, const std::string& model,
                 if (image >= request.images.size() || !request.images[image])
                     throw Error("the conversation shows " + std::to_string(image + 1) + " images but the request has " +
                                 std::to_string(request.images.size()));
-                content.push_back({{"type", "image_url"}, {"image_url", {{"url", imageDataUrl(*request.images[image])}}}});
+                const std::string& key = image < request.image_keys.size() ? request.image_keys[image] : std::string();
+                content.push_back({{"type", "image_url"}, {"image_url", {{"url", cachedDataUrl(*request.images[image], key)}}}});
                 ++image;
             }
         }

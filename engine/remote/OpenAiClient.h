@@ -24,8 +24,11 @@ namespace vqa::remote {
 // http:// or https://.
 std::string endpoint(const std::string& base_url, const std::string& path);
 
-// The image as a PNG in a `data:image/png;base64,...` URL.
-std::string imageDataUrl(const RgbImage& image);
+// The image in a `data:` URL, at most `max_bytes` long: a PNG (exact) when that fits, else a
+// JPEG of quality 92 (a photo from a phone: a few megabytes), downscaled by halves only when
+// even that does not fit. Servers bound their request bodies (vqa serve: 16 MiB).
+inline constexpr std::size_t kMaxImageUrlBytes = 12u << 20;
+std::string imageDataUrl(const RgbImage& image, std::size_t max_bytes = kMaxImageUrlBytes);
 
 // The chat-completions request for `request` (its conversation, images in the order their
 // parts appear, generation parameters) on `model`; with `attention`, the extension that asks a

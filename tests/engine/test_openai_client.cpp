@@ -1,8 +1,9 @@
 // The remote engine's protocol pieces without a network: server-sent events split at every
 // byte, the endpoint from what a person types, the chat-completions request for a
-// conversation (roles, images as PNG data URLs in order, only the parameters asked for). The
-// transfers themselves are tested against servers on loopback (test_chat_server.cpp,
-// tests/cli/test_cli_remote.py, tests/remote/).
+// conversation (roles, images as data URLs in order: PNG, or JPEG when a PNG would be too
+// large; each encoded once; only the parameters asked for). The transfers themselves are
+// tested against servers on loopback (test_chat_server.cpp, tests/cli/test_cli_remote.py,
+// tests/remote/).
 #include <gtest/gtest.h>
 
 #include "engine/net/Base64.h"
@@ -75,6 +76,49 @@ vqa::RgbImage decodeDataUrl(const std::string& url) {
     const auto bytes = vqa::net::base64Decode(std::string_view(url).substr(prefix.size()));
     EXPECT_TRUE(bytes.has_value());
     return bytes ? vqa::decodeImageBytes(bytes->data(), bytes->size(), "data URL") : vqa::RgbImage{};
+}
+
+TEST(OpenAiClient, APhotoTooLargeForAPngIsSentAsAJpegThatFits) {
+    // Noise compresses badly: 1600 x 1200 of it is ~5.8 MB as PNG.
+    vqa::RgbImage noise;
+    noise.width = 1600;
+    noise.height = 1200;
+    noise.pixels.resize(std::size_t(noise.width) * noise.height * 3);
+    std::uint32_t x = 12345;
+    for (auto& p : noise.pixels) {
+        x = x * 1664525u + 1013904223u;
+        p = static_cast<std::uint8_t>(x >> 24);
+    }
+    const std::size_t limit = 4u << 20;
+    const std::string url = vqa::remote::imageDataUrl(noise, limit);
+    EXPECT_LE(url.size(), limit);
+    ASSERT_EQ(url.rfind("data:image/jpeg;base64,", 0), 0u) << url.substr(0, 40);
+    const auto bytes = vqa::net::base64Decode(std::string_view(url).substr(url.find(',') + 1));
+    ASSERT_TRUE(bytes);
+    const auto sent = vqa::decodeImageBytes(bytes->data(), bytes->size(), "data URL");
+    EXPECT_LE(sent.width, noise.width);
+    EXPECT_EQ(sent.width * noise.height, sent.height * noise.width) << "the shape is kept";
+    // A limit nothing fits in is a clear error, not a loop.
+    EXPECT_THROW(vqa::remote::imageDataUrl(noise, 100), vqa::Error);
+    // A small image stays an exact PNG.
+    EXPECT_EQ(vqa::remote::imageDataUrl(*image(8, 8, 3), limit).rfind("data:image/png;base64,", 0), 0u);
+}
+
+TEST(OpenAiClient, AnImageIsEncodedOnceForEveryTurnThatSendsIt) {
+    using vqa::ContentPart;
+    using vqa::Role;
+    vqa::Request request;
+    request.images = {image(6, 4, 90)};
+    request.image_keys = {"sha256:cached-image-test"};
+    request.conversation = {{Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, "What?"}}}};
+    const auto first = vqa::remote::chatRequestBody(request, "m", true);
+    // Other pixels under the same key: the cached encoding is what goes (the key says "same").
+    request.images = {image(6, 4, 91)};
+    const auto second = vqa::remote::chatRequestBody(request, "m", true);
+    EXPECT_EQ(first["messages"][0]["content"][0], second["messages"][0]["content"][0]);
+    request.image_keys = {"sha256:another"};
+    const auto third = vqa::remote::chatRequestBody(request, "m", true);
+    EXPECT_NE(first["messages"][0]["content"][0], third["messages"][0]["content"][0]);
 }
 
 TEST(OpenAiClient, TheRequestCarriesTheConversationAndItsImagesInOrder) {
