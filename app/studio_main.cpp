@@ -1,4 +1,4 @@
-// `vqa-studio [image…] [--model DIR]`: the desktop application. Only wiring.
+// `vqa-studio [image or folder…] [--model DIR] [--caption]`: the desktop application. Only wiring.
 #include <QApplication>
 #include <QCoreApplication>
 #include <QCommandLineParser>
@@ -19,6 +19,7 @@ struct Arguments {
     QStringList images;
     QString model;  // empty: the last one used
     bool new_window = false;
+    bool caption = false;
 };
 
 // The command line is read before the GUI starts, under a plain QCoreApplication, so that
@@ -31,13 +32,16 @@ Arguments parseArguments(int& argc, char** argv) {
     parser.setApplicationDescription("Ask questions about images, locally.");
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument("image", "Images to open.", "[image…]");
+    parser.addPositionalArgument("image", "Images to open; a folder opens in Caption a Folder.", "[image or folder…]");
     QCommandLineOption model_option({"m", "model"}, "A model folder to load (default: the last one used).", "dir");
     parser.addOption(model_option);
     QCommandLineOption new_window_option("new-window", "Open a new window even when one is running.");
     parser.addOption(new_window_option);
+    QCommandLineOption caption_option("caption", "Caption the folders given as soon as the model is loaded.");
+    parser.addOption(caption_option);
     parser.process(cli);  // exits here for --help, --version and errors
-    return {parser.positionalArguments(), parser.value(model_option), parser.isSet(new_window_option)};
+    return {parser.positionalArguments(), parser.value(model_option), parser.isSet(new_window_option),
+            parser.isSet(caption_option)};
 }
 
 }  // namespace
@@ -53,7 +57,8 @@ int main(int argc, char** argv) {
     // Images for a window that already runs go there (the file manager's "Open with").
     vqa::ui::SingleInstance instance;
     const QStringList& images = args.images;
-    if (!images.isEmpty() && !args.new_window && args.model.isEmpty() && instance.sendToRunning(images)) {
+    if (!images.isEmpty() && !args.new_window && args.model.isEmpty() && !args.caption &&
+        instance.sendToRunning(images)) {
         QTextStream(stdout) << "Opened in the running VQA Studio window.\n";
         return 0;
     }
@@ -67,7 +72,8 @@ int main(int argc, char** argv) {
         window.loadModel(args.model);
     else
         window.loadLastModel();
-    for (const QString& image : images)
-        window.openImage(image);
+    window.openImagesFromElsewhere(images);  // folders go to Caption a Folder
+    if (args.caption)
+        window.captionWhenLoaded();
     return app.exec();
 }

@@ -351,6 +351,19 @@ CaptionFolderWindow* MainWindow::showCaptionFolder(const QStringList& inputs) {
     return caption_window_;
 }
 
+void MainWindow::captionWhenLoaded() {
+    if (!caption_window_)
+        return;
+    CaptionFolderWindow* w = caption_window_;
+    auto start = [this, w] {
+        if (model_->hasModel() && !model_->isLoading() && !w->images().isEmpty() && !w->running())
+            w->start();
+    };
+    connect(w, &CaptionFolderWindow::listed, this, start, Qt::SingleShotConnection);
+    connect(model_, &ModelController::loaded, this, start, Qt::SingleShotConnection);
+    start();
+}
+
 ServerDialog* MainWindow::showServerDialog() {
     auto* dialog = new ServerDialog(this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
@@ -454,8 +467,15 @@ void MainWindow::updateRightPanel() {
 void MainWindow::openImage(const QString& path) { images_->open(path); }
 
 void MainWindow::openImagesFromElsewhere(const QStringList& paths) {
-    for (const QString& p : paths)
-        openImage(p);
+    QStringList folders;
+    for (const QString& p : paths) {
+        if (QFileInfo(p).isDir())
+            folders << p;
+        else
+            openImage(p);
+    }
+    if (!folders.isEmpty())
+        showCaptionFolder(folders);
     if (isMinimized())
         showNormal();
     show();

@@ -51,8 +51,8 @@ public:
 
     // What the program's start asks for.
     void openImage(const QString& path);  // asynchronous: images()->added or failed follows
-    // Paths another start of the program handed over (SingleInstance): opens them and
-    // brings the window forward.
+    // Paths another start of the program handed over (SingleInstance), or its own command
+    // line: opens the images, shows folders in Caption a Folder, and brings the window forward.
     void openImagesFromElsewhere(const QStringList& paths);
     void loadModel(const QString& model_dir);  // refused (status) while an answer streams
     void loadLastModel();  // the folder remembered from the last successful load, if any
@@ -86,6 +86,9 @@ public:
     // File ▸ Caption a Folder…, or folders dropped on the window: the captioning window (one,
     // non-modal) with these folders and files, or as it was when `inputs` is empty.
     CaptionFolderWindow* showCaptionFolder(const QStringList& inputs = {});
+    // Starts the captioning window's run once both its folders are listed and a model is
+    // loaded (`vqa-studio --caption FOLDER`); nothing when no folder was given.
+    void captionWhenLoaded();
 
     void closeImage(int index);  // refused (status) while its answer streams
     void copyLastAnswer();  // the chat's selection, else the last answer
