@@ -12,6 +12,7 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMenu>
+#include <QMessageBox>
 #include <QPainter>
 #include <QPlainTextEdit>
 #include <QPointer>
@@ -22,10 +23,12 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <filesystem>
 
 #include "engine/EngineWorker.h"
 #include "engine/library/CaptionExport.h"
 #include "engine/library/LibraryDb.h"
+#include "ui/MainWindow.h"
 
 namespace vqa::ui {
 
@@ -159,7 +162,15 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     export_->setText(tr("Export"));
     export_->setPopupMode(QToolButton::InstantPopup);
     auto* menu = new QMenu(export_);
-    menu->addAction(tr("Text Files Beside the Images"), this, &CaptionFolderWindow::exportSidecars);
+    menu->addAction(tr("Text Files Beside the Images"), this, [this] { exportSidecars(false); });
+    menu->addAction(tr("Text Files Beside the Images, Replacing Existing Ones…"), this, [this] {
+        if (MainWindow::dialogsAllowed() &&
+            QMessageBox::question(this, tr("Replace Text Files"),
+                                  tr("Replace the .txt files beside these images that hold other text? Their "
+                                     "text is lost.")) != QMessageBox::Yes)
+            return;
+        exportSidecars(true);
+    });
     menu->addAction(tr("JSON Lines…"), this, [this] {
         const QString path = QFileDialog::getSaveFileName(this, tr("Export Captions"), QDir::homePath() + "/captions.jsonl",
                                                           tr("JSON Lines (*.jsonl)"));
@@ -260,26 +271,36 @@ void CaptionFolderWindow::setInputs(const QStringList& paths) {
     for (const QString& p : paths)
         inputs.push_back(p.toStdString());
     const bool recursive = recursive_->isChecked();
-    pool_.start([this, ticket, inputs, recursive] {
+    const std::string library_path = library_path_.toStdString();
+    pool_.start([this, ticket, inputs, recursive, library_path] {
         QStringList found;
+        QHash<QString, QString> kept;  // the newest caption the library has of each
         QString error;
         try {
             for (const auto& path : library::listImageFiles(inputs, recursive))
                 found << QString::fromStdString(path);
+            if (std::filesystem::exists(library_path)) {
+                library::LibraryDb db(library_path);
+                for (const QString& path : found)
+                    if (auto image = db.image(path.toStdString()))
+                        if (auto captions = db.captionsOf(image->id); !captions.empty())
+                            kept.insert(path, QString::fromStdString(captions.front().text));
+            }
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
         }
         QMetaObject::invokeMethod(
             this,
-            [this, ticket, found, error] {
+            [this, ticket, found, kept, error] {
                 if (ticket == listing_)
-                    showListed(found, error);
+                    showListed(found, kept, error);
             },
             Qt::QueuedConnection);
     });
 }
 
-void CaptionFolderWindow::showListed(const QStringList& images, const QString& error) {
+void CaptionFolderWindow::showListed(const QStringList& images, const QHash<QString, QString>& kept,
+                                     const QString& error) {
     images_ = images;
     const QIcon placeholder = placeholderIcon();
     gallery_->setUpdatesEnabled(false);
@@ -288,6 +309,8 @@ void CaptionFolderWindow::showListed(const QStringList& images, const QString& e
         item->setData(Qt::UserRole, path);
         item->setToolTip(QDir::toNativeSeparators(path));
         items_.insert(path, item);
+        if (auto it = kept.constFind(path); it != kept.constEnd())
+            markCaptioned(path, *it);
     }
     gallery_->setUpdatesEnabled(true);
     progress_->setRange(0, std::max(1, int(images.size())));
@@ -297,9 +320,13 @@ void CaptionFolderWindow::showListed(const QStringList& images, const QString& e
     else if (images.isEmpty())
         setStatus(tr("No images here (JPEG, PNG, WebP, BMP, TIFF, GIF)%1.")
                       .arg(recursive_->isChecked() ? QString() : tr("; subfolders are not included")));
-    else
+    else if (kept.isEmpty())
         setStatus(tr("%1. Start captions them with the loaded model.")
                       .arg(count(int(images.size()), tr("image"), tr("images"))));
+    else
+        setStatus(tr("%1, %2 in the library already. Start captions them with the loaded model and this prompt.")
+                      .arg(count(int(images.size()), tr("image"), tr("images")))
+                      .arg(count(int(kept.size()), tr("with a caption"), tr("with captions"))));
     updateButtons();
     loadThumbnails();
     emit listed(int(images.size()));
@@ -406,12 +433,7 @@ void CaptionFolderWindow::showItem(const CaptionItem& item) {
     case ItemStatus::Captioned:
     case ItemStatus::Kept:
     case ItemStatus::Reused:
-        captions_.insert(path, text);
-        if (w) {
-            w->setToolTip(QDir::toNativeSeparators(path) + "\n\n" + text);
-            w->setForeground(palette().text());
-            w->setText(QStringLiteral("✓ ") + QFileInfo(path).fileName());
-        }
+        markCaptioned(path, text);
         break;
     case ItemStatus::Skipped:
         if (w) {
@@ -425,6 +447,15 @@ void CaptionFolderWindow::showItem(const CaptionItem& item) {
     if (w && w == gallery_->currentItem())
         showSelected();
     emit itemDone(item);
+}
+
+void CaptionFolderWindow::markCaptioned(const QString& path, const QString& text) {
+    captions_.insert(path, text);
+    if (QListWidgetItem* w = items_.value(path)) {
+        w->setToolTip(QDir::toNativeSeparators(path) + "\n\n" + text);
+        w->setForeground(palette().text());
+        w->setText(QStringLiteral("✓ ") + QFileInfo(path).fileName());
+    }
 }
 
 void CaptionFolderWindow::showProgress(const library::CaptionProgress& p) {
@@ -538,12 +569,12 @@ void CaptionFolderWindow::runExport(const QString& what, std::function<QString()
     });
 }
 
-void CaptionFolderWindow::exportSidecars() {
+void CaptionFolderWindow::exportSidecars(bool overwrite) {
     auto rows = captionRecords();
-    runExport(tr("text files"), [rows] {
+    runExport(tr("text files"), [rows, overwrite] {
         int written = 0, kept = 0;
         for (const auto& r : rows) {
-            switch (library::writeSidecar(r.image_path, r.text, false)) {
+            switch (library::writeSidecar(r.image_path, r.text, overwrite)) {
             case library::SidecarResult::Written: ++written; break;
             case library::SidecarResult::Unchanged: break;
             case library::SidecarResult::KeptExisting: ++kept; break;

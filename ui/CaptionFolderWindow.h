@@ -3,7 +3,8 @@
 // user picks (presets, or their own with {name} and {folder}), each caption kept in the
 // library as it is made. A progress bar with the time left; pause, resume and cancel; a run
 // started again continues where the last one stopped. The captions can be exported as a .txt
-// beside each image (existing ones kept), JSONL or CSV. Listing folders, thumbnails and
+// beside each image (existing ones kept unless asked), JSONL or CSV. A folder's images that
+// the library has captions for show them at once, before any run. Listing folders, thumbnails and
 // exports run off the GUI thread; the captions come from the engine's worker, one image per
 // turn of its queue, so a question in the main window is answered between two images.
 #pragma once
@@ -69,7 +70,8 @@ public slots:
     void setPaused(bool paused);
     void cancel();
     // Exports; each runs in the background and says what it did in the status line.
-    void exportSidecars();
+    // A .txt beside each image; one that exists with other text is kept unless `overwrite`.
+    void exportSidecars(bool overwrite = false);
     void exportJsonl(const QString& path);
     void exportCsv(const QString& path);
 
@@ -85,8 +87,9 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
-    void showListed(const QStringList& images, const QString& error);
+    void showListed(const QStringList& images, const QHash<QString, QString>& kept, const QString& error);
     void showItem(const vqa::library::CaptionItem& item);
+    void markCaptioned(const QString& path, const QString& text);
     void showProgress(const vqa::library::CaptionProgress& progress);
     void showFinished(const vqa::library::CaptionSummary& summary, const QString& error);
     void showSelected();

@@ -167,6 +167,9 @@ private slots:
 
     void exportsSidecarsJsonlAndCsv() {
         auto w = window(dir_.filePath("photos"));
+        // Listed, the images show the captions the library has, before any run.
+        QVERIFY2(w->statusText().contains("8 with captions in the library already"), qPrintable(w->statusText()));
+        QVERIFY(!w->caption(dir_.filePath("photos/photo2.png")).isEmpty());
         QSignalSpy finished(w.get(), &CaptionFolderWindow::runFinished);
         w->start();  // everything is in the library already: kept, quickly
         QVERIFY(finished.wait(60000));
@@ -182,6 +185,11 @@ private slots:
         QFile f(mine);
         QVERIFY(f.open(QIODevice::ReadOnly));
         QCOMPARE(f.readAll(), QByteArray("my own words\n"));
+        f.close();
+        w->exportSidecars(true);  // asked to replace: it does
+        QVERIFY(exported.wait(30000));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromUtf8(f.readAll()).trimmed(), w->caption(dir_.filePath("photos/photo0.png")));
         QFile other(dir_.filePath("photos/sub/photo1.txt"));
         QVERIFY(other.open(QIODevice::ReadOnly));
         QCOMPARE(QString::fromUtf8(other.readAll()).trimmed(), w->caption(dir_.filePath("photos/sub/photo1.png")));
