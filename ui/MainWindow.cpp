@@ -77,6 +77,9 @@ MainWindow::MainWindow(QWidget* parent)
 MainWindow::~MainWindow() {
     settings_.save();
     chatView()->setMessages(nullptr);
+    // A captioning run stops while the engine's worker is there to be told.
+    delete caption_window_;
+    caption_window_ = nullptr;
     // Join the engine thread before the widgets its queued signals would reach go away.
     delete engine_;
     engine_ = nullptr;

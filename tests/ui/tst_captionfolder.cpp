@@ -26,6 +26,7 @@
 #include "tests/ui/UiTestSupport.h"
 #include "ui/CaptionFolderWindow.h"
 #include "ui/MainWindow.h"
+#include "ui/ModelController.h"
 
 using namespace vqa;
 using vqa::ui::CaptionFolderWindow;
@@ -202,6 +203,21 @@ private slots:
         w->exportCsv(dir_.filePath("out/captions.csv"));
         QVERIFY(exported.wait(30000));
         QVERIFY(QFile::exists(dir_.filePath("out/captions.csv")));
+    }
+
+    void theMainWindowClosesWhileAFolderIsCaptioned() {
+        auto window = std::make_unique<ui::MainWindow>();
+        QSignalSpy loaded(window->model(), &ui::ModelController::loaded);
+        window->loadModel(kModel);
+        QVERIFY(loaded.wait(120000));
+        CaptionFolderWindow* captioning = window->showCaptionFolder({dir_.filePath("photos")});
+        QVERIFY(test::waitInEventLoop([&] { return captioning->images().size() == 9; }, 30000));
+        QSignalSpy paused(captioning, &CaptionFolderWindow::pausedAt);
+        captioning->start();
+        captioning->setPaused(true);
+        QVERIFY(paused.wait(60000));
+        QVERIFY(captioning->running());
+        window.reset();  // the run is told to stop before the engine goes: no hang, no crash
     }
 
     void aFolderDroppedOnTheWindowOpensItForCaptioning() {
