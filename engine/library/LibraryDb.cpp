@@ -256,6 +256,37 @@ CaptionRecord readCaption(const Statement& s) {
     return c;
 }
 
+ConversationRecord readConversation(const Statement& s) {
+    ConversationRecord r;
+    r.id = s.integer(0);
+    r.image_id = s.integer(1);
+    r.image_path = s.text(2);
+    r.title = s.text(3);
+    r.model = s.text(4);
+    r.created_at = s.integer(5);
+    r.updated_at = s.integer(6);
+    return r;
+}
+
+SearchHit readHit(const Statement& s) {
+    SearchHit h;
+    h.kind = s.text(0);
+    h.snippet = s.text(1);
+    h.image_id = s.integer(2);
+    h.image_path = s.text(3);
+    h.conversation_id = s.integer(4);
+    return h;
+}
+
+// Every row the statement gives, each read by `read`.
+template <typename Read>
+auto allRows(Statement& s, Read read) {
+    std::vector<decltype(read(s))> out;
+    while (s.step())
+        out.push_back(read(s));
+    return out;
+}
+
 #define VQA_CAPTION_SELECT \
     "SELECT c.image_id, i.path, c.model, c.prompt, c.text, c.created_at FROM captions c JOIN images i ON i.id = c.image_id "
 
@@ -408,19 +439,13 @@ void LibraryDb::putCaption(std::int64_t image_id, const std::string& model, cons
 std::vector<CaptionRecord> LibraryDb::captions(const std::string& model, const std::string& prompt) {
     Statement s(db_, VQA_CAPTION_SELECT "WHERE c.model = ? AND c.prompt = ? ORDER BY i.path");
     s.bind(1, model).bind(2, prompt);
-    std::vector<CaptionRecord> out;
-    while (s.step())
-        out.push_back(readCaption(s));
-    return out;
+    return allRows(s, readCaption);
 }
 
 std::vector<CaptionRecord> LibraryDb::captionsOf(std::int64_t image_id) {
     Statement s(db_, VQA_CAPTION_SELECT "WHERE c.image_id = ? ORDER BY c.created_at DESC, c.id DESC");
     s.bind(1, image_id);
-    std::vector<CaptionRecord> out;
-    while (s.step())
-        out.push_back(readCaption(s));
-    return out;
+    return allRows(s, readCaption);
 }
 
 std::int64_t LibraryDb::addConversation(std::int64_t image_id, const std::string& title, const std::string& model) {
@@ -486,29 +511,14 @@ std::optional<ConversationRecord> LibraryDb::conversation(std::int64_t conversat
 std::vector<Message> LibraryDb::messages(std::int64_t conversation_id) {
     Statement s(db_, "SELECT role, text FROM messages WHERE conversation_id = ? ORDER BY seq");
     s.bind(1, conversation_id);
-    std::vector<Message> out;
-    while (s.step())
-        out.push_back({s.text(0), s.text(1)});
-    return out;
+    return allRows(s, [](const Statement& row) { return Message{row.text(0), row.text(1)}; });
 }
 
 std::vector<ConversationRecord> LibraryDb::conversations() {
     Statement s(db_,
                 "SELECT c.id, COALESCE(c.image_id, 0), COALESCE(i.path, ''), c.title, c.model, c.created_at, c.updated_at "
                 "FROM conversations c LEFT JOIN images i ON i.id = c.image_id ORDER BY c.updated_at DESC, c.id DESC");
-    std::vector<ConversationRecord> out;
-    while (s.step()) {
-        ConversationRecord r;
-        r.id = s.integer(0);
-        r.image_id = s.integer(1);
-        r.image_path = s.text(2);
-        r.title = s.text(3);
-        r.model = s.text(4);
-        r.created_at = s.integer(5);
-        r.updated_at = s.integer(6);
-        out.push_back(std::move(r));
-    }
-    return out;
+    return allRows(s, readConversation);
 }
 
 void LibraryDb::renameConversation(std::int64_t conversation_id, const std::string& title) {
@@ -527,9 +537,8 @@ void LibraryDb::deleteConversation(std::int64_t conversation_id) {
 
 std::vector<SearchHit> LibraryDb::search(const std::string& query, int limit) {
     const std::string match = ftsQuery(query);
-    std::vector<SearchHit> out;
     if (match.empty())
-        return out;
+        return {};
     Statement s(db_,
                 "SELECT s.kind, snippet(search, 0, '[', ']', '…', 16), "
                 "  CASE s.kind WHEN 'caption' THEN c.image_id ELSE v.image_id END, "
@@ -541,16 +550,7 @@ std::vector<SearchHit> LibraryDb::search(const std::string& query, int limit) {
                 "LEFT JOIN images i ON i.id = CASE s.kind WHEN 'caption' THEN c.image_id ELSE v.image_id END "
                 "WHERE search MATCH ? ORDER BY rank LIMIT ?");
     s.bind(1, match).bind(2, std::int64_t{limit});
-    while (s.step()) {
-        SearchHit h;
-        h.kind = s.text(0);
-        h.snippet = s.text(1);
-        h.image_id = s.integer(2);
-        h.image_path = s.text(3);
-        h.conversation_id = s.integer(4);
-        out.push_back(std::move(h));
-    }
-    return out;
+    return allRows(s, readHit);
 }
 
 } // namespace vqa::library

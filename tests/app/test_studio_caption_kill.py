@@ -8,43 +8,22 @@ import os
 import shutil
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from cli_checks import Checks, png, tiny_model  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--studio", required=True)
 parser.add_argument("--reference", required=True, help="<build>/reference/idefics3")
 args = parser.parse_args()
 
-model = os.path.join(args.reference, "tiny_untied", "model")
-if not os.path.exists(os.path.join(model, "model.safetensors")):
-    print(f"SKIP: no test model at {model}; run tests/reference/make_idefics3.py")
-    sys.exit(77)
-
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
-
-
-def png(width, height, seed):
-    rows = b"".join(b"\x00" + bytes((x * seed + y * 5 + seed) % 256 for x in range(width * 3)) for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+model = tiny_model(args.reference)
+checks = Checks(args.studio)
+check = checks.check
 
 
 work = tempfile.mkdtemp(prefix="vqa-studio-kill-")
@@ -123,5 +102,4 @@ try:
           len([r for r in final if r[1] in before]) == len(after_kill))
 finally:
     shutil.rmtree(work, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

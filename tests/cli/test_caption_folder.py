@@ -16,34 +16,20 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_checks import Checks  # noqa: E402
+from cli_checks import Checks, png, tiny_model  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--vqa", required=True)
 parser.add_argument("--reference", required=True, help="<build>/reference/idefics3")
 args = parser.parse_args()
 
-model = os.path.join(args.reference, "tiny_untied", "model")
-if not os.path.exists(os.path.join(model, "model.safetensors")):
-    print(f"SKIP: no test model at {model}; run tests/reference/make_idefics3.py")
-    sys.exit(77)
+model = tiny_model(args.reference)
 
 checks = Checks(args.vqa)
 check = checks.check
 work = tempfile.mkdtemp(prefix="vqa-caption-folder-")
-
-
-def png(width, height, seed):
-    rows = b"".join(b"\x00" + bytes((x * seed + y * 7 + seed * 13) % 256 for x in range(width * 3))
-                    for y in range(height))
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def make_folder(root, count, seed0=1):
