@@ -18,6 +18,7 @@
 #include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSettings>
 #include <QSplitter>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -118,10 +119,12 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     prompt_row->addWidget(preset_);
     prompt_row->addWidget(prompt_, 1);
     avoid_ = new QLineEdit(this);
+    avoid_->setObjectName(QStringLiteral("avoidedWords"));
     avoid_->setPlaceholderText(tr("Words no caption may contain, separated by commas (optional)"));
     avoid_->setToolTip(tr("Enforced while the model writes: it never produces these words in their usual "
                           "spellings. Works with a local model."));
     start_with_ = new QLineEdit(this);
+    start_with_->setObjectName(QStringLiteral("captionStart"));
     start_with_->setPlaceholderText(tr("e.g. “A photo of” (optional)"));
     start_with_->setToolTip(tr("Every caption begins with this text, and the model goes on from it. Works with a "
                                "local model."));
@@ -223,6 +226,14 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     connect(start_, &QPushButton::clicked, this, &CaptionFolderWindow::start);
     connect(pause_, &QPushButton::clicked, this, [this] { setPaused(!paused_); });
     connect(cancel_, &QPushButton::clicked, this, &CaptionFolderWindow::cancel);
+
+    // What the last run asked for.
+    QSettings settings;
+    if (const QString prompt = settings.value(QStringLiteral("caption/prompt")).toString(); !prompt.isEmpty())
+        setPrompt(prompt);
+    start_with_->setText(settings.value(QStringLiteral("caption/start")).toString());
+    avoid_->setText(settings.value(QStringLiteral("caption/avoid")).toString());
+    recursive_->setChecked(settings.value(QStringLiteral("caption/recursive"), true).toBool());
 
     connect(worker_, &EngineWorker::captionItem, this, &CaptionFolderWindow::showItem);
     connect(worker_, &EngineWorker::captionProgress, this, &CaptionFolderWindow::showProgress);
@@ -399,6 +410,11 @@ void CaptionFolderWindow::start() {
     for (const QString& word : avoid_->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
         if (!word.trimmed().isEmpty())
             job.generation.banned_words.push_back(word.trimmed().toStdString());
+    QSettings settings;
+    settings.setValue(QStringLiteral("caption/prompt"), prompt());
+    settings.setValue(QStringLiteral("caption/start"), start_with_->text());
+    settings.setValue(QStringLiteral("caption/avoid"), avoid_->text());
+    settings.setValue(QStringLiteral("caption/recursive"), recursive_->isChecked());
     running_ = true;
     paused_ = false;
     progress_->setValue(0);

@@ -3,7 +3,8 @@
 // user picks (presets, or their own with {name} and {folder}), each caption kept in the
 // library as it is made. A progress bar with the time left; pause, resume and cancel; a run
 // started again continues where the last one stopped. The captions can be exported as a .txt
-// beside each image (existing ones kept unless asked), JSONL or CSV. A folder's images that
+// beside each image (existing ones kept unless asked), JSONL or CSV. The prompt, start and
+// avoided words of the last run are remembered. A folder's images that
 // the library has captions for show them at once, before any run. Listing folders, thumbnails and
 // exports run off the GUI thread; the captions come from the engine's worker, one image per
 // turn of its queue, so a question in the main window is answered between two images.

@@ -1,5 +1,6 @@
-// `vqa library search TEXT`, `vqa library captions IMAGE`, `vqa library conversations`: the
-// library (engine/library/LibraryDb.h) from the command line.
+// `vqa library search TEXT`, `vqa library captions IMAGE`, `vqa library conversations`,
+// `vqa library show ID`: the library (engine/library/LibraryDb.h) from the command line.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -17,6 +18,7 @@ struct LibraryOptions {
     std::string library;
     std::string query;
     std::string image;
+    std::int64_t conversation = 0;
     int limit = 20;
     bool json = false;
 };
@@ -83,6 +85,39 @@ int runConversations(const LibraryOptions& o) {
     return 0;
 }
 
+// One kept conversation: Markdown (a heading, the image, each turn), or JSON with --json.
+int runShow(const LibraryOptions& o) {
+    auto db = openLibrary(o);
+    const auto c = db->conversation(o.conversation);
+    if (!c) {
+        std::cerr << "vqa: the library has no conversation " << o.conversation
+                  << " (vqa library conversations lists them)\n";
+        return 1;
+    }
+    const auto messages = db->messages(c->id);
+    if (o.json) {
+        nlohmann::json turns = nlohmann::json::array();
+        for (const auto& m : messages)
+            turns.push_back({{"role", m.role}, {"text", m.text}});
+        std::cout << nlohmann::json{{"id", c->id},           {"title", c->title},
+                                    {"image", c->image_path}, {"model", c->model},
+                                    {"created_at", c->created_at}, {"updated_at", c->updated_at},
+                                    {"messages", turns}}
+                         .dump()
+                  << "\n";
+        return 0;
+    }
+    std::cout << "# " << c->title << "\n\n";
+    if (!c->image_path.empty())
+        std::cout << "![" << std::filesystem::path(c->image_path).filename().string() << "](" << c->image_path
+                  << ")\n\n";
+    if (!c->model.empty())
+        std::cout << "*Model: " << c->model << "*\n\n";
+    for (const auto& m : messages)
+        std::cout << (m.role == "user" ? "**You:** " : "**Model:** ") << m.text << "\n\n";
+    return 0;
+}
+
 template <typename Fn>
 void guarded(int& exit_code, Fn fn) {
     try {
@@ -112,7 +147,11 @@ void setupLibrary(CLI::App& app, int& exit_code) {
 
     auto* conversations = cmd->add_subcommand("conversations", "The conversations kept, most recent first");
     conversations->callback([o, &exit_code] { guarded(exit_code, [&] { return runConversations(*o); }); });
-    for (auto* sub : {search, captions, conversations})
+    auto* show = cmd->add_subcommand("show", "One kept conversation, as Markdown (or JSON with --json)");
+    show->add_option("id", o->conversation, "The conversation's id (vqa library conversations lists them)")
+        ->required();
+    show->callback([o, &exit_code] { guarded(exit_code, [&] { return runShow(*o); }); });
+    for (auto* sub : {search, captions, conversations, show})
         sub->fallthrough();  // --library and --json after the subcommand's name too
 }
 

@@ -133,6 +133,38 @@ try:
     check("--csv writes every caption", r.returncode == 0 and table[0] == ["image", "caption"] and
           {row[0]: row[1] for row in table[1:]} == kept, r.stderr[-500:])
 
+    # Conversations the window kept (written here as the window's LibraryStore writes them).
+    db = sqlite3.connect(library)
+    image_id = db.execute("SELECT id FROM images WHERE path = ?", (images[2],)).fetchone()[0]
+    db.execute("INSERT INTO conversations (image_id, title, model, created_at, updated_at) "
+               "VALUES (?, 'Count the boats', 'm', 1, 2)", (image_id,))
+    conversation_id = db.execute("SELECT MAX(id) FROM conversations").fetchone()[0]
+    for seq, (role, text) in enumerate([("user", "How many boats?"), ("assistant", "Three boats.")]):
+        db.execute("INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES (?, ?, ?, ?, 3)",
+                   (conversation_id, seq, role, text))
+    db.commit()
+    db.close()
+    r = checks.run("library", "conversations", "--library", library, "--json")
+    listed = json.loads(r.stdout) if r.returncode == 0 else []
+    check("vqa library conversations lists a kept conversation with its image",
+          [(c["id"], c["title"], c["image"], c["messages"]) for c in listed] ==
+          [(conversation_id, "Count the boats", images[2], 2)], r.stdout + r.stderr)
+    r = checks.run("library", "show", str(conversation_id), "--library", library)
+    check("vqa library show writes it as Markdown", r.returncode == 0 and r.stdout.startswith("# Count the boats")
+          and f"]({images[2]})" in r.stdout and "**You:** How many boats?" in r.stdout
+          and "**Model:** Three boats." in r.stdout, r.stdout + r.stderr)
+    r = checks.run("library", "show", str(conversation_id), "--json", "--library", library)
+    shown = json.loads(r.stdout) if r.returncode == 0 else {}
+    check("... and as JSON", shown.get("messages") == [{"role": "user", "text": "How many boats?"},
+                                                         {"role": "assistant", "text": "Three boats."}], r.stdout)
+    r = checks.run("library", "show", "999", "--library", library)
+    check("an unknown conversation is a clear error", r.returncode == 1 and "no conversation 999" in r.stderr,
+          r.stderr)
+    r = checks.run("library", "search", "boats", "--library", library, "--json")
+    hits = json.loads(r.stdout) if r.returncode == 0 else []
+    check("vqa library search finds the conversation", [h["conversation"] for h in hits] == [conversation_id] * 2,
+          r.stdout + r.stderr)
+
     word = next(w for w in kept[images[7]].split() if w.isalpha() and len(w) > 3)
     r = checks.run("library", "search", word, "--library", library, "--json")
     hits = json.loads(r.stdout) if r.returncode == 0 else []

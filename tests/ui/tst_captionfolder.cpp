@@ -8,6 +8,7 @@
 #include <QApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QProgressBar>
@@ -164,6 +165,32 @@ private slots:
         QVERIFY(w->findChild<QPlainTextEdit*>()->toPlainText() == w->caption(first));
         QVERIFY(w->grab().save(test::artifactsDir() + "/caption-folder-done.png"));
         QCOMPARE(captionsKept(w->images()), 8);
+    }
+
+    void remembersWhatTheLastRunAskedFor() {
+        {
+            auto w = window(dir_.filePath("photos"));
+            w->setPrompt("Tags for {name}:");
+            w->setCaptionStart("Tags:");
+            w->setAvoidedWords("blurry, dark");
+            QSignalSpy finished(w.get(), &CaptionFolderWindow::runFinished);
+            w->start();
+            QVERIFY(finished.wait(120000));
+        }
+        auto w = std::make_unique<CaptionFolderWindow>(worker());
+        QCOMPARE(w->prompt(), QString("Tags for {name}:"));
+        QCOMPARE(w->findChild<QLineEdit*>("captionStart")->text(), QString("Tags:"));
+        QCOMPARE(w->findChild<QLineEdit*>("avoidedWords")->text(), QString("blurry, dark"));
+        w->setPrompt("Describe this image in one sentence.");  // the preset the other tests use
+        w->setCaptionStart({});
+        w->setAvoidedWords({});
+        w->setLibraryPath(library());
+        QSignalSpy listed(w.get(), &CaptionFolderWindow::listed);
+        w->setInputs({dir_.filePath("photos")});
+        QVERIFY(listed.wait(30000));
+        QSignalSpy finished(w.get(), &CaptionFolderWindow::runFinished);
+        w->start();  // and saves the preset back for the tests after this one
+        QVERIFY(finished.wait(120000));
     }
 
     void exportsSidecarsJsonlAndCsv() {
