@@ -8,6 +8,11 @@ Sampler::Sampler(const GenerationParams& params, BannedWords banned)
     : params_(params), banned_(std::move(banned)), generator_(at::make_generator<at::CPUGeneratorImpl>(params.seed)) {}
 
 torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<std::int64_t>& history) const {
+    return process(logits, history, banned_.empty() ? std::vector<std::int64_t>{} : banned_.bannedNext(history));
+}
+
+torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<std::int64_t>& history,
+                               const std::vector<std::int64_t>& banned) const {
     torch::Tensor scores = logits.to(torch::kCPU, torch::kFloat32).flatten().clone();
     if (params_.repetition_penalty != 1.0f && !history.empty()) {
         auto ids = torch::tensor(history, torch::kInt64);
@@ -17,9 +22,8 @@ torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<st
         scores.index_put_({ids}, seen);
     }
     const float neg_inf = -std::numeric_limits<float>::infinity();
-    if (!banned_.empty())
-        if (auto banned = banned_.bannedNext(history); !banned.empty())
-            scores.index_fill_(0, torch::tensor(banned, torch::kInt64), neg_inf);
+    if (!banned.empty())
+        scores.index_fill_(0, torch::tensor(banned, torch::kInt64), neg_inf);
     if (params_.temperature <= 0.0f)
         return scores;
     scores = scores / params_.temperature;
@@ -41,10 +45,11 @@ torch::Tensor Sampler::process(const torch::Tensor& logits, const std::vector<st
 
 std::int64_t Sampler::next(const torch::Tensor& logits, const std::vector<std::int64_t>& history) {
     // Plain greedy needs no copy of the logits: the first maximum, as argmax gives it.
-    if (params_.temperature <= 0.0f && params_.repetition_penalty == 1.0f &&
-        (banned_.empty() || banned_.bannedNext(history).empty()))
+    const std::vector<std::int64_t> banned =
+        banned_.empty() ? std::vector<std::int64_t>{} : banned_.bannedNext(history);
+    if (params_.temperature <= 0.0f && params_.repetition_penalty == 1.0f && banned.empty())
         return logits.flatten().argmax().item<std::int64_t>();
-    torch::Tensor scores = process(logits, history);
+    torch::Tensor scores = process(logits, history, banned);
     if (params_.temperature <= 0.0f)
         return scores.argmax().item<std::int64_t>();
     auto probs = scores.softmax(0);

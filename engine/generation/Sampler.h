@@ -24,6 +24,10 @@ public:
     torch::Tensor process(const torch::Tensor& logits, const std::vector<std::int64_t>& history) const;
 
 private:
+    // process() with the banned tokens for this step already found.
+    torch::Tensor process(const torch::Tensor& logits, const std::vector<std::int64_t>& history,
+                          const std::vector<std::int64_t>& banned) const;
+
     GenerationParams params_;
     BannedWords banned_;
     torch::Generator generator_;

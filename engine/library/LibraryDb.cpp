@@ -287,6 +287,10 @@ auto allRows(Statement& s, Read read) {
     return out;
 }
 
+#define VQA_CONVERSATION_SELECT                                                                        \
+    "SELECT c.id, COALESCE(c.image_id, 0), COALESCE(i.path, ''), c.title, c.model, c.created_at, c.updated_at " \
+    "FROM conversations c LEFT JOIN images i ON i.id = c.image_id "
+
 #define VQA_CAPTION_SELECT \
     "SELECT c.image_id, i.path, c.model, c.prompt, c.text, c.created_at FROM captions c JOIN images i ON i.id = c.image_id "
 
@@ -502,10 +506,11 @@ void LibraryDb::replaceMessagesFrom(std::int64_t conversation_id, int first, con
 }
 
 std::optional<ConversationRecord> LibraryDb::conversation(std::int64_t conversation_id) {
-    for (auto& c : conversations())
-        if (c.id == conversation_id)
-            return c;
-    return std::nullopt;
+    Statement s(db_, VQA_CONVERSATION_SELECT "WHERE c.id = ?");
+    s.bind(1, conversation_id);
+    if (!s.step())
+        return std::nullopt;
+    return readConversation(s);
 }
 
 std::vector<Message> LibraryDb::messages(std::int64_t conversation_id) {
@@ -515,9 +520,7 @@ std::vector<Message> LibraryDb::messages(std::int64_t conversation_id) {
 }
 
 std::vector<ConversationRecord> LibraryDb::conversations() {
-    Statement s(db_,
-                "SELECT c.id, COALESCE(c.image_id, 0), COALESCE(i.path, ''), c.title, c.model, c.created_at, c.updated_at "
-                "FROM conversations c LEFT JOIN images i ON i.id = c.image_id ORDER BY c.updated_at DESC, c.id DESC");
+    Statement s(db_, VQA_CONVERSATION_SELECT "ORDER BY c.updated_at DESC, c.id DESC");
     return allRows(s, readConversation);
 }
 
