@@ -19,9 +19,8 @@
 #include "engine/explain/Relevancy.h"
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
+#include "engine/generation/Answer.h"
 #include "engine/generation/PromptEmbedding.h"
-#include "engine/generation/BannedWords.h"
-#include "engine/generation/Sampler.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
 #include "engine/io/ProgressWeights.h"
@@ -198,6 +197,14 @@ struct Engine::Impl {
 
     GenerationResult generate(const Request& request, const TokenCallback& on_token,
                               const std::atomic<bool>* cancel, const ProgressCallback& progress);
+    std::vector<GenerationResult> generateBatch(const std::vector<Request>& requests,
+                                                const std::function<void(std::size_t, const GenerationResult&)>& on_done,
+                                                const std::atomic<bool>* cancel);
+    GenerationResult generateRemote(const Request& request, const TokenCallback& on_token,
+                                    const std::atomic<bool>* cancel);
+    // What escaped a request (`error`, a current exception) as its result: stop == Error and a
+    // message, running out of memory said as such. The conversation's cache is dropped.
+    GenerationResult failure(const std::exception_ptr& error);
     const EncodedImage& encodeImage(const Request& request, std::size_t index, Timings& timings,
                                     const ProgressCallback& progress);
     // Forgets the least recently used encodings beyond kMaxCachedImages, except `keep`'s
@@ -361,14 +368,12 @@ ModelInfo Engine::modelInfo() const {
 }
 const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model->tokenizer.get() : nullptr; }
 
-GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
-                                  const std::atomic<bool>* cancel, const ProgressCallback& progress) {
-    std::lock_guard lock(impl_->mutex);
+GenerationResult Engine::Impl::failure(const std::exception_ptr& error) {
     auto failed = [&](const std::string& message) {
         // A failed step leaves the cache in an unknown state: start the next turn afresh.
-        impl_->cache = {};
-        impl_->cached_ids.clear();
-        impl_->kept.clear();
+        cache = {};
+        cached_ids.clear();
+        kept.clear();
         GenerationResult result;
         result.stop = StopReason::Error;
         result.error = message;
@@ -377,25 +382,14 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
     // Running out of memory is reported, not fatal: what the request allocated is freed
     // with the stack, the model stays loaded, and a smaller request can follow.
     auto outOfMemory = [&](const std::string& detail) {
-        const std::string device = impl_->model ? impl_->model->info.device : "cpu";
-        return failed("out of " + std::string(device == "cuda" ? "GPU" : "CPU") + " memory while " +
-                      impl_->stage + " (" + detail +
+        const std::string device = model ? model->info.device : "cpu";
+        return failed("out of " + std::string(device == "cuda" ? "GPU" : "CPU") + " memory while " + stage + " (" +
+                      detail +
                       "); the model is still loaded: try a smaller image, a shorter conversation or "
                       "fewer new tokens" + (device == "cuda" ? ", or the CPU" : ""));
     };
-    impl_->stage = "preparing the request";
     try {
-        // A model on a server: the same reporting of what escapes (a failed PNG encoding,
-        // memory), nothing else of the local path.
-        if (impl_->remote) {
-            if (!request.generation.banned_words.empty())  // the API has no words, only token ids
-                return failed("words to avoid need a local model; a server's chat API cannot take them");
-            if (!request.generation.answer_start.empty())
-                return failed("starting the answer with given words needs a local model; a server's chat API "
-                              "cannot continue an answer");
-            return remote::streamChat(*impl_->remote, request, on_token, cancel);
-        }
-        return impl_->generate(request, on_token, cancel, progress);
+        std::rethrow_exception(error);
     } catch (const c10::OutOfMemoryError& e) {
         return outOfMemory(e.what_without_backtrace());
     } catch (const std::bad_alloc& e) {
@@ -404,7 +398,60 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
         return failed(e.what_without_backtrace());
     } catch (const std::exception& e) {
         return failed(e.what());
+    } catch (...) {
+        return failed("an unknown error while " + std::string(stage));
     }
+}
+
+GenerationResult Engine::Impl::generateRemote(const Request& request, const TokenCallback& on_token,
+                                              const std::atomic<bool>* cancel) {
+    // The API has no words, only token ids; and no way to continue an answer.
+    if (!request.generation.banned_words.empty())
+        throw Error("words to avoid need a local model; a server's chat API cannot take them");
+    if (!request.generation.answer_start.empty())
+        throw Error("starting the answer with given words needs a local model; a server's chat API "
+                    "cannot continue an answer");
+    return remote::streamChat(*remote, request, on_token, cancel);
+}
+
+GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
+                                  const std::atomic<bool>* cancel, const ProgressCallback& progress) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stage = "preparing the request";
+    try {
+        // A model on a server: the same reporting of what escapes (a failed PNG encoding,
+        // memory), nothing else of the local path.
+        if (impl_->remote)
+            return impl_->generateRemote(request, on_token, cancel);
+        return impl_->generate(request, on_token, cancel, progress);
+    } catch (...) {
+        return impl_->failure(std::current_exception());
+    }
+}
+
+std::vector<GenerationResult> Engine::generateBatch(
+    const std::vector<Request>& requests, const std::function<void(std::size_t, const GenerationResult&)>& on_done,
+    const std::atomic<bool>* cancel) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stage = "preparing the request";
+    if (!impl_->remote)
+        return impl_->generateBatch(requests, on_done, cancel);
+    // A server answers one request at a time.
+    std::vector<GenerationResult> results(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        if (cancel && cancel->load()) {
+            results[i].stop = StopReason::Cancelled;
+        } else {
+            try {
+                results[i] = impl_->generateRemote(requests[i], {}, cancel);
+            } catch (...) {
+                results[i] = impl_->failure(std::current_exception());
+            }
+        }
+        if (on_done)
+            on_done(i, results[i]);
+    }
+    return results;
 }
 
 const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_t index,
@@ -673,72 +720,203 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     cached_ids.insert(cached_ids.end(), ids.begin() + keep, ids.end());
     timings.prefill_ms = msSince(start);
 
-    Sampler sampler(params, BannedWords(*model->tokenizer, params.banned_words));
-    // Special tokens (an <image> a small model may emit) are not part of the answer's text.
-    StreamingDetokenizer detok(*model->tokenizer, /*skip_special_tokens=*/true);
-    std::vector<std::int64_t> history = ids;
-    history.reserve(ids.size() + max_new);
+    Answer answer(*model->tokenizer, params, model->stop_ids, ids, max_new);
     auto next_t = torch::empty({1}, torch::kInt64);
     auto decode_start = Clock::now();
-    result.stop = StopReason::MaxTokens;
     enterStage("decode", "generating the answer");
-    for (std::int64_t step = 0; step < max_new; ++step) {
+    while (!answer.full()) {
         if (cancelled()) {
-            result.stop = StopReason::Cancelled;
+            answer.result().stop = StopReason::Cancelled;
             break;
         }
-        const std::int64_t next = sampler.next(logits.reshape({-1}), history);
-        if (step == 0) {
+        const bool first = answer.result().token_ids.empty();
+        std::optional<TokenEvent> event = answer.next(logits);
+        if (first) {
             timings.first_token_ms = msSince(submitted);
             decode_start = Clock::now();
         }
-        if (!params.ignore_eos && model->stop_ids.count(next)) {
-            result.stop = StopReason::EndOfTurn;
+        if (!event)
             break;
-        }
-        history.push_back(next);
-        result.token_ids.push_back(static_cast<std::int32_t>(next));
-        TokenEvent event;
-        event.index = static_cast<int>(step);
-        event.id = static_cast<std::int32_t>(next);
-        event.text = detok.push(static_cast<TokenId>(next));
         if (explain) {
             // The attention that chose this token: the last query's row of the step before.
             auto exact = AttentionMapper::pack(capture, torch::kFloat32);
-            event.attention = kept.mapper.split(AttentionMapper::reduce(exact, request.explain));
+            event->attention = kept.mapper.split(AttentionMapper::reduce(exact, request.explain));
             kept.add(exact.to(torch::kFloat16));
         }
-        result.text += event.text;
         if (on_token)
-            on_token(event);
-        if (step + 1 == max_new)
+            on_token(*event);
+        if (answer.full())
             break;  // the last token needs no forward pass
-        next_t.fill_(next);
+        next_t.fill_(static_cast<std::int64_t>(event->id));
         try {
             logits = net.forward(net.embedTokens(next_t.to(net.device())), cache, false, capture_ptr);
         } catch (const Cancelled&) {
-            result.stop = StopReason::Cancelled;
+            answer.result().stop = StopReason::Cancelled;
             break;
         }
-        cached_ids.push_back(next);
+        cached_ids.push_back(event->id);
     }
-    if (std::string tail = detok.finish(); !tail.empty()) {
-        result.text += tail;
-        if (on_token) {
-            TokenEvent event;
-            event.index = static_cast<int>(result.token_ids.size());
-            event.id = -1;
-            event.text = tail;
-            on_token(event);
-        }
-    }
+    if (auto tail = answer.finish(); tail && on_token)
+        on_token(*tail);
+    timings.new_tokens = static_cast<int>(answer.result().token_ids.size());
+    timings.decode_ms = msSince(decode_start);
+    answer.result().timings = timings;
+    result = std::move(answer.result());
     // The boxes the answer names, on the prompt's last image (explain/Grounding.h).
     if (!prompt.images.empty())
         result.boxes = groundAnswer(*model->tokenizer, result.token_ids, prompt.images.back()->prepared.layout,
                                     static_cast<int>(prompt.images.size()) - 1);
-    timings.new_tokens = static_cast<int>(result.token_ids.size());
-    timings.decode_ms = msSince(decode_start);
     return result;
+}
+
+std::vector<GenerationResult> Engine::Impl::generateBatch(
+    const std::vector<Request>& requests, const std::function<void(std::size_t, const GenerationResult&)>& on_done,
+    const std::atomic<bool>* cancel) {
+    std::vector<GenerationResult> results(requests.size());
+    auto finish = [&](std::size_t i, GenerationResult result) {
+        results[i] = std::move(result);
+        if (on_done)
+            on_done(i, results[i]);
+    };
+    if (!model) {
+        for (std::size_t i = 0; i < requests.size(); ++i)
+            finish(i, failure(std::make_exception_ptr(Error("no model is loaded: open a model folder first"))));
+        return results;
+    }
+    const auto submitted = Clock::now();
+    torch::InferenceMode inference;
+    auto& net = model->runtime->model();
+    auto cancelled = [&] { return cancel && cancel->load(); };
+    models::InterruptScope interrupt([cancel] {
+        if (cancel && cancel->load())
+            throw Cancelled{};
+    });
+    auto stopped = [](Timings timings = {}) {
+        GenerationResult result;
+        result.stop = StopReason::Cancelled;
+        result.timings = timings;
+        return result;
+    };
+
+    // Each request read on its own into its own cache, sized for its prompt and answer.
+    struct Sequence {
+        std::size_t index;
+        models::KvCache cache;
+        std::unique_ptr<Answer> answer;
+        torch::Tensor logits;  // the next token's
+        Timings timings;
+        Clock::time_point decode_start;
+        ImageLayout layout;  // of the prompt's last image, for the boxes an answer names
+        int images = 0;
+    };
+    std::vector<Sequence> active;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        if (cancelled()) {
+            finish(i, stopped());
+            continue;
+        }
+        Sequence sequence{i, {}, nullptr, {}, {}, {}, {}, 0};
+        try {
+            Timings& timings = sequence.timings;
+            Prompt prompt = buildPrompt(requests[i], timings, cancel, {});
+            const auto prompt_len = static_cast<std::int64_t>(prompt.ids.size());
+            const std::int64_t context = model->runtime->contextLength();
+            if (prompt_len + 1 > context)
+                throw Error("the prompt is " + std::to_string(prompt_len) +
+                            " tokens long, more than the model's context of " + std::to_string(context) + " tokens");
+            const std::int64_t max_new =
+                std::min<std::int64_t>(requests[i].generation.max_new_tokens, context - prompt_len);
+            timings.prompt_tokens = static_cast<int>(prompt_len);
+            enterStage("prefill", "reading the prompt");
+            const auto start = Clock::now();
+            sequence.cache = net.newCache(prompt_len + std::max<std::int64_t>(max_new, 1));
+            const models::LayerAdditions layer_additions = additions(prompt, 0);
+            sequence.logits = net.forward(embed(prompt, 0), sequence.cache, /*all_logits=*/false, nullptr,
+                                          prompt.ropePositionsFrom(0), &layer_additions);
+            timings.prefill_ms = msSince(start);
+            sequence.answer = std::make_unique<Answer>(*model->tokenizer, requests[i].generation, model->stop_ids,
+                                                       prompt.ids, max_new);
+            if (!prompt.images.empty()) {
+                sequence.layout = prompt.images.back()->prepared.layout;
+                sequence.images = static_cast<int>(prompt.images.size());
+            }
+            sequence.decode_start = Clock::now();
+            active.push_back(std::move(sequence));
+        } catch (const Cancelled&) {
+            finish(i, stopped(sequence.timings));
+        } catch (...) {
+            finish(i, failure(std::current_exception()));
+        }
+    }
+
+    // Decoding, a step for every answer still going; an answer that ends leaves the batch.
+    auto end = [&](Sequence& sequence, std::optional<StopReason> stop = {}) {
+        Answer& answer = *sequence.answer;
+        answer.finish();
+        GenerationResult& result = answer.result();
+        if (stop)
+            result.stop = *stop;
+        sequence.timings.new_tokens = static_cast<int>(result.token_ids.size());
+        sequence.timings.decode_ms = msSince(sequence.decode_start);
+        result.timings = sequence.timings;
+        if (sequence.images > 0)
+            result.boxes = groundAnswer(*model->tokenizer, result.token_ids, sequence.layout, sequence.images - 1);
+        finish(sequence.index, std::move(result));
+    };
+    std::exception_ptr error;  // what stopped the decoding, if anything
+    bool interrupted = false;
+    try {
+        enterStage("decode", "generating the answers");
+    } catch (...) {
+        error = std::current_exception();
+    }
+    while (!active.empty() && !error) {
+        if (cancelled()) {
+            interrupted = true;
+            break;
+        }
+        // Each answer takes its token; those that end leave the batch.
+        std::vector<std::int64_t> next;
+        std::vector<Sequence> going;
+        for (auto& sequence : active) {
+            const bool first = sequence.answer->result().token_ids.empty();
+            const std::optional<TokenEvent> event = sequence.answer->next(sequence.logits);
+            if (first) {
+                sequence.timings.first_token_ms = msSince(submitted);
+                sequence.decode_start = Clock::now();
+            }
+            if (!event || sequence.answer->full()) {
+                end(sequence);
+                continue;
+            }
+            next.push_back(event->id);
+            going.push_back(std::move(sequence));
+        }
+        active = std::move(going);
+        if (active.empty())
+            break;
+        std::vector<models::KvCache*> caches;
+        for (auto& sequence : active)
+            caches.push_back(&sequence.cache);
+        try {
+            const auto logits =
+                net.stepBatch(net.embedTokens(torch::tensor(next, torch::kInt64).to(net.device())), caches);
+            for (std::size_t b = 0; b < active.size(); ++b)
+                active[b].logits = logits[static_cast<std::int64_t>(b)];
+        } catch (const Cancelled&) {
+            interrupted = true;
+            break;
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    for (auto& sequence : active) {
+        if (error)
+            finish(sequence.index, failure(error));
+        else if (interrupted)
+            end(sequence, StopReason::Cancelled);
+    }
+    return results;
 }
 
 std::vector<std::int32_t> Engine::promptTokens(const Request& request) {

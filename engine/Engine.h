@@ -48,6 +48,19 @@ public:
                               const std::atomic<bool>* cancel = nullptr,
                               const ProgressCallback& progress = {});
 
+    // Answers several independent requests together (captioning a folder): each is prepared
+    // and read on its own, then their answers are decoded as one batch, a step for all of them
+    // at once, which reads the model's weights once per step instead of once per answer.
+    // `on_done(i, result)` is called as request i's answer ends, in the order they end; the
+    // results are returned in the requests' order. Nothing is streamed, no attention kept, and
+    // the conversation's cached prefix is left alone. A request that fails (an image that
+    // cannot be encoded) fails alone; `cancel` stops them all (stop == Cancelled). With a
+    // model on a server, the requests are answered one after the other.
+    std::vector<GenerationResult> generateBatch(
+        const std::vector<Request>& requests,
+        const std::function<void(std::size_t, const GenerationResult&)>& on_done = {},
+        const std::atomic<bool>* cancel = nullptr);
+
     // Preprocesses and encodes an image ahead of a question about it (the window does this
     // when an image is shown, while the user types), so that question starts at its
     // prefill. Keyed like Request::image_keys and prepared with `options` as the question's

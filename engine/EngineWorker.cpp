@@ -93,6 +93,9 @@ void EngineWorker::captionStep() {
     if (!captioner_)
         return;
     if (caption_cancel_.load()) {
+        // Captions made together with the last one handed out are in the library already.
+        while (auto item = captioner_->next({}, &caption_cancel_))
+            emit captionItem(*item);
         finishCaptioning({});
         return;
     }

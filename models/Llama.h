@@ -48,6 +48,9 @@ class LlamaDecoder {
                           AttentionCapture* capture, const torch::Tensor& positions = {},
                           const LayerAdditions* additions = nullptr) const;
 
+    // See VisionLanguageModel::stepBatch (LlamaBatchStep.cpp).
+    torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches) const;
+
     const LlamaConfig& config() const { return config_; }
 
   private:
@@ -126,6 +129,9 @@ class LlamaBackedModel : public VisionLanguageModel {
                           AttentionCapture* capture = nullptr, const torch::Tensor& positions = {},
                           const LayerAdditions* additions = nullptr) override {
         return text_->forward(embeds, cache, all_logits, capture, positions, additions);
+    }
+    torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches) override {
+        return text_->stepBatch(embeds, caches);
     }
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }

@@ -107,6 +107,14 @@ class VisionLanguageModel {
                                   const torch::Tensor& positions = {},
                                   const LayerAdditions* additions = nullptr) = 0;
 
+    // One new token for each of several sequences at once, each in its own cache (made by
+    // this model, of any lengths): row b of embeds [B, hidden] goes into slot
+    // caches[b]->length, rotated by that slot plus caches[b]->rope_delta. Returns the logits
+    // [B, vocab] and advances every cache by one. Decoding several answers together reads the
+    // weights once per step for all of them (captioning a folder). No attention capture.
+    // By default one forward() per sequence. Throws vqa::Error as forward() does.
+    virtual torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches);
+
     virtual std::int64_t parameterCount() const = 0;
     virtual torch::Device device() const = 0;
     virtual torch::ScalarType dtype() const = 0;

@@ -150,6 +150,7 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
         job.generation = params;
         job.image_options = images;
         job.redo = o.redo;
+        job.batch_size = o.batch;
 
         ProgressPrinter printer;
         const bool to_stdout = o.out.empty() && !o.sidecar && o.csv.empty();

@@ -24,6 +24,7 @@ struct FolderCaptionOptions {
     bool overwrite = false;
     bool recursive = false;
     bool redo = false;
+    int batch = 4;  // images captioned together (CaptionJob::batch_size)
 };
 
 // True when the command line asks for more than one image's caption streamed to the terminal.

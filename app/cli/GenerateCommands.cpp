@@ -238,6 +238,10 @@ void setupCaption(CLI::App& app, int& exit_code) {
     cmd->add_option("--csv", f->csv, "Many images: write all their captions to this CSV file at the end");
     cmd->add_flag("--recursive,-r", f->recursive, "Look for images in subfolders too");
     cmd->add_flag("--redo", f->redo, "Caption again images the library has a caption for (same model and prompt)");
+    cmd->add_option("--batch", f->batch,
+                    "Many images: caption this many together (faster; a cancel or crash loses at most these)")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     cmd->add_option("--library", f->library, "The library database (default: the user's, in their data folder)");
     cmd->callback([o, f, &exit_code] {
         if (!wantsFolderCaptioning(*f)) {

@@ -188,12 +188,13 @@ FolderCaptioner::FolderCaptioner(Engine& engine, LibraryDb& db, CaptionJob job)
       reasons_first_(engine.modelInfo().reasons_first) {}
 
 bool FolderCaptioner::done() const {
-    return next_ >= static_cast<int>(job_.images.size()) || summary_.cancelled || !summary_.stopped_because.empty();
+    return ready_.empty() && (next_ >= static_cast<int>(job_.images.size()) || summary_.cancelled ||
+                              !summary_.stopped_because.empty());
 }
 
 CaptionProgress FolderCaptioner::progress(const std::string& current) const {
     CaptionProgress p;
-    p.done = next_;
+    p.done = finished_;
     p.total = static_cast<int>(job_.images.size());
     p.elapsed_s = secondsSince(start_);
     p.current = current;
@@ -208,22 +209,9 @@ CaptionSummary FolderCaptioner::summary() const {
     return s;
 }
 
-std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const CaptionProgress&)>& on_start,
-                                                 const std::atomic<bool>* cancel) {
-    if (done())
-        return std::nullopt;
-    if (cancel && cancel->load()) {
-        summary_.cancelled = true;
-        return std::nullopt;
-    }
-    const auto item_start = std::chrono::steady_clock::now();
-    CaptionItem item;
-    item.index = next_;
-    item.path = job_.images[static_cast<std::size_t>(next_)];
+std::optional<FolderCaptioner::Pending> FolderCaptioner::prepare(CaptionItem& item) {
     const fs::path path(item.path);
     const std::string name = path.filename().string();
-    if (on_start)
-        on_start(progress(item.path));
     try {
         // An unchanged file the library knows: its caption, without reading the file.
         std::error_code ec;
@@ -240,87 +228,165 @@ std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const 
         if (kept) {
             item.status = ItemStatus::Kept;
             item.text = kept->text;
-        } else {
-            const std::string bytes = readAll(path, job_.max_file_bytes);
-            ImageRecord record;
-            record.path = item.path;
-            record.size = size;
-            record.mtime_ns = mtime;
-            record.sha256 = hub::sha256Bytes(bytes.data(), bytes.size());
-            const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
-            if (auto header = readImageHeader(data, bytes.size())) {
-                record.width = header->width;
-                record.height = header->height;
-            }
-            std::optional<CaptionRecord> same = job_.redo ? std::nullopt
-                                                         : db_.captionByContent(record.sha256, job_.model, job_.promptKey());
-            if (same) {
-                record = db_.upsertImage(record);
-                if (same->image_id != record.id)
-                    db_.putCaption(record.id, job_.model, job_.promptKey(), same->text);
-                item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
-                item.text = same->text;
-                if (item.status == ItemStatus::Reused)
-                    item.message = "same content as " + same->image_path;
-            } else {
-                ImageDecodeOptions decode;
-                decode.max_pixels = job_.max_pixels;
-                std::shared_ptr<const RgbImage> image;
-                try {
-                    image = std::make_shared<const RgbImage>(decodeImageBytes(data, bytes.size(), name, decode));
-                } catch (const Error& e) {
-                    throw FileProblem(e.what());
-                }
-                record.width = image->width;
-                record.height = image->height;
-                Request request;
-                request.images = {image};
-                request.image_keys = {"sha256:" + record.sha256};
-                request.image_options = job_.image_options;
-                request.generation = job_.generation;
-                request.conversation.push_back({Role::User,
-                                                {{ContentPart::Kind::Image, {}},
-                                                 {ContentPart::Kind::Text, fillPrompt(job_.prompt, item.path)}}});
-                const GenerationResult result = engine_.generate(request, {}, cancel);
-                if (result.stop == StopReason::Cancelled) {
-                    item.status = ItemStatus::Stopped;
-                    summary_.cancelled = true;
-                } else if (result.stop == StopReason::Error) {
-                    item.status = ItemStatus::Skipped;
-                    item.message = name + ": " + result.error;
-                    ++failures_in_a_row_;
-                } else {
-                    item.text = captionText(job_.generation.answer_start + result.text, reasons_first_);
-                    record = db_.upsertImage(record);
-                    db_.putCaption(record.id, job_.model, job_.promptKey(), item.text);
-                    item.status = ItemStatus::Captioned;
-                    failures_in_a_row_ = 0;
-                }
-            }
+            return std::nullopt;
         }
+        const std::string bytes = readAll(path, job_.max_file_bytes);
+        ImageRecord record;
+        record.path = item.path;
+        record.size = size;
+        record.mtime_ns = mtime;
+        record.sha256 = hub::sha256Bytes(bytes.data(), bytes.size());
+        const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data());
+        if (auto header = readImageHeader(data, bytes.size())) {
+            record.width = header->width;
+            record.height = header->height;
+        }
+        std::optional<CaptionRecord> same =
+            job_.redo ? std::nullopt : db_.captionByContent(record.sha256, job_.model, job_.promptKey());
+        if (same) {
+            record = db_.upsertImage(record);
+            if (same->image_id != record.id)
+                db_.putCaption(record.id, job_.model, job_.promptKey(), same->text);
+            item.status = same->image_id == record.id ? ItemStatus::Kept : ItemStatus::Reused;
+            item.text = same->text;
+            if (item.status == ItemStatus::Reused)
+                item.message = "same content as " + same->image_path;
+            return std::nullopt;
+        }
+        ImageDecodeOptions decode;
+        decode.max_pixels = job_.max_pixels;
+        std::shared_ptr<const RgbImage> image;
+        try {
+            image = std::make_shared<const RgbImage>(decodeImageBytes(data, bytes.size(), name, decode));
+        } catch (const Error& e) {
+            throw FileProblem(e.what());
+        }
+        record.width = image->width;
+        record.height = image->height;
+        Pending pending;
+        pending.record = record;
+        Request& request = pending.request;
+        request.images = {image};
+        request.image_keys = {"sha256:" + record.sha256};
+        request.image_options = job_.image_options;
+        request.generation = job_.generation;
+        request.conversation.push_back({Role::User,
+                                        {{ContentPart::Kind::Image, {}},
+                                         {ContentPart::Kind::Text, fillPrompt(job_.prompt, item.path)}}});
+        return pending;
     } catch (const FileProblem& e) {
         item.status = ItemStatus::Skipped;
         item.message = name + ": " + e.what();
         // A message from the decoder names the file already.
         if (std::string(e.what()).rfind(name, 0) == 0)
             item.message = e.what();
+        return std::nullopt;
     }
-    item.seconds = secondsSince(item_start);
-    switch (item.status) {
-    case ItemStatus::Captioned:
-        ++summary_.captioned;
-        captioning_s_ += item.seconds;
-        break;
-    case ItemStatus::Kept: ++summary_.kept; break;
-    case ItemStatus::Reused: ++summary_.reused; break;
-    case ItemStatus::Skipped: ++summary_.skipped; break;
-    case ItemStatus::Stopped: return item;  // not done: a later run takes it again
+}
+
+void FolderCaptioner::keep(CaptionItem& item, Pending& pending, const GenerationResult& result) {
+    if (result.stop == StopReason::Cancelled) {
+        item.status = ItemStatus::Stopped;
+        summary_.cancelled = true;
+    } else if (result.stop == StopReason::Error) {
+        item.status = ItemStatus::Skipped;
+        item.message = fs::path(item.path).filename().string() + ": " + result.error;
+    } else {
+        item.text = captionText(job_.generation.answer_start + result.text, reasons_first_);
+        pending.record = db_.upsertImage(pending.record);
+        db_.putCaption(pending.record.id, job_.model, job_.promptKey(), item.text);
+        item.status = ItemStatus::Captioned;
     }
-    ++next_;
-    if (job_.max_engine_failures_in_a_row > 0 && failures_in_a_row_ >= job_.max_engine_failures_in_a_row)
-        summary_.stopped_because = "the last " + std::to_string(failures_in_a_row_) +
-                                   " images all failed in the model: " + item.message;
+}
+
+std::optional<CaptionItem> FolderCaptioner::next(const std::function<void(const CaptionProgress&)>& on_start,
+                                                 const std::atomic<bool>* cancel) {
+    if (ready_.empty() && !done()) {
+        if (cancel && cancel->load())
+            summary_.cancelled = true;
+        else
+            captionSome(on_start, cancel);
+    }
+    if (ready_.empty())
+        return std::nullopt;
+    CaptionItem item = std::move(ready_.front());
+    ready_.pop_front();
     return item;
+}
+
+void FolderCaptioner::captionSome(const std::function<void(const CaptionProgress&)>& on_start,
+                                  const std::atomic<bool>* cancel) {
+    if (on_start)
+        on_start(progress(job_.images[static_cast<std::size_t>(next_)]));
+    // The images from next_ on, in order, until `batch_size` of them need the model: those the
+    // library has, copies and broken files are settled on the way. A first image settled so
+    // is a step of its own (the step is quick, and each image is announced as it starts).
+    std::vector<CaptionItem> items;
+    std::vector<Pending> pending;
+    std::vector<std::size_t> pending_item;  // pending[k] is items[pending_item[k]]
+    const std::size_t batch = static_cast<std::size_t>(std::max(job_.batch_size, 1));
+    const std::size_t looked_at = batch * 4 + 16;  // so a step over many kept images stays short
+    while (next_ < static_cast<int>(job_.images.size()) && pending.size() < batch && items.size() < looked_at) {
+        if (!items.empty() && (pending.empty() || (cancel && cancel->load())))
+            break;
+        const auto item_start = std::chrono::steady_clock::now();
+        CaptionItem item;
+        item.index = next_;
+        item.path = job_.images[static_cast<std::size_t>(next_)];
+        ++next_;
+        if (auto p = prepare(item)) {
+            pending.push_back(std::move(*p));
+            pending_item.push_back(items.size());
+        }
+        item.seconds = secondsSince(item_start);
+        items.push_back(std::move(item));
+    }
+    // Their captions, together; each kept in the library as soon as it is made.
+    if (!pending.empty()) {
+        const auto model_start = std::chrono::steady_clock::now();
+        std::vector<Request> requests;
+        for (auto& p : pending)
+            requests.push_back(std::move(p.request));
+        auto kept = [&](std::size_t k, const GenerationResult& result) {
+            keep(items[pending_item[k]], pending[k], result);
+        };
+        if (requests.size() == 1)
+            kept(0, engine_.generate(requests.front(), {}, cancel));
+        else
+            engine_.generateBatch(requests, kept, cancel);
+        // The model's time shared among the images it captioned.
+        const double each = secondsSince(model_start) / static_cast<double>(pending.size());
+        for (std::size_t k : pending_item)
+            items[k].seconds += each;
+    }
+    std::vector<bool> asked_model(items.size(), false);
+    for (std::size_t k : pending_item)
+        asked_model[k] = true;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        CaptionItem& item = items[i];
+        switch (item.status) {
+        case ItemStatus::Captioned:
+            ++summary_.captioned;
+            captioning_s_ += item.seconds;
+            failures_in_a_row_ = 0;
+            break;
+        case ItemStatus::Kept: ++summary_.kept; break;
+        case ItemStatus::Reused: ++summary_.reused; break;
+        case ItemStatus::Skipped:
+            ++summary_.skipped;
+            if (asked_model[i])  // a failure in the model, not in the file
+                ++failures_in_a_row_;
+            break;
+        case ItemStatus::Stopped: break;  // not done: a later run takes it again
+        }
+        if (item.status != ItemStatus::Stopped)
+            ++finished_;
+        if (job_.max_engine_failures_in_a_row > 0 && failures_in_a_row_ >= job_.max_engine_failures_in_a_row &&
+            summary_.stopped_because.empty())
+            summary_.stopped_because = "the last " + std::to_string(failures_in_a_row_) +
+                                       " images all failed in the model: " + item.message;
+        ready_.push_back(std::move(item));
+    }
 }
 
 CaptionSummary captionImages(Engine& engine, LibraryDb& db, const CaptionJob& job,

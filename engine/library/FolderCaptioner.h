@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/library/LibraryDb.h"
 
 namespace vqa {
 class Engine;
@@ -51,6 +53,9 @@ struct CaptionJob {
     std::int64_t max_pixels = 50'000'000;         // a larger image is skipped
     std::int64_t max_file_bytes = 256ll << 20;    // a larger file is skipped
     bool redo = false;  // caption again the images that have a caption
+    // How many images are captioned together (Engine::generateBatch): more use the machine
+    // better, and a cancel or a crash then loses at most this many captions in progress.
+    int batch_size = 1;
     // Stop the run when this many images in a row fail in the engine (not in their own file):
     // a server that went away, a model that cannot answer.
     int max_engine_failures_in_a_row = 5;
@@ -92,17 +97,18 @@ struct CaptionSummary {
     double seconds = 0;
 };
 
-// A run, one image at a time: the window's engine thread takes a step, lets a question in
-// between, and takes the next (captionImages below is the plain loop).
+// A run, a step at a time: the window's engine thread takes a step, lets a question in
+// between, and takes the next (captionImages below is the plain loop). A step captions up
+// to job.batch_size images together and hands them out one by one.
 class FolderCaptioner {
   public:
     // `engine` (loaded or connected) and `db` must outlive the captioner.
     FolderCaptioner(Engine& engine, LibraryDb& db, CaptionJob job);
 
-    // Captions the next image (on_start is called first, with the progress) and returns what
-    // came of it, once its caption is safely in the library; nullopt when the run is over
-    // (all done, cancelled, or stopped by engine failures). An image stopped by `cancel`
-    // comes back as Stopped, and the run is over.
+    // What came of the next image, once its caption is safely in the library; nullopt when
+    // the run is over (all done, cancelled, or stopped by engine failures). When no image is
+    // ready, captions the next ones first (on_start is called before, with the progress).
+    // Images stopped by `cancel` come back as Stopped, and the run is over.
     std::optional<CaptionItem> next(const std::function<void(const CaptionProgress&)>& on_start = {},
                                     const std::atomic<bool>* cancel = nullptr);
     bool done() const;
@@ -111,12 +117,27 @@ class FolderCaptioner {
     const CaptionJob& job() const { return job_; }
 
   private:
+    // An image that needs the model: its request and what the library will keep of it.
+    struct Pending {
+        Request request;
+        ImageRecord record;
+    };
+    // Settles `item` without the model when it can (kept, a copy, a file that cannot be
+    // read: its status and text set); otherwise the request for it.
+    std::optional<Pending> prepare(CaptionItem& item);
+    // Keeps the model's answer for `item` in the library, or says why not.
+    void keep(CaptionItem& item, Pending& pending, const GenerationResult& result);
+    // The next images, up to job.batch_size of them captioned together, into ready_.
+    void captionSome(const std::function<void(const CaptionProgress&)>& on_start, const std::atomic<bool>* cancel);
+
     Engine& engine_;
     LibraryDb& db_;
     CaptionJob job_;
     std::chrono::steady_clock::time_point start_;
     bool reasons_first_;
-    int next_ = 0;
+    int next_ = 0;      // the next image to look at
+    int finished_ = 0;  // images settled (not Stopped)
+    std::deque<CaptionItem> ready_;  // settled, not yet handed out
     double captioning_s_ = 0;  // time spent on images captioned now: the pace for what is left
     int failures_in_a_row_ = 0;
     CaptionSummary summary_;

@@ -244,6 +244,43 @@ TEST_F(FolderCaptionerTest, CancelsBetweenImagesAndDuringOne) {
     EXPECT_EQ(summary.captioned, 2);
 }
 
+TEST_F(FolderCaptionerTest, CaptionsInBatchesWhatOneByOneCaptions) {
+    load();
+    const fs::path folder = makeFolder();
+    for (int i = 4; i < 9; ++i)
+        writeBytes(folder / ("q" + std::to_string(i) + ".png"), png(20 + i, 18, i + 3));
+    CaptionJob j = job(folder);
+    LibraryDb one_by_one((dir_ / "one.db").string());
+    std::vector<CaptionItem> alone;
+    captionImages(engine_, one_by_one, j, [&](const CaptionItem& i) { alone.push_back(i); });
+
+    j.batch_size = 3;
+    LibraryDb batched((dir_ / "batched.db").string());
+    std::vector<CaptionItem> together;
+    int starts = 0;
+    const auto summary = captionImages(
+        engine_, batched, j,
+        [&](const CaptionItem& i) {
+            together.push_back(i);
+            // Handed out once it is kept.
+            if (i.status == ItemStatus::Captioned) {
+                EXPECT_TRUE(batched.caption(batched.image(i.path)->id, j.model, j.prompt)) << i.path;
+            }
+        },
+        [&](const CaptionProgress& p) { starts += !p.current.empty(); });
+    EXPECT_EQ(summary.captioned, 9);
+    EXPECT_EQ(summary.reused, 1);
+    EXPECT_EQ(summary.skipped, 2);
+    ASSERT_EQ(together.size(), alone.size());
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+        EXPECT_EQ(together[i].index, static_cast<int>(i)) << "in the images' order";
+        EXPECT_EQ(together[i].status, alone[i].status) << alone[i].path;
+        EXPECT_EQ(together[i].text, alone[i].text) << alone[i].path;
+    }
+    // Sorted: broken, huge (a step each), p0 p1 q4, q5 q6 q7, q8 + copy + p2, p3.
+    EXPECT_LT(starts, 9) << "images captioned together start together";
+}
+
 TEST_F(FolderCaptionerTest, StopsWhenTheEngineKeepsFailing) {
     const fs::path folder = makeFolder();
     LibraryDb db((dir_ / "library.db").string());
