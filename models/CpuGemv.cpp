@@ -98,6 +98,58 @@ rowsBf16(const std::uint16_t* w, const std::uint16_t* x, float* y, std::int64_t 
 #undef loadTail
 }
 
+// Rows [begin, end) of Y = X W^T for M input rows at once (M <= 4; x row j at x + j k, output
+// row j at y + j n): each weight row is read once for all M inputs, which is what makes
+// several sequences decoded together cheaper than each alone. Four weight rows at a time,
+// 4 M float32 accumulators.
+template <int M>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void
+rowsBf16Multi(const std::uint16_t* w, const std::uint16_t* x, float* y, std::int64_t begin,
+              std::int64_t end, std::int64_t k, std::int64_t n) {
+    const std::int64_t full = k / 32 * 32;
+    const auto tail = static_cast<__mmask32>(k - full ? (1ull << (k - full)) - 1 : 0);
+#define load(p) ((__m512bh)_mm512_loadu_si512(p))
+#define loadTail(p) ((__m512bh)_mm512_maskz_loadu_epi16(tail, (p)))
+    std::int64_t r = begin;
+    for (; r + 4 <= end; r += 4) {
+        const std::uint16_t* w0 = w + r * k;
+        const std::uint16_t *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m512 a[4][M];
+        for (int q = 0; q < 4; ++q)
+            for (int j = 0; j < M; ++j)
+                a[q][j] = _mm512_setzero_ps();
+        for (std::int64_t i = 0; i < full; i += 32) {
+            prefetchAhead(w0 + i, w1 + i, w2 + i, w3 + i);
+            const __m512bh v0 = load(w0 + i), v1 = load(w1 + i), v2 = load(w2 + i), v3 = load(w3 + i);
+            for (int j = 0; j < M; ++j) {
+                const __m512bh xv = load(x + j * k + i);
+                a[0][j] = _mm512_dpbf16_ps(a[0][j], v0, xv);
+                a[1][j] = _mm512_dpbf16_ps(a[1][j], v1, xv);
+                a[2][j] = _mm512_dpbf16_ps(a[2][j], v2, xv);
+                a[3][j] = _mm512_dpbf16_ps(a[3][j], v3, xv);
+            }
+        }
+        if (tail) {
+            const __m512bh v0 = loadTail(w0 + full), v1 = loadTail(w1 + full), v2 = loadTail(w2 + full),
+                           v3 = loadTail(w3 + full);
+            for (int j = 0; j < M; ++j) {
+                const __m512bh xv = loadTail(x + j * k + full);
+                a[0][j] = _mm512_dpbf16_ps(a[0][j], v0, xv);
+                a[1][j] = _mm512_dpbf16_ps(a[1][j], v1, xv);
+                a[2][j] = _mm512_dpbf16_ps(a[2][j], v2, xv);
+                a[3][j] = _mm512_dpbf16_ps(a[3][j], v3, xv);
+            }
+        }
+        for (int j = 0; j < M; ++j)
+            for (int q = 0; q < 4; ++q)
+                y[j * n + r + q] = _mm512_reduce_add_ps(a[q][j]);
+    }
+    for (int j = 0; j < M; ++j) // the last rows, fewer than four
+        rowsBf16(w, x + j * k, y + j * n, r, end, k);
+#undef load
+#undef loadTail
+}
+
 // The same for float32 with fused multiply-adds.
 __attribute__((target("avx512f"))) void rowsF32(const float* w, const float* x, float* y,
                                                 std::int64_t begin, std::int64_t end,
@@ -227,11 +279,12 @@ torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& wei
 
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {
     if (!x.defined() || !weight.defined() || !x.device().is_cpu() || !weight.device().is_cpu() ||
-        weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) ||
-        x.numel() != weight.size(1) || x.scalar_type() != weight.scalar_type() ||
-        x.requires_grad() || weight.requires_grad())
+        weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) || weight.size(1) == 0 ||
+        x.scalar_type() != weight.scalar_type() || x.requires_grad() || weight.requires_grad())
         return false;
-    return cpuGemvSupports(x.scalar_type());
+    const std::int64_t rows = x.numel() / weight.size(1);
+    const bool one = rows == 1, few = rows > 1 && rows <= kCpuGemvMaxRows && x.scalar_type() == torch::kBFloat16;
+    return (one || few) && cpuGemvSupports(x.scalar_type());
 }
 
 bool cpuGemvSupports(torch::ScalarType dtype) {
@@ -276,14 +329,40 @@ void cpuGemvInto(const torch::Tensor& weight, const void* x, float* y) {
 #endif
 }
 
+void cpuGemmFewInto(const torch::Tensor& weight, const std::uint16_t* x, std::int64_t m, float* y) {
+#ifdef VQA_X86_GEMV
+    const std::int64_t n = weight.size(0), k = weight.size(1);
+    const auto* w = static_cast<const std::uint16_t*>(weight.data_ptr());
+    const std::int64_t grain = std::max<std::int64_t>(16, (std::int64_t(1) << 16) / k) / 4 * 4;
+    at::parallel_for(0, n, grain, [&](std::int64_t b, std::int64_t e) {
+        // Inputs four at a time: a second group finds the same weight rows in the cache.
+        for (std::int64_t j = 0; j < m; j += 4) {
+            const std::uint16_t* xj = x + j * k;
+            float* yj = y + j * n;
+            switch (std::min<std::int64_t>(4, m - j)) {
+            case 1: rowsBf16(w, xj, yj, b, e, k); break;
+            case 2: rowsBf16Multi<2>(w, xj, yj, b, e, k, n); break;
+            case 3: rowsBf16Multi<3>(w, xj, yj, b, e, k, n); break;
+            default: rowsBf16Multi<4>(w, xj, yj, b, e, k, n); break;
+            }
+        }
+    });
+#else
+    (void)weight, (void)x, (void)m, (void)y;
+#endif
+}
+
 torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight,
                       const torch::Tensor& bias) {
 #ifdef VQA_X86_GEMV
     auto xc = x.contiguous();
     auto wc = weight.contiguous();
-    const std::int64_t rows = weight.size(0);
-    auto y = torch::empty({rows}, x.options().dtype(torch::kFloat32));
-    cpuGemvInto(wc, xc.data_ptr(), y.data_ptr<float>());
+    const std::int64_t rows = weight.size(0), m = x.numel() / weight.size(1);
+    auto y = torch::empty({m, rows}, x.options().dtype(torch::kFloat32));
+    if (m == 1)
+        cpuGemvInto(wc, xc.data_ptr(), y.data_ptr<float>());
+    else
+        cpuGemmFewInto(wc, static_cast<const std::uint16_t*>(xc.data_ptr()), m, y.data_ptr<float>());
     if (bias.defined())
         y.add_(bias.to(torch::kFloat32));
     auto sizes = x.sizes().vec();

@@ -11,13 +11,19 @@
 namespace vqa::models {
 
 // True when cpuGemv() handles x times weight^T: x on the CPU with one row of weight.size(1)
-// elements (any leading shape), both float32 or both bfloat16, weight 2-D, no autograd, and
-// the CPU has the instructions for that dtype.
+// elements (any leading shape), or in bfloat16 up to kCpuGemvMaxRows rows (several sequences
+// decoded together), both float32 or both bfloat16, weight 2-D, no autograd, and the CPU has
+// the instructions for that dtype.
+constexpr std::int64_t kCpuGemvMaxRows = 8;
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight);
 
 // y = x weight^T (+ bias), shaped like x with the last dimension weight.size(0), in x's dtype.
 // Accumulates in float32; bfloat16 results are rounded once at the end, as at::linear does.
+// Several rows read each weight row once for all of them.
 torch::Tensor cpuGemv(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+// The several-row product on raw memory: y [m, weight.size(0)] (float32) = x [m, k] (bfloat16)
+// times weight^T (bfloat16, contiguous), split over the intra-op threads.
+void cpuGemmFewInto(const torch::Tensor& weight, const std::uint16_t* x, std::int64_t m, float* y);
 
 // The same loops on raw memory, for callers that keep their own buffers (the one-token
 // decode step). cpuGemvSupports(dtype): this CPU has the instructions for float32 or
