@@ -928,6 +928,66 @@ std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
     return {prompt.ids.begin(), prompt.ids.end()};
 }
 
+std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
+                                                      const std::vector<std::int32_t>& answer_ids,
+                                                      const std::atomic<bool>* cancel) {
+    std::lock_guard lock(impl_->mutex);
+    Impl& impl = *impl_;
+    impl.requireLocal("scoring an answer");
+    if (answer_ids.empty())
+        return std::vector<float>{};
+    torch::InferenceMode inference;
+    auto& net = impl.model->runtime->model();
+    // The encodings made only for this pass are forgotten after it: an occlusion sweep makes
+    // dozens, which would push the conversation's own image out of the cache.
+    std::vector<std::string> made_here;
+    for (const auto& key : imageCacheKeys(*impl.model->runtime, request))
+        if (!impl.images.count(key))
+            made_here.push_back(key);
+    struct Forget {
+        Impl& impl;
+        const std::vector<std::string>& keys;
+        ~Forget() {
+            for (const auto& key : keys)
+                impl.images.erase(key);
+        }
+    } forget{impl, made_here};
+    models::InterruptScope interrupt([cancel] {
+        if (cancel && cancel->load())
+            throw Cancelled{};
+    });
+    try {
+        Timings timings;
+        const Prompt prompt = impl.buildPrompt(request, timings, cancel, {});
+        const auto t = static_cast<std::int64_t>(prompt.ids.size());
+        const auto n = static_cast<std::int64_t>(answer_ids.size());
+        if (t + n > impl.model->runtime->contextLength())
+            throw Error("the prompt and the answer are " + std::to_string(t + n) + " tokens, more than the model's context of " +
+                        std::to_string(impl.model->runtime->contextLength()));
+        models::KvCache cache = net.newCache(t + n);
+        const models::LayerAdditions layer_additions = impl.additions(prompt, 0);
+        // The logits after the prompt predict the answer's first token; the answer's tokens but
+        // the last, read after it, predict the rest.
+        std::vector<torch::Tensor> logits{net.forward(impl.embed(prompt, 0), cache, /*all_logits=*/false, nullptr,
+                                                      prompt.ropePositionsFrom(0), &layer_additions)};
+        const std::int64_t vocab = logits.front().size(-1);
+        std::vector<std::int64_t> ids(answer_ids.begin(), answer_ids.end());
+        for (auto id : ids)
+            if (id < 0 || id >= vocab)
+                throw Error("answer token id " + std::to_string(id) + " is outside the model's vocabulary of " +
+                            std::to_string(vocab));
+        if (n > 1) {
+            auto before_last = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end() - 1), torch::kInt64);
+            logits.push_back(net.forward(net.embedTokens(before_last.to(net.device())), cache, /*all_logits=*/true));
+        }
+        auto log_probs = torch::log_softmax(torch::cat(logits, 0).to(torch::kCPU, torch::kFloat32), -1);
+        auto picked = log_probs.gather(1, torch::tensor(ids, torch::kInt64).unsqueeze(1)).reshape({-1}).contiguous();
+        return std::vector<float>(picked.data_ptr<float>(), picked.data_ptr<float>() + n);
+    } catch (const Cancelled&) {
+        return std::nullopt;
+    }
+}
+
 std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab) {
     std::lock_guard lock(impl_->mutex);
     impl_->requireLocal("scoring logits");

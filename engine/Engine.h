@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,16 @@ public:
     // one precision with another (`vqa logits`, tests/bench/run_bench.py). Throws vqa::Error
     // without a model, or for an empty sequence or an id outside the vocabulary.
     std::vector<float> sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab);
+
+    // The log-probability (natural log, float32) of each token of `answer_ids` given the
+    // request's prompt and the answer's tokens before it: teacher forcing, one pass over the
+    // prompt and one over the answer. What explanations compare: the same answer scored with
+    // the image made neutral, occluded, or left out (explain/ImageReliance.h). Images encoded
+    // only for this are not kept, and the conversation's cached prefix is left alone.
+    // Nullopt when `cancel` was set (checked between layers); throws vqa::Error without a
+    // local model, for an id outside the vocabulary, or a sequence longer than the context.
+    std::optional<std::vector<float>> scoreAnswer(const Request& request, const std::vector<std::int32_t>& answer_ids,
+                                                  const std::atomic<bool>* cancel = nullptr);
 
     // The token ids of the prompt generate() would run for this request (image tokens
     // expanded), for inspection and tests.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Engine.h"
+#include "engine/explain/ImageReliance.h"
 #include "engine/io/SafetensorsFile.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
@@ -187,6 +188,46 @@ TEST_P(EngineParity, ImagesPreparedAheadGiveTheSameAnswerWithoutEncoding) {
     EXPECT_FALSE(empty.prepareImage(request_.images[0], "a"));
     EXPECT_FALSE(engine_.prepareImage(std::make_shared<const RgbImage>(), "blank"));
     EXPECT_FALSE(engine_.prepareImage(nullptr, "none"));
+}
+
+// explain/ImageReliance: the answer's tokens scored by teacher forcing with the images, with
+// them made their mean colour, without them, and with a rectangle of the first greyed, each
+// as transformers scores them (tests/reference: answer_log_probs*).
+TEST_P(EngineParity, AnswerScoresWithAndWithoutTheImageAreTheReferences) {
+    const auto answer_ids = ids(*ref_, "generated");
+    auto expect = [&](const std::vector<float>& got, const std::string& name) {
+        const auto want = ref_->tensor(name).to(torch::kFloat32).contiguous();
+        ASSERT_EQ(static_cast<std::int64_t>(got.size()), want.numel()) << name;
+        for (std::size_t i = 0; i < got.size(); ++i)
+            EXPECT_NEAR(got[i], want[static_cast<std::int64_t>(i)].item<float>(), 1e-4) << name << ", token " << i;
+    };
+    EXPECT_TRUE(prepareAll());
+    const auto scored = engine_.scoreAnswer(request_, answer_ids);
+    ASSERT_TRUE(scored);
+    expect(*scored, "answer_log_probs");
+
+    const auto mean = imageReliance(engine_, request_, answer_ids, ImageAblation::MeanColour);
+    ASSERT_TRUE(mean);
+    expect(mean->original, "answer_log_probs");
+    expect(mean->changed, "answer_log_probs_mean_colour");
+    const auto none = imageReliance(engine_, request_, answer_ids, ImageAblation::NoImage);
+    ASSERT_TRUE(none);
+    expect(none->changed, "answer_log_probs_no_image");
+    const auto r = ref_->tensor("occlusion_rect").to(torch::kInt64).contiguous();
+    const PixelRect rect{static_cast<int>(r[0].item<std::int64_t>()), static_cast<int>(r[1].item<std::int64_t>()),
+                         static_cast<int>(r[2].item<std::int64_t>()), static_cast<int>(r[3].item<std::int64_t>())};
+    const auto occluded = occlusion(engine_, request_, answer_ids, 0, rect);
+    ASSERT_TRUE(occluded);
+    expect(occluded->changed, "answer_log_probs_occluded");
+    const auto difference = mean->difference();
+    ASSERT_EQ(difference.size(), answer_ids.size());
+    EXPECT_FLOAT_EQ(difference[3], mean->original[3] - mean->changed[3]);
+
+    // The images made for those passes were not kept: the conversation's own are still
+    // encoded, and its answer is what it was.
+    auto result = answer();
+    EXPECT_EQ(result.timings.encode_ms, 0.0);
+    EXPECT_EQ(result.token_ids, answer_ids);
 }
 
 TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {

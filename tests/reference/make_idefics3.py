@@ -36,7 +36,8 @@ from PIL import Image
 from safetensors.torch import save_file
 from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
 
-from reference_common import make_images
+from reference_common import (answer_log_probs, make_images, mean_colour_image, occluded_image,
+                              occlusion_rect)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
@@ -143,6 +144,24 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
         inputs3 = proc(text=text3, images=[list(images)], return_tensors="pt")
         ref["input_ids_started"] = inputs3["input_ids"][0].clone()
         ref["generated_started"] = greedy_generate(model, inputs3, 10).clone()
+        # The same answer, teacher-forced, with the images, with them made their mean colour,
+        # without them, and with a rectangle of the first greyed (explain/ImageReliance).
+        def scored(imgs, conversation):
+            text_ = proc.apply_chat_template(conversation, add_generation_prompt=True)
+            kw = proc(text=text_, images=[list(imgs)], return_tensors="pt") if imgs else \
+                proc(text=text_, return_tensors="pt")
+            prompt_ids = kw.pop("input_ids")[0]
+            full = torch.cat([prompt_ids, gen])[None]
+            kw["attention_mask"] = torch.ones_like(full)
+            with torch.no_grad():
+                return answer_log_probs(model(input_ids=full, **kw).logits[0], len(prompt_ids), gen)
+        no_image = [{"role": "user", "content": [c for c in content if c["type"] != "image"]}]
+        rect = occlusion_rect(images[0])
+        ref["answer_log_probs"] = scored(images, conv)
+        ref["answer_log_probs_mean_colour"] = scored([mean_colour_image(i) for i in images], conv)
+        ref["answer_log_probs_no_image"] = scored([], no_image)
+        ref["answer_log_probs_occluded"] = scored([occluded_image(images[0], rect)] + list(images[1:]), conv)
+        ref["occlusion_rect"] = torch.tensor(rect, dtype=torch.int64)
         json.dump({"turns": [content, [{"type": "text", "text": "And the colours?"}]], "answer": answer},
                   open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
 

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reference_common import write_qwen2_tokenizer
+from reference_common import (answer_log_probs, mean_colour_image, occluded_image, occlusion_rect,
+                              write_qwen2_tokenizer)
 
 # Token ids of the cases without a tokenizer (vocabulary 320).
 VISION_START, VISION_END, IMAGE, VIDEO = 300, 301, 302, 303
@@ -223,6 +224,28 @@ class EngineCase:
         ref = {"input_ids": input_ids, "generated": gen, "input_ids_turn2": input_ids2,
                "generated_turn2": greedy(model, input_ids2), "attention_last": attention,
                "input_ids_started": input_ids3, "generated_started": greedy(model, input_ids3, 10)}
+        # The same answer, teacher-forced, with the images, with them made their mean colour,
+        # without them, and with a rectangle of the first greyed (explain/ImageReliance).
+        def scored(prompt, imgs):
+            full = torch.cat([prompt, gen])
+            kw = {}
+            if imgs:
+                kw = {"pixel_values": ip(images=imgs, return_tensors="pt")["pixel_values"].float(),
+                      "image_grid_thw": self.grids}
+            with torch.no_grad():
+                out = model(input_ids=full[None], mm_token_type_ids=(full == ids["image_token_id"]).int()[None],
+                            attention_mask=torch.ones_like(full)[None], **kw)
+            return answer_log_probs(out.logits[0], len(prompt), gen)
+        text_only = [{"role": "user", "content": [c for c in self.CONTENT if c["type"] != "image"]}]
+        no_image_ids = torch.tensor(self.tok(self.tok.apply_chat_template(text_only, tokenize=False,
+                                                                          add_generation_prompt=True),
+                                             add_special_tokens=False)["input_ids"])
+        rect = occlusion_rect(pictures[0])
+        ref["answer_log_probs"] = scored(input_ids, pictures)
+        ref["answer_log_probs_mean_colour"] = scored(input_ids, [mean_colour_image(p) for p in pictures])
+        ref["answer_log_probs_no_image"] = scored(no_image_ids, [])
+        ref["answer_log_probs_occluded"] = scored(input_ids, [occluded_image(pictures[0], rect)] + pictures[1:])
+        ref["occlusion_rect"] = torch.tensor(rect, dtype=torch.int64)
         save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(self.dir, "reference.safetensors"))
         json.dump({"family": family, "images": 2, "turns": [self.CONTENT, self.FOLLOW_UP], "answer": answer},
                   open(os.path.join(self.dir, "conversation.json"), "w"), indent=1)

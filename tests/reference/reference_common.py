@@ -199,3 +199,44 @@ def write_qwen2_tokenizer(folder, variant="qwen2-vl", vocab_size=1000):
     with open(os.path.join(folder, "chat_template.json"), "w", encoding="utf-8") as f:
         json.dump({"chat_template": template}, f, indent=2, ensure_ascii=False)
     return ids
+
+
+# What explanations compare an answer with (engine/explain/ImageReliance): the image made its
+# mean colour, or a rectangle of it greyed, scored by teacher forcing.
+OCCLUSION_GREY = 128
+
+
+def mean_colour_image(im):
+    """Every pixel the image's mean colour, per channel, rounded half up."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(im.convert("RGB"), dtype=np.float64).reshape(-1, 3)
+    mean = np.floor(a.mean(0) + 0.5).astype(np.uint8)
+    return Image.new("RGB", im.size, tuple(int(v) for v in mean))
+
+
+def occluded_image(im, rect):
+    """The image with rect = (x, y, w, h) filled with mid grey."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.array(im.convert("RGB"))
+    x, y, w, h = rect
+    a[y:y + h, x:x + w] = OCCLUSION_GREY
+    return Image.fromarray(a)
+
+
+def occlusion_rect(im):
+    """The rectangle the reference occludes: the middle of the image, a third of each side."""
+    w, h = im.size
+    return (w // 3, h // 3, max(1, w // 3), max(1, h // 3))
+
+
+def answer_log_probs(logits, prompt_len, answer):
+    """log p(answer[i] | prompt, answer[:i]) from the logits [T + n, vocab] of one pass over the
+    prompt and the answer."""
+    import torch
+
+    rows = logits[prompt_len - 1:prompt_len - 1 + len(answer)].float()
+    return torch.log_softmax(rows, -1).gather(1, answer.long()[:, None])[:, 0].contiguous()
