@@ -1,10 +1,15 @@
 // `vqa explain`: answer a question and show where the model looked, as heatmap PNGs per
 // word and for the whole answer (with the boxes the answer names drawn over it), plus a JSON
-// file with the tokens, their raw grids and the boxes.
+// file with the tokens, their raw grids and the boxes. On request, what the answer depended
+// on (explain/ImageReliance): each word's reliance on the image, the words an occluded
+// rectangle changed, and an occlusion map.
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <tuple>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -12,8 +17,11 @@
 #include "app/cli/Command.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
+#include "app/cli/StopOnSignal.h"
+#include "engine/explain/BarChart.h"
 #include "engine/explain/Grounding.h"
 #include "engine/explain/Heatmap.h"
+#include "engine/explain/ImageReliance.h"
 
 namespace vqa::cli {
 namespace {
@@ -27,8 +35,49 @@ struct ExplainOptions {
     float contour = 10.0f;
     std::string layers; // "A:B", inclusive, 0-based; empty: the default range
     int head = -1;
-    bool head_max = false, relevancy = false;
+    bool head_max = false, relevancy = false, ignore_eos = false;
+    std::string reliance;  // "", "mean" or "none"
+    std::string occlude;   // "X,Y,W,H" in image pixels
+    int occlusion_map = 0; // grid cells a side; 0: none
 };
+
+PixelRect parseRect(const std::string& text) {
+    PixelRect r;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "%d,%d,%d,%d%c", &r.x, &r.y, &r.width, &r.height, &tail) != 4 || r.empty())
+        throw Error("--occlude wants X,Y,WIDTH,HEIGHT in the image's pixels (width and height above 0), not \"" +
+                    text + "\"");
+    return r;
+}
+
+// Per word, the sum of its tokens' values (a word's log-probability is its tokens' sum).
+std::vector<float> perWord(const std::vector<float>& tokens, const std::vector<std::pair<int, int>>& spans) {
+    std::vector<float> words;
+    for (auto [first, last] : spans) {
+        double sum = 0;
+        for (int t = first; t < last && t < static_cast<int>(tokens.size()); ++t)
+            sum += tokens[static_cast<std::size_t>(t)];
+        words.push_back(static_cast<float>(sum));
+    }
+    return words;
+}
+
+nlohmann::json scoresJson(const TokenScores& scores) {
+    nlohmann::json tokens = nlohmann::json::array();
+    const auto difference = scores.difference();
+    for (std::size_t i = 0; i < difference.size(); ++i)
+        tokens.push_back({{"index", i},
+                          {"log_prob", scores.original[i]},
+                          {"log_prob_changed", scores.changed[i]},
+                          {"difference", difference[i]}});
+    return tokens;
+}
+
+// "\r" progress on a terminal, nothing otherwise.
+void sweepProgress(int done, int total) {
+    if (isatty(fileno(stderr)))
+        std::fprintf(stderr, "\rocclusion map: pass %d of %d", done, total);
+}
 
 // "A:B" -> {A, B}; a single "A" is the layer A alone.
 std::pair<int, int> parseLayerRange(const std::string& text) {
@@ -88,6 +137,7 @@ int run(const ExplainOptions& o) {
         request.image_keys = {o.image};
         request.image_options = o.images;
         request.generation.max_new_tokens = o.max_new_tokens;
+        request.generation.ignore_eos = o.ignore_eos;
         request.explain.capture_attention = true;
         if (!o.layers.empty())
             std::tie(request.explain.layer_begin, request.explain.layer_end) = parseLayerRange(o.layers);
@@ -96,6 +146,12 @@ int run(const ExplainOptions& o) {
         request.conversation.push_back(
             {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, o.question}}});
 
+        using Clock = std::chrono::steady_clock;
+        auto secondsSince = [](Clock::time_point t) {
+            return std::chrono::duration<double>(Clock::now() - t).count();
+        };
+        nlohmann::json seconds;  // what each part took, kept in explain.json
+        auto started = Clock::now();
         std::vector<std::string> texts;
         std::vector<std::int32_t> ids;
         std::vector<std::vector<HeatmapGrid>> grids;
@@ -113,6 +169,7 @@ int run(const ExplainOptions& o) {
         std::cout << "\n";
         if (result.stop == StopReason::Error)
             throw Error(result.error);
+        seconds["answer"] = secondsSince(started);
 
         fs::create_directories(o.out);
         std::ofstream(fs::path(o.out) / "answer.txt") << result.text << "\n";
@@ -160,6 +217,81 @@ int run(const ExplainOptions& o) {
             drawGroundingBoxes(answer, result.boxes);
             writePng(answer, (fs::path(o.out) / "answer.png").string());
         }
+        std::vector<std::string> words;
+        for (const auto& w : doc["words"])
+            words.push_back(w["text"].get<std::string>());
+        const auto spans = wordSpans(texts);
+        StopOnSignal stop_on_signal;  // Ctrl+C stops the passes below, keeping what is written
+        auto stopped = [] { return Error("stopped before the explanations were complete"); };
+        if (!o.reliance.empty()) {
+            // Two teacher-forced passes over the answer: as asked, and with the image neutral.
+            started = Clock::now();
+            const ImageAblation ablation = o.reliance == "none" ? ImageAblation::NoImage : ImageAblation::MeanColour;
+            const auto scores = imageReliance(engine, request, ids, ablation, &stopRequested());
+            if (!scores)
+                throw stopped();
+            const auto word_values = perWord(scores->difference(), spans);
+            doc["reliance"] = {{"method", std::string("log p(token | image) - log p(token | ") + ablationName(ablation) + ")"},
+                               {"tokens", scoresJson(*scores)}};
+            for (std::size_t w = 0; w < word_values.size(); ++w)
+                doc["words"][w]["reliance"] = word_values[w];
+            writePng(renderWordBars(words, word_values, "How much each word relied on the image (vs " +
+                                                            std::string(ablationName(ablation)) + ")",
+                                    "nats"),
+                     (fs::path(o.out) / "reliance.png").string());
+            seconds["reliance"] = secondsSince(started);
+        }
+        if (!o.occlude.empty()) {
+            started = Clock::now();
+            const PixelRect rect = clipRect(parseRect(o.occlude), image->width, image->height);
+            const auto scores = occlusion(engine, request, ids, 0, parseRect(o.occlude), &stopRequested());
+            if (!scores)
+                throw stopped();
+            const auto word_values = perWord(scores->difference(), spans);
+            doc["occlusion"] = {{"rect", {rect.x, rect.y, rect.width, rect.height}},
+                                {"fill", "grey " + std::to_string(kOcclusionGrey)},
+                                {"tokens", scoresJson(*scores)}};
+            for (std::size_t w = 0; w < word_values.size(); ++w)
+                doc["words"][w]["occlusion_drop"] = word_values[w];
+            writePng(renderWordBars(words, word_values, "How much hiding the rectangle lowered each word", "nats"),
+                     (fs::path(o.out) / "occlusion.png").string());
+            writePng(occludedImage(*image, rect), (fs::path(o.out) / "occluded-image.png").string());
+            // The words that fell most, on the terminal.
+            std::vector<std::size_t> order(word_values.size());
+            for (std::size_t w = 0; w < order.size(); ++w)
+                order[w] = w;
+            std::sort(order.begin(), order.end(), [&](auto a, auto b) { return word_values[a] > word_values[b]; });
+            std::cerr << "hiding " << rect.x << "," << rect.y << " " << rect.width << "x" << rect.height
+                      << " lowered most:";
+            for (std::size_t k = 0; k < std::min<std::size_t>(5, order.size()); ++k)
+                std::cerr << " \"" << words[order[k]] << "\" (" << word_values[order[k]] << ")";
+            std::cerr << "\n";
+            seconds["occlusion"] = secondsSince(started);
+        }
+        if (o.occlusion_map > 0) {
+            started = Clock::now();
+            const auto map = occlusionSweep(engine, request, ids, 0, o.occlusion_map, 0, static_cast<int>(ids.size()),
+                                            sweepProgress, &stopRequested());
+            if (isatty(fileno(stderr)))
+                std::fputs("\n", stderr);
+            if (!map)
+                throw stopped();
+            nlohmann::json cells = nlohmann::json::array();
+            for (const auto& c : map->cells)
+                cells.push_back({c.x, c.y, c.width, c.height});
+            doc["occlusion_map"] = {{"method", "fall in the answer's log-probability when each cell is greyed"},
+                                    {"fill", "grey " + std::to_string(kOcclusionGrey)},
+                                    {"rows", map->rows},
+                                    {"cols", map->cols},
+                                    {"answer_log_prob", map->original},
+                                    {"cells", cells},
+                                    {"drop", map->drop}};
+            auto heat = composeHeatmap({occlusionGrid(*map, *image)}, image->width, image->height,
+                                       HeatmapSource::Global, kHeatmapMaxSide);
+            writePng(renderHeatmap(*image, heat, render), (fs::path(o.out) / "occlusion-map.png").string());
+            seconds["occlusion_map"] = secondsSince(started);
+        }
+        doc["seconds"] = seconds;
         std::ofstream(fs::path(o.out) / "explain.json") << doc.dump(1) << "\n";
         std::cerr << "wrote " << n << " word heatmaps, answer.png and explain.json to " << o.out;
         if (!result.boxes.empty())
@@ -181,6 +313,7 @@ void setupExplain(CLI::App& app, int& exit_code) {
     cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
     addLoadFlags(cmd, o->load);
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
+    cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end of the answer (for timing)");
     cmd->add_option("--max-image-tokens", o->images.max_image_tokens, kMaxImageTokensHelp)
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--colormap", o->colormap, "turbo, viridis, jet or gray");
@@ -193,6 +326,17 @@ void setupExplain(CLI::App& app, int& exit_code) {
     cmd->add_flag("--head-max", o->head_max, "Max over heads instead of the mean");
     cmd->add_flag("--relevancy", o->relevancy,
                   "Also write gradient-weighted relevancy maps per word (slower: autograd per word)");
+    cmd->add_option("--reliance", o->reliance,
+                    "Also score how much each word relied on the image: against the image made its mean colour "
+                    "(mean) or the question without it (none); writes reliance.png")
+        ->check(CLI::IsMember({"mean", "none"}));
+    cmd->add_option("--occlude", o->occlude,
+                    "Also score the answer with the rectangle X,Y,W,H (image pixels) greyed: which words fell; "
+                    "writes occlusion.png and occluded-image.png");
+    cmd->add_option("--occlusion-map", o->occlusion_map,
+                    "Also grey each cell of an N x N grid in turn (N up to 16; N*N + 1 passes) and map how much the "
+                    "answer fell: occlusion-map.png")
+        ->check(CLI::Range(1, kMaxOcclusionGrid));
     cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

@@ -162,6 +162,31 @@ r = run("explain", "--model", model, scene_path, "x", "--layers", "5:9", "--out"
 check("explain refuses a layer range outside the model", r.returncode == 1 and "outside" in r.stderr,
       r.stdout + r.stderr)
 
+# What the answer depended on: reliance on the image, an occluded rectangle, an occlusion map
+# (the numbers themselves are checked against transformers in test_engine_parity.cpp).
+cf_dir = os.path.join(args.artifacts, "explain-counterfactual")
+r = run("explain", "--model", model, scene_path, "What is in the picture?", "--max-new-tokens", "4",
+        "--reliance", "mean", "--occlude", "120,150,140,150", "--occlusion-map", "3", "--out", cf_dir)
+ok = r.returncode == 0
+if ok:
+    doc = json.load(open(os.path.join(cf_dir, "explain.json")))
+    ok = all(os.path.exists(os.path.join(cf_dir, f)) for f in
+             ("reliance.png", "occlusion.png", "occluded-image.png", "occlusion-map.png"))
+    ok = ok and len(doc["reliance"]["tokens"]) == 4 and "mean colour" in doc["reliance"]["method"]
+    ok = ok and all("reliance" in w and "occlusion_drop" in w for w in doc["words"])
+    ok = ok and doc["occlusion"]["rect"] == [120, 150, 140, 150] and len(doc["occlusion_map"]["drop"]) == 9
+    t = doc["reliance"]["tokens"][0]
+    ok = ok and abs(t["log_prob"] - t["log_prob_changed"] - t["difference"]) < 1e-5
+    ok = ok and "lowered most" in r.stderr
+check("explain --reliance, --occlude and --occlusion-map write their scores and pictures", ok, r.stdout + r.stderr)
+r = run("explain", "--model", model, scene_path, "x", "--max-new-tokens", "2", "--occlude", "700,10,20,20",
+        "--out", cf_dir + "-bad")
+check("explain refuses a rectangle outside the image", r.returncode == 1 and "outside" in r.stderr,
+      r.stdout + r.stderr)
+r = run("explain", "--model", model, scene_path, "x", "--occlusion-map", "40", "--out", cf_dir + "-bad")
+check("explain refuses an occlusion grid over 16 cells a side", r.returncode != 0 and "16" in r.stderr,
+      r.stdout + r.stderr)
+
 # --avoid: a word of the answer, made one token, is never produced again.
 r = run("ask", "--model", model, image, "What is it?", "--json", "--ignore-eos", "--max-new-tokens", "8")
 before = json.loads(r.stdout) if r.returncode == 0 else {"token_ids": []}
