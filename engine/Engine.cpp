@@ -964,6 +964,7 @@ std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
         if (t + n > impl.model->runtime->contextLength())
             throw Error("the prompt and the answer are " + std::to_string(t + n) + " tokens, more than the model's context of " +
                         std::to_string(impl.model->runtime->contextLength()));
+        impl.enterStage("prefill", "scoring the answer");
         models::KvCache cache = net.newCache(t + n);
         const models::LayerAdditions layer_additions = impl.additions(prompt, 0);
         // The logits after the prompt predict the answer's first token; the answer's tokens but

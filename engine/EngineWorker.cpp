@@ -19,6 +19,8 @@ void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::GenerationResult>();
     qRegisterMetaType<vqa::ExplainParams>();
     qRegisterMetaType<vqa::TokenHeatmaps>();
+    qRegisterMetaType<vqa::CounterfactualCheck>();
+    qRegisterMetaType<vqa::CounterfactualResult>();
     qRegisterMetaType<std::vector<int>>();
     qRegisterMetaType<vqa::library::CaptionItem>();
     qRegisterMetaType<vqa::library::CaptionProgress>();
@@ -34,6 +36,44 @@ void EngineWorker::shutDown() {
     shutting_down_.store(true);
     cancel_.store(true);
     caption_cancel_.store(true);
+    counterfactual_cancel_.store(true);
+}
+
+void EngineWorker::cancelCounterfactual() {
+    counterfactual_cancelled_before_.store(counterfactual_posted_.load() + 1);
+    counterfactual_cancel_.store(true);
+}
+
+void EngineWorker::postCounterfactual(quint64 ticket, const vqa::Request& request,
+                                      const std::vector<std::int32_t>& answer_ids, const vqa::CounterfactualCheck& check) {
+    const std::uint64_t number = ++counterfactual_posted_;
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, request, answer_ids, check, number] {
+            if (shutting_down_.load())
+                return;
+            if (number < counterfactual_cancelled_before_.load()) {
+                emit counterfactualFailed(ticket, tr("stopped"));
+                return;
+            }
+            counterfactual_cancel_ = false;
+            busy_ = true;
+            try {
+                auto result = runCounterfactual(
+                    *engine_, request, answer_ids, check,
+                    [this, ticket](int done, int total) { emit counterfactualProgress(ticket, done, total); },
+                    &counterfactual_cancel_);
+                busy_ = false;
+                if (result)
+                    emit counterfactualReady(ticket, *result);
+                else
+                    emit counterfactualFailed(ticket, tr("stopped"));
+            } catch (const std::exception& e) {
+                busy_ = false;
+                emit counterfactualFailed(ticket, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
 }
 
 void EngineWorker::postCaptionImages(const vqa::library::CaptionJob& job, const QString& library_path) {

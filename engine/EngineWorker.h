@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/explain/ImageReliance.h"
 #include "engine/library/FolderCaptioner.h"
 
 namespace vqa {
@@ -48,6 +49,14 @@ public:
     void postRelevancy(quint64 ticket, const vqa::Request& request, const std::vector<std::int32_t>& answer_ids,
                        const std::vector<int>& indices);
 
+    // A counterfactual check of the answer `answer_ids` to `request` (explain/ImageReliance):
+    // counterfactualProgress(ticket, done, total) after each pass, then counterfactualReady,
+    // or counterfactualFailed (with "stopped" when cancelCounterfactual() stopped it).
+    void postCounterfactual(quint64 ticket, const vqa::Request& request, const std::vector<std::int32_t>& answer_ids,
+                            const vqa::CounterfactualCheck& check);
+    // Thread-safe: stop the running check (within a layer) and those queued.
+    void cancelCounterfactual();
+
     // Thread-safe, queued: encode this image now, ahead of a question about it (see
     // Engine::prepareImage). Only the latest of several posted in a row runs, and a later
     // post abandons one already encoding, so flipping through images does not queue
@@ -83,6 +92,9 @@ signals:
     void attentionRegridded(quint64 ticket, const vqa::TokenHeatmaps& per_token);
     void relevancyReady(quint64 ticket, const std::vector<int>& indices, const vqa::TokenHeatmaps& per_index);
     void explainFailed(quint64 ticket, const QString& message);
+    void counterfactualProgress(quint64 ticket, int done, int total);
+    void counterfactualReady(quint64 ticket, const vqa::CounterfactualResult& result);
+    void counterfactualFailed(quint64 ticket, const QString& message);
     void captionItem(const vqa::library::CaptionItem& item);
     void captionProgress(const vqa::library::CaptionProgress& progress);
     void captionPaused(int done);
@@ -104,6 +116,10 @@ private:
     bool caption_paused_ = false;
     bool caption_step_queued_ = false;
     std::atomic<bool> caption_cancel_{false};
+    // Checks posted before the last cancelCounterfactual() are not run.
+    std::atomic<std::uint64_t> counterfactual_posted_{0};
+    std::atomic<std::uint64_t> counterfactual_cancelled_before_{0};
+    std::atomic<bool> counterfactual_cancel_{false};
 };
 
 // Owns the worker thread: starts it, and on destruction cancels work and joins.
@@ -131,6 +147,8 @@ Q_DECLARE_METATYPE(vqa::TokenEvent)
 Q_DECLARE_METATYPE(vqa::GenerationResult)
 Q_DECLARE_METATYPE(vqa::ExplainParams)
 Q_DECLARE_METATYPE(vqa::TokenHeatmaps)
+Q_DECLARE_METATYPE(vqa::CounterfactualCheck)
+Q_DECLARE_METATYPE(vqa::CounterfactualResult)
 Q_DECLARE_METATYPE(vqa::library::CaptionItem)
 Q_DECLARE_METATYPE(vqa::library::CaptionProgress)
 Q_DECLARE_METATYPE(vqa::library::CaptionSummary)

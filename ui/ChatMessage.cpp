@@ -6,6 +6,13 @@
 
 namespace vqa::ui {
 
+float WordBars::word(std::pair<int, int> span) const {
+    double sum = 0;
+    for (int t = std::max(span.first, 0); t < span.second && t < int(tokens.size()); ++t)
+        sum += tokens[size_t(t)];
+    return float(sum);
+}
+
 bool ChatMessage::hasAttention() const {
     for (const auto& t : tokens)
         if (!t.attention.empty())

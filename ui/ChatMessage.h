@@ -20,6 +20,16 @@ struct TokenRecord {
     std::vector<HeatmapGrid> relevancy;  // computed on request (a clicked word)
 };
 
+// A value per token from a counterfactual check of an answer (engine/explain/ImageReliance),
+// drawn as a bar under each word: how much the word relied on the image, or how much it fell
+// when a region was hidden. A word's value is the sum of its tokens' (log-probabilities add).
+struct WordBars {
+    QString label;              // what the values are, for tooltips and the status line
+    std::vector<float> tokens;  // nats, one per token of the answer
+    bool empty() const { return tokens.empty(); }
+    float word(std::pair<int, int> span) const;
+};
+
 struct ChatMessage {
     Role role = Role::User;
     QString text;
@@ -31,6 +41,10 @@ struct ChatMessage {
     bool reasons_first = false;
     QString error;
     std::optional<Timings> timings;
+    WordBars bars;  // the last check scored on this answer; empty: none
+    // The answer's occlusion map (one grid over the whole image) and what it shows.
+    std::vector<HeatmapGrid> occlusion_map;
+    QString occlusion_caption;
     StopReason stop = StopReason::EndOfTurn;
 
     bool hasAttention() const;

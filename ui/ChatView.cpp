@@ -10,6 +10,7 @@
 #include <QUrlQuery>
 
 #include <algorithm>
+#include <cmath>
 
 namespace vqa::ui {
 namespace {
@@ -234,31 +235,65 @@ void ChatView::setHighlight(int message, int begin, int end) {
 
 // The highlighted word is an extra selection over the document, not a change to it: moving
 // the pointer over a long answer costs nothing like rendering it again.
+QTextCursor ChatView::wordCursor(int message, int begin, int end) const {
+    if (message < 0 || message >= int(token_pos_.size()) || !inSync())
+        return {};
+    const auto& pos = token_pos_[size_t(message)];
+    int start = -1, stop = -1;
+    for (int t = std::max(0, begin); t < end && t < int(pos.size()); ++t) {
+        if (pos[size_t(t)].first < 0)
+            continue;
+        start = start < 0 ? pos[size_t(t)].first : std::min(start, pos[size_t(t)].first);
+        stop = std::max(stop, pos[size_t(t)].second);
+    }
+    if (start < 0)
+        return {};
+    const int base = document()->rootFrame()->childFrames().at(message)->firstPosition();
+    QTextCursor c(document());
+    c.setPosition(base + start);
+    c.setPosition(base + stop, QTextCursor::KeepAnchor);
+    // Trim the white space a word's first token carries.
+    const QString selected = c.selectedText();
+    int lead = 0, trail = 0;
+    while (lead < selected.size() && selected.at(lead).isSpace())
+        ++lead;
+    while (trail < selected.size() - lead && selected.at(selected.size() - 1 - trail).isSpace())
+        ++trail;
+    c.setPosition(base + start + lead);
+    c.setPosition(base + stop - trail, QTextCursor::KeepAnchor);
+    return c;
+}
+
 void ChatView::updateHighlight() {
     QList<QTextEdit::ExtraSelection> selections;
-    if (hl_message_ >= 0 && hl_message_ < int(token_pos_.size()) && inSync()) {
-        const auto& pos = token_pos_[size_t(hl_message_)];
-        int start = -1, end = -1;
-        for (int t = std::max(0, hl_begin_); t < hl_end_ && t < int(pos.size()); ++t) {
-            if (pos[size_t(t)].first < 0)
+    // A bar under each word of an answer a check scored (ChatMessage::bars): orange where the
+    // word relied on what the check took away, blue where it gained, stronger for more.
+    for (int mi = 0; messages_ && mi < int(messages_->size()) && inSync(); ++mi) {
+        const ChatMessage& m = (*messages_)[size_t(mi)];
+        if (m.bars.empty())
+            continue;
+        const auto words = m.words();
+        float most = 0;
+        for (const auto& w : words)
+            most = std::max(most, std::abs(m.bars.word(w)));
+        for (const auto& w : words) {
+            const float v = m.bars.word(w);
+            QTextCursor c = wordCursor(mi, w.first, w.second);
+            if (c.isNull() || !std::isfinite(v) || most <= 0)
                 continue;
-            start = start < 0 ? pos[size_t(t)].first : std::min(start, pos[size_t(t)].first);
-            end = std::max(end, pos[size_t(t)].second);
+            QColor colour = v >= 0 ? QColor(230, 120, 30) : QColor(40, 110, 200);
+            colour.setAlphaF(0.25 + 0.75 * std::min(1.0f, std::abs(v) / most));
+            QTextEdit::ExtraSelection sel;
+            sel.cursor = c;
+            sel.format.setUnderlineStyle(QTextCharFormat::SingleUnderline);
+            sel.format.setUnderlineColor(colour);
+            sel.format.setToolTip(tr("%1: %2 nats").arg(m.bars.label).arg(double(v), 0, 'f', 2));
+            selections << sel;
         }
-        if (start >= 0) {
-            const int base = document()->rootFrame()->childFrames().at(hl_message_)->firstPosition();
-            QTextCursor c(document());
-            c.setPosition(base + start);
-            c.setPosition(base + end, QTextCursor::KeepAnchor);
-            // Trim the white space a word's first token carries.
-            const QString selected = c.selectedText();
-            int lead = 0, trail = 0;
-            while (lead < selected.size() && selected.at(lead).isSpace())
-                ++lead;
-            while (trail < selected.size() - lead && selected.at(selected.size() - 1 - trail).isSpace())
-                ++trail;
-            c.setPosition(base + start + lead);
-            c.setPosition(base + end - trail, QTextCursor::KeepAnchor);
+    }
+    if (hl_message_ >= 0) {
+        QTextCursor c = wordCursor(hl_message_, hl_begin_, hl_end_);
+        if (!c.isNull()) {
             QTextEdit::ExtraSelection sel;
             sel.cursor = c;
             sel.format.setBackground(style().word_bg);
@@ -684,6 +719,10 @@ QRect ChatView::tokenRect(int message, int token) const {
     start += base;
     end += base;
     QTextCursor c(document());
+    // A word's token starts with its space, which may end the line above the word: measure
+    // from the first character that is not white space.
+    while (start < end - 1 && document()->characterAt(start).isSpace())
+        ++start;
     c.setPosition(start);
     QRect first = cursorRect(c);
     c.setPosition(std::max(start, end - 1));

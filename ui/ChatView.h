@@ -25,6 +25,8 @@ public:
     void setAssistantName(const QString& name);
     // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
     void setHighlight(int message, int begin, int end);
+    // Draws the answers' bars (ChatMessage::bars) again, after a check scored one.
+    void updateBars() { updateHighlight(); }
     // Opens or closes the reasoning of answer `message` (what clicking its line does).
     void setReasoningShown(int message, bool shown);
     bool reasoningShown(int message) const { return shown_reasoning_.count(message) > 0; }
@@ -69,6 +71,9 @@ private:
     // from `raw_begin` on.
     bool matchesFullRender(size_t message, int raw_begin, int begin, int end) const;
     void onRefreshTimer();
+    // Tokens [begin, end) of a message selected in the document, without the white space at
+    // their ends; null when they are not there.
+    QTextCursor wordCursor(int message, int begin, int end) const;
     void updateHighlight();
     void onHighlighted(const QUrl& url);
     void onAnchorClicked(const QUrl& url);

@@ -4,6 +4,7 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QMenu>
 #include <QPainter>
 #include <QSlider>
 #include <QSpinBox>
@@ -55,7 +56,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), boxes_(new QCheckBox(tr("&Boxes"))),
       mode_(new QComboBox), colormap_(new QComboBox),
       opacity_(new QSlider(Qt::Horizontal)), layer_begin_(new QSpinBox), layer_end_(new QSpinBox),
-      head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton) {
+      head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton), check_(new QToolButton) {
     setAccessibleName(tr("Heatmap controls"));
     toggle_->setChecked(true);
     toggle_->setToolTip(tr("Show or hide the heatmap over the image (Ctrl+H)"));
@@ -99,6 +100,24 @@ ExplainBar::ExplainBar(QWidget* parent)
     save_->setText(tr("Save…"));
     save_->setToolTip(tr("Save the image with the heatmap as PNG"));
     save_->setAccessibleName(tr("Save heatmap"));
+    check_->setText(tr("Check"));
+    check_->setAccessibleName(tr("Check the answer"));
+    check_->setToolTip(tr("What did the answer depend on? Score it again with the image changed"));
+    check_->setPopupMode(QToolButton::InstantPopup);
+    auto* checks = new QMenu(check_);
+    reliance_ = checks->addAction(tr("How much did each word rely on the image?"));
+    reliance_->setToolTip(tr("Scores the answer again with the image made its mean colour; a bar under each word "
+                             "shows how much it fell (orange: the word came from the image)"));
+    occlude_ = checks->addAction(tr("Hide a region of the image…"));
+    occlude_->setToolTip(tr("Drag a rectangle on the image: the answer is scored again with it greyed, and the "
+                            "words that fell get a bar"));
+    occlusion_map_ = checks->addAction(tr("Occlusion map (8×8)"));
+    occlusion_map_->setToolTip(tr("Greys each of 64 cells in turn and maps how much the answer fell: what the "
+                                  "answer needed, to set beside where the model looked (65 passes)"));
+    checks->addSeparator();
+    stop_check_ = checks->addAction(tr("Stop the check"));
+    stop_check_->setEnabled(false);
+    check_->setMenu(checks);
     setHeatmapAvailable(false);
 
     auto* row = new QHBoxLayout(this);
@@ -131,6 +150,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->addWidget(head_);
     row->addStretch(1);
     row->addWidget(whole_);
+    row->addWidget(check_);
     row->addWidget(save_);
 
     connect(toggle_, &QCheckBox::toggled, this, &ExplainBar::overlayToggled);
@@ -148,6 +168,16 @@ ExplainBar::ExplainBar(QWidget* parent)
         connect(s, &QSpinBox::valueChanged, this, &ExplainBar::layersChanged);
     connect(whole_, &QToolButton::clicked, this, &ExplainBar::wholeAnswerRequested);
     connect(save_, &QToolButton::clicked, this, &ExplainBar::saveRequested);
+    connect(reliance_, &QAction::triggered, this, &ExplainBar::relianceRequested);
+    connect(occlude_, &QAction::triggered, this, &ExplainBar::occludeRequested);
+    connect(occlusion_map_, &QAction::triggered, this, [this] { emit occlusionMapRequested(8); });
+    connect(stop_check_, &QAction::triggered, this, &ExplainBar::stopCheckRequested);
+}
+
+void ExplainBar::setCheckRunning(bool running) {
+    for (QAction* a : {reliance_, occlude_, occlusion_map_})
+        a->setEnabled(!running);
+    stop_check_->setEnabled(running);
 }
 
 bool ExplainBar::overlayVisible() const { return toggle_->isChecked(); }

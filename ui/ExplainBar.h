@@ -11,6 +11,7 @@ class QComboBox;
 class QLabel;
 class QSlider;
 class QSpinBox;
+class QAction;
 class QToolButton;
 
 namespace vqa::ui {
@@ -72,6 +73,13 @@ public:
     QSpinBox* layerBeginBox() const { return layer_begin_; }
     QSpinBox* layerEndBox() const { return layer_end_; }
     QSpinBox* headBox() const { return head_; }
+    // The checks of an answer (what it depended on): a button with their menu.
+    QToolButton* checkButton() const { return check_; }
+    QAction* relianceAction() const { return reliance_; }
+    QAction* occludeAction() const { return occlude_; }
+    QAction* occlusionMapAction() const { return occlusion_map_; }
+    QAction* stopCheckAction() const { return stop_check_; }
+    void setCheckRunning(bool running);  // the checks off, Stop on
 
 signals:
     void overlayToggled(bool visible);
@@ -81,6 +89,10 @@ signals:
     void layersChanged();  // layer range or head
     void modeChanged(vqa::ui::ExplainMode mode);
     void wholeAnswerRequested();
+    void relianceRequested();
+    void occludeRequested();             // the user is to drag the region on the image
+    void occlusionMapRequested(int grid);
+    void stopCheckRequested();
     void saveRequested();
 
 private:
@@ -94,6 +106,11 @@ private:
     QSpinBox* head_;
     QToolButton* whole_;
     QToolButton* save_;
+    QToolButton* check_;
+    QAction* reliance_;
+    QAction* occlude_;
+    QAction* occlusion_map_;
+    QAction* stop_check_;
     QLabel* no_attention_;
 };
 

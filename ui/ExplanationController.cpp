@@ -73,6 +73,15 @@ void ExplanationController::showWholeAnswerHeatmap(int message) {
     update();
 }
 
+void ExplanationController::showOcclusionMap(int message) {
+    ImageSession* s = images_->current().get();
+    if (!s || message < 0 || message >= int(s->messages.size()) || s->messages[size_t(message)].occlusion_map.empty())
+        return;
+    s->pin = {message, -1, false, true};
+    hover_message_ = hover_token_ = -1;
+    update();
+}
+
 void ExplanationController::clearHeatmap() {
     if (ImageSession* s = images_->current().get())
         s->pin = {};
@@ -300,7 +309,7 @@ void ExplanationController::update() {
     HeatmapView v;
     if (s) {
         int message = -1, token = -1;
-        bool whole = false, live = false;
+        bool whole = false, live = false, occlusion_map = false;
         const GroundingBox* box = nullptr;  // hovered on the canvas
         if (hover_box_message_ >= 0 && hover_box_message_ < int(s->messages.size()) && hover_box_ >= 0 &&
             hover_box_ < int(s->messages[size_t(hover_box_message_)].boxes.size())) {
@@ -313,6 +322,7 @@ void ExplanationController::update() {
             message = s->pin.message;
             token = s->pin.token;
             whole = s->pin.whole;
+            occlusion_map = s->pin.occlusion_map;
         } else if (conversation_->generatingSession() == s && !s->messages.empty() &&
                    !s->messages.back().tokens.empty()) {
             message = int(s->messages.size()) - 1;  // live: the newest token
@@ -338,6 +348,9 @@ void ExplanationController::update() {
                     v.highlight_begin = b;
                     v.highlight_end = e;
                 }
+            } else if (occlusion_map && !m.occlusion_map.empty()) {
+                grids.push_back(&m.occlusion_map);
+                v.caption = m.occlusion_caption;
             } else if (whole) {
                 for (const auto& t : m.tokens)
                     if (!mapOf(t).empty())

@@ -54,6 +54,8 @@ public:
     // The heatmap of a word (the word holding `token`) or of a whole answer (-1: the last).
     void showTokenHeatmap(int message, int token);
     void showWholeAnswerHeatmap(int message = -1);
+    // The occlusion map of answer `message` (ChatMessage::occlusion_map), pinned.
+    void showOcclusionMap(int message);
     void clearHeatmap();
     // The pointer over a word of the chat, and off it again.
     void hover(int message, int token);

@@ -2,6 +2,8 @@
 
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QKeyEvent>
+#include <QMouseEvent>
 #include <QMimeData>
 #include <QPainter>
 #include <QWheelEvent>
@@ -284,6 +286,12 @@ void ImageCanvas::paintEvent(QPaintEvent*) {
     }
     if (boxes_visible_ && !boxes_.empty())
         paintBoxes(painter);
+    if (rubber_) {  // the region being picked: greyed, as the model will see it
+        const QRectF r = QRectF(rubber_from_, rubber_to_).normalized().intersected(target);
+        painter.fillRect(r, QColor(128, 128, 128, 200));
+        painter.setPen(QPen(Qt::white, 1, Qt::DashLine));
+        painter.drawRect(r);
+    }
 }
 
 void ImageCanvas::wheelEvent(QWheelEvent* event) {
@@ -293,7 +301,43 @@ void ImageCanvas::wheelEvent(QWheelEvent* event) {
     event->accept();
 }
 
+void ImageCanvas::setRegionPicking(bool on) {
+    if (on == picking_)
+        return;
+    picking_ = on && !image_.isNull();
+    rubber_ = false;
+    if (picking_) {
+        setCursor(Qt::CrossCursor);
+        setFocus(Qt::OtherFocusReason);  // for Escape
+    } else {
+        unsetCursor();
+    }
+    update();
+    emit regionPickingChanged(picking_);
+}
+
+QPointF ImageCanvas::toImage(QPointF p) const {
+    const QRectF r = imageRect();
+    if (r.isEmpty() || original_size_.isEmpty())
+        return {};
+    return {(p.x() - r.x()) * original_size_.width() / r.width(), (p.y() - r.y()) * original_size_.height() / r.height()};
+}
+
+void ImageCanvas::keyPressEvent(QKeyEvent* event) {
+    if (picking_ && event->key() == Qt::Key_Escape) {
+        setRegionPicking(false);
+        return;
+    }
+    QWidget::keyPressEvent(event);
+}
+
 void ImageCanvas::mousePressEvent(QMouseEvent* event) {
+    if (picking_ && event->button() == Qt::LeftButton) {
+        rubber_ = true;
+        rubber_from_ = rubber_to_ = event->position();
+        update();
+        return;
+    }
     if (event->button() == Qt::LeftButton && !image_.isNull()) {
         dragging_ = true;
         drag_start_ = event->position().toPoint();
@@ -303,6 +347,11 @@ void ImageCanvas::mousePressEvent(QMouseEvent* event) {
 }
 
 void ImageCanvas::mouseMoveEvent(QMouseEvent* event) {
+    if (rubber_) {
+        rubber_to_ = event->position();
+        update();
+        return;
+    }
     if (dragging_) {
         offset_ = drag_offset_ + (event->position().toPoint() - drag_start_);
         fit_ = false;
@@ -319,8 +368,18 @@ void ImageCanvas::leaveEvent(QEvent* event) {
 }
 
 void ImageCanvas::mouseReleaseEvent(QMouseEvent*) {
+    if (rubber_) {
+        rubber_ = false;
+        const QPointF a = toImage(rubber_from_), b = toImage(rubber_to_);
+        const QRect rect = QRectF(a, b).normalized().toAlignedRect();
+        setRegionPicking(false);
+        if (rect.width() > 0 && rect.height() > 0)
+            emit regionPicked(rect);
+        return;
+    }
     dragging_ = false;
-    unsetCursor();
+    if (!picking_)
+        unsetCursor();
 }
 
 void ImageCanvas::mouseDoubleClickEvent(QMouseEvent* event) {

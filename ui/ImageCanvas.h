@@ -53,6 +53,13 @@ public:
     bool isFitToWindow() const { return fit_; }
     QRectF imageRect() const;               // where the image is drawn, widget coordinates
     void setPlaceholderText(const QString& text);
+    // Picking a region (to hide it from the model): while on, a left drag draws a rectangle
+    // instead of panning, and its release reports it in the original image's pixels
+    // (regionPicked) and ends the picking; Escape ends it without one.
+    void setRegionPicking(bool on);
+    bool isPickingRegion() const { return picking_; }
+    // A widget position in the original image's pixels (outside the image too).
+    QPointF toImage(QPointF widget_position) const;
 
     QSize sizeHint() const override { return {640, 480}; }
 
@@ -66,6 +73,8 @@ signals:
     void dropped(const QMimeData* mime);
     void zoomChanged(double percent);  // relative to the original image
     void boxHovered(int index);        // the pointer entered box `index`, or left the boxes (-1)
+    void regionPicked(const QRect& rect);  // see setRegionPicking
+    void regionPickingChanged(bool on);
 
 protected:
     void paintEvent(QPaintEvent* event) override;
@@ -76,6 +85,7 @@ protected:
     void mouseReleaseEvent(QMouseEvent* event) override;
     void mouseDoubleClickEvent(QMouseEvent* event) override;
     void leaveEvent(QEvent* event) override;
+    void keyPressEvent(QKeyEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dragMoveEvent(QDragMoveEvent* event) override;
     void dropEvent(QDropEvent* event) override;
@@ -98,6 +108,9 @@ private:
     QPoint drag_start_;
     QPointF drag_offset_;
     bool dragging_ = false;
+    bool picking_ = false;     // setRegionPicking
+    bool rubber_ = false;      // a region is being dragged out
+    QPointF rubber_from_, rubber_to_;  // widget coordinates
     QString placeholder_;
     std::vector<GroundingBox> boxes_;
     bool boxes_visible_ = true;

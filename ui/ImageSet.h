@@ -27,6 +27,7 @@ struct HeatmapPin {
     int message = -1;
     int token = -1;
     bool whole = false;
+    bool occlusion_map = false;  // the answer's occlusion map (ChatMessage::occlusion_map)
 };
 
 // One open image and what was said about it. The ImageSet owns the sessions; the

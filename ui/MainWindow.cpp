@@ -24,6 +24,7 @@
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
+#include "ui/CounterfactualController.h"
 #include "ui/ExplanationController.h"
 #include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
@@ -52,7 +53,9 @@ MainWindow::MainWindow(QWidget* parent)
       model_(new ModelController(engine_->worker(), this)),
       conversation_(new ConversationController(engine_->worker(), images_, model_, this)),
       explanation_(new ExplanationController(engine_->worker(), images_, conversation_, model_, this)),
-      exporter_(new Exporter(images_, model_, explanation_, this)), settings_(AppSettings::restore()) {
+      exporter_(new Exporter(images_, model_, explanation_, this)),
+      checks_(new CounterfactualController(engine_->worker(), images_, conversation_, model_, this)),
+      settings_(AppSettings::restore()) {
     setWindowTitle(tr("VQA Studio"));
     setAccessibleName(tr("VQA Studio"));
     initVqaResources();
@@ -65,6 +68,7 @@ MainWindow::MainWindow(QWidget* parent)
     explanation_->setOpacity(canvas()->overlayOpacity());
     pushRequestParams();
     connectControllers();
+    connectChecks();
     status_->setMemory(ModelController::memoryInUse());
     welcome_->setLastModel(ModelController::lastDir());
     welcome_->setRecommendedCached(ModelController::recommendedCached());

@@ -25,6 +25,7 @@ class CaptionFolderWindow;
 class ChatPanel;
 class ChatView;
 class ConversationController;
+class CounterfactualController;
 class ExplainBar;
 class ExplanationController;
 class Exporter;
@@ -63,6 +64,7 @@ public:
     ConversationController* conversation() const { return conversation_; }
     ExplanationController* explanation() const { return explanation_; }
     Exporter* exporter() const { return exporter_; }
+    CounterfactualController* checks() const { return checks_; }
     // The library: every conversation kept, and the panel that lists and searches them
     // (View ▸ Library).
     LibraryController* library() const { return library_; }
@@ -121,6 +123,7 @@ private:
     void buildLibrary();
     void connectControllers();
     void connectDownloads();
+    void connectChecks();  // MainWindowChecks.cpp
     void pushRequestParams();
     void showCurrentImage(int index);
     void updateActions();
@@ -137,6 +140,7 @@ private:
     ConversationController* conversation_;
     ExplanationController* explanation_;
     Exporter* exporter_;
+    CounterfactualController* checks_;
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
     LibraryPanel* library_panel_ = nullptr;

@@ -192,4 +192,36 @@ HeatmapGrid occlusionGrid(const OcclusionMap& map, const RgbImage& image) {
     return g;
 }
 
+std::optional<CounterfactualResult> runCounterfactual(Engine& engine, const Request& request,
+                                                      const std::vector<std::int32_t>& answer,
+                                                      const CounterfactualCheck& check,
+                                                      const std::function<void(int, int)>& progress,
+                                                      const std::atomic<bool>* cancel) {
+    CounterfactualResult result;
+    result.check = check;
+    std::optional<TokenScores> scores;
+    switch (check.kind) {
+    case CounterfactualCheck::Kind::Reliance:
+        scores = imageReliance(engine, request, answer, check.ablation, cancel);
+        break;
+    case CounterfactualCheck::Kind::Occlusion:
+        scores = occlusion(engine, request, answer, check.image, check.rect, cancel);
+        break;
+    case CounterfactualCheck::Kind::OcclusionMap: {
+        auto map = occlusionSweep(engine, request, answer, check.image, check.grid, 0, static_cast<int>(answer.size()),
+                                  progress, cancel);
+        if (!map)
+            return std::nullopt;
+        result.map = std::move(*map);
+        return result;
+    }
+    }
+    if (!scores)
+        return std::nullopt;
+    if (progress)
+        progress(2, 2);
+    result.scores = std::move(*scores);
+    return result;
+}
+
 }  // namespace vqa

@@ -88,4 +88,24 @@ std::optional<OcclusionMap> occlusionSweep(Engine& engine, const Request& reques
 // drop, negative drops as 0.
 HeatmapGrid occlusionGrid(const OcclusionMap& map, const RgbImage& image);
 
+// One of the checks above, as the window asks the engine's thread for it.
+struct CounterfactualCheck {
+    enum class Kind { Reliance, Occlusion, OcclusionMap } kind = Kind::Reliance;
+    ImageAblation ablation = ImageAblation::MeanColour;  // Reliance
+    int image = 0;                                       // Occlusion, OcclusionMap
+    PixelRect rect;                                      // Occlusion
+    int grid = 8;                                        // OcclusionMap: cells a side
+};
+struct CounterfactualResult {
+    CounterfactualCheck check;
+    TokenScores scores;  // Reliance, Occlusion
+    OcclusionMap map;    // OcclusionMap (over the whole answer)
+};
+// Runs `check`; nullopt when cancelled. `progress(done, total)` after each pass.
+std::optional<CounterfactualResult> runCounterfactual(Engine& engine, const Request& request,
+                                                      const std::vector<std::int32_t>& answer,
+                                                      const CounterfactualCheck& check,
+                                                      const std::function<void(int, int)>& progress = {},
+                                                      const std::atomic<bool>* cancel = nullptr);
+
 }  // namespace vqa

@@ -1,0 +1,170 @@
+// The counterfactual checks from the window (CounterfactualController, against the real engine
+// on the parity script's tiny checkpoint): the Check menu's reliance scores put a bar under
+// every word; a rectangle dragged over the image scores the answer with it hidden; the
+// occlusion map draws over the image, and stopping it midway stops it and keeps nothing.
+// Screenshots land in the artifacts folder.
+#include <QAction>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTextEdit>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "engine/EngineTesting.h"
+#include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
+#include "ui/ConversationController.h"
+#include "ui/CounterfactualController.h"
+#include "ui/ExplainBar.h"
+#include "ui/ExplanationController.h"
+#include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelController.h"
+
+using vqa::ui::MainWindow;
+
+namespace {
+
+const QString kTinyModel = QStringLiteral(VQA_BINARY_DIR "/reference/idefics3/tiny_tied/model");
+
+int underlinedWords(const vqa::ui::ChatView* chat) {
+    int n = 0;
+    for (const auto& sel : chat->extraSelections())
+        n += sel.format.underlineStyle() == QTextCharFormat::SingleUnderline;
+    return n;
+}
+
+}  // namespace
+
+class TestChecks : public QObject {
+    Q_OBJECT
+    QTemporaryDir settings_dir_;
+    QTemporaryDir tmp_;
+    std::unique_ptr<MainWindow> window_;
+
+    const vqa::ui::ChatMessage& answer() const { return window_->conversation()->messages().back(); }
+    bool waitForCheck() {
+        return QTest::qWaitFor([&] { return !window_->checks()->isRunning(); }, 120000);
+    }
+
+private slots:
+    void initTestCase() {
+        vqa::test::isolateSettings(settings_dir_.path());
+        if (!QFile::exists(kTinyModel + "/config.json"))
+            QSKIP("no tiny model: the reference script writes <build>/reference/idefics3/tiny_tied/model");
+        QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
+        window_ = std::make_unique<MainWindow>();
+        window_->resize(1280, 800);
+        window_->show();
+        QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+        QSignalSpy ready(window_->model(), &vqa::ui::ModelController::loaded);
+        QSignalSpy failed(window_->model(), &vqa::ui::ModelController::loadFailed);
+        window_->loadModel(kTinyModel);
+        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
+        window_->openImage(tmp_.filePath("scene.png"));
+        QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
+        vqa::ui::AppSettings s = window_->settings();
+        s.generation.max_new_tokens = 8;
+        s.generation.ignore_eos = true;
+        s.capture_attention = true;
+        window_->applySettings(s);
+        QSignalSpy answered(window_->conversation(), &vqa::ui::ConversationController::answerFinished);
+        QVERIFY(window_->conversation()->ask("Where is the house?"));
+        QVERIFY(answered.wait(120000));
+        QVERIFY(answer().error.isEmpty());
+    }
+
+    void cleanup() { vqa::testhooks::setStageHook({}); }
+
+    void relianceBarsGoUnderTheWords() {
+        MainWindow& w = *window_;
+        QVERIFY(w.explainBar()->relianceAction()->isEnabled());
+        w.explainBar()->relianceAction()->trigger();
+        QVERIFY(w.checks()->isRunning());
+        QVERIFY(!w.explainBar()->relianceAction()->isEnabled());  // one check at a time
+        QVERIFY(w.explainBar()->stopCheckAction()->isEnabled());
+        QVERIFY(waitForCheck());
+        QCOMPARE(answer().bars.tokens.size(), answer().tokens.size());
+        QVERIFY2(answer().bars.label.contains("relied on the image"), qPrintable(answer().bars.label));
+        for (float v : answer().bars.tokens)
+            QVERIFY(std::isfinite(v));
+        QVERIFY2(w.statusText().startsWith("Bars under the words"), qPrintable(w.statusText()));
+        QCOMPARE(underlinedWords(w.chatView()), int(answer().words().size()));
+        QVERIFY(w.explainBar()->relianceAction()->isEnabled());
+        QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/checks-reliance.png"));
+    }
+
+    void aDraggedRectangleIsHiddenAndTheWordsThatFellAreShown() {
+        MainWindow& w = *window_;
+        vqa::ui::ImageCanvas* canvas = w.canvas();
+        w.explainBar()->occludeAction()->trigger();
+        QVERIFY(canvas->isPickingRegion());
+        // The house, as the scene draws it: from a quarter of the way in to the middle.
+        const QRectF drawn = canvas->imageRect();
+        const QPoint from = (drawn.topLeft() + QPointF(drawn.width() * 0.15, drawn.height() * 0.3)).toPoint();
+        const QPoint to = (drawn.topLeft() + QPointF(drawn.width() * 0.45, drawn.height() * 0.75)).toPoint();
+        QSignalSpy picked(canvas, &vqa::ui::ImageCanvas::regionPicked);
+        QTest::mousePress(canvas, Qt::LeftButton, {}, from);
+        QTest::mouseMove(canvas, to);
+        QVERIFY(canvas->grab().save(vqa::test::artifactsDir() + "/checks-dragging.png"));
+        QTest::mouseRelease(canvas, Qt::LeftButton, {}, to);
+        QCOMPARE(picked.count(), 1);
+        const QRect rect = picked.first().first().toRect();
+        QVERIFY2(rect.width() > 10 && rect.height() > 10, qPrintable(QString("%1x%2").arg(rect.width()).arg(rect.height())));
+        QVERIFY(!canvas->isPickingRegion());
+        QVERIFY(w.checks()->isRunning());
+        QVERIFY(waitForCheck());
+        QVERIFY2(answer().bars.label.startsWith("fell when"), qPrintable(answer().bars.label));
+        QVERIFY2(w.statusText().startsWith("Hiding that region"), qPrintable(w.statusText()));
+        QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/checks-occlusion.png"));
+
+        // A rectangle outside the image is refused with a message; Escape ends a picking.
+        QVERIFY(!w.checks()->requestOcclusion(QRect(5000, 5000, 20, 20)));
+        QVERIFY2(w.statusText().contains("outside the image"), qPrintable(w.statusText()));
+        w.explainBar()->occludeAction()->trigger();
+        QVERIFY(canvas->isPickingRegion());
+        QTest::keyClick(canvas, Qt::Key_Escape);
+        QVERIFY(!canvas->isPickingRegion());
+    }
+
+    void anOcclusionMapStopsWhenAskedAndDrawsWhenDone() {
+        MainWindow& w = *window_;
+        // The third pass waits until the test has pressed Stop: the stop lands mid-sweep.
+        std::atomic<int> prefills{0};
+        std::atomic<bool> reached{false}, released{false};
+        vqa::testhooks::setStageHook([&](std::string_view stage) {
+            if (stage != "prefill" || ++prefills != 3)
+                return;
+            reached = true;
+            for (int i = 0; i < 6000 && !released; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        });
+        QSignalSpy progress(w.checks(), &vqa::ui::CounterfactualController::progress);
+        QVERIFY(w.checks()->requestOcclusionMap(4));
+        QVERIFY(QTest::qWaitFor([&] { return reached.load(); }, 60000));
+        w.explainBar()->stopCheckAction()->trigger();
+        released = true;
+        QVERIFY(waitForCheck());
+        vqa::testhooks::setStageHook({});
+        QVERIFY2(w.statusText().endsWith("stopped."), qPrintable(w.statusText()));
+        QVERIFY(answer().occlusion_map.empty());
+        QVERIFY(progress.count() < 17);
+
+        QVERIFY(w.checks()->requestOcclusionMap(3));
+        QVERIFY(waitForCheck());
+        QCOMPARE(answer().occlusion_map.size(), 1u);
+        QCOMPARE(answer().occlusion_map[0].rows, 3);
+        QVERIFY2(w.heatmapCaption().startsWith("Occlusion map 3×3"), qPrintable(w.heatmapCaption()));
+        QVERIFY(!w.canvas()->overlay().isNull());
+        QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/checks-occlusion-map.png"));
+    }
+};
+
+QTEST_MAIN(TestChecks)
+#include "tst_checks.moc"

@@ -1,0 +1,50 @@
+// The window's wiring of the counterfactual checks (CounterfactualController): the Check
+// menu above the image, the region dragged on the canvas, the bars under the words, the
+// occlusion map over the image, and the progress bar with its Stop.
+#include <QProgressBar>
+
+#include "ui/ChatView.h"
+#include "ui/CounterfactualController.h"
+#include "ui/ExplainBar.h"
+#include "ui/ExplanationController.h"
+#include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
+#include "ui/MainWindow.h"
+#include "ui/StatusLine.h"
+
+namespace vqa::ui {
+
+void MainWindow::connectChecks() {
+    ExplainBar* bar = explainBar();
+    connect(checks_, &CounterfactualController::status, this, &MainWindow::setStatus);
+    connect(bar, &ExplainBar::relianceRequested, checks_, [this] { checks_->requestReliance(); });
+    connect(bar, &ExplainBar::occludeRequested, this, [this] {
+        canvas()->setRegionPicking(true);
+        setStatus(canvas()->isPickingRegion()
+                      ? tr("Drag a rectangle over the region to hide (Escape: never mind).")
+                      : tr("Open an image and ask about it first."));
+    });
+    connect(canvas(), &ImageCanvas::regionPicked, checks_, [this](const QRect& r) { checks_->requestOcclusion(r); });
+    connect(bar, &ExplainBar::occlusionMapRequested, checks_, [this](int grid) { checks_->requestOcclusionMap(grid); });
+    connect(bar, &ExplainBar::stopCheckRequested, checks_, &CounterfactualController::cancel);
+    connect(checks_, &CounterfactualController::running, this, [this, bar](bool on) {
+        bar->setCheckRunning(on);
+        if (on)
+            status_->showProgress(tr("checking %p%"), 0.0);
+        else if (!busy())
+            status_->hideProgress();
+    });
+    connect(checks_, &CounterfactualController::progress, this, [this](int done, int total) {
+        status_->showProgress(tr("checking %p%"), total > 0 ? double(done) / total : -1);
+    });
+    connect(checks_, &CounterfactualController::barsChanged, this, [this](ImageSession* s, int) {
+        if (s == images_->current().get())
+            chatView()->updateBars();
+    });
+    connect(checks_, &CounterfactualController::occlusionMapReady, this, [this](ImageSession* s, int message) {
+        if (s == images_->current().get())
+            explanation_->showOcclusionMap(message);
+    });
+}
+
+}  // namespace vqa::ui
