@@ -1,5 +1,7 @@
 #include "ui/ConversationExport.h"
 
+#include "engine/explain/ImageReliance.h"
+
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
@@ -34,6 +36,27 @@ QJsonObject modelJson(const ModelInfo& m) {
     return {{"family", QString::fromStdString(m.family)}, {"name", QString::fromStdString(m.name)},
             {"parameters", double(m.parameters)},         {"dtype", QString::fromStdString(m.dtype)},
             {"quantization", QString::fromStdString(m.quantization)}, {"device", QString::fromStdString(m.device)}};
+}
+
+}  // namespace
+
+namespace {
+
+QJsonArray gridsJson(const std::vector<HeatmapGrid>& grids) {
+    QJsonArray out;
+    for (const HeatmapGrid& g : grids) {
+        QJsonArray values;
+        for (float v : g.values)
+            values.append(double(v));
+        out.append(QJsonObject{{"rows", g.rows}, {"cols", g.cols}, {"x", g.x}, {"y", g.y}, {"width", g.width},
+                               {"height", g.height}, {"global_view", g.global_view}, {"values", values}});
+    }
+    return out;
+}
+
+QString wordText(const ChatMessage& m, std::pair<int, int> w) {
+    const int start = m.tokens[size_t(w.first)].start;
+    return m.text.mid(start, m.tokens[size_t(w.second - 1)].end - start).trimmed();
 }
 
 }  // namespace
@@ -81,6 +104,12 @@ bool ConversationExport::writeMarkdown(const QString& path, QString* error) cons
                 }
                 md += QStringLiteral("![%1](%2/%3)\n\n*%1*\n\n").arg(h.label, files_name, file);
             }
+            if (!m.bars.empty()) {  // a check of the answer: its value per word
+                md += QStringLiteral("| %1 | %2 |\n|---|---|\n").arg(QObject::tr("word"), m.bars.label + " (nats)");
+                for (const auto& w : m.words())
+                    md += QStringLiteral("| %1 | %2 |\n").arg(wordText(m, w)).arg(double(m.bars.word(w)), 0, 'f', 3);
+                md += "\n";
+            }
         }
     }
     return writeFile(path, md.toUtf8(), error);
@@ -116,20 +145,33 @@ bool ConversationExport::writeJson(const QString& path, QString* error) const {
                 for (size_t t = 0; t < m.tokens.size(); ++t) {
                     const TokenRecord& r = m.tokens[t];
                     QJsonObject tok{{"index", int(t)}, {"id", r.id}, {"text", m.text.mid(r.start, r.end - r.start)}};
-                    QJsonArray grids;
-                    for (const HeatmapGrid& g : r.attention) {
-                        QJsonArray values;
-                        for (float v : g.values)
-                            values.append(double(v));
-                        grids.append(QJsonObject{{"rows", g.rows}, {"cols", g.cols}, {"x", g.x}, {"y", g.y},
-                                                 {"width", g.width}, {"height", g.height},
-                                                 {"global_view", g.global_view}, {"values", values}});
-                    }
-                    if (!grids.isEmpty())
-                        tok["attention"] = grids;
+                    if (!r.attention.empty())
+                        tok["attention"] = gridsJson(r.attention);
+                    if (!r.relevancy.empty())
+                        tok["relevancy"] = gridsJson(r.relevancy);
+                    if (t < m.bars.tokens.size())
+                        tok["check"] = double(m.bars.tokens[t]);
                     tokens.append(tok);
                 }
                 turn["tokens"] = tokens;
+                // How each map and score was made, so a figure can be made again from the file.
+                QJsonObject methods{{"attention", explain_method},
+                                    {"relevancy", "gradient-weighted attention over all layers and heads "
+                                                  "(Chefer et al. 2021)"}};
+                if (!m.bars.empty()) {
+                    QJsonArray words;
+                    for (const auto& w : m.words())
+                        words.append(QJsonObject{{"text", wordText(m, w)},
+                                                 {"tokens", QJsonArray{w.first, w.second}},
+                                                 {"value", double(m.bars.word(w))}});
+                    turn["check"] = QJsonObject{{"method", m.bars.label}, {"unit", "nats"}, {"words", words}};
+                }
+                if (!m.occlusion_map.empty())
+                    turn["occlusion_map"] = QJsonObject{
+                        {"method", m.occlusion_caption + " (grey " + QString::number(kOcclusionGrey) +
+                                       "; value: fall in the answer's summed log-probability, nats)"},
+                        {"grid", gridsJson(m.occlusion_map)}};
+                turn["methods"] = methods;
                 // The boxes it names, in the original image's pixels (as `vqa ask --json`).
                 QJsonArray boxes;
                 for (const GroundingBox& b : m.boxes)

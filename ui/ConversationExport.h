@@ -1,5 +1,6 @@
 // Saving a conversation: Markdown (the image and chosen heatmaps as PNG files in a folder
-// beside it) and JSON (text, tokens with their attention grids, timings, model).
+// beside it, the checks' values per word) and JSON (text, tokens with their attention and
+// relevancy grids, the checks' scores and occlusion maps with their methods, timings, model).
 #pragma once
 
 #include <QImage>
@@ -27,6 +28,8 @@ struct ConversationExport {
     const std::vector<ChatMessage>* messages = nullptr;
     std::optional<ModelInfo> model;
     std::vector<ExportedHeatmap> heatmaps;
+    // How the attention maps were reduced ("mean over heads of layers 15 to 29"), and of which model.
+    QString explain_method;
 
     // Writes `path` (.md) and `<stem>_files/`; returns false with `error` set on failure.
     bool writeMarkdown(const QString& path, QString* error) const;

@@ -6,6 +6,7 @@
 
 #include "engine/EngineWorker.h"
 #include "engine/explain/Grounding.h"
+#include "engine/explain/Heatmap.h"
 #include "ui/ConversationController.h"
 #include "ui/Heatmap.h"
 #include "ui/ImageSet.h"
@@ -71,6 +72,11 @@ void ExplanationController::showWholeAnswerHeatmap(int message) {
     s->pin = {message, -1, true};
     hover_message_ = hover_token_ = -1;
     update();
+}
+
+QString ExplanationController::attentionMethod() const {
+    return tr("attention of each answer token over the image tokens, %1")
+        .arg(QString::fromStdString(describeReduction(conversation_->explainParams())));
 }
 
 void ExplanationController::showOcclusionMap(int message) {

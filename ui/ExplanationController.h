@@ -79,6 +79,8 @@ public:
     bool relevancyMode() const { return relevancy_; }
 
     const HeatmapView& view() const { return view_; }
+    // How the attention maps are reduced now (layers, heads), in words, for exports.
+    QString attentionMethod() const;
     void update();  // computes the view again now
 
     // What the window forwards from the other controllers.

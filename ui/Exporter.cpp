@@ -38,6 +38,11 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
     const double opacity = explanation_->opacity();
     for (size_t i = 0; i < s->messages.size(); ++i) {
         const ChatMessage& m = s->messages[i];
+        if (m.role == Role::Assistant && !m.occlusion_map.empty()) {
+            const QImage overlay = colorizeHeatmap(buildHeatmap({&m.occlusion_map}, s->image.original_size), map);
+            if (!overlay.isNull())
+                out.push_back({int(i), m.occlusion_caption, blendOverlay(s->image.display, overlay, opacity)});
+        }
         if (m.role != Role::Assistant || !m.hasAttention())
             continue;
         std::vector<const std::vector<HeatmapGrid>*> grids;
@@ -74,6 +79,7 @@ ConversationExport Exporter::data() const {
         e.messages = &s->messages;
     }
     e.model = model_->info();
+    e.explain_method = explanation_->attentionMethod();
     return e;
 }
 

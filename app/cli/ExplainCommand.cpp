@@ -111,12 +111,6 @@ std::string slug(const std::string& word) {
     return s.substr(0, 24);
 }
 
-std::string reductionText(const ExplainParams& p) {
-    std::string heads = p.head >= 0 ? "head " + std::to_string(p.head) : p.head_max ? "max over heads" : "mean over heads";
-    std::string layers = p.layer_begin < 0 ? "the upper half of the layers"
-                                           : "layers " + std::to_string(p.layer_begin) + " to " + std::to_string(p.layer_end);
-    return heads + " of " + layers;
-}
 
 int run(const ExplainOptions& o) {
     namespace fs = std::filesystem;
@@ -184,7 +178,7 @@ int run(const ExplainOptions& o) {
         nlohmann::json doc{{"question", o.question},
                            {"answer", result.text},
                            {"image", {{"path", o.image}, {"width", image->width}, {"height", image->height}}},
-                           {"reduction", reductionText(request.explain)},
+                           {"reduction", describeReduction(request.explain)},
                            {"boxes", boxesJson(result.boxes, result.text)},
                            {"tokens", nlohmann::json::array()},
                            {"words", nlohmann::json::array()}};

@@ -91,6 +91,14 @@ bool isPunct(char32_t c) {
 
 } // namespace
 
+std::string describeReduction(const ExplainParams& p) {
+    const std::string heads = p.head >= 0 ? "head " + std::to_string(p.head) : p.head_max ? "max over heads" : "mean over heads";
+    const std::string layers = p.layer_begin < 0 ? "the upper half of the layers"
+                                                 : "layers " + std::to_string(p.layer_begin) + " to " +
+                                                       std::to_string(p.layer_end);
+    return heads + " of " + layers;
+}
+
 std::vector<std::pair<int, int>> wordSpans(const std::vector<std::string>& token_texts) {
     std::vector<std::pair<int, int>> spans;
     int start = -1;

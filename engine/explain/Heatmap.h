@@ -49,6 +49,10 @@ inline constexpr int kHeatmapMaxSide = 256;
 std::vector<HeatmapGrid> averageGrids(const std::vector<std::vector<HeatmapGrid>>& per_token,
                                       int first, int last);
 
+// How attention rows were reduced to a map, in words: "mean over heads of the upper half of
+// the layers", "head 2 of layers 1 to 1" (explain.json's "reduction", the window's exports).
+std::string describeReduction(const ExplainParams& params);
+
 // Token ranges [first, last) that make words. A word starts at a token whose text starts
 // with white space, after a token that ends with it, and at a token that is one punctuation
 // character ("house" | "," and "sat" | "."); the other tokens continue the word ("ho" +

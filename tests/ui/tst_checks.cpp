@@ -1,10 +1,14 @@
 // The counterfactual checks from the window (CounterfactualController, against the real engine
 // on the parity script's tiny checkpoint): the Check menu's reliance scores put a bar under
 // every word; a rectangle dragged over the image scores the answer with it hidden; the
-// occlusion map draws over the image, and stopping it midway stops it and keeps nothing.
+// occlusion map draws over the image, and stopping it midway stops it and keeps nothing; the
+// exports carry every score and map with its method.
 // Screenshots land in the artifacts folder.
 #include <QAction>
 #include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -21,6 +25,7 @@
 #include "ui/CounterfactualController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
@@ -163,6 +168,30 @@ private slots:
         QVERIFY2(w.heatmapCaption().startsWith("Occlusion map 3×3"), qPrintable(w.heatmapCaption()));
         QVERIFY(!w.canvas()->overlay().isNull());
         QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/checks-occlusion-map.png"));
+    }
+
+    void theChecksAreExportedWithTheirMethods() {
+        MainWindow& w = *window_;
+        const QString json = tmp_.filePath("conversation.json"), md = tmp_.filePath("conversation.md");
+        QVERIFY(w.exporter()->exportJson(json));
+        QFile f(json);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonObject answer_turn = QJsonDocument::fromJson(f.readAll()).object()["turns"].toArray().last().toObject();
+        const QJsonObject check = answer_turn["check"].toObject();
+        QVERIFY2(check["method"].toString().startsWith("fell when"), qPrintable(check["method"].toString()));
+        QCOMPARE(check["words"].toArray().size(), qsizetype(answer().words().size()));
+        QCOMPARE(answer_turn["tokens"].toArray().first().toObject()["check"].toDouble(), double(answer().bars.tokens[0]));
+        QCOMPARE(answer_turn["occlusion_map"].toObject()["grid"].toArray().first().toObject()["rows"].toInt(), 3);
+        QVERIFY(answer_turn["occlusion_map"].toObject()["method"].toString().contains("grey 128"));
+        QVERIFY2(answer_turn["methods"].toObject()["attention"].toString().contains("mean over heads"),
+                 qPrintable(answer_turn["methods"].toObject()["attention"].toString()));
+
+        QVERIFY(w.exporter()->exportMarkdown(md));
+        QFile m(md);
+        QVERIFY(m.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(m.readAll());
+        QVERIFY(text.contains("| word | fell when"));
+        QVERIFY(text.contains("Occlusion map 3×3"));
     }
 };
 
