@@ -1024,6 +1024,31 @@ std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const Expla
     return kept.mapper.split(sum / static_cast<double>(last - first));
 }
 
+std::vector<HeadMap> Engine::headMaps(int first, int last) {
+    std::lock_guard lock(impl_->mutex);
+    const auto& kept = impl_->kept;
+    first = std::max(first, 0);
+    last = std::min<int>(last, static_cast<int>(kept.per_token.size()));
+    if (first >= last)
+        return {};
+    torch::InferenceMode inference;
+    torch::Tensor mean;  // [layers, heads, image tokens]
+    for (int t = first; t < last; ++t) {
+        auto v = kept.per_token[static_cast<std::size_t>(t)].to(torch::kFloat32);
+        mean = mean.defined() ? mean + v : v;
+    }
+    mean = mean / static_cast<double>(last - first);
+    const auto share = mean.sum(-1);  // [layers, heads]
+    const auto p = mean / share.unsqueeze(-1).clamp_min(1e-30);
+    const auto entropy = -(p * p.clamp_min(1e-30).log()).sum(-1);
+    std::vector<HeadMap> maps;
+    for (std::int64_t l = 0; l < mean.size(0); ++l)
+        for (std::int64_t h = 0; h < mean.size(1); ++h)
+            maps.push_back({static_cast<int>(l), static_cast<int>(h), share[l][h].item<float>(),
+                            entropy[l][h].item<float>(), kept.mapper.split(mean[l][h].contiguous())});
+    return maps;
+}
+
 std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
                                            int index) {
     std::lock_guard lock(impl_->mutex);

@@ -96,6 +96,11 @@ public:
     // generated without capture, or when the tokens were past the kept budget.
     std::vector<HeatmapGrid> attentionGrids(int first, int last, const ExplainParams& params);
 
+    // Every layer's and head's map of tokens [first, last) of the last answer (the mean over
+    // those tokens), layer by layer, from the attention kept from that answer: what the
+    // window's layer x head explorer draws. Empty when there is none.
+    std::vector<HeadMap> headMaps(int first, int last);
+
     // Relevancy of answer token `index` (gradient-weighted attention, computed with
     // autograd over one forward pass) for the request that produced `answer_ids`.
     // Throws vqa::Error on bad arguments.

@@ -19,6 +19,7 @@ void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::GenerationResult>();
     qRegisterMetaType<vqa::ExplainParams>();
     qRegisterMetaType<vqa::TokenHeatmaps>();
+    qRegisterMetaType<vqa::HeadMaps>();
     qRegisterMetaType<vqa::CounterfactualCheck>();
     qRegisterMetaType<vqa::CounterfactualResult>();
     qRegisterMetaType<std::vector<int>>();
@@ -236,6 +237,19 @@ void EngineWorker::postRegrid(quint64 ticket, int tokens, const vqa::ExplainPara
                 for (int t = 0; t < tokens; ++t)
                     out.push_back(engine_->attentionGrids(t, t + 1, params));
                 emit attentionRegridded(ticket, out);
+            } catch (const std::exception& e) {
+                emit explainFailed(ticket, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::postHeadMaps(quint64 ticket, int first, int last) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, first, last] {
+            try {
+                emit headMapsReady(ticket, engine_->headMaps(first, last));
             } catch (const std::exception& e) {
                 emit explainFailed(ticket, QString::fromStdString(e.what()));
             }

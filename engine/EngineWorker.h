@@ -22,6 +22,7 @@ class Engine;
 // Heatmap grids of one token, and of each token of an answer (named for Qt's meta-types).
 using HeatmapGrids = std::vector<HeatmapGrid>;
 using TokenHeatmaps = std::vector<HeatmapGrids>;
+using HeadMaps = std::vector<HeadMap>;
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -44,6 +45,9 @@ public:
     // attention kept from the last answer, for its first `tokens` tokens, with new layer and
     // head choices; attentionRegridded(ticket, per-token grids) answers.
     void postRegrid(quint64 ticket, int tokens, const vqa::ExplainParams& params);
+    // Every layer's and head's map of tokens [first, last) of the last answer (Engine::headMaps);
+    // headMapsReady(ticket, maps) answers.
+    void postHeadMaps(quint64 ticket, int first, int last);
     // Relevancy (gradient-weighted attention) of answer tokens `indices` for the request that
     // produced `answer_ids`; relevancyReady(ticket, per-index grids) or explainFailed answers.
     void postRelevancy(quint64 ticket, const vqa::Request& request, const std::vector<std::int32_t>& answer_ids,
@@ -92,6 +96,7 @@ signals:
     void attentionRegridded(quint64 ticket, const vqa::TokenHeatmaps& per_token);
     void relevancyReady(quint64 ticket, const std::vector<int>& indices, const vqa::TokenHeatmaps& per_index);
     void explainFailed(quint64 ticket, const QString& message);
+    void headMapsReady(quint64 ticket, const vqa::HeadMaps& maps);
     void counterfactualProgress(quint64 ticket, int done, int total);
     void counterfactualReady(quint64 ticket, const vqa::CounterfactualResult& result);
     void counterfactualFailed(quint64 ticket, const QString& message);
@@ -147,6 +152,7 @@ Q_DECLARE_METATYPE(vqa::TokenEvent)
 Q_DECLARE_METATYPE(vqa::GenerationResult)
 Q_DECLARE_METATYPE(vqa::ExplainParams)
 Q_DECLARE_METATYPE(vqa::TokenHeatmaps)
+Q_DECLARE_METATYPE(vqa::HeadMaps)
 Q_DECLARE_METATYPE(vqa::CounterfactualCheck)
 Q_DECLARE_METATYPE(vqa::CounterfactualResult)
 Q_DECLARE_METATYPE(vqa::library::CaptionItem)

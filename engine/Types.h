@@ -94,6 +94,17 @@ struct HeatmapGrid {
     bool global_view = false;
 };
 
+// One attention head's map for some answer tokens, with what sets the head apart: the share of
+// its attention that falls on the image tokens (the rest goes to the text) and the entropy of
+// that image attention (nats; low: it looks at a few places, log(tokens): everywhere alike).
+struct HeadMap {
+    int layer = 0;
+    int head = 0;
+    float image_share = 0;
+    float entropy = 0;
+    std::vector<HeatmapGrid> grids;
+};
+
 // One generated token, as it streams out.
 struct TokenEvent {
     int index = 0;          // 0-based position in the answer

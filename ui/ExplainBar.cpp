@@ -56,7 +56,8 @@ ExplainBar::ExplainBar(QWidget* parent)
     : QWidget(parent), toggle_(new QCheckBox(tr("&Heatmap"))), boxes_(new QCheckBox(tr("&Boxes"))),
       mode_(new QComboBox), colormap_(new QComboBox),
       opacity_(new QSlider(Qt::Horizontal)), layer_begin_(new QSpinBox), layer_end_(new QSpinBox),
-      head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton), check_(new QToolButton) {
+      head_(new QSpinBox), whole_(new QToolButton), save_(new QToolButton), check_(new QToolButton),
+      heads_(new QToolButton) {
     setAccessibleName(tr("Heatmap controls"));
     toggle_->setChecked(true);
     toggle_->setToolTip(tr("Show or hide the heatmap over the image (Ctrl+H)"));
@@ -100,6 +101,9 @@ ExplainBar::ExplainBar(QWidget* parent)
     save_->setText(tr("Save…"));
     save_->setToolTip(tr("Save the image with the heatmap as PNG"));
     save_->setAccessibleName(tr("Save heatmap"));
+    heads_->setText(tr("Heads…"));
+    heads_->setToolTip(tr("Every layer's and head's map of the word in view (or of the whole answer), side by side"));
+    heads_->setAccessibleName(tr("Explore the attention heads"));
     check_->setText(tr("Check"));
     check_->setAccessibleName(tr("Check the answer"));
     check_->setToolTip(tr("What did the answer depend on? Score it again with the image changed"));
@@ -150,6 +154,7 @@ ExplainBar::ExplainBar(QWidget* parent)
     row->addWidget(head_);
     row->addStretch(1);
     row->addWidget(whole_);
+    row->addWidget(heads_);
     row->addWidget(check_);
     row->addWidget(save_);
 
@@ -168,6 +173,7 @@ ExplainBar::ExplainBar(QWidget* parent)
         connect(s, &QSpinBox::valueChanged, this, &ExplainBar::layersChanged);
     connect(whole_, &QToolButton::clicked, this, &ExplainBar::wholeAnswerRequested);
     connect(save_, &QToolButton::clicked, this, &ExplainBar::saveRequested);
+    connect(heads_, &QToolButton::clicked, this, &ExplainBar::headsRequested);
     connect(reliance_, &QAction::triggered, this, &ExplainBar::relianceRequested);
     connect(occlude_, &QAction::triggered, this, &ExplainBar::occludeRequested);
     connect(occlusion_map_, &QAction::triggered, this, [this] { emit occlusionMapRequested(8); });
@@ -198,6 +204,13 @@ void ExplainBar::setLayers(int begin, int end, int head) {
     layer_begin_->setValue(begin);
     layer_end_->setValue(end);
     head_->setValue(head);
+}
+
+void ExplainBar::chooseLayers(int begin, int end, int head) {
+    if (begin == layerBegin() && end == layerEnd() && head == this->head())
+        return;
+    setLayers(begin, end, head);
+    emit layersChanged();
 }
 
 void ExplainBar::setModelShape(int layers, int heads) {

@@ -51,7 +51,8 @@ public:
     int layerBegin() const;
     int layerEnd() const;
     int head() const;
-    void setLayers(int begin, int end, int head);
+    void setLayers(int begin, int end, int head);  // quietly (settings restored)
+    void chooseLayers(int begin, int end, int head);  // as a person would: layersChanged once
     // The loaded model's decoder layers and attention heads bound the spin boxes (0: unknown).
     void setModelShape(int layers, int heads);
     ExplainMode mode() const;
@@ -75,6 +76,7 @@ public:
     QSpinBox* headBox() const { return head_; }
     // The checks of an answer (what it depended on): a button with their menu.
     QToolButton* checkButton() const { return check_; }
+    QToolButton* headsButton() const { return heads_; }
     QAction* relianceAction() const { return reliance_; }
     QAction* occludeAction() const { return occlude_; }
     QAction* occlusionMapAction() const { return occlusion_map_; }
@@ -89,6 +91,7 @@ signals:
     void layersChanged();  // layer range or head
     void modeChanged(vqa::ui::ExplainMode mode);
     void wholeAnswerRequested();
+    void headsRequested();  // the layer x head explorer
     void relianceRequested();
     void occludeRequested();             // the user is to drag the region on the image
     void occlusionMapRequested(int grid);
@@ -107,6 +110,7 @@ private:
     QToolButton* whole_;
     QToolButton* save_;
     QToolButton* check_;
+    QToolButton* heads_;
     QAction* reliance_;
     QAction* occlude_;
     QAction* occlusion_map_;

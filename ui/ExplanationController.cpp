@@ -44,6 +44,7 @@ ExplanationController::ExplanationController(EngineWorker* worker, ImageSet* ima
     connect(worker_, &EngineWorker::attentionRegridded, this, &ExplanationController::handleRegridded);
     connect(worker_, &EngineWorker::relevancyReady, this, &ExplanationController::handleRelevancy);
     connect(worker_, &EngineWorker::explainFailed, this, &ExplanationController::handleFailed);
+    connect(worker_, &EngineWorker::headMapsReady, this, &ExplanationController::handleHeadMaps);
 }
 
 void ExplanationController::showTokenHeatmap(int message, int token) {
@@ -153,7 +154,7 @@ bool ExplanationController::requestRelevancy(int message, int token) {
     for (const TokenRecord& t : m.tokens)
         ids.push_back(t.id);
     const quint64 ticket = ++next_ticket_;
-    pending_[ticket] = {s, message, indices.front(), true};
+    pending_[ticket] = {s, message, indices.front(), true, false, {}};
     emit status(tr("Computing the relevancy of “%1”…").arg(wordText(m, b, e)));
     emit relevancyRunning(true);
     worker_->postRelevancy(ticket, request, ids, indices);
@@ -175,7 +176,7 @@ bool ExplanationController::regridLastAnswer() {
     }
     const ChatMessage& m = s->messages[size_t(engine_answer_message_)];
     const quint64 ticket = ++next_ticket_;
-    pending_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false};
+    pending_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false, false, {}};
     const ExplainParams p = conversation_->explainParams();
     const QString layers = p.layer_begin < 0 && p.layer_end < 0
                                ? tr("the default layers")
@@ -196,7 +197,7 @@ void ExplanationController::handleRegridded(quint64 ticket, const std::vector<st
     pending_.erase(it);
     // A newer regrid supersedes this one.
     for (const auto& [t, other] : pending_)
-        if (!other.relevancy && t > ticket)
+        if (!other.relevancy && !other.heads && t > ticket)
             return;
     const std::shared_ptr<ImageSession> s = p.session.lock();
     if (s && p.message < int(s->messages.size()) && s->messages[size_t(p.message)].tokens.size() == per_token.size()) {
@@ -237,11 +238,62 @@ void ExplanationController::handleFailed(quint64 ticket, const QString& message)
     const auto it = pending_.find(ticket);
     if (it == pending_.end())
         return;
-    const bool relevancy = it->second.relevancy;
+    const bool relevancy = it->second.relevancy, heads = it->second.heads;
     pending_.erase(it);
     emit relevancyRunning(false);
-    emit error(relevancy ? tr("Could not compute the relevancy") : tr("Could not redraw the heatmaps"), message);
+    emit error(relevancy ? tr("Could not compute the relevancy")
+               : heads   ? tr("Could not draw the heads' maps")
+                         : tr("Could not redraw the heatmaps"),
+               message);
     emit heatmapUpdated();
+}
+
+bool ExplanationController::requestHeadMaps() {
+    const std::shared_ptr<ImageSession> s = engine_answer_session_.lock();
+    if (conversation_->isGenerating()) {
+        emit status(tr("The heads can be explored once the answer is finished."));
+        return false;
+    }
+    if (!s || s != images_->current() || engine_answer_message_ < 0 ||
+        engine_answer_message_ >= int(s->messages.size()) || !s->messages[size_t(engine_answer_message_)].hasAttention()) {
+        emit status(tr("The heads of the last answer about this image can be explored: ask a question first."));
+        return false;
+    }
+    const ChatMessage& m = s->messages[size_t(engine_answer_message_)];
+    // The word in view, if it is of that answer; else the whole answer.
+    int token = -1;
+    if (hover_message_ == engine_answer_message_)
+        token = hover_token_;
+    else if (s->pin.message == engine_answer_message_ && !s->pin.whole && !s->pin.occlusion_map)
+        token = s->pin.token;
+    int first = 0, last = int(m.tokens.size());
+    QString title = tr("the whole answer");
+    if (token >= 0 && token < int(m.tokens.size())) {
+        std::tie(first, last) = m.wordOfToken(token);
+        title = tr("“%1”").arg(wordText(m, first, last));
+    }
+    const quint64 ticket = ++next_ticket_;
+    Pending p;
+    p.session = s;
+    p.message = engine_answer_message_;
+    p.heads = true;
+    p.title = title;
+    pending_[ticket] = p;
+    worker_->postHeadMaps(ticket, first, last);
+    return true;
+}
+
+void ExplanationController::handleHeadMaps(quint64 ticket, const std::vector<HeadMap>& maps) {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end())
+        return;
+    const QString title = it->second.title;
+    pending_.erase(it);
+    if (maps.empty()) {
+        emit status(tr("No attention kept for those words."));
+        return;
+    }
+    emit headMapsReady(title, maps);
 }
 
 void ExplanationController::setColormap(Colormap map) {

@@ -68,6 +68,9 @@ public:
     bool requestRelevancy(int message, int token);
     // Redraws the last answer's maps with the request's layers and head (on the worker).
     bool regridLastAnswer();
+    // Every layer's and head's map of the word in view (pinned or hovered) of the last answer,
+    // or of the whole answer: headMapsReady follows. False, saying why, when there is none.
+    bool requestHeadMaps();
     bool isExplaining() const { return !pending_.empty(); }
 
     // How maps look: colormap, opacity (for exports), and attention or relevancy.
@@ -96,8 +99,11 @@ public:
     void handleRelevancy(quint64 ticket, const std::vector<int>& indices,
                          const std::vector<std::vector<HeatmapGrid>>& per_index);
     void handleFailed(quint64 ticket, const QString& message);
+    void handleHeadMaps(quint64 ticket, const std::vector<HeadMap>& maps);
 
 signals:
+    // `title` names the word or answer; the maps are layer by layer, head by head.
+    void headMapsReady(const QString& title, const std::vector<vqa::HeadMap>& maps);
     void viewChanged(const vqa::ui::HeatmapView& view);
     void heatmapUpdated();  // a regrid or a relevancy map arrived (or failed)
     void relevancyRunning(bool running);
@@ -110,6 +116,8 @@ private:
         int message = -1;
         int tokens = 0;  // regrid: the answer's token count; relevancy: the first token asked
         bool relevancy = false;
+        bool heads = false;  // head maps (requestHeadMaps)
+        QString title;
     };
 
     EngineWorker* worker_;

@@ -28,6 +28,7 @@ class ConversationController;
 class CounterfactualController;
 class ExplainBar;
 class ExplanationController;
+class HeadExplorer;
 class Exporter;
 class ImageCanvas;
 class ImagePanel;
@@ -65,6 +66,7 @@ public:
     ExplanationController* explanation() const { return explanation_; }
     Exporter* exporter() const { return exporter_; }
     CounterfactualController* checks() const { return checks_; }
+    HeadExplorer* headExplorer() const { return head_explorer_; }  // null until first opened
     // The library: every conversation kept, and the panel that lists and searches them
     // (View ▸ Library).
     LibraryController* library() const { return library_; }
@@ -123,7 +125,7 @@ private:
     void buildLibrary();
     void connectControllers();
     void connectDownloads();
-    void connectChecks();  // MainWindowChecks.cpp
+    void connectChecks();  // MainWindowChecks.cpp: the checks and the head explorer
     void pushRequestParams();
     void showCurrentImage(int index);
     void updateActions();
@@ -141,6 +143,7 @@ private:
     ExplanationController* explanation_;
     Exporter* exporter_;
     CounterfactualController* checks_;
+    HeadExplorer* head_explorer_ = nullptr;
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
     LibraryPanel* library_panel_ = nullptr;

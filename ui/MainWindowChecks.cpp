@@ -1,12 +1,14 @@
-// The window's wiring of the counterfactual checks (CounterfactualController): the Check
-// menu above the image, the region dragged on the canvas, the bars under the words, the
-// occlusion map over the image, and the progress bar with its Stop.
+// The window's wiring of the deeper explanations: the counterfactual checks
+// (CounterfactualController: the Check menu above the image, the region dragged on the canvas,
+// the bars under the words, the occlusion map over the image, the progress bar with its Stop)
+// and the layer x head explorer (HeadExplorer: a click shows that head's map large).
 #include <QProgressBar>
 
 #include "ui/ChatView.h"
 #include "ui/CounterfactualController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
+#include "ui/HeadExplorer.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
@@ -45,6 +47,24 @@ void MainWindow::connectChecks() {
         if (s == images_->current().get())
             explanation_->showOcclusionMap(message);
     });
+
+    connect(bar, &ExplainBar::headsRequested, explanation_, [this] { explanation_->requestHeadMaps(); });
+    connect(explanation_, &ExplanationController::headMapsReady, this,
+            [this, bar](const QString& title, const std::vector<HeadMap>& maps) {
+                const ImageSession* s = images_->current().get();
+                if (!s)
+                    return;
+                if (!head_explorer_) {
+                    head_explorer_ = new HeadExplorer(this);
+                    connect(head_explorer_, &HeadExplorer::headChosen, this, [this, bar](int layer, int head) {
+                        bar->chooseLayers(layer, layer, head);
+                        setStatus(tr("Layer %1, head %2 over the image.").arg(layer).arg(head));
+                    });
+                }
+                head_explorer_->setMaps(title, maps, s->image.display, s->image.original_size, bar->colormap());
+                head_explorer_->show();
+                head_explorer_->raise();
+            });
 }
 
 }  // namespace vqa::ui

@@ -148,6 +148,25 @@ TEST_P(EngineParity, CapturedAttentionMatchesTheReferenceRows) {
     auto head_grids = engine.attentionGrids(0, 1, one);
     ASSERT_EQ(head_grids.size(), grids.size());
     EXPECT_NEAR(head_grids[0].values[0], attention[0][1][0].item<float>(), 2e-3);
+
+    // Every layer's and head's map (the layer x head explorer), with its share of attention on
+    // the image and the entropy of that attention, as the reference's rows give them.
+    const auto heads = engine.headMaps(0, 1);
+    const std::int64_t layers = attention.size(0), per_layer = attention.size(1);
+    ASSERT_EQ(static_cast<std::int64_t>(heads.size()), layers * per_layer);
+    for (const HeadMap& m : heads) {
+        const auto row = attention[m.layer][m.head];
+        const float share = row.sum().item<float>();
+        const auto p = row / share;
+        const float entropy = -(p * p.clamp_min(1e-30).log()).sum().item<float>();
+        EXPECT_NEAR(m.image_share, share, 2e-3 * share + 1e-5) << "layer " << m.layer << " head " << m.head;
+        EXPECT_NEAR(m.entropy, entropy, 2e-3 * entropy + 1e-4) << "layer " << m.layer << " head " << m.head;
+        ASSERT_EQ(m.grids.size(), grids.size());
+        EXPECT_NEAR(m.grids[0].values[0], row[0].item<float>(), 2e-3 * std::abs(row[0].item<float>()) + 1e-5);
+    }
+    EXPECT_EQ(heads[static_cast<std::size_t>(per_layer + 1)].layer, 1);
+    EXPECT_EQ(heads[static_cast<std::size_t>(per_layer + 1)].head, 1);
+    EXPECT_TRUE(engine.headMaps(5, 2).empty());
 }
 
 // Gradient-weighted relevancy runs through the whole family path (for Qwen3-VL, DeepStack's

@@ -1,21 +1,24 @@
 // The explanation controls against the real engine (the parity script's tiny checkpoint):
 // changing the layer range or the head redraws the last answer's maps (re-reduced on the
 // engine's thread from the attention it kept), and relevancy mode computes a map for the
-// clicked word.
+// clicked word; the layer x head explorer shows every head and a clicked one large.
 #include <QComboBox>
 #include <QElapsedTimer>
+#include <QListView>
 #include <QFile>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
+#include "ui/HeadExplorer.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
@@ -168,6 +171,40 @@ private slots:
         w.explainBar()->setMode(vqa::ui::ExplainMode::Attention);
         QVERIFY(w.heatmapCaption().startsWith("Word"));
         QVERIFY(differingPixels(relevancy, w.canvas()->overlay()) > 0);
+    }
+
+    void headExplorerShowsEveryHeadAndAClickedOneLarge() {
+        MainWindow& w = *window_;
+        const int answer = int(w.conversation()->messages().size()) - 1;
+        w.explanation()->showTokenHeatmap(answer, 0);
+        const QImage word_map = w.canvas()->overlay();
+        w.explainBar()->headsButton()->click();
+        QVERIFY(QTest::qWaitFor([&] { return w.headExplorer() && w.headExplorer()->isVisible(); }, 60000));
+        vqa::ui::HeadExplorer* explorer = w.headExplorer();
+        vqa::ui::HeadMapModel* model = explorer->model();
+        QCOMPARE(model->rowCount(), 2 * 4);  // 2 decoder layers, 4 heads
+        QCOMPARE(model->head(5).layer, 1);
+        QCOMPARE(model->head(5).head, 1);
+        QVERIFY(model->data(model->index(0), Qt::ToolTipRole).toString().contains("on the image"));
+        explorer->orderBox()->setCurrentIndex(1);  // most attention on the image first
+        for (int r = 1; r < model->rowCount(); ++r)
+            QVERIFY(model->head(r - 1).image_share >= model->head(r).image_share);
+        QVERIFY(explorer->grab().save(vqa::test::artifactsDir() + "/head-explorer.png"));
+
+        // A click: that head's map of the word, large over the image.
+        const vqa::HeadMap chosen = model->head(0);
+        QSignalSpy updated(w.explanation(), &vqa::ui::ExplanationController::heatmapUpdated);
+        const QRect item = explorer->view()->visualRect(model->index(0));
+        QTest::mouseClick(explorer->view()->viewport(), Qt::LeftButton, {}, item.center());
+        QCOMPARE(w.explainBar()->layerBeginBox()->value(), chosen.layer);
+        QCOMPARE(w.explainBar()->layerEndBox()->value(), chosen.layer);
+        QCOMPARE(w.explainBar()->headBox()->value(), chosen.head);
+        QVERIFY(updated.wait(60000));
+        QVERIFY(differingPixels(word_map, w.canvas()->overlay()) > 0);
+        explorer->close();
+        QVERIFY(setAndWait(w.explainBar()->headBox(), -1));
+        QVERIFY(setAndWait(w.explainBar()->layerBeginBox(), -1));
+        QVERIFY(setAndWait(w.explainBar()->layerEndBox(), -1));
     }
 };
 
