@@ -136,6 +136,19 @@ struct KeptAttention {
     AttentionMapper mapper;
     std::int64_t bytes = 0;
     void clear() { *this = {}; }
+    // The mean over tokens [first, last) of their rows, each first passed through `each`;
+    // undefined when none of them is kept.
+    template <typename Each>
+    torch::Tensor meanOver(int first, int last, Each each) const {
+        first = std::max(first, 0);
+        last = std::min<int>(last, static_cast<int>(per_token.size()));
+        torch::Tensor sum;
+        for (int t = first; t < last; ++t) {
+            auto v = each(per_token[static_cast<std::size_t>(t)]);
+            sum = sum.defined() ? sum + v : v;
+        }
+        return sum.defined() ? sum / static_cast<double>(last - first) : sum;
+    }
     void add(torch::Tensor packed) {
         const std::int64_t size = packed.numel() * 2;
         if (bytes + size > kBudgetBytes)
@@ -1012,32 +1025,18 @@ std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, 
 std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {
     std::lock_guard lock(impl_->mutex);
     const auto& kept = impl_->kept;
-    first = std::max(first, 0);
-    last = std::min<int>(last, static_cast<int>(kept.per_token.size()));
-    if (first >= last)
-        return {};
-    torch::Tensor sum;
-    for (int t = first; t < last; ++t) {
-        auto v = AttentionMapper::reduce(kept.per_token[t], params);
-        sum = sum.defined() ? sum + v : v;
-    }
-    return kept.mapper.split(sum / static_cast<double>(last - first));
+    const auto mean = kept.meanOver(first, last, [&](const torch::Tensor& t) { return AttentionMapper::reduce(t, params); });
+    return mean.defined() ? kept.mapper.split(mean) : std::vector<HeatmapGrid>{};
 }
 
 std::vector<HeadMap> Engine::headMaps(int first, int last) {
     std::lock_guard lock(impl_->mutex);
     const auto& kept = impl_->kept;
-    first = std::max(first, 0);
-    last = std::min<int>(last, static_cast<int>(kept.per_token.size()));
-    if (first >= last)
-        return {};
     torch::InferenceMode inference;
-    torch::Tensor mean;  // [layers, heads, image tokens]
-    for (int t = first; t < last; ++t) {
-        auto v = kept.per_token[static_cast<std::size_t>(t)].to(torch::kFloat32);
-        mean = mean.defined() ? mean + v : v;
-    }
-    mean = mean / static_cast<double>(last - first);
+    // [layers, heads, image tokens]
+    const auto mean = kept.meanOver(first, last, [](const torch::Tensor& t) { return t.to(torch::kFloat32); });
+    if (!mean.defined())
+        return {};
     const auto share = mean.sum(-1);  // [layers, heads]
     const auto p = mean / share.unsqueeze(-1).clamp_min(1e-30);
     const auto entropy = -(p * p.clamp_min(1e-30).log()).sum(-1);

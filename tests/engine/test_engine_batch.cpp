@@ -12,6 +12,7 @@
 
 #include "engine/Engine.h"
 #include "engine/EngineTesting.h"
+#include "tests/common/Requests.h"
 #include "tests/common/TestPaths.h"
 
 namespace fs = std::filesystem;
@@ -22,14 +23,8 @@ namespace {
 fs::path tinyCase() { return test::referenceDir("idefics3") / "tiny_untied"; }
 
 Request ask(int image, const std::string& question, int max_new_tokens) {
-    Request r;
     const auto path = tinyCase() / ("image" + std::to_string(image) + ".png");
-    r.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
-    r.image_keys.push_back(path.string());
-    r.conversation.push_back(Turn{Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, question}}});
-    r.generation.max_new_tokens = max_new_tokens;
-    r.generation.ignore_eos = true;  // a random tiny model may end at once; we want tokens
-    return r;
+    return test::imageQuestion(path, path.string(), question, max_new_tokens);
 }
 
 struct HookGuard {

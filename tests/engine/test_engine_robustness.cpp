@@ -16,6 +16,7 @@
 #include "engine/Engine.h"
 #include "engine/EngineTesting.h"
 #include "models/base/Error.h"
+#include "tests/common/Requests.h"
 #include "tests/common/TestPaths.h"
 
 namespace fs = std::filesystem;
@@ -76,14 +77,8 @@ std::vector<std::string> tensorNames(const nlohmann::json& header) {
 // `key` names the image for the engine's caches; requests with different keys share no
 // cached state (each encodes the image and prefills afresh).
 Request imageQuestion(const std::string& question, int max_new_tokens, const std::string& key = "base") {
-    Request r;
     const auto path = tinyCase() / "image0.png";
-    r.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path.string())));
-    r.image_keys.push_back(path.string() + "#" + key);
-    r.conversation.push_back(Turn{Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, question}}});
-    r.generation.max_new_tokens = max_new_tokens;
-    r.generation.ignore_eos = true;  // a random tiny model may end at once; we want tokens
-    return r;
+    return test::imageQuestion(path, path.string() + "#" + key, question, max_new_tokens);
 }
 
 // Clears the stage hook when a test ends, whatever happens.

@@ -20,6 +20,7 @@
 
 #include "engine/EngineTesting.h"
 #include "tests/ui/UiTestSupport.h"
+#include "tests/ui/WindowTestSupport.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
 #include "ui/CounterfactualController.h"
@@ -64,25 +65,8 @@ private slots:
             QSKIP("no tiny model: the reference script writes <build>/reference/idefics3/tiny_tied/model");
         QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
         window_ = std::make_unique<MainWindow>();
-        window_->resize(1280, 800);
-        window_->show();
-        QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
-        QSignalSpy ready(window_->model(), &vqa::ui::ModelController::loaded);
-        QSignalSpy failed(window_->model(), &vqa::ui::ModelController::loadFailed);
-        window_->loadModel(kTinyModel);
-        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
-        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().first().toString()));
-        window_->openImage(tmp_.filePath("scene.png"));
-        QVERIFY(QTest::qWaitFor([&] { return window_->images()->count() == 1; }, 10000));
-        vqa::ui::AppSettings s = window_->settings();
-        s.generation.max_new_tokens = 8;
-        s.generation.ignore_eos = true;
-        s.capture_attention = true;
-        window_->applySettings(s);
-        QSignalSpy answered(window_->conversation(), &vqa::ui::ConversationController::answerFinished);
-        QVERIFY(window_->conversation()->ask("Where is the house?"));
-        QVERIFY(answered.wait(120000));
-        QVERIFY(answer().error.isEmpty());
+        const QString failed = vqa::test::loadOpenAndAsk(*window_, kTinyModel, tmp_.filePath("scene.png"), "Where is the house?", 8);
+        QVERIFY2(failed.isEmpty(), qPrintable(failed));
     }
 
     void cleanup() { vqa::testhooks::setStageHook({}); }
