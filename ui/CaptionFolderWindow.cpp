@@ -29,6 +29,7 @@
 #include "engine/EngineWorker.h"
 #include "engine/library/CaptionExport.h"
 #include "engine/library/LibraryDb.h"
+#include "ui/Dialogs.h"
 #include "ui/MainWindow.h"
 
 namespace vqa::ui {
@@ -167,7 +168,7 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     auto* menu = new QMenu(export_);
     menu->addAction(tr("Text Files Beside the Images"), this, [this] { exportSidecars(false); });
     menu->addAction(tr("Text Files Beside the Images, Replacing Existing Ones…"), this, [this] {
-        if (MainWindow::dialogsAllowed() &&
+        if (dialogsAllowed() &&
             QMessageBox::question(this, tr("Replace Text Files"),
                                   tr("Replace the .txt files beside these images that hold other text? Their "
                                      "text is lost.")) != QMessageBox::Yes)

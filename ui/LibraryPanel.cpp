@@ -13,7 +13,7 @@
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
-#include "ui/MainWindow.h"
+#include "ui/Dialogs.h"
 
 namespace vqa::ui {
 
@@ -186,7 +186,7 @@ void LibraryPanel::contextMenu(const QPoint& pos) {
     menu.addAction(id > 0 ? tr("Open Conversation") : tr("Open Image"), this, [this, item] { activate(item); });
     if (id > 0) {
         menu.addAction(tr("Rename…"), this, [this, id, item] {
-            if (!MainWindow::dialogsAllowed())
+            if (!dialogsAllowed())
                 return;
             const QString old = item->text(0).section(QStringLiteral(" — "), 0, 0);
             bool ok = false;
@@ -196,7 +196,7 @@ void LibraryPanel::contextMenu(const QPoint& pos) {
                 emit renameRequested(id, title.trimmed());
         });
         menu.addAction(tr("Delete"), this, [this, id] {
-            if (MainWindow::dialogsAllowed() &&
+            if (dialogsAllowed() &&
                 QMessageBox::question(this, tr("Delete Conversation"),
                                       tr("Delete this conversation from the library? This cannot be undone.")) !=
                     QMessageBox::Yes)

@@ -11,6 +11,7 @@
 #include <QMessageBox>
 #include <QStandardPaths>
 
+#include "ui/Dialogs.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
@@ -55,7 +56,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     rebuildRecentMenu();
     file->addSeparator();
     add(file, tr("Caption a &Folder…"), QKeySequence(tr("Ctrl+Shift+O")), [w] {
-        if (!MainWindow::dialogsAllowed()) {
+        if (!dialogsAllowed()) {
             w->showCaptionFolder();
             return;
         }
@@ -136,7 +137,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
         [w] { emit w->welcomePage()->openModelRequested(); });
     add(model, tr("Connect to a &Server…"), QKeySequence(), [w] { w->showServerDialog(); });
     model_info_action_ = add(model, tr("Model &Information…"), QKeySequence(tr("Ctrl+I")), [w] {
-        if (MainWindow::dialogsAllowed())
+        if (dialogsAllowed())
             QMessageBox::information(w, tr("Model Information"), w->model()->infoText());
     });
     add(model, tr("Mo&dels…"), QKeySequence(tr("Ctrl+Shift+M")), [w] { w->showModelManager(); });
@@ -152,7 +153,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     QMenu* help = w->menuBar()->addMenu(tr("&Help"));
     add(help, tr("&Getting a Model"), QKeySequence(), [w] { w->showWelcome(); });
     add(help, tr("&About VQA Studio"), QKeySequence(), [w] {
-        if (MainWindow::dialogsAllowed())
+        if (dialogsAllowed())
             QMessageBox::about(w, tr("About VQA Studio"),
                                tr("<b>VQA Studio</b> %1<br>Ask questions about images, locally, and see where "
                                   "the model looked.").arg(QApplication::applicationVersion()));

@@ -25,6 +25,7 @@
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
 #include "ui/CounterfactualController.h"
+#include "ui/Dialogs.h"
 #include "ui/ExplanationController.h"
 #include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
@@ -549,7 +550,6 @@ void MainWindow::applySettings(const AppSettings& settings) {
         setStatus(tr("Device and data type apply when the model is loaded again (Model ▸ Open Model Folder…)."));
 }
 
-bool MainWindow::dialogsAllowed() { return !qEnvironmentVariableIsSet("VQA_NO_DIALOGS"); }
 
 void MainWindow::showWelcome() { right_stack_->setCurrentWidget(welcome_); }
 

@@ -112,7 +112,6 @@ public:
     QString statusText() const;
     QString performanceText() const;
     QString heatmapCaption() const;
-    static bool dialogsAllowed();  // not with VQA_NO_DIALOGS set (tests)
 
 protected:
     void closeEvent(QCloseEvent* event) override;
