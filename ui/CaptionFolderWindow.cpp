@@ -30,7 +30,6 @@
 #include "engine/library/CaptionExport.h"
 #include "engine/library/LibraryDb.h"
 #include "ui/Dialogs.h"
-#include "ui/MainWindow.h"
 
 namespace vqa::ui {
 
