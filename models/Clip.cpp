@@ -42,7 +42,7 @@ int ClipVisionModel::stateIndex(int i) const {
     return k;
 }
 
-std::vector<torch::Tensor> ClipVisionModel::forward(const torch::Tensor& pixel_values) const {
+std::vector<torch::Tensor> ClipVisionModel::forward(const torch::Tensor& pixel_values, AttentionRollout* rollout) const {
     const auto& c = config_;
     if (pixel_values.dim() != 4 || pixel_values.size(1) != c.num_channels || pixel_values.size(2) != c.image_size ||
         pixel_values.size(3) != c.image_size)
@@ -66,7 +66,7 @@ std::vector<torch::Tensor> ClipVisionModel::forward(const torch::Tensor& pixel_v
     keep(0);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
         checkInterrupt();
-        h = layers_[i](h, c, torch::Tensor());
+        h = layers_[i](h, c, torch::Tensor(), rollout);
         keep(static_cast<int>(i) + 1);
     }
     return out;

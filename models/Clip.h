@@ -28,7 +28,8 @@ public:
 
     // pixel_values [N, C, image_size, image_size] -> the requested hidden states, each
     // [N, 1 + patches, hidden] (class token first), in the order asked for.
-    std::vector<torch::Tensor> forward(const torch::Tensor& pixel_values) const;
+    // With `rollout`, the attention of every layer it runs is added to it (VisionEncoderLayer).
+    std::vector<torch::Tensor> forward(const torch::Tensor& pixel_values, AttentionRollout* rollout = nullptr) const;
 
     // The hidden-state index `i` (possibly negative) as 0..num_hidden_layers.
     int stateIndex(int i) const;

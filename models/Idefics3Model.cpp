@@ -55,8 +55,8 @@ torch::Tensor Idefics3Model::pixelShuffle(const torch::Tensor& x) const {
     return y;
 }
 
-torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
-                                          const torch::Tensor& pixel_attention_mask) {
+std::pair<torch::Tensor, torch::Tensor> Idefics3Model::realImages(const torch::Tensor& pixel_values,
+                                                                  const torch::Tensor& pixel_attention_mask) const {
     const auto& v = config_.vision;
     if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels)
         throw Error("encodeImages expects pixel values [images, " + std::to_string(v.num_channels) +
@@ -83,11 +83,27 @@ torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
         pixels = pixels.index_select(0, keep);
         mask = mask.index_select(0, keep);
     }
+    return {pixels, pixels.size(0) == 0 ? mask : patchMask(mask)};
+}
+
+torch::Tensor Idefics3Model::encodeImages(const torch::Tensor& pixel_values,
+                                          const torch::Tensor& pixel_attention_mask) {
+    auto [pixels, patch_mask] = realImages(pixel_values, pixel_attention_mask);
     if (pixels.size(0) == 0)
         return torch::empty({0, tokensPerImage(), config_.text.hidden_size},
                             torch::dtype(dtype_).device(device_));
-    auto hidden = vision_->forward(pixels, patchMask(mask));
+    auto hidden = vision_->forward(pixels, patch_mask);
     return modality_projection_(pixelShuffle(hidden)).to(dtype_);
+}
+
+torch::Tensor Idefics3Model::visionRollout(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) {
+    auto [pixels, patch_mask] = realImages(pixel_values, pixel_attention_mask);
+    const std::int64_t side = config_.vision.image_size / config_.vision.patch_size;
+    if (pixels.size(0) == 0)
+        return torch::empty({0, side * side, side * side}, torch::kFloat32);
+    AttentionRollout rollout;
+    vision_->forward(pixels, patch_mask, &rollout);
+    return rollout.result();
 }
 
 std::unique_ptr<VisionLanguageModel> makeIdefics3(const Idefics3Config& config,

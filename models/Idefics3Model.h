@@ -39,6 +39,8 @@ class Idefics3Model : public LlamaBackedModel {
     // patches whose side the scale factor divides (the processor's tiles are).
     torch::Tensor encodeImages(const torch::Tensor& pixel_values,
                                const torch::Tensor& pixel_attention_mask) override;
+    // Over the SigLIP tower's patches of each real image: [real images, patches, patches].
+    torch::Tensor visionRollout(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) override;
 
     // Image tokens per 'image_size' tile: (image_size / patch_size)^2 / scale_factor^2.
     std::int64_t tokensPerImage() const;
@@ -52,6 +54,10 @@ class Idefics3Model : public LlamaBackedModel {
     const SiglipVisionModel& visionModel() const { return *vision_; }
 
   private:
+    // The real images (padding ones dropped) and their patch masks, checked, on the device.
+    std::pair<torch::Tensor, torch::Tensor> realImages(const torch::Tensor& pixel_values,
+                                                       const torch::Tensor& pixel_attention_mask) const;
+
     Idefics3Config config_;
     std::unique_ptr<SiglipVisionModel> vision_;
     Linear modality_projection_; // connector.modality_projection.proj, no bias

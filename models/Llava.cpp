@@ -64,6 +64,12 @@ torch::Tensor LlavaModel::encodeImages(const torch::Tensor& pixel_values, const 
     return linear_2_(activation(config_.projector_hidden_act, linear_1_(features))).to(dtype_);
 }
 
+torch::Tensor LlavaModel::visionRollout(const torch::Tensor& pixel_values, const torch::Tensor&) {
+    AttentionRollout rollout;
+    vision_->forward(pixel_values.to(device_, vision_dtype_), &rollout);
+    return rollout.result();
+}
+
 std::unique_ptr<VisionLanguageModel> makeLlava(const LlavaConfig& config, const WeightSource& weights,
                                                torch::Device device, torch::ScalarType dtype, const Quantization& quantization,
                                                torch::ScalarType vision_dtype) {

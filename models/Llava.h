@@ -51,6 +51,9 @@ public:
     // pixel_values [N, C, image_size, image_size]; the mask is ignored (CLIP frames are
     // whole). Returns [N, tokensPerImage(), text hidden].
     torch::Tensor encodeImages(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) override;
+    // Over the CLIP tower's tokens (the class token first, then the patches), through the
+    // layers the features are taken from: [images, 1 + patches, 1 + patches].
+    torch::Tensor visionRollout(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) override;
 
     // (image_size / patch_size)^2, plus one with the class token ("full").
     std::int64_t tokensPerImage() const;

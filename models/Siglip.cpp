@@ -60,7 +60,7 @@ torch::Tensor SiglipVisionModel::embeddings(const torch::Tensor& pixel_values,
 }
 
 torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
-                                         const torch::Tensor& patch_mask) const {
+                                         const torch::Tensor& patch_mask, AttentionRollout* rollout) const {
     const auto n = pixel_values.size(0);
     auto mask = patch_mask.to(torch::kBool);
     auto h = embeddings(pixel_values, mask);
@@ -72,7 +72,7 @@ torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
         key_mask = mask.reshape({n, 1, 1, seq});
     for (const auto& layer : layers_) {
         checkInterrupt();
-        h = layer(h, config_, key_mask);
+        h = layer(h, config_, key_mask, rollout);
     }
     return layerNorm(h, post_layernorm_weight, post_layernorm_bias, config_.layer_norm_eps);
 }

@@ -21,7 +21,9 @@ class SiglipVisionModel {
 
     // pixel_values [N, C, H, W]; patch_mask [N, H/patch, W/patch] bool (true: the patch holds
     // image). Returns the last hidden state after post_layernorm, [N, patches, hidden].
-    torch::Tensor forward(const torch::Tensor& pixel_values, const torch::Tensor& patch_mask) const;
+    // With `rollout`, every layer's attention is added to it (VisionEncoderLayer).
+    torch::Tensor forward(const torch::Tensor& pixel_values, const torch::Tensor& patch_mask,
+                          AttentionRollout* rollout = nullptr) const;
 
     // Position ids of each patch: a padded image's patches are spread over the whole table
     // of num_patches_per_side^2 positions by bucketizing their fractional coordinates, as

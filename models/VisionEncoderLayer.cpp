@@ -1,6 +1,7 @@
 #include "models/VisionEncoderLayer.h"
 
 #include <cmath>
+#include <limits>
 
 #include "models/base/Error.h"
 
@@ -36,8 +37,16 @@ VisionEncoderLayer VisionEncoderLayer::load(const VisionConfig& config, WeightLo
     return layer;
 }
 
+void AttentionRollout::add(const torch::Tensor& head_mean) {
+    const auto s = head_mean.size(-1);
+    auto a = 0.5 * head_mean.to(torch::kFloat32) + 0.5 * torch::eye(s, head_mean.options().dtype(torch::kFloat32));
+    a = a / a.sum(-1, /*keepdim=*/true);
+    rollout_ = rollout_.defined() ? at::matmul(a, rollout_) : a;
+    ++layers_;
+}
+
 torch::Tensor VisionEncoderLayer::operator()(const torch::Tensor& h, const VisionConfig& c,
-                                             const torch::Tensor& key_mask) const {
+                                             const torch::Tensor& key_mask, AttentionRollout* rollout) const {
     const std::int64_t n = h.size(0), seq = h.size(1), heads = c.num_attention_heads;
     const std::int64_t head_dim = c.hidden_size / heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
@@ -46,9 +55,18 @@ torch::Tensor VisionEncoderLayer::operator()(const torch::Tensor& h, const Visio
     auto q = projected.select(2, 0).transpose(1, 2); // [N, H, S, D]
     auto k = projected.select(2, 1).transpose(1, 2);
     auto v = projected.select(2, 2).transpose(1, 2);
-    auto a = attention(q, k, v, key_mask, /*causal=*/false, scale)
-                 .transpose(1, 2)
-                 .reshape({n, seq, c.hidden_size});
+    torch::Tensor a;
+    if (rollout) {
+        auto scores = at::matmul(q, k.transpose(-1, -2)) * scale;  // [N, H, S, S]
+        if (key_mask.defined())
+            scores = scores.masked_fill(key_mask.logical_not(), -std::numeric_limits<double>::infinity());
+        auto probs = at::softmax(scores, -1, torch::kFloat32);
+        rollout->add(probs.mean(1));
+        a = at::matmul(probs.to(v.scalar_type()), v);
+    } else {
+        a = attention(q, k, v, key_mask, /*causal=*/false, scale);
+    }
+    a = a.transpose(1, 2).reshape({n, seq, c.hidden_size});
     auto mid = h + out_proj(a);
     x = layerNorm(mid, layer_norm2_weight, layer_norm2_bias, c.layer_norm_eps);
     return mid + fc2(activation(c.hidden_act, fc1(x)));

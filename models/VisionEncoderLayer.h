@@ -17,6 +17,23 @@ namespace vqa::models {
 // not divide the width, patches that do not fit the image, an activation not implemented.
 void checkVisionConfig(const VisionConfig& config);
 
+// Attention rollout (Abnar & Zuidema 2020) through a ViT's layers: each layer's attention
+// averaged over heads, half of it kept for the residual path (0.5 A + 0.5 I), rows made to sum
+// to 1 again, and multiplied from the first layer up, so that result()[n][i][j] says how much
+// output token i of image n draws on input token j (a patch, or CLIP's class token).
+class AttentionRollout {
+  public:
+    // One layer's attention averaged over heads, [N, S, S] (float32), in the layers' order.
+    void add(const torch::Tensor& head_mean);
+    // [N, S, S] float32; undefined before any layer.
+    const torch::Tensor& result() const { return rollout_; }
+    int layers() const { return layers_; }
+
+  private:
+    torch::Tensor rollout_;
+    int layers_ = 0;
+};
+
 struct VisionEncoderLayer {
     torch::Tensor layer_norm1_weight, layer_norm1_bias;
     Linear qkv; // self_attn.{q,k,v}_proj fused: [3 * hidden, hidden]
@@ -29,9 +46,10 @@ struct VisionEncoderLayer {
                                    const std::string& prefix);
 
     // h [N, S, hidden] -> [N, S, hidden]. `key_mask` (bool, broadcastable to [N, heads, S, S],
-    // true = may attend) or undefined for none.
+    // true = may attend) or undefined for none. With `rollout`, the attention is computed
+    // explicitly (softmax in float32, as the reference's eager attention) and added to it.
     torch::Tensor operator()(const torch::Tensor& h, const VisionConfig& config,
-                             const torch::Tensor& key_mask) const;
+                             const torch::Tensor& key_mask, AttentionRollout* rollout = nullptr) const;
 };
 
 } // namespace vqa::models

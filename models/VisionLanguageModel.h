@@ -84,6 +84,15 @@ class VisionLanguageModel {
         return {encodeImages(pixel_values, pixel_attention_mask), {}};
     }
 
+    // Attention rollout through the vision tower (AttentionRollout in VisionEncoderLayer.h) for
+    // the images encodeImages would encode, in its order: [N, S, S] float32 over the tower's
+    // tokens (patches, and a class token where the tower has one). Undefined for a family whose
+    // tower does not expose its attention this way.
+    virtual torch::Tensor visionRollout(const torch::Tensor& pixel_values, const torch::Tensor& pixel_attention_mask) {
+        (void)pixel_values, (void)pixel_attention_mask;
+        return {};
+    }
+
     // ids [T] int64 -> embeddings [T, hidden].
     virtual torch::Tensor embedTokens(const torch::Tensor& ids) = 0;
 

@@ -27,6 +27,7 @@
 
 namespace fs = std::filesystem;
 using vqa::models::AttentionCapture;
+using vqa::models::AttentionRollout;
 using vqa::models::Idefics3Model;
 using vqa::models::KvCache;
 using namespace vqa::test;
@@ -183,6 +184,27 @@ TEST_P(Idefics3Parity, EncodeImagesDropsPaddingAndMasksPatches) {
     auto again = m.encodeImages(l_.get("enc_pixel_values"),
                                 l_.get("enc_pixel_attention_mask").to(torch::kBool));
     EXPECT_LT(maxAbsDiff(again, features), 1e-6);
+}
+
+// Attention rollout through the SigLIP tower (AttentionRollout): numpy's over the reference's
+// output_attentions, for the prompt's tiles and for a batch with a padded tile.
+TEST_P(Idefics3Parity, VisionRolloutIsTheReferencesOverItsAttentions) {
+    torch::NoGradGuard no_grad;
+    auto& m = *l_.model;
+    const auto rollout = m.visionRollout(l_.get("pixel_values"), l_.get("pixel_attention_mask"));
+    const auto want = l_.get("vision_rollout");
+    ASSERT_EQ(rollout.sizes(), want.sizes());
+    EXPECT_LT(maxAbsDiff(rollout, want), 1e-5);
+    EXPECT_LT(maxAbsDiff(rollout.sum(-1), torch::ones_like(want.sum(-1))), 1e-5) << "each row is a distribution";
+    const auto padded = m.visionRollout(l_.get("enc_pixel_values"), l_.get("enc_pixel_attention_mask"));
+    ASSERT_EQ(padded.size(0), 2) << "the all-zero image is padding";
+    EXPECT_LT(maxAbsDiff(padded, l_.get("enc_vision_rollout")), 1e-5);
+    // Its features are those the fast attention gives.
+    AttentionRollout ignored;
+    auto pixels = l_.get("pixel_values");
+    auto mask = m.patchMask(l_.get("pixel_attention_mask").to(torch::kBool));
+    EXPECT_LT(maxAbsDiff(m.visionModel().forward(pixels, mask, &ignored), m.visionModel().forward(pixels, mask)), 1e-5);
+    EXPECT_EQ(ignored.layers(), m.config().vision.num_hidden_layers);
 }
 
 TEST_P(Idefics3Parity, CapturedRowsCarryGradientsUnderAutograd) {

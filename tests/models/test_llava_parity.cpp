@@ -71,6 +71,16 @@ TEST_P(LlavaParity, ImageFeatures) {
     EXPECT_LT(diff, 1e-4);
 }
 
+// Attention rollout through the CLIP tower's layers the features come from: numpy's over the
+// reference's output_attentions (the class token first).
+TEST_P(LlavaParity, VisionRolloutIsTheReferencesOverItsAttentions) {
+    torch::NoGradGuard no_grad;
+    const auto rollout = l_.model->visionRollout(l_.get("pixel_values"), {});
+    const auto want = l_.get("vision_rollout");
+    ASSERT_EQ(rollout.sizes(), want.sizes());
+    EXPECT_LT(maxAbsDiff(rollout, want), 1e-5);
+}
+
 TEST_P(LlavaParity, ImageEncodingStopsBetweenVisionLayers) {
     // The engine stops an encoding nobody waits for any more (a cancel, a newer image) through
     // the check the vision tower makes between its layers: the CLIP tower makes it too.

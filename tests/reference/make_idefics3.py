@@ -15,6 +15,9 @@ scaled-down processor), and records what the reference implementation computes o
       input_ids_started [T3], generated_started [10]   an answer begun with "A photo of"
       image_positions [n], attention_last [layers,heads,n]   eager attention of the last
                                      prompt position over the image tokens (output_attentions)
+      answer_log_probs*, occlusion_rect   the answer scored with the images, their mean colour, none,
+                                     a rectangle greyed (explain/ImageReliance)
+      vision_rollout [N,S,S]         attention rollout through the vision tower, real tiles
       enc_pixel_values [3,3,H,W], enc_pixel_attention_mask [3,H,W], enc_features [k,hidden]
                                      image features for a batch with a padded image and an
                                      all-padding image (which the model drops)
@@ -37,7 +40,7 @@ from safetensors.torch import save_file
 from transformers import AutoProcessor, Idefics3Config, Idefics3ForConditionalGeneration
 
 from reference_common import (answer_log_probs, make_images, mean_colour_image, occluded_image,
-                              occlusion_rect)
+                              occlusion_rect, vision_rollout)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
@@ -162,6 +165,16 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
         ref["answer_log_probs_no_image"] = scored([], no_image)
         ref["answer_log_probs_occluded"] = scored([occluded_image(images[0], rect)] + list(images[1:]), conv)
         ref["occlusion_rect"] = torch.tensor(rect, dtype=torch.int64)
+        # Attention rollout through the vision tower (Abnar & Zuidema), in numpy over the tower's
+        # output_attentions, for the real tiles of the prompt's images.
+        pv, pam = inputs["pixel_values"][0], inputs["pixel_attention_mask"][0]
+        real = (pv != 0).flatten(1).any(1)
+        pv, pam = pv[real], pam[real]
+        ps = config.vision_config.patch_size
+        patch_mask = pam.unfold(1, ps, ps).unfold(2, ps, ps).sum(dim=(-1, -2)) > 0
+        with torch.no_grad():
+            tower = model.model.vision_model(pixel_values=pv, patch_attention_mask=patch_mask, output_attentions=True)
+        ref["vision_rollout"] = torch.from_numpy(vision_rollout([a.float().numpy() for a in tower.attentions]))
         json.dump({"turns": [content, [{"type": "text", "text": "And the colours?"}]], "answer": answer},
                   open(os.path.join(case_dir, "conversation.json"), "w"), indent=1)
 
@@ -178,6 +191,12 @@ def run_case(name, config, proc, fixtures, out_dir, images, shard=None, full=Tru
         mask[2] = 0
         with torch.no_grad():
             feats = model.model.get_image_features(pv[None], mask[None], return_dict=True).pooler_output
+        # And the rollout over that batch's real tiles (the padded one's padding patches masked).
+        enc_patch_mask = mask[:2].unfold(1, ps, ps).unfold(2, ps, ps).sum(dim=(-1, -2)) > 0
+        with torch.no_grad():
+            tower = model.model.vision_model(pixel_values=pv[:2], patch_attention_mask=enc_patch_mask,
+                                             output_attentions=True)
+        ref["enc_vision_rollout"] = torch.from_numpy(vision_rollout([a.float().numpy() for a in tower.attentions]))
         ref["enc_pixel_values"] = pv.contiguous()
         ref["enc_pixel_attention_mask"] = mask.to(torch.uint8).contiguous()
         ref["enc_features"] = torch.cat(list(feats), 0).contiguous()

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reference_common import LLAVA15_TEMPLATE, make_images
+from reference_common import LLAVA15_TEMPLATE, make_images, vision_rollout
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 torch.set_default_dtype(torch.float32)
@@ -176,6 +176,15 @@ def run_case(name, config, proc, tok_model, out_dir, images, seed, shard=None):
     with torch.no_grad():
         feats = model.model.get_image_features(inputs["pixel_values"], return_dict=True).pooler_output
         ref["image_features"] = torch.cat(list(feats), 0).contiguous()
+        # Attention rollout through the tower's layers the features come from, in numpy over its
+        # output_attentions (explain: rollout).
+        tower = model.model.vision_tower(inputs["pixel_values"], output_attentions=True)
+        layers = len(tower.attentions)
+        wanted = config.vision_feature_layer if isinstance(config.vision_feature_layer, list) \
+            else [config.vision_feature_layer]
+        deepest = max(i if i >= 0 else layers + 1 + i for i in wanted)
+        ref["vision_rollout"] = torch.from_numpy(
+            vision_rollout([a.float().numpy() for a in tower.attentions[:deepest]]))
         out = model(**inputs, output_attentions=True)
     positions = torch.tensor(sorted({0, int(image_positions[0]), int(image_positions[-1]),
                                      int(image_positions[-1]) + 1, T // 2, T - 2, T - 1}))

@@ -240,3 +240,17 @@ def answer_log_probs(logits, prompt_len, answer):
 
     rows = logits[prompt_len - 1:prompt_len - 1 + len(answer)].float()
     return torch.log_softmax(rows, -1).gather(1, answer.long()[:, None])[:, 0].contiguous()
+
+
+def vision_rollout(attentions):
+    """Attention rollout (Abnar & Zuidema 2020) over a ViT's per-layer attentions [N, H, S, S]:
+    heads averaged, 0.5 A + 0.5 I, rows renormalised, multiplied from the first layer up."""
+    import numpy as np
+
+    rollout = None
+    for a in attentions:
+        a = a.astype(np.float64).mean(1)
+        a = 0.5 * a + 0.5 * np.eye(a.shape[-1])
+        a = a / a.sum(-1, keepdims=True)
+        rollout = a if rollout is None else a @ rollout
+    return rollout.astype(np.float32)
