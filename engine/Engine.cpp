@@ -1048,6 +1048,49 @@ std::vector<HeadMap> Engine::headMaps(int first, int last) {
     return maps;
 }
 
+std::vector<std::vector<HeatmapGrid>> Engine::rolloutGrids(const Request& request,
+                                                           const std::vector<std::pair<int, int>>& ranges,
+                                                           const ExplainParams& params) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->requireLocal("attention rollout");
+    if (impl_->kept.per_token.empty())
+        throw Error("attention rollout needs the attention of an answer: ask with attention capture on first");
+    torch::InferenceMode inference;
+    auto& runtime = *impl_->model->runtime;
+    auto& net = runtime.model();
+    Timings timings;
+    const Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
+    // Each image's tiles again, through the tower with its attention rolled out.
+    std::vector<PreparedImage> prepared;
+    std::vector<torch::Tensor> rollouts;
+    for (std::size_t i = 0; i < request.images.size(); ++i) {
+        prepared.push_back(runtime.prepareImage(*request.images[i], request.image_options));
+        const auto& p = prepared.back();
+        auto mask = p.pixel_attention_mask.defined() ? p.pixel_attention_mask.to(net.device()) : torch::Tensor();
+        rollouts.push_back(net.visionRollout(p.pixel_values.to(net.device(), net.dtype()), mask));
+        if (!rollouts.back().defined())
+            throw Error("the " + runtime.family() + " family's vision tower does not expose its attention: attention "
+                        "rollout is drawn for SmolVLM (Idefics3) and LLaVA");
+    }
+    std::vector<std::vector<HeatmapGrid>> out;
+    for (auto [first, last] : ranges) {
+        const auto values = impl_->kept.meanOver(
+            first, last, [&](const torch::Tensor& t) { return AttentionMapper::reduce(t, params); });
+        std::vector<HeatmapGrid> grids;
+        std::int64_t offset = 0;
+        for (std::size_t i = 0; values.defined() && i < prepared.size(); ++i) {
+            const std::int64_t n = prompt.images[i]->features.size(0);
+            const auto tower = runtime.imageTokensToTower(values.narrow(0, offset, n), prepared[i]);  // [tiles, S]
+            const auto carried = at::bmm(tower.unsqueeze(1).to(rollouts[i].device()), rollouts[i]).squeeze(1);
+            for (auto& g : runtime.towerToGrids(carried, prepared[i]))
+                grids.push_back(std::move(g));
+            offset += n;
+        }
+        out.push_back(std::move(grids));
+    }
+    return out;
+}
+
 std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
                                            int index) {
     std::lock_guard lock(impl_->mutex);

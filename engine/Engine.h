@@ -101,6 +101,16 @@ public:
     // window's layer x head explorer draws. Empty when there is none.
     std::vector<HeadMap> headMaps(int first, int last);
 
+    // Attention rollout maps (Abnar & Zuidema 2020) of the last answer: for each range
+    // [first, last) of its tokens, their attention over the image tokens (reduced with
+    // `params`, as attentionGrids) carried through the vision tower's attention rollout back
+    // to the tower's input patches, as grids at patch resolution. One tower pass per image of
+    // `request` (the request that produced the answer). Throws vqa::Error for a family whose
+    // tower does not expose its attention (Idefics3 and LLaVA do) or without kept attention.
+    std::vector<std::vector<HeatmapGrid>> rolloutGrids(const Request& request,
+                                                       const std::vector<std::pair<int, int>>& ranges,
+                                                       const ExplainParams& params);
+
     // Relevancy of answer token `index` (gradient-weighted attention, computed with
     // autograd over one forward pass) for the request that produced `answer_ids`.
     // Throws vqa::Error on bad arguments.

@@ -35,7 +35,7 @@ struct ExplainOptions {
     float contour = 10.0f;
     std::string layers; // "A:B", inclusive, 0-based; empty: the default range
     int head = -1;
-    bool head_max = false, relevancy = false, ignore_eos = false;
+    bool head_max = false, relevancy = false, ignore_eos = false, rollout = false;
     std::string reliance;  // "", "mean" or "none"
     std::string occlude;   // "X,Y,W,H" in image pixels
     int occlusion_map = 0; // grid cells a side; 0: none
@@ -217,6 +217,26 @@ int run(const ExplainOptions& o) {
         const auto spans = wordSpans(texts);
         StopOnSignal stop_on_signal;  // Ctrl+C stops the passes below, keeping what is written
         auto stopped = [] { return Error("stopped before the explanations were complete"); };
+        if (o.rollout) {
+            // Each word's attention (and the whole answer's) carried through the vision tower's
+            // attention rollout onto its patches: one tower pass per image for all of them.
+            started = Clock::now();
+            std::vector<std::pair<int, int>> ranges = spans;
+            ranges.emplace_back(0, static_cast<int>(ids.size()));
+            const auto maps = engine.rolloutGrids(request, ranges, request.explain);
+            for (std::size_t w = 0; w < spans.size(); ++w) {
+                char name[64];
+                std::snprintf(name, sizeof name, "rollout-%03zu-%s.png", w, slug(words[w]).c_str());
+                save(maps[w], name);
+                doc["words"][w]["rollout_png"] = name;
+            }
+            save(maps.back(), "rollout-answer.png");
+            doc["rollout"] = {{"method", "attention rollout through the vision tower (Abnar & Zuidema 2020: heads "
+                                         "averaged, 0.5 A + 0.5 I, rows renormalised) applied to the answer's "
+                                         "attention over the image tokens, " + describeReduction(request.explain)},
+                              {"answer_png", "rollout-answer.png"}};
+            seconds["rollout"] = secondsSince(started);
+        }
         if (!o.reliance.empty()) {
             // Two teacher-forced passes over the answer: as asked, and with the image neutral.
             started = Clock::now();
@@ -320,6 +340,9 @@ void setupExplain(CLI::App& app, int& exit_code) {
     cmd->add_flag("--head-max", o->head_max, "Max over heads instead of the mean");
     cmd->add_flag("--relevancy", o->relevancy,
                   "Also write gradient-weighted relevancy maps per word (slower: autograd per word)");
+    cmd->add_flag("--rollout", o->rollout,
+                  "Also carry each word's attention through the vision tower's attention rollout onto its patches "
+                  "(SmolVLM, LLaVA): rollout-NNN-word.png, rollout-answer.png");
     cmd->add_option("--reliance", o->reliance,
                     "Also score how much each word relied on the image: against the image made its mean colour "
                     "(mean) or the question without it (none); writes reliance.png")

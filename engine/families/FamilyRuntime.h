@@ -44,6 +44,20 @@ public:
         return {};
     }
     virtual int contextLength() const = 0;
+
+    // Carrying attention through the vision tower (its attention rollout, which
+    // VisionLanguageModel::visionRollout gives per tile): `values`, one per image token of
+    // `image`, spread over each tile's tower tokens, [tiles, S]; and values over the tower's
+    // input tokens, [tiles, S], back as grids over the image, one per tile at the tower's
+    // patch resolution. Undefined / empty (the default): the family draws no rollout.
+    virtual torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const {
+        (void)values, (void)image;
+        return {};
+    }
+    virtual std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const {
+        (void)values, (void)image;
+        return {};
+    }
     // The rotary positions of a whole prompt `ids` whose images, in order, are `images`:
     // [3, T] int64 for a family that places image tokens on their grid (Qwen2-VL's
     // multimodal positions); undefined (the default) when a token's position is its index.

@@ -187,6 +187,18 @@ r = run("explain", "--model", model, scene_path, "x", "--occlusion-map", "40", "
 check("explain refuses an occlusion grid over 16 cells a side", r.returncode != 0 and "16" in r.stderr,
       r.stdout + r.stderr)
 
+# Attention rollout through the vision tower (its numbers: test_idefics3_parity.cpp and
+# test_engine_parity.cpp).
+ro_dir = os.path.join(args.artifacts, "explain-rollout")
+r = run("explain", "--model", model, scene_path, "What is in the picture?", "--max-new-tokens", "3", "--rollout",
+        "--out", ro_dir)
+ok = r.returncode == 0
+if ok:
+    doc = json.load(open(os.path.join(ro_dir, "explain.json")))
+    ok = os.path.exists(os.path.join(ro_dir, "rollout-answer.png")) and "Abnar" in doc["rollout"]["method"]
+    ok = ok and all(os.path.exists(os.path.join(ro_dir, w["rollout_png"])) for w in doc["words"])
+check("explain --rollout writes the rollout maps per word and for the answer", ok, r.stdout + r.stderr)
+
 # --avoid: a word of the answer, made one token, is never produced again.
 r = run("ask", "--model", model, image, "What is it?", "--json", "--ignore-eos", "--max-new-tokens", "8")
 before = json.loads(r.stdout) if r.returncode == 0 else {"token_ids": []}

@@ -12,6 +12,7 @@
 
 #include "engine/Engine.h"
 #include "engine/explain/ImageReliance.h"
+#include "models/base/Error.h"
 #include "engine/io/SafetensorsFile.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
@@ -247,6 +248,34 @@ TEST_P(EngineParity, AnswerScoresWithAndWithoutTheImageAreTheReferences) {
     auto result = answer();
     EXPECT_EQ(result.timings.encode_ms, 0.0);
     EXPECT_EQ(result.token_ids, answer_ids);
+}
+
+// Attention rollout (Engine::rolloutGrids): a word's attention carried through the SigLIP
+// tower's rollout onto each tile's patches keeps its mass (the rollout's rows are
+// distributions and each image token's share is split among its patches); Qwen's towers
+// expose no attention, which is said.
+TEST_P(EngineParity, RolloutCarriesAWordsAttentionOntoThePatches) {
+    const auto attention = test::firstTokenAttention(engine_, request_);
+    ASSERT_FALSE(attention.empty());
+    if (family_ != "idefics3") {
+        EXPECT_THROW(engine_.rolloutGrids(request_, {{0, 1}}, ExplainParams{}), Error);
+        return;
+    }
+    const auto rollout = engine_.rolloutGrids(request_, {{0, 1}, {0, 1}}, ExplainParams{});
+    ASSERT_EQ(rollout.size(), 2u);
+    ASSERT_EQ(rollout[0].size(), attention.size()) << "a grid per tile";
+    double attended = 0, carried = 0;
+    for (std::size_t i = 0; i < attention.size(); ++i) {
+        EXPECT_EQ(rollout[0][i].rows, attention[i].rows * 2) << "patches: the pixel shuffle's factor finer";
+        EXPECT_EQ(rollout[0][i].x, attention[i].x);
+        EXPECT_EQ(rollout[0][i].global_view, attention[i].global_view);
+        for (float v : attention[i].values)
+            attended += v;
+        for (float v : rollout[0][i].values)
+            carried += v;
+    }
+    EXPECT_NEAR(carried, attended, 1e-4 * attended);
+    EXPECT_EQ(rollout[1][0].values, rollout[0][0].values);
 }
 
 TEST_P(EngineParity, KeepsTheMostRecentImageEncodingsOnly) {

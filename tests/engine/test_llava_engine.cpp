@@ -291,6 +291,38 @@ TEST_P(LlavaCase, AttentionRowsEqualOutputAttentions) {
     }
 }
 
+// Attention rollout (Engine::rolloutGrids): the first token's attention carried through the
+// CLIP tower onto its 6x6 patches, one grid per image on the patch frame; the rollout's rows
+// are distributions, so the patches hold the attention's mass but the class token's share.
+TEST_P(LlavaCase, RolloutCarriesTheAttentionOntoThePatches) {
+    Engine engine;
+    LoadOptions load;
+    load.device = DevicePreference::Cpu;
+    engine.load((dir_ / "model").string(), load);
+    const auto attention = test::firstTokenAttention(engine, request());
+    ASSERT_FALSE(attention.empty());
+    const auto rollout = engine.rolloutGrids(request(), {{0, 1}}, ExplainParams{});
+    ASSERT_EQ(rollout.size(), 1u);
+    ASSERT_EQ(rollout[0].size(), images_.size());
+    double attended = 0, carried = 0;
+    for (const auto& g : attention)
+        for (float v : g.values)
+            attended += v;
+    const bool full = GetParam() == "tiny_pad";  // attention: the class token's block, then the patches
+    for (std::size_t i = 0; i < rollout[0].size(); ++i) {
+        const auto& g = rollout[0][i];
+        EXPECT_EQ(g.rows, 6);
+        EXPECT_EQ(g.cols, 6);
+        EXPECT_EQ(g.width, attention[full ? 2 * i + 1 : i].width);
+        for (float v : g.values) {
+            EXPECT_GE(v, 0.0f);
+            carried += v;
+        }
+    }
+    EXPECT_GT(carried, 0.5 * attended);
+    EXPECT_LE(carried, attended * (1 + 1e-4));
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiny, LlavaCase, ::testing::Values("tiny", "tiny_pad"));
 
 // Edge shapes (a 300x20 strip, a 5x3 speck, odd sizes) under three configurations, read from

@@ -1,5 +1,7 @@
 #include "engine/families/idefics3/Idefics3Runtime.h"
 
+#include "models/base/Error.h"
+
 #include <cmath>
 
 #include "engine/families/idefics3/Idefics3Config.h"
@@ -32,6 +34,32 @@ PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOp
     const ImageRect& g = processed.global_view;
     layout.blocks.push_back({side, side, g.x, g.y, g.width, g.height, true});
     return prepared;
+}
+
+// The connector's pixel shuffle puts image token (i, j) of a tile on its tower's patches
+// (i r .. i r + r - 1, j r .. j r + r - 1): its attention is shared among them.
+torch::Tensor Idefics3Runtime::imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const {
+    const std::int64_t side = config_.vision.image_size / config_.vision.patch_size, r = config_.scale_factor;
+    const std::int64_t tiles = static_cast<std::int64_t>(image.layout.blocks.size()), grid = side / r;
+    if (values.numel() != tiles * grid * grid)
+        throw Error("the image's attention has " + std::to_string(values.numel()) + " values for " +
+                    std::to_string(tiles) + " tiles of " + std::to_string(grid * grid) + " tokens");
+    return (values.to(torch::kFloat32).reshape({tiles, grid, 1, grid, 1}) / static_cast<double>(r * r))
+        .expand({tiles, grid, r, grid, r})
+        .reshape({tiles, side * side});
+}
+
+std::vector<HeatmapGrid> Idefics3Runtime::towerToGrids(const torch::Tensor& values, const PreparedImage& image) const {
+    const std::int64_t side = config_.vision.image_size / config_.vision.patch_size;
+    const auto v = values.to(torch::kCPU, torch::kFloat32).contiguous();
+    std::vector<HeatmapGrid> grids;
+    for (std::size_t t = 0; t < image.layout.blocks.size() && static_cast<std::int64_t>(t) < v.size(0); ++t) {
+        const TokenBlock& b = image.layout.blocks[t];
+        const float* row = v[static_cast<std::int64_t>(t)].data_ptr<float>();
+        grids.push_back({static_cast<int>(side), static_cast<int>(side), std::vector<float>(row, row + side * side), b.x,
+                         b.y, b.width, b.height, b.global_view});
+    }
+    return grids;
 }
 
 }  // namespace vqa

@@ -71,4 +71,26 @@ PreparedImage LlavaRuntime::prepareImage(const RgbImage& image, const ImageOptio
     return prepared;
 }
 
+// The tower's tokens are the class token, then the patches; the image tokens are the patches
+// ("default") or all of them ("full").
+torch::Tensor LlavaRuntime::imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const {
+    (void)image;
+    const std::int64_t side = config_.vision.image_size / config_.vision.patch_size;
+    auto v = values.to(torch::kFloat32).reshape({-1});
+    if (v.numel() != side * side + (config_.drop_cls ? 0 : 1))
+        throw Error("the image's attention has " + std::to_string(v.numel()) + " values, not one per image token");
+    if (config_.drop_cls)
+        v = torch::cat({torch::zeros({1}, v.options()), v});
+    return v.unsqueeze(0);
+}
+
+std::vector<HeatmapGrid> LlavaRuntime::towerToGrids(const torch::Tensor& values, const PreparedImage& image) const {
+    const std::int64_t side = config_.vision.image_size / config_.vision.patch_size;
+    const auto v = values.to(torch::kCPU, torch::kFloat32).reshape({-1}).contiguous();
+    const TokenBlock& b = image.layout.blocks.back();  // the patch grid (the class token has no place)
+    const float* patches = v.data_ptr<float>() + 1;
+    return {{static_cast<int>(side), static_cast<int>(side), std::vector<float>(patches, patches + side * side), b.x, b.y,
+             b.width, b.height, b.global_view}};
+}
+
 }  // namespace vqa

@@ -23,6 +23,8 @@ public:
     // Fixed tokens per image: `options` do not apply.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
     int contextLength() const override { return config_.text.max_position_embeddings; }
+    torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const override;
+    std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const override;
 
     // Image tokens per image: the patch grid, plus the class token under "full".
     int tokensPerImage() const;
