@@ -244,6 +244,24 @@ void EngineWorker::postRegrid(quint64 ticket, int tokens, const vqa::ExplainPara
         Qt::QueuedConnection);
 }
 
+void EngineWorker::postRollout(quint64 ticket, const vqa::Request& request,
+                               const std::vector<std::pair<int, int>>& ranges, const vqa::ExplainParams& params) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, request, ranges, params] {
+            busy_ = true;
+            try {
+                auto maps = engine_->rolloutGrids(request, ranges, params);
+                busy_ = false;
+                emit rolloutReady(ticket, maps);
+            } catch (const std::exception& e) {
+                busy_ = false;
+                emit explainFailed(ticket, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
+}
+
 void EngineWorker::postHeadMaps(quint64 ticket, int first, int last) {
     QMetaObject::invokeMethod(
         this,

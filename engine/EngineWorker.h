@@ -45,6 +45,10 @@ public:
     // attention kept from the last answer, for its first `tokens` tokens, with new layer and
     // head choices; attentionRegridded(ticket, per-token grids) answers.
     void postRegrid(quint64 ticket, int tokens, const vqa::ExplainParams& params);
+    // Rollout maps of token ranges of the last answer to `request` (Engine::rolloutGrids);
+    // rolloutReady(ticket, grids per range) or explainFailed answers.
+    void postRollout(quint64 ticket, const vqa::Request& request, const std::vector<std::pair<int, int>>& ranges,
+                     const vqa::ExplainParams& params);
     // Every layer's and head's map of tokens [first, last) of the last answer (Engine::headMaps);
     // headMapsReady(ticket, maps) answers.
     void postHeadMaps(quint64 ticket, int first, int last);
@@ -97,6 +101,7 @@ signals:
     void relevancyReady(quint64 ticket, const std::vector<int>& indices, const vqa::TokenHeatmaps& per_index);
     void explainFailed(quint64 ticket, const QString& message);
     void headMapsReady(quint64 ticket, const vqa::HeadMaps& maps);
+    void rolloutReady(quint64 ticket, const vqa::TokenHeatmaps& per_range);
     void counterfactualProgress(quint64 ticket, int done, int total);
     void counterfactualReady(quint64 ticket, const vqa::CounterfactualResult& result);
     void counterfactualFailed(quint64 ticket, const QString& message);

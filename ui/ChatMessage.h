@@ -18,6 +18,7 @@ struct TokenRecord {
     std::int32_t id = 0;
     std::vector<HeatmapGrid> attention;
     std::vector<HeatmapGrid> relevancy;  // computed on request (a clicked word)
+    std::vector<HeatmapGrid> rollout;    // the word's rollout, on its first token (a clicked word)
 };
 
 // A value per token from a counterfactual check of an answer (engine/explain/ImageReliance),

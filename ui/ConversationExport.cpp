@@ -149,6 +149,8 @@ bool ConversationExport::writeJson(const QString& path, QString* error) const {
                         tok["attention"] = gridsJson(r.attention);
                     if (!r.relevancy.empty())
                         tok["relevancy"] = gridsJson(r.relevancy);
+                    if (!r.rollout.empty())
+                        tok["rollout"] = gridsJson(r.rollout);
                     if (t < m.bars.tokens.size())
                         tok["check"] = double(m.bars.tokens[t]);
                     tokens.append(tok);
@@ -157,7 +159,10 @@ bool ConversationExport::writeJson(const QString& path, QString* error) const {
                 // How each map and score was made, so a figure can be made again from the file.
                 QJsonObject methods{{"attention", explain_method},
                                     {"relevancy", "gradient-weighted attention over all layers and heads "
-                                                  "(Chefer et al. 2021)"}};
+                                                  "(Chefer et al. 2021)"},
+                                    {"rollout", "the word's attention (as for attention) carried through the vision "
+                                                "tower's attention rollout onto its patches (Abnar & Zuidema 2020); "
+                                                "on the word's first token"}};
                 if (!m.bars.empty()) {
                     QJsonArray words;
                     for (const auto& w : m.words())

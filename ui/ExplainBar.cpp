@@ -68,10 +68,13 @@ ExplainBar::ExplainBar(QWidget* parent)
     boxes_->hide();
     mode_->addItem(tr("Attention"));
     mode_->addItem(tr("Relevancy"));
+    mode_->addItem(tr("Rollout"));
     mode_->setAccessibleName(tr("Heatmap kind"));
     mode_->setToolTip(tr("Attention: where the model looked while writing each word (instant).\n"
                          "Relevancy: gradient-weighted attention, what actually made the word "
-                         "(computed when you click a word)."));
+                         "(computed when you click a word).\n"
+                         "Rollout: a word's attention carried through the vision tower's own attention onto its "
+                         "patches (Abnar & Zuidema; SmolVLM and LLaVA; computed when you click a word)."));
     colormap_->addItems(colormapNames());
     colormap_->setAccessibleName(tr("Colormap"));
     colormap_->setToolTip(tr("Colormap of the heatmap"));
@@ -161,10 +164,10 @@ ExplainBar::ExplainBar(QWidget* parent)
     connect(toggle_, &QCheckBox::toggled, this, &ExplainBar::overlayToggled);
     connect(boxes_, &QCheckBox::toggled, this, &ExplainBar::boxesToggled);
     connect(mode_, &QComboBox::currentIndexChanged, this, [this](int i) {
-        const bool attention = i != int(ExplainMode::Relevancy);
+        const auto mode = static_cast<ExplainMode>(std::clamp(i, 0, 2));
         for (QSpinBox* s : {layer_begin_, layer_end_, head_})
-            s->setEnabled(attention);  // relevancy sums all layers and heads
-        emit modeChanged(attention ? ExplainMode::Attention : ExplainMode::Relevancy);
+            s->setEnabled(mode != ExplainMode::Relevancy);  // relevancy sums all layers and heads
+        emit modeChanged(mode);
     });
     connect(colormap_, &QComboBox::currentIndexChanged, this,
             [this](int i) { emit colormapChanged(static_cast<Colormap>(std::max(0, i))); });
@@ -227,9 +230,7 @@ void ExplainBar::setModelShape(int layers, int heads) {
     }
 }
 
-ExplainMode ExplainBar::mode() const {
-    return mode_->currentIndex() == int(ExplainMode::Relevancy) ? ExplainMode::Relevancy : ExplainMode::Attention;
-}
+ExplainMode ExplainBar::mode() const { return static_cast<ExplainMode>(std::clamp(mode_->currentIndex(), 0, 2)); }
 void ExplainBar::setMode(ExplainMode mode) { mode_->setCurrentIndex(int(mode)); }
 
 void ExplainBar::setNoAttention(const QString& why) {

@@ -33,9 +33,10 @@ private:
     QString caption_;
 };
 
-// What the heatmap shows: the attention captured while answering, or relevancy
-// (gradient-weighted attention, computed on request for a clicked word).
-enum class ExplainMode { Attention = 0, Relevancy = 1 };
+// What the heatmap shows: the attention captured while answering, relevancy (gradient-
+// weighted attention), or rollout (the attention carried through the vision tower); the last
+// two computed on request for a clicked word.
+enum class ExplainMode { Attention = 0, Relevancy = 1, Rollout = 2 };
 
 class ExplainBar : public QWidget {
     Q_OBJECT

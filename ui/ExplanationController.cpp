@@ -45,6 +45,7 @@ ExplanationController::ExplanationController(EngineWorker* worker, ImageSet* ima
     connect(worker_, &EngineWorker::relevancyReady, this, &ExplanationController::handleRelevancy);
     connect(worker_, &EngineWorker::explainFailed, this, &ExplanationController::handleFailed);
     connect(worker_, &EngineWorker::headMapsReady, this, &ExplanationController::handleHeadMaps);
+    connect(worker_, &EngineWorker::rolloutReady, this, &ExplanationController::handleRollout);
 }
 
 void ExplanationController::showTokenHeatmap(int message, int token) {
@@ -53,8 +54,10 @@ void ExplanationController::showTokenHeatmap(int message, int token) {
         return;
     s->pin = {message, token, false};
     hover_message_ = hover_token_ = -1;
-    if (relevancy_)
+    if (kind_ == MapKind::Relevancy)
         requestRelevancy(message, token);
+    else if (kind_ == MapKind::Rollout)
+        requestRollout(message, token);
     update();
 }
 
@@ -154,7 +157,7 @@ bool ExplanationController::requestRelevancy(int message, int token) {
     for (const TokenRecord& t : m.tokens)
         ids.push_back(t.id);
     const quint64 ticket = ++next_ticket_;
-    pending_[ticket] = {s, message, indices.front(), true, false, {}};
+    pending_[ticket] = {s, message, indices.front(), true, false, false, {}};
     emit status(tr("Computing the relevancy of “%1”…").arg(wordText(m, b, e)));
     emit relevancyRunning(true);
     worker_->postRelevancy(ticket, request, ids, indices);
@@ -176,7 +179,7 @@ bool ExplanationController::regridLastAnswer() {
     }
     const ChatMessage& m = s->messages[size_t(engine_answer_message_)];
     const quint64 ticket = ++next_ticket_;
-    pending_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false, false, {}};
+    pending_[ticket] = {s, engine_answer_message_, int(m.tokens.size()), false, false, false, {}};
     const ExplainParams p = conversation_->explainParams();
     const QString layers = p.layer_begin < 0 && p.layer_end < 0
                                ? tr("the default layers")
@@ -197,14 +200,16 @@ void ExplanationController::handleRegridded(quint64 ticket, const std::vector<st
     pending_.erase(it);
     // A newer regrid supersedes this one.
     for (const auto& [t, other] : pending_)
-        if (!other.relevancy && !other.heads && t > ticket)
+        if (!other.relevancy && !other.heads && !other.rollout && t > ticket)
             return;
     const std::shared_ptr<ImageSession> s = p.session.lock();
     if (s && p.message < int(s->messages.size()) && s->messages[size_t(p.message)].tokens.size() == per_token.size()) {
         ChatMessage& m = s->messages[size_t(p.message)];
-        for (size_t i = 0; i < per_token.size(); ++i)
+        for (size_t i = 0; i < per_token.size(); ++i) {
             if (!per_token[i].empty())
                 m.tokens[i].attention = per_token[i];
+            m.tokens[i].rollout.clear();  // made from the attention reduced the old way
+        }
         emit status(tr("Heatmaps redrawn."));
         if (s == images_->current())
             update();
@@ -238,11 +243,12 @@ void ExplanationController::handleFailed(quint64 ticket, const QString& message)
     const auto it = pending_.find(ticket);
     if (it == pending_.end())
         return;
-    const bool relevancy = it->second.relevancy, heads = it->second.heads;
+    const bool relevancy = it->second.relevancy, heads = it->second.heads, rollout = it->second.rollout;
     pending_.erase(it);
     emit relevancyRunning(false);
     emit error(relevancy ? tr("Could not compute the relevancy")
                : heads   ? tr("Could not draw the heads' maps")
+               : rollout ? tr("Could not draw the rollout")
                          : tr("Could not redraw the heatmaps"),
                message);
     emit heatmapUpdated();
@@ -303,14 +309,68 @@ void ExplanationController::setColormap(Colormap map) {
 
 void ExplanationController::setOpacity(double opacity) { opacity_ = std::clamp(opacity, 0.0, 1.0); }
 
-void ExplanationController::setRelevancyMode(bool relevancy) {
-    relevancy_ = relevancy;
+void ExplanationController::setMapKind(MapKind kind) {
+    kind_ = kind;
     const ImageSession* s = images_->current().get();
-    if (relevancy && s && s->pin.message >= 0 && !s->pin.whole && s->pin.token >= 0)
+    const bool pinned_word = s && s->pin.message >= 0 && !s->pin.whole && !s->pin.occlusion_map && s->pin.token >= 0;
+    if (kind == MapKind::Relevancy && pinned_word)
         requestRelevancy(s->pin.message, s->pin.token);
-    else if (relevancy)
+    else if (kind == MapKind::Relevancy)
         emit status(tr("Relevancy mode: click a word of an answer to compute its map."));
+    else if (kind == MapKind::Rollout && pinned_word)
+        requestRollout(s->pin.message, s->pin.token);
+    else if (kind == MapKind::Rollout)
+        emit status(tr("Rollout: click a word of the last answer to carry its attention through the vision tower."));
     update();
+}
+
+bool ExplanationController::requestRollout(int message, int token) {
+    const std::shared_ptr<ImageSession> s = images_->current();
+    if (!s || message < 0 || message >= int(s->messages.size()))
+        return false;
+    const ChatMessage& m = s->messages[size_t(message)];
+    if (m.role != Role::Assistant || token < 0 || token >= int(m.tokens.size()))
+        return false;
+    if (conversation_->isGenerating() || m.streaming) {
+        emit status(tr("The rollout can be drawn when the answer is finished."));
+        return false;
+    }
+    if (engine_answer_session_.lock() != s || engine_answer_message_ != message || !m.hasAttention()) {
+        emit status(tr("The rollout is drawn for the last answer about this image, from the attention kept of it."));
+        return false;
+    }
+    const auto [b, e] = m.wordOfToken(token);
+    if (!m.tokens[size_t(b)].rollout.empty())
+        return true;  // already there
+    for (const auto& [ticket, p] : pending_)
+        if (p.rollout && p.session.lock() == s && p.message == message && p.tokens == b)
+            return true;  // already on its way
+    const quint64 ticket = ++next_ticket_;
+    pending_[ticket] = {s, message, b, false, false, true, {}};
+    emit status(tr("Carrying the attention of “%1” through the vision tower…").arg(wordText(m, b, e)));
+    emit relevancyRunning(true);
+    worker_->postRollout(ticket, conversation_->requestFor(*s, size_t(message)), {{b, e}},
+                         conversation_->explainParams());
+    update();
+    return true;
+}
+
+void ExplanationController::handleRollout(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_range) {
+    const auto it = pending_.find(ticket);
+    if (it == pending_.end())
+        return;
+    const Pending p = it->second;
+    pending_.erase(it);
+    emit relevancyRunning(false);
+    const std::shared_ptr<ImageSession> s = p.session.lock();
+    if (s && p.message < int(s->messages.size()) && !per_range.empty() &&
+        p.tokens < int(s->messages[size_t(p.message)].tokens.size())) {
+        s->messages[size_t(p.message)].tokens[size_t(p.tokens)].rollout = per_range.front();
+        emit status(tr("Rollout ready."));
+        if (s == images_->current())
+            update();
+    }
+    emit heatmapUpdated();
 }
 
 void ExplanationController::currentImageChanged() {
@@ -387,9 +447,9 @@ void ExplanationController::update() {
             token = int(s->messages.back().tokens.size()) - 1;
             live = true;
         }
-        const bool relevancy = relevancy_;
-        auto mapOf = [relevancy](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
-            return relevancy ? t.relevancy : t.attention;
+        const bool relevancy = kind_ == MapKind::Relevancy, rollout = kind_ == MapKind::Rollout;
+        auto mapOf = [relevancy, rollout](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
+            return relevancy ? t.relevancy : rollout ? t.rollout : t.attention;
         };
         if (message >= 0 && message < int(s->messages.size())) {
             const ChatMessage& m = s->messages[size_t(message)];
@@ -417,6 +477,9 @@ void ExplanationController::update() {
                     v.caption = grids.empty()
                                     ? tr("Relevancy: click a word to compute its map")
                                     : tr("Relevancy: mean over the %1 tokens computed so far").arg(grids.size());
+                else if (rollout)
+                    v.caption = grids.empty() ? tr("Rollout: click a word of the last answer")
+                                              : tr("Rollout: mean over the %1 words drawn so far").arg(grids.size());
                 else
                     v.caption = grids.size() == 1 ? tr("Whole answer: one token")
                                                   : tr("Whole answer: mean over %1 tokens").arg(grids.size());
@@ -434,6 +497,15 @@ void ExplanationController::update() {
                     v.caption = !grids.empty() ? tr("Relevancy of “%1”").arg(word)
                                 : pending      ? tr("Computing the relevancy of “%1”…").arg(word)
                                                : tr("Click “%1” to compute its relevancy").arg(word);
+                } else if (rollout) {
+                    const bool pending = std::any_of(pending_.begin(), pending_.end(), [&](const auto& p) {
+                        return p.second.rollout && p.second.message == message && p.second.tokens == b;
+                    });
+                    v.caption = !grids.empty()
+                                    ? tr("Rollout of “%1”: its attention through the vision tower (Abnar & Zuidema)")
+                                          .arg(word)
+                                : pending ? tr("Carrying the attention of “%1” through the vision tower…").arg(word)
+                                          : tr("Click “%1” to draw its rollout").arg(word);
                 } else {
                     v.caption =
                         grids.empty() ? tr("No attention map for “%1”").arg(word) : tr("Word “%1”").arg(word);

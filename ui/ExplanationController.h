@@ -1,7 +1,7 @@
 // Where the model looked: which map is over the image (the hovered word, else the pinned word
 // or answer, else the newest token while an answer streams), what the legend says about it,
 // and the work the engine does on request: redrawing the last answer's maps with other
-// layers and heads (regrid), and relevancy maps of a clicked word. Requests carry tickets
+// layers and heads (regrid), and relevancy or rollout maps of a clicked word. Requests carry tickets
 // (numbered from 1, in the order asked); an answer comes back to the ticket it was asked
 // under, and a newer regrid supersedes an older one. No widgets: the window shows the
 // HeatmapView it reports.
@@ -73,13 +73,24 @@ public:
     bool requestHeadMaps();
     bool isExplaining() const { return !pending_.empty(); }
 
+    // Which map a word shows: the attention captured while answering, relevancy (gradient-
+    // weighted attention), or rollout (its attention carried through the vision tower's own
+    // attention onto the patches); the last two computed when a word is clicked.
+    enum class MapKind { Attention = 0, Relevancy = 1, Rollout = 2 };
+    void setMapKind(MapKind kind);
+    MapKind mapKind() const { return kind_; }
+    // Rollout of the word holding `token` (the last answer's only: it needs the attention the
+    // engine kept). False, saying why in status, when it cannot start now.
+    bool requestRollout(int message, int token);
+    void handleRollout(quint64 ticket, const std::vector<std::vector<HeatmapGrid>>& per_range);
+
     // How maps look: colormap, opacity (for exports), and attention or relevancy.
     void setColormap(Colormap map);
     Colormap colormap() const { return colormap_; }
     void setOpacity(double opacity);
     double opacity() const { return opacity_; }
-    void setRelevancyMode(bool relevancy);
-    bool relevancyMode() const { return relevancy_; }
+    void setRelevancyMode(bool relevancy) { setMapKind(relevancy ? MapKind::Relevancy : MapKind::Attention); }
+    bool relevancyMode() const { return kind_ == MapKind::Relevancy; }
 
     const HeatmapView& view() const { return view_; }
     // How the attention maps are reduced now (layers, heads), in words, for exports.
@@ -117,6 +128,7 @@ private:
         int tokens = 0;  // regrid: the answer's token count; relevancy: the first token asked
         bool relevancy = false;
         bool heads = false;  // head maps (requestHeadMaps)
+        bool rollout = false;  // tokens: the word's first token
         QString title;
     };
 
@@ -137,7 +149,7 @@ private:
 
     Colormap colormap_ = Colormap::Turbo;
     double opacity_ = 0.55;
-    bool relevancy_ = false;
+    MapKind kind_ = MapKind::Attention;
     HeatmapView view_;
     QTimer live_timer_;  // coalesces the overlay's updates while tokens stream in
 };

@@ -272,7 +272,7 @@ void MainWindow::connectControllers() {
         explanation_->regridLastAnswer();
     });
     connect(bar, &ExplainBar::modeChanged, this,
-            [this](ExplainMode mode) { explanation_->setRelevancyMode(mode == ExplainMode::Relevancy); });
+            [this](ExplainMode mode) { explanation_->setMapKind(static_cast<ExplanationController::MapKind>(mode)); });
     connect(bar, &ExplainBar::wholeAnswerRequested, this, [this] { explanation_->showWholeAnswerHeatmap(); });
     connect(bar, &ExplainBar::saveRequested, this, [this] {
         const QString path = QFileDialog::getSaveFileName(this, tr("Save Heatmap"), QDir::homePath() + "/heatmap.png",

@@ -198,7 +198,7 @@ private slots:
         view.setMessages(&messages);
         for (auto [b, e] : chunks(answer, 3)) {
             ChatMessage& m = messages[0];
-            m.tokens.push_back({int(m.text.size()), int(m.text.size()) + (e - b), 0, {}, {}});
+            m.tokens.push_back({int(m.text.size()), int(m.text.size()) + (e - b), 0, {}, {}, {}});
             m.text += answer.mid(b, e - b);
             view.refreshMessage(0);
         }

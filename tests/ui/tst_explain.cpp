@@ -1,7 +1,8 @@
 // The explanation controls against the real engine (the parity script's tiny checkpoint):
 // changing the layer range or the head redraws the last answer's maps (re-reduced on the
 // engine's thread from the attention it kept), and relevancy mode computes a map for the
-// clicked word; the layer x head explorer shows every head and a clicked one large.
+// clicked word, as does rollout mode (through the vision tower); the layer x head explorer
+// shows every head and a clicked one large.
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QListView>
@@ -155,6 +156,27 @@ private slots:
         w.explainBar()->setMode(vqa::ui::ExplainMode::Attention);
         QVERIFY(w.heatmapCaption().startsWith("Word"));
         QVERIFY(differingPixels(relevancy, w.canvas()->overlay()) > 0);
+    }
+
+    void rolloutModeCarriesTheClickedWordThroughTheVisionTower() {
+        MainWindow& w = *window_;
+        const int answer = int(w.conversation()->messages().size()) - 1;
+        w.explanation()->showTokenHeatmap(answer, 0);
+        const QImage attention = w.canvas()->overlay();
+        QVERIFY(w.explainBar()->layerBeginBox()->isEnabled());
+        w.explainBar()->setMode(vqa::ui::ExplainMode::Rollout);
+        QVERIFY(w.explainBar()->layerBeginBox()->isEnabled());  // the rollout starts from the reduced attention
+        QVERIFY(w.explanation()->isExplaining());  // the pinned word's rollout is on its way
+        QVERIFY2(w.heatmapCaption().startsWith("Carrying the attention"), qPrintable(w.heatmapCaption()));
+        QVERIFY(QTest::qWaitFor([&] { return !w.explanation()->isExplaining(); }, 60000));
+        QVERIFY2(w.heatmapCaption().startsWith("Rollout of"), qPrintable(w.heatmapCaption()));
+        const auto& rollout = w.conversation()->messages().back().tokens[0].rollout;
+        QVERIFY(!rollout.empty());
+        QCOMPARE(rollout[0].rows, w.conversation()->messages().back().tokens[0].attention[0].rows * 2);
+        QVERIFY(differingPixels(attention, w.canvas()->overlay()) > 0);
+        QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/heatmap-rollout.png"));
+        w.explainBar()->setMode(vqa::ui::ExplainMode::Attention);
+        QVERIFY(w.heatmapCaption().startsWith("Word"));
     }
 
     void headExplorerShowsEveryHeadAndAClickedOneLarge() {
