@@ -64,6 +64,21 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
             if (!wo.isNull())
                 out.push_back({int(i), tr("Heatmap of the word “%1”").arg(text),
                                blendOverlay(s->image.display, wo, opacity)});
+            // And the word's relevancy and rollout maps, when they were drawn.
+            for (const bool relevancy : {true, false}) {
+                std::vector<const std::vector<HeatmapGrid>*> other;
+                for (int t = b; t < e; ++t) {
+                    const auto& g = relevancy ? m.tokens[size_t(t)].relevancy : m.tokens[size_t(t)].rollout;
+                    if (!g.empty())
+                        other.push_back(&g);
+                }
+                const QImage o = colorizeHeatmap(buildHeatmap(other, s->image.original_size), map);
+                if (!o.isNull())
+                    out.push_back({int(i),
+                                   relevancy ? tr("Relevancy of the word “%1” (gradient-weighted attention)").arg(text)
+                                             : tr("Rollout of the word “%1” (attention through the vision tower)").arg(text),
+                                   blendOverlay(s->image.display, o, opacity)});
+            }
         }
     }
     return out;

@@ -20,6 +20,7 @@
 #include "ui/ConversationController.h"
 #include "ui/ExplainBar.h"
 #include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
 #include "ui/HeadExplorer.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
@@ -175,6 +176,12 @@ private slots:
         QCOMPARE(rollout[0].rows, w.conversation()->messages().back().tokens[0].attention[0].rows * 2);
         QVERIFY(differingPixels(attention, w.canvas()->overlay()) > 0);
         QVERIFY(w.grab().save(vqa::test::artifactsDir() + "/heatmap-rollout.png"));
+        // The Markdown export shows the pinned word's rollout too, named for its method.
+        QTemporaryDir out;
+        QVERIFY(w.exporter()->exportMarkdown(out.filePath("c.md")));
+        QFile md(out.filePath("c.md"));
+        QVERIFY(md.open(QIODevice::ReadOnly));
+        QVERIFY(QString::fromUtf8(md.readAll()).contains("attention through the vision tower"));
         w.explainBar()->setMode(vqa::ui::ExplainMode::Attention);
         QVERIFY(w.heatmapCaption().startsWith("Word"));
     }
