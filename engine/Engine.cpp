@@ -1,4 +1,5 @@
 #include "engine/Engine.h"
+#include "engine/EngineImpl.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,7 +17,6 @@
 #include "engine/LoadPlan.h"
 #include "engine/explain/AttentionMaps.h"
 #include "engine/explain/Grounding.h"
-#include "engine/explain/Relevancy.h"
 #include "engine/families/Families.h"
 #include "engine/families/FamilyRuntime.h"
 #include "engine/generation/Answer.h"
@@ -37,11 +37,6 @@ namespace vqa {
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double msSince(Clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // The token ids that end an answer: generation_config.json's eos_token_id (one or a
 // list), the tokenizer's EOS, and the chat format's end-of-turn token.
@@ -68,169 +63,16 @@ models::Quantization quantizationOf(const LoadPlan& plan) {
     return q;
 }
 
-// An image after preprocessing and vision encoding, kept per image key. The pixel values
-// are dropped once encoded (a split image's tiles are tens of megabytes); the prompt text
-// and layout stay.
-struct EncodedImage {
-    PreparedImage prepared;
-    torch::Tensor features;  // [tokens, hidden] on the model's device
-    std::vector<torch::Tensor> layers;  // DeepStack's per-layer features, [tokens, hidden] each
-    std::uint64_t last_used = 0;
-};
-
-// How many encoded images the engine keeps; the least recently used go first.
-constexpr std::size_t kMaxCachedImages = 16;
-
-// An image's encoding depends on its key and on how it was prepared: the same picture at
-// another detail is another encoding (and another prompt, so no KV prefix is shared).
-// An image's encoding is kept under its key and the options the family's preparation uses.
-std::string imageCacheKey(const FamilyRuntime& runtime, const std::string& key, const ImageOptions& options) {
-    const ImageOptions used = runtime.imageOptionsUsed(options);
-    if (used == ImageOptions{})
-        return key;
-    return key + "\x1f" + "tokens=" + std::to_string(used.max_image_tokens);
-}
-
-std::vector<std::string> imageCacheKeys(const FamilyRuntime& runtime, const Request& request) {
-    std::vector<std::string> keys;
-    for (const auto& key : request.image_keys)
-        keys.push_back(imageCacheKey(runtime, key, request.image_options));
-    return keys;
-}
-
 }  // namespace
 
 RgbImage loadImageFile(const std::string& path) { return decodeImageFile(path); }
 
-namespace {
 testhooks::StageHook& stageHook() {
     static testhooks::StageHook hook;
     return hook;
 }
-}  // namespace
 
 void testhooks::setStageHook(StageHook hook) { stageHook() = std::move(hook); }
-
-// The prompt of one request as token ids, with where its image tokens are.
-struct Prompt {
-    std::vector<std::int64_t> ids;
-    std::vector<std::int64_t> image_positions;
-    std::vector<const EncodedImage*> images;
-    // The family's rotary positions of `ids` ([3, T]), or undefined: see FamilyRuntime::positions.
-    torch::Tensor rope_positions;
-    // Those of positions [from, T), or undefined.
-    torch::Tensor ropePositionsFrom(std::int64_t from) const {
-        return rope_positions.defined() ? rope_positions.narrow(-1, from, rope_positions.size(-1) - from)
-                                        : torch::Tensor();
-    }
-};
-
-// Thrown inside the engine when the cancel flag is seen between stages.
-struct Cancelled {};
-
-// Attention of the last answer, kept for re-aggregation: one [layers, heads, image tokens]
-// float16 tensor per token, up to a budget (about 256 MiB), so long answers stay bounded.
-struct KeptAttention {
-    static constexpr std::int64_t kBudgetBytes = 256ll << 20;
-    std::vector<torch::Tensor> per_token;
-    AttentionMapper mapper;
-    std::int64_t bytes = 0;
-    void clear() { *this = {}; }
-    // The mean over tokens [first, last) of their rows, each first passed through `each`;
-    // undefined when none of them is kept.
-    template <typename Each>
-    torch::Tensor meanOver(int first, int last, Each each) const {
-        first = std::max(first, 0);
-        last = std::min<int>(last, static_cast<int>(per_token.size()));
-        torch::Tensor sum;
-        for (int t = first; t < last; ++t) {
-            auto v = each(per_token[static_cast<std::size_t>(t)]);
-            sum = sum.defined() ? sum + v : v;
-        }
-        return sum.defined() ? sum / static_cast<double>(last - first) : sum;
-    }
-    void add(torch::Tensor packed) {
-        const std::int64_t size = packed.numel() * 2;
-        if (bytes + size > kBudgetBytes)
-            return;
-        bytes += size;
-        per_token.push_back(std::move(packed));
-    }
-};
-
-struct Engine::Impl {
-    // Everything that belongs to one loaded model; replaced whole on a successful load.
-    struct Loaded {
-        ModelInfo info;
-        std::shared_ptr<Checkpoint> checkpoint;  // while its files are in use
-        std::unique_ptr<Tokenizer> tokenizer;
-        std::unique_ptr<ChatFormat> chat_format;
-        std::unique_ptr<FamilyRuntime> runtime;
-        std::set<std::int64_t> stop_ids;
-    };
-    std::unique_ptr<Loaded> model;
-    // Or a model on a server (connect()): then `model` is empty.
-    std::optional<RemoteServer> remote;
-
-    // Throws for what only a local model can do.
-    void requireLocal(const char* what) const {
-        if (remote)
-            throw Error(std::string(what) + " needs the model's internals, which a server does not send: open a local "
-                        "model (or use a VQA Studio server) for it");
-        if (!model)
-            throw Error("no model is loaded: open a model folder first");
-    }
-
-    // The conversation state kept between turns: what the KV cache holds, so a follow-up
-    // question reuses the prefix instead of prefilling the image again.
-    models::KvCache cache;
-    std::vector<std::int64_t> cached_ids;
-    std::vector<std::string> cached_image_keys;
-    std::map<std::string, EncodedImage> images;
-    std::uint64_t image_uses = 0;
-    KeptAttention kept;
-
-    std::mutex mutex;
-    // What the current request is doing, for messages (out of memory "while ...").
-    const char* stage = "";
-
-    void enterStage(const char* name, const char* description) {
-        stage = description;
-        if (stageHook())
-            stageHook()(name);
-    }
-
-    void resetSession() {
-        cache = {};
-        cached_ids.clear();
-        cached_image_keys.clear();
-        images.clear();
-        kept.clear();
-    }
-
-    GenerationResult generate(const Request& request, const TokenCallback& on_token,
-                              const std::atomic<bool>* cancel, const ProgressCallback& progress);
-    std::vector<GenerationResult> generateBatch(const std::vector<Request>& requests,
-                                                const std::function<void(std::size_t, const GenerationResult&)>& on_done,
-                                                const std::atomic<bool>* cancel);
-    GenerationResult generateRemote(const Request& request, const TokenCallback& on_token,
-                                    const std::atomic<bool>* cancel);
-    // What escaped a request (`error`, a current exception) as its result: stop == Error and a
-    // message, running out of memory said as such. The conversation's cache is dropped.
-    GenerationResult failure(const std::exception_ptr& error);
-    const EncodedImage& encodeImage(const Request& request, std::size_t index, Timings& timings,
-                                    const ProgressCallback& progress);
-    // Forgets the least recently used encodings beyond kMaxCachedImages, except `keep`'s
-    // (the request about to use them); called before a request takes pointers into the map.
-    void trimImages(const std::vector<std::string>& keep);
-    Prompt buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
-                       const ProgressCallback& progress);
-    torch::Tensor embed(const Prompt& prompt, std::int64_t from) const;
-    // The images' per-layer features (DeepStack) for positions [from, T) of the prompt.
-    models::LayerAdditions additions(const Prompt& prompt, std::int64_t from) const;
-    AttentionMapper mapperFor(const Prompt& prompt) const;
-    void ensureCapacity(std::int64_t needed, std::int64_t keep);
-};
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
 Engine::~Engine() = default;
@@ -440,31 +282,6 @@ GenerationResult Engine::generate(const Request& request, const TokenCallback& o
     } catch (...) {
         return impl_->failure(std::current_exception());
     }
-}
-
-std::vector<GenerationResult> Engine::generateBatch(
-    const std::vector<Request>& requests, const std::function<void(std::size_t, const GenerationResult&)>& on_done,
-    const std::atomic<bool>* cancel) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stage = "preparing the request";
-    if (!impl_->remote)
-        return impl_->generateBatch(requests, on_done, cancel);
-    // A server answers one request at a time.
-    std::vector<GenerationResult> results(requests.size());
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-        if (cancel && cancel->load()) {
-            results[i].stop = StopReason::Cancelled;
-        } else {
-            try {
-                results[i] = impl_->generateRemote(requests[i], {}, cancel);
-            } catch (...) {
-                results[i] = impl_->failure(std::current_exception());
-            }
-        }
-        if (on_done)
-            on_done(i, results[i]);
-    }
-    return results;
 }
 
 const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_t index,
@@ -782,156 +599,6 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     return result;
 }
 
-std::vector<GenerationResult> Engine::Impl::generateBatch(
-    const std::vector<Request>& requests, const std::function<void(std::size_t, const GenerationResult&)>& on_done,
-    const std::atomic<bool>* cancel) {
-    std::vector<GenerationResult> results(requests.size());
-    auto finish = [&](std::size_t i, GenerationResult result) {
-        results[i] = std::move(result);
-        if (on_done)
-            on_done(i, results[i]);
-    };
-    if (!model) {
-        for (std::size_t i = 0; i < requests.size(); ++i)
-            finish(i, failure(std::make_exception_ptr(Error("no model is loaded: open a model folder first"))));
-        return results;
-    }
-    const auto submitted = Clock::now();
-    torch::InferenceMode inference;
-    auto& net = model->runtime->model();
-    auto cancelled = [&] { return cancel && cancel->load(); };
-    models::InterruptScope interrupt([cancel] {
-        if (cancel && cancel->load())
-            throw Cancelled{};
-    });
-    auto stopped = [](Timings timings = {}) {
-        GenerationResult result;
-        result.stop = StopReason::Cancelled;
-        result.timings = timings;
-        return result;
-    };
-
-    // Each request read on its own into its own cache, sized for its prompt and answer.
-    struct Sequence {
-        std::size_t index;
-        models::KvCache cache;
-        std::unique_ptr<Answer> answer;
-        torch::Tensor logits;  // the next token's
-        Timings timings;
-        Clock::time_point decode_start;
-        ImageLayout layout;  // of the prompt's last image, for the boxes an answer names
-        int images = 0;
-    };
-    std::vector<Sequence> active;
-    for (std::size_t i = 0; i < requests.size(); ++i) {
-        if (cancelled()) {
-            finish(i, stopped());
-            continue;
-        }
-        Sequence sequence{i, {}, nullptr, {}, {}, {}, {}, 0};
-        try {
-            Timings& timings = sequence.timings;
-            Prompt prompt = buildPrompt(requests[i], timings, cancel, {});
-            const auto prompt_len = static_cast<std::int64_t>(prompt.ids.size());
-            const std::int64_t context = model->runtime->contextLength();
-            if (prompt_len + 1 > context)
-                throw Error("the prompt is " + std::to_string(prompt_len) +
-                            " tokens long, more than the model's context of " + std::to_string(context) + " tokens");
-            const std::int64_t max_new =
-                std::min<std::int64_t>(requests[i].generation.max_new_tokens, context - prompt_len);
-            timings.prompt_tokens = static_cast<int>(prompt_len);
-            enterStage("prefill", "reading the prompt");
-            const auto start = Clock::now();
-            sequence.cache = net.newCache(prompt_len + std::max<std::int64_t>(max_new, 1));
-            const models::LayerAdditions layer_additions = additions(prompt, 0);
-            sequence.logits = net.forward(embed(prompt, 0), sequence.cache, /*all_logits=*/false, nullptr,
-                                          prompt.ropePositionsFrom(0), &layer_additions);
-            timings.prefill_ms = msSince(start);
-            sequence.answer = std::make_unique<Answer>(*model->tokenizer, requests[i].generation, model->stop_ids,
-                                                       prompt.ids, max_new);
-            if (!prompt.images.empty()) {
-                sequence.layout = prompt.images.back()->prepared.layout;
-                sequence.images = static_cast<int>(prompt.images.size());
-            }
-            sequence.decode_start = Clock::now();
-            active.push_back(std::move(sequence));
-        } catch (const Cancelled&) {
-            finish(i, stopped(sequence.timings));
-        } catch (...) {
-            finish(i, failure(std::current_exception()));
-        }
-    }
-
-    // Decoding, a step for every answer still going; an answer that ends leaves the batch.
-    auto end = [&](Sequence& sequence, std::optional<StopReason> stop = {}) {
-        Answer& answer = *sequence.answer;
-        answer.finish();
-        GenerationResult& result = answer.result();
-        if (stop)
-            result.stop = *stop;
-        sequence.timings.new_tokens = static_cast<int>(result.token_ids.size());
-        sequence.timings.decode_ms = msSince(sequence.decode_start);
-        result.timings = sequence.timings;
-        if (sequence.images > 0)
-            result.boxes = groundAnswer(*model->tokenizer, result.token_ids, sequence.layout, sequence.images - 1);
-        finish(sequence.index, std::move(result));
-    };
-    std::exception_ptr error;  // what stopped the decoding, if anything
-    bool interrupted = false;
-    try {
-        enterStage("decode", "generating the answers");
-    } catch (...) {
-        error = std::current_exception();
-    }
-    while (!active.empty() && !error) {
-        if (cancelled()) {
-            interrupted = true;
-            break;
-        }
-        // Each answer takes its token; those that end leave the batch.
-        std::vector<std::int64_t> next;
-        std::vector<Sequence> going;
-        for (auto& sequence : active) {
-            const bool first = sequence.answer->result().token_ids.empty();
-            const std::optional<TokenEvent> event = sequence.answer->next(sequence.logits);
-            if (first) {
-                sequence.timings.first_token_ms = msSince(submitted);
-                sequence.decode_start = Clock::now();
-            }
-            if (!event || sequence.answer->full()) {
-                end(sequence);
-                continue;
-            }
-            next.push_back(event->id);
-            going.push_back(std::move(sequence));
-        }
-        active = std::move(going);
-        if (active.empty())
-            break;
-        std::vector<models::KvCache*> caches;
-        for (auto& sequence : active)
-            caches.push_back(&sequence.cache);
-        try {
-            const auto logits =
-                net.stepBatch(net.embedTokens(torch::tensor(next, torch::kInt64).to(net.device())), caches);
-            for (std::size_t b = 0; b < active.size(); ++b)
-                active[b].logits = logits[static_cast<std::int64_t>(b)];
-        } catch (const Cancelled&) {
-            interrupted = true;
-            break;
-        } catch (...) {
-            error = std::current_exception();
-        }
-    }
-    for (auto& sequence : active) {
-        if (error)
-            finish(sequence.index, failure(error));
-        else if (interrupted)
-            end(sequence, StopReason::Cancelled);
-    }
-    return results;
-}
-
 std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
     std::lock_guard lock(impl_->mutex);
     impl_->requireLocal("listing the prompt's tokens");
@@ -939,67 +606,6 @@ std::vector<std::int32_t> Engine::promptTokens(const Request& request) {
     Timings timings;
     Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
     return {prompt.ids.begin(), prompt.ids.end()};
-}
-
-std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
-                                                      const std::vector<std::int32_t>& answer_ids,
-                                                      const std::atomic<bool>* cancel) {
-    std::lock_guard lock(impl_->mutex);
-    Impl& impl = *impl_;
-    impl.requireLocal("scoring an answer");
-    if (answer_ids.empty())
-        return std::vector<float>{};
-    torch::InferenceMode inference;
-    auto& net = impl.model->runtime->model();
-    // The encodings made only for this pass are forgotten after it: an occlusion sweep makes
-    // dozens, which would push the conversation's own image out of the cache.
-    std::vector<std::string> made_here;
-    for (const auto& key : imageCacheKeys(*impl.model->runtime, request))
-        if (!impl.images.count(key))
-            made_here.push_back(key);
-    struct Forget {
-        Impl& impl;
-        const std::vector<std::string>& keys;
-        ~Forget() {
-            for (const auto& key : keys)
-                impl.images.erase(key);
-        }
-    } forget{impl, made_here};
-    models::InterruptScope interrupt([cancel] {
-        if (cancel && cancel->load())
-            throw Cancelled{};
-    });
-    try {
-        Timings timings;
-        const Prompt prompt = impl.buildPrompt(request, timings, cancel, {});
-        const auto t = static_cast<std::int64_t>(prompt.ids.size());
-        const auto n = static_cast<std::int64_t>(answer_ids.size());
-        if (t + n > impl.model->runtime->contextLength())
-            throw Error("the prompt and the answer are " + std::to_string(t + n) + " tokens, more than the model's context of " +
-                        std::to_string(impl.model->runtime->contextLength()));
-        impl.enterStage("prefill", "scoring the answer");
-        models::KvCache cache = net.newCache(t + n);
-        const models::LayerAdditions layer_additions = impl.additions(prompt, 0);
-        // The logits after the prompt predict the answer's first token; the answer's tokens but
-        // the last, read after it, predict the rest.
-        std::vector<torch::Tensor> logits{net.forward(impl.embed(prompt, 0), cache, /*all_logits=*/false, nullptr,
-                                                      prompt.ropePositionsFrom(0), &layer_additions)};
-        const std::int64_t vocab = logits.front().size(-1);
-        std::vector<std::int64_t> ids(answer_ids.begin(), answer_ids.end());
-        for (auto id : ids)
-            if (id < 0 || id >= vocab)
-                throw Error("answer token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                            std::to_string(vocab));
-        if (n > 1) {
-            auto before_last = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end() - 1), torch::kInt64);
-            logits.push_back(net.forward(net.embedTokens(before_last.to(net.device())), cache, /*all_logits=*/true));
-        }
-        auto log_probs = torch::log_softmax(torch::cat(logits, 0).to(torch::kCPU, torch::kFloat32), -1);
-        auto picked = log_probs.gather(1, torch::tensor(ids, torch::kInt64).unsqueeze(1)).reshape({-1}).contiguous();
-        return std::vector<float>(picked.data_ptr<float>(), picked.data_ptr<float>() + n);
-    } catch (const Cancelled&) {
-        return std::nullopt;
-    }
 }
 
 std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, std::int64_t& vocab) {
@@ -1020,118 +626,6 @@ std::vector<float> Engine::sequenceLogits(const std::vector<std::int32_t>& ids, 
     auto logits = net.forward(embeds, cache, /*all_logits=*/true).to(torch::kCPU, torch::kFloat32).contiguous();
     vocab = logits.size(1);
     return {logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel()};
-}
-
-std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {
-    std::lock_guard lock(impl_->mutex);
-    const auto& kept = impl_->kept;
-    const auto mean = kept.meanOver(first, last, [&](const torch::Tensor& t) { return AttentionMapper::reduce(t, params); });
-    return mean.defined() ? kept.mapper.split(mean) : std::vector<HeatmapGrid>{};
-}
-
-std::vector<HeadMap> Engine::headMaps(int first, int last) {
-    std::lock_guard lock(impl_->mutex);
-    const auto& kept = impl_->kept;
-    torch::InferenceMode inference;
-    // [layers, heads, image tokens]
-    const auto mean = kept.meanOver(first, last, [](const torch::Tensor& t) { return t.to(torch::kFloat32); });
-    if (!mean.defined())
-        return {};
-    const auto share = mean.sum(-1);  // [layers, heads]
-    const auto p = mean / share.unsqueeze(-1).clamp_min(1e-30);
-    const auto entropy = -(p * p.clamp_min(1e-30).log()).sum(-1);
-    std::vector<HeadMap> maps;
-    for (std::int64_t l = 0; l < mean.size(0); ++l)
-        for (std::int64_t h = 0; h < mean.size(1); ++h)
-            maps.push_back({static_cast<int>(l), static_cast<int>(h), share[l][h].item<float>(),
-                            entropy[l][h].item<float>(), kept.mapper.split(mean[l][h].contiguous())});
-    return maps;
-}
-
-std::vector<std::vector<HeatmapGrid>> Engine::rolloutGrids(const Request& request,
-                                                           const std::vector<std::pair<int, int>>& ranges,
-                                                           const ExplainParams& params) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->requireLocal("attention rollout");
-    if (impl_->kept.per_token.empty())
-        throw Error("attention rollout needs the attention of an answer: ask with attention capture on first");
-    torch::InferenceMode inference;
-    auto& runtime = *impl_->model->runtime;
-    auto& net = runtime.model();
-    Timings timings;
-    const Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
-    // Each image's tiles again, through the tower with its attention rolled out.
-    std::vector<PreparedImage> prepared;
-    std::vector<torch::Tensor> rollouts;
-    for (std::size_t i = 0; i < request.images.size(); ++i) {
-        prepared.push_back(runtime.prepareImage(*request.images[i], request.image_options));
-        const auto& p = prepared.back();
-        auto mask = p.pixel_attention_mask.defined() ? p.pixel_attention_mask.to(net.device()) : torch::Tensor();
-        rollouts.push_back(net.visionRollout(p.pixel_values.to(net.device(), net.dtype()), mask));
-        if (!rollouts.back().defined())
-            throw Error("the " + runtime.family() + " family's vision tower does not expose its attention: attention "
-                        "rollout is drawn for SmolVLM (Idefics3) and LLaVA");
-    }
-    std::vector<std::vector<HeatmapGrid>> out;
-    for (auto [first, last] : ranges) {
-        const auto values = impl_->kept.meanOver(
-            first, last, [&](const torch::Tensor& t) { return AttentionMapper::reduce(t, params); });
-        std::vector<HeatmapGrid> grids;
-        std::int64_t offset = 0;
-        for (std::size_t i = 0; values.defined() && i < prepared.size(); ++i) {
-            const std::int64_t n = prompt.images[i]->features.size(0);
-            const auto tower = runtime.imageTokensToTower(values.narrow(0, offset, n), prepared[i]);  // [tiles, S]
-            const auto carried = at::bmm(tower.unsqueeze(1).to(rollouts[i].device()), rollouts[i]).squeeze(1);
-            for (auto& g : runtime.towerToGrids(carried, prepared[i]))
-                grids.push_back(std::move(g));
-            offset += n;
-        }
-        out.push_back(std::move(grids));
-    }
-    return out;
-}
-
-std::vector<HeatmapGrid> Engine::relevancy(const Request& request, const std::vector<std::int32_t>& answer_ids,
-                                           int index) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->requireLocal("relevancy");
-    if (index < 0 || index >= static_cast<int>(answer_ids.size()))
-        throw Error("relevancy asked for token " + std::to_string(index) + " of an answer of " +
-                    std::to_string(answer_ids.size()) + " tokens");
-    Timings timings;
-    Prompt prompt;
-    {
-        torch::InferenceMode inference;  // images are encoded (and cached) without autograd
-        prompt = impl_->buildPrompt(request, timings, nullptr, {});
-    }
-    if (prompt.image_positions.empty())
-        throw Error("relevancy needs an image in the conversation");
-    // The sequence that predicted the token: the prompt and the answer before it.
-    prompt.ids.insert(prompt.ids.end(), answer_ids.begin(), answer_ids.begin() + index);
-    auto& net = impl_->model->runtime->model();
-    torch::Tensor embeds;
-    models::LayerAdditions layer_additions;
-    {
-        torch::InferenceMode inference;
-        embeds = impl_->embed(prompt, 0);
-        layer_additions = impl_->additions(prompt, 0);
-    }
-    auto positions = torch::tensor(prompt.image_positions, torch::kInt64).to(net.device());
-    // The answer's tokens continue after the prompt's largest rotary position.
-    torch::Tensor rope_positions = prompt.rope_positions;
-    if (rope_positions.defined() && index > 0) {
-        const std::int64_t next = rope_positions.max().item<std::int64_t>() + 1;
-        auto answer = torch::arange(next, next + index, torch::kInt64).unsqueeze(0).expand({rope_positions.size(0), index});
-        rope_positions = torch::cat({rope_positions, answer}, 1);
-    }
-    // Out of inference mode, so autograd may use them (clones of inference tensors).
-    for (auto& layer : layer_additions.per_layer)
-        layer = layer.clone();
-    if (layer_additions.rows.defined())
-        layer_additions.rows = layer_additions.rows.clone();
-    auto values = relevancyOverPositions(net, embeds.clone(), answer_ids[index], positions, rope_positions,
-                                         &layer_additions);
-    return impl_->mapperFor(prompt).split(values);
 }
 
 }  // namespace vqa

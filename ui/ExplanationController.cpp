@@ -125,21 +125,30 @@ void ExplanationController::leave() {
     update();
 }
 
-bool ExplanationController::requestRelevancy(int message, int token) {
-    const std::shared_ptr<ImageSession> s = images_->current();
+const ChatMessage* ExplanationController::finishedAnswer(const std::shared_ptr<ImageSession>& s, int message,
+                                                         int token, const QString& what) {
     if (!s || message < 0 || message >= int(s->messages.size()))
-        return false;
+        return nullptr;
     const ChatMessage& m = s->messages[size_t(message)];
     if (m.role != Role::Assistant || token < 0 || token >= int(m.tokens.size()))
-        return false;
+        return nullptr;
     if (!model_->hasModel() || model_->isLoading()) {
-        emit status(tr("Relevancy needs the model that wrote the answer: load a model first."));
-        return false;
+        emit status(tr("%1 needs the model that wrote the answer: load a model first.").arg(what));
+        return nullptr;
     }
     if (conversation_->isGenerating() || m.streaming) {
-        emit status(tr("Relevancy can be computed when the answer is finished."));
-        return false;
+        emit status(tr("%1 can be computed when the answer is finished.").arg(what));
+        return nullptr;
     }
+    return &m;
+}
+
+bool ExplanationController::requestRelevancy(int message, int token) {
+    const std::shared_ptr<ImageSession> s = images_->current();
+    const ChatMessage* answer = finishedAnswer(s, message, token, tr("Relevancy"));
+    if (!answer)
+        return false;
+    const ChatMessage& m = *answer;
     const auto [b, e] = m.wordOfToken(token);
     // The word's first few tokens: each costs a forward and a backward pass.
     std::vector<int> indices;
@@ -326,15 +335,10 @@ void ExplanationController::setMapKind(MapKind kind) {
 
 bool ExplanationController::requestRollout(int message, int token) {
     const std::shared_ptr<ImageSession> s = images_->current();
-    if (!s || message < 0 || message >= int(s->messages.size()))
+    const ChatMessage* answer = finishedAnswer(s, message, token, tr("The rollout"));
+    if (!answer)
         return false;
-    const ChatMessage& m = s->messages[size_t(message)];
-    if (m.role != Role::Assistant || token < 0 || token >= int(m.tokens.size()))
-        return false;
-    if (conversation_->isGenerating() || m.streaming) {
-        emit status(tr("The rollout can be drawn when the answer is finished."));
-        return false;
-    }
+    const ChatMessage& m = *answer;
     if (engine_answer_session_.lock() != s || engine_answer_message_ != message || !m.hasAttention()) {
         emit status(tr("The rollout is drawn for the last answer about this image, from the attention kept of it."));
         return false;

@@ -25,6 +25,7 @@ class EngineWorker;
 
 namespace vqa::ui {
 
+struct ChatMessage;
 class ConversationController;
 class ImageSet;
 class ModelController;
@@ -122,6 +123,11 @@ signals:
     void error(const QString& title, const QString& message);
 
 private:
+    // Answer `message` of `s` when `token` is one of its tokens and the answer is finished with
+    // its model loaded; else null, saying why `what` cannot run now in status.
+    const ChatMessage* finishedAnswer(const std::shared_ptr<ImageSession>& s, int message, int token,
+                                      const QString& what);
+
     struct Pending {
         std::weak_ptr<ImageSession> session;
         int message = -1;

@@ -257,8 +257,8 @@ int run(const ExplainOptions& o) {
         }
         if (!o.occlude.empty()) {
             started = Clock::now();
-            const PixelRect rect = clipRect(parseRect(o.occlude), image->width, image->height);
-            const auto scores = occlusion(engine, request, ids, 0, parseRect(o.occlude), &stopRequested());
+            const PixelRect asked = parseRect(o.occlude), rect = clipRect(asked, image->width, image->height);
+            const auto scores = occlusion(engine, request, ids, 0, asked, &stopRequested());
             if (!scores)
                 throw stopped();
             const auto word_values = perWord(scores->difference(), spans);

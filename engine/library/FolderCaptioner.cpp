@@ -350,10 +350,7 @@ void FolderCaptioner::captionSome(const std::function<void(const CaptionProgress
         auto kept = [&](std::size_t k, const GenerationResult& result) {
             keep(items[pending_item[k]], pending[k], result);
         };
-        if (requests.size() == 1)
-            kept(0, engine_.generate(requests.front(), {}, cancel));
-        else
-            engine_.generateBatch(requests, kept, cancel);
+        engine_.generateBatch(requests, kept, cancel);
         // The model's time shared among the images it captioned.
         const double each = secondsSince(model_start) / static_cast<double>(pending.size());
         for (std::size_t k : pending_item)
