@@ -238,6 +238,8 @@ void BpeTokenizer::Impl::parseModel(const json& model) {
     TokenId max_id = -1;
     for (auto it = v.begin(); it != v.end(); ++it) {
         const TokenId id = tokenIdFrom(it.value(), [&] { return file + ": model.vocab['" + it.key() + "']"; });
+        if (it.key().empty())
+            continue;  // no text is the empty string: an entry for it is not a token (an encoding emitted it)
         vocab[it.key()] = id;
         max_id = std::max(max_id, id);
     }
