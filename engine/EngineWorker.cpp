@@ -26,6 +26,8 @@ void registerEngineMetaTypes() {
     qRegisterMetaType<vqa::library::CaptionItem>();
     qRegisterMetaType<vqa::library::CaptionProgress>();
     qRegisterMetaType<vqa::library::CaptionSummary>();
+    qRegisterMetaType<vqa::eval::EvalProgress>();
+    qRegisterMetaType<vqa::eval::EvalOutcome>();
 }
 
 EngineWorker::EngineWorker(QObject* parent) : QObject(parent), engine_(std::make_unique<Engine>()) {}
@@ -38,6 +40,7 @@ void EngineWorker::shutDown() {
     cancel_.store(true);
     caption_cancel_.store(true);
     counterfactual_cancel_.store(true);
+    evaluation_cancel_.store(true);
 }
 
 void EngineWorker::cancelCounterfactual() {
@@ -117,6 +120,36 @@ void EngineWorker::pauseCaptioning(bool paused) {
         },
         Qt::QueuedConnection);
 }
+
+void EngineWorker::postEvaluation(const vqa::eval::EvalSetFiles& files, const vqa::eval::EvalJob& job) {
+    evaluation_cancel_.store(false);
+    QMetaObject::invokeMethod(
+        this,
+        [this, files, job] {
+            if (shutting_down_.load())
+                return;
+            busy_ = true;
+            try {
+                if (!engine_->hasModel())
+                    throw Error("Load a model (or connect to a server) to evaluate it.");
+                eval::EvalJob run = job;
+                run.set = eval::loadEvalSet(files);
+                if (run.model.empty())
+                    run.model = library::modelKey(engine_->modelInfo());
+                const eval::EvalOutcome outcome = eval::runEvaluation(
+                    *engine_, run, [this](const eval::EvalProgress& p) { emit evaluationProgress(p); },
+                    &evaluation_cancel_);
+                busy_ = false;
+                emit evaluationFinished(outcome, {});
+            } catch (const std::exception& e) {
+                busy_ = false;
+                emit evaluationFinished({}, QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::cancelEvaluation() { evaluation_cancel_.store(true); }
 
 void EngineWorker::cancelCaptioning() {
     caption_cancel_.store(true);  // seen mid-image too

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/eval/EvalRun.h"
 #include "engine/explain/ImageReliance.h"
 #include "engine/library/FolderCaptioner.h"
 
@@ -85,6 +86,15 @@ public:
     // Thread-safe: stop the run, mid-image too (that image is not kept).
     void cancelCaptioning();
 
+    // Thread-safe, queued: load the set `files` names into job.set and run the evaluation with the
+    // loaded model (eval::runEvaluation; an empty job.model is the model's key). The worker
+    // answers nothing else until it ends: evaluationProgress as items end,
+    // evaluationFinished at the end (`error` set when it could not run; outcome.cancelled when
+    // cancelEvaluation() stopped it). A cancel made after this call stops this run.
+    void postEvaluation(const vqa::eval::EvalSetFiles& files, const vqa::eval::EvalJob& job);
+    // Thread-safe: stop the evaluation at its next item; what was answered stays in its cache.
+    void cancelEvaluation();
+
 public slots:
     void loadModel(const QString& model_dir, const vqa::LoadOptions& options);
     // Answers with a model on a server instead (Engine::connect); reports like loadModel.
@@ -109,6 +119,8 @@ signals:
     void captionProgress(const vqa::library::CaptionProgress& progress);
     void captionPaused(int done);
     void captionFinished(const vqa::library::CaptionSummary& summary, const QString& error);
+    void evaluationProgress(const vqa::eval::EvalProgress& progress);
+    void evaluationFinished(const vqa::eval::EvalOutcome& outcome, const QString& error);
 
 private:
     void run(const vqa::Request& request);
@@ -130,6 +142,7 @@ private:
     std::atomic<std::uint64_t> counterfactual_posted_{0};
     std::atomic<std::uint64_t> counterfactual_cancelled_before_{0};
     std::atomic<bool> counterfactual_cancel_{false};
+    std::atomic<bool> evaluation_cancel_{false};
 };
 
 // Owns the worker thread: starts it, and on destruction cancels work and joins.
@@ -163,3 +176,5 @@ Q_DECLARE_METATYPE(vqa::CounterfactualResult)
 Q_DECLARE_METATYPE(vqa::library::CaptionItem)
 Q_DECLARE_METATYPE(vqa::library::CaptionProgress)
 Q_DECLARE_METATYPE(vqa::library::CaptionSummary)
+Q_DECLARE_METATYPE(vqa::eval::EvalProgress)
+Q_DECLARE_METATYPE(vqa::eval::EvalOutcome)

@@ -150,6 +150,9 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     });
     prefs->setShortcuts({QKeySequence::Preferences, QKeySequence(tr("Ctrl+,"))});
 
+    QMenu* tools = w->menuBar()->addMenu(tr("&Tools"));
+    add(tools, tr("&Evaluate…"), QKeySequence(), [w] { w->showEvaluate(); });
+
     QMenu* help = w->menuBar()->addMenu(tr("&Help"));
     add(help, tr("&Getting a Model"), QKeySequence(), [w] { w->showWelcome(); });
     add(help, tr("&About VQA Studio"), QKeySequence(), [w] {

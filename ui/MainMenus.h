@@ -1,4 +1,4 @@
-// The window's menu bar: every command with its shortcut (File, View, Chat, Model, Help),
+// The window's menu bar: every command with its shortcut (File, View, Chat, Model, Tools, Help),
 // what each triggers through the window's public face and its controllers, the list of
 // recent images, and which commands are available now.
 #pragma once

@@ -20,6 +20,7 @@
 
 #include "engine/EngineWorker.h"
 #include "ui/CaptionFolderWindow.h"
+#include "ui/EvaluateWindow.h"
 #include "ui/ChatPanel.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
@@ -357,6 +358,15 @@ CaptionFolderWindow* MainWindow::showCaptionFolder(const QStringList& inputs) {
     caption_window_->raise();
     caption_window_->activateWindow();
     return caption_window_;
+}
+
+EvaluateWindow* MainWindow::showEvaluate() {
+    if (!evaluate_window_)
+        evaluate_window_ = new EvaluateWindow(engine_->worker(), this);
+    evaluate_window_->show();
+    evaluate_window_->raise();
+    evaluate_window_->activateWindow();
+    return evaluate_window_;
 }
 
 void MainWindow::captionWhenLoaded() {

@@ -22,6 +22,7 @@ class EngineThread;
 namespace vqa::ui {
 
 class CaptionFolderWindow;
+class EvaluateWindow;
 class ChatPanel;
 class ChatView;
 class ConversationController;
@@ -90,6 +91,8 @@ public:
     // File ▸ Caption a Folder…, or folders dropped on the window: the captioning window (one,
     // non-modal) with these folders and files, or as it was when `inputs` is empty.
     CaptionFolderWindow* showCaptionFolder(const QStringList& inputs = {});
+    // Tools ▸ Evaluate…: the loaded model over a caption or VQA set, into a report.
+    EvaluateWindow* showEvaluate();
     // Starts the captioning window's run once both its folders are listed and a model is
     // loaded (`vqa-studio --caption FOLDER`); nothing when no folder was given.
     void captionWhenLoaded();
@@ -145,6 +148,7 @@ private:
     HeadExplorer* head_explorer_ = nullptr;
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
+    EvaluateWindow* evaluate_window_ = nullptr;
     LibraryPanel* library_panel_ = nullptr;
     QDockWidget* library_dock_ = nullptr;
     LibraryController* library_ = nullptr;

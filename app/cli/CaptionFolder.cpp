@@ -1,5 +1,6 @@
 #include "app/cli/CaptionFolder.h"
 #include "app/cli/StopOnSignal.h"
+#include "app/cli/TerminalProgress.h"
 
 #include <cmath>
 #include <cstdio>
@@ -24,57 +25,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace vqa::library;
 
-std::string clock(double seconds) {
-    if (seconds < 0)
-        return "--:--";
-    const long s = std::lround(seconds);
-    char buf[32];
-    if (s >= 3600)
-        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else
-        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
-    return buf;
-}
-
-// "12.3 s" for a short run, "1:02:03" for a long one.
-std::string duration(double seconds) {
-    if (seconds >= 600)
-        return clock(seconds);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f s", seconds);
-    return buf;
-}
-
-// On a terminal, one line redrawn: a bar, the count, the time so far and left. Elsewhere (a
-// log, a pipe), one plain line per image.
-class ProgressPrinter {
+// One line per image that was skipped, or per image when not on a terminal; the bar between.
+class ProgressPrinter : public TerminalProgress {
   public:
-    ProgressPrinter() : tty_(isatty(STDERR_FILENO)) {}
-
     void progress(const CaptionProgress& p) {
-        if (!tty_)
-            return;
-        constexpr int kWidth = 24;
-        const int filled = p.total > 0 ? p.done * kWidth / p.total : 0;
-        std::string bar(static_cast<std::size_t>(filled), '#');
-        bar.resize(kWidth, '.');
-        std::string name = p.current.empty() ? "" : fs::path(p.current).filename().string();
-        if (name.size() > 32)
-            name = name.substr(0, 29) + "...";
-        std::fprintf(stderr, "\r\033[K[%s] %d/%d  %s elapsed, %s left  %s", bar.c_str(), p.done, p.total,
-                     clock(p.elapsed_s).c_str(), clock(p.eta_s).c_str(), name.c_str());
-        std::fflush(stderr);
-        drawn_ = true;
+        bar(p.done, p.total, p.elapsed_s, p.eta_s, p.current.empty() ? "" : fs::path(p.current).filename().string());
     }
-
-    // A line of its own, above the bar.
-    void line(const std::string& text) {
-        if (drawn_)
-            std::fputs("\r\033[K", stderr);
-        std::fputs((text + "\n").c_str(), stderr);
-        std::fflush(stderr);
-    }
-
     void item(const CaptionItem& item, int total) {
         std::string text = "vqa: [";
         text += std::to_string(item.index + 1);
@@ -84,7 +40,7 @@ class ProgressPrinter {
         if (item.status == ItemStatus::Skipped) {
             text += "skipped ";
             text += item.message;
-        } else if (!tty_) {
+        } else if (!terminal()) {
             text += itemStatusName(item.status);
             text += " ";
             text += item.path;
@@ -95,16 +51,6 @@ class ProgressPrinter {
         }
         line(text);
     }
-
-    void finish() {
-        if (drawn_)
-            std::fputs("\r\033[K", stderr);
-        std::fflush(stderr);
-    }
-
-  private:
-    bool tty_;
-    bool drawn_ = false;
 };
 
 } // namespace
@@ -192,7 +138,7 @@ int runFolderCaptioning(const FolderCaptionOptions& o, const GenerationParams& p
         }
         std::cerr << "vqa: " << summary.captioned << " captioned, " << summary.kept << " already captioned, "
                   << summary.reused << " copies, " << summary.skipped << " skipped, of " << job.images.size()
-                  << " images in " << duration(summary.seconds);
+                  << " images in " << durationText(summary.seconds);
         if (summary.captioned > 0)
             std::cerr << " (" << std::lround(summary.captioned * 60.0 / summary.seconds) << " images a minute)";
         std::cerr << "\n";
