@@ -176,9 +176,10 @@ struct Progress {
 };
 
 // How much of an image the model sees: the window's "detail" setting. A family whose image
-// token count follows the image's size (Qwen2-VL, Qwen2.5-VL) resizes an image so it makes at
-// most max_image_tokens tokens: fewer pixels, a faster answer, less to read in small print.
-// Families with a fixed count per image (SmolVLM's tiles, LLaVA's 576) ignore it.
+// token count follows the image's size resizes an image so it makes at most max_image_tokens
+// tokens: fewer pixels, a faster answer, less to read in small print. Qwen2-VL, Qwen2.5-VL and
+// Qwen3-VL lower their pixel bound; Idefics3/SmolVLM the longest edge (fewer tiles, down to
+// the global view alone). LLaVA-1.5 (always 576) ignores it.
 struct ImageOptions {
     int max_image_tokens = 0;  // 0: the model's own limit
     bool operator==(const ImageOptions&) const = default;

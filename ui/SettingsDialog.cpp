@@ -48,9 +48,9 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     detail_ = new QComboBox;
     for (const auto& level : imageDetailLevels())
         detail_->addItem(level.label, level.max_image_tokens);
-    detail_->setToolTip(tr("For models that see an image in as many pieces as its size allows (Qwen2-VL, "
-                           "Qwen2.5-VL): fewer pieces answer faster, more read smaller print. SmolVLM and "
-                           "LLaVA always see an image the same way."));
+    detail_->setToolTip(tr("For models that see an image in as many pieces as its size allows (Qwen-VL's "
+                           "pixels, SmolVLM's tiles): fewer pieces answer faster, more read smaller print. "
+                           "LLaVA always sees an image the same way."));
 
     max_tokens_ = new QSpinBox;
     max_tokens_->setRange(1, 8192);

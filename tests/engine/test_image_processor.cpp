@@ -183,6 +183,30 @@ TEST_P(Idefics3Parity, MatchesTransformers) {
     EXPECT_TRUE(torch::equal(small.pixel_attention_mask.to(torch::kUInt8),
                              sref->tensor("pixel_attention_mask")));
 
+    // A lower image detail: the longest edge the token budget allows, processed as the
+    // reference processor does when asked for that longest edge (every value).
+    if (cases.contains("smaller")) {
+        const vqa::Idefics3ImageProcessor small_processor(small_cfg);
+        const int smaller_edge = cases["smaller"]["size"]["longest_edge"];
+        const int budget = small_processor.imageTokens(image.width, image.height, smaller_edge);
+        const bool fits = small_processor.imageTokens(image.width, image.height) <= budget;
+        EXPECT_EQ(small_processor.longestEdgeWithin(image.width, image.height, budget),
+                  fits ? small_cfg.longest_edge : smaller_edge) << name;
+        EXPECT_EQ(small_processor.longestEdgeWithin(image.width, image.height, 0), small_cfg.longest_edge);
+        EXPECT_EQ(small_processor.longestEdgeWithin(image.width, image.height, 1), small_cfg.tile_size)
+            << name << ": below one tile's tokens, the global view alone";
+        EXPECT_EQ(small_processor.frames(image.width, image.height, small_cfg.tile_size), 1);
+        const auto smaller = small_processor.process(image, smaller_edge);
+        EXPECT_EQ(smaller.rows, c["smaller_rows"].get<int>()) << name;
+        EXPECT_EQ(smaller.cols, c["smaller_cols"].get<int>()) << name;
+        EXPECT_EQ(smaller.numFrames() * config.image_seq_len, budget) << name;
+        auto rref = vqa::SafetensorsFile::open((dir / (name + ".smaller.safetensors")).string());
+        ASSERT_EQ(smaller.pixel_values.sizes(), rref->tensor("pixel_values").sizes()) << name;
+        EXPECT_LE((smaller.pixel_values - rref->tensor("pixel_values")).abs().max().item<double>(), kTolerance)
+            << name << " (smaller longest edge)";
+        EXPECT_TRUE(torch::equal(smaller.pixel_attention_mask.to(torch::kUInt8), rref->tensor("pixel_attention_mask")));
+    }
+
     // Layout: tiles tile the original image, row-major; the global view is all of it.
     ASSERT_EQ(out.tiles.size(), static_cast<std::size_t>(out.rows * out.cols));
     if (!out.tiles.empty()) {

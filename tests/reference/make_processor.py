@@ -8,6 +8,7 @@ transformers' Idefics3Processor from the SmolVLM fixture folder on them (offline
                               ("mask_stride8", "mask_true_count"), with the fixture's config (2048 / 512: up to 17 frames of 512x512,
                               too big to store whole)
   <name>.small.safetensors    full pixel_values and mask with a small config (size 192, tiles 64)
+  <name>.smaller.safetensors  the same with size 128 (what a lower image detail asks for)
                               so every value of the same algorithm can be compared
   cases.json                  per image: size, rows/cols (both configs), prompt, expanded
                               prompt, input_ids
@@ -30,6 +31,8 @@ from safetensors.torch import save_file
 
 PROMPT = "<|im_start|>User:<image>Describe this image.<end_of_utterance>\nAssistant:"
 SMALL = {"size": {"longest_edge": 192}, "max_image_size": {"longest_edge": 64}}
+# The image detail's lower setting of the same: the processor called with a smaller longest edge.
+SMALLER = {"size": {"longest_edge": 128}, "max_image_size": {"longest_edge": 64}}
 
 
 def make_images(rng):
@@ -143,6 +146,12 @@ def main():
         save_file({"pixel_values": spv.contiguous(), "pixel_attention_mask": smask.contiguous()},
                   os.path.join(out, f"{name}.small.safetensors"))
 
+        smaller = processor.image_processor(loaded, return_row_col_info=True, **SMALLER)
+        save_file({"pixel_values": torch.from_numpy(np.asarray(smaller["pixel_values"][0], dtype=np.float32)),
+                   "pixel_attention_mask": torch.from_numpy(
+                       np.asarray(smaller["pixel_attention_mask"][0])).to(torch.uint8).contiguous()},
+                  os.path.join(out, f"{name}.smaller.safetensors"))
+
         cases[name] = {
             "file": os.path.join("images", fname),
             "width": img.width,
@@ -152,6 +161,8 @@ def main():
             "frames": int(pv.shape[0]),
             "small_rows": int(small["rows"][0][0]),
             "small_cols": int(small["cols"][0][0]),
+            "smaller_rows": int(smaller["rows"][0][0]),
+            "smaller_cols": int(smaller["cols"][0][0]),
             "prompt": PROMPT,
             "expanded_prompt": expanded,
             "input_ids": [int(i) for i in enc["input_ids"][0]],
@@ -161,7 +172,7 @@ def main():
             return 1
 
     with open(os.path.join(out, "cases.json"), "w") as f:
-        json.dump({"image_seq_len": processor.image_seq_len, "small": SMALL, "cases": cases}, f,
+        json.dump({"image_seq_len": processor.image_seq_len, "small": SMALL, "smaller": SMALLER, "cases": cases}, f,
                   indent=1)
 
     # Plain PIL resizes with every filter, down and up, for the resampler on its own.

@@ -85,10 +85,30 @@ Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_d
 Idefics3ImageProcessor::Idefics3ImageProcessor(Idefics3ProcessorConfig config)
     : config_(std::move(config)) {}
 
-std::pair<int, int> Idefics3ImageProcessor::resizedSize(int width, int height) const {
+std::pair<int, int> Idefics3ImageProcessor::resizedSize(int width, int height, int longest_edge) const {
     if (!config_.do_resize)
         return {width, height};
-    return resizeToLongestEdge(width, height, config_.longest_edge);
+    return resizeToLongestEdge(width, height, longest_edge > 0 ? longest_edge : config_.longest_edge);
+}
+
+int Idefics3ImageProcessor::frames(int width, int height, int longest_edge) const {
+    const auto [rw, rh] = resizedSize(width, height, longest_edge);
+    const auto [cw, ch] = tileCanvasSize(rw, rh);
+    const int t = config_.tile_size;
+    if (config_.do_image_splitting && (ch > t || cw > t))
+        return ((ch - t) / t + 1) * ((cw - t) / t + 1) + 1;
+    return 1;
+}
+
+int Idefics3ImageProcessor::longestEdgeWithin(int width, int height, int max_image_tokens) const {
+    const int configured = config_.longest_edge;
+    if (max_image_tokens <= 0 || !config_.do_resize || imageTokens(width, height) <= max_image_tokens)
+        return configured;
+    const int t = config_.tile_size;
+    for (int edge = (configured - 1) / t * t; edge > t; edge -= t)
+        if (imageTokens(width, height, edge) <= max_image_tokens)
+            return edge;
+    return std::min(t, configured);
 }
 
 // resize_for_vision_encoder: both edges up to multiples of the tile size.
@@ -110,7 +130,7 @@ std::pair<int, int> Idefics3ImageProcessor::tileCanvasSize(int width, int height
     return {w, h};
 }
 
-ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
+ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image, int longest_edge) const {
     if (image.empty() ||
         image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3)
         throw Error("the image is empty or its pixel buffer does not match its size");
@@ -121,7 +141,7 @@ ProcessedImage Idefics3ImageProcessor::process(const RgbImage& image) const {
     out.original_width = image.width;
     out.original_height = image.height;
 
-    auto [rw, rh] = resizedSize(image.width, image.height);
+    auto [rw, rh] = resizedSize(image.width, image.height, longest_edge);
     RgbImage resized = c.do_resize ? pilResize(image, rw, rh, c.resample) : image;
     auto [cw, ch] = tileCanvasSize(resized.width, resized.height);
     RgbImage canvas = pilResize(resized, cw, ch, c.resample);

@@ -60,12 +60,24 @@ class Idefics3ImageProcessor {
     explicit Idefics3ImageProcessor(Idefics3ProcessorConfig config);
     const Idefics3ProcessorConfig& config() const { return config_; }
 
-    // Throws vqa::Error for an empty image.
-    ProcessedImage process(const RgbImage& image) const;
+    // Throws vqa::Error for an empty image. `longest_edge` > 0 resizes to that instead of
+    // size.longest_edge (the image detail: longestEdgeWithin), as the reference processor does
+    // when called with size={"longest_edge": N}.
+    ProcessedImage process(const RgbImage& image, int longest_edge = 0) const;
 
     // The sizes the two resize steps produce, (width, height), without doing them.
-    std::pair<int, int> resizedSize(int width, int height) const;
+    std::pair<int, int> resizedSize(int width, int height, int longest_edge = 0) const;
     std::pair<int, int> tileCanvasSize(int width, int height) const;
+
+    // The frames (tiles and the global view, or the global view alone) and the image tokens
+    // a width x height image makes when resized to `longest_edge` (0: size.longest_edge).
+    int frames(int width, int height, int longest_edge = 0) const;
+    int imageTokens(int width, int height, int longest_edge = 0) const { return frames(width, height, longest_edge) * config_.image_seq_len; }
+    // The image detail: the longest edge that keeps such an image within `max_image_tokens`,
+    // size.longest_edge itself when that fits (or the limit is 0), else the largest multiple
+    // of the tile below it that fits, else one tile (the global view alone: the least a model
+    // sees of an image).
+    int longestEdgeWithin(int width, int height, int max_image_tokens) const;
 
     // The text Idefics3Processor puts in place of one "<image>" in the prompt.
     std::string expandImageTokens(int rows, int cols) const;

@@ -16,8 +16,10 @@ Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
               models::makeIdefics3(config_, *context.weights, context.device, context.dtype,
                                   context.quantization, context.vision_dtype))) {}
 
-PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOptions&) const {
-    ProcessedImage processed = processor_->process(image);
+PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
+    // The image detail: fewer tiles (a smaller longest edge) for a smaller token budget.
+    ProcessedImage processed = processor_->process(
+        image, processor_->longestEdgeWithin(image.width, image.height, options.max_image_tokens));
     PreparedImage prepared;
     prepared.pixel_values = processed.pixel_values;
     prepared.pixel_attention_mask = processed.pixel_attention_mask;

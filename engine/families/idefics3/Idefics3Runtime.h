@@ -17,7 +17,10 @@ public:
     models::VisionLanguageModel& model() override { return *model_; }
     std::string imagePlaceholder() const override { return "<image>"; }
     // Fixed tokens per image: `options` do not apply.
+    // ImageOptions::max_image_tokens lowers the longest edge the image is resized to (fewer
+    // tiles), as the reference processor does with a smaller size={"longest_edge": N}.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
+    ImageOptions imageOptionsUsed(const ImageOptions& options) const override { return options; }
     int contextLength() const override { return config_.text.max_position_embeddings; }
     torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const override;
     std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const override;
