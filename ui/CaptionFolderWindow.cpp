@@ -29,6 +29,7 @@
 #include "engine/EngineWorker.h"
 #include "engine/library/CaptionExport.h"
 #include "engine/library/LibraryDb.h"
+#include "ui/ClockText.h"
 #include "ui/Dialogs.h"
 
 namespace vqa::ui {
@@ -53,14 +54,6 @@ const Preset kPresets[] = {
     {QT_TRANSLATE_NOOP("CaptionFolderWindow", "Alt text"),
      "Write alt text for this image for someone who cannot see it, in one short sentence."},
 };
-
-QString clock(double seconds) {
-    if (seconds < 0)
-        return QStringLiteral("--:--");
-    const long s = std::lround(seconds);
-    return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'))
-                     : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
-}
 
 // "1 image", "3 images": the count with its noun (the window has no translations yet).
 QString count(int n, const QString& one, const QString& many) {
@@ -482,7 +475,7 @@ void CaptionFolderWindow::showProgress(const library::CaptionProgress& p) {
         return;
     progress_->setRange(0, std::max(1, p.total));
     progress_->setValue(p.done);
-    time_->setText(tr("%1 elapsed, %2 left").arg(clock(p.elapsed_s), clock(p.eta_s)));
+    time_->setText(tr("%1 elapsed, %2 left").arg(clockText(p.elapsed_s), clockText(p.eta_s)));
     if (!p.current.empty())
         if (auto* w = items_.value(QString::fromStdString(p.current)))
             gallery_->scrollToItem(w);

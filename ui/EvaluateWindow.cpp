@@ -22,20 +22,10 @@
 #include <cmath>
 
 #include "engine/EngineWorker.h"
+#include "ui/ClockText.h"
 #include "ui/Dialogs.h"
 
 namespace vqa::ui {
-namespace {
-
-QString clockText(double seconds) {
-    if (seconds < 0)
-        return QStringLiteral("--:--");
-    const long s = std::lround(seconds);
-    return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'))
-                     : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
-}
-
-} // namespace
 
 EvaluateWindow::EvaluateWindow(EngineWorker* worker, QWidget* parent)
     : QWidget(parent, Qt::Window), worker_(worker), opens_report_(dialogsAllowed()) {

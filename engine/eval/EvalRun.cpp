@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/Engine.h"
+#include "engine/generation/AnswerText.h"
 #include "engine/eval/EvalReport.h"
 #include "engine/explain/Heatmap.h"
 #include "engine/hub/Checksum.h"
@@ -28,23 +29,6 @@ namespace {
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string trim(const std::string& s) {
-    const auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos)
-        return "";
-    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-// A thinking model's answer starts with its reasoning; the prediction is what follows it.
-std::string predictionText(const std::string& answer, bool reasons_first) {
-    if (reasons_first) {
-        const auto end = answer.rfind("</think>");
-        if (end != std::string::npos)
-            return trim(answer.substr(end + 8));
-    }
-    return trim(answer);
 }
 
 // The cache: one JSON object a line, appended and flushed to disk as each prediction is made.
@@ -279,7 +263,7 @@ EvalOutcome runEvaluation(Engine& engine, const EvalJob& job, const std::functio
                 notes.push_back(fs::path(asked[k]->image).filename().string() + " (" + asked[k]->id +
                                 "): " + result.error);
             } else {
-                Prediction prediction{predictionText(job.generation.answer_start + result.text, info.reasons_first),
+                Prediction prediction{answerAfterReasoning(job.generation.answer_start + result.text, info.reasons_first),
                                       secondsSince(batch_start)};
                 cache.keep(asked[k]->id, prediction);
                 ++outcome.computed;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/Engine.h"
+#include "engine/generation/AnswerText.h"
 #include "engine/hub/Checksum.h"
 #include "engine/library/LibraryDb.h"
 #include "engine/vision/ImageIO.h"
@@ -34,23 +35,6 @@ bool hidden(const fs::path& p) {
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string trim(const std::string& s) {
-    const auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos)
-        return "";
-    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-// A thinking model's answer starts with its reasoning; the caption is what follows it.
-std::string captionText(const std::string& answer, bool reasons_first) {
-    if (reasons_first) {
-        const auto end = answer.rfind("</think>");
-        if (end != std::string::npos)
-            return trim(answer.substr(end + 8));
-    }
-    return trim(answer);
 }
 
 // What is wrong with one image's file: that image is skipped, the run goes on. Anything else
@@ -292,7 +276,7 @@ void FolderCaptioner::keep(CaptionItem& item, Pending& pending, const Generation
         item.status = ItemStatus::Skipped;
         item.message = fs::path(item.path).filename().string() + ": " + result.error;
     } else {
-        item.text = captionText(job_.generation.answer_start + result.text, reasons_first_);
+        item.text = answerAfterReasoning(job_.generation.answer_start + result.text, reasons_first_);
         pending.record = db_.upsertImage(pending.record);
         db_.putCaption(pending.record.id, job_.model, job_.promptKey(), item.text);
         item.status = ItemStatus::Captioned;
