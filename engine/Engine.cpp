@@ -221,6 +221,17 @@ bool Engine::hasModel() const { return impl_->model != nullptr || impl_->remote.
 ModelInfo Engine::modelInfo() const {
     return impl_->model ? impl_->model->info : impl_->remote ? remoteModelInfo(*impl_->remote) : ModelInfo{};
 }
+int Engine::imageTokenCount(int width, int height, const ImageOptions& options) const {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->model || width <= 0 || height <= 0)
+        return -1;
+    try {
+        return impl_->model->runtime->imageTokenCount(width, height, options);
+    } catch (const std::exception&) {
+        return -1;  // an image the processor refuses (200:1): asking about it says why
+    }
+}
+
 const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model->tokenizer.get() : nullptr; }
 
 GenerationResult Engine::Impl::failure(const std::exception_ptr& error) {
@@ -339,7 +350,7 @@ void Engine::Impl::trimImages(const std::vector<std::string>& keep) {
 }
 
 bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
-                          const ImageOptions& options, const std::function<bool()>& abandon) {
+                          const ImageOptions& options, const std::function<bool()>& abandon, Timings* timings_out) {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->model || !image || key.empty())
         return false;
@@ -356,8 +367,12 @@ bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const st
         torch::InferenceMode inference;
         impl_->trimImages(keys);
         Timings timings;
-        impl_->encodeImage(request, 0, timings, {});
+        const EncodedImage& encoded = impl_->encodeImage(request, 0, timings, {});
         impl_->trimImages(keys);
+        if (timings_out) {
+            *timings_out = timings;
+            timings_out->image_tokens = static_cast<int>(encoded.features.size(0));
+        }
         return true;
     } catch (const Cancelled&) {
         return false;  // nothing kept: a half-encoded image is not in the cache
@@ -381,6 +396,7 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
     trimImages(imageCacheKeys(runtime, request));
     for (std::size_t i = 0; i < request.images.size(); ++i) {
         prompt.images.push_back(&encodeImage(request, i, timings, progress));
+        timings.image_tokens += static_cast<int>(prompt.images.back()->features.size(0));
         if (cancel && cancel->load())
             throw Cancelled{};
     }

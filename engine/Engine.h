@@ -68,8 +68,16 @@ public:
     // Request::image_options will be; the engine keeps the most recent encodings.
     // False when no model is loaded, the image cannot be encoded (a question about it then
     // reports why), or `abandon` (checked between encoder layers) said to stop.
+    // With `timings`, what the encoding took: encode_ms (0 when it was encoded before) and
+    // image_tokens.
     bool prepareImage(const std::shared_ptr<const RgbImage>& image, const std::string& key,
-                      const ImageOptions& options = {}, const std::function<bool()>& abandon = {});
+                      const ImageOptions& options = {}, const std::function<bool()>& abandon = {},
+                      Timings* timings = nullptr);
+
+    // The image tokens a width x height image makes with the loaded model under `options`,
+    // without preparing it (the window's image detail shows it); -1 with no model, a model on
+    // a server, or a family that cannot tell.
+    int imageTokenCount(int width, int height, const ImageOptions& options = {}) const;
 
     // The model's next-token logits at every position of `ids`, text alone, in one pass from an
     // empty cache (teacher forcing): [ids.size() * vocab] row-major, vocab set. For comparing

@@ -254,8 +254,22 @@ void EngineWorker::postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& 
         [this, image, key, options, ticket] {
             // Skipped, or abandoned mid-way, once a later image is posted or the thread ends.
             auto superseded = [this, ticket] { return ticket != prepare_posted_.load() || shutting_down_.load(); };
-            if (!superseded())
-                engine_->prepareImage(image, key, options, superseded);
+            Timings timings;
+            if (!superseded() && engine_->prepareImage(image, key, options, superseded, &timings) &&
+                timings.encode_ms > 0 && timings.image_tokens > 0)
+                emit imageEncoded(timings.encode_ms, timings.image_tokens);
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineWorker::postImageTokenCounts(quint64 ticket, int width, int height, const std::vector<int>& budgets) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, ticket, width, height, budgets] {
+            std::vector<int> counts;
+            for (int budget : budgets)
+                counts.push_back(engine_->imageTokenCount(width, height, ImageOptions{.max_image_tokens = budget}));
+            emit imageTokenCounts(ticket, counts);
         },
         Qt::QueuedConnection);
 }

@@ -72,6 +72,10 @@ public:
     // encodings. Silent: failures surface when the image is asked about.
     void postPrepareImage(const std::shared_ptr<const vqa::RgbImage>& image, const std::string& key,
                           const vqa::ImageOptions& options = {});
+    // Thread-safe, queued: the image tokens a width x height image makes with the loaded model
+    // at each of `budgets` (ImageOptions::max_image_tokens; -1 where it cannot tell);
+    // imageTokenCounts(ticket, counts) answers, in the budgets' order.
+    void postImageTokenCounts(quint64 ticket, int width, int height, const std::vector<int>& budgets);
 
     // Thread-safe, queued: caption the job's images with the loaded model into the library at
     // `library_path` (library::FolderCaptioner; an empty job.model is the model's key), one
@@ -120,6 +124,9 @@ signals:
     void captionPaused(int done);
     void captionFinished(const vqa::library::CaptionSummary& summary, const QString& error);
     void evaluationProgress(const vqa::eval::EvalProgress& progress);
+    // An image encoded ahead took `ms` for `image_tokens` tokens (a measure of this machine).
+    void imageEncoded(double ms, int image_tokens);
+    void imageTokenCounts(quint64 ticket, const std::vector<int>& counts);
     void evaluationFinished(const vqa::eval::EvalOutcome& outcome, const QString& error);
 
 private:

@@ -120,6 +120,7 @@ struct Timings {
     double first_token_ms = 0;  // from submit to the first token
     double decode_ms = 0;
     int prompt_tokens = 0;
+    int image_tokens = 0;   // of prompt_tokens, the images' (encoded now or before)
     int cached_tokens = 0;  // prompt tokens whose keys and values the previous turn left
     int new_tokens = 0;
     double tokensPerSecond() const { return decode_ms > 0 && new_tokens > 1 ? (new_tokens - 1) * 1000.0 / decode_ms : 0.0; }

@@ -145,6 +145,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     model->addSeparator();
     QAction* prefs = add(model, tr("&Settings…"), QKeySequence::Preferences, [w] {
         SettingsDialog dialog(w->settings(), w);
+        w->describeImageDetail(&dialog);
         if (dialog.exec() == QDialog::Accepted)
             w->applySettings(dialog.settings());
     });

@@ -21,6 +21,7 @@
 #include "engine/EngineWorker.h"
 #include "ui/CaptionFolderWindow.h"
 #include "ui/EvaluateWindow.h"
+#include "ui/SettingsDialog.h"
 #include "ui/ChatPanel.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
@@ -71,6 +72,13 @@ MainWindow::MainWindow(QWidget* parent)
     pushRequestParams();
     connectControllers();
     connectChecks();
+    // This machine's image encoding speed, for the image detail's wait estimate.
+    connect(engine_->worker(), &EngineWorker::imageEncoded, this,
+            [this](double ms, int tokens) { encode_ms_per_token_ = ms / tokens; });
+    connect(engine_->worker(), &EngineWorker::finished, this, [this](const GenerationResult& r) {
+        if (r.timings.encode_ms > 0 && r.timings.image_tokens > 0)
+            encode_ms_per_token_ = r.timings.encode_ms / r.timings.image_tokens;
+    });
     status_->setMemory(ModelController::memoryInUse());
     welcome_->setLastModel(ModelController::lastDir());
     welcome_->setRecommendedCached(ModelController::recommendedCached());
@@ -358,6 +366,26 @@ CaptionFolderWindow* MainWindow::showCaptionFolder(const QStringList& inputs) {
     caption_window_->raise();
     caption_window_->activateWindow();
     return caption_window_;
+}
+
+void MainWindow::describeImageDetail(SettingsDialog* dialog) {
+    const auto session = images_->current();
+    if (!session || !session->image.rgb || !model_->hasModel())
+        return;
+    const quint64 ticket = ++detail_ticket_;
+    const int width = session->image.rgb->width, height = session->image.rgb->height;
+    const QString name = QStringLiteral("%1 (%2×%3)").arg(session->image.name).arg(width).arg(height);
+    const std::vector<int> budgets = dialog->detailBudgets();
+    connect(engine_->worker(), &EngineWorker::imageTokenCounts, dialog,
+            [this, dialog, ticket, budgets, name](quint64 answered, const std::vector<int>& counts) {
+                if (answered != ticket || counts.size() != budgets.size())
+                    return;
+                QHash<int, int> tokens;
+                for (std::size_t i = 0; i < budgets.size(); ++i)
+                    tokens.insert(budgets[i], counts[i]);
+                dialog->setImageTokenCounts(name, tokens, encode_ms_per_token_);
+            });
+    engine_->worker()->postImageTokenCounts(ticket, width, height, budgets);
 }
 
 EvaluateWindow* MainWindow::showEvaluate() {

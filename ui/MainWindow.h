@@ -23,6 +23,7 @@ namespace vqa::ui {
 
 class CaptionFolderWindow;
 class EvaluateWindow;
+class SettingsDialog;
 class ChatPanel;
 class ChatView;
 class ConversationController;
@@ -93,6 +94,10 @@ public:
     CaptionFolderWindow* showCaptionFolder(const QStringList& inputs = {});
     // Tools ▸ Evaluate…: the loaded model over a caption or VQA set, into a report.
     EvaluateWindow* showEvaluate();
+    // Asks the engine what each image detail of `dialog` means for the image shown (its tokens,
+    // and the wait by this machine's last measured encoding); the answer fills the dialog.
+    void describeImageDetail(SettingsDialog* dialog);
+    double encodeMsPerImageToken() const { return encode_ms_per_token_; }
     // Starts the captioning window's run once both its folders are listed and a model is
     // loaded (`vqa-studio --caption FOLDER`); nothing when no folder was given.
     void captionWhenLoaded();
@@ -149,6 +154,8 @@ private:
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
     EvaluateWindow* evaluate_window_ = nullptr;
+    quint64 detail_ticket_ = 0;
+    double encode_ms_per_token_ = 0;  // the last image encoding's time per image token
     LibraryPanel* library_panel_ = nullptr;
     QDockWidget* library_dock_ = nullptr;
     LibraryController* library_ = nullptr;

@@ -91,6 +91,11 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent) : Q
     model->addRow(tr("Default prec&ision:"), dtype_);
     model->addRow(tr("CPU &threads:"), threads_);
     model->addRow(tr("Image de&tail:"), detail_);
+    detail_note_ = new QLabel;
+    detail_note_->setWordWrap(true);
+    detail_note_->setVisible(false);
+    model->addRow(QString(), detail_note_);
+    connect(detail_, &QComboBox::currentIndexChanged, this, [this] { updateDetailNote(); });
     auto* note = new QLabel(tr("Device and data type apply the next time a model is loaded."));
     note->setWordWrap(true);
     note->setEnabled(false);
@@ -171,6 +176,36 @@ AppSettings SettingsDialog::settings() const {
     a.layer_end = layer_end_->value();
     a.head = head_->value();
     return a;
+}
+
+std::vector<int> SettingsDialog::detailBudgets() const {
+    std::vector<int> budgets;
+    for (int i = 0; i < detail_->count(); ++i)
+        budgets.push_back(detail_->itemData(i).toInt());
+    return budgets;
+}
+
+void SettingsDialog::setImageTokenCounts(const QString& image_name, const QHash<int, int>& tokens, double ms_per_token) {
+    image_name_ = image_name;
+    image_tokens_ = tokens;
+    ms_per_token_ = ms_per_token;
+    updateDetailNote();
+}
+
+QString SettingsDialog::detailNote() const { return detail_note_->isHidden() ? QString() : detail_note_->text(); }
+
+void SettingsDialog::updateDetailNote() {
+    const int tokens = image_tokens_.value(detail_->currentData().toInt(), -1);
+    detail_note_->setVisible(tokens > 0);
+    if (tokens <= 0)
+        return;
+    QString text = tr("%1: %2 image tokens at this detail").arg(image_name_).arg(tokens);
+    if (ms_per_token_ > 0) {
+        const double seconds = tokens * ms_per_token_ / 1000.0;
+        text += seconds < 1 ? tr(", under a second to read on this machine")
+                            : tr(", about %1 s to read on this machine").arg(seconds, 0, 'f', seconds < 10 ? 1 : 0);
+    }
+    detail_note_->setText(text + QStringLiteral("."));
 }
 
 }  // namespace vqa::ui

@@ -81,12 +81,22 @@ EvalMetrics scorePredictions(const EvalSet& set, const std::map<std::string, Pre
     if (m.items.empty())
         return m;
     if (set.task == EvalTask::Caption) {
-        std::vector<CaptionCase> cases;
+        // Tokenized as the COCO evaluation does: the references as one file, the predictions as
+        // another, in the set's order (the tokenizer reads a little past each line's end).
+        std::vector<std::string> references, candidates;
         for (const ScoredItem& s : m.items) {
+            references.insert(references.end(), s.item->references.begin(), s.item->references.end());
+            candidates.push_back(s.prediction);
+        }
+        const std::vector<std::string> tokenized_references = cocoTokenizeLines(references);
+        const std::vector<std::string> tokenized_candidates = cocoTokenizeLines(candidates);
+        std::vector<CaptionCase> cases;
+        std::size_t next = 0;
+        for (std::size_t i = 0; i < m.items.size(); ++i) {
             CaptionCase c;
-            for (const std::string& r : s.item->references)
-                c.references.push_back(cocoTokenize(r));
-            c.candidate = cocoTokenize(s.prediction);
+            for (std::size_t r = 0; r < m.items[i].item->references.size(); ++r)
+                c.references.push_back(tokenized_references[next++]);
+            c.candidate = tokenized_candidates[i];
             cases.push_back(std::move(c));
         }
         const CaptionEvaluation e = scoreCaptions(cases);

@@ -44,6 +44,12 @@ public:
         return {};
     }
     virtual int contextLength() const = 0;
+    // The image tokens a width x height image makes under `options`, without preparing it
+    // (the window shows it beside the image detail); -1 when the family cannot tell.
+    virtual int imageTokenCount(int width, int height, const ImageOptions& options) const {
+        (void)width, (void)height, (void)options;
+        return -1;
+    }
 
     // Carrying attention through the vision tower (its attention rollout, which
     // VisionLanguageModel::visionRollout gives per tile): `values`, one per image token of

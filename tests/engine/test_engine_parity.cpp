@@ -307,6 +307,17 @@ TEST_P(EngineParity, ImageDetailLowersTheImageTokensWhereTheFamilyAllowsIt) {
     ASSERT_NE(lower.stop, StopReason::Error) << lower.error;
     EXPECT_EQ(lower.timings.cached_tokens, 0);  // nothing of the other prompt's cache is reused
 
+    // The count the window shows beside the detail is the count the prompt gets, at both.
+    auto counted = [&](const ImageOptions& options) {
+        int sum = 0;
+        for (const auto& image : request_.images)
+            sum += engine_.imageTokenCount(image->width, image->height, options);
+        return sum;
+    };
+    EXPECT_EQ(counted(request_.image_options), lower.timings.image_tokens);
+    EXPECT_EQ(counted({}), first.timings.image_tokens);
+    EXPECT_GT(first.timings.image_tokens, lower.timings.image_tokens);
+
     // Back to the model's own detail: the first encodings are still there, the answer the same.
     request_.image_options = {};
     auto again = answer();

@@ -11,8 +11,7 @@ quirks). Writes into --out:
                               computes them
   captions_one/, captions_two/  the same three files for a set of one image and of two (CIDEr's
                               document frequencies are degenerate there)
-  ptb/cases.json              [{"text", "coco"}]: the lines of /tmp/ptb_probe_cases.txt (when that
-                              file exists) and every caption above, as pycocoevalcap tokenizes them
+  ptb/cases.json              [{"text", "coco"}]: the lines of ptb_cases.txt beside this script and every caption above, as pycocoevalcap tokenizes them
   vqa/questions.json, vqa/annotations.json, vqa/predictions.json   a VQAv2-format set
   vqa/scores.json             {"normalized": {"<qid>": {"prediction", "answers"}},
                                "per_question": {"<qid>": accuracy 0..1}, "overall",
@@ -48,7 +47,9 @@ import types
 PYCOCO = "pycocoevalcap==1.2"
 CACHE = os.path.expanduser("~/.cache/vqa-studio/" + PYCOCO.replace("==", "-"))
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr-D")
-PROBE_CASES = "/tmp/ptb_probe_cases.txt"
+# Sentences written to probe the Stanford tokenizer's rules (captions, answers and their corners:
+# abbreviations, quotes, clitics, numbers, dashes, Unicode), one a line.
+PROBE_CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ptb_cases.txt")
 SKIP = 77
 
 

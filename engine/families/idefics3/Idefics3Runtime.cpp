@@ -38,6 +38,11 @@ PreparedImage Idefics3Runtime::prepareImage(const RgbImage& image, const ImageOp
     return prepared;
 }
 
+int Idefics3Runtime::imageTokenCount(int width, int height, const ImageOptions& options) const {
+    return processor_->imageTokens(width, height,
+                                   processor_->longestEdgeWithin(width, height, options.max_image_tokens));
+}
+
 // The connector's pixel shuffle puts image token (i, j) of a tile on its tower's patches
 // (i r .. i r + r - 1, j r .. j r + r - 1): its attention is shared among them.
 torch::Tensor Idefics3Runtime::imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const {

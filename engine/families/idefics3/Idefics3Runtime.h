@@ -21,6 +21,7 @@ public:
     // tiles), as the reference processor does with a smaller size={"longest_edge": N}.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
     ImageOptions imageOptionsUsed(const ImageOptions& options) const override { return options; }
+    int imageTokenCount(int width, int height, const ImageOptions& options) const override;
     int contextLength() const override { return config_.text.max_position_embeddings; }
     torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const override;
     std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const override;

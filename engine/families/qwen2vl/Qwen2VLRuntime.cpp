@@ -38,6 +38,12 @@ Qwen2VLPixelBounds pixelBounds(const Qwen2VLProcessorConfig& c, const ImageOptio
     return {std::min(c.min_pixels, max_pixels), max_pixels};
 }
 
+int imageTokenCount(const Qwen2VLImageProcessor& processor, int width, int height, const ImageOptions& options) {
+    const auto [w, h] = processor.resizedSize(width, height, pixelBounds(processor.config(), options));
+    const int factor = processor.config().factor();
+    return (w / factor) * (h / factor);
+}
+
 PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
                            const ImageOptions& options, BoxSpace boxes) {
     static const std::string kImagePad = "<|image_pad|>";
@@ -93,6 +99,10 @@ PreparedImage Qwen2VLRuntime::prepareImage(const RgbImage& image, const ImageOpt
     return qwen_runtime::prepareImage(*processor_, image, options,
                                       config_.model_type == "qwen2_5_vl" ? qwen_runtime::BoxSpace::ResizedPixels
                                                                          : qwen_runtime::BoxSpace::BoxTokens);
+}
+
+int Qwen2VLRuntime::imageTokenCount(int width, int height, const ImageOptions& options) const {
+    return qwen_runtime::imageTokenCount(*processor_, width, height, options);
 }
 
 torch::Tensor Qwen2VLRuntime::positions(const std::vector<std::int64_t>& ids,

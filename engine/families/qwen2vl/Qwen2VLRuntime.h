@@ -23,6 +23,7 @@ public:
     std::string imagePlaceholder() const override { return "<|image_pad|>"; }
     // options.max_image_tokens lowers the processor's max_pixels to that many merged patches.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
+    int imageTokenCount(int width, int height, const ImageOptions& options) const override;
     // The image's size follows max_image_tokens.
     ImageOptions imageOptionsUsed(const ImageOptions& options) const override { return options; }
     int contextLength() const override { return config_.text.max_position_embeddings; }
@@ -60,6 +61,8 @@ enum class BoxSpace {
 // patch) and its layout: one grid over the whole image, boxes in `boxes`.
 PreparedImage prepareImage(const Qwen2VLImageProcessor& processor, const RgbImage& image,
                            const ImageOptions& options, BoxSpace boxes);
+// The <|image_pad|> tokens a width x height image makes under `options`.
+int imageTokenCount(const Qwen2VLImageProcessor& processor, int width, int height, const ImageOptions& options);
 // image_grid_thw [images, 3] of prepared images, read back from their layouts.
 torch::Tensor imageGrids(const std::vector<const PreparedImage*>& images, std::int64_t merge_size);
 

@@ -14,6 +14,10 @@ Qwen3VLRuntime::Qwen3VLRuntime(const FamilyLoadContext& context)
               models::makeQwen3VL(config_, *context.weights, context.device, context.dtype,
                                   context.quantization, context.vision_dtype))) {}
 
+int Qwen3VLRuntime::imageTokenCount(int width, int height, const ImageOptions& options) const {
+    return qwen_runtime::imageTokenCount(*processor_, width, height, options);
+}
+
 PreparedImage Qwen3VLRuntime::prepareImage(const RgbImage& image, const ImageOptions& options) const {
     // Qwen3-VL names boxes as Qwen2.5-VL's bbox_2d JSON, but on a 0-1000 scale of the image.
     return qwen_runtime::prepareImage(*processor_, image, options, qwen_runtime::BoxSpace::Thousandths);

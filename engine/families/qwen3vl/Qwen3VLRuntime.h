@@ -23,6 +23,7 @@ public:
     std::string imagePlaceholder() const override { return "<|image_pad|>"; }
     // options.max_image_tokens lowers the processor's max_pixels to that many merged patches.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
+    int imageTokenCount(int width, int height, const ImageOptions& options) const override;
     ImageOptions imageOptionsUsed(const ImageOptions& options) const override { return options; }
     int contextLength() const override { return config_.text.max_position_embeddings; }
     torch::Tensor positions(const std::vector<std::int64_t>& ids,
