@@ -7,6 +7,8 @@ to change them). Tiny generated files, fixed seeds, nothing fetched:
   fuzz_safetensors  files of several dtypes, with metadata, empty tensors
   fuzz_grounding    answers naming boxes: Qwen2.5-VL JSON (fenced, one object, points,
                     nested, cut off), Qwen2-VL <|box_start|> boxes, Unicode labels
+  fuzz_eval         a prediction and its references a line each: captions and short answers
+                    from tests/reference/ptb_cases.txt (abbreviations, quotes, numbers, Unicode)
 """
 import io
 import json
@@ -115,11 +117,21 @@ def grounding():
         write("fuzz_grounding", name, text.encode("utf-8"))
 
 
+def evaluation():
+    cases = os.path.join(os.path.dirname(root), "..", "reference", "ptb_cases.txt")
+    with open(cases, encoding="utf-8", newline="") as f:
+        lines = [line.rstrip("\n") for line in f]
+    for i in range(0, 240, 6):  # a prediction and five references
+        write("fuzz_eval", f"set-{i // 6:02d}", "\n".join(lines[i:i + 6]).encode("utf-8"))
+    write("fuzz_eval", "vqa-numbers", "Two.\n2\n2\ntwo\n1,000\nnone\n0\n3.5 m.".encode("utf-8"))
+
+
 if __name__ == "__main__":
     images()
     tokenizers()
     safetensors()
     grounding()
+    evaluation()
     for target in sorted(os.listdir(root)):
         files = os.listdir(os.path.join(root, target))
         size = sum(os.path.getsize(os.path.join(root, target, f)) for f in files)

@@ -14,7 +14,7 @@ build=${VQA_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_tokenizer fuzz_image fuzz_grounding fuzz_chat_request)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_tokenizer fuzz_image fuzz_grounding fuzz_chat_request fuzz_eval)
 say() { printf '[fuzz] %s\n' "$*"; }
 
 python=${VQA_PYTHON:-}
