@@ -82,6 +82,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
               {"first_token_ms", t.first_token_ms},
               {"decode_ms", t.decode_ms},
               {"prompt_tokens", t.prompt_tokens},
+              {"image_tokens", t.image_tokens},
               {"new_tokens", t.new_tokens},
               {"cached_tokens", t.cached_tokens},
               {"decode_tokens_per_second", t.tokensPerSecond()}}}};
