@@ -131,4 +131,30 @@ struct Qwen3VLConfig {
     std::int64_t vision_start_token_id = 0;
 };
 
+// The text tower of a dual encoder (CLIP, SigLIP): token and learned position embeddings,
+// pre-norm encoder layers (the ViT layer: LayerNorm, attention, LayerNorm, fc1/act/fc2), a
+// final LayerNorm. CLIP attends causally and pools at the end-of-text token; SigLIP attends
+// to the whole (padded) text and pools at the last position through a linear head.
+struct TextEncoderConfig {
+    int vocab_size = 0;
+    int hidden_size = 0;
+    int intermediate_size = 0;
+    int num_hidden_layers = 0;
+    int num_attention_heads = 0;
+    int max_position_embeddings = 0;
+    double layer_norm_eps = 1e-5;
+    std::string hidden_act = "quick_gelu";
+    std::int64_t eos_token_id = 2;  // CLIP: 2 is the configs' old value, meaning "the largest id"
+    int projection_size = 0;        // SigLIP's head: output width
+};
+
+// A dual encoder: an image tower and a text tower whose pooled outputs land in one space.
+struct DualEncoderConfig {
+    enum class Family { Clip, Siglip } family = Family::Clip;
+    VisionConfig vision;
+    TextEncoderConfig text;
+    int projection_dim = 0;       // CLIP: both projections' output
+    bool vision_use_head = true;  // SigLIP: the attention-pooling head
+};
+
 }  // namespace vqa::models

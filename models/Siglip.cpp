@@ -56,19 +56,26 @@ torch::Tensor SiglipVisionModel::embeddings(const torch::Tensor& pixel_values,
     auto patches = at::conv2d(pixel_values, patch_embedding_weight, patch_embedding_bias,
                               /*stride=*/config_.patch_size); // [N, hidden, h, w]
     auto embeds = patches.flatten(2).transpose(1, 2);         // [N, h*w, hidden]
+    if (!patch_mask.defined()) {
+        // A square image of the tower's own size: one position per patch, in order.
+        if (embeds.size(1) != position_embedding.size(0))
+            throw Error("the SigLIP vision tower takes images of " + std::to_string(config_.image_size) + " x " +
+                        std::to_string(config_.image_size) + " pixels without a patch mask");
+        return embeds + position_embedding.unsqueeze(0);
+    }
     return embeds + at::embedding(position_embedding, positionIds(patch_mask));
 }
 
 torch::Tensor SiglipVisionModel::forward(const torch::Tensor& pixel_values,
                                          const torch::Tensor& patch_mask, AttentionRollout* rollout) const {
     const auto n = pixel_values.size(0);
-    auto mask = patch_mask.to(torch::kBool);
+    auto mask = patch_mask.defined() ? patch_mask.to(torch::kBool) : torch::Tensor();
     auto h = embeddings(pixel_values, mask);
     const auto seq = h.size(1);
     // Keys of padding patches are masked out; when nothing is padded, no mask at all (the
     // fast kernels take that path).
     torch::Tensor key_mask;
-    if (!mask.all().item<bool>())
+    if (mask.defined() && !mask.all().item<bool>())
         key_mask = mask.reshape({n, 1, 1, seq});
     for (const auto& layer : layers_) {
         checkInterrupt();

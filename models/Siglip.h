@@ -20,7 +20,9 @@ class SiglipVisionModel {
     SiglipVisionModel(const VisionConfig& config, WeightLoader& weights, const std::string& prefix);
 
     // pixel_values [N, C, H, W]; patch_mask [N, H/patch, W/patch] bool (true: the patch holds
-    // image). Returns the last hidden state after post_layernorm, [N, patches, hidden].
+    // image), or undefined for square images of image_size pixels (SiglipModel's case: every
+    // patch holds image, positions in order). Returns the last hidden state after
+    // post_layernorm, [N, patches, hidden].
     // With `rollout`, every layer's attention is added to it (VisionEncoderLayer).
     torch::Tensor forward(const torch::Tensor& pixel_values, const torch::Tensor& patch_mask,
                           AttentionRollout* rollout = nullptr) const;

@@ -27,10 +27,27 @@ int floorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 }  // namespace
 
 ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
-    ClipProcessorConfig c;
-    const auto [j, pre, proc_json, proc] =
-        readImageProcessorSettings(model_dir, {"CLIPImageProcessor", "LlavaImageProcessor"}, "a LLaVA-1.5 model");
-    c.do_pad = settingOr<bool>(j, "do_pad", false, pre);
+    return read(ClipProcessorConfig{}, model_dir, {"CLIPImageProcessor", "LlavaImageProcessor"}, "a LLaVA-1.5 model");
+}
+
+ClipProcessorConfig ClipProcessorConfig::loadClip(const std::string& model_dir) {
+    return read(ClipProcessorConfig{}, model_dir, {"CLIPImageProcessor"}, "a CLIP model");
+}
+
+ClipProcessorConfig ClipProcessorConfig::loadSiglip(const std::string& model_dir) {
+    // SiglipImageProcessor's defaults: a plain resize to 224 x 224, no crop, mean and std 0.5.
+    ClipProcessorConfig d;
+    d.shortest_edge = 0;
+    d.resize_height = d.resize_width = 224;
+    d.do_center_crop = false;
+    d.normalization = PixelNormalization{};  // IMAGENET_STANDARD_MEAN / _STD: 0.5
+    return read(d, model_dir, {"SiglipImageProcessor"}, "a SigLIP model");
+}
+
+ClipProcessorConfig ClipProcessorConfig::read(ClipProcessorConfig c, const std::string& model_dir,
+                                              const std::vector<std::string>& types, const std::string& model) {
+    const auto [j, pre, proc_json, proc] = readImageProcessorSettings(model_dir, types, model);
+    c.do_pad = settingOr<bool>(j, "do_pad", c.do_pad, pre);
     c.do_resize = settingOr<bool>(j, "do_resize", true, pre);
     if (j.contains("size") && !j["size"].is_null()) {
         const auto& s = j["size"];
@@ -48,7 +65,7 @@ ClipProcessorConfig ClipProcessorConfig::load(const std::string& model_dir) {
         }
     }
     c.resample = pilFilterFromNumber(settingOr<int>(j, "resample", 3, pre));
-    c.do_center_crop = settingOr<bool>(j, "do_center_crop", true, pre);
+    c.do_center_crop = settingOr<bool>(j, "do_center_crop", c.do_center_crop, pre);
     if (j.contains("crop_size") && !j["crop_size"].is_null()) {
         const auto& s = j["crop_size"];
         if (s.is_number()) {

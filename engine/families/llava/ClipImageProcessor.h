@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -43,6 +44,14 @@ struct ClipProcessorConfig {
     // Reads <model_dir>/processor_config.json's "image_processor" (transformers 5) or
     // preprocessor_config.json, and processor_config.json's processor keys. Throws vqa::Error.
     static ClipProcessorConfig load(const std::string& model_dir);
+    // The same files of a CLIP dual encoder (CLIPImageProcessor), and of a SigLIP one
+    // (SiglipImageProcessor, whose defaults differ: 224 x 224 without a crop, mean and std 0.5).
+    static ClipProcessorConfig loadClip(const std::string& model_dir);
+    static ClipProcessorConfig loadSiglip(const std::string& model_dir);
+
+  private:
+    static ClipProcessorConfig read(ClipProcessorConfig defaults, const std::string& model_dir,
+                                    const std::vector<std::string>& types, const std::string& model);
 };
 
 struct ClipProcessedImage {
