@@ -60,6 +60,11 @@ const Family& detectFamily(const nlohmann::json& config, const std::string& path
         for (const auto& f : families())
             if (listed(f.model_types, type))
                 return f;
+        // A dual encoder answers no questions, but it is what image search reads.
+        if (type == "clip" || type == "siglip")
+            throw Error(path + " is a " + (type == "clip" ? std::string("CLIP") : std::string("SigLIP")) +
+                        " model: it finds images (Tools > Search Images, or vqa index and vqa search) but answers "
+                        "no questions; models that answer: " + supportedNames());
         throw Error(path + " names model_type '" + type + "', which this build does not support; supported: " +
                     supportedNames());
     }

@@ -102,7 +102,9 @@ std::vector<float> DualEncoder::Impl::normalizedRows(const torch::Tensor& featur
 DualEncoder::DualEncoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DualEncoder::~DualEncoder() = default;
 
-std::unique_ptr<DualEncoder> DualEncoder::load(const std::string& folder) {
+std::unique_ptr<DualEncoder> DualEncoder::load(const std::string& folder, int threads) {
+    if (threads > 0)
+        torch::set_num_threads(threads);
     auto impl = std::make_unique<Impl>();
     impl->folder = folder;
     ModelFolder model_folder(folder);

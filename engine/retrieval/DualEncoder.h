@@ -24,8 +24,9 @@ class DualEncoder final : public ImageEmbedder {
   public:
     // Reads config.json, the processor settings, the tokenizer and the weights of `folder`.
     // Throws vqa::Error naming the file and the problem (not a dual encoder: says which
-    // model_type it found and which are supported).
-    static std::unique_ptr<DualEncoder> load(const std::string& folder);
+    // model_type it found and which are supported). `threads` > 0 sets the CPU threads the
+    // process's tensor work uses (LoadOptions::threads does the same for the question engine).
+    static std::unique_ptr<DualEncoder> load(const std::string& folder, int threads = 0);
     ~DualEncoder() override;
 
     std::string modelId() const override;

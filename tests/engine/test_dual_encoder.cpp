@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "engine/Engine.h"
+#include "engine/families/Families.h"
 #include "engine/families/llava/ClipImageProcessor.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/retrieval/DualEncoder.h"
@@ -160,6 +161,18 @@ TEST(DualEncoderErrors, AVisionLanguageModelIsNotADualEncoder) {
     const auto message = loadError(smol);
     EXPECT_NE(message.find("not a dual encoder"), std::string::npos) << message;
     EXPECT_NE(message.find("'idefics3'"), std::string::npos) << message;
+}
+
+TEST(DualEncoderErrors, TheQuestionEngineSendsADualEncoderToSearch) {
+    for (const char* type : {"clip", "siglip"}) {
+        std::string message;
+        try {
+            detectFamily(json{{"model_type", type}}, "m/config.json");
+        } catch (const Error& e) {
+            message = e.what();
+        }
+        EXPECT_NE(message.find("finds images"), std::string::npos) << message;
+    }
 }
 
 TEST(DualEncoderErrors, MissingPiecesAreNamed) {
