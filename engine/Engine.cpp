@@ -173,6 +173,10 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     impl_->resetSession();
     impl_->model = std::move(loaded);
     impl_->remote.reset();
+    {
+        std::lock_guard info_lock(impl_->info_mutex);
+        impl_->current_info = impl_->model->info;
+    }
     // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
     // is there; a step that cannot be recorded runs as before. Switched with the model, under
     // the lock, so an answer still running on the model before never sees the other setting.
@@ -214,12 +218,18 @@ ModelInfo Engine::connect(const RemoteServer& server) {
     impl_->resetSession();
     impl_->model.reset();
     impl_->remote = resolved;
-    return remoteModelInfo(resolved);
+    std::lock_guard info_lock(impl_->info_mutex);
+    impl_->current_info = remoteModelInfo(resolved);
+    return *impl_->current_info;
 }
 
-bool Engine::hasModel() const { return impl_->model != nullptr || impl_->remote.has_value(); }
+bool Engine::hasModel() const {
+    std::lock_guard lock(impl_->info_mutex);
+    return impl_->current_info.has_value();
+}
 ModelInfo Engine::modelInfo() const {
-    return impl_->model ? impl_->model->info : impl_->remote ? remoteModelInfo(*impl_->remote) : ModelInfo{};
+    std::lock_guard lock(impl_->info_mutex);
+    return impl_->current_info.value_or(ModelInfo{});
 }
 int Engine::imageTokenCount(int width, int height, const ImageOptions& options) const {
     std::lock_guard lock(impl_->mutex);

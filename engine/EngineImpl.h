@@ -146,6 +146,11 @@ struct Engine::Impl {
     KeptAttention kept;
 
     std::mutex mutex;
+    // What hasModel() and modelInfo() answer, under a lock of its own: `mutex` is held for a
+    // whole answer, and those two are asked from other threads meanwhile (the server, the
+    // window's worker) without waiting for it. Set with the model, under both locks.
+    mutable std::mutex info_mutex;
+    std::optional<ModelInfo> current_info;
     // What the current request is doing, for messages (out of memory "while ...").
     const char* stage = "";
 
