@@ -123,6 +123,14 @@ void CounterfactualController::cancel() {
     emit status(tr("Stopping…"));
 }
 
+void CounterfactualController::conversationCleared(ImageSession* session) {
+    const std::shared_ptr<ImageSession> s = session_.lock();
+    if (ticket_ == 0 || !s || s.get() != session)
+        return;
+    session_.reset();
+    cancel();
+}
+
 void CounterfactualController::handleProgress(quint64 ticket, int done, int total) {
     if (ticket == ticket_)
         emit progress(done, total);

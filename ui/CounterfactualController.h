@@ -38,6 +38,9 @@ public:
     bool requestOcclusionMap(int grid, int message = -1);
     void cancel();
     bool isRunning() const { return ticket_ != 0; }
+    // The conversation of `session` was cleared: a check of one of its answers stops, and
+    // what it would still report belongs to no answer (a new one may sit at the same place).
+    void conversationCleared(ImageSession* session);
 
     // What the worker reports (tests may call them to stand in for it).
     void handleProgress(quint64 ticket, int done, int total);

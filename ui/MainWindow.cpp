@@ -21,6 +21,7 @@
 #include "engine/EngineWorker.h"
 #include "ui/CaptionFolderWindow.h"
 #include "ui/EvaluateWindow.h"
+#include "ui/SearchWindow.h"
 #include "ui/SettingsDialog.h"
 #include "ui/ChatPanel.h"
 #include "ui/ChatView.h"
@@ -240,6 +241,7 @@ void MainWindow::connectControllers() {
     });
     connect(conversation_, &ConversationController::answerFinished, this, &MainWindow::closeIfClosing);
     connect(conversation_, &ConversationController::cleared, this, [this](ImageSession* s) {
+        checks_->conversationCleared(s);
         chatView()->setMessages(&s->messages);
         explanation_->conversationCleared(s);
         updateRightPanel();
@@ -395,6 +397,34 @@ EvaluateWindow* MainWindow::showEvaluate() {
     evaluate_window_->raise();
     evaluate_window_->activateWindow();
     return evaluate_window_;
+}
+
+SearchWindow* MainWindow::showSearch() {
+    if (!search_window_) {
+        search_window_ = new SearchWindow({}, this);
+        connect(search_window_, &SearchWindow::openImageRequested, this, [this](const QString& path) {
+            openImage(path);
+            raise();
+            activateWindow();
+        });
+    }
+    search_window_->show();
+    search_window_->raise();
+    search_window_->activateWindow();
+    return search_window_;
+}
+
+void MainWindow::findSimilarToCurrent() {
+    const std::shared_ptr<ImageSession> s = images_->current();
+    if (!s) {
+        setStatus(tr("Open an image first: Find Similar Images looks for images like it."));
+        return;
+    }
+    SearchWindow* w = showSearch();
+    if (!s->image.path.isEmpty())
+        w->findSimilar(s->image.path);
+    else if (s->image.rgb)  // pasted or dropped pixels: searched by what they show
+        w->findSimilarTo(s->image.rgb, s->image.name);
 }
 
 void MainWindow::captionWhenLoaded() {

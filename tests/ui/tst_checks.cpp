@@ -2,7 +2,7 @@
 // on the parity script's tiny checkpoint): the Check menu's reliance scores put a bar under
 // every word; a rectangle dragged over the image scores the answer with it hidden; the
 // occlusion map draws over the image, and stopping it midway stops it and keeps nothing; the
-// exports carry every score and map with its method.
+// exports carry every score and map with its method; clearing the conversation stops a check.
 // Screenshots land in the artifacts folder.
 #include <QAction>
 #include <QFile>
@@ -176,6 +176,30 @@ private slots:
         const QString text = QString::fromUtf8(m.readAll());
         QVERIFY(text.contains("| word | fell when"));
         QVERIFY(text.contains("Occlusion map 3×3"));
+    }
+
+    // Last: it clears the conversation the others check.
+    void aCheckStopsWhenItsConversationIsCleared() {
+        MainWindow& w = *window_;
+        // The second pass waits until the conversation is cleared: the clear lands mid-sweep.
+        std::atomic<int> prefills{0};
+        std::atomic<bool> reached{false}, released{false};
+        vqa::testhooks::setStageHook([&](std::string_view stage) {
+            if (stage != "prefill" || ++prefills != 2)
+                return;
+            reached = true;
+            for (int i = 0; i < 6000 && !released; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        });
+        QVERIFY(w.checks()->requestOcclusionMap(4));
+        QVERIFY(QTest::qWaitFor([&] { return reached.load(); }, 60000));
+        QVERIFY(w.conversation()->newConversation());
+        released = true;
+        QVERIFY(waitForCheck());
+        vqa::testhooks::setStageHook({});
+        QVERIFY2(w.statusText().endsWith("stopped."), qPrintable(w.statusText()));
+        QVERIFY(w.conversation()->messages().empty());
+        QVERIFY2(prefills.load() < 5, qPrintable(QString::number(prefills.load())));  // not the whole sweep (17)
     }
 };
 
