@@ -1,12 +1,9 @@
 #include "engine/library/FolderCaptioner.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <set>
 
 #include "engine/Engine.h"
 #include "engine/generation/AnswerText.h"
@@ -20,42 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool isImageFile(const fs::path& p) {
-    static const std::set<std::string> extensions = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif",
-                                                     ".tiff", ".gif", ".pnm", ".ppm", ".pgm", ".pbm"};
-    std::string ext = p.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    return extensions.count(ext) > 0;
-}
-
-bool hidden(const fs::path& p) {
-    const std::string name = p.filename().string();
-    return !name.empty() && name[0] == '.';
-}
-
 double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// What is wrong with one image's file: that image is skipped, the run goes on. Anything else
-// (the library's database failing) ends the run.
-struct FileProblem : Error {
-    using Error::Error;
-};
-
-std::string readAll(const fs::path& p, std::int64_t limit) {
-    std::error_code ec;
-    const auto size = fs::file_size(p, ec);
-    if (ec)
-        throw FileProblem("cannot read it: " + ec.message());
-    if (static_cast<std::int64_t>(size) > limit)
-        throw FileProblem("the file is too large (" + std::to_string(size >> 20) + " MB; the limit is " +
-                    std::to_string(limit >> 20) + " MB)");
-    std::ifstream in(p, std::ios::binary);
-    std::string bytes(size, '\0');
-    if (!in.read(bytes.data(), static_cast<std::streamsize>(size)))
-        throw FileProblem("cannot read it");
-    return bytes;
 }
 
 } // namespace
@@ -96,44 +59,6 @@ std::string modelKey(const ModelInfo& info) {
             name.replace(dashes, 2, "/");
     }
     return name + " " + (info.quantization.empty() ? info.dtype : info.quantization);
-}
-
-std::vector<std::string> listImageFiles(const std::vector<std::string>& inputs, bool recursive) {
-    std::set<std::string> found;
-    for (const std::string& input : inputs) {
-        std::error_code ec;
-        const fs::path p = fs::absolute(input, ec).lexically_normal();
-        const auto status = fs::status(p, ec);
-        if (ec || !fs::exists(status))
-            throw Error(input + " does not exist");
-        if (!fs::is_directory(status)) {
-            found.insert(p.string());  // named explicitly: taken whatever its extension
-            continue;
-        }
-        auto consider = [&](const fs::directory_entry& entry) {
-            std::error_code e;
-            if (entry.is_regular_file(e) && !hidden(entry.path()) && isImageFile(entry.path()))
-                found.insert(entry.path().lexically_normal().string());
-        };
-        const auto options = fs::directory_options::skip_permission_denied;
-        if (recursive) {
-            fs::recursive_directory_iterator it(p, options, ec), end;
-            for (; !ec && it != end; it.increment(ec)) {
-                if (it->is_directory() && hidden(it->path())) {
-                    it.disable_recursion_pending();
-                    continue;
-                }
-                consider(*it);
-            }
-        } else {
-            fs::directory_iterator it(p, options, ec), end;
-            for (; !ec && it != end; it.increment(ec))
-                consider(*it);
-        }
-        if (ec)
-            throw Error("cannot list " + input + ": " + ec.message());
-    }
-    return {found.begin(), found.end()};
 }
 
 std::string fillPrompt(const std::string& prompt, const std::string& image_path) {
@@ -194,17 +119,12 @@ CaptionSummary FolderCaptioner::summary() const {
 }
 
 std::optional<FolderCaptioner::Pending> FolderCaptioner::prepare(CaptionItem& item) {
-    const fs::path path(item.path);
-    const std::string name = path.filename().string();
+    const std::string name = fs::path(item.path).filename().string();
     try {
         // An unchanged file the library knows: its caption, without reading the file.
-        std::error_code ec;
-        const auto size = static_cast<std::int64_t>(fs::file_size(path, ec));
-        const auto modified = fs::last_write_time(path, ec);
-        if (ec)
-            throw FileProblem("cannot read it: " + ec.message());
-        const std::int64_t mtime =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(modified.time_since_epoch()).count();
+        const FileStamp stamp = fileStamp(item.path);
+        const std::int64_t size = stamp.size;
+        const std::int64_t mtime = stamp.mtime_ns;
         std::optional<ImageRecord> known = db_.image(item.path);
         std::optional<CaptionRecord> kept;
         if (known && known->size == size && known->mtime_ns == mtime && !job_.redo)
@@ -214,7 +134,7 @@ std::optional<FolderCaptioner::Pending> FolderCaptioner::prepare(CaptionItem& it
             item.text = kept->text;
             return std::nullopt;
         }
-        const std::string bytes = readAll(path, job_.max_file_bytes);
+        const std::string bytes = readFileBytes(item.path, job_.max_file_bytes);
         ImageRecord record;
         record.path = item.path;
         record.size = size;
@@ -260,10 +180,7 @@ std::optional<FolderCaptioner::Pending> FolderCaptioner::prepare(CaptionItem& it
         return pending;
     } catch (const FileProblem& e) {
         item.status = ItemStatus::Skipped;
-        item.message = name + ": " + e.what();
-        // A message from the decoder names the file already.
-        if (std::string(e.what()).rfind(name, 0) == 0)
-            item.message = e.what();
+        item.message = fileMessage(item.path, e.what());
         return std::nullopt;
     }
 }

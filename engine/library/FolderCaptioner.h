@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/Types.h"
+#include "engine/library/ImageFiles.h"  // listImageFiles, with the image index
 #include "engine/library/LibraryDb.h"
 
 namespace vqa {
@@ -27,11 +28,6 @@ class Engine;
 namespace vqa::library {
 
 class LibraryDb;
-
-// The image files among `inputs` (files and folders; a folder's files, and with `recursive`
-// those of its subfolders), chosen by extension, each once, sorted, as absolute paths.
-// Throws vqa::Error naming an input that does not exist. Hidden files and folders are left out.
-std::vector<std::string> listImageFiles(const std::vector<std::string>& inputs, bool recursive);
 
 // The prompt for one image: {name} is the file name without its extension, {file} the file
 // name, {folder} the name of the folder it is in, {path} the whole path; {{ and }} are braces.

@@ -9,10 +9,17 @@
 
 #include <sqlite3.h>
 
+#include "engine/library/Sqlite.h"
 #include "models/base/Error.h"
 
 namespace vqa::library {
 namespace fs = std::filesystem;
+using sql::exec;
+using sql::kImageColumns;
+using sql::now;
+using sql::readImage;
+using sql::Statement;
+using sql::WriteTransaction;
 
 std::string defaultLibraryPath() {
     const char* data = std::getenv("XDG_DATA_HOME");
@@ -84,87 +91,48 @@ const char* const kMigrations[] = {
         DELETE FROM search WHERE kind = 'message' AND ref = old.id; END;
     INSERT INTO search (text, kind, ref) SELECT text, 'caption', id FROM captions;
     )sql",
+    // 3: image search (engine/retrieval/ImageIndex, through EmbeddingStore). An image's vector
+    // per dual-encoder model (float32, little-endian, `dim` of them); a per-model version the
+    // triggers raise on every change, so a search's in-memory copy knows when to reload (other
+    // processes write too); the folders indexed per model; and the files that could not be
+    // read, by size and modification time, so an unchanged broken file is reported without
+    // being decoded again on every run.
+    R"sql(
+    CREATE TABLE embeddings (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (model, image_id));
+    CREATE INDEX embeddings_by_image ON embeddings(image_id);
+    CREATE TABLE embedding_versions (
+        model TEXT PRIMARY KEY,
+        version INTEGER NOT NULL);
+    CREATE TRIGGER embeddings_ai AFTER INSERT ON embeddings BEGIN
+        INSERT OR IGNORE INTO embedding_versions (model, version) VALUES (new.model, 0);
+        UPDATE embedding_versions SET version = version + 1 WHERE model = new.model; END;
+    CREATE TRIGGER embeddings_au AFTER UPDATE ON embeddings BEGIN
+        UPDATE embedding_versions SET version = version + 1 WHERE model IN (old.model, new.model); END;
+    CREATE TRIGGER embeddings_ad AFTER DELETE ON embeddings BEGIN
+        UPDATE embedding_versions SET version = version + 1 WHERE model = old.model; END;
+    CREATE TABLE indexed_folders (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        model TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        indexed_at INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (path, model));
+    CREATE TABLE unreadable_files (
+        path TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at INTEGER NOT NULL);
+    )sql",
 };
 static_assert(std::size(kMigrations) == LibraryDb::kSchemaVersion);
-
-std::int64_t now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// One prepared statement; binds by position from 1, steps, reads columns, finalizes.
-class Statement {
-  public:
-    Statement(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-            throw Error(std::string("library database: ") + sqlite3_errmsg(db));
-    }
-    ~Statement() { sqlite3_finalize(stmt_); }
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-
-    Statement& bind(int i, std::int64_t v) {
-        check(sqlite3_bind_int64(stmt_, i, v));
-        return *this;
-    }
-    Statement& bind(int i, const std::string& v) {
-        check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-        return *this;
-    }
-    // True while there is a row.
-    bool step() {
-        const int rc = sqlite3_step(stmt_);
-        if (rc == SQLITE_ROW)
-            return true;
-        if (rc == SQLITE_DONE)
-            return false;
-        throw Error(std::string("library database: ") + sqlite3_errmsg(db_));
-    }
-    std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-    std::string text(int col) const {
-        const auto* p = sqlite3_column_text(stmt_, col);
-        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-                 : std::string();
-    }
-
-  private:
-    void check(int rc) {
-        if (rc != SQLITE_OK)
-            throw Error(std::string("library database: ") + sqlite3_errmsg(db_));
-    }
-    sqlite3* db_;
-    sqlite3_stmt* stmt_ = nullptr;
-};
-
-void exec(sqlite3* db, const char* sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-        std::string m = message ? message : sqlite3_errmsg(db);
-        sqlite3_free(message);
-        throw Error("library database: " + m);
-    }
-}
-
-// A write transaction taken up front (so two writers wait for each other instead of failing
-// on upgrade), rolled back unless committed.
-class WriteTransaction {
-  public:
-    explicit WriteTransaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN IMMEDIATE"); }
-    ~WriteTransaction() {
-        if (!done_)
-            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-    WriteTransaction(const WriteTransaction&) = delete;
-    WriteTransaction& operator=(const WriteTransaction&) = delete;
-    void commit() {
-        exec(db_, "COMMIT");
-        done_ = true;
-    }
-
-  private:
-    sqlite3* db_;
-    bool done_ = false;
-};
 
 int userVersion(sqlite3* db) {
     Statement s(db, "PRAGMA user_version");
@@ -230,20 +198,6 @@ std::string ftsQuery(const std::string& query) {
     }
     return out;
 }
-
-ImageRecord readImage(const Statement& s) {
-    ImageRecord r;
-    r.id = s.integer(0);
-    r.path = s.text(1);
-    r.size = s.integer(2);
-    r.mtime_ns = s.integer(3);
-    r.sha256 = s.text(4);
-    r.width = static_cast<int>(s.integer(5));
-    r.height = static_cast<int>(s.integer(6));
-    return r;
-}
-
-constexpr const char* kImageColumns = "id, path, size, mtime_ns, sha256, width, height";
 
 CaptionRecord readCaption(const Statement& s) {
     CaptionRecord c;
@@ -381,25 +335,7 @@ void LibraryDb::createAtVersion(const std::string& path, int version) {
 
 ImageRecord LibraryDb::upsertImage(const ImageRecord& image) {
     WriteTransaction tx(db_);
-    std::optional<ImageRecord> old = this->image(image.path);
-    ImageRecord r = image;
-    if (!old) {
-        Statement s(db_, "INSERT INTO images (path, size, mtime_ns, sha256, width, height, added_at) VALUES (?,?,?,?,?,?,?)");
-        s.bind(1, image.path).bind(2, image.size).bind(3, image.mtime_ns).bind(4, image.sha256);
-        s.bind(5, std::int64_t{image.width}).bind(6, std::int64_t{image.height}).bind(7, now());
-        s.step();
-        r.id = sqlite3_last_insert_rowid(db_);
-    } else {
-        r.id = old->id;
-        if (old->sha256 != image.sha256) {
-            Statement d(db_, "DELETE FROM captions WHERE image_id = ?");
-            d.bind(1, r.id).step();
-        }
-        Statement s(db_, "UPDATE images SET size = ?, mtime_ns = ?, sha256 = ?, width = ?, height = ? WHERE id = ?");
-        s.bind(1, image.size).bind(2, image.mtime_ns).bind(3, image.sha256);
-        s.bind(4, std::int64_t{image.width}).bind(5, std::int64_t{image.height}).bind(6, r.id);
-        s.step();
-    }
+    ImageRecord r = sql::upsertImageRow(db_, image);
     tx.commit();
     return r;
 }

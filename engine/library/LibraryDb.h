@@ -1,7 +1,8 @@
 // The library: what a person keeps of their work with VQA Studio, in one SQLite database in
 // their data folder. Images (by path, with size, modification time and content hash), the
 // captions made for them (one per image, model and prompt), conversations and their messages,
-// and a full-text index (FTS5) over captions and messages.
+// a full-text index (FTS5) over captions and messages, and (through EmbeddingStore) the image
+// search's vectors.
 //
 // Durability: the database runs in WAL mode with full synchronization, and every change is one
 // transaction, so a crash at any instant (SIGKILL, power) loses at most the change in progress.
@@ -80,13 +81,13 @@ class LibraryDb {
     LibraryDb(const LibraryDb&) = delete;
     LibraryDb& operator=(const LibraryDb&) = delete;
 
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
     const std::string& path() const { return path_; }
     // Non-empty when opening had something to tell: a corrupt file set aside, a migration.
     const std::string& notice() const { return notice_; }
 
     // Adds the image or brings its record up to date. A file whose content changed (another
-    // hash) loses the captions made for the old content.
+    // hash) loses the captions and the search vectors made for the old content.
     ImageRecord upsertImage(const ImageRecord& image);
     std::optional<ImageRecord> image(const std::string& path);
 
@@ -121,6 +122,7 @@ class LibraryDb {
     static void createAtVersion(const std::string& path, int version);
 
   private:
+    friend class EmbeddingStore;  // the image index's tables, over this connection
     void open();
     void migrate();
     sqlite3* db_ = nullptr;
