@@ -97,9 +97,13 @@ int runIndex(const SearchOptions& o) {
             };
             const auto r = index.update(folder, *encoder, on_progress, &stopRequested(), options);
             printer.finish();
-            for (const auto& f : r.failed)
-                printer.line("vqa: skipped " + f.path + ": " + f.reason +
+            for (const auto& f : r.failed) {
+                // The reason begins with the file's name; the line names the whole path instead.
+                const std::string name = fs::path(f.path).filename().string() + ": ";
+                const std::string problem = f.reason.rfind(name, 0) == 0 ? f.reason.substr(name.size()) : f.reason;
+                printer.line("vqa: skipped " + f.path + ": " + problem +
                              (f.remembered ? " (unchanged since it failed; --retry-failed reads it again)" : ""));
+            }
             char line[512];
             std::snprintf(line, sizeof line,
                           "vqa: %s: %d added, %d changed, %d reused, %d removed, %d unchanged, %zu failed, of %d images "
