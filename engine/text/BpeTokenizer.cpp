@@ -157,9 +157,10 @@ struct PreTokenizerStep {
 };
 
 struct NormalizerStep {
-    enum class Kind { Prepend, Replace, Unicode } kind = Kind::Prepend;
+    enum class Kind { Prepend, Replace, Unicode, Lowercase } kind = Kind::Prepend;
     std::string text;     // Prepend: what; Replace: replacement
     std::string pattern;  // Replace: literal pattern
+    std::shared_ptr<Regex> regex;  // Replace: a Regex pattern (CLIP's "\s+" -> " ")
     utf8::NormalForm form = utf8::NormalForm::Nfc;  // Unicode (NFC, NFD, NFKC, NFKD)
 };
 
@@ -188,6 +189,9 @@ struct BpeTokenizer::Impl {
     std::vector<char> added;                         // id -> added token
     std::unordered_map<std::uint64_t, std::pair<int, TokenId>> merges;
     std::optional<TokenId> unk;
+    // CLIP's BPE: the last symbol of every word carries this suffix ("</w>"), so a piece that
+    // ends a word differs from the same letters inside one.
+    std::string end_of_word_suffix;
     bool ignore_merges = false;
     bool byte_level = false;
     std::array<TokenId, 256> byte_ids{};
@@ -226,9 +230,8 @@ void BpeTokenizer::Impl::parseModel(const json& model) {
     if (model.contains("continuing_subword_prefix") && !model["continuing_subword_prefix"].is_null() &&
         !model["continuing_subword_prefix"].get<std::string>().empty())
         fail("BPE continuing_subword_prefix is not supported");
-    if (model.contains("end_of_word_suffix") && !model["end_of_word_suffix"].is_null() &&
-        !model["end_of_word_suffix"].get<std::string>().empty())
-        fail("BPE end_of_word_suffix is not supported");
+    if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
+        end_of_word_suffix = model["end_of_word_suffix"].get<std::string>();
     if (model.value("byte_fallback", false))
         fail("BPE with byte_fallback (SentencePiece-style) is not supported; use tokenizer.model");
     ignore_merges = model.value("ignore_merges", false);
@@ -315,10 +318,16 @@ void BpeTokenizer::Impl::parseNormalizer(const json& node) {
         normalizer.push_back({NormalizerStep::Kind::Prepend, node.at("prepend").get<std::string>(), {}});
     } else if (type == "Replace") {
         const auto& p = node.at("pattern");
-        if (!p.contains("String"))
-            fail("Replace normalizer with a Regex pattern is not supported");
-        normalizer.push_back({NormalizerStep::Kind::Replace, node.at("content").get<std::string>(),
-                              p["String"].get<std::string>()});
+        NormalizerStep step{NormalizerStep::Kind::Replace, node.at("content").get<std::string>(), {}, {}};
+        if (p.contains("String"))
+            step.pattern = p["String"].get<std::string>();
+        else if (p.contains("Regex"))
+            step.regex = std::make_shared<Regex>(p["Regex"].get<std::string>());
+        else
+            fail("Replace normalizer without a String or Regex pattern");
+        normalizer.push_back(std::move(step));
+    } else if (type == "Lowercase") {
+        normalizer.push_back({NormalizerStep::Kind::Lowercase, {}, {}, {}});
     } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
         // Qwen2's tokenizer.json normalizes to NFC.
         NormalizerStep step;
@@ -329,7 +338,8 @@ void BpeTokenizer::Impl::parseNormalizer(const json& node) {
                                      : utf8::NormalForm::Nfkd;
         normalizer.push_back(std::move(step));
     } else {
-        fail("normalizer '" + type + "' is not supported (supported: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD)");
+        fail("normalizer '" + type +
+             "' is not supported (supported: Sequence, Prepend, Replace, Lowercase, NFC, NFD, NFKC, NFKD)");
     }
 }
 
@@ -425,6 +435,17 @@ std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
                 s = step.text + s;
         } else if (step.kind == NormalizerStep::Kind::Unicode) {
             s = utf8::normalize(s, step.form);
+        } else if (step.kind == NormalizerStep::Kind::Lowercase) {
+            s = utf8::lowercaseEach(s);
+        } else if (step.regex) {
+            std::string out;
+            std::size_t pos = 0;
+            for (auto [b, e] : step.regex->findAll(s)) {
+                out.append(s, pos, b - pos).append(step.text);
+                pos = e;
+            }
+            out.append(s, pos);
+            s = std::move(out);
         } else if (!step.pattern.empty()) {
             std::string out;
             std::size_t pos = 0;
@@ -485,7 +506,19 @@ void BpeTokenizer::Impl::bpeUncached(const std::string& word, std::vector<TokenI
     std::vector<TokenId> sym;
     std::vector<std::size_t> sym_len;  // bytes of `word` each initial symbol covers
     std::string mapped;
-    if (byte_level) {
+    if (byte_level && !end_of_word_suffix.empty()) {
+        // The last byte's symbol with the suffix; a symbol missing from the vocabulary is
+        // the unknown token, as tokenizers' BPE does.
+        for (std::size_t i = 0; i < word.size(); ++i) {
+            const std::string& c = byteMap().byte_to_char[static_cast<unsigned char>(word[i])];
+            mapped += c;
+            auto it = i + 1 == word.size() ? vocab.find(c + end_of_word_suffix) : vocab.find(c);
+            if (it != vocab.end())
+                sym.push_back(it->second);
+            else if (unk)
+                sym.push_back(*unk);
+        }
+    } else if (byte_level) {
         for (unsigned char b : word) {
             mapped += byteMap().byte_to_char[b];
             if (byte_ids[b] >= 0)
@@ -496,7 +529,10 @@ void BpeTokenizer::Impl::bpeUncached(const std::string& word, std::vector<TokenI
         for (std::size_t pos = 0; pos < word.size();) {
             std::size_t start = pos;
             utf8::next(word, pos);
-            auto it = vocab.find(word.substr(start, pos - start));
+            std::string c = word.substr(start, pos - start);
+            if (pos == word.size())
+                c += end_of_word_suffix;
+            auto it = vocab.find(c);
             if (it != vocab.end())
                 sym.push_back(it->second);
             else if (unk)
@@ -577,8 +613,16 @@ BpeTokenizer::BpeTokenizer(const json& spec, const std::string& file) : impl_(st
         d.byte_ids[b] = it != d.vocab.end() ? it->second : (d.unk ? *d.unk : -1);
     }
     d.bytes.resize(d.pieces.size());
-    for (std::size_t id = 0; id < d.pieces.size(); ++id)
-        d.bytes[id] = byteLevelDecode(d.pieces[id]);
+    const std::string& suffix = d.end_of_word_suffix;
+    for (std::size_t id = 0; id < d.pieces.size(); ++id) {
+        const std::string& piece = d.pieces[id];
+        // A word's end decodes as a space (CLIPTokenizerFast turns "</w>" into " ").
+        if (!suffix.empty() && !d.added[id] && piece.size() > suffix.size() &&
+            piece.compare(piece.size() - suffix.size(), suffix.size(), suffix) == 0)
+            d.bytes[id] = byteLevelDecode(piece.substr(0, piece.size() - suffix.size())) + " ";
+        else
+            d.bytes[id] = byteLevelDecode(piece);
+    }
 }
 
 BpeTokenizer::~BpeTokenizer() = default;
@@ -622,6 +666,12 @@ std::string BpeTokenizer::decode(const std::vector<TokenId>& ids, bool skip_spec
         if (skip_special_tokens && impl_->special[id])
             continue;
         bytes += impl_->bytes[id];
+    }
+    if (!impl_->end_of_word_suffix.empty()) {
+        // ... and strips the text it decoded (a word's end leaves a space at the end).
+        const auto first = bytes.find_first_not_of(" \t\n\r\f\v");
+        const auto last = bytes.find_last_not_of(" \t\n\r\f\v");
+        bytes = first == std::string::npos ? std::string() : bytes.substr(first, last - first + 1);
     }
     return utf8::toValid(bytes, invalidUtf8Policy());
 }

@@ -159,11 +159,101 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, Se
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
+namespace {
+
+// Python's str.isspace(), which re's \s and str.strip() use: Unicode White_Space and the
+// four ASCII separators U+001C..U+001F.
+bool pythonSpace(char32_t c) { return utf8::isWhitespace(c) || (c >= 0x1C && c <= 0x1F); }
+
+// SiglipTokenizer.canonicalize_text: lower-case, drop string.punctuation, \s+ -> " ", strip.
+std::string siglipCanonical(std::string_view text, bool lower_case) {
+    const std::string lowered = lower_case ? utf8::lowercase(text) : std::string(text);
+    static constexpr std::string_view kPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    std::string out;
+    bool in_space = false;
+    for (std::size_t pos = 0; pos < lowered.size();) {
+        const std::size_t start = pos;
+        const char32_t c = utf8::next(lowered, pos);
+        if (c < 0x80 && kPunctuation.find(static_cast<char>(c)) != std::string_view::npos)
+            continue;
+        if (pythonSpace(c)) {
+            if (!in_space)
+                out += ' ';
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        out.append(lowered, start, pos - start);
+    }
+    const auto first = out.find_first_not_of(' ');
+    if (first == std::string::npos)
+        return {};
+    return out.substr(first, out.find_last_not_of(' ') - first + 1);
+}
+
+}  // namespace
+
+// SiglipTokenizer.tokenize / _tokenize for the text between added tokens.
+std::vector<int> SentencePieceTokenizer::siglipPieces(std::string_view segment, bool at_start) const {
+    const auto& d = *impl_;
+    static const std::string kMeta = "\xE2\x96\x81";  // U+2581
+    std::string text;
+    if (at_start) {
+        // tokenize(): "▁" + text.replace("▁", " ")
+        text = kMeta;
+        for (std::size_t pos = 0; pos < segment.size();) {
+            const std::size_t hit = segment.find(kMeta, pos);
+            text.append(segment.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos));
+            if (hit == std::string_view::npos)
+                break;
+            text += ' ';
+            pos = hit + kMeta.size();
+        }
+    } else {
+        text = std::string(segment);
+    }
+    const std::string canonical = siglipCanonical(text, d.options.lower_case);
+    // _tokenize(): encode unk_token + text and drop the unknown token's own pieces.
+    const std::string unk = d.sp.IdToPiece(d.sp.unk_id());
+    std::vector<int> unk_ids, ids;
+    auto status = d.sp.Encode(unk, &unk_ids);
+    if (status.ok())
+        status = d.sp.Encode(unk + canonical, &ids);
+    if (!status.ok())
+        throw Error(d.file + ": encoding failed: " + status.ToString());
+    if (ids.size() >= unk_ids.size())
+        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(unk_ids.size()));
+    return ids;
+}
+
 std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view input, bool add_special_tokens) const {
     const auto& d = *impl_;
     std::string valid;
     const std::string_view text = utf8::validView(input, valid);
     std::vector<TokenId> ids;
+    if (d.options.siglip_text) {
+        const auto segments = d.matcher.split(text);
+        for (std::size_t i = 0; i < segments.size(); ++i) {
+            const auto& seg = segments[i];
+            if (seg.id) {
+                ids.push_back(*seg.id);
+                continue;
+            }
+            auto part = siglipPieces(text.substr(seg.begin, seg.end - seg.begin), seg.begin == 0);
+            // A lone "▁" before an added token at the very start is dropped, as tokenize() does.
+            const bool lone_meta = part.size() == 1 && d.sp.IdToPiece(part[0]) == "\xE2\x96\x81";
+            if (seg.begin == 0 && lone_meta && i + 1 < segments.size() && segments[i + 1].id)
+                continue;
+            ids.insert(ids.end(), part.begin(), part.end());
+        }
+        if (segments.empty())
+            for (int id : siglipPieces({}, true))
+                ids.push_back(id);
+        // build_inputs_with_special_tokens: the end token, unless the text already ends with it.
+        if (add_special_tokens && d.options.add_eos && d.sp.eos_id() >= 0 && (ids.empty() || ids.back() != d.sp.eos_id()))
+            ids.push_back(d.sp.eos_id());
+        return ids;
+    }
     if (add_special_tokens && d.options.add_bos && d.sp.bos_id() >= 0)
         ids.push_back(d.sp.bos_id());
     std::vector<int> part;

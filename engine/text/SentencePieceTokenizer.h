@@ -21,6 +21,12 @@ struct SentencePieceOptions {
     // Decode as transformers does with the tokenizer.json beside the model (its ByteFallback
     // decoder) rather than as libsentencepiece does: see Tokenizer::InvalidUtf8.
     bool transformers_byte_fallback = false;
+    // transformers' SiglipTokenizer (google/siglip-* spiece.model): the text is cleaned first
+    // (lower-cased when `lower_case`, ASCII punctuation removed, whitespace runs made one space,
+    // stripped), written after a "▁" at the very start, and encoded behind the unknown token's
+    // text whose pieces are then dropped, so SentencePiece adds no prefix of its own.
+    bool siglip_text = false;
+    bool lower_case = true;
 };
 
 class SentencePieceTokenizer final : public Tokenizer {
@@ -41,6 +47,7 @@ public:
     bool isByteToken(TokenId id) const override;
 
 private:
+    std::vector<int> siglipPieces(std::string_view segment, bool at_start) const;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -161,7 +161,8 @@ bool hasByteFallbackDecoder(const json& decoder) {
     return false;
 }
 
-std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config) {
+std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config,
+                                             const std::string& file = "tokenizer.model") {
     SentencePieceOptions options;
     try {
         options.added_tokens = readAddedTokens(dir, config);
@@ -178,8 +179,16 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& co
         options.legacy = config.value("legacy", false);
         options.add_bos = config.value("add_bos_token", true);
         options.add_eos = config.value("add_eos_token", false);
+        // SigLIP (google/siglip-*: spiece.model): its own text cleaning, and an end token after
+        // every text instead of a start token.
+        if (config.value("tokenizer_class", "") == "SiglipTokenizer") {
+            options.siglip_text = true;
+            options.lower_case = config.value("do_lower_case", true);
+            options.add_bos = false;
+            options.add_eos = true;
+        }
     }
-    return std::make_unique<SentencePieceTokenizer>((dir / "tokenizer.model").string(), std::move(options));
+    return std::make_unique<SentencePieceTokenizer>((dir / file).string(), std::move(options));
 }
 
 }  // namespace
@@ -209,8 +218,10 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
     }
     if (!tok && has_model)
         tok = loadSentencePiece(dir, config);
+    if (!tok && fs::exists(dir / "spiece.model"))  // SigLIP's and T5's name for it
+        tok = loadSentencePiece(dir, config, "spiece.model");
     if (!tok)
-        throw Error("no tokenizer in '" + model_dir + "': expected tokenizer.json or tokenizer.model");
+        throw Error("no tokenizer in '" + model_dir + "': expected tokenizer.json, tokenizer.model or spiece.model");
 
     SpecialTokens special = readSpecialTokens(*tok, special_map, config);
     std::string chat_template = readChatTemplate(dir, config);

@@ -1,7 +1,9 @@
 #include "engine/text/Utf8.h"
 
 #include <unicode/bytestream.h>
+#include <unicode/locid.h>
 #include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
 #include <unicode/stringpiece.h>
 #include <unicode/utypes.h>
 
@@ -179,6 +181,31 @@ std::string normalize(std::string_view text, NormalForm form) {
     normalizer->normalizeUTF8(0, piece, sink, nullptr, status);
     if (U_FAILURE(status))
         throw Error(std::string("Unicode normalization failed: ") + u_errorName(status));
+    return out;
+}
+
+std::string lowercaseEach(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t pos = 0; pos < text.size();) {
+        const char32_t cp = next(text, pos);
+        if (cp < 0x80) {
+            out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+            continue;
+        }
+        // One code point alone: the full mapping without any context to change it.
+        icu::UnicodeString one(static_cast<UChar32>(cp));
+        one.toLower(icu::Locale::getRoot());
+        one.toUTF8String(out);
+    }
+    return out;
+}
+
+std::string lowercase(std::string_view text) {
+    icu::UnicodeString s = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<std::int32_t>(text.size())));
+    s.toLower(icu::Locale::getRoot());
+    std::string out;
+    s.toUTF8String(out);
     return out;
 }
 

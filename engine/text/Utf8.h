@@ -64,4 +64,12 @@ enum class NormalForm { Nfc, Nfd, Nfkc, Nfkd };
 // brings). Throws vqa::Error if ICU reports a failure.
 std::string normalize(std::string_view text, NormalForm form);
 
+// `text` (valid UTF-8) lower-cased one code point at a time by the full Unicode mapping
+// ("İ" becomes "i̇"), without context: what Rust's char::to_lowercase gives, and so the
+// Lowercase normalizer of tokenizer.json.
+std::string lowercaseEach(std::string_view text);
+// `text` lower-cased as a whole, with the context-sensitive rules (a final capital sigma
+// becomes "ς"): what Python's str.lower() gives.
+std::string lowercase(std::string_view text);
+
 }  // namespace vqa::utf8

@@ -127,7 +127,7 @@ TEST(TokenizerLoading, ErrorsNameTheFileAndTheProblem) {
             EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
         }
     };
-    expectError("expected tokenizer.json or tokenizer.model");
+    expectError("expected tokenizer.json, tokenizer.model or spiece.model");
     {
         std::ofstream(dir / "tokenizer.json") << "{\"model\": {\"type\": \"BPE\",, }";
     }

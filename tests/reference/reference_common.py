@@ -254,3 +254,29 @@ def vision_rollout(attentions):
         a = a / a.sum(-1, keepdims=True)
         rollout = a if rollout is None else a @ rollout
     return rollout.astype(np.float32)
+
+
+def pip_fetched(spec, module, name):
+    """A pinned package the project's environment does not hold (pip `spec`, importable as
+    `module`), fetched once with pip --no-deps into ~/.cache/vqa-studio/<name>/site and put on
+    sys.path, so the environment (and its hash) stays as it is. Returns None when it is there,
+    else the reason it could not be fetched (the caller skips what needs it, saying so)."""
+    import subprocess
+    import sys
+    site = os.path.join(os.path.expanduser("~"), ".cache", "vqa-studio", name, "site")
+    if not os.path.exists(os.path.join(site, module.split(".")[0])):
+        part = f"{site}.part-{os.getpid()}"
+        try:
+            os.makedirs(os.path.dirname(site), exist_ok=True)
+            shutil.rmtree(part, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "install",
+                            "--no-deps", "--target", part, spec], check=True, timeout=600, stdout=sys.stderr)
+            shutil.rmtree(site, ignore_errors=True)  # a broken earlier copy
+            os.replace(part, site)
+        except (subprocess.SubprocessError, OSError) as e:
+            shutil.rmtree(part, ignore_errors=True)
+            if not os.path.exists(os.path.join(site, module.split(".")[0])):  # another run may have made it
+                return f"could not fetch {spec} with pip ({e})"
+    if site not in sys.path:
+        sys.path.insert(0, site)
+    return None
