@@ -75,6 +75,40 @@ QUERIES = [
 ]
 
 
+# The tokenizers on text a search box gets, and on what trips tokenizers up: case and Unicode
+# case mappings (final sigma, dotted capital I), NFC against NFD, whitespace of every kind,
+# punctuation runs, contractions, digits, scripts and emoji outside the training text, the
+# special tokens written out, SentencePiece's own "▁", long text.
+TOKENIZER_TEXTS = QUERIES + [
+    "RED's car isn't here, they're gone; we've seen it. I'm sure you'll know, he'd say",
+    "ΣΟΦΟΣ ΛΟΓΟΣ", "İstanbul IŞIK", "Straße STRASSE ß", "café", "cafe\u0301", "Å Å",
+    "tab\there", "a\u00a0non-breaking space", "ideographic\u3000space", "line\u2028separator",
+    "file\x1cseparator", "  leading and trailing  ", "\n\n", "!!!", "?!.,;:", "(parenthesis) [brackets] {braces}",
+    "3.14159 and 2,718 and 100%", "12345678901234567890", "x=1+2*3/4-5", "email@example.com http://a.b/c?d=e",
+    "東京の写真", "猫と犬", "😀😃 emoji 🚲", "Ünïcödé àccents", "l'été d'un café naïf", "<|endoftext|> inside",
+    "<|startoftext|>start", "</s> eos inside", "<unk>", "▁meta▁symbol", "under_score and hy-phen",
+    "MiXeD CaSe WoRdS", "a", " ", "word " * 80,
+]
+
+
+def tokenizer_cases(out_dir, case_dirs):
+    """The ids each family's tokenizer gives TOKENIZER_TEXTS (the fast CLIP tokenizer and
+    SiglipTokenizer, special tokens added, no padding or truncation), and its decodes."""
+    from transformers import CLIPTokenizerFast, SiglipTokenizer
+    cases = {}
+    for family, folder in case_dirs.items():
+        tok = (CLIPTokenizerFast if family == "clip" else SiglipTokenizer).from_pretrained(folder)
+        rows = []
+        for text in TOKENIZER_TEXTS:
+            ids = tok(text)["input_ids"]
+            plain = tok(text, add_special_tokens=False)["input_ids"]
+            rows.append({"text": text, "ids": ids, "plain": plain,
+                         "decoded": tok.decode(ids, skip_special_tokens=True)})
+        cases[family] = {"folder": os.path.relpath(folder, out_dir), "texts": rows}
+    json.dump(cases, open(os.path.join(out_dir, "tokenizers.json"), "w"), indent=1, ensure_ascii=False)
+    print(f"tokenizers: {len(TOKENIZER_TEXTS)} texts per family")
+
+
 def randomize(model, seed):
     """Weights large enough that the embeddings depend on the input (the reference's init
     leaves norms at 1 and biases at 0, which would hide mistakes there)."""
@@ -207,6 +241,8 @@ def main():
              dict(vocab_size=32000, hidden_size=768, intermediate_size=3072, num_hidden_layers=2,
                   num_attention_heads=12, max_position_embeddings=64),
              dict(base_vision, patch_size=16), args.out, images, 15)
+    tokenizer_cases(args.out, {"clip": os.path.join(args.out, "clip", "model"),
+                               "siglip": os.path.join(args.out, "siglip", "model")})
 
 
 if __name__ == "__main__":
