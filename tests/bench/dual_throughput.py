@@ -54,8 +54,11 @@ def make_model(name):
     if family == "clip":
         from transformers import CLIPConfig, CLIPModel
         from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-        dual_tokenizers.write_clip_tokenizer(folder)
-        model = CLIPModel(CLIPConfig(text_config=shape["text"], vision_config=shape["vision"],
+        tok = dual_tokenizers.write_clip_tokenizer(folder)
+        # The small tokenizer's own special ids (the real one's are 49406 and 49407).
+        text = dict(shape["text"], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                    pad_token_id=tok.pad_token_id)
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=shape["vision"],
                                      projection_dim=shape["projection_dim"]))
         CLIPImageProcessorPil().save_pretrained(folder)
     else:
@@ -113,10 +116,11 @@ print(json.dumps({"image_seconds": t1 - t0, "text_seconds": t2 - t1}))
 
 
 def run_reference(folder, family, threads, batch, paths):
+    import dual_tokenizers
     arg = json.dumps([folder, threads, batch, paths, QUERIES, family])
     out = subprocess.run([sys.executable, "-c", REFERENCE, arg], check=True, capture_output=True, text=True,
                          env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                                  OMP_NUM_THREADS=str(threads)))
+                                  OMP_NUM_THREADS=str(threads), PYTHONPATH=dual_tokenizers.protobuf_site()))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -102,12 +102,19 @@ def write_clip_tokenizer(folder, merges_count=600):
     return clip
 
 
-def write_siglip_tokenizer(folder, vocab_size=200):
-    """SigLIP's layout: <pad> 0, </s> 1, <unk> 2, no dummy prefix, no whitespace folding by
-    SentencePiece (SiglipTokenizer cleans the text itself)."""
+def protobuf_site():
+    """The folder protobuf was fetched into (on sys.path from now on; a subprocess that loads a
+    SigLIP tokenizer needs it on its PYTHONPATH)."""
     why = pip_fetched(PROTOBUF, "google.protobuf", "protobuf-6.33.1")
     if why:
         raise RuntimeError(f"SigLIP's tokenizer needs protobuf: {why}")
+    return os.path.join(os.path.expanduser("~"), ".cache", "vqa-studio", "protobuf-6.33.1", "site")
+
+
+def write_siglip_tokenizer(folder, vocab_size=200):
+    """SigLIP's layout: <pad> 0, </s> 1, <unk> 2, no dummy prefix, no whitespace folding by
+    SentencePiece (SiglipTokenizer cleans the text itself)."""
+    protobuf_site()
     import sentencepiece as spm
     from transformers import SiglipTokenizer
 
