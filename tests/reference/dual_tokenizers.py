@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_common import pip_fetched  # noqa: E402
+from reference_common import bytes_to_unicode, pip_fetched  # noqa: E402
 
 # SiglipTokenizer reads spiece.model through protobuf, which the project's environment does not
 # pin; it is fetched once beside it (reference_common.pip_fetched).
@@ -46,26 +46,14 @@ def training_lines(seed=0, n=3000):
     return lines
 
 
-def bytes_to_unicode():
-    """GPT-2's printable stand-ins for the 256 bytes (CLIP's vocabulary starts with them)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for _, c in sorted(zip(bs, cs))]
-
-
 def write_clip_tokenizer(folder, merges_count=600):
     """CLIP's layout: the 256 byte symbols, the same with "</w>", one token per merge in merge
     order, then <|startoftext|> and <|endoftext|> (ids 49406 and 49407 in the real one)."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
-    symbols = bytes_to_unicode()
+    table = bytes_to_unicode()
+    symbols = [table[b] for b in range(256)]
     tok = Tokenizer(models.BPE(unk_token="<|endoftext|>", end_of_word_suffix="</w>", continuing_subword_prefix=""))
     tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
                                            normalizers.Lowercase()])

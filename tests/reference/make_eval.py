@@ -40,9 +40,10 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import types
+
+from reference_common import pip_fetched
 
 PYCOCO = "pycocoevalcap==1.2"
 CACHE = os.path.expanduser("~/.cache/vqa-studio/" + PYCOCO.replace("==", "-"))
@@ -72,23 +73,10 @@ def coco_caption():
     if shutil.which("java") is None:
         raise Unavailable("no `java` on PATH (pycocoevalcap's PTB tokenizer runs Stanford CoreNLP in Java)")
     site = os.path.join(CACHE, "site")
-    jar = os.path.join(site, "pycocoevalcap", "tokenizer", "stanford-corenlp-3.4.1.jar")
-    if not os.path.exists(jar):
-        part = f"{site}.part-{os.getpid()}"
-        try:
-            os.makedirs(CACHE, exist_ok=True)
-            shutil.rmtree(part, ignore_errors=True)
-            # pip's own output goes to stderr: stdout is the recompute mode's answer.
-            subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "install",
-                            "--no-deps", "--target", part, PYCOCO],
-                           check=True, timeout=600, stdout=sys.stderr)
-            shutil.rmtree(site, ignore_errors=True)  # a broken earlier copy
-            os.replace(part, site)
-        except (subprocess.SubprocessError, OSError) as e:
-            shutil.rmtree(part, ignore_errors=True)
-            if not os.path.exists(jar):  # (another run may have put it there meanwhile)
-                raise Unavailable(f"could not fetch {PYCOCO} with pip ({e})")
-    sys.path.insert(0, site)
+    # (pip's own output goes to stderr: stdout is the recompute mode's answer.)
+    why = pip_fetched(PYCOCO, "pycocoevalcap", os.path.basename(CACHE))
+    if why:
+        raise Unavailable(why)
     try:
         from pycocoevalcap.bleu.bleu import Bleu
         from pycocoevalcap.cider.cider import Cider

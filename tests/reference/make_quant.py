@@ -15,12 +15,12 @@ network the gguf tensors are left out and the C++ test says it skipped that comp
 """
 import argparse
 import os
-import subprocess
-import sys
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
+
+from reference_common import pip_fetched
 
 GGUF = "gguf==0.19.0"
 CACHE = os.path.expanduser("~/.cache/vqa-studio/" + GGUF.replace("==", "-"))
@@ -114,17 +114,10 @@ def cases():
 
 def gguf_quants():
     """gguf.quants from the pinned package, fetched once; None when pip cannot fetch it."""
-    site = os.path.join(CACHE, "site")
-    if not os.path.exists(os.path.join(site, "gguf")):
-        try:
-            os.makedirs(CACHE, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "install",
-                            "--no-deps", "--target", site + ".part", GGUF], check=True, timeout=300)
-            os.replace(site + ".part", site)
-        except (subprocess.SubprocessError, OSError) as e:
-            print(f"make_quant: the gguf comparison is skipped: could not fetch {GGUF} with pip ({e})")
-            return None
-    sys.path.insert(0, site)
+    why = pip_fetched(GGUF, "gguf", os.path.basename(CACHE))
+    if why:
+        print(f"make_quant: the gguf comparison is skipped: {why}")
+        return None
     import gguf  # noqa: E402 (its own dependencies, numpy and PyYAML, are in the environment)
     return gguf
 

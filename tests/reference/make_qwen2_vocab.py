@@ -29,6 +29,7 @@ import zipfile
 from make_qwen2vl_text import QWEN_HARD
 from make_tokenizers import make_corpus
 from reference_common import QWEN2_PRETOKENIZE_REGEX, QWEN2VL_SPECIAL_TOKENS, QWEN25VL_EXTRA_TOKENS
+from reference_common import bytes_to_unicode, pip_fetched
 
 DASHSCOPE = "dashscope==2.0.2"
 TIKTOKEN = "tiktoken==0.14.0"
@@ -51,27 +52,14 @@ def fetch():
             with open(vocab + ".part", "wb") as f:
                 f.write(data)
             os.replace(vocab + ".part", vocab)
-        if not os.path.exists(os.path.join(site, "tiktoken")):
-            subprocess.run(pip + ["install", "--no-deps", "--target", site + ".part", TIKTOKEN], check=True,
-                           timeout=300)
-            os.replace(site + ".part", site)
     except (subprocess.SubprocessError, OSError, StopIteration, KeyError) as e:
-        print(f"make_qwen2_vocab: skipped: could not fetch {DASHSCOPE} / {TIKTOKEN} with pip ({e})")
+        print(f"make_qwen2_vocab: skipped: could not fetch {DASHSCOPE} with pip ({e})")
+        return None, None
+    why = pip_fetched(TIKTOKEN, "tiktoken", os.path.basename(CACHE))
+    if why:
+        print(f"make_qwen2_vocab: skipped: {why}")
         return None, None
     return vocab, site
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table, which byte-level BPE files are written in."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def recover_merges(ranks):

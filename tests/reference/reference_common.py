@@ -280,3 +280,16 @@ def pip_fetched(spec, module, name):
     if site not in sys.path:
         sys.path.insert(0, site)
     return None
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table, which byte-level BPE files are written in."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
