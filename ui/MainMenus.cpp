@@ -153,6 +153,8 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
 
     QMenu* tools = w->menuBar()->addMenu(tr("&Tools"));
     add(tools, tr("&Evaluate…"), QKeySequence(), [w] { w->showEvaluate(); });
+    add(tools, tr("&Search Images…"), QKeySequence(tr("Ctrl+Shift+F")), [w] { w->showSearch(); });
+    find_similar_action_ = add(tools, tr("Find Similar &Images"), QKeySequence(), [w] { w->findSimilarToCurrent(); });
 
     QMenu* help = w->menuBar()->addMenu(tr("&Help"));
     add(help, tr("&Getting a Model"), QKeySequence(), [w] { w->showWelcome(); });
@@ -194,6 +196,7 @@ void MainMenus::setState(const ChatPanel::State& s, bool has_model, bool local_m
     model_info_action_->setEnabled(has_model);
     precision_action_->setEnabled(local_model); // a server's model runs as the server runs it
     close_image_action_->setEnabled(s.has_image);
+    find_similar_action_->setEnabled(s.has_image);
 }
 
 }  // namespace vqa::ui

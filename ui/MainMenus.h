@@ -37,6 +37,7 @@ private:
     QAction* model_info_action_ = nullptr;
     QAction* precision_action_ = nullptr;
     QAction* close_image_action_ = nullptr;
+    QAction* find_similar_action_ = nullptr;
 };
 
 }  // namespace vqa::ui

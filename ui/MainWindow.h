@@ -23,6 +23,7 @@ namespace vqa::ui {
 
 class CaptionFolderWindow;
 class EvaluateWindow;
+class SearchWindow;
 class SettingsDialog;
 class ChatPanel;
 class ChatView;
@@ -94,6 +95,10 @@ public:
     CaptionFolderWindow* showCaptionFolder(const QStringList& inputs = {});
     // Tools ▸ Evaluate…: the loaded model over a caption or VQA set, into a report.
     EvaluateWindow* showEvaluate();
+    // Tools ▸ Search Images…: the image search window (one, non-modal), whose results open
+    // here for questions. findSimilarToCurrent: the same window, searching by the image shown.
+    SearchWindow* showSearch();
+    void findSimilarToCurrent();
     // Asks the engine what each image detail of `dialog` means for the image shown (its tokens,
     // and the wait by this machine's last measured encoding); the answer fills the dialog.
     void describeImageDetail(SettingsDialog* dialog);
@@ -154,6 +159,7 @@ private:
     ModelManagerDialog* manager_ = nullptr;
     CaptionFolderWindow* caption_window_ = nullptr;
     EvaluateWindow* evaluate_window_ = nullptr;
+    SearchWindow* search_window_ = nullptr;
     quint64 detail_ticket_ = 0;
     double encode_ms_per_token_ = 0;  // the last image encoding's time per image token
     LibraryPanel* library_panel_ = nullptr;
