@@ -15,7 +15,6 @@
 #include "engine/families/llava/ClipImageProcessor.h"
 #include "engine/io/SafetensorsFile.h"
 #include "engine/retrieval/DualEncoder.h"
-#include "engine/text/Tokenizer.h"
 #include "models/base/Error.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
@@ -139,25 +138,6 @@ TEST_P(DualCase, ModelIdIsStableAndNamesTheFamily) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, DualCase,
                          ::testing::Values("clip", "clip_legacy", "siglip", "clip_base", "siglip_base"));
-
-// The tokenizers alone, on text that trips tokenizers up (make_dual.py's TOKENIZER_TEXTS).
-TEST(DualTokenizers, IdsEqualTheReference) {
-    const auto file = test::referenceDir("dual") / "tokenizers.json";
-    VQA_SKIP_UNLESS_EXISTS(file, kWhy);
-    const auto cases = json::parse(std::ifstream(file));
-    for (const auto& [family, c] : cases.items()) {
-        const auto tokenizer = loadTokenizer((test::referenceDir("dual") / c["folder"].get<std::string>()).string());
-        for (const auto& row : c["texts"]) {
-            const auto text = row["text"].get<std::string>();
-            EXPECT_EQ(tokenizer->encode(text, true), row["ids"].get<std::vector<TokenId>>()) << family << ": " << text;
-            EXPECT_EQ(tokenizer->encode(text, false), row["plain"].get<std::vector<TokenId>>()) << family << ": " << text;
-            if (family == "clip")  // SiglipTokenizer's decode joins pieces its own way; search never decodes
-                EXPECT_EQ(tokenizer->decode(row["ids"].get<std::vector<TokenId>>(), true),
-                          row["decoded"].get<std::string>())
-                    << family << ": " << text;
-        }
-    }
-}
 
 TEST(DualEncoderErrors, ModelIdsOfTwoCheckpointsDiffer) {
     const auto a = test::referenceDir("dual") / "clip" / "model";
