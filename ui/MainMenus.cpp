@@ -124,7 +124,7 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     describe_action_ =
         add(chat, tr("&Describe Image"), QKeySequence(tr("Ctrl+D")), [conversation] { conversation->describe(); });
     add(chat, tr("&Ask Question"), QKeySequence(tr("Ctrl+Return")), [question] { emit question->submitted(); });
-    add(chat, tr("Type a &Question"), QKeySequence(tr("Ctrl+L")), [question] { question->setFocus(); });
+    add(chat, tr("Type a &Question"), QKeySequence(tr("Ctrl+K")), [question] { question->setFocus(); });
     stop_action_ = add(chat, tr("&Stop"), QKeySequence(Qt::Key_Escape), [conversation] { conversation->stop(); });
     regenerate_action_ =
         add(chat, tr("&Regenerate"), QKeySequence(tr("Ctrl+R")), [conversation] { conversation->regenerate(); });

@@ -3,6 +3,7 @@
 // a streamed conversation and word heatmaps fed with synthetic events, export, closing
 // during an answer, and a responsiveness probe. Screenshots go to $VQA_ARTIFACTS.
 #include <QAbstractTextDocumentLayout>
+#include <QAction>
 #include <QApplication>
 #include <QCheckBox>
 #include <QClipboard>
@@ -11,6 +12,7 @@
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QHash>
 #include <QJsonArray>
 #include <QLabel>
 #include <QJsonDocument>
@@ -99,6 +101,26 @@ private slots:
     }
 
     void init() { QSettings().clear(); }
+
+    // Two actions under one shortcut make Qt run neither (it reports the key as ambiguous).
+    void everyShortcutIsUnique() {
+        MainWindow w;
+        QHash<QString, QString> owner;  // shortcut -> the action that has it
+        for (QAction* a : w.findChildren<QAction*>()) {
+            if (a->shortcutContext() == Qt::WidgetShortcut || a->shortcutContext() == Qt::WidgetWithChildrenShortcut)
+                continue;  // only while its own widget has the focus
+            for (const QKeySequence& key : a->shortcuts()) {
+                if (key.isEmpty())
+                    continue;
+                const QString name = key.toString(), text = a->text().remove('&');
+                QVERIFY2(!owner.contains(name) || owner[name] == text,
+                         qPrintable(name + " is both " + owner.value(name) + " and " + text));
+                owner.insert(name, text);
+            }
+        }
+        QVERIFY(owner.contains("Ctrl+L"));  // the library
+        QVERIFY(owner.contains("Ctrl+K"));  // the question box
+    }
 
     void firstRunScreenTellsWhatToDo() {
         MainWindow window;
