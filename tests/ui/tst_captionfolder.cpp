@@ -18,8 +18,11 @@
 #include <QTest>
 #include <QUrl>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/Engine.h"
 #include "engine/EngineWorker.h"
@@ -116,8 +119,22 @@ private slots:
         w->show();
         QSignalSpy paused(w.get(), &CaptionFolderWindow::pausedAt);
         QSignalSpy finished(w.get(), &CaptionFolderWindow::runFinished);
+        // The worker runs beside this thread: it is held until both the run and the pause are
+        // posted, so it takes them in that order and holds after the run's first step (the broken
+        // file, or the first caption), whatever the machine's speed.
+        std::atomic<bool> held{false}, released{false};
+        QMetaObject::invokeMethod(
+            worker(),
+            [&] {
+                held = true;
+                for (int i = 0; i < 12000 && !released; ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            },
+            Qt::QueuedConnection);
+        QVERIFY(QTest::qWaitFor([&] { return held.load(); }, 60000));
         w->start();
-        w->setPaused(true);  // holds before the 2nd or 3rd image: certain, whatever the machine's speed
+        w->setPaused(true);
+        released = true;
         QVERIFY(paused.wait(60000));
         const int done = paused.last().at(0).toInt();
         QVERIFY2(done >= 1 && done <= 2, qPrintable(QString::number(done)));
