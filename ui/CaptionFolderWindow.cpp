@@ -7,7 +7,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
-#include <QImageReader>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -31,6 +30,7 @@
 #include "engine/library/LibraryDb.h"
 #include "ui/ClockText.h"
 #include "ui/Dialogs.h"
+#include "ui/Thumbnails.h"
 
 namespace vqa::ui {
 
@@ -54,32 +54,6 @@ const Preset kPresets[] = {
     {QT_TRANSLATE_NOOP("CaptionFolderWindow", "Alt text"),
      "Write alt text for this image for someone who cannot see it, in one short sentence."},
 };
-
-// "1 image", "3 images": the count with its noun (the window has no translations yet).
-QString count(int n, const QString& one, const QString& many) {
-    return QStringLiteral("%1 %2").arg(n).arg(n == 1 ? one : many);
-}
-
-QIcon placeholderIcon() {
-    QPixmap p(kThumb, kThumb);
-    p.fill(QColor(128, 128, 128, 40));
-    return QIcon(p);
-}
-
-// A thumbnail, decoded at its small size where the format allows (JPEG), off the GUI thread.
-QImage thumbnail(const QString& path) {
-    QImageReader reader(path);
-    reader.setAutoTransform(true);
-    const QSize size = reader.size();
-    if (size.isValid() && (size.width() > kThumb || size.height() > kThumb))
-        reader.setScaledSize(size.scaled(kThumb, kThumb, Qt::KeepAspectRatio));
-    if (size.isValid() && qint64(size.width()) * size.height() > 100'000'000)
-        return {};  // too large to decode for a thumbnail (the captioner reports it)
-    QImage image = reader.read();
-    if (!image.isNull() && (image.width() > kThumb || image.height() > kThumb))
-        image = image.scaled(kThumb, kThumb, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-    return image;
-}
 
 }  // namespace
 
@@ -233,7 +207,7 @@ CaptionFolderWindow::CaptionFolderWindow(EngineWorker* worker, QWidget* parent)
     connect(worker_, &EngineWorker::captionPaused, this, [this](int done) {
         if (!running_)
             return;
-        setStatus(tr("Paused after %1. Resume to go on.").arg(count(done, tr("image"), tr("images"))));
+        setStatus(tr("Paused after %1. Resume to go on.").arg(countOf(done, tr("image"), tr("images"))));
         emit pausedAt(done);
     });
     connect(worker_, &EngineWorker::captionFinished, this, &CaptionFolderWindow::showFinished);
@@ -306,7 +280,7 @@ void CaptionFolderWindow::setInputs(const QStringList& paths) {
 void CaptionFolderWindow::showListed(const QStringList& images, const QHash<QString, QString>& kept,
                                      const QString& error) {
     images_ = images;
-    const QIcon placeholder = placeholderIcon();
+    const QIcon placeholder = placeholderIcon(kThumb);
     gallery_->setUpdatesEnabled(false);
     for (const QString& path : images) {
         auto* item = new QListWidgetItem(placeholder, QFileInfo(path).fileName(), gallery_);
@@ -326,11 +300,11 @@ void CaptionFolderWindow::showListed(const QStringList& images, const QHash<QStr
                       .arg(recursive_->isChecked() ? QString() : tr("; subfolders are not included")));
     else if (kept.isEmpty())
         setStatus(tr("%1. Start captions them with the loaded model.")
-                      .arg(count(int(images.size()), tr("image"), tr("images"))));
+                      .arg(countOf(int(images.size()), tr("image"), tr("images"))));
     else
         setStatus(tr("%1, %2 in the library already. Start captions them with the loaded model and this prompt.")
-                      .arg(count(int(images.size()), tr("image"), tr("images")))
-                      .arg(count(int(kept.size()), tr("with a caption"), tr("with captions"))));
+                      .arg(countOf(int(images.size()), tr("image"), tr("images")))
+                      .arg(countOf(int(kept.size()), tr("with a caption"), tr("with captions"))));
     updateButtons();
     loadThumbnails();
     emit listed(int(images.size()));
@@ -343,7 +317,7 @@ void CaptionFolderWindow::loadThumbnails() {
         for (const QString& path : images) {
             if (ticket != listing_)  // another folder was chosen meanwhile
                 return;
-            const QImage image = thumbnail(path);
+            const QImage image = thumbnail(path, kThumb);
             QMetaObject::invokeMethod(
                 this,
                 [this, ticket, path, image] {
@@ -592,7 +566,7 @@ void CaptionFolderWindow::exportSidecars(bool overwrite) {
             case library::SidecarResult::KeptExisting: ++kept; break;
             }
         }
-        QString m = tr("Wrote %1 beside the images.").arg(count(written, tr("text file"), tr("text files")));
+        QString m = tr("Wrote %1 beside the images.").arg(countOf(written, tr("text file"), tr("text files")));
         if (kept > 0)
             m += QLatin1Char(' ') + (kept == 1 ? tr("1 existing file with other text was kept.")
                                                : tr("%1 existing files with other text were kept.").arg(kept));
@@ -604,7 +578,7 @@ void CaptionFolderWindow::exportJsonl(const QString& path) {
     auto rows = captionRecords();
     runExport(QFileInfo(path).fileName(), [rows, path] {
         library::writeCaptionsJsonl(rows, path.toStdString());
-        return tr("Wrote %1 to %2.").arg(count(int(rows.size()), tr("caption"), tr("captions")), QDir::toNativeSeparators(path));
+        return tr("Wrote %1 to %2.").arg(countOf(int(rows.size()), tr("caption"), tr("captions")), QDir::toNativeSeparators(path));
     });
 }
 
@@ -612,7 +586,7 @@ void CaptionFolderWindow::exportCsv(const QString& path) {
     auto rows = captionRecords();
     runExport(QFileInfo(path).fileName(), [rows, path] {
         library::writeCaptionsCsv(rows, path.toStdString());
-        return tr("Wrote %1 to %2.").arg(count(int(rows.size()), tr("caption"), tr("captions")), QDir::toNativeSeparators(path));
+        return tr("Wrote %1 to %2.").arg(countOf(int(rows.size()), tr("caption"), tr("captions")), QDir::toNativeSeparators(path));
     });
 }
 

@@ -8,7 +8,6 @@
 #include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
-#include <QImageReader>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -24,6 +23,7 @@
 #include <algorithm>
 
 #include "ui/ClockText.h"
+#include "ui/Thumbnails.h"
 #include "ui/Dialogs.h"
 
 namespace vqa::ui {
@@ -37,32 +37,12 @@ constexpr int kTypingPauseMs = 350;
 // each) and is cleared whole beyond that: simple, and a search rarely shows more than 100.
 constexpr int kMaxCachedThumbs = 3000;
 
-// "1 image", "3 images" (the window has no translations yet).
-QString count(int n, const QString& one, const QString& many) {
-    return QStringLiteral("%1 %2").arg(n).arg(n == 1 ? one : many);
-}
-
-QIcon placeholderIcon() {
-    QPixmap p(kThumb, kThumb);
-    p.fill(QColor(128, 128, 128, 40));
-    return QIcon(p);
-}
-
-// A thumbnail, decoded at its small size where the format allows (JPEG), off the GUI thread.
-QImage thumbnail(const QString& path) {
-    QImageReader reader(path);
-    reader.setAutoTransform(true);
-    const QSize size = reader.size();
-    if (size.isValid() && qint64(size.width()) * size.height() > 100'000'000)
-        return {};  // too large to decode for a thumbnail
-    if (size.isValid() && (size.width() > kThumb || size.height() > kThumb))
-        reader.setScaledSize(size.scaled(kThumb, kThumb, Qt::KeepAspectRatio));
-    QImage image = reader.read();
+// A thumbnail centred on a square (every cell of the grid alike, the names and scores in one
+// line), decoded off the GUI thread.
+QImage squareThumbnail(const QString& path) {
+    const QImage image = thumbnail(path, kThumb);
     if (image.isNull())
         return {};
-    if (image.width() > kThumb || image.height() > kThumb)
-        image = image.scaled(kThumb, kThumb, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-    // Centred on a square: every cell of the grid alike, the names and scores in one line.
     QImage square(kThumb, kThumb, QImage::Format_ARGB32_Premultiplied);
     square.fill(Qt::transparent);
     QPainter p(&square);
@@ -459,7 +439,7 @@ void SearchWindow::showIndexed(const IndexSummary& s) {
         progress_->setValue(kept + s.failed);
     }
     QString text = tr("%1 in the index: %2 new, %3 changed, %4 unchanged, %5 removed")
-                       .arg(count(kept, tr("image"), tr("images")))
+                       .arg(countOf(kept, tr("image"), tr("images")))
                        .arg(s.added)
                        .arg(s.changed)
                        .arg(s.reused)
@@ -487,7 +467,7 @@ void SearchWindow::showResults(const QList<SearchResult>& results, const QString
     ++results_ticket_;  // the thumbnails still coming for the results before are dropped
     results_->setUpdatesEnabled(false);
     results_->clear();
-    const QIcon placeholder = placeholderIcon();
+    const QIcon placeholder = placeholderIcon(kThumb);
     thumbnails_shown_ = 0;
     for (const SearchResult& r : results) {
         const auto cached = thumbs_.constFind(r.path);
@@ -506,7 +486,7 @@ void SearchWindow::showResults(const QList<SearchResult>& results, const QString
     results_->scrollToTop();
     setStatus(results.isEmpty() ? tr("Nothing found for %1.").arg(what)
                                 : tr("%1 for %2, best first. Double-click one to ask about it.")
-                                      .arg(count(int(results.size()), tr("image"), tr("images")), what));
+                                      .arg(countOf(int(results.size()), tr("image"), tr("images")), what));
     updateButtons();
     loadThumbnails();
     emit resultsShown(int(results.size()));
@@ -528,7 +508,7 @@ void SearchWindow::loadThumbnails() {
         for (const QString& path : missing) {
             if (ticket != results_ticket_)  // another search answered meanwhile
                 return;
-            const QImage image = thumbnail(path);
+            const QImage image = squareThumbnail(path);
             QMetaObject::invokeMethod(
                 this,
                 [this, ticket, path, image] {

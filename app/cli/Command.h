@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -35,6 +36,17 @@ struct CommandRegistrar {
         commandRegistry().push_back({std::move(name), std::move(setup)});
     }
 };
+
+// Runs a subcommand's work: its exit code, or 1 with "vqa: <message>" on stderr when it throws.
+template <typename Fn>
+void guarded(int& exit_code, Fn fn) {
+    try {
+        exit_code = fn();
+    } catch (const std::exception& e) {
+        std::cerr << "vqa: " << e.what() << "\n";
+        exit_code = 1;
+    }
+}
 
 // --max-image-tokens, shared by the commands that ask about an image.
 inline constexpr const char* kMaxImageTokensHelp =

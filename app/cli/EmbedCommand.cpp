@@ -70,14 +70,7 @@ void setupEmbed(CLI::App& app, int& exit_code) {
     cmd->add_option("--batch", o->batch, "Images run through the image tower together")->check(CLI::Range(1, 256));
     cmd->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--timing-only", o->timing_only, "Print only the summary with the time taken, as JSON");
-    cmd->callback([o, &exit_code] {
-        try {
-            exit_code = runEmbed(*o);
-        } catch (const std::exception& e) {
-            std::cerr << "vqa: " << e.what() << "\n";
-            exit_code = 1;
-        }
-    });
+    cmd->callback([o, &exit_code] { guarded(exit_code, [&] { return runEmbed(*o); }); });
 }
 
 VQA_CLI_COMMAND("embed", setupEmbed);

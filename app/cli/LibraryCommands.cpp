@@ -118,16 +118,6 @@ int runShow(const LibraryOptions& o) {
     return 0;
 }
 
-template <typename Fn>
-void guarded(int& exit_code, Fn fn) {
-    try {
-        exit_code = fn();
-    } catch (const std::exception& e) {
-        std::cerr << "vqa: " << e.what() << "\n";
-        exit_code = 1;
-    }
-}
-
 void setupLibrary(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<LibraryOptions>();
     auto* cmd = app.add_subcommand("library", "The library: captions and conversations kept on this machine");

@@ -212,16 +212,6 @@ int runTags(const SearchOptions& o) {
     return 0;
 }
 
-template <typename Fn>
-void guarded(int& exit_code, Fn fn) {
-    try {
-        exit_code = fn();
-    } catch (const std::exception& e) {
-        std::cerr << "vqa: " << e.what() << "\n";
-        exit_code = 1;
-    }
-}
-
 void addCommon(CLI::App* cmd, SearchOptions& o) {
     cmd->add_option("--model", o.model, "The dual encoder's folder (CLIP or SigLIP)")->required();
     cmd->add_option("--threads", o.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
