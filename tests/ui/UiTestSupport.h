@@ -27,7 +27,9 @@
 namespace vqa::test {
 
 // The tiny model the UI tests run: $VQA_TEST_MODEL, else the first folder under
-// <build>/reference/idefics3/ with a config.json and a checkpoint. Empty when there is none.
+// <build>/reference/idefics3/ with a config.json and a checkpoint, the tiny_* cases before any
+// other (the opt-in real_shapes case sorts first by name and is far too big to run per test).
+// Empty when there is none.
 inline QString findTinyModel() {
     const QString env = qEnvironmentVariable("VQA_TEST_MODEL");
     if (!env.isEmpty())
@@ -40,7 +42,10 @@ inline QString findTinyModel() {
         if (dir.exists("config.json") && !dir.entryList({"*.safetensors"}, QDir::Files).isEmpty())
             candidates << dir.absolutePath();
     }
-    candidates.sort();
+    std::sort(candidates.begin(), candidates.end(), [](const QString& a, const QString& b) {
+        const bool tiny_a = a.contains(QStringLiteral("/tiny")), tiny_b = b.contains(QStringLiteral("/tiny"));
+        return tiny_a != tiny_b ? tiny_a : a < b;
+    });
     return candidates.value(0);
 }
 
