@@ -219,6 +219,14 @@ struct BpeTokenizer::Impl {
     void bpeUncached(const std::string& word, std::vector<TokenId>& out) const;
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(file + ": " + what); }
+    // A pattern of the file, compiled; one PCRE2 refuses is reported with the file's name.
+    std::shared_ptr<Regex> compile(const std::string& pattern) const {
+        try {
+            return std::make_shared<Regex>(pattern);
+        } catch (const Error& e) {
+            fail(e.what());
+        }
+    }
 };
 
 void BpeTokenizer::Impl::parseModel(const json& model) {
@@ -315,14 +323,14 @@ void BpeTokenizer::Impl::parseNormalizer(const json& node) {
         for (const auto& n : node.at("normalizers"))
             parseNormalizer(n);
     } else if (type == "Prepend") {
-        normalizer.push_back({NormalizerStep::Kind::Prepend, node.at("prepend").get<std::string>(), {}});
+        normalizer.push_back({NormalizerStep::Kind::Prepend, node.at("prepend").get<std::string>(), {}, {}});
     } else if (type == "Replace") {
         const auto& p = node.at("pattern");
         NormalizerStep step{NormalizerStep::Kind::Replace, node.at("content").get<std::string>(), {}, {}};
         if (p.contains("String"))
             step.pattern = p["String"].get<std::string>();
         else if (p.contains("Regex"))
-            step.regex = std::make_shared<Regex>(p["Regex"].get<std::string>());
+            step.regex = compile(p["Regex"].get<std::string>());
         else
             fail("Replace normalizer without a String or Regex pattern");
         normalizer.push_back(std::move(step));
@@ -368,7 +376,7 @@ void BpeTokenizer::Impl::parsePreTokenizer(const json& node) {
         PreTokenizerStep step;
         const auto& p = node.at("pattern");
         if (p.contains("Regex"))
-            step.regex = std::make_shared<Regex>(p["Regex"].get<std::string>());
+            step.regex = compile(p["Regex"].get<std::string>());
         else if (p.contains("String"))
             step.regex = std::make_shared<Regex>(Regex::escape(p["String"].get<std::string>()));
         else
@@ -667,13 +675,20 @@ std::string BpeTokenizer::decode(const std::vector<TokenId>& ids, bool skip_spec
             continue;
         bytes += impl_->bytes[id];
     }
-    if (!impl_->end_of_word_suffix.empty()) {
-        // ... and strips the text it decoded (a word's end leaves a space at the end).
-        const auto first = bytes.find_first_not_of(" \t\n\r\f\v");
-        const auto last = bytes.find_last_not_of(" \t\n\r\f\v");
-        bytes = first == std::string::npos ? std::string() : bytes.substr(first, last - first + 1);
+    std::string text = utf8::toValid(bytes, invalidUtf8Policy());
+    const std::string& suffix = impl_->end_of_word_suffix;
+    if (!suffix.empty()) {
+        // CLIPTokenizer's decode replaces every "</w>" of the decoded text with a space, also
+        // one that pieces without the suffix spell out ("<" "/w" ">"), and strips the result
+        // as Python does (a word's end leaves a space at the end).
+        std::string replaced;
+        std::size_t pos = 0;
+        for (std::size_t hit; (hit = text.find(suffix, pos)) != std::string::npos; pos = hit + suffix.size())
+            replaced.append(text, pos, hit - pos).append(" ");
+        replaced.append(text, pos);
+        text = std::string(utf8::stripPython(replaced));
     }
-    return utf8::toValid(bytes, invalidUtf8Policy());
+    return text;
 }
 
 std::string BpeTokenizer::idToPiece(TokenId id) const {

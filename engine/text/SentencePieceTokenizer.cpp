@@ -1,5 +1,6 @@
 #include "engine/text/SentencePieceTokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -125,6 +126,17 @@ struct SentencePieceTokenizer::Impl {
     bool strips_space = true;
     int sp_size = 0;
     std::size_t vocab_size = 0;
+    int eos_id = -1;           // what add_eos appends
+    std::string unk_text;      // SiglipTokenizer's unk_token ...
+    std::size_t unk_pieces = 0;  // ... and the number of pieces SentencePiece makes of it
+
+    // SiglipTokenizer's processor: the model as it is, or without its dummy prefix when the
+    // settings say legacy false (transformers then edits the model so).
+    const sentencepiece::SentencePieceProcessor& siglipSp() const { return options.legacy ? sp : sp_no_prefix; }
+    bool isAddedSpecial(TokenId id) const {
+        auto it = added_by_id.find(id);
+        return it != added_by_id.end() && it->second.special;
+    }
 };
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, SentencePieceOptions options)
@@ -146,6 +158,13 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, Se
         throw Error(model_file + ": cannot read its normalizer settings");
     d.sp_size = d.sp.GetPieceSize();
     d.vocab_size = static_cast<std::size_t>(d.sp_size);
+    for (const auto& text : options.special_tokens) {
+        const bool listed = std::any_of(options.added_tokens.begin(), options.added_tokens.end(),
+                                        [&](const AddedToken& t) { return t.content == text; });
+        const int id = d.sp.PieceToId(text);
+        if (!listed && !text.empty() && id >= 0 && d.sp.IdToPiece(id) == text)
+            options.added_tokens.push_back({text, id, /*special=*/true});
+    }
     for (const auto& t : options.added_tokens) {
         if (t.id < 0)
             throw Error(model_file + ": added token '" + t.content + "' has a negative id");
@@ -154,16 +173,26 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_file, Se
         d.vocab_size = std::max(d.vocab_size, static_cast<std::size_t>(t.id) + 1);
     }
     d.matcher = AddedTokenMatcher(options.added_tokens);
+    // The end token's id as transformers finds it: an added token, else the model's piece (the
+    // unknown token's id when the model lacks it).
+    d.eos_id = d.sp.eos_id();
+    if (!options.eos_token.empty()) {
+        auto it = d.added_by_text.find(options.eos_token);
+        d.eos_id = it != d.added_by_text.end() ? it->second : d.sp.PieceToId(options.eos_token);
+    }
+    d.unk_text = options.unk_token.empty() ? d.sp.IdToPiece(d.sp.unk_id()) : options.unk_token;
     d.options = std::move(options);
+    if (d.options.siglip_text) {
+        std::vector<int> unk_ids;
+        if (!d.siglipSp().Encode(d.unk_text, &unk_ids).ok())
+            throw Error(model_file + ": cannot encode the unknown token '" + d.unk_text + "'");
+        d.unk_pieces = unk_ids.size();
+    }
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 namespace {
-
-// Python's str.isspace(), which re's \s and str.strip() use: Unicode White_Space and the
-// four ASCII separators U+001C..U+001F.
-bool pythonSpace(char32_t c) { return utf8::isWhitespace(c) || (c >= 0x1C && c <= 0x1F); }
 
 // SiglipTokenizer.canonicalize_text: lower-case, drop string.punctuation, \s+ -> " ", strip.
 std::string siglipCanonical(std::string_view text, bool lower_case) {
@@ -176,7 +205,7 @@ std::string siglipCanonical(std::string_view text, bool lower_case) {
         const char32_t c = utf8::next(lowered, pos);
         if (c < 0x80 && kPunctuation.find(static_cast<char>(c)) != std::string_view::npos)
             continue;
-        if (pythonSpace(c)) {
+        if (utf8::isPythonSpace(c)) {
             if (!in_space)
                 out += ' ';
             in_space = true;
@@ -193,67 +222,133 @@ std::string siglipCanonical(std::string_view text, bool lower_case) {
 
 }  // namespace
 
-// SiglipTokenizer.tokenize / _tokenize for the text between added tokens.
-std::vector<int> SentencePieceTokenizer::siglipPieces(std::string_view segment, bool at_start) const {
+// SiglipTokenizer._tokenize: the text between two added tokens.
+std::vector<int> SentencePieceTokenizer::siglipPieces(std::string_view segment) const {
     const auto& d = *impl_;
-    static const std::string kMeta = "\xE2\x96\x81";  // U+2581
-    std::string text;
-    if (at_start) {
-        // tokenize(): "▁" + text.replace("▁", " ")
-        text = kMeta;
-        for (std::size_t pos = 0; pos < segment.size();) {
-            const std::size_t hit = segment.find(kMeta, pos);
-            text.append(segment.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos));
-            if (hit == std::string_view::npos)
-                break;
-            text += ' ';
-            pos = hit + kMeta.size();
-        }
-    } else {
-        text = std::string(segment);
-    }
-    const std::string canonical = siglipCanonical(text, d.options.lower_case);
-    // _tokenize(): encode unk_token + text and drop the unknown token's own pieces.
-    const std::string unk = d.sp.IdToPiece(d.sp.unk_id());
-    std::vector<int> unk_ids, ids;
-    auto status = d.sp.Encode(unk, &unk_ids);
-    if (status.ok())
-        status = d.sp.Encode(unk + canonical, &ids);
+    const auto& sp = d.siglipSp();
+    const std::string canonical = siglipCanonical(segment, d.options.lower_case);
+    // Encoded behind the unknown token's text, whose pieces are then dropped: what follows it
+    // is segmented as text inside a sentence, never as its start.
+    std::vector<int> ids;
+    const auto status = sp.Encode(d.unk_text + canonical, &ids);
     if (!status.ok())
         throw Error(d.file + ": encoding failed: " + status.ToString());
-    if (ids.size() >= unk_ids.size())
-        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(unk_ids.size()));
+    if (ids.size() >= d.unk_pieces)
+        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(d.unk_pieces));
     return ids;
+}
+
+// SiglipTokenizer.tokenize, then build_inputs_with_special_tokens.
+std::vector<TokenId> SentencePieceTokenizer::siglipEncode(std::string_view text, bool add_special_tokens) const {
+    const auto& d = *impl_;
+    // "▁" + text.replace("▁", " "): the added tokens are found in that.
+    std::string full(kSpaceSymbol);
+    for (std::size_t pos = 0;;) {
+        const std::size_t hit = text.find(kSpaceSymbol, pos);
+        full.append(text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos));
+        if (hit == std::string_view::npos)
+            break;
+        full += ' ';
+        pos = hit + kSpaceSymbol.size();
+    }
+    const auto segments = d.matcher.split(full);
+    std::vector<TokenId> ids;
+    bool lone_space_first = false;  // the first token is the piece "▁" (as text, not by id)
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        const auto& seg = segments[i];
+        if (seg.id) {
+            ids.push_back(*seg.id);
+            continue;
+        }
+        if (seg.begin == seg.end)
+            continue;
+        const auto part = siglipPieces(std::string_view(full).substr(seg.begin, seg.end - seg.begin));
+        if (ids.empty() && part.size() == 1) {
+            const auto& sp = d.siglipSp();
+            if (sp.IsUnknown(part[0])) {  // the piece's text is what it covers
+                std::vector<std::string> pieces;
+                sp.Encode(d.unk_text + siglipCanonical(std::string_view(full).substr(seg.begin, seg.end - seg.begin),
+                                                       d.options.lower_case),
+                          &pieces);
+                lone_space_first = !pieces.empty() && pieces.back() == kSpaceSymbol;
+            } else {
+                lone_space_first = sp.IdToPiece(part[0]) == kSpaceSymbol;
+            }
+        }
+        ids.insert(ids.end(), part.begin(), part.end());
+    }
+    // tokenize(): a lone "▁" followed by a special token is dropped (text that starts with one).
+    if (lone_space_first && ids.size() > 1 && segments.size() > 1 && segments[1].id && d.isAddedSpecial(ids[1]))
+        ids.erase(ids.begin());
+    // The end token, unless the text already ends with it.
+    if (add_special_tokens && d.options.add_eos && d.eos_id >= 0 && (ids.empty() || ids.back() != d.eos_id))
+        ids.push_back(d.eos_id);
+    return ids;
+}
+
+// SiglipTokenizer.convert_tokens_to_string over convert_ids_to_tokens: the pieces between two
+// special tokens decoded by SentencePiece as one run, a special token's text after a space
+// (none between two special tokens), the whole stripped; then clean_up_tokenization.
+std::string SentencePieceTokenizer::siglipDecode(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+    const auto& d = *impl_;
+    const auto& sp = d.siglipSp();
+    std::string out;
+    std::vector<int> run;
+    auto flush = [&] {
+        std::string text;
+        auto status = sp.Decode(run, &text);
+        if (!status.ok())
+            throw Error(d.file + ": decoding failed: " + status.ToString());
+        out += text;
+        run.clear();
+    };
+    bool previous_special = false;
+    for (TokenId id : ids) {
+        auto added = d.added_by_id.find(id);
+        if (added != d.added_by_id.end() && added->second.special) {
+            if (skip_special_tokens)
+                continue;
+            if (!previous_special)
+                out += ' ';
+            flush();
+            out += added->second.content;
+            previous_special = true;
+            continue;
+        }
+        previous_special = false;
+        if (id >= 0 && id < d.sp_size) {
+            run.push_back(id);
+        } else if (added != d.added_by_id.end()) {  // an added token beyond the model (not SigLIP's)
+            flush();
+            out += added->second.content;
+        }
+    }
+    flush();
+    std::string text(utf8::stripPython(out));
+    if (d.options.clean_up_spaces) {
+        // PreTrainedTokenizerBase.clean_up_tokenization, replacement by replacement.
+        static constexpr std::pair<std::string_view, std::string_view> kCleanUp[] = {
+            {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+            {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+        for (const auto& [from, to] : kCleanUp) {
+            std::string replaced;
+            std::size_t pos = 0;
+            for (std::size_t hit; (hit = text.find(from, pos)) != std::string::npos; pos = hit + from.size())
+                replaced.append(text, pos, hit - pos).append(to);
+            replaced.append(text, pos);
+            text = std::move(replaced);
+        }
+    }
+    return text;
 }
 
 std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view input, bool add_special_tokens) const {
     const auto& d = *impl_;
     std::string valid;
     const std::string_view text = utf8::validView(input, valid);
+    if (d.options.siglip_text)
+        return siglipEncode(text, add_special_tokens);
     std::vector<TokenId> ids;
-    if (d.options.siglip_text) {
-        const auto segments = d.matcher.split(text);
-        for (std::size_t i = 0; i < segments.size(); ++i) {
-            const auto& seg = segments[i];
-            if (seg.id) {
-                ids.push_back(*seg.id);
-                continue;
-            }
-            auto part = siglipPieces(text.substr(seg.begin, seg.end - seg.begin), seg.begin == 0);
-            // A lone "▁" before an added token at the very start is dropped, as tokenize() does.
-            const bool lone_meta = part.size() == 1 && d.sp.IdToPiece(part[0]) == "\xE2\x96\x81";
-            if (seg.begin == 0 && lone_meta && i + 1 < segments.size() && segments[i + 1].id)
-                continue;
-            ids.insert(ids.end(), part.begin(), part.end());
-        }
-        if (segments.empty())
-            for (int id : siglipPieces({}, true))
-                ids.push_back(id);
-        // build_inputs_with_special_tokens: the end token, unless the text already ends with it.
-        if (add_special_tokens && d.options.add_eos && d.sp.eos_id() >= 0 && (ids.empty() || ids.back() != d.sp.eos_id()))
-            ids.push_back(d.sp.eos_id());
-        return ids;
-    }
     if (add_special_tokens && d.options.add_bos && d.sp.bos_id() >= 0)
         ids.push_back(d.sp.bos_id());
     std::vector<int> part;
@@ -271,12 +366,14 @@ std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view input, bool
             throw Error(d.file + ": encoding failed: " + status.ToString());
         ids.insert(ids.end(), part.begin(), part.end());
     }
-    if (add_special_tokens && d.options.add_eos && d.sp.eos_id() >= 0)
-        ids.push_back(d.sp.eos_id());
+    if (add_special_tokens && d.options.add_eos && d.eos_id >= 0)
+        ids.push_back(d.eos_id);
     return ids;
 }
 
 std::string SentencePieceTokenizer::decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+    if (impl_->options.siglip_text)
+        return siglipDecode(ids, skip_special_tokens);
     return decodeTokens(*this, ids, skip_special_tokens);
 }
 

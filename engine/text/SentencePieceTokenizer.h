@@ -21,12 +21,25 @@ struct SentencePieceOptions {
     // Decode as transformers does with the tokenizer.json beside the model (its ByteFallback
     // decoder) rather than as libsentencepiece does: see Tokenizer::InvalidUtf8.
     bool transformers_byte_fallback = false;
-    // transformers' SiglipTokenizer (google/siglip-* spiece.model): the text is cleaned first
-    // (lower-cased when `lower_case`, ASCII punctuation removed, whitespace runs made one space,
-    // stripped), written after a "▁" at the very start, and encoded behind the unknown token's
-    // text whose pieces are then dropped, so SentencePiece adds no prefix of its own.
+    // transformers' SiglipTokenizer (google/siglip-* spiece.model): every "▁" of the text made a
+    // space and one "▁" put before it; each stretch between added tokens cleaned (lower-cased
+    // when `lower_case`, ASCII punctuation removed, whitespace runs made one space, stripped)
+    // and encoded behind the unknown token's text, whose pieces are then dropped; a lone "▁"
+    // before a special token at the start dropped; the end token after, unless the text
+    // already ends with it. Decoding joins the pieces between special tokens as SiglipTokenizer
+    // does. `legacy` (transformers' default true for it) keeps the model's own dummy prefix.
     bool siglip_text = false;
     bool lower_case = true;
+    // The end token add_eos appends and the unknown token SiglipTokenizer encodes in front of
+    // the text ("</s>", "<unk>"); empty: the model's own pieces.
+    std::string eos_token, unk_token;
+    // Special tokens the tokenizer's settings name (eos_token, pad_token, ...), matched in text
+    // and marked special even where no added-token entry lists them, as transformers' Python
+    // tokenizers do; each takes its id in the model (one the model lacks is left out).
+    std::vector<std::string> special_tokens;
+    // transformers' clean_up_tokenization_spaces: decode removes the space before . ? ! , and
+    // before 's 'm 've 're n't (SiglipTokenizer's decode only; off unless the config says so).
+    bool clean_up_spaces = false;
 };
 
 class SentencePieceTokenizer final : public Tokenizer {
@@ -47,7 +60,9 @@ public:
     bool isByteToken(TokenId id) const override;
 
 private:
-    std::vector<int> siglipPieces(std::string_view segment, bool at_start) const;
+    std::vector<TokenId> siglipEncode(std::string_view text, bool add_special_tokens) const;
+    std::vector<int> siglipPieces(std::string_view segment) const;
+    std::string siglipDecode(const std::vector<TokenId>& ids, bool skip_special_tokens) const;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

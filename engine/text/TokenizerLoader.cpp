@@ -161,6 +161,26 @@ bool hasByteFallbackDecoder(const json& decoder) {
     return false;
 }
 
+bool isSiglip(const json& config) {
+    return config.is_object() && config.contains("tokenizer_class") && config["tokenizer_class"].is_string() &&
+           config["tokenizer_class"].get<std::string>() == "SiglipTokenizer";
+}
+
+// SiglipTokenizer's defaults for the special tokens neither tokenizer_config.json nor
+// special_tokens_map.json names, written into `config` so the tokenizer and specialTokens()
+// both see them (a folder with no special_tokens_map.json and a bare config still pads with
+// "</s>").
+void applySiglipDefaults(json& config, const json& special_map) {
+    for (auto [key, text] : {std::pair{"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "</s>"}}) {
+        if (config.contains(key))  // null included: the settings say there is none
+            continue;
+        if (special_map.is_object() && special_map.contains(key))
+            config[key] = special_map[key];
+        else
+            config[key] = text;
+    }
+}
+
 std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& config,
                                              const std::string& file = "tokenizer.model") {
     SentencePieceOptions options;
@@ -179,13 +199,30 @@ std::unique_ptr<Tokenizer> loadSentencePiece(const fs::path& dir, const json& co
         options.legacy = config.value("legacy", false);
         options.add_bos = config.value("add_bos_token", true);
         options.add_eos = config.value("add_eos_token", false);
-        // SigLIP (google/siglip-*: spiece.model): its own text cleaning, and an end token after
-        // every text instead of a start token.
-        if (config.value("tokenizer_class", "") == "SiglipTokenizer") {
+        // SigLIP (google/siglip-*: spiece.model): its own text cleaning and decoding, and an end
+        // token after every text instead of a start token (SentencePieceOptions::siglip_text).
+        if (isSiglip(config)) {
             options.siglip_text = true;
             options.lower_case = config.value("do_lower_case", true);
+            options.legacy = config.value("legacy", true);  // SentencePieceBackend's default
             options.add_bos = false;
             options.add_eos = true;
+            options.clean_up_spaces = config.value("clean_up_tokenization_spaces", false);
+            // The special tokens it names (with SiglipTokenizer's defaults, see loadTokenizer)
+            // are matched in text whether or not added_tokens_decoder lists them.
+            auto text = [&](const char* key) {
+                return config.contains(key) ? tokenText(config[key]) : std::nullopt;
+            };
+            options.eos_token = text("eos_token").value_or("");
+            options.unk_token = text("unk_token").value_or("");
+            for (const char* key : {"eos_token", "unk_token", "pad_token", "bos_token"})
+                if (auto t = text(key))
+                    options.special_tokens.push_back(*t);
+            for (const char* key : {"additional_special_tokens", "extra_special_tokens"})
+                if (config.contains(key) && config[key].is_array())
+                    for (const auto& entry : config[key])
+                        if (auto t = tokenText(entry))
+                            options.special_tokens.push_back(*t);
         }
     }
     return std::make_unique<SentencePieceTokenizer>((dir / file).string(), std::move(options));
@@ -201,6 +238,8 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
     json special_map = readJson(dir / "special_tokens_map.json", false);
     if (!config.is_null() && !config.is_object())
         throw Error((dir / "tokenizer_config.json").string() + " is not a JSON object");
+    if (isSiglip(config))
+        applySiglipDefaults(config, special_map);
 
     std::unique_ptr<Tokenizer> tok;
     const bool has_json = fs::exists(dir / "tokenizer.json");
@@ -212,7 +251,7 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
         } catch (const Error&) {
             // A SentencePiece-style tokenizer.json (byte_fallback, Metaspace) is served by
             // the tokenizer.model beside it.
-            if (!has_model)
+            if (!has_model && !fs::exists(dir / "spiece.model"))
                 throw;
         }
     }
@@ -220,6 +259,9 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
         tok = loadSentencePiece(dir, config);
     if (!tok && fs::exists(dir / "spiece.model"))  // SigLIP's and T5's name for it
         tok = loadSentencePiece(dir, config, "spiece.model");
+    if (!tok && isSiglip(config))
+        throw Error("missing " + (dir / "spiece.model").string() +
+                    ": tokenizer_config.json names SiglipTokenizer, whose vocabulary is that SentencePiece model");
     if (!tok)
         throw Error("no tokenizer in '" + model_dir + "': expected tokenizer.json, tokenizer.model or spiece.model");
 

@@ -144,6 +144,27 @@ bool isWhitespace(char32_t c) {
            c == 0x205F || c == 0x3000;
 }
 
+std::string_view stripPython(std::string_view text) {
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+        std::size_t pos = begin;
+        if (!isPythonSpace(next(text, pos)))
+            break;
+        begin = pos;
+    }
+    std::size_t end = text.size();
+    while (end > begin) {
+        std::size_t lead = end - 1;
+        while (lead > begin && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80)
+            --lead;
+        std::size_t pos = lead;
+        if (!isPythonSpace(next(text, pos)))
+            break;
+        end = lead;
+    }
+    return text.substr(begin, end - begin);
+}
+
 std::string_view validView(std::string_view input, std::string& storage) {
     if (isValid(input))
         return input;

@@ -55,6 +55,11 @@ std::string_view validView(std::string_view input, std::string& storage);
 
 // Unicode White_Space (what Rust's char::is_whitespace tests).
 bool isWhitespace(char32_t cp);
+// Python's str.isspace(), which str.strip() and re's \s use: White_Space and the four ASCII
+// separators U+001C..U+001F.
+inline bool isPythonSpace(char32_t cp) { return isWhitespace(cp) || (cp >= 0x1C && cp <= 0x1F); }
+// `text` (valid UTF-8) without leading and trailing isPythonSpace characters: str.strip().
+std::string_view stripPython(std::string_view text);
 
 // Unicode normalization forms (UAX #15), as tokenizer.json's NFC / NFD / NFKC / NFKD
 // normalizers apply them.

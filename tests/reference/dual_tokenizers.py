@@ -1,19 +1,29 @@
 """The text tokenizers of the dual encoders, small and deterministic, in the formats users
 download (no network):
 
-  write_clip_tokenizer(folder)    CLIP's byte-level BPE with "</w>" word ends, trained on a
-                                  generated text, saved through transformers' CLIPTokenizer as
-                                  tokenizer.json (+ vocab.json, merges.txt) the way
-                                  openai/clip-vit-* folders hold it
+  write_clip_tokenizer(folder)    CLIP's byte-level BPE with "</w>" word ends (about 2,000
+                                  tokens: the 256 byte symbols, the same with "</w>", the
+                                  merges, <|startoftext|> and <|endoftext|>), trained on a
+                                  generated text; layout="saved": as transformers' CLIPTokenizer
+                                  saves it (tokenizer.json, tokenizer_config.json);
+                                  layout="hub": as the released openai/clip-vit-* folders hold it
+                                  (vocab.json, merges.txt, the tokenizer.json CLIPConverter wrote,
+                                  tokenizer_config.json and special_tokens_map.json of that time)
   write_siglip_tokenizer(folder)  a SentencePiece unigram model laid out like SigLIP's
-                                  spiece.model (<pad> 0, </s> 1, <unk> 2; no dummy prefix),
-                                  saved through SiglipTokenizer (spiece.model,
-                                  tokenizer_config.json, special_tokens_map.json)
+                                  spiece.model (<pad> 0, </s> 1, <unk> 2); layout="saved": no
+                                  dummy prefix, saved through SiglipTokenizer (spiece.model,
+                                  tokenizer_config.json); layout="hub": T5's normalizer settings
+                                  (nmt_nfkc, a dummy prefix, extra whitespace removed) and the
+                                  tokenizer_config.json and special_tokens_map.json the released
+                                  google/siglip-* folders hold
 
-Imported by make_dual.py, make_dual_text.py and tests/bench/dual_throughput.py."""
+Importing this module has no side effects beyond putting its folder on sys.path. Imported by
+make_dual.py, make_dual_text.py and tests/bench/dual_throughput.py."""
+import io
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 
@@ -30,13 +40,26 @@ WORDS = ("a photo of the red green blue yellow circle square triangle dog cat bi
          "day snow rain sunset table chair window door book receipt store grocery party birthday lake river "
          "l'image d'un carré été café naïve über straße 東京 写真 猫 😀 it's they're we've I'm you'll he'd").split()
 
+# Made-up words from these syllables widen the training text, so BPE learns merges that real
+# words only partly use (the merges of a whole-word vocabulary would never split a word).
+SYLLABLES = ("ba be bi bo bu ca ce ci co cu da de di do du fa fe fi fo ga ge gi go ka ke ki ko la le li lo lu "
+             "ma me mi mo mu na ne ni no nu pa pe pi po ra re ri ro ru sa se si so su ta te ti to tu va ve vi "
+             "wa we za zo ch sh th st tr pr br gr an en in on un er ar or ing ed ly ion ous ent é è ü ö ñ ç").split()
+
+
+def made_up_words(rng, n=700):
+    return ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))) for _ in range(n)]
+
 
 def training_lines(seed=0, n=3000):
+    """A fixed text of `n` lines: the words above, made-up words, capitals, punctuation and
+    numbers; the same for the same seed."""
     rng = random.Random(seed)
+    vocabulary = WORDS + made_up_words(random.Random(seed + 1000))
     lines = []
     for _ in range(n):
         k = rng.randint(3, 12)
-        words = [rng.choice(WORDS) for _ in range(k)]
+        words = [rng.choice(vocabulary) for _ in range(k)]
         if rng.random() < 0.3:
             words = [w.capitalize() for w in words]
         line = " ".join(words)
@@ -46,11 +69,11 @@ def training_lines(seed=0, n=3000):
     return lines
 
 
-def write_clip_tokenizer(folder, merges_count=600):
-    """CLIP's layout: the 256 byte symbols, the same with "</w>", one token per merge in merge
-    order, then <|startoftext|> and <|endoftext|> (ids 49406 and 49407 in the real one)."""
+def clip_vocab_and_merges(merges_count=1500):
+    """CLIP's vocabulary layout: the 256 byte symbols, the same with "</w>", one token per merge
+    in merge order, then <|startoftext|> and <|endoftext|> (ids 49406 and 49407 in the real
+    one). Returns (vocab, merges)."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import CLIPTokenizer
 
     table = bytes_to_unicode()
     symbols = [table[b] for b in range(256)]
@@ -78,16 +101,80 @@ def write_clip_tokenizer(folder, merges_count=600):
             kept.append((a, b))
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
+    return vocab, kept
+
+
+# The released openai/clip-vit-base-patch32 folder's tokenizer files beside tokenizer.json
+# (written by transformers 4 from the slow CLIPTokenizer: its special tokens as normalized
+# AddedTokens, model_max_length 77).
+def _clip_hub_token(content):
+    return {"content": content, "single_word": False, "lstrip": False, "rstrip": False, "normalized": True}
+
+
+CLIP_HUB_SPECIAL_TOKENS_MAP = {"bos_token": _clip_hub_token("<|startoftext|>"),
+                               "eos_token": _clip_hub_token("<|endoftext|>"),
+                               "unk_token": _clip_hub_token("<|endoftext|>"), "pad_token": "<|endoftext|>"}
+CLIP_HUB_CONFIG = {
+    "unk_token": dict(_clip_hub_token("<|endoftext|>"), __type="AddedToken"),
+    "bos_token": dict(_clip_hub_token("<|startoftext|>"), __type="AddedToken"),
+    "eos_token": dict(_clip_hub_token("<|endoftext|>"), __type="AddedToken"),
+    "pad_token": "<|endoftext|>", "add_prefix_space": False, "errors": "replace", "do_lower_case": True,
+    "name_or_path": "openai/clip-vit-base-patch32", "model_max_length": 77,
+    "special_tokens_map_file": "./special_tokens_map.json", "tokenizer_class": "CLIPTokenizer",
+}
+
+
+def _clip_converter_json(vocab, merges, use_regex):
+    """tokenizer.json as transformers 4's CLIPConverter wrote it from the slow tokenizer (its
+    pre-tokenizer has no special-token alternatives, unlike what CLIPTokenizer saves now); the
+    ByteLevel steps without use_regex (the files of that time predate the field, which then
+    means true), or with use_regex false when asked."""
+    from types import SimpleNamespace
+
+    from transformers.convert_slow_tokenizer import CLIPConverter
+
+    # What CLIPConverter reads of the slow tokenizer.
+    slow = SimpleNamespace(encoder=vocab, bpe_ranks={m: i for i, m in enumerate(merges)},
+                           unk_token="<|endoftext|>", eos_token="<|endoftext|>", bos_token="<|startoftext|>",
+                           eos_token_id=vocab["<|endoftext|>"], bos_token_id=vocab["<|startoftext|>"])
+    spec = json.loads(CLIPConverter(slow).converted().to_str())
+    for step in spec["pre_tokenizer"]["pretokenizers"] + [spec["decoder"]]:
+        if step["type"] == "ByteLevel":
+            if use_regex:
+                step.pop("use_regex", None)
+            elif step is not spec["decoder"]:
+                step["use_regex"] = False
+    spec["added_tokens"] = [dict(id=vocab[t], special=True, **_clip_hub_token(t))
+                            for t in ("<|startoftext|>", "<|endoftext|>")]
+    return spec
+
+
+def write_clip_tokenizer(folder, merges_count=1500, layout="saved", use_regex=True):
+    """Writes CLIP's tokenizer into `folder` (layout "saved" or "hub", see the module's text;
+    use_regex only for "hub"). Returns the CLIPTokenizer (fast) loaded from it."""
+    from transformers import CLIPTokenizer
+
+    if layout not in ("saved", "hub"):
+        raise ValueError(f"unknown layout {layout!r}")
+    vocab, merges = clip_vocab_and_merges(merges_count)
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        vocab_file = os.path.join(tmp, "vocab.json")
-        merges_file = os.path.join(tmp, "merges.txt")
-        json.dump(vocab, open(vocab_file, "w", encoding="utf-8"), ensure_ascii=False)
+        where = folder if layout == "hub" else tmp
+        vocab_file = os.path.join(where, "vocab.json")
+        merges_file = os.path.join(where, "merges.txt")
+        with open(vocab_file, "w", encoding="utf-8") as f:
+            json.dump(vocab, f, ensure_ascii=False)
         with open(merges_file, "w", encoding="utf-8") as f:
-            f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in kept))
-        clip = CLIPTokenizer(vocab=vocab_file, merges=merges_file)
-        clip.save_pretrained(folder)
-    return clip
+            f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+        if layout == "saved":
+            CLIPTokenizer(vocab=vocab_file, merges=merges_file).save_pretrained(folder)
+        else:
+            for name, content in (("tokenizer.json", _clip_converter_json(vocab, merges, use_regex)),
+                                  ("tokenizer_config.json", CLIP_HUB_CONFIG),
+                                  ("special_tokens_map.json", CLIP_HUB_SPECIAL_TOKENS_MAP)):
+                with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+                    json.dump(content, f, ensure_ascii=False, indent=2 if name != "tokenizer.json" else None)
+    return CLIPTokenizer.from_pretrained(folder)
 
 
 def protobuf_site():
@@ -96,27 +183,69 @@ def protobuf_site():
     why = pip_fetched(PROTOBUF, "google.protobuf", "protobuf-6.33.1")
     if why:
         raise RuntimeError(f"SigLIP's tokenizer needs protobuf: {why}")
+    # With "legacy": false SiglipTokenizer edits the model's protobuf (the dummy prefix off)
+    # through sentencepiece's generated module, which asks for a newer protobuf than the pinned
+    # one; transformers' own copy of the same schema has no such check.
+    try:
+        from sentencepiece import sentencepiece_model_pb2  # noqa: F401
+    except Exception:
+        import transformers.tokenization_utils_sentencepiece as backend
+        from transformers.utils import sentencepiece_model_pb2_new
+
+        backend.import_protobuf = lambda error_message="": sentencepiece_model_pb2_new
     return os.path.join(os.path.expanduser("~"), ".cache", "vqa-studio", "protobuf-6.33.1", "site")
 
 
-def write_siglip_tokenizer(folder, vocab_size=200):
-    """SigLIP's layout: <pad> 0, </s> 1, <unk> 2, no dummy prefix, no whitespace folding by
-    SentencePiece (SiglipTokenizer cleans the text itself)."""
+# The released google/siglip-base-patch16-224 folder's tokenizer files beside spiece.model
+# (written by transformers 4.37: the special tokens as SiglipTokenizer makes them, stripping the
+# spaces around them; clean_up_tokenization_spaces on).
+def _siglip_hub_token(content):
+    return {"content": content, "lstrip": True, "normalized": False, "rstrip": True, "single_word": False}
+
+
+SIGLIP_HUB_SPECIAL_TOKENS_MAP = {"eos_token": _siglip_hub_token("</s>"), "pad_token": _siglip_hub_token("</s>"),
+                                 "unk_token": _siglip_hub_token("<unk>")}
+SIGLIP_HUB_CONFIG = {
+    "added_tokens_decoder": {"1": dict(_siglip_hub_token("</s>"), special=True),
+                             "2": dict(_siglip_hub_token("<unk>"), special=True)},
+    "additional_special_tokens": [], "clean_up_tokenization_spaces": True, "do_lower_case": True,
+    "eos_token": "</s>", "model_input_names": ["input_ids"], "model_max_length": 64, "pad_token": "</s>",
+    "processor_class": "SiglipProcessor", "sp_model_kwargs": {}, "tokenizer_class": "SiglipTokenizer",
+    "unk_token": "<unk>",
+}
+
+
+def write_siglip_tokenizer(folder, vocab_size=1000, layout="saved", config_extra=None):
+    """Writes SigLIP's tokenizer into `folder` (layout "saved" or "hub", see the module's text;
+    `config_extra` is merged into a "hub" tokenizer_config.json). Returns the SiglipTokenizer
+    loaded from it. Both layouts: <pad> 0, </s> 1, <unk> 2, no <s>, no byte fallback, trained on
+    lower-cased text (SiglipTokenizer lower-cases before SentencePiece sees it)."""
     protobuf_site()
     import sentencepiece as spm
     from transformers import SiglipTokenizer
 
+    if layout not in ("saved", "hub"):
+        raise ValueError(f"unknown layout {layout!r}")
+    hub = layout == "hub"
     os.makedirs(folder, exist_ok=True)
+    # Trained from memory, so the model holds no temporary path and is the same bytes every run.
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter([line.lower() for line in training_lines(1)]), model_writer=model,
+        vocab_size=vocab_size, model_type="unigram", character_coverage=1.0,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
+        add_dummy_prefix=hub, remove_extra_whitespaces=hub, normalization_rule_name="nmt_nfkc" if hub else "identity",
+        byte_fallback=False, hard_vocab_limit=False, num_threads=1, minloglevel=2)
     with tempfile.TemporaryDirectory() as tmp:
-        text = os.path.join(tmp, "train.txt")
-        with open(text, "w", encoding="utf-8") as f:
-            f.write("\n".join(line.lower() for line in training_lines(1)))
-        prefix = os.path.join(tmp, "spiece")
-        spm.SentencePieceTrainer.train(
-            input=text, model_prefix=prefix, vocab_size=vocab_size, model_type="unigram", character_coverage=1.0,
-            pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>",
-            add_dummy_prefix=False, remove_extra_whitespaces=False, normalization_rule_name="identity",
-            byte_fallback=False, hard_vocab_limit=False, num_threads=1, minloglevel=2)
-        siglip = SiglipTokenizer(vocab_file=prefix + ".model")
-        siglip.save_pretrained(folder)
-    return siglip
+        model_file = os.path.join(tmp, "spiece.model")
+        with open(model_file, "wb") as f:
+            f.write(model.getvalue())
+        if hub:
+            shutil.copyfile(model_file, os.path.join(folder, "spiece.model"))
+            for name, content in (("tokenizer_config.json", dict(SIGLIP_HUB_CONFIG, **(config_extra or {}))),
+                                  ("special_tokens_map.json", SIGLIP_HUB_SPECIAL_TOKENS_MAP)):
+                with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+                    json.dump(content, f, ensure_ascii=False, indent=2)
+        else:
+            SiglipTokenizer(vocab_file=model_file).save_pretrained(folder)
+    return SiglipTokenizer.from_pretrained(folder)
