@@ -32,6 +32,9 @@ struct DualEncoder::Impl {
     std::shared_ptr<Checkpoint> checkpoint;
     std::unique_ptr<models::DualEncoderModel> model;
     TokenId pad_id = 0;
+    // Special tokens the tokenizer puts after a text (CLIP's and SigLIP's end token: 1; a
+    // Gemma-style tokenizer: 0); truncation keeps them.
+    std::size_t suffix_specials = 0;
 
     std::vector<TokenId> ids(const std::string& text) const;
     static std::vector<float> normalizedRows(const torch::Tensor& features);
@@ -78,13 +81,13 @@ std::vector<TokenId> DualEncoder::Impl::ids(const std::string& text) const {
     const int max_len = config.text.max_position_embeddings;
     std::vector<TokenId> out = tokenizer->encode(text, /*add_special_tokens=*/true);
     if (out.empty())
-        throw Error(folder + ": the tokenizer adds no end-of-text token; the text tower needs one");
+        throw Error(folder + ": the tokenizer gives no tokens for the text; the text tower needs at least one");
     // Truncation as the reference tokenizer's truncation=True does it: the text is cut, the
     // special tokens it adds stay (the end-of-text token last).
     if (static_cast<int>(out.size()) > max_len) {
-        const TokenId last = out.back();
-        out.resize(static_cast<std::size_t>(max_len));
-        out.back() = last;
+        const std::vector<TokenId> suffix(out.end() - static_cast<std::ptrdiff_t>(suffix_specials), out.end());
+        out.resize(static_cast<std::size_t>(max_len) - suffix.size());
+        out.insert(out.end(), suffix.begin(), suffix.end());
     }
     // SigLIP was trained on texts padded to max_length; it pools at the last position.
     if (config.family == models::DualEncoderConfig::Family::Siglip)
@@ -121,6 +124,13 @@ std::unique_ptr<DualEncoder> DualEncoder::load(const std::string& folder, int th
         throw Error(folder + ": the image processor makes images that are not the vision tower's " + std::to_string(side) +
                     " x " + std::to_string(side) + " pixels");
     impl->tokenizer = loadTokenizer(folder);
+    {
+        const auto probe = impl->tokenizer->encode("x", true);
+        for (auto it = probe.rbegin(); it != probe.rend() && impl->tokenizer->isSpecial(*it); ++it)
+            ++impl->suffix_specials;
+        if (impl->suffix_specials >= static_cast<std::size_t>(impl->config.text.max_position_embeddings))
+            throw Error(folder + ": the tokenizer adds more special tokens than the text tower reads");
+    }
     const auto& special = impl->tokenizer->specialTokens();
     if (siglip) {
         if (!special.pad)

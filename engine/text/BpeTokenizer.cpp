@@ -241,7 +241,8 @@ void BpeTokenizer::Impl::parseModel(const json& model) {
     if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
         end_of_word_suffix = model["end_of_word_suffix"].get<std::string>();
     if (model.value("byte_fallback", false))
-        fail("BPE with byte_fallback (SentencePiece-style) is not supported; use tokenizer.model");
+        fail("BPE with byte_fallback (SentencePiece-style, as Gemma's and SigLIP 2's) is not supported yet; a "
+             "tokenizer.model beside it is used instead when the folder has one");
     ignore_merges = model.value("ignore_merges", false);
     const auto& v = model.at("vocab");
     if (!v.is_object() || v.empty())

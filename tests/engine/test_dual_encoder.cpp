@@ -205,6 +205,18 @@ TEST(DualEncoderErrors, MissingPiecesAreNamed) {
         fs::remove(dir / "no_tokenizer" / f);
     EXPECT_NE(loadError(dir / "no_tokenizer").find("tokenizer"), std::string::npos) << loadError(dir / "no_tokenizer");
 
+    // SigLIP 2's Gemma tokenizer: a tokenizer.json with byte fallback and nothing beside it.
+    {
+        const auto siglip = test::referenceDir("dual") / "siglip" / "model";
+        fs::copy(siglip, dir / "gemma_tokenizer", fs::copy_options::recursive);
+        fs::remove(dir / "gemma_tokenizer" / "spiece.model");
+        std::ofstream(dir / "gemma_tokenizer" / "tokenizer.json")
+            << R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}})";
+        const auto message = loadError(dir / "gemma_tokenizer");
+        EXPECT_NE(message.find("byte_fallback"), std::string::npos) << message;
+        EXPECT_NE(message.find("not supported yet"), std::string::npos) << message;
+    }
+
     copy(dir / "siglip2");
     {
         auto config = json::parse(std::ifstream(dir / "siglip2" / "config.json"));
