@@ -2,6 +2,7 @@
 // synthetic attention grids, and the engine's events and model information made up.
 #pragma once
 
+#include <QAction>
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
@@ -9,6 +10,8 @@
 #include <QDir>
 #include <QDirIterator>
 #include <QImage>
+#include <QMenu>
+#include <QMenuBar>
 #include <QPainter>
 #include <QSettings>
 #include <QStandardPaths>
@@ -25,6 +28,16 @@
 #include "engine/Types.h"
 
 namespace vqa::test {
+
+// The action `text` of the menu bar's menu `menu` (mnemonic ampersands ignored), or nullptr.
+inline QAction* menuAction(QMenuBar* bar, const QString& menu, const QString& text) {
+    for (QAction* m : bar->actions())
+        if (m->text().remove('&') == menu && m->menu())
+            for (QAction* a : m->menu()->actions())
+                if (a->text().remove('&') == text)
+                    return a;
+    return nullptr;
+}
 
 // The tiny model the UI tests run: $VQA_TEST_MODEL, else the first folder under
 // <build>/reference/idefics3/ with a config.json and a checkpoint, the tiny_* cases before any

@@ -27,15 +27,6 @@ namespace {
 
 const QString kTinyModel = QStringLiteral(VQA_BINARY_DIR "/reference/idefics3/tiny_tied/model");
 
-QAction* menuAction(QMenuBar* bar, const QString& menu, const QString& text) {
-    for (QAction* m : bar->actions())
-        if (m->text().remove('&') == menu && m->menu())
-            for (QAction* a : m->menu()->actions())
-                if (a->text().remove('&') == text)
-                    return a;
-    return nullptr;
-}
-
 }  // namespace
 
 class TestEvaluate : public QObject {
@@ -79,7 +70,7 @@ private slots:
     }
 
     void evaluatesFromTheToolsMenu() {
-        QAction* evaluate = menuAction(window_->menuBar(), "Tools", "Evaluate…");
+        QAction* evaluate = vqa::test::menuAction(window_->menuBar(), "Tools", "Evaluate…");
         QVERIFY(evaluate);
         evaluate->trigger();
         eval_ = window_->findChild<EvaluateWindow*>();

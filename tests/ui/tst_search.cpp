@@ -45,15 +45,6 @@ const QString kDual = qEnvironmentVariable("VQA_TEST_DUAL", QStringLiteral(VQA_B
 const QString kClip = kDual + "/clip/model";
 constexpr int kWait = 120000;  // generous: a loaded machine, a sanitizer build
 
-QAction* menuAction(QMenuBar* bar, const QString& menu, const QString& text) {
-    for (QAction* m : bar->actions())
-        if (m->text().remove('&') == menu && m->menu())
-            for (QAction* a : m->menu()->actions())
-                if (a->text().remove('&') == text)
-                    return a;
-    return nullptr;
-}
-
 void collectShortcuts(QMenu* menu, QList<QKeySequence>& out) {
     for (QAction* a : menu->actions()) {
         if (a->menu())
@@ -370,7 +361,7 @@ private slots:
     void theMainWindowOpensItAndTheImagesItFinds() {
         vqa::ui::MainWindow main;
         main.show();
-        QAction* search = menuAction(main.menuBar(), "Tools", "Search Images…");
+        QAction* search = vqa::test::menuAction(main.menuBar(), "Tools", "Search Images…");
         QVERIFY(search);
         QCOMPARE(search->shortcut(), QKeySequence("Ctrl+Shift+F"));
         QList<QKeySequence> all;
@@ -378,7 +369,7 @@ private slots:
             if (m->menu())
                 collectShortcuts(m->menu(), all);
         QCOMPARE(all.count(QKeySequence("Ctrl+Shift+F")), 1);
-        QAction* similar = menuAction(main.menuBar(), "Tools", "Find Similar Images");
+        QAction* similar = vqa::test::menuAction(main.menuBar(), "Tools", "Find Similar Images");
         QVERIFY(similar);
         QVERIFY(!similar->isEnabled());  // no image yet
         search->trigger();
