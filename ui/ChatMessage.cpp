@@ -54,18 +54,32 @@ int ChatMessage::answerStart() const {
     return int(end);
 }
 
+namespace {
+
+// The pictures user message `i` brings (the main image for the first user message naming none).
+std::vector<MessagePicture> turnPictures(const ChatMessage& m, bool first_user, bool with_image) {
+    if (!m.pictures.empty())
+        return m.pictures;
+    if (first_user && with_image)
+        return {MessagePicture{}};
+    return {};
+}
+
+}  // namespace
+
 Conversation toConversation(const std::vector<ChatMessage>& messages, size_t end, bool with_image) {
     Conversation conversation;
-    bool image_placed = !with_image;
+    bool first_user = true;
     for (size_t i = 0; i < end && i < messages.size(); ++i) {
         const ChatMessage& m = messages[i];
         if (m.role == Role::Assistant && (!m.error.isEmpty() || m.text.isEmpty()))
             continue;
         Turn turn;
         turn.role = m.role;
-        if (m.role == Role::User && !image_placed) {
-            turn.content.push_back({ContentPart::Kind::Image, {}});
-            image_placed = true;
+        if (m.role == Role::User) {
+            for (const MessagePicture& p : turnPictures(m, first_user, with_image))
+                turn.content.push_back({p.video ? ContentPart::Kind::Video : ContentPart::Kind::Image, {}});
+            first_user = false;
         }
         turn.content.push_back({ContentPart::Kind::Text, m.text.toStdString()});
         // Two user turns in a row (the answer between failed): merge, the template expects
@@ -78,6 +92,19 @@ Conversation toConversation(const std::vector<ChatMessage>& messages, size_t end
         }
     }
     return conversation;
+}
+
+std::vector<MessagePicture> picturesInOrder(const std::vector<ChatMessage>& messages, size_t end, bool with_image) {
+    std::vector<MessagePicture> out;
+    bool first_user = true;
+    for (size_t i = 0; i < end && i < messages.size(); ++i) {
+        if (messages[i].role != Role::User)
+            continue;
+        for (const MessagePicture& p : turnPictures(messages[i], first_user, with_image))
+            out.push_back(p);
+        first_user = false;
+    }
+    return out;
 }
 
 }  // namespace vqa::ui

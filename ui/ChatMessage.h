@@ -2,6 +2,7 @@
 // in the answer text, attention grids), grouped into words for the heatmap.
 #pragma once
 
+#include <QImage>
 #include <QString>
 
 #include <optional>
@@ -31,11 +32,26 @@ struct WordBars {
     float word(std::pair<int, int> span) const;
 };
 
+// A picture a user message brought into the conversation: an image or a video of its session
+// (ImageSession::picture), in the order they go before the question's text.
+struct MessagePicture {
+    int picture = 0;  // index into the session's pictures (0: its main image)
+    bool video = false;
+    QString name;
+    QImage thumbnail;  // for the chat
+};
+
 struct ChatMessage {
     Role role = Role::User;
     QString text;
+    // User messages: the pictures this turn added. The first user message of a conversation
+    // with none holds the session's main image (what a conversation about one image has always
+    // done).
+    std::vector<MessagePicture> pictures;
     std::vector<TokenRecord> tokens;  // assistant answers only
     std::vector<GroundingBox> boxes;  // the boxes the answer names (GenerationResult::boxes)
+    // Answers about videos: per video of the request, the frames the model saw.
+    std::vector<VideoFrames> video_frames;
     bool streaming = false;
     // A thinking model's answer: its reasoning comes first and ends at "</think>" (the window
     // shows it collapsed).
@@ -64,8 +80,14 @@ struct ChatMessage {
     std::pair<int, int> wordOfToken(int token) const;
 };
 
-// The engine's conversation for `messages`, up to (excluding) `end`; the image goes at the
-// start of the first user turn. Failed or empty answers are left out.
+// The engine's conversation for `messages`, up to (excluding) `end`; each user turn starts with
+// its pictures (an Image or Video part each), the first one with the main image when it names
+// none (`with_image`). Failed or empty answers are left out.
 Conversation toConversation(const std::vector<ChatMessage>& messages, size_t end, bool with_image);
+
+// The pictures of that conversation in the order its Image and Video parts come: the request's
+// images are those that are not videos, in this order, and its videos those that are
+// (HeatmapGrid::image and ::video index them).
+std::vector<MessagePicture> picturesInOrder(const std::vector<ChatMessage>& messages, size_t end, bool with_image);
 
 }  // namespace vqa::ui

@@ -1,5 +1,7 @@
 #include "ui/ChatView.h"
 
+#include <QAbstractTextDocumentLayout>
+
 #include <QDesktopServices>
 #include <QScrollBar>
 #include <QTextBlock>
@@ -11,6 +13,8 @@
 
 #include <algorithm>
 #include <cmath>
+
+#include "ui/PictureBadge.h"
 
 namespace vqa::ui {
 namespace {
@@ -461,6 +465,7 @@ void ChatView::refresh() {
 
     QTextDocument* doc = document();
     doc->clear();
+    badges_.clear();
     token_pos_.clear();
     stream_ = {};
     built_count_ = 0;
@@ -540,6 +545,8 @@ void ChatView::insertMessage(QTextCursor& cursor, size_t mi, const Style& st) {
     if (user || m.text.isEmpty()) {
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
         cursor.insertText(m.text, QTextCharFormat());
+        if (user && pictures_shown_ && !m.pictures.empty())
+            insertPictures(cursor, m);
         if (stream_.message == int(mi) && !m.streaming)
             stream_ = {};
     } else if (start < 0) {
@@ -709,6 +716,74 @@ void ChatView::insertNotes(QTextCursor& cursor, size_t mi, const Style& st) {
     }
 }
 
+namespace {
+QUrl pictureUrl(int picture) { return QUrl(QStringLiteral("picture:%1").arg(picture)); }
+}  // namespace
+
+void ChatView::insertPictures(QTextCursor& cursor, const ChatMessage& m) {
+    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat());
+    for (const MessagePicture& p : m.pictures) {
+        badges_[p.picture] = p;
+        const auto share = picture_shares_.find(p.picture);
+        document()->addResource(QTextDocument::ImageResource, pictureUrl(p.picture),
+                                pictureBadge(p, share == picture_shares_.end() ? -1.0f : share->second,
+                                             p.picture == chosen_picture_));
+        QTextImageFormat image;
+        image.setName(pictureUrl(p.picture).toString());
+        image.setAnchor(true);
+        image.setAnchorHref(pictureUrl(p.picture).toString());
+        image.setToolTip(p.video ? tr("%1 (video): click to show it").arg(p.name)
+                                 : tr("%1: click to show it").arg(p.name));
+        cursor.insertImage(image);
+        cursor.insertText(QStringLiteral(" "), QTextCharFormat());
+    }
+}
+
+void ChatView::setPicturesShown(bool shown) {
+    if (shown == pictures_shown_)
+        return;
+    pictures_shown_ = shown;
+    refresh();
+}
+
+void ChatView::setPictureShares(const std::map<int, float>& shares, int chosen) {
+    if (shares == picture_shares_ && chosen == chosen_picture_)
+        return;
+    picture_shares_ = shares;
+    chosen_picture_ = chosen;
+    updatePictureBadges();
+}
+
+// The badges are resources of the document: drawn again in place, without a new layout.
+void ChatView::updatePictureBadges() {
+    if (badges_.empty())
+        return;
+    for (const auto& [picture, p] : badges_) {
+        const auto share = picture_shares_.find(picture);
+        document()->addResource(QTextDocument::ImageResource, pictureUrl(picture),
+                                pictureBadge(p, share == picture_shares_.end() ? -1.0f : share->second,
+                                             picture == chosen_picture_));
+    }
+    viewport()->update();
+}
+
+QRect ChatView::pictureRect(int picture) const {
+    const QString name = pictureUrl(picture).toString();
+    for (QTextBlock b = document()->begin(); b.isValid(); b = b.next()) {
+        for (auto it = b.begin(); !it.atEnd(); ++it) {
+            const QTextFragment f = it.fragment();
+            if (!f.charFormat().isImageFormat() || f.charFormat().toImageFormat().name() != name)
+                continue;
+            QTextCursor c(document());
+            c.setPosition(f.position());
+            const QRect start = cursorRect(c);
+            const QImage image = document()->resource(QTextDocument::ImageResource, QUrl(name)).value<QImage>();
+            return QRect(start.left(), start.bottom() - image.height(), image.width(), image.height());
+        }
+    }
+    return {};
+}
+
 QRect ChatView::tokenRect(int message, int token) const {
     if (message < 0 || message >= int(token_pos_.size()) || token < 0 || token >= int(token_pos_[message].size()))
         return {};
@@ -745,6 +820,11 @@ void ChatView::onAnchorClicked(const QUrl& url) {
     int m = 0, t = 0;
     if (parseTokenHref(url, &m, &t)) {
         emit tokenClicked(m, t);
+    } else if (url.scheme() == QLatin1String("picture")) {
+        bool ok = false;
+        const int picture = url.path().toInt(&ok);
+        if (ok)
+            emit pictureClicked(picture);
     } else if (url.scheme() == QLatin1String("reasoning")) {
         bool ok = false;
         const int message = url.path().toInt(&ok);

@@ -7,6 +7,7 @@
 #include <QTextBrowser>
 #include <QTimer>
 
+#include <map>
 #include <set>
 #include <vector>
 
@@ -25,6 +26,16 @@ public:
     void setAssistantName(const QString& name);
     // Highlights tokens [begin, end) of a message (a word), or nothing with message -1.
     void setHighlight(int message, int begin, int end);
+    // Thumbnails of the pictures each user message brought (ChatMessage::pictures), shown in a
+    // conversation with several pictures; a click on one emits pictureClicked. Over each, a bar
+    // for the shown word's share of attention on it (picture -> share; empty: no bars), and a
+    // frame around the picture on the canvas.
+    void setPicturesShown(bool shown);
+    bool picturesShown() const { return pictures_shown_; }
+    void setPictureShares(const std::map<int, float>& shares, int chosen);
+    const std::map<int, float>& pictureShares() const { return picture_shares_; }
+    // Where picture `picture`'s thumbnail is drawn, in viewport coordinates; empty if it is not.
+    QRect pictureRect(int picture) const;
     // Draws the answers' bars (ChatMessage::bars) again, after a check scored one.
     void updateBars() { updateHighlight(); }
     // Opens or closes the reasoning of answer `message` (what clicking its line does).
@@ -43,6 +54,7 @@ public:
 signals:
     void tokenHovered(int message, int token);
     void tokenClicked(int message, int token);
+    void pictureClicked(int picture);
     void hoverLeft();
 
 protected:
@@ -78,6 +90,13 @@ private:
     void onHighlighted(const QUrl& url);
     void onAnchorClicked(const QUrl& url);
 
+    void insertPictures(QTextCursor& cursor, const ChatMessage& m);
+    void updatePictureBadges();
+
+    bool pictures_shown_ = false;
+    std::map<int, float> picture_shares_;
+    int chosen_picture_ = -1;
+    std::map<int, MessagePicture> badges_;  // the pictures in the document
     const std::vector<ChatMessage>* messages_ = nullptr;
     QString assistant_name_;
     std::set<int> shown_reasoning_;  // answers whose reasoning is open

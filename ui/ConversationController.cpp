@@ -2,6 +2,8 @@
 
 #include <QStringList>
 
+#include <algorithm>
+
 #include "engine/EngineWorker.h"
 #include "ui/ImageSet.h"
 #include "ui/ModelController.h"
@@ -27,8 +29,16 @@ void ConversationController::setRequestParams(const GenerationParams& generation
 Request ConversationController::requestFor(const ImageSession& session, size_t message) const {
     Request request;
     request.conversation = toConversation(session.messages, message, true);
-    request.images = {session.image.rgb};
-    request.image_keys = {session.image.key.toStdString()};
+    // The pictures in the order of the conversation's Image and Video parts.
+    for (const MessagePicture& p : picturesInOrder(session.messages, message, true)) {
+        const LoadedImage& picture = session.picture(p.picture);
+        if (p.video) {
+            request.videos.push_back({picture.path.toStdString(), picture.key.toStdString()});
+        } else {
+            request.images.push_back(picture.rgb);
+            request.image_keys.push_back(picture.key.toStdString());
+        }
+    }
     request.image_options = image_options_;
     request.generation = generation_;
     request.explain = explain_;
@@ -83,6 +93,12 @@ void ConversationController::beginAnswer(const QString& question) {
     ChatMessage user;
     user.role = Role::User;
     user.text = question;
+    // The pictures that go with this question: those not yet in the conversation.
+    const std::vector<MessagePicture> before = picturesInOrder(s->messages, s->messages.size(), true);
+    for (const MessagePicture& p : s->unsentPictures())
+        if (std::none_of(before.begin(), before.end(), [&](const MessagePicture& b) { return b.picture == p.picture; }))
+            user.pictures.push_back(p);
+    s->unsent.clear();
     s->messages.push_back(user);
     ChatMessage answer;
     answer.role = Role::Assistant;
@@ -143,6 +159,7 @@ void ConversationController::handleFinished(const GenerationResult& result) {
     m.streaming = false;
     m.stop = result.stop;
     m.boxes = result.boxes;
+    m.video_frames = result.video_frames;
     if (m.text.isEmpty() && !result.text.empty())
         m.text = QString::fromStdString(result.text);  // an engine that did not stream
     Timings t = result.timings;
@@ -188,6 +205,10 @@ bool ConversationController::regenerate() {
     if (s->messages.empty())
         return false;
     const QString question = s->messages.back().text;
+    std::vector<int> pictures;  // the question's pictures go with it again
+    for (const MessagePicture& p : s->messages.back().pictures)
+        pictures.push_back(p.picture);
+    s->unsent.insert(s->unsent.begin(), pictures.begin(), pictures.end());
     s->messages.pop_back();
     beginAnswer(question);
     submit();
@@ -199,13 +220,16 @@ bool ConversationController::newConversation() {
     if (!s || generating_ == s)
         return false;
     s->messages.clear();
+    s->unsent.clear();  // a new conversation starts with every picture again
+    for (int i = 0; i < s->pictureCount(); ++i)
+        s->unsent.push_back(i);
     emit cleared(s.get());
     return true;
 }
 
 void ConversationController::prepareCurrentImage() {
     const std::shared_ptr<ImageSession> s = images_->current();
-    if (s && model_->hasModel() && !model_->isLoading() && s->image.rgb)
+    if (s && model_->hasModel() && !model_->isLoading() && s->image.rgb && !s->image.video)
         worker_->postPrepareImage(s->image.rgb, s->image.key.toStdString(), image_options_);
 }
 

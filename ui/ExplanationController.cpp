@@ -424,11 +424,81 @@ void ExplanationController::modelLoaded() {
     engine_answer_message_ = -1;  // a new model keeps no attention of earlier answers
 }
 
+std::vector<std::vector<HeatmapGrid>> ExplanationController::splitByPicture(
+    const ImageSession& s, int message, const std::vector<const std::vector<HeatmapGrid>*>& grids, bool choose,
+    HeatmapView* v) {
+    // Which pictures the answer's request held: its images and videos, in order.
+    std::vector<int> images, videos;
+    if (message >= 0)
+        for (const MessagePicture& p : picturesInOrder(s.messages, size_t(message), true))
+            (p.video ? videos : images).push_back(p.picture);
+    auto keyOf = [&](const HeatmapGrid& g) -> std::pair<int, int> {
+        if (g.video >= 0)
+            return g.video < int(videos.size()) ? std::pair{videos[size_t(g.video)], g.frame} : std::pair{-1, -1};
+        return g.image >= 0 && g.image < int(images.size()) ? std::pair{images[size_t(g.image)], -1}
+                                                             : std::pair{-1, -1};
+    };
+    std::map<std::pair<int, int>, PictureShare> sums;
+    double total = 0;
+    for (const auto* list : grids) {
+        for (const HeatmapGrid& g : *list) {
+            const auto key = keyOf(g);
+            if (key.first < 0)
+                continue;
+            double sum = 0;
+            for (float x : g.values)
+                sum += std::max(0.0f, x);
+            PictureShare& share = sums[key];
+            share.picture = key.first;
+            share.frame = key.second;
+            share.time_s = g.time_s;
+            share.share += float(sum);
+            total += sum;
+        }
+    }
+    for (auto& [key, share] : sums) {
+        share.share = total > 0 ? float(share.share / total) : 0.0f;
+        v->shares.push_back(share);
+    }
+    // The picture shown: the user's choice, else where the word looked most.
+    if (!v->shares.empty() && choose) {
+        const PictureShare* best = nullptr;
+        for (const PictureShare& share : v->shares)
+            if ((!s.chosen_by_user || share.picture == v->picture) && (!best || share.share > best->share))
+                best = &share;
+        if (best && (!s.chosen_by_user || v->frame < 0)) {
+            v->picture = best->picture;
+            v->frame = best->frame;
+        }
+    }
+    for (const PictureShare& share : v->shares)
+        if (share.picture == v->picture && share.frame == v->frame)
+            v->frame_time_s = share.time_s;
+    std::vector<std::vector<HeatmapGrid>> out(grids.size());
+    for (size_t i = 0; i < grids.size(); ++i)
+        for (const HeatmapGrid& g : *grids[i])
+            if (keyOf(g) == std::pair{v->picture, s.picture(v->picture).video ? v->frame : -1})
+                out[i].push_back(g);
+    return out;
+}
+
+void ExplanationController::choosePicture(int picture, int frame) {
+    const std::shared_ptr<ImageSession> s = images_->current();
+    if (!s)
+        return;
+    s->chosen_by_user = picture >= 0;
+    s->chosen = std::clamp(picture, 0, s->pictureCount() - 1);
+    s->chosen_frame = picture >= 0 && s->picture(s->chosen).video ? frame : -1;
+    update();
+}
+
 void ExplanationController::update() {
     live_timer_.stop();
     const ImageSession* s = images_->current().get();
     std::vector<const std::vector<HeatmapGrid>*> grids;
     HeatmapView v;
+    int message_shown = -1;
+    bool live_shown = false;  // the newest token of a streaming answer: the canvas stays where it is
     if (s) {
         int message = -1, token = -1;
         bool whole = false, live = false, occlusion_map = false;
@@ -451,6 +521,8 @@ void ExplanationController::update() {
             token = int(s->messages.back().tokens.size()) - 1;
             live = true;
         }
+        message_shown = message;
+        live_shown = live;
         const bool relevancy = kind_ == MapKind::Relevancy, rollout = kind_ == MapKind::Rollout;
         auto mapOf = [relevancy, rollout](const TokenRecord& t) -> const std::vector<HeatmapGrid>& {
             return relevancy ? t.relevancy : rollout ? t.rollout : t.attention;
@@ -539,8 +611,26 @@ void ExplanationController::update() {
             }
         }
     }
+    // Several pictures: the word's share on each, and the overlay of the picture shown only.
+    std::vector<std::vector<HeatmapGrid>> on_picture;
+    if (s) {
+        v.picture = std::clamp(s->chosen, 0, s->pictureCount() - 1);
+        v.frame = s->picture(v.picture).video ? s->chosen_frame : -1;
+        const bool off_main = std::any_of(grids.begin(), grids.end(), [](const auto* list) {
+            return std::any_of(list->begin(), list->end(),
+                               [](const HeatmapGrid& g) { return g.image != 0 || g.video >= 0; });
+        });
+        if (s->pictureCount() > 1 || off_main)
+            on_picture = splitByPicture(*s, message_shown, grids, !live_shown, &v);
+    }
+    if (!on_picture.empty()) {
+        grids.clear();
+        for (const auto& list : on_picture)
+            if (!list.empty())
+                grids.push_back(&list);
+    }
     if (!grids.empty())
-        v.overlay = colorizeHeatmap(buildHeatmap(grids, s->image.original_size), colormap_);
+        v.overlay = colorizeHeatmap(buildHeatmap(grids, s->picture(v.picture).original_size), colormap_);
     v.available = !v.overlay.isNull() || (s && std::any_of(s->messages.begin(), s->messages.end(),
                                                            [](const ChatMessage& m) { return m.hasAttention(); }));
     view_ = v;

@@ -31,6 +31,15 @@ class ImageSet;
 class ModelController;
 struct ImageSession;
 
+// A word's share of its attention on one picture of the conversation (or one frame of a video
+// the model saw): the sum of its grids' values there over the sum over all of them.
+struct PictureShare {
+    int picture = 0;  // ImageSession::picture
+    int frame = -1;   // a video's: the place among the frames the model saw (HeatmapGrid::frame)
+    double time_s = 0;
+    float share = 0;
+};
+
 // What the window shows of the explanation.
 struct HeatmapView {
     QImage overlay;  // colormapped map over the whole image; null: none
@@ -44,6 +53,13 @@ struct HeatmapView {
     std::vector<GroundingBox> boxes;
     int boxes_message = -1;  // the message they belong to
     int highlight_box = -1;  // hovered on the canvas, or named by the hovered word
+    // With several pictures: the shown word's attention per picture and video frame (empty
+    // with one picture), and the picture the canvas shows (the one the user chose, else the
+    // one the word looked at most); the overlay lies on it alone.
+    std::vector<PictureShare> shares;
+    int picture = 0;
+    int frame = -1;        // of a video: the frame the overlay lies on (-1: none)
+    double frame_time_s = 0;
 };
 
 class ExplanationController : public QObject {
@@ -64,6 +80,10 @@ public:
     // The pointer over box `box` of the view's boxes (-1: off them): the words that named it
     // are highlighted and their map shown.
     void hoverBox(int box);
+    // The picture the canvas shows (a click on its thumbnail), and for a video the frame among
+    // those the model saw (-1: the one the word looked at most); picture -1 lets the shown
+    // word choose again.
+    void choosePicture(int picture, int frame = -1);
     // Relevancy of the word holding `token` (computed on the worker; heatmapUpdated follows).
     // Returns false, saying why in status, when it cannot start now.
     bool requestRelevancy(int message, int token);
@@ -123,6 +143,12 @@ signals:
     void error(const QString& title, const QString& message);
 
 private:
+    // The grids of each list that lie on the picture the view shows (`v`: its shares, picture
+    // and frame are set here; `choose`: the picture the grids look at most, unless the user
+    // chose one), for answer `message` of `s`.
+    static std::vector<std::vector<HeatmapGrid>> splitByPicture(const ImageSession& s, int message,
+                                                                const std::vector<const std::vector<HeatmapGrid>*>& grids,
+                                                                bool choose, HeatmapView* v);
     // Answer `message` of `s` when `token` is one of its tokens and the answer is finished with
     // its model loaded; else null, saying why `what` cannot run now in status.
     const ChatMessage* finishedAnswer(const std::shared_ptr<ImageSession>& s, int message, int token,

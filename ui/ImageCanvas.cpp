@@ -49,6 +49,18 @@ void ImageCanvas::setImage(const QImage& display, QSize original_size) {
     fitToWindow();
 }
 
+void ImageCanvas::replaceImage(const QImage& display) {
+    if (image_.isNull() || display.isNull()) {
+        setImage(display);
+        return;
+    }
+    image_ = display.size() == image_.size()
+                 ? display
+                 : display.scaled(image_.size(), Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+    cache_ = {};
+    update();
+}
+
 void ImageCanvas::clear() {
     image_ = {};
     original_size_ = {};

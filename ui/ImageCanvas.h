@@ -23,6 +23,9 @@ public:
     // `display` may be a reduced copy of an image of `original_size` (overlay rectangles
     // and 1:1 refer to the original's pixels).
     void setImage(const QImage& display, QSize original_size = {});
+    // Another picture of the same image in place of the shown one (a video's next frame),
+    // stretched to the shown one's size: the zoom, the overlay and the boxes stay.
+    void replaceImage(const QImage& display);
     void clear();
     const QImage& image() const { return image_; }
     QSize imageSize() const { return original_size_; }

@@ -13,8 +13,10 @@
 
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 
 #include "engine/vision/ImageIO.h"
+#include "engine/vision/VideoFile.h"
 
 namespace vqa::ui {
 namespace {
@@ -47,10 +49,13 @@ void ImageLoader::load(const ImageSource& source) {
         LoadedImage result = decode(source, &error);
         QMetaObject::invokeMethod(
             this,
-            [this, result = std::move(result), error, name = source.name] {
+            [this, result = std::move(result), error, name = source.name, group = source.group,
+             slot = source.slot] {
                 --pending_;
                 if (error.isEmpty())
                     emit loaded(result);
+                else if (group != 0)
+                    emit failedInGroup(group, slot, name, error);
                 else
                     emit failed(name, error);
             },
@@ -191,9 +196,30 @@ LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
     LoadedImage out;
     out.name = source.name;
     out.path = source.path;
+    out.group = source.group;
+    out.slot = source.slot;
     QImage image = source.image;
     std::shared_ptr<RgbImage> rgb;
-    if (image.isNull()) {
+    if (image.isNull() && !source.path.isEmpty() && looksLikeVideoFile(source.path.toStdString())) {
+        // A video: its first frame is its picture (the engine reads the file when asked).
+        const std::string name = (source.name.isEmpty() ? source.path : source.name).toStdString();
+        try {
+            VideoFile file = VideoFile::open(source.path.toStdString(), name);
+            const VideoInfo& info = file.info();
+            std::vector<RgbImage> first = file.frames({0});
+            if (first.empty())
+                throw std::runtime_error(name + ": no frame could be read");
+            rgb = std::make_shared<RgbImage>(std::move(first.front()));
+            out.video = true;
+            out.fps = info.fps;
+            out.frame_count = info.frame_count;
+            out.duration_s = info.duration_s;
+        } catch (const std::exception& e) {
+            *error = QString::fromStdString(e.what());
+            return out;
+        }
+        image = fromRgb(*rgb);
+    } else if (image.isNull()) {
         // Files and encoded bytes: the engine's decoder, as the CLI reads them (EXIF
         // orientation, alpha over white, GIF, the pixel limit checked from the header).
         const std::string name = (source.name.isEmpty() ? source.path : source.name).toStdString();
@@ -215,6 +241,11 @@ LoadedImage ImageLoader::decode(const ImageSource& source, QString* error) {
     QCryptographicHash hash(QCryptographicHash::Sha1);
     hash.addData(QByteArrayView(reinterpret_cast<const char*>(rgb->pixels.data()), qsizetype(rgb->pixels.size())));
     hash.addData(QByteArray::number(rgb->width) + "x" + QByteArray::number(rgb->height));
+    if (out.video) {  // the first frame does not name a video: its length and file do too
+        const QFileInfo file(source.path);
+        hash.addData(QByteArray::number(out.frame_count) + "/" + QByteArray::number(file.size()) + "/" +
+                     file.absoluteFilePath().toUtf8());
+    }
     out.key = QString::fromLatin1(hash.result().toHex().left(16));
     out.rgb = std::move(rgb);
     const QSize limit(kMaxDisplaySide, kMaxDisplaySide);

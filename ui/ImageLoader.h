@@ -1,5 +1,5 @@
 // Decodes images off the GUI thread (QThreadPool): files, encoded bytes dragged from a
-// browser, or pixels from the clipboard. Files and bytes go through the engine's decoder
+// browser, or pixels from the clipboard; of a video file, its first frame. Files and bytes go through the engine's decoder
 // (engine/vision/ImageIO, as the CLI reads them); the display copy shows those pixels (a
 // transparent picture over white, as the model sees it). Produces what the window needs: a
 // display copy, a thumbnail, and the RGB pixels plus a content key for the engine.
@@ -29,6 +29,10 @@ struct ImageSource {
     QString path;
     QByteArray bytes;
     QImage image;
+    // Several files opened together (ImageSet's groups): which group and which place in it;
+    // group 0 is a file on its own.
+    quint64 group = 0;
+    int slot = 0;
 };
 
 struct LoadedImage {
@@ -39,6 +43,14 @@ struct LoadedImage {
     QImage thumbnail;
     std::shared_ptr<const RgbImage> rgb;
     QString key;                  // content hash: same pixels, same key
+    // A video file (engine/vision/VideoFile.h, by its extension): `display`, `thumbnail` and
+    // `rgb` are its first frame; the engine reads the file itself (Request::videos).
+    bool video = false;
+    double fps = 0;
+    qint64 frame_count = 0;
+    double duration_s = 0;
+    quint64 group = 0;  // as ImageSource's
+    int slot = 0;
 };
 
 class ImageLoader : public QObject {
@@ -70,7 +82,9 @@ public:
 
 signals:
     void loaded(const vqa::ui::LoadedImage& image);
-    void failed(const QString& name, const QString& error);
+    void failed(const QString& name, const QString& error);  // group 0 only
+    // A file of a group (ImageSource::group) could not be read.
+    void failedInGroup(quint64 group, int slot, const QString& name, const QString& error);
 
 private:
     QThreadPool pool_;

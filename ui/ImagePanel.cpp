@@ -12,12 +12,13 @@
 #include "ui/ImageCanvas.h"
 #include "ui/ImageLoader.h"
 #include "ui/Settings.h"
+#include "ui/VideoStrip.h"
 
 namespace vqa::ui {
 
 ImagePanel::ImagePanel(const AppSettings& settings, QWidget* parent)
     : QWidget(parent), canvas_(new ImageCanvas), explain_(new ExplainBar), legend_(new ColorLegend),
-      zoom_label_(new QLabel), view_row_(new QWidget), thumbnails_(new QListWidget) {
+      zoom_label_(new QLabel), view_row_(new QWidget), thumbnails_(new QListWidget), video_(new VideoStrip) {
     zoom_label_->setMinimumWidth(zoom_label_->fontMetrics().horizontalAdvance("10000 %"));
     zoom_label_->setAccessibleName(tr("Zoom"));
     thumbnails_->setAccessibleName(tr("Images"));
@@ -77,6 +78,7 @@ ImagePanel::ImagePanel(const AppSettings& settings, QWidget* parent)
     layout->setSpacing(4);
     layout->addWidget(explain_);
     layout->addWidget(canvas_, 1);
+    layout->addWidget(video_);
     layout->addWidget(view_row_);
     layout->addWidget(thumbnails_);
 
@@ -86,17 +88,27 @@ ImagePanel::ImagePanel(const AppSettings& settings, QWidget* parent)
     connect(explain_, &ExplainBar::opacityChanged, canvas_, &ImageCanvas::setOverlayOpacity);
     connect(explain_, &ExplainBar::colormapChanged, legend_, &ColorLegend::setColormap);
     connect(thumbnails_, &QListWidget::currentRowChanged, this, &ImagePanel::thumbnailSelected);
+    // A video's frames reach the canvas in place of its first frame (zoom and overlay stay).
+    connect(video_, &VideoStrip::frameShown, canvas_, [this](qint64, const QImage& image) { canvas_->replaceImage(image); });
 }
 
 void ImagePanel::showImage(const LoadedImage* image, int index) {
     if (!image) {
         canvas_->clear();
         thumbnails_->hide();
+        video_->setVideo(nullptr);
+        shown_key_.clear();
         return;
     }
-    canvas_->setImage(image->display, image->original_size);
+    showPicture(*image);
     const QSignalBlocker block(thumbnails_);
     thumbnails_->setCurrentRow(index);
+}
+
+void ImagePanel::showPicture(const LoadedImage& picture) {
+    canvas_->setImage(picture.display, picture.original_size);
+    shown_key_ = picture.key;
+    video_->setVideo(picture.video ? &picture : nullptr);
 }
 
 void ImagePanel::insertThumbnail(int index, const LoadedImage& image) {

@@ -4,6 +4,7 @@
 // canvas and the legend); the window tells it what to show.
 #pragma once
 
+#include <QString>
 #include <QWidget>
 
 class QLabel;
@@ -14,6 +15,7 @@ namespace vqa::ui {
 class ColorLegend;
 class ExplainBar;
 class ImageCanvas;
+class VideoStrip;
 struct AppSettings;
 struct HeatmapView;
 struct LoadedImage;
@@ -27,8 +29,13 @@ public:
     ExplainBar* explainBar() const { return explain_; }
     ColorLegend* legend() const { return legend_; }
     QListWidget* thumbnails() const { return thumbnails_; }
+    VideoStrip* videoStrip() const { return video_; }
 
     void showImage(const LoadedImage* image, int index);  // null: none (the last one closed)
+    // One of the conversation's pictures on the canvas (the strip of open images stays); a
+    // video brings its player strip.
+    void showPicture(const LoadedImage& picture);
+    const QString& shownKey() const { return shown_key_; }  // LoadedImage::key of the picture shown
     void insertThumbnail(int index, const LoadedImage& image);
     void removeThumbnail(int index);
     void showHeatmap(const HeatmapView& view);
@@ -44,6 +51,8 @@ private:
     QLabel* zoom_label_;
     QWidget* view_row_;
     QListWidget* thumbnails_;
+    VideoStrip* video_;
+    QString shown_key_;
 };
 
 }  // namespace vqa::ui

@@ -26,6 +26,17 @@
 
 namespace vqa::ui {
 
+namespace {
+
+// The file dialog's filter: the images the engine decodes and the videos it reads.
+QString pictureFilter() {
+    return QObject::tr("Images and videos (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff *.mp4 *.m4v *.mov *.webm "
+                       "*.mkv *.avi);;Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;Videos (*.mp4 *.m4v "
+                       "*.mov *.webm *.mkv *.avi);;All files (*)");
+}
+
+}  // namespace
+
 MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
     auto add = [this](QMenu* menu, const QString& text, const QKeySequence& key, auto slot) {
         QAction* a = menu->addAction(text);
@@ -45,10 +56,17 @@ MainMenus::MainMenus(MainWindow* window) : QObject(window), window_(window) {
         QString start = images->lastDir();
         if (start.isEmpty())
             start = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
-        const QStringList paths = QFileDialog::getOpenFileNames(
-            w, tr("Open Image"), start, tr("Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"));
-        for (const QString& p : paths)
-            w->openImage(p);
+        // Several files chosen at once: one conversation about them all.
+        images->openMany(QFileDialog::getOpenFileNames(w, tr("Open Image or Video"), start, pictureFilter()));
+    });
+    add(file, tr("A&dd Image or Video to Conversation…"), QKeySequence(tr("Ctrl+Shift+A")), [w, images] {
+        if (!dialogsAllowed())
+            return;
+        QString start = images->lastDir();
+        if (start.isEmpty())
+            start = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
+        images->addToCurrent(
+            QFileDialog::getOpenFileNames(w, tr("Add Image or Video to Conversation"), start, pictureFilter()));
     });
     add(file, tr("&Paste Image"), QKeySequence::Paste, [images] { images->paste(); });
     recent_menu_ = file->addMenu(tr("Open &Recent"));

@@ -73,6 +73,7 @@ MainWindow::MainWindow(QWidget* parent)
     pushRequestParams();
     connectControllers();
     connectChecks();
+    connectPictures();
     // This machine's image encoding speed, for the image detail's wait estimate.
     connect(engine_->worker(), &EngineWorker::imageEncoded, this,
             [this](double ms, int tokens) { encode_ms_per_token_ = ms / tokens; });
@@ -147,7 +148,8 @@ void MainWindow::connectControllers() {
     connect(conversation_, &ConversationController::performance, status_, &StatusLine::setPerformance);
 
     // Images.
-    connect(canvas(), &ImageCanvas::dropped, images_, &ImageSet::openFromMime);
+    connect(canvas(), &ImageCanvas::dropped, this,
+            [this](const QMimeData* mime) { dropPictures(mime, QGuiApplication::keyboardModifiers()); });
     connect(questionBox(), &QuestionEdit::imagePasted, images_, &ImageSet::openFromMime);
     connect(image_panel_, &ImagePanel::thumbnailSelected, this, [this](int row) {
         if (row >= 0 && row != images_->currentIndex())
@@ -672,7 +674,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
     if (!folders.isEmpty())  // a folder is many images: caption them
         showCaptionFolder(folders);
     else
-        images_->openFromMime(event->mimeData());
+        dropPictures(event->mimeData(), event->modifiers());
     event->acceptProposedAction();
 }
 

@@ -11,6 +11,7 @@
 #include "ui/Settings.h"
 
 class QDockWidget;
+class QMimeData;
 class QListWidget;
 class QProgressBar;
 class QStackedWidget;
@@ -47,6 +48,8 @@ class ModelDownloads;
 class ModelManagerDialog;
 class QuestionEdit;
 class WelcomePage;
+struct HeatmapView;
+struct ImageSession;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -138,6 +141,11 @@ private:
     void connectControllers();
     void connectDownloads();
     void connectChecks();  // MainWindowChecks.cpp: the checks and the head explorer
+    // MainWindowPictures.cpp: a conversation's several pictures (the chat's thumbnails, the
+    // picture on the canvas, the video's player strip) and drops with Ctrl or Shift held.
+    void connectPictures();
+    void showPictures(const HeatmapView& view);
+    void dropPictures(const QMimeData* mime, Qt::KeyboardModifiers modifiers);
     void pushRequestParams();
     void showCurrentImage(int index);
     void updateActions();
@@ -167,6 +175,8 @@ private:
     LibraryController* library_ = nullptr;
     AppSettings settings_;
     bool closing_ = false;
+    const ImageSession* seeked_session_ = nullptr;  // the video frame the strip was last sent to
+    int seeked_picture_ = -1, seeked_frame_ = -1;
 
     // Widgets.
     ImagePanel* image_panel_;

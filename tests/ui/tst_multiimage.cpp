@@ -1,0 +1,562 @@
+// Several pictures in one conversation (issue 20): files opened together make one conversation,
+// a file added goes with the next question, and each request carries the pictures in the order
+// of the conversation's turns; a word's share of attention on each picture (bars over the chat's
+// thumbnails, and along a video's timeline) and the canvas drawing the chosen picture's grids
+// only; a video's player strip decoding frames off the GUI thread. The controllers' parts are
+// fed synthetic answers (as tst_explanation does: each step certain); the window part runs the
+// tiny real model (tst_realmodel's) when the reference data has it, and a SmolVLM2 checkpoint
+// for a real video answer when <build>/reference/smolvlm2/tiny/model exists (skipped, saying
+// why, otherwise). Screenshots go to $VQA_ARTIFACTS.
+#include <QDir>
+#include <QMimeData>
+#include <QPainter>
+#include <QSignalSpy>
+#include <QSlider>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <cmath>
+#include <numeric>
+
+#include "engine/EngineWorker.h"
+#include "tests/ui/UiTestSupport.h"
+#include "ui/ChatView.h"
+#include "ui/ConversationController.h"
+#include "ui/ExplanationController.h"
+#include "ui/Heatmap.h"
+#include "ui/ImageCanvas.h"
+#include "ui/ImageSet.h"
+#include "ui/MainWindow.h"
+#include "ui/ModelController.h"
+#include "ui/TimelineBar.h"
+#include "ui/VideoFrameReader.h"
+#include "ui/VideoStrip.h"
+
+using namespace vqa::ui;
+using vqa::ContentPart;
+using vqa::HeatmapGrid;
+
+namespace {
+
+// A second picture unlike the scene: a blue field with a yellow square at its lower right.
+QImage otherImage(int w = 480, int h = 360) {
+    QImage image(w, h, QImage::Format_RGB32);
+    image.fill(QColor(40, 60, 150));
+    QPainter p(&image);
+    p.fillRect(QRectF(w * 0.6, h * 0.6, w * 0.25, h * 0.25), QColor(250, 220, 40));
+    return image;
+}
+
+// One grid over the whole of picture `image` (or frame `frame` of video `video`), peaking at (fx, fy).
+HeatmapGrid gridOn(QSize size, double fx, double fy, float scale, int image, int video = -1, int frame = -1,
+                   double time_s = 0) {
+    HeatmapGrid g;
+    g.rows = g.cols = 6;
+    g.width = size.width();
+    g.height = size.height();
+    g.global_view = true;
+    g.image = image;
+    g.video = video;
+    g.frame = frame;
+    g.time_s = time_s;
+    for (int r = 0; r < 6; ++r)
+        for (int c = 0; c < 6; ++c) {
+            const double dx = (c + 0.5) / 6 - fx, dy = (r + 0.5) / 6 - fy;
+            g.values.push_back(scale * float(0.01 + std::exp(-(dx * dx + dy * dy) / 0.02)));
+        }
+    return g;
+}
+
+double gridSum(const HeatmapGrid& g) { return std::accumulate(g.values.begin(), g.values.end(), 0.0); }
+
+std::vector<ContentPart::Kind> kinds(const vqa::Turn& turn) {
+    std::vector<ContentPart::Kind> out;
+    for (const auto& part : turn.content)
+        out.push_back(part.kind);
+    return out;
+}
+
+// The overlay the canvas would draw for these grids over a picture of `size`.
+QImage overlayOf(const std::vector<std::vector<HeatmapGrid>>& tokens, QSize size, Colormap map) {
+    std::vector<const std::vector<HeatmapGrid>*> list;
+    for (const auto& t : tokens)
+        if (!t.empty())
+            list.push_back(&t);
+    return colorizeHeatmap(buildHeatmap(list, size), map);
+}
+
+// Writes a small video (frames of changing colour with a moving square); empty when this
+// build's FFmpeg has none of the encoders tried.
+QString writeVideo(const QString& dir, int frames, double fps) {
+    struct Try {
+        const char* file;
+        const char* fourcc;
+    };
+    for (const Try t : {Try{"clip.avi", "MJPG"}, Try{"clip.mkv", "FFV1"}, Try{"clip.mp4", "mp4v"}}) {
+        const QString path = dir + "/" + t.file;
+        cv::VideoWriter w;
+        try {
+            w.open(path.toStdString(), cv::CAP_FFMPEG,
+                   cv::VideoWriter::fourcc(t.fourcc[0], t.fourcc[1], t.fourcc[2], t.fourcc[3]), fps, cv::Size(160, 96));
+        } catch (const cv::Exception&) {
+            continue;
+        }
+        if (!w.isOpened())
+            continue;
+        for (int i = 0; i < frames; ++i) {
+            cv::Mat m(96, 160, CV_8UC3, cv::Scalar(40 + i * 4, 90, 200 - i * 4));
+            cv::rectangle(m, cv::Rect(4 + i * 4, 30, 24, 24), cv::Scalar(20, 220, 250), cv::FILLED);
+            w.write(m);
+        }
+        w.release();
+        return path;
+    }
+    return {};
+}
+
+// The controllers, connected as the window connects them (tst_explanation's).
+struct Controllers {
+    vqa::EngineThread engine;
+    ImageSet images;
+    ModelController model{engine.worker()};
+    ConversationController conversation{engine.worker(), &images, &model};
+    ExplanationController explanation{engine.worker(), &images, &conversation, &model};
+    QStringList statuses;
+
+    Controllers() {
+        QObject::connect(&conversation, &ConversationController::answerStarted, &explanation,
+                         &ExplanationController::answerStarted);
+        QObject::connect(&conversation, &ConversationController::tokenAppended, &explanation,
+                         &ExplanationController::tokenAppended);
+        QObject::connect(&conversation, &ConversationController::answerEnded, &explanation,
+                         &ExplanationController::answerEnded);
+        QObject::connect(&images, &ImageSet::currentChanged, &explanation,
+                         &ExplanationController::currentImageChanged);
+        QObject::connect(&images, &ImageSet::status, [this](const QString& s) { statuses << s; });
+    }
+};
+
+}  // namespace
+
+class TestMultiImage : public QObject {
+    Q_OBJECT
+    QTemporaryDir settings_dir_;
+    QTemporaryDir tmp_;
+    QString scene_, other_, third_;
+
+private slots:
+    void initTestCase() {
+        vqa::test::isolateSettings(settings_dir_.path());
+        scene_ = tmp_.filePath("scene.png");
+        other_ = tmp_.filePath("other.png");
+        third_ = tmp_.filePath("third.png");
+        QVERIFY(vqa::test::sceneImage().save(scene_));
+        QVERIFY(otherImage().save(other_));
+        QVERIFY(otherImage(200, 200).mirrored().save(third_));
+    }
+
+    // Two files opened at once make one conversation; the first question carries both, in
+    // order; a file added later goes with the next question only.
+    void severalFilesMakeOneConversation() {
+        Controllers c;
+        QSignalSpy added(&c.images, &ImageSet::added);
+        c.images.openMany({scene_, other_});
+        QVERIFY(added.wait(10000));
+        QCOMPARE(c.images.count(), 1);
+        const auto s = c.images.current();
+        QCOMPARE(s->pictureCount(), 2);
+        QCOMPARE(s->image.name, QStringLiteral("scene.png"));
+        QCOMPARE(s->picture(1).name, QStringLiteral("other.png"));
+        QCOMPARE(s->unsent, (std::vector<int>{0, 1}));
+
+        c.conversation.beginAnswer("What differs between these two?");
+        c.conversation.handleToken(vqa::test::tokenEvent(0, "Colour"));
+        c.conversation.handleFinished(vqa::GenerationResult{});
+        QVERIFY(s->unsent.empty());
+        QCOMPARE(s->messages[0].pictures.size(), size_t(2));
+
+        const vqa::Request first = c.conversation.requestFor(*s, 1);
+        QCOMPARE(first.images.size(), size_t(2));
+        QVERIFY(first.images[0] == s->image.rgb);
+        QVERIFY(first.images[1] == s->picture(1).rgb);
+        QCOMPARE(first.image_keys[1], s->picture(1).key.toStdString());
+        QCOMPARE(first.conversation.size(), size_t(1));
+        QCOMPARE(kinds(first.conversation[0]), (std::vector<ContentPart::Kind>{ContentPart::Kind::Image,
+                                                                               ContentPart::Kind::Image,
+                                                                               ContentPart::Kind::Text}));
+
+        // A third picture, added to the conversation: it goes with the next question.
+        QSignalSpy more(&c.images, &ImageSet::picturesAdded);
+        c.images.addToCurrent({third_});
+        QVERIFY(more.wait(10000));
+        QCOMPARE(c.images.count(), 1);
+        QCOMPARE(s->pictureCount(), 3);
+        QCOMPARE(s->unsent, (std::vector<int>{2}));
+        QVERIFY(c.statuses.last().contains("third.png"));
+        c.conversation.beginAnswer("And this one?");
+        c.conversation.handleFinished(vqa::GenerationResult{});
+        const vqa::Request second = c.conversation.requestFor(*s, 3);
+        QCOMPARE(second.images.size(), size_t(3));
+        QVERIFY(second.images[2] == s->picture(2).rgb);
+        QCOMPARE(second.conversation.size(), size_t(3));
+        QCOMPARE(kinds(second.conversation[2]),
+                 (std::vector<ContentPart::Kind>{ContentPart::Kind::Image, ContentPart::Kind::Text}));
+
+        // A new conversation starts with every picture again.
+        QVERIFY(c.conversation.newConversation());
+        QCOMPARE(s->unsent, (std::vector<int>{0, 1, 2}));
+    }
+
+    // One image keeps the request it always had: the image at the start of the first turn.
+    void oneImageAsBefore() {
+        Controllers c;
+        QSignalSpy added(&c.images, &ImageSet::added);
+        c.images.open(scene_);
+        QVERIFY(added.wait(10000));
+        const auto s = c.images.current();
+        c.conversation.beginAnswer("What is this?");
+        c.conversation.handleToken(vqa::test::tokenEvent(0, "A"));
+        c.conversation.handleFinished(vqa::GenerationResult{});
+        c.conversation.beginAnswer("And?");
+        c.conversation.handleFinished(vqa::GenerationResult{});
+        const vqa::Request r = c.conversation.requestFor(*s, 3);
+        QCOMPARE(r.images.size(), size_t(1));
+        QVERIFY(r.videos.empty());
+        QCOMPARE(kinds(r.conversation[0]),
+                 (std::vector<ContentPart::Kind>{ContentPart::Kind::Image, ContentPart::Kind::Text}));
+        QCOMPARE(kinds(r.conversation[2]), (std::vector<ContentPart::Kind>{ContentPart::Kind::Text}));
+        // Messages written without pictures (a conversation reopened from the library) too.
+        std::vector<ChatMessage> old(2);
+        old[0].text = "Q";
+        old[1].role = vqa::Role::Assistant;
+        old[1].text = "A";
+        const auto conv = toConversation(old, 2, true);
+        QCOMPARE(kinds(conv[0]), (std::vector<ContentPart::Kind>{ContentPart::Kind::Image, ContentPart::Kind::Text}));
+    }
+
+    // The engine's limits: pictures past them are left out, saying so; those before stay.
+    void limits() {
+        Controllers c;
+        QStringList paths;
+        for (int i = 0; i < ImageSet::kMaxImages + 2; ++i) {
+            const QString p = tmp_.filePath(QStringLiteral("n%1.png").arg(i));
+            QImage img(16, 16, QImage::Format_RGB32);
+            img.fill(QColor(i * 10, 0, 0));
+            QVERIFY(img.save(p));
+            paths << p;
+        }
+        QSignalSpy added(&c.images, &ImageSet::added);
+        c.images.openMany(paths);
+        QVERIFY(added.wait(10000));
+        QCOMPARE(c.images.current()->pictureCount(), ImageSet::kMaxImages);
+        QVERIFY2(c.statuses.last().contains("at most 16 images"), qPrintable(c.statuses.last()));
+        QVERIFY(c.statuses.last().contains("n16.png") && c.statuses.last().contains("n17.png"));
+    }
+
+    // A word's share on each picture sums to 1 and is its grids' sums; the overlay is the
+    // chosen picture's grids only: by default the one it looked at most, a click overrides.
+    void sharesAndTheChosenPicturesGrids() {
+        Controllers c;
+        QSignalSpy added(&c.images, &ImageSet::added);
+        c.images.openMany({scene_, other_});
+        QVERIFY(added.wait(10000));
+        const auto s = c.images.current();
+        const QSize a = s->picture(0).original_size, b = s->picture(1).original_size;
+        // "red" looks mostly at the scene's house, "square" mostly at the other's square.
+        vqa::TokenEvent red = vqa::test::tokenEvent(0, "red", {gridOn(a, 0.25, 0.65, 1.0f, 0), gridOn(b, 0.5, 0.5, 0.3f, 1)});
+        vqa::TokenEvent square =
+            vqa::test::tokenEvent(1, " square", {gridOn(a, 0.5, 0.5, 0.2f, 0), gridOn(b, 0.7, 0.7, 1.5f, 1)});
+        c.conversation.beginAnswer("What differs?");
+        c.conversation.handleToken(red);
+        c.conversation.handleToken(square);
+        c.conversation.handleFinished(vqa::GenerationResult{});
+
+        for (const auto& [token, event] : {std::pair{0, red}, std::pair{1, square}}) {
+            c.explanation.hover(1, token);
+            const HeatmapView& v = c.explanation.view();
+            QCOMPARE(v.shares.size(), size_t(2));
+            double total = 0;
+            for (const auto& sh : v.shares)
+                total += sh.share;
+            QVERIFY(std::abs(total - 1.0) < 1e-5);
+            const double s0 = gridSum(event.attention[0]), s1 = gridSum(event.attention[1]);
+            QVERIFY(std::abs(v.shares[0].share - s0 / (s0 + s1)) < 1e-5);
+            QVERIFY(std::abs(v.shares[1].share - s1 / (s0 + s1)) < 1e-5);
+            const int best = s0 > s1 ? 0 : 1;
+            QCOMPARE(v.picture, best);
+            // Only that picture's grid is drawn, over that picture's size.
+            const QImage expected = overlayOf({{event.attention[size_t(best)]}}, s->picture(best).original_size,
+                                              c.explanation.colormap());
+            QCOMPARE(v.overlay, expected);
+            const QImage mixed = overlayOf({event.attention}, s->picture(best).original_size, c.explanation.colormap());
+            QVERIFY(v.overlay != mixed);
+        }
+        // A click on the other thumbnail: its grids, whatever the word looked at most.
+        c.explanation.hover(1, 0);
+        c.explanation.choosePicture(1);
+        QCOMPARE(c.explanation.view().picture, 1);
+        QCOMPARE(c.explanation.view().overlay,
+                 overlayOf({{red.attention[1]}}, s->picture(1).original_size, c.explanation.colormap()));
+        c.explanation.choosePicture(-1);  // the word chooses again
+        QCOMPARE(c.explanation.view().picture, 0);
+    }
+
+    // The window on the tiny real model: two files dropped at once, a question about both; the
+    // request holds both images in order, the answer's grids lie on both, the bars over the
+    // chat's thumbnails are the word's shares, the canvas shows the chosen image's grids only.
+    void realModelTwoImages() {
+        const QString model = vqa::test::findTinyModel();
+        if (model.isEmpty())
+            QSKIP("no tiny model: run the reference script that writes <build>/reference/idefics3/<tiny checkpoint>");
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QSignalSpy ready(window.model(), &ModelController::loaded);
+        QSignalSpy failed(window.model(), &ModelController::loadFailed);
+        window.loadModel(model);
+        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
+        if (!failed.isEmpty())
+            QSKIP(qPrintable("this build's engine cannot load " + model + ": " + failed.first().first().toString()));
+        AppSettings settings = window.settings();
+        settings.generation.max_new_tokens = 4;
+        settings.generation.ignore_eos = true;
+        settings.capture_attention = true;
+        window.applySettings(settings);
+
+        QMimeData drop;
+        drop.setUrls({QUrl::fromLocalFile(scene_), QUrl::fromLocalFile(other_)});
+        QSignalSpy added(window.images(), &ImageSet::added);
+        QVERIFY(window.images()->openFromMime(&drop));
+        QVERIFY(added.wait(10000));
+        QCOMPARE(window.images()->count(), 1);
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 2);
+        QVERIFY(window.chatView()->picturesShown());
+
+        QSignalSpy answered(window.conversation(), &ConversationController::answerFinished);
+        QVERIFY(window.conversation()->ask("What differs between these two pictures?"));
+        QVERIFY(answered.wait(120000));
+        const ChatMessage& answer = s->messages.back();
+        QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
+        const vqa::Request request = window.conversation()->requestFor(*s, 1);
+        QCOMPARE(request.images.size(), size_t(2));
+        QVERIFY(request.images[0] == s->image.rgb);
+        QVERIFY(request.images[1] == s->picture(1).rgb);
+        QCOMPARE(kinds(request.conversation[0]).front(), ContentPart::Kind::Image);
+        QCOMPARE(kinds(request.conversation[0])[1], ContentPart::Kind::Image);
+        QVERIFY(!answer.tokens.empty());
+        bool on0 = false, on1 = false;
+        for (const auto& g : answer.tokens[0].attention) {
+            on0 |= g.image == 0;
+            on1 |= g.image == 1;
+        }
+        QVERIFY2(on0 && on1, "the first token's grids lie on both images");
+
+        // Pin the first word: bars per picture summing to 1, matching its grids.
+        window.explanation()->showTokenHeatmap(1, 0);
+        const HeatmapView& v = window.explanation()->view();
+        const auto [b, e] = answer.wordOfToken(0);
+        double per[2] = {0, 0};
+        for (int t = b; t < e; ++t)
+            for (const auto& g : answer.tokens[size_t(t)].attention)
+                per[g.image] += std::accumulate(g.values.begin(), g.values.end(), 0.0,
+                                                [](double acc, float x) { return acc + std::max(0.0f, x); });
+        QCOMPARE(v.shares.size(), size_t(2));
+        QVERIFY(std::abs(v.shares[0].share + v.shares[1].share - 1.0) < 1e-5);
+        QVERIFY(std::abs(v.shares[0].share - per[0] / (per[0] + per[1])) < 1e-4);
+        const std::map<int, float>& bars = window.chatView()->pictureShares();
+        QCOMPARE(bars.size(), size_t(2));
+        QVERIFY(std::abs(bars.at(0) - v.shares[0].share) < 1e-6);
+        // The canvas: the chosen image and its grids only.
+        QCOMPARE(window.canvas()->imageSize(), s->picture(v.picture).original_size);
+        std::vector<std::vector<HeatmapGrid>> mine;
+        for (int t = b; t < e; ++t) {
+            mine.emplace_back();
+            for (const auto& g : answer.tokens[size_t(t)].attention)
+                if (g.image == v.picture)
+                    mine.back().push_back(g);
+        }
+        QCOMPARE(v.overlay, overlayOf(mine, s->picture(v.picture).original_size, window.explanation()->colormap()));
+        QVERIFY(!window.chatView()->pictureRect(1).isEmpty());
+
+        const QString path = vqa::test::artifactsDir() + "/multiimage-two-images-word-bars.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+
+        // The other picture chosen: the canvas follows.
+        window.explanation()->choosePicture(1 - v.picture);
+        QCOMPARE(window.canvas()->imageSize(), s->picture(window.explanation()->view().picture).original_size);
+    }
+
+    // A video on the window's side: its first frame is its picture, the request carries it as a
+    // video, the timeline's bars are the word's shares on the frames the model saw, the canvas
+    // shows the frame the word looked at most, and the scrubber moves through frames decoded off
+    // the GUI thread (each waited for by its signal).
+    void videoConversation() {
+        const QString video = writeVideo(tmp_.path(), 30, 10.0);
+        if (video.isEmpty())
+            QSKIP("this build's FFmpeg has no MJPG, FFV1 or MPEG-4 encoder to write the test video");
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QSignalSpy added(window.images(), &ImageSet::added);
+        window.images()->openMany({scene_, video});
+        QVERIFY(added.wait(10000));
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 2);
+        const LoadedImage& clip = s->picture(1);
+        QVERIFY(clip.video);
+        QCOMPARE(clip.frame_count, qint64(30));
+        QCOMPARE(clip.original_size, QSize(160, 96));
+
+        // A synthetic answer (no model here takes video): "square" looks at the video, most at
+        // the frame at 2.0 s; the model saw 4 frames.
+        const std::vector<double> times = {0.0, 1.0, 2.0, 2.9};
+        const std::vector<float> weight = {0.2f, 0.5f, 1.6f, 0.4f};
+        std::vector<HeatmapGrid> grids = {gridOn(s->image.original_size, 0.3, 0.6, 0.3f, 0)};
+        for (int f = 0; f < 4; ++f)
+            grids.push_back(gridOn(clip.original_size, 0.2 + 0.2 * f, 0.5, weight[size_t(f)], -1, 0, f, times[size_t(f)]));
+        window.conversation()->beginAnswer("Where does the square go?");
+        window.conversation()->handleToken(vqa::test::tokenEvent(0, "right", grids));
+        vqa::GenerationResult result;
+        vqa::VideoFrames seen;
+        seen.video = 0;
+        seen.duration_s = 3.0;
+        seen.indices = {0, 10, 20, 29};
+        seen.times_s = times;
+        result.video_frames = {seen};
+        window.conversation()->handleFinished(result);
+        const vqa::Request request = window.conversation()->requestFor(*s, 1);
+        QCOMPARE(request.images.size(), size_t(1));
+        QCOMPARE(request.videos.size(), size_t(1));
+        QCOMPARE(request.videos[0].path, video.toStdString());
+        QCOMPARE(kinds(request.conversation[0]), (std::vector<ContentPart::Kind>{ContentPart::Kind::Image,
+                                                                                ContentPart::Kind::Video,
+                                                                                ContentPart::Kind::Text}));
+
+        auto* strip = window.findChild<VideoStrip*>();
+        QVERIFY(strip);
+        QSignalSpy frames(strip, &VideoStrip::frameShown);
+        window.explanation()->showTokenHeatmap(1, 0);
+        const HeatmapView& v = window.explanation()->view();
+        QCOMPARE(v.picture, 1);
+        QCOMPARE(v.frame, 2);
+        QCOMPARE(v.shares.size(), size_t(5));
+        double video_total = 0, total = 0;
+        for (const auto& sh : v.shares) {
+            total += sh.share;
+            video_total += sh.picture == 1 ? sh.share : 0;
+        }
+        QVERIFY(std::abs(total - 1.0) < 1e-5);
+        QVERIFY(strip->isVisible());
+        // The timeline: a bar at each frame the model saw, as tall as its share.
+        const auto& marks = strip->timeline()->marks();
+        QCOMPARE(marks.size(), size_t(4));
+        double all = 0;
+        for (const auto& g : grids)
+            all += gridSum(g);
+        for (size_t f = 0; f < 4; ++f) {
+            QCOMPARE(marks[f].time_s, times[f]);
+            QVERIFY(std::abs(marks[f].share - gridSum(grids[f + 1]) / all) < 1e-5);
+        }
+        QVERIFY(std::abs(window.chatView()->pictureShares().at(1) - video_total) < 1e-5);
+        // The strip went to the frame at 2.0 s; it arrives decoded, and the canvas shows it with
+        // that frame's grid alone.
+        QVERIFY(frames.count() > 0 || frames.wait(10000));
+        QCOMPARE(strip->frame(), qint64(20));
+        QTRY_COMPARE_WITH_TIMEOUT(frames.last().at(0).toLongLong(), qint64(20), 10000);
+        QCOMPARE(v.overlay, overlayOf({{grids[3]}}, clip.original_size, window.explanation()->colormap()));
+        QVERIFY(window.canvas()->image().pixelColor(5, 5) != clip.display.pixelColor(5, 5));  // not the first frame
+
+        const QString path = vqa::test::artifactsDir() + "/multiimage-video-timeline.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+
+        // The scrubber: each frame asked for arrives (frameShown), the GUI thread never waits.
+        for (int f : {3, 7, 15, 29, 1}) {
+            frames.clear();
+            strip->scrubber()->setValue(f);
+            QVERIFY(QTest::qWaitFor([&] {
+                return std::any_of(frames.begin(), frames.end(),
+                                   [f](const QList<QVariant>& args) { return args.at(0).toLongLong() == f; });
+            }, 10000));
+        }
+        QVERIFY(strip->reader()->cachedFrames() <= VideoFrameReader::kCacheFrames);
+        // A click on the timeline near 1.0 s chooses the frame the model saw there.
+        strip->timeline()->resize(400, strip->timeline()->height());
+        QTest::mouseClick(strip->timeline(), Qt::LeftButton, {}, QPoint(strip->timeline()->xOf(1.05), 5));
+        QCOMPARE(window.explanation()->view().frame, 1);
+        QCOMPARE(window.explanation()->view().overlay,
+                 overlayOf({{grids[2]}}, clip.original_size, window.explanation()->colormap()));
+
+        // Playing: the frames come one after the other until the end.
+        frames.clear();
+        strip->seekFrame(25);
+        QVERIFY(QTest::qWaitFor([&] { return !frames.isEmpty() && frames.last().at(0).toLongLong() == 25; }, 10000));
+        strip->setPlaying(true);
+        QVERIFY(QTest::qWaitFor([&] { return !strip->isPlaying(); }, 20000));
+        QCOMPARE(strip->frame(), qint64(29));
+    }
+
+    // A real video answer, when a SmolVLM2 checkpoint is there.
+    void realVideoModel() {
+        const QString model = QStringLiteral(VQA_BINARY_DIR "/reference/smolvlm2/tiny/model");
+        if (!QDir(model).exists("config.json"))
+            QSKIP("no SmolVLM2 checkpoint at <build>/reference/smolvlm2/tiny/model (tests/reference/make_smolvlm2.py "
+                  "writes it): the video answer is checked with synthetic grids above");
+        const QString video = writeVideo(tmp_.path(), 30, 10.0);
+        if (video.isEmpty())
+            QSKIP("this build's FFmpeg has no encoder to write the test video");
+        MainWindow window;
+        window.resize(1280, 800);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QSignalSpy ready(window.model(), &ModelController::loaded);
+        QSignalSpy failed(window.model(), &ModelController::loadFailed);
+        window.loadModel(model);
+        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
+        if (!failed.isEmpty())
+            QSKIP(qPrintable("this build's engine cannot load " + model + ": " + failed.first().first().toString()));
+        AppSettings settings = window.settings();
+        settings.generation.max_new_tokens = 3;
+        settings.generation.ignore_eos = true;
+        settings.capture_attention = true;
+        window.applySettings(settings);
+        QSignalSpy added(window.images(), &ImageSet::added);
+        window.images()->open(video);
+        QVERIFY(added.wait(10000));
+        QSignalSpy answered(window.conversation(), &ConversationController::answerFinished);
+        QVERIFY(window.conversation()->ask("What happens in this video?"));
+        QVERIFY(answered.wait(120000));
+        const auto s = window.images()->current();
+        const ChatMessage& answer = s->messages.back();
+        QVERIFY2(answer.error.isEmpty(), qPrintable(answer.error));
+        QCOMPARE(answer.video_frames.size(), size_t(1));
+        QVERIFY(!answer.tokens.empty());
+        bool on_frames = !answer.tokens[0].attention.empty();
+        for (const auto& g : answer.tokens[0].attention)
+            on_frames &= g.video == 0 && g.frame >= 0;
+        QVERIFY(on_frames);
+        auto* strip = window.findChild<VideoStrip*>();
+        QSignalSpy frames(strip, &VideoStrip::frameShown);
+        window.explanation()->showTokenHeatmap(1, 0);
+        QCOMPARE(strip->timeline()->marks().size(), answer.video_frames[0].times_s.size());
+        // The strip went to the frame the word looked at most: the screenshot waits for it.
+        QVERIFY(window.explanation()->view().frame >= 0);
+        QVERIFY(QTest::qWaitFor([&] { return !frames.isEmpty() && frames.last().at(0).toLongLong() == strip->frame(); },
+                                10000));
+        QVERIFY(window.chatView()->picturesShown());  // a video's thumbnail shows in its question
+        const QString path = vqa::test::artifactsDir() + "/multiimage-smolvlm2-video.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+    }
+};
+
+QTEST_MAIN(TestMultiImage)
+#include "tst_multiimage.moc"
