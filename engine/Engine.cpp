@@ -29,6 +29,7 @@
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
 #include "engine/vision/ImageIO.h"
+#include "engine/vision/VideoFile.h"
 #include "models/Interrupt.h"
 #include "models/base/Error.h"
 
@@ -322,28 +323,111 @@ const EncodedImage& Engine::Impl::encodeImage(const Request& request, std::size_
     if (progress)
         progress({"preparing the image", -1});
     enterStage("encode", "preparing and encoding the image");
-    auto start = Clock::now();
-    EncodedImage encoded;
-    encoded.prepared = model->runtime->prepareImage(*image, request.image_options);
+    const auto start = Clock::now();
+    PreparedImage prepared = model->runtime->prepareImage(*image, request.image_options);
     timings.preprocess_ms += msSince(start);
+    // An image's tiles go through the tower together.
+    return encodePrepared(key, std::move(prepared), timings, progress, 0);
+}
 
+const EncodedImage& Engine::Impl::encodeVideo(const Request& request, std::size_t index, Timings& timings,
+                                              const ProgressCallback& progress, const std::atomic<bool>* cancel) {
+    const VideoInput& input = request.videos.at(index);
+    const std::string key = videoCacheKey(input);
+    if (auto it = images.find(key); it != images.end()) {
+        it->second.last_used = ++image_uses;
+        return it->second;
+    }
     if (progress)
-        progress({"encoding the image", -1});
-    start = Clock::now();
+        progress({"reading the video", -1});
+    enterStage("encode", "reading and encoding the video");
+    const auto start = Clock::now();
+    VideoFile video = VideoFile::open(input.path, std::filesystem::path(input.path).filename().string());
+    const std::vector<std::int64_t> indices = model->runtime->videoFrameIndices(video.info());
+    std::vector<RgbImage> frames = video.frames(indices, [cancel] { return cancel && cancel->load(); });
+    if (frames.empty() && !indices.empty())
+        throw Cancelled{};
+    PreparedImage prepared = model->runtime->prepareVideo(frames, video.info(), indices);
+    timings.preprocess_ms += msSince(start);
+    // Frames a few at a time: the tower's attention over 64 frames at once would take gigabytes.
+    return encodePrepared(key, std::move(prepared), timings, progress, 8);
+}
+
+const EncodedImage& Engine::Impl::encodePrepared(const std::string& key, PreparedImage prepared, Timings& timings,
+                                                 const ProgressCallback& progress, std::int64_t chunk) {
+    const bool video = !prepared.frames.indices.empty();
+    const auto start = Clock::now();
     auto& net = model->runtime->model();
-    auto pixels = encoded.prepared.pixel_values.to(net.device(), net.dtype());
-    torch::Tensor mask = encoded.prepared.pixel_attention_mask;
-    if (mask.defined())
-        mask = mask.to(net.device());
-    auto features = net.encodeImageFeatures(pixels, mask);
-    encoded.features = features.tokens.reshape({-1, features.tokens.size(-1)});
-    for (const auto& layer : features.layers)
-        encoded.layers.push_back(layer.reshape({-1, layer.size(-1)}));
-    encoded.prepared.pixel_values = torch::Tensor();
-    encoded.prepared.pixel_attention_mask = torch::Tensor();
+    const std::int64_t n = prepared.pixel_values.size(0);
+    if (chunk <= 0)
+        chunk = n;
+    std::vector<torch::Tensor> tokens;
+    std::vector<std::vector<torch::Tensor>> layers;
+    for (std::int64_t first = 0; first < n; first += chunk) {
+        const std::int64_t count = std::min(chunk, n - first);
+        if (progress)
+            progress({video ? "encoding the video" : "encoding the image", static_cast<double>(first) / n});
+        auto pixels = prepared.pixel_values.narrow(0, first, count).to(net.device(), net.dtype());
+        torch::Tensor mask = prepared.pixel_attention_mask;
+        if (mask.defined())
+            mask = mask.narrow(0, first, count).to(net.device());
+        auto features = net.encodeImageFeatures(pixels, mask);
+        tokens.push_back(features.tokens.reshape({-1, features.tokens.size(-1)}));
+        layers.resize(features.layers.size());
+        for (std::size_t l = 0; l < features.layers.size(); ++l)
+            layers[l].push_back(features.layers[l].reshape({-1, features.layers[l].size(-1)}));
+    }
+    EncodedImage encoded;
+    encoded.features = tokens.size() == 1 ? tokens.front() : torch::cat(tokens, 0);
+    for (auto& level : layers)
+        encoded.layers.push_back(level.size() == 1 ? level.front() : torch::cat(level, 0));
+    prepared.pixel_values = torch::Tensor();
+    prepared.pixel_attention_mask = torch::Tensor();
+    encoded.prepared = std::move(prepared);
     encoded.last_used = ++image_uses;
     timings.encode_ms += msSince(start);
-    return images.emplace(key, std::move(encoded)).first->second;
+    return images.insert_or_assign(key, std::move(encoded)).first->second;
+}
+
+std::vector<MediaRef> Engine::Impl::mediaOrder(const Request& request) const {
+    const FamilyRuntime& runtime = *model->runtime;
+    std::vector<MediaRef> order;
+    std::size_t image_parts = 0, video_parts = 0;
+    for (const auto& turn : request.conversation)
+        for (const auto& part : turn.content) {
+            if (part.kind == ContentPart::Kind::Image)
+                order.push_back({static_cast<int>(image_parts++), -1});
+            else if (part.kind == ContentPart::Kind::Video)
+                order.push_back({-1, static_cast<int>(video_parts++)});
+        }
+    if (image_parts != request.images.size() || request.image_keys.size() != request.images.size())
+        throw Error("the conversation refers to " + std::to_string(image_parts) + " image(s) but " +
+                    std::to_string(request.images.size()) + " were given");
+    if (video_parts != request.videos.size())
+        throw Error("the conversation refers to " + std::to_string(video_parts) + " video(s) but " +
+                    std::to_string(request.videos.size()) + " were given");
+    if (image_parts > kMaxImagesPerRequest)
+        throw Error("the conversation holds " + std::to_string(image_parts) + " images; at most " +
+                    std::to_string(kMaxImagesPerRequest) +
+                    " go into one question: ask about fewer at a time, or start a new conversation");
+    if (video_parts > kMaxVideosPerRequest)
+        throw Error("the conversation holds " + std::to_string(video_parts) + " videos; at most " +
+                    std::to_string(kMaxVideosPerRequest) + " go into one question");
+    if (video_parts > 0 && runtime.videoPlaceholder().empty())
+        throw Error("this model (" + runtime.family() +
+                    ") takes no videos; SmolVLM2 (for example SmolVLM2-256M-Video-Instruct) does");
+    return order;
+}
+
+std::vector<VideoFrames> Engine::Impl::videoFramesOf(const Prompt& prompt) {
+    std::vector<VideoFrames> out;
+    for (std::size_t i = 0; i < prompt.images.size(); ++i)
+        if (prompt.sources[i].video >= 0) {
+            VideoFrames frames = prompt.images[i]->prepared.frames;
+            frames.video = prompt.sources[i].video;
+            out.push_back(std::move(frames));
+        }
+    return out;
 }
 
 void Engine::Impl::trimImages(const std::vector<std::string>& keep) {
@@ -394,18 +478,26 @@ bool Engine::prepareImage(const std::shared_ptr<const RgbImage>& image, const st
 Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const std::atomic<bool>* cancel,
                                  const ProgressCallback& progress) {
     auto& runtime = *model->runtime;
-    std::size_t image_parts = 0;
-    for (const auto& turn : request.conversation)
-        for (const auto& part : turn.content)
-            image_parts += part.kind == ContentPart::Kind::Image;
-    if (image_parts != request.images.size() || request.image_keys.size() != request.images.size())
-        throw Error("the conversation refers to " + std::to_string(image_parts) + " image(s) but " +
-                    std::to_string(request.images.size()) + " were given");
+    const std::vector<MediaRef> order = mediaOrder(request);
+
+    if (const int trained = runtime.imagesTrainedWith();
+        progress && trained > 0 && request.images.size() > static_cast<std::size_t>(trained))
+        progress({"warning: this model (" + runtime.family() + ") was trained with " +
+                      (trained == 1 ? std::string("one image") : std::to_string(trained) + " images") +
+                      " per conversation; its answers about " + std::to_string(request.images.size()) +
+                      " are unreliable (SmolVLM, SmolVLM2 and Qwen2.5-VL take several)",
+                  -1});
 
     Prompt prompt;
     trimImages(imageCacheKeys(runtime, request));
-    for (std::size_t i = 0; i < request.images.size(); ++i) {
-        prompt.images.push_back(&encodeImage(request, i, timings, progress));
+    for (const MediaRef& m : order) {
+        const bool video = m.video >= 0;
+        const auto index = static_cast<std::size_t>(video ? m.video : m.image);
+        prompt.images.push_back(video ? &encodeVideo(request, index, timings, progress, cancel)
+                                      : &encodeImage(request, index, timings, progress));
+        prompt.sources.push_back(m);
+        prompt.media_keys.push_back(video ? videoCacheKey(request.videos[index])
+                                          : imageCacheKey(runtime, request.image_keys[index], request.image_options));
         timings.image_tokens += static_cast<int>(prompt.images.back()->features.size(0));
         if (cancel && cancel->load())
             throw Cancelled{};
@@ -426,14 +518,24 @@ Prompt Engine::Impl::buildPrompt(const Request& request, Timings& timings, const
             throw Error("the chat format does not write an answer's text as given; it cannot start the answer");
         rendered.resize(at + start.size());
     }
-    const std::string placeholder = runtime.imagePlaceholder();
+    // Each image's and video's placeholder, in the conversation's order, becomes its tokens.
+    const std::string image_mark = runtime.imagePlaceholder(), video_mark = runtime.videoPlaceholder();
     std::string text;
-    std::size_t pos = 0, next_image = 0;
-    for (std::size_t hit; (hit = rendered.find(placeholder, pos)) != std::string::npos; pos = hit + placeholder.size()) {
-        if (next_image >= prompt.images.size())
-            throw Error("the text holds '" + placeholder + "', which stands for an image here; remove it from the question");
+    std::size_t pos = 0, next = 0;
+    while (true) {
+        const std::size_t image_hit = rendered.find(image_mark, pos);
+        const std::size_t video_hit = video_mark.empty() ? std::string::npos : rendered.find(video_mark, pos);
+        const std::size_t hit = std::min(image_hit, video_hit);
+        if (hit == std::string::npos)
+            break;
+        const bool is_video = hit == video_hit;
+        const std::string& mark = is_video ? video_mark : image_mark;
+        if (next >= prompt.images.size() || (prompt.sources[next].video >= 0) != is_video)
+            throw Error("the text holds '" + mark + "', which stands for " + (is_video ? "a video" : "an image") +
+                        " here; remove it from the question");
         text.append(rendered, pos, hit - pos);
-        text += prompt.images[next_image++]->prepared.prompt_text;
+        text += prompt.images[next++]->prepared.prompt_text;
+        pos = hit + mark.size();
     }
     text.append(rendered, pos);
 
@@ -479,8 +581,11 @@ models::LayerAdditions Engine::Impl::additions(const Prompt& prompt, std::int64_
 
 AttentionMapper Engine::Impl::mapperFor(const Prompt& prompt) const {
     std::vector<ImageLayout> layouts;
-    for (const auto* e : prompt.images)
-        layouts.push_back(e->prepared.layout);
+    for (std::size_t i = 0; i < prompt.images.size(); ++i) {
+        layouts.push_back(prompt.images[i]->prepared.layout);
+        layouts.back().image = prompt.sources[i].image;
+        layouts.back().video = prompt.sources[i].video;
+    }
     return AttentionMapper(std::move(layouts));
 }
 
@@ -540,16 +645,26 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     const std::int64_t max_new = std::min<std::int64_t>(params.max_new_tokens, context - prompt_len);
 
     // Reuse the KV prefix of earlier turns about the same images; prefill at least one token.
+    // A turn that adds an image or a video keeps the prefix before the new one's tokens.
     std::int64_t keep = 0;
-    const std::vector<std::string> image_keys = imageCacheKeys(*model->runtime, request);
-    if (cached_image_keys == image_keys && cache.capacity() > 0) {
-        const auto n = std::min<std::int64_t>(static_cast<std::int64_t>(cached_ids.size()), prompt_len - 1);
+    const std::vector<std::string>& media_keys = prompt.media_keys;
+    const bool same_start = cached_image_keys.size() <= media_keys.size() &&
+                            std::equal(cached_image_keys.begin(), cached_image_keys.end(), media_keys.begin());
+    if (same_start && cache.capacity() > 0) {
+        std::int64_t n = std::min<std::int64_t>(static_cast<std::int64_t>(cached_ids.size()), prompt_len - 1);
+        if (cached_image_keys.size() < media_keys.size()) {
+            std::int64_t offset = 0;  // the first image token of the first picture the cache has not seen
+            for (std::size_t i = 0; i < cached_image_keys.size(); ++i)
+                offset += prompt.images[i]->features.size(0);
+            if (offset < static_cast<std::int64_t>(prompt.image_positions.size()))
+                n = std::min(n, prompt.image_positions[static_cast<std::size_t>(offset)]);
+        }
         while (keep < n && cached_ids[keep] == ids[keep])
             ++keep;
     }
     ensureCapacity(prompt_len + max_new, keep);
     timings.cached_tokens = static_cast<int>(keep);
-    cached_image_keys = image_keys;
+    cached_image_keys = media_keys;
     cached_ids.assign(ids.begin(), ids.begin() + keep);
 
     if (progress)
@@ -619,9 +734,13 @@ GenerationResult Engine::Impl::generate(const Request& request, const TokenCallb
     answer.result().timings = timings;
     result = std::move(answer.result());
     // The boxes the answer names, on the prompt's last image (explain/Grounding.h).
-    if (!prompt.images.empty())
-        result.boxes = groundAnswer(*model->tokenizer, result.token_ids, prompt.images.back()->prepared.layout,
-                                    static_cast<int>(prompt.images.size()) - 1);
+    for (std::size_t i = prompt.images.size(); i-- > 0;)
+        if (prompt.sources[i].image >= 0) {
+            result.boxes = groundAnswer(*model->tokenizer, result.token_ids, prompt.images[i]->prepared.layout,
+                                        prompt.sources[i].image);
+            break;
+        }
+    result.video_frames = videoFramesOf(prompt);
     return result;
 }
 

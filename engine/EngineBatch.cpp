@@ -101,10 +101,12 @@ std::vector<GenerationResult> Engine::Impl::generateBatch(
             timings.prefill_ms = msSince(start);
             sequence.answer = std::make_unique<Answer>(*model->tokenizer, requests[i].generation, model->stop_ids,
                                                        prompt.ids, max_new);
-            if (!prompt.images.empty()) {
-                sequence.layout = prompt.images.back()->prepared.layout;
-                sequence.images = static_cast<int>(prompt.images.size());
-            }
+            for (std::size_t m = prompt.images.size(); m-- > 0;)
+                if (prompt.sources[m].image >= 0) {  // boxes are named on the last image
+                    sequence.layout = prompt.images[m]->prepared.layout;
+                    sequence.images = prompt.sources[m].image + 1;
+                    break;
+                }
             sequence.decode_start = Clock::now();
             active.push_back(std::move(sequence));
         } catch (const Cancelled&) {

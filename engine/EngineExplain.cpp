@@ -108,6 +108,8 @@ std::vector<std::vector<HeatmapGrid>> Engine::rolloutGrids(const Request& reques
     auto& runtime = *impl_->model->runtime;
     auto& net = runtime.model();
     Timings timings;
+    if (!request.videos.empty())
+        throw Error("attention rollout is drawn over images; this conversation holds a video");
     const Prompt prompt = impl_->buildPrompt(request, timings, nullptr, {});
     // Each image's tiles again, through the tower with its attention rolled out.
     std::vector<PreparedImage> prepared;
@@ -131,8 +133,10 @@ std::vector<std::vector<HeatmapGrid>> Engine::rolloutGrids(const Request& reques
             const std::int64_t n = prompt.images[i]->features.size(0);
             const auto tower = runtime.imageTokensToTower(values.narrow(0, offset, n), prepared[i]);  // [tiles, S]
             const auto carried = at::bmm(tower.unsqueeze(1).to(rollouts[i].device()), rollouts[i]).squeeze(1);
-            for (auto& g : runtime.towerToGrids(carried, prepared[i]))
+            for (auto& g : runtime.towerToGrids(carried, prepared[i])) {
+                g.image = static_cast<int>(i);
                 grids.push_back(std::move(g));
+            }
             offset += n;
         }
         out.push_back(std::move(grids));

@@ -56,12 +56,32 @@ inline std::string imageCacheKey(const FamilyRuntime& runtime, const std::string
     return key + "\x1f" + "tokens=" + std::to_string(used.max_image_tokens);
 }
 
+// A video's encoding is kept under its key alone (its frames do not follow the image detail).
+inline std::string videoCacheKey(const VideoInput& video) {
+    return "video\x1f" + (video.key.empty() ? video.path : video.key);
+}
+
+// The cache keys of a request's images, then of its videos.
 inline std::vector<std::string> imageCacheKeys(const FamilyRuntime& runtime, const Request& request) {
     std::vector<std::string> keys;
     for (const auto& key : request.image_keys)
         keys.push_back(imageCacheKey(runtime, key, request.image_options));
+    for (const auto& video : request.videos)
+        keys.push_back(videoCacheKey(video));
     return keys;
 }
+
+// How many images and videos one question may carry: more would not fit any model's context
+// at a useful detail, and a window or a script that sends more has made a mistake.
+constexpr std::size_t kMaxImagesPerRequest = 16;
+constexpr std::size_t kMaxVideosPerRequest = 4;
+
+// One picture of a prompt, in the conversation's order: Request::images[image] or
+// Request::videos[video] (the other is -1).
+struct MediaRef {
+    int image = -1;
+    int video = -1;
+};
 
 // The test hook of EngineTesting.h (Engine.cpp).
 testhooks::StageHook& stageHook();
@@ -70,7 +90,9 @@ testhooks::StageHook& stageHook();
 struct Prompt {
     std::vector<std::int64_t> ids;
     std::vector<std::int64_t> image_positions;
-    std::vector<const EncodedImage*> images;
+    std::vector<const EncodedImage*> images;  // its images and videos, in the prompt's order
+    std::vector<MediaRef> sources;            // which of the request's each one is
+    std::vector<std::string> media_keys;      // their cache keys, in the prompt's order
     // The family's rotary positions of `ids` ([3, T]), or undefined: see FamilyRuntime::positions.
     torch::Tensor rope_positions;
     // Those of positions [from, T), or undefined.
@@ -140,7 +162,7 @@ struct Engine::Impl {
     // question reuses the prefix instead of prefilling the image again.
     models::KvCache cache;
     std::vector<std::int64_t> cached_ids;
-    std::vector<std::string> cached_image_keys;
+    std::vector<std::string> cached_image_keys;  // Prompt::media_keys of the cached prefix
     std::map<std::string, EncodedImage> images;
     std::uint64_t image_uses = 0;
     KeptAttention kept;
@@ -180,6 +202,17 @@ struct Engine::Impl {
     GenerationResult failure(const std::exception_ptr& error);
     const EncodedImage& encodeImage(const Request& request, std::size_t index, Timings& timings,
                                     const ProgressCallback& progress);
+    // A video read from its file at the frames the family samples, prepared and encoded.
+    const EncodedImage& encodeVideo(const Request& request, std::size_t index, Timings& timings,
+                                    const ProgressCallback& progress, const std::atomic<bool>* cancel);
+    // Through the vision tower, kept under `key`: `chunk` tiles or frames at a time.
+    const EncodedImage& encodePrepared(const std::string& key, PreparedImage prepared, Timings& timings,
+                                       const ProgressCallback& progress, std::int64_t chunk);
+    // The request's images and videos in the order its conversation names them; throws when
+    // the counts disagree or pass the limits, or the family takes none of a kind.
+    std::vector<MediaRef> mediaOrder(const Request& request) const;
+    // What the request's videos showed the model (GenerationResult::video_frames).
+    static std::vector<VideoFrames> videoFramesOf(const Prompt& prompt);
     // Forgets the least recently used encodings beyond kMaxCachedImages, except `keep`'s
     // (the request about to use them); called before a request takes pointers into the map.
     void trimImages(const std::vector<std::string>& keep);

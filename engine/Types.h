@@ -20,10 +20,27 @@ struct RgbImage {
 
 enum class Role { System, User, Assistant };
 
-// One piece of a turn's content: text, or the place where the image goes.
+// One piece of a turn's content: text, or the place where an image or a video goes (the
+// next of Request::images or Request::videos, in the conversation's order).
 struct ContentPart {
-    enum class Kind { Text, Image } kind = Kind::Text;
+    enum class Kind { Text, Image, Video } kind = Kind::Text;
     std::string text;  // Kind::Text only
+};
+
+// A video in a conversation: the engine reads it from its file (engine/vision/VideoFile.h) at
+// the frames the model's family samples (SmolVLM2: its processor's frames per second, up to
+// its frame limit), once per key: a follow-up question neither decodes nor encodes it again.
+struct VideoInput {
+    std::string path;
+    std::string key;  // names the file's content for caching: same key, same video
+};
+
+// The frames of a video the model saw, for the window's timeline and for explanations.
+struct VideoFrames {
+    int video = 0;                 // index into Request::videos
+    double duration_s = 0;
+    std::vector<std::int64_t> indices;  // frame numbers in the file
+    std::vector<double> times_s;        // their times
 };
 
 struct Turn {
@@ -84,14 +101,21 @@ struct RemoteServer {
     bool sends_attention = false;
 };
 
-// A grid of attention (or relevancy) values over one image region: a tile or the global view.
-// `values` is rows*cols, row-major. The rectangle is in the original image's pixels.
+// A grid of attention (or relevancy) values over one image region: a tile or the global view,
+// or one frame of a video. `values` is rows*cols, row-major. The rectangle is in the original
+// image's (or video frame's) pixels. Which picture it lies on: `image` (an index into
+// Request::images), or `video` and `frame` (an index into Request::videos and the frame's
+// place among those the model saw, at `time_s` seconds into the video).
 struct HeatmapGrid {
     int rows = 0;
     int cols = 0;
     std::vector<float> values;
     double x = 0, y = 0, width = 0, height = 0;
     bool global_view = false;
+    int image = 0;   // -1 for a video's frame
+    int video = -1;  // -1 for an image
+    int frame = -1;
+    double time_s = 0;
 };
 
 // One attention head's map for some answer tokens, with what sets the head apart: the share of
@@ -150,6 +174,7 @@ struct GenerationResult {
     Timings timings;
     std::string error;
     std::vector<GroundingBox> boxes;  // the boxes the answer names, in the order it names them
+    std::vector<VideoFrames> video_frames;  // per video of the request: the frames the model saw
 };
 
 struct ModelInfo {
@@ -188,10 +213,12 @@ struct ImageOptions {
 
 // One question to the engine. `images` are the images of the conversation, in the order
 // of its ContentPart::Image parts; `image_keys` name them for caching (same key, same image).
+// `videos` are its videos, in the order of its ContentPart::Video parts.
 struct Request {
     Conversation conversation;
     std::vector<std::shared_ptr<const RgbImage>> images;
     std::vector<std::string> image_keys;
+    std::vector<VideoInput> videos;
     ImageOptions image_options;
     GenerationParams generation;
     ExplainParams explain;

@@ -22,12 +22,14 @@
 #include "engine/explain/Grounding.h"
 #include "engine/explain/Heatmap.h"
 #include "engine/explain/ImageReliance.h"
+#include "engine/vision/VideoFile.h"
 
 namespace vqa::cli {
 namespace {
 
 struct ExplainOptions {
-    std::string model, image, question, out, colormap = "turbo", source = "combined";
+    std::string model, question, out, colormap = "turbo", source = "combined";
+    std::vector<std::string> files;  // images and videos, in the order the question shows them
     LoadFlags load;
     int max_new_tokens = 64;
     ImageOptions images;
@@ -91,15 +93,44 @@ std::pair<int, int> parseLayerRange(const std::string& text) {
     }
 }
 
+nlohmann::json pictureJson(const PictureRef& p) {
+    if (p.video >= 0)
+        return {{"video", p.video}, {"frame", p.frame}, {"time_s", p.time_s}};
+    return {{"image", p.image}};
+}
+
 nlohmann::json gridsJson(const std::vector<HeatmapGrid>& grids) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& g : grids)
-        out.push_back({{"rows", g.rows},
-                       {"cols", g.cols},
-                       {"rect", {g.x, g.y, g.width, g.height}},
-                       {"global_view", g.global_view},
-                       {"values", g.values}});
+    for (const auto& g : grids) {
+        nlohmann::json grid{{"rows", g.rows},
+                            {"cols", g.cols},
+                            {"rect", {g.x, g.y, g.width, g.height}},
+                            {"global_view", g.global_view},
+                            {"values", g.values}};
+        grid.update(pictureJson(pictureOf(g)));
+        out.push_back(std::move(grid));
+    }
     return out;
+}
+
+// A picture the answer's attention may lie on: an image of the question, or a frame of one of
+// its videos that the model saw.
+struct Picture {
+    PictureRef ref;
+    std::shared_ptr<const RgbImage> pixels;
+};
+
+// The picture with the largest share of `grids`' attention (the first when none has any).
+const Picture& mostLookedAt(const std::vector<Picture>& pictures, const std::vector<HeatmapGrid>& grids) {
+    const Picture* best = &pictures.front();
+    double most = -1;
+    for (const auto& share : pictureShares(grids))
+        for (const auto& p : pictures)
+            if (p.ref == share.picture && share.share > most) {
+                most = share.share;
+                best = &p;
+            }
+    return *best;
 }
 
 // A file name piece from a word: letters and digits only, short.
@@ -122,13 +153,29 @@ int run(const ExplainOptions& o) {
         render.opacity = o.opacity;
         render.contour_top_percent = o.contour;
 
+        Request request;
+        Turn question{Role::User, {}};
+        std::vector<std::string> image_paths;
+        for (const auto& path : o.files) {
+            if (looksLikeVideoFile(path)) {
+                VideoFile::open(path, path);  // says now what is wrong with it
+                request.videos.push_back({path, path});
+                question.content.push_back({ContentPart::Kind::Video, {}});
+            } else {
+                request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path)));
+                request.image_keys.push_back(path);
+                image_paths.push_back(path);
+                question.content.push_back({ContentPart::Kind::Image, {}});
+            }
+        }
+        question.content.push_back({ContentPart::Kind::Text, o.question});
+        // What needs one image (the checks by hiding a part of it) takes the first.
+        const std::shared_ptr<const RgbImage> image = request.images.empty() ? nullptr : request.images.front();
+        if (!image && (!o.reliance.empty() || !o.occlude.empty() || o.occlusion_map > 0 || o.rollout))
+            throw Error("--reliance, --occlude, --occlusion-map and --rollout need an image in the question");
+
         Engine engine;
         engine.load(o.model, o.load.options());
-        auto image = std::make_shared<const RgbImage>(loadImageFile(o.image));
-
-        Request request;
-        request.images = {image};
-        request.image_keys = {o.image};
         request.image_options = o.images;
         request.generation.max_new_tokens = o.max_new_tokens;
         request.generation.ignore_eos = o.ignore_eos;
@@ -137,8 +184,7 @@ int run(const ExplainOptions& o) {
             std::tie(request.explain.layer_begin, request.explain.layer_end) = parseLayerRange(o.layers);
         request.explain.head = o.head;
         request.explain.head_max = o.head_max;
-        request.conversation.push_back(
-            {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, o.question}}});
+        request.conversation.push_back(std::move(question));
 
         using Clock = std::chrono::steady_clock;
         auto secondsSince = [](Clock::time_point t) {
@@ -167,21 +213,49 @@ int run(const ExplainOptions& o) {
 
         fs::create_directories(o.out);
         std::ofstream(fs::path(o.out) / "answer.txt") << result.text << "\n";
-        auto picture = [&](const std::vector<HeatmapGrid>& g) {
+        // The pictures: the images, then the frames of each video the model saw.
+        std::vector<Picture> pictures;
+        for (std::size_t i = 0; i < request.images.size(); ++i)
+            pictures.push_back({{static_cast<int>(i), -1, -1, 0}, request.images[i]});
+        nlohmann::json videos_json = nlohmann::json::array();
+        for (const auto& v : result.video_frames) {
+            const std::string& path = request.videos.at(static_cast<std::size_t>(v.video)).path;
+            auto frames = VideoFile::open(path, path).frames(v.indices);
+            for (std::size_t k = 0; k < frames.size(); ++k)
+                pictures.push_back({{-1, v.video, static_cast<int>(k), v.times_s[k]},
+                                    std::make_shared<const RgbImage>(std::move(frames[k]))});
+            videos_json.push_back({{"path", path}, {"duration_s", v.duration_s}, {"frames", v.indices},
+                                   {"times_s", v.times_s}});
+        }
+        if (pictures.empty())
+            throw Error("the question holds no image or video to explain");
+        auto picture = [&](const std::vector<HeatmapGrid>& g, const Picture& on) {
             // At the window's resolution, so its overlay and these PNGs are the same pixels.
-            auto map = composeHeatmap(g, image->width, image->height, source, kHeatmapMaxSide);
-            return renderHeatmap(*image, map, render);
+            const RgbImage& pixels = *on.pixels;
+            auto map = composeHeatmap(gridsOn(g, on.ref), pixels.width, pixels.height, source, kHeatmapMaxSide);
+            return renderHeatmap(pixels, map, render);
         };
+        // A word's map is drawn on the picture it looked at most.
         auto save = [&](const std::vector<HeatmapGrid>& g, const std::string& name) {
-            writePng(picture(g), (fs::path(o.out) / name).string());
+            const Picture& on = mostLookedAt(pictures, g);
+            writePng(picture(g, on), (fs::path(o.out) / name).string());
+            return pictureJson(on.ref);
         };
+        nlohmann::json images_json = nlohmann::json::array();
+        for (std::size_t i = 0; i < request.images.size(); ++i)
+            images_json.push_back({{"path", image_paths[i]},
+                                   {"width", request.images[i]->width},
+                                   {"height", request.images[i]->height}});
         nlohmann::json doc{{"question", o.question},
                            {"answer", result.text},
-                           {"image", {{"path", o.image}, {"width", image->width}, {"height", image->height}}},
+                           {"images", images_json},
+                           {"videos", videos_json},
                            {"reduction", describeReduction(request.explain)},
                            {"boxes", boxesJson(result.boxes, result.text)},
                            {"tokens", nlohmann::json::array()},
                            {"words", nlohmann::json::array()}};
+        if (image)  // the first image, as explain.json has always named it
+            doc["image"] = images_json.front();
         for (std::size_t i = 0; i < texts.size(); ++i)
             doc["tokens"].push_back({{"index", i}, {"id", ids[i]}, {"text", texts[i]}, {"grids", gridsJson(grids[i])}});
         int n = 0;
@@ -191,8 +265,17 @@ int run(const ExplainOptions& o) {
                 word += texts[t];
             char name[64];
             std::snprintf(name, sizeof name, "word-%03d-%s.png", n, slug(word).c_str());
-            save(averageGrids(grids, first, last), name);
+            const auto word_grids = averageGrids(grids, first, last);
             nlohmann::json entry{{"text", word}, {"tokens", {first, last}}, {"png", name}};
+            entry["on"] = save(word_grids, name);
+            if (pictures.size() > 1) {  // how its attention divides among the pictures
+                entry["pictures"] = nlohmann::json::array();
+                for (const auto& share : pictureShares(word_grids)) {
+                    auto p = pictureJson(share.picture);
+                    p["share"] = share.share;
+                    entry["pictures"].push_back(p);
+                }
+            }
             if (o.relevancy) {
                 // Gradient-weighted relevancy of the word's first token (one forward and
                 // backward pass each).
@@ -205,11 +288,28 @@ int run(const ExplainOptions& o) {
             doc["words"].push_back(entry);
             ++n;
         }
-        // The whole answer's map, with the boxes the answer names drawn over it.
+        // The whole answer's map, with the boxes the answer names drawn over it (on the first
+        // image; on the frame it looked at most when there is none); and a video's per frame.
+        const auto answer_grids = averageGrids(grids, 0, static_cast<int>(grids.size()));
         if (!grids.empty() || !result.boxes.empty()) {
-            RgbImage answer = grids.empty() ? *image : picture(averageGrids(grids, 0, static_cast<int>(grids.size())));
+            const Picture& on = image ? pictures.front() : mostLookedAt(pictures, answer_grids);
+            RgbImage answer = grids.empty() ? *on.pixels : picture(answer_grids, on);
             drawGroundingBoxes(answer, result.boxes);
             writePng(answer, (fs::path(o.out) / "answer.png").string());
+        }
+        for (const auto& p : pictures) {
+            if (p.ref.video < 0 || grids.empty())
+                continue;
+            char name[64];
+            std::snprintf(name, sizeof name, "video%d-frame%03d.png", p.ref.video, p.ref.frame);
+            writePng(picture(answer_grids, p), (fs::path(o.out) / name).string());
+            auto& v = doc["videos"][static_cast<std::size_t>(p.ref.video)];
+            double share = 0;
+            for (const auto& s : pictureShares(answer_grids))
+                if (s.picture == p.ref)
+                    share = s.share;
+            v["frame_pngs"].push_back(name);
+            v["answer_share"].push_back(share);
         }
         std::vector<std::string> words;
         for (const auto& w : doc["words"])
@@ -322,7 +422,10 @@ void setupExplain(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<ExplainOptions>();
     auto* cmd = app.add_subcommand("explain", "Answer a question and write heatmaps of where the model looked");
     cmd->add_option("--model,-m", o->model, "Model folder")->required();
-    cmd->add_option("image", o->image, "Image file")->required();
+    cmd->add_option("files", o->files,
+                    "Image and video files, in the order the question shows them; a video's answer is mapped on "
+                    "each frame the model saw (videoV-frameNNN.png)")
+        ->required();
     cmd->add_option("question", o->question, "The question")->required();
     cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
     addLoadFlags(cmd, o->load);

@@ -1,5 +1,5 @@
-// `vqa caption`, `vqa ask`, `vqa chat`: answer about an image on the engine, streaming
-// tokens to standard output as they come; `--json` for machine-readable output.
+// `vqa caption`, `vqa ask`, `vqa chat`: answer about images and videos on the engine,
+// streaming tokens to standard output as they come; `--json` for machine-readable output.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -13,6 +13,7 @@
 #include "app/cli/Command.h"
 #include "app/cli/StopOnSignal.h"
 #include "engine/Engine.h"
+#include "engine/vision/VideoFile.h"
 #include "models/base/Error.h"
 
 namespace vqa::cli {
@@ -20,7 +21,7 @@ namespace {
 
 struct GenerateOptions {
     std::string model;
-    std::string image;
+    std::vector<std::string> files;  // images and videos, in the order the question shows them
     std::string question;
     LoadFlags load;
     RemoteFlags remote;
@@ -66,9 +67,17 @@ const char* stopName(StopReason stop) {
     return "unknown";
 }
 
+nlohmann::json framesJson(const std::vector<VideoFrames>& videos) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : videos)
+        out.push_back({{"video", v.video}, {"duration_s", v.duration_s}, {"frames", v.indices}, {"times_s", v.times_s}});
+    return out;
+}
+
 nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
     const Timings& t = r.timings;
     return {{"text", r.text},
+            {"video_frames", framesJson(r.video_frames)},
             {"token_ids", r.token_ids},
             {"stop", stopName(r.stop)},
             {"boxes", boxesJson(r.boxes, r.text)},
@@ -96,16 +105,34 @@ void checkModelChoice(const GenerateOptions& o) {
                                     : "give --model or --server, not both");
 }
 
-std::shared_ptr<const RgbImage> prepare(Engine& engine, const GenerateOptions& o) {
+// The files of a question: images decoded now (a broken one is named before the model loads),
+// videos by path (the engine reads the frames it samples).
+struct Media {
+    std::vector<std::shared_ptr<const RgbImage>> images;
+    std::vector<std::string> image_paths;
+    std::vector<std::string> videos;
+    std::vector<ContentPart::Kind> order;
+};
+
+Media prepare(Engine& engine, const GenerateOptions& o) {
     checkModelChoice(o);
-    std::shared_ptr<const RgbImage> image;
-    if (!o.image.empty())
-        image = std::make_shared<const RgbImage>(loadImageFile(o.image));
+    Media media;
+    for (const auto& path : o.files) {
+        if (looksLikeVideoFile(path)) {
+            VideoFile::open(path, path);  // says now what is wrong with it
+            media.videos.push_back(path);
+            media.order.push_back(ContentPart::Kind::Video);
+        } else {
+            media.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path)));
+            media.image_paths.push_back(path);
+            media.order.push_back(ContentPart::Kind::Image);
+        }
+    }
     if (o.remote.used())
         engine.connect(o.remote.options());
     else
         engine.load(o.model, o.load.options());
-    return image;
+    return media;
 }
 
 enum class Outcome { Answered, Stopped, Failed };
@@ -125,10 +152,15 @@ Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
         std::fwrite(start.data(), 1, start.size(), stdout);
         std::fflush(stdout);
     }
+    // The engine's warnings (a model asked about more images than it was trained with).
+    auto on_progress = [](const Progress& p) {
+        if (p.stage.rfind("warning: ", 0) == 0)
+            std::cerr << "vqa: " << p.stage << "\n";
+    };
     GenerationResult result;
     {
         StopOnSignal stop_on_signal;
-        result = engine.generate(request, on_token, &stopRequested());
+        result = engine.generate(request, on_token, &stopRequested(), on_progress);
     }
     result.text = start + result.text;
     if (result.stop == StopReason::Error) {
@@ -152,31 +184,32 @@ Outcome answer(Engine& engine, Request& request, const GenerateOptions& o) {
 // The shell's convention for a program ended by SIGINT.
 constexpr int kExitStopped = 130;
 
-Request firstTurn(const std::shared_ptr<const RgbImage>& image, const std::string& image_key,
-                  const std::string& text, const GenerateOptions& o) {
+// The first turn: every file, in the order given, then the text. `suffix` makes the cache keys
+// new (--repeat: each run prepares, encodes and prefills anew).
+Request firstTurn(const Media& media, const std::string& suffix, const std::string& text, const GenerateOptions& o) {
     Request request;
     request.image_options = o.images;
     request.generation = o.params;
     request.explain = o.explain;
-    if (!image) { // a conversation about no image (chat without one)
-        request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, text}}});
-        return request;
-    }
-    request.images = {image};
-    request.image_keys = {image_key};
-    request.conversation.push_back(
-        {Role::User, {{ContentPart::Kind::Image, {}}, {ContentPart::Kind::Text, text}}});
+    request.images = media.images;
+    for (const auto& path : media.image_paths)
+        request.image_keys.push_back(path + suffix);
+    for (const auto& path : media.videos)
+        request.videos.push_back({path, path + suffix});
+    Turn turn{Role::User, {}};
+    for (ContentPart::Kind kind : media.order)
+        turn.content.push_back({kind, {}});
+    turn.content.push_back({ContentPart::Kind::Text, text});
+    request.conversation.push_back(std::move(turn));
     return request;
 }
 
 int runSingle(GenerateOptions& o, const std::string& question) {
     try {
         Engine engine;
-        auto image = prepare(engine, o);
+        const Media media = prepare(engine, o);
         for (int r = 0; r < o.repeat; ++r) {
-            // A new cache key each time: the image is prepared, encoded and prefilled anew.
-            const std::string key = r == 0 ? o.image : o.image + "#" + std::to_string(r);
-            Request request = firstTurn(image, key, question, o);
+            Request request = firstTurn(media, r == 0 ? "" : "#" + std::to_string(r), question, o);
             switch (answer(engine, request, o)) {
             case Outcome::Answered: break;
             case Outcome::Stopped: return kExitStopped;
@@ -193,7 +226,7 @@ int runSingle(GenerateOptions& o, const std::string& question) {
 int runChat(GenerateOptions& o) {
     try {
         Engine engine;
-        auto image = prepare(engine, o);
+        const Media media = prepare(engine, o);
         const bool interactive = isatty(STDIN_FILENO);
         Request request;
         std::string line;
@@ -205,7 +238,7 @@ int runChat(GenerateOptions& o) {
             if (line.empty())
                 continue;
             if (request.conversation.empty()) {
-                request = firstTurn(image, o.image, line, o);
+                request = firstTurn(media, "", line, o);
             } else {
                 request.conversation.push_back({Role::User, {{ContentPart::Kind::Text, line}}});
             }
@@ -246,7 +279,7 @@ void setupCaption(CLI::App& app, int& exit_code) {
     cmd->add_option("--library", f->library, "The library database (default: the user's, in their data folder)");
     cmd->callback([o, f, &exit_code] {
         if (!wantsFolderCaptioning(*f)) {
-            o->image = f->inputs.front();
+            o->files = {f->inputs.front()};
             exit_code = runSingle(*o, f->prompt);
             return;
         }
@@ -265,7 +298,7 @@ void setupCaption(CLI::App& app, int& exit_code) {
         }
         exit_code = runFolderCaptioning(*f, o->params, o->images, [o](Engine& engine) {
             GenerateOptions load = *o;
-            load.image.clear();
+            load.files.clear();
             prepare(engine, load);
         });
     });
@@ -273,9 +306,12 @@ void setupCaption(CLI::App& app, int& exit_code) {
 
 void setupAsk(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<GenerateOptions>();
-    auto* cmd = app.add_subcommand("ask", "Answer one question about an image");
+    auto* cmd = app.add_subcommand("ask", "Answer one question about images and videos");
     addGenerationFlags(cmd, *o);
-    cmd->add_option("image", o->image, "Image file")->required();
+    // CLI11 fills a vector before a single positional after it: the last word is the question.
+    cmd->add_option("files", o->files,
+                    "Image and video files (mp4, webm, mkv, avi, mov), in the order the question shows them")
+        ->required();
     cmd->add_option("question", o->question, "The question")->required();
     cmd->add_option("--repeat", o->repeat, "Answer N times, each from scratch (for timing: the first run is cold)")
         ->check(CLI::PositiveNumber);
@@ -284,9 +320,9 @@ void setupAsk(CLI::App& app, int& exit_code) {
 
 void setupChat(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<GenerateOptions>();
-    auto* cmd = app.add_subcommand("chat", "Talk about an image: one question per line on standard input");
+    auto* cmd = app.add_subcommand("chat", "Talk about images and videos: one question per line on standard input");
     addGenerationFlags(cmd, *o);
-    cmd->add_option("image", o->image, "Image file (none: a conversation in text alone)");
+    cmd->add_option("files", o->files, "Image and video files (none: a conversation in text alone)");
     cmd->callback([o, &exit_code] { exit_code = runChat(*o); });
 }
 

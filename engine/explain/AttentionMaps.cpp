@@ -53,6 +53,10 @@ std::vector<HeatmapGrid> AttentionMapper::split(const torch::Tensor& values) con
             grid.width = block.width;
             grid.height = block.height;
             grid.global_view = block.global_view;
+            grid.image = layout.video >= 0 ? -1 : layout.image;
+            grid.video = layout.video;
+            grid.frame = block.frame;
+            grid.time_s = block.time_s;
             out.push_back(std::move(grid));
             offset += block.tokens();
         }

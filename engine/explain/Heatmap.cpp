@@ -37,6 +37,36 @@ std::vector<HeatmapGrid> averageGrids(const std::vector<std::vector<HeatmapGrid>
     return out;
 }
 
+PictureRef pictureOf(const HeatmapGrid& grid) {
+    return {grid.video >= 0 ? -1 : grid.image, grid.video, grid.video >= 0 ? grid.frame : -1, grid.time_s};
+}
+
+std::vector<PictureShare> pictureShares(const std::vector<HeatmapGrid>& grids) {
+    std::vector<PictureShare> out;
+    double total = 0;
+    for (const auto& g : grids) {
+        const PictureRef p = pictureOf(g);
+        auto it = std::find_if(out.begin(), out.end(), [&](const PictureShare& s) { return s.picture == p; });
+        if (it == out.end())
+            it = out.insert(out.end(), PictureShare{p, 0});
+        for (float v : g.values) {
+            it->share += v;
+            total += v;
+        }
+    }
+    for (auto& s : out)
+        s.share = total > 0 ? s.share / total : 0;
+    return out;
+}
+
+std::vector<HeatmapGrid> gridsOn(const std::vector<HeatmapGrid>& grids, const PictureRef& picture) {
+    std::vector<HeatmapGrid> out;
+    for (const auto& g : grids)
+        if (pictureOf(g) == picture)
+            out.push_back(g);
+    return out;
+}
+
 // ---- words -------------------------------------------------------------------------------
 
 namespace {

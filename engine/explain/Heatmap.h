@@ -49,6 +49,28 @@ inline constexpr int kHeatmapMaxSide = 256;
 std::vector<HeatmapGrid> averageGrids(const std::vector<std::vector<HeatmapGrid>>& per_token,
                                       int first, int last);
 
+// Which picture of a conversation a grid lies on: an image, or one frame of a video.
+struct PictureRef {
+    int image = -1;  // Request::images index, or -1
+    int video = -1;  // Request::videos index, or -1
+    int frame = -1;  // the video's sampled frame
+    double time_s = 0;
+    bool operator==(const PictureRef& o) const { return image == o.image && video == o.video && frame == o.frame; }
+};
+PictureRef pictureOf(const HeatmapGrid& grid);
+
+// The share of a token's (or word's) attention that falls on each picture: its grids' values
+// summed per picture over the sum of them all, in the order the pictures first appear. The
+// answer to "which image, which frame did the model look at for this word".
+struct PictureShare {
+    PictureRef picture;
+    double share = 0;
+};
+std::vector<PictureShare> pictureShares(const std::vector<HeatmapGrid>& grids);
+
+// The grids that lie on one picture: what a heatmap over that image or frame is drawn from.
+std::vector<HeatmapGrid> gridsOn(const std::vector<HeatmapGrid>& grids, const PictureRef& picture);
+
 // How attention rows were reduced to a map, in words: "mean over heads of the upper half of
 // the layers", "head 2 of layers 1 to 1" (explain.json's "reduction", the window's exports).
 std::string describeReduction(const ExplainParams& params);

@@ -17,6 +17,8 @@ struct TokenBlock {
     double x = 0, y = 0, width = 0, height = 0;  // original-image pixels; may reach
                                                  // outside the image (padding)
     bool global_view = false;
+    int frame = -1;     // a video's frame: its place among the frames the model saw
+    double time_s = 0;  // and its time in the video
     int tokens() const { return grid_rows * grid_cols; }
 };
 
@@ -30,6 +32,10 @@ struct ImageLayout {
     // 0 when the family has no frame of its own (Qwen2-VL's <|box_start|> boxes are always
     // on a 0-1000 scale).
     double box_space_width = 0, box_space_height = 0;
+    // Which of the request's pictures this is (HeatmapGrid::image, ::video); the engine sets
+    // them as it builds the prompt.
+    int image = 0;
+    int video = -1;
     int tokens() const {
         int n = 0;
         for (const auto& b : blocks)

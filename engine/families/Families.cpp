@@ -10,6 +10,7 @@
 #include "engine/families/qwen2vl/Qwen2VLChatFormat.h"
 #include "engine/families/qwen2vl/Qwen2VLRuntime.h"
 #include "engine/families/qwen3vl/Qwen3VLRuntime.h"
+#include "engine/families/smolvlm2/SmolVlm2Runtime.h"
 #include "engine/text/ChatFormat.h"
 #include "engine/text/Tokenizer.h"
 #include "models/base/Error.h"
@@ -40,6 +41,9 @@ const std::vector<Family>& families() {
     static const std::vector<Family> table = {
         {"idefics3", {"idefics3"}, {"Idefics3ForConditionalGeneration", "Idefics3Model"}, make<Idefics3Runtime>,
          smolVlmChatFormat, "SmolVLM/Idefics3"},
+        // SmolVLM2: Idefics3's network and chat template, with videos.
+        {"smolvlm", {"smolvlm"}, {"SmolVLMForConditionalGeneration"}, make<SmolVlm2Runtime>, smolVlmChatFormat,
+         "SmolVLM2"},
         {"llava", {"llava"}, {"LlavaForConditionalGeneration", "LlavaLlamaForCausalLM"}, make<LlavaRuntime>,
          llava15ChatFormat, "LLaVA-1.5"},
         // One runtime for both generations; the row says which one config.json names.

@@ -22,12 +22,17 @@ namespace vqa {
 
 // An image made ready for one model: tensors for the vision encoder, the text that replaces
 // the image placeholder in the rendered prompt, and the layout of its image tokens.
+// A video's sampled frames are prepared the same way: one block of the layout per frame, and
+// `frames` says which frames of the file they are.
 struct PreparedImage {
     torch::Tensor pixel_values;          // [N, C, H, W], float32 on the CPU
     torch::Tensor pixel_attention_mask;  // [N, H, W] bool, or undefined
-    std::string prompt_text;             // replaces one image placeholder
+    std::string prompt_text;             // replaces one image (or video) placeholder
     ImageLayout layout;
+    VideoFrames frames;                  // a video's: the frames sampled (empty for an image)
 };
+
+struct VideoInfo;
 
 class FamilyRuntime {
 public:
@@ -44,6 +49,18 @@ public:
         return {};
     }
     virtual int contextLength() const = 0;
+    // How many images a conversation held in the model's training, when that is few: more
+    // still run (as in the reference) but with a warning. 0: no such limit (LLaVA-1.5: 1).
+    virtual int imagesTrainedWith() const { return 0; }
+
+    // Videos (ContentPart::Video). The placeholder the chat format writes for one: "" when
+    // the family takes no video (the engine then refuses a conversation with one).
+    virtual std::string videoPlaceholder() const { return ""; }
+    // The frames the family's processor samples from a video with this metadata (ascending
+    // frame numbers), and the sampled frames made ready for the model.
+    virtual std::vector<std::int64_t> videoFrameIndices(const VideoInfo& info) const;
+    virtual PreparedImage prepareVideo(const std::vector<RgbImage>& frames, const VideoInfo& info,
+                                       const std::vector<std::int64_t>& indices) const;
     // The image tokens a width x height image makes under `options`, without preparing it
     // (the window shows it beside the image detail); -1 when the family cannot tell.
     virtual int imageTokenCount(int width, int height, const ImageOptions& options) const {

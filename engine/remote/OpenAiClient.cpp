@@ -107,6 +107,8 @@ std::string cachedDataUrl(const RgbImage& image, const std::string& key) {
 } // namespace
 
 nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream, bool attention) {
+    if (!request.videos.empty())
+        throw Error("videos are not sent to servers yet: ask about this video with a local SmolVLM2 model");
     nlohmann::json messages = nlohmann::json::array();
     std::size_t image = 0;
     for (const Turn& turn : request.conversation) {

@@ -62,10 +62,10 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
 
 } // namespace
 
-Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir) {
+Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir,
+                                                      const std::vector<std::string>& types) {
     Idefics3ProcessorConfig c;
-    const auto [j, pre, proc_json, proc] =
-        readImageProcessorSettings(model_dir, {"Idefics3ImageProcessor"}, "an Idefics3 model");
+    const auto [j, pre, proc_json, proc] = readImageProcessorSettings(model_dir, types, "an Idefics3 model");
     c.do_resize = settingOr<bool>(j, "do_resize", c.do_resize, pre);
     c.longest_edge = longestEdge(j, "size", c.longest_edge, pre);
     c.tile_size = longestEdge(j, "max_image_size", c.tile_size, pre);

@@ -36,7 +36,9 @@ struct Idefics3ProcessorConfig {
 
     // Reads <model_dir>/preprocessor_config.json (required) and processor_config.json
     // (optional; image_seq_len may also sit in preprocessor_config.json). Throws vqa::Error.
-    static Idefics3ProcessorConfig load(const std::string& model_dir);
+    // `types`: the image_processor_type names accepted (SmolVLM2's is SmolVLMImageProcessor).
+    static Idefics3ProcessorConfig load(const std::string& model_dir,
+                                        const std::vector<std::string>& types = {"Idefics3ImageProcessor"});
 };
 
 // A rectangle in the original image's pixels (x right, y down).

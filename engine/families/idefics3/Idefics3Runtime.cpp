@@ -10,8 +10,12 @@
 namespace vqa {
 
 Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context)
+    : Idefics3Runtime(context, {"Idefics3ImageProcessor"}) {}
+
+Idefics3Runtime::Idefics3Runtime(const FamilyLoadContext& context, const std::vector<std::string>& processor_types)
     : config_(parseIdefics3Config(context.config, context.model_dir + "/config.json")),
-      processor_(std::make_unique<Idefics3ImageProcessor>(Idefics3ProcessorConfig::load(context.model_dir))),
+      processor_(std::make_unique<Idefics3ImageProcessor>(
+          Idefics3ProcessorConfig::load(context.model_dir, processor_types))),
       model_((checkIdefics3Consistency(config_, processor_->config(), context.model_dir),
               models::makeIdefics3(config_, *context.weights, context.device, context.dtype,
                                   context.quantization, context.vision_dtype))) {}

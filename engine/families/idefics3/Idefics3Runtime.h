@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/families/FamilyRuntime.h"
 #include "engine/families/idefics3/Idefics3ImageProcessor.h"
@@ -25,6 +27,13 @@ public:
     int contextLength() const override { return config_.text.max_position_embeddings; }
     torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const override;
     std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const override;
+
+protected:
+    // A family built on this network with its own processor (SmolVLM2): its image processor's
+    // type names, as preprocessor_config.json's image_processor_type gives them.
+    Idefics3Runtime(const FamilyLoadContext& context, const std::vector<std::string>& processor_types);
+    const models::Idefics3Config& config() const { return config_; }
+    const Idefics3ImageProcessor& imageProcessor() const { return *processor_; }
 
 private:
     models::Idefics3Config config_;

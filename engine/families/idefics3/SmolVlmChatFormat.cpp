@@ -16,8 +16,12 @@ public:
             out += role;
             bool image_first = !turn.content.empty() && turn.content[0].kind == ContentPart::Kind::Image;
             out += image_first ? ":" : ": ";
-            for (const auto& part : turn.content)
-                out += part.kind == ContentPart::Kind::Text ? part.text : imagePlaceholder();
+            for (const auto& part : turn.content) {
+                if (part.kind == ContentPart::Kind::Text)
+                    out += part.text;
+                else
+                    out += part.kind == ContentPart::Kind::Video ? "<video>" : imagePlaceholder();
+            }
             out += "<end_of_utterance>\n";
         }
         if (add_generation_prompt)

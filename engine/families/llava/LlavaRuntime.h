@@ -23,6 +23,7 @@ public:
     // Fixed tokens per image: `options` do not apply.
     PreparedImage prepareImage(const RgbImage& image, const ImageOptions& options) const override;
     int contextLength() const override { return config_.text.max_position_embeddings; }
+    int imagesTrainedWith() const override { return 1; }
     int imageTokenCount(int, int, const ImageOptions&) const override { return tokensPerImage(); }
     torch::Tensor imageTokensToTower(const torch::Tensor& values, const PreparedImage& image) const override;
     std::vector<HeatmapGrid> towerToGrids(const torch::Tensor& values, const PreparedImage& image) const override;
