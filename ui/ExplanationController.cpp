@@ -385,6 +385,7 @@ void ExplanationController::currentImageChanged() {
 
 void ExplanationController::answerStarted(ImageSession* session) {
     session->pin = {};
+    session->chosen_by_user = false;  // a picture clicked stays chosen until the next question
     hover_box_ = hover_box_message_ = -1;
     engine_answer_message_ = -1;  // the engine keeps the attention of the answer it writes now
     update();

@@ -413,7 +413,7 @@ void ImageCanvas::dragEnterEvent(QDragEnterEvent* event) {
 void ImageCanvas::dragMoveEvent(QDragMoveEvent* event) { event->acceptProposedAction(); }
 
 void ImageCanvas::dropEvent(QDropEvent* event) {
-    emit dropped(event->mimeData());
+    emit dropped(event->mimeData(), event->modifiers());
     event->acceptProposedAction();
 }
 

@@ -73,7 +73,7 @@ public slots:
     void zoomOut();
 
 signals:
-    void dropped(const QMimeData* mime);
+    void dropped(const QMimeData* mime, Qt::KeyboardModifiers modifiers);  // Ctrl or Shift: add to the conversation
     void zoomChanged(double percent);  // relative to the original image
     void boxHovered(int index);        // the pointer entered box `index`, or left the boxes (-1)
     void regionPicked(const QRect& rect);  // see setRegionPicking

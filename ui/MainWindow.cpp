@@ -148,8 +148,7 @@ void MainWindow::connectControllers() {
     connect(conversation_, &ConversationController::performance, status_, &StatusLine::setPerformance);
 
     // Images.
-    connect(canvas(), &ImageCanvas::dropped, this,
-            [this](const QMimeData* mime) { dropPictures(mime, QGuiApplication::keyboardModifiers()); });
+    connect(canvas(), &ImageCanvas::dropped, this, &MainWindow::dropPictures);
     connect(questionBox(), &QuestionEdit::imagePasted, images_, &ImageSet::openFromMime);
     connect(image_panel_, &ImagePanel::thumbnailSelected, this, [this](int row) {
         if (row >= 0 && row != images_->currentIndex())

@@ -7,7 +7,9 @@
 // tiny real model (tst_realmodel's) when the reference data has it, and a SmolVLM2 checkpoint
 // for a real video answer when <build>/reference/smolvlm2/tiny/model exists (skipped, saying
 // why, otherwise). Screenshots go to $VQA_ARTIFACTS.
+#include <QCoreApplication>
 #include <QDir>
+#include <QDropEvent>
 #include <QMimeData>
 #include <QPainter>
 #include <QSignalSpy>
@@ -388,9 +390,70 @@ private slots:
         QVERIFY(window.grab().save(path));
         qInfo("screenshot: %s", qPrintable(path));
 
-        // The other picture chosen: the canvas follows.
-        window.explanation()->choosePicture(1 - v.picture);
-        QCOMPARE(window.canvas()->imageSize(), s->picture(window.explanation()->view().picture).original_size);
+        // A click on the other thumbnail in the chat chooses it: the canvas follows.
+        const int other = 1 - v.picture;
+        QSignalSpy clicked(window.chatView(), &ChatView::pictureClicked);
+        const QRect thumb = window.chatView()->pictureRect(other);
+        QTest::mouseClick(window.chatView()->viewport(), Qt::LeftButton, {}, thumb.center());
+        QCOMPARE(clicked.count(), 1);
+        QCOMPARE(clicked.first().first().toInt(), other);
+        QCOMPARE(window.explanation()->view().picture, other);
+        QCOMPARE(window.canvas()->imageSize(), s->picture(other).original_size);
+
+        // Regenerated, the answer still sees both images.
+        QSignalSpy again(window.conversation(), &ConversationController::answerFinished);
+        QVERIFY(window.conversation()->regenerate());
+        QVERIFY(again.wait(120000));
+        QCOMPARE(s->messages.size(), size_t(2));
+        QCOMPARE(s->messages[0].pictures.size(), size_t(2));
+        QCOMPARE(window.conversation()->requestFor(*s, 1).images.size(), size_t(2));
+
+        // A third file dropped with Ctrl held joins this conversation and goes with the next
+        // question; the canvas shows it.
+        QMimeData third;
+        third.setUrls({QUrl::fromLocalFile(third_)});
+        QSignalSpy joined(window.images(), &ImageSet::picturesAdded);
+        const QPoint at = window.canvas()->rect().center();
+        QDragEnterEvent enter(at, Qt::CopyAction, &third, Qt::LeftButton, Qt::ControlModifier);
+        QCoreApplication::sendEvent(window.canvas(), &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop_ctrl(QPointF(at), Qt::CopyAction, &third, Qt::LeftButton, Qt::ControlModifier);
+        QCoreApplication::sendEvent(window.canvas(), &drop_ctrl);
+        QVERIFY2(joined.count() > 0 || joined.wait(10000), qPrintable(window.statusText()));
+        QCOMPARE(window.images()->count(), 1);
+        QCOMPARE(s->pictureCount(), 3);
+        QVERIFY2(window.statusText().contains("next question"), qPrintable(window.statusText()));
+        QCOMPARE(window.canvas()->imageSize(), s->picture(2).original_size);
+        QSignalSpy answered_third(window.conversation(), &ConversationController::answerFinished);
+        QVERIFY(window.conversation()->ask("And this one?"));
+        QVERIFY(answered_third.wait(120000));
+        QVERIFY2(s->messages.back().error.isEmpty(), qPrintable(s->messages.back().error));
+        const vqa::Request follow_up = window.conversation()->requestFor(*s, 3);
+        QCOMPARE(follow_up.images.size(), size_t(3));
+        QVERIFY(follow_up.images[2] == s->picture(2).rgb);
+        QCOMPARE(kinds(follow_up.conversation[2]),
+                 (std::vector<ContentPart::Kind>{ContentPart::Kind::Image, ContentPart::Kind::Text}));
+        bool on2 = false;
+        for (const auto& g : s->messages.back().tokens.at(0).attention)
+            on2 |= g.image == 2;
+        QVERIFY2(on2, "the follow-up's grids lie on the third image too");
+    }
+
+    // Closing a reader while it decodes cancels the decode and returns.
+    void readerClosesWhileDecoding() {
+        const QString video = writeVideo(tmp_.path(), 30, 10.0);
+        if (video.isEmpty())
+            QSKIP("this build's FFmpeg has no encoder to write the test video");
+        auto reader = std::make_unique<VideoFrameReader>();
+        reader->setVideo(video, "clip");
+        QSignalSpy ready(reader.get(), &VideoFrameReader::frameReady);
+        reader->request(3);
+        QVERIFY(ready.wait(10000));
+        QCOMPARE(ready.last().at(0).toLongLong(), qint64(3));
+        reader->request(3);  // from the cache, at once
+        QCOMPARE(ready.count(), 2);
+        reader->request(29);
+        reader.reset();  // cancels what is in flight, waits for the thread
     }
 
     // A video on the window's side: its first frame is its picture, the request carries it as a
