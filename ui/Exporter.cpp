@@ -20,7 +20,10 @@ bool Exporter::saveOverlay(const QString& path) {
                    tr("There is no heatmap over the image yet: hover or click a word of an answer."));
         return false;
     }
-    const QImage image = blendOverlay(s->image.display, overlay, explanation_->opacity());
+    // Over the picture the overlay lies on (a conversation may hold several; of a video, its
+    // first frame).
+    const QImage image =
+        blendOverlay(s->picture(explanation_->view().picture).display, overlay, explanation_->opacity());
     if (!image.save(path, "PNG")) {
         emit error(tr("Could not save the heatmap"), tr("Writing %1 failed.").arg(QDir::toNativeSeparators(path)));
         return false;

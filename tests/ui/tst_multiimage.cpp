@@ -29,6 +29,7 @@
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplanationController.h"
+#include "ui/Exporter.h"
 #include "ui/Heatmap.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
@@ -399,6 +400,10 @@ private slots:
         QCOMPARE(clicked.first().first().toInt(), other);
         QCOMPARE(window.explanation()->view().picture, other);
         QCOMPARE(window.canvas()->imageSize(), s->picture(other).original_size);
+        // Saved, the heatmap lies over that picture.
+        const QString png = tmp_.filePath("overlay.png");
+        QVERIFY(window.exporter()->saveOverlay(png));
+        QCOMPARE(QImage(png).size(), s->picture(other).display.size());
 
         // Regenerated, the answer still sees both images.
         QSignalSpy again(window.conversation(), &ConversationController::answerFinished);
