@@ -3,6 +3,7 @@
 #include <QRegularExpression>
 
 #include <algorithm>
+#include <functional>
 
 #include "engine/EngineWorker.h"
 #include "engine/explain/Grounding.h"
@@ -30,6 +31,22 @@ int boxesMessage(const std::vector<ChatMessage>& messages, int focus) {
         if (!messages[size_t(i)].boxes.empty())
             return i;
     return -1;
+}
+
+// Which picture of `s` a grid of answer `message` lies on: (picture, frame), frame -1 for an
+// image; (-1, -1) when its request held no such picture.
+std::function<std::pair<int, int>(const HeatmapGrid&)> pictureKeys(const ImageSession& s, int message) {
+    // The pictures the answer's request held: its images and videos, in order.
+    std::vector<int> images, videos;
+    if (message >= 0)
+        for (const MessagePicture& p : picturesInOrder(s.messages, size_t(message), true))
+            (p.video ? videos : images).push_back(p.picture);
+    return [images, videos](const HeatmapGrid& g) -> std::pair<int, int> {
+        if (g.video >= 0)
+            return g.video < int(videos.size()) ? std::pair{videos[size_t(g.video)], g.frame} : std::pair{-1, -1};
+        return g.image >= 0 && g.image < int(images.size()) ? std::pair{images[size_t(g.image)], -1}
+                                                             : std::pair{-1, -1};
+    };
 }
 
 }  // namespace
@@ -302,10 +319,22 @@ void ExplanationController::handleHeadMaps(quint64 ticket, const std::vector<Hea
     const auto it = pending_.find(ticket);
     if (it == pending_.end())
         return;
-    const QString title = it->second.title;
+    QString title = it->second.title;
+    const std::shared_ptr<ImageSession> session = it->second.session.lock();
+    const int message = it->second.message;
     pending_.erase(it);
     if (maps.empty()) {
         emit status(tr("No attention kept for those words."));
+        return;
+    }
+    // Several pictures: each head's map on the picture the canvas shows (its frame, for a video).
+    if (session && session.get() == images_->current().get() && session->pictureCount() > 1) {
+        const auto keyOf = pictureKeys(*session, message);
+        const std::pair<int, int> shown{view_.picture, session->picture(view_.picture).video ? view_.frame : -1};
+        std::vector<HeadMap> on_picture = maps;
+        for (HeadMap& m : on_picture)
+            std::erase_if(m.grids, [&](const HeatmapGrid& g) { return keyOf(g) != shown; });
+        emit headMapsReady(tr("%1, on %2").arg(title, session->picture(view_.picture).name), on_picture);
         return;
     }
     emit headMapsReady(title, maps);
@@ -428,17 +457,7 @@ void ExplanationController::modelLoaded() {
 std::vector<std::vector<HeatmapGrid>> ExplanationController::splitByPicture(
     const ImageSession& s, int message, const std::vector<const std::vector<HeatmapGrid>*>& grids, bool choose,
     HeatmapView* v) {
-    // Which pictures the answer's request held: its images and videos, in order.
-    std::vector<int> images, videos;
-    if (message >= 0)
-        for (const MessagePicture& p : picturesInOrder(s.messages, size_t(message), true))
-            (p.video ? videos : images).push_back(p.picture);
-    auto keyOf = [&](const HeatmapGrid& g) -> std::pair<int, int> {
-        if (g.video >= 0)
-            return g.video < int(videos.size()) ? std::pair{videos[size_t(g.video)], g.frame} : std::pair{-1, -1};
-        return g.image >= 0 && g.image < int(images.size()) ? std::pair{images[size_t(g.image)], -1}
-                                                             : std::pair{-1, -1};
-    };
+    const auto keyOf = pictureKeys(s, message);
     std::map<std::pair<int, int>, PictureShare> sums;
     double total = 0;
     for (const auto* list : grids) {

@@ -61,7 +61,9 @@ void MainWindow::connectChecks() {
                         setStatus(tr("Layer %1, head %2 over the image.").arg(layer).arg(head));
                     });
                 }
-                head_explorer_->setMaps(title, maps, s->image.display, s->image.original_size, bar->colormap());
+                // Over the picture the canvas shows (a conversation may hold several).
+                const LoadedImage& picture = s->picture(explanation_->view().picture);
+                head_explorer_->setMaps(title, maps, picture.display, picture.original_size, bar->colormap());
                 head_explorer_->show();
                 head_explorer_->raise();
             });

@@ -400,6 +400,18 @@ private slots:
         QCOMPARE(clicked.first().first().toInt(), other);
         QCOMPARE(window.explanation()->view().picture, other);
         QCOMPARE(window.canvas()->imageSize(), s->picture(other).original_size);
+        // The head explorer's maps lie on that picture too.
+        QSignalSpy heads(window.explanation(), &ExplanationController::headMapsReady);
+        QVERIFY(window.explanation()->requestHeadMaps());
+        QVERIFY(heads.wait(60000));
+        QVERIFY(heads.first().at(0).toString().contains(s->picture(other).name));
+        const auto maps = heads.first().at(1).value<std::vector<vqa::HeadMap>>();
+        QVERIFY(!maps.empty());
+        for (const auto& m : maps) {
+            QVERIFY(!m.grids.empty());
+            for (const auto& g : m.grids)
+                QCOMPARE(g.image, other);
+        }
         // Saved, the heatmap lies over that picture.
         const QString png = tmp_.filePath("overlay.png");
         QVERIFY(window.exporter()->saveOverlay(png));
