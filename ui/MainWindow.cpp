@@ -506,7 +506,9 @@ void MainWindow::showCurrentImage(int index) {
 
 void MainWindow::updateModelLabels() {
     const std::shared_ptr<ImageSession> s = images_->current();
-    const QString image = s ? s->image.name : tr("no image");
+    const QString image = !s ? tr("no image")
+                          : s->pictureCount() > 1 ? tr("%1 and %n more", nullptr, s->pictureCount() - 1).arg(s->image.name)
+                                                  : s->image.name;
     if (const auto& info = model_->info()) {
         status_->setDevice(
             QStringLiteral("%1 · %2").arg(QString::fromStdString(info->device), shortPrecision(*info)));

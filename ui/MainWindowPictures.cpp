@@ -25,6 +25,7 @@ void MainWindow::connectPictures() {
         if (index != images_->currentIndex())
             return;
         chatView()->setPicturesShown(true);
+        updateModelLabels();  // "about a.png and 2 more"
         explanation_->update();  // the canvas shows what came
         updateActions();
     });

@@ -10,6 +10,7 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QDropEvent>
+#include <QLabel>
 #include <QMimeData>
 #include <QPainter>
 #include <QSignalSpy>
@@ -441,6 +442,12 @@ private slots:
         QCOMPARE(s->pictureCount(), 3);
         QVERIFY2(window.statusText().contains("next question"), qPrintable(window.statusText()));
         QCOMPARE(window.canvas()->imageSize(), s->picture(2).original_size);
+        {  // the chat's header names them all
+            bool named = false;
+            for (QLabel* label : window.findChildren<QLabel*>())
+                named |= label->text().contains("scene.png and 2 more");
+            QVERIFY(named);
+        }
         QSignalSpy answered_third(window.conversation(), &ConversationController::answerFinished);
         QVERIFY(window.conversation()->ask("And this one?"));
         QVERIFY(answered_third.wait(120000));
