@@ -14,6 +14,7 @@
 #include "engine/io/ModelFolder.h"
 #include "engine/retrieval/DualEncoderConfig.h"
 #include "engine/text/Tokenizer.h"
+#include "engine/text/Utf8.h"
 #include "models/ClipDual.h"
 #include "models/SiglipDual.h"
 #include "models/base/Error.h"
@@ -35,6 +36,9 @@ struct DualEncoder::Impl {
     // Special tokens the tokenizer puts after a text (CLIP's and SigLIP's end token: 1; a
     // Gemma-style tokenizer: 0); truncation keeps them.
     std::size_t suffix_specials = 0;
+    // SigLIP 2 (a SigLIP network with Gemma's tokenizer) was trained on lower-cased texts, which
+    // its tokenizer does not lower-case; its model card asks the caller to (Python's str.lower()).
+    bool lower_case = false;
 
     std::vector<TokenId> ids(const std::string& text) const;
     static std::vector<float> normalizedRows(const torch::Tensor& features);
@@ -45,6 +49,29 @@ namespace {
 // What identifies the vectors a folder's model makes, cheaply: its config and processor
 // settings, and each weight file's size with its first and last MiB (the header and the data
 // at both ends), so that other weights under the same name give another id.
+// SigLIP 2's checkpoints (google/siglip2-*-patch16-224 and the other fixed-resolution ones)
+// are SigLIP networks whose tokenizer_config.json names Gemma's tokenizer; their conversion
+// wrote do_lower_case true, which transformers' GemmaTokenizer does not apply. Absent, the
+// texts are lower-cased all the same (the model was trained so); false turns it off.
+bool lowerCasesTexts(const std::string& folder) {
+    const auto path = fs::path(folder) / "tokenizer_config.json";
+    if (!fs::exists(path))
+        return false;
+    nlohmann::json config;
+    try {
+        config = nlohmann::json::parse(std::ifstream(path));
+    } catch (const nlohmann::json::exception&) {
+        return false;  // the tokenizer's loader has said what is wrong with it already
+    }
+    if (!config.is_object() || !config.contains("tokenizer_class") || !config["tokenizer_class"].is_string())
+        return false;
+    const auto cls = config["tokenizer_class"].get<std::string>();
+    if (cls != "GemmaTokenizer" && cls != "GemmaTokenizerFast")
+        return false;
+    const auto it = config.find("do_lower_case");
+    return it == config.end() || !it->is_boolean() || it->get<bool>();
+}
+
 std::string fingerprint(const std::string& folder, const Checkpoint& checkpoint) {
     std::string bytes;
     auto add_file = [&](const fs::path& path, bool whole) {
@@ -79,7 +106,7 @@ std::string fingerprint(const std::string& folder, const Checkpoint& checkpoint)
 
 std::vector<TokenId> DualEncoder::Impl::ids(const std::string& text) const {
     const int max_len = config.text.max_position_embeddings;
-    std::vector<TokenId> out = tokenizer->encode(text, /*add_special_tokens=*/true);
+    std::vector<TokenId> out = tokenizer->encode(lower_case ? utf8::lowercase(text) : text, /*add_special_tokens=*/true);
     if (out.empty())
         throw Error(folder + ": the tokenizer gives no tokens for the text; the text tower needs at least one");
     // Truncation as the reference tokenizer's truncation=True does it: the text is cut, the
@@ -131,6 +158,7 @@ std::unique_ptr<DualEncoder> DualEncoder::load(const std::string& folder, int th
         if (impl->suffix_specials >= static_cast<std::size_t>(impl->config.text.max_position_embeddings))
             throw Error(folder + ": the tokenizer adds more special tokens than the text tower reads");
     }
+    impl->lower_case = siglip && lowerCasesTexts(folder);
     const auto& special = impl->tokenizer->specialTokens();
     if (siglip) {
         if (!special.pad)

@@ -6,7 +6,10 @@
 //   - SigLIP (model_type "siglip": google/siglip-base-patch16-224): text tower pooled at its
 //     last position (texts padded to 64 tokens as the model was trained), attention-pooling
 //     head on the image side, logits = exp(logit_scale) * cosine + logit_bias; each label
-//     scored on its own by a sigmoid.
+//     scored on its own by a sigmoid. SigLIP 2's fixed-resolution checkpoints
+//     (google/siglip2-base-patch16-224 and the like) are the same network with Gemma's
+//     tokenizer (tokenizer.json, byte fallback, <eos> after the text): the family "siglip",
+//     their texts lower-cased first as the model was trained.
 // Runs on the CPU in float32 (the parity mode). Torch-free header: the window and the CLI
 // include it.
 #pragma once
@@ -43,7 +46,7 @@ class DualEncoder final : public ImageEmbedder {
     float logitScale() const;
     float logitBias() const;
     // The token ids the text tower reads for `text` (special tokens, truncation and padding
-    // as the reference processor applies them).
+    // as the reference processor applies them; SigLIP 2: of the lower-cased text).
     std::vector<std::int32_t> textIds(const std::string& text) const;
 
     // Zero-shot tags: how well each label describes the image whose vector is given. CLIP:

@@ -72,10 +72,16 @@ models::DualEncoderConfig parseDualEncoderConfig(const nlohmann::json& j, const 
         text.max_position_embeddings = 64;
         text.layer_norm_eps = 1e-6;
         text.hidden_act = "gelu_pytorch_tanh";
+    } else if (type == "siglip2") {
+        // Siglip2Model: patches at the image's own aspect ratio with a patch mask and resized
+        // position embeddings; another network than SiglipModel.
+        throw Error(path + ": model_type is 'siglip2', a SigLIP 2 NaFlex model (Siglip2Model: patches at the image's "
+                           "own aspect ratio), which image search does not read; the fixed-resolution SigLIP 2 "
+                           "checkpoints (google/siglip2-base-patch16-224 and the like, model_type 'siglip') work");
     } else {
         throw Error(path + ": model_type is '" + type +
-                    "', not a dual encoder; image search reads CLIP ('clip') and SigLIP ('siglip') models" +
-                    (type == "siglip2" ? " (SigLIP 2 is not supported yet)" : ""));
+                    "', not a dual encoder; image search reads CLIP ('clip') and SigLIP ('siglip', SigLIP 2's "
+                    "fixed-resolution checkpoints included) models");
     }
     c.vision = parseVisionConfig(subObject(j, "vision_config", path), path, "vision_config", vision);
     c.text = parseText(subObject(j, "text_config", path), path, text);

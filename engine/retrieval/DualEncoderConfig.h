@@ -1,5 +1,5 @@
 // config.json of a dual encoder -> models::DualEncoderConfig. CLIP (model_type "clip") and
-// SigLIP ("siglip"), their text_config and vision_config with the reference's defaults for
+// SigLIP ("siglip", SigLIP 2's fixed-resolution checkpoints too), their text_config and vision_config with the reference's defaults for
 // absent keys (transformers' CLIPConfig / SiglipConfig).
 #pragma once
 

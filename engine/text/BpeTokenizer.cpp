@@ -149,11 +149,45 @@ std::vector<Span> splitByMatches(std::size_t length, const std::vector<Span>& ma
 }
 
 struct PreTokenizerStep {
-    enum class Kind { Split, ByteLevel } kind = Kind::Split;
+    enum class Kind { Split, ByteLevel, Metaspace } kind = Kind::Split;
     std::shared_ptr<Regex> regex;
     SplitBehavior behavior = SplitBehavior::Isolated;
     bool invert = false;
     bool add_prefix_space = false;  // ByteLevel
+    // Metaspace: spaces become `replacement`, which starts each piece (split) and is put in
+    // front of the text (prepend "always"; "first": only the text's first part, not a part
+    // that follows an added token).
+    std::string replacement;
+    enum class Prepend { Always, First, Never } prepend = Prepend::Always;
+    bool split = true;
+};
+
+// The byte-fallback piece of a byte: "<0x0A>", as tokenizers spells it.
+std::string bytePiece(unsigned char b) {
+    static const char* hex = "0123456789ABCDEF";
+    return std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+}
+
+// The byte a piece spelled "<0xAB>" stands for (tokenizers' ByteFallback decoder reads any
+// token of that form, whatever its id).
+std::optional<unsigned char> parseBytePiece(std::string_view piece) {
+    if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>')
+        return std::nullopt;
+    int value = 0;
+    for (char c : piece.substr(3, 2)) {
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit < 0)
+            return std::nullopt;
+        value = value * 16 + digit;
+    }
+    return static_cast<unsigned char>(value);
+}
+
+// The decoder of a SentencePiece-style (byte-fallback) tokenizer.json, step by step.
+struct DecoderStep {
+    enum class Kind { Replace, ByteFallback, Fuse, Strip } kind = Kind::Fuse;
+    std::string pattern, content;  // Replace: literal pattern -> content; Strip: the character
+    int start = 0, stop = 0;       // Strip: how many of it to take from each end
 };
 
 struct NormalizerStep {
@@ -194,6 +228,13 @@ struct BpeTokenizer::Impl {
     std::string end_of_word_suffix;
     bool ignore_merges = false;
     bool byte_level = false;
+    // SentencePiece-style BPE (Gemma, SigLIP 2, Llama 2's tokenizer.json): merges over
+    // characters; a character missing from the vocabulary becomes its bytes' "<0xAB>" tokens,
+    // or the unknown token (consecutive ones fused into one with fuse_unk).
+    bool byte_fallback = false;
+    bool fuse_unk = false;
+    std::vector<DecoderStep> decoder;  // byte_fallback's decoder chain
+    std::vector<char> byte_token;      // id -> its piece is "<0xAB>" (ByteFallback decodes it)
     std::array<TokenId, 256> byte_ids{};
 
     AddedTokenMatcher raw_tokens, normalized_tokens;
@@ -212,9 +253,12 @@ struct BpeTokenizer::Impl {
     void parsePreTokenizer(const json& node);
     void parsePostProcessor(const json& node);
     void checkDecoder(const json& node);
+    void parseFallbackDecoder(const json& node);
+    std::string decodeFallback(const std::vector<TokenId>& ids, bool skip_special_tokens) const;
 
     std::string normalize(std::string_view text) const;
-    std::vector<std::string> preTokenize(std::string_view text) const;
+    // `first`: the part starts the input text (Metaspace's prepend_scheme "first").
+    std::vector<std::string> preTokenize(std::string_view text, bool first) const;
     void bpe(const std::string& word, std::vector<TokenId>& out) const;
     void bpeUncached(const std::string& word, std::vector<TokenId>& out) const;
 
@@ -240,9 +284,10 @@ void BpeTokenizer::Impl::parseModel(const json& model) {
         fail("BPE continuing_subword_prefix is not supported");
     if (model.contains("end_of_word_suffix") && model["end_of_word_suffix"].is_string())
         end_of_word_suffix = model["end_of_word_suffix"].get<std::string>();
-    if (model.value("byte_fallback", false))
-        fail("BPE with byte_fallback (SentencePiece-style, as Gemma's and SigLIP 2's) is not supported yet; a "
-             "tokenizer.model beside it is used instead when the folder has one");
+    byte_fallback = model.value("byte_fallback", false);
+    fuse_unk = model.value("fuse_unk", false);
+    if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0)
+        fail("BPE dropout is not supported (it makes encoding random)");
     ignore_merges = model.value("ignore_merges", false);
     const auto& v = model.at("vocab");
     if (!v.is_object() || v.empty())
@@ -367,6 +412,28 @@ void BpeTokenizer::Impl::parsePreTokenizer(const json& node) {
             step.regex = std::make_shared<Regex>(kGpt2Pattern);
         pre_tokenizer.push_back(std::move(step));
         byte_level = true;
+    } else if (type == "Metaspace") {
+        PreTokenizerStep step;
+        step.kind = PreTokenizerStep::Kind::Metaspace;
+        step.replacement = node.value("replacement", std::string("\xE2\x96\x81"));
+        if (step.replacement.empty())
+            fail("Metaspace pre-tokenizer with an empty replacement");
+        std::string scheme = node.value("prepend_scheme", std::string());
+        if (scheme.empty())  // files of tokenizers before 0.14: add_prefix_space
+            scheme = node.value("add_prefix_space", true) ? "always" : "never";
+        if (scheme == "always")
+            step.prepend = PreTokenizerStep::Prepend::Always;
+        else if (scheme == "first")
+            step.prepend = PreTokenizerStep::Prepend::First;
+        else if (scheme == "never")
+            step.prepend = PreTokenizerStep::Prepend::Never;
+        else
+            fail("Metaspace prepend_scheme '" + scheme + "' is unknown");
+        step.split = node.value("split", true);
+        if (step.split)
+            step.regex = std::make_shared<Regex>(Regex::escape(step.replacement));
+        step.behavior = SplitBehavior::MergedWithNext;
+        pre_tokenizer.push_back(std::move(step));
     } else if (type == "Digits") {
         PreTokenizerStep step;
         step.regex = std::make_shared<Regex>(R"(\p{N})");
@@ -386,7 +453,7 @@ void BpeTokenizer::Impl::parsePreTokenizer(const json& node) {
         step.invert = node.value("invert", false);
         pre_tokenizer.push_back(std::move(step));
     } else {
-        fail("pre-tokenizer '" + type + "' is not supported (supported: Sequence, ByteLevel, Digits, Split)");
+        fail("pre-tokenizer '" + type + "' is not supported (supported: Sequence, ByteLevel, Metaspace, Digits, Split)");
     }
 }
 
@@ -436,6 +503,129 @@ void BpeTokenizer::Impl::checkDecoder(const json& node) {
     fail("decoder '" + type + "' is not supported (supported: ByteLevel)");
 }
 
+void BpeTokenizer::Impl::parseFallbackDecoder(const json& node) {
+    if (node.is_null())
+        return;  // tokenizers then joins the pieces as they are
+    std::string type = node.value("type", "");
+    if (type == "Sequence") {
+        for (const auto& n : node.at("decoders"))
+            parseFallbackDecoder(n);
+    } else if (type == "Replace") {
+        const auto& p = node.at("pattern");
+        if (!p.contains("String"))
+            fail("Replace decoder with a Regex pattern is not supported");
+        DecoderStep step;
+        step.kind = DecoderStep::Kind::Replace;
+        step.pattern = p["String"].get<std::string>();
+        step.content = node.at("content").get<std::string>();
+        if (step.pattern.empty())
+            fail("Replace decoder with an empty pattern");
+        decoder.push_back(std::move(step));
+    } else if (type == "ByteFallback") {
+        decoder.push_back({DecoderStep::Kind::ByteFallback, {}, {}, 0, 0});
+    } else if (type == "Fuse") {
+        decoder.push_back({DecoderStep::Kind::Fuse, {}, {}, 0, 0});
+    } else if (type == "Strip") {
+        DecoderStep step;
+        step.kind = DecoderStep::Kind::Strip;
+        step.content = node.value("content", std::string(" "));
+        step.start = node.value("start", 0);
+        step.stop = node.value("stop", 0);
+        if (step.start < 0 || step.stop < 0)
+            fail("Strip decoder with a negative count");
+        decoder.push_back(std::move(step));
+    } else {
+        fail("decoder '" + type +
+             "' is not supported with byte_fallback (supported: Sequence, Replace, ByteFallback, Fuse, Strip)");
+    }
+}
+
+// tokenizers' decode: the pieces of the ids (special ones dropped when asked), each decoder
+// step over the list of pieces in turn, then the pieces joined.
+std::string BpeTokenizer::Impl::decodeFallback(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
+    for (TokenId id : ids) {
+        if (id < 0 || static_cast<std::size_t>(id) >= pieces.size() || pieces[id].empty())
+            continue;
+        if (skip_special_tokens && special[id])
+            continue;
+        tokens.push_back(pieces[id]);
+    }
+    for (const auto& step : decoder) {
+        switch (step.kind) {
+        case DecoderStep::Kind::Replace:
+            for (auto& t : tokens) {
+                std::string out;
+                std::size_t pos = 0;
+                for (std::size_t hit; (hit = t.find(step.pattern, pos)) != std::string::npos; pos = hit + step.pattern.size())
+                    out.append(t, pos, hit - pos).append(step.content);
+                out.append(t, pos);
+                t = std::move(out);
+            }
+            break;
+        case DecoderStep::Kind::ByteFallback: {
+            // A run of byte tokens becomes its text when the run is valid UTF-8, else one U+FFFD
+            // per byte token of the run.
+            std::vector<std::string> out;
+            std::string run;
+            std::size_t run_tokens = 0;
+            auto flush = [&] {
+                if (run_tokens == 0)
+                    return;
+                if (utf8::isValid(run)) {
+                    out.push_back(run);
+                } else {
+                    for (std::size_t i = 0; i < run_tokens; ++i)
+                        out.push_back("\xEF\xBF\xBD");
+                }
+                run.clear();
+                run_tokens = 0;
+            };
+            for (auto& t : tokens) {
+                if (auto b = parseBytePiece(t)) {
+                    run += static_cast<char>(*b);
+                    ++run_tokens;
+                } else {
+                    flush();
+                    out.push_back(std::move(t));
+                }
+            }
+            flush();
+            tokens = std::move(out);
+            break;
+        }
+        case DecoderStep::Kind::Fuse: {
+            std::string all;
+            for (const auto& t : tokens)
+                all += t;
+            tokens.assign(1, std::move(all));
+            break;
+        }
+        case DecoderStep::Kind::Strip:
+            // Up to `start` leading and `stop` trailing characters of each piece that are the
+            // content (tokenizers compares characters).
+            for (auto& t : tokens) {
+                std::size_t b = 0, e = t.size();
+                for (int i = 0; i < step.start && t.compare(b, step.content.size(), step.content) == 0 &&
+                                b + step.content.size() <= e;
+                     ++i)
+                    b += step.content.size();
+                for (int i = 0; i < step.stop && e >= b + step.content.size() &&
+                                t.compare(e - step.content.size(), step.content.size(), step.content) == 0;
+                     ++i)
+                    e -= step.content.size();
+                t = t.substr(b, e - b);
+            }
+            break;
+        }
+    }
+    std::string text;
+    for (const auto& t : tokens)
+        text += t;
+    return text;
+}
+
 std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
     std::string s(text);
     for (const auto& step : normalizer) {
@@ -468,11 +658,25 @@ std::string BpeTokenizer::Impl::normalize(std::string_view text) const {
     return s;
 }
 
-std::vector<std::string> BpeTokenizer::Impl::preTokenize(std::string_view text) const {
+std::vector<std::string> BpeTokenizer::Impl::preTokenize(std::string_view text, bool first) const {
     std::vector<std::string> parts{std::string(text)};
     for (const auto& step : pre_tokenizer) {
         std::vector<std::string> next;
-        for (auto& part : parts) {
+        for (std::size_t k = 0; k < parts.size(); ++k) {
+            auto& part = parts[k];
+            if (step.kind == PreTokenizerStep::Kind::Metaspace && !part.empty()) {
+                std::string replaced;
+                for (char c : part)
+                    if (c == ' ')
+                        replaced += step.replacement;
+                    else
+                        replaced += c;
+                part = std::move(replaced);
+                const bool prepend = step.prepend == PreTokenizerStep::Prepend::Always ||
+                                     (step.prepend == PreTokenizerStep::Prepend::First && first && k == 0);
+                if (prepend && !part.starts_with(step.replacement))
+                    part = step.replacement + part;
+            }
             if (step.kind == PreTokenizerStep::Kind::ByteLevel && step.add_prefix_space &&
                 (part.empty() || part[0] != ' '))
                 part.insert(part.begin(), ' ');
@@ -527,6 +731,46 @@ void BpeTokenizer::Impl::bpeUncached(const std::string& word, std::vector<TokenI
             else if (unk)
                 sym.push_back(*unk);
         }
+    } else if (byte_fallback) {
+        // tokenizers' BPE::merge_word: a character in the vocabulary is a symbol; one that is not
+        // becomes its bytes' tokens when the vocabulary has all of them, else the unknown token
+        // (a run of unknown characters one token with fuse_unk). As there, byte tokens do not
+        // flush an unknown token still pending, which comes after them.
+        mapped = word;
+        std::optional<TokenId> pending_unk;
+        for (std::size_t pos = 0; pos < word.size();) {
+            std::size_t start = pos;
+            utf8::next(word, pos);
+            const std::string c = word.substr(start, pos - start);
+            if (auto it = vocab.find(c); it != vocab.end()) {
+                if (pending_unk) {
+                    sym.push_back(*pending_unk);
+                    pending_unk.reset();
+                }
+                sym.push_back(it->second);
+                continue;
+            }
+            std::vector<TokenId> byte_syms;
+            for (unsigned char b : c) {
+                auto it = vocab.find(bytePiece(b));
+                if (it == vocab.end()) {
+                    byte_syms.clear();
+                    break;
+                }
+                byte_syms.push_back(it->second);
+            }
+            if (!byte_syms.empty()) {
+                sym.insert(sym.end(), byte_syms.begin(), byte_syms.end());
+                continue;
+            }
+            if (unk) {
+                if (pending_unk && !fuse_unk)
+                    sym.push_back(*pending_unk);
+                pending_unk = unk;
+            }
+        }
+        if (pending_unk)
+            sym.push_back(*pending_unk);
     } else if (byte_level) {
         for (unsigned char b : word) {
             mapped += byteMap().byte_to_char[b];
@@ -609,9 +853,15 @@ BpeTokenizer::BpeTokenizer(const json& spec, const std::string& file) : impl_(st
         d.parsePreTokenizer(spec.value("pre_tokenizer", json()));
         d.parseAddedTokens(spec.value("added_tokens", json()));
         d.parsePostProcessor(spec.value("post_processor", json()));
-        if (!d.byte_level)
-            d.fail("has no ByteLevel pre-tokenizer; only byte-level BPE is supported");
-        d.checkDecoder(spec.value("decoder", json()));
+        if (d.byte_fallback) {
+            if (d.byte_level)
+                d.fail("BPE with byte_fallback and a ByteLevel pre-tokenizer is not supported");
+            d.parseFallbackDecoder(spec.value("decoder", json()));
+        } else {
+            if (!d.byte_level)
+                d.fail("has no ByteLevel pre-tokenizer; only byte-level BPE and BPE with byte_fallback are supported");
+            d.checkDecoder(spec.value("decoder", json()));
+        }
     } catch (const json::exception& e) {
         d.fail(std::string("unexpected structure: ") + e.what());
     }
@@ -622,6 +872,38 @@ BpeTokenizer::BpeTokenizer(const json& spec, const std::string& file) : impl_(st
         d.byte_ids[b] = it != d.vocab.end() ? it->second : (d.unk ? *d.unk : -1);
     }
     d.bytes.resize(d.pieces.size());
+    if (d.byte_fallback) {
+        // What each token adds to the decoded text: a byte token its byte, any other its piece
+        // through the decoder's Replace steps (a whole-text Strip is dropsLeadingSpace's).
+        d.byte_token.assign(d.pieces.size(), 0);
+        for (std::size_t id = 0; id < d.pieces.size(); ++id) {
+            const std::string& piece = d.pieces[id];
+            std::string text = piece;
+            bool is_byte = false;
+            for (const auto& step : d.decoder) {
+                if (step.kind == DecoderStep::Kind::Replace) {
+                    std::string out;
+                    std::size_t pos = 0;
+                    for (std::size_t hit; (hit = text.find(step.pattern, pos)) != std::string::npos;
+                         pos = hit + step.pattern.size())
+                        out.append(text, pos, hit - pos).append(step.content);
+                    out.append(text, pos);
+                    text = std::move(out);
+                } else if (step.kind == DecoderStep::Kind::ByteFallback) {
+                    if (auto b = parseBytePiece(text)) {
+                        text.assign(1, static_cast<char>(*b));
+                        is_byte = true;
+                        break;
+                    }
+                } else {
+                    break;  // Fuse and Strip act on the whole text
+                }
+            }
+            d.bytes[id] = std::move(text);
+            d.byte_token[id] = is_byte;
+        }
+        return;
+    }
     const std::string& suffix = d.end_of_word_suffix;
     for (std::size_t id = 0; id < d.pieces.size(); ++id) {
         const std::string& piece = d.pieces[id];
@@ -658,7 +940,8 @@ std::vector<TokenId> BpeTokenizer::encode(std::string_view input, bool add_speci
             }
             if (seg2.begin == seg2.end)
                 continue;
-            for (const auto& word : d.preTokenize(std::string_view(normalized).substr(seg2.begin, seg2.end - seg2.begin)))
+            const bool first = seg.begin == 0 && seg2.begin == 0;
+            for (const auto& word : d.preTokenize(std::string_view(normalized).substr(seg2.begin, seg2.end - seg2.begin), first))
                 d.bpe(word, ids);
         }
     }
@@ -668,6 +951,8 @@ std::vector<TokenId> BpeTokenizer::encode(std::string_view input, bool add_speci
 }
 
 std::string BpeTokenizer::decode(const std::vector<TokenId>& ids, bool skip_special_tokens) const {
+    if (impl_->byte_fallback)
+        return impl_->decodeFallback(ids, skip_special_tokens);
     std::string bytes;
     for (TokenId id : ids) {
         if (id < 0 || static_cast<std::size_t>(id) >= impl_->pieces.size())
@@ -710,6 +995,30 @@ bool BpeTokenizer::isSpecial(TokenId id) const {
 }
 
 std::size_t BpeTokenizer::vocabSize() const { return impl_->pieces.size(); }
+
+Tokenizer::InvalidUtf8 BpeTokenizer::invalidUtf8Policy() const {
+    return impl_->byte_fallback ? InvalidUtf8::ReplaceInvalidByteRun : InvalidUtf8::ReplaceMaximalSubpart;
+}
+
+bool BpeTokenizer::isByteToken(TokenId id) const {
+    return impl_->byte_fallback && id >= 0 && static_cast<std::size_t>(id) < impl_->byte_token.size() &&
+           impl_->byte_token[id];
+}
+
+bool BpeTokenizer::dropsLeadingSpace(TokenId id) const {
+    // Llama 2's decoder ends with Strip(" ", 1, 0) after Fuse: the text's first space goes.
+    const auto& d = *impl_;
+    if (!d.byte_fallback || isByteToken(id))
+        return false;
+    bool fused = false;
+    for (const auto& step : d.decoder) {
+        if (step.kind == DecoderStep::Kind::Fuse)
+            fused = true;
+        else if (step.kind == DecoderStep::Kind::Strip && fused && step.content == " " && step.start > 0)
+            return true;
+    }
+    return false;
+}
 
 std::string BpeTokenizer::tokenBytes(TokenId id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= impl_->bytes.size())

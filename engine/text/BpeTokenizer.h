@@ -1,6 +1,11 @@
-// Byte-level BPE from a Hugging Face tokenizer.json (GPT-2, SmolLM/SmolVLM, Llama 3, Qwen
-// style): added tokens first, then the declared normalizer and pre-tokenizer, then merges
-// by rank, with a thread-safe cache of encoded words.
+// BPE from a Hugging Face tokenizer.json: added tokens first, then the declared normalizer and
+// pre-tokenizer, then merges by rank, with a thread-safe cache of encoded words. Two kinds:
+//   - byte-level (GPT-2, CLIP, SmolLM/SmolVLM, Llama 3, Qwen): a ByteLevel pre-tokenizer, merges
+//     over the bytes' printable stand-ins, the ByteLevel decoder;
+//   - SentencePiece-style with byte_fallback (Gemma, SigLIP 2; Llama 2's tokenizer.json):
+//     spaces made "▁" by the normalizer (or a Metaspace pre-tokenizer), merges over characters,
+//     a character missing from the vocabulary spelled by its "<0xAB>" byte tokens; decoded by
+//     the Replace, ByteFallback, Fuse and Strip decoders as the tokenizers library runs them.
 #pragma once
 
 #include <memory>
@@ -26,6 +31,9 @@ public:
     bool isSpecial(TokenId id) const override;
     std::size_t vocabSize() const override;
     std::string tokenBytes(TokenId id) const override;
+    InvalidUtf8 invalidUtf8Policy() const override;
+    bool isByteToken(TokenId id) const override;
+    bool dropsLeadingSpace(TokenId id) const override;
 
 private:
     struct Impl;

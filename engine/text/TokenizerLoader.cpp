@@ -244,20 +244,28 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& model_dir) {
     std::unique_ptr<Tokenizer> tok;
     const bool has_json = fs::exists(dir / "tokenizer.json");
     const bool has_model = fs::exists(dir / "tokenizer.model");
+    const bool has_spiece = fs::exists(dir / "spiece.model");
     if (has_json) {
         json spec = readJson(dir / "tokenizer.json", true);
-        try {
-            tok = std::make_unique<BpeTokenizer>(spec, (dir / "tokenizer.json").string());
-        } catch (const Error&) {
-            // A SentencePiece-style tokenizer.json (byte_fallback, Metaspace) is served by
-            // the tokenizer.model beside it.
-            if (!has_model && !fs::exists(dir / "spiece.model"))
-                throw;
+        // A SentencePiece-style tokenizer.json (byte_fallback: Llama 2, LLaVA, Mistral) beside
+        // the SentencePiece model it was converted from is served by that model, as before
+        // BpeTokenizer read such files; alone (Gemma's, SigLIP 2's) it is read itself.
+        const bool sentencepiece_style = spec.is_object() && spec.contains("model") && spec["model"].is_object() &&
+                                         spec["model"].contains("byte_fallback") &&
+                                         spec["model"]["byte_fallback"].is_boolean() &&
+                                         spec["model"]["byte_fallback"].get<bool>();
+        if (!(sentencepiece_style && (has_model || has_spiece))) {
+            try {
+                tok = std::make_unique<BpeTokenizer>(spec, (dir / "tokenizer.json").string());
+            } catch (const Error&) {
+                if (!has_model && !has_spiece)
+                    throw;
+            }
         }
     }
     if (!tok && has_model)
         tok = loadSentencePiece(dir, config);
-    if (!tok && fs::exists(dir / "spiece.model"))  // SigLIP's and T5's name for it
+    if (!tok && has_spiece)  // SigLIP's and T5's name for it
         tok = loadSentencePiece(dir, config, "spiece.model");
     if (!tok && isSiglip(config))
         throw Error("missing " + (dir / "spiece.model").string() +

@@ -2,6 +2,7 @@
 // random checkpoints and the generated set of shapes and colours of tests/reference/make_dual.py:
 // pixel values, token ids, normalized embeddings, logits, the rankings they give, zero-shot
 // label scores; and the errors of folders that are not dual encoders.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -137,7 +138,39 @@ TEST_P(DualCase, ModelIdIsStableAndNamesTheFamily) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, DualCase,
-                         ::testing::Values("clip", "clip_legacy", "siglip", "clip_base", "siglip_base"));
+                         ::testing::Values("clip", "clip_legacy", "siglip", "siglip2", "clip_base", "siglip_base"));
+
+// SigLIP 2: Gemma's tokenizer from tokenizer.json alone (no spiece.model), an <eos> after the
+// text, <pad> after that, and the text lower-cased first (what the model card asks of callers);
+// a tokenizer_config.json saying do_lower_case false keeps the case.
+TEST(DualEncoderSiglip2, GemmaTokenizerLowerCasedTextsEosAndPadding) {
+    const auto source = test::referenceDir("dual") / "siglip2" / "model";
+    VQA_SKIP_UNLESS_EXISTS(source / "tokenizer.json", kWhy);
+    EXPECT_FALSE(fs::exists(source / "spiece.model"));
+    const auto encoder = DualEncoder::load(source.string());
+    EXPECT_EQ(encoder->family(), "siglip");
+    const auto ids = encoder->textIds("A Red CIRCLE");
+    ASSERT_EQ(ids.size(), 64u);
+    EXPECT_EQ(ids, encoder->textIds("a red circle"));
+    const auto eos = std::find(ids.begin(), ids.end(), 1);
+    ASSERT_NE(eos, ids.end());
+    EXPECT_TRUE(std::all_of(eos + 1, ids.end(), [](std::int32_t id) { return id == 0; }));
+    // A character the vocabulary lacks is spelled by its bytes' tokens (<0x00> is id 13).
+    const auto snowman = encoder->textIds("\u2603");
+    EXPECT_EQ(std::vector<std::int32_t>(snowman.begin(), snowman.begin() + 3),
+              (std::vector<std::int32_t>{13 + 0xE2, 13 + 0x98, 13 + 0x83}));
+
+    const auto dir = fs::temp_directory_path() / ("vqa-dual-siglip2-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::copy(source, dir, fs::copy_options::recursive);
+    auto config = json::parse(std::ifstream(dir / "tokenizer_config.json"));
+    config["do_lower_case"] = false;
+    std::ofstream(dir / "tokenizer_config.json") << config.dump();
+    const auto cased = DualEncoder::load(dir.string());
+    EXPECT_NE(cased->textIds("A Red CIRCLE"), cased->textIds("a red circle"));
+    EXPECT_EQ(cased->textIds("a red circle"), encoder->textIds("a red circle"));
+    fs::remove_all(dir);
+}
 
 TEST(DualEncoderErrors, ModelIdsOfTwoCheckpointsDiffer) {
     const auto a = test::referenceDir("dual") / "clip" / "model";
@@ -205,16 +238,17 @@ TEST(DualEncoderErrors, MissingPiecesAreNamed) {
         fs::remove(dir / "no_tokenizer" / f);
     EXPECT_NE(loadError(dir / "no_tokenizer").find("tokenizer"), std::string::npos) << loadError(dir / "no_tokenizer");
 
-    // SigLIP 2's Gemma tokenizer: a tokenizer.json with byte fallback and nothing beside it.
+    // A byte-fallback tokenizer.json with a decoder it has no equivalent for is refused by name.
     {
         const auto siglip = test::referenceDir("dual") / "siglip" / "model";
         fs::copy(siglip, dir / "gemma_tokenizer", fs::copy_options::recursive);
         fs::remove(dir / "gemma_tokenizer" / "spiece.model");
         std::ofstream(dir / "gemma_tokenizer" / "tokenizer.json")
-            << R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}})";
+            << R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []},
+                  "decoder": {"type": "WordPiece"}})";
         const auto message = loadError(dir / "gemma_tokenizer");
-        EXPECT_NE(message.find("byte_fallback"), std::string::npos) << message;
-        EXPECT_NE(message.find("not supported yet"), std::string::npos) << message;
+        EXPECT_NE(message.find("tokenizer.json"), std::string::npos) << message;
+        EXPECT_NE(message.find("decoder 'WordPiece'"), std::string::npos) << message;
     }
 
     copy(dir / "siglip2");
@@ -223,7 +257,8 @@ TEST(DualEncoderErrors, MissingPiecesAreNamed) {
         config["model_type"] = "siglip2";
         std::ofstream(dir / "siglip2" / "config.json") << config.dump();
     }
-    EXPECT_NE(loadError(dir / "siglip2").find("SigLIP 2"), std::string::npos) << loadError(dir / "siglip2");
+    EXPECT_NE(loadError(dir / "siglip2").find("SigLIP 2 NaFlex"), std::string::npos) << loadError(dir / "siglip2");
+    EXPECT_NE(loadError(dir / "siglip2").find("model_type 'siglip'"), std::string::npos) << loadError(dir / "siglip2");
     fs::remove_all(dir);
 }
 

@@ -249,3 +249,127 @@ def write_siglip_tokenizer(folder, vocab_size=1000, layout="saved", config_extra
         else:
             SiglipTokenizer(vocab_file=model_file).save_pretrained(folder)
     return SiglipTokenizer.from_pretrained(folder)
+
+
+# SigLIP 2's tokenizer (google/siglip2-*, fixed resolution: config model_type "siglip") is
+# Gemma's: a tokenizer.json BPE over characters with byte fallback, its ids laid out as Gemma's
+# (<pad> 0, <eos> 1, <bos> 2, <unk> 3, <mask> 4, added tokens, the 256 byte tokens <0x00>..<0xFF>,
+# then the pieces), saved by the conversion script (transformers' convert_siglip2_to_hf.py) as
+# GemmaTokenizerFast with add_bos_token=False, add_eos_token=True, padding_side "right" and
+# do_lower_case=True, which the tokenizer itself does not apply (the model card asks for
+# lower-cased texts).
+GEMMA_SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+# Gemma's added tokens past the first five: two special ones of its chat format and two that are
+# not special (Gemma's tokenizer adds HTML tags and whitespace runs the same way).
+GEMMA_ADDED = [("<start_of_turn>", True), ("<end_of_turn>", True), ("<table>", False), ("<h1>", False)]
+
+
+def _gemma_token(content, special=True):
+    return {"content": content, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+            "special": special}
+
+
+def gemma_vocab_and_merges(vocab_size=1200, seed=2):
+    """Gemma's vocabulary layout over a BPE trained on the generated text (pieces never cross a
+    "▁" word start, as SentencePiece's BPE learns them). Characters the text lacks (most of
+    CJK, other scripts, most emoji, some accents) are not in it: they fall back to byte tokens.
+    Returns (vocab, merges)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=True)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False, special_tokens=[])
+    lines = training_lines(seed)
+    tok.train_from_iterator(lines + [" " + line for line in lines[:500]], trainer=trainer)
+    trained = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in trained["merges"]]
+    vocab = {}
+    for t in GEMMA_SPECIAL + [t for t, _ in GEMMA_ADDED]:
+        vocab[t] = len(vocab)
+    for extra in ["\n", "\n\n", "▁▁", "\t"]:  # Gemma has whitespace runs as pieces of their own
+        vocab[extra] = len(vocab)
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    for piece, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]):
+        if piece not in vocab:
+            vocab[piece] = len(vocab)
+    kept = [(a, b) for a, b in merges if a in vocab and b in vocab and a + b in vocab]
+    # The merges that build "▁▁" from "▁" (as Gemma's has them), after the trained ones.
+    if ("▁", "▁") not in kept:
+        kept.append(("▁", "▁"))
+    return vocab, kept
+
+
+def write_gemma_tokenizer(folder, vocab_size=1200, layout="siglip2", pipeline="gemma"):
+    """Writes a Gemma-style tokenizer into `folder` and returns the transformers tokenizer
+    loaded from it (AutoTokenizer: GemmaTokenizer).
+
+    layout "siglip2": as google/siglip2-* folders hold it: tokenizer.json (Replace " " -> "▁"
+        normalizer, no pre-tokenizer, BPE with byte_fallback and fuse_unk, decoder Replace "▁"
+        -> " ", ByteFallback, Fuse; post-processor "$A <eos>"), tokenizer_config.json in the
+        layout transformers 4 saved (added_tokens_decoder, add_bos_token false, add_eos_token
+        true, do_lower_case true, tokenizer_class GemmaTokenizer) and special_tokens_map.json.
+    layout "gemma": Gemma's own settings (<bos> first, no <eos>), the same tokenizer.json
+        otherwise.
+    `pipeline` other than "gemma": a Llama-2-style file over the same vocabulary, which only the
+        `tokenizers` library reads as written (GemmaTokenizer rebuilds Gemma's pipeline); for
+        make_dual_text.py's raw cases: "strip" (Prepend "▁" before Replace, a Strip decoder, as
+        Llama 2's converted files), "metaspace" (no normalizer, a Metaspace pre-tokenizer with
+        prepend_scheme "first" and no split, as tokenizers 0.19 converts Llama 2),
+        "metaspace_split" (Metaspace with prepend_scheme "always", split on "▁")."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
+    from transformers import AutoTokenizer
+
+    if layout not in ("siglip2", "gemma"):
+        raise ValueError(f"unknown layout {layout!r}")
+    vocab, merges = gemma_vocab_and_merges(vocab_size)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    from tokenizers import pre_tokenizers
+
+    strip = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                               decoders.Strip(" ", 1, 0)])
+    if pipeline == "strip":
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.decoder = strip
+    elif pipeline in ("metaspace", "metaspace_split"):
+        split = pipeline == "metaspace_split"
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always" if split else "first",
+                                                     split=split)
+        tok.decoder = strip
+    elif pipeline == "gemma":
+        tok.normalizer = normalizers.Replace(" ", "▁")
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    else:
+        raise ValueError(f"unknown pipeline {pipeline!r}")
+    added = [(t, True) for t in GEMMA_SPECIAL] + GEMMA_ADDED
+    tok.add_tokens([AddedToken(t, special=s, normalized=False) for t, s in added])
+    siglip2 = layout == "siglip2"
+    if siglip2:
+        tok.post_processor = processors.TemplateProcessing(
+            single="$A:0 <eos>:0", pair="$A:0 <eos>:0 $B:1 <eos>:1", special_tokens=[("<eos>", vocab["<eos>"])])
+    else:
+        tok.post_processor = processors.TemplateProcessing(
+            single="<bos>:0 $A:0", pair="<bos>:0 $A:0 <bos>:1 $B:1", special_tokens=[("<bos>", vocab["<bos>"])])
+    os.makedirs(folder, exist_ok=True)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    config = {
+        "add_bos_token": not siglip2, "add_eos_token": siglip2,
+        "added_tokens_decoder": {str(vocab[t]): _gemma_token(t, s) for t, s in added},
+        "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"],
+        "bos_token": "<bos>", "clean_up_tokenization_spaces": False, "eos_token": "<eos>",
+        "model_max_length": 1000000000000000019884624838656, "pad_token": "<pad>",
+        "sp_model_kwargs": {}, "spaces_between_special_tokens": False, "tokenizer_class": "GemmaTokenizer",
+        "unk_token": "<unk>", "use_default_system_prompt": False,
+    }
+    if siglip2:
+        config.update({"do_lower_case": True, "model_input_names": ["input_ids"], "padding_side": "right"})
+    special_map = {"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"],
+                   **{f"{k}_token": _gemma_token(f"<{k}>" if k != "eos" else "<eos>") for k in ("bos", "eos", "pad", "unk")}}
+    for k in special_map:
+        if isinstance(special_map[k], dict):
+            special_map[k].pop("special")
+    for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special_map)):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            json.dump(content, f, ensure_ascii=False, indent=2)
+    return AutoTokenizer.from_pretrained(folder)

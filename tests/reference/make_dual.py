@@ -9,6 +9,11 @@ Cases (each <out>/<case>/model is a folder as a user downloads it):
   clip_legacy   small CLIP, eos_token_id 2 as the released configs say (pooled at the largest
                 id), a sharded checkpoint
   siglip        small SigLIP, a text tower narrower than its projection
+  siglip2       small SigLIP 2 as google/siglip2-*-patch16-224 and the other fixed-resolution
+                checkpoints are (config model_type "siglip", a SiglipModel) with Gemma's tokenizer
+                (dual_tokenizers.write_gemma_tokenizer: tokenizer.json with byte fallback, <eos>
+                after every text, <pad> 0); the texts lower-cased before the tokenizer, as the
+                model card asks (the tokenizer does not do it)
   clip_base     CLIP ViT-B/32's widths (vision 768 with 32-pixel patches at 224, text 512,
                 vocabulary 49408, projection 512), two layers per tower
   siglip_base   SigLIP base's widths (768, 16-pixel patches at 224, vocabulary 32000, 64
@@ -92,12 +97,14 @@ TOKENIZER_TEXTS = QUERIES + [
 
 
 def tokenizer_cases(out_dir, case_dirs):
-    """The ids each family's tokenizer gives TOKENIZER_TEXTS (the fast CLIP tokenizer and
-    SiglipTokenizer, special tokens added, no padding or truncation), and its decodes."""
-    from transformers import CLIPTokenizerFast, SiglipTokenizer
+    """The ids each family's tokenizer gives TOKENIZER_TEXTS (the fast CLIP tokenizer,
+    SiglipTokenizer, SigLIP 2's GemmaTokenizer; special tokens added, no padding or truncation,
+    no lower-casing), and its decodes."""
+    from transformers import AutoTokenizer, CLIPTokenizerFast, SiglipTokenizer
     cases = {}
     for family, folder in case_dirs.items():
-        tok = (CLIPTokenizerFast if family == "clip" else SiglipTokenizer).from_pretrained(folder)
+        cls = {"clip": CLIPTokenizerFast, "siglip": SiglipTokenizer, "siglip2": AutoTokenizer}[family]
+        tok = cls.from_pretrained(folder)
         rows = []
         for text in TOKENIZER_TEXTS:
             ids = tok(text)["input_ids"]
@@ -129,7 +136,8 @@ def pooled(out):
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
-def run_case(name, family, text_cfg, vision_cfg, out_dir, images, seed, projection_dim=None, shard=None):
+def run_case(name, family, text_cfg, vision_cfg, out_dir, images, seed, projection_dim=None, shard=None,
+             tokenizer="spiece"):
     from safetensors.torch import save_file
     from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
@@ -155,17 +163,25 @@ def run_case(name, family, text_cfg, vision_cfg, out_dir, images, seed, projecti
         max_len = cfg.text_config.max_position_embeddings
         ids = [tok(q, truncation=True, max_length=max_len)["input_ids"] for q in QUERIES]
     else:
-        from transformers import SiglipTokenizer
-        dual_tokenizers.write_siglip_tokenizer(model_dir)
-        tok = SiglipTokenizer.from_pretrained(model_dir)
+        if tokenizer == "gemma":
+            tok = dual_tokenizers.write_gemma_tokenizer(model_dir)
+            assert type(tok).__name__ == "GemmaTokenizer", type(tok)
+        else:
+            from transformers import SiglipTokenizer
+            dual_tokenizers.write_siglip_tokenizer(model_dir)
+            tok = SiglipTokenizer.from_pretrained(model_dir)
         text_cfg = dict(text_cfg, vocab_size=max(text_cfg.get("vocab_size", 0), len(tok)))
+        if tokenizer == "gemma":
+            text_cfg.update(pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
         from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
         side = vision_cfg["image_size"]
         proc = SiglipImageProcessorPil(size={"height": side, "width": side})
         cfg = SiglipConfig(text_config=text_cfg, vision_config=vision_cfg)
         model = SiglipModel(cfg)
         max_len = cfg.text_config.max_position_embeddings
-        ids = [tok(q, padding="max_length", truncation=True, max_length=max_len)["input_ids"] for q in QUERIES]
+        # SigLIP 2: lower-cased by the caller, as its model card says.
+        texts = [q.lower() for q in QUERIES] if tokenizer == "gemma" else QUERIES
+        ids = [tok(q, padding="max_length", truncation=True, max_length=max_len)["input_ids"] for q in texts]
     model = model.float().eval()
     randomize(model, seed)
     model.config._attn_implementation = "eager"
@@ -206,7 +222,7 @@ def run_case(name, family, text_cfg, vision_cfg, out_dir, images, seed, projecti
         label_scores = torch.sigmoid(out.logits_per_image)
     ref["label_scores"] = label_scores.contiguous()  # [images, texts]
     save_file(ref, os.path.join(case_dir, "reference.safetensors"))
-    json.dump({"family": family, "images": [f for f, _ in images], "labels": [l for _, l in images],
+    json.dump({"family": family, "tokenizer": tokenizer, "images": [f for f, _ in images], "labels": [l for _, l in images],
                "queries": QUERIES, "input_ids": ids, "logit_scale": scale, "logit_bias": bias,
                "dim": int(image_embeds.shape[1])},
               open(os.path.join(case_dir, "case.json"), "w"), indent=1)
@@ -237,6 +253,7 @@ def main():
     siglip_text = dict(vocab_size=0, hidden_size=48, intermediate_size=96,
                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64, projection_size=64)
     run_case("siglip", "siglip", siglip_text, small_vision, args.out, images, 13)
+    run_case("siglip2", "siglip", siglip_text, small_vision, args.out, images, 16, tokenizer="gemma")
     base_vision = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=2, num_attention_heads=12,
                        image_size=224)
     run_case("clip_base", "clip",
@@ -247,7 +264,8 @@ def main():
                   num_attention_heads=12, max_position_embeddings=64),
              dict(base_vision, patch_size=16), args.out, images, 15)
     tokenizer_cases(args.out, {"clip": os.path.join(args.out, "clip", "model"),
-                               "siglip": os.path.join(args.out, "siglip", "model")})
+                               "siglip": os.path.join(args.out, "siglip", "model"),
+                               "siglip2": os.path.join(args.out, "siglip2", "model")})
 
 
 if __name__ == "__main__":

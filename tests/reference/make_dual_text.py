@@ -20,12 +20,25 @@ Writes into --out:
                                             SiglipTokenizer encodes first, that changes no id)
                       siglip_bare           spiece.model and a tokenizer_config.json that names
                                             only the class (every special token by default)
+                      gemma_siglip2         SigLIP 2's Gemma tokenizer as google/siglip2-* folders
+                                            hold it: a tokenizer.json BPE with byte fallback, an
+                                            <eos> after every text (dual_tokenizers.py)
+                      gemma                 the same vocabulary with Gemma's own settings (<bos>
+                                            first)
+                      gemma_strip           a Llama-2-style file over it (Prepend "▁", a Strip
+                                            decoder): the `tokenizers` library's reading of the
+                                            file is the reference, as GemmaTokenizer rebuilds
+                                            Gemma's pipeline whatever the file says
+                      gemma_metaspace       Llama 2 as tokenizers 0.19 converts it (a Metaspace
+                                            pre-tokenizer, prepend_scheme "first", no split); raw
+                      gemma_metaspace_split Metaspace with prepend_scheme "always", split; raw
   tokenizers.json   per case: its family, the special token ids the reference reports, and per
                     text the ids with and without special tokens and the decodes of the ids with
                     and without skip_special_tokens; per case also decodes of fixed id sequences
                     (special tokens inside, pieces that are parts of a character)
 
-CLIP: CLIPTokenizerFast (`tok(text)["input_ids"]`, `tok.decode`); SigLIP: SiglipTokenizer. No
+CLIP: CLIPTokenizerFast (`tok(text)["input_ids"]`, `tok.decode`); SigLIP: SiglipTokenizer; Gemma:
+AutoTokenizer (GemmaTokenizer), or tokenizers.Tokenizer.from_file for gemma_strip. No
 padding, no truncation: the caller pads and truncates. Offline and deterministic; a few seconds.
 """
 import argparse
@@ -73,6 +86,10 @@ TEXTS = [
     "a <|startoftext|><|endoftext|> b", "</s>", "</s> eos inside", "a </s>", "a</s>b</s>", "</s></s>", "<unk>",
     "<unk> and </s>", "<pad>", "<s>", "▁", "▁meta▁symbol", "a ▁ b", "</s>▁x", "x </s> ▁y ▁ z", "▁</s>", "!!! </s> x",
     "</w>", "a</w>b",
+    # Gemma's special and added tokens written out, byte tokens written out, characters the small
+    # Gemma-style vocabulary lacks (byte fallback, runs of unknown characters).
+    "<pad>x<eos>", "<bos> a <unk> b <mask>", "<start_of_turn>user\nhi<end_of_turn>", "<table><h1>x</h1>",
+    "<0x41> <0xFF>", "ʕ•ᴥ•ʔ", "\U0001f9ec\U0001faa9 ☃ ♞", "ÿ þ ð æ œ", "x\U0010ffff", "\t\t  \n \n\n",
     # Long text (more than 77 and 64 tokens), repeated characters, a word the vocabulary lacks.
     "a very long description " + "of shapes and colours and more words " * 12, "word " * 80,
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "Pneumonoultramicroscopicsilicovolcanoconiosis",
@@ -94,17 +111,37 @@ def id_sequences(size, special, seed):
     return out
 
 
-def reference(family, folder):
-    from transformers import CLIPTokenizerFast, SiglipTokenizer
+class RawTokenizer:
+    """tokenizers.Tokenizer.from_file with the calls the reference makes of a transformers
+    tokenizer: the file as the `tokenizers` library runs it."""
 
-    tok = (CLIPTokenizerFast if family == "clip" else SiglipTokenizer).from_pretrained(folder)
+    def __init__(self, folder):
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": self.tok.encode(text, add_special_tokens=add_special_tokens).ids}
+
+    def decode(self, ids, skip_special_tokens=False):
+        return self.tok.decode(ids, skip_special_tokens=skip_special_tokens)
+
+
+def reference(family, folder, raw=False):
+    from transformers import AutoTokenizer, CLIPTokenizerFast, SiglipTokenizer
+
+    cls = {"clip": CLIPTokenizerFast, "siglip": SiglipTokenizer, "gemma": AutoTokenizer}[family]
+    tok = cls.from_pretrained(folder)
+    if family == "gemma":
+        assert type(tok).__name__ == "GemmaTokenizer", type(tok)
+    run = RawTokenizer(folder) if raw else tok
     rows = []
     for text in TEXTS:
-        ids = tok(text)["input_ids"]
-        rows.append({"text": text, "ids": ids, "plain": tok(text, add_special_tokens=False)["input_ids"],
-                     "decoded": tok.decode(ids), "decoded_skip": tok.decode(ids, skip_special_tokens=True)})
+        ids = run(text)["input_ids"]
+        rows.append({"text": text, "ids": ids, "plain": run(text, add_special_tokens=False)["input_ids"],
+                     "decoded": run.decode(ids), "decoded_skip": run.decode(ids, skip_special_tokens=True)})
     special = {name: getattr(tok, f"{name}_token_id") for name in ("bos", "eos", "pad", "unk")}
-    sequences = [{"ids": ids, "decoded": tok.decode(ids), "decoded_skip": tok.decode(ids, skip_special_tokens=True)}
+    sequences = [{"ids": ids, "decoded": run.decode(ids), "decoded_skip": run.decode(ids, skip_special_tokens=True)}
                  for ids in id_sequences(len(tok), sorted(set(tok.all_special_ids)), len(rows))]
     return {"family": family, "folder": os.path.basename(folder), "vocab_size": len(tok), "special": special,
             "all_special_ids": sorted(set(tok.all_special_ids)), "texts": rows, "sequences": sequences}
@@ -140,10 +177,15 @@ def main():
     shutil.copyfile(os.path.join(at("siglip_hub"), "spiece.model"), os.path.join(at("siglip_bare"), "spiece.model"))
     with open(os.path.join(at("siglip_bare"), "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "SiglipTokenizer"}, f)
+    dual_tokenizers.write_gemma_tokenizer(at("gemma_siglip2"))
+    dual_tokenizers.write_gemma_tokenizer(at("gemma"), layout="gemma")
+    for pipeline in ("strip", "metaspace", "metaspace_split"):
+        dual_tokenizers.write_gemma_tokenizer(at(f"gemma_{pipeline}"), layout="gemma", pipeline=pipeline)
 
     cases = {}
-    for name in ("clip", "clip_hub", "clip_hub_noregex", "siglip", "siglip_hub", "siglip_hub_nonlegacy", "siglip_bare"):
-        cases[name] = reference(name.split("_")[0], at(name))
+    for name in ("clip", "clip_hub", "clip_hub_noregex", "siglip", "siglip_hub", "siglip_hub_nonlegacy", "siglip_bare",
+                 "gemma_siglip2", "gemma", "gemma_strip", "gemma_metaspace", "gemma_metaspace_split"):
+        cases[name] = reference(name.split("_")[0], at(name), raw=name.startswith(("gemma_strip", "gemma_metaspace")))
     with open(at("tokenizers.json"), "w", encoding="utf-8") as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
     print(f"dual_text: {len(cases)} tokenizers, {len(TEXTS)} texts each, {time.time() - t0:.1f}s")
