@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,6 +48,26 @@ void guarded(int& exit_code, Fn fn) {
         exit_code = 1;
     }
 }
+
+// The positionals of a question about files ("a.png clip.mp4 What happens?"): one list, since
+// CLI11 would give a list before a single positional every word. Registers it on `cmd`; after
+// parsing, `split` puts all but the last word in `files` and the last in `question`, or says
+// what is missing and returns false (exit code 2).
+struct FilesThenQuestion {
+    std::shared_ptr<std::vector<std::string>> words = std::make_shared<std::vector<std::string>>();
+    void add(CLI::App* cmd, const std::string& help) const {
+        cmd->add_option("files_and_question", *words, help + ", then the question")->required();
+    }
+    bool split(std::vector<std::string>& files, std::string& question) const {
+        if (words->size() < 2) {
+            std::cerr << "vqa: give one or more image or video files, then the question\n";
+            return false;
+        }
+        question = words->back();
+        files.assign(words->begin(), words->end() - 1);
+        return true;
+    }
+};
 
 // --max-image-tokens, shared by the commands that ask about an image.
 inline constexpr const char* kMaxImageTokensHelp =

@@ -422,12 +422,9 @@ void setupExplain(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<ExplainOptions>();
     auto* cmd = app.add_subcommand("explain", "Answer a question and write heatmaps of where the model looked");
     cmd->add_option("--model,-m", o->model, "Model folder")->required();
-    // The files, then the question, in one list (see vqa ask).
-    auto words = std::make_shared<std::vector<std::string>>();
-    cmd->add_option("files_and_question", *words,
-                    "Image and video files, in the order the question shows them, then the question; a video's "
-                    "answer is mapped on each frame the model saw (videoV-frameNNN.png)")
-        ->required();
+    const FilesThenQuestion positionals;
+    positionals.add(cmd, "Image and video files, in the order the question shows them (a video's answer is mapped on "
+                         "each frame the model saw: videoV-frameNNN.png)");
     cmd->add_option("--out,-o", o->out, "Folder for answer.txt, the PNGs and explain.json")->required();
     addLoadFlags(cmd, o->load);
     cmd->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate")->check(CLI::PositiveNumber);
@@ -458,15 +455,8 @@ void setupExplain(CLI::App& app, int& exit_code) {
                     "Also grey each cell of an N x N grid in turn (N up to 16; N*N + 1 passes) and map how much the "
                     "answer fell: occlusion-map.png")
         ->check(CLI::Range(1, kMaxOcclusionGrid));
-    cmd->callback([o, words, &exit_code] {
-        if (words->size() < 2) {
-            std::cerr << "vqa: give one or more image or video files, then the question\n";
-            exit_code = 2;
-            return;
-        }
-        o->question = words->back();
-        o->files.assign(words->begin(), words->end() - 1);
-        exit_code = run(*o);
+    cmd->callback([o, positionals, &exit_code] {
+        exit_code = positionals.split(o->files, o->question) ? run(*o) : 2;
     });
 }
 

@@ -308,24 +308,12 @@ void setupAsk(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<GenerateOptions>();
     auto* cmd = app.add_subcommand("ask", "Answer one question about images and videos");
     addGenerationFlags(cmd, *o);
-    // One list of positionals: the files, then the question (CLI11 would give a list before a
-    // single positional every word).
-    auto words = std::make_shared<std::vector<std::string>>();
-    cmd->add_option("files_and_question", *words,
-                    "Image and video files (mp4, webm, mkv, avi, mov), in the order the question shows them, then "
-                    "the question")
-        ->required();
+    const FilesThenQuestion positionals;
+    positionals.add(cmd, "Image and video files (mp4, webm, mkv, avi, mov), in the order the question shows them");
     cmd->add_option("--repeat", o->repeat, "Answer N times, each from scratch (for timing: the first run is cold)")
         ->check(CLI::PositiveNumber);
-    cmd->callback([o, words, &exit_code] {
-        if (words->size() < 2) {
-            std::cerr << "vqa: give one or more image or video files, then the question\n";
-            exit_code = 2;
-            return;
-        }
-        o->question = words->back();
-        o->files.assign(words->begin(), words->end() - 1);
-        exit_code = runSingle(*o, o->question);
+    cmd->callback([o, positionals, &exit_code] {
+        exit_code = positionals.split(o->files, o->question) ? runSingle(*o, o->question) : 2;
     });
 }
 

@@ -79,4 +79,14 @@ ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir, 
     return found;
 }
 
+int longestEdgeSetting(const nlohmann::json& j, const char* key, int fallback, const std::filesystem::path& path) {
+    if (!j.contains(key) || j[key].is_null())
+        return fallback;
+    const auto& v = j[key];
+    if (!v.is_object() || !v.contains("longest_edge") || !v["longest_edge"].is_number_integer() ||
+        v["longest_edge"].get<int>() < 1)
+        throw Error(path.string() + ": " + key + " must be {\"longest_edge\": <positive integer>}, but it is " + v.dump());
+    return v["longest_edge"].get<int>();
+}
+
 }  // namespace vqa

@@ -48,6 +48,10 @@ ImageProcessorSettings readImageProcessorSettings(const std::string& model_dir,
                                                   const std::vector<std::string>& types,
                                                   const std::string& model);
 
+// A {"longest_edge": N} setting (size, max_image_size: Idefics3's and SmolVLM2's processors), N,
+// or `fallback` when the key is absent or null; anything else is an error naming `path` and `key`.
+int longestEdgeSetting(const nlohmann::json& j, const char* key, int fallback, const std::filesystem::path& path);
+
 // A per-channel setting (image_mean, image_std): three numbers, or one for all channels.
 // Leaves `out` as it is when the key is absent or null.
 void readChannelTriple(const nlohmann::json& j, const char* key, double out[3], const std::filesystem::path& path);

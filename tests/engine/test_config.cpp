@@ -93,8 +93,10 @@ TEST(ModelConfig, FamilyDetection) {
               "idefics3");
     auto msg = errorOf([] { vqa::detectFamily(json{{"model_type", "foo"}}, "m/config.json"); });
     EXPECT_EQ(msg, "m/config.json names model_type 'foo', which this build does not support; "
-                   "supported: idefics3, llava, qwen2_5_vl, qwen2_vl, qwen3_vl");
+                   "supported: idefics3, smolvlm, llava, qwen2_5_vl, qwen2_vl, qwen3_vl");
     EXPECT_EQ(vqa::detectFamily(json{{"model_type", "qwen2_5_vl"}}, "c").name, "qwen2_5_vl");
+    EXPECT_EQ(vqa::detectFamily(json{{"model_type", "smolvlm"}}, "c").name, "smolvlm");
+    EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"SmolVLMForConditionalGeneration"}}}, "c").name, "smolvlm");
     EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"Qwen3VLForConditionalGeneration"}}}, "c").name,
               "qwen3_vl");
     EXPECT_EQ(vqa::detectFamily(json{{"architectures", {"Qwen2VLForConditionalGeneration"}}}, "c").name,

@@ -18,38 +18,11 @@ namespace {
 // transformers caps any resize at 4k (MAX_IMAGE_SIZE in image_processing_idefics3).
 constexpr int kMaxImageSize = 4096;
 
-int longestEdge(const json& j, const char* key, int fallback, const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return fallback;
-    const auto& v = j[key];
-    if (!v.is_object() || !v.contains("longest_edge") || !v["longest_edge"].is_number_integer() ||
-        v["longest_edge"].get<int>() < 1)
-        throw Error(path.string() + ": " + key +
-                    " must be {\"longest_edge\": <positive integer>}, "
-                    "but it is " +
-                    v.dump());
-    return v["longest_edge"].get<int>();
-}
-
 // _resize_output_size_rescale_to_max_len, then _resize_output_size_scale_below_upper_bound.
 // Same double arithmetic and truncations as the Python code, so sizes agree exactly.
 std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
-    double aspect = static_cast<double>(width) / height;
-    int w = width, h = height;
-    if (w >= h) {
-        w = max_len;
-        h = static_cast<int>(w / aspect);
-        if (h % 2 != 0)
-            ++h;
-    } else {
-        h = max_len;
-        w = static_cast<int>(h * aspect);
-        if (w % 2 != 0)
-            ++w;
-    }
-    h = std::max(h, 1);
-    w = std::max(w, 1);
-    aspect = static_cast<double>(w) / h;
+    auto [w, h] = rescaleToLongestEdge(width, height, max_len);
+    const double aspect = static_cast<double>(w) / h;
     if (w >= h && w > kMaxImageSize) {
         w = kMaxImageSize;
         h = static_cast<int>(w / aspect);
@@ -62,13 +35,30 @@ std::pair<int, int> resizeToLongestEdge(int width, int height, int max_len) {
 
 } // namespace
 
+std::pair<int, int> rescaleToLongestEdge(int width, int height, int max_len) {
+    const double aspect = static_cast<double>(width) / height;
+    int w = width, h = height;
+    if (w >= h) {
+        w = max_len;
+        h = static_cast<int>(w / aspect);
+        if (h % 2 != 0)
+            ++h;
+    } else {
+        h = max_len;
+        w = static_cast<int>(h * aspect);
+        if (w % 2 != 0)
+            ++w;
+    }
+    return {std::max(w, 1), std::max(h, 1)};
+}
+
 Idefics3ProcessorConfig Idefics3ProcessorConfig::load(const std::string& model_dir,
                                                       const std::vector<std::string>& types) {
     Idefics3ProcessorConfig c;
     const auto [j, pre, proc_json, proc] = readImageProcessorSettings(model_dir, types, "an Idefics3 model");
     c.do_resize = settingOr<bool>(j, "do_resize", c.do_resize, pre);
-    c.longest_edge = longestEdge(j, "size", c.longest_edge, pre);
-    c.tile_size = longestEdge(j, "max_image_size", c.tile_size, pre);
+    c.longest_edge = longestEdgeSetting(j, "size", c.longest_edge, pre);
+    c.tile_size = longestEdgeSetting(j, "max_image_size", c.tile_size, pre);
     c.resample = pilFilterFromNumber(settingOr<int>(j, "resample", 1, pre));
     c.do_image_splitting = settingOr<bool>(j, "do_image_splitting", c.do_image_splitting, pre);
     c.normalization.read(j, pre);

@@ -88,6 +88,11 @@ class Idefics3ImageProcessor {
     Idefics3ProcessorConfig config_;
 };
 
+// (width, height) with the longest edge made `max_len` and the other edge scaled to keep the
+// aspect, truncated, then made even (transformers' _resize_output_size_rescale_to_max_len, and
+// SmolVLM2's video frames' get_resize_output_image_size); at least 1.
+std::pair<int, int> rescaleToLongestEdge(int width, int height, int max_len);
+
 // The text Idefics3Processor substitutes for "<image>": for each tile row, per tile
 // "<fake_token_around_image><row_R_col_C>" + image_seq_len x "<image>", then "\n"; then
 // "\n<fake_token_around_image><global-img>" + image_seq_len x "<image>" +

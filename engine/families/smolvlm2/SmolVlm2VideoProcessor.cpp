@@ -22,17 +22,6 @@ namespace {
 
 constexpr int kMaxImageSize = 4096;  // MAX_IMAGE_SIZE in video_processing_smolvlm
 
-int longestEdgeOf(const json& j, const char* key, int fallback, const fs::path& path) {
-    if (!j.contains(key) || j[key].is_null())
-        return fallback;
-    const json& v = j[key];
-    if (!v.is_object() || !v.contains("longest_edge") || !v["longest_edge"].is_number_integer() ||
-        v["longest_edge"].get<int>() < 1)
-        throw Error(path.string() + ": " + key + " must be {\"longest_edge\": <positive integer>}, but it is " +
-                    v.dump());
-    return v["longest_edge"].get<int>();
-}
-
 // Where transformers finds a SmolVLM2 folder's video processor settings; an empty object
 // (defaults) when there are none.
 std::pair<json, fs::path> findVideoSettings(const std::string& model_dir) {
@@ -96,14 +85,14 @@ SmolVlm2VideoConfig SmolVlm2VideoConfig::load(const std::string& model_dir) {
         const json& s = j["video_sampling"];
         c.fps = settingOr<double>(s, "fps", c.fps, path);
         c.max_frames = settingOr<int>(s, "max_frames", c.max_frames, path);
-        c.longest_edge = longestEdgeOf(s, "video_size", c.longest_edge, path);
-        c.longest_edge = longestEdgeOf(j, "size", c.longest_edge, path);
+        c.longest_edge = longestEdgeSetting(s, "video_size", c.longest_edge, path);
+        c.longest_edge = longestEdgeSetting(j, "size", c.longest_edge, path);
     } else {
         c.fps = settingOr<double>(j, "fps", c.fps, path);
         c.max_frames = settingOr<int>(j, "num_frames", c.max_frames, path);
-        c.longest_edge = longestEdgeOf(j, "size", c.longest_edge, path);
+        c.longest_edge = longestEdgeSetting(j, "size", c.longest_edge, path);
     }
-    c.tile_size = longestEdgeOf(j, "max_image_size", c.tile_size, path);
+    c.tile_size = longestEdgeSetting(j, "max_image_size", c.tile_size, path);
     c.normalization.read(j, path);
     if (!(c.fps > 0) || c.max_frames < 1)
         throw Error(path.string() + ": the video sampling needs fps > 0 and at least one frame (fps " +
@@ -160,21 +149,7 @@ std::vector<std::int64_t> SmolVlm2VideoProcessor::sampleFrames(const VideoInfo& 
 
 // get_resize_output_image_size of video_processing_smolvlm.
 std::pair<int, int> SmolVlm2VideoProcessor::resizedSize(int width, int height) const {
-    const int max_side = std::min(kMaxImageSize, config_.longest_edge);
-    const double aspect = static_cast<double>(width) / height;
-    int w = width, h = height;
-    if (w >= h) {
-        w = max_side;
-        h = static_cast<int>(w / aspect);
-        if (h % 2 != 0)
-            ++h;
-    } else {
-        h = max_side;
-        w = static_cast<int>(h * aspect);
-        if (w % 2 != 0)
-            ++w;
-    }
-    return {std::max(w, 1), std::max(h, 1)};
+    return rescaleToLongestEdge(width, height, std::min(kMaxImageSize, config_.longest_edge));
 }
 
 torch::Tensor SmolVlm2VideoProcessor::process(const std::vector<RgbImage>& frames) const {
