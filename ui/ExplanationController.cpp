@@ -33,8 +33,8 @@ int boxesMessage(const std::vector<ChatMessage>& messages, int focus) {
     return -1;
 }
 
-// Which picture of `s` a grid of answer `message` lies on: (picture, frame), frame -1 for an
-// image; (-1, -1) when its request held no such picture.
+}  // namespace
+
 std::function<std::pair<int, int>(const HeatmapGrid&)> pictureKeys(const ImageSession& s, int message) {
     // The pictures the answer's request held: its images and videos, in order.
     std::vector<int> images, videos;
@@ -48,8 +48,6 @@ std::function<std::pair<int, int>(const HeatmapGrid&)> pictureKeys(const ImageSe
                                                              : std::pair{-1, -1};
     };
 }
-
-}  // namespace
 
 ExplanationController::ExplanationController(EngineWorker* worker, ImageSet* images,
                                              ConversationController* conversation, ModelController* model,

@@ -7,6 +7,8 @@
 // HeatmapView it reports.
 #pragma once
 
+#include <functional>
+
 #include <QImage>
 #include <QObject>
 #include <QString>
@@ -39,6 +41,10 @@ struct PictureShare {
     double time_s = 0;
     float share = 0;
 };
+
+// Which of the session's pictures a grid of `message`'s answer lies on: {ImageSession::picture,
+// the video's frame or -1}, {-1, -1} when none (the request's images and videos mapped back).
+std::function<std::pair<int, int>(const HeatmapGrid&)> pictureKeys(const ImageSession& s, int message);
 
 // What the window shows of the explanation.
 struct HeatmapView {

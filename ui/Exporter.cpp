@@ -1,5 +1,7 @@
 #include "ui/Exporter.h"
 
+#include <deque>
+
 #include <QDir>
 
 #include "ui/ExplanationController.h"
@@ -37,6 +39,21 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
     const ImageSession* s = images_->current().get();
     if (!s)
         return out;
+    // The maps are drawn over the conversation's main picture (for a video, its first frame the
+    // model saw): of an answer about several pictures, only the grids that lie on it.
+    std::deque<std::vector<HeatmapGrid>> kept;  // the filtered grids (a deque: pointers stay valid)
+    auto onMain = [&](int message, const std::vector<HeatmapGrid>& grids) -> const std::vector<HeatmapGrid>* {
+        if (s->pictureCount() <= 1)
+            return &grids;
+        const auto keyOf = pictureKeys(*s, message);
+        const std::pair<int, int> main{0, s->picture(0).video ? 0 : -1};
+        std::vector<HeatmapGrid> on;
+        for (const HeatmapGrid& g : grids)
+            if (keyOf(g) == main)
+                on.push_back(g);
+        kept.push_back(std::move(on));
+        return &kept.back();
+    };
     const Colormap map = explanation_->colormap();
     const double opacity = explanation_->opacity();
     for (size_t i = 0; i < s->messages.size(); ++i) {
@@ -51,7 +68,7 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
         std::vector<const std::vector<HeatmapGrid>*> grids;
         for (const auto& t : m.tokens)
             if (!t.attention.empty())
-                grids.push_back(&t.attention);
+                grids.push_back(onMain(int(i), t.attention));
         const QImage overlay = colorizeHeatmap(buildHeatmap(grids, s->image.original_size), map);
         out.push_back({int(i), tr("Heatmap of the whole answer"), blendOverlay(s->image.display, overlay, opacity)});
         const HeatmapPin& pin = s->pin;
@@ -60,7 +77,7 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
             std::vector<const std::vector<HeatmapGrid>*> word;
             for (int t = b; t < e; ++t)
                 if (!m.tokens[size_t(t)].attention.empty())
-                    word.push_back(&m.tokens[size_t(t)].attention);
+                    word.push_back(onMain(int(i), m.tokens[size_t(t)].attention));
             const int start = m.tokens[size_t(b)].start;
             const QString text = m.text.mid(start, m.tokens[size_t(e - 1)].end - start).trimmed();
             const QImage wo = colorizeHeatmap(buildHeatmap(word, s->image.original_size), map);
@@ -73,7 +90,7 @@ std::vector<ExportedHeatmap> Exporter::heatmaps() const {
                 for (int t = b; t < e; ++t) {
                     const auto& g = relevancy ? m.tokens[size_t(t)].relevancy : m.tokens[size_t(t)].rollout;
                     if (!g.empty())
-                        other.push_back(&g);
+                        other.push_back(onMain(int(i), g));
                 }
                 const QImage o = colorizeHeatmap(buildHeatmap(other, s->image.original_size), map);
                 if (!o.isNull())

@@ -417,6 +417,35 @@ private slots:
         const QString png = tmp_.filePath("overlay.png");
         QVERIFY(window.exporter()->saveOverlay(png));
         QCOMPARE(QImage(png).size(), s->picture(other).display.size());
+        // Exported (Markdown, JSON), the whole answer's map lies over the main picture and is
+        // drawn from the grids on it alone, not from both images' grids mixed.
+        {
+            const auto exported = window.exporter()->heatmaps();
+            QVERIFY(!exported.empty());
+            const ChatMessage& answer = s->messages[1];
+            std::vector<std::vector<vqa::HeatmapGrid>> on_main;
+            bool other_grids = false;
+            for (const auto& t : answer.tokens) {
+                if (t.attention.empty())
+                    continue;
+                on_main.emplace_back();
+                for (const auto& g : t.attention) {
+                    if (g.image == 0)
+                        on_main.back().push_back(g);
+                    other_grids = other_grids || g.image != 0;
+                }
+            }
+            QVERIFY(other_grids);  // the answer looked at both, so the filter matters
+            std::vector<const std::vector<vqa::HeatmapGrid>*> tokens;
+            for (const auto& g : on_main)
+                tokens.push_back(&g);
+            const QImage want =
+                blendOverlay(s->image.display,
+                             colorizeHeatmap(buildHeatmap(tokens, s->image.original_size), window.explanation()->colormap()),
+                             window.explanation()->opacity());
+            QCOMPARE(exported.front().message, 1);
+            QCOMPARE(exported.front().image, want);
+        }
 
         // Regenerated, the answer still sees both images.
         QSignalSpy again(window.conversation(), &ConversationController::answerFinished);
