@@ -232,12 +232,6 @@ def ours(vqa, model, video, dtype, threads):
               "--threads", str(threads), "--device", "cpu", "--dtype", dtype]
     rc, out, err, rss = rb.run_measured([vqa, "ask", *common, video, QUESTION])
     command = "ask"
-    if rc != 0 and "question is required" in err:
-        # A build whose `ask` cannot tell the files from the question: `caption` with the
-        # question as its prompt answers one file through the same path (runSingle, --repeat).
-        rb.log("vqa ask does not take the question here; timing `vqa caption --prompt` (the same path)")
-        rc, out, err, rss = rb.run_measured([vqa, "caption", *common, "--prompt", QUESTION, video])
-        command = "caption --prompt"
     if rc != 0:
         rb.log(f"vqa ask failed: {err[-2000:]}")
         return {"error": err.strip()}
@@ -285,10 +279,7 @@ def markdown(report, json_name):
         "processor takes `size` over `video_size`), the question "
         f"\"{QUESTION}\", one new token; the second of two runs from scratch.",
         f"- Versions: {report.get('versions')}.",
-        *([f"- Ours timed with `{', '.join(commands)}` (this build's `vqa ask` took no question after a "
-           "video; `caption --prompt` answers one file through the same code, `--repeat` and `--json` included)."]
-          if (commands := sorted({row.get("ours", {}).get("command", "vqa ask") for r in report["models"].values()
-                                  for row in r.values()})) != ["vqa ask"] else []), "",
+        "",
         "| model | dtype | engine | frames | prompt tokens | preprocess ms (video decoding) | encode ms | "
         "prefill ms | first token ms | ours ÷ transformers |",
         "|---|---|---|---|---|---|---|---|---|---|"]
