@@ -13,10 +13,9 @@
 
 namespace vqa::test {
 
-// Shows `window`, loads `model`, opens `image` and asks `question` with attention captured and
-// `tokens` new tokens (end of turn ignored). Empty when all went well, else what did not.
-inline QString loadOpenAndAsk(vqa::ui::MainWindow& window, const QString& model, const QString& image,
-                              const QString& question, int tokens) {
+// Shows `window` and loads `model`, with attention captured and `tokens` new tokens a question
+// (end of turn ignored). Empty when all went well, else what did not.
+inline QString showAndLoad(vqa::ui::MainWindow& window, const QString& model, int tokens) {
     window.resize(1280, 800);
     window.show();
     if (!QTest::qWaitForWindowExposed(&window))
@@ -28,14 +27,22 @@ inline QString loadOpenAndAsk(vqa::ui::MainWindow& window, const QString& model,
         return QStringLiteral("the model did not load in time");
     if (!failed.isEmpty())
         return failed.first().first().toString();
-    window.openImage(image);
-    if (!QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000))
-        return QStringLiteral("the image did not open");
     vqa::ui::AppSettings s = window.settings();
     s.generation.max_new_tokens = tokens;
     s.generation.ignore_eos = true;
     s.capture_attention = true;
     window.applySettings(s);
+    return {};
+}
+
+// showAndLoad, then opens `image` and asks `question`. Empty when all went well, else what did not.
+inline QString loadOpenAndAsk(vqa::ui::MainWindow& window, const QString& model, const QString& image,
+                              const QString& question, int tokens) {
+    if (QString error = showAndLoad(window, model, tokens); !error.isEmpty())
+        return error;
+    window.openImage(image);
+    if (!QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000))
+        return QStringLiteral("the image did not open");
     QSignalSpy answered(window.conversation(), &vqa::ui::ConversationController::answerFinished);
     if (!window.conversation()->ask(question))
         return QStringLiteral("the question was not taken");

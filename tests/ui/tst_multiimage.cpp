@@ -27,6 +27,7 @@
 
 #include "engine/EngineWorker.h"
 #include "tests/ui/UiTestSupport.h"
+#include "tests/ui/WindowTestSupport.h"
 #include "ui/ChatView.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplanationController.h"
@@ -317,20 +318,8 @@ private slots:
         if (model.isEmpty())
             QSKIP("no tiny model: run the reference script that writes <build>/reference/idefics3/<tiny checkpoint>");
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
-        QSignalSpy ready(window.model(), &ModelController::loaded);
-        QSignalSpy failed(window.model(), &ModelController::loadFailed);
-        window.loadModel(model);
-        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
-        if (!failed.isEmpty())
-            QSKIP(qPrintable("this build's engine cannot load " + model + ": " + failed.first().first().toString()));
-        AppSettings settings = window.settings();
-        settings.generation.max_new_tokens = 4;
-        settings.generation.ignore_eos = true;
-        settings.capture_attention = true;
-        window.applySettings(settings);
+        const QString loaded = vqa::test::showAndLoad(window, model, 4);
+        QVERIFY2(loaded.isEmpty(), qPrintable(loaded));
 
         QMimeData drop;
         drop.setUrls({QUrl::fromLocalFile(scene_), QUrl::fromLocalFile(other_)});
@@ -630,20 +619,8 @@ private slots:
         if (video.isEmpty())
             QSKIP("this build's FFmpeg has no encoder to write the test video");
         MainWindow window;
-        window.resize(1280, 800);
-        window.show();
-        QVERIFY(QTest::qWaitForWindowExposed(&window));
-        QSignalSpy ready(window.model(), &ModelController::loaded);
-        QSignalSpy failed(window.model(), &ModelController::loadFailed);
-        window.loadModel(model);
-        QVERIFY(QTest::qWaitFor([&] { return ready.count() + failed.count() > 0; }, 120000));
-        if (!failed.isEmpty())
-            QSKIP(qPrintable("this build's engine cannot load " + model + ": " + failed.first().first().toString()));
-        AppSettings settings = window.settings();
-        settings.generation.max_new_tokens = 3;
-        settings.generation.ignore_eos = true;
-        settings.capture_attention = true;
-        window.applySettings(settings);
+        const QString loaded = vqa::test::showAndLoad(window, model, 3);
+        QVERIFY2(loaded.isEmpty(), qPrintable(loaded));
         QSignalSpy added(window.images(), &ImageSet::added);
         window.images()->open(video);
         QVERIFY(added.wait(10000));
