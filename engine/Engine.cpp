@@ -365,8 +365,9 @@ const EncodedImage& Engine::Impl::encodePrepared(const std::string& key, Prepare
     std::vector<std::vector<torch::Tensor>> layers;
     for (std::int64_t first = 0; first < n; first += chunk) {
         const std::int64_t count = std::min(chunk, n - first);
-        if (progress)
-            progress({video ? "encoding the video" : "encoding the image", static_cast<double>(first) / n});
+        if (progress)  // a fraction when the tower takes several passes, else busy
+            progress({video ? "encoding the video" : "encoding the image",
+                      chunk < n ? static_cast<double>(first) / static_cast<double>(n) : -1.0});
         auto pixels = prepared.pixel_values.narrow(0, first, count).to(net.device(), net.dtype());
         torch::Tensor mask = prepared.pixel_attention_mask;
         if (mask.defined())
