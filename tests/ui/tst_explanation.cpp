@@ -10,6 +10,7 @@
 #include <QTest>
 
 #include "engine/EngineWorker.h"
+#include "tests/ui/ControllerTestSupport.h"
 #include "tests/ui/UiTestSupport.h"
 #include "ui/ConversationController.h"
 #include "ui/ExplanationController.h"
@@ -27,26 +28,9 @@ vqa::TokenEvent lookingAt(int index, const std::string& text, double fx) {
     return vqa::test::tokenEvent(index, text, vqa::test::bumpGrids(fx, 0.5, kImage));
 }
 
-// The controllers, connected as the window connects them.
-struct Controllers {
-    vqa::EngineThread engine;
-    ImageSet images;
-    ModelController model{engine.worker()};
-    ConversationController conversation{engine.worker(), &images, &model};
-    ExplanationController explanation{engine.worker(), &images, &conversation, &model};
-    QStringList statuses;
-
-    Controllers() {
-        QObject::connect(&conversation, &ConversationController::answerStarted, &explanation,
-                         &ExplanationController::answerStarted);
-        QObject::connect(&conversation, &ConversationController::tokenAppended, &explanation,
-                         &ExplanationController::tokenAppended);
-        QObject::connect(&conversation, &ConversationController::answerEnded, &explanation,
-                         &ExplanationController::answerEnded);
-        QObject::connect(&images, &ImageSet::currentChanged, &explanation,
-                         &ExplanationController::currentImageChanged);
-        QObject::connect(&explanation, &ExplanationController::status, [this](const QString& s) { statuses << s; });
-    }
+// The controllers as the window connects them, with the status messages of the part under test.
+struct Controllers : vqa::test::WiredControllers {
+    QStringList& statuses = explanation_statuses;
     bool addImage() {
         QImage image(kImage, QImage::Format_RGB32);
         image.fill(Qt::gray);

@@ -26,6 +26,7 @@
 #include <numeric>
 
 #include "engine/EngineWorker.h"
+#include "tests/ui/ControllerTestSupport.h"
 #include "tests/ui/UiTestSupport.h"
 #include "tests/ui/WindowTestSupport.h"
 #include "ui/ChatView.h"
@@ -123,26 +124,9 @@ QString writeVideo(const QString& dir, int frames, double fps) {
     return {};
 }
 
-// The controllers, connected as the window connects them (tst_explanation's).
-struct Controllers {
-    vqa::EngineThread engine;
-    ImageSet images;
-    ModelController model{engine.worker()};
-    ConversationController conversation{engine.worker(), &images, &model};
-    ExplanationController explanation{engine.worker(), &images, &conversation, &model};
-    QStringList statuses;
-
-    Controllers() {
-        QObject::connect(&conversation, &ConversationController::answerStarted, &explanation,
-                         &ExplanationController::answerStarted);
-        QObject::connect(&conversation, &ConversationController::tokenAppended, &explanation,
-                         &ExplanationController::tokenAppended);
-        QObject::connect(&conversation, &ConversationController::answerEnded, &explanation,
-                         &ExplanationController::answerEnded);
-        QObject::connect(&images, &ImageSet::currentChanged, &explanation,
-                         &ExplanationController::currentImageChanged);
-        QObject::connect(&images, &ImageSet::status, [this](const QString& s) { statuses << s; });
-    }
+// The controllers as the window connects them, with the status messages of the part under test.
+struct Controllers : vqa::test::WiredControllers {
+    QStringList& statuses = image_statuses;
 };
 
 }  // namespace
