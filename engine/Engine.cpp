@@ -23,6 +23,7 @@
 #include "engine/generation/PromptEmbedding.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
+#include "engine/io/AwqWeights.h"
 #include "engine/io/ProgressWeights.h"
 #include "engine/remote/OpenAiClient.h"
 #include "engine/text/ChatFormat.h"
@@ -124,7 +125,12 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
         // load's long part (a 7B decoder quantizes for several seconds).
         const std::string stage = plan.quantization.empty() ? "building the model"
                                                             : "building the model (quantizing to " + plan.quantization + ")";
-        ProgressWeights weights(*loaded->checkpoint, loaded->checkpoint->parameterCount(),
+        // An AWQ checkpoint's linears answer for their float names (engine/io/AwqWeights.h).
+        std::optional<AwqWeights> awq;
+        if (plan.awq)
+            awq.emplace(*loaded->checkpoint, *plan.awq, model_dir);
+        const models::WeightSource& stored = awq ? static_cast<const models::WeightSource&>(*awq) : *loaded->checkpoint;
+        ProgressWeights weights(stored, loaded->checkpoint->parameterCount(),
                                 [&](double f) { report(stage, 0.2 + 0.7 * f); });
         FamilyLoadContext context{model_dir, plan.folder->config(), &weights, device, dtype, quantizationOf(plan),
                                   scalarType(plan.vision_dtype)};
@@ -149,6 +155,7 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     info.dtype = plan.dtype;
     info.vision_dtype = plan.vision_dtype;
     info.quantization = plan.quantization;
+    info.quantized_by = plan.awq ? "awq" : "";
     info.device = plan.device;
     info.weight_bytes = plan.memory.weight_bytes;
     info.reasons_first = loaded->chat_format->answersStartWithReasoning();

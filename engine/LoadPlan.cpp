@@ -81,22 +81,16 @@ std::string quantizedAs(const std::string& name, const std::vector<std::int64_t>
     return "";
 }
 
-// A checkpoint quantized by another tool (AWQ, GPTQ, bitsandbytes, ...) says so in config.json;
-// its tensors are not the float weights every family here reads, so it is refused by name
-// before any tensor is looked for.
-void refusePrequantized(const nlohmann::json& config, const std::string& path) {
-    for (const auto* c : {&config, config.contains("text_config") ? &config["text_config"] : nullptr}) {
-        if (c == nullptr || !c->is_object() || !c->contains("quantization_config"))
-            continue;
-        const auto& q = (*c)["quantization_config"];
-        std::string method = "unknown";
-        if (q.is_object() && q.contains("quant_method") && q["quant_method"].is_string())
-            method = q["quant_method"].get<std::string>();
-        throw Error(path + " describes a checkpoint already quantized by another tool (quantization_config, "
-                           "quant_method '" + method + "'), which this build cannot load. It loads float32, "
-                           "bfloat16 and float16 checkpoints and quantizes them itself: download the model's "
-                           "full-precision checkpoint and choose 8- or 4-bit weights (--dtype int8 or int4)");
-    }
+// An AWQ checkpoint's stored tensors: X.qweight [in, out/8] int32 is the [out, in] weight, 4
+// bits a weight; X.qzeros and X.scales are folded into its q4_1 blocks. nullopt for any other
+// tensor.
+std::optional<std::vector<std::int64_t>> awqWeightShape(const std::string& name, const std::vector<std::int64_t>& shape) {
+    const auto stem = awqStem(name);
+    if (!stem || shape.size() != 2)
+        return std::nullopt;
+    if (name.compare(stem->size(), std::string::npos, ".qweight") != 0)
+        return std::vector<std::int64_t>{};  // qzeros, scales
+    return std::vector<std::int64_t>{shape[1] * 8, shape[0]};
 }
 
 // Bytes of a [rows, cols] matrix in a block format.
@@ -131,7 +125,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     plan.model_dir = model_dir;
     plan.folder = std::make_shared<ModelFolder>(model_dir);
     plan.family = &detectFamily(plan.folder->config(), plan.folder->configPath());
-    refusePrequantized(plan.folder->config(), plan.folder->configPath());
+    plan.awq = awqSettings(plan.folder->config(), plan.folder->configPath());
 
     bool cuda = false;
     if (options.device == DevicePreference::Cuda) {
@@ -145,7 +139,19 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     plan.device = cuda ? "cuda" : "cpu";
     const std::string& asked = options.dtype;
     const std::string weights_format = asked == "int8" ? "q8_0" : asked == "int4" ? "q4_0" : asked;
-    if (asked == "auto" || asked.empty() || asked == "fast") {
+    if (plan.awq) {
+        // The decoder's linears are 4-bit already; what is asked is the rest's dtype.
+        if (asked == "int8" || asked == "q8_0" || asked == "q4_0")
+            throw Error(plan.folder->configPath() + ": this checkpoint's decoder is quantized to 4 bits by AWQ "
+                        "(quantization_config) and loads with those weights as they are; '" + asked +
+                        "' would not make them more exact. Choose auto, int4, float32, bfloat16 or float16 for the "
+                        "rest of the model, or the model's full-precision checkpoint for 8-bit weights");
+        const bool named = asked == "float32" || asked == "bfloat16" || asked == "float16";
+        plan.dtype = named ? asked : cuda ? "bfloat16" : "float32";
+        plan.quantization = "q4_1";
+        plan.embedding_quantization = "q8_0";
+        plan.vision_dtype = named ? asked : "bfloat16";
+    } else if (asked == "auto" || asked.empty() || asked == "fast") {
         plan.dtype = cuda ? "bfloat16" : "float32";
     } else if (asked == "float32" || asked == "bfloat16" || asked == "float16") {
         plan.dtype = asked;
@@ -157,7 +163,8 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
         throw Error("unknown dtype '" + asked +
                     "'; choose auto, float32, bfloat16, float16, fast, int8 or int4 (also q8_0, q4_0, q4_1)");
     }
-    plan.vision_dtype = asked == "fast" || !plan.quantization.empty() ? "bfloat16" : plan.dtype;
+    if (!plan.awq)
+        plan.vision_dtype = asked == "fast" || !plan.quantization.empty() ? "bfloat16" : plan.dtype;
 
     MemoryEstimate& e = plan.memory;
     e.device = plan.device;
@@ -166,12 +173,24 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     const auto checkpoint = plan.folder->checkpoint();  // headers and mappings only
     e.parameters = checkpoint->parameterCount();
     e.stored_bytes = static_cast<std::int64_t>(checkpoint->byteSize());
-    std::int64_t weights = 0;
+    std::int64_t weights = 0, awq_linears = 0;
     for (const auto& name : checkpoint->names()) {
         const auto* entry = checkpoint->entry(name);
         std::int64_t n = 1;
         for (auto d : entry->shape)
             n *= d;
+        if (plan.awq) {
+            if (const auto shape = awqWeightShape(name, entry->shape)) {
+                if (!shape->empty()) {
+                    weights += quantizedBytes(plan.quantization, *shape);
+                    e.parameters += (*shape)[0] * (*shape)[1] - n;  // 8 weights an int32
+                    ++awq_linears;
+                } else {
+                    e.parameters -= n;  // qzeros and scales: part of the weights above
+                }
+                continue;
+            }
+        }
         // Floating-point weights run in the model's dtype or quantized; others keep their size.
         const std::string format = quantizedAs(name, entry->shape, plan);
         if (!format.empty())
@@ -181,6 +200,10 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
                            ? n * dtypeBytes(visionPart(name) ? plan.vision_dtype : plan.dtype)
                            : n * static_cast<std::int64_t>(c10::elementSize(entry->scalar_type));
     }
+    if (plan.awq && awq_linears == 0)
+        throw Error(plan.folder->configPath() + " says the checkpoint is quantized by AWQ (quantization_config), but " +
+                    checkpoint->directory() + " holds no AWQ linear (X.qweight, X.qzeros and X.scales in place of "
+                    "X.weight); is config.json the checkpoint's own?");
     e.weight_bytes = weights;
     e.needed_bytes = weights + weights / 20 + (256ll << 20);
 
@@ -201,7 +224,8 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     }
     e.verdict = memoryVerdict(e.needed_bytes, e.available_bytes, e.total_bytes);
     const std::string precision =
-        !plan.quantization.empty() ? plan.quantization + " weights (" + e.dtype + " elsewhere)"
+        plan.awq ? plan.quantization + " weights from AWQ's 4 bits (" + e.dtype + " elsewhere)"
+        : !plan.quantization.empty() ? plan.quantization + " weights (" + e.dtype + " elsewhere)"
         : plan.vision_dtype != e.dtype ? e.dtype + " (" + plan.vision_dtype + " vision)"
                                        : e.dtype;
     const std::string need = "the model needs about " + formatMemorySize(e.needed_bytes) + " in " + precision + " on the " +

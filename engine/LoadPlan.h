@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/Types.h"
+#include "engine/io/AwqConfig.h"
 
 namespace vqa {
 
@@ -44,6 +46,9 @@ struct LoadPlan {
     // both "" for none. The rest (vision tower, connector, norms) runs in `dtype`.
     std::string quantization;
     std::string embedding_quantization;
+    // A checkpoint AWQ quantized (engine/io/AwqConfig.h): its decoder's linears come as they
+    // are stored, 4-bit in `quantization` q4_1; nullopt for a float checkpoint.
+    std::optional<AwqSettings> awq;
     MemoryEstimate memory;
     // The folder as read for the plan (config.json, generation_config.json, the checkpoint's
     // headers with its files mapped); Engine::load builds from it without reading them again.
@@ -59,14 +64,16 @@ struct LoadPlan {
 // int8 or q8_0: 8-bit blocks; int4 or q4_0: 4-bit blocks; q4_1: 4-bit blocks with a minimum;
 // the embeddings and lm_head in 8 bits either way, the rest in the device's default dtype);
 // options.dtype fast: the device's default dtype for the decoder, bfloat16 for the vision
-// tower; quantized on the CPU: the vision tower in bfloat16 too;
+// tower; quantized on the CPU: the vision tower in bfloat16 too; an AWQ checkpoint: its own
+// 4-bit linears (q4_1) whatever options.dtype says of the rest (auto, int4 or q4_1 as int4
+// does, a named float dtype for everything else; int8 is refused: 4 bits do not become 8);
 // the memory: the weights' size in that dtype or format plus ~5% and 256 MiB of working room (KV cache, activations), from the
 // safetensors headers alone, compared with the device's memory: on the CPU MemAvailable /
 // MemTotal of /proc/meminfo, tightened by a cgroup limit; on CUDA not asked (unknown).
 // TooLarge (refused()): more than the device has at all; Tight: more than is free now (the
 // system may swap or the load may fail). Throws vqa::Error when the folder, its config.json or
 // its weights cannot be read, the family is not supported, CUDA is asked for but unavailable,
-// or options.dtype is unknown.
+// options.dtype is unknown, or the checkpoint is quantized in a way this build cannot read.
 LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options = {});
 
 // The verdict from numbers, for tests and for other callers: `needed` against `available` and

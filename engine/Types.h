@@ -185,6 +185,7 @@ struct ModelInfo {
     std::string dtype;
     std::string vision_dtype;  // what the vision tower runs in (bfloat16 under "fast" and quantized)
     std::string quantization;  // "" or the decoder's weight format: "q8_0", "q4_0", "q4_1"
+    std::string quantized_by;  // "awq": the checkpoint came 4-bit (AWQ); "": quantized here, or not at all
     std::string device;
     std::int64_t weight_bytes = 0;  // the weights as they run (dtype, quantization), by the load plan
     // A thinking model (its chat template opens the answer with <think>): an answer starts

@@ -225,6 +225,11 @@ torch::Tensor WeightLoader::stored(const std::string& name, c10::IntArrayRef sha
 
 void WeightLoader::quantizeInto(const std::string& name, std::int64_t rows, QuantizedMatrix& into,
                                 std::int64_t first_row) {
+    if (source_.quantizedInto(name, rows, into, first_row)) {
+        parameters_ += rows * into.cols;
+        source_.release(name);
+        return;
+    }
     quantizeRowsInto(stored(name, {rows, into.cols}), into, first_row);
     source_.release(name);
 }

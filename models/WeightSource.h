@@ -2,12 +2,15 @@
 // this over safetensors checkpoints, tests may implement it over tensors in memory.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 namespace vqa::models {
+
+struct QuantizedMatrix;
 
 class WeightSource {
 public:
@@ -20,6 +23,15 @@ public:
     // The model has copied this tensor (converted or fused it) and will not read the stored
     // bytes again: a memory-mapped source may drop its pages. Only a hint.
     virtual void release(const std::string& name) const {}
+    // A weight the checkpoint holds already quantized (an AWQ checkpoint's 4-bit linears):
+    // writes the tensor `name` ([rows, into.cols], as get() would give it in floats) into rows
+    // first_row.. of `into`, in into.format, and returns true. False when `name` is stored as
+    // floats and the loader quantizes it itself. Throws vqa::Error when it is stored
+    // quantized but not in a form `into` can hold.
+    virtual bool quantizedInto(const std::string& name, std::int64_t rows, QuantizedMatrix& into,
+                               std::int64_t first_row) const {
+        return false;
+    }
 };
 
 }  // namespace vqa::models

@@ -49,16 +49,22 @@ QString precisionText(const ModelInfo& m) {
                    ? dtype
                    : QCoreApplication::translate("ModelController", "%1, vision in %2").arg(dtype, vision);
     const bool eight = m.quantization == "q8_0";
+    // A checkpoint that came quantized says by what: "4-bit AWQ weights (q4_1)".
+    const QString bits = m.quantized_by.empty()
+                             ? QCoreApplication::translate("ModelController", "%1-bit").arg(eight ? 8 : 4)
+                             : QCoreApplication::translate("ModelController", "%1-bit %2")
+                                   .arg(eight ? 8 : 4)
+                                   .arg(QString::fromStdString(m.quantized_by).toUpper());
     if (!vision.isEmpty() && vision != dtype)
-        return QCoreApplication::translate("ModelController", "%1-bit weights (%2), vision in %3, %4 elsewhere")
-            .arg(eight ? 8 : 4)
-            .arg(QString::fromStdString(m.quantization), vision, dtype);
-    return QCoreApplication::translate("ModelController", "%1-bit weights (%2), %3 elsewhere")
-        .arg(eight ? 8 : 4)
-        .arg(QString::fromStdString(m.quantization), dtype);
+        return QCoreApplication::translate("ModelController", "%1 weights (%2), vision in %3, %4 elsewhere")
+            .arg(bits, QString::fromStdString(m.quantization), vision, dtype);
+    return QCoreApplication::translate("ModelController", "%1 weights (%2), %3 elsewhere")
+        .arg(bits, QString::fromStdString(m.quantization), dtype);
 }
 
 QString shortPrecision(const ModelInfo& m) {
+    if (!m.quantized_by.empty())
+        return QString::fromStdString(m.quantized_by);
     if (m.quantization.empty())
         return !m.vision_dtype.empty() && m.vision_dtype != m.dtype ? QStringLiteral("fast")
                                                                     : QString::fromStdString(m.dtype);

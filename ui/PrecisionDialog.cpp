@@ -44,9 +44,10 @@ std::vector<PrecisionEstimate> estimatePrecisions(const QString& model_dir, Devi
             const LoadPlan plan = planLoad(model_dir.toStdString(), options);
             e.text = QString::fromStdString(plan.memory.message);
             e.bytes = plan.memory.needed_bytes;
-            e.too_large = plan.refused();
+            e.unavailable = plan.refused();
         } catch (const std::exception& ex) {
             e.text = QString::fromUtf8(ex.what());
+            e.unavailable = true;  // an AWQ checkpoint asked for 8 bits, a dtype this device lacks, ...
         }
         out.push_back(e);
     }
@@ -108,6 +109,13 @@ QString PrecisionDialog::estimateText(const QString& dtype) const {
     return {};
 }
 
+bool PrecisionDialog::available(const QString& dtype) const {
+    for (std::size_t i = 0; i < dtypes_.size(); ++i)
+        if (dtypes_[i] == dtype)
+            return group_->button(static_cast<int>(i))->isEnabled();
+    return false;
+}
+
 void PrecisionDialog::showEstimates(const std::vector<PrecisionEstimate>& estimates) {
     for (const auto& e : estimates)
         for (std::size_t i = 0; i < dtypes_.size(); ++i) {
@@ -117,7 +125,7 @@ void PrecisionDialog::showEstimates(const std::vector<PrecisionEstimate>& estima
             if (!text.isEmpty())
                 text[0] = text[0].toUpper();
             notes_[i]->setText(text);
-            group_->button(static_cast<int>(i))->setEnabled(!e.too_large);
+            group_->button(static_cast<int>(i))->setEnabled(!e.unavailable);
         }
     estimated_ = true;
     adjustSize();  // the sentences are longer than "estimating…"

@@ -20,7 +20,7 @@ struct PrecisionEstimate {
     QString dtype;        // "auto", "float32", "bfloat16", "int8", "int4"
     QString text;         // the plan's sentence, or why there is none
     qint64 bytes = -1;    // memory needed (-1: unknown)
-    bool too_large = false;
+    bool unavailable = false;  // more than the machine has, or a choice this model cannot take
 };
 
 // The plans for every choice (slow-ish: reads headers); callable from any thread.
@@ -35,6 +35,7 @@ public:
     QString chosen() const;  // the selected choice's dtype
     void choose(const QString& dtype);
     QString estimateText(const QString& dtype) const;  // as shown under the choice ("" until ready)
+    bool available(const QString& dtype) const;        // whether it can be chosen (once estimated)
 
 signals:
     void estimatesShown();  // once the plans are in

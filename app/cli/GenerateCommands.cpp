@@ -83,7 +83,7 @@ nlohmann::json resultJson(const GenerationResult& r, const ModelInfo& info) {
             {"boxes", boxesJson(r.boxes, r.text)},
             {"model", {{"family", info.family}, {"name", info.name}, {"device", info.device}, {"dtype", info.dtype},
                        {"vision_dtype", info.vision_dtype}, {"quantization", info.quantization},
-                       {"remote", info.remote}}},
+                       {"quantized_by", info.quantized_by}, {"remote", info.remote}}},
             {"timings",
              {{"preprocess_ms", t.preprocess_ms},
               {"encode_ms", t.encode_ms},

@@ -4,9 +4,11 @@
 // the progress of the build, conversions and quantization included.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
+#include "models/QuantizedLinear.h"
 #include "models/WeightSource.h"
 
 namespace vqa {
@@ -21,18 +23,30 @@ class ProgressWeights : public models::WeightSource {
     bool contains(const std::string& name) const override { return source_.contains(name); }
     std::vector<std::string> names() const override { return source_.names(); }
     void release(const std::string& name) const override { source_.release(name); }
+    bool quantizedInto(const std::string& name, std::int64_t rows, models::QuantizedMatrix& into,
+                       std::int64_t first_row) const override {
+        tick();
+        if (!source_.quantizedInto(name, rows, into, first_row))
+            return false;
+        done_ += rows * into.cols / 8;  // about what the source stored: 4 bits a weight
+        return true;
+    }
     torch::Tensor get(const std::string& name) const override {
-        // The previous tensor is done when the next one is asked for.
-        if (report_ && done_ - reported_ >= total_ / 50) {
-            reported_ = done_;
-            report_(static_cast<double>(done_) / static_cast<double>(total_));
-        }
+        tick();
         auto t = source_.get(name);
         done_ += t.numel();
         return t;
     }
 
   private:
+    // The previous tensor is done when the next one is asked for.
+    void tick() const {
+        if (report_ && done_ - reported_ >= total_ / 50) {
+            reported_ = done_;
+            report_(static_cast<double>(std::min(done_, total_)) / static_cast<double>(total_));
+        }
+    }
+
     const models::WeightSource& source_;
     std::int64_t total_;
     std::function<void(double)> report_;

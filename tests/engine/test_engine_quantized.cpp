@@ -132,32 +132,33 @@ TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
     }
 }
 
-// A checkpoint another tool quantized (AWQ, GPTQ, ...) is refused by name, before any tensor
-// is looked for, saying what this build loads instead.
+// A checkpoint another tool quantized (GPTQ, bitsandbytes, ...) is refused by name, before
+// any tensor is looked for, saying what this build loads instead (AWQ: test_awq.cpp).
 TEST(QuantizedEngine, PrequantizedCheckpointsAreRefusedByName) {
     const auto src = modelDir(kCases[0]);
     VQA_SKIP_UNLESS_EXISTS(src, "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
-    const auto dir = test::freshDir("awq-checkpoint");
+    const auto dir = test::freshDir("gptq-checkpoint");
     fs::copy(src, dir, fs::copy_options::recursive);
     auto config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
-    config["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", 128}, {"version", "gemm"}};
+    config["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}};
     std::ofstream(dir / "config.json") << config.dump();
     for (const std::string dtype : {"auto", "int4"}) {
         try {
             planLoad(dir.string(), cpuWith(dtype));
-            ADD_FAILURE() << "an AWQ checkpoint was planned";
+            ADD_FAILURE() << "a GPTQ checkpoint was planned";
         } catch (const Error& e) {
             const std::string m = e.what();
-            EXPECT_NE(m.find("quant_method 'awq'"), std::string::npos) << m;
+            EXPECT_NE(m.find("quant_method 'gptq'"), std::string::npos) << m;
+            EXPECT_NE(m.find("reads AWQ checkpoints"), std::string::npos) << m;
             EXPECT_NE(m.find("--dtype int8 or int4"), std::string::npos) << m;
         }
     }
     Engine engine;
     try {
         engine.load(dir.string(), cpuWith("auto"));
-        ADD_FAILURE() << "an AWQ checkpoint was loaded";
+        ADD_FAILURE() << "a GPTQ checkpoint was loaded";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("awq"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("gptq"), std::string::npos) << e.what();
     }
     EXPECT_FALSE(engine.hasModel());
     fs::remove_all(dir);

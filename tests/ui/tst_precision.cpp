@@ -1,5 +1,6 @@
 // Model ▸ Precision…: each choice with the memory its load plan needs, the choice kept per
 // model folder across runs, and the window loading the model again in the precision chosen.
+#include <QFileInfo>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -59,6 +60,32 @@ private slots:
         dialog.choose("int4");
         QCOMPARE(dialog.chosen(), QString("int4"));
         QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/precision-dialog.png"));
+    }
+
+    // An AWQ checkpoint is 4-bit already: 8 bits cannot be chosen (the note says why), and the
+    // model information names AWQ.
+    void anAwqCheckpointOffersWhatItCanRun() {
+        const QString awq = QStringLiteral(VQA_BINARY_DIR "/reference/awq/engine/model");
+        if (!QFileInfo::exists(awq))
+            QSKIP("no AWQ checkpoint: run tests/reference/make_awq.py");
+        PrecisionDialog dialog(awq, "awq", "auto", vqa::DevicePreference::Cpu);
+        QSignalSpy shown(&dialog, &PrecisionDialog::estimatesShown);
+        dialog.show();
+        QVERIFY(shown.wait(30000));
+        QVERIFY(!dialog.available("int8"));
+        QVERIFY2(dialog.estimateText("int8").contains("quantized to 4 bits by AWQ"), qPrintable(dialog.estimateText("int8")));
+        for (const char* dtype : {"auto", "float32", "bfloat16", "int4"}) {
+            QVERIFY2(dialog.available(dtype), dtype);
+            QVERIFY2(dialog.estimateText(dtype).contains("q4_1 weights from AWQ's 4 bits"), qPrintable(dialog.estimateText(dtype)));
+        }
+        QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/precision-dialog-awq.png"));
+
+        vqa::ui::MainWindow window;
+        QSignalSpy loaded(window.model(), &ModelController::loaded);
+        window.loadModel(awq);
+        QVERIFY(loaded.wait(60000));
+        QCOMPARE(window.model()->info()->quantized_by, std::string("awq"));
+        QVERIFY2(window.model()->infoText().contains("4-bit AWQ weights (q4_1)"), qPrintable(window.model()->infoText()));
     }
 
     void theWindowLoadsTheModelAgainInTheChosenPrecision() {
