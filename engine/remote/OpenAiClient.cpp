@@ -1,4 +1,5 @@
 #include "engine/remote/OpenAiClient.h"
+#include "engine/remote/RemoteVideo.h"
 
 #include <algorithm>
 #include <chrono>
@@ -106,14 +107,14 @@ std::string cachedDataUrl(const RgbImage& image, const std::string& key) {
 
 } // namespace
 
-nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream, bool attention) {
-    if (!request.videos.empty())
-        throw Error("videos are not sent to servers yet: ask about this video with a local SmolVLM2 model");
+nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream, bool attention,
+                               std::vector<VideoFrames>* sent_frames) {
     nlohmann::json messages = nlohmann::json::array();
-    std::size_t image = 0;
+    std::size_t image = 0, video = 0;
     for (const Turn& turn : request.conversation) {
-        const bool has_image = std::any_of(turn.content.begin(), turn.content.end(),
-                                           [](const ContentPart& p) { return p.kind == ContentPart::Kind::Image; });
+        const bool has_image = std::any_of(turn.content.begin(), turn.content.end(), [](const ContentPart& p) {
+            return p.kind == ContentPart::Kind::Image || p.kind == ContentPart::Kind::Video;
+        });
         nlohmann::json content;
         if (!has_image) { // plain text: the form every server takes, for every role
             std::string text;
@@ -126,6 +127,23 @@ nlohmann::json chatRequestBody(const Request& request, const std::string& model,
                 if (part.kind == ContentPart::Kind::Text) {
                     if (!part.text.empty())
                         content.push_back({{"type", "text"}, {"text", part.text}});
+                    continue;
+                }
+                if (part.kind == ContentPart::Kind::Video) {
+                    // A few of its frames, each after its time (RemoteVideo.h).
+                    if (video >= request.videos.size())
+                        throw Error("the conversation shows " + std::to_string(video + 1) + " videos but the request has " +
+                                    std::to_string(request.videos.size()));
+                    const ServerVideo sent = serverVideo(request.videos[video]);
+                    for (std::size_t f = 0; f < sent.urls.size(); ++f) {
+                        content.push_back({{"type", "text"}, {"text", frameTimeLabel(sent.frames.times_s[f])}});
+                        content.push_back({{"type", "image_url"}, {"image_url", {{"url", sent.urls[f]}}}});
+                    }
+                    if (sent_frames) {
+                        sent_frames->push_back(sent.frames);
+                        sent_frames->back().video = static_cast<int>(video);
+                    }
+                    ++video;
                     continue;
                 }
                 if (image >= request.images.size() || !request.images[image])
@@ -487,14 +505,16 @@ GenerationResult streamChat(const RemoteServer& server, const Request& request, 
         return s.result;
     };
     std::string url, body;
+    std::vector<VideoFrames> video_frames;
     try {
         url = endpoint(server.base_url, "/chat/completions");
         body = chatRequestBody(request, server.model, true,
-                               server.sends_attention && request.explain.capture_attention)
+                               server.sends_attention && request.explain.capture_attention, &video_frames)
                    .dump();
     } catch (const Error& e) {
         return failed(e.what());
     }
+    s.result.video_frames = std::move(video_frames);
     Transfer t(server, url, &body);
     s.transfer = &t;
     CURL* c = t.curl.get();

@@ -31,11 +31,13 @@ inline constexpr std::size_t kMaxImageUrlBytes = 12u << 20;
 std::string imageDataUrl(const RgbImage& image, std::size_t max_bytes = kMaxImageUrlBytes);
 
 // The chat-completions request for `request` (its conversation, images in the order their
-// parts appear, generation parameters) on `model`; with `attention`, the extension that asks a
-// VQA Studio server for each token's attention grids. Throws vqa::Error when the conversation
-// names more images than the request holds.
+// parts appear, videos as a few of their frames with their times (RemoteVideo.h), generation
+// parameters) on `model`; with `attention`, the extension that asks a VQA Studio server for
+// each token's attention grids. `sent_frames` (may be null) gets the frames each video sent.
+// Throws vqa::Error when the conversation names more images or videos than the request holds,
+// or a video cannot be read.
 nlohmann::json chatRequestBody(const Request& request, const std::string& model, bool stream,
-                               bool attention = false);
+                               bool attention = false, std::vector<VideoFrames>* sent_frames = nullptr);
 
 // The model ids GET {base}/v1/models lists. Throws vqa::Error with a reason a person can act
 // on (unreachable, refused key, not an OpenAI-compatible server, ...).

@@ -1,13 +1,21 @@
 // The remote engine's protocol pieces without a network: server-sent events split at every
 // byte, the endpoint from what a person types, the chat-completions request for a
 // conversation (roles, images as data URLs in order: PNG, or JPEG when a PNG would be too
-// large; each encoded once; only the parameters asked for). The transfers themselves are
+// large; each encoded once; only the parameters asked for; a video as a few timed frames). The
+// transfers themselves are
 // tested against servers on loopback (test_chat_server.cpp, tests/cli/test_cli_remote.py,
 // tests/remote/).
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+#include <opencv2/videoio.hpp>
 
 #include "engine/net/Base64.h"
 #include "engine/remote/OpenAiClient.h"
+#include "engine/remote/RemoteVideo.h"
 #include "engine/vision/ImageIO.h"
 #include "models/base/Error.h"
 
@@ -175,3 +183,89 @@ TEST(OpenAiClient, TheRequestCarriesTheConversationAndItsImagesInOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+// An MJPEG AVI of `n` frames at `fps`, frame i a solid colour; false when this build cannot
+// write one.
+bool writeClip(const std::string& path, int n, double fps, cv::Size size) {
+    cv::VideoWriter w(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, size);
+    if (!w.isOpened())
+        return false;
+    for (int i = 0; i < n; ++i)
+        w.write(cv::Mat(size, CV_8UC3, cv::Scalar(i * 4 % 256, 100, 200)));
+    return true;
+}
+
+}  // namespace
+
+TEST(OpenAiClient, VideoFramesAreSpreadOverTheVideoOneASecondAtMostEight) {
+    using vqa::remote::serverFrameIndices;
+    EXPECT_EQ(serverFrameIndices(60, 5.0), (std::vector<std::int64_t>{3, 11, 18, 26, 33, 41, 48, 56}));  // 12 s
+    EXPECT_EQ(serverFrameIndices(30, 10.0), (std::vector<std::int64_t>{5, 15, 25}));                     // 3 s
+    EXPECT_EQ(serverFrameIndices(1, 30.0), (std::vector<std::int64_t>{0}));                              // a still
+    EXPECT_EQ(serverFrameIndices(5, 0.0), (std::vector<std::int64_t>{2}));  // no frame rate: one frame
+    EXPECT_TRUE(serverFrameIndices(0, 30.0).empty());
+    EXPECT_EQ(vqa::remote::frameTimeLabel(0.4), "Frame from 00:00:");
+    EXPECT_EQ(vqa::remote::frameTimeLabel(75.9), "Frame from 01:15:");
+    EXPECT_EQ(vqa::remote::frameTimeLabel(3725), "Frame from 01:02:05:");
+}
+
+// A video goes to a server as its sampled frames, each after its time, made at most 768 pixels
+// wide, in the conversation's order among the images; the frames sent are reported.
+TEST(OpenAiClient, AVideoGoesAsTimedFramesAmongTheImages) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("vqa-remote-video-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string clip = (dir / "clip.avi").string();
+    if (!writeClip(clip, 60, 5.0, {1280, 720}))
+        GTEST_SKIP() << "this OpenCV build writes no MJPEG AVI";
+    using vqa::ContentPart;
+    using vqa::Role;
+    vqa::Request request;
+    request.images = {image(5, 3, 200)};
+    request.videos = {{clip, "sha256:remote-video-test"}};
+    request.conversation = {{Role::User,
+                             {{ContentPart::Kind::Image, {}},
+                              {ContentPart::Kind::Video, {}},
+                              {ContentPart::Kind::Text, "What happens?"}}}};
+    std::vector<vqa::VideoFrames> sent;
+    const auto body = vqa::remote::chatRequestBody(request, "m", true, false, &sent);
+    const auto& content = body["messages"][0]["content"];
+    ASSERT_EQ(content.size(), 1u + 2 * 8 + 1);
+    EXPECT_EQ(content[0]["type"], "image_url");
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].video, 0);
+    EXPECT_NEAR(sent[0].duration_s, 12.0, 1e-9);
+    EXPECT_EQ(sent[0].indices, (std::vector<std::int64_t>{3, 11, 18, 26, 33, 41, 48, 56}));
+    for (int f = 0; f < 8; ++f) {
+        const auto& label = content[1 + 2 * f];
+        const auto& frame = content[2 + 2 * f];
+        EXPECT_EQ(label["text"], vqa::remote::frameTimeLabel(sent[0].times_s[f]));
+        EXPECT_NEAR(sent[0].times_s[f], sent[0].indices[f] / 5.0, 1e-9);
+        ASSERT_EQ(frame["type"], "image_url");
+        const auto pixels = decodeDataUrl(frame["image_url"]["url"].get<std::string>());
+        EXPECT_EQ(pixels.width, 768);
+        EXPECT_EQ(pixels.height, 432);
+    }
+    EXPECT_EQ(content[1]["text"], "Frame from 00:00:");
+    EXPECT_EQ(content[15]["text"], "Frame from 00:11:");
+    EXPECT_EQ(content.back(), (nlohmann::json{{"type", "text"}, {"text", "What happens?"}}));
+
+    // The next turn sends it again, decoded once: the same bytes even once the file is gone.
+    fs::remove(clip);
+    EXPECT_EQ(vqa::remote::chatRequestBody(request, "m", true)["messages"][0]["content"], content);
+
+    // A file that is not a video: the error names it; a video part without a video, too.
+    std::ofstream(dir / "notes.mp4") << "not a video";
+    request.videos = {{(dir / "notes.mp4").string(), "sha256:remote-video-text"}};
+    try {
+        vqa::remote::chatRequestBody(request, "m", true);
+        ADD_FAILURE() << "a text file was sent as a video";
+    } catch (const vqa::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("notes.mp4"), std::string::npos) << e.what();
+    }
+    request.videos.clear();
+    EXPECT_THROW(vqa::remote::chatRequestBody(request, "m", true), vqa::Error);
+    fs::remove_all(dir);
+}
