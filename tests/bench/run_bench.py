@@ -8,6 +8,8 @@ Run it with the Python that has torch and transformers (the reference venv):
   python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16 --tokens 32 --skip-llama
   python tests/bench/run_bench.py --models qwen3-vl-2b --dtypes float32,bfloat16,int8,int4 --tokens 32
   python tests/bench/run_bench.py --models 256m,500m --dtypes float32,bfloat16,int8,int4
+  python tests/bench/run_bench.py --models qwen2.5-vl-3b --dtypes bfloat16,int4,awq --tokens 32 \
+      --skip-llama --skip-transformers
 
 The dtypes int8 and int4 load the bf16 checkpoint with the decoder's weights quantized on load
 (Q8_0 / Q4_0 blocks; the token embedding and lm_head in Q8_0), beside llama.cpp's GGUF of the
@@ -23,7 +25,9 @@ The second form measures Qwen2.5-VL-3B-Instruct's shapes (the whole 36-layer dec
 against transformers, with the project's Qwen2-like test tokenizer; its results go to a
 section of their own in docs/BENCHMARKS.md. The third measures Qwen3-VL-2B-Instruct's shapes
 the same way (about 4.3 GB in bf16), and llama.cpp on its text decoder (the qwen3
-architecture, converted here). llama.cpp's side converts SmolLM and Qwen3 decoders.
+architecture, converted here). llama.cpp's side converts SmolLM and Qwen3 decoders. The dtype
+awq (Qwen models) makes an AWQ checkpoint of the bf16 one as AutoAWQ packs it (4 bits, groups
+of 128, the rest float16) and runs it as users run the published ones (--dtype auto).
 
 It writes random-weight SmolVLM checkpoints with the real configurations (256M from the
 fixture, 500M from the values below), one 512x512 image and a fixed question, and measures
@@ -42,6 +46,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import struct
 import subprocess
@@ -229,8 +234,12 @@ QWEN_HEADINGS = {"qwen2.5-vl-3b": "Qwen2.5-VL-3B", "qwen3-vl-2b": "Qwen3-VL-2B"}
 
 # Quantized precisions: run from the bf16 checkpoint; llama.cpp's GGUF type for each dtype.
 QUANTIZED = {"int8", "int4"}
+# An AWQ checkpoint (4 bits, groups of 128) made from the bf16 one, as AutoAWQ stores it; it
+# runs at --dtype auto (its own 4 bits as q4_1, 8-bit embeddings).
+AWQ = "awq"
+AWQ_GROUP = 128
 # Precisions transformers has no counterpart of: ours alone, compared with its float32.
-OURS_ONLY = QUANTIZED | {"fast"}
+OURS_ONLY = QUANTIZED | {"fast", AWQ}
 GGUF_TYPES = {"float32": "f32", "bfloat16": "bf16", "int8": "q8_0", "int4": "q4_0"}
 ERROR_POSITIONS = 64
 
@@ -238,6 +247,56 @@ ERROR_POSITIONS = 64
 def stored_dtype(dtype):
     """The checkpoint a dtype runs from: quantized weights are made from the bf16 one."""
     return "bfloat16" if dtype in QUANTIZED else "float32" if dtype == "fast" else dtype
+
+
+def worker_make_awq(args):
+    """The bf16 checkpoint at args.model with its decoder's linears quantized and packed as
+    AutoAWQ does (tests/reference/make_awq.py: 4 bits, zero points, groups of AWQ_GROUP), the
+    other tensors in float16 as the released AWQ checkpoints keep them, into args.out."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+    from make_awq import pack, pseudo_quantize
+
+    torch.set_num_threads(args.threads)
+    if os.path.exists(os.path.join(args.out, "done")):
+        return {}
+    shutil.rmtree(args.out, ignore_errors=True)
+    os.makedirs(args.out)
+    linear = re.compile(r"\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$")
+    for f in sorted(os.listdir(args.model)):
+        src = os.path.join(args.model, f)
+        if f.endswith(".safetensors"):
+            out = {}
+            for name, t in load_file(src).items():
+                if linear.search(name) and "visual" not in name:
+                    q, zeros, scales = pseudo_quantize(t.float(), AWQ_GROUP)
+                    stem = name[: -len(".weight")]
+                    out[stem + ".qweight"] = pack(q.t().contiguous().numpy())
+                    out[stem + ".qzeros"] = pack(zeros.t().contiguous().numpy())
+                    out[stem + ".scales"] = scales.t().contiguous()
+                else:
+                    out[name] = t.half() if t.is_floating_point() else t
+            save_file(out, os.path.join(args.out, f), metadata={"format": "pt"})
+        elif f.endswith(".index.json"):
+            index = json.load(open(src))
+            index["weight_map"] = {
+                (k[: -len(".weight")] + tail if linear.search(k) and "visual" not in k else k): v
+                for k, v in index["weight_map"].items()
+                for tail in ([".qweight", ".qzeros", ".scales"] if linear.search(k) and "visual" not in k else [""])}
+            json.dump(index, open(os.path.join(args.out, f), "w"))
+        elif f == "config.json":
+            config = json.load(open(src))
+            config["dtype"] = "float16"
+            config["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": AWQ_GROUP,
+                                             "version": "gemm", "zero_point": True,
+                                             "modules_to_not_convert": ["visual"]}
+            json.dump(config, open(os.path.join(args.out, f), "w"), indent=2)
+        elif f != "done" and os.path.isfile(src):
+            shutil.copy(src, os.path.join(args.out, f))
+    open(os.path.join(args.out, "done"), "w").write("ok")
+    log(f"wrote {args.out} ({dir_bytes(args.out) / 2**20:.0f} MiB)")
+    return {}
 
 
 def error_ids():
@@ -805,7 +864,8 @@ def markdown(report, json_name):
             cols.append((f"VQA Studio {short}", r.get("ours", {}).get(dtype, {})))
             if dtype not in OURS_ONLY:
                 cols.append((f"transformers {short}", r.get("transformers", {}).get(dtype, {})))
-            cols.append((f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {})))
+            if dtype in GGUF_TYPES:
+                cols.append((f"llama.cpp {short}", r.get("llamacpp", {}).get(dtype, {})))
         lines.append("| | " + " | ".join(c[0] for c in cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
         for key, label in [("preprocess_ms", "image preprocessing (ms)"),
@@ -856,7 +916,7 @@ def markdown(report, json_name):
 
 
 SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8 (Q8_0)", "int4": "int4 (Q4_0)",
-               "fast": "fast (bf16 vision)"}
+               "fast": "fast (bf16 vision)", AWQ: "AWQ 4-bit (as q4_1)"}
 
 
 def quantized_lines(r, dtypes):
@@ -864,11 +924,11 @@ def quantized_lines(r, dtypes):
     error of the logits of both engines against float32."""
     lines = []
     bf16 = r.get("ours", {}).get("bfloat16", {})
-    if any(d in QUANTIZED for d in dtypes):
+    if any(d in QUANTIZED or d == AWQ for d in dtypes):
         lines += ["", "Quantized weights (ours ÷ llama.cpp at the same bits, and ÷ our bf16) and targets:", "",
                   "| dtype | decode ÷ llama.cpp (≥ 1) | decode ÷ our bf16 (int8 ≥ 1.7) | "
                   "TTFT ÷ our bf16 (≤ 1.2) | peak RSS (MiB), ours / llama.cpp |", "|---|---|---|---|---|"]
-        for dtype in [d for d in dtypes if d in QUANTIZED]:
+        for dtype in [d for d in dtypes if d in QUANTIZED or d == AWQ]:
             o = r.get("ours", {}).get(dtype, {})
             l = r.get("llamacpp", {}).get(dtype, {})
             vals = [ratio(o.get("decode_tokens_per_second"), l.get("decode_tokens_per_second")),
@@ -944,7 +1004,7 @@ def main():
     args = ap.parse_args()
 
     if args.worker:
-        fn = {"make-checkpoint": worker_make_checkpoint, "make-qwen": worker_make_qwen,
+        fn = {"make-checkpoint": worker_make_checkpoint, "make-qwen": worker_make_qwen, "make-awq": worker_make_awq,
               "transformers": worker_transformers,
               "make-gguf": worker_make_gguf, "llamacpp": worker_llamacpp,
               "llamacpp-logits": worker_llamacpp_logits}[args.worker]
@@ -985,15 +1045,24 @@ def main():
             raise SystemExit(f"could not write the {name} checkpoint: {res['error']}")
         r = report["models"][name] = {"checkpoint_mib": {}, "ours": {}, "transformers": {},
                                       "llamacpp": {}}
+        if AWQ in dtypes:
+            if name not in QWEN_MODELS:
+                raise SystemExit("awq is measured on the Qwen models (their AWQ checkpoints are the ones users download)")
+            res = run_worker(sys.executable, "make-awq", model=os.path.join(mdir, "bfloat16"),
+                             out=os.path.join(mdir, AWQ), threads=args.threads)
+            if "error" in res:
+                raise SystemExit(f"could not write the {name} AWQ checkpoint: {res['error']}")
         for dtype in dtypes:
             # Qwen checkpoints are written in bf16 only; float32 runs convert them on load.
-            model = os.path.join(mdir, "bfloat16" if name in QWEN_MODELS else stored_dtype(dtype))
+            model = os.path.join(mdir, AWQ if dtype == AWQ else "bfloat16" if name in QWEN_MODELS
+                                 else stored_dtype(dtype))
             r["checkpoint_mib"][dtype] = dir_bytes(model) / 2**20
             if name not in QWEN_MODELS:
                 seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
                 r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
             log(f"{name} {dtype}: VQA Studio")
-            r["ours"][dtype] = run_ours(vqa, model, image, dtype, args.tokens, args.threads, args.device)
+            r["ours"][dtype] = run_ours(vqa, model, image, "auto" if dtype == AWQ else dtype, args.tokens,
+                                       args.threads, args.device)
             log(f"  {json.dumps(r['ours'][dtype])}")
             if not args.skip_transformers and dtype not in OURS_ONLY and name not in BF16_ONLY:
                 log(f"{name} {dtype}: transformers")
@@ -1035,13 +1104,14 @@ def save(report, args):
     report["load_after"] = load_average()
     seven = list(report["models"]) == ["7b"]
     family = report.get("family")
-    stem = (f"benchmarks-{family}" if family in QWEN_MODELS else
+    awq = AWQ in report.get("dtypes", [])  # a section (and file) of its own
+    stem = (f"benchmarks-{family}{'-awq' if awq else ''}" if family in QWEN_MODELS else
             "benchmarks-7b" if seven else "benchmarks")
     json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
     write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads,
-                   QWEN_HEADINGS[family] if family in QWEN_MODELS else
+                   QWEN_HEADINGS[family] + (" against its AWQ checkpoint" if awq else "") if family in QWEN_MODELS else
                    "7B-class decoder, quantized" if seven else "")
     return json_out
 
