@@ -546,13 +546,14 @@ void MainWindow::updateRightPanel() {
 void MainWindow::openImage(const QString& path) { images_->open(path); }
 
 void MainWindow::openImagesFromElsewhere(const QStringList& paths) {
-    QStringList folders;
-    for (const QString& p : paths) {
-        if (QFileInfo(p).isDir())
-            folders << p;
-        else
-            openImage(p);
-    }
+    QStringList folders, files;
+    for (const QString& p : paths)
+        (QFileInfo(p).isDir() ? folders : files) << p;
+    // Files named together (`vqa-studio a.png b.mp4`) make one conversation, as a drop does.
+    if (files.size() == 1)
+        openImage(files.first());
+    else if (files.size() > 1)
+        images_->openMany(files);
     if (!folders.isEmpty())
         showCaptionFolder(folders);
     if (isMinimized())

@@ -11,6 +11,7 @@
 #include "engine/LoadPlan.h"
 #include "engine/io/Checkpoint.h"
 #include "models/base/Error.h"
+#include "tests/common/ErrorText.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
@@ -23,16 +24,7 @@ namespace {
 const fs::path kAwqDir = test::referenceDir("awq");
 const char* const kRun = "run tests/reference/make_awq.py (ctest: reference.awq)";
 
-// What an error says, or "" when there was none.
-template <typename F>
-std::string errorOf(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using test::errorOf;
 
 LoadOptions cpuWith(const std::string& dtype) {
     LoadOptions o;

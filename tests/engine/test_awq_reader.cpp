@@ -10,6 +10,7 @@
 #include "engine/io/Checkpoint.h"
 #include "models/QuantizedLinear.h"
 #include "models/base/Error.h"
+#include "tests/common/ErrorText.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
 
@@ -18,16 +19,7 @@ using namespace vqa;
 
 namespace {
 
-// What an error says, or "" when there was none.
-template <typename F>
-std::string errorOf(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using test::errorOf;
 
 std::string settingsError(const nlohmann::json& q) {
     return errorOf([&] { awqSettings({{"quantization_config", q}}, "config.json"); });

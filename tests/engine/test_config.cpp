@@ -8,6 +8,7 @@
 #include "engine/families/Families.h"
 #include "engine/families/idefics3/Idefics3Config.h"
 #include "engine/io/ModelConfig.h"
+#include "tests/common/ErrorText.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
 
@@ -16,15 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-template <typename F> std::string errorOf(F&& f) {
-    try {
-        f();
-    } catch (const vqa::Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no vqa::Error was thrown";
-    return {};
-}
+using vqa::test::errorOf;
 
 json tinyConfig() {
     return json::parse(R"({

@@ -22,6 +22,7 @@
 #include "engine/text/ChatFormat.h"
 #include "engine/text/StreamingDetokenizer.h"
 #include "engine/text/Tokenizer.h"
+#include "tests/common/ErrorText.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
 #include "tests/engine/test_safetensors_util.h"
@@ -34,15 +35,7 @@ namespace {
 
 const char* kWhy = "run tests/reference/make_llava.py (ctest: reference.llava)";
 
-template <typename F> std::string errorOf(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no vqa::Error was thrown";
-    return {};
-}
+using test::errorOf;
 
 std::vector<std::int32_t> ids(const SafetensorsFile& ref, const std::string& name) {
     auto t = ref.tensor(name).to(torch::kInt64).contiguous();

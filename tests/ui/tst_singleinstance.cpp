@@ -39,6 +39,7 @@ private slots:
     void initTestCase() {
         vqa::test::isolateSettings(settings_dir_.path());
         QVERIFY(vqa::test::sceneImage().save(tmp_.filePath("scene.png")));
+        QVERIFY(vqa::test::sceneImage().mirrored().save(tmp_.filePath("other.png")));
     }
 
     void aSecondStartHandsItsImagesToTheRunningWindow() {
@@ -54,6 +55,13 @@ private slots:
         QTRY_COMPARE(received.count(), 1);
         QCOMPARE(received.first().first().toStringList(), QStringList{tmp_.filePath("scene.png")});
         QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 1; }, 10000));
+
+        // Files named together make one conversation holding them all, as a drop does.
+        QVERIFY(sendFromAnotherThread(key("a"), {tmp_.filePath("scene.png"), tmp_.filePath("other.png")}));
+        QVERIFY(QTest::qWaitFor([&] { return window.images()->count() == 2 && window.images()->pending() == 0; }, 10000));
+        const auto together = window.images()->at(1);
+        QVERIFY(together);
+        QTRY_COMPARE_WITH_TIMEOUT(together->pictureCount(), 2, 10000);
 
         // A live instance keeps its socket: a third one cannot take it over.
         SingleInstance third(key("a"));
