@@ -14,7 +14,7 @@ namespace vqa::ui {
 Exporter::Exporter(ImageSet* images, ModelController* model, ExplanationController* explanation, QObject* parent)
     : QObject(parent), images_(images), model_(model), explanation_(explanation) {}
 
-bool Exporter::saveOverlay(const QString& path) {
+bool Exporter::saveOverlay(const QString& path, const QImage& shown) {
     const ImageSession* s = images_->current().get();
     const QImage& overlay = explanation_->view().overlay;
     if (!s || s->image.display.isNull() || overlay.isNull()) {
@@ -22,10 +22,10 @@ bool Exporter::saveOverlay(const QString& path) {
                    tr("There is no heatmap over the image yet: hover or click a word of an answer."));
         return false;
     }
-    // Over the picture the overlay lies on (a conversation may hold several; of a video, its
-    // first frame).
-    const QImage image =
-        blendOverlay(s->picture(explanation_->view().picture).display, overlay, explanation_->opacity());
+    // Over what is on screen, else the picture the overlay lies on (a conversation may hold
+    // several; of a video, its first frame).
+    const QImage image = blendOverlay(shown.isNull() ? s->picture(explanation_->view().picture).display : shown,
+                                      overlay, explanation_->opacity());
     if (!image.save(path, "PNG")) {
         emit error(tr("Could not save the heatmap"), tr("Writing %1 failed.").arg(QDir::toNativeSeparators(path)));
         return false;

@@ -23,7 +23,9 @@ public:
     Exporter(ImageSet* images, ModelController* model, ExplanationController* explanation,
              QObject* parent = nullptr);
 
-    bool saveOverlay(const QString& path);  // the current image with the map shown over it
+    // The map shown, over `shown` (what the canvas shows under it: a video's frame on screen),
+    // or, when that is empty, over the picture the map lies on.
+    bool saveOverlay(const QString& path, const QImage& shown = {});
     bool exportMarkdown(const QString& path);
     bool exportJson(const QString& path);
 

@@ -290,7 +290,7 @@ void MainWindow::connectControllers() {
         const QString path = QFileDialog::getSaveFileName(this, tr("Save Heatmap"), QDir::homePath() + "/heatmap.png",
                                                           tr("PNG images (*.png)"));
         if (!path.isEmpty())
-            exporter_->saveOverlay(path);
+            exporter_->saveOverlay(path, image_panel_->canvas()->image());  // a video's frame on screen too
     });
 }
 

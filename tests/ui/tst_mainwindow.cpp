@@ -39,6 +39,7 @@
 #include "ui/Exporter.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
+#include "ui/Heatmap.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelController.h"
 #include "ui/QuestionEdit.h"
@@ -516,6 +517,13 @@ private slots:
         QImage saved(png);
         QCOMPARE(saved.size(), QSize(640, 420));
         QVERIFY(saved.pixel(int(house.x() * 640), int(house.y() * 420)) != vqa::test::sceneImage().pixel(int(house.x() * 640), int(house.y() * 420)));
+        // Over what the canvas shows (a video's frame on screen): that picture under the same map.
+        QImage frame(320, 210, QImage::Format_RGB32);
+        frame.fill(Qt::darkGreen);
+        QVERIFY(window.exporter()->saveOverlay(png, frame));
+        QCOMPARE(QImage(png).convertToFormat(QImage::Format_RGB32),
+                 vqa::ui::blendOverlay(frame, window.explanation()->view().overlay, window.explanation()->opacity())
+                     .convertToFormat(QImage::Format_RGB32));
 
         // Export as Markdown and JSON.
         const QString md = tmp_.filePath("talk.md");
