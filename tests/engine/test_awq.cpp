@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/Device.h"
 #include "engine/Engine.h"
 #include "engine/LoadPlan.h"
 #include "engine/io/Checkpoint.h"
@@ -119,6 +120,32 @@ TEST_F(AwqEngine, AnswersAndScoresAsTheReferenceDoes) {
     for (const auto& g : grids)
         for (float v : g.values)
             EXPECT_TRUE(std::isfinite(v));
+}
+
+// On a GPU (tests/gpu/run.sh runs it when one is lent): the AWQ weights dequantized per call
+// to bfloat16 with tensor operations, the answer scored as the reference scores it within
+// what bfloat16 allows, and an answer generated.
+TEST_F(AwqEngine, AnswersOnAGpuAsOnTheCpu) {
+    if (!cudaAvailable())
+        GTEST_SKIP() << "skipped: no CUDA device (" << cudaUnavailableReason() << ")";
+    LoadOptions cuda;
+    cuda.device = DevicePreference::Cuda;
+    Engine engine;
+    const auto info = engine.load((case_ / "model").string(), cuda);
+    EXPECT_EQ(info.device, "cuda");
+    EXPECT_EQ(info.quantized_by, "awq");
+    const auto answer_ids = reference("generated");
+    const auto scored = engine.scoreAnswer(request_, answer_ids);
+    ASSERT_TRUE(scored);
+    const auto want = ref_->get("answer_log_probs").to(torch::kFloat32).contiguous();
+    double worst = 0;
+    for (std::size_t i = 0; i < answer_ids.size(); ++i)
+        worst = std::max(worst, static_cast<double>(std::abs((*scored)[i] - want[static_cast<std::int64_t>(i)].item<float>())));
+    std::cout << "[ awq      ] on the GPU, answer log-probs within " << worst << " of the reference's\n";
+    EXPECT_LT(worst, 0.5);
+    const auto result = engine.generate(request_);
+    ASSERT_NE(result.stop, StopReason::Error) << result.error;
+    EXPECT_EQ(result.token_ids.size(), answer_ids.size());
 }
 
 // What each precision asked of an AWQ checkpoint means: its own 4 bits under auto and int4

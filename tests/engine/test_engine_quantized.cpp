@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/Device.h"
 #include "engine/Engine.h"
 #include "engine/LoadPlan.h"
 #include "models/base/Error.h"
@@ -128,6 +129,41 @@ TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
                     sum += v;
                 }
             EXPECT_GT(sum, 0.0);
+        }
+    }
+}
+
+// On a GPU (tests/gpu/run.sh runs it when one is lent): 8- and 4-bit weights are chosen there
+// too, dequantized per call in bfloat16, and answer (how many greedy tokens agree with the
+// CPU's float32 run is printed: bfloat16 may turn a random model's close call).
+TEST(QuantizedEngine, EveryFamilyAnswersOnAGpuWithQuantizedWeights) {
+    if (!cudaAvailable())
+        GTEST_SKIP() << "skipped: no CUDA device (" << cudaUnavailableReason() << ")";
+    for (const auto& c : kCases) {
+        const auto dir = modelDir(c);
+        if (!fs::exists(dir)) {
+            std::cout << "[ skipped  ] " << dir << ": run tests/reference/make_" << c.folder << ".py\n";
+            continue;
+        }
+        const auto image = dir.parent_path() / "image0.png";
+        for (const std::string dtype : {"int8", "int4"}) {
+            SCOPED_TRACE(std::string(c.folder) + "/" + c.name + " " + dtype);
+            Engine cpu, gpu;
+            cpu.load(dir.string(), cpuWith(dtype));
+            LoadOptions cuda = cpuWith(dtype);
+            cuda.device = DevicePreference::Cuda;
+            const auto info = gpu.load(dir.string(), cuda);
+            EXPECT_EQ(info.device, "cuda");
+            EXPECT_EQ(info.quantization, dtype == "int8" ? "q8_0" : "q4_0");
+            const auto on_cpu = cpu.generate(question(image));
+            const auto on_gpu = gpu.generate(question(image));
+            ASSERT_NE(on_gpu.stop, StopReason::Error) << on_gpu.error;
+            ASSERT_EQ(on_gpu.token_ids.size(), 12u);
+            int same = 0;
+            for (std::size_t i = 0; i < 12 && on_gpu.token_ids[i] == on_cpu.token_ids[i]; ++i)
+                ++same;
+            std::cout << "[ quant    ] " << c.folder << "/" << c.name << " " << dtype << " on the GPU: " << same
+                      << " of 12 greedy tokens as on the CPU\n";
         }
     }
 }

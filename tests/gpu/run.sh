@@ -2,7 +2,8 @@
 # The GPU check, in one go, for a machine lent with an NVIDIA GPU for a few minutes: with only
 # this repository (and ../shared beside it) it sets up and builds (scripts/setup), runs the
 # tests that need CUDA (the CUDA bf16 path against the general path and the reference's
-# numbers, CUDA graph replay, device detection and fallback), then a short benchmark of our
+# numbers, CUDA graph replay, device detection and fallback, 8- and 4-bit and AWQ weights
+# dequantized on the GPU), then a short benchmark of our
 # engine against transformers on the same GPU (SmolVLM-256M, and -500M without --quick; bf16),
 # and writes build/gpu/summary.json and build/gpu/summary.md.
 #
