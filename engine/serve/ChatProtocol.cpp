@@ -1,6 +1,12 @@
 #include "engine/serve/ChatProtocol.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <functional>
+
+#include <unistd.h>
 
 #include "engine/net/Base64.h"
 #include "engine/vision/ImageIO.h"
@@ -26,6 +32,22 @@ Role roleNamed(const nlohmann::json& role, std::size_t index) {
     invalid("messages[" + std::to_string(index) + "].role '" + r + "' is not system, user or assistant");
 }
 
+// The bytes of a base64 data URL whose media type starts with `kind` ("image/", "video/"),
+// and that media type.
+std::vector<unsigned char> dataUrlBytes(const std::string& s, const std::string& where, const char* kind,
+                                        std::string& media_type) {
+    const auto comma = s.find(',');
+    if (s.rfind("data:", 0) != 0 || comma == std::string::npos || comma < 12 ||
+        s.compare(comma - 7, 7, ";base64") != 0)
+        invalid(where + ": only base64 data URLs (data:" + kind + "...;base64,...) are accepted; this server "
+                        "fetches nothing from other addresses");
+    media_type = s.substr(5, comma - 7 - 5);
+    auto bytes = net::base64Decode(std::string_view(s).substr(comma + 1));
+    if (!bytes)
+        invalid(where + ": the data URL is not valid base64");
+    return std::move(*bytes);
+}
+
 // An image_url part's image: a base64 data URL, decoded as the window decodes a file.
 std::shared_ptr<const RgbImage> imageFrom(const nlohmann::json& part, const std::string& where,
                                           const ProtocolLimits& limits, std::string& s) {
@@ -34,21 +56,50 @@ std::shared_ptr<const RgbImage> imageFrom(const nlohmann::json& part, const std:
     if (!url.is_string())
         invalid(where + ".image_url.url must be a string");
     s = url.get<std::string>();
-    const auto comma = s.find(',');
-    if (s.rfind("data:", 0) != 0 || comma == std::string::npos || comma < 12 ||
-        s.compare(comma - 7, 7, ";base64") != 0)
-        invalid(where + ": only base64 data URLs (data:image/...;base64,...) are accepted; this server "
-                        "fetches nothing from other addresses");
-    const auto bytes = net::base64Decode(std::string_view(s).substr(comma + 1));
-    if (!bytes)
-        invalid(where + ": the data URL is not valid base64");
+    std::string media_type;
+    const auto bytes = dataUrlBytes(s, where, "image/", media_type);
     ImageDecodeOptions options;
     options.max_pixels = limits.max_image_pixels;
     try {
-        return std::make_shared<const RgbImage>(decodeImageBytes(bytes->data(), bytes->size(), where, options));
+        return std::make_shared<const RgbImage>(decodeImageBytes(bytes.data(), bytes.size(), where, options));
     } catch (const Error& e) {
         invalid(e.what());
     }
+}
+
+// A video_url part's video, written to a temporary file the call owns.
+std::shared_ptr<const UploadedFile> videoFrom(const nlohmann::json& part, const std::string& where, std::string& s) {
+    const nlohmann::json vu = part.contains("video_url") ? part["video_url"] : nlohmann::json();
+    const nlohmann::json url = vu.is_object() && vu.contains("url") ? vu["url"] : vu;
+    if (!url.is_string())
+        invalid(where + ".video_url.url must be a string");
+    s = url.get<std::string>();
+    std::string media_type;
+    const auto bytes = dataUrlBytes(s, where, "video/", media_type);
+    if (media_type.rfind("video/", 0) != 0)
+        invalid(where + ": a video_url must hold a video (data:video/...), not " + media_type);
+    if (bytes.empty())
+        invalid(where + ": the video is empty");
+    // The decoder probes the content; the extension only helps it guess.
+    const std::string sub = media_type.substr(6);
+    const std::string ext = sub == "webm" ? ".webm" : sub == "quicktime" ? ".mov" : sub == "x-matroska" ? ".mkv"
+                            : sub == "x-msvideo" || sub == "avi" ? ".avi" : ".mp4";
+    std::string path = (std::filesystem::temp_directory_path() / ("vqa-serve-video-XXXXXX" + ext)).string();
+    const int fd = ::mkstemps(path.data(), static_cast<int>(ext.size()));
+    if (fd < 0)
+        throw Error("the server could not write the request's video to a temporary file: " + std::string(std::strerror(errno)));
+    auto file = std::make_shared<const UploadedFile>(path);  // removed with the call, whatever happens next
+    std::size_t written = 0;
+    while (written < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+        if (n <= 0) {
+            ::close(fd);
+            throw Error("the server could not write the request's video to a temporary file: " + std::string(std::strerror(errno)));
+        }
+        written += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return file;
 }
 
 double numberField(const nlohmann::json& body, const char* name, double lo, double hi) {
@@ -62,6 +113,11 @@ double numberField(const nlohmann::json& body, const char* name, double lo, doub
 }
 
 } // namespace
+
+UploadedFile::~UploadedFile() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+}
 
 ChatCall parseChatRequest(const nlohmann::json& body, const ProtocolLimits& limits) {
     if (!body.is_object())
@@ -114,8 +170,19 @@ ChatCall parseChatRequest(const nlohmann::json& body, const ProtocolLimits& limi
                     request.image_keys.push_back("data:" + std::to_string(std::hash<std::string>{}(url)) + ":" +
                                                  std::to_string(url.size()));
                     turn.content.push_back({ContentPart::Kind::Image, {}});
+                } else if (type == "video_url") {
+                    if (turn.role != Role::User)
+                        invalid(pwhere + ": only user messages may hold videos");
+                    if (static_cast<int>(request.videos.size()) >= limits.max_videos)
+                        invalid("at most " + std::to_string(limits.max_videos) + " videos per request");
+                    std::string url;
+                    call.uploads.push_back(videoFrom(part, pwhere, url));
+                    request.videos.push_back({call.uploads.back()->path,
+                                              "data:" + std::to_string(std::hash<std::string>{}(url)) + ":" +
+                                                  std::to_string(url.size())});
+                    turn.content.push_back({ContentPart::Kind::Video, {}});
                 } else {
-                    invalid(pwhere + ".type '" + type + "' is not text or image_url");
+                    invalid(pwhere + ".type '" + type + "' is not text, image_url or video_url");
                 }
             }
         } else {

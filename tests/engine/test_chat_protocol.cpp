@@ -1,9 +1,12 @@
 // The server side of the chat-completions protocol without a network: a request becomes the
-// engine's Request (roles, text, images from base64 data URLs, parameters), every mistake is a
+// engine's Request (roles, text, images from base64 data URLs, videos written to files for the
+// call, parameters), every mistake is a
 // 400 naming the field, base64 round-trips and refuses what is not base64, and attention grids
 // survive JSON exactly. (Served end to end: test_chat_server.cpp, tests/serve/.)
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "engine/net/Base64.h"
@@ -150,3 +153,53 @@ TEST(ChatProtocol, AttentionGridsSurviveJsonExactly) {
 }
 
 }  // namespace
+
+// A video_url part (as vLLM takes them: a base64 data URL of the file) becomes a video of the
+// request, its bytes in a temporary file that lives as long as the call; a second request
+// with the same video has the same key, so the engine encodes it once.
+TEST(ChatProtocol, AVideoUrlBecomesAVideoFileForTheCall) {
+    const std::string bytes = "\x1a\x45\xdf\xa3 not really a video, the decoder judges that";
+    const std::string url = "data:video/webm;base64," +
+                            vqa::net::base64Encode(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    const json body = {{"messages",
+                        {{{"role", "user"},
+                          {"content",
+                           {{{"type", "video_url"}, {"video_url", {{"url", url}}}},
+                            {{"type", "text"}, {"text", "What happens?"}}}}}}}};
+    std::string path;
+    {
+        const auto call = vqa::serve::parseChatRequest(body, {});
+        ASSERT_EQ(call.request.videos.size(), 1u);
+        ASSERT_EQ(call.uploads.size(), 1u);
+        path = call.request.videos[0].path;
+        EXPECT_EQ(path, call.uploads[0]->path);
+        EXPECT_EQ(std::filesystem::path(path).extension(), ".webm");
+        std::ifstream in(path, std::ios::binary);
+        EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+        const auto& parts = call.request.conversation[0].content;
+        ASSERT_EQ(parts.size(), 2u);
+        EXPECT_EQ(parts[0].kind, vqa::ContentPart::Kind::Video);
+        const auto again = vqa::serve::parseChatRequest(body, {});
+        EXPECT_EQ(again.request.videos[0].key, call.request.videos[0].key);
+        EXPECT_NE(again.request.videos[0].path, path);
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << "the call's file outlived it";
+
+    auto with = [&](const json& part, const std::string& role = "user") {
+        return json{{"messages", {{{"role", role}, {"content", {part}}}}}};
+    };
+    EXPECT_EQ(statusOf(with({{"type", "video_url"}, {"video_url", {{"url", "https://example.com/a.mp4"}}}})), 400);
+    EXPECT_EQ(statusOf(with({{"type", "video_url"}, {"video_url", {{"url", "data:image/png;base64,AAAA"}}}})), 400);
+    EXPECT_EQ(statusOf(with({{"type", "video_url"}, {"video_url", {{"url", "data:video/mp4;base64,@@@"}}}})), 400);
+    EXPECT_EQ(statusOf(with({{"type", "video_url"}, {"video_url", 5}})), 400);
+    EXPECT_EQ(statusOf(json{{"messages",
+                             {{{"role", "assistant"}, {"content", {{{"type", "video_url"}, {"video_url", {{"url", url}}}}}}},
+                              {{"role", "user"}, {"content", "And?"}}}}}),
+              400);
+    ProtocolLimits one;
+    one.max_videos = 1;
+    json two = body;
+    two["messages"][0]["content"].push_back({{"type", "video_url"}, {"video_url", {{"url", url}}}});
+    EXPECT_EQ(statusOf(two, one), 400);
+    EXPECT_EQ(statusOf(two), 200);
+}

@@ -133,6 +133,19 @@ try:
             ("an image from another address",
              post({"messages": [{"role": "user", "content": [
                  {"type": "image_url", "image_url": {"url": "http://example.org/cat.png"}}]}]}), 400, ["data URL"]),
+            ("a video as invalid base64",
+             post({"messages": [{"role": "user", "content": [
+                 {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,@@not*base64@@"}}]}]}),
+             400, ["base64"]),
+            ("a video from another address",
+             post({"messages": [{"role": "user", "content": [
+                 {"type": "video_url", "video_url": {"url": "http://example.org/clip.mp4"}}]}]}), 400, ["data URL"]),
+            # Taken apart and written for the engine, which says this model takes no videos.
+            ("a video to a model without videos",
+             post({"messages": [{"role": "user", "content": [
+                 {"type": "video_url", "video_url": {"url": "data:video/mp4;base64," +
+                                                     base64.b64encode(b"a clip, as far as the server knows").decode()}},
+                 {"type": "text", "text": "What happens?"}]}]}), 500, ["takes no videos"]),
             ("max_tokens of 10^9", post(ask_body("Hi", max_tokens=10**9)), 400, ["max_tokens", "64"]),
             ("a missing API key", post(ask_body("Hi"), key=None), 401, ["API key"]),
             ("a wrong API key", post(ask_body("Hi"), key="sk-wrong"), 401, ["API key"]),
