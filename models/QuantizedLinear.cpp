@@ -60,14 +60,10 @@ torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, s
                 dequantizeRow(m.format, base + (first + r) * row_bytes, k, dst + r * k);
         });
     } else {
-        auto* dst = out.data_ptr<c10::BFloat16>();
+        auto* dst = reinterpret_cast<std::uint16_t*>(out.data_ptr<c10::BFloat16>());
         at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
-            std::vector<float> row(k);
-            for (std::int64_t r = b; r < e; ++r) {
-                dequantizeRow(m.format, base + (first + r) * row_bytes, k, row.data());
-                std::transform(row.begin(), row.end(), dst + r * k,
-                               [](float v) { return c10::BFloat16(v); });
-            }
+            for (std::int64_t r = b; r < e; ++r)
+                dequantizeRowBf16(m.format, base + (first + r) * row_bytes, k, dst + r * k);
         });
     }
     return out;

@@ -31,6 +31,11 @@ using DotRows = void (*)(const std::uint8_t* w, std::int64_t row_bytes, std::int
 // quantizer (and GGUF's) does it.
 using QuantizeBlocks = void (*)(const float* x, std::int64_t blocks, std::uint8_t* out);
 
+// `blocks` whole blocks at `in` as 32 floats each (exactly the portable dequantizeBlock's), or
+// as bfloat16 bits (those floats rounded to nearest even, as c10::BFloat16 rounds them).
+using DequantizeBlocks = void (*)(const std::uint8_t* in, std::int64_t blocks, float* out);
+using DequantizeBlocksBf16 = void (*)(const std::uint8_t* in, std::int64_t blocks, std::uint16_t* out);
+
 struct KernelTable {
     const char* name;  // "avx512-vnni", "avx-vnni", "avx2", "portable"
     DotRows q8_0;
@@ -39,6 +44,12 @@ struct KernelTable {
     QuantizeBlocks quantize_q8_0;
     QuantizeBlocks quantize_q4_0;
     QuantizeBlocks quantize_q4_1;
+    DequantizeBlocks dequantize_q8_0;
+    DequantizeBlocks dequantize_q4_0;
+    DequantizeBlocks dequantize_q4_1;
+    DequantizeBlocksBf16 dequantize_bf16_q8_0;
+    DequantizeBlocksBf16 dequantize_bf16_q4_0;
+    DequantizeBlocksBf16 dequantize_bf16_q4_1;
 };
 
 extern const KernelTable kPortable;

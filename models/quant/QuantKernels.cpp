@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
 #include "models/base/Error.h"
@@ -144,19 +145,6 @@ void requireFormat(QuantFormat format) {
 
 }  // namespace
 
-void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out) {
-    requireFormat(format);
-    const std::int64_t bytes = quantBlockBytes(format);
-    for (std::int64_t i = 0; i < k; i += kQuantBlock, row += bytes) {
-        if (k - i >= kQuantBlock) {
-            dequantizeBlock(format, row, out + i);
-        } else {
-            float block[32];
-            dequantizeBlock(format, row, block);
-            std::copy(block, block + (k - i), out + i);
-        }
-    }
-}
 
 void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
     const std::int64_t blocks = (k + kQuantBlock - 1) / kQuantBlock;
@@ -233,6 +221,22 @@ void quantizePortable(const float* x, std::int64_t blocks, std::uint8_t* out) {
         Block(x + b * kQuantBlock, out + b * quantBlockBytes(F));
 }
 
+template <QuantFormat F>
+void dequantizePortable(const std::uint8_t* in, std::int64_t blocks, float* out) {
+    for (std::int64_t b = 0; b < blocks; ++b)
+        dequantizeBlock(F, in + b * quantBlockBytes(F), out + b * kQuantBlock);
+}
+
+template <QuantFormat F>
+void dequantizeBf16Portable(const std::uint8_t* in, std::int64_t blocks, std::uint16_t* out) {
+    float block[32];
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        dequantizeBlock(F, in + b * quantBlockBytes(F), block);
+        for (int j = 0; j < 32; ++j)
+            out[b * kQuantBlock + j] = c10::BFloat16(block[j]).x;
+    }
+}
+
 }  // namespace
 
 const KernelTable kPortable = {"portable",
@@ -241,7 +245,13 @@ const KernelTable kPortable = {"portable",
                                rowsPortable<QuantFormat::Q4_1>,
                                quantizePortable<QuantFormat::Q8_0, quantizeBlockQ8_0>,
                                quantizePortable<QuantFormat::Q4_0, quantizeBlockQ4_0>,
-                               quantizePortable<QuantFormat::Q4_1, quantizeBlockQ4_1>};
+                               quantizePortable<QuantFormat::Q4_1, quantizeBlockQ4_1>,
+                               dequantizePortable<QuantFormat::Q8_0>,
+                               dequantizePortable<QuantFormat::Q4_0>,
+                               dequantizePortable<QuantFormat::Q4_1>,
+                               dequantizeBf16Portable<QuantFormat::Q8_0>,
+                               dequantizeBf16Portable<QuantFormat::Q4_0>,
+                               dequantizeBf16Portable<QuantFormat::Q4_1>};
 
 }  // namespace quant
 
@@ -328,6 +338,43 @@ void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::
 
 void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {
     quantizeRow(activeQuantIsa(), format, x, k, out);
+}
+
+void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out) {
+    dequantizeRow(activeQuantIsa(), format, row, k, out);
+}
+
+void dequantizeRowBf16(QuantFormat format, const std::uint8_t* row, std::int64_t k, std::uint16_t* out) {
+    dequantizeRowBf16(activeQuantIsa(), format, row, k, out);
+}
+
+void dequantizeRow(QuantIsa isa, QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out) {
+    requireFormat(format);
+    const auto& t = tableOf(isa);
+    const auto fn = format == QuantFormat::Q8_0 ? t.dequantize_q8_0 : format == QuantFormat::Q4_0 ? t.dequantize_q4_0 : t.dequantize_q4_1;
+    const std::int64_t full = k / kQuantBlock;
+    fn(row, full, out);
+    if (k > full * kQuantBlock) {  // the last block's padding dropped
+        float block[32];
+        dequantizeBlock(format, row + full * quantBlockBytes(format), block);
+        std::copy(block, block + (k - full * kQuantBlock), out + full * kQuantBlock);
+    }
+}
+
+void dequantizeRowBf16(QuantIsa isa, QuantFormat format, const std::uint8_t* row, std::int64_t k, std::uint16_t* out) {
+    requireFormat(format);
+    const auto& t = tableOf(isa);
+    const auto fn = format == QuantFormat::Q8_0   ? t.dequantize_bf16_q8_0
+                    : format == QuantFormat::Q4_0 ? t.dequantize_bf16_q4_0
+                                                  : t.dequantize_bf16_q4_1;
+    const std::int64_t full = k / kQuantBlock;
+    fn(row, full, out);
+    if (k > full * kQuantBlock) {
+        float block[32];
+        dequantizeBlock(format, row + full * quantBlockBytes(format), block);
+        for (std::int64_t j = 0; j < k - full * kQuantBlock; ++j)
+            out[full * kQuantBlock + j] = c10::BFloat16(block[j]).x;
+    }
 }
 
 void quantizeRow(QuantIsa isa, QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {

@@ -15,8 +15,11 @@ namespace vqa::models {
 // The k weights at `x` as ceil(k / 32) blocks at `out` (quantRowBytes(format, k) bytes), with
 // the active instruction set's quantizer (or `isa`'s: every one writes the same bytes).
 void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out);
-// The inverse: k weights (the padding of the last block dropped).
+// The inverse: k weights (the padding of the last block dropped), with the active instruction
+// set's loops (every one gives the same floats: one rounding each).
 void dequantizeRow(QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out);
+// The same floats as bfloat16 bits, rounded to nearest even (c10::BFloat16's rounding).
+void dequantizeRowBf16(QuantFormat format, const std::uint8_t* row, std::int64_t k, std::uint16_t* out);
 
 // An activation vector as the integer dot products take it: blocks of 32 int8 values q with
 // a float32 scale d (x ~ d q, |q| <= 127), the last block padded with zeros, and per group of
@@ -45,6 +48,8 @@ void setQuantIsa(QuantIsa isa);
 void resetQuantIsa();
 
 void quantizeRow(QuantIsa isa, QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out);
+void dequantizeRow(QuantIsa isa, QuantFormat format, const std::uint8_t* row, std::int64_t k, float* out);
+void dequantizeRowBf16(QuantIsa isa, QuantFormat format, const std::uint8_t* row, std::int64_t k, std::uint16_t* out);
 
 // y[r] = (row r of w) . x for rows [begin, end) of a matrix in `format` with k columns,
 // row_bytes = quantRowBytes(format, k), one thread, with the given loops.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include <torch/torch.h>
@@ -152,6 +153,42 @@ TEST(Quant, EveryQuantizerWritesThePortableBytes) {
 // Every instruction set the CPU runs, on shapes that are not whole blocks or vectors: the
 // loops equal the float64 product of the dequantized weights and the dequantized int8
 // activation within float32 rounding (1e-5 of the sum of the magnitudes they add up).
+// Dequantizing (what a prefill does to slices of weight rows): every instruction set gives the
+// portable loop's floats bit for bit, and as bfloat16 those floats rounded as c10 rounds them;
+// rows that end in a partial block, large and small scales, a NaN scale.
+TEST(Quant, EveryDequantizerGivesThePortableFloats) {
+    std::mt19937 rng(11);
+    for (const std::int64_t k : {std::int64_t{32}, std::int64_t{77}, std::int64_t{4096 + 13}}) {
+        const std::int64_t rows = 5;
+        auto w = randomVector(rows * k, rng);
+        for (std::int64_t j = 0; j < k; ++j)
+            w[j] *= 3e4f;  // a row of large weights: large scales
+        for (auto f : kFormats) {
+            auto q = quantizeAll(f, w, rows, k);
+            const auto row_bytes = vqa::models::quantRowBytes(f, k);
+            const std::uint16_t nan = 0x7E00;  // a float16 NaN as the last row's first scale
+            std::memcpy(q.data() + (rows - 1) * row_bytes, &nan, 2);
+            for (std::int64_t r = 0; r < rows; ++r) {
+                const std::uint8_t* row = q.data() + r * row_bytes;
+                std::vector<float> want(k), got(k);
+                std::vector<std::uint16_t> bf16(k);
+                vqa::models::dequantizeRow(QuantIsa::Portable, f, row, k, want.data());
+                for (auto isa : vqa::models::supportedQuantIsas()) {
+                    SCOPED_TRACE(std::string(vqa::models::quantIsaName(isa)) + " " + vqa::models::quantFormatName(f) +
+                                 " k=" + std::to_string(k) + " row " + std::to_string(r));
+                    vqa::models::dequantizeRow(isa, f, row, k, got.data());
+                    vqa::models::dequantizeRowBf16(isa, f, row, k, bf16.data());
+                    for (std::int64_t j = 0; j < k; ++j) {
+                        ASSERT_TRUE(std::memcmp(&got[j], &want[j], 4) == 0 || (std::isnan(got[j]) && std::isnan(want[j])))
+                            << "weight " << j << ": " << got[j] << " vs " << want[j];
+                        ASSERT_EQ(bf16[j], c10::BFloat16(want[j]).x) << "weight " << j;
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST(Quant, EveryInstructionSetEqualsDequantizeThenMultiply) {
     std::mt19937 rng(7);
     for (auto isa : vqa::models::supportedQuantIsas())
