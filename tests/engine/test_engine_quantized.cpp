@@ -31,6 +31,19 @@ fs::path modelDir(const Case& c) {
     return test::referenceDir(c.folder) / c.name / "model";
 }
 
+// The cases whose reference data is there (each missing one printed as skipped), with their
+// folders.
+std::vector<std::pair<Case, fs::path>> availableCases() {
+    std::vector<std::pair<Case, fs::path>> out;
+    for (const auto& c : kCases) {
+        if (fs::exists(modelDir(c)))
+            out.emplace_back(c, modelDir(c));
+        else
+            std::cout << "[ skipped  ] " << modelDir(c) << ": run tests/reference/make_" << c.folder << ".py\n";
+    }
+    return out;
+}
+
 LoadOptions cpuWith(const std::string& dtype) {
     LoadOptions o;
     o.device = DevicePreference::Cpu;
@@ -88,12 +101,7 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
 // Every family answers, continues a conversation and draws heatmaps with 8- and 4-bit weights;
 // the model information says which precision runs and counts the smaller weights.
 TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
-    for (const auto& c : kCases) {
-        const auto dir = modelDir(c);
-        if (!fs::exists(dir)) {
-            std::cout << "[ skipped  ] " << dir << ": run tests/reference/make_" << c.folder << ".py\n";
-            continue;
-        }
+    for (const auto& [c, dir] : availableCases()) {
         const auto image = dir.parent_path() / "image0.png";
         Engine reference;
         const auto float_info = reference.load(dir.string(), cpuWith("auto"));
@@ -139,12 +147,7 @@ TEST(QuantizedEngine, EveryFamilyAnswersAndExplainsWithQuantizedWeights) {
 TEST(QuantizedEngine, EveryFamilyAnswersOnAGpuWithQuantizedWeights) {
     if (!cudaAvailable())
         GTEST_SKIP() << "skipped: no CUDA device (" << cudaUnavailableReason() << ")";
-    for (const auto& c : kCases) {
-        const auto dir = modelDir(c);
-        if (!fs::exists(dir)) {
-            std::cout << "[ skipped  ] " << dir << ": run tests/reference/make_" << c.folder << ".py\n";
-            continue;
-        }
+    for (const auto& [c, dir] : availableCases()) {
         const auto image = dir.parent_path() / "image0.png";
         for (const std::string dtype : {"int8", "int4"}) {
             SCOPED_TRACE(std::string(c.folder) + "/" + c.name + " " + dtype);
