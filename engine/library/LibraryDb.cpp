@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <utility>
 
@@ -131,6 +132,23 @@ const char* const kMigrations[] = {
         reason TEXT NOT NULL,
         failed_at INTEGER NOT NULL);
     )sql",
+    // 4: the pictures each question brought (a conversation about several images and videos),
+    // in the order they go before its text: the file (pasted pixels: the library's copy), image
+    // or video, the window's content key, the name, and the picture's place among the
+    // conversation's pictures (0: the main image, conversations.image_id). They belong to their
+    // message row (its conversation and position), so a message replaced or deleted, or its
+    // conversation deleted, takes them along.
+    R"sql(
+    CREATE TABLE message_pictures (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        picture INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'video')),
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (message_id, ord));
+    )sql",
 };
 static_assert(std::size(kMigrations) == LibraryDb::kSchemaVersion);
 
@@ -239,6 +257,29 @@ auto allRows(Statement& s, Read read) {
     while (s.step())
         out.push_back(read(s));
     return out;
+}
+
+void checkRole(const Message& m) {
+    if (m.role != "user" && m.role != "assistant")
+        throw Error("a message's role is user or assistant, not '" + m.role + "'");
+}
+
+// Inserts message `m` at position `seq` with its pictures, inside the caller's transaction.
+void insertMessage(sqlite3* db, std::int64_t conversation_id, std::int64_t seq, const Message& m, std::int64_t t) {
+    Statement s(db, "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES (?,?,?,?,?)");
+    s.bind(1, conversation_id).bind(2, seq).bind(3, m.role).bind(4, m.text).bind(5, t);
+    s.step();
+    if (m.pictures.empty())
+        return;
+    const std::int64_t message_id = sqlite3_last_insert_rowid(db);
+    Statement p(db, "INSERT INTO message_pictures (message_id, ord, picture, path, kind, key, name) VALUES (?,?,?,?,?,?,?)");
+    std::int64_t ord = 0;
+    for (const PictureRecord& picture : m.pictures) {
+        p.bind(1, message_id).bind(2, ord++).bind(3, std::int64_t{picture.picture}).bind(4, picture.path);
+        p.bind(5, std::string(picture.video ? "video" : "image")).bind(6, picture.key).bind(7, picture.name);
+        p.step();
+        p.reset();
+    }
 }
 
 #define VQA_CONVERSATION_SELECT                                                                        \
@@ -402,42 +443,36 @@ std::int64_t LibraryDb::addConversation(std::int64_t image_id, const std::string
 }
 
 void LibraryDb::addMessage(std::int64_t conversation_id, const Message& message) {
-    if (message.role != "user" && message.role != "assistant")
-        throw Error("a message's role is user or assistant, not '" + message.role + "'");
+    checkRole(message);
     WriteTransaction tx(db_);
     const std::int64_t t = now();
-    Statement s(db_,
-                "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES "
-                "(?1, (SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?1), ?2, ?3, ?4)");
-    s.bind(1, conversation_id).bind(2, message.role).bind(3, message.text).bind(4, t);
-    s.step();
     Statement u(db_, "UPDATE conversations SET updated_at = ? WHERE id = ?");
     u.bind(1, t).bind(2, conversation_id).step();
     if (sqlite3_changes(db_) == 0)
         throw Error("no conversation " + std::to_string(conversation_id) + " in the library");
+    Statement next(db_, "SELECT COALESCE(MAX(seq), -1) + 1 FROM messages WHERE conversation_id = ?");
+    next.bind(1, conversation_id);
+    insertMessage(db_, conversation_id, next.step() ? next.integer(0) : 0, message, t);
     tx.commit();
 }
 
 void LibraryDb::replaceMessagesFrom(std::int64_t conversation_id, int first, const std::vector<Message>& messages) {
     for (const auto& m : messages)
-        if (m.role != "user" && m.role != "assistant")
-            throw Error("a message's role is user or assistant, not '" + m.role + "'");
+        checkRole(m);
     WriteTransaction tx(db_);
     const std::int64_t t = now();
     Statement u(db_, "UPDATE conversations SET updated_at = ? WHERE id = ?");
     u.bind(1, t).bind(2, conversation_id).step();
     if (sqlite3_changes(db_) == 0)
         throw Error("no conversation " + std::to_string(conversation_id) + " in the library");
+    // Their pictures go with them (ON DELETE CASCADE).
     Statement d(db_, "DELETE FROM messages WHERE conversation_id = ? AND seq >= ?");
     d.bind(1, conversation_id).bind(2, std::int64_t{first}).step();
     Statement count(db_, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?");
     count.bind(1, conversation_id);
     std::int64_t seq = count.step() ? count.integer(0) : 0;
-    for (const auto& m : messages) {
-        Statement s(db_, "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES (?,?,?,?,?)");
-        s.bind(1, conversation_id).bind(2, seq++).bind(3, m.role).bind(4, m.text).bind(5, t);
-        s.step();
-    }
+    for (const auto& m : messages)
+        insertMessage(db_, conversation_id, seq++, m, t);
     tx.commit();
 }
 
@@ -450,9 +485,23 @@ std::optional<ConversationRecord> LibraryDb::conversation(std::int64_t conversat
 }
 
 std::vector<Message> LibraryDb::messages(std::int64_t conversation_id) {
-    Statement s(db_, "SELECT role, text FROM messages WHERE conversation_id = ? ORDER BY seq");
+    Statement s(db_, "SELECT seq, role, text FROM messages WHERE conversation_id = ? ORDER BY seq");
     s.bind(1, conversation_id);
-    return allRows(s, [](const Statement& row) { return Message{row.text(0), row.text(1)}; });
+    std::vector<Message> out;
+    std::map<std::int64_t, size_t> at_seq;
+    while (s.step()) {
+        at_seq[s.integer(0)] = out.size();
+        out.push_back(Message{s.text(1), s.text(2)});
+    }
+    Statement p(db_,
+                "SELECT m.seq, p.picture, p.path, p.kind, p.key, p.name "
+                "FROM message_pictures p JOIN messages m ON m.id = p.message_id "
+                "WHERE m.conversation_id = ? ORDER BY m.seq, p.ord");
+    p.bind(1, conversation_id);
+    while (p.step())
+        out[at_seq.at(p.integer(0))].pictures.push_back(
+            PictureRecord{int(p.integer(1)), p.text(2), p.text(3) == "video", p.text(4), p.text(5)});
+    return out;
 }
 
 std::vector<ConversationRecord> LibraryDb::conversations() {

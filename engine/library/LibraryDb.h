@@ -1,8 +1,8 @@
 // The library: what a person keeps of their work with VQA Studio, in one SQLite database in
 // their data folder. Images (by path, with size, modification time and content hash), the
 // captions made for them (one per image, model and prompt), conversations and their messages,
-// a full-text index (FTS5) over captions and messages, and (through EmbeddingStore) the image
-// search's vectors.
+// a full-text index (FTS5) over captions and messages, the pictures each question brought (since
+// schema 4), and (through EmbeddingStore) the image search's vectors.
 //
 // Durability: the database runs in WAL mode with full synchronization, and every change is one
 // transaction, so a crash at any instant (SIGKILL, power) loses at most the change in progress.
@@ -49,9 +49,22 @@ struct CaptionRecord {
     std::int64_t created_at = 0;  // unix seconds
 };
 
+// A picture a question brought into its conversation (schema 4): an image or a video, in the
+// order they go before the question's text.
+struct PictureRecord {
+    int picture = 0;   // its place among the conversation's pictures (0: the main image)
+    std::string path;  // absolute; for pasted or dropped pixels, the library's copy of them
+    bool video = false;
+    std::string key;   // the content key the window knows it by
+    std::string name;
+};
+
 struct Message {
     std::string role;  // "user" or "assistant"
     std::string text;
+    // A question's pictures. Empty for answers, for questions that brought none, and for
+    // everything kept before schema 4 (a conversation about its main image alone).
+    std::vector<PictureRecord> pictures = {};
 };
 
 struct ConversationRecord {
@@ -81,7 +94,7 @@ class LibraryDb {
     LibraryDb(const LibraryDb&) = delete;
     LibraryDb& operator=(const LibraryDb&) = delete;
 
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
     const std::string& path() const { return path_; }
     // Non-empty when opening had something to tell: a corrupt file set aside, a migration.
     const std::string& notice() const { return notice_; }
@@ -101,18 +114,19 @@ class LibraryDb {
     std::vector<CaptionRecord> captionsOf(std::int64_t image_id);
 
     std::int64_t addConversation(std::int64_t image_id, const std::string& title, const std::string& model);
-    // Appends one message (its position is the next one) and touches the conversation.
+    // Appends one message (its position is the next one) with its pictures and touches the
+    // conversation.
     void addMessage(std::int64_t conversation_id, const Message& message);
-    // Replaces the messages from position `first` on with `messages`, in one transaction: a
-    // turn appended (first = the count so far), or an answer regenerated (first = where the
-    // question was).
+    // Replaces the messages (and their pictures) from position `first` on with `messages`, in
+    // one transaction: a turn appended (first = the count so far), or an answer regenerated
+    // (first = where the question was).
     void replaceMessagesFrom(std::int64_t conversation_id, int first, const std::vector<Message>& messages);
     std::vector<Message> messages(std::int64_t conversation_id);
     std::optional<ConversationRecord> conversation(std::int64_t conversation_id);
     // Most recently updated first.
     std::vector<ConversationRecord> conversations();
     void renameConversation(std::int64_t conversation_id, const std::string& title);
-    void deleteConversation(std::int64_t conversation_id);
+    void deleteConversation(std::int64_t conversation_id);  // with its messages and their pictures
 
     // Captions and messages matching every word of `query` (the last as a prefix), best first.
     // Any text is a valid query: FTS5 syntax in it is taken literally.

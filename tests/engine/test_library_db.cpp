@@ -1,6 +1,7 @@
 // The library database (engine/library/LibraryDb) and the caption files (CaptionExport): what
 // is kept, found, migrated, repaired and set aside; writers in several threads at once.
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -190,6 +191,173 @@ TEST_F(LibraryTest, MigratesTheFirstSchemaKeepingItsCaptions) {
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].image_path, "/old.jpg");
     EXPECT_GT(lib.addConversation(1, "new in version 2", "m"), 0);
+}
+
+// The pictures a conversation about several images and a video brought, question by question.
+std::vector<Message> picturesConversation() {
+    return {{"user", "What differs between these?",
+             {{0, "/p/a.png", false, "key-a", "a.png"}, {1, "/p/b.png", false, "key-b", "b.png"}}},
+            {"assistant", "The colours."},
+            {"user", "And in the clip?", {{2, "/v/clip.mp4", true, "key-clip", "clip.mp4"}}},
+            {"assistant", "A square moves right."}};
+}
+
+void expectSamePictures(const std::vector<Message>& got, const std::vector<Message>& want) {
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t m = 0; m < got.size(); ++m) {
+        EXPECT_EQ(got[m].role, want[m].role) << m;
+        EXPECT_EQ(got[m].text, want[m].text) << m;
+        ASSERT_EQ(got[m].pictures.size(), want[m].pictures.size()) << m;
+        for (size_t p = 0; p < got[m].pictures.size(); ++p) {
+            const PictureRecord &a = got[m].pictures[p], &b = want[m].pictures[p];
+            EXPECT_EQ(a.picture, b.picture) << m << "/" << p;
+            EXPECT_EQ(a.path, b.path) << m << "/" << p;
+            EXPECT_EQ(a.video, b.video) << m << "/" << p;
+            EXPECT_EQ(a.key, b.key) << m << "/" << p;
+            EXPECT_EQ(a.name, b.name) << m << "/" << p;
+        }
+    }
+}
+
+// Rows of message_pictures, read past the class (what a delete must leave nothing of).
+int pictureRows(const std::string& db) {
+    sqlite3* raw = nullptr;
+    if (sqlite3_open(db.c_str(), &raw) != SQLITE_OK)
+        return -1;
+    int n = -1;
+    sqlite3_exec(
+        raw, "SELECT COUNT(*) FROM message_pictures",
+        [](void* out, int, char** values, char**) {
+            *static_cast<int*>(out) = std::atoi(values[0]);
+            return 0;
+        },
+        &n, nullptr);
+    sqlite3_close(raw);
+    return n;
+}
+
+TEST_F(LibraryTest, MessagesKeepTheirPicturesInOrder) {
+    const auto want = picturesConversation();
+    std::int64_t c = 0;
+    {
+        LibraryDb lib(db());
+        const auto a = lib.upsertImage(image("/p/a.png", "s"));
+        c = lib.addConversation(a.id, "Pictures", "m");
+        lib.replaceMessagesFrom(c, 0, {want[0], want[1]});
+        lib.addMessage(c, want[2]);
+        lib.addMessage(c, want[3]);
+        // Another conversation's pictures stay its own.
+        const auto other = lib.addConversation(a.id, "Other", "m");
+        lib.replaceMessagesFrom(other, 0, {{"user", "Just this?", {{0, "/p/z.png", false, "key-z", "z.png"}}},
+                                           {"assistant", "Yes."}});
+        expectSamePictures(lib.messages(other), {{"user", "Just this?", {{0, "/p/z.png", false, "key-z", "z.png"}}},
+                                                 {"assistant", "Yes."}});
+    }
+    LibraryDb again(db());  // kept across reopening
+    expectSamePictures(again.messages(c), want);
+    EXPECT_EQ(pictureRows(db()), 4);
+}
+
+TEST_F(LibraryTest, ARegeneratedAnswerReplacesItsQuestionsPictures) {
+    LibraryDb lib(db());
+    const auto c = lib.addConversation(lib.upsertImage(image("/p/a.png", "s")).id, "Pictures", "m");
+    auto want = picturesConversation();
+    lib.replaceMessagesFrom(c, 0, want);
+    // The last answer regenerated, its question now with another picture: the old ones are gone.
+    want[2].pictures = {{2, "/p/c.png", false, "key-c", "c.png"}};
+    want[3].text = "A square moves left.";
+    lib.replaceMessagesFrom(c, 2, {want[2], want[3]});
+    expectSamePictures(lib.messages(c), want);
+    EXPECT_EQ(pictureRows(db()), 3);
+    // Back to the first question: every later picture goes.
+    lib.replaceMessagesFrom(c, 0, {{"user", "Only words?"}, {"assistant", "Only words."}});
+    expectSamePictures(lib.messages(c), {{"user", "Only words?"}, {"assistant", "Only words."}});
+    EXPECT_EQ(pictureRows(db()), 0);
+}
+
+TEST_F(LibraryTest, ATurnIsKeptWholeOrNotAtAll) {
+    LibraryDb lib(db());
+    const auto c = lib.addConversation(lib.upsertImage(image("/p/a.png", "s")).id, "Pictures", "m");
+    const auto first = picturesConversation();
+    lib.replaceMessagesFrom(c, 0, {first[0], first[1]});
+    {  // a picture the database refuses mid-turn (a failing disk would do the same)
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw,
+                               "CREATE TRIGGER refuse BEFORE INSERT ON message_pictures WHEN new.name = 'refused.png' "
+                               "BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    Message question{"user", "And these?",
+                     {{2, "/p/fine.png", false, "key-f", "fine.png"}, {3, "/p/refused.png", false, "key-r", "refused.png"}}};
+    EXPECT_THROW(lib.replaceMessagesFrom(c, 2, {question, {"assistant", "Both."}}), vqa::Error);
+    expectSamePictures(lib.messages(c), {first[0], first[1]});  // nothing of the turn, the turn before whole
+    EXPECT_EQ(pictureRows(db()), 2);
+    EXPECT_TRUE(lib.search("both").empty());
+}
+
+TEST_F(LibraryTest, DeletingAConversationDeletesItsPictures) {
+    LibraryDb lib(db());
+    const auto img = lib.upsertImage(image("/p/a.png", "s"));
+    const auto c = lib.addConversation(img.id, "Pictures", "m");
+    const auto keep = lib.addConversation(img.id, "Kept", "m");
+    lib.replaceMessagesFrom(c, 0, picturesConversation());
+    lib.replaceMessagesFrom(keep, 0, {{"user", "This?", {{0, "/p/a.png", false, "key-a", "a.png"}}}, {"assistant", "Yes."}});
+    EXPECT_EQ(pictureRows(db()), 4);
+    lib.deleteConversation(c);
+    EXPECT_TRUE(lib.messages(c).empty());
+    EXPECT_EQ(pictureRows(db()), 1);
+    EXPECT_EQ(lib.messages(keep)[0].pictures.size(), 1u);
+    EXPECT_TRUE(lib.image("/p/a.png")) << "the image row stays: another conversation is about it";
+}
+
+TEST_F(LibraryTest, MigratesTheThirdSchemaKeepingEverything) {
+    LibraryDb::createAtVersion(db(), 3);
+    {
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw,
+                               "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
+                               "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
+                               "'a lighthouse at dusk', 0);"
+                               "INSERT INTO conversations (image_id, title, model, created_at, updated_at) VALUES "
+                               "(1, 'the lighthouse', 'm', 0, 0);"
+                               "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES "
+                               "(1, 0, 'user', 'Is the lamp lit?', 0), (1, 1, 'assistant', 'Yes, it is lit.', 0);"
+                               "INSERT INTO embeddings (image_id, model, dim, vector, created_at) VALUES "
+                               "(1, 'clip', 1, x'0000803f', 0);",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    LibraryDb lib(db());
+    EXPECT_NE(lib.notice().find("schema 3 to 4"), std::string::npos) << lib.notice();
+    ASSERT_EQ(lib.captions("m", "p").size(), 1u);
+    EXPECT_EQ(lib.search("lighthouse").size(), 1u);
+    EXPECT_EQ(lib.search("lamp").size(), 1u) << "the messages from before are searchable";
+    ASSERT_EQ(lib.conversations().size(), 1u);
+    EXPECT_EQ(lib.conversations()[0].image_path, "/old.jpg");
+    EXPECT_EQ(lib.conversations()[0].title, "the lighthouse");
+    // The messages from before have no pictures: a conversation about its main image alone.
+    expectSamePictures(lib.messages(1), {{"user", "Is the lamp lit?"}, {"assistant", "Yes, it is lit."}});
+    {
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
+        sqlite3_stmt* s = nullptr;
+        ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT COUNT(*) FROM embeddings", -1, &s, nullptr), SQLITE_OK);
+        ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+        EXPECT_EQ(sqlite3_column_int(s, 0), 1) << "the search vectors stay";
+        sqlite3_finalize(s);
+        sqlite3_close(raw);
+    }
+    // It goes on with pictures.
+    auto turn = picturesConversation();
+    lib.replaceMessagesFrom(1, 2, {turn[2], turn[3]});
+    ASSERT_EQ(lib.messages(1).size(), 4u);
+    EXPECT_TRUE(lib.messages(1)[0].pictures.empty());
+    expectSamePictures({lib.messages(1)[2]}, {turn[2]});
 }
 
 TEST_F(LibraryTest, SetsADamagedFileAsideAndStartsANewOne) {
