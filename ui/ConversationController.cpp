@@ -71,6 +71,8 @@ bool ConversationController::ask(const QString& question_text) {
         emit status(tr("Open an image first: drop one on the left, paste one (Ctrl+V) or press Ctrl+O."));
         return false;
     }
+    if (!picturesThere(*images_->current()))
+        return false;
     if (!model_->hasModel()) {
         emit status(model_->isLoading() ? tr("The model is still loading; ask again when it is ready.")
                                         : tr("Open a model folder first (Ctrl+M)."));
@@ -84,6 +86,16 @@ bool ConversationController::ask(const QString& question_text) {
     beginAnswer(question);
     submit();
     return true;
+}
+
+bool ConversationController::picturesThere(const ImageSession& session) {
+    const LoadedImage* missing = session.missingPicture();
+    if (!missing)
+        return true;
+    emit status(tr("%1 is missing (%2): this conversation can be read but not continued. Open the picture again "
+                   "to ask about it.")
+                    .arg(missing->name, missing->missing));
+    return false;
 }
 
 void ConversationController::beginAnswer(const QString& question) {
@@ -197,7 +209,7 @@ void ConversationController::stop() {
 
 bool ConversationController::regenerate() {
     const std::shared_ptr<ImageSession> s = images_->current();
-    if (!s || generating_ || !model_->hasModel() || model_->isLoading())
+    if (!s || generating_ || !model_->hasModel() || model_->isLoading() || !picturesThere(*s))
         return false;
     // Drop the last answer (and anything after the last question), then ask again.
     while (!s->messages.empty() && s->messages.back().role == Role::Assistant)

@@ -76,6 +76,9 @@ signals:
 
 private:
     void submit();
+    // False, saying why, when a picture of `session` could not be read back from the library
+    // (its conversation can be read, not continued).
+    bool picturesThere(const ImageSession& session);
 
     EngineWorker* worker_;
     ImageSet* images_;

@@ -51,6 +51,10 @@ struct LoadedImage {
     double duration_s = 0;
     quint64 group = 0;  // as ImageSource's
     int slot = 0;
+    // Non-empty: a picture of a conversation reopened from the library whose file could not be
+    // read back (gone, or no longer a picture), and why. `display` and `thumbnail` are then a
+    // placeholder that says so, `rgb` is null: the conversation can be read, not continued.
+    QString missing;
 };
 
 class ImageLoader : public QObject {

@@ -108,7 +108,7 @@ void ImagePanel::showImage(const LoadedImage* image, int index) {
 void ImagePanel::showPicture(const LoadedImage& picture) {
     canvas_->setImage(picture.display, picture.original_size);
     shown_key_ = picture.key;
-    video_->setVideo(picture.video ? &picture : nullptr);
+    video_->setVideo(picture.video && picture.missing.isEmpty() ? &picture : nullptr);  // a missing one: its placeholder
 }
 
 void ImagePanel::insertThumbnail(int index, const LoadedImage& image) {

@@ -30,6 +30,13 @@ std::vector<MessagePicture> ImageSession::unsentPictures() const {
     return out;
 }
 
+const LoadedImage* ImageSession::missingPicture() const {
+    for (int i = 0; i < pictureCount(); ++i)
+        if (!picture(i).missing.isEmpty())
+            return &picture(i);
+    return nullptr;
+}
+
 ImageSet::ImageSet(QObject* parent) : QObject(parent), loader_(new ImageLoader(this)) {
     connect(loader_, &ImageLoader::loaded, this, &ImageSet::onLoaded);
     connect(loader_, &ImageLoader::failedInGroup, this,
@@ -235,11 +242,17 @@ void ImageSet::finishGroup(quint64 id) {
     emit added(count() - 1);
 }
 
+int ImageSet::insert(const std::shared_ptr<ImageSession>& session) {
+    insertSession(session);
+    emit added(count() - 1);
+    return count() - 1;
+}
+
 void ImageSet::insertSession(const std::shared_ptr<ImageSession>& session) {
     sessions_.push_back(session);
     const int index = count() - 1;
     emit inserted(index);
-    if (!session->image.path.isEmpty()) {
+    if (!session->image.path.isEmpty() && session->image.missing.isEmpty()) {
         addRecent(session->image.path);
         QSettings().setValue("images/lastDir", QFileInfo(session->image.path).absolutePath());
     }

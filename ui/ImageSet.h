@@ -62,6 +62,8 @@ struct ImageSession {
     int videoCount() const;
     // The unsent pictures as a user message records them.
     std::vector<MessagePicture> unsentPictures() const;
+    // The first picture whose file could not be read back (LoadedImage::missing), or null.
+    const LoadedImage* missingPicture() const;
 };
 
 class ImageSet : public QObject {
@@ -96,6 +98,9 @@ public:
     std::shared_ptr<ImageSession> find(const ImageSession* session) const;  // null if closed
     void setCurrent(int index);
     void close(int index);
+    // A session made elsewhere (a conversation reopened from the library) joins the set and
+    // becomes the current one; added follows. Returns its index.
+    int insert(const std::shared_ptr<ImageSession>& session);
 
     QStringList recent() const;  // most recent first, absolute paths
     void clearRecent();

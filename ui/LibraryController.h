@@ -1,8 +1,10 @@
 // The window's conversations kept in the library, and the library panel's requests: each
 // answer, once it ends, is written with its question (a regenerated answer replaces the one
-// before); a new conversation starts a new entry; a conversation picked in the panel is
-// reopened on its image, to be read and continued (the engine's cache is rebuilt from the
-// text at the next question). Owns the LibraryStore; no widgets of its own.
+// before), with the pictures each question brought; a new conversation starts a new entry; a
+// conversation picked in the panel is reopened on its pictures (each question's images and
+// videos back in it, a picture whose file is gone shown as missing), to be read and continued
+// (the engine's cache is rebuilt from the text at the next question). Owns the LibraryStore; no
+// widgets of its own.
 #pragma once
 
 #include <QObject>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "ui/ImageLoader.h"
 #include "ui/LibraryTypes.h"
 
 namespace vqa::ui {
@@ -18,6 +21,7 @@ namespace vqa::ui {
 class ConversationController;
 class ImageSet;
 class LibraryPanel;
+class LibraryPictures;
 class LibraryStore;
 class ModelController;
 struct ImageSession;
@@ -30,7 +34,7 @@ public:
                       LibraryPanel* panel, const QString& library_path = {}, QObject* parent = nullptr);
 
     LibraryStore* store() const { return store_; }
-    // Reopens a kept conversation on its image (asynchronous: reopened follows, or status).
+    // Reopens a kept conversation on its pictures (asynchronous: reopened follows, or status).
     void reopen(qint64 conversation_id);
     // What the library last had to say (a damaged file set aside, a write that failed).
     QString lastProblem() const { return last_problem_; }
@@ -42,20 +46,23 @@ signals:
 private:
     void record(ImageSession* session);
     void restore(qint64 id, const QString& image_path, const std::vector<library::Message>& messages);
-    void imageAdded(int index);
+    void picturesLoaded(quint64 request, const std::vector<LoadedImage>& pictures);
 
     ImageSet* images_;
     ConversationController* conversation_;
     ModelController* model_;
     LibraryPanel* panel_;
     LibraryStore* store_;
-    // A conversation waiting for its image to open.
+    LibraryPictures* pictures_;
+    // A conversation waiting for its pictures to be decoded (the latest asked for).
     struct Pending {
+        quint64 request = 0;
         qint64 id = 0;
-        QString path;
         std::vector<library::Message> messages;
+        std::vector<int> kept;  // the pictures' kept places (PictureRecord::picture), in order
     };
     std::optional<Pending> pending_;
+    quint64 next_request_ = 0;
     QString last_problem_;
 };
 

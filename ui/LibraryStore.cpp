@@ -74,18 +74,23 @@ void LibraryStore::adopt(quint64 token, qint64 conversation_id) {
     run([this, token, conversation_id](library::LibraryDb&) { conversations_.insert(token, conversation_id); });
 }
 
-library::ImageRecord LibraryStore::imageRecord(library::LibraryDb& db, const LibraryImage& image) {
-    QString path = image.path;
-    if (path.isEmpty()) {  // pasted or dropped: the library keeps the pixels
-        const QString dir = QFileInfo(path_).absolutePath() + QStringLiteral("/images");
-        QDir().mkpath(dir);
-        path = dir + QLatin1Char('/') + image.key + QStringLiteral(".png");
-        if (!QFileInfo::exists(path)) {
-            QSaveFile file(path);
-            if (!file.open(QIODevice::WriteOnly) || !image.pixels.save(&file, "PNG") || !file.commit())
-                throw Error("cannot keep a copy of " + image.name.toStdString() + " in " + dir.toStdString());
-        }
+QString LibraryStore::keptPath(const LibraryImage& image) const {
+    if (!image.path.isEmpty())
+        return QFileInfo(image.path).absoluteFilePath();
+    // Pasted or dropped: the library keeps the pixels.
+    const QString dir = QFileInfo(path_).absolutePath() + QStringLiteral("/images");
+    QDir().mkpath(dir);
+    const QString path = dir + QLatin1Char('/') + image.key + QStringLiteral(".png");
+    if (!QFileInfo::exists(path)) {
+        QSaveFile file(path);
+        if (!file.open(QIODevice::WriteOnly) || !image.pixels.save(&file, "PNG") || !file.commit())
+            throw Error("cannot keep a copy of " + image.name.toStdString() + " in " + dir.toStdString());
     }
+    return path;
+}
+
+library::ImageRecord LibraryStore::imageRecord(library::LibraryDb& db, const LibraryImage& image) {
+    const QString path = keptPath(image);
     const std::string p = QFileInfo(path).absoluteFilePath().toStdString();
     const QFileInfo info(path);
     const qint64 mtime_ns = info.lastModified().toMSecsSinceEpoch() * 1'000'000;
@@ -103,8 +108,16 @@ library::ImageRecord LibraryStore::imageRecord(library::LibraryDb& db, const Lib
 }
 
 void LibraryStore::recordTurn(quint64 token, const LibraryImage& image, const QString& model, int first,
-                              const std::vector<library::Message>& messages) {
-    run([this, token, image, model, first, messages](library::LibraryDb& db) {
+                              const std::vector<LibraryMessage>& turn) {
+    run([this, token, image, model, first, turn](library::LibraryDb& db) {
+        std::vector<library::Message> messages;
+        for (const LibraryMessage& m : turn) {
+            library::Message kept{m.role, m.text};
+            for (const LibraryImage& p : m.pictures)
+                kept.pictures.push_back({p.picture, keptPath(p).toStdString(), p.video, p.key.toStdString(),
+                                         p.name.toStdString()});
+            messages.push_back(std::move(kept));
+        }
         qint64 id = conversations_.value(token, 0);
         if (id == 0) {
             const library::ImageRecord record = imageRecord(db, image);

@@ -17,13 +17,22 @@
 
 namespace vqa::ui {
 
-// The image a conversation is about: its file, or (pasted or dropped data) its pixels, which
-// the library keeps a copy of.
+// A picture of a conversation (its main image, or one a question brought): its file, or
+// (pasted or dropped data) its pixels, which the library keeps a copy of.
 struct LibraryImage {
     QString path;  // empty: pasted or dropped
     QString key;   // content hash
     QString name;
     QImage pixels;  // used when there is no path
+    bool video = false;
+    int picture = 0;  // its place among the conversation's pictures (0: the main image)
+};
+
+// A message to keep: a question with the pictures it brought, or an answer.
+struct LibraryMessage {
+    std::string role;  // "user" or "assistant"
+    std::string text;
+    std::vector<LibraryImage> pictures = {};
 };
 
 class LibraryStore : public QObject {
@@ -39,10 +48,10 @@ public:
     quint64 newConversation();
     // The conversation `token` continues the one kept as `conversation_id` (reopened).
     void adopt(quint64 token, qint64 conversation_id);
-    // Keeps `messages` as the conversation's messages from position `first` on (a turn
-    // appended, or an answer regenerated).
+    // Keeps `messages` (with their pictures) as the conversation's messages from position
+    // `first` on (a turn appended, or an answer regenerated), in one transaction.
     void recordTurn(quint64 token, const LibraryImage& image, const QString& model, int first,
-                    const std::vector<library::Message>& messages);
+                    const std::vector<LibraryMessage>& messages);
 
     void refreshHistory();                  // historyChanged follows
     void search(const QString& text);       // searched follows
@@ -56,6 +65,8 @@ public:
 signals:
     void historyChanged(const std::vector<vqa::library::ConversationRecord>& conversations);
     void searched(const QString& text, const std::vector<vqa::library::SearchHit>& hits);
+    // The messages come with their pictures (library::PictureRecord; a pasted one by the
+    // library's copy of it).
     void conversationLoaded(qint64 id, const QString& image_path, const QString& title,
                             const std::vector<vqa::library::Message>& messages);
     void recorded(quint64 token, qint64 conversation_id);
@@ -64,6 +75,8 @@ signals:
 private:
     // Runs `work` with the database on the library's thread; an exception becomes problem().
     void run(std::function<void(library::LibraryDb&)> work);
+    // The picture's file: its own, or the library's copy of pasted pixels (written once).
+    QString keptPath(const LibraryImage& image) const;
     library::ImageRecord imageRecord(library::LibraryDb& db, const LibraryImage& image);
 
     QString path_;

@@ -73,7 +73,7 @@ void MainWindow::showPictures(const HeatmapView& view) {
         per_picture[share.picture] += share.share;
     chatView()->setPictureShares(per_picture, s->pictureCount() > 1 ? view.picture : -1);
 
-    if (!picture.video)
+    if (!picture.video || !picture.missing.isEmpty())
         return;
     // The timeline: the frames the model saw (the latest answer about this video says which),
     // as tall as the word's share on each.

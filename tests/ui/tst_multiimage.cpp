@@ -6,10 +6,13 @@
 // fed synthetic answers (as tst_explanation does: each step certain); the window part runs the
 // tiny real model (tst_realmodel's) when the reference data has it, and a SmolVLM2 checkpoint
 // for a real video answer when <build>/reference/smolvlm2/tiny/model exists (skipped, saying
-// why, otherwise). Screenshots go to $VQA_ARTIFACTS.
+// why, otherwise). A conversation about several pictures kept in the library and reopened from
+// it: the same pictures in the same messages, a video as a video, and pictures whose files are
+// gone since shown as missing. Screenshots go to $VQA_ARTIFACTS.
 #include <QCoreApplication>
 #include <QDir>
 #include <QDropEvent>
+#include <QFile>
 #include <QLabel>
 #include <QMimeData>
 #include <QPainter>
@@ -26,6 +29,7 @@
 #include <numeric>
 
 #include "engine/EngineWorker.h"
+#include "engine/library/LibraryDb.h"
 #include "tests/ui/ControllerTestSupport.h"
 #include "tests/ui/UiTestSupport.h"
 #include "tests/ui/WindowTestSupport.h"
@@ -36,6 +40,8 @@
 #include "ui/Heatmap.h"
 #include "ui/ImageCanvas.h"
 #include "ui/ImageSet.h"
+#include "ui/LibraryController.h"
+#include "ui/LibraryStore.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelController.h"
 #include "ui/TimelineBar.h"
@@ -122,6 +128,40 @@ QString writeVideo(const QString& dir, int frames, double fps) {
         return path;
     }
     return {};
+}
+
+// A synthetic answer to `question` about the window's current conversation (no model needed:
+// the library keeps it as it keeps any answer).
+void answer(MainWindow& window, const QString& question, const QString& text) {
+    window.conversation()->beginAnswer(question);
+    window.conversation()->handleToken(vqa::test::tokenEvent(0, text.toStdString()));
+    window.conversation()->handleFinished(vqa::GenerationResult{});
+}
+
+// A conversation about two images, then a video added and asked about, kept in the window's
+// library; its id there, 0 when it went wrong.
+qint64 keepTwoImagesAndAVideo(MainWindow& window, const QString& a, const QString& b, const QString& video) {
+    QSignalSpy added(window.images(), &ImageSet::added);
+    window.images()->openMany({a, b});
+    if (!added.wait(10000))
+        return 0;
+    answer(window, "What differs between these two?", "Colour");
+    QSignalSpy more(window.images(), &ImageSet::picturesAdded);
+    window.images()->addToCurrent({video});
+    if (!more.wait(10000))
+        return 0;
+    answer(window, "And in the clip?", "right");
+    window.library()->store()->waitForIdle();
+    vqa::library::LibraryDb db(window.library()->store()->path().toStdString());
+    const auto list = db.conversations();
+    return list.empty() ? 0 : list.front().id;
+}
+
+// The window with no model, shown.
+void show(MainWindow& window) {
+    window.resize(1280, 800);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
 }
 
 // The controllers as the window connects them, with the status messages of the part under test.
@@ -632,6 +672,188 @@ private slots:
         const QString path = vqa::test::artifactsDir() + "/multiimage-smolvlm2-video.png";
         QVERIFY(window.grab().save(path));
         qInfo("screenshot: %s", qPrintable(path));
+    }
+
+    // Two images and a video asked about, the conversation closed and reopened from the library:
+    // the same pictures in the same messages (thumbnails in the chat, the video a video again),
+    // and it goes on as the same conversation.
+    void reopenedFromTheLibraryWithItsPictures() {
+        const QString video = writeVideo(tmp_.path(), 30, 10.0);
+        if (video.isEmpty())
+            QSKIP("this build's FFmpeg has no encoder to write the test video");
+        MainWindow window;
+        show(window);
+        const qint64 id = keepTwoImagesAndAVideo(window, scene_, other_, video);
+        QVERIFY(id > 0);
+        {  // what the library holds: each question with the pictures it brought
+            vqa::library::LibraryDb db(window.library()->store()->path().toStdString());
+            const auto kept = db.messages(id);
+            QCOMPARE(kept.size(), size_t(4));
+            QCOMPARE(kept[0].pictures.size(), size_t(2));
+            QCOMPARE(QString::fromStdString(kept[0].pictures[1].name), QStringLiteral("other.png"));
+            QCOMPARE(kept[2].pictures.size(), size_t(1));
+            QVERIFY(kept[2].pictures[0].video);
+            QCOMPARE(kept[2].pictures[0].picture, 2);
+        }
+        const auto before = window.images()->current();
+        const std::vector<ChatMessage> said = before->messages;
+        QStringList keys;
+        for (int i = 0; i < before->pictureCount(); ++i)
+            keys << before->picture(i).key;
+        window.closeImage(0);
+        QCOMPARE(window.images()->count(), 0);
+
+        QSignalSpy reopened(window.library(), &LibraryController::reopened);
+        window.library()->reopen(id);
+        QVERIFY(reopened.wait(10000));
+        QCOMPARE(window.images()->count(), 1);
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 3);
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(s->picture(i).key, keys[i]);
+            QVERIFY(s->picture(i).missing.isEmpty());
+        }
+        QCOMPARE(s->picture(1).name, QStringLiteral("other.png"));
+        QVERIFY(s->picture(2).video);
+        QCOMPARE(s->picture(2).frame_count, qint64(30));
+        QVERIFY(s->unsent.empty());
+        QCOMPARE(s->messages.size(), said.size());
+        for (size_t m = 0; m < said.size(); ++m) {
+            QCOMPARE(s->messages[m].role, said[m].role);
+            QCOMPARE(s->messages[m].text, said[m].text);
+            QCOMPARE(s->messages[m].pictures.size(), said[m].pictures.size());
+            for (size_t p = 0; p < said[m].pictures.size(); ++p) {
+                const MessagePicture &got = s->messages[m].pictures[p], &want = said[m].pictures[p];
+                QCOMPARE(got.picture, want.picture);
+                QCOMPARE(got.video, want.video);
+                QCOMPARE(got.name, want.name);
+                QCOMPARE(got.thumbnail, want.thumbnail);
+            }
+        }
+        // The chat shows each question's thumbnails; the next request is the one before.
+        QVERIFY(window.chatView()->picturesShown());
+        for (int i = 0; i < 3; ++i)
+            QVERIFY(!window.chatView()->pictureRect(i).isEmpty());
+        const vqa::Request next = window.conversation()->requestFor(*s, 3);
+        QCOMPARE(next.images.size(), size_t(2));
+        QVERIFY(next.images[1]->pixels == before->picture(1).rgb->pixels);
+        QCOMPARE(next.videos.size(), size_t(1));
+        QCOMPARE(next.videos[0].path, video.toStdString());
+        QCOMPARE(kinds(next.conversation[2]),
+                 (std::vector<ContentPart::Kind>{ContentPart::Kind::Video, ContentPart::Kind::Text}));
+        // The video on the canvas plays as a video.
+        window.explanation()->choosePicture(2);
+        auto* strip = window.findChild<VideoStrip*>();
+        QVERIFY(strip && strip->isVisible());
+        QCOMPARE(window.canvas()->imageSize(), QSize(160, 96));
+        const QString path = vqa::test::artifactsDir() + "/multiimage-reopened-from-library.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+
+        // It goes on as the same conversation.
+        answer(window, "Which way?", "left");
+        window.library()->store()->waitForIdle();
+        vqa::library::LibraryDb db(window.library()->store()->path().toStdString());
+        QCOMPARE(db.messages(id).size(), size_t(6));
+        QCOMPARE(db.messages(id)[2].pictures.size(), size_t(1));
+    }
+
+    // Pasted pictures have no file: the library keeps a copy of their pixels, and the
+    // conversation reopens on the same pixels, under the names they had.
+    void pastedPicturesComeBackFromTheLibrarysCopy() {
+        MainWindow window;
+        show(window);
+        QSignalSpy added(window.images(), &ImageSet::added);
+        window.images()->add(otherImage(300, 200), "pasted image");
+        QVERIFY(added.wait(10000));
+        answer(window, "What is this?", "Blue");
+        QMimeData pasted;
+        pasted.setImageData(otherImage(120, 90).mirrored());
+        QSignalSpy more(window.images(), &ImageSet::picturesAdded);
+        QVERIFY(window.images()->addFromMime(&pasted));
+        QVERIFY(more.wait(10000));
+        answer(window, "And this one?", "Mirrored");
+        const auto before = window.images()->current();
+        QVERIFY(before->image.path.isEmpty() && before->picture(1).path.isEmpty());
+        const QString key0 = before->picture(0).key, key1 = before->picture(1).key, name1 = before->picture(1).name;
+        window.library()->store()->waitForIdle();
+        qint64 id = 0;
+        {
+            vqa::library::LibraryDb db(window.library()->store()->path().toStdString());
+            id = db.conversations().front().id;
+        }
+        window.closeImage(0);
+
+        QSignalSpy reopened(window.library(), &LibraryController::reopened);
+        window.library()->reopen(id);
+        QVERIFY(reopened.wait(10000));
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 2);
+        QCOMPARE(s->picture(0).key, key0);
+        QCOMPARE(s->picture(1).key, key1);
+        QCOMPARE(s->picture(0).name, QStringLiteral("pasted image"));
+        QCOMPARE(s->picture(1).name, name1);
+        const QString copies = QFileInfo(window.library()->store()->path()).absolutePath() + "/images/";
+        QVERIFY2(s->picture(1).path.startsWith(copies), qPrintable(s->picture(1).path));
+        QCOMPARE(s->messages.size(), size_t(4));
+        QCOMPARE(s->messages[2].pictures.size(), size_t(1));
+        QCOMPARE(s->messages[2].pictures[0].picture, 1);
+    }
+
+    // A picture and the video deleted after the conversation was kept: it still opens, each in
+    // its place as a placeholder saying it is missing, the status says so, and it cannot be
+    // continued (the model would not see what it saw).
+    void reopenedWithPicturesGoneSince() {
+        const QString video = writeVideo(tmp_.path(), 30, 10.0);
+        if (video.isEmpty())
+            QSKIP("this build's FFmpeg has no encoder to write the test video");
+        const QString gone = tmp_.filePath("gone.png"),
+                      gone_video = tmp_.filePath("gone-clip") + video.mid(video.lastIndexOf('.'));
+        QFile::remove(gone);
+        QFile::remove(gone_video);
+        QVERIFY(QFile::copy(other_, gone));
+        QVERIFY(QFile::copy(video, gone_video));
+        MainWindow window;
+        show(window);
+        const qint64 id = keepTwoImagesAndAVideo(window, scene_, gone, gone_video);
+        QVERIFY(id > 0);
+        window.closeImage(0);
+        QVERIFY(QFile::remove(gone));
+        QVERIFY(QFile::remove(gone_video));
+
+        QSignalSpy reopened(window.library(), &LibraryController::reopened);
+        window.library()->reopen(id);
+        QVERIFY(reopened.wait(10000));
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 3);
+        QVERIFY(s->picture(0).missing.isEmpty());
+        QVERIFY2(s->picture(1).missing.contains("no longer at"), qPrintable(s->picture(1).missing));
+        QCOMPARE(s->picture(1).name, QStringLiteral("gone.png"));
+        QVERIFY(!s->picture(2).missing.isEmpty());
+        QVERIFY(s->picture(2).video);
+        QVERIFY(!s->picture(1).thumbnail.isNull() && !s->picture(2).thumbnail.isNull());
+        QCOMPARE(s->messages.size(), size_t(4));
+        QCOMPARE(s->messages[2].pictures.size(), size_t(1));
+        QVERIFY(s->messages[2].pictures[0].video);
+        QVERIFY2(window.statusText().contains("2 pictures missing") && window.statusText().contains("gone.png"),
+                 qPrintable(window.statusText()));
+        for (int i = 0; i < 3; ++i)
+            QVERIFY(!window.chatView()->pictureRect(i).isEmpty());
+        // On the canvas: the placeholder; the missing video has no player.
+        window.explanation()->choosePicture(1);
+        QCOMPARE(window.canvas()->imageSize(), s->picture(1).display.size());
+        window.explanation()->choosePicture(2);
+        QVERIFY(!window.findChild<VideoStrip*>()->isVisible());
+        QCOMPARE(window.canvas()->imageSize(), s->picture(2).display.size());
+        const QString path = vqa::test::artifactsDir() + "/multiimage-reopened-pictures-missing.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+        // Read, not continued.
+        QSignalSpy said(window.conversation(), &ConversationController::status);
+        QVERIFY(!window.conversation()->ask("Go on?"));
+        QVERIFY(!said.isEmpty());
+        QVERIFY2(said.last().first().toString().contains("gone.png is missing"), qPrintable(said.last().first().toString()));
+        QCOMPARE(s->messages.size(), size_t(4));
     }
 };
 
