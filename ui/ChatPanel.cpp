@@ -6,12 +6,14 @@
 #include <QVBoxLayout>
 
 #include "ui/ChatView.h"
+#include "ui/PendingPictures.h"
 #include "ui/QuestionEdit.h"
 
 namespace vqa::ui {
 
 ChatPanel::ChatPanel(QWidget* parent)
-    : QWidget(parent), header_(new QLabel), chat_(new ChatView), question_(new QuestionEdit),
+    : QWidget(parent), header_(new QLabel), chat_(new ChatView), pending_(new PendingPictures),
+      question_(new QuestionEdit),
       send_(new QPushButton(tr("Ask"))), describe_(new QPushButton(tr("Describe"))),
       regenerate_(new QPushButton(tr("Regenerate"))), new_(new QPushButton(tr("New"))),
       copy_(new QPushButton(tr("Copy"))) {
@@ -45,6 +47,7 @@ ChatPanel::ChatPanel(QWidget* parent)
     layout->addWidget(header_);
     layout->addWidget(chat_, 1);
     layout->addLayout(actions_row);
+    layout->addWidget(pending_);
     layout->addLayout(ask_row);
 
     connect(question_, &QuestionEdit::submitted, this, &ChatPanel::sendRequested);

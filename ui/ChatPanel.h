@@ -1,6 +1,7 @@
 // The window's right side once a model is there: a header naming the model and the image,
-// the conversation (ChatView), the chat's buttons, and the question box with its send button
-// (which stops the answer while one streams). The window connects its requests to the
+// the conversation (ChatView), the chat's buttons, the pictures that go with the next question
+// (PendingPictures), and the question box with its send button (which stops the answer while
+// one streams). The window connects its requests to the
 // conversation and tells it what is possible now.
 #pragma once
 
@@ -13,6 +14,7 @@ class QPushButton;
 namespace vqa::ui {
 
 class ChatView;
+class PendingPictures;
 class QuestionEdit;
 
 class ChatPanel : public QWidget {
@@ -32,6 +34,7 @@ public:
 
     ChatView* chat() const { return chat_; }
     QuestionEdit* question() const { return question_; }
+    PendingPictures* pending() const { return pending_; }
     void setHeader(const QString& text, const QString& tooltip);
     void setState(const State& state);
 
@@ -45,6 +48,7 @@ signals:
 private:
     QLabel* header_;
     ChatView* chat_;
+    PendingPictures* pending_;
     QuestionEdit* question_;
     QPushButton* send_;
     QPushButton* describe_;

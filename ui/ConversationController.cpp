@@ -105,11 +105,7 @@ void ConversationController::beginAnswer(const QString& question) {
     ChatMessage user;
     user.role = Role::User;
     user.text = question;
-    // The pictures that go with this question: those not yet in the conversation.
-    const std::vector<MessagePicture> before = picturesInOrder(s->messages, s->messages.size(), true);
-    for (const MessagePicture& p : s->unsentPictures())
-        if (std::none_of(before.begin(), before.end(), [&](const MessagePicture& b) { return b.picture == p.picture; }))
-            user.pictures.push_back(p);
+    user.pictures = s->nextPictures();  // those not yet in the conversation
     s->unsent.clear();
     s->messages.push_back(user);
     ChatMessage answer;

@@ -30,6 +30,15 @@ std::vector<MessagePicture> ImageSession::unsentPictures() const {
     return out;
 }
 
+std::vector<MessagePicture> ImageSession::nextPictures() const {
+    const std::vector<MessagePicture> before = picturesInOrder(messages, messages.size(), true);
+    std::vector<MessagePicture> out;
+    for (const MessagePicture& p : unsentPictures())
+        if (std::none_of(before.begin(), before.end(), [&](const MessagePicture& b) { return b.picture == p.picture; }))
+            out.push_back(p);
+    return out;
+}
+
 const LoadedImage* ImageSession::missingPicture() const {
     for (int i = 0; i < pictureCount(); ++i)
         if (!picture(i).missing.isEmpty())

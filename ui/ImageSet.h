@@ -62,6 +62,8 @@ struct ImageSession {
     int videoCount() const;
     // The unsent pictures as a user message records them.
     std::vector<MessagePicture> unsentPictures() const;
+    // Those of them the next question brings: the unsent pictures not yet in the conversation.
+    std::vector<MessagePicture> nextPictures() const;
     // The first picture whose file could not be read back (LoadedImage::missing), or null.
     const LoadedImage* missingPicture() const;
 };

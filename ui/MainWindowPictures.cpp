@@ -2,7 +2,8 @@
 // pictures in the chat (with the shown word's share of attention on each), the picture on the
 // canvas (the one clicked, else the one the word looked at most), the video's player strip with
 // its timeline of the frames the model saw, files added to the conversation (Ctrl or Shift held
-// while dropping, File ▸ Add Image or Video to Conversation…).
+// while dropping, File ▸ Add Image or Video to Conversation…) and shown above the question box
+// until they are asked about.
 #include <QMimeData>
 
 #include <algorithm>
@@ -11,16 +12,30 @@
 
 #include "ui/ChatPanel.h"
 #include "ui/ChatView.h"
+#include "ui/ConversationController.h"
 #include "ui/ExplanationController.h"
 #include "ui/ImagePanel.h"
 #include "ui/ImageSet.h"
 #include "ui/MainWindow.h"
+#include "ui/PendingPictures.h"
 #include "ui/VideoStrip.h"
 
 namespace vqa::ui {
 
 void MainWindow::connectPictures() {
     VideoStrip* strip = image_panel_->videoStrip();
+    // The pictures that go with the next question, above the question box.
+    const auto showPending = [this] {
+        const std::shared_ptr<ImageSession> s = images_->current();
+        chat_panel_->pending()->setPictures(s ? s->nextPictures() : std::vector<MessagePicture>{},
+                                            s ? s->pictureCount() : 0, s && !s->messages.empty());
+    };
+    connect(images_, &ImageSet::picturesAdded, this, showPending);
+    connect(images_, &ImageSet::currentChanged, this, showPending);
+    connect(conversation_, &ConversationController::answerStarted, this, showPending);
+    connect(conversation_, &ConversationController::cleared, this, showPending);
+    connect(chat_panel_->pending(), &PendingPictures::pictureClicked, explanation_,
+            [this](int picture) { explanation_->choosePicture(picture); });
     connect(images_, &ImageSet::picturesAdded, this, [this](int index) {
         if (index != images_->currentIndex())
             return;

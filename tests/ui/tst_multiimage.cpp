@@ -20,6 +20,7 @@
 #include <QSlider>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QToolButton>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -44,6 +45,7 @@
 #include "ui/LibraryStore.h"
 #include "ui/MainWindow.h"
 #include "ui/ModelController.h"
+#include "ui/PendingPictures.h"
 #include "ui/TimelineBar.h"
 #include "ui/VideoFrameReader.h"
 #include "ui/VideoStrip.h"
@@ -672,6 +674,51 @@ private slots:
         const QString path = vqa::test::artifactsDir() + "/multiimage-smolvlm2-video.png";
         QVERIFY(window.grab().save(path));
         qInfo("screenshot: %s", qPrintable(path));
+    }
+
+    // Pictures added to a conversation wait above the question box (not in the chat) until the
+    // question that takes them is sent; a click on one shows it on the canvas.
+    void addedPicturesWaitAboveTheQuestionBox() {
+        MainWindow window;
+        show(window);
+        auto* pending = window.findChild<PendingPictures*>();
+        QVERIFY(pending);
+        QSignalSpy added(window.images(), &ImageSet::added);
+        window.images()->open(scene_);
+        QVERIFY(added.wait(10000));
+        QVERIFY2(!pending->isVisible(), "a lone picture no one asked about is on the canvas already");
+        answer(window, "What is this?", "A house");
+        QVERIFY(!pending->isVisible());
+
+        QSignalSpy more(window.images(), &ImageSet::picturesAdded);
+        window.images()->addToCurrent({other_, third_});
+        QVERIFY(more.wait(10000));
+        QVERIFY(pending->isVisible());
+        QCOMPARE(pending->shown(), (std::vector<int>{1, 2}));
+        QVERIFY(window.chatView()->pictureRect(1).isEmpty());  // not in the chat yet
+        const auto buttons = pending->findChildren<QToolButton*>();
+        QCOMPARE(buttons.size(), qsizetype(2));
+        QCOMPARE(buttons[0]->accessibleName(), QStringLiteral("other.png"));
+        const auto s = window.images()->current();
+        buttons[0]->click();
+        QCOMPARE(window.explanation()->view().picture, 1);
+        QCOMPARE(window.canvas()->imageSize(), s->picture(1).original_size);
+        const QString path = vqa::test::artifactsDir() + "/multiimage-pending-pictures.png";
+        QVERIFY(window.grab().save(path));
+        qInfo("screenshot: %s", qPrintable(path));
+
+        // Sent: they are the question's, in the chat, and nothing waits any more.
+        answer(window, "And these two?", "Blue");
+        QVERIFY(!pending->isVisible());
+        QVERIFY(pending->shown().empty());
+        QCOMPARE(s->messages[2].pictures.size(), size_t(2));
+        QVERIFY(!window.chatView()->pictureRect(1).isEmpty() && !window.chatView()->pictureRect(2).isEmpty());
+
+        // A new conversation: every picture goes with its first question (the panel itself
+        // gives way to the welcome page here, with no model and nothing said).
+        QVERIFY(window.conversation()->newConversation());
+        QVERIFY(!pending->isHidden());
+        QCOMPARE(pending->shown(), (std::vector<int>{0, 1, 2}));
     }
 
     // Two images and a video asked about, the conversation closed and reopened from the library:
