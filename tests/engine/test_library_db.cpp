@@ -29,6 +29,33 @@ std::string slurp(const fs::path& p) {
     return s.str();
 }
 
+// Runs `sql` on the file over a connection of its own (as an older version or another program
+// would, past LibraryDb); SQLITE_OK when it ran.
+int rawExec(const std::string& db, const char* sql) {
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open(db.c_str(), &raw);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(raw, sql, nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+    return rc;
+}
+
+// The number `sql` answers, read the same way; -1 when it could not be read.
+int rawCount(const std::string& db, const char* sql) {
+    sqlite3* raw = nullptr;
+    int n = -1;
+    if (sqlite3_open(db.c_str(), &raw) == SQLITE_OK)
+        sqlite3_exec(
+            raw, sql,
+            [](void* out, int, char** values, char**) {
+                *static_cast<int*>(out) = std::atoi(values[0]);
+                return 0;
+            },
+            &n, nullptr);
+    sqlite3_close(raw);
+    return n;
+}
+
 class LibraryTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -172,17 +199,9 @@ TEST_F(LibraryTest, KeepsEverythingAcrossReopening) {
 
 TEST_F(LibraryTest, MigratesTheFirstSchemaKeepingItsCaptions) {
     LibraryDb::createAtVersion(db(), 1);
-    {
-        sqlite3* raw = nullptr;
-        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw,
-                               "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
-                               "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
-                               "'a lighthouse at dusk', 0);",
-                               nullptr, nullptr, nullptr),
-                  SQLITE_OK);
-        sqlite3_close(raw);
-    }
+    ASSERT_EQ(rawExec(db(), "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
+                           "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
+                           "'a lighthouse at dusk', 0);"), SQLITE_OK);
     LibraryDb lib(db());
     EXPECT_NE(lib.notice().find("schema 1 to " + std::to_string(LibraryDb::kSchemaVersion)), std::string::npos)
         << lib.notice();
@@ -220,21 +239,7 @@ void expectSamePictures(const std::vector<Message>& got, const std::vector<Messa
 }
 
 // Rows of message_pictures, read past the class (what a delete must leave nothing of).
-int pictureRows(const std::string& db) {
-    sqlite3* raw = nullptr;
-    if (sqlite3_open(db.c_str(), &raw) != SQLITE_OK)
-        return -1;
-    int n = -1;
-    sqlite3_exec(
-        raw, "SELECT COUNT(*) FROM message_pictures",
-        [](void* out, int, char** values, char**) {
-            *static_cast<int*>(out) = std::atoi(values[0]);
-            return 0;
-        },
-        &n, nullptr);
-    sqlite3_close(raw);
-    return n;
-}
+int pictureRows(const std::string& db) { return rawCount(db, "SELECT COUNT(*) FROM message_pictures"); }
 
 TEST_F(LibraryTest, MessagesKeepTheirPicturesInOrder) {
     const auto want = picturesConversation();
@@ -280,16 +285,9 @@ TEST_F(LibraryTest, ATurnIsKeptWholeOrNotAtAll) {
     const auto c = lib.addConversation(lib.upsertImage(image("/p/a.png", "s")).id, "Pictures", "m");
     const auto first = picturesConversation();
     lib.replaceMessagesFrom(c, 0, {first[0], first[1]});
-    {  // a picture the database refuses mid-turn (a failing disk would do the same)
-        sqlite3* raw = nullptr;
-        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw,
-                               "CREATE TRIGGER refuse BEFORE INSERT ON message_pictures WHEN new.name = 'refused.png' "
-                               "BEGIN SELECT RAISE(ABORT, 'refused'); END;",
-                               nullptr, nullptr, nullptr),
-                  SQLITE_OK);
-        sqlite3_close(raw);
-    }
+    // A picture the database refuses mid-turn (a failing disk would do the same).
+    ASSERT_EQ(rawExec(db(), "CREATE TRIGGER refuse BEFORE INSERT ON message_pictures WHEN new.name = 'refused.png' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused'); END;"), SQLITE_OK);
     Message question{"user", "And these?",
                      {{2, "/p/fine.png", false, "key-f", "fine.png"}, {3, "/p/refused.png", false, "key-r", "refused.png"}}};
     EXPECT_THROW(lib.replaceMessagesFrom(c, 2, {question, {"assistant", "Both."}}), vqa::Error);
@@ -315,23 +313,15 @@ TEST_F(LibraryTest, DeletingAConversationDeletesItsPictures) {
 
 TEST_F(LibraryTest, MigratesTheThirdSchemaKeepingEverything) {
     LibraryDb::createAtVersion(db(), 3);
-    {
-        sqlite3* raw = nullptr;
-        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw,
-                               "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
-                               "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
-                               "'a lighthouse at dusk', 0);"
-                               "INSERT INTO conversations (image_id, title, model, created_at, updated_at) VALUES "
-                               "(1, 'the lighthouse', 'm', 0, 0);"
-                               "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES "
-                               "(1, 0, 'user', 'Is the lamp lit?', 0), (1, 1, 'assistant', 'Yes, it is lit.', 0);"
-                               "INSERT INTO embeddings (image_id, model, dim, vector, created_at) VALUES "
-                               "(1, 'clip', 1, x'0000803f', 0);",
-                               nullptr, nullptr, nullptr),
-                  SQLITE_OK);
-        sqlite3_close(raw);
-    }
+    ASSERT_EQ(rawExec(db(), "INSERT INTO images (path, size, mtime_ns, sha256, added_at) VALUES ('/old.jpg', 1, 1, 'h', 0);"
+                           "INSERT INTO captions (image_id, model, prompt, text, created_at) VALUES (1, 'm', 'p', "
+                           "'a lighthouse at dusk', 0);"
+                           "INSERT INTO conversations (image_id, title, model, created_at, updated_at) VALUES "
+                           "(1, 'the lighthouse', 'm', 0, 0);"
+                           "INSERT INTO messages (conversation_id, seq, role, text, created_at) VALUES "
+                           "(1, 0, 'user', 'Is the lamp lit?', 0), (1, 1, 'assistant', 'Yes, it is lit.', 0);"
+                           "INSERT INTO embeddings (image_id, model, dim, vector, created_at) VALUES "
+                           "(1, 'clip', 1, x'0000803f', 0);"), SQLITE_OK);
     LibraryDb lib(db());
     EXPECT_NE(lib.notice().find("schema 3 to 4"), std::string::npos) << lib.notice();
     ASSERT_EQ(lib.captions("m", "p").size(), 1u);
@@ -342,16 +332,7 @@ TEST_F(LibraryTest, MigratesTheThirdSchemaKeepingEverything) {
     EXPECT_EQ(lib.conversations()[0].title, "the lighthouse");
     // The messages from before have no pictures: a conversation about its main image alone.
     expectSamePictures(lib.messages(1), {{"user", "Is the lamp lit?"}, {"assistant", "Yes, it is lit."}});
-    {
-        sqlite3* raw = nullptr;
-        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
-        sqlite3_stmt* s = nullptr;
-        ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT COUNT(*) FROM embeddings", -1, &s, nullptr), SQLITE_OK);
-        ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-        EXPECT_EQ(sqlite3_column_int(s, 0), 1) << "the search vectors stay";
-        sqlite3_finalize(s);
-        sqlite3_close(raw);
-    }
+    EXPECT_EQ(rawCount(db(), "SELECT COUNT(*) FROM embeddings"), 1) << "the search vectors stay";
     // It goes on with pictures.
     auto turn = picturesConversation();
     lib.replaceMessagesFrom(1, 2, {turn[2], turn[3]});
@@ -402,12 +383,7 @@ TEST_F(LibraryTest, SetsAsideADatabaseDamagedInsideItsPages) {
 
 TEST_F(LibraryTest, LeavesANewerSchemaUntouched) {
     LibraryDb::createAtVersion(db(), LibraryDb::kSchemaVersion);
-    {
-        sqlite3* raw = nullptr;
-        ASSERT_EQ(sqlite3_open(db().c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(raw);
-    }
+    ASSERT_EQ(rawExec(db(), "PRAGMA user_version = 99"), SQLITE_OK);
     try {
         LibraryDb lib(db());
         FAIL() << "opened a newer schema";
