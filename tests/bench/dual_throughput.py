@@ -22,6 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+sys.path.insert(0, HERE)
+import run_bench as rb  # noqa: E402
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "vqa-studio", "bench", "dual")
 
 MODELS = {
@@ -173,15 +175,9 @@ def main():
     json_name = f"docs/benchmarks-dual-{args.threads}t.json"
     with open(os.path.join(ROOT, json_name), "w") as f:
         json.dump(report, f, indent=1)
-    begin, end = "<!-- dual_throughput.py: results begin -->", "<!-- dual_throughput.py: results end -->"
-    section = (f"{begin}\n## Image search: images embedded per second (CLIP, SigLIP), {args.threads} threads\n\n"
-               f"{markdown(report, json_name)}{end}")
-    text = open(args.md_out).read()
-    if begin in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    open(args.md_out, "w").write(text)
+    rb.write_section(args.md_out, "dual_throughput.py", None,
+                     f"Image search: images embedded per second (CLIP, SigLIP), {args.threads} threads",
+                     markdown(report, json_name))
     print(markdown(report, json_name))
 
 

@@ -11,7 +11,8 @@ which cut the photo into fewer tiles.
 It uses run_bench.py's random-weight checkpoints (made there first if missing) with the
 fixture's preprocessor_config.json in place of the benchmark's one-tile one. Each engine runs in
 a subprocess of its own, twice from scratch; the second (warm) run is reported. Results go to
-docs/benchmarks-photo-<threads>t.json and to their section of docs/BENCHMARKS.md.
+docs/benchmarks-photo-<threads>t-<cpu>.json and to their section of docs/BENCHMARKS.md (one per
+thread count and kind of CPU, as run_bench.py's).
 """
 import argparse
 import json
@@ -145,22 +146,17 @@ def main():
                 row["ours"].append(res)
                 rb.log(f"  {json.dumps(res)}")
     report["load_after"] = rb.load_average()
-    json_name = f"benchmarks-photo-{args.threads}t.json"
+    json_name = f"benchmarks-photo-{args.threads}t-{rb.cpu_slug(report['machine'])}.json"
     with open(os.path.join(rb.ROOT, "docs", json_name), "w") as f:
         json.dump(report, f, indent=1)
     write_section(report, json_name, args.threads, args.md_out)
 
 
 def write_section(report, json_name, threads, md_out):
-    begin, end = "<!-- photo_ttft.py: results begin -->", "<!-- photo_ttft.py: results end -->"
-    section = f"{begin}\n## A user's photo: {PHOTO[0]}x{PHOTO[1]}, SmolVLM's own tiles, {threads} threads\n\n" \
-              f"{markdown(report, json_name)}{end}"
-    text = open(md_out).read()
-    if begin in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    open(md_out, "w").write(text)
+    cpu = rb.cpu_kind(report["machine"])
+    rb.write_section(md_out, "photo_ttft.py", f"{threads} threads, {cpu}",
+                     f"A user's photo: {PHOTO[0]}x{PHOTO[1]}, SmolVLM's own tiles, {threads} threads, {cpu}",
+                     markdown(report, json_name))
     print(markdown(report, json_name))
 
 

@@ -36,7 +36,9 @@ tokens/second (128 forced tokens, EOS ignored) and peak resident memory, each en
 subprocess of its own (peak RSS from wait4). Everything runs on the same machine, in the same
 run, with the same threads and dtype. llama.cpp (llama-cpp-python, built from source) runs
 the text decoder alone, converted to GGUF, at the same prompt length. Results go to
-docs/benchmarks-<threads>t.json and docs/BENCHMARKS.md (one section per thread count).
+docs/benchmarks-<threads>t-<cpu>.json and docs/BENCHMARKS.md: one section per model set,
+thread count and kind of CPU (its name and widest instruction set, cpu_kind below), so a run
+on another CPU adds its own section instead of replacing the one measured elsewhere.
 
 The llama.cpp side lives in its own venv keyed on the hash of requirements.txt, under
 ~/.cache/vqa-studio/, so CI never pays for building it.
@@ -130,6 +132,31 @@ def machine_info():
     except (OSError, subprocess.SubprocessError):
         pass
     return info
+
+
+def cpu_kind(machine):
+    """The CPU's name without trademarks and filler, and the widest of the instruction sets the
+    kernels choose between: 'Intel Xeon (AVX512-BF16)', 'AMD EPYC (AVX2)'."""
+    name = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b|@.*$|\b\d+-Core\b", " ", machine.get("cpu") or "unknown CPU")
+    name = " ".join(name.split())
+    flags = machine.get("cpu_flags", [])
+    isa = next((label for flag, label in [("amx", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"),
+                                          ("avx2", "AVX2")] if any(f.startswith(flag) for f in flags)), "no AVX2")
+    return f"{name} ({isa})"
+
+
+def cpu_slug(machine):
+    return slug_of(cpu_kind(machine))
+
+
+def slug_of(kind):
+    return re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-")
+
+
+def run_kind(report):
+    """What the run's section is named after: the GPU's name on a GPU run, else cpu_kind."""
+    gpu = report["machine"].get("gpu")
+    return gpu.split(",")[0].strip() if report.get("device") == "cuda" and gpu else cpu_kind(report["machine"])
 
 
 def load_average():
@@ -952,22 +979,30 @@ def quantized_lines(r, dtypes):
     return lines
 
 
-def write_markdown(path, results, threads, title=""):
-    """Replaces the generated part for this thread count (and model set: `title`), keeping what
-    people wrote around it and the results of other runs."""
-    key = f"{title}, {threads} threads" if title else f"{threads} threads"
-    BEGIN = f"<!-- run_bench.py: results begin ({key}) -->"
-    END = f"<!-- run_bench.py: results end ({key}) -->"
-    old = open(path).read() if os.path.exists(path) else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-    elif old:
-        head, tail = old.rstrip("\n") + "\n\n", "\n"
+def write_section(path, script, key, heading, body, after=None):
+    """Puts `body` under `heading` between the markers of `script` and `key` in the Markdown
+    file at `path`, replacing what a run before wrote there and keeping what people wrote around
+    it and the results of other runs; a new section goes after the `after` marker where there is
+    one, else at the end. Every benchmark script writes its sections through this."""
+    tag = f" ({key})" if key else ""
+    begin, end = f"<!-- {script}: results begin{tag} -->", f"<!-- {script}: results end{tag} -->"
+    section = f"{begin}\n## {heading}\n\n{body}{end}"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    elif after and after in text:
+        at = text.index(after) + len(after)
+        text = text[:at] + "\n\n" + section + text[at:]
     else:
-        head, tail = "# Benchmarks\n\n", "\n"
-    results = f"## {title + ', ' if title else ''}{threads} thread{'s' if threads > 1 else ''}\n\n{results}"
-    open(path, "w").write(f"{head}{BEGIN}\n{results}{END}{tail}")
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    open(path, "w").write(text)
+
+
+def write_markdown(path, results, threads, title, kind):
+    """The section of this model set (`title`), thread count and kind of machine (run_kind)."""
+    key = f"{title + ', ' if title else ''}{threads} threads, {kind}"
+    write_section(path, "run_bench.py", key,
+                  f"{title + ', ' if title else ''}{threads} thread{'s' if threads > 1 else ''}, {kind}", results)
 
 
 def main():
@@ -987,7 +1022,7 @@ def main():
     ap.add_argument("--skip-llama", action="store_true")
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--note", default="", help="what else ran on the machine")
-    ap.add_argument("--json-out", help="default: docs/benchmarks-<threads>t.json")
+    ap.add_argument("--json-out", help="default: docs/benchmarks-<threads>t-<cpu>.json")
     ap.add_argument("--md-out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     # worker arguments
     ap.add_argument("--model")
@@ -1107,12 +1142,12 @@ def save(report, args):
     awq = AWQ in report.get("dtypes", [])  # a section (and file) of its own
     stem = (f"benchmarks-{family}{'-awq' if awq else ''}" if family in QWEN_MODELS else
             "benchmarks-7b" if seven else "benchmarks")
-    json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t.json")
+    json_out = args.json_out or os.path.join(ROOT, "docs", f"{stem}-{args.threads}t-{slug_of(run_kind(report))}.json")
     os.makedirs(os.path.dirname(json_out), exist_ok=True)
     json.dump(report, open(json_out, "w"), indent=1)
     write_markdown(args.md_out, markdown(report, os.path.basename(json_out)), args.threads,
                    QWEN_HEADINGS[family] + (" against its AWQ checkpoint" if awq else "") if family in QWEN_MODELS else
-                   "7B-class decoder, quantized" if seven else "")
+                   "7B-class decoder, quantized" if seven else "", run_kind(report))
     return json_out
 
 

@@ -30,7 +30,7 @@ template, reading and decoding the video, sampling, resizing, normalizing; its d
 is measured too), encode (get_image_features over the 10 frames), prefill (the forward over
 the prompt with the encoded frames, to the first token's logits). Both engines' prompt
 lengths must be equal and their sampled frames the same, else this fails. Results go to
-docs/benchmarks-video-<threads>t.json and to their section of docs/BENCHMARKS.md.
+docs/benchmarks-video-<threads>t-<cpu>.json and to their section of docs/BENCHMARKS.md.
 
 Needs the reference venv's Python (torch, transformers 5) and, fetched pinned like
 make_smolvlm2.py does, num2words, torchvision and opencv-python-headless.
@@ -302,19 +302,10 @@ def markdown(report, json_name):
 
 
 def write_section(report, json_name, threads, md_out):
-    begin, end = "<!-- video_ttft.py: results begin -->", "<!-- video_ttft.py: results end -->"
-    section = f"{begin}\n## A 10-second clip: SmolVLM2, {threads} threads\n\n{markdown(report, json_name)}{end}"
-    text = open(md_out).read()
-    if begin in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
-    else:
-        photo_end = "<!-- photo_ttft.py: results end -->"
-        if photo_end in text:
-            at = text.index(photo_end) + len(photo_end)
-            text = text[:at] + "\n\n" + section + text[at:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-    open(md_out, "w").write(text)
+    cpu = rb.cpu_kind(report["machine"])
+    rb.write_section(md_out, "video_ttft.py", f"{threads} threads, {cpu}",
+                     f"A 10-second clip: SmolVLM2, {threads} threads, {cpu}", markdown(report, json_name),
+                     after="<!-- photo_ttft.py: results end")
     print(markdown(report, json_name))
 
 
@@ -329,7 +320,7 @@ def main():
                                                                                       "fixtures")))
     ap.add_argument("--work", default=os.path.join(rb.CACHE, "bench"))
     ap.add_argument("--md-out", default=os.path.join(rb.ROOT, "docs", "BENCHMARKS.md"))
-    ap.add_argument("--json-out", help="default: docs/benchmarks-video-<threads>t.json")
+    ap.add_argument("--json-out", help="default: docs/benchmarks-video-<threads>t-<cpu>.json")
     # worker arguments
     ap.add_argument("--model")
     ap.add_argument("--out")
@@ -381,7 +372,7 @@ def main():
                     mismatches.append(f"{name} {dtype}: ours {o['prompt_tokens']} tokens, frames {o['frame_indices']}; "
                                       f"transformers {t['prompt_tokens']} tokens, frames {t['frame_indices']}")
     report["load_after"] = rb.load_average()
-    json_name = f"benchmarks-video-{args.threads}t.json"
+    json_name = f"benchmarks-video-{args.threads}t-{rb.cpu_slug(report['machine'])}.json"
     json_out = args.json_out or os.path.join(rb.ROOT, "docs", json_name)
     with open(json_out, "w") as f:
         json.dump(report, f, indent=1)
