@@ -253,7 +253,7 @@ int Engine::imageTokenCount(int width, int height, const ImageOptions& options) 
 const Tokenizer* Engine::tokenizer() const { return impl_->model ? impl_->model->tokenizer.get() : nullptr; }
 
 GenerationResult Engine::Impl::failure(const std::exception_ptr& error) {
-    auto failed = [&](const std::string& message) {
+    auto failed = [&](const std::string& message, bool refused = false) {
         // A failed step leaves the cache in an unknown state: start the next turn afresh.
         cache = {};
         cached_ids.clear();
@@ -261,6 +261,7 @@ GenerationResult Engine::Impl::failure(const std::exception_ptr& error) {
         GenerationResult result;
         result.stop = StopReason::Error;
         result.error = message;
+        result.refused = refused;
         return result;
     };
     // Running out of memory is reported, not fatal: what the request allocated is freed
@@ -280,6 +281,9 @@ GenerationResult Engine::Impl::failure(const std::exception_ptr& error) {
         return outOfMemory(std::string("allocation failed: ") + e.what());
     } catch (const c10::Error& e) {
         return failed(e.what_without_backtrace());
+    } catch (const Error& e) {
+        // The project's messages before the answer began are about what was asked.
+        return failed(e.what(), !answering);
     } catch (const std::exception& e) {
         return failed(e.what());
     } catch (...) {
@@ -295,13 +299,14 @@ GenerationResult Engine::Impl::generateRemote(const Request& request, const Toke
     if (!request.generation.answer_start.empty())
         throw Error("starting the answer with given words needs a local model; a server's chat API "
                     "cannot continue an answer");
+    answering = true;  // what goes wrong from here on is the server's or the connection's
     return remote::streamChat(*remote, request, on_token, cancel);
 }
 
 GenerationResult Engine::generate(const Request& request, const TokenCallback& on_token,
                                   const std::atomic<bool>* cancel, const ProgressCallback& progress) {
     std::lock_guard lock(impl_->mutex);
-    impl_->stage = "preparing the request";
+    impl_->beginRequest();
     try {
         // A model on a server: the same reporting of what escapes (a failed PNG encoding,
         // memory), nothing else of the local path.

@@ -13,7 +13,7 @@ std::vector<GenerationResult> Engine::generateBatch(
     const std::vector<Request>& requests, const std::function<void(std::size_t, const GenerationResult&)>& on_done,
     const std::atomic<bool>* cancel) {
     std::lock_guard lock(impl_->mutex);
-    impl_->stage = "preparing the request";
+    impl_->beginRequest();
     if (!impl_->remote)
         return impl_->generateBatch(requests, on_done, cancel);
     // A server answers one request at a time.

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <torch/torch.h>
@@ -175,9 +176,18 @@ struct Engine::Impl {
     std::optional<ModelInfo> current_info;
     // What the current request is doing, for messages (out of memory "while ...").
     const char* stage = "";
+    // Whether the current request has been taken as asked and is being answered (its prefill
+    // started, or a server was asked): an Error before that is the request's (refused).
+    bool answering = false;
+
+    void beginRequest() {
+        stage = "preparing the request";
+        answering = false;
+    }
 
     void enterStage(const char* name, const char* description) {
         stage = description;
+        answering = answering || std::string_view(name) == "prefill" || std::string_view(name) == "decode";
         if (stageHook())
             stageHook()(name);
     }

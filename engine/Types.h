@@ -173,6 +173,10 @@ struct GenerationResult {
     StopReason stop = StopReason::EndOfTurn;
     Timings timings;
     std::string error;
+    // With StopReason::Error: the request cannot be answered as it was asked (a damaged image,
+    // a video to a model without videos, more tokens than the context holds), which the asker
+    // can change; false for a failure while answering (memory, the engine itself).
+    bool refused = false;
     std::vector<GroundingBox> boxes;  // the boxes the answer names, in the order it names them
     std::vector<VideoFrames> video_frames;  // per video of the request: the frames the model saw
 };

@@ -179,7 +179,8 @@ struct ChatServer::Impl {
             std::unique_lock lock(job->m);
             job->cv.wait(lock, [&] { return job->done; });
             if (job->result.stop == StopReason::Error)
-                return sendError(res, 500, "server_error", job->result.error);
+                return job->result.refused ? sendError(res, 400, "invalid_request_error", job->result.error)
+                                           : sendError(res, 500, "server_error", job->result.error);
             return sendJson(res, 200, completionBody(id, model_id, created, job->result));
         }
         res.set_header("Cache-Control", "no-cache");
@@ -221,7 +222,9 @@ struct ChatServer::Impl {
                 }
                 const GenerationResult& r = job->result;
                 if (r.stop == StopReason::Error)
-                    send(errorBody(500, "server_error", r.error).dump());
+                    send((r.refused ? errorBody(400, "invalid_request_error", r.error)
+                                    : errorBody(500, "server_error", r.error))
+                             .dump());
                 else
                     send(chunkBody(id, model_id, created, nlohmann::json::object(), finishReason(r.stop)).dump());
                 send("[DONE]");

@@ -300,6 +300,7 @@ TEST_F(EngineRobustness, ConversationLongerThanTheContextIsRefused) {
     EXPECT_EQ(result.stop, StopReason::Error);
     EXPECT_NE(result.error.find("more than the model's context of 1024 tokens"), std::string::npos) << result.error;
     EXPECT_NE(result.error.find("start a new conversation"), std::string::npos) << result.error;
+    EXPECT_TRUE(result.refused) << "the asker's to change: vqa serve answers 400";
     EXPECT_TRUE(result.token_ids.empty());
     expectStillAnswers();
 }
@@ -415,6 +416,7 @@ TEST_F(EngineRobustness, OutOfMemoryIsReportedAndRecoveredFrom) {
             EXPECT_EQ(result.stop, StopReason::Error) << c.stage;
             EXPECT_NE(result.error.find("out of CPU memory while " + c.doing), std::string::npos) << result.error;
             EXPECT_NE(result.error.find("the model is still loaded"), std::string::npos) << result.error;
+            EXPECT_FALSE(result.refused) << "running out of memory is not the request's fault";
             if (c.torch_error) {
                 EXPECT_NE(result.error.find("Tried to allocate 20.00 GiB"), std::string::npos) << result.error;
             }
@@ -443,6 +445,7 @@ TEST_F(EngineRobustness, ImageWhosePixelsDoNotMatchItsSizeIsRefused) {
     auto result = engine_.generate(request);
     EXPECT_EQ(result.stop, StopReason::Error);
     EXPECT_NE(result.error.find("is damaged"), std::string::npos) << result.error;
+    EXPECT_TRUE(result.refused);
     expectStillAnswers();
 }
 

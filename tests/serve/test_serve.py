@@ -3,8 +3,8 @@ writes, over loopback with an API key.
 
 --part core (standard library only): every bad input answered with a 4xx JSON error while the
 server keeps serving (malformed JSON, wrong types, an image that is not one, invalid base64, a
-50-megapixel image, a 20 MB body, max_tokens of 10^9, a missing or wrong key, an unknown model
-or route); greedy answers equal `vqa ask --json` on the same model; 8 concurrent clients x 25
+50-megapixel image, a 20 MB body, max_tokens of 10^9, a video to a model without videos, a
+question longer than the context, a missing or wrong key, an unknown model or route); greedy answers equal `vqa ask --json` on the same model; 8 concurrent clients x 25
 requests, none lost and each equal to its sequential answer (p50/p99 latency and the server's
 peak RSS printed, for docs/BENCHMARKS.md); Ctrl+C stops the server cleanly.
 
@@ -140,12 +140,16 @@ try:
             ("a video from another address",
              post({"messages": [{"role": "user", "content": [
                  {"type": "video_url", "video_url": {"url": "http://example.org/clip.mp4"}}]}]}), 400, ["data URL"]),
-            # Taken apart and written for the engine, which says this model takes no videos.
+            # Taken apart and written for the engine, which says this model takes no videos:
+            # the engine refuses what was asked (GenerationResult.refused), a 400 as vLLM's.
             ("a video to a model without videos",
              post({"messages": [{"role": "user", "content": [
                  {"type": "video_url", "video_url": {"url": "data:video/mp4;base64," +
                                                      base64.b64encode(b"a clip, as far as the server knows").decode()}},
-                 {"type": "text", "text": "What happens?"}]}]}), 500, ["takes no videos"]),
+                 {"type": "text", "text": "What happens?"}]}]}), 400, ["takes no videos"]),
+            # Read, then found longer than the tiny model's context of 1024 tokens.
+            ("a question longer than the context",
+             post(ask_body(" ".join(f"word{i}" for i in range(1500)))), 400, ["context"]),
             ("max_tokens of 10^9", post(ask_body("Hi", max_tokens=10**9)), 400, ["max_tokens", "64"]),
             ("a missing API key", post(ask_body("Hi"), key=None), 401, ["API key"]),
             ("a wrong API key", post(ask_body("Hi"), key="sk-wrong"), 401, ["API key"]),
