@@ -120,11 +120,13 @@ void LibraryStore::recordTurn(quint64 token, const LibraryImage& image, const QS
         }
         qint64 id = conversations_.value(token, 0);
         if (id == 0) {
+            // The conversation and its first turn in one transaction: all of it or nothing.
             const library::ImageRecord record = imageRecord(db, image);
-            id = db.addConversation(record.id, titleFrom(messages).toStdString(), model.toStdString());
+            id = db.addConversation(record.id, titleFrom(messages).toStdString(), model.toStdString(), messages);
             conversations_.insert(token, id);
+        } else {
+            db.replaceMessagesFrom(id, first, messages);
         }
-        db.replaceMessagesFrom(id, first, messages);
         QMetaObject::invokeMethod(this, [this, token, id] { emit recorded(token, id); }, Qt::QueuedConnection);
     });
 }

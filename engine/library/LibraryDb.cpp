@@ -289,6 +289,23 @@ void insertMessage(sqlite3* db, std::int64_t conversation_id, std::int64_t seq, 
 #define VQA_CAPTION_SELECT \
     "SELECT c.image_id, i.path, c.model, c.prompt, c.text, c.created_at FROM captions c JOIN images i ON i.id = c.image_id "
 
+// Messages from position `first` on replaced by `messages` (their pictures go with them: ON
+// DELETE CASCADE) and the conversation touched, inside the caller's transaction.
+void writeMessagesFrom(sqlite3* db, std::int64_t conversation_id, int first, const std::vector<Message>& messages,
+                       std::int64_t t) {
+    Statement u(db, "UPDATE conversations SET updated_at = ? WHERE id = ?");
+    u.bind(1, t).bind(2, conversation_id).step();
+    if (sqlite3_changes(db) == 0)
+        throw Error("no conversation " + std::to_string(conversation_id) + " in the library");
+    Statement d(db, "DELETE FROM messages WHERE conversation_id = ? AND seq >= ?");
+    d.bind(1, conversation_id).bind(2, std::int64_t{first}).step();
+    Statement count(db, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?");
+    count.bind(1, conversation_id);
+    std::int64_t seq = count.step() ? count.integer(0) : 0;
+    for (const auto& m : messages)
+        insertMessage(db, conversation_id, seq++, m, t);
+}
+
 } // namespace
 
 LibraryDb::LibraryDb(const std::string& path) : path_(path) {
@@ -429,7 +446,10 @@ std::vector<CaptionRecord> LibraryDb::captionsOf(std::int64_t image_id) {
     return allRows(s, readCaption);
 }
 
-std::int64_t LibraryDb::addConversation(std::int64_t image_id, const std::string& title, const std::string& model) {
+std::int64_t LibraryDb::addConversation(std::int64_t image_id, const std::string& title, const std::string& model,
+                                        const std::vector<Message>& messages) {
+    for (const auto& m : messages)
+        checkRole(m);
     WriteTransaction tx(db_);
     Statement s(db_, "INSERT INTO conversations (image_id, title, model, created_at, updated_at) VALUES (?,?,?,?,?)");
     if (image_id > 0)
@@ -438,6 +458,7 @@ std::int64_t LibraryDb::addConversation(std::int64_t image_id, const std::string
     s.bind(2, title).bind(3, model).bind(4, t).bind(5, t);
     s.step();
     const std::int64_t id = sqlite3_last_insert_rowid(db_);
+    writeMessagesFrom(db_, id, 0, messages, t);
     tx.commit();
     return id;
 }
@@ -460,19 +481,7 @@ void LibraryDb::replaceMessagesFrom(std::int64_t conversation_id, int first, con
     for (const auto& m : messages)
         checkRole(m);
     WriteTransaction tx(db_);
-    const std::int64_t t = now();
-    Statement u(db_, "UPDATE conversations SET updated_at = ? WHERE id = ?");
-    u.bind(1, t).bind(2, conversation_id).step();
-    if (sqlite3_changes(db_) == 0)
-        throw Error("no conversation " + std::to_string(conversation_id) + " in the library");
-    // Their pictures go with them (ON DELETE CASCADE).
-    Statement d(db_, "DELETE FROM messages WHERE conversation_id = ? AND seq >= ?");
-    d.bind(1, conversation_id).bind(2, std::int64_t{first}).step();
-    Statement count(db_, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?");
-    count.bind(1, conversation_id);
-    std::int64_t seq = count.step() ? count.integer(0) : 0;
-    for (const auto& m : messages)
-        insertMessage(db_, conversation_id, seq++, m, t);
+    writeMessagesFrom(db_, conversation_id, first, messages, now());
     tx.commit();
 }
 

@@ -113,7 +113,10 @@ class LibraryDb {
     std::vector<CaptionRecord> captions(const std::string& model, const std::string& prompt);
     std::vector<CaptionRecord> captionsOf(std::int64_t image_id);
 
-    std::int64_t addConversation(std::int64_t image_id, const std::string& title, const std::string& model);
+    // A new conversation, with its first messages (and their pictures) in the same transaction:
+    // a crash or a refused picture leaves either all of it or nothing, never an empty one.
+    std::int64_t addConversation(std::int64_t image_id, const std::string& title, const std::string& model,
+                                 const std::vector<Message>& messages = {});
     // Appends one message (its position is the next one) with its pictures and touches the
     // conversation.
     void addMessage(std::int64_t conversation_id, const Message& message);

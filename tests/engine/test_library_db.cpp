@@ -251,10 +251,10 @@ TEST_F(LibraryTest, MessagesKeepTheirPicturesInOrder) {
         lib.replaceMessagesFrom(c, 0, {want[0], want[1]});
         lib.addMessage(c, want[2]);
         lib.addMessage(c, want[3]);
-        // Another conversation's pictures stay its own.
-        const auto other = lib.addConversation(a.id, "Other", "m");
-        lib.replaceMessagesFrom(other, 0, {{"user", "Just this?", {{0, "/p/z.png", false, "key-z", "z.png"}}},
-                                           {"assistant", "Yes."}});
+        // Another conversation's pictures stay its own (written with the conversation).
+        const auto other = lib.addConversation(a.id, "Other", "m",
+                                               {{"user", "Just this?", {{0, "/p/z.png", false, "key-z", "z.png"}}},
+                                                {"assistant", "Yes."}});
         expectSamePictures(lib.messages(other), {{"user", "Just this?", {{0, "/p/z.png", false, "key-z", "z.png"}}},
                                                  {"assistant", "Yes."}});
     }
@@ -282,7 +282,8 @@ TEST_F(LibraryTest, ARegeneratedAnswerReplacesItsQuestionsPictures) {
 
 TEST_F(LibraryTest, ATurnIsKeptWholeOrNotAtAll) {
     LibraryDb lib(db());
-    const auto c = lib.addConversation(lib.upsertImage(image("/p/a.png", "s")).id, "Pictures", "m");
+    const auto a = lib.upsertImage(image("/p/a.png", "s")).id;
+    const auto c = lib.addConversation(a, "Pictures", "m");
     const auto first = picturesConversation();
     lib.replaceMessagesFrom(c, 0, {first[0], first[1]});
     // A picture the database refuses mid-turn (a failing disk would do the same).
@@ -294,6 +295,10 @@ TEST_F(LibraryTest, ATurnIsKeptWholeOrNotAtAll) {
     expectSamePictures(lib.messages(c), {first[0], first[1]});  // nothing of the turn, the turn before whole
     EXPECT_EQ(pictureRows(db()), 2);
     EXPECT_TRUE(lib.search("both").empty());
+    // The first turn of a new conversation: no conversation is left behind without it.
+    EXPECT_THROW(lib.addConversation(a, "Refused", "m", {question, {"assistant", "Both."}}), vqa::Error);
+    ASSERT_EQ(lib.conversations().size(), 1u);
+    EXPECT_EQ(lib.conversations()[0].title, "Pictures");
 }
 
 TEST_F(LibraryTest, DeletingAConversationDeletesItsPictures) {
