@@ -52,8 +52,9 @@ struct LoadedImage {
     quint64 group = 0;  // as ImageSource's
     int slot = 0;
     // Non-empty: a picture of a conversation reopened from the library whose file could not be
-    // read back (gone, or no longer a picture), and why. `display` and `thumbnail` are then a
-    // placeholder that says so, `rgb` is null: the conversation can be read, not continued.
+    // read back as it was (gone, no longer a picture, or other pixels since), and why.
+    // `display` and `thumbnail` are then a placeholder that says so, `rgb` is null: the
+    // conversation can be read, not continued.
     QString missing;
 };
 

@@ -1,7 +1,9 @@
 // The pictures of a conversation reopened from the library, decoded again off the GUI thread
 // (ImageLoader::decode, as any file opened), in the order the library keeps them. A picture
-// whose file has gone, or no longer reads as a picture, comes back as a placeholder that says
-// so (LoadedImage::missing): the conversation still opens.
+// whose file has gone, no longer reads as a picture, or holds other pixels than the ones asked
+// about (its content key changed) comes back as a placeholder that says so
+// (LoadedImage::missing): the conversation still opens, and the model is never shown pixels
+// the conversation was not about.
 #pragma once
 
 #include <QObject>
@@ -14,8 +16,9 @@
 
 namespace vqa::ui {
 
-// A placeholder for `kept`, which could not be read back (`why`): a grey picture naming it.
-LoadedImage missingPicture(const library::PictureRecord& kept, const QString& why);
+// A placeholder for `kept`, which could not be read back as it was (`why`): a grey picture
+// naming it and saying whether it is gone or `changed`.
+LoadedImage missingPicture(const library::PictureRecord& kept, const QString& why, bool changed = false);
 
 class LibraryPictures : public QObject {
     Q_OBJECT

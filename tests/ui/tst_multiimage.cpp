@@ -8,7 +8,7 @@
 // for a real video answer when <build>/reference/smolvlm2/tiny/model exists (skipped, saying
 // why, otherwise). A conversation about several pictures kept in the library and reopened from
 // it: the same pictures in the same messages, a video as a video, and pictures whose files are
-// gone since shown as missing. Screenshots go to $VQA_ARTIFACTS.
+// gone or changed since shown as missing. Screenshots go to $VQA_ARTIFACTS.
 #include <QCoreApplication>
 #include <QDir>
 #include <QDropEvent>
@@ -901,6 +901,48 @@ private slots:
         QVERIFY(!said.isEmpty());
         QVERIFY2(said.last().first().toString().contains("gone.png is missing"), qPrintable(said.last().first().toString()));
         QCOMPARE(s->messages.size(), size_t(4));
+    }
+
+    // A picture whose file was overwritten with other pixels after the conversation was kept:
+    // it comes back as a placeholder saying it changed, not as the new pixels (the answers were
+    // about the old ones), and the conversation cannot be continued.
+    void reopenedWithAPictureChangedSince() {
+        const QString changed = tmp_.filePath("changed.png");
+        QFile::remove(changed);
+        QVERIFY(QFile::copy(other_, changed));
+        MainWindow window;
+        show(window);
+        QSignalSpy added(window.images(), &ImageSet::added);
+        window.images()->openMany({scene_, changed});
+        QVERIFY(added.wait(10000));
+        answer(window, "What differs between these two?", "Colour");
+        window.library()->store()->waitForIdle();
+        qint64 id = 0;
+        {
+            vqa::library::LibraryDb db(window.library()->store()->path().toStdString());
+            id = db.conversations().front().id;
+        }
+        const QString key = window.images()->current()->picture(1).key;
+        window.closeImage(0);
+        QVERIFY(QFile::remove(changed));
+        QVERIFY(otherImage().mirrored().save(changed));  // same size and name, other pixels
+
+        QSignalSpy reopened(window.library(), &LibraryController::reopened);
+        window.library()->reopen(id);
+        QVERIFY(reopened.wait(10000));
+        const auto s = window.images()->current();
+        QCOMPARE(s->pictureCount(), 2);
+        QVERIFY(s->picture(0).missing.isEmpty());
+        QVERIFY2(s->picture(1).missing.contains("other pixels"), qPrintable(s->picture(1).missing));
+        QVERIFY(!s->picture(1).rgb);
+        QCOMPARE(s->picture(1).key, key);  // the placeholder stands for what was kept
+        QCOMPARE(s->picture(1).name, QStringLiteral("changed.png"));
+        QVERIFY2(window.statusText().contains("changed.png"), qPrintable(window.statusText()));
+        QSignalSpy said(window.conversation(), &ConversationController::status);
+        QVERIFY(!window.conversation()->ask("Go on?"));
+        QVERIFY(!said.isEmpty());
+        QVERIFY2(said.last().first().toString().contains("other pixels"), qPrintable(said.last().first().toString()));
+        QCOMPARE(s->messages.size(), size_t(2));
     }
 };
 
