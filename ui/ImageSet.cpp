@@ -349,6 +349,9 @@ void ImageSet::setCurrent(int index) {
 void ImageSet::close(int index) {
     if (index < 0 || index >= count())
         return;
+    // Alive until everyone told below has let go of it (the chat view reads its messages until
+    // the current image changes).
+    const std::shared_ptr<ImageSession> closing = sessions_[size_t(index)];
     sessions_.erase(sessions_.begin() + index);
     // Told while current_ still names the closed image: a thumbnail strip that moves its own
     // selection meanwhile is not asking for another image.

@@ -494,7 +494,8 @@ void MainWindow::showCurrentImage(int index) {
         chatView()->setMessages(&s->messages);
         setWindowTitle(tr("%1 — VQA Studio").arg(s->image.name));
         updateModelLabels();
-    } else {  // the last one was closed
+    } else {  // the last one was closed: its messages go with it
+        chatView()->setMessages(nullptr);
         setWindowTitle(tr("VQA Studio"));
     }
     explanation_->currentImageChanged();
@@ -585,8 +586,7 @@ void MainWindow::closeImage(int index) {
         setStatus(tr("Stop the answer before closing its image."));
         return;
     }
-    chatView()->setMessages(nullptr);  // the view reads the messages; they are about to go
-    images_->close(index);
+    images_->close(index);  // the chat view moves to the next image's messages, or to none
 }
 
 void MainWindow::copyLastAnswer() {

@@ -284,6 +284,18 @@ private slots:
         QVERIFY(window.canvas()->image().isNull());
         QVERIFY(!window.thumbnailStrip()->isVisible());
         QCOMPARE(window.windowTitle(), QString("VQA Studio"));
+
+        // Closed through the image set itself (not the window's closeImage): the chat view lets
+        // go of the closed conversation's messages too, and draws nothing of them after.
+        window.openImage(tmp_.filePath("scene.png"));
+        QVERIFY(waitForImages(window, 1));
+        window.conversation()->beginAnswer("Still there?");
+        window.conversation()->handleFinished(vqa::GenerationResult{});
+        window.chatView()->refresh();
+        QVERIFY(window.chatView()->toPlainText().contains("Still there?"));
+        window.images()->close(0);
+        window.chatView()->refresh();
+        QVERIFY2(!window.chatView()->toPlainText().contains("Still there?"), qPrintable(window.chatView()->toPlainText()));
     }
 
     void pasteLoadsAnImage() {
