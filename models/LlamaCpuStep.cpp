@@ -144,6 +144,18 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
     std::vector<float> gate_up(2 * inter), mlp(inter);
     DtypeVector x_in(hidden, bf16), attn_in(heads * d, bf16), mlp_in(inter, bf16);
     std::vector<float> scores(heads * keys_seen); // one row per head
+    // With a capture: every layer's softmax rows over every key, and over the captured
+    // positions, written by the loops below into one tensor each for the whole step (a layer's
+    // are views of them): no allocation or gather op per layer.
+    const auto layer_count = static_cast<std::int64_t>(layers_.size());
+    torch::Tensor all_probs, all_rows, positions;
+    std::int64_t kept = 0;
+    if (capture) {
+        positions = capture_positions.contiguous();  // int64 on the CPU, checked by forward()
+        kept = positions.numel();
+        all_probs = torch::empty({layer_count, heads, keys_seen}, torch::kFloat32);
+        all_rows = torch::empty({layer_count, heads, kept}, torch::kFloat32);
+    }
 
     for (std::size_t li = 0; li < layers_.size(); ++li) {
         checkInterrupt();
@@ -183,9 +195,11 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
         const char* key_base = static_cast<const char*>(keys.data_ptr());
         const char* value_base = static_cast<const char*>(values.data_ptr());
         const std::int64_t elem = keys.element_size();
-        // With a capture, this layer's softmax rows over every key, [heads, keys] float32.
-        torch::Tensor probs =
-            capture ? torch::empty({heads, keys_seen}, torch::kFloat32) : torch::Tensor();
+        // With a capture, this layer's softmax rows over every key, [heads, keys], and over the
+        // captured positions, [heads, kept].
+        float* probs = capture ? all_probs.data_ptr<float>() + std::int64_t(li) * heads * keys_seen : nullptr;
+        float* rows = capture ? all_rows.data_ptr<float>() + std::int64_t(li) * heads * kept : nullptr;
+        const std::int64_t* kept_at = capture ? positions.data_ptr<std::int64_t>() : nullptr;
         at::parallel_for(0, heads, 1, [&](std::int64_t first, std::int64_t last) {
             DtypeVector query(d, bf16);
             for (std::int64_t head = first; head < last; ++head) {
@@ -202,8 +216,11 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
                     sum += (row[s] = std::exp(row[s] - max));
                 for (std::int64_t s = 0; s < keys_seen; ++s)
                     row[s] /= sum;
-                if (probs.defined())
-                    std::copy(row, row + keys_seen, probs.data_ptr<float>() + head * keys_seen);
+                if (probs) {
+                    std::copy(row, row + keys_seen, probs + head * keys_seen);
+                    for (std::int64_t j = 0; j < kept; ++j)
+                        rows[head * kept + j] = row[kept_at[j]];
+                }
                 float* o = attn.data() + head * d;
                 std::fill(o, o + d, 0.0f);
                 const void* v_head = value_base + kv * kv_stride * elem;
@@ -223,9 +240,9 @@ torch::Tensor LlamaDecoder::cpuStep(const torch::Tensor& embeds, KvCache& cache,
                     o[i] = round(o[i]);
             }
         });
-        if (probs.defined()) {
-            capture->rows[li] = probs.index_select(1, capture_positions);
-            capture->full_rows[li] = probs;
+        if (capture) {
+            capture->rows[li] = all_rows[std::int64_t(li)];
+            capture->full_rows[li] = all_probs[std::int64_t(li)];
         }
         attn_in.set(attn.data(), heads * d);
         linearInto(layer.o_proj, attn_in, attn.data(), round, out);
