@@ -926,6 +926,7 @@ def markdown(report, json_name):
                 fmt(v) if i == 5 else ("–" if v is None else f"{v:.2f}")
                 for i, v in enumerate(vals)) + " |")
         lines += quantized_lines(r, report["dtypes"])
+        lines += cpu_target_lines(r, report["dtypes"])
         lines += ["", "Attention capture (the explain path: every layer's row of the new token "
                   "over the image tokens, kept for re-aggregation):", "",
                   "| dtype | decode tokens/s, off | on | on ÷ off | kept per token | "
@@ -940,6 +941,37 @@ def markdown(report, json_name):
                          f"{fmt(o.get('capture_peak_rss_mib'))} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def cpu_target_lines(r, dtypes):
+    """The float precisions against the targets every CPU kind is held to: first token and
+    prefill against transformers in the same dtype ("fast" against transformers' float32, the
+    precision it stands in for), decode against llama.cpp, and what attention capture costs."""
+    shown = [d for d in ("float32", "bfloat16", "fast") if d in dtypes]
+    if not shown:
+        return []
+    ours, theirs, llama = r.get("ours", {}), r.get("transformers", {}), r.get("llamacpp", {})
+    ref = lambda d: theirs.get("float32" if d == "fast" else d, {})  # noqa: E731
+    cell = lambda v, f="{:.2f}": "–" if v is None else f.format(v)  # noqa: E731
+
+    def capture_cost(d):
+        on, off = ours.get(d, {}).get("capture_decode_tokens_per_second"), ours.get(d, {}).get("decode_tokens_per_second")
+        return None if not on or not off else 100 * (1 - on / off)
+
+    rows = [("time to first token ÷ transformers", "bf16 ≤ 0.5, fast ≤ 0.6 (÷ fp32)",
+             lambda d: ratio(ours.get(d, {}).get("first_token_ms"), ref(d).get("first_token_ms")), "{:.2f}"),
+            ("prefill ÷ transformers", "≤ 0.8",
+             lambda d: ratio(ours.get(d, {}).get("prefill_ms"), ref(d).get("prefill_ms")), "{:.2f}"),
+            ("decode ÷ llama.cpp", "bf16 ≥ 1.2",
+             lambda d: ratio(ours.get(d, {}).get("decode_tokens_per_second"),
+                             llama.get(d, {}).get("decode_tokens_per_second")), "{:.2f}"),
+            ("attention capture's cost of decode", "≤ 5 %", capture_cost, "{:.0f} %")]
+    lines = ["", "Against the targets every kind of CPU is held to (same run):", "",
+             "| | target | " + " | ".join(SHORT_NAMES[d] for d in shown) + " |",
+             "|---|---|" + "---|" * len(shown)]
+    for label, target, value, f in rows:
+        lines.append(f"| {label} | {target} | " + " | ".join(cell(value(d), f) for d in shown) + " |")
+    return lines
 
 
 SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "int8": "int8 (Q8_0)", "int4": "int4 (Q4_0)",
