@@ -40,6 +40,11 @@ docs/benchmarks-<threads>t-<cpu>.json and docs/BENCHMARKS.md: one section per mo
 thread count and kind of CPU (its name and widest instruction set, cpu_kind below), so a run
 on another CPU adds its own section instead of replacing the one measured elsewhere.
 
+For the SmolVLM shapes it also prints the targets every kind of CPU is held to (first token,
+prefill and decode ratios, what attention capture costs) and the vision tower's arithmetic
+rate per core against the core's peak, which tests/bench/peak_flops.cpp measures (float32 FMA
+and bfloat16 dot products, compiled with the system's C++ compiler on first use).
+
 The llama.cpp side lives in its own venv keyed on the hash of requirements.txt, under
 ~/.cache/vqa-studio/, so CI never pays for building it.
 """
@@ -837,6 +842,31 @@ def kept_bytes_per_token(model_dir, image_tokens):
     return t["num_hidden_layers"] * t["num_attention_heads"] * image_tokens * 2
 
 
+def vision_gflop(model_dir):
+    """Multiply-adds x 2 of the SigLIP tower for one tile (its image_size): the patch embedding,
+    then per layer q/k/v/o, the MLP, and attention's scores and weighted values."""
+    v = json.load(open(os.path.join(model_dir, "config.json")))["vision_config"]
+    n = (v["image_size"] // v["patch_size"]) ** 2
+    h, i = v["hidden_size"], v["intermediate_size"]
+    per_layer = 2 * n * 4 * h * h + 2 * n * 2 * h * i + 2 * 2 * n * n * h
+    return (2 * n * 3 * v["patch_size"] ** 2 * h + v["num_hidden_layers"] * per_layer) / 1e9
+
+
+def core_peak(work):
+    """One core's float32 FMA and bfloat16 dot-product rates in GFLOP/s, measured by
+    peak_flops.cpp (compiled here on first use); None where there is no compiler."""
+    exe = os.path.join(work, "peak_flops")
+    src = os.path.join(HERE, "peak_flops.cpp")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        cxx = shutil.which("c++") or shutil.which("g++")
+        if not cxx or subprocess.run([cxx, "-O3", "-std=c++17", src, "-o", exe]).returncode != 0:
+            return None
+    try:
+        return json.loads(subprocess.run([exe], capture_output=True, text=True, check=True).stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 def fmt(v, unit=""):
     if v is None:
         return "–"
@@ -927,6 +957,7 @@ def markdown(report, json_name):
                 for i, v in enumerate(vals)) + " |")
         lines += quantized_lines(r, report["dtypes"])
         lines += cpu_target_lines(r, report["dtypes"])
+        lines += vision_rate_lines(r, report)
         lines += ["", "Attention capture (the explain path: every layer's row of the new token "
                   "over the image tokens, kept for re-aggregation):", "",
                   "| dtype | decode tokens/s, off | on | on ÷ off | kept per token | "
@@ -971,6 +1002,30 @@ def cpu_target_lines(r, dtypes):
              "|---|---|" + "---|" * len(shown)]
     for label, target, value, f in rows:
         lines.append(f"| {label} | {target} | " + " | ".join(cell(value(d), f) for d in shown) + " |")
+    return lines
+
+
+def vision_rate_lines(r, report):
+    """The vision tower's arithmetic rate per core against the core's measured peak: float32
+    against its FMA rate, bfloat16 and fast against the faster of the bf16 dot products and the
+    float32 FMA (bfloat16 products may run on either: CpuGemv.h's bf16Kernels)."""
+    peak, gflop = report.get("core_peak_gflops"), r.get("vision_gflop")
+    if not peak or not gflop or not peak.get("fp32_fma"):
+        return []
+    threads = report["threads"]
+    lines = ["", f"The vision tower's arithmetic ({gflop:.0f} GFLOP a tile) per core against the core's peak, "
+             f"measured by tests/bench/peak_flops.cpp: float32 FMA {peak['fp32_fma']:.0f} GFLOP/s, bfloat16 dot "
+             f"products {'–' if not peak.get('bf16_dot') else format(peak['bf16_dot'], '.0f')} GFLOP/s (bfloat16 rows against "
+             "the faster of the two: its products may run on either):", "",
+             "| | vision encoding (ms) | GFLOP/s per core | share of the core's peak |", "|---|---|---|---|"]
+    for engine, label in [("ours", "VQA Studio"), ("transformers", "transformers")]:
+        for dtype in [d for d in ("float32", "bfloat16", "fast") if d in report["dtypes"]]:
+            ms = r.get(engine, {}).get(dtype, {}).get("encode_ms")
+            if not ms:
+                continue
+            rate = gflop / (ms / 1000) / threads
+            top = peak["fp32_fma"] if dtype == "float32" else max(peak.get("bf16_dot") or 0, peak["fp32_fma"])
+            lines.append(f"| {label} {SHORT_NAMES[dtype]} | {ms:.0f} | {rate:.0f} | {100 * rate / top:.0f} % |")
     return lines
 
 
@@ -1090,6 +1145,7 @@ def main():
     make_image(image)
     dtypes = args.dtypes.split(",")
     report = {"machine": machine_info(), "device": args.device, "threads": args.threads, "tokens": args.tokens,
+              "core_peak_gflops": core_peak(args.work) if args.device == "cpu" else None,
               "dtypes": dtypes, "load_before": load_average(), "note": args.note, "models": {}}
     import torch
     import transformers
@@ -1127,6 +1183,7 @@ def main():
             if name not in QWEN_MODELS:
                 seq = json.load(open(os.path.join(model, "processor_config.json")))["image_seq_len"]
                 r["kept_bytes_per_token"] = kept_bytes_per_token(model, seq)
+                r["vision_gflop"] = vision_gflop(model)
             log(f"{name} {dtype}: VQA Studio")
             r["ours"][dtype] = run_ours(vqa, model, image, "auto" if dtype == AWQ else dtype, args.tokens,
                                        args.threads, args.device)
