@@ -95,7 +95,10 @@ def log(*a):
 # ----------------------------------------------------------------------------- helpers
 
 def run_measured(cmd, stdin_text=None, env=None):
-    """Runs cmd; returns (returncode, stdout, stderr, peak RSS in MiB of that child alone)."""
+    """Runs cmd; returns (returncode, stdout, stderr, peak RSS in MiB of that child alone).
+    Files written just before (checkpoints, GGUFs: gigabytes) are flushed to disk first, so
+    that their write-back cannot run beside a measurement."""
+    os.sync()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.TemporaryFile() as inp:
         if stdin_text is not None:
