@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 sys.path.insert(0, HERE)
-import run_bench as rb  # noqa: E402
+import bench_report as br  # noqa: E402
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "vqa-studio", "bench", "dual")
 
 MODELS = {
@@ -175,7 +175,7 @@ def main():
     json_name = f"docs/benchmarks-dual-{args.threads}t.json"
     with open(os.path.join(ROOT, json_name), "w") as f:
         json.dump(report, f, indent=1)
-    rb.write_section(args.md_out, "dual_throughput.py", None,
+    br.write_section(args.md_out, "dual_throughput.py", None,
                      f"Image search: images embedded per second (CLIP, SigLIP), {args.threads} threads",
                      markdown(report, json_name))
     print(markdown(report, json_name))

@@ -21,6 +21,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_report as br  # noqa: E402
 import run_bench as rb  # noqa: E402
 
 PHOTO = (4000, 3000)
@@ -119,7 +120,7 @@ def main():
     image = os.path.join(args.work, "photo4000x3000.jpg")
     if not os.path.exists(image):
         make_photo(image)
-    report = {"machine": rb.machine_info(), "threads": args.threads, "load_before": rb.load_average(), "models": {}}
+    report = {"machine": br.machine_info(), "threads": args.threads, "load_before": br.load_average(), "models": {}}
     for name in args.models.split(","):
         mdir = os.path.join(args.work, f"smolvlm-{name}")
         dtypes = args.dtypes.split(",")
@@ -145,16 +146,16 @@ def main():
                 res["detail"] = detail
                 row["ours"].append(res)
                 rb.log(f"  {json.dumps(res)}")
-    report["load_after"] = rb.load_average()
-    json_name = f"benchmarks-photo-{args.threads}t-{rb.cpu_slug(report['machine'])}.json"
+    report["load_after"] = br.load_average()
+    json_name = f"benchmarks-photo-{args.threads}t-{br.cpu_slug(report['machine'])}.json"
     with open(os.path.join(rb.ROOT, "docs", json_name), "w") as f:
         json.dump(report, f, indent=1)
     write_section(report, json_name, args.threads, args.md_out)
 
 
 def write_section(report, json_name, threads, md_out):
-    cpu = rb.cpu_kind(report["machine"])
-    rb.write_section(md_out, "photo_ttft.py", f"{threads} threads, {cpu}",
+    cpu = br.cpu_kind(report["machine"])
+    br.write_section(md_out, "photo_ttft.py", f"{threads} threads, {cpu}",
                      f"A user's photo: {PHOTO[0]}x{PHOTO[1]}, SmolVLM's own tiles, {threads} threads, {cpu}",
                      markdown(report, json_name))
     print(markdown(report, json_name))

@@ -45,6 +45,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reference"))
+import bench_report as br  # noqa: E402
 import run_bench as rb  # noqa: E402
 
 QUESTION = "What happens in this clip?"
@@ -302,8 +303,8 @@ def markdown(report, json_name):
 
 
 def write_section(report, json_name, threads, md_out):
-    cpu = rb.cpu_kind(report["machine"])
-    rb.write_section(md_out, "video_ttft.py", f"{threads} threads, {cpu}",
+    cpu = br.cpu_kind(report["machine"])
+    br.write_section(md_out, "video_ttft.py", f"{threads} threads, {cpu}",
                      f"A 10-second clip: SmolVLM2, {threads} threads, {cpu}", markdown(report, json_name),
                      after="<!-- photo_ttft.py: results end")
     print(markdown(report, json_name))
@@ -337,9 +338,9 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     packages()
     video, fourcc = clip(args.work)
-    report = {"machine": rb.machine_info(), "threads": args.threads, "clip": CLIP, "fourcc": fourcc,
+    report = {"machine": br.machine_info(), "threads": args.threads, "clip": CLIP, "fourcc": fourcc,
               "settings": SETTINGS, "image_seq_len": IMAGE_SEQ_LEN, "question": QUESTION,
-              "load_before": rb.load_average(), "models": {}}
+              "load_before": br.load_average(), "models": {}}
     mismatches = []
     for name in args.models.split(","):
         mdir = os.path.join(args.work, f"smolvlm-{name}")
@@ -371,8 +372,8 @@ def main():
                 if o["prompt_tokens"] != t["prompt_tokens"] or o["frame_indices"] != t["frame_indices"]:
                     mismatches.append(f"{name} {dtype}: ours {o['prompt_tokens']} tokens, frames {o['frame_indices']}; "
                                       f"transformers {t['prompt_tokens']} tokens, frames {t['frame_indices']}")
-    report["load_after"] = rb.load_average()
-    json_name = f"benchmarks-video-{args.threads}t-{rb.cpu_slug(report['machine'])}.json"
+    report["load_after"] = br.load_average()
+    json_name = f"benchmarks-video-{args.threads}t-{br.cpu_slug(report['machine'])}.json"
     json_out = args.json_out or os.path.join(rb.ROOT, "docs", json_name)
     with open(json_out, "w") as f:
         json.dump(report, f, indent=1)
