@@ -232,7 +232,8 @@ void ImageSet::finishGroup(quint64 id) {
         QStringList names;
         for (int i = target->pictureCount() - count_accepted; i < target->pictureCount(); ++i)
             names << target->picture(i).name;
-        notes.prepend(tr("Added %1: it goes with your next question.", nullptr, count_accepted)
+        notes.prepend((count_accepted == 1 ? tr("Added %1: it goes with your next question.")
+                                           : tr("Added %1: they go with your next question."))
                           .arg(names.join(QStringLiteral(", "))));
         emit status(notes.join(QLatin1Char(' ')));
         emit picturesAdded(index);

@@ -228,6 +228,7 @@ private slots:
         QCOMPARE(s->pictureCount(), 3);
         QCOMPARE(s->unsent, (std::vector<int>{2}));
         QVERIFY(c.statuses.last().contains("third.png"));
+        QVERIFY2(c.statuses.last().contains("it goes with your next question"), qPrintable(c.statuses.last()));
         c.conversation.beginAnswer("And this one?");
         c.conversation.handleFinished(vqa::GenerationResult{});
         const vqa::Request second = c.conversation.requestFor(*s, 3);
@@ -693,6 +694,8 @@ private slots:
         QSignalSpy more(window.images(), &ImageSet::picturesAdded);
         window.images()->addToCurrent({other_, third_});
         QVERIFY(more.wait(10000));
+        QVERIFY2(window.statusText().contains("other.png, third.png: they go with your next question"),
+                 qPrintable(window.statusText()));
         QVERIFY(pending->isVisible());
         QCOMPARE(pending->shown(), (std::vector<int>{1, 2}));
         QVERIFY(window.chatView()->pictureRect(1).isEmpty());  // not in the chat yet
