@@ -90,8 +90,8 @@ QString LibraryStore::keptPath(const LibraryImage& image) const {
 }
 
 library::ImageRecord LibraryStore::imageRecord(library::LibraryDb& db, const LibraryImage& image) {
-    const QString path = keptPath(image);
-    const std::string p = QFileInfo(path).absoluteFilePath().toStdString();
+    const QString path = keptPath(image);  // absolute
+    const std::string p = path.toStdString();
     const QFileInfo info(path);
     const qint64 mtime_ns = info.lastModified().toMSecsSinceEpoch() * 1'000'000;
     if (auto known = db.image(p); known && known->size == info.size())

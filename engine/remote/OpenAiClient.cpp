@@ -1,5 +1,6 @@
 #include "engine/remote/OpenAiClient.h"
 #include "engine/remote/RemoteVideo.h"
+#include "engine/vision/VideoFile.h"
 
 #include <algorithm>
 #include <chrono>
@@ -136,7 +137,7 @@ nlohmann::json chatRequestBody(const Request& request, const std::string& model,
                                     std::to_string(request.videos.size()));
                     const ServerVideo sent = serverVideo(request.videos[video]);
                     for (std::size_t f = 0; f < sent.urls.size(); ++f) {
-                        content.push_back({{"type", "text"}, {"text", frameTimeLabel(sent.frames.times_s[f])}});
+                        content.push_back({{"type", "text"}, {"text", videoFrameLabel(sent.frames.times_s[f])}});
                         content.push_back({{"type", "image_url"}, {"image_url", {{"url", sent.urls[f]}}}});
                     }
                     if (sent_frames) {

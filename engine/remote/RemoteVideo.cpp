@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <list>
 #include <mutex>
@@ -28,16 +27,6 @@ std::vector<std::int64_t> serverFrameIndices(std::int64_t frame_count, double fp
         out.push_back(std::clamp<std::int64_t>(index, 0, frame_count - 1));
     }
     return out;
-}
-
-std::string frameTimeLabel(double seconds) {
-    const auto s = static_cast<long long>(std::max(0.0, std::floor(seconds)));
-    char buf[48];
-    if (s >= 3600)
-        std::snprintf(buf, sizeof buf, "Frame from %02lld:%02lld:%02lld:", s / 3600, s / 60 % 60, s % 60);
-    else
-        std::snprintf(buf, sizeof buf, "Frame from %02lld:%02lld:", s / 60, s % 60);
-    return buf;
 }
 
 namespace {

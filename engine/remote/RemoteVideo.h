@@ -1,6 +1,6 @@
 // A video for a server: OpenAI-compatible servers (vLLM, llama-server, Ollama, LM Studio,
 // `vqa serve`) take images, and few take videos, so a video goes as a few of its frames, each
-// an image after its time ("Frame from 00:12:", the words SmolVLM2's own prompt uses), spread
+// an image after its time (videoFrameLabel: "Frame from 00:12:", SmolVLM2's words), spread
 // evenly over the video: one a second for a short clip, at most kServerVideoFrames. Each frame
 // is made at most kServerFrameEdge pixels on its longer side and encoded with imageDataUrl in a
 // share of the request's budget. No LibTorch.
@@ -30,8 +30,5 @@ std::vector<std::int64_t> serverFrameIndices(std::int64_t frame_count, double fp
 // read). The few most recent, by VideoInput::key, are kept: a conversation sends its video
 // again with every turn, and it is decoded once.
 ServerVideo serverVideo(const VideoInput& video);
-
-// "Frame from MM:SS:" (HH:MM:SS from an hour on).
-std::string frameTimeLabel(double seconds);
 
 }  // namespace vqa::remote

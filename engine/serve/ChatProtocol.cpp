@@ -48,14 +48,25 @@ std::vector<unsigned char> dataUrlBytes(const std::string& s, const std::string&
     return std::move(*bytes);
 }
 
+// The URL string of an image_url or video_url part (`field`), given as {"url": ...} or bare.
+std::string partUrl(const nlohmann::json& part, const char* field, const std::string& where) {
+    const nlohmann::json value = part.contains(field) ? part[field] : nlohmann::json();
+    const nlohmann::json url = value.is_object() && value.contains("url") ? value["url"] : value;
+    if (!url.is_string())
+        invalid(where + "." + field + ".url must be a string");
+    return url.get<std::string>();
+}
+
+// The content key of a picture sent as data URL `url`: the same bytes, the same key (the
+// engine encodes a picture it has seen once).
+std::string dataUrlKey(const std::string& url) {
+    return "data:" + std::to_string(std::hash<std::string>{}(url)) + ":" + std::to_string(url.size());
+}
+
 // An image_url part's image: a base64 data URL, decoded as the window decodes a file.
 std::shared_ptr<const RgbImage> imageFrom(const nlohmann::json& part, const std::string& where,
                                           const ProtocolLimits& limits, std::string& s) {
-    const nlohmann::json iu = part.contains("image_url") ? part["image_url"] : nlohmann::json();
-    const nlohmann::json url = iu.is_object() && iu.contains("url") ? iu["url"] : iu;
-    if (!url.is_string())
-        invalid(where + ".image_url.url must be a string");
-    s = url.get<std::string>();
+    s = partUrl(part, "image_url", where);
     std::string media_type;
     const auto bytes = dataUrlBytes(s, where, "image/", media_type);
     ImageDecodeOptions options;
@@ -69,11 +80,7 @@ std::shared_ptr<const RgbImage> imageFrom(const nlohmann::json& part, const std:
 
 // A video_url part's video, written to a temporary file the call owns.
 std::shared_ptr<const UploadedFile> videoFrom(const nlohmann::json& part, const std::string& where, std::string& s) {
-    const nlohmann::json vu = part.contains("video_url") ? part["video_url"] : nlohmann::json();
-    const nlohmann::json url = vu.is_object() && vu.contains("url") ? vu["url"] : vu;
-    if (!url.is_string())
-        invalid(where + ".video_url.url must be a string");
-    s = url.get<std::string>();
+    s = partUrl(part, "video_url", where);
     std::string media_type;
     const auto bytes = dataUrlBytes(s, where, "video/", media_type);
     if (media_type.rfind("video/", 0) != 0)
@@ -167,8 +174,7 @@ ChatCall parseChatRequest(const nlohmann::json& body, const ProtocolLimits& limi
                     std::string url;
                     request.images.push_back(imageFrom(part, pwhere, limits, url));
                     // The same image in two requests is encoded once (the engine keys its cache).
-                    request.image_keys.push_back("data:" + std::to_string(std::hash<std::string>{}(url)) + ":" +
-                                                 std::to_string(url.size()));
+                    request.image_keys.push_back(dataUrlKey(url));
                     turn.content.push_back({ContentPart::Kind::Image, {}});
                 } else if (type == "video_url") {
                     if (turn.role != Role::User)
@@ -177,9 +183,7 @@ ChatCall parseChatRequest(const nlohmann::json& body, const ProtocolLimits& limi
                         invalid("at most " + std::to_string(limits.max_videos) + " videos per request");
                     std::string url;
                     call.uploads.push_back(videoFrom(part, pwhere, url));
-                    request.videos.push_back({call.uploads.back()->path,
-                                              "data:" + std::to_string(std::hash<std::string>{}(url)) + ":" +
-                                                  std::to_string(url.size())});
+                    request.videos.push_back({call.uploads.back()->path, dataUrlKey(url)});
                     turn.content.push_back({ContentPart::Kind::Video, {}});
                 } else {
                     invalid(pwhere + ".type '" + type + "' is not text, image_url or video_url");

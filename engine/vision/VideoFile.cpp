@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -447,6 +448,14 @@ std::vector<RgbImage> VideoFile::frames(const std::vector<std::int64_t>& indices
 bool looksLikeVideoFile(const std::string& path) {
     const std::string ext = lower(fs::path(path).extension().string());
     return ext == ".mp4" || ext == ".m4v" || ext == ".mov" || ext == ".webm" || ext == ".mkv" || ext == ".avi";
+}
+
+std::string videoFrameLabel(double seconds) {
+    const double t = std::max(0.0, seconds);
+    char label[48];
+    std::snprintf(label, sizeof label, "Frame from %02lld:%02lld:", static_cast<long long>(std::floor(t / 60)),
+                  static_cast<long long>(std::fmod(t, 60.0)));
+    return label;
 }
 
 } // namespace vqa

@@ -94,4 +94,8 @@ private:
 // By extension (mp4 m4v mov webm mkv avi, any case): for the CLI and the window's drop.
 bool looksLikeVideoFile(const std::string& path);
 
+// "Frame from MM:SS:" for a frame `seconds` into a video (minutes past 59 go on: 62:05), the
+// words SmolVLM2's processor writes before each frame; servers get them too (RemoteVideo.h).
+std::string videoFrameLabel(double seconds);
+
 }  // namespace vqa

@@ -16,6 +16,7 @@
 #include "engine/net/Base64.h"
 #include "engine/remote/OpenAiClient.h"
 #include "engine/remote/RemoteVideo.h"
+#include "engine/vision/VideoFile.h"
 #include "engine/vision/ImageIO.h"
 #include "models/base/Error.h"
 
@@ -206,9 +207,9 @@ TEST(OpenAiClient, VideoFramesAreSpreadOverTheVideoOneASecondAtMostEight) {
     EXPECT_EQ(serverFrameIndices(1, 30.0), (std::vector<std::int64_t>{0}));                              // a still
     EXPECT_EQ(serverFrameIndices(5, 0.0), (std::vector<std::int64_t>{2}));  // no frame rate: one frame
     EXPECT_TRUE(serverFrameIndices(0, 30.0).empty());
-    EXPECT_EQ(vqa::remote::frameTimeLabel(0.4), "Frame from 00:00:");
-    EXPECT_EQ(vqa::remote::frameTimeLabel(75.9), "Frame from 01:15:");
-    EXPECT_EQ(vqa::remote::frameTimeLabel(3725), "Frame from 01:02:05:");
+    EXPECT_EQ(vqa::videoFrameLabel(0.4), "Frame from 00:00:");
+    EXPECT_EQ(vqa::videoFrameLabel(75.9), "Frame from 01:15:");
+    EXPECT_EQ(vqa::videoFrameLabel(3725), "Frame from 62:05:");  // SmolVLM2's minutes go on
 }
 
 // A video goes to a server as its sampled frames, each after its time, made at most 768 pixels
@@ -241,7 +242,7 @@ TEST(OpenAiClient, AVideoGoesAsTimedFramesAmongTheImages) {
     for (int f = 0; f < 8; ++f) {
         const auto& label = content[1 + 2 * f];
         const auto& frame = content[2 + 2 * f];
-        EXPECT_EQ(label["text"], vqa::remote::frameTimeLabel(sent[0].times_s[f]));
+        EXPECT_EQ(label["text"], vqa::videoFrameLabel(sent[0].times_s[f]));
         EXPECT_NEAR(sent[0].times_s[f], sent[0].indices[f] / 5.0, 1e-9);
         ASSERT_EQ(frame["type"], "image_url");
         const auto pixels = decodeDataUrl(frame["image_url"]["url"].get<std::string>());

@@ -206,13 +206,8 @@ std::string SmolVlm2VideoProcessor::promptText(const VideoFrames& frames) const 
                       englishCardinal(static_cast<std::int64_t>(frames.indices.size())) + " frames from a " + length +
                       " [H:MM:SS] video.\n";
     const std::string tokens = expandIdefics3ImageTokens(0, 0, image_seq_len_);  // a frame: a global view alone
-    for (double t : frames.times_s) {
-        char stamp[48];
-        std::snprintf(stamp, sizeof stamp, "\nFrame from %02lld:%02lld:", static_cast<long long>(std::floor(t / 60)),
-                      static_cast<long long>(std::fmod(t, 60.0)));
-        out += stamp;
-        out += tokens;
-    }
+    for (double t : frames.times_s)
+        out += "\n" + videoFrameLabel(t) + tokens;
     return out + "\n\n";
 }
 
