@@ -293,6 +293,19 @@ nlohmann::json gridsJson(const std::vector<HeatmapGrid>& grids) {
     return out;
 }
 
+namespace {
+
+// A grid's row or column count, read without converting a number that does not fit an int
+// (a server may send 1e30 or 2.5; converting those is undefined, not an error).
+int gridSide(const nlohmann::json& v) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() <= 0 || v.get<std::int64_t>() > 4096 ||
+        (v.is_number_unsigned() && v.get<std::uint64_t>() > 4096))
+        throw Error("an attention grid whose side is " + v.dump() + " (it must be a whole number from 1 to 4096)");
+    return static_cast<int>(v.get<std::int64_t>());
+}
+
+}  // namespace
+
 std::vector<HeatmapGrid> gridsFromJson(const nlohmann::json& j) {
     std::vector<HeatmapGrid> grids;
     if (!j.is_array())
@@ -300,8 +313,8 @@ std::vector<HeatmapGrid> gridsFromJson(const nlohmann::json& j) {
     try {
         for (const auto& g : j) {
             HeatmapGrid grid;
-            grid.rows = g.at("rows").get<int>();
-            grid.cols = g.at("cols").get<int>();
+            grid.rows = gridSide(g.at("rows"));
+            grid.cols = gridSide(g.at("cols"));
             grid.x = g.at("x").get<double>();
             grid.y = g.at("y").get<double>();
             grid.width = g.at("width").get<double>();

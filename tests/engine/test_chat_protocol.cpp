@@ -150,6 +150,14 @@ TEST(ChatProtocol, AttentionGridsSurviveJsonExactly) {
     json broken = vqa::serve::gridsJson({g});
     broken[0]["rows"] = 5;
     EXPECT_THROW(vqa::serve::gridsFromJson(broken), vqa::Error);
+    // Sides that are not whole numbers an int holds are refused before any conversion (the
+    // fuzzer found 2.2e23 read as an int, which is undefined).
+    for (const char* side : {"2.5", "1e30", "222222222222222037754771", "-2", "18446744073709551615",
+                             "\"2\"", "null", "0"}) {
+        json lying = vqa::serve::gridsJson({g});
+        lying[0]["rows"] = json::parse(side);
+        EXPECT_THROW(vqa::serve::gridsFromJson(lying), vqa::Error) << side;
+    }
 }
 
 }  // namespace
