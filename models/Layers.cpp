@@ -238,8 +238,7 @@ QuantizedMatrix WeightLoader::takeQuantized(const std::string& name, std::int64_
                                             std::int64_t cols, QuantFormat format) {
     auto m = QuantizedMatrix::empty(format, rows, cols);
     quantizeInto(name, rows, m, 0);
-    m.data = m.data.to(device_);
-    return m;
+    return placeQuantized(std::move(m), device_);
 }
 
 Linear WeightLoader::fusedLinear(const std::vector<std::string>& prefixes, std::int64_t in,
@@ -260,8 +259,7 @@ Linear WeightLoader::fusedLinear(const std::vector<std::string>& prefixes, std::
             if (bias)
                 biases.push_back(take(prefixes[i] + ".bias", {outs[i]}));
         }
-        m.data = m.data.to(device_);
-        fused.quantized = std::make_shared<const QuantizedMatrix>(std::move(m));
+        fused.quantized = std::make_shared<const QuantizedMatrix>(placeQuantized(std::move(m), device_));
         if (bias)
             fused.bias = torch::cat(biases).contiguous();
         return fused;

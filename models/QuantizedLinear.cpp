@@ -1,6 +1,8 @@
 #include "models/QuantizedLinear.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -46,33 +48,51 @@ std::int64_t grainFor(std::int64_t row_bytes) {
     return std::max<std::int64_t>(1, (std::int64_t(1) << 16) / std::max<std::int64_t>(1, row_bytes));
 }
 
+// Row r of m (on the CPU) in the Rows layout: in place, or gathered from its interleaved
+// tiles into `scratch`.
+const std::uint8_t* rowBytes(const QuantizedMatrix& m, std::int64_t r, std::vector<std::uint8_t>& scratch) {
+    const auto* base = m.data.data_ptr<std::uint8_t>();
+    const std::int64_t row_bytes = m.data.size(1);
+    if (m.layout == QuantLayout::Rows)
+        return base + r * row_bytes;
+    scratch.resize(row_bytes);
+    deinterleaveRow(m.format, base, m.cols, r, scratch.data());
+    return scratch.data();
+}
+
 // Rows [first, first + n) of m dequantized into a [n, cols] tensor of float32 or bfloat16
 // (each weight rounded once from its float32 value), on the CPU.
 torch::Tensor dequantizeSliceCpu(const QuantizedMatrix& m, std::int64_t first, std::int64_t n,
                                  torch::ScalarType dtype = torch::kFloat32) {
     auto out = torch::empty({n, m.cols}, dtype);
     const std::int64_t row_bytes = m.data.size(1), k = m.cols;
-    const auto* base = m.data.data_ptr<std::uint8_t>();
     if (dtype == torch::kFloat32) {
         float* dst = out.data_ptr<float>();
         at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+            std::vector<std::uint8_t> scratch;
             for (std::int64_t r = b; r < e; ++r)
-                dequantizeRow(m.format, base + (first + r) * row_bytes, k, dst + r * k);
+                dequantizeRow(m.format, rowBytes(m, first + r, scratch), k, dst + r * k);
         });
     } else {
         auto* dst = reinterpret_cast<std::uint16_t*>(out.data_ptr<c10::BFloat16>());
         at::parallel_for(0, n, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+            std::vector<std::uint8_t> scratch;
             for (std::int64_t r = b; r < e; ++r)
-                dequantizeRowBf16(m.format, base + (first + r) * row_bytes, k, dst + r * k);
+                dequantizeRowBf16(m.format, rowBytes(m, first + r, scratch), k, dst + r * k);
         });
     }
     return out;
 }
 
+std::int64_t storedRows(const QuantizedMatrix& m) {
+    return m.layout == QuantLayout::Rows ? m.rows : kInterleaveRows * interleavedGroups(m.rows);
+}
+
 void checkMatrix(const QuantizedMatrix& m) {
     if (m.format == QuantFormat::None || !m.data.defined() || m.data.dim() != 2 ||
-        m.data.size(0) != m.rows || m.data.size(1) != quantRowBytes(m.format, m.cols) ||
-        m.data.scalar_type() != torch::kUInt8 || !m.data.is_contiguous())
+        m.data.size(0) != storedRows(m) || m.data.size(1) != quantRowBytes(m.format, m.cols) ||
+        m.data.scalar_type() != torch::kUInt8 || !m.data.is_contiguous() ||
+        (m.layout != QuantLayout::Rows && !m.data.device().is_cpu()))
         throw Error("a quantized matrix whose bytes do not match its format and shape");
 }
 
@@ -80,6 +100,8 @@ void checkMatrix(const QuantizedMatrix& m) {
 
 torch::Tensor dequantizeWithTensorOps(const QuantizedMatrix& m) {
     checkMatrix(m);
+    if (m.layout != QuantLayout::Rows)
+        return dequantizeWithTensorOps(withLayout(m, QuantLayout::Rows));
     const std::int64_t blocks = (m.cols + kQuantBlock - 1) / kQuantBlock;
     auto b = m.data.view({m.rows, blocks, quantBlockBytes(m.format)});
     auto halfAt = [&](std::int64_t offset) {
@@ -112,6 +134,8 @@ QuantizedMatrix QuantizedMatrix::empty(QuantFormat format, std::int64_t rows, st
 }
 
 void quantizeRowsInto(const torch::Tensor& w, QuantizedMatrix& into, std::int64_t first_row) {
+    if (into.layout != QuantLayout::Rows)
+        throw Error("weights are quantized into a matrix in rows, before it is placed");
     if (w.dim() != 2 || w.size(1) != into.cols || first_row < 0 ||
         first_row + w.size(0) > into.rows)
         throw Error("cannot quantize a " + c10::str(w.sizes()) + " weight into rows " +
@@ -156,8 +180,17 @@ torch::Tensor dequantizeRows(const QuantizedMatrix& m, const torch::Tensor& ids,
                              flat.max().item<std::int64_t>() >= m.rows))
         throw Error("token ids outside the embedding's " + std::to_string(m.rows) + " rows");
     QuantizedMatrix picked = m;
-    picked.data = m.data.index_select(0, flat);
     picked.rows = flat.numel();
+    if (m.layout == QuantLayout::Rows) {
+        picked.data = m.data.index_select(0, flat);
+    } else {
+        picked.layout = QuantLayout::Rows;
+        picked.data = torch::empty({picked.rows, m.data.size(1)}, torch::kUInt8);
+        auto* dst = picked.data.data_ptr<std::uint8_t>();
+        const auto* id = flat.data_ptr<std::int64_t>();
+        for (std::int64_t j = 0; j < picked.rows; ++j)
+            deinterleaveRow(m.format, m.data.data_ptr<std::uint8_t>(), m.cols, id[j], dst + j * m.data.size(1));
+    }
     auto shape = ids.sizes().vec();
     shape.push_back(m.cols);
     return dequantize(picked, dtype).reshape(shape);
@@ -213,9 +246,55 @@ void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y) {
     quantizeActivation(x, w.cols, q);
     const QuantIsa isa = activeQuantIsa();
     const auto* base = w.data.data_ptr<std::uint8_t>();
-    at::parallel_for(0, w.rows, grainFor(w.data.size(1)), [&](std::int64_t b, std::int64_t e) {
-        quantDotRows(isa, w.format, base, w.cols, q, y, b, e);
-    });
+    if (w.layout == QuantLayout::Rows) {
+        at::parallel_for(0, w.rows, grainFor(w.data.size(1)), [&](std::int64_t b, std::int64_t e) {
+            quantDotRows(isa, w.format, base, w.cols, q, y, b, e);
+        });
+    } else {
+        at::parallel_for(0, interleavedGroups(w.rows), grainFor(kInterleaveRows * w.data.size(1)),
+                         [&](std::int64_t b, std::int64_t e) {
+                             quantDotGroups(isa, w.format, base, w.cols, q, y, w.rows, b, e);
+                         });
+    }
+}
+
+QuantizedMatrix withLayout(const QuantizedMatrix& m, QuantLayout layout) {
+    checkMatrix(m);
+    if (m.layout == layout)
+        return m;
+    auto src = m.data.to(torch::kCPU).contiguous();
+    const auto* base = src.data_ptr<std::uint8_t>();
+    const std::int64_t row_bytes = src.size(1), groups = interleavedGroups(m.rows);
+    QuantizedMatrix out = m;
+    out.layout = layout;
+    if (layout == QuantLayout::Interleaved16) {
+        out.data = torch::empty({kInterleaveRows * groups, row_bytes}, torch::kUInt8);
+        auto* dst = out.data.data_ptr<std::uint8_t>();
+        at::parallel_for(0, groups, grainFor(kInterleaveRows * row_bytes), [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t g = b; g < e; ++g)
+                interleaveGroup(m.format, base, m.rows, m.cols, g, dst + g * kInterleaveRows * row_bytes);
+        });
+    } else {
+        out.data = torch::empty({m.rows, row_bytes}, torch::kUInt8);
+        auto* dst = out.data.data_ptr<std::uint8_t>();
+        at::parallel_for(0, m.rows, grainFor(row_bytes), [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t r = b; r < e; ++r)
+                deinterleaveRow(m.format, base, m.cols, r, dst + r * row_bytes);
+        });
+    }
+    return out;
+}
+
+QuantizedMatrix placeQuantized(QuantizedMatrix m, const torch::Device& device) {
+    if (!device.is_cpu()) {
+        m = withLayout(m, QuantLayout::Rows);
+        m.data = m.data.to(device);
+        return m;
+    }
+    const char* env = std::getenv("VQA_QUANT_LAYOUT");
+    const bool rows = env != nullptr && std::strcmp(env, "rows") == 0;
+    return withLayout(m, !rows && quantIsaInterleaves(activeQuantIsa()) ? QuantLayout::Interleaved16
+                                                                        : QuantLayout::Rows);
 }
 
 } // namespace vqa::models

@@ -18,13 +18,22 @@ namespace vqa::models {
 
 struct QuantizedMatrix {
     QuantFormat format = QuantFormat::None;
+    QuantLayout layout = QuantLayout::Rows;
     std::int64_t rows = 0, cols = 0;
-    torch::Tensor data;  // uint8 [rows, quantRowBytes(format, cols)], on the model's device
+    // uint8 [rows, quantRowBytes(format, cols)] on the model's device; Interleaved16 (on the
+    // CPU only): [16 * interleavedGroups(rows), the same], groups of 16 rows after each other.
+    torch::Tensor data;
 
-    // An uninitialized matrix on the CPU, filled by quantizeRowsInto.
+    // An uninitialized matrix on the CPU in rows, filled by quantizeRowsInto.
     static QuantizedMatrix empty(QuantFormat format, std::int64_t rows, std::int64_t cols);
     std::int64_t bytes() const { return data.defined() ? data.numel() : 0; }
 };
+
+// m (in rows, as loaded) where a model runs: on a CPU whose quantized loops read the
+// interleaved layout faster (AVX512-VNNI) in that layout, unless VQA_QUANT_LAYOUT=rows.
+QuantizedMatrix placeQuantized(QuantizedMatrix m, const torch::Device& device);
+// m in the given layout, on the CPU (a copy; m itself when it is already in that layout).
+QuantizedMatrix withLayout(const QuantizedMatrix& m, QuantLayout layout);
 
 // w (2-D float32, bfloat16 or float16 on the CPU) quantized into rows first_row.. of `into`,
 // whose cols must be w.size(1). Throws vqa::Error on a shape mismatch or a non-float tensor.

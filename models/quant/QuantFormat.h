@@ -19,6 +19,22 @@ enum class QuantFormat { None, Q8_0, Q4_0, Q4_1 };
 
 constexpr std::int64_t kQuantBlock = 32;
 
+// How a matrix's blocks lie in memory.
+//   Rows           row after row, each row's blocks in order: GGUF's order, what the loader
+//                  writes and every device reads.
+//   Interleaved16  rows in groups of 16 (the last padded with zero rows); a group holds, for
+//                  each block index in turn, a tile of its 16 rows' blocks: first each field
+//                  of the blocks' headers for the 16 rows (16 float16 scales d; Q4_1 then its
+//                  16 minimums m), then the quantized bytes 4 at a time, row after row (bytes
+//                  0..3 of rows 0..15, bytes 4..7 of rows 0..15, ...). Q8_0's bytes are
+//                  stored plus 128 (unsigned). 16 rows x 4 bytes fill a 512-bit register,
+//                  whose byte dot product against the activation's 4 bytes broadcast gives
+//                  16 rows' sums at once, and the tile's 16 scales convert in one
+//                  instruction: the matrix-vector loops' layout on AVX512-VNNI CPUs. Same
+//                  bytes per block as Rows.
+enum class QuantLayout { Rows, Interleaved16 };
+constexpr std::int64_t kInterleaveRows = 16;
+
 // Bytes of one block (0 for None).
 std::int64_t quantBlockBytes(QuantFormat format);
 // Bytes of a row of k weights: ceil(k / 32) blocks.

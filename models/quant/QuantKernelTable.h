@@ -14,18 +14,25 @@ namespace vqa::models::quant {
 //   lane_d       d, in each of the block's 8 lanes
 //   lane_minus8  -8 * (the group's sum of q): Q4_0's w = d (q - 8), started in the lanes
 //   lane_s       d * (the group's sum of q): Q4_1's minimum times x
+// and per block, block_sum: the sum of its 32 q (the interleaved loops' offsets).
 struct Activation {
     const std::int8_t* q;
     const float* d;
     const float* lane_d;
     const std::int32_t* lane_minus8;
     const float* lane_s;
+    const std::int32_t* block_sum;
 };
 
 // y[r] = sum over k of w[r, k] x[k] for rows begin..end-1 of a quantized matrix of `blocks`
 // blocks (row_bytes bytes) per row. Accumulates in float32.
 using DotRows = void (*)(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
                          const Activation& x, float* y, std::int64_t begin, std::int64_t end);
+
+// The same for the Interleaved16 layout (QuantFormat.h): y[16 g + r] for the groups g in
+// begin..end-1 of the matrix at w, `blocks` blocks per row, r < 16 and 16 g + r < rows.
+using DotGroups = void (*)(const std::uint8_t* w, std::int64_t blocks, const Activation& x, float* y,
+                           std::int64_t rows, std::int64_t begin, std::int64_t end);
 
 // `blocks` whole blocks of 32 floats at x quantized into out, bit for bit as the portable
 // quantizer (and GGUF's) does it.
@@ -50,6 +57,10 @@ struct KernelTable {
     DequantizeBlocksBf16 dequantize_bf16_q8_0;
     DequantizeBlocksBf16 dequantize_bf16_q4_0;
     DequantizeBlocksBf16 dequantize_bf16_q4_1;
+    // Loops over the interleaved layout; null where this instruction set has none of its own.
+    DotGroups q8_0_x16;
+    DotGroups q4_0_x16;
+    DotGroups q4_1_x16;
 };
 
 extern const KernelTable kPortable;

@@ -154,6 +154,7 @@ void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
     out.lane_d.resize(blocks * 8);
     out.lane_s.resize(blocks * 8);
     out.lane_minus8.resize(blocks * 8);
+    out.block_sum.resize(blocks);
     for (std::int64_t b = 0; b < blocks; ++b) {
         const std::int64_t first = b * kQuantBlock, n = std::min(kQuantBlock, k - first);
         float amax = 0;
@@ -164,13 +165,16 @@ void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out) {
         for (std::int64_t j = 0; j < n; ++j)
             out.q[first + j] = static_cast<std::int8_t>(std::nearbyint(x[first + j] * id));
         out.d[b] = d;
+        int block_sum = 0;
         for (int lane = 0; lane < 8; ++lane) {
             const std::int8_t* g = out.q.data() + first + 4 * lane;
             const int sum = g[0] + g[1] + g[2] + g[3];
             out.lane_d[b * 8 + lane] = d;
             out.lane_s[b * 8 + lane] = d * static_cast<float>(sum);
             out.lane_minus8[b * 8 + lane] = -8 * sum;
+            block_sum += sum;
         }
+        out.block_sum[b] = block_sum;
     }
 }
 
@@ -215,6 +219,43 @@ void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t bl
     }
 }
 
+// The header bytes of a block (its scale, and Q4_1's minimum) and where its quantized bytes start.
+constexpr std::int64_t headerBytes(QuantFormat f) {
+    return f == QuantFormat::Q4_1 ? 4 : 2;
+}
+
+// The interleaved layout's loops, row by row through the tiles: the same integer dot products
+// and scales as rowsPortable. A tile's byte j of row r is at 16 * header + 64 (j / 4) + 4 r + j % 4.
+template <QuantFormat F>
+void groupsPortable(const std::uint8_t* w, std::int64_t blocks, const Activation& x, float* y,
+                    std::int64_t rows, std::int64_t begin, std::int64_t end) {
+    constexpr std::int64_t header = headerBytes(F);
+    const std::int64_t tile = kInterleaveRows * quantBlockBytes(F);
+    for (std::int64_t g = begin; g < end; ++g)
+        for (std::int64_t r = 0; r < kInterleaveRows && g * kInterleaveRows + r < rows; ++r) {
+            const std::uint8_t* t = w + g * blocks * tile;
+            float acc = 0, offset = 0;
+            for (std::int64_t i = 0; i < blocks; ++i, t += tile) {
+                const std::int8_t* xq = x.q + i * kQuantBlock;
+                auto byte = [&](int j) { return static_cast<int>(t[16 * header + 64 * (j / 4) + 4 * r + j % 4]); };
+                int dot = 0;
+                if constexpr (F == QuantFormat::Q8_0) {
+                    for (int j = 0; j < 32; ++j)
+                        dot += (byte(j) - 128) * xq[j];
+                } else {
+                    for (int j = 0; j < 16; ++j)
+                        dot += (byte(j) & 15) * xq[j] + (byte(j) >> 4) * xq[j + 16];
+                    if constexpr (F == QuantFormat::Q4_0)
+                        dot -= 8 * x.block_sum[i];
+                    else
+                        offset += getHalf(t + 32 + 2 * r) * (x.d[i] * static_cast<float>(x.block_sum[i]));
+                }
+                acc += static_cast<float>(dot) * (getHalf(t + 2 * r) * x.d[i]);
+            }
+            y[g * kInterleaveRows + r] = acc + offset;
+        }
+}
+
 template <QuantFormat F, void (*Block)(const float*, std::uint8_t*)>
 void quantizePortable(const float* x, std::int64_t blocks, std::uint8_t* out) {
     for (std::int64_t b = 0; b < blocks; ++b)
@@ -251,7 +292,10 @@ const KernelTable kPortable = {"portable",
                                dequantizePortable<QuantFormat::Q4_1>,
                                dequantizeBf16Portable<QuantFormat::Q8_0>,
                                dequantizeBf16Portable<QuantFormat::Q4_0>,
-                               dequantizeBf16Portable<QuantFormat::Q4_1>};
+                               dequantizeBf16Portable<QuantFormat::Q4_1>,
+                               groupsPortable<QuantFormat::Q8_0>,
+                               groupsPortable<QuantFormat::Q4_0>,
+                               groupsPortable<QuantFormat::Q4_1>};
 
 }  // namespace quant
 
@@ -288,6 +332,15 @@ bool cpuRuns(QuantIsa isa) {
 }
 
 std::atomic<int> g_chosen{-1};  // a QuantIsa set by setQuantIsa, or -1
+
+void checkActivation(const Q8Vector& x, std::int64_t k) {
+    if (x.blocks * kQuantBlock < k)
+        throw Error("quantized matrix-vector product: the activation is shorter than the rows");
+}
+
+quant::Activation activationOf(const Q8Vector& x) {
+    return {x.q.data(), x.d.data(), x.lane_d.data(), x.lane_minus8.data(), x.lane_s.data(), x.block_sum.data()};
+}
 
 }  // namespace
 
@@ -330,10 +383,72 @@ void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::
                                                   : nullptr;
     if (fn == nullptr)
         throw Error("quantized matrix-vector product needs a format (q8_0, q4_0 or q4_1)");
-    if (x.blocks * kQuantBlock < k)
-        throw Error("quantized matrix-vector product: the activation is shorter than the rows");
-    const quant::Activation a{x.q.data(), x.d.data(), x.lane_d.data(), x.lane_minus8.data(), x.lane_s.data()};
-    fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, a, y, begin, end);
+    checkActivation(x, k);
+    fn(w, quantRowBytes(format, k), (k + kQuantBlock - 1) / kQuantBlock, activationOf(x), y, begin, end);
+}
+
+bool quantIsaInterleaves(QuantIsa isa) {
+    return isa != QuantIsa::Portable && tableOf(isa).q4_0_x16 != nullptr;
+}
+
+void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
+                    const Q8Vector& x, float* y, std::int64_t rows, std::int64_t begin, std::int64_t end) {
+    requireFormat(format);
+    checkActivation(x, k);
+    auto pick = [&](const quant::KernelTable& t) {
+        return format == QuantFormat::Q8_0 ? t.q8_0_x16 : format == QuantFormat::Q4_0 ? t.q4_0_x16 : t.q4_1_x16;
+    };
+    const auto fn = quantIsaInterleaves(isa) ? pick(tableOf(isa)) : pick(quant::kPortable);
+    fn(w, (k + kQuantBlock - 1) / kQuantBlock, activationOf(x), y, rows, begin, end);
+}
+
+std::int64_t interleavedGroups(std::int64_t rows) {
+    return (rows + kInterleaveRows - 1) / kInterleaveRows;
+}
+
+void interleaveGroup(QuantFormat format, const std::uint8_t* w, std::int64_t rows, std::int64_t k,
+                     std::int64_t g, std::uint8_t* out) {
+    requireFormat(format);
+    const std::int64_t bytes = quantBlockBytes(format), header = quant::headerBytes(format),
+                       row_bytes = quantRowBytes(format, k), blocks = row_bytes / bytes;
+    const std::uint32_t bias = format == QuantFormat::Q8_0 ? 0x80808080u : 0;
+    for (std::int64_t i = 0; i < blocks; ++i) {
+        std::uint8_t* t = out + i * kInterleaveRows * bytes;
+        for (std::int64_t r = 0; r < kInterleaveRows; ++r) {
+            const std::int64_t row = g * kInterleaveRows + r;
+            std::uint8_t block[34] = {};  // a padding row: zero scales, codes that dequantize to 0
+            if (row < rows)
+                std::memcpy(block, w + row * row_bytes + i * bytes, bytes);
+            for (std::int64_t f = 0; f < header; f += 2)
+                std::memcpy(t + 16 * f + 2 * r, block + f, 2);
+            for (std::int64_t c = 0; c < (bytes - header) / 4; ++c) {
+                std::uint32_t v;
+                std::memcpy(&v, block + header + 4 * c, 4);
+                v ^= bias;
+                std::memcpy(t + 16 * header + 64 * c + 4 * r, &v, 4);
+            }
+        }
+    }
+}
+
+void deinterleaveRow(QuantFormat format, const std::uint8_t* w, std::int64_t k, std::int64_t r,
+                     std::uint8_t* out) {
+    requireFormat(format);
+    const std::int64_t bytes = quantBlockBytes(format), header = quant::headerBytes(format),
+                       row_bytes = quantRowBytes(format, k), blocks = row_bytes / bytes;
+    const std::uint32_t bias = format == QuantFormat::Q8_0 ? 0x80808080u : 0;
+    const std::int64_t g = r / kInterleaveRows, in = r % kInterleaveRows;
+    const std::uint8_t* t = w + g * kInterleaveRows * row_bytes;
+    for (std::int64_t i = 0; i < blocks; ++i, t += kInterleaveRows * bytes, out += bytes) {
+        for (std::int64_t f = 0; f < header; f += 2)
+            std::memcpy(out + f, t + 16 * f + 2 * in, 2);
+        for (std::int64_t c = 0; c < (bytes - header) / 4; ++c) {
+            std::uint32_t v;
+            std::memcpy(&v, t + 16 * header + 64 * c + 4 * in, 4);
+            v ^= bias;
+            std::memcpy(out + header + 4 * c, &v, 4);
+        }
+    }
 }
 
 void quantizeRow(QuantFormat format, const float* x, std::int64_t k, std::uint8_t* out) {

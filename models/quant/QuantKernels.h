@@ -29,6 +29,7 @@ struct Q8Vector {
     std::vector<float> d;
     std::vector<float> lane_d, lane_s;      // 8 per block
     std::vector<std::int32_t> lane_minus8;  // 8 per block
+    std::vector<std::int32_t> block_sum;    // the sum of each block's q
     std::int64_t blocks = 0;
 };
 void quantizeActivation(const float* x, std::int64_t k, Q8Vector& out);
@@ -55,5 +56,23 @@ void dequantizeRowBf16(QuantIsa isa, QuantFormat format, const std::uint8_t* row
 // row_bytes = quantRowBytes(format, k), one thread, with the given loops.
 void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
                   const Q8Vector& x, float* y, std::int64_t begin, std::int64_t end);
+
+// The interleaved layout (QuantFormat.h's Interleaved16). A matrix of `rows` rows has
+// ceil(rows / 16) groups of 16 * quantRowBytes(format, k) bytes each.
+std::int64_t interleavedGroups(std::int64_t rows);
+// Group g of the Interleaved16 layout at `out`, from a Rows-layout matrix of `rows` rows at
+// `w` (rows past the last are zeros).
+void interleaveGroup(QuantFormat format, const std::uint8_t* w, std::int64_t rows, std::int64_t k,
+                     std::int64_t g, std::uint8_t* out);
+// Row r of the Interleaved16 matrix at `w` as the Rows layout writes it (quantRowBytes bytes).
+void deinterleaveRow(QuantFormat format, const std::uint8_t* w, std::int64_t k, std::int64_t r,
+                     std::uint8_t* out);
+// Whether `isa` has loops of its own for the interleaved layout; where it has none,
+// quantDotGroups runs the portable ones.
+bool quantIsaInterleaves(QuantIsa isa);
+// y[r] = (row r of w) . x for the rows of groups [begin, end) of an Interleaved16 matrix of
+// `rows` rows, one thread.
+void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
+                    const Q8Vector& x, float* y, std::int64_t rows, std::int64_t begin, std::int64_t end);
 
 }  // namespace vqa::models

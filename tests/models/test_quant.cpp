@@ -209,6 +209,17 @@ TEST(Quant, EveryInstructionSetEqualsDequantizeThenMultiply) {
                 std::vector<float> y(rows, NAN);
                 vqa::models::quantDotRows(isa, f, q.data(), k, xq, y.data(), 0, rows);
                 const auto row_bytes = vqa::models::quantRowBytes(f, k);
+                // The same rows interleaved (QuantFormat.h), through this instruction set's
+                // loops for that layout (or the portable ones where it has none).
+                const std::int64_t groups = vqa::models::interleavedGroups(rows);
+                std::vector<std::uint8_t> tiles(groups * vqa::models::kInterleaveRows * row_bytes);
+                for (std::int64_t g = 0; g < groups; ++g)
+                    vqa::models::interleaveGroup(f, q.data(), rows, k, g,
+                                                 tiles.data() + g * vqa::models::kInterleaveRows * row_bytes);
+                std::vector<float> yi(groups * vqa::models::kInterleaveRows, -1.0f);
+                vqa::models::quantDotGroups(isa, f, tiles.data(), k, xq, yi.data(), rows, 0, groups);
+                for (std::int64_t r = rows; r < std::int64_t(yi.size()); ++r)
+                    EXPECT_EQ(yi[r], -1.0f) << "row " << r << " past the matrix was written";
                 std::vector<float> wd(k);
                 for (std::int64_t r = 0; r < rows; ++r) {
                     const std::uint8_t* row = q.data() + r * row_bytes;
@@ -220,6 +231,7 @@ TEST(Quant, EveryInstructionSetEqualsDequantizeThenMultiply) {
                         magnitude += errorScale(f, block, wd[i]) * std::fabs(xd[i]);
                     }
                     EXPECT_NEAR(y[r], expected, 1e-5 * magnitude + 1e-30) << "row " << r;
+                    EXPECT_NEAR(yi[r], expected, 1e-5 * magnitude + 1e-30) << "interleaved row " << r;
                 }
             }
 }
@@ -271,6 +283,40 @@ TEST(Quant, QuantizedLinearEqualsLinearOverTheDequantizedWeight) {
         yg.sum().backward();
         EXPECT_LT((xg.grad().to(torch::kFloat64) - wd.sum(0).expand({2, 5, 100})).abs().max().item<double>(), 1e-4);
     }
+}
+
+// The interleaved layout holds the same blocks: back in rows it is byte for byte what was
+// interleaved (rows not a multiple of 16, columns not of 32), and every reader (the one-row
+// loops, the sliced GEMM, the embedding lookup, the tensor operations) gives what it gives
+// for the rows.
+TEST(Quant, TheInterleavedLayoutReadsAsTheRows) {
+    using vqa::models::QuantLayout;
+    torch::manual_seed(5);
+    for (auto f : kFormats)
+        for (auto [rows, k] : {std::pair<std::int64_t, std::int64_t>{1, 7}, {15, 32}, {16, 100}, {37, 70}}) {
+            SCOPED_TRACE(std::string(vqa::models::quantFormatName(f)) + " " + std::to_string(rows) + "x" +
+                         std::to_string(k));
+            const auto q = vqa::models::quantizeMatrix(torch::randn({rows, k}) * 0.05, f);
+            const auto tiles = vqa::models::withLayout(q, QuantLayout::Interleaved16);
+            ASSERT_EQ(tiles.layout, QuantLayout::Interleaved16);
+            EXPECT_EQ(tiles.data.size(0), (rows + 15) / 16 * 16);
+            EXPECT_FALSE(torch::equal(tiles.data.narrow(0, 0, rows), q.data)) << "nothing was interleaved";
+            EXPECT_TRUE(torch::equal(vqa::models::withLayout(tiles, QuantLayout::Rows).data, q.data));
+
+            const auto wd = vqa::models::dequantize(q, torch::kFloat32);
+            EXPECT_TRUE(torch::equal(vqa::models::dequantize(tiles, torch::kFloat32), wd));
+            EXPECT_TRUE(torch::equal(vqa::models::dequantizeWithTensorOps(tiles), vqa::models::dequantizeWithTensorOps(q)));
+            auto ids = torch::tensor({rows - 1, std::int64_t(0), rows / 2}, torch::kInt64);
+            EXPECT_TRUE(torch::equal(vqa::models::dequantizeRows(tiles, ids, torch::kFloat32),
+                                     vqa::models::dequantizeRows(q, ids, torch::kFloat32)));
+            auto x = torch::randn({6, k});
+            EXPECT_TRUE(torch::equal(vqa::models::quantizedLinear(x, tiles, {}), vqa::models::quantizedLinear(x, q, {})));
+            auto x1 = torch::randn({1, k});
+            const auto y = vqa::models::quantizedLinear(x1, q, {}), yi = vqa::models::quantizedLinear(x1, tiles, {});
+            EXPECT_LT((y - yi).abs().max().item<double>(), 1e-5 * (1 + y.abs().max().item<double>()));
+            EXPECT_THROW(vqa::models::quantizeRowsInto(torch::zeros({1, k}), const_cast<vqa::models::QuantizedMatrix&>(tiles), 0),
+                         vqa::Error);
+        }
 }
 
 TEST(Quant, EmbeddingRowsAreTheDequantizedRows) {
