@@ -30,7 +30,7 @@ struct QuantizedMatrix {
 };
 
 // m (in rows, as loaded) where a model runs: on a CPU whose quantized loops read the
-// interleaved layout faster (AVX512-VNNI) in that layout, unless VQA_QUANT_LAYOUT=rows.
+// interleaved layout faster (AVX2 and up) in that layout, unless VQA_QUANT_LAYOUT=rows.
 QuantizedMatrix placeQuantized(QuantizedMatrix m, const torch::Device& device);
 // m in the given layout, on the CPU (a copy; m itself when it is already in that layout).
 QuantizedMatrix withLayout(const QuantizedMatrix& m, QuantLayout layout);

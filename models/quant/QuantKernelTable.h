@@ -57,7 +57,7 @@ struct KernelTable {
     DequantizeBlocksBf16 dequantize_bf16_q8_0;
     DequantizeBlocksBf16 dequantize_bf16_q4_0;
     DequantizeBlocksBf16 dequantize_bf16_q4_1;
-    // Loops over the interleaved layout; null where this instruction set has none of its own.
+    // Loops over the interleaved layout.
     DotGroups q8_0_x16;
     DotGroups q4_0_x16;
     DotGroups q4_1_x16;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include <c10/util/BFloat16.h>
@@ -361,7 +362,18 @@ std::vector<QuantIsa> supportedQuantIsas() {
 
 QuantIsa activeQuantIsa() {
     const int chosen = g_chosen.load();
-    return chosen >= 0 ? static_cast<QuantIsa>(chosen) : supportedQuantIsas().back();
+    if (chosen >= 0)
+        return static_cast<QuantIsa>(chosen);
+    // VQA_QUANT_ISA names the loops to use instead of the CPU's best (for comparing them, or
+    // to step around one); a name this CPU cannot run is ignored.
+    static const QuantIsa fromEnvironment = [] {
+        const char* env = std::getenv("VQA_QUANT_ISA");
+        for (auto isa : supportedQuantIsas())
+            if (env != nullptr && std::strcmp(env, quantIsaName(isa)) == 0)
+                return isa;
+        return supportedQuantIsas().back();
+    }();
+    return fromEnvironment;
 }
 
 void setQuantIsa(QuantIsa isa) {
@@ -388,17 +400,15 @@ void quantDotRows(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::
 }
 
 bool quantIsaInterleaves(QuantIsa isa) {
-    return isa != QuantIsa::Portable && tableOf(isa).q4_0_x16 != nullptr;
+    return isa != QuantIsa::Portable;
 }
 
 void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
                     const Q8Vector& x, float* y, std::int64_t rows, std::int64_t begin, std::int64_t end) {
     requireFormat(format);
     checkActivation(x, k);
-    auto pick = [&](const quant::KernelTable& t) {
-        return format == QuantFormat::Q8_0 ? t.q8_0_x16 : format == QuantFormat::Q4_0 ? t.q4_0_x16 : t.q4_1_x16;
-    };
-    const auto fn = quantIsaInterleaves(isa) ? pick(tableOf(isa)) : pick(quant::kPortable);
+    const auto& t = tableOf(isa);
+    const auto fn = format == QuantFormat::Q8_0 ? t.q8_0_x16 : format == QuantFormat::Q4_0 ? t.q4_0_x16 : t.q4_1_x16;
     fn(w, (k + kQuantBlock - 1) / kQuantBlock, activationOf(x), y, rows, begin, end);
 }
 

@@ -41,7 +41,8 @@ enum class QuantIsa { Portable, Avx2, AvxVnni, Avx512Vnni };
 const char* quantIsaName(QuantIsa isa);
 // Those this CPU runs (Portable always), in the order of the enum.
 std::vector<QuantIsa> supportedQuantIsas();
-// What quantDotRows uses when not told: the last supported one, unless setQuantIsa chose.
+// What quantDotRows uses when not told: the last supported one, unless setQuantIsa chose
+// (or the environment's VQA_QUANT_ISA names one this CPU runs: "avx2", "portable", ...).
 QuantIsa activeQuantIsa();
 // Chooses the loops for tests and benchmarks (an unsupported one is refused with vqa::Error);
 // resetQuantIsa() goes back to the CPU's best.
@@ -67,8 +68,8 @@ void interleaveGroup(QuantFormat format, const std::uint8_t* w, std::int64_t row
 // Row r of the Interleaved16 matrix at `w` as the Rows layout writes it (quantRowBytes bytes).
 void deinterleaveRow(QuantFormat format, const std::uint8_t* w, std::int64_t k, std::int64_t r,
                      std::uint8_t* out);
-// Whether `isa` has loops of its own for the interleaved layout; where it has none,
-// quantDotGroups runs the portable ones.
+// Whether `isa`'s loops read the interleaved layout faster than rows: every vector
+// instruction set's do (the portable loops read both alike).
 bool quantIsaInterleaves(QuantIsa isa);
 // y[r] = (row r of w) . x for the rows of groups [begin, end) of an Interleaved16 matrix of
 // `rows` rows, one thread.
