@@ -1,6 +1,8 @@
 #include "models/QuantizedLinear.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -96,7 +98,95 @@ void checkMatrix(const QuantizedMatrix& m) {
         throw Error("a quantized matrix whose bytes do not match its format and shape");
 }
 
+// out [n, rows] = x W^T for x [n, cols] through dequantized slices of ~4M weights, each reused
+// by all n rows. In bfloat16 the activations and the products are rounded once each (about
+// 2^-9 relative, well under the weights' own quantization error); the GEMM accumulates in
+// float32 either way.
+void floatRowsInto(const QuantizedMatrix& w, const torch::Tensor& x, torch::Tensor& out) {
+    const auto dtype = cpuWidensBf16() ? torch::kFloat32 : torch::kBFloat16;
+    const auto flat = x.to(dtype).contiguous();
+    const std::int64_t slice = std::max<std::int64_t>(64, (std::int64_t(1) << 22) / w.cols);
+    for (std::int64_t r = 0; r < w.rows; r += slice) {
+        const std::int64_t m = std::min(slice, w.rows - r);
+        out.narrow(1, r, m).copy_(at::mm(flat, dequantizeSliceCpu(w, r, m, dtype).t()));
+    }
+}
+
+// y [n, rows] = x W^T for an interleaved W and n rows of x (float32, cols each): every row
+// quantized to int8 blocks, then each group's tiles meet the rows a few at a time.
+void integerRowsInto(const QuantizedMatrix& w, const float* x, std::int64_t n, float* y) {
+    std::vector<Q8Vector> q(n);
+    at::parallel_for(0, n, 8, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i)
+            quantizeActivation(x + i * w.cols, w.cols, q[i]);
+    });
+    const QuantIsa isa = activeQuantIsa();
+    const auto* base = w.data.data_ptr<std::uint8_t>();
+    const std::int64_t group_bytes = kInterleaveRows * w.data.size(1);
+    at::parallel_for(0, interleavedGroups(w.rows), std::max<std::int64_t>(1, grainFor(group_bytes) / n),
+                     [&](std::int64_t b, std::int64_t e) {
+                         quantDotGroups(isa, w.format, base, w.cols, q.data(), n, y, w.rows, w.rows, b, e);
+                     });
+}
+
+// The prefill's choice: -1 until measured or set, else a QuantPrefill.
+std::atomic<int> g_prefill{-1};
+
 } // namespace
+
+void setQuantPrefill(QuantPrefill prefill) {
+    g_prefill = prefill == QuantPrefill::Auto ? -1 : static_cast<int>(prefill);
+}
+
+QuantPrefill quantPrefill() {
+    const int chosen = g_prefill.load();
+    if (chosen >= 0)
+        return static_cast<QuantPrefill>(chosen);
+    const char* env = std::getenv("VQA_QUANT_PREFILL");
+    QuantPrefill p;
+    if (env != nullptr && std::strcmp(env, "integer") == 0) {
+        p = QuantPrefill::Integer;
+    } else if (env != nullptr && std::strcmp(env, "float") == 0) {
+        p = QuantPrefill::Float;
+    } else {
+        const auto t = measureQuantPrefill();
+        p = t.integer_ms < t.float_ms ? QuantPrefill::Integer : QuantPrefill::Float;
+    }
+    int expected = -1;  // two threads that measured at once keep the first's choice
+    g_prefill.compare_exchange_strong(expected, static_cast<int>(p));
+    return static_cast<QuantPrefill>(g_prefill.load());
+}
+
+QuantPrefillTimes measureQuantPrefill() {
+    torch::NoGradGuard no_grad;
+    // A decoder's product of a prefill's size: 2048 outputs of 2048 inputs in Q4_0, 32 rows.
+    // The blocks are written directly (scale 2^-7, codes that vary), as quantizing 4M weights
+    // would take longer than the measurement.
+    auto m = QuantizedMatrix::empty(QuantFormat::Q4_0, 2048, 2048);
+    auto* bytes = m.data.data_ptr<std::uint8_t>();
+    for (std::int64_t i = 0; i < m.data.numel(); ++i)
+        bytes[i] = static_cast<std::uint8_t>(i * 37 + (i >> 7));
+    for (std::int64_t b = 0; b < m.data.numel(); b += quantBlockBytes(QuantFormat::Q4_0)) {
+        bytes[b] = 0x00;  // float16 0x2000 = 2^-7, little-endian
+        bytes[b + 1] = 0x20;
+    }
+    const auto w = withLayout(m, QuantLayout::Interleaved16);
+    const auto x = torch::arange(32 * 2048, torch::kFloat32).mul(0.11).cos().view({32, 2048});
+    auto out = torch::empty({32, 2048});
+    auto best = [&](auto&& run) {
+        double ms = 1e30;
+        for (int i = 0; i < 3; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            run();
+            ms = std::min(ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        }
+        return ms;
+    };
+    QuantPrefillTimes t;
+    t.integer_ms = best([&] { integerRowsInto(w, x.data_ptr<float>(), 32, out.data_ptr<float>()); });
+    t.float_ms = best([&] { floatRowsInto(w, x, out); });
+    return t;
+}
 
 torch::Tensor dequantizeWithTensorOps(const QuantizedMatrix& m) {
     checkMatrix(m);
@@ -211,21 +301,15 @@ torch::Tensor quantizedLinear(const torch::Tensor& x, const QuantizedMatrix& w,
     auto flat = x.reshape({-1, w.cols});
     const std::int64_t n = flat.size(0);
     auto out = torch::empty({n, w.rows}, torch::kFloat32);
-    if (n < kGemmRows) {
+    if (w.layout != QuantLayout::Rows && (n < kGemmRows || quantPrefill() == QuantPrefill::Integer)) {
+        flat = flat.to(torch::kFloat32).contiguous();
+        integerRowsInto(w, flat.data_ptr<float>(), n, out.data_ptr<float>());
+    } else if (n < kGemmRows) {
         flat = flat.to(torch::kFloat32).contiguous();
         for (std::int64_t i = 0; i < n; ++i)
             quantizedGemvInto(w, flat.data_ptr<float>() + i * w.cols, out.data_ptr<float>() + i * w.rows);
     } else {
-        // Slices of ~4M weights, each reused by all n rows. In bfloat16 the activations and the
-        // products are rounded once each (about 2^-9 relative, well under the weights' own
-        // quantization error); the GEMM accumulates in float32 either way.
-        const auto dtype = cpuWidensBf16() ? torch::kFloat32 : torch::kBFloat16;
-        flat = flat.to(dtype).contiguous();
-        const std::int64_t slice = std::max<std::int64_t>(64, (std::int64_t(1) << 22) / w.cols);
-        for (std::int64_t r = 0; r < w.rows; r += slice) {
-            const std::int64_t m = std::min(slice, w.rows - r);
-            out.narrow(1, r, m).copy_(at::mm(flat, dequantizeSliceCpu(w, r, m, dtype).t()));
-        }
+        floatRowsInto(w, flat, out);
     }
     if (bias.defined())
         out.add_(bias.to(torch::kFloat32));
@@ -253,7 +337,7 @@ void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y) {
     } else {
         at::parallel_for(0, interleavedGroups(w.rows), grainFor(kInterleaveRows * w.data.size(1)),
                          [&](std::int64_t b, std::int64_t e) {
-                             quantDotGroups(isa, w.format, base, w.cols, q, y, w.rows, b, e);
+                             quantDotGroups(isa, w.format, base, w.cols, &q, 1, y, w.rows, w.rows, b, e);
                          });
     }
 }
@@ -291,10 +375,13 @@ QuantizedMatrix placeQuantized(QuantizedMatrix m, const torch::Device& device) {
         m.data = m.data.to(device);
         return m;
     }
+    return withLayout(m, cpuQuantLayout());
+}
+
+QuantLayout cpuQuantLayout() {
     const char* env = std::getenv("VQA_QUANT_LAYOUT");
     const bool rows = env != nullptr && std::strcmp(env, "rows") == 0;
-    return withLayout(m, !rows && quantIsaInterleaves(activeQuantIsa()) ? QuantLayout::Interleaved16
-                                                                        : QuantLayout::Rows);
+    return !rows && quantIsaInterleaves(activeQuantIsa()) ? QuantLayout::Interleaved16 : QuantLayout::Rows;
 }
 
 } // namespace vqa::models

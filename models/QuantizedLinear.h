@@ -1,9 +1,10 @@
 // Quantized weight matrices as tensors (formats: quant/QuantFormat.h). Made from a float weight
 // while a model loads, on all intra-op threads. Multiplied on the CPU by the loops of
 // quant/QuantKernels.h: one row of activations is quantized to int8 blocks and meets the
-// weights in integer dot products (the decode step); several rows are multiplied against slices
-// of dequantized weight rows (prefill, where the product is compute-bound and a slice is reused
-// by every row), in bfloat16 where this CPU's bfloat16 GEMM is the fast one (CpuGemv.h's
+// weights in integer dot products (the decode step); several rows (a prefill) go the same way
+// a few at a time over an interleaved matrix (QuantPrefill::Integer below), or are multiplied
+// against slices of dequantized weight rows (Float, and matrices in rows: each slice reused by
+// every row), in bfloat16 where this CPU's bfloat16 GEMM is the fast one (CpuGemv.h's
 // bf16Kernels()), in float32 elsewhere. Elsewhere (CUDA, or an input that needs gradients) the
 // matrix is dequantized to the input's dtype and multiplied by at::linear.
 #pragma once
@@ -32,6 +33,8 @@ struct QuantizedMatrix {
 // m (in rows, as loaded) where a model runs: on a CPU whose quantized loops read the
 // interleaved layout faster (AVX2 and up) in that layout, unless VQA_QUANT_LAYOUT=rows.
 QuantizedMatrix placeQuantized(QuantizedMatrix m, const torch::Device& device);
+// The layout placeQuantized gives a matrix that stays on the CPU.
+QuantLayout cpuQuantLayout();
 // m in the given layout, on the CPU (a copy; m itself when it is already in that layout).
 QuantizedMatrix withLayout(const QuantizedMatrix& m, QuantLayout layout);
 
@@ -56,5 +59,21 @@ torch::Tensor quantizedLinear(const torch::Tensor& x, const QuantizedMatrix& w,
 // The one-token step's product on raw memory: y[rows] = W x for x of `cols` floats, the
 // matrix on the CPU, over the intra-op threads.
 void quantizedGemvInto(const QuantizedMatrix& w, const float* x, float* y);
+
+// How several rows of activations (a prefill) meet an interleaved matrix on the CPU: Integer
+// quantizes each row to int8 blocks, as a decode step does, and runs the interleaved loops on
+// 4 rows at a time (each tile unpacked once for all 4), as llama.cpp's prefill does; Float
+// multiplies float activations by dequantized slices in a GEMM (the float model over the
+// rounded weights; always so for matrices in rows). Which is faster depends on the CPU's
+// integer and float rates, so Auto measures both once (measureQuantPrefill: a Q4_0 product of
+// a decoder's shape, a few milliseconds) at the first prefill that needs it, unless the
+// environment's VQA_QUANT_PREFILL says integer or float.
+enum class QuantPrefill { Auto, Integer, Float };
+void setQuantPrefill(QuantPrefill prefill);
+QuantPrefill quantPrefill();  // the choice in force (Integer or Float)
+struct QuantPrefillTimes {
+    double integer_ms = 0, float_ms = 0;  // the same product both ways, best of a few runs
+};
+QuantPrefillTimes measureQuantPrefill();
 
 }  // namespace vqa::models

@@ -29,10 +29,12 @@ struct Activation {
 using DotRows = void (*)(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t blocks,
                          const Activation& x, float* y, std::int64_t begin, std::int64_t end);
 
-// The same for the Interleaved16 layout (QuantFormat.h): y[16 g + r] for the groups g in
-// begin..end-1 of the matrix at w, `blocks` blocks per row, r < 16 and 16 g + r < rows.
-using DotGroups = void (*)(const std::uint8_t* w, std::int64_t blocks, const Activation& x, float* y,
-                           std::int64_t rows, std::int64_t begin, std::int64_t end);
+// The same for the Interleaved16 layout (QuantFormat.h), against n activations at once (a
+// prefill's tokens; 1 in a decode step): y[j * ldy + 16 g + r] = row 16 g + r of w times x[j]
+// for the groups g in begin..end-1 of the matrix at w, `blocks` blocks per row, r < 16 and
+// 16 g + r < rows.
+using DotGroups = void (*)(const std::uint8_t* w, std::int64_t blocks, const Activation* x, std::int64_t n,
+                           float* y, std::int64_t ldy, std::int64_t rows, std::int64_t begin, std::int64_t end);
 
 // `blocks` whole blocks of 32 floats at x quantized into out, bit for bit as the portable
 // quantizer (and GGUF's) does it.

@@ -228,33 +228,35 @@ constexpr std::int64_t headerBytes(QuantFormat f) {
 // The interleaved layout's loops, row by row through the tiles: the same integer dot products
 // and scales as rowsPortable. A tile's byte j of row r is at 16 * header + 64 (j / 4) + 4 r + j % 4.
 template <QuantFormat F>
-void groupsPortable(const std::uint8_t* w, std::int64_t blocks, const Activation& x, float* y,
-                    std::int64_t rows, std::int64_t begin, std::int64_t end) {
+void groupsPortable(const std::uint8_t* w, std::int64_t blocks, const Activation* xs, std::int64_t n, float* y,
+                    std::int64_t ldy, std::int64_t rows, std::int64_t begin, std::int64_t end) {
     constexpr std::int64_t header = headerBytes(F);
     const std::int64_t tile = kInterleaveRows * quantBlockBytes(F);
     for (std::int64_t g = begin; g < end; ++g)
-        for (std::int64_t r = 0; r < kInterleaveRows && g * kInterleaveRows + r < rows; ++r) {
-            const std::uint8_t* t = w + g * blocks * tile;
-            float acc = 0, offset = 0;
-            for (std::int64_t i = 0; i < blocks; ++i, t += tile) {
-                const std::int8_t* xq = x.q + i * kQuantBlock;
-                auto byte = [&](int j) { return static_cast<int>(t[16 * header + 64 * (j / 4) + 4 * r + j % 4]); };
-                int dot = 0;
-                if constexpr (F == QuantFormat::Q8_0) {
-                    for (int j = 0; j < 32; ++j)
-                        dot += (byte(j) - 128) * xq[j];
-                } else {
-                    for (int j = 0; j < 16; ++j)
-                        dot += (byte(j) & 15) * xq[j] + (byte(j) >> 4) * xq[j + 16];
-                    if constexpr (F == QuantFormat::Q4_0)
-                        dot -= 8 * x.block_sum[i];
-                    else
-                        offset += getHalf(t + 32 + 2 * r) * (x.d[i] * static_cast<float>(x.block_sum[i]));
+        for (std::int64_t r = 0; r < kInterleaveRows && g * kInterleaveRows + r < rows; ++r)
+            for (std::int64_t token = 0; token < n; ++token) {
+                const Activation& x = xs[token];
+                const std::uint8_t* t = w + g * blocks * tile;
+                float acc = 0, offset = 0;
+                for (std::int64_t i = 0; i < blocks; ++i, t += tile) {
+                    const std::int8_t* xq = x.q + i * kQuantBlock;
+                    auto byte = [&](int j) { return static_cast<int>(t[16 * header + 64 * (j / 4) + 4 * r + j % 4]); };
+                    int dot = 0;
+                    if constexpr (F == QuantFormat::Q8_0) {
+                        for (int j = 0; j < 32; ++j)
+                            dot += (byte(j) - 128) * xq[j];
+                    } else {
+                        for (int j = 0; j < 16; ++j)
+                            dot += (byte(j) & 15) * xq[j] + (byte(j) >> 4) * xq[j + 16];
+                        if constexpr (F == QuantFormat::Q4_0)
+                            dot -= 8 * x.block_sum[i];
+                        else
+                            offset += getHalf(t + 32 + 2 * r) * (x.d[i] * static_cast<float>(x.block_sum[i]));
+                    }
+                    acc += static_cast<float>(dot) * (getHalf(t + 2 * r) * x.d[i]);
                 }
-                acc += static_cast<float>(dot) * (getHalf(t + 2 * r) * x.d[i]);
+                y[token * ldy + g * kInterleaveRows + r] = acc + offset;
             }
-            y[g * kInterleaveRows + r] = acc + offset;
-        }
 }
 
 template <QuantFormat F, void (*Block)(const float*, std::uint8_t*)>
@@ -404,12 +406,22 @@ bool quantIsaInterleaves(QuantIsa isa) {
 }
 
 void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
-                    const Q8Vector& x, float* y, std::int64_t rows, std::int64_t begin, std::int64_t end) {
+                    const Q8Vector* x, std::int64_t n, float* y, std::int64_t ldy, std::int64_t rows,
+                    std::int64_t begin, std::int64_t end) {
     requireFormat(format);
-    checkActivation(x, k);
+    // The activations as the loops read them, a few at a time on the stack.
+    constexpr std::int64_t kChunk = 64;
+    quant::Activation a[kChunk];
     const auto& t = tableOf(isa);
     const auto fn = format == QuantFormat::Q8_0 ? t.q8_0_x16 : format == QuantFormat::Q4_0 ? t.q4_0_x16 : t.q4_1_x16;
-    fn(w, (k + kQuantBlock - 1) / kQuantBlock, activationOf(x), y, rows, begin, end);
+    for (std::int64_t first = 0; first < n; first += kChunk) {
+        const std::int64_t m = std::min(kChunk, n - first);
+        for (std::int64_t j = 0; j < m; ++j) {
+            checkActivation(x[first + j], k);
+            a[j] = activationOf(x[first + j]);
+        }
+        fn(w, (k + kQuantBlock - 1) / kQuantBlock, a, m, y + first * ldy, ldy, rows, begin, end);
+    }
 }
 
 std::int64_t interleavedGroups(std::int64_t rows) {

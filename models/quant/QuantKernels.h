@@ -71,9 +71,10 @@ void deinterleaveRow(QuantFormat format, const std::uint8_t* w, std::int64_t k, 
 // Whether `isa`'s loops read the interleaved layout faster than rows: every vector
 // instruction set's do (the portable loops read both alike).
 bool quantIsaInterleaves(QuantIsa isa);
-// y[r] = (row r of w) . x for the rows of groups [begin, end) of an Interleaved16 matrix of
-// `rows` rows, one thread.
+// y[j * ldy + r] = (row r of w) . x[j] for the n activations x and the rows r of groups
+// [begin, end) of an Interleaved16 matrix of `rows` rows, one thread.
 void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std::int64_t k,
-                    const Q8Vector& x, float* y, std::int64_t rows, std::int64_t begin, std::int64_t end);
+                    const Q8Vector* x, std::int64_t n, float* y, std::int64_t ldy, std::int64_t rows,
+                    std::int64_t begin, std::int64_t end);
 
 }  // namespace vqa::models

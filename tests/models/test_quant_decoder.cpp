@@ -22,6 +22,7 @@ using vqa::models::KvCache;
 using vqa::models::LlamaConfig;
 using vqa::models::LlamaDecoder;
 using vqa::models::QuantFormat;
+using vqa::models::QuantPrefill;
 using vqa::models::Quantization;
 
 LlamaConfig config(std::int64_t hidden) {
@@ -79,12 +80,17 @@ torch::Tensor promptIds() {
     return torch::randint(0, 64, {40}, torch::kInt64);
 }
 
-// A prefill multiplies float activations by the dequantized weights. In float32 (CPUs whose
-// bfloat16 GEMM is the slow one) it is the float decoder over weights rounded through the
-// format, to float32 summation order; in bfloat16 the operands and products are rounded once
-// more, well under the format's own error. How far the float32 one is from the float
-// decoder is that error (printed; random weights amplify it more than trained ones do).
+// A float prefill multiplies float activations by the dequantized weights. In float32 (CPUs
+// whose bfloat16 GEMM is the slow one) it is the float decoder over weights rounded through
+// the format, to float32 summation order; in bfloat16 the operands and products are rounded
+// once more, well under the format's own error. How far the float32 one is from the float
+// decoder is that error (printed; random weights amplify it more than trained ones do). The
+// integer prefill (interleaved matrices) rounds the activations to int8 blocks as a decode
+// step does: it adds less than the weights' rounding.
 TEST(QuantDecoder, PrefillIsTheFloatDecoderOverTheRoundedWeights) {
+    const bool integer = vqa::models::cpuQuantLayout() == vqa::models::QuantLayout::Interleaved16;
+    if (!integer)
+        std::cout << "[ quant    ] quantized matrices stay in rows here: no integer prefill to check\n";
     for (std::int64_t hidden : {64, 48}) { // 48: rows of one and a half blocks, padded
         SCOPED_TRACE("hidden " + std::to_string(hidden));
         const auto c = config(hidden);
@@ -94,13 +100,24 @@ TEST(QuantDecoder, PrefillIsTheFloatDecoderOverTheRoundedWeights) {
         std::map<QuantFormat, double> error;
         for (auto f : {QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_1}) {
             const auto d = decoder(c, w, quantized(f));
+            vqa::models::setQuantPrefill(QuantPrefill::Float);
             vqa::models::setBf16Kernels(Bf16Kernels::Native);
             const auto bf16_gemm = promptLogits(d, ids);
             vqa::models::setBf16Kernels(Bf16Kernels::Widened);
             const auto logits = promptLogits(d, ids);
             vqa::models::setBf16Kernels(Bf16Kernels::Auto);
+            vqa::models::setQuantPrefill(QuantPrefill::Integer);
+            const auto int8_activations = promptLogits(d, ids);
+            vqa::models::setQuantPrefill(QuantPrefill::Auto);
             const auto rounded = promptLogits(decoder(c, roundedThrough(w, quantized(f)), {}), ids);
             EXPECT_LT(relativeRms(logits, rounded), 1e-5);
+            if (integer) {
+                const double activations = relativeRms(int8_activations, rounded);
+                std::cout << "[ quant    ] hidden " << hidden << " " << vqa::models::quantFormatName(f)
+                          << ": the integer prefill's int8 activations add " << activations << "\n";
+                EXPECT_GT(activations, 0.0);
+                EXPECT_LT(activations, relativeRms(rounded, reference));
+            }
             const double bf16_error = relativeRms(bf16_gemm, rounded);
             std::cout << "[ quant    ] hidden " << hidden << " " << vqa::models::quantFormatName(f)
                       << ": the bfloat16 GEMM adds " << bf16_error << " (relative RMS of the logits)\n";
@@ -131,6 +148,7 @@ TEST(QuantDecoder, PrefillIsTheFloatDecoderOverTheRoundedWeights) {
 TEST(QuantDecoder, CpuStepGeneralPathAndRecordedStepAgree) {
     torch::NoGradGuard no_grad;
     vqa::models::setBf16Kernels(Bf16Kernels::Widened);
+    vqa::models::setQuantPrefill(QuantPrefill::Float);
     const auto c = config(64);
     const auto w = vqa::test::randomDecoderWeights(c, 5, 0.1);
     const auto ids = promptIds();
@@ -172,6 +190,7 @@ TEST(QuantDecoder, CpuStepGeneralPathAndRecordedStepAgree) {
         EXPECT_LT(activations, weights);
     }
     vqa::models::setBf16Kernels(Bf16Kernels::Auto);
+    vqa::models::setQuantPrefill(QuantPrefill::Auto);
 }
 
 // Attention capture on a quantized decoder: the CPU step fills the rows as the general path
