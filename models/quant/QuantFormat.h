@@ -37,6 +37,11 @@ constexpr std::int64_t kInterleaveRows = 16;
 
 // Bytes of one block (0 for None).
 std::int64_t quantBlockBytes(QuantFormat format);
+// Bytes of a block's header: its float16 scale (and Q4_1's float16 minimum); its quantized
+// bytes follow.
+constexpr std::int64_t quantHeaderBytes(QuantFormat format) {
+    return format == QuantFormat::Q4_1 ? 4 : 2;
+}
 // Bytes of a row of k weights: ceil(k / 32) blocks.
 std::int64_t quantRowBytes(QuantFormat format, std::int64_t k);
 // "q8_0", "q4_0", "q4_1", "none".

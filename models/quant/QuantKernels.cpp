@@ -220,17 +220,12 @@ void rowsPortable(const std::uint8_t* w, std::int64_t row_bytes, std::int64_t bl
     }
 }
 
-// The header bytes of a block (its scale, and Q4_1's minimum) and where its quantized bytes start.
-constexpr std::int64_t headerBytes(QuantFormat f) {
-    return f == QuantFormat::Q4_1 ? 4 : 2;
-}
-
 // The interleaved layout's loops, row by row through the tiles: the same integer dot products
 // and scales as rowsPortable. A tile's byte j of row r is at 16 * header + 64 (j / 4) + 4 r + j % 4.
 template <QuantFormat F>
 void groupsPortable(const std::uint8_t* w, std::int64_t blocks, const Activation* xs, std::int64_t n, float* y,
                     std::int64_t ldy, std::int64_t rows, std::int64_t begin, std::int64_t end) {
-    constexpr std::int64_t header = headerBytes(F);
+    constexpr std::int64_t header = quantHeaderBytes(F);
     const std::int64_t tile = kInterleaveRows * quantBlockBytes(F);
     for (std::int64_t g = begin; g < end; ++g)
         for (std::int64_t r = 0; r < kInterleaveRows && g * kInterleaveRows + r < rows; ++r)
@@ -421,55 +416,6 @@ void quantDotGroups(QuantIsa isa, QuantFormat format, const std::uint8_t* w, std
             a[j] = activationOf(x[first + j]);
         }
         fn(w, (k + kQuantBlock - 1) / kQuantBlock, a, m, y + first * ldy, ldy, rows, begin, end);
-    }
-}
-
-std::int64_t interleavedGroups(std::int64_t rows) {
-    return (rows + kInterleaveRows - 1) / kInterleaveRows;
-}
-
-void interleaveGroup(QuantFormat format, const std::uint8_t* w, std::int64_t rows, std::int64_t k,
-                     std::int64_t g, std::uint8_t* out) {
-    requireFormat(format);
-    const std::int64_t bytes = quantBlockBytes(format), header = quant::headerBytes(format),
-                       row_bytes = quantRowBytes(format, k), blocks = row_bytes / bytes;
-    const std::uint32_t bias = format == QuantFormat::Q8_0 ? 0x80808080u : 0;
-    for (std::int64_t i = 0; i < blocks; ++i) {
-        std::uint8_t* t = out + i * kInterleaveRows * bytes;
-        for (std::int64_t r = 0; r < kInterleaveRows; ++r) {
-            const std::int64_t row = g * kInterleaveRows + r;
-            std::uint8_t block[34] = {};  // a padding row: zero scales, codes that dequantize to 0
-            if (row < rows)
-                std::memcpy(block, w + row * row_bytes + i * bytes, bytes);
-            for (std::int64_t f = 0; f < header; f += 2)
-                std::memcpy(t + 16 * f + 2 * r, block + f, 2);
-            for (std::int64_t c = 0; c < (bytes - header) / 4; ++c) {
-                std::uint32_t v;
-                std::memcpy(&v, block + header + 4 * c, 4);
-                v ^= bias;
-                std::memcpy(t + 16 * header + 64 * c + 4 * r, &v, 4);
-            }
-        }
-    }
-}
-
-void deinterleaveRow(QuantFormat format, const std::uint8_t* w, std::int64_t k, std::int64_t r,
-                     std::uint8_t* out) {
-    requireFormat(format);
-    const std::int64_t bytes = quantBlockBytes(format), header = quant::headerBytes(format),
-                       row_bytes = quantRowBytes(format, k), blocks = row_bytes / bytes;
-    const std::uint32_t bias = format == QuantFormat::Q8_0 ? 0x80808080u : 0;
-    const std::int64_t g = r / kInterleaveRows, in = r % kInterleaveRows;
-    const std::uint8_t* t = w + g * kInterleaveRows * row_bytes;
-    for (std::int64_t i = 0; i < blocks; ++i, t += kInterleaveRows * bytes, out += bytes) {
-        for (std::int64_t f = 0; f < header; f += 2)
-            std::memcpy(out + f, t + 16 * f + 2 * in, 2);
-        for (std::int64_t c = 0; c < (bytes - header) / 4; ++c) {
-            std::uint32_t v;
-            std::memcpy(&v, t + 16 * header + 64 * c + 4 * in, 4);
-            v ^= bias;
-            std::memcpy(out + header + 4 * c, &v, 4);
-        }
     }
 }
 

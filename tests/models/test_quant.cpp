@@ -310,11 +310,27 @@ TEST(Quant, TheInterleavedLayoutReadsAsTheRows) {
     using vqa::models::QuantLayout;
     torch::manual_seed(5);
     for (auto f : kFormats)
-        for (auto [rows, k] : {std::pair<std::int64_t, std::int64_t>{1, 7}, {15, 32}, {16, 100}, {37, 70}}) {
+        for (auto [rows, k] : {std::pair<std::int64_t, std::int64_t>{1, 7}, {15, 32}, {16, 100}, {37, 70}, {48, 40}}) {
             SCOPED_TRACE(std::string(vqa::models::quantFormatName(f)) + " " + std::to_string(rows) + "x" +
                          std::to_string(k));
             const auto q = vqa::models::quantizeMatrix(torch::randn({rows, k}) * 0.05, f);
             auto tiles = vqa::models::withLayout(q, QuantLayout::Interleaved16);
+            // Placed on a CPU that interleaves: where it lies when nothing else holds its bytes
+            // (whole groups only), a copy otherwise; the same bytes either way, and the
+            // caller's matrix untouched when it is shared.
+            if (vqa::models::cpuQuantLayout() == QuantLayout::Interleaved16) {
+                auto own = vqa::models::quantizeMatrix(torch::randn({rows, k}), f);
+                const auto expected = vqa::models::withLayout(own, QuantLayout::Interleaved16).data;
+                const auto* before = own.data.data_ptr<std::uint8_t>();
+                auto placed = vqa::models::placeQuantized(std::move(own), torch::kCPU);
+                EXPECT_EQ(placed.layout, QuantLayout::Interleaved16);
+                EXPECT_TRUE(torch::equal(placed.data, expected));
+                EXPECT_EQ(placed.data.data_ptr<std::uint8_t>() == before, rows % 16 == 0) << "in place";
+                const auto kept = q.data.clone();
+                const auto shared = vqa::models::placeQuantized(q, torch::kCPU);
+                EXPECT_TRUE(torch::equal(shared.data, tiles.data));
+                EXPECT_TRUE(torch::equal(q.data, kept)) << "a shared matrix was rearranged";
+            }
             ASSERT_EQ(tiles.layout, QuantLayout::Interleaved16);
             EXPECT_EQ(tiles.data.size(0), (rows + 15) / 16 * 16);
             EXPECT_FALSE(torch::equal(tiles.data.narrow(0, 0, rows), q.data)) << "nothing was interleaved";
