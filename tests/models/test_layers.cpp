@@ -53,8 +53,8 @@ TEST(Layers, GroupedQueryAttentionSharesEachKeyHeadAcrossItsGroup) {
 
 TEST(Layers, FusedLinearEqualsItsParts) {
     torch::manual_seed(2);
-    vqa::models::Linear a{torch::randn({3, 4}), torch::randn({3})},
-        b{torch::randn({2, 4}), torch::Tensor()};
+    vqa::models::Linear a{torch::randn({3, 4}), torch::randn({3}), nullptr},
+        b{torch::randn({2, 4}), torch::Tensor(), nullptr};
     auto fused = vqa::models::fuseLinears({a, b});
     auto x = torch::randn({5, 4});
     auto y = fused(x);
