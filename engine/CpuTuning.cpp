@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include "engine/io/AtomicFile.h"
+#include "models/CpuGemmHalf.h"
 #include "models/CpuGemv.h"
 
 namespace fs = std::filesystem;
@@ -34,7 +35,15 @@ std::string cpuModel() {
     return "unknown CPU";
 }
 
+bool knownKernels(const std::string& name) {
+    return name == "native" || name == "widened" || name == "half";
+}
+
+// "half" where the CPU cannot run it (a record copied from another machine, a forced
+// setting) is "widened", its attention and fallback.
 models::Bf16Kernels kernelsNamed(const std::string& name) {
+    if (name == "half")
+        return models::cpuGemmHalfSupported() ? models::Bf16Kernels::Half : models::Bf16Kernels::Widened;
     return name == "widened" ? models::Bf16Kernels::Widened : models::Bf16Kernels::Native;
 }
 
@@ -49,13 +58,15 @@ fs::path defaultCpuTuningFile() {
 CpuTuning tuneCpuKernels(const fs::path& file) {
     CpuTuning t;
     t.cpu = cpuModel();
-    if (const std::string forced = env("VQA_BF16_KERNELS"); forced == "native" || forced == "widened") {
-        t.bf16_kernels = forced;
+    if (const std::string forced = env("VQA_BF16_KERNELS"); knownKernels(forced)) {
+        t.bf16_kernels = models::bf16KernelsName(kernelsNamed(forced));
         t.source = "environment";
         models::setBf16Kernels(kernelsNamed(forced));
         return t;
     }
-    const std::string key = t.cpu + " | torch " + TORCH_VERSION;
+    // The choices measured are part of the key: a record from before the float16 GEMM existed
+    // never compared it, so it is measured again.
+    const std::string key = t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half";
     nlohmann::json recorded = nlohmann::json::object();
     try {
         std::ifstream in(file);
@@ -66,11 +77,12 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
         const auto it = recorded.find(key);
         if (it != recorded.end() && it->is_object()) {
             const std::string kernels = it->value("bf16_kernels", "");
-            if (kernels == "native" || kernels == "widened") {
-                t.bf16_kernels = kernels;
+            if (knownKernels(kernels)) {
+                t.bf16_kernels = models::bf16KernelsName(kernelsNamed(kernels));
                 t.source = "recorded";
                 t.native_ms = it->value("native_ms", 0.0);
                 t.widened_ms = it->value("widened_ms", 0.0);
+                t.half_ms = it->value("half_ms", 0.0);
                 models::setBf16Kernels(kernelsNamed(kernels));
                 return t;
             }
@@ -81,11 +93,12 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
     const auto times = models::measureBf16Kernels();
     t.native_ms = times.native_ms;
     t.widened_ms = times.widened_ms;
-    t.bf16_kernels = times.widened_ms < times.native_ms ? "widened" : "native";
+    t.half_ms = times.half_ms;
+    t.bf16_kernels = models::bf16KernelsName(times.fastest());
     t.source = "measured";
     models::setBf16Kernels(kernelsNamed(t.bf16_kernels));
     try {  // recorded whole or not at all
-        recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}};
+        recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}, {"half_ms", t.half_ms}};
         writeFileAtomically(file.string(), recorded.dump(1) + "\n");
     } catch (const std::exception&) {
         // Not recorded: measured again next time.

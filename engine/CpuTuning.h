@@ -1,7 +1,7 @@
 // Kernel choices that depend on the CPU, made once per machine rather than by a rule: whether
-// bfloat16 products of many rows run through LibTorch's bfloat16 kernels or its float32 ones on
-// widened operands (models/CpuGemv.h says why either can win). The choice comes from
-// VQA_BF16_KERNELS (native or widened) when set; else from what was measured before on this
+// bfloat16 products of many rows run through LibTorch's bfloat16 kernels, its float32 ones on
+// widened operands, or our float16 GEMM (models/CpuGemv.h says why each can win). The choice
+// comes from VQA_BF16_KERNELS (native, widened or half) when set; else from what was measured before on this
 // CPU model with this LibTorch version (cpu-tuning.json in the project's cache folder); else it
 // is measured now (tens of milliseconds) and recorded for next time, written whole or not at
 // all. Engine::load applies it before a bfloat16 model runs on the CPU.
@@ -13,9 +13,9 @@
 namespace vqa {
 
 struct CpuTuning {
-    std::string bf16_kernels;  // "native" or "widened"
+    std::string bf16_kernels;  // "native", "widened" or "half"
     std::string source;        // "environment", "recorded" or "measured"
-    double native_ms = 0, widened_ms = 0;  // the measurement behind it (0 when not measured)
+    double native_ms = 0, widened_ms = 0, half_ms = 0;  // the measurement behind it (0: not measured)
     std::string cpu;           // the CPU model it is for
 };
 

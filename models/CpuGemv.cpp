@@ -1,5 +1,7 @@
 #include "models/CpuGemv.h"
 
+#include "models/CpuGemmHalf.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -206,6 +208,22 @@ void setBf16Kernels(Bf16Kernels kernels) {
     g_bf16_kernels = static_cast<int>(kernels);
 }
 
+const char* bf16KernelsName(Bf16Kernels kernels) {
+    switch (kernels) {
+    case Bf16Kernels::Native: return "native";
+    case Bf16Kernels::Widened: return "widened";
+    case Bf16Kernels::Half: return "half";
+    default: return "auto";
+    }
+}
+
+Bf16Kernels Bf16KernelTimes::fastest() const {
+    Bf16Kernels best = widened_ms < native_ms ? Bf16Kernels::Widened : Bf16Kernels::Native;
+    if (half_ms > 0 && half_ms < std::min(native_ms, widened_ms))
+        best = Bf16Kernels::Half;
+    return best;
+}
+
 Bf16KernelTimes measureBf16Kernels() {
     // Products of the shapes bfloat16 models run many rows through: 256 rows (an image's
     // merged tokens, a prompt) against a square weight and a wide one.
@@ -216,11 +234,13 @@ Bf16KernelTimes measureBf16Kernels() {
     const std::vector<torch::Tensor> weights = {
         at::randn({1024, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16),
         at::randn({4096, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16)};
-    auto time = [&](bool widen) {
+    auto time = [&](Bf16Kernels kernels) {
         auto once = [&] {
             const auto start = std::chrono::steady_clock::now();
             for (const auto& w : weights)
-                (widen ? cpuWideBf16Linear(x, w, {}) : at::linear(x, w)).sum().item<float>();
+                (kernels == Bf16Kernels::Native ? at::linear(x, w) : cpuBf16RowsLinear(x, w, {}, kernels))
+                    .sum()
+                    .item<float>();
             return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         };
         once(); // warm: the kernels' first call sets them up
@@ -230,8 +250,10 @@ Bf16KernelTimes measureBf16Kernels() {
         return best;
     };
     Bf16KernelTimes t;
-    t.native_ms = time(false);
-    t.widened_ms = time(true);
+    t.native_ms = time(Bf16Kernels::Native);
+    t.widened_ms = time(Bf16Kernels::Widened);
+    if (cpuGemmHalfSupported())
+        t.half_ms = time(Bf16Kernels::Half);
     return t;
 }
 
@@ -244,8 +266,7 @@ Bf16Kernels bf16Kernels() {
     std::lock_guard lock(measuring);
     choice = static_cast<Bf16Kernels>(g_bf16_kernels.load());
     if (choice == Bf16Kernels::Auto) {
-        const auto t = measureBf16Kernels();
-        choice = t.widened_ms < t.native_ms ? Bf16Kernels::Widened : Bf16Kernels::Native;
+        choice = measureBf16Kernels().fastest();
         g_bf16_kernels = static_cast<int>(choice);
     }
     return choice;
@@ -255,10 +276,10 @@ Bf16Kernels bf16Kernels() {
 }
 
 bool cpuWidensBf16() {
-    return bf16Kernels() == Bf16Kernels::Widened;
+    return bf16Kernels() != Bf16Kernels::Native;
 }
 
-bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
+bool cpuBf16RowsApply(const torch::Tensor& x, const torch::Tensor& weight) {
 #ifdef VQA_X86_GEMV
     // The choice last: it is measured the first time a bfloat16 product could take it.
     return x.defined() && weight.defined() && x.device().is_cpu() && weight.device().is_cpu() &&
@@ -270,8 +291,28 @@ bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight) {
 #endif
 }
 
-torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias) {
+    return cpuBf16RowsLinear(x, weight, bias, bf16Kernels());
+}
+
+torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias, Bf16Kernels kernels) {
+    if (kernels == Bf16Kernels::Half && weight.dim() == 2 && x.size(-1) == weight.size(1) &&
+        (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)))) {
+        const auto xc = x.contiguous();
+        const auto wc = weight.contiguous();
+        const auto bc = bias.defined() ? bias.to(torch::kBFloat16).contiguous() : torch::Tensor();
+        const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
+        auto sizes = x.sizes().vec();
+        sizes.back() = n;
+        auto y = torch::empty(sizes, x.options());
+        if (cpuGemmHalfBf16(static_cast<const std::uint16_t*>(xc.data_ptr()), m,
+                            static_cast<const std::uint16_t*>(wc.data_ptr()), n, k,
+                            bc.defined() ? static_cast<const std::uint16_t*>(bc.data_ptr()) : nullptr,
+                            static_cast<std::uint16_t*>(y.data_ptr())))
+            return y;
+    }
     auto b = bias.defined() ? std::optional<torch::Tensor>(bias.to(torch::kFloat32)) : std::nullopt;
     return at::linear(x.to(torch::kFloat32), weight.to(torch::kFloat32), b)
         .to(torch::kBFloat16);

@@ -38,27 +38,36 @@ void cpuGemvRows(torch::ScalarType dtype, const void* w, const void* x, float* y
 // Turns the fast path off (true) or back on, for comparisons in tests and benchmarks.
 void setCpuGemvDisabled(bool disabled);
 
-// Several rows of bfloat16 on the CPU (an image's patches, a prefill) run either through
-// LibTorch's bfloat16 kernels (oneDNN) or through its float32 ones on widened operands, which
-// give the same products (a bfloat16 product is exact in float32, and both accumulate in
-// float32) for the cost of converting the weight. Which is faster depends on the CPU, not on
-// a rule: on an Intel CPU without AMX the float32 path encoded a SigLIP tile in 4.0 s against
-// 6.2 s; on an AMD EPYC with AVX512-BF16 the bfloat16 GEMM is 4-7x faster than the widened
-// one. So it is measured (measureBf16Kernels: a few products of model shapes, tens of
-// milliseconds) the first time it matters, unless set (the engine sets what it measured
-// before for this CPU, engine/CpuTuning.h). With Widened, from 16 rows on cpuWideBf16Linear()
-// widens and rounds the result to bfloat16 once, and attention() in Layers.cpp does the same
-// for many queries.
-enum class Bf16Kernels { Auto, Native, Widened };
+// Several rows of bfloat16 on the CPU (an image's patches, a prefill) run one of three ways:
+// LibTorch's bfloat16 kernels (Native: oneDNN); its float32 ones on widened operands
+// (Widened: the same products, as a bfloat16 product is exact in float32 and both accumulate
+// in float32, for the cost of converting the weight); or, on CPUs with AVX512-FP16, our own
+// float16 GEMM (Half: models/CpuGemmHalf.h, which says what its rounding costs), with
+// attention widened. Which is fastest depends on the CPU, not on a rule: on an Intel Xeon
+// without AMX the widened path encoded a SigLIP tile in 4.0 s against 6.2 s natively, and the
+// float16 GEMM runs 1.6-2.1x the widened one; on an AMD EPYC with AVX512-BF16 (no FP16) the
+// bfloat16 GEMM is 4-7x faster than the widened one. So it is measured (measureBf16Kernels: a
+// few products of model shapes, tens of milliseconds) the first time it matters, unless set
+// (the engine sets what it measured before for this CPU, engine/CpuTuning.h). From 16 rows
+// on, cpuBf16RowsLinear() takes the chosen path unless it is Native, and attention() in
+// Layers.cpp widens many queries unless it is Native.
+enum class Bf16Kernels { Auto, Native, Widened, Half };
 void setBf16Kernels(Bf16Kernels kernels); // Auto: measure at first use
-Bf16Kernels bf16Kernels();                // the choice in force (Native or Widened)
+Bf16Kernels bf16Kernels();                // the choice in force (Native, Widened or Half)
+const char* bf16KernelsName(Bf16Kernels kernels); // "native", "widened", "half"
 struct Bf16KernelTimes {
-    double native_ms = 0, widened_ms = 0; // the same products both ways, best of a few runs
+    // The same products each way, best of a few runs; half_ms 0 where the CPU lacks FP16.
+    double native_ms = 0, widened_ms = 0, half_ms = 0;
+    Bf16Kernels fastest() const;
 };
 Bf16KernelTimes measureBf16Kernels();
-bool cpuWidensBf16(); // bf16Kernels() == Widened
-bool cpuWideBf16Applies(const torch::Tensor& x, const torch::Tensor& weight);
-torch::Tensor cpuWideBf16Linear(const torch::Tensor& x, const torch::Tensor& weight,
+bool cpuWidensBf16(); // bf16Kernels() is not Native: many rows do not use LibTorch's bfloat16 kernels
+bool cpuBf16RowsApply(const torch::Tensor& x, const torch::Tensor& weight);
+// x weight^T + bias through the chosen kernels, bfloat16 in and out. Half falls back to
+// Widened for operands holding an infinity or a NaN (the float16 GEMM refuses them).
+torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias);
+torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
+                                const torch::Tensor& bias, Bf16Kernels kernels);
 
 } // namespace vqa::models

@@ -31,8 +31,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias) {
     if (cpuGemvApplies(x, weight))
         return cpuGemv(x, weight, bias); // one token on the CPU: see CpuGemv.h
-    if (cpuWideBf16Applies(x, weight))
-        return cpuWideBf16Linear(x, weight, bias); // bfloat16 rows without AMX: see CpuGemv.h
+    if (cpuBf16RowsApply(x, weight))
+        return cpuBf16RowsLinear(x, weight, bias); // many bfloat16 rows: see CpuGemv.h
     return at::linear(x, weight,
                       bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }

@@ -80,8 +80,9 @@ TEST(Quant, ThisCpuRunsThePortableLoopsAndSaysWhichOthers) {
     for (auto isa : isas)
         names += std::string(" ") + vqa::models::quantIsaName(isa);
     std::cout << "[ quant    ] loops this CPU runs:" << names << "\n";
-    if (std::getenv("VQA_QUANT_ISA") == nullptr)
+    if (std::getenv("VQA_QUANT_ISA") == nullptr) {
         EXPECT_EQ(vqa::models::activeQuantIsa(), isas.back());
+    }
 }
 
 // The bytes of quantizeRow, with every instruction set's quantizer, equal the numpy

@@ -1,0 +1,310 @@
+#include "models/CpuGemmHalf.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+// GCC 12 reports "'__Y' may be used uninitialized" inside its own AVX-512 headers once they
+// are inlined (as in CpuGemv.cpp): a false positive in the compiler's header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#define VQA_HALF_GEMM 1
+#endif
+
+namespace vqa::models {
+
+#ifdef VQA_HALF_GEMM
+
+namespace {
+
+using std::int64_t;
+using std::uint16_t;
+using std::uint32_t;
+
+// The register tile: 6 rows of x times 64 columns of w. The 64 columns sit in 4 registers as
+// 16 (even k, odd k) pairs each, so a row's two values for k and k+1 arrive with one 32-bit
+// broadcast (a plain load; a 16-bit broadcast takes a shuffle port from the multiply-adds)
+// and each lane sums one parity: 24 accumulators, 4 weight registers and the broadcast.
+constexpr int kRows = 6;
+constexpr int kCols = 64;
+// k pairs a lane sums in float16 before they go into float32 (128 products of at most 256).
+constexpr int64_t kChunkPairs = 64;
+// Rows of x one thread converts and keeps while every panel of w passes them.
+constexpr int64_t kBlockRows = 96;
+
+#define VQA_HALF_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16,avx512bf16")))
+
+inline float bf16ToFloat(uint16_t v) {
+    const uint32_t bits = uint32_t(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+// The largest magnitude in a bfloat16 row as a bit pattern: without the sign bit, the patterns
+// of bfloat16 numbers are ordered like the numbers, and an infinity or NaN is 0x7f80 or above.
+VQA_HALF_TARGET uint16_t largestBits(const uint16_t* src, int64_t k) {
+    __m512i m = _mm512_setzero_si512();
+    const __m512i magnitude = _mm512_set1_epi16(0x7fff);
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32)
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(src + i), magnitude));
+    if (i < k) {
+        const auto tail = static_cast<__mmask32>((1ull << (k - i)) - 1);
+        m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_maskz_loadu_epi16(tail, src + i), magnitude));
+    }
+    alignas(64) uint16_t lanes[32];
+    _mm512_store_si512(lanes, m);
+    return *std::max_element(lanes, lanes + 32);
+}
+
+constexpr uint16_t kNotFinite = 0x7f80;
+
+// The power of two that puts a row's largest magnitude in [8, 16), short of float's largest
+// (rows whose largest value is a bfloat16 subnormal get 2^126, and stay smaller).
+float scaleFor(uint16_t largest) {
+    if (largest == 0)
+        return 1.0f;
+    int e = 0;
+    std::frexp(bf16ToFloat(largest), &e);
+    return std::ldexp(1.0f, std::min(4 - e, 126));
+}
+
+// k bfloat16 values times scale, as float16 (exact for normal float16 results), then a zero
+// when k is odd so the row is whole pairs.
+VQA_HALF_TARGET void toHalf(const uint16_t* src, int64_t k, float scale, _Float16* dst) {
+    const __m512 s = _mm512_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m512 f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                            _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(f, s))));
+    }
+    for (; i < k; ++i)
+        dst[i] = static_cast<_Float16>(bf16ToFloat(src[i]) * scale);
+    if (k % 2)
+        dst[k] = static_cast<_Float16>(0.0f);
+}
+
+// One panel of w: 64 of its rows (columns of the product), scaled and converted, laid out as
+// [k pair][64 columns][2]; past the matrix's last row, zeros. Returns false on a non-finite
+// value. scales receives each row's scale.
+VQA_HALF_TARGET bool packPanel(const uint16_t* w, int64_t n, int64_t k, int64_t first,
+                               float* scales, _Float16* staging, uint32_t* panel) {
+    const int64_t pairs = (k + 1) / 2, padded = pairs * 2;
+    for (int group = 0; group < kCols; group += 16) {
+        for (int c = 0; c < 16; ++c) {
+            const int64_t row = first + group + c;
+            _Float16* out = staging + c * padded;
+            if (row >= n) {
+                std::memset(static_cast<void*>(out), 0, padded * sizeof(_Float16));
+                scales[group + c] = 1.0f;
+                continue;
+            }
+            const uint16_t largest = largestBits(w + row * k, k);
+            if (largest >= kNotFinite)
+                return false;
+            scales[group + c] = scaleFor(largest);
+            toHalf(w + row * k, k, scales[group + c], out);
+        }
+        // Column c's pair p is the 32-bit word p of its staged row: gathered 16 columns at once.
+        const __m512i rows = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(static_cast<int>(pairs)));
+        const int* words = reinterpret_cast<const int*>(staging);
+        for (int64_t p = 0; p < pairs; ++p)
+            _mm512_storeu_si512(panel + p * kCols + group, _mm512_i32gather_epi32(rows, words + p, 4));
+    }
+    return true;
+}
+
+// tile [R][128] (each column's even-k and odd-k sums side by side) += the products of R rows
+// of x (a[r]: pairs from the chunk's first) and one panel's chunk of `pairs` pairs.
+template <int R>
+VQA_HALF_TARGET void chunk(const uint32_t* const* a, int64_t pairs, const _Float16* b, float* tile) {
+    __m512h acc[R][4];
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < 4; ++q)
+            acc[r][q] = _mm512_setzero_ph();
+    for (int64_t p = 0; p < pairs; ++p, b += 2 * kCols) {
+        const __m512h b0 = _mm512_loadu_ph(b), b1 = _mm512_loadu_ph(b + 32),
+                      b2 = _mm512_loadu_ph(b + 64), b3 = _mm512_loadu_ph(b + 96);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512h x = _mm512_castsi512_ph(_mm512_set1_epi32(static_cast<int>(a[r][p])));
+            acc[r][0] = _mm512_fmadd_ph(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ph(x, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ph(x, b2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ph(x, b3, acc[r][3]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        float* t = tile + r * 2 * kCols;
+        for (int q = 0; q < 4; ++q) {
+            const __m512i v = _mm512_castph_si512(acc[r][q]);
+            const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(v)));
+            const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(v, 1)));
+            _mm512_store_ps(t + q * 32, _mm512_add_ps(_mm512_load_ps(t + q * 32), lo));
+            _mm512_store_ps(t + q * 32 + 16, _mm512_add_ps(_mm512_load_ps(t + q * 32 + 16), hi));
+        }
+    }
+}
+
+VQA_HALF_TARGET void chunkRows(int rows, const uint32_t* const* a, int64_t pairs, const _Float16* b,
+                               float* tile) {
+    switch (rows) {
+    case 6: chunk<6>(a, pairs, b, tile); break;
+    case 5: chunk<5>(a, pairs, b, tile); break;
+    case 4: chunk<4>(a, pairs, b, tile); break;
+    case 3: chunk<3>(a, pairs, b, tile); break;
+    case 2: chunk<2>(a, pairs, b, tile); break;
+    default: chunk<1>(a, pairs, b, tile); break;
+    }
+}
+
+// One row of the result for one panel: the even and odd sums added, the scales taken off,
+// the bias added, rounded to bfloat16; only the panel's `cols` real columns are written.
+VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col_scales,
+                               const uint16_t* bias, int64_t cols, uint16_t* y) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 inverse_row = _mm512_set1_ps(1.0f / row_scale);
+    for (int g = 0; g * 16 < cols; ++g) {
+        const int64_t left = cols - g * 16;
+        const auto mask = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
+        const __m512 v0 = _mm512_load_ps(t + g * 32), v1 = _mm512_load_ps(t + g * 32 + 16);
+        __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
+        sum = _mm512_mul_ps(sum, _mm512_div_ps(inverse_row, _mm512_loadu_ps(col_scales + g * 16)));
+        if (bias) {
+            const __m256i raw = _mm256_maskz_loadu_epi16(mask, bias + g * 16);
+            sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)));
+        }
+        _mm256_mask_storeu_epi16(y + g * 16, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(sum)));
+    }
+}
+
+// What one thread keeps between calls: a block of x in float16 and its float32 tile.
+struct BlockScratch {
+    std::vector<_Float16> x;
+    std::vector<float> tile;
+};
+
+// Rows [begin, end) of the product, every panel: the rows are converted once and stay in
+// this thread's cache while the panels (shared, packed once) pass them a chunk at a time.
+VQA_HALF_TARGET void blockRows(const uint16_t* x, int64_t begin, int64_t end, int64_t k,
+                               const float* row_scales, const uint32_t* panels, const float* col_scales,
+                               int64_t n, const uint16_t* bias, uint16_t* y) {
+    thread_local BlockScratch scratch;
+    const int64_t pairs = (k + 1) / 2, padded = pairs * 2, rows = end - begin;
+    const int64_t tiles = (rows + kRows - 1) / kRows;
+    scratch.x.resize(static_cast<size_t>(rows * padded));
+    scratch.tile.resize(static_cast<size_t>(tiles * kRows * 2 * kCols + 16));
+    // 64-byte aligned for the tile's aligned loads and stores.
+    float* tile_base = scratch.tile.data();
+    tile_base += (16 - (reinterpret_cast<std::uintptr_t>(tile_base) / sizeof(float)) % 16) % 16;
+    for (int64_t i = 0; i < rows; ++i)
+        toHalf(x + (begin + i) * k, k, row_scales[begin + i], scratch.x.data() + i * padded);
+    const int64_t panel_count = (n + kCols - 1) / kCols;
+    for (int64_t pn = 0; pn < panel_count; ++pn) {
+        const auto* panel = reinterpret_cast<const _Float16*>(panels + pn * pairs * kCols);
+        std::memset(tile_base, 0, static_cast<size_t>(tiles * kRows * 2 * kCols) * sizeof(float));
+        for (int64_t c0 = 0; c0 < pairs; c0 += kChunkPairs) {
+            const int64_t chunk_pairs = std::min(kChunkPairs, pairs - c0);
+            for (int64_t t = 0; t < tiles; ++t) {
+                const int r_count = static_cast<int>(std::min<int64_t>(kRows, rows - t * kRows));
+                const uint32_t* a[kRows];
+                for (int r = 0; r < kRows; ++r)
+                    a[r] = reinterpret_cast<const uint32_t*>(scratch.x.data() +
+                                                             (t * kRows + std::min(r, r_count - 1)) * padded) +
+                           c0;
+                chunkRows(r_count, a, chunk_pairs, panel + c0 * 2 * kCols, tile_base + t * kRows * 2 * kCols);
+            }
+        }
+        const int64_t cols = std::min<int64_t>(kCols, n - pn * kCols);
+        for (int64_t i = 0; i < rows; ++i)
+            finishRow(tile_base + i * 2 * kCols, row_scales[begin + i], col_scales + pn * kCols,
+                      bias ? bias + pn * kCols : nullptr, cols, y + (begin + i) * n + pn * kCols);
+    }
+}
+
+} // namespace
+
+bool cpuGemmHalfSupported() {
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512fp16") &&
+                           __builtin_cpu_supports("avx512bf16");
+    return ok;
+}
+
+bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+                     const uint16_t* bias, uint16_t* y) {
+    if (!cpuGemmHalfSupported() || m <= 0 || n <= 0 || k <= 0)
+        return false;
+    const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
+    // The packed panels are as large as w. The calling thread keeps them between calls (a
+    // vision tower's products reuse the pages) unless they are larger than a tower's weights.
+    thread_local std::vector<uint32_t> panels;
+    thread_local std::vector<float> col_scales;
+    panels.resize(static_cast<size_t>(panel_count * pairs * kCols));
+    struct Release {
+        ~Release() {
+            if (panels.capacity() * sizeof(uint32_t) > (std::size_t(32) << 20))
+                std::vector<uint32_t>().swap(panels);
+        }
+    } release;
+    col_scales.resize(static_cast<size_t>(panel_count * kCols));
+    std::vector<float> row_scales(static_cast<size_t>(m));
+    // Pointers, not the thread_local vectors: inside the loops another thread would name its own.
+    uint32_t* const packed = panels.data();
+    float* const scales = col_scales.data();
+    std::atomic<bool> finite{true};
+    at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
+        std::vector<_Float16> staging(static_cast<size_t>(16 * pairs * 2));
+        for (int64_t pn = b; pn < e && finite; ++pn)
+            if (!packPanel(w, n, k, pn * kCols, scales + pn * kCols, staging.data(), packed + pn * pairs * kCols))
+                finite = false;
+    });
+    at::parallel_for(0, m, 64, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e && finite; ++i) {
+            const uint16_t largest = largestBits(x + i * k, k);
+            if (largest >= kNotFinite)
+                finite = false;
+            row_scales[i] = scaleFor(largest);
+        }
+    });
+    if (!finite)
+        return false;
+    // Blocks of rows, a few per thread so that they even out, at most kBlockRows each.
+    const int64_t threads = std::max(1, at::get_num_threads());
+    const int64_t blocks = std::max((m + kBlockRows - 1) / kBlockRows, std::min<int64_t>(threads * 2, (m + kRows - 1) / kRows));
+    const int64_t block_rows = ((m + blocks - 1) / blocks + kRows - 1) / kRows * kRows;
+    at::parallel_for(0, (m + block_rows - 1) / block_rows, 1, [&](int64_t b, int64_t e) {
+        for (int64_t blk = b; blk < e; ++blk)
+            blockRows(x, blk * block_rows, std::min(m, (blk + 1) * block_rows), k, row_scales.data(), packed,
+                      scales, n, bias, y);
+    });
+    return true;
+}
+
+#else
+
+bool cpuGemmHalfSupported() {
+    return false;
+}
+
+bool cpuGemmHalfBf16(const std::uint16_t*, std::int64_t, const std::uint16_t*, std::int64_t, std::int64_t,
+                     const std::uint16_t*, std::uint16_t*) {
+    return false;
+}
+
+#endif
+
+} // namespace vqa::models
