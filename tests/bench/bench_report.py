@@ -262,16 +262,21 @@ def cpu_target_lines(r, dtypes):
 
 def vision_rate_lines(r, report):
     """The vision tower's arithmetic rate per core against the core's measured peak: float32
-    against its FMA rate, bfloat16 and fast against the faster of the bf16 dot products and the
-    float32 FMA (bfloat16 products may run on either: CpuGemv.h's bf16Kernels)."""
+    against its FMA rate, bfloat16 and fast against the fastest of the bf16 dot products, the
+    float32 FMA and the float16 FMA (bfloat16 products may run on any of them: CpuGemv.h's
+    bf16Kernels)."""
     peak, gflop = report.get("core_peak_gflops"), r.get("vision_gflop")
     if not peak or not gflop or not peak.get("fp32_fma"):
         return []
     threads = report["threads"]
+
+    def rate_text(key):
+        return "–" if not peak.get(key) else format(peak[key], ".0f")
+
     lines = ["", f"The vision tower's arithmetic ({gflop:.0f} GFLOP a tile) per core against the core's peak, "
              f"measured by tests/bench/peak_flops.cpp: float32 FMA {peak['fp32_fma']:.0f} GFLOP/s, bfloat16 dot "
-             f"products {'–' if not peak.get('bf16_dot') else format(peak['bf16_dot'], '.0f')} GFLOP/s (bfloat16 rows against "
-             "the faster of the two: its products may run on either):", "",
+             f"products {rate_text('bf16_dot')} GFLOP/s, float16 FMA {rate_text('fp16_fma')} GFLOP/s (bfloat16 rows "
+             "against the fastest of the three: its products may run on any of them):", "",
              "| | vision encoding (ms) | GFLOP/s per core | share of the core's peak |", "|---|---|---|---|"]
     for engine, label in [("ours", "VQA Studio"), ("transformers", "transformers")]:
         for dtype in [d for d in ("float32", "bfloat16", "fast") if d in report["dtypes"]]:
@@ -279,7 +284,8 @@ def vision_rate_lines(r, report):
             if not ms:
                 continue
             rate = gflop / (ms / 1000) / threads
-            top = peak["fp32_fma"] if dtype == "float32" else max(peak.get("bf16_dot") or 0, peak["fp32_fma"])
+            top = peak["fp32_fma"] if dtype == "float32" else max(
+                peak.get("bf16_dot") or 0, peak["fp32_fma"], peak.get("fp16_fma") or 0)
             lines.append(f"| {label} {SHORT_NAMES[dtype]} | {ms:.0f} | {rate:.0f} | {100 * rate / top:.0f} % |")
     return lines
 
