@@ -8,14 +8,16 @@
 
 namespace vqa {
 
-std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
-                                                      const std::vector<std::int32_t>& answer_ids,
-                                                      const std::atomic<bool>* cancel) {
-    std::lock_guard lock(impl_->mutex);
-    Impl& impl = *impl_;
-    impl.requireLocal("scoring an answer");
-    if (answer_ids.empty())
-        return std::vector<float>{};
+namespace {
+
+// The logits that predict each token of `answer_ids` given the request's prompt and the
+// answer's tokens before it ([n, vocab], float32 on the CPU): teacher forcing, one pass over
+// the prompt and one over the answer. Undefined when `cancel` was set. What scoreAnswer and
+// answerLogits share; the caller holds the engine's lock. (A template so that it may take the
+// engine's private Impl, deduced where the members call it.)
+template <class EngineImpl>
+torch::Tensor teacherForcedLogits(EngineImpl& impl, const Request& request, const std::vector<std::int32_t>& answer_ids,
+                                  const std::atomic<bool>* cancel) {
     torch::InferenceMode inference;
     auto& net = impl.model->runtime->model();
     // The encodings made only for this pass are forgotten after it: an occlusion sweep makes
@@ -25,7 +27,7 @@ std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
         if (!impl.images.count(key))
             made_here.push_back(key);
     struct Forget {
-        Impl& impl;
+        EngineImpl& impl;
         const std::vector<std::string>& keys;
         ~Forget() {
             for (const auto& key : keys)
@@ -52,21 +54,49 @@ std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
         std::vector<torch::Tensor> logits{net.forward(impl.embed(prompt, 0), cache, /*all_logits=*/false, nullptr,
                                                       prompt.ropePositionsFrom(0), &layer_additions)};
         const std::int64_t vocab = logits.front().size(-1);
-        std::vector<std::int64_t> ids(answer_ids.begin(), answer_ids.end());
-        for (auto id : ids)
+        for (auto id : answer_ids)
             if (id < 0 || id >= vocab)
                 throw Error("answer token id " + std::to_string(id) + " is outside the model's vocabulary of " +
                             std::to_string(vocab));
         if (n > 1) {
-            auto before_last = torch::tensor(std::vector<std::int64_t>(ids.begin(), ids.end() - 1), torch::kInt64);
+            auto before_last = torch::tensor(std::vector<std::int64_t>(answer_ids.begin(), answer_ids.end() - 1), torch::kInt64);
             logits.push_back(net.forward(net.embedTokens(before_last.to(net.device())), cache, /*all_logits=*/true));
         }
-        auto log_probs = torch::log_softmax(torch::cat(logits, 0).to(torch::kCPU, torch::kFloat32), -1);
-        auto picked = log_probs.gather(1, torch::tensor(ids, torch::kInt64).unsqueeze(1)).reshape({-1}).contiguous();
-        return std::vector<float>(picked.data_ptr<float>(), picked.data_ptr<float>() + n);
+        return torch::cat(logits, 0).to(torch::kCPU, torch::kFloat32).contiguous();
     } catch (const Cancelled&) {
-        return std::nullopt;
+        return {};
     }
+}
+
+}  // namespace
+
+std::optional<std::vector<float>> Engine::scoreAnswer(const Request& request,
+                                                      const std::vector<std::int32_t>& answer_ids,
+                                                      const std::atomic<bool>* cancel) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->requireLocal("scoring an answer");
+    if (answer_ids.empty())
+        return std::vector<float>{};
+    torch::InferenceMode inference;
+    const auto logits = teacherForcedLogits(*impl_, request, answer_ids, cancel);
+    if (!logits.defined())
+        return std::nullopt;
+    const auto n = static_cast<std::int64_t>(answer_ids.size());
+    auto ids = torch::tensor(std::vector<std::int64_t>(answer_ids.begin(), answer_ids.end()), torch::kInt64);
+    auto picked = torch::log_softmax(logits, -1).gather(1, ids.unsqueeze(1)).reshape({-1}).contiguous();
+    return std::vector<float>(picked.data_ptr<float>(), picked.data_ptr<float>() + n);
+}
+
+std::vector<float> Engine::answerLogits(const Request& request, const std::vector<std::int32_t>& answer_ids,
+                                        std::int64_t& vocab) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->requireLocal("scoring logits");
+    if (answer_ids.empty())
+        throw Error("no token ids to score");
+    torch::InferenceMode inference;
+    const auto logits = teacherForcedLogits(*impl_, request, answer_ids, nullptr);
+    vocab = logits.size(1);
+    return {logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel()};
 }
 
 std::vector<HeatmapGrid> Engine::attentionGrids(int first, int last, const ExplainParams& params) {

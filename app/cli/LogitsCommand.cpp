@@ -1,9 +1,11 @@
 // `vqa logits`: the decoder's next-token logits at every position of a token sequence
 // (teacher forcing), written as a NumPy .npy file of float32 [tokens, vocab]. For measuring a
 // precision (--dtype int4, ...) against another, as tests/bench/run_bench.py does against
-// llama.cpp.
+// llama.cpp. With --image, the sequence is an answer to a question about that image, so the
+// vision tower's precision counts too (--dtype fast changes nothing else).
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <climits>
 
 #include "app/cli/Command.h"
@@ -13,7 +15,7 @@
 namespace {
 
 struct LogitsOptions {
-    std::string model, ids, out;
+    std::string model, ids, out, image, question = "Describe this image.";
     vqa::cli::LoadFlags load;
 };
 
@@ -46,6 +48,10 @@ void setupLogits(CLI::App& app, int& exit_code) {
     cmd->add_option("--model,-m", o->model, "Model folder")->required();
     cmd->add_option("--ids", o->ids, "Token ids, separated by commas or spaces")->required();
     cmd->add_option("--out,-o", o->out, "The .npy file to write")->required();
+    cmd->add_option("--image", o->image,
+                    "An image the ids answer a question about: row i is then the logits after the question "
+                    "with the image and the first i ids");
+    cmd->add_option("--question", o->question, "The question about --image (default: Describe this image.)");
     vqa::cli::addLoadFlags(cmd, o->load);
     cmd->callback([o, &exit_code] {
         try {
@@ -53,7 +59,18 @@ void setupLogits(CLI::App& app, int& exit_code) {
             vqa::Engine engine;
             engine.load(o->model, o->load.options());
             std::int64_t vocab = 0;
-            const auto logits = engine.sequenceLogits(ids, vocab);
+            std::vector<float> logits;
+            if (o->image.empty()) {
+                logits = engine.sequenceLogits(ids, vocab);
+            } else {
+                vqa::Request request;
+                request.images = {std::make_shared<const vqa::RgbImage>(vqa::loadImageFile(o->image))};
+                request.image_keys = {o->image};
+                request.conversation.push_back(
+                    {vqa::Role::User,
+                     {{vqa::ContentPart::Kind::Image, {}}, {vqa::ContentPart::Kind::Text, o->question}}});
+                logits = engine.answerLogits(request, ids, vocab);
+            }
             writeNpy(o->out, logits, static_cast<std::int64_t>(ids.size()), vocab);
             exit_code = 0;
         } catch (const std::exception& e) {

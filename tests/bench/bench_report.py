@@ -215,17 +215,26 @@ def quantized_lines(r, dtypes):
                          + f" | {fmt(o.get('peak_rss_mib'))} / {fmt(l.get('peak_rss_mib'))} |")
     errors = r.get("error")
     if errors:
+        # Runs since the float16 GEMM also score the sequence as an answer about the image
+        # (vqa logits --image), where the vision tower's precision counts: "fast" differs from
+        # float32 only there.
+        with_image = any("ours_image" in errors.get(d, {}) for d in dtypes)
         lines += ["", f"Error of the logits against ours in float32 ({ERROR_POSITIONS} teacher-forced positions "
-                  "of one random token sequence; llama.cpp's F32 row checks its conversion):", "",
-                  "| dtype | relative RMS, ours | llama.cpp | top-1 agreement, ours | llama.cpp |",
-                  "|---|---|---|---|---|"]
+                  "of one random token sequence; llama.cpp's F32 row checks its conversion"
+                  + ("; \"with the image\": the same sequence as the answer to a question about the benchmark's "
+                     "image, so the vision tower's precision counts too" if with_image else "") + "):", "",
+                  "| dtype | relative RMS, ours | llama.cpp | top-1 agreement, ours | llama.cpp |"
+                  + (" relative RMS with the image, ours | top-1 with the image, ours |" if with_image else ""),
+                  "|---|---|---|---|---|" + ("---|---|" if with_image else "")]
         for dtype in dtypes:
             e = errors.get(dtype, {})
-            o, l = e.get("ours", {}), e.get("llamacpp", {})
+            o, l, i = e.get("ours", {}), e.get("llamacpp", {}), e.get("ours_image", {})
             cell = lambda v, f: "–" if v is None else f.format(v)  # noqa: E731
             lines.append(f"| {SHORT_NAMES.get(dtype, dtype)} | {cell(o.get('relative_rms'), '{:.2e}')} | "
                          f"{cell(l.get('relative_rms'), '{:.2e}')} | {cell(o.get('top1_agreement'), '{:.3f}')} | "
-                         f"{cell(l.get('top1_agreement'), '{:.3f}')} |")
+                         f"{cell(l.get('top1_agreement'), '{:.3f}')} |"
+                         + (f" {cell(i.get('relative_rms'), '{:.2e}')} | {cell(i.get('top1_agreement'), '{:.3f}')} |"
+                            if with_image else ""))
     return lines
 
 

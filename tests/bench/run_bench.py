@@ -751,28 +751,35 @@ def run_ours(vqa, model, image, dtype, tokens, threads, device="cpu"):
     return res
 
 
-def measure_errors(vqa, bench_py, mdir, dtypes, threads):
-    """For each dtype, each engine's logits over error_ids() against ours in float32."""
+def measure_errors(vqa, bench_py, mdir, dtypes, threads, image=None):
+    """For each dtype, each engine's logits over error_ids() against ours in float32; with an
+    image, ours also with the sequence as the answer to a question about it (`vqa logits
+    --image`), where the vision tower's precision counts ("ours_image")."""
     import numpy as np
     ids = ",".join(map(str, error_ids()))
 
-    def ours(dtype):
-        out = os.path.join(mdir, f"logits-{dtype}.npy")
+    def ours(dtype, with_image=False):
+        out = os.path.join(mdir, f"logits-{dtype}{'-image' if with_image else ''}.npy")
         rc, _, err, _ = run_measured([vqa, "logits", "--model", os.path.join(mdir, stored_dtype(dtype)),
                                       "--ids", ids, "--out", out, "--dtype", dtype, "--device", "cpu",
-                                      "--threads", str(threads)])
+                                      "--threads", str(threads)] + (["--image", image] if with_image else []))
         if rc != 0:
-            log(f"vqa logits --dtype {dtype} failed: {err[-2000:]}")
+            log(f"vqa logits --dtype {dtype}{' --image' if with_image else ''} failed: {err[-2000:]}")
             return None
         return np.load(out)
 
     reference = ours("float32")
+    reference_image = ours("float32", True) if image else None
     errors = {}
     for dtype in dtypes:
         e = errors[dtype] = {}
         mine = reference if dtype == "float32" else ours(dtype)
         if mine is not None and reference is not None:
             e["ours"] = logits_error(mine, reference)
+        if reference_image is not None:
+            mine_image = reference_image if dtype == "float32" else ours(dtype, True)
+            if mine_image is not None:
+                e["ours_image"] = logits_error(mine_image, reference_image)
         gpath = os.path.join(mdir, f"decoder-{GGUF_TYPES.get(dtype, 'none')}.gguf")
         if bench_py and reference is not None and os.path.exists(gpath):
             out = os.path.join(mdir, f"logits-llamacpp-{dtype}.npy")
@@ -940,7 +947,7 @@ def main():
                 report["versions"]["llama_cpp_python"] = r["llamacpp"][dtype].get("llama_cpp_python")
         if name not in QWEN_MODELS | BF16_ONLY and args.device == "cpu":
             log(f"{name}: logits error against float32")
-            r["error"] = measure_errors(vqa, bench_py, mdir, dtypes, args.threads)
+            r["error"] = measure_errors(vqa, bench_py, mdir, dtypes, args.threads, image)
             log(f"  {json.dumps(r['error'])}")
         save(report, args)  # after each model, so an interrupted run keeps what it measured
     print(markdown(report, os.path.basename(save(report, args))))

@@ -81,6 +81,33 @@ if ok:
 check("logits writes [tokens, vocab] float32 for each precision, int8 near float32", ok, r.stdout + r.stderr)
 r = run("logits", "--model", model, "--ids", "1,99999999", "--out", os.path.join(args.artifacts, "bad.npy"))
 check("logits refuses an id outside the vocabulary", r.returncode == 1 and "vocabulary" in r.stderr, r.stderr)
+# With --image the ids are an answer about the image: teacher-forcing the greedy answer gives
+# back its tokens as each row's largest logit, and "fast" (the vision tower in bfloat16) differs
+# from float32 there, and only there.
+r = run("ask", "--model", model, image, "Describe this image.", "--json", "--ignore-eos", "--max-new-tokens", "4")
+try:
+    greedy = json.loads(r.stdout)["token_ids"]
+except (json.JSONDecodeError, KeyError):
+    greedy = []
+image_logits = {}
+for dtype in ("float32", "fast"):
+    path = os.path.join(args.artifacts, f"logits-image-{dtype}.npy")
+    r = run("logits", "--model", model, "--ids", ",".join(map(str, greedy or [1])), "--dtype", dtype,
+            "--image", image, "--out", path)
+    image_logits[dtype] = np.load(path) if r.returncode == 0 and os.path.exists(path) else None
+a = image_logits["float32"]
+check("logits --image: the greedy answer's tokens are each row's largest logit", len(greedy) == 4 and a is not None
+      and a.shape[0] == 4 and [int(i) for i in a.argmax(axis=1)] == greedy, f"{greedy} {r.stderr}")
+b = image_logits["fast"]
+text_fast = os.path.join(args.artifacts, "logits-fast.npy")
+r = run("logits", "--model", model, "--ids", "1,5,9,20,3,7", "--dtype", "fast", "--out", text_fast)
+same_text = r.returncode == 0 and logits["float32"] is not None and np.array_equal(np.load(text_fast), logits["float32"])
+err = float(np.sqrt(((a - b) ** 2).mean() / (a ** 2).mean())) if a is not None and b is not None else -1
+check("logits: fast equals float32 on text, and differs only a little with the image", same_text and 0 < err < 0.1,
+      f"text equal {same_text}, error with the image {err}")
+r = run("logits", "--model", model, "--ids", "1,5", "--image", os.path.join(case, "no-such.png"),
+        "--out", os.path.join(args.artifacts, "bad-image.npy"))
+check("logits --image with a missing image fails cleanly", r.returncode == 1 and "no-such.png" in r.stderr, r.stderr)
 
 r = run("ask", "--model", model, image, "x", "--dtype", "int3")
 check("an unknown --dtype is refused, naming the choices", r.returncode != 0 and "int4" in r.stderr, r.stderr)
