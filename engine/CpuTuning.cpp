@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -35,16 +36,24 @@ std::string cpuModel() {
     return "unknown CPU";
 }
 
-bool knownKernels(const std::string& name) {
-    return name == "native" || name == "widened" || name == "half";
-}
-
-// "half" where the CPU cannot run it (a record copied from another machine, a forced
-// setting) is "widened", its attention and fallback.
-models::Bf16Kernels kernelsNamed(const std::string& name) {
+// The kernels a name (from the environment or a record) stands for; none for another name.
+// "half" where the CPU cannot run it (a record copied from another machine, a forced setting)
+// is "widened", its attention and its fallback.
+std::optional<models::Bf16Kernels> kernelsNamed(const std::string& name) {
     if (name == "half")
         return models::cpuGemmHalfSupported() ? models::Bf16Kernels::Half : models::Bf16Kernels::Widened;
-    return name == "widened" ? models::Bf16Kernels::Widened : models::Bf16Kernels::Native;
+    if (name == "widened")
+        return models::Bf16Kernels::Widened;
+    if (name == "native")
+        return models::Bf16Kernels::Native;
+    return std::nullopt;
+}
+
+// Puts `kernels` in force and says so in `t`.
+void apply(CpuTuning& t, models::Bf16Kernels kernels, const char* source) {
+    models::setBf16Kernels(kernels);
+    t.bf16_kernels = models::bf16KernelsName(kernels);
+    t.source = source;
 }
 
 }  // namespace
@@ -58,10 +67,8 @@ fs::path defaultCpuTuningFile() {
 CpuTuning tuneCpuKernels(const fs::path& file) {
     CpuTuning t;
     t.cpu = cpuModel();
-    if (const std::string forced = env("VQA_BF16_KERNELS"); knownKernels(forced)) {
-        t.bf16_kernels = models::bf16KernelsName(kernelsNamed(forced));
-        t.source = "environment";
-        models::setBf16Kernels(kernelsNamed(forced));
+    if (const auto forced = kernelsNamed(env("VQA_BF16_KERNELS"))) {
+        apply(t, *forced, "environment");
         return t;
     }
     // The choices measured are part of the key: a record from before the float16 GEMM existed
@@ -76,14 +83,11 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
             recorded = nlohmann::json::object();
         const auto it = recorded.find(key);
         if (it != recorded.end() && it->is_object()) {
-            const std::string kernels = it->value("bf16_kernels", "");
-            if (knownKernels(kernels)) {
-                t.bf16_kernels = models::bf16KernelsName(kernelsNamed(kernels));
-                t.source = "recorded";
+            if (const auto kernels = kernelsNamed(it->value("bf16_kernels", ""))) {
                 t.native_ms = it->value("native_ms", 0.0);
                 t.widened_ms = it->value("widened_ms", 0.0);
                 t.half_ms = it->value("half_ms", 0.0);
-                models::setBf16Kernels(kernelsNamed(kernels));
+                apply(t, *kernels, "recorded");
                 return t;
             }
         }
@@ -94,9 +98,7 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
     t.native_ms = times.native_ms;
     t.widened_ms = times.widened_ms;
     t.half_ms = times.half_ms;
-    t.bf16_kernels = models::bf16KernelsName(times.fastest());
-    t.source = "measured";
-    models::setBf16Kernels(kernelsNamed(t.bf16_kernels));
+    apply(t, times.fastest(), "measured");
     try {  // recorded whole or not at all
         recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}, {"half_ms", t.half_ms}};
         writeFileAtomically(file.string(), recorded.dump(1) + "\n");

@@ -13,12 +13,11 @@ namespace {
 // The logits that predict each token of `answer_ids` given the request's prompt and the
 // answer's tokens before it ([n, vocab], float32 on the CPU): teacher forcing, one pass over
 // the prompt and one over the answer. Undefined when `cancel` was set. What scoreAnswer and
-// answerLogits share; the caller holds the engine's lock. (A template so that it may take the
+// answerLogits share; the caller holds the engine's lock and an InferenceMode. (A template so that it may take the
 // engine's private Impl, deduced where the members call it.)
 template <class EngineImpl>
 torch::Tensor teacherForcedLogits(EngineImpl& impl, const Request& request, const std::vector<std::int32_t>& answer_ids,
                                   const std::atomic<bool>* cancel) {
-    torch::InferenceMode inference;
     auto& net = impl.model->runtime->model();
     // The encodings made only for this pass are forgotten after it: an occlusion sweep makes
     // dozens, which would push the conversation's own image out of the cache.

@@ -221,10 +221,8 @@ VQA_HALF_TARGET void blockRows(const uint16_t* x, int64_t begin, int64_t end, in
             for (int64_t t = 0; t < tiles; ++t) {
                 const int r_count = static_cast<int>(std::min<int64_t>(kRows, rows - t * kRows));
                 const uint32_t* a[kRows];
-                for (int r = 0; r < kRows; ++r)
-                    a[r] = reinterpret_cast<const uint32_t*>(scratch.x.data() +
-                                                             (t * kRows + std::min(r, r_count - 1)) * padded) +
-                           c0;
+                for (int r = 0; r < r_count; ++r)
+                    a[r] = reinterpret_cast<const uint32_t*>(scratch.x.data() + (t * kRows + r) * padded) + c0;
                 chunkRows(r_count, a, chunk_pairs, panel + c0 * 2 * kCols, tile_base + t * kRows * 2 * kCols);
             }
         }

@@ -15,6 +15,7 @@
 
 #include "app/cli/BoxesJson.h"
 #include "app/cli/Command.h"
+#include "app/cli/QuestionFiles.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
 #include "app/cli/StopOnSignal.h"
@@ -153,22 +154,9 @@ int run(const ExplainOptions& o) {
         render.opacity = o.opacity;
         render.contour_top_percent = o.contour;
 
-        Request request;
-        Turn question{Role::User, {}};
-        std::vector<std::string> image_paths;
-        for (const auto& path : o.files) {
-            if (looksLikeVideoFile(path)) {
-                VideoFile::open(path, path);  // says now what is wrong with it
-                request.videos.push_back({path, path});
-                question.content.push_back({ContentPart::Kind::Video, {}});
-            } else {
-                request.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path)));
-                request.image_keys.push_back(path);
-                image_paths.push_back(path);
-                question.content.push_back({ContentPart::Kind::Image, {}});
-            }
-        }
-        question.content.push_back({ContentPart::Kind::Text, o.question});
+        const QuestionFiles files = QuestionFiles::read(o.files);
+        Request request = files.request(o.question);
+        const std::vector<std::string>& image_paths = files.image_paths;
         // What needs one image (the checks by hiding a part of it) takes the first.
         const std::shared_ptr<const RgbImage> image = request.images.empty() ? nullptr : request.images.front();
         if (!image && (!o.reliance.empty() || !o.occlude.empty() || o.occlusion_map > 0 || o.rollout))
@@ -184,7 +172,6 @@ int run(const ExplainOptions& o) {
             std::tie(request.explain.layer_begin, request.explain.layer_end) = parseLayerRange(o.layers);
         request.explain.head = o.head;
         request.explain.head_max = o.head_max;
-        request.conversation.push_back(std::move(question));
 
         using Clock = std::chrono::steady_clock;
         auto secondsSince = [](Clock::time_point t) {

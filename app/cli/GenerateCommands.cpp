@@ -11,9 +11,9 @@
 #include "app/cli/BoxesJson.h"
 #include "app/cli/CaptionFolder.h"
 #include "app/cli/Command.h"
+#include "app/cli/QuestionFiles.h"
 #include "app/cli/StopOnSignal.h"
 #include "engine/Engine.h"
-#include "engine/vision/VideoFile.h"
 #include "models/base/Error.h"
 
 namespace vqa::cli {
@@ -105,34 +105,15 @@ void checkModelChoice(const GenerateOptions& o) {
                                     : "give --model or --server, not both");
 }
 
-// The files of a question: images decoded now (a broken one is named before the model loads),
-// videos by path (the engine reads the frames it samples).
-struct Media {
-    std::vector<std::shared_ptr<const RgbImage>> images;
-    std::vector<std::string> image_paths;
-    std::vector<std::string> videos;
-    std::vector<ContentPart::Kind> order;
-};
-
-Media prepare(Engine& engine, const GenerateOptions& o) {
+// The question's files, read before the model loads (a broken one is named first).
+QuestionFiles prepare(Engine& engine, const GenerateOptions& o) {
     checkModelChoice(o);
-    Media media;
-    for (const auto& path : o.files) {
-        if (looksLikeVideoFile(path)) {
-            VideoFile::open(path, path);  // says now what is wrong with it
-            media.videos.push_back(path);
-            media.order.push_back(ContentPart::Kind::Video);
-        } else {
-            media.images.push_back(std::make_shared<const RgbImage>(loadImageFile(path)));
-            media.image_paths.push_back(path);
-            media.order.push_back(ContentPart::Kind::Image);
-        }
-    }
+    QuestionFiles files = QuestionFiles::read(o.files);
     if (o.remote.used())
         engine.connect(o.remote.options());
     else
         engine.load(o.model, o.load.options());
-    return media;
+    return files;
 }
 
 enum class Outcome { Answered, Stopped, Failed };
@@ -186,28 +167,19 @@ constexpr int kExitStopped = 130;
 
 // The first turn: every file, in the order given, then the text. `suffix` makes the cache keys
 // new (--repeat: each run prepares, encodes and prefills anew).
-Request firstTurn(const Media& media, const std::string& suffix, const std::string& text, const GenerateOptions& o) {
-    Request request;
+Request firstTurn(const QuestionFiles& files, const std::string& suffix, const std::string& text,
+                  const GenerateOptions& o) {
+    Request request = files.request(text, suffix);
     request.image_options = o.images;
     request.generation = o.params;
     request.explain = o.explain;
-    request.images = media.images;
-    for (const auto& path : media.image_paths)
-        request.image_keys.push_back(path + suffix);
-    for (const auto& path : media.videos)
-        request.videos.push_back({path, path + suffix});
-    Turn turn{Role::User, {}};
-    for (ContentPart::Kind kind : media.order)
-        turn.content.push_back({kind, {}});
-    turn.content.push_back({ContentPart::Kind::Text, text});
-    request.conversation.push_back(std::move(turn));
     return request;
 }
 
 int runSingle(GenerateOptions& o, const std::string& question) {
     try {
         Engine engine;
-        const Media media = prepare(engine, o);
+        const QuestionFiles media = prepare(engine, o);
         for (int r = 0; r < o.repeat; ++r) {
             Request request = firstTurn(media, r == 0 ? "" : "#" + std::to_string(r), question, o);
             switch (answer(engine, request, o)) {
@@ -226,7 +198,7 @@ int runSingle(GenerateOptions& o, const std::string& question) {
 int runChat(GenerateOptions& o) {
     try {
         Engine engine;
-        const Media media = prepare(engine, o);
+        const QuestionFiles media = prepare(engine, o);
         const bool interactive = isatty(STDIN_FILENO);
         Request request;
         std::string line;

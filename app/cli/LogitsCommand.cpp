@@ -5,10 +5,10 @@
 // vision tower's precision counts too (--dtype fast changes nothing else).
 #include <fstream>
 #include <iostream>
-#include <memory>
 #include <climits>
 
 #include "app/cli/Command.h"
+#include "app/cli/QuestionFiles.h"
 #include "engine/Engine.h"
 #include "models/base/Error.h"
 
@@ -63,13 +63,7 @@ void setupLogits(CLI::App& app, int& exit_code) {
             if (o->image.empty()) {
                 logits = engine.sequenceLogits(ids, vocab);
             } else {
-                vqa::Request request;
-                request.images = {std::make_shared<const vqa::RgbImage>(vqa::loadImageFile(o->image))};
-                request.image_keys = {o->image};
-                request.conversation.push_back(
-                    {vqa::Role::User,
-                     {{vqa::ContentPart::Kind::Image, {}}, {vqa::ContentPart::Kind::Text, o->question}}});
-                logits = engine.answerLogits(request, ids, vocab);
+                logits = engine.answerLogits(vqa::cli::QuestionFiles::read({o->image}).request(o->question), ids, vocab);
             }
             writeNpy(o->out, logits, static_cast<std::int64_t>(ids.size()), vocab);
             exit_code = 0;
