@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "models/base/Error.h"
+#include "models/CpuAttention.h"
 #include "models/CpuGemv.h"
 
 namespace vqa::models {
@@ -175,11 +176,15 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     const bool gqa = q.size(-3) != k.size(-3);
     if (q.scalar_type() == torch::kBFloat16 && q.device().is_cpu() && q.size(-2) >= 16 &&
         !q.requires_grad() && !k.requires_grad() && !v.requires_grad() && cpuWidensBf16()) {
-        // Many bfloat16 queries on a CPU without AMX (an image's patches, a prefill): the
-        // float32 kernel on widened inputs is faster than the bfloat16 one, and gives the
+        // Many bfloat16 queries on a CPU without AMX (an image's patches, a prefill): float32
+        // arithmetic on the widened inputs is faster than the bfloat16 kernel, and gives the
         // same scores (bfloat16 products are exact in float32, both accumulate in float32);
         // only the probabilities stay float32 for the product with the values, where the
-        // bfloat16 kernel rounds them. One rounding of the output, as that kernel does.
+        // bfloat16 kernel rounds them. One rounding of the output, as that kernel does. Ours
+        // (CpuAttention.h) widens as it goes; LibTorch's float32 kernel takes what it cannot.
+        if (!causal)
+            if (auto out = cpuAttentionBf16(q, k, v, mask, scale))
+                return *out;
         return at::scaled_dot_product_attention(
                    q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32),
                    mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt,

@@ -1,0 +1,383 @@
+#include "models/CpuAttention.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+// GCC 12 reports "'__Y' may be used uninitialized" inside its own AVX-512 headers once they
+// are inlined (as in CpuGemv.cpp): a false positive in the compiler's header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#define VQA_CPU_ATTENTION 1
+#endif
+
+namespace vqa::models {
+
+#ifdef VQA_CPU_ATTENTION
+
+namespace {
+
+using std::int64_t;
+using std::uint16_t;
+
+constexpr int kRows = 6;  // queries in a register tile
+constexpr int kKeys = 64; // keys in a score tile, and in a packed panel of keys
+constexpr int kVecs = 4;  // 16-float registers across a tile: 64 keys, or 64 of the head's dimensions
+// Queries that share each panel of keys and each chunk of values while it is in the first-level
+// cache (a head's keys and values are 512 KB for 1,024 patches: streamed from the second level
+// once per tile of 6 queries, they held the products to under half the core's rate).
+constexpr int64_t kBlockRows = 48;
+
+#define VQA_ATT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+inline __mmask16 firstLanes(int64_t count) {
+    return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
+}
+
+// 16 (or the mask's first) bfloat16 values as float32: exact.
+VQA_ATT_TARGET inline __m512 widen(const uint16_t* p, __mmask16 m) {
+    const __m256i raw = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
+
+// A row of d bfloat16 values widened into float32, zeros up to `padded`; nothing past it is written.
+VQA_ATT_TARGET void widenRow(const uint16_t* src, int64_t d, int64_t padded, float* dst) {
+    for (int64_t i = 0; i < padded; i += 16)
+        _mm512_mask_storeu_ps(dst + i, firstLanes(padded - i), widen(src + i, firstLanes(std::max<int64_t>(d - i, 0))));
+}
+
+// e^x for x <= 0 (a score less its row's largest), to within 2 units in the last place: e^x =
+// 2^n e^r with n the integer nearest x / ln 2 and |r| <= ln 2 / 2, r from a two-part ln 2
+// (exact products), e^r by its Taylor series to r^7 (relative error below 1e-8 there), 2^n
+// applied by vscalefps, which also gives the subnormals and zero below float's range.
+VQA_ATT_TARGET inline __m512 expNonPositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); // e^-104 rounds to zero; takes -inf (masked keys) too
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// A float buffer whose data start on a cache line: a 64-byte load from anywhere else spans
+// two lines and costs two loads.
+class Lines {
+public:
+    float* data() { return data_; }
+    const float* data() const { return data_; }
+    void resize(int64_t count) {
+        storage_.resize(static_cast<size_t>(count + 16));
+        const auto misaligned = reinterpret_cast<std::uintptr_t>(storage_.data()) / sizeof(float) % 16;
+        data_ = storage_.data() + (16 - misaligned) % 16;
+    }
+
+private:
+    std::vector<float> storage_;
+    float* data_ = nullptr;
+};
+
+// What one thread keeps between the heads it takes.
+struct Scratch {
+    Lines keys;    // [panels][D][64]: a head's keys, widened and transposed
+    Lines values;  // [Skv][Dpad]: its values, widened
+    Lines bias;    // [panels * 64]: 0 for a key seen, -inf for one masked or past the end
+    Lines staging; // [64][D]: one panel's keys as rows, before the transpose
+    Lines queries; // [48][D]: a block of queries, widened
+    Lines scores;  // [48][panels * 64]: their scores, then their probabilities
+    Lines partial; // [48][Dpad]: their outputs before the division by the sums
+};
+
+// Panels of 64 keys, each [D][64] so a tile's four registers for one dimension are one line.
+VQA_ATT_TARGET void packKeys(const uint16_t* k, int64_t stride, int64_t skv, int64_t d, float* staging,
+                             float* panels) {
+    const int64_t count = (skv + kKeys - 1) / kKeys;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t p = 0; p < count; ++p) {
+        for (int c = 0; c < kKeys; ++c) {
+            const int64_t key = p * kKeys + c;
+            if (key < skv)
+                widenRow(k + key * stride, d, d, staging + c * d);
+            else
+                std::memset(staging + c * d, 0, static_cast<size_t>(d) * sizeof(float));
+        }
+        float* panel = panels + p * d * kKeys;
+        for (int g = 0; g < kVecs; ++g) {
+            const __m512i rows = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(g * 16)),
+                                                    _mm512_set1_epi32(static_cast<int>(d)));
+            for (int64_t j = 0; j < d; ++j)
+                _mm512_storeu_ps(panel + j * kKeys + g * 16, _mm512_i32gather_ps(rows, staging + j, 4));
+        }
+    }
+}
+
+// scores [R][64] (row stride ld) = the R queries (rows of q, stride d) against one panel of
+// keys, times scale, plus each key's bias.
+template <int R>
+VQA_ATT_TARGET void scoreTile(const float* q, int64_t d, const float* panel, float scale, const float* bias,
+                              float* scores, int64_t ld) {
+    __m512 acc[R][kVecs];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < kVecs; ++g)
+            acc[r][g] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < d; ++j, panel += kKeys) {
+        const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16),
+                     b2 = _mm512_loadu_ps(panel + 32), b3 = _mm512_loadu_ps(panel + 48);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512 x = _mm512_set1_ps(q[r * d + j]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+        }
+    }
+    const __m512 s = _mm512_set1_ps(scale);
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < kVecs; ++g)
+            _mm512_storeu_ps(scores + r * ld + g * 16,
+                             _mm512_fmadd_ps(acc[r][g], s, _mm512_loadu_ps(bias + g * 16)));
+}
+
+// Floats from one query's row of scores to the next: a cache line more than the row, since
+// rows a multiple of 4 KB apart would all fall in the same sets of the first-level cache.
+inline int64_t scoreStride(int64_t length) {
+    return length + 16;
+}
+
+// A row of scores (length a multiple of 16) becomes e^(score - largest) in place; returns their sum.
+VQA_ATT_TARGET float softmaxRow(float* row, int64_t length) {
+    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < length; i += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(row + i));
+    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < length; i += 16) {
+        const __m512 e = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));
+        _mm512_storeu_ps(row + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+// partial [R][dpad] (columns [c0, c0 + 16 V)) += R rows of probabilities (stride ld_p) for
+// `keys` keys times those keys' rows of the values (stride dpad).
+template <int R, int V>
+VQA_ATT_TARGET void valueTile(const float* p, int64_t ld_p, int64_t keys, const float* values, int64_t dpad,
+                              int64_t c0, float* partial) {
+    __m512 acc[R][V];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < V; ++g)
+            acc[r][g] = _mm512_loadu_ps(partial + r * dpad + c0 + g * 16);
+    const float* v = values + c0;
+    for (int64_t j = 0; j < keys; ++j, v += dpad) {
+        __m512 b[V];
+        for (int g = 0; g < V; ++g)
+            b[g] = _mm512_loadu_ps(v + g * 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512 x = _mm512_set1_ps(p[r * ld_p + j]);
+            for (int g = 0; g < V; ++g)
+                acc[r][g] = _mm512_fmadd_ps(x, b[g], acc[r][g]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < V; ++g)
+            _mm512_storeu_ps(partial + r * dpad + c0 + g * 16, acc[r][g]);
+}
+
+// Every pass over the head's dimensions (64 a pass) of one tile of R queries and one chunk of keys.
+template <int R>
+VQA_ATT_TARGET void valueTiles(const float* p, int64_t ld_p, int64_t keys, const float* values, int64_t dpad,
+                               float* partial) {
+    for (int64_t c0 = 0; c0 < dpad; c0 += kVecs * 16) {
+        switch (std::min<int64_t>(kVecs, (dpad - c0) / 16)) {
+        case 4: valueTile<R, 4>(p, ld_p, keys, values, dpad, c0, partial); break;
+        case 3: valueTile<R, 3>(p, ld_p, keys, values, dpad, c0, partial); break;
+        case 2: valueTile<R, 2>(p, ld_p, keys, values, dpad, c0, partial); break;
+        default: valueTile<R, 1>(p, ld_p, keys, values, dpad, c0, partial); break;
+        }
+    }
+}
+
+// The tile functions for a tile of R queries (1 to 6), by R.
+struct TileKernels {
+    void (*score)(const float*, int64_t, const float*, float, const float*, float*, int64_t);
+    void (*value)(const float*, int64_t, int64_t, const float*, int64_t, float*);
+};
+
+template <int R>
+constexpr TileKernels tileKernels() {
+    return {&scoreTile<R>, &valueTiles<R>};
+}
+
+constexpr TileKernels kTileKernels[kRows + 1] = {tileKernels<1>(), tileKernels<1>(), tileKernels<2>(),
+                                                 tileKernels<3>(), tileKernels<4>(), tileKernels<5>(),
+                                                 tileKernels<6>()};
+
+// A block of queries (up to kBlockRows, widened, stride d) through the whole head: every
+// tile's scores against a panel of keys while the panel is in the first-level cache, each
+// row's softmax, then every tile's product with a chunk of 64 keys' values while the chunk is
+// there. The division by the sums and the one rounding to bfloat16 come last.
+VQA_ATT_TARGET void queryBlock(const float* q, int64_t rows, int64_t d, int64_t dpad, int64_t skv,
+                               int64_t panels, Scratch& s, float scale, uint16_t* out, int64_t ld_out) {
+    const int64_t length = panels * kKeys, ld = scoreStride(length);
+    float* scores = s.scores.data();
+    for (int64_t pn = 0; pn < panels; ++pn)
+        for (int64_t t = 0; t < rows; t += kRows)
+            kTileKernels[std::min<int64_t>(kRows, rows - t)].score(
+                q + t * d, d, s.keys.data() + pn * d * kKeys, scale, s.bias.data() + pn * kKeys,
+                scores + t * ld + pn * kKeys, ld);
+    float sums[kBlockRows];
+    for (int64_t r = 0; r < rows; ++r)
+        sums[r] = softmaxRow(scores + r * ld, length);
+    float* partial = s.partial.data();
+    std::memset(partial, 0, static_cast<size_t>(rows * dpad) * sizeof(float));
+    for (int64_t j0 = 0; j0 < skv; j0 += kKeys) {
+        const int64_t keys = std::min<int64_t>(kKeys, skv - j0);
+        for (int64_t t = 0; t < rows; t += kRows)
+            kTileKernels[std::min<int64_t>(kRows, rows - t)].value(
+                scores + t * ld + j0, ld, keys, s.values.data() + j0 * dpad, dpad, partial + t * dpad);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+        const __m512 inverse = _mm512_set1_ps(1.0f / sums[r]);
+        for (int64_t c = 0; c < d; c += 16) {
+            const __m512 o = _mm512_mul_ps(_mm512_loadu_ps(partial + r * dpad + c), inverse);
+            _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
+                                     reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
+        }
+    }
+}
+
+struct Shape {
+    int64_t n, heads, kv_heads, s, skv, d;
+};
+
+struct Strides {
+    int64_t batch, head, row;
+};
+
+// Queries [q_begin, q_end) of head h of batch item b.
+VQA_ATT_TARGET void headRows(const Shape& sh, int64_t b, int64_t h, int64_t q_begin, int64_t q_end,
+                             const uint16_t* q, const Strides& qs, const uint16_t* k, const Strides& ks,
+                             const uint16_t* v, const Strides& vs, const bool* mask, float scale, uint16_t* out) {
+    thread_local Scratch s;
+    const int64_t d = sh.d, dpad = (d + 15) / 16 * 16, skv = sh.skv;
+    const int64_t panels = (skv + kKeys - 1) / kKeys, length = panels * kKeys;
+    const int64_t kvh = h / (sh.heads / sh.kv_heads);
+    s.keys.resize(length * d);
+    s.values.resize(skv * dpad);
+    s.bias.resize(length);
+    s.staging.resize(kKeys * d);
+    s.queries.resize(kBlockRows * d);
+    s.scores.resize(kBlockRows * scoreStride(length));
+    s.partial.resize(kBlockRows * dpad);
+    const uint16_t* kb = k + b * ks.batch + kvh * ks.head;
+    const uint16_t* vb = v + b * vs.batch + kvh * vs.head;
+    packKeys(kb, ks.row, skv, d, s.staging.data(), s.keys.data());
+    for (int64_t j = 0; j < skv; ++j)
+        widenRow(vb + j * vs.row, d, dpad, s.values.data() + j * dpad);
+    const float masked = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < length; ++j)
+        s.bias.data()[j] = j < skv && (!mask || mask[b * skv + j]) ? 0.0f : masked;
+    // The output is [N, S, H, D]: a query's row of this head is D values, H * D apart.
+    const int64_t ld_out = sh.heads * d;
+    for (int64_t r0 = q_begin; r0 < q_end; r0 += kBlockRows) {
+        const int64_t rows = std::min(kBlockRows, q_end - r0);
+        for (int64_t r = 0; r < rows; ++r)
+            widenRow(q + b * qs.batch + h * qs.head + (r0 + r) * qs.row, d, d, s.queries.data() + r * d);
+        queryBlock(s.queries.data(), rows, d, dpad, skv, panels, s, scale,
+                   out + (b * sh.s + r0) * ld_out + h * d, ld_out);
+    }
+}
+
+Strides stridesOf(const torch::Tensor& t) {
+    return {t.stride(0), t.stride(1), t.stride(2)};
+}
+
+const uint16_t* bits(const torch::Tensor& t) {
+    return reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>());
+}
+
+} // namespace
+
+bool cpuAttentionSupported() {
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512bf16");
+    return ok;
+}
+
+std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torch::Tensor& k,
+                                              const torch::Tensor& v, const torch::Tensor& key_mask,
+                                              double scale) {
+    if (!cpuAttentionSupported())
+        return std::nullopt;
+    for (const auto* t : {&q, &k, &v})
+        if (t->dim() != 4 || t->scalar_type() != torch::kBFloat16 || !t->device().is_cpu() || t->stride(3) != 1)
+            return std::nullopt;
+    const Shape sh{q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), q.size(3)};
+    if (sh.n < 1 || sh.s < 1 || sh.skv < 1 || sh.d < 1 || sh.kv_heads < 1 || sh.heads % sh.kv_heads != 0 ||
+        k.size(0) != sh.n || v.size(0) != sh.n || v.size(1) != sh.kv_heads || v.size(2) != sh.skv ||
+        k.size(3) != sh.d || v.size(3) != sh.d)
+        return std::nullopt;
+    torch::Tensor mask;
+    if (key_mask.defined()) {
+        if (key_mask.scalar_type() != torch::kBool || key_mask.dim() != 4 || key_mask.size(1) != 1 ||
+            key_mask.size(2) != 1 || key_mask.size(3) != sh.skv || (key_mask.size(0) != sh.n && key_mask.size(0) != 1))
+            return std::nullopt;
+        mask = key_mask.expand({sh.n, 1, 1, sh.skv}).reshape({sh.n, sh.skv}).contiguous();
+        // A query that sees no key has no softmax; LibTorch's kernel decides what it gives.
+        if (!mask.any(1).all().item<bool>())
+            return std::nullopt;
+    }
+    auto out = torch::empty({sh.n, sh.s, sh.heads, sh.d}, q.options());
+    // Heads are the work items; queries are split too when there are fewer heads than threads
+    // to keep busy (each piece widens its head's keys and values again: cheap next to the scores).
+    const int64_t threads = std::max(1, at::get_num_threads()), items = sh.n * sh.heads;
+    const int64_t pieces = std::clamp<int64_t>((2 * threads + items - 1) / items, 1, (sh.s + 47) / 48);
+    const int64_t piece_rows = (sh.s + pieces - 1) / pieces;
+    const uint16_t *qp = bits(q), *kp = bits(k), *vp = bits(v);
+    const bool* mp = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+    auto* op = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
+    const Strides qs = stridesOf(q), ks = stridesOf(k), vs = stridesOf(v);
+    const auto fscale = static_cast<float>(scale);
+    at::parallel_for(0, items * pieces, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            const int64_t item = i / pieces, piece = i % pieces;
+            const int64_t q_begin = piece * piece_rows, q_end = std::min(sh.s, q_begin + piece_rows);
+            if (q_begin < q_end)
+                headRows(sh, item / sh.heads, item % sh.heads, q_begin, q_end, qp, qs, kp, ks, vp, vs, mp,
+                         fscale, op);
+        }
+    });
+    return out.transpose(1, 2);
+}
+
+#else
+
+bool cpuAttentionSupported() {
+    return false;
+}
+
+std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
+                                              const torch::Tensor&, double) {
+    return std::nullopt;
+}
+
+#endif
+
+} // namespace vqa::models
