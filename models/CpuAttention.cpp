@@ -13,7 +13,7 @@
 // are inlined (as in CpuGemv.cpp): a false positive in the compiler's header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "models/CpuVecMath.h"
 #define VQA_CPU_ATTENTION 1
 #endif
 
@@ -36,41 +36,12 @@ constexpr int64_t kBlockRows = 48;
 
 #define VQA_ATT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
-inline __mmask16 firstLanes(int64_t count) {
-    return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
-}
-
-// 16 (or the mask's first) bfloat16 values as float32: exact.
-VQA_ATT_TARGET inline __m512 widen(const uint16_t* p, __mmask16 m) {
-    const __m256i raw = _mm256_maskz_loadu_epi16(m, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
-}
+using vec::firstLanes;
 
 // A row of d bfloat16 values widened into float32, zeros up to `padded`; nothing past it is written.
 VQA_ATT_TARGET void widenRow(const uint16_t* src, int64_t d, int64_t padded, float* dst) {
     for (int64_t i = 0; i < padded; i += 16)
-        _mm512_mask_storeu_ps(dst + i, firstLanes(padded - i), widen(src + i, firstLanes(std::max<int64_t>(d - i, 0))));
-}
-
-// e^x for x <= 0 (a score less its row's largest), to within 2 units in the last place: e^x =
-// 2^n e^r with n the integer nearest x / ln 2 and |r| <= ln 2 / 2, r from a two-part ln 2
-// (exact products), e^r by its Taylor series to r^7 (relative error below 1e-8 there), 2^n
-// applied by vscalefps, which also gives the subnormals and zero below float's range.
-VQA_ATT_TARGET inline __m512 expNonPositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); // e^-104 rounds to zero; takes -inf (masked keys) too
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+        _mm512_mask_storeu_ps(dst + i, firstLanes(padded - i), vec::widenBf16(src + i, firstLanes(std::max<int64_t>(d - i, 0))));
 }
 
 // A float buffer whose data start on a cache line: a 64-byte load from anywhere else spans
@@ -166,7 +137,7 @@ VQA_ATT_TARGET float softmaxRow(float* row, int64_t length) {
     const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(m));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < length; i += 16) {
-        const __m512 e = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));
+        const __m512 e = vec::exp(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));
         _mm512_storeu_ps(row + i, e);
         sum = _mm512_add_ps(sum, e);
     }

@@ -5,6 +5,7 @@
 
 #include "models/base/Error.h"
 #include "models/CpuAttention.h"
+#include "models/CpuGelu.h"
 #include "models/CpuGemv.h"
 
 namespace vqa::models {
@@ -69,6 +70,9 @@ torch::Tensor layerNorm(const torch::Tensor& x, const torch::Tensor& weight,
 }
 
 torch::Tensor geluTanh(const torch::Tensor& x) {
+    if (!at::GradMode::is_enabled() || !x.requires_grad())
+        if (auto y = cpuGeluTanhBf16(x))
+            return *y;
     return at::gelu(x, "tanh");
 }
 
