@@ -94,34 +94,76 @@ VQA_HALF_TARGET void toHalf(const uint16_t* src, int64_t k, float scale, _Float1
         dst[k] = static_cast<_Float16>(0.0f);
 }
 
+// out[j] = word j of every in[i] (a 16 x 16 transpose of 32-bit words): pairs within 128-bit
+// lanes, then pairs of pairs, then the lanes themselves.
+VQA_HALF_TARGET void transpose16(__m512i* r) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // b[4i + c], lane L: word 4L + c of rows 4i to 4i + 3.
+    for (int i = 0; i < 16; i += 4) {
+        b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+        b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+        b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    // r[4L + c], lane i: b[4i + c]'s lane L.
+    for (int c = 0; c < 4; ++c) {
+        const __m512i s0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), s1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xee);
+        const __m512i s2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44),
+                      s3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xee);
+        r[c] = _mm512_shuffle_i32x4(s0, s2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(s0, s2, 0xdd);
+        r[8 + c] = _mm512_shuffle_i32x4(s1, s3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(s1, s3, 0xdd);
+    }
+}
+
+// 32 bfloat16 values (the mask's first; zeros after) times scale, as 32 float16 values: 16
+// (even k, odd k) pairs.
+VQA_HALF_TARGET __m512i toHalfPairs(const uint16_t* src, __mmask32 m, __m512 scale) {
+    const __m512i raw = _mm512_maskz_loadu_epi16(m, src);
+    const __m512 lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(raw)), 16));
+    const __m512 hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(raw, 1)), 16));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(lo, scale)))),
+                              _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(hi, scale))), 1);
+}
+
 // One panel of w: 64 of its rows (columns of the product), scaled and converted, laid out as
-// [k pair][64 columns][2]; past the matrix's last row, zeros. Returns false on a non-finite
-// value. scales receives each row's scale.
-VQA_HALF_TARGET bool packPanel(const uint16_t* w, int64_t n, int64_t k, int64_t first,
-                               float* scales, _Float16* staging, uint32_t* panel) {
-    const int64_t pairs = (k + 1) / 2, padded = pairs * 2;
+// [k pair][64 columns][2]; past the matrix's last row, zeros. 16 rows' next 16 pairs are
+// converted in registers and transposed there (gathers from a staged copy took twice as long:
+// a prefill of a few dozen tokens packs every weight of the decoder). Returns false on a
+// non-finite value. scales receives each row's scale.
+VQA_HALF_TARGET bool packPanel(const uint16_t* w, int64_t n, int64_t k, int64_t first, float* scales,
+                               uint32_t* panel) {
+    const int64_t pairs = (k + 1) / 2;
     for (int group = 0; group < kCols; group += 16) {
+        __m512 row_scale[16];
         for (int c = 0; c < 16; ++c) {
             const int64_t row = first + group + c;
-            _Float16* out = staging + c * padded;
-            if (row >= n) {
-                std::memset(static_cast<void*>(out), 0, padded * sizeof(_Float16));
-                scales[group + c] = 1.0f;
-                continue;
+            scales[group + c] = 1.0f;
+            if (row < n) {
+                const uint16_t largest = largestBits(w + row * k, k);
+                if (largest >= kNotFinite)
+                    return false;
+                scales[group + c] = scaleFor(largest);
             }
-            const uint16_t largest = largestBits(w + row * k, k);
-            if (largest >= kNotFinite)
-                return false;
-            scales[group + c] = scaleFor(largest);
-            toHalf(w + row * k, k, scales[group + c], out);
+            row_scale[c] = _mm512_set1_ps(scales[group + c]);
         }
-        // Column c's pair p is the 32-bit word p of its staged row: gathered 16 columns at once.
-        const __m512i rows = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32(static_cast<int>(pairs)));
-        const int* words = reinterpret_cast<const int*>(staging);
-        for (int64_t p = 0; p < pairs; ++p)
-            _mm512_storeu_si512(panel + p * kCols + group, _mm512_i32gather_epi32(rows, words + p, 4));
+        for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+            const int64_t from = p0 * 2, left = k - from;
+            const auto mask = static_cast<__mmask32>(left >= 32 ? ~0u : (1u << left) - 1);
+            __m512i r[16];
+            for (int c = 0; c < 16; ++c) {
+                const int64_t row = first + group + c;
+                r[c] = row < n ? toHalfPairs(w + row * k + from, mask, row_scale[c]) : _mm512_setzero_si512();
+            }
+            transpose16(r);
+            for (int64_t j = 0; j < 16 && p0 + j < pairs; ++j)
+                _mm512_storeu_si512(panel + (p0 + j) * kCols + group, r[j]);
+        }
     }
     return true;
 }
@@ -265,9 +307,8 @@ bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n,
     float* const scales = col_scales.data();
     std::atomic<bool> finite{true};
     at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
-        std::vector<_Float16> staging(static_cast<size_t>(16 * pairs * 2));
         for (int64_t pn = b; pn < e && finite; ++pn)
-            if (!packPanel(w, n, k, pn * kCols, scales + pn * kCols, staging.data(), packed + pn * pairs * kCols))
+            if (!packPanel(w, n, k, pn * kCols, scales + pn * kCols, packed + pn * pairs * kCols))
                 finite = false;
     });
     at::parallel_for(0, m, 64, [&](int64_t b, int64_t e) {
