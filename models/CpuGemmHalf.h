@@ -24,8 +24,9 @@ namespace vqa::models {
 bool cpuGemmHalfSupported();
 
 // y [m, n] = x [m, k] times w [n, k]^T (+ bias [n]), all bfloat16 and row-major, split over
-// the intra-op threads. Returns false, with y untouched, when the CPU lacks the instructions
-// or x or w holds an infinity or a NaN (the caller then takes a path that carries them).
+// the intra-op threads. Returns false when the CPU lacks the instructions or x or w holds an
+// infinity or a NaN (the caller then takes a path that carries them); y is then untouched
+// where x holds it, but may be partly written where w does (w is read as it is used).
 bool cpuGemmHalfBf16(const std::uint16_t* x, std::int64_t m, const std::uint16_t* w,
                      std::int64_t n, std::int64_t k, const std::uint16_t* bias, std::uint16_t* y);
 
