@@ -98,7 +98,7 @@ public:
     // The logits behind scoreAnswer: [answer_ids.size() * vocab] row-major, vocab set, row i
     // predicting answer_ids[i] after the request's prompt (its images included) and the ids
     // before it. For comparing one precision with another where the image matters (`vqa logits
-    // --image`: the "fast" precision changes only the vision tower). Throws vqa::Error as
+    // --image`: the "fast" precision changes the vision tower, and the prefill of 16 tokens or more). Throws vqa::Error as
     // scoreAnswer does, and for an empty answer.
     std::vector<float> answerLogits(const Request& request, const std::vector<std::int32_t>& answer_ids,
                                     std::int64_t& vocab);

@@ -80,7 +80,7 @@ enum class DevicePreference { Auto, Cpu, Cuda };
 struct LoadOptions {
     DevicePreference device = DevicePreference::Auto;
     // auto, float32, bfloat16, float16; or int8 / int4 (q8_0 / q4_0; also q4_1): the decoder's
-    // weights quantized as they load; or fast: a float32 decoder behind a bfloat16 vision tower
+    // weights quantized as they load; or fast: a float32 decoder (its prefill's products in float16 where that is the CPU's fastest) behind a bfloat16 vision tower
     // (engine/LoadPlan.h)
     std::string dtype = "auto";
     int threads = 0;             // 0: library default

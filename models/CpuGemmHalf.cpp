@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -72,14 +73,40 @@ VQA_HALF_TARGET uint16_t largestBits(const uint16_t* src, int64_t k) {
 
 constexpr uint16_t kNotFinite = 0x7f80;
 
+// The largest magnitude in a float32 row as a bit pattern, as largestBits does for bfloat16.
+VQA_HALF_TARGET uint32_t largestBits(const float* src, int64_t k) {
+    __m512i m = _mm512_setzero_si512();
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    for (int64_t i = 0; i < k; i += 16) {
+        const auto tail = static_cast<__mmask16>(k - i >= 16 ? 0xffff : (1u << (k - i)) - 1);
+        m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail, src + i), magnitude));
+    }
+    return static_cast<uint32_t>(_mm512_reduce_max_epu32(m));
+}
+
 // The power of two that puts a row's largest magnitude in [8, 16), short of float's largest
-// (rows whose largest value is a bfloat16 subnormal get 2^126, and stay smaller).
-float scaleFor(uint16_t largest) {
-    if (largest == 0)
+// (rows whose largest value is a subnormal get 2^126, and stay smaller).
+float scaleFor(float largest) {
+    if (largest == 0.0f)
         return 1.0f;
     int e = 0;
-    std::frexp(bf16ToFloat(largest), &e);
+    std::frexp(largest, &e);
     return std::ldexp(1.0f, std::min(4 - e, 126));
+}
+
+// A row's scale (scaleFor its largest magnitude); false when it holds an infinity or a NaN.
+VQA_HALF_TARGET bool rowScale(const uint16_t* src, int64_t k, float* scale) {
+    const uint16_t largest = largestBits(src, k);
+    *scale = scaleFor(bf16ToFloat(largest));
+    return largest < kNotFinite;
+}
+
+VQA_HALF_TARGET bool rowScale(const float* src, int64_t k, float* scale) {
+    const uint32_t largest = largestBits(src, k);
+    float f;
+    std::memcpy(&f, &largest, 4);
+    *scale = scaleFor(f);
+    return largest < 0x7f800000u;
 }
 
 // k bfloat16 values times scale, as float16 (exact for normal float16 results), then a zero
@@ -95,6 +122,16 @@ VQA_HALF_TARGET void toHalf(const uint16_t* src, int64_t k, float scale, _Float1
     }
     for (; i < k; ++i)
         dst[i] = static_cast<_Float16>(bf16ToFloat(src[i]) * scale);
+    if (k % 2)
+        dst[k] = static_cast<_Float16>(0.0f);
+}
+
+VQA_HALF_TARGET void toHalf(const float* src, int64_t k, float scale, _Float16* dst) {
+    const __m512 s = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < k; i += 16) {
+        const auto m = static_cast<__mmask16>(k - i >= 16 ? 0xffff : (1u << (k - i)) - 1);
+        _mm256_mask_storeu_epi16(dst + i, m, _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), s))));
+    }
     if (k % 2)
         dst[k] = static_cast<_Float16>(0.0f);
 }
@@ -136,12 +173,21 @@ VQA_HALF_TARGET __m512i toHalfPairs(const uint16_t* src, __mmask32 m, __m512 sca
                               _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(hi, scale))), 1);
 }
 
+// The same from 32 float32 values (rounded to float16: the float32 GEMM's one loss).
+VQA_HALF_TARGET __m512i toHalfPairs(const float* src, __mmask32 m, __m512 scale) {
+    const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m), src);
+    const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> 16), src + 16);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(lo, scale)))),
+                              _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(hi, scale))), 1);
+}
+
 // One panel of w: 64 of its rows (columns of the product), scaled and converted, laid out as
 // [k pair][64 columns][2]; past the matrix's last row, zeros. 16 rows' next 16 pairs are
 // converted in registers and transposed there (gathers from a staged copy took twice as long:
 // a prefill of a few dozen tokens packs every weight of the decoder). Returns false on a
 // non-finite value. scales receives each row's scale.
-VQA_HALF_TARGET bool packPanel(const uint16_t* w, int64_t n, int64_t k, int64_t first, float* scales,
+template <typename T>
+VQA_HALF_TARGET bool packPanel(const T* w, int64_t n, int64_t k, int64_t first, float* scales,
                                uint32_t* panel) {
     const int64_t pairs = (k + 1) / 2;
     for (int group = 0; group < kCols; group += 16) {
@@ -149,12 +195,8 @@ VQA_HALF_TARGET bool packPanel(const uint16_t* w, int64_t n, int64_t k, int64_t 
         for (int c = 0; c < 16; ++c) {
             const int64_t row = first + group + c;
             scales[group + c] = 1.0f;
-            if (row < n) {
-                const uint16_t largest = largestBits(w + row * k, k);
-                if (largest >= kNotFinite)
-                    return false;
-                scales[group + c] = scaleFor(largest);
-            }
+            if (row < n && !rowScale(w + row * k, k, &scales[group + c]))
+                return false;
             row_scale[c] = _mm512_set1_ps(scales[group + c]);
         }
         for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
@@ -218,9 +260,11 @@ VQA_HALF_TARGET void chunkRows(int rows, const uint32_t* const* a, int64_t pairs
 }
 
 // One row of the result for one panel: the even and odd sums added, the scales taken off,
-// the bias added, rounded to bfloat16; only the panel's `cols` real columns are written.
-VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col_scales,
-                               const uint16_t* bias, int64_t cols, uint16_t* y) {
+// the bias added; bfloat16 results rounded once, float32 ones stored as they are. Only the
+// panel's `cols` real columns are written.
+template <typename T>
+VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col_scales, const T* bias,
+                               int64_t cols, T* y) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 inverse_row = _mm512_set1_ps(1.0f / row_scale);
@@ -230,11 +274,17 @@ VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col
         const __m512 v0 = _mm512_load_ps(t + g * 32), v1 = _mm512_load_ps(t + g * 32 + 16);
         __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
         sum = _mm512_mul_ps(sum, _mm512_div_ps(inverse_row, _mm512_loadu_ps(col_scales + g * 16)));
-        if (bias) {
-            const __m256i raw = _mm256_maskz_loadu_epi16(mask, bias + g * 16);
-            sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)));
+        if constexpr (std::is_same_v<T, float>) {
+            if (bias)
+                sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias + g * 16));
+            _mm512_mask_storeu_ps(y + g * 16, mask, sum);
+        } else {
+            if (bias) {
+                const __m256i raw = _mm256_maskz_loadu_epi16(mask, bias + g * 16);
+                sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)));
+            }
+            _mm256_mask_storeu_epi16(y + g * 16, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(sum)));
         }
-        _mm256_mask_storeu_epi16(y + g * 16, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(sum)));
     }
 }
 
@@ -248,9 +298,10 @@ float* alignedTile(std::vector<float>& storage, int64_t count) {
 // Rows [begin, begin + rows) of the product for one panel of w: xh holds those rows in
 // float16 (stride 2 * pairs), the panel's chunks pass every tile of 6 rows while they are in
 // the first-level cache, then each row is finished. tile: rows rounded up to 6, times 128 floats.
+template <typename T>
 VQA_HALF_TARGET void panelRows(const _Float16* xh, int64_t begin, int64_t rows, int64_t pairs,
                                const float* row_scales, const _Float16* panel, const float* panel_scales,
-                               int64_t pn, int64_t n, const uint16_t* bias, float* tile, uint16_t* y) {
+                               int64_t pn, int64_t n, const T* bias, float* tile, T* y) {
     const int64_t padded = pairs * 2, tiles = (rows + kRows - 1) / kRows;
     std::memset(tile, 0, static_cast<size_t>(tiles * kRows * 2 * kCols) * sizeof(float));
     for (int64_t c0 = 0; c0 < pairs; c0 += kChunkPairs) {
@@ -278,9 +329,10 @@ struct Scratch {
 
 // Many rows: rows [begin, end) against every panel (packed beforehand, shared): the rows are
 // converted once and stay in this thread's cache while the panels pass them.
-VQA_HALF_TARGET void blockRows(const uint16_t* x, int64_t begin, int64_t end, int64_t k,
+template <typename T>
+VQA_HALF_TARGET void blockRows(const T* x, int64_t begin, int64_t end, int64_t k,
                                const float* row_scales, const uint32_t* panels, const float* col_scales,
-                               int64_t n, const uint16_t* bias, uint16_t* y) {
+                               int64_t n, const T* bias, T* y) {
     thread_local Scratch scratch;
     const int64_t pairs = (k + 1) / 2, padded = pairs * 2, rows = end - begin;
     scratch.x.resize(static_cast<size_t>(rows * padded));
@@ -296,9 +348,10 @@ VQA_HALF_TARGET void blockRows(const uint16_t* x, int64_t begin, int64_t end, in
 // Few rows (a prefill of a few dozen tokens): each panel is packed by the thread that uses it
 // and passes every row (converted beforehand, shared) while it is in that thread's cache, so the
 // packed weight never goes out to memory and back. Returns false on a non-finite value of w.
-VQA_HALF_TARGET bool panelsOfRows(const _Float16* xh, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+template <typename T>
+VQA_HALF_TARGET bool panelsOfRows(const _Float16* xh, int64_t m, const T* w, int64_t n, int64_t k,
                                   const float* row_scales, int64_t first_panel, int64_t end_panel,
-                                  const uint16_t* bias, uint16_t* y) {
+                                  const T* bias, T* y) {
     thread_local Scratch scratch;
     const int64_t pairs = (k + 1) / 2;
     scratch.panel.resize(static_cast<size_t>(pairs * kCols + 16));
@@ -322,20 +375,19 @@ bool cpuGemmHalfSupported() {
     return ok;
 }
 
-bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
-                     const uint16_t* bias, uint16_t* y) {
+namespace {
+
+template <typename T>
+bool gemm(const T* x, int64_t m, const T* w, int64_t n, int64_t k, const T* bias, T* y) {
     if (!cpuGemmHalfSupported() || m <= 0 || n <= 0 || k <= 0)
         return false;
     const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
     std::vector<float> row_scales(static_cast<size_t>(m));
     std::atomic<bool> finite{true};
     at::parallel_for(0, m, 64, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e && finite; ++i) {
-            const uint16_t largest = largestBits(x + i * k, k);
-            if (largest >= kNotFinite)
+        for (int64_t i = b; i < e && finite; ++i)
+            if (!rowScale(x + i * k, k, &row_scales[i]))
                 finite = false;
-            row_scales[i] = scaleFor(largest);
-        }
     });
     if (!finite)
         return false;
@@ -385,6 +437,18 @@ bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n,
     return true;
 }
 
+} // namespace
+
+bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
+                     const uint16_t* bias, uint16_t* y) {
+    return gemm(x, m, w, n, k, bias, y);
+}
+
+bool cpuGemmHalfF32(const float* x, int64_t m, const float* w, int64_t n, int64_t k, const float* bias,
+                    float* y) {
+    return gemm(x, m, w, n, k, bias, y);
+}
+
 #else
 
 bool cpuGemmHalfSupported() {
@@ -393,6 +457,10 @@ bool cpuGemmHalfSupported() {
 
 bool cpuGemmHalfBf16(const std::uint16_t*, std::int64_t, const std::uint16_t*, std::int64_t, std::int64_t,
                      const std::uint16_t*, std::uint16_t*) {
+    return false;
+}
+
+bool cpuGemmHalfF32(const float*, std::int64_t, const float*, std::int64_t, std::int64_t, const float*, float*) {
     return false;
 }
 

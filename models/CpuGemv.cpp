@@ -318,6 +318,40 @@ torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& wei
         .to(torch::kBFloat16);
 }
 
+namespace {
+thread_local bool t_half_float32_rows = false;
+} // namespace
+
+HalfFloat32Rows::HalfFloat32Rows(bool on) : before_(t_half_float32_rows) {
+    t_half_float32_rows = on;
+}
+
+HalfFloat32Rows::~HalfFloat32Rows() {
+    t_half_float32_rows = before_;
+}
+
+torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias) {
+    if (!t_half_float32_rows || !x.defined() || !weight.defined() || !x.device().is_cpu() ||
+        !weight.device().is_cpu() || x.scalar_type() != torch::kFloat32 || weight.scalar_type() != torch::kFloat32 ||
+        weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) || x.numel() / weight.size(1) < 16 ||
+        x.requires_grad() || weight.requires_grad() ||
+        (bias.defined() && (bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) ||
+        bf16Kernels() != Bf16Kernels::Half)
+        return {};
+    const auto xc = x.contiguous();
+    const auto wc = weight.contiguous();
+    const auto bc = bias.defined() ? bias.to(torch::kFloat32).contiguous() : torch::Tensor();
+    const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
+    auto sizes = x.sizes().vec();
+    sizes.back() = n;
+    auto y = torch::empty(sizes, x.options());
+    if (!cpuGemmHalfF32(xc.data_ptr<float>(), m, wc.data_ptr<float>(), n, k, bc.defined() ? bc.data_ptr<float>() : nullptr,
+                        y.data_ptr<float>()))
+        return {};
+    return y;
+}
+
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {
     if (!x.defined() || !weight.defined() || !x.device().is_cpu() || !weight.device().is_cpu() ||
         weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) || weight.size(1) == 0 ||

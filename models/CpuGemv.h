@@ -70,4 +70,24 @@ torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& wei
 torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias, Bf16Kernels kernels);
 
+// The "fast" precision's prefill through its float32 decoder: while a HalfFloat32Rows(true)
+// lives on a thread, products of 16+ float32 rows there go through the float16 GEMM where
+// the bfloat16 kernels chosen are Half (so where it is the fastest way this CPU multiplies),
+// at 0.12-0.17 % relative error per product (CpuGemmHalf.h); elsewhere, and for operands
+// holding an infinity or a NaN, float32 as always. Decoding (one row) stays exact float32.
+class HalfFloat32Rows {
+  public:
+    explicit HalfFloat32Rows(bool on);
+    ~HalfFloat32Rows();
+    HalfFloat32Rows(const HalfFloat32Rows&) = delete;
+    HalfFloat32Rows& operator=(const HalfFloat32Rows&) = delete;
+
+  private:
+    bool before_;
+};
+// x weight^T + bias through the float16 GEMM when a HalfFloat32Rows is on and it applies;
+// undefined otherwise (the caller takes at::linear).
+torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
+                                       const torch::Tensor& bias);
+
 } // namespace vqa::models

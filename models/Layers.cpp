@@ -35,6 +35,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
         return cpuGemv(x, weight, bias); // one token on the CPU: see CpuGemv.h
     if (cpuBf16RowsApply(x, weight))
         return cpuBf16RowsLinear(x, weight, bias); // many bfloat16 rows: see CpuGemv.h
+    if (auto y = cpuHalfFloat32RowsLinear(x, weight, bias); y.defined())
+        return y; // many float32 rows under the "fast" precision: see CpuGemv.h
     return at::linear(x, weight,
                       bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "models/Config.h"
+#include "models/CpuGemv.h"
 #include "models/Layers.h"
 #include "models/VisionLanguageModel.h"
 
@@ -128,6 +129,9 @@ class LlamaBackedModel : public VisionLanguageModel {
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                           AttentionCapture* capture = nullptr, const torch::Tensor& positions = {},
                           const LayerAdditions* additions = nullptr) override {
+        // The "fast" precision: many rows (a prefill) through the float16 GEMM where it is
+        // this CPU's fastest (CpuGemv.h); one row (a decode step) stays float32.
+        HalfFloat32Rows fast(dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16);
         return text_->forward(embeds, cache, all_logits, capture, positions, additions);
     }
     torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches) override {
@@ -137,7 +141,8 @@ class LlamaBackedModel : public VisionLanguageModel {
     torch::Device device() const override { return device_; }
     torch::ScalarType dtype() const override { return dtype_; }
     // What the vision tower and connector run in: dtype() unless the family was given another
-    // (the "fast" precision: a float32 decoder behind a bfloat16 vision tower).
+    // (the "fast" precision: a float32 decoder behind a bfloat16 vision tower; its forward()
+    // turns on HalfFloat32Rows).
     torch::ScalarType visionDtype() const { return vision_dtype_; }
     const LlamaDecoder& textModel() const { return *text_; }
 

@@ -25,7 +25,7 @@ const Choice kChoices[] = {
     {"auto", QT_TRANSLATE_NOOP("PrecisionDialog", "Automatic (bfloat16 on a GPU, float32 on the CPU)")},
     {"float32", QT_TRANSLATE_NOOP("PrecisionDialog", "Full precision (float32)")},
     {"bfloat16", QT_TRANSLATE_NOOP("PrecisionDialog", "Half precision (bfloat16)")},
-    {"fast", QT_TRANSLATE_NOOP("PrecisionDialog", "Fast: full precision, the vision tower in bfloat16 (a quicker first answer)")},
+    {"fast", QT_TRANSLATE_NOOP("PrecisionDialog", "Fast: float32 answers, the image and long prompts read in reduced precision (a quicker first answer)")},
     {"int8", QT_TRANSLATE_NOOP("PrecisionDialog", "8-bit weights (int8): close to full precision, half of bfloat16's memory")},
     {"int4", QT_TRANSLATE_NOOP("PrecisionDialog", "4-bit weights (int4): the least memory, a little less exact")},
 };

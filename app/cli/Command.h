@@ -121,7 +121,7 @@ inline void addLoadFlags(CLI::App* cmd, LoadFlags& f) {
     cmd->add_option("--device", f.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--dtype", f.dtype,
                     "Precision: auto, float32, bfloat16, float16; fast (a float32 decoder behind a bfloat16 "
-                    "vision tower); or the decoder's weights in 8 or 4 bits: int8 (q8_0 blocks), int4 (q4_0 "
+                    "vision tower, its prefill's products in float16 where that is this CPU's fastest); or the decoder's weights in 8 or 4 bits: int8 (q8_0 blocks), int4 (q4_0 "
                     "blocks), q4_1 (4-bit blocks with a minimum). A checkpoint already quantized by AWQ keeps "
                     "its 4-bit weights: auto, int4 or a float dtype for the rest")
         ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16", "fast", "int8", "int4", "q8_0", "q4_0", "q4_1"}));

@@ -152,6 +152,41 @@ TEST(CpuGemmHalf, RefusesInfinitiesAndNaNs) {
     EXPECT_FALSE(vqa::models::cpuGemmHalfBf16(bits(x), 4, bits(x), 4, 0, nullptr, nullptr));
 }
 
+TEST(CpuGemmHalf, Float32RowsWithinBfloat16sRounding) {
+    SKIP_WITHOUT_FP16();
+    torch::manual_seed(8);
+    struct Shape {
+        std::int64_t m, n, k;
+    };
+    // Few rows and many, ragged panels, odd k; rows of very different sizes.
+    for (const Shape& s : {Shape{16, 70, 77}, Shape{81, 200, 960}, Shape{1031, 70, 801}}) {
+        SCOPED_TRACE(std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k));
+        auto x = torch::randn({s.m, s.k}) * torch::exp(torch::randn({s.m, 1}) * 4);
+        auto w = torch::randn({s.n, s.k}) * 0.05;
+        auto bias = torch::randn({s.n}) * 0.1;
+        auto y = torch::full({s.m, s.n}, 7.0f);
+        ASSERT_TRUE(vqa::models::cpuGemmHalfF32(x.data_ptr<float>(), s.m, w.data_ptr<float>(), s.n, s.k,
+                                                bias.data_ptr<float>(), y.data_ptr<float>()));
+        const auto want = torch::matmul(x.to(torch::kFloat64), w.to(torch::kFloat64).t()) + bias.to(torch::kFloat64);
+        // Row by row: rows of different sizes are each as exact as any.
+        const auto err = ((y.to(torch::kFloat64) - want).pow(2).mean(1) / want.pow(2).mean(1)).sqrt().max().item<double>();
+        std::cout << "[ half f32 ] " << s.m << "x" << s.n << "x" << s.k << ": worst row's relative RMS error " << err << "\n";
+        // Measured 0.12-0.17 %: float16's rounding of x and w and of the partial sums of 128
+        // products, about what rounding the result to bfloat16 would cost (0.165 %).
+        EXPECT_LT(err, 2.5e-3);
+    }
+    for (const float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+        auto x = torch::randn({20, 40}), w = torch::randn({30, 40}), y = torch::empty({20, 30});
+        x[5][9] = bad;
+        EXPECT_FALSE(vqa::models::cpuGemmHalfF32(x.data_ptr<float>(), 20, w.data_ptr<float>(), 30, 40, nullptr,
+                                                 y.data_ptr<float>()));
+        x[5][9] = 0.0f;
+        w[29][39] = bad;
+        EXPECT_FALSE(vqa::models::cpuGemmHalfF32(x.data_ptr<float>(), 20, w.data_ptr<float>(), 30, 40, nullptr,
+                                                 y.data_ptr<float>()));
+    }
+}
+
 TEST(CpuGemmHalf, TheSameBytesOnOneThreadAsOnSeveral) {
     SKIP_WITHOUT_FP16();
     // Each value of the result is summed by one thread in one order, so splitting the rows
