@@ -228,4 +228,38 @@ TEST(CpuGemmHalf, ALinearLayerOfManyRowsTakesItWhenChosen) {
     EXPECT_TRUE(torch::equal(y.reshape({-1, 80}), direct));
 }
 
+TEST(CpuGemmHalf, Float32LayersTakeItOnlyUnderTheFastPrecisionsScope) {
+    SKIP_WITHOUT_FP16();
+    // Float32 products stay float32 (the parity mode) unless a HalfFloat32Rows is on, and then
+    // only from 16 rows (a prefill; a decode step stays exact) and only where Half is chosen.
+    torch::manual_seed(9);
+    auto x = torch::randn({2, 24, 96});
+    auto w = torch::randn({80, 96}) * 0.05;
+    auto bias = torch::randn({80}) * 0.1;
+    const auto reference = at::linear(x, w, bias);
+    const auto chosen = vqa::models::bf16Kernels();
+    vqa::models::setBf16Kernels(Bf16Kernels::Half);
+    const auto outside = vqa::models::linear(x, w, bias);
+    torch::Tensor inside, few, widened;
+    {
+        vqa::models::HalfFloat32Rows fast(true);
+        inside = vqa::models::linear(x, w, bias);
+        few = vqa::models::linear(x.narrow(1, 0, 7), w, bias);
+        vqa::models::setBf16Kernels(Bf16Kernels::Widened);
+        widened = vqa::models::linear(x, w, bias);
+        vqa::models::setBf16Kernels(Bf16Kernels::Half);
+    }
+    const auto after = vqa::models::linear(x, w, bias);
+    vqa::models::setBf16Kernels(chosen);
+    EXPECT_TRUE(torch::allclose(outside, reference, 1e-5, 1e-6)) << "float32 outside the scope";
+    EXPECT_TRUE(torch::allclose(after, reference, 1e-5, 1e-6)) << "float32 again once the scope ends";
+    EXPECT_TRUE(torch::allclose(widened, reference, 1e-5, 1e-6)) << "float32 where Half is not the choice";
+    EXPECT_TRUE(torch::allclose(few, reference.narrow(1, 0, 7), 1e-5, 1e-6)) << "float32 for fewer than 16 rows";
+    ASSERT_EQ(inside.sizes(), reference.sizes());
+    EXPECT_EQ(inside.scalar_type(), torch::kFloat32);
+    const double err = relativeRms(inside, reference.to(torch::kFloat64));
+    EXPECT_GT(err, 1e-5) << "the float16 GEMM did not run";
+    EXPECT_LT(err, 2.5e-3);
+}
+
 } // namespace
