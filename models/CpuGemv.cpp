@@ -291,6 +291,28 @@ bool cpuBf16RowsApply(const torch::Tensor& x, const torch::Tensor& weight) {
 #endif
 }
 
+namespace {
+
+// x weight^T + bias through one of CpuGemmHalf's products, on contiguous operands (the bias in
+// x's dtype), shaped like x with the last dimension weight.size(0); undefined where it refuses.
+template <typename T>
+torch::Tensor halfGemmLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             bool (*gemm)(const T*, std::int64_t, const T*, std::int64_t, std::int64_t, const T*, T*)) {
+    const auto xc = x.contiguous();
+    const auto wc = weight.contiguous();
+    const auto bc = bias.defined() ? bias.to(x.scalar_type()).contiguous() : torch::Tensor();
+    const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
+    auto sizes = x.sizes().vec();
+    sizes.back() = n;
+    auto y = torch::empty(sizes, x.options());
+    const auto data = [](const torch::Tensor& t) { return static_cast<const T*>(t.data_ptr()); };
+    if (!gemm(data(xc), m, data(wc), n, k, bc.defined() ? data(bc) : nullptr, static_cast<T*>(y.data_ptr())))
+        return {};
+    return y;
+}
+
+} // namespace
+
 torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
                                 const torch::Tensor& bias) {
     return cpuBf16RowsLinear(x, weight, bias, bf16Kernels());
@@ -300,17 +322,7 @@ torch::Tensor cpuBf16RowsLinear(const torch::Tensor& x, const torch::Tensor& wei
                                 const torch::Tensor& bias, Bf16Kernels kernels) {
     if (kernels == Bf16Kernels::Half && weight.dim() == 2 && x.size(-1) == weight.size(1) &&
         (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)))) {
-        const auto xc = x.contiguous();
-        const auto wc = weight.contiguous();
-        const auto bc = bias.defined() ? bias.to(torch::kBFloat16).contiguous() : torch::Tensor();
-        const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
-        auto sizes = x.sizes().vec();
-        sizes.back() = n;
-        auto y = torch::empty(sizes, x.options());
-        if (cpuGemmHalfBf16(static_cast<const std::uint16_t*>(xc.data_ptr()), m,
-                            static_cast<const std::uint16_t*>(wc.data_ptr()), n, k,
-                            bc.defined() ? static_cast<const std::uint16_t*>(bc.data_ptr()) : nullptr,
-                            static_cast<std::uint16_t*>(y.data_ptr())))
+        if (auto y = halfGemmLinear<std::uint16_t>(x, weight, bias, cpuGemmHalfBf16); y.defined())
             return y;
     }
     auto b = bias.defined() ? std::optional<torch::Tensor>(bias.to(torch::kFloat32)) : std::nullopt;
@@ -339,17 +351,7 @@ torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tens
         (bias.defined() && (bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) ||
         bf16Kernels() != Bf16Kernels::Half)
         return {};
-    const auto xc = x.contiguous();
-    const auto wc = weight.contiguous();
-    const auto bc = bias.defined() ? bias.to(torch::kFloat32).contiguous() : torch::Tensor();
-    const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
-    auto sizes = x.sizes().vec();
-    sizes.back() = n;
-    auto y = torch::empty(sizes, x.options());
-    if (!cpuGemmHalfF32(xc.data_ptr<float>(), m, wc.data_ptr<float>(), n, k, bc.defined() ? bc.data_ptr<float>() : nullptr,
-                        y.data_ptr<float>()))
-        return {};
-    return y;
+    return halfGemmLinear<float>(x, weight, bias, cpuGemmHalfF32);
 }
 
 bool cpuGemvApplies(const torch::Tensor& x, const torch::Tensor& weight) {
