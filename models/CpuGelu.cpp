@@ -52,7 +52,7 @@ std::optional<torch::Tensor> cpuGeluTanhBf16(const torch::Tensor& x) {
     auto y = torch::empty_like(x);
     const auto* in = static_cast<const std::uint16_t*>(x.data_ptr());
     auto* out = static_cast<std::uint16_t*>(y.data_ptr());
-    // A NaN goes through as x / (1 + e^-104) = NaN, as LibTorch's gives it.
+    // A NaN gives NaN, as LibTorch's does.
     at::parallel_for(0, x.numel(), 1 << 14, [&](std::int64_t begin, std::int64_t end) {
         geluTanh(in + begin, end - begin, out + begin);
     });

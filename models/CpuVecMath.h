@@ -10,10 +10,10 @@ namespace vqa::models::vec {
 // x / ln 2 and |r| <= ln 2 / 2, r from a two-part ln 2 (exact products), e^r by its Taylor
 // series to r^7 (relative error below 1e-8 there), 2^n applied by vscalefps, which also gives
 // the subnormals, zero below float's range (arguments under -104, -inf included) and infinity
-// above it. A NaN argument gives e^-104 (zero): callers whose inputs may be NaN carry them
-// another way.
+// above it. A NaN gives NaN (vmaxps and vminps return their second operand when either is NaN,
+// so the argument goes second).
 __attribute__((target("avx512f"))) inline __m512 exp(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);

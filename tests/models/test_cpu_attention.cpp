@@ -148,6 +148,22 @@ TEST(CpuAttention, RefusesWhatItDoesNotCompute) {
         << "heads not a multiple of the key heads";
 }
 
+TEST(CpuAttention, NaNsGoWhereLibTorchsGo) {
+    SKIP_WITHOUT_AVX512();
+    torch::manual_seed(6);
+    // A NaN in a query spoils that query's row; one in a key, every query of its head.
+    auto q = bf16Randn({1, 2, 30, 64}), k = bf16Randn({1, 2, 30, 64}), v = bf16Randn({1, 2, 30, 64});
+    q[0][0][3][5] = std::numeric_limits<float>::quiet_NaN();
+    k[0][1][7][9] = std::numeric_limits<float>::quiet_NaN();
+    const auto got = ours(q, k, v, {}, 0.125);
+    ASSERT_TRUE(got.defined());
+    const auto theirs = libtorch(q, k, v, {}, 0.125);
+    EXPECT_TRUE(torch::equal(got.isnan(), theirs.isnan()));
+    EXPECT_TRUE(got[0][0][3].isnan().all().item<bool>());
+    EXPECT_TRUE(got[0][1].isnan().all().item<bool>());
+    EXPECT_FALSE(got[0][0][4].isnan().any().item<bool>());
+}
+
 TEST(CpuAttention, SameBytesOnOneThreadAndOnSeveral) {
     SKIP_WITHOUT_AVX512();
     torch::manual_seed(4);
