@@ -50,7 +50,6 @@ VQA_ATT_TARGET void widenRow(const uint16_t* src, int64_t d, int64_t padded, flo
 class Lines {
 public:
     float* data() { return data_; }
-    const float* data() const { return data_; }
     void resize(int64_t count) {
         storage_.resize(static_cast<size_t>(count + 16));
         const auto misaligned = reinterpret_cast<std::uintptr_t>(storage_.data()) / sizeof(float) % 16;
@@ -67,33 +66,32 @@ struct Scratch {
     Lines keys;    // [panels][D][64]: a head's keys, widened and transposed
     Lines values;  // [Skv][Dpad]: its values, widened
     Lines bias;    // [panels * 64]: 0 for a key seen, -inf for one masked or past the end
-    Lines staging; // [64][D]: one panel's keys as rows, before the transpose
     Lines queries; // [48][D]: a block of queries, widened
     Lines scores;  // [48][panels * 64]: their scores, then their probabilities
     Lines partial; // [48][Dpad]: their outputs before the division by the sums
 };
 
-// Panels of 64 keys, each [D][64] so a tile's four registers for one dimension are one line.
-VQA_ATT_TARGET void packKeys(const uint16_t* k, int64_t stride, int64_t skv, int64_t d, float* staging,
-                             float* panels) {
-    const int64_t count = (skv + kKeys - 1) / kKeys;
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int64_t p = 0; p < count; ++p) {
-        for (int c = 0; c < kKeys; ++c) {
-            const int64_t key = p * kKeys + c;
-            if (key < skv)
-                widenRow(k + key * stride, d, d, staging + c * d);
-            else
-                std::memset(staging + c * d, 0, static_cast<size_t>(d) * sizeof(float));
-        }
-        float* panel = panels + p * d * kKeys;
-        for (int g = 0; g < kVecs; ++g) {
-            const __m512i rows = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32(g * 16)),
-                                                    _mm512_set1_epi32(static_cast<int>(d)));
-            for (int64_t j = 0; j < d; ++j)
-                _mm512_storeu_ps(panel + j * kKeys + g * 16, _mm512_i32gather_ps(rows, staging + j, 4));
+// Panels of 64 keys, each [D][64] so a tile's four registers for one dimension are one line: 16
+// keys' next 16 dimensions widened into registers and transposed there (as CpuGemmHalf packs its
+// weights); past the last key and the last dimension, zeros.
+VQA_ATT_TARGET void packKeys(const uint16_t* k, int64_t stride, int64_t skv, int64_t d, float* panels) {
+    for (int64_t key0 = 0; key0 < skv; key0 += 16) {
+        float* panel = panels + key0 / kKeys * d * kKeys + key0 % kKeys;
+        for (int64_t j0 = 0; j0 < d; j0 += 16) {
+            __m512i r[16];
+            for (int c = 0; c < 16; ++c)
+                r[c] = key0 + c < skv ? _mm512_castps_si512(vec::widenBf16(k + (key0 + c) * stride + j0, firstLanes(d - j0)))
+                                      : _mm512_setzero_si512();
+            vec::transpose16(r);
+            for (int64_t j = 0; j < 16 && j0 + j < d; ++j)
+                _mm512_storeu_si512(panel + (j0 + j) * kKeys, r[j]);
         }
     }
+    // The last panel's keys past the end, when it is not whole.
+    const int64_t whole = (skv + 15) / 16 * 16, end = (skv + kKeys - 1) / kKeys * kKeys;
+    for (int64_t key0 = whole; key0 < end; key0 += 16)
+        for (int64_t j = 0; j < d; ++j)
+            _mm512_storeu_ps(panels + key0 / kKeys * d * kKeys + j * kKeys + key0 % kKeys, _mm512_setzero_ps());
 }
 
 // scores [R][64] (row stride ld) = the R queries (rows of q, stride d) against one panel of
@@ -256,13 +254,12 @@ VQA_ATT_TARGET void headRows(const Shape& sh, int64_t b, int64_t h, int64_t q_be
     s.keys.resize(length * d);
     s.values.resize(skv * dpad);
     s.bias.resize(length);
-    s.staging.resize(kKeys * d);
     s.queries.resize(kBlockRows * d);
     s.scores.resize(kBlockRows * scoreStride(length));
     s.partial.resize(kBlockRows * dpad);
     const uint16_t* kb = k + b * ks.batch + kvh * ks.head;
     const uint16_t* vb = v + b * vs.batch + kvh * vs.head;
-    packKeys(kb, ks.row, skv, d, s.staging.data(), s.keys.data());
+    packKeys(kb, ks.row, skv, d, s.keys.data());
     for (int64_t j = 0; j < skv; ++j)
         widenRow(vb + j * vs.row, d, dpad, s.values.data() + j * dpad);
     const float masked = -std::numeric_limits<float>::infinity();
@@ -290,10 +287,7 @@ const uint16_t* bits(const torch::Tensor& t) {
 } // namespace
 
 bool cpuAttentionSupported() {
-    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                           __builtin_cpu_supports("avx512bf16");
-    return ok;
+    return vec::hasAvx512Bf16Set();
 }
 
 std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torch::Tensor& k,

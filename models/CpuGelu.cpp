@@ -37,16 +37,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void geluTanh(co
     }
 }
 
-bool supported() {
-    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-    return ok;
-}
 
 } // namespace
 
 std::optional<torch::Tensor> cpuGeluTanhBf16(const torch::Tensor& x) {
-    if (!supported() || x.scalar_type() != torch::kBFloat16 || !x.device().is_cpu() || !x.is_contiguous() ||
+    if (!vec::hasAvx512Bf16Set() || x.scalar_type() != torch::kBFloat16 || !x.device().is_cpu() || !x.is_contiguous() ||
         x.requires_grad())
         return std::nullopt;
     auto y = torch::empty_like(x);

@@ -15,7 +15,7 @@
 // are inlined (as in CpuGemv.cpp): a false positive in the compiler's header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "models/CpuVecMath.h"
 #define VQA_HALF_GEMM 1
 #endif
 
@@ -78,7 +78,7 @@ VQA_HALF_TARGET uint32_t largestBits(const float* src, int64_t k) {
     __m512i m = _mm512_setzero_si512();
     const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
     for (int64_t i = 0; i < k; i += 16) {
-        const auto tail = static_cast<__mmask16>(k - i >= 16 ? 0xffff : (1u << (k - i)) - 1);
+        const auto tail = vec::firstLanes(k - i);
         m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_maskz_loadu_epi32(tail, src + i), magnitude));
     }
     return static_cast<uint32_t>(_mm512_reduce_max_epu32(m));
@@ -116,7 +116,7 @@ VQA_HALF_TARGET void toHalf(const uint16_t* src, int64_t k, float scale, _Float1
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m512 f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+        const __m512 f = vec::widenBf16(raw);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
                             _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(f, s))));
     }
@@ -129,46 +129,19 @@ VQA_HALF_TARGET void toHalf(const uint16_t* src, int64_t k, float scale, _Float1
 VQA_HALF_TARGET void toHalf(const float* src, int64_t k, float scale, _Float16* dst) {
     const __m512 s = _mm512_set1_ps(scale);
     for (int64_t i = 0; i < k; i += 16) {
-        const auto m = static_cast<__mmask16>(k - i >= 16 ? 0xffff : (1u << (k - i)) - 1);
+        const auto m = vec::firstLanes(k - i);
         _mm256_mask_storeu_epi16(dst + i, m, _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), s))));
     }
     if (k % 2)
         dst[k] = static_cast<_Float16>(0.0f);
 }
 
-// out[j] = word j of every in[i] (a 16 x 16 transpose of 32-bit words): pairs within 128-bit
-// lanes, then pairs of pairs, then the lanes themselves.
-VQA_HALF_TARGET void transpose16(__m512i* r) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 16; i += 2) {
-        a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    // b[4i + c], lane L: word 4L + c of rows 4i to 4i + 3.
-    for (int i = 0; i < 16; i += 4) {
-        b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
-        b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
-        b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
-        b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
-    }
-    // r[4L + c], lane i: b[4i + c]'s lane L.
-    for (int c = 0; c < 4; ++c) {
-        const __m512i s0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), s1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xee);
-        const __m512i s2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44),
-                      s3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xee);
-        r[c] = _mm512_shuffle_i32x4(s0, s2, 0x88);
-        r[4 + c] = _mm512_shuffle_i32x4(s0, s2, 0xdd);
-        r[8 + c] = _mm512_shuffle_i32x4(s1, s3, 0x88);
-        r[12 + c] = _mm512_shuffle_i32x4(s1, s3, 0xdd);
-    }
-}
-
 // 32 bfloat16 values (the mask's first; zeros after) times scale, as 32 float16 values: 16
 // (even k, odd k) pairs.
 VQA_HALF_TARGET __m512i toHalfPairs(const uint16_t* src, __mmask32 m, __m512 scale) {
     const __m512i raw = _mm512_maskz_loadu_epi16(m, src);
-    const __m512 lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(raw)), 16));
-    const __m512 hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(raw, 1)), 16));
+    const __m512 lo = vec::widenBf16(_mm512_castsi512_si256(raw));
+    const __m512 hi = vec::widenBf16(_mm512_extracti64x4_epi64(raw, 1));
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(lo, scale)))),
                               _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(hi, scale))), 1);
 }
@@ -207,7 +180,7 @@ VQA_HALF_TARGET bool packPanel(const T* w, int64_t n, int64_t k, int64_t first, 
                 const int64_t row = first + group + c;
                 r[c] = row < n ? toHalfPairs(w + row * k + from, mask, row_scale[c]) : _mm512_setzero_si512();
             }
-            transpose16(r);
+            vec::transpose16(r);
             for (int64_t j = 0; j < 16 && p0 + j < pairs; ++j)
                 _mm512_storeu_si512(panel + (p0 + j) * kCols + group, r[j]);
         }
@@ -270,7 +243,7 @@ VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col
     const __m512 inverse_row = _mm512_set1_ps(1.0f / row_scale);
     for (int g = 0; g * 16 < cols; ++g) {
         const int64_t left = cols - g * 16;
-        const auto mask = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
+        const auto mask = vec::firstLanes(left);
         const __m512 v0 = _mm512_load_ps(t + g * 32), v1 = _mm512_load_ps(t + g * 32 + 16);
         __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
         sum = _mm512_mul_ps(sum, _mm512_div_ps(inverse_row, _mm512_loadu_ps(col_scales + g * 16)));
@@ -279,10 +252,8 @@ VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col
                 sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias + g * 16));
             _mm512_mask_storeu_ps(y + g * 16, mask, sum);
         } else {
-            if (bias) {
-                const __m256i raw = _mm256_maskz_loadu_epi16(mask, bias + g * 16);
-                sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)));
-            }
+            if (bias)
+                sum = _mm512_add_ps(sum, vec::widenBf16(bias + g * 16, mask));
             _mm256_mask_storeu_epi16(y + g * 16, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(sum)));
         }
     }
@@ -354,7 +325,7 @@ VQA_HALF_TARGET bool panelsOfRows(const _Float16* xh, int64_t m, const T* w, int
                                   const T* bias, T* y) {
     thread_local Scratch scratch;
     const int64_t pairs = (k + 1) / 2;
-    scratch.panel.resize(static_cast<size_t>(pairs * kCols + 16));
+    scratch.panel.resize(static_cast<size_t>(pairs * kCols));
     float* tile = alignedTile(scratch.tile, (m + kRows - 1) / kRows * kRows * 2 * kCols);
     float panel_scales[kCols];
     for (int64_t pn = first_panel; pn < end_panel; ++pn) {
@@ -369,9 +340,7 @@ VQA_HALF_TARGET bool panelsOfRows(const _Float16* xh, int64_t m, const T* w, int
 } // namespace
 
 bool cpuGemmHalfSupported() {
-    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512fp16") &&
-                           __builtin_cpu_supports("avx512bf16");
+    static const bool ok = vec::hasAvx512Bf16Set() && __builtin_cpu_supports("avx512fp16");
     return ok;
 }
 

@@ -1,5 +1,6 @@
-// Vector functions shared by the AVX-512 kernels (CpuAttention.cpp, CpuGelu.cpp): included only
-// where the x86-64 intrinsics are, by files whose kernels carry the same target attribute.
+// Vector functions shared by the AVX-512 kernels (CpuAttention.cpp, CpuGelu.cpp, CpuGemmHalf.cpp):
+// included only where the x86-64 intrinsics are, by files whose kernels carry a target attribute
+// that includes each function's.
 #pragma once
 
 #include <immintrin.h>
@@ -29,14 +30,54 @@ __attribute__((target("avx512f"))) inline __m512 exp(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+// The CPU has AVX512-F/BW/VL/DQ and AVX512-BF16: what every kernel here needs (CpuGemmHalf
+// also needs AVX512-FP16).
+inline bool hasAvx512Bf16Set() {
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                           __builtin_cpu_supports("avx512bf16");
+    return ok;
+}
+
+// 16 bfloat16 values as float32: exact.
+__attribute__((target("avx512f"))) inline __m512 widenBf16(__m256i raw) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
+
 // 16 (or the mask's first) bfloat16 values as float32: exact.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widenBf16(const void* p, __mmask16 m) {
-    const __m256i raw = _mm256_maskz_loadu_epi16(m, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+    return widenBf16(_mm256_maskz_loadu_epi16(m, p));
 }
 
 inline __mmask16 firstLanes(long count) {
     return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
+}
+
+// r[j] = word j of every r[i] (a 16 x 16 transpose of 32-bit words): pairs within 128-bit lanes,
+// then pairs of pairs, then the lanes themselves.
+__attribute__((target("avx512f"))) inline void transpose16(__m512i* r) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // b[4i + c], lane L: word 4L + c of rows 4i to 4i + 3.
+    for (int i = 0; i < 16; i += 4) {
+        b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+        b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+        b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+        b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+    }
+    // r[4L + c], lane i: b[4i + c]'s lane L.
+    for (int c = 0; c < 4; ++c) {
+        const __m512i s0 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0x44), s1 = _mm512_shuffle_i32x4(b[c], b[4 + c], 0xee);
+        const __m512i s2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0x44),
+                      s3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], 0xee);
+        r[c] = _mm512_shuffle_i32x4(s0, s2, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(s0, s2, 0xdd);
+        r[8 + c] = _mm512_shuffle_i32x4(s1, s3, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(s1, s3, 0xdd);
+    }
 }
 
 } // namespace vqa::models::vec

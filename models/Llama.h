@@ -129,8 +129,9 @@ class LlamaBackedModel : public VisionLanguageModel {
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                           AttentionCapture* capture = nullptr, const torch::Tensor& positions = {},
                           const LayerAdditions* additions = nullptr) override {
-        // The "fast" precision: many rows (a prefill) through the float16 GEMM where it is
-        // this CPU's fastest (CpuGemv.h); one row (a decode step) stays float32.
+        // The "fast" precision (and the float32 parts of a quantized decoder, whose tower is
+        // bf16 too): many rows (a prefill) through the float16 GEMM where it is this CPU's
+        // fastest (CpuGemv.h); one row (a decode step) stays float32.
         HalfFloat32Rows fast(dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16);
         return text_->forward(embeds, cache, all_logits, capture, positions, additions);
     }

@@ -155,12 +155,7 @@ def main():
     ap.add_argument("--model")
     ap.add_argument("--image")
     ap.add_argument("--dtype")
-    ap.add_argument("--build", help="existing build folder with the vqa binary (else builds build-bench)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES", os.path.join(rb.ROOT, "..", "shared",
-                                                                                         "fixtures")))
-    ap.add_argument("--work", default=os.path.join(rb.CACHE, "bench"))
-    ap.add_argument("--md-out", default=os.path.join(rb.ROOT, "docs", "BENCHMARKS.md"))
+    rb.add_common_args(ap)
     args = ap.parse_args()
     if args.worker:
         return worker(args)

@@ -108,15 +108,10 @@ def markdown(report, json_name):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", help="existing build folder with the vqa binary (else builds build-bench)")
+    rb.add_common_args(ap)
     ap.add_argument("--models", default="256m,500m")
     ap.add_argument("--dtypes", default="float32,bfloat16")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--details", default="256,64", help="lower image details to run ours at (token budgets)")
-    ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES", os.path.join(rb.ROOT, "..", "shared",
-                                                                                      "fixtures")))
-    ap.add_argument("--work", default=os.path.join(rb.CACHE, "bench"))
-    ap.add_argument("--md-out", default=os.path.join(rb.ROOT, "docs", "BENCHMARKS.md"))
     args = ap.parse_args()
 
     vqa = rb.build_vqa(args.build)

@@ -821,25 +821,31 @@ def core_peak(work):
         return None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
+def add_common_args(ap):
+    """The options every benchmark script takes: the build, the threads, the fixtures, the work
+    folder (checkpoints, GGUFs, images) and the Markdown file its section goes to."""
     ap.add_argument("--build", help="existing build folder with the vqa binary (else builds build-bench)")
-    ap.add_argument("--models", default="256m,500m")
-    ap.add_argument("--dtypes", default="float32,bfloat16")
-    ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                    help="where both engines run (cuda: SmolVLM only, without llama.cpp and the error columns; "
-                         "tests/gpu/run.sh)")
     ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES",
                                                          os.path.join(ROOT, "..", "shared", "fixtures")))
     ap.add_argument("--work", default=os.path.join(CACHE, "bench"))
+    ap.add_argument("--md-out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    add_common_args(ap)
+    ap.add_argument("--models", default="256m,500m")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where both engines run (cuda: SmolVLM only, without llama.cpp and the error columns; "
+                         "tests/gpu/run.sh)")
     ap.add_argument("--skip-llama", action="store_true")
     ap.add_argument("--skip-transformers", action="store_true")
     ap.add_argument("--note", default="", help="what else ran on the machine")
     ap.add_argument("--json-out", help="default: docs/benchmarks-<threads>t-<cpu>.json")
-    ap.add_argument("--md-out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     # worker arguments
     ap.add_argument("--model")
     ap.add_argument("--dtype")

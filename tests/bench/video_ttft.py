@@ -313,14 +313,9 @@ def write_section(report, json_name, threads, md_out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--build", help="existing build folder with the vqa binary (else builds build-bench)")
+    rb.add_common_args(ap)
     ap.add_argument("--models", default="256m", help="256m and/or 500m (run_bench.py's checkpoints)")
     ap.add_argument("--dtypes", default="float32,bfloat16")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fixtures", default=os.environ.get("VQA_FIXTURES", os.path.join(rb.ROOT, "..", "shared",
-                                                                                      "fixtures")))
-    ap.add_argument("--work", default=os.path.join(rb.CACHE, "bench"))
-    ap.add_argument("--md-out", default=os.path.join(rb.ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--json-out", help="default: docs/benchmarks-video-<threads>t-<cpu>.json")
     # worker arguments
     ap.add_argument("--model")
