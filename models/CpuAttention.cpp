@@ -36,6 +36,14 @@ constexpr int kVecs = 4;  // 16-float registers across a tile: 64 keys, or 64 of
 constexpr int64_t kBlockRows = 48;
 
 #define VQA_ATT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+// The float16 product with the values (AVX512-FP16 CPUs): see valueTileHalf.
+#define VQA_ATT_HALF_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512fp16")))
+
+// Keys whose products a float16 lane sums before its sums go into float32: 32 products (a
+// probability, at most 1, times a value scaled below 16, two keys to a lane pair), so a partial
+// sum stays below 512. 128 keys measured 2 % faster and up to 1.6x the largest difference from
+// the exact result where values cancel (300 keys, head size 8).
+constexpr int64_t kHalfKeys = 64;
 
 using vec::firstLanes;
 
@@ -68,7 +76,12 @@ struct Scratch {
     Lines bias;    // [panels * 64]: 0 for a key seen, -inf for one masked or past the end
     Lines queries; // [48][D]: a block of queries, widened
     Lines scores;  // [48][panels * 64]: their scores, then their probabilities
-    Lines partial; // [48][Dpad]: their outputs before the division by the sums
+    Lines partial; // [48][Dpad], or [48][Dpad][2] (even and odd keys) in float16: their outputs
+                   // before the division by the sums
+    // The float16 product with the values only:
+    Lines half_values; // [key pairs][Dpad][2] float16: the values, scaled per dimension
+    Lines inverse;     // [Dpad]: one over each dimension's scale
+    Lines probs;       // [48][panels * 64] float16: the probabilities
 };
 
 // Panels of 64 keys, each [D][64] so a tile's four registers for one dimension are one line: 16
@@ -186,44 +199,157 @@ VQA_ATT_TARGET void valueTiles(const float* p, int64_t ld_p, int64_t keys, const
     }
 }
 
+// The float16 product with the values, on CPUs with AVX512-FP16 (whose float16 multiply-adds
+// do twice float32's per instruction): each of the head's dimensions is scaled by a power of
+// two that puts its largest value in [8, 16) (bfloat16 values so scaled are exact in float16,
+// bar those 2^18 times smaller than the largest), the probabilities (in [0, 1]) are rounded to
+// float16's 11 bits, two keys' products share a lane, and a lane's sums go into float32 every
+// kHalfKeys keys. LibTorch's bfloat16 kernel (what transformers runs in bfloat16) rounds the
+// probabilities to bfloat16's 8 bits instead.
+
+// The head's values (rows of d, `stride` apart) scaled and packed as [key pairs][dpad][2]
+// float16, each lane pair one dimension's values for an even and an odd key; zeros past the
+// last key and the last dimension. inverse receives one over each dimension's scale. False
+// when a value is an infinity or a NaN (the float32 product then carries it).
+VQA_ATT_HALF_TARGET bool packValuesHalf(const uint16_t* v, int64_t stride, int64_t skv, int64_t d, int64_t dpad,
+                                        float* inverse, _Float16* packed) {
+    if (dpad > 1024)
+        return false;
+    // Each dimension's largest magnitude as a bit pattern (ordered as the magnitudes are; an
+    // infinity or NaN is 0x7f800000 or above), kept in `inverse` until it is replaced.
+    auto* largest = reinterpret_cast<std::uint32_t*>(inverse);
+    std::fill(largest, largest + dpad, 0u);
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    for (int64_t j = 0; j < skv; ++j)
+        for (int64_t c = 0; c < d; c += 16) {
+            const __m512i bits = _mm512_castps_si512(vec::widenBf16(v + j * stride + c, firstLanes(d - c)));
+            const __m512i m = _mm512_loadu_si512(largest + c);
+            _mm512_storeu_si512(largest + c, _mm512_max_epu32(m, _mm512_and_si512(bits, magnitude)));
+        }
+    alignas(64) float scale[1024];
+    for (int64_t c = 0; c < dpad; ++c) {
+        if (largest[c] >= 0x7f800000u)
+            return false;
+        float f;
+        std::memcpy(&f, &largest[c], 4);
+        int e = 0;
+        std::frexp(f, &e);
+        scale[c] = f == 0.0f ? 1.0f : std::ldexp(1.0f, std::min(4 - e, 126));
+        inverse[c] = 1.0f / scale[c];
+    }
+    // Lane 2i takes word i of the first operand (the even key), lane 2i + 1 word i of the second.
+    alignas(64) std::int16_t order[32];
+    for (int i = 0; i < 16; ++i) {
+        order[2 * i] = static_cast<std::int16_t>(i);
+        order[2 * i + 1] = static_cast<std::int16_t>(32 + i);
+    }
+    const __m512i interleave = _mm512_load_si512(order);
+    for (int64_t j = 0; j < skv; j += 2) {
+        for (int64_t c = 0; c < dpad; c += 16) {
+            const auto m = firstLanes(std::max<int64_t>(d - c, 0));
+            const __m512 s = _mm512_load_ps(scale + c);
+            const __m512 even = _mm512_mul_ps(vec::widenBf16(v + j * stride + c, m), s);
+            const __m512 odd = j + 1 < skv ? _mm512_mul_ps(vec::widenBf16(v + (j + 1) * stride + c, m), s)
+                                           : _mm512_setzero_ps();
+            const __m512i pair = _mm512_permutex2var_epi16(
+                _mm512_castsi256_si512(_mm256_castph_si256(_mm512_cvtxps_ph(even))), interleave,
+                _mm512_castsi256_si512(_mm256_castph_si256(_mm512_cvtxps_ph(odd))));
+            _mm512_storeu_si512(packed + j * dpad + 2 * c, pair);
+        }
+    }
+    return true;
+}
+
+// softmaxRow's exponentials, also written to probs in float16; returns their float32 sum.
+VQA_ATT_HALF_TARGET float softmaxRowHalf(const float* row, int64_t length, _Float16* probs) {
+    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < length; i += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(row + i));
+    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < length; i += 16) {
+        const __m512 e = vec::exp(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));
+        _mm256_storeu_ph(probs + i, _mm512_cvtxps_ph(e));
+        sum = _mm512_add_ps(sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+// partial [R][2 dpad] (lanes [2 c0, 2 c0 + 32 V)) += R rows of float16 probabilities (pairs,
+// stride ld_p pairs) for `pairs` pairs of keys times those keys' packed values (pairs 2 dpad
+// apart): a 32-bit broadcast brings a query's probabilities of an even and an odd key, whose
+// products go to neighbouring lanes.
+template <int R, int V>
+VQA_ATT_HALF_TARGET void valueTileHalf(const std::uint32_t* p, int64_t ld_p, int64_t pairs, const _Float16* values,
+                                       int64_t dpad, int64_t c0, float* partial) {
+    __m512h acc[R][V];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < V; ++g)
+            acc[r][g] = _mm512_setzero_ph();
+    const _Float16* v = values + 2 * c0;
+    for (int64_t j = 0; j < pairs; ++j, v += 2 * dpad) {
+        __m512h b[V];
+        for (int g = 0; g < V; ++g)
+            b[g] = _mm512_loadu_ph(v + g * 32);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512h x = _mm512_castsi512_ph(_mm512_set1_epi32(static_cast<int>(p[r * ld_p + j])));
+            for (int g = 0; g < V; ++g)
+                acc[r][g] = _mm512_fmadd_ph(x, b[g], acc[r][g]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < V; ++g) {
+            float* t = partial + r * 2 * dpad + 2 * c0 + g * 32;
+            const __m512i a = _mm512_castph_si512(acc[r][g]);
+            const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(a)));
+            const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(a, 1)));
+            _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), lo));
+            _mm512_storeu_ps(t + 16, _mm512_add_ps(_mm512_loadu_ps(t + 16), hi));
+        }
+}
+
+template <int R>
+VQA_ATT_HALF_TARGET void valueTilesHalf(const std::uint32_t* p, int64_t ld_p, int64_t pairs, const _Float16* values,
+                                        int64_t dpad, float* partial) {
+    for (int64_t c0 = 0; c0 < dpad; c0 += kVecs * 16) {
+        switch (std::min<int64_t>(kVecs, (dpad - c0) / 16)) {
+        case 4: valueTileHalf<R, 4>(p, ld_p, pairs, values, dpad, c0, partial); break;
+        case 3: valueTileHalf<R, 3>(p, ld_p, pairs, values, dpad, c0, partial); break;
+        case 2: valueTileHalf<R, 2>(p, ld_p, pairs, values, dpad, c0, partial); break;
+        default: valueTileHalf<R, 1>(p, ld_p, pairs, values, dpad, c0, partial); break;
+        }
+    }
+}
+
 // The tile functions for a tile of R queries (1 to 6), by R.
 struct TileKernels {
     void (*score)(const float*, int64_t, const float*, float, const float*, float*, int64_t);
     void (*value)(const float*, int64_t, int64_t, const float*, int64_t, float*);
+    void (*valueHalf)(const std::uint32_t*, int64_t, int64_t, const _Float16*, int64_t, float*);
 };
 
 template <int R>
 constexpr TileKernels tileKernels() {
-    return {&scoreTile<R>, &valueTiles<R>};
+    return {&scoreTile<R>, &valueTiles<R>, &valueTilesHalf<R>};
 }
 
 constexpr TileKernels kTileKernels[kRows + 1] = {tileKernels<1>(), tileKernels<1>(), tileKernels<2>(),
                                                  tileKernels<3>(), tileKernels<4>(), tileKernels<5>(),
                                                  tileKernels<6>()};
 
-// A block of queries (up to kBlockRows, widened, stride d) through the whole head: every
-// tile's scores against a panel of keys while the panel is in the first-level cache, each
-// row's softmax, then every tile's product with a chunk of 64 keys' values while the chunk is
-// there. The division by the sums and the one rounding to bfloat16 come last.
-VQA_ATT_TARGET void queryBlock(const float* q, int64_t rows, int64_t d, int64_t dpad, int64_t skv,
-                               int64_t panels, Scratch& s, float scale, uint16_t* out, int64_t ld_out) {
-    const int64_t length = panels * kKeys, ld = scoreStride(length);
-    float* scores = s.scores.data();
-    for (int64_t pn = 0; pn < panels; ++pn)
-        for (int64_t t = 0; t < rows; t += kRows)
-            kTileKernels[std::min<int64_t>(kRows, rows - t)].score(
-                q + t * d, d, s.keys.data() + pn * d * kKeys, scale, s.bias.data() + pn * kKeys,
-                scores + t * ld + pn * kKeys, ld);
-    float sums[kBlockRows];
-    for (int64_t r = 0; r < rows; ++r)
-        sums[r] = softmaxRow(scores + r * ld, length);
+// Rows of probabilities (e^(score - largest), stride ld) times the values, in float32, divided
+// by the sums and rounded once to bfloat16: every tile's product with a chunk of 64 keys' values
+// while the chunk is in the first-level cache.
+VQA_ATT_TARGET void valuesFloat(const float* probs, int64_t ld, const float* sums, int64_t rows, int64_t d,
+                                int64_t dpad, int64_t skv, Scratch& s, uint16_t* out, int64_t ld_out) {
     float* partial = s.partial.data();
     std::memset(partial, 0, static_cast<size_t>(rows * dpad) * sizeof(float));
     for (int64_t j0 = 0; j0 < skv; j0 += kKeys) {
         const int64_t keys = std::min<int64_t>(kKeys, skv - j0);
         for (int64_t t = 0; t < rows; t += kRows)
-            kTileKernels[std::min<int64_t>(kRows, rows - t)].value(
-                scores + t * ld + j0, ld, keys, s.values.data() + j0 * dpad, dpad, partial + t * dpad);
+            kTileKernels[std::min<int64_t>(kRows, rows - t)].value(probs + t * ld + j0, ld, keys,
+                                                                   s.values.data() + j0 * dpad, dpad, partial + t * dpad);
     }
     for (int64_t r = 0; r < rows; ++r) {
         const __m512 inverse = _mm512_set1_ps(1.0f / sums[r]);
@@ -232,6 +358,63 @@ VQA_ATT_TARGET void queryBlock(const float* q, int64_t rows, int64_t d, int64_t 
             _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
                                      reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
         }
+    }
+}
+
+// The same in float16 (packValuesHalf's values, s.probs' probabilities, `length` a row): chunks
+// of kHalfKeys keys; each dimension's even-key and odd-key sums are added, its scale and the
+// sum taken off, in float32 at the end.
+VQA_ATT_HALF_TARGET void valuesHalf(const float* sums, int64_t rows, int64_t d, int64_t dpad, int64_t skv,
+                                    int64_t length, Scratch& s, uint16_t* out, int64_t ld_out) {
+    float* partial = s.partial.data();
+    std::memset(partial, 0, static_cast<size_t>(rows * 2 * dpad) * sizeof(float));
+    const auto* probs = reinterpret_cast<const std::uint32_t*>(s.probs.data());
+    const auto* values = reinterpret_cast<const _Float16*>(s.half_values.data());
+    const int64_t ld_p = length / 2;
+    for (int64_t j0 = 0; j0 < skv; j0 += kHalfKeys) {
+        const int64_t pairs = (std::min(kHalfKeys, skv - j0) + 1) / 2;
+        for (int64_t t = 0; t < rows; t += kRows)
+            kTileKernels[std::min<int64_t>(kRows, rows - t)].valueHalf(probs + t * ld_p + j0 / 2, ld_p, pairs,
+                                                                       values + j0 * dpad, dpad, partial + t * 2 * dpad);
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t r = 0; r < rows; ++r) {
+        const __m512 inverse = _mm512_set1_ps(1.0f / sums[r]);
+        const float* row = partial + r * 2 * dpad;
+        for (int64_t c = 0; c < d; c += 16) {
+            const __m512 v0 = _mm512_loadu_ps(row + 2 * c), v1 = _mm512_loadu_ps(row + 2 * c + 16);
+            const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
+            const __m512 o = _mm512_mul_ps(_mm512_mul_ps(sum, _mm512_loadu_ps(s.inverse.data() + c)), inverse);
+            _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
+                                     reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
+        }
+    }
+}
+
+// A block of queries (up to kBlockRows, widened, stride d) through the whole head: every
+// tile's scores against a panel of keys while the panel is in the first-level cache, each
+// row's softmax, then the product with the values (in float16 when `half`: the head's values
+// are packed for it). The division by the sums and the one rounding to bfloat16 come last.
+VQA_ATT_TARGET void queryBlock(const float* q, int64_t rows, int64_t d, int64_t dpad, int64_t skv,
+                               int64_t panels, Scratch& s, float scale, bool half, uint16_t* out, int64_t ld_out) {
+    const int64_t length = panels * kKeys, ld = scoreStride(length);
+    float* scores = s.scores.data();
+    for (int64_t pn = 0; pn < panels; ++pn)
+        for (int64_t t = 0; t < rows; t += kRows)
+            kTileKernels[std::min<int64_t>(kRows, rows - t)].score(
+                q + t * d, d, s.keys.data() + pn * d * kKeys, scale, s.bias.data() + pn * kKeys,
+                scores + t * ld + pn * kKeys, ld);
+    float sums[kBlockRows];
+    if (half) {
+        auto* probs = reinterpret_cast<_Float16*>(s.probs.data());
+        for (int64_t r = 0; r < rows; ++r)
+            sums[r] = softmaxRowHalf(scores + r * ld, length, probs + r * length);
+        valuesHalf(sums, rows, d, dpad, skv, length, s, out, ld_out);
+    } else {
+        for (int64_t r = 0; r < rows; ++r)
+            sums[r] = softmaxRow(scores + r * ld, length);
+        valuesFloat(scores, ld, sums, rows, d, dpad, skv, s, out, ld_out);
     }
 }
 
@@ -246,22 +429,34 @@ struct Strides {
 // Queries [q_begin, q_end) of head h of batch item b.
 VQA_ATT_TARGET void headRows(const Shape& sh, int64_t b, int64_t h, int64_t q_begin, int64_t q_end,
                              const uint16_t* q, const Strides& qs, const uint16_t* k, const Strides& ks,
-                             const uint16_t* v, const Strides& vs, const bool* mask, float scale, uint16_t* out) {
+                             const uint16_t* v, const Strides& vs, const bool* mask, float scale, bool half_values,
+                             uint16_t* out) {
     thread_local Scratch s;
     const int64_t d = sh.d, dpad = (d + 15) / 16 * 16, skv = sh.skv;
     const int64_t panels = (skv + kKeys - 1) / kKeys, length = panels * kKeys;
     const int64_t kvh = h / (sh.heads / sh.kv_heads);
     s.keys.resize(length * d);
-    s.values.resize(skv * dpad);
     s.bias.resize(length);
     s.queries.resize(kBlockRows * d);
     s.scores.resize(kBlockRows * scoreStride(length));
-    s.partial.resize(kBlockRows * dpad);
+    s.partial.resize(kBlockRows * 2 * dpad);
     const uint16_t* kb = k + b * ks.batch + kvh * ks.head;
     const uint16_t* vb = v + b * vs.batch + kvh * vs.head;
     packKeys(kb, ks.row, skv, d, s.keys.data());
-    for (int64_t j = 0; j < skv; ++j)
-        widenRow(vb + j * vs.row, d, dpad, s.values.data() + j * dpad);
+    bool half = false;
+    if (half_values) {
+        // Floats, two float16 values each.
+        s.half_values.resize((skv + 1) / 2 * dpad);
+        s.inverse.resize(dpad);
+        s.probs.resize(kBlockRows * length / 2);
+        half = packValuesHalf(vb, vs.row, skv, d, dpad, s.inverse.data(),
+                              reinterpret_cast<_Float16*>(s.half_values.data()));
+    }
+    if (!half) {
+        s.values.resize(skv * dpad);
+        for (int64_t j = 0; j < skv; ++j)
+            widenRow(vb + j * vs.row, d, dpad, s.values.data() + j * dpad);
+    }
     const float masked = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < length; ++j)
         s.bias.data()[j] = j < skv && (!mask || mask[b * skv + j]) ? 0.0f : masked;
@@ -271,7 +466,7 @@ VQA_ATT_TARGET void headRows(const Shape& sh, int64_t b, int64_t h, int64_t q_be
         const int64_t rows = std::min(kBlockRows, q_end - r0);
         for (int64_t r = 0; r < rows; ++r)
             widenRow(q + b * qs.batch + h * qs.head + (r0 + r) * qs.row, d, d, s.queries.data() + r * d);
-        queryBlock(s.queries.data(), rows, d, dpad, skv, panels, s, scale,
+        queryBlock(s.queries.data(), rows, d, dpad, skv, panels, s, scale, half,
                    out + (b * sh.s + r0) * ld_out + h * d, ld_out);
     }
 }
@@ -290,10 +485,15 @@ bool cpuAttentionSupported() {
     return vec::hasAvx512Bf16Set();
 }
 
+bool cpuAttentionHalfSupported() {
+    static const bool ok = cpuAttentionSupported() && __builtin_cpu_supports("avx512fp16");
+    return ok;
+}
+
 std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torch::Tensor& k,
                                               const torch::Tensor& v, const torch::Tensor& key_mask,
-                                              double scale) {
-    if (!cpuAttentionSupported())
+                                              double scale, bool float16_values) {
+    if (!cpuAttentionSupported() || (float16_values && !cpuAttentionHalfSupported()))
         return std::nullopt;
     for (const auto* t : {&q, &k, &v})
         if (t->dim() != 4 || t->scalar_type() != torch::kBFloat16 || !t->device().is_cpu() || t->stride(3) != 1)
@@ -330,7 +530,7 @@ std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torc
             const int64_t q_begin = piece * piece_rows, q_end = std::min(sh.s, q_begin + piece_rows);
             if (q_begin < q_end)
                 headRows(sh, item / sh.heads, item % sh.heads, q_begin, q_end, qp, qs, kp, ks, vp, vs, mp,
-                         fscale, op);
+                         fscale, float16_values, op);
         }
     });
     return out.transpose(1, 2);
@@ -342,8 +542,12 @@ bool cpuAttentionSupported() {
     return false;
 }
 
+bool cpuAttentionHalfSupported() {
+    return false;
+}
+
 std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&,
-                                              const torch::Tensor&, double) {
+                                              const torch::Tensor&, double, bool) {
     return std::nullopt;
 }
 
