@@ -55,7 +55,9 @@ torch::Tensor SiglipVisionModel::embeddings(const torch::Tensor& pixel_values,
                                             const torch::Tensor& patch_mask) const {
     auto patches = at::conv2d(pixel_values, patch_embedding_weight, patch_embedding_bias,
                               /*stride=*/config_.patch_size); // [N, hidden, h, w]
-    auto embeds = patches.flatten(2).transpose(1, 2);         // [N, h*w, hidden]
+    // [N, h*w, hidden], made contiguous: the sums below would keep the transposed layout, and
+    // through them every layer's residual stream (each layer norm then copies its input).
+    auto embeds = patches.flatten(2).transpose(1, 2).contiguous();
     if (!patch_mask.defined()) {
         // A square image of the tower's own size: one position per patch, in order.
         if (embeds.size(1) != position_embedding.size(0))
