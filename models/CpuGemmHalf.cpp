@@ -346,26 +346,75 @@ bool cpuGemmHalfSupported() {
 
 namespace {
 
+// Each row's scale of x; false on a non-finite value.
 template <typename T>
-bool gemm(const T* x, int64_t m, const T* w, int64_t n, int64_t k, const T* bias, T* y) {
-    if (!cpuGemmHalfSupported() || m <= 0 || n <= 0 || k <= 0)
-        return false;
-    const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
-    std::vector<float> row_scales(static_cast<size_t>(m));
+bool rowScales(const T* x, int64_t m, int64_t k, std::vector<float>& row_scales) {
+    row_scales.resize(static_cast<size_t>(m));
     std::atomic<bool> finite{true};
     at::parallel_for(0, m, 64, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e && finite; ++i)
             if (!rowScale(x + i * k, k, &row_scales[i]))
                 finite = false;
     });
-    if (!finite)
+    return finite;
+}
+
+// Packs every panel of w into panels (pairs * 64 a panel) and scales (64 a panel), split over
+// the threads; false on a non-finite value.
+template <typename T>
+bool packPanels(const T* w, int64_t n, int64_t k, uint32_t* panels, float* scales) {
+    const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
+    std::atomic<bool> finite{true};
+    at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
+        for (int64_t pn = b; pn < e && finite; ++pn)
+            if (!packPanel(w, n, k, pn * kCols, scales + pn * kCols, panels + pn * pairs * kCols))
+                finite = false;
+    });
+    return finite;
+}
+
+// Many rows over packed panels: each thread an equal share of the rows (whole tiles), in blocks
+// of at most kBlockRows: blocks dealt out whole left one thread a block more than the other (11
+// blocks of 1,024 rows on two threads: 6 against 5).
+template <typename T>
+void manyRows(const T* x, int64_t m, int64_t n, int64_t k, const std::vector<float>& row_scales,
+              const uint32_t* packed, const float* scales, const T* bias, T* y) {
+    const int64_t threads = std::max(1, at::get_num_threads());
+    const int64_t share = ((m + kRows - 1) / kRows + threads - 1) / threads * kRows;
+    at::parallel_for(0, (m + share - 1) / share, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+            const int64_t begin = t * share, end = std::min(m, begin + share);
+            const int64_t blocks = (end - begin + kBlockRows - 1) / kBlockRows;
+            const int64_t block_rows = ((end - begin + blocks - 1) / blocks + kRows - 1) / kRows * kRows;
+            for (int64_t r = begin; r < end; r += block_rows)
+                blockRows(x, r, std::min(end, r + block_rows), k, row_scales.data(), packed, scales, n, bias, y);
+        }
+    });
+}
+
+// x in float16 (rows scaled), shared by the threads while the panels pass it.
+template <typename T>
+std::vector<_Float16> halfRows(const T* x, int64_t m, int64_t k, const std::vector<float>& row_scales) {
+    const int64_t pairs = (k + 1) / 2;
+    std::vector<_Float16> xh(static_cast<size_t>(m * pairs * 2));
+    at::parallel_for(0, m, 16, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+            toHalf(x + i * k, k, row_scales[i], xh.data() + i * pairs * 2);
+    });
+    return xh;
+}
+
+template <typename T>
+bool gemm(const T* x, int64_t m, const T* w, int64_t n, int64_t k, const T* bias, T* y) {
+    if (!cpuGemmHalfSupported() || m <= 0 || n <= 0 || k <= 0)
+        return false;
+    const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
+    std::vector<float> row_scales;
+    if (!rowScales(x, m, k, row_scales))
         return false;
     if (m * pairs * 2 * int64_t(sizeof(_Float16)) <= kFewRowsBytes) {
-        std::vector<_Float16> xh(static_cast<size_t>(m * pairs * 2));
-        at::parallel_for(0, m, 16, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i)
-                toHalf(x + i * k, k, row_scales[i], xh.data() + i * pairs * 2);
-        });
+        const auto xh = halfRows(x, m, k, row_scales);
+        std::atomic<bool> finite{true};
         at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
             if (finite && !panelsOfRows(xh.data(), m, w, n, k, row_scales.data(), b, e, bias, y))
                 finite = false;
@@ -387,31 +436,60 @@ bool gemm(const T* x, int64_t m, const T* w, int64_t n, int64_t k, const T* bias
     // Pointers, not the thread_local vectors: inside the loops another thread would name its own.
     uint32_t* const packed = panels.data();
     float* const scales = col_scales.data();
-    at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
-        for (int64_t pn = b; pn < e && finite; ++pn)
-            if (!packPanel(w, n, k, pn * kCols, scales + pn * kCols, packed + pn * pairs * kCols))
-                finite = false;
-    });
-    if (!finite)
+    if (!packPanels(w, n, k, packed, scales))
         return false;
-    // Each thread an equal share of the rows (whole tiles), in blocks of at most kBlockRows:
-    // blocks dealt out whole left one thread a block more than the other (11 blocks of 1,024
-    // rows on two threads: 6 against 5).
-    const int64_t threads = std::max(1, at::get_num_threads());
-    const int64_t share = ((m + kRows - 1) / kRows + threads - 1) / threads * kRows;
-    at::parallel_for(0, (m + share - 1) / share, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-            const int64_t begin = t * share, end = std::min(m, begin + share);
-            const int64_t blocks = (end - begin + kBlockRows - 1) / kBlockRows;
-            const int64_t block_rows = ((end - begin + blocks - 1) / blocks + kRows - 1) / kRows * kRows;
-            for (int64_t r = begin; r < end; r += block_rows)
-                blockRows(x, r, std::min(end, r + block_rows), k, row_scales.data(), packed, scales, n, bias, y);
-        }
+    manyRows(x, m, n, k, row_scales, packed, scales, bias, y);
+    return true;
+}
+
+// The product over panels packed beforehand: few rows pass each panel on the thread that takes
+// it, many rows are split as gemm splits them.
+bool packedGemm(const float* x, int64_t m, const HalfPackedWeight& w, const float* bias, float* y) {
+    const int64_t n = w.n, k = w.k, pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
+    if (!cpuGemmHalfSupported() || m <= 0 || n <= 0 || k <= 0 ||
+        w.panels.size() != static_cast<size_t>(panel_count * pairs * kCols) ||
+        w.scales.size() != static_cast<size_t>(panel_count * kCols))
+        return false;
+    std::vector<float> row_scales;
+    if (!rowScales(x, m, k, row_scales))
+        return false;
+    if (m * pairs * 2 * int64_t(sizeof(_Float16)) > kFewRowsBytes) {
+        manyRows(x, m, n, k, row_scales, w.panels.data(), w.scales.data(), bias, y);
+        return true;
+    }
+    const auto xh = halfRows(x, m, k, row_scales);
+    at::parallel_for(0, panel_count, 1, [&](int64_t b, int64_t e) {
+        thread_local Scratch scratch;
+        float* tile = alignedTile(scratch.tile, (m + kRows - 1) / kRows * kRows * 2 * kCols);
+        for (int64_t pn = b; pn < e; ++pn)
+            panelRows(xh.data(), 0, m, pairs, row_scales.data(),
+                      reinterpret_cast<const _Float16*>(w.panels.data() + pn * pairs * kCols),
+                      w.scales.data() + pn * kCols, pn, n, bias, tile, y);
     });
     return true;
 }
 
 } // namespace
+
+bool cpuGemmHalfPackF32(const float* w, int64_t n, int64_t k, HalfPackedWeight* out) {
+    *out = HalfPackedWeight{};
+    if (!cpuGemmHalfSupported() || n <= 0 || k <= 0)
+        return false;
+    const int64_t pairs = (k + 1) / 2, panel_count = (n + kCols - 1) / kCols;
+    HalfPackedWeight packed;
+    packed.n = n;
+    packed.k = k;
+    packed.panels.resize(static_cast<size_t>(panel_count * pairs * kCols));
+    packed.scales.resize(static_cast<size_t>(panel_count * kCols));
+    if (!packPanels(w, n, k, packed.panels.data(), packed.scales.data()))
+        return false;
+    *out = std::move(packed);
+    return true;
+}
+
+bool cpuGemmHalfPackedF32(const float* x, int64_t m, const HalfPackedWeight& w, const float* bias, float* y) {
+    return packedGemm(x, m, w, bias, y);
+}
 
 bool cpuGemmHalfBf16(const uint16_t* x, int64_t m, const uint16_t* w, int64_t n, int64_t k,
                      const uint16_t* bias, uint16_t* y) {
@@ -435,6 +513,15 @@ bool cpuGemmHalfBf16(const std::uint16_t*, std::int64_t, const std::uint16_t*, s
 }
 
 bool cpuGemmHalfF32(const float*, std::int64_t, const float*, std::int64_t, std::int64_t, const float*, float*) {
+    return false;
+}
+
+bool cpuGemmHalfPackF32(const float*, std::int64_t, std::int64_t, HalfPackedWeight* out) {
+    *out = HalfPackedWeight{};
+    return false;
+}
+
+bool cpuGemmHalfPackedF32(const float*, std::int64_t, const HalfPackedWeight&, const float*, float*) {
     return false;
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace vqa::models {
 
@@ -36,5 +37,22 @@ bool cpuGemmHalfBf16(const std::uint16_t* x, std::int64_t m, const std::uint16_t
 // from the exact product (float32's own: 1e-7; rounding it to bfloat16 would cost 0.165 %).
 bool cpuGemmHalfF32(const float* x, std::int64_t m, const float* w, std::int64_t n, std::int64_t k,
                     const float* bias, float* y);
+
+// A float32 weight w [n, k] packed once the way cpuGemmHalfF32 packs it for every product
+// (float16 panels of 64 rows, each row scaled): 2 bytes a weight, kept by a caller that runs
+// many products over the same weight (CpuGemv.h's HalfPanelsCache).
+struct HalfPackedWeight {
+    std::int64_t n = 0, k = 0;
+    std::vector<std::uint32_t> panels; // [n / 64 rounded up][k / 2 rounded up][64] pairs of float16
+    std::vector<float> scales;         // [n rounded up to 64]
+    std::size_t bytes() const { return panels.size() * sizeof(std::uint32_t) + scales.size() * sizeof(float); }
+};
+
+// Packs w, split over the intra-op threads. False when the CPU lacks the instructions or w holds
+// an infinity or a NaN (out is then empty).
+bool cpuGemmHalfPackF32(const float* w, std::int64_t n, std::int64_t k, HalfPackedWeight* out);
+
+// cpuGemmHalfF32 over a packed weight: the same result, without reading the float32 weight.
+bool cpuGemmHalfPackedF32(const float* x, std::int64_t m, const HalfPackedWeight& w, const float* bias, float* y);
 
 } // namespace vqa::models

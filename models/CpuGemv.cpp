@@ -9,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include <unistd.h>
+
 #include <ATen/Parallel.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -342,8 +344,58 @@ HalfFloat32Rows::~HalfFloat32Rows() {
     t_half_float32_rows = before_;
 }
 
+namespace {
+std::atomic<std::int64_t> g_half_panels_bytes{0};
+} // namespace
+
+HalfPanelsCache::HalfPanelsCache() = default;
+
+HalfPanelsCache::~HalfPanelsCache() {
+    g_half_panels_bytes -= bytes_;
+}
+
+std::int64_t HalfPanelsCache::bytesKept() {
+    return g_half_panels_bytes;
+}
+
+std::int64_t HalfPanelsCache::budget() {
+    static const std::int64_t bytes = [] {
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+        return pages > 0 && page > 0 ? std::int64_t(pages) * page / 8 : std::int64_t(0);
+    }();
+    return bytes;
+}
+
+const HalfPackedWeight* HalfPanelsCache::panelsFor(const torch::Tensor& weight) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (packed_)
+        return weight_.is_same(weight) ? packed_.get() : nullptr;
+    if (refused_ || !weight.is_contiguous())
+        return nullptr;
+    // The panels' size: 64-row panels of k / 2 pairs, 4 bytes a pair, and a scale a row.
+    const std::int64_t n = weight.size(0), k = weight.size(1), rows = (n + 63) / 64 * 64;
+    const std::int64_t bytes = rows * ((k + 1) / 2) * 4 + rows * 4;
+    std::int64_t kept = g_half_panels_bytes;
+    do {
+        if (kept + bytes > budget()) {
+            refused_ = true;
+            return nullptr;
+        }
+    } while (!g_half_panels_bytes.compare_exchange_weak(kept, kept + bytes));
+    auto packed = std::make_unique<HalfPackedWeight>();
+    if (!cpuGemmHalfPackF32(weight.data_ptr<float>(), n, k, packed.get())) {
+        g_half_panels_bytes -= bytes;
+        refused_ = true;
+        return nullptr;
+    }
+    weight_ = weight;
+    packed_ = std::move(packed);
+    bytes_ = bytes;
+    return packed_.get();
+}
+
 torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
-                                       const torch::Tensor& bias) {
+                                       const torch::Tensor& bias, HalfPanelsCache* cache) {
     if (!t_half_float32_rows || !x.defined() || !weight.defined() || !x.device().is_cpu() ||
         !weight.device().is_cpu() || x.scalar_type() != torch::kFloat32 || weight.scalar_type() != torch::kFloat32 ||
         weight.dim() != 2 || x.dim() == 0 || x.size(-1) != weight.size(1) || x.numel() / weight.size(1) < 16 ||
@@ -351,6 +403,16 @@ torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tens
         (bias.defined() && (bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.requires_grad())) ||
         bf16Kernels() != Bf16Kernels::Half)
         return {};
+    if (const HalfPackedWeight* packed = cache ? cache->panelsFor(weight) : nullptr) {
+        const auto xc = x.contiguous();
+        const auto bc = bias.defined() ? bias.contiguous() : torch::Tensor();
+        auto sizes = x.sizes().vec();
+        sizes.back() = weight.size(0);
+        auto y = torch::empty(sizes, x.options());
+        if (cpuGemmHalfPackedF32(xc.data_ptr<float>(), xc.numel() / weight.size(1), *packed,
+                                 bc.defined() ? bc.data_ptr<float>() : nullptr, y.data_ptr<float>()))
+            return y;
+    }
     return halfGemmLinear<float>(x, weight, bias, cpuGemmHalfF32);
 }
 

@@ -6,6 +6,9 @@
 // several rows, autograd) Linear uses at::linear.
 #pragma once
 
+#include <memory>
+#include <mutex>
+
 #include <torch/torch.h>
 
 namespace vqa::models {
@@ -85,9 +88,40 @@ class HalfFloat32Rows {
   private:
     bool before_;
 };
-// x weight^T + bias through the float16 GEMM when a HalfFloat32Rows is on and it applies;
-// undefined otherwise (the caller takes at::linear).
+
+struct HalfPackedWeight; // CpuGemmHalf.h
+
+// The float16 panels of one float32 weight for those products, packed at the first of them and
+// kept: a later prefill then reads 2 bytes a weight instead of 4 and converts nothing (the
+// packing was a quarter of the 256M's prefill). Kept while the panels of every cache together
+// stay within an eighth of the machine's memory (the 256M's decoder: 270 MB, the 500M's: 720);
+// past that, a weight is packed for each product as before. Each Linear owns one (Layers.h),
+// shared by its copies; a cache holds one weight, and for any other returns nothing. Safe to
+// call from several threads.
+class HalfPanelsCache {
+  public:
+    HalfPanelsCache();
+    ~HalfPanelsCache();
+    HalfPanelsCache(const HalfPanelsCache&) = delete;
+    HalfPanelsCache& operator=(const HalfPanelsCache&) = delete;
+    // weight's panels, packed now if they are not yet and the budget allows; null otherwise
+    // (another weight packed here, the budget spent, a non-finite value, no AVX512-FP16).
+    const HalfPackedWeight* panelsFor(const torch::Tensor& weight);
+    static std::int64_t bytesKept(); // the panels of every cache alive
+    static std::int64_t budget();    // an eighth of the machine's memory
+
+  private:
+    std::mutex mutex_;
+    torch::Tensor weight_; // the weight packed, kept so no other tensor can take its memory
+    std::unique_ptr<HalfPackedWeight> packed_;
+    std::int64_t bytes_ = 0;
+    bool refused_ = false;
+};
+
+// x weight^T + bias through the float16 GEMM when a HalfFloat32Rows is on and it applies (with
+// the cache's panels of weight where it has or can make them); undefined otherwise (the caller
+// takes at::linear).
 torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
-                                       const torch::Tensor& bias);
+                                       const torch::Tensor& bias, HalfPanelsCache* cache = nullptr);
 
 } // namespace vqa::models

@@ -26,16 +26,16 @@ std::string shapeString(c10::IntArrayRef shape) {
 torch::Tensor Linear::operator()(const torch::Tensor& x) const {
     if (quantized)
         return quantizedLinear(x, *quantized, bias);
-    return linear(x, weight, bias);
+    return linear(x, weight, bias, half_panels.get());
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
-                     const torch::Tensor& bias) {
+                     const torch::Tensor& bias, HalfPanelsCache* half_panels) {
     if (cpuGemvApplies(x, weight))
         return cpuGemv(x, weight, bias); // one token on the CPU: see CpuGemv.h
     if (cpuBf16RowsApply(x, weight))
         return cpuBf16RowsLinear(x, weight, bias); // many bfloat16 rows: see CpuGemv.h
-    if (auto y = cpuHalfFloat32RowsLinear(x, weight, bias); y.defined())
+    if (auto y = cpuHalfFloat32RowsLinear(x, weight, bias, half_panels); y.defined())
         return y; // many float32 rows under the "fast" precision: see CpuGemv.h
     return at::linear(x, weight,
                       bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "models/CpuGemv.h"
 #include "models/QuantizedLinear.h"
 #include "models/WeightSource.h"
 
@@ -20,13 +21,15 @@ struct Linear {
     torch::Tensor weight; // [out, in]
     torch::Tensor bias;   // [out] or undefined
     std::shared_ptr<const QuantizedMatrix> quantized;
+    // The float16 panels of a float32 weight for the "fast" prefill (CpuGemv.h), made there.
+    std::shared_ptr<HalfPanelsCache> half_panels = std::make_shared<HalfPanelsCache>();
     torch::Tensor operator()(const torch::Tensor& x) const;
     std::int64_t outFeatures() const { return quantized ? quantized->rows : weight.size(0); }
 };
 
 // x W^T + b for any weight; one row on the CPU takes the matrix-vector loops of CpuGemv.h.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
-                     const torch::Tensor& bias = {});
+                     const torch::Tensor& bias = {}, HalfPanelsCache* half_panels = nullptr);
 
 // Several linears over the same input as one matrix product (q/k/v, gate/up): their weights
 // are concatenated at load time; the result is split back in the order given.

@@ -2,7 +2,8 @@
 // (float64 over the same bfloat16 operands): within a stated bound on shapes that exercise
 // every edge (rows not a multiple of the 6-row tile, columns not a multiple of the 64-column
 // panel, odd k, k over several 128-value chunks), rows and columns of wildly different
-// scales, what it refuses, and the same bytes whatever the thread count. Skips, saying why,
+// scales, what it refuses, the same bytes whatever the thread count, and from weights packed
+// once (the "fast" prefill's panels kept by each Linear). Skips, saying why,
 // on a CPU without AVX512-FP16.
 #include <gtest/gtest.h>
 
@@ -260,6 +261,78 @@ TEST(CpuGemmHalf, Float32LayersTakeItOnlyUnderTheFastPrecisionsScope) {
     const double err = relativeRms(inside, reference.to(torch::kFloat64));
     EXPECT_GT(err, 1e-5) << "the float16 GEMM did not run";
     EXPECT_LT(err, 2.5e-3);
+}
+
+TEST(CpuGemmHalf, AWeightPackedOnceGivesTheSameBytes) {
+    SKIP_WITHOUT_FP16();
+    // The panels packed beforehand are the ones the product packs for itself: the same bytes,
+    // few rows (each panel passing every row) and many (blocks of rows), odd k, ragged panels.
+    torch::manual_seed(10);
+    for (const std::int64_t rows : {16, 81, 1031}) {
+        SCOPED_TRACE(std::to_string(rows) + " rows");
+        auto x = torch::randn({rows, 801}), w = torch::randn({150, 801}) * 0.05, bias = torch::randn({150});
+        vqa::models::HalfPackedWeight packed;
+        ASSERT_TRUE(vqa::models::cpuGemmHalfPackF32(w.data_ptr<float>(), 150, 801, &packed));
+        EXPECT_EQ(packed.n, 150);
+        EXPECT_EQ(packed.k, 801);
+        EXPECT_EQ(packed.bytes(), std::size_t(192 * 401 * 4 + 192 * 4)) << "3 panels of 64 rows, 401 pairs";
+        auto direct = torch::full({rows, 150}, 7.0f), from_packed = torch::full({rows, 150}, 7.0f);
+        ASSERT_TRUE(vqa::models::cpuGemmHalfF32(x.data_ptr<float>(), rows, w.data_ptr<float>(), 150, 801,
+                                                bias.data_ptr<float>(), direct.data_ptr<float>()));
+        ASSERT_TRUE(vqa::models::cpuGemmHalfPackedF32(x.data_ptr<float>(), rows, packed, bias.data_ptr<float>(),
+                                                      from_packed.data_ptr<float>()));
+        EXPECT_TRUE(torch::equal(direct, from_packed));
+        // An infinity in x is refused as before; in w, the packing refuses it.
+        x[rows - 1][3] = std::numeric_limits<float>::infinity();
+        EXPECT_FALSE(vqa::models::cpuGemmHalfPackedF32(x.data_ptr<float>(), rows, packed, nullptr,
+                                                       from_packed.data_ptr<float>()));
+    }
+    auto w = torch::randn({70, 40});
+    w[69][39] = std::numeric_limits<float>::quiet_NaN();
+    vqa::models::HalfPackedWeight packed;
+    EXPECT_FALSE(vqa::models::cpuGemmHalfPackF32(w.data_ptr<float>(), 70, 40, &packed));
+    EXPECT_TRUE(packed.panels.empty());
+}
+
+TEST(CpuGemmHalf, ALinearKeepsItsPackedPanelsUnderTheFastPrecision) {
+    SKIP_WITHOUT_FP16();
+    // A float32 Linear under HalfFloat32Rows packs its weight at its first product of many rows
+    // and reuses the panels: the same bytes as packing each time, the bytes counted while the
+    // Linear lives; another weight is never served from them; one row packs nothing.
+    torch::manual_seed(11);
+    const auto chosen = vqa::models::bf16Kernels();
+    vqa::models::setBf16Kernels(Bf16Kernels::Half);
+    auto x = torch::randn({2, 30, 96});
+    const std::int64_t before = vqa::models::HalfPanelsCache::bytesKept();
+    ASSERT_GT(vqa::models::HalfPanelsCache::budget(), 0);
+    torch::Tensor uncached, first, second, other, other_uncached, one_row;
+    std::int64_t while_alive = 0;
+    {
+        vqa::models::Linear layer;
+        layer.weight = torch::randn({80, 96}) * 0.05;
+        layer.bias = torch::randn({80}) * 0.1;
+        vqa::models::HalfFloat32Rows fast(true);
+        one_row = layer(x.narrow(1, 0, 1));
+        EXPECT_EQ(vqa::models::HalfPanelsCache::bytesKept(), before) << "one row takes the float32 loops";
+        uncached = vqa::models::linear(x, layer.weight, layer.bias);
+        EXPECT_EQ(vqa::models::HalfPanelsCache::bytesKept(), before) << "no cache, nothing kept";
+        first = layer(x);
+        while_alive = vqa::models::HalfPanelsCache::bytesKept() - before;
+        second = layer(x);
+        // A copy shares the cache; with another weight it must not use the panels.
+        vqa::models::Linear copy = layer;
+        copy.weight = layer.weight * 2;
+        other = copy(x);
+        other_uncached = vqa::models::linear(x, copy.weight, copy.bias);
+        EXPECT_EQ(vqa::models::HalfPanelsCache::bytesKept() - before, while_alive);
+    }
+    vqa::models::setBf16Kernels(chosen);
+    EXPECT_EQ(while_alive, 128 * 48 * 4 + 128 * 4) << "two panels of 64 rows, 48 pairs, and their scales";
+    EXPECT_EQ(vqa::models::HalfPanelsCache::bytesKept(), before) << "given back with the Linear";
+    EXPECT_TRUE(torch::equal(first, uncached));
+    EXPECT_TRUE(torch::equal(second, uncached));
+    EXPECT_TRUE(torch::equal(other, other_uncached)) << "the other weight's own product";
+    EXPECT_FALSE(torch::equal(other, uncached));
 }
 
 } // namespace
