@@ -127,7 +127,9 @@ def markdown(report, json_name):
              f"memory ({', '.join(m.get('cpu_flags', []))}); {m.get('platform')}",
              f"- Conditions: {report['threads']} thread{'s' if report['threads'] > 1 else ''} for every "
              f"engine, {conditions}. Each engine runs in a subprocess of its own; peak RSS is that "
-             "process's.",
+             "process's. Each engine answers once after loading (\"first question after loading\") "
+             f"and {report.get('warm_runs', 1)} time{'s' if report.get('warm_runs', 1) > 1 else ''} more; "
+             "the other timings are those runs' medians.",
              f"- Load average before / after: {report['load_before']} / {report['load_after']} "
              f"({report.get('note', '')})",
              f"- Versions: {report.get('versions')}", ""]

@@ -400,11 +400,15 @@ def worker_transformers(args):
         return inputs, cache, tok, (t0, t1, t2, t3)
 
     with torch.inference_mode():
-        # Twice, like ours: the first after loading (cold), then the steady state (warm).
+        # Like ours: the first after loading (cold), then the steady state (warm: medians).
         _, _, _, (t0, t1, t2, t3) = first_token()
         res.update(cold_preprocess_ms=(t1 - t0) * 1e3, cold_encode_ms=(t2 - t1) * 1e3,
                    cold_prefill_ms=(t3 - t2) * 1e3, cold_first_token_ms=(t3 - t0) * 1e3)
-        inputs, cache, tok, (t0, t1, t2, t3) = first_token()
+        runs = []
+        for _ in range(WARM_RUNS):
+            inputs, cache, tok, times = first_token()
+            runs.append(times)
+        t3 = runs[-1][3]
         n = inputs["input_ids"].shape[1]
         ids = torch.tensor([[tok]], device=device)
         # The decode loop generate() runs, without its logits processors: greedy, cache reused.
@@ -413,8 +417,8 @@ def worker_transformers(args):
                         cache_position=torch.tensor([n + step], device=device), logits_to_keep=1)
             ids = out.logits[:, -1].argmax(-1, keepdim=True)
         t4 = now()
-    res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
-               prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
+    preprocess, encode, prefill, first = median_phases(runs)
+    res.update(preprocess_ms=preprocess, encode_ms=encode, prefill_ms=prefill, first_token_ms=first,
                decode_ms=(t4 - t3) * 1e3, prompt_tokens=n, new_tokens=args.tokens,
                decode_tokens_per_second=(args.tokens - 1) / (t4 - t3))
     return res
@@ -478,7 +482,11 @@ def worker_transformers_qwen(args):
         _, _, _, _, (t0, t1, t2, t3) = first_token()
         res.update(cold_preprocess_ms=(t1 - t0) * 1e3, cold_encode_ms=(t2 - t1) * 1e3,
                    cold_prefill_ms=(t3 - t2) * 1e3, cold_first_token_ms=(t3 - t0) * 1e3)
-        ids, cache, tok0, deltas, (t0, t1, t2, t3) = first_token()
+        runs = []
+        for _ in range(WARM_RUNS):
+            ids, cache, tok0, deltas, times = first_token()
+            runs.append(times)
+        t3 = runs[-1][3]
         n = ids.shape[1]
         next_ids = torch.tensor([[tok0]])
         # The decode loop generate() runs: one token, its position the cache length + rope_deltas.
@@ -488,8 +496,8 @@ def worker_transformers_qwen(args):
                         cache_position=torch.tensor([n + step]), logits_to_keep=1)
             next_ids = out.logits[:, -1].argmax(-1, keepdim=True)
         t4 = time.perf_counter()
-    res.update(preprocess_ms=(t1 - t0) * 1e3, encode_ms=(t2 - t1) * 1e3,
-               prefill_ms=(t3 - t2) * 1e3, first_token_ms=(t3 - t0) * 1e3,
+    preprocess, encode, prefill, first = median_phases(runs)
+    res.update(preprocess_ms=preprocess, encode_ms=encode, prefill_ms=prefill, first_token_ms=first,
                decode_ms=(t4 - t3) * 1e3, prompt_tokens=n, new_tokens=args.tokens,
                decode_tokens_per_second=(args.tokens - 1) / (t4 - t3))
     return res
@@ -712,17 +720,40 @@ def run_worker(py, mode, **kw):
     return res
 
 
+# Warm first tokens measured per engine and dtype (after one cold run); each phase's median is
+# reported. One warm run swung +-30 ms on a 600 ms first token between identical runs.
+WARM_RUNS = 3
+
+
+def median_phases(runs):
+    """Each phase's median in ms over (t0, t1, t2, t3) timestamps of warm runs: preprocess,
+    encode, prefill, first token."""
+    import statistics
+    phases = list(zip(*[(t1 - t0, t2 - t1, t3 - t2, t3 - t0) for (t0, t1, t2, t3) in runs]))
+    return [statistics.median(p) * 1e3 for p in phases]
+
+
+def median_timings(runs):
+    """Each numeric field's median over runs (dicts of `vqa ask --json` timings)."""
+    import statistics
+    out = dict(runs[-1])
+    for key, value in runs[-1].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in runs)
+    return out
+
+
 def run_ours(vqa, model, image, dtype, tokens, threads, device="cpu"):
     common = ["--model", model, "--json", "--ignore-eos", "--max-new-tokens", str(tokens),
               "--threads", str(threads), "--device", device, "--dtype", dtype]
-    # Twice, each from scratch: the first is what a user waits for after loading (cold), the
-    # second the steady state (warm). Decode speed is the warm run's.
-    rc, out, err, rss = run_measured([vqa, "ask", *common, "--repeat", "2", image, QUESTION])
+    # Each from scratch: the first is what a user waits for after loading (cold), the others
+    # the steady state (warm: each field's median). Decode speed is the warm runs'.
+    rc, out, err, rss = run_measured([vqa, "ask", *common, "--repeat", str(1 + WARM_RUNS), image, QUESTION])
     if rc != 0:
         log(f"vqa ask failed: {err[-2000:]}")
         return {"error": err.strip()}
-    cold, warm = [json.loads(l)["timings"] for l in out.strip().splitlines() if l.startswith("{")]
-    res = dict(warm)
+    cold, *warm = [json.loads(l)["timings"] for l in out.strip().splitlines() if l.startswith("{")]
+    res = median_timings(warm)
     res.update(cold_preprocess_ms=cold["preprocess_ms"], cold_encode_ms=cold["encode_ms"],
                cold_prefill_ms=cold["prefill_ms"], cold_first_token_ms=cold["first_token_ms"])
     res["peak_rss_mib"] = rss
@@ -879,7 +910,7 @@ def main():
     image = os.path.join(args.work, "image512.png")
     make_image(image)
     dtypes = args.dtypes.split(",")
-    report = {"machine": machine_info(), "device": args.device, "threads": args.threads, "tokens": args.tokens,
+    report = {"machine": machine_info(), "device": args.device, "threads": args.threads, "tokens": args.tokens, "warm_runs": WARM_RUNS,
               "core_peak_gflops": core_peak(args.work) if args.device == "cpu" else None,
               "dtypes": dtypes, "load_before": load_average(), "note": args.note, "models": {}}
     import torch
