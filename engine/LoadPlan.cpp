@@ -11,6 +11,8 @@
 #include "engine/families/Families.h"
 #include "engine/io/Checkpoint.h"
 #include "engine/io/ModelFolder.h"
+#include "models/CpuGemmHalf.h"
+#include "models/CpuGemv.h"
 #include "models/base/Error.h"
 #include "models/quant/QuantFormat.h"
 
@@ -64,20 +66,26 @@ bool visionPart(const std::string& name) {
     return false;
 }
 
+// One of the decoder layers' seven projections, told by their names as the families' decoders
+// (models/Llama.cpp) take them. Vision towers name theirs alike but live under a vision prefix.
+bool decoderProjection(const std::string& name, const std::vector<std::int64_t>& shape) {
+    if (shape.size() != 2 || visionPart(name) || name.find(".layers.") == std::string::npos)
+        return false;
+    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+        if (endsWith(name, std::string(proj) + ".weight"))
+            return true;
+    return false;
+}
+
 // The format the checkpoint's tensor `name` will be quantized to under `plan` ("": none): the
-// decoder layers' seven projections and the token embedding and lm_head, told by their names
-// as the families' decoders (models/Llama.cpp) take them. Vision towers name theirs alike but
-// live under a vision prefix.
+// decoder's projections, and its token embedding and lm_head.
 std::string quantizedAs(const std::string& name, const std::vector<std::int64_t>& shape, const LoadPlan& plan) {
     if (plan.quantization.empty() || shape.size() != 2 || visionPart(name))
         return "";
     if (endsWith(name, "embed_tokens.weight") || endsWith(name, "lm_head.weight"))
         return plan.embedding_quantization;
-    if (name.find(".layers.") == std::string::npos)
-        return "";
-    for (const char* proj : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
-        if (endsWith(name, std::string(proj) + ".weight"))
-            return plan.quantization;
+    if (decoderProjection(name, shape))
+        return plan.quantization;
     return "";
 }
 
@@ -173,12 +181,14 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     const auto checkpoint = plan.folder->checkpoint();  // headers and mappings only
     e.parameters = checkpoint->parameterCount();
     e.stored_bytes = static_cast<std::int64_t>(checkpoint->byteSize());
-    std::int64_t weights = 0, awq_linears = 0;
+    std::int64_t weights = 0, awq_linears = 0, decoder_linear_elements = 0;
     for (const auto& name : checkpoint->names()) {
         const auto* entry = checkpoint->entry(name);
         std::int64_t n = 1;
         for (auto d : entry->shape)
             n *= d;
+        if (decoderProjection(name, entry->shape))
+            decoder_linear_elements += n;
         if (plan.awq) {
             if (const auto shape = awqWeightShape(name, entry->shape)) {
                 if (!shape->empty()) {
@@ -205,7 +215,11 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
                     checkpoint->directory() + " holds no AWQ linear (X.qweight, X.qzeros and X.scales in place of "
                     "X.weight); is config.json the checkpoint's own?");
     e.weight_bytes = weights;
-    e.needed_bytes = weights + weights / 20 + (256ll << 20);
+    // "fast" on a CPU where its prefill runs in float16: each decoder linear keeps its weight's
+    // float16 panels (2 bytes a weight) within the process's budget for them (CpuGemv.h).
+    if (!cuda && asked == "fast" && !plan.awq && models::cpuGemmHalfSupported())
+        e.prefill_panel_bytes = std::min(decoder_linear_elements * 2, models::HalfPanelsCache::budget());
+    e.needed_bytes = weights + weights / 20 + e.prefill_panel_bytes + (256ll << 20);
 
     if (cuda) {
         // GPU memory is not asked here: LibTorch's CUDA part may not be loaded yet, and a

@@ -22,6 +22,9 @@ struct MemoryEstimate {
     std::int64_t parameters = 0;     // elements over all tensors
     std::int64_t stored_bytes = 0;   // tensor bytes in the files
     std::int64_t weight_bytes = 0;   // the weights in the dtype (or format) they will run in
+    // "fast" on a CPU whose prefill runs in float16: the float16 panels its decoder's linears
+    // keep (models/CpuGemv.h's HalfPanelsCache), 2 bytes a weight up to their budget; else 0.
+    std::int64_t prefill_panel_bytes = 0;
     std::int64_t needed_bytes = 0;   // those plus working room
     std::string device;              // "cpu" or "cuda"
     std::string dtype;               // "float32", "bfloat16", "float16"

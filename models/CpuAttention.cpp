@@ -145,11 +145,16 @@ inline int64_t scoreStride(int64_t length) {
 // A row of scores (length a multiple of 16) becomes e^(score - largest) in place; returns their
 // sum. A NaN score (a NaN in the query or a key) makes every probability of the row NaN, as
 // LibTorch's softmax does: vmaxps may drop it from the largest, but its exp is NaN and so is the sum.
-VQA_ATT_TARGET float softmaxRow(float* row, int64_t length) {
+// The largest score of a row (length a multiple of 16) in every lane.
+VQA_ATT_TARGET inline __m512 rowLargest(const float* row, int64_t length) {
     __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     for (int64_t i = 0; i < length; i += 16)
         m = _mm512_max_ps(m, _mm512_loadu_ps(row + i));
-    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    return _mm512_set1_ps(_mm512_reduce_max_ps(m));
+}
+
+VQA_ATT_TARGET float softmaxRow(float* row, int64_t length) {
+    const __m512 largest = rowLargest(row, length);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < length; i += 16) {
         const __m512 e = vec::exp(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));
@@ -262,10 +267,7 @@ VQA_ATT_HALF_TARGET bool packValuesHalf(const uint16_t* v, int64_t stride, int64
 
 // softmaxRow's exponentials, also written to probs in float16; returns their float32 sum.
 VQA_ATT_HALF_TARGET float softmaxRowHalf(const float* row, int64_t length, _Float16* probs) {
-    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t i = 0; i < length; i += 16)
-        m = _mm512_max_ps(m, _mm512_loadu_ps(row + i));
-    const __m512 largest = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    const __m512 largest = rowLargest(row, length);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < length; i += 16) {
         const __m512 e = vec::exp(_mm512_sub_ps(_mm512_loadu_ps(row + i), largest));

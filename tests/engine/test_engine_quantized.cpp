@@ -10,6 +10,7 @@
 #include "engine/Device.h"
 #include "engine/Engine.h"
 #include "engine/LoadPlan.h"
+#include "models/CpuGemmHalf.h"
 #include "models/base/Error.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
@@ -88,6 +89,20 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
     EXPECT_LT(fast.memory.weight_bytes, f32.memory.weight_bytes);
     EXPECT_GT(fast.memory.weight_bytes, int8.memory.weight_bytes);
     EXPECT_NE(fast.memory.message.find("float32 (bfloat16 vision)"), std::string::npos) << fast.memory.message;
+    // Where its prefill runs in float16 (AVX512-FP16), "fast" also counts the float16 panels its
+    // decoder's seven projections keep: 2 bytes a weight; nothing elsewhere, nor for the others.
+    const auto text = nlohmann::json::parse(std::ifstream(dir / "config.json"))["text_config"];
+    const std::int64_t hidden = text["hidden_size"], inter = text["intermediate_size"],
+                       layers = text["num_hidden_layers"], heads = text["num_attention_heads"],
+                       kv_heads = text.value("num_key_value_heads", heads);
+    const std::int64_t head_dim = text.value("head_dim", hidden / heads);
+    const std::int64_t projections = layers * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim +
+                                               3 * hidden * inter);
+    EXPECT_EQ(fast.memory.prefill_panel_bytes, vqa::models::cpuGemmHalfSupported() ? 2 * projections : 0);
+    EXPECT_EQ(fast.memory.needed_bytes - fast.memory.prefill_panel_bytes - (256ll << 20),
+              fast.memory.weight_bytes + fast.memory.weight_bytes / 20);
+    for (const auto* p : {&f32, &int8, &int4, &q41})
+        EXPECT_EQ(p->memory.prefill_panel_bytes, 0);
     EXPECT_LT(int4.memory.weight_bytes, int8.memory.weight_bytes);
     EXPECT_LT(int4.memory.weight_bytes, q41.memory.weight_bytes);
     try {
