@@ -9,9 +9,9 @@ shows it for SmolVLM's SigLIP tower.
 
   python tests/bench/llava_tower.py [--build build] [--threads 2]
 
-Ours is `vqa ask` (its `encode_ms`: the tower, the feature layer and the projector; the second of
-two runs in one process); transformers' is `get_image_features` on the pixel values its own
-processor makes, the second of two calls. The checkpoint is made in the benchmark's cache when
+Ours is `vqa ask` (its `encode_ms`: the tower, the feature layer and the projector; the median
+of three runs after the first, in one process); transformers' is `get_image_features` on the
+pixel values its own processor makes, the median of three calls after the first. The checkpoint is made in the benchmark's cache when
 missing (about 2 GB, a few minutes). Results go to docs/benchmarks-llava-tower-<threads>t-<cpu>.json
 and to their section of docs/BENCHMARKS.md (one per thread count and kind of CPU).
 """
@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import statistics
 import sys
 import time
 
@@ -81,13 +82,15 @@ def prepare(work, fixtures):
 
 def run_ours(vqa, model, image, dtype, threads):
     cmd = [vqa, "ask", "--model", model, "--json", "--ignore-eos", "--max-new-tokens", "1", "--threads",
-           str(threads), "--device", "cpu", "--dtype", dtype, "--repeat", "2", image, "Describe this image."]
+           str(threads), "--device", "cpu", "--dtype", dtype, "--repeat", str(1 + rb.WARM_RUNS), image,
+           "Describe this image."]
     rc, out, err, rss = rb.run_measured(cmd)
     if rc != 0:
         rb.log(f"vqa ask --dtype {dtype} failed: {err[-2000:]}")
         return {"error": err.strip()[-500:]}
     runs = [json.loads(line)["timings"] for line in out.splitlines() if line.startswith("{")]
-    return {"encode_ms": runs[-1]["encode_ms"], "cold_encode_ms": runs[0]["encode_ms"], "peak_rss_mib": rss}
+    return {"encode_ms": statistics.median(r["encode_ms"] for r in runs[1:]), "cold_encode_ms": runs[0]["encode_ms"],
+            "peak_rss_mib": rss}
 
 
 def worker(args):
@@ -102,11 +105,11 @@ def worker(args):
     pixels = processor.image_processor(Image.open(args.image).convert("RGB"), return_tensors="pt")["pixel_values"]
     times = []
     with torch.inference_mode():
-        for _ in range(2):
+        for _ in range(1 + rb.WARM_RUNS):
             start = time.perf_counter()
             model.get_image_features(pixel_values=pixels.to(dtype))
             times.append((time.perf_counter() - start) * 1000)
-    print(json.dumps({"encode_ms": times[-1], "cold_encode_ms": times[0]}))
+    print(json.dumps({"encode_ms": statistics.median(times[1:]), "cold_encode_ms": times[0]}))
 
 
 def run_transformers(model, image, dtype, threads):
@@ -128,8 +131,8 @@ def markdown(report, json_name):
              f"- Machine: {m['cpu']}, {m['cores']} cores ({', '.join(m['cpu_flags'])}); {threads} threads for "
              "both engines.",
              f"- LLaVA-1.5-7B's vision tower and projector (CLIP ViT-L/14-336 to its penultimate layer, "
-             f"{gflop:.0f} GFLOP an image), random weights; one 336-pixel image; the second of two encodings in "
-             "one process. Peak per core (tests/bench/peak_flops.cpp): float32 FMA "
+             f"{gflop:.0f} GFLOP an image), random weights; one 336-pixel image; the median of "
+             f"{rb.WARM_RUNS} encodings after the first, in one process. Peak per core (tests/bench/peak_flops.cpp): float32 FMA "
              f"{peak.get('fp32_fma') or 0:.0f}, float16 FMA {peak.get('fp16_fma') or 0:.0f} GFLOP/s.", "",
              "| dtype | ours (ms) | transformers (ms) | ours ÷ transformers | ours, GFLOP/s per core | "
              "share of the core's peak |", "|---|---|---|---|---|---|"]
