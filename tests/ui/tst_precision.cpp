@@ -56,7 +56,14 @@ private slots:
         const auto estimates = vqa::ui::estimatePrecisions(model_, vqa::DevicePreference::Cpu);
         QCOMPARE(int(estimates.size()), 6);
         QVERIFY(estimates[5].bytes < estimates[4].bytes && estimates[4].bytes < estimates[1].bytes);  // int4 < int8 < f32
-        QVERIFY(estimates[3].bytes < estimates[1].bytes);  // fast < f32
+        // fast: float32 behind a bfloat16 tower, more than bfloat16 and less than float32, but
+        // where its prefill runs in float16 (AVX512-FP16) it also keeps float16 panels of the
+        // decoder's weights (2 bytes a weight), which can take it past float32.
+        QVERIFY(estimates[3].bytes > estimates[2].bytes);
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (!__builtin_cpu_supports("avx512fp16"))
+            QVERIFY(estimates[3].bytes < estimates[1].bytes);
+#endif
         dialog.choose("int4");
         QCOMPARE(dialog.chosen(), QString("int4"));
         QVERIFY(dialog.grab().save(vqa::test::artifactsDir() + "/precision-dialog.png"));
