@@ -181,14 +181,14 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     const auto checkpoint = plan.folder->checkpoint();  // headers and mappings only
     e.parameters = checkpoint->parameterCount();
     e.stored_bytes = static_cast<std::int64_t>(checkpoint->byteSize());
-    std::int64_t weights = 0, awq_linears = 0, decoder_linear_elements = 0;
+    std::int64_t weights = 0, awq_linears = 0, decoder_panel_bytes = 0;
     for (const auto& name : checkpoint->names()) {
         const auto* entry = checkpoint->entry(name);
         std::int64_t n = 1;
         for (auto d : entry->shape)
             n *= d;
         if (decoderProjection(name, entry->shape))
-            decoder_linear_elements += n;
+            decoder_panel_bytes += models::halfPackedBytes(entry->shape[0], entry->shape[1]);
         if (plan.awq) {
             if (const auto shape = awqWeightShape(name, entry->shape)) {
                 if (!shape->empty()) {
@@ -218,7 +218,7 @@ LoadPlan planLoad(const std::string& model_dir, const LoadOptions& options) {
     // "fast" on a CPU where its prefill runs in float16: each decoder linear keeps its weight's
     // float16 panels (2 bytes a weight) within the process's budget for them (CpuGemv.h).
     if (!cuda && asked == "fast" && !plan.awq && models::cpuGemmHalfSupported())
-        e.prefill_panel_bytes = std::min(decoder_linear_elements * 2, models::HalfPanelsCache::budget());
+        e.prefill_panel_bytes = std::min(decoder_panel_bytes, models::HalfPanelsCache::budget());
     e.needed_bytes = weights + weights / 20 + e.prefill_panel_bytes + (256ll << 20);
 
     if (cuda) {

@@ -237,9 +237,7 @@ VQA_ATT_HALF_TARGET bool packValuesHalf(const uint16_t* v, int64_t stride, int64
             return false;
         float f;
         std::memcpy(&f, &largest[c], 4);
-        int e = 0;
-        std::frexp(f, &e);
-        scale[c] = f == 0.0f ? 1.0f : std::ldexp(1.0f, std::min(4 - e, 126));
+        scale[c] = vec::halfScaleFor(f);
         inverse[c] = 1.0f / scale[c];
     }
     // Lane 2i takes word i of the first operand (the even key), lane 2i + 1 word i of the second.
@@ -488,8 +486,7 @@ bool cpuAttentionSupported() {
 }
 
 bool cpuAttentionHalfSupported() {
-    static const bool ok = cpuAttentionSupported() && __builtin_cpu_supports("avx512fp16");
-    return ok;
+    return vec::hasAvx512Fp16Set();
 }
 
 std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torch::Tensor& k,

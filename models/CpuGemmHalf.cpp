@@ -84,20 +84,10 @@ VQA_HALF_TARGET uint32_t largestBits(const float* src, int64_t k) {
     return static_cast<uint32_t>(_mm512_reduce_max_epu32(m));
 }
 
-// The power of two that puts a row's largest magnitude in [8, 16), short of float's largest
-// (rows whose largest value is a subnormal get 2^126, and stay smaller).
-float scaleFor(float largest) {
-    if (largest == 0.0f)
-        return 1.0f;
-    int e = 0;
-    std::frexp(largest, &e);
-    return std::ldexp(1.0f, std::min(4 - e, 126));
-}
-
-// A row's scale (scaleFor its largest magnitude); false when it holds an infinity or a NaN.
+// A row's scale (vec::halfScaleFor its largest magnitude); false when it holds an infinity or a NaN.
 VQA_HALF_TARGET bool rowScale(const uint16_t* src, int64_t k, float* scale) {
     const uint16_t largest = largestBits(src, k);
-    *scale = scaleFor(bf16ToFloat(largest));
+    *scale = vec::halfScaleFor(bf16ToFloat(largest));
     return largest < kNotFinite;
 }
 
@@ -105,7 +95,7 @@ VQA_HALF_TARGET bool rowScale(const float* src, int64_t k, float* scale) {
     const uint32_t largest = largestBits(src, k);
     float f;
     std::memcpy(&f, &largest, 4);
-    *scale = scaleFor(f);
+    *scale = vec::halfScaleFor(f);
     return largest < 0x7f800000u;
 }
 
@@ -340,8 +330,7 @@ VQA_HALF_TARGET bool panelsOfRows(const _Float16* xh, int64_t m, const T* w, int
 } // namespace
 
 bool cpuGemmHalfSupported() {
-    static const bool ok = vec::hasAvx512Bf16Set() && __builtin_cpu_supports("avx512fp16");
-    return ok;
+    return vec::hasAvx512Fp16Set();
 }
 
 namespace {

@@ -64,6 +64,12 @@ struct HalfPackedWeight {
     std::size_t bytes() const { return panels.size() * sizeof(std::uint32_t) + scales.size() * sizeof(float); }
 };
 
+// The bytes HalfPackedWeight holds for w [n, k]: 64-row panels of k / 2 pairs (4 bytes a pair,
+// 2 a weight) and a scale a row.
+constexpr std::int64_t halfPackedBytes(std::int64_t n, std::int64_t k) {
+    return (n + 63) / 64 * 64 * (((k + 1) / 2) * 4 + 4);
+}
+
 // Packs w, split over the intra-op threads. False when the CPU lacks the instructions or w holds
 // an infinity or a NaN (out is then empty).
 bool cpuGemmHalfPackF32(const float* w, std::int64_t n, std::int64_t k, HalfPackedWeight* out);

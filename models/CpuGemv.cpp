@@ -372,9 +372,7 @@ const HalfPackedWeight* HalfPanelsCache::panelsFor(const torch::Tensor& weight) 
         return weight_.is_same(weight) ? packed_.get() : nullptr;
     if (refused_ || !weight.is_contiguous())
         return nullptr;
-    // The panels' size: 64-row panels of k / 2 pairs, 4 bytes a pair, and a scale a row.
-    const std::int64_t n = weight.size(0), k = weight.size(1), rows = (n + 63) / 64 * 64;
-    const std::int64_t bytes = rows * ((k + 1) / 2) * 4 + rows * 4;
+    const std::int64_t n = weight.size(0), k = weight.size(1), bytes = halfPackedBytes(n, k);
     std::int64_t kept = g_half_panels_bytes;
     do {
         if (kept + bytes > budget()) {

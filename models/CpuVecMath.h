@@ -3,6 +3,9 @@
 // that includes each function's.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+
 #include <immintrin.h>
 
 namespace vqa::models::vec {
@@ -37,6 +40,24 @@ inline bool hasAvx512Bf16Set() {
                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                            __builtin_cpu_supports("avx512bf16");
     return ok;
+}
+
+// ... and AVX512-FP16 (the float16 GEMM, and the attention's float16 product with the values).
+inline bool hasAvx512Fp16Set() {
+    static const bool ok = hasAvx512Bf16Set() && __builtin_cpu_supports("avx512fp16");
+    return ok;
+}
+
+// The power of two that puts `largest` (a magnitude) in [8, 16), short of float's largest
+// (a subnormal gets 2^126 and stays smaller); 1 for zero. Scaled so, bfloat16 values are exact
+// in float16 but for those 2^18 times smaller than the largest, and products of two stay
+// below 256.
+inline float halfScaleFor(float largest) {
+    if (largest == 0.0f)
+        return 1.0f;
+    int e = 0;
+    std::frexp(largest, &e);
+    return std::ldexp(1.0f, std::min(4 - e, 126));
 }
 
 // 16 bfloat16 values as float32: exact.

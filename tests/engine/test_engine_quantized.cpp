@@ -96,9 +96,12 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
                        layers = text["num_hidden_layers"], heads = text["num_attention_heads"],
                        kv_heads = text.value("num_key_value_heads", heads);
     const std::int64_t head_dim = text.value("head_dim", hidden / heads);
-    const std::int64_t projections = layers * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim +
-                                               3 * hidden * inter);
-    EXPECT_EQ(fast.memory.prefill_panel_bytes, vqa::models::cpuGemmHalfSupported() ? 2 * projections : 0);
+    using vqa::models::halfPackedBytes;
+    const std::int64_t panels = layers * (halfPackedBytes(heads * head_dim, hidden) +
+                                          2 * halfPackedBytes(kv_heads * head_dim, hidden) +
+                                          halfPackedBytes(hidden, heads * head_dim) +
+                                          2 * halfPackedBytes(inter, hidden) + halfPackedBytes(hidden, inter));
+    EXPECT_EQ(fast.memory.prefill_panel_bytes, vqa::models::cpuGemmHalfSupported() ? panels : 0);
     EXPECT_EQ(fast.memory.needed_bytes - fast.memory.prefill_panel_bytes - (256ll << 20),
               fast.memory.weight_bytes + fast.memory.weight_bytes / 20);
     for (const auto* p : {&f32, &int8, &int4, &q41})

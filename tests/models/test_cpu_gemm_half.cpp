@@ -276,6 +276,7 @@ TEST(CpuGemmHalf, AWeightPackedOnceGivesTheSameBytes) {
         EXPECT_EQ(packed.n, 150);
         EXPECT_EQ(packed.k, 801);
         EXPECT_EQ(packed.bytes(), std::size_t(192 * 401 * 4 + 192 * 4)) << "3 panels of 64 rows, 401 pairs";
+        EXPECT_EQ(std::int64_t(packed.bytes()), vqa::models::halfPackedBytes(150, 801));
         auto direct = torch::full({rows, 150}, 7.0f), from_packed = torch::full({rows, 150}, 7.0f);
         ASSERT_TRUE(vqa::models::cpuGemmHalfF32(x.data_ptr<float>(), rows, w.data_ptr<float>(), 150, 801,
                                                 bias.data_ptr<float>(), direct.data_ptr<float>()));
