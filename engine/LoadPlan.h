@@ -24,6 +24,8 @@ struct MemoryEstimate {
     std::int64_t weight_bytes = 0;   // the weights in the dtype (or format) they will run in
     // "fast" on a CPU whose prefill runs in float16: the float16 panels its decoder's linears
     // keep (models/CpuGemv.h's HalfPanelsCache), 2 bytes a weight up to their budget; else 0.
+    // Counted per stored weight, each rounded up to the panels' 64 rows: at most what the
+    // fused products (q/k/v, gate/up) pack, the same at real models' sizes.
     std::int64_t prefill_panel_bytes = 0;
     std::int64_t needed_bytes = 0;   // those plus working room
     std::string device;              // "cpu" or "cuda"

@@ -392,6 +392,15 @@ const HalfPackedWeight* HalfPanelsCache::panelsFor(const torch::Tensor& weight) 
     return packed_.get();
 }
 
+std::int64_t HalfPanelsCache::packAhead(const torch::Tensor& weight) {
+    if (!weight.defined() || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat32 ||
+        weight.dim() != 2 || weight.requires_grad() || bf16Kernels() != Bf16Kernels::Half)
+        return 0;
+    panelsFor(weight);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+}
+
 torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,
                                        const torch::Tensor& bias, HalfPanelsCache* cache) {
     if (!t_half_float32_rows || !x.defined() || !weight.defined() || !x.device().is_cpu() ||

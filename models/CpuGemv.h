@@ -107,6 +107,10 @@ class HalfPanelsCache {
     // weight's panels, packed now if they are not yet and the budget allows; null otherwise
     // (another weight packed here, the budget spent, a non-finite value, no AVX512-FP16).
     const HalfPackedWeight* panelsFor(const torch::Tensor& weight);
+    // Packs weight's panels now where the fast prefill will ask for them (weight float32 on
+    // the CPU, the kernels chosen Half), so that the first question after loading does not
+    // pay it (100-400 ms on SmolVLM). The bytes this cache keeps after it (0: none).
+    std::int64_t packAhead(const torch::Tensor& weight);
     static std::int64_t bytesKept(); // the panels of every cache alive
     static std::int64_t budget();    // an eighth of the machine's memory
 

@@ -24,6 +24,10 @@ struct Linear {
     // The float16 panels of a float32 weight for the "fast" prefill (CpuGemv.h), made there.
     std::shared_ptr<HalfPanelsCache> half_panels = std::make_shared<HalfPanelsCache>();
     torch::Tensor operator()(const torch::Tensor& x) const;
+    // Packs those panels now rather than at the first fast prefill (HalfPanelsCache::packAhead).
+    std::int64_t packHalfPanels() const {
+        return quantized || !half_panels ? 0 : half_panels->packAhead(weight);
+    }
     std::int64_t outFeatures() const { return quantized ? quantized->rows : weight.size(0); }
 };
 

@@ -92,6 +92,14 @@ KvCache LlamaDecoder::newCache(std::int64_t capacity) const {
     return cache;
 }
 
+std::int64_t LlamaDecoder::packHalfPanels() const {
+    std::int64_t bytes = 0;
+    for (const auto& layer : layers_)
+        for (const Linear* l : {&layer.qkv, &layer.o_proj, &layer.gate_up, &layer.down_proj})
+            bytes += l->packHalfPanels();
+    return bytes;
+}
+
 std::pair<torch::Tensor, torch::Tensor> LlamaDecoder::rotaryFor(const torch::Tensor& positions,
                                                                 const KvCache& cache,
                                                                 std::int64_t t) const {

@@ -44,6 +44,10 @@ class LlamaDecoder {
 
     KvCache newCache(std::int64_t capacity) const;
 
+    // Packs each layer's float16 panels for the fast prefill now (Linear::packHalfPanels): the
+    // bytes they keep.
+    std::int64_t packHalfPanels() const;
+
     // See VisionLanguageModel::forward.
     torch::Tensor forward(const torch::Tensor& embeds, KvCache& cache, bool all_logits,
                           AttentionCapture* capture, const torch::Tensor& positions = {},
@@ -137,6 +141,9 @@ class LlamaBackedModel : public VisionLanguageModel {
     }
     torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches) override {
         return text_->stepBatch(embeds, caches);
+    }
+    std::int64_t packPrefillWeights() override {
+        return dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16 ? text_->packHalfPanels() : 0;
     }
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }

@@ -124,6 +124,11 @@ class VisionLanguageModel {
     // By default one forward() per sequence. Throws vqa::Error as forward() does.
     virtual torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches);
 
+    // Makes now what the first prefill would otherwise make on its way (the "fast" precision's
+    // float16 panels of the decoder's weights, models/CpuGemv.h), so that loading pays it
+    // rather than the first question: the bytes kept (0: nothing to make, the default).
+    virtual std::int64_t packPrefillWeights() { return 0; }
+
     virtual std::int64_t parameterCount() const = 0;
     virtual torch::Device device() const = 0;
     virtual torch::ScalarType dtype() const = 0;

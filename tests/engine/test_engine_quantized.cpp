@@ -11,6 +11,7 @@
 #include "engine/Engine.h"
 #include "engine/LoadPlan.h"
 #include "models/CpuGemmHalf.h"
+#include "models/CpuGemv.h"
 #include "models/base/Error.h"
 #include "tests/common/ParityHelpers.h"
 #include "tests/common/TestPaths.h"
@@ -114,6 +115,54 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("int8 or int4"), std::string::npos) << e.what();
     }
+}
+
+// "fast" packs its decoder's float16 panels while loading, not in the first question, where its
+// prefill runs in float16; loading again gives the first model's panels back before it packs.
+TEST(QuantizedEngine, FastLoadPacksTheDecoderPanelsAhead) {
+    const auto dir = modelDir(kCases[0]);
+    VQA_SKIP_UNLESS_EXISTS(dir, "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    const auto image = dir.parent_path() / "image0.png";
+    VQA_SKIP_UNLESS_EXISTS(image, "run tests/reference/make_idefics3.py (ctest: reference.idefics3)");
+    using vqa::models::Bf16Kernels;
+    using vqa::models::HalfPanelsCache;
+    const auto plan = planLoad(dir.string(), cpuWith("fast"));
+    const std::int64_t before = HalfPanelsCache::bytesKept();
+    Engine engine;
+    engine.load(dir.string(), cpuWith("fast"));  // applies this machine's kernel choice, once
+    const Bf16Kernels chosen = vqa::models::bf16Kernels();
+    const bool half = vqa::models::cpuGemmHalfSupported();
+    // The float16 GEMM wherever the CPU has it, whatever this machine measured.
+    vqa::models::setBf16Kernels(half ? Bf16Kernels::Half : Bf16Kernels::Widened);
+    engine.load(dir.string(), cpuWith("fast"));
+    const std::int64_t packed = HalfPanelsCache::bytesKept() - before;
+    if (half) {
+        // The decoder's four products a layer, q/k/v and gate/up fused (the plan counts the
+        // checkpoint's seven weights, each rounded up to 64 rows: a bound, exact at real sizes).
+        const auto text = nlohmann::json::parse(std::ifstream(dir / "config.json"))["text_config"];
+        const std::int64_t hidden = text["hidden_size"], inter = text["intermediate_size"],
+                           layers = text["num_hidden_layers"], heads = text["num_attention_heads"],
+                           kv_heads = text.value("num_key_value_heads", heads);
+        const std::int64_t head_dim = text.value("head_dim", hidden / heads);
+        using vqa::models::halfPackedBytes;
+        EXPECT_EQ(packed, layers * (halfPackedBytes((heads + 2 * kv_heads) * head_dim, hidden) +
+                                    halfPackedBytes(hidden, heads * head_dim) + halfPackedBytes(2 * inter, hidden) +
+                                    halfPackedBytes(hidden, inter)))
+            << "the first model's panels given back, the second's packed";
+        EXPECT_LE(packed, plan.memory.prefill_panel_bytes);
+        const auto answer = engine.generate(question(image));
+        EXPECT_NE(answer.stop, StopReason::Error) << answer.error;
+        EXPECT_EQ(HalfPanelsCache::bytesKept() - before, packed) << "the question packed nothing more";
+    } else {
+        EXPECT_EQ(packed, 0) << "no AVX512-FP16: the fast prefill keeps no panels";
+    }
+    // Another choice of kernels packs nothing, and the model before took its panels with it.
+    vqa::models::setBf16Kernels(Bf16Kernels::Native);
+    engine.load(dir.string(), cpuWith("fast"));
+    EXPECT_EQ(HalfPanelsCache::bytesKept(), before);
+    vqa::models::setBf16Kernels(chosen);
+    if (!half)
+        GTEST_SKIP() << "this CPU has no AVX512-FP16: nothing is packed ahead (checked), the packing not exercised";
 }
 
 // Every family answers, continues a conversation and draws heatmaps with 8- and 4-bit weights;
