@@ -299,14 +299,8 @@ VQA_ATT_HALF_TARGET void valueTileHalf(const std::uint32_t* p, int64_t ld_p, int
         }
     }
     for (int r = 0; r < R; ++r)
-        for (int g = 0; g < V; ++g) {
-            float* t = partial + r * 2 * dpad + 2 * c0 + g * 32;
-            const __m512i a = _mm512_castph_si512(acc[r][g]);
-            const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(a)));
-            const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(a, 1)));
-            _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), lo));
-            _mm512_storeu_ps(t + 16, _mm512_add_ps(_mm512_loadu_ps(t + 16), hi));
-        }
+        for (int g = 0; g < V; ++g)
+            vec::addHalfInto(acc[r][g], partial + r * 2 * dpad + 2 * c0 + g * 32);
 }
 
 template <int R>
@@ -377,15 +371,11 @@ VQA_ATT_HALF_TARGET void valuesHalf(const float* sums, int64_t rows, int64_t d, 
             kTileKernels[std::min<int64_t>(kRows, rows - t)].valueHalf(probs + t * ld_p + j0 / 2, ld_p, pairs,
                                                                        values + j0 * dpad, dpad, partial + t * 2 * dpad);
     }
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t r = 0; r < rows; ++r) {
         const __m512 inverse = _mm512_set1_ps(1.0f / sums[r]);
         const float* row = partial + r * 2 * dpad;
         for (int64_t c = 0; c < d; c += 16) {
-            const __m512 v0 = _mm512_loadu_ps(row + 2 * c), v1 = _mm512_loadu_ps(row + 2 * c + 16);
-            const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
-            const __m512 o = _mm512_mul_ps(_mm512_mul_ps(sum, _mm512_loadu_ps(s.inverse.data() + c)), inverse);
+            const __m512 o = _mm512_mul_ps(_mm512_mul_ps(vec::sumPairs(row + 2 * c), _mm512_loadu_ps(s.inverse.data() + c)), inverse);
             _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
                                      reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
         }

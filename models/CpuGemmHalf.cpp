@@ -198,16 +198,9 @@ VQA_HALF_TARGET void chunk(const uint32_t* const* a, int64_t pairs, const _Float
             acc[r][3] = _mm512_fmadd_ph(x, b3, acc[r][3]);
         }
     }
-    for (int r = 0; r < R; ++r) {
-        float* t = tile + r * 2 * kCols;
-        for (int q = 0; q < 4; ++q) {
-            const __m512i v = _mm512_castph_si512(acc[r][q]);
-            const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(v)));
-            const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(v, 1)));
-            _mm512_store_ps(t + q * 32, _mm512_add_ps(_mm512_load_ps(t + q * 32), lo));
-            _mm512_store_ps(t + q * 32 + 16, _mm512_add_ps(_mm512_load_ps(t + q * 32 + 16), hi));
-        }
-    }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < 4; ++q)
+            vec::addHalfInto(acc[r][q], tile + r * 2 * kCols + q * 32);
 }
 
 VQA_HALF_TARGET void chunkRows(int rows, const uint32_t* const* a, int64_t pairs, const _Float16* b,
@@ -228,15 +221,11 @@ VQA_HALF_TARGET void chunkRows(int rows, const uint32_t* const* a, int64_t pairs
 template <typename T>
 VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col_scales, const T* bias,
                                int64_t cols, T* y) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 inverse_row = _mm512_set1_ps(1.0f / row_scale);
     for (int g = 0; g * 16 < cols; ++g) {
         const int64_t left = cols - g * 16;
         const auto mask = vec::firstLanes(left);
-        const __m512 v0 = _mm512_load_ps(t + g * 32), v1 = _mm512_load_ps(t + g * 32 + 16);
-        __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
-        sum = _mm512_mul_ps(sum, _mm512_div_ps(inverse_row, _mm512_loadu_ps(col_scales + g * 16)));
+        __m512 sum = _mm512_mul_ps(vec::sumPairs(t + g * 32), _mm512_div_ps(inverse_row, _mm512_loadu_ps(col_scales + g * 16)));
         if constexpr (std::is_same_v<T, float>) {
             if (bias)
                 sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias + g * 16));

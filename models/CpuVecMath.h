@@ -70,6 +70,25 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widenBf16(con
     return widenBf16(_mm256_maskz_loadu_epi16(m, p));
 }
 
+// The float16 kernels' flush: acc's 32 float16 partial sums added into the 32 floats at t
+// (lanes 0-15 at t, 16-31 at t + 16), before float16 would hold too few of their bits.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16"))) inline void addHalfInto(__m512h acc, float* t) {
+    const __m512i a = _mm512_castph_si512(acc);
+    const __m512 lo = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_castsi512_si256(a)));
+    const __m512 hi = _mm512_cvtxph_ps(_mm256_castsi256_ph(_mm512_extracti64x4_epi64(a, 1)));
+    _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), lo));
+    _mm512_storeu_ps(t + 16, _mm512_add_ps(_mm512_loadu_ps(t + 16), hi));
+}
+
+// The 16 sums of neighbouring floats at t (t[0] + t[1], t[2] + t[3], ...): the float16 kernels
+// sum each output's even and odd pairs in neighbouring lanes, and add them last.
+__attribute__((target("avx512f"))) inline __m512 sumPairs(const float* t) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 v0 = _mm512_loadu_ps(t), v1 = _mm512_loadu_ps(t + 16);
+    return _mm512_add_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
+}
+
 inline __mmask16 firstLanes(long count) {
     return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
 }
