@@ -80,7 +80,8 @@ struct Scratch {
                    // before the division by the sums
     // The float16 product with the values only:
     Lines half_values; // [key pairs][Dpad][2] float16: the values, scaled per dimension
-    Lines inverse;     // [Dpad]: one over each dimension's scale
+    Lines scale;       // [Dpad]: each dimension's scale
+    Lines inverse;     // [Dpad]: one over it
     Lines probs;       // [48][panels * 64] float16: the probabilities
 };
 
@@ -214,12 +215,11 @@ VQA_ATT_TARGET void valueTiles(const float* p, int64_t ld_p, int64_t keys, const
 
 // The head's values (rows of d, `stride` apart) scaled and packed as [key pairs][dpad][2]
 // float16, each lane pair one dimension's values for an even and an odd key; zeros past the
-// last key and the last dimension. inverse receives one over each dimension's scale. False
-// when a value is an infinity or a NaN (the float32 product then carries it).
+// last key and the last dimension. scale and inverse (dpad each) receive each dimension's scale
+// and one over it. False when a value is an infinity or a NaN (the float32 product then carries
+// it).
 VQA_ATT_HALF_TARGET bool packValuesHalf(const uint16_t* v, int64_t stride, int64_t skv, int64_t d, int64_t dpad,
-                                        float* inverse, _Float16* packed) {
-    if (dpad > 1024)
-        return false;
+                                        float* scale, float* inverse, _Float16* packed) {
     // Each dimension's largest magnitude as a bit pattern (ordered as the magnitudes are; an
     // infinity or NaN is 0x7f800000 or above), kept in `inverse` until it is replaced.
     auto* largest = reinterpret_cast<std::uint32_t*>(inverse);
@@ -231,7 +231,6 @@ VQA_ATT_HALF_TARGET bool packValuesHalf(const uint16_t* v, int64_t stride, int64
             const __m512i m = _mm512_loadu_si512(largest + c);
             _mm512_storeu_si512(largest + c, _mm512_max_epu32(m, _mm512_and_si512(bits, magnitude)));
         }
-    alignas(64) float scale[1024];
     for (int64_t c = 0; c < dpad; ++c) {
         if (largest[c] >= 0x7f800000u)
             return false;
@@ -437,9 +436,10 @@ VQA_ATT_TARGET void headRows(const Shape& sh, int64_t b, int64_t h, int64_t q_be
     if (half_values) {
         // Floats, two float16 values each.
         s.half_values.resize((skv + 1) / 2 * dpad);
+        s.scale.resize(dpad);
         s.inverse.resize(dpad);
         s.probs.resize(kBlockRows * length / 2);
-        half = packValuesHalf(vb, vs.row, skv, d, dpad, s.inverse.data(),
+        half = packValuesHalf(vb, vs.row, skv, d, dpad, s.scale.data(), s.inverse.data(),
                               reinterpret_cast<_Float16*>(s.half_values.data()));
     }
     if (!half) {

@@ -295,22 +295,32 @@ bool cpuBf16RowsApply(const torch::Tensor& x, const torch::Tensor& weight) {
 
 namespace {
 
-// x weight^T + bias through one of CpuGemmHalf's products, on contiguous operands (the bias in
-// x's dtype), shaped like x with the last dimension weight.size(0); undefined where it refuses.
-template <typename T>
-torch::Tensor halfGemmLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                             bool (*gemm)(const T*, std::int64_t, const T*, std::int64_t, std::int64_t, const T*, T*)) {
+// x [..., k] times an [n, k] weight (transposed) + bias through one of CpuGemmHalf's products,
+// gemm(x, m, bias, y) on contiguous operands (the bias in x's dtype), shaped like x with the last
+// dimension n; undefined where it refuses.
+template <typename T, typename Gemm>
+torch::Tensor halfGemmLinear(const torch::Tensor& x, std::int64_t n, std::int64_t k, const torch::Tensor& bias,
+                             const Gemm& gemm) {
     const auto xc = x.contiguous();
-    const auto wc = weight.contiguous();
     const auto bc = bias.defined() ? bias.to(x.scalar_type()).contiguous() : torch::Tensor();
-    const std::int64_t k = weight.size(1), n = weight.size(0), m = xc.numel() / k;
     auto sizes = x.sizes().vec();
     sizes.back() = n;
     auto y = torch::empty(sizes, x.options());
     const auto data = [](const torch::Tensor& t) { return static_cast<const T*>(t.data_ptr()); };
-    if (!gemm(data(xc), m, data(wc), n, k, bc.defined() ? data(bc) : nullptr, static_cast<T*>(y.data_ptr())))
+    if (!gemm(data(xc), xc.numel() / k, bc.defined() ? data(bc) : nullptr, static_cast<T*>(y.data_ptr())))
         return {};
     return y;
+}
+
+// The same with the weight as it is (contiguous), packed by the product itself.
+template <typename T>
+torch::Tensor halfGemmLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             bool (*gemm)(const T*, std::int64_t, const T*, std::int64_t, std::int64_t, const T*, T*)) {
+    const auto wc = weight.contiguous();
+    const std::int64_t n = weight.size(0), k = weight.size(1);
+    return halfGemmLinear<T>(x, n, k, bias, [&](const T* xp, std::int64_t m, const T* b, T* y) {
+        return gemm(xp, m, static_cast<const T*>(wc.data_ptr()), n, k, b, y);
+    });
 }
 
 } // namespace
@@ -411,13 +421,11 @@ torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tens
         bf16Kernels() != Bf16Kernels::Half)
         return {};
     if (const HalfPackedWeight* packed = cache ? cache->panelsFor(weight) : nullptr) {
-        const auto xc = x.contiguous();
-        const auto bc = bias.defined() ? bias.contiguous() : torch::Tensor();
-        auto sizes = x.sizes().vec();
-        sizes.back() = weight.size(0);
-        auto y = torch::empty(sizes, x.options());
-        if (cpuGemmHalfPackedF32(xc.data_ptr<float>(), xc.numel() / weight.size(1), *packed,
-                                 bc.defined() ? bc.data_ptr<float>() : nullptr, y.data_ptr<float>()))
+        auto y = halfGemmLinear<float>(x, weight.size(0), weight.size(1), bias,
+                                       [packed](const float* xp, std::int64_t m, const float* b, float* out) {
+                                           return cpuGemmHalfPackedF32(xp, m, *packed, b, out);
+                                       });
+        if (y.defined())
             return y;
     }
     return halfGemmLinear<float>(x, weight, bias, cpuGemmHalfF32);
