@@ -56,7 +56,7 @@ std::string modelKey(const ModelInfo& info) {
     if (snapshots != std::string::npos && repo != std::string::npos) {
         name = path.substr(repo + 9, snapshots - repo - 9);  // Org--Name
         if (const auto dashes = name.find("--"); dashes != std::string::npos)
-            name.replace(dashes, 2, "/");
+            name = name.substr(0, dashes) + '/' + name.substr(dashes + 2);
     }
     return name + " " + (info.quantization.empty() ? info.dtype : info.quantization);
 }
