@@ -9,6 +9,7 @@
 #include <torch/version.h>
 
 #include "engine/io/AtomicFile.h"
+#include "models/CpuAttention.h"
 #include "models/CpuGemmHalf.h"
 #include "models/CpuGemv.h"
 
@@ -49,11 +50,50 @@ std::optional<models::Bf16Kernels> kernelsNamed(const std::string& name) {
     return std::nullopt;
 }
 
+// The attention a name stands for; none for another name. "ours" where the CPU cannot run it
+// is "widened", what ours computes.
+std::optional<models::Bf16Attention> attentionNamed(const std::string& name) {
+    if (name == "ours")
+        return models::cpuAttentionSupported() ? models::Bf16Attention::Ours : models::Bf16Attention::Widened;
+    if (name == "widened")
+        return models::Bf16Attention::Widened;
+    if (name == "native")
+        return models::Bf16Attention::Native;
+    return std::nullopt;
+}
+
 // Puts `kernels` in force and says so in `t`.
 void apply(CpuTuning& t, models::Bf16Kernels kernels, const char* source) {
     models::setBf16Kernels(kernels);
     t.bf16_kernels = models::bf16KernelsName(kernels);
     t.source = source;
+}
+
+// Puts `attention` in force and says so in `t`.
+void apply(CpuTuning& t, models::Bf16Attention attention, const char* source) {
+    models::setBf16Attention(attention);
+    t.bf16_attention = models::bf16AttentionName(attention);
+    t.attention_source = source;
+}
+
+// Decides both from the record for `key` in `recorded` (true), or leaves them (false).
+bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::string& key) {
+    const auto it = recorded.find(key);
+    if (it == recorded.end() || !it->is_object())
+        return false;
+    const auto kernels = kernelsNamed(it->value("bf16_kernels", ""));
+    const auto attention = attentionNamed(it->value("bf16_attention", ""));
+    if (!kernels || !attention)
+        return false;
+    t.native_ms = it->value("native_ms", 0.0);
+    t.widened_ms = it->value("widened_ms", 0.0);
+    t.half_ms = it->value("half_ms", 0.0);
+    t.attention_native_ms = it->value("attention_native_ms", 0.0);
+    t.attention_widened_ms = it->value("attention_widened_ms", 0.0);
+    t.attention_ours_ms = it->value("attention_ours_ms", 0.0);
+    apply(t, *kernels, "recorded");
+    apply(t, *attention, "recorded");
+    return true;
 }
 
 }  // namespace
@@ -67,44 +107,62 @@ fs::path defaultCpuTuningFile() {
 CpuTuning tuneCpuKernels(const fs::path& file) {
     CpuTuning t;
     t.cpu = cpuModel();
+    const auto forced_attention = attentionNamed(env("VQA_BF16_ATTENTION"));
     if (const auto forced = kernelsNamed(env("VQA_BF16_KERNELS"))) {
         apply(t, *forced, "environment");
+        // Nothing measured nor recorded: the attention forced too, or as the products go (ours
+        // unless they are LibTorch's bfloat16 kernels).
+        if (forced_attention)
+            apply(t, *forced_attention, "environment");
+        else
+            apply(t, *forced == models::Bf16Kernels::Native ? models::Bf16Attention::Native : *attentionNamed("ours"),
+                  "rule");
         return t;
     }
-    // The choices measured are part of the key: a record from before the float16 GEMM existed
-    // never compared it, so it is measured again.
-    const std::string key = t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half";
+    // The choices measured are part of the key: a record from before a kernel existed never
+    // compared it, so it is measured again.
+    const std::string key =
+        t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half | attention: native, widened, ours";
     nlohmann::json recorded = nlohmann::json::object();
+    bool known = false;
     try {
         std::ifstream in(file);
         if (in)
             recorded = nlohmann::json::parse(in);
         if (!recorded.is_object())
             recorded = nlohmann::json::object();
-        const auto it = recorded.find(key);
-        if (it != recorded.end() && it->is_object()) {
-            if (const auto kernels = kernelsNamed(it->value("bf16_kernels", ""))) {
-                t.native_ms = it->value("native_ms", 0.0);
-                t.widened_ms = it->value("widened_ms", 0.0);
-                t.half_ms = it->value("half_ms", 0.0);
-                apply(t, *kernels, "recorded");
-                return t;
-            }
-        }
+        known = applyRecorded(t, recorded, key);
     } catch (const std::exception&) {
         recorded = nlohmann::json::object();  // unreadable: measured again and written anew
     }
-    const auto times = models::measureBf16Kernels();
-    t.native_ms = times.native_ms;
-    t.widened_ms = times.widened_ms;
-    t.half_ms = times.half_ms;
-    apply(t, times.fastest(), "measured");
-    try {  // recorded whole or not at all
-        recorded[key] = {{"bf16_kernels", t.bf16_kernels}, {"native_ms", t.native_ms}, {"widened_ms", t.widened_ms}, {"half_ms", t.half_ms}};
-        writeFileAtomically(file.string(), recorded.dump(1) + "\n");
-    } catch (const std::exception&) {
-        // Not recorded: measured again next time.
+    if (!known) {
+        const auto times = models::measureBf16Kernels();
+        t.native_ms = times.native_ms;
+        t.widened_ms = times.widened_ms;
+        t.half_ms = times.half_ms;
+        apply(t, times.fastest(), "measured");
+        // With the products' choice in force: ours multiplies by the values in float16 where it is Half.
+        const auto attention = models::measureBf16Attention(models::bf16Kernels() == models::Bf16Kernels::Half);
+        t.attention_native_ms = attention.native_ms;
+        t.attention_widened_ms = attention.widened_ms;
+        t.attention_ours_ms = attention.ours_ms;
+        apply(t, attention.fastest(), "measured");
+        try {  // recorded whole or not at all
+            recorded[key] = {{"bf16_kernels", t.bf16_kernels},
+                             {"native_ms", t.native_ms},
+                             {"widened_ms", t.widened_ms},
+                             {"half_ms", t.half_ms},
+                             {"bf16_attention", t.bf16_attention},
+                             {"attention_native_ms", t.attention_native_ms},
+                             {"attention_widened_ms", t.attention_widened_ms},
+                             {"attention_ours_ms", t.attention_ours_ms}};
+            writeFileAtomically(file.string(), recorded.dump(1) + "\n");
+        } catch (const std::exception&) {
+            // Not recorded: measured again next time.
+        }
     }
+    if (forced_attention)
+        apply(t, *forced_attention, "environment");
     return t;
 }
 

@@ -1,10 +1,12 @@
 // Kernel choices that depend on the CPU, made once per machine rather than by a rule: whether
 // bfloat16 products of many rows run through LibTorch's bfloat16 kernels, its float32 ones on
-// widened operands, or our float16 GEMM (models/CpuGemv.h says why each can win). The choice
-// comes from VQA_BF16_KERNELS (native, widened or half) when set; else from what was measured before on this
-// CPU model with this LibTorch version (cpu-tuning.json in the project's cache folder); else it
-// is measured now (tens of milliseconds) and recorded for next time, written whole or not at
-// all. Engine::load applies it before a bfloat16 model runs on the CPU.
+// widened operands, or our float16 GEMM (models/CpuGemv.h says why each can win), and whether
+// an image's attention runs in LibTorch's bfloat16 kernel, its float32 one on widened inputs, or
+// ours (models/CpuAttention.h). Each comes from the environment when set (VQA_BF16_KERNELS:
+// native, widened or half; VQA_BF16_ATTENTION: native, widened or ours); else from what was
+// measured before on this CPU model with this LibTorch version (cpu-tuning.json in the project's
+// cache folder); else it is measured now (a tenth of a second) and recorded for next time,
+// written whole or not at all. Engine::load applies them before a bfloat16 model runs on the CPU.
 #pragma once
 
 #include <filesystem>
@@ -16,6 +18,10 @@ struct CpuTuning {
     std::string bf16_kernels;  // "native", "widened" or "half"
     std::string source;        // "environment", "recorded" or "measured"
     double native_ms = 0, widened_ms = 0, half_ms = 0;  // the measurement behind it (0: not measured)
+    std::string bf16_attention;    // "native", "widened" or "ours"
+    std::string attention_source;  // "environment", "recorded", "measured" or, with the products
+                                   // forced and the attention not, "rule" (as the products go)
+    double attention_native_ms = 0, attention_widened_ms = 0, attention_ours_ms = 0;
     std::string cpu;           // the CPU model it is for
 };
 

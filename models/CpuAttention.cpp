@@ -1,12 +1,17 @@
 #include "models/CpuAttention.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include <ATen/Parallel.h>
+
+#include "models/CpuGemv.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 // GCC 12 reports "'__Y' may be used uninitialized" inside its own AVX-512 headers once they
@@ -541,5 +546,87 @@ std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor&, const torch:
 }
 
 #endif
+
+namespace {
+std::atomic<int> g_bf16_attention{static_cast<int>(Bf16Attention::Auto)};
+} // namespace
+
+void setBf16Attention(Bf16Attention attention) {
+    g_bf16_attention = static_cast<int>(attention);
+}
+
+const char* bf16AttentionName(Bf16Attention attention) {
+    switch (attention) {
+    case Bf16Attention::Native: return "native";
+    case Bf16Attention::Widened: return "widened";
+    case Bf16Attention::Ours: return "ours";
+    default: return "auto";
+    }
+}
+
+Bf16Attention Bf16AttentionTimes::fastest() const {
+    Bf16Attention best = widened_ms < native_ms ? Bf16Attention::Widened : Bf16Attention::Native;
+    if (ours_ms > 0 && ours_ms < std::min(native_ms, widened_ms))
+        best = Bf16Attention::Ours;
+    return best;
+}
+
+torch::Tensor cpuBf16Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, double scale, Bf16Attention attention,
+                               bool float16_values) {
+    if (attention == Bf16Attention::Ours)
+        if (auto out = cpuAttentionBf16(q, k, v, mask, scale, float16_values))
+            return *out;
+    const auto m = mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt;
+    const bool gqa = q.size(-3) != k.size(-3);
+    if (attention == Bf16Attention::Native)
+        return at::scaled_dot_product_attention(q, k, v, m, /*dropout_p=*/0.0, /*is_causal=*/false, scale, gqa);
+    return at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32), m,
+                                            /*dropout_p=*/0.0, /*is_causal=*/false, scale, gqa)
+        .to(torch::kBFloat16);
+}
+
+Bf16AttentionTimes measureBf16Attention(bool float16_values) {
+    // A third of a SigLIP layer's attention: 4 heads of 64 dimensions over 1,024 patches.
+    c10::InferenceMode inference;
+    torch::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+    const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+    std::vector<torch::Tensor> qkv;
+    for (int i = 0; i < 3; ++i)
+        qkv.push_back(at::randn({1, 4, 1024, 64}, gen, options).to(torch::kBFloat16));
+    auto time = [&](Bf16Attention attention) {
+        auto once = [&] {
+            const auto start = std::chrono::steady_clock::now();
+            cpuBf16Attention(qkv[0], qkv[1], qkv[2], {}, 0.125, attention, float16_values).sum().item<float>();
+            return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        };
+        once(); // warm: the first call sets up the threads and the scratch
+        double best = once();
+        for (int i = 0; i < 2; ++i)
+            best = std::min(best, once());
+        return best;
+    };
+    Bf16AttentionTimes t;
+    t.native_ms = time(Bf16Attention::Native);
+    t.widened_ms = time(Bf16Attention::Widened);
+    if (cpuAttentionSupported() && (!float16_values || cpuAttentionHalfSupported()))
+        t.ours_ms = time(Bf16Attention::Ours);
+    return t;
+}
+
+Bf16Attention bf16Attention() {
+    auto choice = static_cast<Bf16Attention>(g_bf16_attention.load());
+    if (choice != Bf16Attention::Auto)
+        return choice;
+    static std::mutex measuring;
+    std::lock_guard lock(measuring);
+    choice = static_cast<Bf16Attention>(g_bf16_attention.load());
+    if (choice == Bf16Attention::Auto) {
+        choice = measureBf16Attention(bf16Kernels() == Bf16Kernels::Half).fastest();
+        g_bf16_attention = static_cast<int>(choice);
+    }
+    return choice;
+}
 
 } // namespace vqa::models

@@ -41,4 +41,30 @@ std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor& q, const torc
                                               const torch::Tensor& v, const torch::Tensor& key_mask,
                                               double scale, bool float16_values = false);
 
+// Which way many bfloat16 queries that are not causal (an image's patches) are attended on
+// the CPU: LibTorch's bfloat16 kernel (Native: what transformers runs), its float32 kernel on
+// widened inputs (Widened), or ours above (Ours; the values in float16 where the bfloat16
+// kernels chosen are Half, CpuGemv.h). As with the matrix products, the fastest depends on the
+// CPU, not on a rule: on the Intel Xeon ours takes 10.8 ms a SigLIP layer against 15.9 widened
+// and more natively; where bfloat16 dot products run at twice float32's rate (an AMD EPYC),
+// LibTorch's bfloat16 kernel may win. So it is measured (measureBf16Attention: one SigLIP-sized
+// attention each way, tens of milliseconds) the first time it matters, unless set (the engine
+// sets what it measured before for this CPU, engine/CpuTuning.h). Causal attention (a prefill)
+// and inputs ours refuses are widened where the products are (cpuWidensBf16), as before.
+enum class Bf16Attention { Auto, Native, Widened, Ours };
+void setBf16Attention(Bf16Attention attention); // Auto: measure at first use
+Bf16Attention bf16Attention();                  // the choice in force (Native, Widened or Ours)
+const char* bf16AttentionName(Bf16Attention attention); // "native", "widened", "ours"
+struct Bf16AttentionTimes {
+    // The same attention each way, best of a few runs; ours_ms 0 where the CPU cannot run ours.
+    double native_ms = 0, widened_ms = 0, ours_ms = 0;
+    Bf16Attention fastest() const;
+};
+Bf16AttentionTimes measureBf16Attention(bool float16_values);
+// softmax(q k^T * scale + mask) v the way `attention` says (Native, Widened or Ours; ours
+// falls back to Widened where it refuses the inputs), bfloat16 in and out, not causal.
+torch::Tensor cpuBf16Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, double scale, Bf16Attention attention,
+                               bool float16_values);
+
 } // namespace vqa::models

@@ -53,7 +53,8 @@ void setCpuGemvDisabled(bool disabled);
 // few products of model shapes, tens of milliseconds) the first time it matters, unless set
 // (the engine sets what it measured before for this CPU, engine/CpuTuning.h). From 16 rows
 // on, cpuBf16RowsLinear() takes the chosen path unless it is Native, and attention() in
-// Layers.cpp widens many queries unless it is Native.
+// Layers.cpp widens many causal queries unless it is Native (attention that is not causal has
+// a choice of its own, measured the same way: CpuAttention.h's Bf16Attention).
 enum class Bf16Kernels { Auto, Native, Widened, Half };
 void setBf16Kernels(Bf16Kernels kernels); // Auto: measure at first use
 Bf16Kernels bf16Kernels();                // the choice in force (Native, Widened or Half)

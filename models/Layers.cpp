@@ -182,23 +182,23 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         const torch::Tensor& mask, bool causal, double scale) {
     const bool gqa = q.size(-3) != k.size(-3);
     if (q.scalar_type() == torch::kBFloat16 && q.device().is_cpu() && q.size(-2) >= 16 &&
-        !q.requires_grad() && !k.requires_grad() && !v.requires_grad() && cpuWidensBf16()) {
-        // Many bfloat16 queries on a CPU without AMX (an image's patches, a prefill): float32
-        // arithmetic on the widened inputs is faster than the bfloat16 kernel, and gives the
-        // same scores (bfloat16 products are exact in float32, both accumulate in float32);
-        // only the probabilities stay float32 for the product with the values, where the
-        // bfloat16 kernel rounds them. One rounding of the output, as that kernel does. Ours
-        // (CpuAttention.h) widens as it goes; LibTorch's float32 kernel takes what it cannot.
-        // Where float16 is this CPU's fastest (Half), ours multiplies the probabilities by the
-        // values in float16, with 11 bits of each probability (the bfloat16 kernel keeps 8).
+        !q.requires_grad() && !k.requires_grad() && !v.requires_grad()) {
+        // Many bfloat16 queries on the CPU (an image's patches): the way measured fastest on
+        // this CPU (CpuAttention.h). Widened, the scores are the same (bfloat16 products are
+        // exact in float32, both accumulate in float32); only the probabilities stay float32 for
+        // the product with the values, where the bfloat16 kernel rounds them; one rounding of
+        // the output, as that kernel does. Ours widens as it goes, and where float16 is this
+        // CPU's fastest (Half) multiplies the probabilities by the values in float16, with 11
+        // bits of each probability (the bfloat16 kernel keeps 8).
         if (!causal)
-            if (auto out = cpuAttentionBf16(q, k, v, mask, scale, bf16Kernels() == Bf16Kernels::Half))
-                return *out;
-        return at::scaled_dot_product_attention(
-                   q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32),
-                   mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt,
-                   /*dropout_p=*/0.0, causal, scale, /*enable_gqa=*/gqa)
-            .to(torch::kBFloat16);
+            return cpuBf16Attention(q, k, v, mask, scale, bf16Attention(), bf16Kernels() == Bf16Kernels::Half);
+        // Causal (a prefill): widened where the products are.
+        if (cpuWidensBf16())
+            return at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
+                                                    v.to(torch::kFloat32),
+                                                    mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt,
+                                                    /*dropout_p=*/0.0, causal, scale, /*enable_gqa=*/gqa)
+                .to(torch::kBFloat16);
     }
     return at::scaled_dot_product_attention(
         q, k, v, mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt,

@@ -1,8 +1,10 @@
-// The CPU kernel choice (engine/CpuTuning.h): measured once and recorded for this CPU and
-// LibTorch, read back after, overridden by the environment, and a damaged record measured past.
+// The CPU kernel choices (engine/CpuTuning.h), the products' and the attention's: measured once
+// and recorded for this CPU and LibTorch, read back after, overridden by the environment, and a
+// damaged record measured past.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <fstream>
 
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/CpuTuning.h"
+#include "models/CpuAttention.h"
 #include "models/CpuGemmHalf.h"
 #include "models/CpuGemv.h"
 
@@ -22,17 +25,22 @@ class CpuTuningTest : public ::testing::Test {
 protected:
     void SetUp() override {
         chosen_ = vqa::models::bf16Kernels();
+        attention_ = vqa::models::bf16Attention();
         dir_ = fs::temp_directory_path() / ("vqa-cpu-tuning-" + std::to_string(::getpid()));
         fs::remove_all(dir_);
         file_ = dir_ / "cpu-tuning.json";
         ::unsetenv("VQA_BF16_KERNELS");
+        ::unsetenv("VQA_BF16_ATTENTION");
     }
     void TearDown() override {
         ::unsetenv("VQA_BF16_KERNELS");
+        ::unsetenv("VQA_BF16_ATTENTION");
         vqa::models::setBf16Kernels(chosen_);
+        vqa::models::setBf16Attention(attention_);
         fs::remove_all(dir_);
     }
     vqa::models::Bf16Kernels chosen_{};
+    vqa::models::Bf16Attention attention_{};
     fs::path dir_, file_;
 };
 
@@ -48,6 +56,20 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     EXPECT_EQ(first.bf16_kernels, vqa::models::bf16KernelsName(times.fastest()));
     EXPECT_EQ(vqa::models::bf16KernelsName(vqa::models::bf16Kernels()), first.bf16_kernels);
     EXPECT_EQ(vqa::models::cpuWidensBf16(), first.bf16_kernels != "native");
+    // The attention too: ours measured where the CPU can run it.
+    EXPECT_GT(first.attention_native_ms, 0.0);
+    EXPECT_GT(first.attention_widened_ms, 0.0);
+    EXPECT_EQ(first.attention_ours_ms > 0.0, vqa::models::cpuAttentionSupported());
+    vqa::models::Bf16AttentionTimes attention;
+    attention.native_ms = first.attention_native_ms, attention.widened_ms = first.attention_widened_ms,
+    attention.ours_ms = first.attention_ours_ms;
+    EXPECT_EQ(first.bf16_attention, vqa::models::bf16AttentionName(attention.fastest()));
+    EXPECT_EQ(vqa::models::bf16AttentionName(vqa::models::bf16Attention()), first.bf16_attention);
+    EXPECT_EQ(first.attention_source, "measured");
+    std::cout << "[ measured ] products " << first.native_ms << " / " << first.widened_ms << " / " << first.half_ms
+              << " ms (native / widened / half): " << first.bf16_kernels << "; attention " << attention.native_ms
+              << " / " << attention.widened_ms << " / " << attention.ours_ms << " ms (native / widened / ours): "
+              << first.bf16_attention << "\n";
     ASSERT_TRUE(fs::exists(file_));
     for (const auto& entry : fs::directory_iterator(dir_))  // no temporary file left behind
         EXPECT_EQ(entry.path(), file_);
@@ -57,18 +79,33 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     EXPECT_EQ(second.bf16_kernels, first.bf16_kernels);
     EXPECT_EQ(second.cpu, first.cpu);
     EXPECT_EQ(second.half_ms, first.half_ms);
+    EXPECT_EQ(second.bf16_attention, first.bf16_attention);
+    EXPECT_EQ(second.attention_source, "recorded");
+    EXPECT_EQ(second.attention_ours_ms, first.attention_ours_ms);
 
     // A record says which way; the engine follows it (here the other way round, by hand).
     auto record = nlohmann::json::parse(std::ifstream(file_));
     const std::string other = first.bf16_kernels == "native" ? "widened" : "native";
+    const std::string other_attention = first.bf16_attention == "native" ? "widened" : "native";
     ASSERT_EQ(record.size(), 1u);
     for (auto& [key, value] : record.items()) {
         EXPECT_NE(key.find("half"), std::string::npos) << key;  // the choices measured are in the key
+        EXPECT_NE(key.find("ours"), std::string::npos) << key;
         value["bf16_kernels"] = other;
+        value["bf16_attention"] = other_attention;
     }
     std::ofstream(file_) << record.dump();
-    EXPECT_EQ(vqa::tuneCpuKernels(file_).bf16_kernels, other);
+    const auto third = vqa::tuneCpuKernels(file_);
+    EXPECT_EQ(third.bf16_kernels, other);
+    EXPECT_EQ(third.bf16_attention, other_attention);
     EXPECT_EQ(vqa::models::cpuWidensBf16(), other == "widened");
+    EXPECT_EQ(vqa::models::bf16AttentionName(vqa::models::bf16Attention()), other_attention);
+
+    // A record without the attention (as written before it was measured) is measured again.
+    for (auto& [key, value] : record.items())
+        value.erase("bf16_attention");
+    std::ofstream(file_) << record.dump();
+    EXPECT_EQ(vqa::tuneCpuKernels(file_).source, "measured");
 }
 
 TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
@@ -76,10 +113,21 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     auto forced = vqa::tuneCpuKernels(file_);
     EXPECT_EQ(forced.source, "environment");
     EXPECT_TRUE(vqa::models::cpuWidensBf16());
+    // The attention, not forced, goes as the products: ours (where the CPU can run it) beside
+    // widened products, LibTorch's bfloat16 kernel beside its bfloat16 products.
+    EXPECT_EQ(forced.attention_source, "rule");
+    EXPECT_EQ(forced.bf16_attention, vqa::models::cpuAttentionSupported() ? "ours" : "widened");
     EXPECT_FALSE(fs::exists(file_));
     ::setenv("VQA_BF16_KERNELS", "native", 1);
-    EXPECT_EQ(vqa::tuneCpuKernels(file_).bf16_kernels, "native");
+    const auto native = vqa::tuneCpuKernels(file_);
+    EXPECT_EQ(native.bf16_kernels, "native");
+    EXPECT_EQ(native.bf16_attention, "native");
     EXPECT_FALSE(vqa::models::cpuWidensBf16());
+    ::setenv("VQA_BF16_ATTENTION", "widened", 1);
+    EXPECT_EQ(vqa::tuneCpuKernels(file_).bf16_attention, "widened");
+    EXPECT_EQ(vqa::models::bf16Attention(), vqa::models::Bf16Attention::Widened);
+    EXPECT_FALSE(fs::exists(file_));
+    ::unsetenv("VQA_BF16_ATTENTION");
     // "half" where the CPU has no AVX512-FP16 is the widened path it falls back to.
     ::setenv("VQA_BF16_KERNELS", "half", 1);
     EXPECT_EQ(vqa::tuneCpuKernels(file_).bf16_kernels, vqa::models::cpuGemmHalfSupported() ? "half" : "widened");
@@ -91,6 +139,14 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     const auto repaired = vqa::tuneCpuKernels(file_);
     EXPECT_EQ(repaired.source, "measured");
     EXPECT_NO_THROW(nlohmann::json::parse(std::ifstream(file_)));
+
+    // The attention alone forced: the products as measured (here, recorded), the attention as set.
+    ::setenv("VQA_BF16_ATTENTION", "native", 1);
+    const auto attention_forced = vqa::tuneCpuKernels(file_);
+    EXPECT_EQ(attention_forced.source, "recorded");
+    EXPECT_EQ(attention_forced.bf16_kernels, repaired.bf16_kernels);
+    EXPECT_EQ(attention_forced.attention_source, "environment");
+    EXPECT_EQ(vqa::models::bf16Attention(), vqa::models::Bf16Attention::Native);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -205,6 +206,37 @@ TEST_P(CpuAttention, SameBytesOnOneThreadAndOnSeveral) {
     at::set_num_threads(before);
     ASSERT_TRUE(one.defined() && several.defined());
     EXPECT_TRUE(torch::equal(one, several));
+}
+
+// The three ways of the measured choice (cpuBf16Attention): native and widened are LibTorch's
+// kernels, bytes for bytes; ours is ours, and falls back to widened where it refuses the inputs
+// (a mask per query).
+TEST_P(CpuAttention, EachWayOfTheChoiceIsTheKernelItNames) {
+    torch::manual_seed(8);
+    const auto q = bf16Randn({1, 2, 70, 64}), k = bf16Randn({1, 2, 70, 64}), v = bf16Randn({1, 2, 70, 64});
+    using vqa::models::Bf16Attention;
+    using vqa::models::cpuBf16Attention;
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Native, half()),
+                             libtorchBf16(q, k, v, {}, 0.125)));
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Widened, half()),
+                             libtorch(q, k, v, {}, 0.125)));
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Ours, half()),
+                             ours(q, k, v, {}, 0.125, half())));
+    const auto per_query = torch::rand({1, 1, 70, 70}) > 0.3;
+    per_query.diagonal(0, 2, 3).fill_(true);
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, per_query, 0.125, Bf16Attention::Ours, half()),
+                             libtorch(q, k, v, per_query, 0.125)));
+    // What the measurement compares: each way timed (ours only where it runs), the fastest named.
+    const auto times = vqa::models::measureBf16Attention(half());
+    EXPECT_GT(times.native_ms, 0.0);
+    EXPECT_GT(times.widened_ms, 0.0);
+    EXPECT_GT(times.ours_ms, 0.0);
+    const double best = std::min({times.native_ms, times.widened_ms, times.ours_ms});
+    const auto fastest = times.fastest();
+    EXPECT_EQ(fastest == Bf16Attention::Native ? times.native_ms
+              : fastest == Bf16Attention::Widened ? times.widened_ms
+                                                  : times.ours_ms,
+              best);
 }
 
 INSTANTIATE_TEST_SUITE_P(Values, CpuAttention, ::testing::Values(false, true),
