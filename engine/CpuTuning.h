@@ -5,7 +5,7 @@
 // ours (models/CpuAttention.h). Each comes from the environment when set (VQA_BF16_KERNELS:
 // native, widened or half; VQA_BF16_ATTENTION: native, widened or ours); else from what was
 // measured before on this CPU model with this LibTorch version (cpu-tuning.json in the project's
-// cache folder); else it is measured now (a tenth of a second) and recorded for next time,
+// cache folder); else it is measured now (a fraction of a second) and recorded for next time,
 // written whole or not at all. Engine::load applies them before a bfloat16 model runs on the CPU.
 #pragma once
 
