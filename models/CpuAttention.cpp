@@ -1,17 +1,15 @@
 #include "models/CpuAttention.h"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <vector>
 
 #include <ATen/Parallel.h>
 
 #include "models/CpuGemv.h"
+#include "models/KernelChoice.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 // GCC 12 reports "'__Y' may be used uninitialized" inside its own AVX-512 headers once they
@@ -548,11 +546,11 @@ std::optional<torch::Tensor> cpuAttentionBf16(const torch::Tensor&, const torch:
 #endif
 
 namespace {
-std::atomic<int> g_bf16_attention{static_cast<int>(Bf16Attention::Auto)};
+MeasuredChoice<Bf16Attention> g_bf16_attention;
 } // namespace
 
 void setBf16Attention(Bf16Attention attention) {
-    g_bf16_attention = static_cast<int>(attention);
+    g_bf16_attention.set(attention);
 }
 
 const char* bf16AttentionName(Bf16Attention attention) {
@@ -565,10 +563,7 @@ const char* bf16AttentionName(Bf16Attention attention) {
 }
 
 Bf16Attention Bf16AttentionTimes::fastest() const {
-    Bf16Attention best = widened_ms < native_ms ? Bf16Attention::Widened : Bf16Attention::Native;
-    if (ours_ms > 0 && ours_ms < std::min(native_ms, widened_ms))
-        best = Bf16Attention::Ours;
-    return best;
+    return fastestWay(native_ms, widened_ms, ours_ms, Bf16Attention::Native, Bf16Attention::Widened, Bf16Attention::Ours);
 }
 
 torch::Tensor cpuBf16Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -596,16 +591,9 @@ Bf16AttentionTimes measureBf16Attention(bool float16_values) {
     for (int i = 0; i < 3; ++i)
         qkv.push_back(at::randn({1, 4, 1024, 64}, gen, options).to(torch::kBFloat16));
     auto time = [&](Bf16Attention attention) {
-        auto once = [&] {
-            const auto start = std::chrono::steady_clock::now();
+        return bestMilliseconds([&] {
             cpuBf16Attention(qkv[0], qkv[1], qkv[2], {}, 0.125, attention, float16_values).sum().item<float>();
-            return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        };
-        once(); // warm: the first call sets up the threads and the scratch
-        double best = once();
-        for (int i = 0; i < 2; ++i)
-            best = std::min(best, once());
-        return best;
+        });
     };
     Bf16AttentionTimes t;
     t.native_ms = time(Bf16Attention::Native);
@@ -616,17 +604,7 @@ Bf16AttentionTimes measureBf16Attention(bool float16_values) {
 }
 
 Bf16Attention bf16Attention() {
-    auto choice = static_cast<Bf16Attention>(g_bf16_attention.load());
-    if (choice != Bf16Attention::Auto)
-        return choice;
-    static std::mutex measuring;
-    std::lock_guard lock(measuring);
-    choice = static_cast<Bf16Attention>(g_bf16_attention.load());
-    if (choice == Bf16Attention::Auto) {
-        choice = measureBf16Attention(bf16Kernels() == Bf16Kernels::Half).fastest();
-        g_bf16_attention = static_cast<int>(choice);
-    }
-    return choice;
+    return g_bf16_attention.get([] { return measureBf16Attention(bf16Kernels() == Bf16Kernels::Half).fastest(); });
 }
 
 } // namespace vqa::models

@@ -1,10 +1,10 @@
 #include "models/CpuGemv.h"
 
 #include "models/CpuGemmHalf.h"
+#include "models/KernelChoice.h"
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -26,7 +26,7 @@ namespace vqa::models {
 namespace {
 
 std::atomic<bool> g_disabled{false};
-std::atomic<int> g_bf16_kernels{static_cast<int>(Bf16Kernels::Auto)};
+MeasuredChoice<Bf16Kernels> g_bf16_kernels;
 
 #ifdef VQA_X86_GEMV
 
@@ -207,7 +207,7 @@ void setCpuGemvDisabled(bool disabled) {
 }
 
 void setBf16Kernels(Bf16Kernels kernels) {
-    g_bf16_kernels = static_cast<int>(kernels);
+    g_bf16_kernels.set(kernels);
 }
 
 const char* bf16KernelsName(Bf16Kernels kernels) {
@@ -220,10 +220,7 @@ const char* bf16KernelsName(Bf16Kernels kernels) {
 }
 
 Bf16Kernels Bf16KernelTimes::fastest() const {
-    Bf16Kernels best = widened_ms < native_ms ? Bf16Kernels::Widened : Bf16Kernels::Native;
-    if (half_ms > 0 && half_ms < std::min(native_ms, widened_ms))
-        best = Bf16Kernels::Half;
-    return best;
+    return fastestWay(native_ms, widened_ms, half_ms, Bf16Kernels::Native, Bf16Kernels::Widened, Bf16Kernels::Half);
 }
 
 Bf16KernelTimes measureBf16Kernels() {
@@ -237,19 +234,12 @@ Bf16KernelTimes measureBf16Kernels() {
         at::randn({1024, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16),
         at::randn({4096, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16)};
     auto time = [&](Bf16Kernels kernels) {
-        auto once = [&] {
-            const auto start = std::chrono::steady_clock::now();
+        return bestMilliseconds([&] {
             for (const auto& w : weights)
                 (kernels == Bf16Kernels::Native ? at::linear(x, w) : cpuBf16RowsLinear(x, w, {}, kernels))
                     .sum()
                     .item<float>();
-            return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        };
-        once(); // warm: the kernels' first call sets them up
-        double best = once();
-        for (int i = 0; i < 2; ++i)
-            best = std::min(best, once());
-        return best;
+        });
     };
     Bf16KernelTimes t;
     t.native_ms = time(Bf16Kernels::Native);
@@ -261,17 +251,7 @@ Bf16KernelTimes measureBf16Kernels() {
 
 Bf16Kernels bf16Kernels() {
 #ifdef VQA_X86_GEMV
-    auto choice = static_cast<Bf16Kernels>(g_bf16_kernels.load());
-    if (choice != Bf16Kernels::Auto)
-        return choice;
-    static std::mutex measuring;
-    std::lock_guard lock(measuring);
-    choice = static_cast<Bf16Kernels>(g_bf16_kernels.load());
-    if (choice == Bf16Kernels::Auto) {
-        choice = measureBf16Kernels().fastest();
-        g_bf16_kernels = static_cast<int>(choice);
-    }
-    return choice;
+    return g_bf16_kernels.get([] { return measureBf16Kernels().fastest(); });
 #else
     return Bf16Kernels::Native;
 #endif

@@ -53,6 +53,19 @@ LoadOptions cpuWith(const std::string& dtype) {
     return o;
 }
 
+// The decoder's sizes, from the model's config.json.
+struct DecoderShape {
+    std::int64_t hidden, inter, layers, heads, kv_heads, head_dim;
+};
+DecoderShape decoderShape(const fs::path& model_dir) {
+    const auto text = nlohmann::json::parse(std::ifstream(model_dir / "config.json"))["text_config"];
+    DecoderShape t{text["hidden_size"], text["intermediate_size"], text["num_hidden_layers"],
+                   text["num_attention_heads"], 0, 0};
+    t.kv_heads = text.value("num_key_value_heads", t.heads);
+    t.head_dim = text.value("head_dim", t.hidden / t.heads);
+    return t;
+}
+
 Request question(const fs::path& image) {
     Request r;
     r.images = {std::make_shared<const RgbImage>(loadImageFile(image.string()))};
@@ -92,16 +105,12 @@ TEST(QuantizedEngine, PlanNamesThePrecisionAndShrinksTheWeights) {
     EXPECT_NE(fast.memory.message.find("float32 (bfloat16 vision)"), std::string::npos) << fast.memory.message;
     // Where its prefill runs in float16 (AVX512-FP16), "fast" also counts the float16 panels its
     // decoder's seven projections keep: 2 bytes a weight; nothing elsewhere, nor for the others.
-    const auto text = nlohmann::json::parse(std::ifstream(dir / "config.json"))["text_config"];
-    const std::int64_t hidden = text["hidden_size"], inter = text["intermediate_size"],
-                       layers = text["num_hidden_layers"], heads = text["num_attention_heads"],
-                       kv_heads = text.value("num_key_value_heads", heads);
-    const std::int64_t head_dim = text.value("head_dim", hidden / heads);
+    const auto t = decoderShape(dir);
     using vqa::models::halfPackedBytes;
-    const std::int64_t panels = layers * (halfPackedBytes(heads * head_dim, hidden) +
-                                          2 * halfPackedBytes(kv_heads * head_dim, hidden) +
-                                          halfPackedBytes(hidden, heads * head_dim) +
-                                          2 * halfPackedBytes(inter, hidden) + halfPackedBytes(hidden, inter));
+    const std::int64_t panels = t.layers * (halfPackedBytes(t.heads * t.head_dim, t.hidden) +
+                                            2 * halfPackedBytes(t.kv_heads * t.head_dim, t.hidden) +
+                                            halfPackedBytes(t.hidden, t.heads * t.head_dim) +
+                                            2 * halfPackedBytes(t.inter, t.hidden) + halfPackedBytes(t.hidden, t.inter));
     EXPECT_EQ(fast.memory.prefill_panel_bytes, vqa::models::cpuGemmHalfSupported() ? panels : 0);
     EXPECT_EQ(fast.memory.needed_bytes - fast.memory.prefill_panel_bytes - (256ll << 20),
               fast.memory.weight_bytes + fast.memory.weight_bytes / 20);
@@ -139,15 +148,11 @@ TEST(QuantizedEngine, FastLoadPacksTheDecoderPanelsAhead) {
     if (half) {
         // The decoder's four products a layer, q/k/v and gate/up fused (the plan counts the
         // checkpoint's seven weights, each rounded up to 64 rows: a bound, exact at real sizes).
-        const auto text = nlohmann::json::parse(std::ifstream(dir / "config.json"))["text_config"];
-        const std::int64_t hidden = text["hidden_size"], inter = text["intermediate_size"],
-                           layers = text["num_hidden_layers"], heads = text["num_attention_heads"],
-                           kv_heads = text.value("num_key_value_heads", heads);
-        const std::int64_t head_dim = text.value("head_dim", hidden / heads);
+        const auto t = decoderShape(dir);
         using vqa::models::halfPackedBytes;
-        EXPECT_EQ(packed, layers * (halfPackedBytes((heads + 2 * kv_heads) * head_dim, hidden) +
-                                    halfPackedBytes(hidden, heads * head_dim) + halfPackedBytes(2 * inter, hidden) +
-                                    halfPackedBytes(hidden, inter)))
+        EXPECT_EQ(packed, t.layers * (halfPackedBytes((t.heads + 2 * t.kv_heads) * t.head_dim, t.hidden) +
+                                      halfPackedBytes(t.hidden, t.heads * t.head_dim) +
+                                      halfPackedBytes(2 * t.inter, t.hidden) + halfPackedBytes(t.hidden, t.inter)))
             << "the first model's panels given back, the second's packed";
         EXPECT_LE(packed, plan.memory.prefill_panel_bytes);
         const auto answer = engine.generate(question(image));

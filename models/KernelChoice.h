@@ -1,0 +1,64 @@
+// What the CPU kernel choices share (CpuGemv.h's Bf16Kernels, CpuAttention.h's Bf16Attention):
+// one of three ways, the fastest of them timed on this machine, in force from the first time it
+// matters unless set before.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+namespace vqa::models {
+
+// The best of three timed runs of `run`, in milliseconds, after one untimed (its first call sets
+// kernels, threads and scratch up).
+template <typename Run>
+double bestMilliseconds(const Run& run) {
+    auto once = [&] {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    };
+    once();
+    double best = once();
+    for (int i = 0; i < 2; ++i)
+        best = std::min(best, once());
+    return best;
+}
+
+// The fastest of LibTorch's own way (native_ms), the widened one and ours (ours_ms 0: it cannot
+// run here); ties go to the first.
+template <typename Way>
+Way fastestWay(double native_ms, double widened_ms, double ours_ms, Way native, Way widened, Way ours) {
+    Way best = widened_ms < native_ms ? widened : native;
+    if (ours_ms > 0 && ours_ms < std::min(native_ms, widened_ms))
+        best = ours;
+    return best;
+}
+
+// A choice that is Auto until set, or until get() measures it: once, whichever thread asks first,
+// the others waiting for it.
+template <typename Way>
+class MeasuredChoice {
+  public:
+    void set(Way way) { value_ = way; }
+    template <typename Measure>
+    Way get(const Measure& measure) {
+        Way way = value_.load();
+        if (way != Way::Auto)
+            return way;
+        std::lock_guard lock(measuring_);
+        way = value_.load();
+        if (way == Way::Auto) {
+            way = measure();
+            value_ = way;
+        }
+        return way;
+    }
+
+  private:
+    std::atomic<Way> value_{Way::Auto};
+    std::mutex measuring_;
+};
+
+} // namespace vqa::models
