@@ -1,9 +1,13 @@
 #include "engine/CpuTuning.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <thread>
+
+#include <sched.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/version.h>
@@ -76,6 +80,24 @@ void apply(CpuTuning& t, models::Bf16Attention attention, const char* source) {
     t.attention_source = source;
 }
 
+// Tasks ready to run on the machine now, this thread among them (/proc/stat's procs_running);
+// -1 where it cannot be read.
+int runnableTasks() {
+    std::ifstream in("/proc/stat");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("procs_running ", 0) == 0)
+            return std::atoi(line.c_str() + 14);
+    return -1;
+}
+
+// The cores this process may run on.
+int usableCores() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // Decides both from the record for `key` in `recorded` (true), or leaves them (false).
 bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::string& key) {
     const auto it = recorded.find(key);
@@ -98,13 +120,18 @@ bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::stri
 
 }  // namespace
 
+bool machineBusy() {
+    const int tasks = runnableTasks();
+    return tasks > usableCores();
+}
+
 fs::path defaultCpuTuningFile() {
     const std::string cache = env("XDG_CACHE_HOME");
     const fs::path base = !cache.empty() ? fs::path(cache) : fs::path(env("HOME")) / ".cache";
     return base / "vqa-studio" / "cpu-tuning.json";
 }
 
-CpuTuning tuneCpuKernels(const fs::path& file) {
+CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& machine_busy) {
     CpuTuning t;
     t.cpu = cpuModel();
     const auto forced_attention = attentionNamed(env("VQA_BF16_ATTENTION"));
@@ -136,7 +163,12 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
         recorded = nlohmann::json::object();  // unreadable: measured again and written anew
     }
     if (!known) {
+        // Other work competing for the cores skews the timings, and a record is kept for good:
+        // what was measured while more tasks were ready to run than there are cores is used
+        // by this process and measured again by the next.
+        bool busy = machine_busy();
         const auto times = models::measureBf16Kernels();
+        busy = machine_busy() || busy;
         t.native_ms = times.native_ms;
         t.widened_ms = times.widened_ms;
         t.half_ms = times.half_ms;
@@ -147,7 +179,8 @@ CpuTuning tuneCpuKernels(const fs::path& file) {
         t.attention_widened_ms = attention.widened_ms;
         t.attention_ours_ms = attention.ours_ms;
         apply(t, attention.fastest(), "measured");
-        try {  // recorded whole or not at all
+        t.busy = machine_busy() || busy;
+        if (!t.busy) try {  // recorded whole or not at all
             recorded[key] = {{"bf16_kernels", t.bf16_kernels},
                              {"native_ms", t.native_ms},
                              {"widened_ms", t.widened_ms},

@@ -6,10 +6,13 @@
 // native, widened or half; VQA_BF16_ATTENTION: native, widened or ours); else from what was
 // measured before on this CPU model with this LibTorch version (cpu-tuning.json in the project's
 // cache folder); else it is measured now (a fraction of a second) and recorded for next time,
-// written whole or not at all. Engine::load applies them before a bfloat16 model runs on the CPU.
+// written whole or not at all, unless more tasks were ready to run than there are cores while
+// it was measured (then it holds for this process only). Engine::load applies them before a
+// bfloat16 model runs on the CPU.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace vqa {
@@ -23,13 +26,20 @@ struct CpuTuning {
                                    // forced and the attention not, "rule" (as the products go)
     double attention_native_ms = 0, attention_widened_ms = 0, attention_ours_ms = 0;
     std::string cpu;           // the CPU model it is for
+    bool busy = false;         // measured while other work competed for the cores: used, not recorded
 };
 
 // <XDG_CACHE_HOME or ~/.cache>/vqa-studio/cpu-tuning.json
 std::filesystem::path defaultCpuTuningFile();
 
-// Decides (as above), applies it with models::setBf16Kernels and returns it. Never throws: a
-// file that cannot be read or written is measured past.
-CpuTuning tuneCpuKernels(const std::filesystem::path& file = defaultCpuTuningFile());
+// Other work competes for this process's cores now: more tasks are ready to run on the machine
+// than there are cores it may use (/proc/stat's procs_running, this thread counted).
+bool machineBusy();
+
+// Decides (as above), applies them (models::setBf16Kernels, models::setBf16Attention) and
+// returns them. `machine_busy` is asked before, between and after the measurements. Never
+// throws: a file that cannot be read or written is measured past.
+CpuTuning tuneCpuKernels(const std::filesystem::path& file = defaultCpuTuningFile(),
+                         const std::function<bool()>& machine_busy = machineBusy);
 
 }  // namespace vqa

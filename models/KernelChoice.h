@@ -6,23 +6,26 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <limits>
 #include <mutex>
+#include <vector>
 
 namespace vqa::models {
 
-// The best of three timed runs of `run`, in milliseconds, after one untimed (its first call sets
-// kernels, threads and scratch up).
-template <typename Run>
-double bestMilliseconds(const Run& run) {
-    auto once = [&] {
-        const auto start = std::chrono::steady_clock::now();
-        run();
-        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    };
-    once();
-    double best = once();
-    for (int i = 0; i < 2; ++i)
-        best = std::min(best, once());
+// Each of `runs` timed: the best of five runs of it, in milliseconds, after one untimed (its
+// first call sets kernels, threads and scratch up). The runs take turns, so that a moment when
+// the machine is busy slows each of them about alike instead of the one being timed then.
+inline std::vector<double> bestMilliseconds(const std::vector<std::function<void()>>& runs) {
+    std::vector<double> best(runs.size(), std::numeric_limits<double>::infinity());
+    for (int round = 0; round < 6; ++round)
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            runs[i]();
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+            if (round > 0)
+                best[i] = std::min(best[i], ms);
+        }
     return best;
 }
 

@@ -3,8 +3,13 @@
 // damaged record measured past.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
+#include <thread>
+#include <vector>
 #include <filesystem>
 #include <fstream>
 
@@ -44,8 +49,12 @@ protected:
     fs::path dir_, file_;
 };
 
+// The machine as these tests want it, whatever else runs beside them.
+const auto kQuiet = [] { return false; };
+const auto kBusy = [] { return true; };
+
 TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
-    const auto first = vqa::tuneCpuKernels(file_);
+    const auto first = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(first.source, "measured");
     EXPECT_GT(first.native_ms, 0.0);
     EXPECT_GT(first.widened_ms, 0.0);
@@ -74,7 +83,7 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     for (const auto& entry : fs::directory_iterator(dir_))  // no temporary file left behind
         EXPECT_EQ(entry.path(), file_);
 
-    const auto second = vqa::tuneCpuKernels(file_);
+    const auto second = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(second.source, "recorded");
     EXPECT_EQ(second.bf16_kernels, first.bf16_kernels);
     EXPECT_EQ(second.cpu, first.cpu);
@@ -95,7 +104,7 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
         value["bf16_attention"] = other_attention;
     }
     std::ofstream(file_) << record.dump();
-    const auto third = vqa::tuneCpuKernels(file_);
+    const auto third = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(third.bf16_kernels, other);
     EXPECT_EQ(third.bf16_attention, other_attention);
     EXPECT_EQ(vqa::models::cpuWidensBf16(), other == "widened");
@@ -105,12 +114,51 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     for (auto& [key, value] : record.items())
         value.erase("bf16_attention");
     std::ofstream(file_) << record.dump();
-    EXPECT_EQ(vqa::tuneCpuKernels(file_).source, "measured");
+    EXPECT_EQ(vqa::tuneCpuKernels(file_, kQuiet).source, "measured");
+}
+
+// Measured while other work competes for the cores: used by this process, not recorded, so the
+// next one measures again; a record already there stays as it was.
+TEST_F(CpuTuningTest, WhatIsMeasuredOnABusyMachineIsNotRecorded) {
+    const auto busy = vqa::tuneCpuKernels(file_, kBusy);
+    EXPECT_TRUE(busy.busy);
+    EXPECT_EQ(busy.source, "measured");
+    EXPECT_EQ(vqa::models::bf16KernelsName(vqa::models::bf16Kernels()), busy.bf16_kernels);
+    EXPECT_EQ(vqa::models::bf16AttentionName(vqa::models::bf16Attention()), busy.bf16_attention);
+    EXPECT_FALSE(fs::exists(file_));
+    const auto quiet = vqa::tuneCpuKernels(file_, kQuiet);
+    EXPECT_FALSE(quiet.busy);
+    ASSERT_TRUE(fs::exists(file_));
+    const std::string before = (std::stringstream() << std::ifstream(file_).rdbuf()).str();
+    EXPECT_EQ(vqa::tuneCpuKernels(file_, kBusy).source, "recorded") << "a record is read whatever the load";
+    EXPECT_EQ((std::stringstream() << std::ifstream(file_).rdbuf()).str(), before);
+}
+
+// More threads spinning than the machine has cores: busy, for certain (each is ready to run
+// all the time it spins).
+TEST(CpuTuning, MoreSpinningThreadsThanCoresIsBusy) {
+    const unsigned spinners = std::max(1u, std::thread::hardware_concurrency()) + 1;
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> started{0};
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < spinners; ++i)
+        threads.emplace_back([&] {
+            started.fetch_add(1);
+            while (!stop.load(std::memory_order_relaxed)) {
+            }
+        });
+    while (started.load() < spinners)
+        std::this_thread::yield();
+    const bool busy = vqa::machineBusy();
+    stop = true;
+    for (auto& t : threads)
+        t.join();
+    EXPECT_TRUE(busy);
 }
 
 TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     ::setenv("VQA_BF16_KERNELS", "widened", 1);
-    auto forced = vqa::tuneCpuKernels(file_);
+    auto forced = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(forced.source, "environment");
     EXPECT_TRUE(vqa::models::cpuWidensBf16());
     // The attention, not forced, goes as the products: ours (where the CPU can run it) beside
@@ -119,7 +167,7 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     EXPECT_EQ(forced.bf16_attention, vqa::models::cpuAttentionSupported() ? "ours" : "widened");
     EXPECT_FALSE(fs::exists(file_));
     ::setenv("VQA_BF16_KERNELS", "native", 1);
-    const auto native = vqa::tuneCpuKernels(file_);
+    const auto native = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(native.bf16_kernels, "native");
     EXPECT_EQ(native.bf16_attention, "native");
     EXPECT_FALSE(vqa::models::cpuWidensBf16());
@@ -136,13 +184,13 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
 
     fs::create_directories(dir_);
     std::ofstream(file_) << "{ not json";
-    const auto repaired = vqa::tuneCpuKernels(file_);
+    const auto repaired = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(repaired.source, "measured");
     EXPECT_NO_THROW(nlohmann::json::parse(std::ifstream(file_)));
 
     // The attention alone forced: the products as measured (here, recorded), the attention as set.
     ::setenv("VQA_BF16_ATTENTION", "native", 1);
-    const auto attention_forced = vqa::tuneCpuKernels(file_);
+    const auto attention_forced = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(attention_forced.source, "recorded");
     EXPECT_EQ(attention_forced.bf16_kernels, repaired.bf16_kernels);
     EXPECT_EQ(attention_forced.attention_source, "environment");
