@@ -590,19 +590,16 @@ Bf16AttentionTimes measureBf16Attention(bool float16_values) {
     std::vector<torch::Tensor> qkv;
     for (int i = 0; i < 3; ++i)
         qkv.push_back(at::randn({1, 4, 1024, 64}, gen, options).to(torch::kBFloat16));
-    auto run = [&](Bf16Attention attention) -> std::function<void()> {
-        return [&qkv, attention, float16_values] {
+    const auto ms = timeWays(
+        [&](Bf16Attention attention) {
             cpuBf16Attention(qkv[0], qkv[1], qkv[2], {}, 0.125, attention, float16_values).sum().item<float>();
-        };
-    };
-    std::vector<std::function<void()>> runs = {run(Bf16Attention::Native), run(Bf16Attention::Widened)};
-    if (cpuAttentionSupported() && (!float16_values || cpuAttentionHalfSupported()))
-        runs.push_back(run(Bf16Attention::Ours));
-    const auto ms = bestMilliseconds(runs);
+        },
+        Bf16Attention::Native, Bf16Attention::Widened, Bf16Attention::Ours,
+        cpuAttentionSupported() && (!float16_values || cpuAttentionHalfSupported()));
     Bf16AttentionTimes t;
     t.native_ms = ms[0];
     t.widened_ms = ms[1];
-    t.ours_ms = ms.size() > 2 ? ms[2] : 0.0;
+    t.ours_ms = ms[2];
     return t;
 }
 

@@ -233,22 +233,18 @@ Bf16KernelTimes measureBf16Kernels() {
     const std::vector<torch::Tensor> weights = {
         at::randn({1024, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16),
         at::randn({4096, 1024}, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(torch::kBFloat16)};
-    auto run = [&](Bf16Kernels kernels) -> std::function<void()> {
-        return [&x, &weights, kernels] {
+    const auto ms = timeWays(
+        [&](Bf16Kernels kernels) {
             for (const auto& w : weights)
                 (kernels == Bf16Kernels::Native ? at::linear(x, w) : cpuBf16RowsLinear(x, w, {}, kernels))
                     .sum()
                     .item<float>();
-        };
-    };
-    std::vector<std::function<void()>> runs = {run(Bf16Kernels::Native), run(Bf16Kernels::Widened)};
-    if (cpuGemmHalfSupported())
-        runs.push_back(run(Bf16Kernels::Half));
-    const auto ms = bestMilliseconds(runs);
+        },
+        Bf16Kernels::Native, Bf16Kernels::Widened, Bf16Kernels::Half, cpuGemmHalfSupported());
     Bf16KernelTimes t;
     t.native_ms = ms[0];
     t.widened_ms = ms[1];
-    t.half_ms = ms.size() > 2 ? ms[2] : 0.0;
+    t.half_ms = ms[2];
     return t;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -27,6 +28,17 @@ inline std::vector<double> bestMilliseconds(const std::vector<std::function<void
                 best[i] = std::min(best[i], ms);
         }
     return best;
+}
+
+// run(native), run(widened) and, where `with_ours`, run(ours) timed in turns by
+// bestMilliseconds: their times, the last 0 without ours.
+template <typename Way, typename Run>
+std::array<double, 3> timeWays(const Run& run, Way native, Way widened, Way ours, bool with_ours) {
+    std::vector<std::function<void()>> runs = {[&] { run(native); }, [&] { run(widened); }};
+    if (with_ours)
+        runs.push_back([&] { run(ours); });
+    const auto ms = bestMilliseconds(runs);
+    return {ms[0], ms[1], with_ours ? ms[2] : 0.0};
 }
 
 // The fastest of LibTorch's own way (native_ms), the widened one and ours (ours_ms 0: it cannot
