@@ -188,10 +188,17 @@ ModelInfo Engine::load(const std::string& model_dir, const LoadOptions& options,
     // "fast" on a CPU whose prefill runs in float16: the decoder's float16 panels are packed
     // now rather than by the first question (100-400 ms on SmolVLM), and only now, once the
     // model before is gone, so that its panels do not take this one's share of their budget.
+    // Not needed to answer: where memory runs short, the prefill packs them per product.
     if (plan.memory.prefill_panel_bytes > 0) {
         report("packing the decoder's weights for the fast prefill", 0.97);
-        torch::NoGradGuard no_grad;
-        impl_->model->runtime->model().packPrefillWeights();
+        try {
+            torch::NoGradGuard no_grad;
+            impl_->model->runtime->model().packPrefillWeights();
+        } catch (const std::exception& e) {
+            report(std::string("warning: the fast prefill's float16 weights were not packed (") + e.what() +
+                       "); each question packs them as it goes",
+                   0.98);
+        }
     }
     // On the GPU, decode steps are recorded once and replayed (CUDA graphs) when the plugin
     // is there; a step that cannot be recorded runs as before. Switched with the model, under

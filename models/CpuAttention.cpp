@@ -567,17 +567,17 @@ Bf16Attention Bf16AttentionTimes::fastest() const {
 }
 
 torch::Tensor cpuBf16Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask, double scale, Bf16Attention attention,
+                               const torch::Tensor& mask, bool causal, double scale, Bf16Attention attention,
                                bool float16_values) {
-    if (attention == Bf16Attention::Ours)
+    if (attention == Bf16Attention::Ours && !causal)
         if (auto out = cpuAttentionBf16(q, k, v, mask, scale, float16_values))
             return *out;
     const auto m = mask.defined() ? std::optional<torch::Tensor>(mask) : std::nullopt;
     const bool gqa = q.size(-3) != k.size(-3);
     if (attention == Bf16Attention::Native)
-        return at::scaled_dot_product_attention(q, k, v, m, /*dropout_p=*/0.0, /*is_causal=*/false, scale, gqa);
+        return at::scaled_dot_product_attention(q, k, v, m, /*dropout_p=*/0.0, causal, scale, gqa);
     return at::scaled_dot_product_attention(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32), m,
-                                            /*dropout_p=*/0.0, /*is_causal=*/false, scale, gqa)
+                                            /*dropout_p=*/0.0, causal, scale, gqa)
         .to(torch::kBFloat16);
 }
 
@@ -592,7 +592,7 @@ Bf16AttentionTimes measureBf16Attention(bool float16_values) {
         qkv.push_back(at::randn({1, 4, 1024, 64}, gen, options).to(torch::kBFloat16));
     const auto ms = timeWays(
         [&](Bf16Attention attention) {
-            cpuBf16Attention(qkv[0], qkv[1], qkv[2], {}, 0.125, attention, float16_values).sum().item<float>();
+            cpuBf16Attention(qkv[0], qkv[1], qkv[2], {}, /*causal=*/false, 0.125, attention, float16_values).sum().item<float>();
         },
         Bf16Attention::Native, Bf16Attention::Widened, Bf16Attention::Ours,
         cpuAttentionSupported() && (!float16_values || cpuAttentionHalfSupported()));

@@ -62,9 +62,9 @@ struct Bf16AttentionTimes {
 };
 Bf16AttentionTimes measureBf16Attention(bool float16_values);
 // softmax(q k^T * scale + mask) v the way `attention` says (Native, Widened or Ours; ours
-// falls back to Widened where it refuses the inputs), bfloat16 in and out, not causal.
+// falls back to Widened where it refuses the inputs, causal ones among them), bfloat16 in and out.
 torch::Tensor cpuBf16Attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask, double scale, Bf16Attention attention,
+                               const torch::Tensor& mask, bool causal, double scale, Bf16Attention attention,
                                bool float16_values);
 
 } // namespace vqa::models

@@ -369,8 +369,19 @@ const HalfPackedWeight* HalfPanelsCache::panelsFor(const torch::Tensor& weight) 
             return nullptr;
         }
     } while (!g_half_panels_bytes.compare_exchange_weak(kept, kept + bytes));
-    auto packed = std::make_unique<HalfPackedWeight>();
-    if (!cpuGemmHalfPackF32(weight.data_ptr<float>(), n, k, packed.get())) {
+    // Refused (a non-finite value) or out of memory: the bytes given back, and this weight
+    // packed for each product from now on.
+    bool packed_ok = false;
+    std::unique_ptr<HalfPackedWeight> packed;
+    try {
+        packed = std::make_unique<HalfPackedWeight>();
+        packed_ok = cpuGemmHalfPackF32(weight.data_ptr<float>(), n, k, packed.get());
+    } catch (...) {
+        g_half_panels_bytes -= bytes;
+        refused_ = true;
+        throw;
+    }
+    if (!packed_ok) {
         g_half_panels_bytes -= bytes;
         refused_ = true;
         return nullptr;
@@ -385,9 +396,7 @@ std::int64_t HalfPanelsCache::packAhead(const torch::Tensor& weight) {
     if (!weight.defined() || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat32 ||
         weight.dim() != 2 || weight.requires_grad() || bf16Kernels() != Bf16Kernels::Half)
         return 0;
-    panelsFor(weight);
-    std::lock_guard<std::mutex> lock(mutex_);
-    return bytes_;
+    return panelsFor(weight) ? halfPackedBytes(weight.size(0), weight.size(1)) : 0;
 }
 
 torch::Tensor cpuHalfFloat32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight,

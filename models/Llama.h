@@ -136,14 +136,14 @@ class LlamaBackedModel : public VisionLanguageModel {
         // The "fast" precision (and the float32 parts of a quantized decoder, whose tower is
         // bf16 too): many rows (a prefill) through the float16 GEMM where it is this CPU's
         // fastest (CpuGemv.h); one row (a decode step) stays float32.
-        HalfFloat32Rows fast(dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16);
+        HalfFloat32Rows fast(fastPrefill());
         return text_->forward(embeds, cache, all_logits, capture, positions, additions);
     }
     torch::Tensor stepBatch(const torch::Tensor& embeds, const std::vector<KvCache*>& caches) override {
         return text_->stepBatch(embeds, caches);
     }
     std::int64_t packPrefillWeights() override {
-        return dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16 ? text_->packHalfPanels() : 0;
+        return fastPrefill() ? text_->packHalfPanels() : 0;
     }
     std::int64_t parameterCount() const override { return parameters_; }
     torch::Device device() const override { return device_; }
@@ -155,6 +155,8 @@ class LlamaBackedModel : public VisionLanguageModel {
     const LlamaDecoder& textModel() const { return *text_; }
 
   protected:
+    // A float32 decoder behind a bfloat16 tower: its prefill may take the float16 GEMM.
+    bool fastPrefill() const { return dtype_ == torch::kFloat32 && vision_dtype_ == torch::kBFloat16; }
     // `vision_dtype` Undefined: the same as `dtype`.
     LlamaBackedModel(torch::Device device, torch::ScalarType dtype,
                      torch::ScalarType vision_dtype = torch::ScalarType::Undefined)

@@ -216,15 +216,15 @@ TEST_P(CpuAttention, EachWayOfTheChoiceIsTheKernelItNames) {
     const auto q = bf16Randn({1, 2, 70, 64}), k = bf16Randn({1, 2, 70, 64}), v = bf16Randn({1, 2, 70, 64});
     using vqa::models::Bf16Attention;
     using vqa::models::cpuBf16Attention;
-    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Native, half()),
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, false, 0.125, Bf16Attention::Native, half()),
                              libtorchBf16(q, k, v, {}, 0.125)));
-    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Widened, half()),
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, false, 0.125, Bf16Attention::Widened, half()),
                              libtorch(q, k, v, {}, 0.125)));
-    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, 0.125, Bf16Attention::Ours, half()),
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, {}, false, 0.125, Bf16Attention::Ours, half()),
                              ours(q, k, v, {}, 0.125, half())));
     const auto per_query = torch::rand({1, 1, 70, 70}) > 0.3;
     per_query.diagonal(0, 2, 3).fill_(true);
-    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, per_query, 0.125, Bf16Attention::Ours, half()),
+    EXPECT_TRUE(torch::equal(cpuBf16Attention(q, k, v, per_query, false, 0.125, Bf16Attention::Ours, half()),
                              libtorch(q, k, v, per_query, 0.125)));
     // What the measurement compares: each way timed (ours only where it runs), the fastest named.
     const auto times = vqa::models::measureBf16Attention(half());
