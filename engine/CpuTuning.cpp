@@ -9,6 +9,7 @@
 
 #include <sched.h>
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <torch/version.h>
 
@@ -113,6 +114,7 @@ bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::stri
     t.attention_native_ms = it->value("attention_native_ms", 0.0);
     t.attention_widened_ms = it->value("attention_widened_ms", 0.0);
     t.attention_ours_ms = it->value("attention_ours_ms", 0.0);
+    t.threads = it->value("threads", 0);
     apply(t, *kernels, "recorded");
     apply(t, *attention, "recorded");
     return true;
@@ -131,9 +133,17 @@ fs::path defaultCpuTuningFile() {
     return base / "vqa-studio" / "cpu-tuning.json";
 }
 
-CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& machine_busy) {
+void useCpuThreads(int threads) {
+    if (threads > 0)
+        at::set_num_threads(threads);
+}
+
+CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& machine_busy, TuneFrom from) {
     CpuTuning t;
     t.cpu = cpuModel();
+    // The choices measured are part of the key: a record from before a kernel existed never
+    // compared it, so it is measured again.
+    t.key = t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half | attention: native, widened, ours";
     const auto forced_attention = attentionNamed(env("VQA_BF16_ATTENTION"));
     if (const auto forced = kernelsNamed(env("VQA_BF16_KERNELS"))) {
         apply(t, *forced, "environment");
@@ -146,10 +156,6 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
                   "rule");
         return t;
     }
-    // The choices measured are part of the key: a record from before a kernel existed never
-    // compared it, so it is measured again.
-    const std::string key =
-        t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half | attention: native, widened, ours";
     nlohmann::json recorded = nlohmann::json::object();
     bool known = false;
     try {
@@ -158,7 +164,7 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
             recorded = nlohmann::json::parse(in);
         if (!recorded.is_object())
             recorded = nlohmann::json::object();
-        known = applyRecorded(t, recorded, key);
+        known = from == TuneFrom::RecordOrMeasure && applyRecorded(t, recorded, t.key);
     } catch (const std::exception&) {
         recorded = nlohmann::json::object();  // unreadable: measured again and written anew
     }
@@ -167,6 +173,7 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
         // what was measured while more tasks were ready to run than there are cores is used
         // by this process and measured again by the next.
         bool busy = machine_busy();
+        t.threads = at::get_num_threads();
         const auto times = models::measureBf16Kernels();
         busy = machine_busy() || busy;
         t.native_ms = times.native_ms;
@@ -181,14 +188,15 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
         apply(t, attention.fastest(), "measured");
         t.busy = machine_busy() || busy;
         if (!t.busy) try {  // recorded whole or not at all
-            recorded[key] = {{"bf16_kernels", t.bf16_kernels},
-                             {"native_ms", t.native_ms},
-                             {"widened_ms", t.widened_ms},
-                             {"half_ms", t.half_ms},
-                             {"bf16_attention", t.bf16_attention},
-                             {"attention_native_ms", t.attention_native_ms},
-                             {"attention_widened_ms", t.attention_widened_ms},
-                             {"attention_ours_ms", t.attention_ours_ms}};
+            recorded[t.key] = {{"bf16_kernels", t.bf16_kernels},
+                               {"threads", t.threads},
+                               {"native_ms", t.native_ms},
+                               {"widened_ms", t.widened_ms},
+                               {"half_ms", t.half_ms},
+                               {"bf16_attention", t.bf16_attention},
+                               {"attention_native_ms", t.attention_native_ms},
+                               {"attention_widened_ms", t.attention_widened_ms},
+                               {"attention_ours_ms", t.attention_ours_ms}};
             writeFileAtomically(file.string(), recorded.dump(1) + "\n");
         } catch (const std::exception&) {
             // Not recorded: measured again next time.

@@ -8,7 +8,9 @@
 // cache folder); else it is measured now (a fraction of a second) and recorded for next time,
 // written whole or not at all, unless more tasks were ready to run than there are cores while
 // it was measured (then it holds for this process only). Engine::load applies them before a
-// bfloat16 model runs on the CPU.
+// bfloat16 model runs on the CPU. `vqa tune` shows them, and `vqa tune --again` measures them
+// again in place of the record: the busy check sees this machine's tasks, not other virtual
+// machines' on the same host, and a record is otherwise kept for good.
 #pragma once
 
 #include <filesystem>
@@ -26,7 +28,15 @@ struct CpuTuning {
                                    // forced and the attention not, "rule" (as the products go)
     double attention_native_ms = 0, attention_widened_ms = 0, attention_ours_ms = 0;
     std::string cpu;           // the CPU model it is for
+    std::string key;           // its record's key in the file: the CPU model, LibTorch's version, the ways compared
+    int threads = 0;           // the threads it was measured with (0: not measured, or recorded before they were kept)
     bool busy = false;         // measured while other work competed for the cores: used, not recorded
+};
+
+// Where the choices come from when the environment does not set them.
+enum class TuneFrom {
+    RecordOrMeasure,  // this CPU's record, else measured now and recorded
+    Measure,          // measured now whatever was recorded, and recorded in its place (`vqa tune --again`)
 };
 
 // <XDG_CACHE_HOME or ~/.cache>/vqa-studio/cpu-tuning.json
@@ -40,6 +50,11 @@ bool machineBusy();
 // returns them. `machine_busy` is asked before, between and after the measurements. Never
 // throws: a file that cannot be read or written is measured past.
 CpuTuning tuneCpuKernels(const std::filesystem::path& file = defaultCpuTuningFile(),
-                         const std::function<bool()>& machine_busy = machineBusy);
+                         const std::function<bool()>& machine_busy = machineBusy,
+                         TuneFrom from = TuneFrom::RecordOrMeasure);
+
+// The intra-op threads this process computes with from now on, the measurement's among them
+// (0: LibTorch's default, one a core); for callers without LibTorch of their own (`vqa tune`).
+void useCpuThreads(int threads);
 
 }  // namespace vqa

@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/CpuTuning.h"
@@ -132,6 +133,39 @@ TEST_F(CpuTuningTest, WhatIsMeasuredOnABusyMachineIsNotRecorded) {
     const std::string before = (std::stringstream() << std::ifstream(file_).rdbuf()).str();
     EXPECT_EQ(vqa::tuneCpuKernels(file_, kBusy).source, "recorded") << "a record is read whatever the load";
     EXPECT_EQ((std::stringstream() << std::ifstream(file_).rdbuf()).str(), before);
+}
+
+// Measured again on request (`vqa tune --again`): the record is replaced, on a quiet machine only,
+// and says with how many threads it was measured.
+TEST_F(CpuTuningTest, MeasuredAgainInPlaceOfTheRecord) {
+    const auto first = vqa::tuneCpuKernels(file_, kQuiet);
+    ASSERT_EQ(first.source, "measured");
+    EXPECT_EQ(first.threads, at::get_num_threads());
+    EXPECT_NE(first.key.find(first.cpu), std::string::npos) << first.key;
+    auto record = nlohmann::json::parse(std::ifstream(file_));
+    ASSERT_TRUE(record.contains(first.key));
+    EXPECT_EQ(record[first.key]["threads"], first.threads);
+    record[first.key]["native_ms"] = 1.5;  // a record of its own, to tell it from a measurement
+    record[first.key]["threads"] = 99;
+    std::ofstream(file_) << record.dump();
+    const auto recorded = vqa::tuneCpuKernels(file_, kQuiet);
+    EXPECT_EQ(recorded.source, "recorded");
+    EXPECT_EQ(recorded.native_ms, 1.5);
+    EXPECT_EQ(recorded.threads, 99);
+
+    const std::string before = (std::stringstream() << std::ifstream(file_).rdbuf()).str();
+    const auto busy = vqa::tuneCpuKernels(file_, kBusy, vqa::TuneFrom::Measure);
+    EXPECT_EQ(busy.source, "measured");
+    EXPECT_EQ(busy.attention_source, "measured");
+    EXPECT_NE(busy.native_ms, 1.5);
+    EXPECT_EQ((std::stringstream() << std::ifstream(file_).rdbuf()).str(), before) << "busy: not recorded";
+
+    const auto again = vqa::tuneCpuKernels(file_, kQuiet, vqa::TuneFrom::Measure);
+    EXPECT_EQ(again.source, "measured");
+    record = nlohmann::json::parse(std::ifstream(file_));
+    ASSERT_EQ(record.size(), 1u);
+    EXPECT_EQ(record[first.key]["threads"], at::get_num_threads());
+    EXPECT_EQ(record[first.key]["native_ms"], again.native_ms);
 }
 
 // More threads spinning than the machine has cores: busy, for certain (each is ready to run

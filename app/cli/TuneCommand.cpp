@@ -1,0 +1,97 @@
+// `vqa tune`: the kernels this CPU runs bfloat16 with (a bfloat16 model, and the "fast"
+// precision's vision tower), as the engine chooses them at load (engine/CpuTuning.h): from the
+// environment, from this CPU's record, or measured now; `--again` measures them again.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli/Command.h"
+#include "engine/CpuTuning.h"
+
+namespace {
+
+struct TuneOptions {
+    bool again = false;
+    bool json = false;
+    int threads = 0;
+};
+
+// "half (measured: native 16.1 ms, widened 11.3 ms, half 5.7 ms)"
+std::string choiceLine(const std::string& choice, const std::string& source, const char* const names[3],
+                       const double ms[3]) {
+    std::ostringstream out;
+    out.precision(3);
+    out << choice << " (" << source;
+    if (ms[0] > 0 || ms[1] > 0 || ms[2] > 0) {
+        out << ":";
+        const char* sep = " ";
+        for (int i = 0; i < 3; ++i)
+            if (ms[i] > 0) {
+                out << sep << names[i] << " " << ms[i] << " ms";
+                sep = ", ";
+            }
+    }
+    out << ")";
+    return out.str();
+}
+
+int runTune(const TuneOptions& opts) {
+    vqa::useCpuThreads(opts.threads);
+    const auto file = vqa::defaultCpuTuningFile();
+    const auto t = vqa::tuneCpuKernels(file, vqa::machineBusy,
+                                       opts.again ? vqa::TuneFrom::Measure : vqa::TuneFrom::RecordOrMeasure);
+    if (opts.json) {
+        nlohmann::json out = {{"cpu", t.cpu},
+                              {"key", t.key},
+                              {"file", file.string()},
+                              {"threads", t.threads},
+                              {"busy", t.busy},
+                              {"bf16_kernels", t.bf16_kernels},
+                              {"source", t.source},
+                              {"native_ms", t.native_ms},
+                              {"widened_ms", t.widened_ms},
+                              {"half_ms", t.half_ms},
+                              {"bf16_attention", t.bf16_attention},
+                              {"attention_source", t.attention_source},
+                              {"attention_native_ms", t.attention_native_ms},
+                              {"attention_widened_ms", t.attention_widened_ms},
+                              {"attention_ours_ms", t.attention_ours_ms}};
+        std::cout << out.dump() << "\n";
+        return 0;
+    }
+    static const char* const kProducts[3] = {"native", "widened", "half"};
+    static const char* const kAttention[3] = {"native", "widened", "ours"};
+    const double products[3] = {t.native_ms, t.widened_ms, t.half_ms};
+    const double attention[3] = {t.attention_native_ms, t.attention_widened_ms, t.attention_ours_ms};
+    std::cout << "CPU: " << t.cpu << (t.threads > 0 ? ", measured with " + std::to_string(t.threads) + " threads" : "")
+              << "\n"
+              << "bfloat16 products of many rows: " << choiceLine(t.bf16_kernels, t.source, kProducts, products) << "\n"
+              << "an image's attention: " << choiceLine(t.bf16_attention, t.attention_source, kAttention, attention)
+              << "\n"
+              << "  native: LibTorch's bfloat16 kernels; widened: its float32 ones on operands widened from bfloat16;\n"
+              << "  half: our float16 GEMM (AVX512-FP16); ours: our attention (AVX-512)\n";
+    if (t.busy)
+        std::cout << "Measured while other work competed for the cores: used by this run only, not recorded. Run "
+                     "`vqa tune --again` when the machine is quiet.\n";
+    else if (t.source == "measured" || t.attention_source == "measured")
+        std::cout << "Recorded in " << file.string() << "\n";
+    else if (t.source == "recorded")
+        std::cout << "As recorded in " << file.string() << " (`vqa tune --again` measures again)\n";
+    return 0;
+}
+
+void setupTune(CLI::App& app, int& exit_code) {
+    auto opts = std::make_shared<TuneOptions>();
+    auto* cmd = app.add_subcommand(
+        "tune", "Show the kernels this CPU runs bfloat16 with, measured once and recorded; --again measures them again");
+    cmd->add_flag("--again", opts->again,
+                  "Measure them again now and record that in place of what was recorded (on a quiet machine)");
+    cmd->add_option("--threads", opts->threads, "CPU threads to measure with (0: one a core, the default)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--json", opts->json, "Print one JSON object");
+    cmd->callback([opts, &exit_code] { vqa::cli::guarded(exit_code, [&] { return runTune(*opts); }); });
+}
+
+}  // namespace
+
+VQA_CLI_COMMAND("tune", setupTune);
