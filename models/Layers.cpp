@@ -7,6 +7,7 @@
 #include "models/CpuAttention.h"
 #include "models/CpuGelu.h"
 #include "models/CpuGemv.h"
+#include "models/CpuRowOps.h"
 
 namespace vqa::models {
 
@@ -60,6 +61,8 @@ Linear fuseLinears(const std::vector<Linear>& parts) {
 }
 
 torch::Tensor rmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+    if (auto y = cpuRmsNorm(x, weight, eps)) // one pass; refuses tensors that record gradients
+        return *y;
     auto input_dtype = x.scalar_type();
     auto h = x.to(torch::kFloat32);
     h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -85,6 +88,13 @@ torch::Tensor quickGelu(const torch::Tensor& x) {
 
 torch::Tensor silu(const torch::Tensor& x) {
     return at::silu(x);
+}
+
+torch::Tensor gatedActivation(const std::string& name, const torch::Tensor& gate_up, std::int64_t inter) {
+    if (name == "silu" || name == "swish")
+        if (auto y = cpuSiluGate(gate_up, inter)) // one pass; refuses tensors that record gradients
+            return *y;
+    return activation(name, gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
 }
 
 bool isKnownActivation(const std::string& name) {

@@ -54,6 +54,9 @@ torch::Tensor silu(const torch::Tensor& x);      // "silu"
 // The activation named `name`; throws vqa::Error for names this build does not implement.
 torch::Tensor activation(const std::string& name, const torch::Tensor& x);
 bool isKnownActivation(const std::string& name);
+// A gated MLP's activation(gate) * up from its fused gate/up product [..., 2 * inter] (the
+// gate's values first): [..., inter].
+torch::Tensor gatedActivation(const std::string& name, const torch::Tensor& gate_up, std::int64_t inter);
 
 // Rotary position embedding with rotate_half pairing (dimension i with i + head_dim/2), as in
 // transformers' Llama. cos/sin are computed in float32 and then cast to `dtype`.

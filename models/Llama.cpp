@@ -288,8 +288,7 @@ LlamaDecoder::singleQueryAttention(const torch::Tensor& q, const torch::Tensor& 
 torch::Tensor LlamaDecoder::mlpResidual(const LlamaDecoderLayer& layer, const torch::Tensor& h) const {
     const auto inter = config_.intermediate_size;
     auto gate_up = layer.gate_up(rmsNorm(h, layer.post_attention_layernorm, config_.rms_norm_eps));
-    return h + layer.down_proj(models::silu(gate_up.narrow(-1, 0, inter)) *
-                               gate_up.narrow(-1, inter, inter));
+    return h + layer.down_proj(gatedActivation("silu", gate_up, inter));
 }
 
 } // namespace vqa::models

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 
+#include "models/CpuRowOps.h"
 #include "models/Interrupt.h"
 #include "models/base/Error.h"
 
@@ -70,13 +71,18 @@ torch::Tensor qwenVisionBlock(const QwenVisionBlock& b, const Qwen2VLVisionConfi
         return bias.defined() ? layerNorm(v, weight, bias, config.norm_eps) : rmsNorm(v, weight, config.norm_eps);
     };
     const std::int64_t s = x.size(0), heads = config.num_heads, d = config.hidden_size / heads;
-    auto qkv = b.qkv(norm(x, b.norm1_weight, b.norm1_bias))
-                   .view({s, 3, heads, d})
-                   .permute({1, 2, 0, 3}); // [3, H, S, D]
-    // Rotary in float32, as the reference's apply_rotary_pos_emb_vision does.
-    auto q = applyRotary(qkv[0].to(torch::kFloat32), cos, sin).to(x.scalar_type());
-    auto k = applyRotary(qkv[1].to(torch::kFloat32), cos, sin).to(x.scalar_type());
-    auto v = qkv[2];
+    const auto qkv_rows = b.qkv(norm(x, b.norm1_weight, b.norm1_bias)); // [S, 3 H D]
+    // Rotary in float32, as the reference's apply_rotary_pos_emb_vision does: in one pass over
+    // the rows where the CPU's row ops take them (CpuRowOps.h).
+    torch::Tensor q, k, v; // [H, S, D]
+    if (auto fused = cpuVisionQkvRotary(qkv_rows, heads, cos, sin)) {
+        q = (*fused)[0], k = (*fused)[1], v = (*fused)[2];
+    } else {
+        auto qkv = qkv_rows.view({s, 3, heads, d}).permute({1, 2, 0, 3}); // [3, H, S, D]
+        q = applyRotary(qkv[0].to(torch::kFloat32), cos, sin).to(x.scalar_type());
+        k = applyRotary(qkv[1].to(torch::kFloat32), cos, sin).to(x.scalar_type());
+        v = qkv[2];
+    }
     // Attention within each segment (an image, a frame or a window), none across.
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
     std::vector<torch::Tensor> parts;
@@ -93,10 +99,7 @@ torch::Tensor qwenVisionBlock(const QwenVisionBlock& b, const Qwen2VLVisionConfi
     auto h = x + b.proj(a);
     auto n = norm(h, b.norm2_weight, b.norm2_bias);
     if (config.gated_mlp) {
-        const auto inter = config.intermediate_size;
-        auto gu = b.gate_up(n);
-        return h + b.down(activation(config.hidden_act, gu.narrow(-1, 0, inter)) *
-                          gu.narrow(-1, inter, inter));
+        return h + b.down(gatedActivation(config.hidden_act, b.gate_up(n), config.intermediate_size));
     }
     return h + b.fc2(activation(config.hidden_act, b.fc1(n)));
 }
