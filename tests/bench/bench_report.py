@@ -132,7 +132,7 @@ def markdown(report, json_name):
              "the other timings are those runs' medians.",
              f"- Load average before / after: {report['load_before']} / {report['load_after']} "
              f"({report.get('note', '')})",
-             f"- Versions: {report.get('versions')}", ""]
+             f"- Versions: {report.get('versions')}", *kernel_lines(report.get("kernel_choices")), ""]
     for name, r in report["models"].items():
         heading = (QWEN_HEADINGS[name] + " shapes" if qwen else "7B-class decoder (LLaVA-1.5-7B's language model)"
                    if name in BF16_ONLY else "SmolVLM-" + name.upper())
@@ -299,6 +299,19 @@ def vision_rate_lines(r, report):
                 peak.get("bf16_dot") or 0, peak["fp32_fma"], peak.get("fp16_fma") or 0)
             lines.append(f"| {label} {SHORT_NAMES[dtype]} | {ms:.0f} | {rate:.0f} | {100 * rate / top:.0f} % |")
     return lines
+
+
+def kernel_lines(choices):
+    """The report's line on the bfloat16 kernels ours ran with (`vqa tune --json`), if known."""
+    if not choices:
+        return []
+
+    def ways(names, prefix):
+        return ", ".join(f"{n} {choices[prefix + n + '_ms']:.1f}" for n in names if choices.get(prefix + n + "_ms"))
+    products, attention = ways(["native", "widened", "half"], ""), ways(["native", "widened", "ours"], "attention_")
+    return [f"- Kernels (`vqa tune`, {choices['source']}): bfloat16 products of many rows "
+            f"{choices['bf16_kernels']}" + (f" ({products} ms)" if products else "") +
+            f", an image's attention {choices['bf16_attention']}" + (f" ({attention} ms)" if attention else "")]
 
 
 def write_section(path, script, key, heading, body, after=None):

@@ -82,7 +82,8 @@ def markdown(report, json_name):
         f"{report['threads']} threads for every engine.",
         f"- A {PHOTO[0]}x{PHOTO[1]} JPEG with SmolVLM's own processor settings (longest edge 2048, "
         "512-pixel tiles), the benchmark's question, one new token; each engine answers once after "
-        f"loading (its page faults), then {rb.WARM_RUNS} times more: those runs' medians.", "",
+        f"loading (its page faults), then {rb.WARM_RUNS} times more: those runs' medians.",
+        *br.kernel_lines(report.get("kernel_choices")), "",
         "| model | dtype | engine | detail | prompt tokens | preprocess ms | encode ms | "
         "prefill ms | first token ms | ours ÷ transformers |",
         "|---|---|---|---|---|---|---|---|---|---|"]
@@ -120,7 +121,8 @@ def main():
     image = os.path.join(args.work, "photo4000x3000.jpg")
     if not os.path.exists(image):
         make_photo(image)
-    report = {"machine": br.machine_info(), "threads": args.threads, "load_before": br.load_average(), "models": {}}
+    report = {"machine": br.machine_info(), "threads": args.threads, "load_before": br.load_average(),
+              "kernel_choices": rb.kernel_choices(vqa, args.threads), "models": {}}
     for name in args.models.split(","):
         mdir = os.path.join(args.work, f"smolvlm-{name}")
         dtypes = args.dtypes.split(",")

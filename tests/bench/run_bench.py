@@ -322,6 +322,8 @@ def worker_make_qwen(args):
     text = dict(QWEN3VL_2B_TEXT if qwen3 else QWEN25VL_3B_TEXT, bos_token_id=added["<|endoftext|>"],
                 eos_token_id=added["<|im_end|>"])
     vision = dict(QWEN3VL_2B_VISION if qwen3 else QWEN25VL_3B_VISION)
+    if args.text_layers:  # the whole vision tower, the decoder cut (tests/bench/vision_tower.py)
+        text["num_hidden_layers"] = args.text_layers
     if args.qwen_layers:  # a quick check of the script, not a measurement
         text["num_hidden_layers"] = vision["depth"] = args.qwen_layers
         if qwen3:
@@ -852,6 +854,17 @@ def core_peak(work):
         return None
 
 
+def kernel_choices(vqa, threads):
+    """The CPU kernels our engine runs bfloat16 with here (`vqa tune --json`: the record, or
+    measured now with `threads` threads and recorded), so a report says which ways it timed."""
+    try:
+        r = subprocess.run([vqa, "tune", "--json", "--threads", str(threads)], capture_output=True, text=True,
+                           timeout=300)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 def add_common_args(ap):
     """The options every benchmark script takes: the build, the threads, the fixtures, the work
     folder (checkpoints, GGUFs, images) and the Markdown file its section goes to."""
@@ -889,6 +902,7 @@ def main():
     ap.add_argument("--ids")
     ap.add_argument("--qwen-layers", type=int, default=0,
                     help="Qwen2.5-VL: cut decoder and vision tower to N layers (a quick check of the script)")
+    ap.add_argument("--text-layers", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker:
@@ -912,6 +926,7 @@ def main():
     dtypes = args.dtypes.split(",")
     report = {"machine": machine_info(), "device": args.device, "threads": args.threads, "tokens": args.tokens, "warm_runs": WARM_RUNS,
               "core_peak_gflops": core_peak(args.work) if args.device == "cpu" else None,
+              "kernel_choices": kernel_choices(vqa, args.threads) if args.device == "cpu" else None,
               "dtypes": dtypes, "load_before": load_average(), "note": args.note, "models": {}}
     import torch
     import transformers
