@@ -127,6 +127,18 @@ bool machineBusy() {
     return tasks > usableCores();
 }
 
+nlohmann::json choicesJson(const CpuTuning& t) {
+    return {{"bf16_kernels", t.bf16_kernels},
+            {"threads", t.threads},
+            {"native_ms", t.native_ms},
+            {"widened_ms", t.widened_ms},
+            {"half_ms", t.half_ms},
+            {"bf16_attention", t.bf16_attention},
+            {"attention_native_ms", t.attention_native_ms},
+            {"attention_widened_ms", t.attention_widened_ms},
+            {"attention_ours_ms", t.attention_ours_ms}};
+}
+
 fs::path defaultCpuTuningFile() {
     const std::string cache = env("XDG_CACHE_HOME");
     const fs::path base = !cache.empty() ? fs::path(cache) : fs::path(env("HOME")) / ".cache";
@@ -188,15 +200,7 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
         apply(t, attention.fastest(), "measured");
         t.busy = machine_busy() || busy;
         if (!t.busy) try {  // recorded whole or not at all
-            recorded[t.key] = {{"bf16_kernels", t.bf16_kernels},
-                               {"threads", t.threads},
-                               {"native_ms", t.native_ms},
-                               {"widened_ms", t.widened_ms},
-                               {"half_ms", t.half_ms},
-                               {"bf16_attention", t.bf16_attention},
-                               {"attention_native_ms", t.attention_native_ms},
-                               {"attention_widened_ms", t.attention_widened_ms},
-                               {"attention_ours_ms", t.attention_ours_ms}};
+            recorded[t.key] = choicesJson(t);
             writeFileAtomically(file.string(), recorded.dump(1) + "\n");
         } catch (const std::exception&) {
             // Not recorded: measured again next time.

@@ -17,6 +17,8 @@
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace vqa {
 
 struct CpuTuning {
@@ -38,6 +40,10 @@ enum class TuneFrom {
     RecordOrMeasure,  // this CPU's record, else measured now and recorded
     Measure,          // measured now whatever was recorded, and recorded in its place (`vqa tune --again`)
 };
+
+// The choices, the threads and the timings, as a record in the file keeps them (and `vqa tune
+// --json` prints them, with the rest).
+nlohmann::json choicesJson(const CpuTuning& t);
 
 // <XDG_CACHE_HOME or ~/.cache>/vqa-studio/cpu-tuning.json
 std::filesystem::path defaultCpuTuningFile();

@@ -3,8 +3,6 @@
 // environment, from this CPU's record, or measured now; `--again` measures them again.
 #include <iostream>
 
-#include <nlohmann/json.hpp>
-
 #include "app/cli/Command.h"
 #include "engine/CpuTuning.h"
 
@@ -41,21 +39,13 @@ int runTune(const TuneOptions& opts) {
     const auto t = vqa::tuneCpuKernels(file, vqa::machineBusy,
                                        opts.again ? vqa::TuneFrom::Measure : vqa::TuneFrom::RecordOrMeasure);
     if (opts.json) {
-        nlohmann::json out = {{"cpu", t.cpu},
-                              {"key", t.key},
-                              {"file", file.string()},
-                              {"threads", t.threads},
-                              {"busy", t.busy},
-                              {"bf16_kernels", t.bf16_kernels},
-                              {"source", t.source},
-                              {"native_ms", t.native_ms},
-                              {"widened_ms", t.widened_ms},
-                              {"half_ms", t.half_ms},
-                              {"bf16_attention", t.bf16_attention},
-                              {"attention_source", t.attention_source},
-                              {"attention_native_ms", t.attention_native_ms},
-                              {"attention_widened_ms", t.attention_widened_ms},
-                              {"attention_ours_ms", t.attention_ours_ms}};
+        auto out = vqa::choicesJson(t);
+        out.update({{"cpu", t.cpu},
+                    {"key", t.key},
+                    {"file", file.string()},
+                    {"busy", t.busy},
+                    {"source", t.source},
+                    {"attention_source", t.attention_source}});
         std::cout << out.dump() << "\n";
         return 0;
     }
