@@ -5,7 +5,8 @@
 // the reference's up to the order of one sum (RMSNorm's mean of squares) and the last bit of
 // an exponential (silu). Measured on two threads of an Intel Xeon at Qwen2.5-VL's tower shapes
 // (1,296 x 1,280, gate and up 3,420 wide), the three took 1.4, 2.6 and 2 x 2.1 ms a block as
-// ATen ops: ~7 % of the bfloat16 tower.
+// ATen ops; in one pass each the bfloat16 tower went from 4,160 to 3,699 ms, and SmolVLM-256M's
+// prefill from 102.5 to 99.8 ms (float32) and 84.3 to 79.9 (bfloat16).
 //
 // Each returns nothing (the caller takes its ATen spelling) for a tensor that records
 // gradients, is not contiguous, is on another device or of another dtype, and on a CPU without
