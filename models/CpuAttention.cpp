@@ -351,8 +351,7 @@ VQA_ATT_TARGET void valuesFloat(const float* probs, int64_t ld, const float* sum
         const __m512 inverse = _mm512_set1_ps(1.0f / sums[r]);
         for (int64_t c = 0; c < d; c += 16) {
             const __m512 o = _mm512_mul_ps(_mm512_loadu_ps(partial + r * dpad + c), inverse);
-            _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
-                                     reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
+            vec::storeBf16(out + r * ld_out + c, firstLanes(d - c), o);
         }
     }
 }
@@ -378,8 +377,7 @@ VQA_ATT_HALF_TARGET void valuesHalf(const float* sums, int64_t rows, int64_t d, 
         const float* row = partial + r * 2 * dpad;
         for (int64_t c = 0; c < d; c += 16) {
             const __m512 o = _mm512_mul_ps(_mm512_mul_ps(vec::sumPairs(row + 2 * c), _mm512_loadu_ps(s.inverse.data() + c)), inverse);
-            _mm256_mask_storeu_epi16(out + r * ld_out + c, firstLanes(d - c),
-                                     reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(o)));
+            vec::storeBf16(out + r * ld_out + c, firstLanes(d - c), o);
         }
     }
 }

@@ -43,7 +43,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void gelu(const 
         const __mmask16 far = _mm512_cmp_ps_mask(t, _mm512_set1_ps(80.0f), _CMP_GT_OQ);
         if (far)
             g = _mm512_mask_mul_ps(g, far, v, vec::exp(_mm512_sub_ps(_mm512_setzero_ps(), t)));
-        _mm256_mask_storeu_epi16(y + i, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(g)));
+        vec::storeBf16(y + i, m, g);
     }
 }
 

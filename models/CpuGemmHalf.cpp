@@ -233,7 +233,7 @@ VQA_HALF_TARGET void finishRow(const float* t, float row_scale, const float* col
         } else {
             if (bias)
                 sum = _mm512_add_ps(sum, vec::widenBf16(bias + g * 16, mask));
-            _mm256_mask_storeu_epi16(y + g * 16, mask, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(sum)));
+            vec::storeBf16(y + g * 16, mask, sum);
         }
     }
 }

@@ -40,7 +40,7 @@ VQA_ROW_TARGET inline void store(T* p, __mmask16 m, __m512 v) {
     if constexpr (std::is_same_v<T, float>)
         _mm512_mask_storeu_ps(p, m, v);
     else
-        _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        vec::storeBf16(p, m, v);
 }
 
 // v as a value of T (bfloat16: rounded to nearest even), back in float32.
@@ -49,7 +49,7 @@ VQA_ROW_TARGET inline __m512 asDtype(__m512 v) {
     if constexpr (std::is_same_v<T, float>)
         return v;
     else
-        return vec::widenBf16(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        return vec::roundBf16(v);
 }
 
 template <typename T>

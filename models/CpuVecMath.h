@@ -70,6 +70,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widenBf16(con
     return widenBf16(_mm256_maskz_loadu_epi16(m, p));
 }
 
+// 16 floats (the mask's first) rounded to bfloat16, nearest even, and stored at p: how every
+// kernel here writes a bfloat16 result.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void storeBf16(void* p, __mmask16 m, __m512 v) {
+    _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
+// v rounded to bfloat16 and widened back: a bfloat16 intermediate the reference rounds.
+__attribute__((target("avx512f,avx512bf16"))) inline __m512 roundBf16(__m512 v) {
+    return widenBf16(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
 // The float16 kernels' flush: acc's 32 float16 partial sums added into the 32 floats at t
 // (lanes 0-15 at t, 16-31 at t + 16), before float16 would hold too few of their bits.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16"))) inline void addHalfInto(__m512h acc, float* t) {
