@@ -15,6 +15,7 @@
 
 #include "engine/io/AtomicFile.h"
 #include "models/CpuAttention.h"
+#include "models/CpuGemmF32.h"
 #include "models/CpuGemmHalf.h"
 #include "models/CpuGemv.h"
 
@@ -67,6 +68,16 @@ std::optional<models::Bf16Attention> attentionNamed(const std::string& name) {
     return std::nullopt;
 }
 
+// The float32 rows' way a name stands for; none for another name. "ours" where the CPU cannot
+// run it is "native".
+std::optional<models::F32Rows> rowsNamed(const std::string& name) {
+    if (name == "ours")
+        return models::cpuGemmF32Supported() ? models::F32Rows::Ours : models::F32Rows::Native;
+    if (name == "native")
+        return models::F32Rows::Native;
+    return std::nullopt;
+}
+
 // Puts `kernels` in force and says so in `t`.
 void apply(CpuTuning& t, models::Bf16Kernels kernels, const char* source) {
     models::setBf16Kernels(kernels);
@@ -79,6 +90,13 @@ void apply(CpuTuning& t, models::Bf16Attention attention, const char* source) {
     models::setBf16Attention(attention);
     t.bf16_attention = models::bf16AttentionName(attention);
     t.attention_source = source;
+}
+
+// Puts `rows` in force and says so in `t`.
+void apply(CpuTuning& t, models::F32Rows rows, const char* source) {
+    models::setF32Rows(rows);
+    t.f32_rows = models::f32RowsName(rows);
+    t.f32_rows_source = source;
 }
 
 // Tasks ready to run on the machine now, this thread among them (/proc/stat's procs_running);
@@ -106,7 +124,8 @@ bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::stri
         return false;
     const auto kernels = kernelsNamed(it->value("bf16_kernels", ""));
     const auto attention = attentionNamed(it->value("bf16_attention", ""));
-    if (!kernels || !attention)
+    const auto rows = rowsNamed(it->value("f32_rows", ""));
+    if (!kernels || !attention || !rows)
         return false;
     t.native_ms = it->value("native_ms", 0.0);
     t.widened_ms = it->value("widened_ms", 0.0);
@@ -114,9 +133,12 @@ bool applyRecorded(CpuTuning& t, const nlohmann::json& recorded, const std::stri
     t.attention_native_ms = it->value("attention_native_ms", 0.0);
     t.attention_widened_ms = it->value("attention_widened_ms", 0.0);
     t.attention_ours_ms = it->value("attention_ours_ms", 0.0);
+    t.f32_native_ms = it->value("f32_native_ms", 0.0);
+    t.f32_ours_ms = it->value("f32_ours_ms", 0.0);
     t.threads = it->value("threads", 0);
     apply(t, *kernels, "recorded");
     apply(t, *attention, "recorded");
+    apply(t, *rows, "recorded");
     return true;
 }
 
@@ -136,7 +158,10 @@ nlohmann::json choicesJson(const CpuTuning& t) {
             {"bf16_attention", t.bf16_attention},
             {"attention_native_ms", t.attention_native_ms},
             {"attention_widened_ms", t.attention_widened_ms},
-            {"attention_ours_ms", t.attention_ours_ms}};
+            {"attention_ours_ms", t.attention_ours_ms},
+            {"f32_rows", t.f32_rows},
+            {"f32_native_ms", t.f32_native_ms},
+            {"f32_ours_ms", t.f32_ours_ms}};
 }
 
 fs::path defaultCpuTuningFile() {
@@ -155,8 +180,10 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
     t.cpu = cpuModel();
     // The choices measured are part of the key: a record from before a kernel existed never
     // compared it, so it is measured again.
-    t.key = t.cpu + " | torch " + TORCH_VERSION + " | native, widened, half | attention: native, widened, ours";
+    t.key = t.cpu + " | torch " + TORCH_VERSION +
+            " | native, widened, half | attention: native, widened, ours | float32 rows: native, ours";
     const auto forced_attention = attentionNamed(env("VQA_BF16_ATTENTION"));
+    const auto forced_rows = rowsNamed(env("VQA_F32_ROWS"));
     if (const auto forced = kernelsNamed(env("VQA_BF16_KERNELS"))) {
         apply(t, *forced, "environment");
         // Nothing measured nor recorded: the attention forced too, or as the products go (ours
@@ -166,6 +193,13 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
         else
             apply(t, *forced == models::Bf16Kernels::Native ? models::Bf16Attention::Native : *attentionNamed("ours"),
                   "rule");
+        if (forced_rows) {
+            apply(t, *forced_rows, "environment");
+        } else { // measured by the first product it matters to, for this process
+            models::setF32Rows(models::F32Rows::Auto);
+            t.f32_rows = "auto";
+            t.f32_rows_source = "at first use";
+        }
         return t;
     }
     nlohmann::json recorded = nlohmann::json::object();
@@ -198,6 +232,10 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
         t.attention_widened_ms = attention.widened_ms;
         t.attention_ours_ms = attention.ours_ms;
         apply(t, attention.fastest(), "measured");
+        const auto rows = models::measureF32Rows();
+        t.f32_native_ms = rows.native_ms;
+        t.f32_ours_ms = rows.ours_ms;
+        apply(t, rows.fastest(), "measured");
         t.busy = machine_busy() || busy;
         if (!t.busy) try {  // recorded whole or not at all
             recorded[t.key] = choicesJson(t);
@@ -208,6 +246,8 @@ CpuTuning tuneCpuKernels(const fs::path& file, const std::function<bool()>& mach
     }
     if (forced_attention)
         apply(t, *forced_attention, "environment");
+    if (forced_rows)
+        apply(t, *forced_rows, "environment");
     return t;
 }
 

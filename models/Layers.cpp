@@ -6,6 +6,7 @@
 #include "models/base/Error.h"
 #include "models/CpuAttention.h"
 #include "models/CpuGelu.h"
+#include "models/CpuGemmF32.h"
 #include "models/CpuGemv.h"
 #include "models/CpuRowOps.h"
 
@@ -38,6 +39,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
         return cpuBf16RowsLinear(x, weight, bias); // many bfloat16 rows: see CpuGemv.h
     if (auto y = cpuHalfFloat32RowsLinear(x, weight, bias, half_panels); y.defined())
         return y; // many float32 rows under the "fast" precision: see CpuGemv.h
+    if (auto y = cpuF32RowsLinear(x, weight, bias); y.defined())
+        return y; // a few float32 rows (a prompt): see CpuGemmF32.h
     return at::linear(x, weight,
                       bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }

@@ -1,6 +1,7 @@
 // `vqa tune`: the kernels this CPU runs bfloat16 with (a bfloat16 model, and the "fast"
-// precision's vision tower), as the engine chooses them at load (engine/CpuTuning.h): from the
-// environment, from this CPU's record, or measured now; `--again` measures them again.
+// precision's vision tower) and a float32 prompt's products with, as the engine chooses them at
+// load (engine/CpuTuning.h): from the environment, from this CPU's record, or measured now;
+// `--again` measures them again.
 #include <iostream>
 
 #include "app/cli/Command.h"
@@ -45,7 +46,8 @@ int runTune(const TuneOptions& opts) {
                     {"file", file.string()},
                     {"busy", t.busy},
                     {"source", t.source},
-                    {"attention_source", t.attention_source}});
+                    {"attention_source", t.attention_source},
+                    {"f32_rows_source", t.f32_rows_source}});
         std::cout << out.dump() << "\n";
         return 0;
     }
@@ -53,17 +55,22 @@ int runTune(const TuneOptions& opts) {
     static const char* const kAttention[3] = {"native", "widened", "ours"};
     const double products[3] = {t.native_ms, t.widened_ms, t.half_ms};
     const double attention[3] = {t.attention_native_ms, t.attention_widened_ms, t.attention_ours_ms};
+    static const char* const kRows[3] = {"native", "", "ours"};
+    const double rows[3] = {t.f32_native_ms, 0, t.f32_ours_ms};
     std::cout << "CPU: " << t.cpu << (t.threads > 0 ? ", measured with " + std::to_string(t.threads) + " threads" : "")
               << "\n"
               << "bfloat16 products of many rows: " << choiceLine(t.bf16_kernels, t.source, kProducts, products) << "\n"
               << "an image's attention: " << choiceLine(t.bf16_attention, t.attention_source, kAttention, attention)
               << "\n"
-              << "  native: LibTorch's bfloat16 kernels; widened: its float32 ones on operands widened from bfloat16;\n"
-              << "  half: our float16 GEMM (AVX512-FP16); ours: our attention (AVX-512)\n";
+              << "float32 products of a few rows (a prompt): " << choiceLine(t.f32_rows, t.f32_rows_source, kRows, rows)
+              << "\n"
+              << "  native: LibTorch's kernels (bfloat16, or float32 for a prompt); widened: its float32 ones on\n"
+              << "  operands widened from bfloat16; half: our float16 GEMM (AVX512-FP16); ours: our attention, our\n"
+              << "  float32 product of a few rows (AVX-512)\n";
     if (t.busy)
         std::cout << "Measured while other work competed for the cores: used by this run only, not recorded. Run "
                      "`vqa tune --again` when the machine is quiet.\n";
-    else if (t.source == "measured" || t.attention_source == "measured")
+    else if (t.source == "measured" || t.attention_source == "measured" || t.f32_rows_source == "measured")
         std::cout << "Recorded in " << file.string() << "\n";
     else if (t.source == "recorded")
         std::cout << "As recorded in " << file.string() << " (`vqa tune --again` measures again)\n";
@@ -73,7 +80,8 @@ int runTune(const TuneOptions& opts) {
 void setupTune(CLI::App& app, int& exit_code) {
     auto opts = std::make_shared<TuneOptions>();
     auto* cmd = app.add_subcommand(
-        "tune", "Show the kernels this CPU runs bfloat16 with, measured once and recorded; --again measures them again");
+        "tune", "Show the kernels this CPU runs bfloat16 and a float32 prompt with, measured once and recorded; --again "
+        "measures them again");
     cmd->add_flag("--again", opts->again,
                   "Measure them again now and record that in place of what was recorded (on a quiet machine)");
     cmd->add_option("--threads", opts->threads, "CPU threads to measure with (0: one a core, the default)")

@@ -22,7 +22,7 @@ def main():
     args = ap.parse_args()
     c = Checks(args.vqa)
     with tempfile.TemporaryDirectory() as cache:
-        env = {k: v for k, v in os.environ.items() if k not in ("VQA_BF16_KERNELS", "VQA_BF16_ATTENTION")}
+        env = {k: v for k, v in os.environ.items() if k not in ("VQA_BF16_KERNELS", "VQA_BF16_ATTENTION", "VQA_F32_ROWS")}
         env["XDG_CACHE_HOME"] = cache
         record_file = os.path.join(cache, "vqa-studio", "cpu-tuning.json")
 
@@ -32,12 +32,13 @@ def main():
             return r, (json.loads(r.stdout) if r.returncode == 0 and "--json" in argv else None)
 
         # The environment decides: nothing is measured or recorded.
-        forced = {"VQA_BF16_KERNELS": "widened", "VQA_BF16_ATTENTION": "native"}
+        forced = {"VQA_BF16_KERNELS": "widened", "VQA_BF16_ATTENTION": "native", "VQA_F32_ROWS": "native"}
         r, out = tune("--json", extra=forced)
         c.check("forced: exit 0", r.returncode == 0, r.stderr)
         c.check("forced: the environment's choices", out and out["bf16_kernels"] == "widened" and
                 out["source"] == "environment" and out["bf16_attention"] == "native" and
-                out["attention_source"] == "environment", out)
+                out["attention_source"] == "environment" and out["f32_rows"] == "native" and
+                out["f32_rows_source"] == "environment", out)
         c.check("forced: nothing measured", out and out["native_ms"] == 0 and out["threads"] == 0, out)
         c.check("forced: nothing recorded", not os.path.exists(record_file), os.listdir(cache))
         r, _ = tune(extra=forced)
@@ -48,25 +49,29 @@ def main():
         r, first = tune("--json", "--threads", "1")
         c.check("first: exit 0", r.returncode == 0, r.stderr)
         c.check("first: measured with the threads asked for", first and first["source"] == "measured" and
-                first["threads"] == 1 and first["native_ms"] > 0 and first["widened_ms"] > 0, first)
+                first["threads"] == 1 and first["native_ms"] > 0 and first["widened_ms"] > 0 and
+                first["f32_rows_source"] == "measured" and first["f32_native_ms"] > 0, first)
         c.check("first: the record's file and key", first and first["file"] == record_file and
                 first["cpu"] in first["key"], first)
         if first and not first["busy"]:
             c.check("first: recorded", first["key"] in json.load(open(record_file)))
 
-        # A record says what to run (this one made by hand: native products, widened attention).
+        # A record says what to run (this one made by hand: native products, widened attention,
+        # LibTorch's float32 rows).
         made = {"bf16_kernels": "native", "bf16_attention": "widened", "threads": 7, "native_ms": 1.5,
                 "widened_ms": 2.5, "half_ms": 0, "attention_native_ms": 3.5, "attention_widened_ms": 0.5,
-                "attention_ours_ms": 0}
+                "attention_ours_ms": 0, "f32_rows": "native", "f32_native_ms": 4.5, "f32_ours_ms": 5.5}
         os.makedirs(os.path.dirname(record_file), exist_ok=True)
         json.dump({first["key"]: made} if first else {}, open(record_file, "w"))
         r, out = tune("--json")
         c.check("recorded: read back", out and out["source"] == "recorded" and out["bf16_kernels"] == "native" and
                 out["attention_source"] == "recorded" and out["bf16_attention"] == "widened" and
-                out["native_ms"] == 1.5 and out["threads"] == 7, out)
+                out["native_ms"] == 1.5 and out["threads"] == 7 and out["f32_rows"] == "native" and
+                out["f32_rows_source"] == "recorded", out)
         r, _ = tune()
         c.check("recorded: the text says where", r.returncode == 0 and "As recorded in " + record_file in r.stdout and
-                "native (recorded: native 1.5 ms, widened 2.5 ms)" in r.stdout, r.stdout + r.stderr)
+                "native (recorded: native 1.5 ms, widened 2.5 ms)" in r.stdout and
+                "native (recorded: native 4.5 ms, ours 5.5 ms)" in r.stdout, r.stdout + r.stderr)
 
         # --again measures in its place.
         r, again = tune("--json", "--again", "--threads", "1")

@@ -1,4 +1,5 @@
-// The CPU kernel choices (engine/CpuTuning.h), the products' and the attention's: measured once
+// The CPU kernel choices (engine/CpuTuning.h), the bfloat16 products', the attention's and the
+// float32 rows': measured once
 // and recorded for this CPU and LibTorch, read back after, overridden by the environment, and a
 // damaged record measured past.
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 
 #include "engine/CpuTuning.h"
 #include "models/CpuAttention.h"
+#include "models/CpuGemmF32.h"
 #include "models/CpuGemmHalf.h"
 #include "models/CpuGemv.h"
 
@@ -32,21 +34,26 @@ protected:
     void SetUp() override {
         chosen_ = vqa::models::bf16Kernels();
         attention_ = vqa::models::bf16Attention();
+        rows_ = vqa::models::f32Rows();
         dir_ = fs::temp_directory_path() / ("vqa-cpu-tuning-" + std::to_string(::getpid()));
         fs::remove_all(dir_);
         file_ = dir_ / "cpu-tuning.json";
         ::unsetenv("VQA_BF16_KERNELS");
         ::unsetenv("VQA_BF16_ATTENTION");
+        ::unsetenv("VQA_F32_ROWS");
     }
     void TearDown() override {
         ::unsetenv("VQA_BF16_KERNELS");
         ::unsetenv("VQA_BF16_ATTENTION");
+        ::unsetenv("VQA_F32_ROWS");
         vqa::models::setBf16Kernels(chosen_);
         vqa::models::setBf16Attention(attention_);
+        vqa::models::setF32Rows(rows_);
         fs::remove_all(dir_);
     }
     vqa::models::Bf16Kernels chosen_{};
     vqa::models::Bf16Attention attention_{};
+    vqa::models::F32Rows rows_{};
     fs::path dir_, file_;
 };
 
@@ -76,10 +83,18 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     EXPECT_EQ(first.bf16_attention, vqa::models::bf16AttentionName(attention.fastest()));
     EXPECT_EQ(vqa::models::bf16AttentionName(vqa::models::bf16Attention()), first.bf16_attention);
     EXPECT_EQ(first.attention_source, "measured");
+    // The float32 rows too: ours measured where the CPU can run it.
+    EXPECT_GT(first.f32_native_ms, 0.0);
+    EXPECT_EQ(first.f32_ours_ms > 0.0, vqa::models::cpuGemmF32Supported());
+    EXPECT_EQ(first.f32_rows,
+              vqa::models::f32RowsName(vqa::models::F32RowsTimes{first.f32_native_ms, first.f32_ours_ms}.fastest()));
+    EXPECT_EQ(vqa::models::f32RowsName(vqa::models::f32Rows()), first.f32_rows);
+    EXPECT_EQ(first.f32_rows_source, "measured");
     std::cout << "[ measured ] products " << first.native_ms << " / " << first.widened_ms << " / " << first.half_ms
               << " ms (native / widened / half): " << first.bf16_kernels << "; attention " << attention.native_ms
               << " / " << attention.widened_ms << " / " << attention.ours_ms << " ms (native / widened / ours): "
-              << first.bf16_attention << "\n";
+              << first.bf16_attention << "; float32 rows " << first.f32_native_ms << " / " << first.f32_ours_ms
+              << " ms (native / ours): " << first.f32_rows << "\n";
     ASSERT_TRUE(fs::exists(file_));
     for (const auto& entry : fs::directory_iterator(dir_))  // no temporary file left behind
         EXPECT_EQ(entry.path(), file_);
@@ -92,22 +107,31 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
     EXPECT_EQ(second.bf16_attention, first.bf16_attention);
     EXPECT_EQ(second.attention_source, "recorded");
     EXPECT_EQ(second.attention_ours_ms, first.attention_ours_ms);
+    EXPECT_EQ(second.f32_rows, first.f32_rows);
+    EXPECT_EQ(second.f32_rows_source, "recorded");
+    EXPECT_EQ(second.f32_ours_ms, first.f32_ours_ms);
 
     // A record says which way; the engine follows it (here the other way round, by hand).
     auto record = nlohmann::json::parse(std::ifstream(file_));
     const std::string other = first.bf16_kernels == "native" ? "widened" : "native";
     const std::string other_attention = first.bf16_attention == "native" ? "widened" : "native";
+    const std::string other_rows = first.f32_rows == "native" ? "ours" : "native";
     ASSERT_EQ(record.size(), 1u);
     for (auto& [key, value] : record.items()) {
         EXPECT_NE(key.find("half"), std::string::npos) << key;  // the choices measured are in the key
         EXPECT_NE(key.find("ours"), std::string::npos) << key;
+        EXPECT_NE(key.find("float32 rows"), std::string::npos) << key;
         value["bf16_kernels"] = other;
         value["bf16_attention"] = other_attention;
+        value["f32_rows"] = other_rows;
     }
     std::ofstream(file_) << record.dump();
     const auto third = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(third.bf16_kernels, other);
     EXPECT_EQ(third.bf16_attention, other_attention);
+    // "ours" where the CPU cannot run it is LibTorch's way.
+    EXPECT_EQ(third.f32_rows, vqa::models::cpuGemmF32Supported() ? other_rows : "native");
+    EXPECT_EQ(vqa::models::f32RowsName(vqa::models::f32Rows()), third.f32_rows);
     EXPECT_EQ(vqa::models::cpuWidensBf16(), other == "widened");
     EXPECT_EQ(vqa::models::bf16AttentionName(vqa::models::bf16Attention()), other_attention);
 
@@ -116,6 +140,12 @@ TEST_F(CpuTuningTest, MeasuredOnceThenRecorded) {
         value.erase("bf16_attention");
     std::ofstream(file_) << record.dump();
     EXPECT_EQ(vqa::tuneCpuKernels(file_, kQuiet).source, "measured");
+    // So is one without the float32 rows.
+    record = nlohmann::json::parse(std::ifstream(file_));
+    for (auto& [key, value] : record.items())
+        value.erase("f32_rows");
+    std::ofstream(file_) << record.dump();
+    EXPECT_EQ(vqa::tuneCpuKernels(file_, kQuiet).f32_rows_source, "measured");
 }
 
 // Measured while other work competes for the cores: used by this process, not recorded, so the
@@ -194,6 +224,14 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     ::setenv("VQA_BF16_KERNELS", "widened", 1);
     auto forced = vqa::tuneCpuKernels(file_, kQuiet);
     EXPECT_EQ(forced.source, "environment");
+    // The float32 rows, not forced, are left to be measured by the first product they matter to.
+    EXPECT_EQ(forced.f32_rows, "auto");
+    EXPECT_EQ(forced.f32_rows_source, "at first use");
+    ::setenv("VQA_F32_ROWS", "native", 1);
+    forced = vqa::tuneCpuKernels(file_, kQuiet);
+    EXPECT_EQ(forced.f32_rows, "native");
+    EXPECT_EQ(forced.f32_rows_source, "environment");
+    EXPECT_EQ(vqa::models::f32Rows(), vqa::models::F32Rows::Native);
     EXPECT_TRUE(vqa::models::cpuWidensBf16());
     // The attention, not forced, goes as the products: ours (where the CPU can run it) beside
     // widened products, LibTorch's bfloat16 kernel beside its bfloat16 products.
@@ -229,6 +267,16 @@ TEST_F(CpuTuningTest, TheEnvironmentOverridesAndDamageIsMeasuredPast) {
     EXPECT_EQ(attention_forced.bf16_kernels, repaired.bf16_kernels);
     EXPECT_EQ(attention_forced.attention_source, "environment");
     EXPECT_EQ(vqa::models::bf16Attention(), vqa::models::Bf16Attention::Native);
+    ::unsetenv("VQA_BF16_ATTENTION");
+
+    // The float32 rows alone forced: the rest as recorded, the rows as set ("ours" where the CPU
+    // cannot run it is LibTorch's way).
+    ::setenv("VQA_F32_ROWS", "ours", 1);
+    const auto rows_forced = vqa::tuneCpuKernels(file_, kQuiet);
+    EXPECT_EQ(rows_forced.source, "recorded");
+    EXPECT_EQ(rows_forced.f32_rows_source, "environment");
+    EXPECT_EQ(rows_forced.f32_rows, vqa::models::cpuGemmF32Supported() ? "ours" : "native");
+    EXPECT_EQ(vqa::models::f32RowsName(vqa::models::f32Rows()), rows_forced.f32_rows);
 }
 
 }  // namespace
