@@ -271,11 +271,17 @@ def cpu_target_lines(r, dtypes):
     return lines
 
 
+def peak_for(peak, dtype):
+    """The core's peak a tower in `dtype` is held to: float32 its FMA rate; bfloat16 (and fast)
+    the fastest of the bf16 dot products, the float32 FMA, the float16 FMA and AMX's bf16 tiles,
+    since its products may run on any of them (CpuGemv.h's bf16Kernels). 0 when unknown."""
+    if dtype == "float32":
+        return peak.get("fp32_fma") or 0
+    return max(peak.get(k) or 0 for k in ("bf16_dot", "fp32_fma", "fp16_fma", "amx_bf16"))
+
+
 def vision_rate_lines(r, report):
-    """The vision tower's arithmetic rate per core against the core's measured peak: float32
-    against its FMA rate, bfloat16 and fast against the fastest of the bf16 dot products, the
-    float32 FMA and the float16 FMA (bfloat16 products may run on any of them: CpuGemv.h's
-    bf16Kernels)."""
+    """The vision tower's arithmetic rate per core against the core's measured peak (peak_for)."""
     peak, gflop = report.get("core_peak_gflops"), r.get("vision_gflop")
     if not peak or not gflop or not peak.get("fp32_fma"):
         return []
@@ -286,8 +292,9 @@ def vision_rate_lines(r, report):
 
     lines = ["", f"The vision tower's arithmetic ({gflop:.0f} GFLOP a tile) per core against the core's peak, "
              f"measured by tests/bench/peak_flops.cpp: float32 FMA {peak['fp32_fma']:.0f} GFLOP/s, bfloat16 dot "
-             f"products {rate_text('bf16_dot')} GFLOP/s, float16 FMA {rate_text('fp16_fma')} GFLOP/s (bfloat16 rows "
-             "against the fastest of the three: its products may run on any of them):", "",
+             f"products {rate_text('bf16_dot')} GFLOP/s, float16 FMA {rate_text('fp16_fma')} GFLOP/s, AMX bfloat16 "
+             f"tiles {rate_text('amx_bf16')} GFLOP/s (bfloat16 rows against the fastest: its products may run on any "
+             "of them):", "",
              "| | vision encoding (ms) | GFLOP/s per core | share of the core's peak |", "|---|---|---|---|"]
     for engine, label in [("ours", "VQA Studio"), ("transformers", "transformers")]:
         for dtype in [d for d in ("float32", "bfloat16", "fast") if d in report["dtypes"]]:
@@ -295,23 +302,25 @@ def vision_rate_lines(r, report):
             if not ms:
                 continue
             rate = gflop / (ms / 1000) / threads
-            top = peak["fp32_fma"] if dtype == "float32" else max(
-                peak.get("bf16_dot") or 0, peak["fp32_fma"], peak.get("fp16_fma") or 0)
+            top = peak_for(peak, dtype)
             lines.append(f"| {label} {SHORT_NAMES[dtype]} | {ms:.0f} | {rate:.0f} | {100 * rate / top:.0f} % |")
     return lines
 
 
 def kernel_lines(choices):
-    """The report's line on the bfloat16 kernels ours ran with (`vqa tune --json`), if known."""
+    """The report's line on the CPU kernels ours ran with (`vqa tune --json`), if known."""
     if not choices:
         return []
 
     def ways(names, prefix):
         return ", ".join(f"{n} {choices[prefix + n + '_ms']:.1f}" for n in names if choices.get(prefix + n + "_ms"))
     products, attention = ways(["native", "widened", "half"], ""), ways(["native", "widened", "ours"], "attention_")
+    rows = ways(["native", "ours"], "f32_")
     return [f"- Kernels (`vqa tune`, {choices['source']}): bfloat16 products of many rows "
             f"{choices['bf16_kernels']}" + (f" ({products} ms)" if products else "") +
-            f", an image's attention {choices['bf16_attention']}" + (f" ({attention} ms)" if attention else "")]
+            f", an image's attention {choices['bf16_attention']}" + (f" ({attention} ms)" if attention else "") +
+            (f", float32 products of a few rows {choices['f32_rows']}" + (f" ({rows} ms)" if rows else "")
+             if choices.get("f32_rows") else "")]
 
 
 def write_section(path, script, key, heading, body, after=None):

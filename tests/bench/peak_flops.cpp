@@ -1,20 +1,28 @@
 // One core's peak arithmetic rate, measured: float32 fused multiply-adds (AVX-512, else AVX2);
 // where the CPU has AVX512-BF16, bfloat16 dot products (vdpbf16ps: 32 pairs a register, so
 // twice the multiply-adds of a float32 FMA per instruction); where it has AVX512-FP16, float16
-// fused multiply-adds (32 lanes a register). Each loop keeps 12 independent accumulators, more
+// fused multiply-adds (32 lanes a register); where it has AMX, bfloat16 tile products
+// (tdpbf16ps: 16 x 16 results of 32 pairs each an instruction, four tiles in flight). Each
+// vector loop keeps 12 independent accumulators, more
 // than the instructions' latency times the units that run them, so it runs at the rate the
 // core issues them. The accumulators are named variables, not an array: GCC kept an array of
 // them in memory, and the store-to-load latency then capped the loop at 63 % of the rate (this
 // program reported 176 GFLOP/s of float32 FMA on a core that issues 280). run_bench.py
 // compiles it on its first use and divides the vision tower's GFLOP/s by these numbers. Prints
 // one JSON object: {"fp32_fma": GFLOP/s, "bf16_dot": GFLOP/s or null, "fp16_fma": GFLOP/s or
-// null, "isa": ...}.
+// null, "amx_bf16": GFLOP/s or null, "isa": ...}.
 //
 //   c++ -O2 -std=c++17 peak_flops.cpp -o peak_flops
 #include <immintrin.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -82,6 +90,56 @@ __attribute__((target("avx512f,avx512fp16"))) double fmaFp16() {
 }
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__linux__)
+#define VQA_PEAK_AMX 1
+// Linux hands a process the tile registers' state only when asked (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XTILEDATA); without it the first tile instruction faults.
+bool amxPermitted() {
+    constexpr int kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+}
+
+struct TileConfig {
+    std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    std::uint16_t bytes_per_row[16] = {};
+    std::uint8_t rows[16] = {};
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) double amxBf16() {
+    TileConfig config;
+    for (int t = 0; t < 8; ++t) {
+        config.rows[t] = 16;
+        config.bytes_per_row[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    alignas(64) static std::uint16_t a[16 * 32], b[16 * 32];
+    alignas(64) static float c[16 * 16];
+    for (int i = 0; i < 16 * 32; ++i)
+        a[i] = b[i] = 0x3c00; // bfloat16 1/128: the sums stay finite
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, b, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, b, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    constexpr long kTileIterations = kIterations / 5;
+    const auto start = std::chrono::steady_clock::now();
+    for (long n = 0; n < kTileIterations; ++n) {
+        _tile_dpbf16ps(0, 4, 5);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 6, 5);
+        _tile_dpbf16ps(3, 6, 7);
+    }
+    const double s = seconds(start);
+    _tile_stored(0, c, 64);
+    g_sink = c[0];
+    _tile_release();
+    return double(kTileIterations) * 4 * (16 * 16 * 32) * 2 / s / 1e9;
+}
+#endif
+
 } // namespace
 
 int main() {
@@ -93,12 +151,18 @@ int main() {
 #else
     const bool fp16 = false;
 #endif
+#ifdef VQA_PEAK_AMX
+    const bool amx = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") && amxPermitted();
+#else
+    const bool amx = false;
+#endif
     if (!avx512 && !__builtin_cpu_supports("fma")) {
-        std::printf("{\"fp32_fma\": null, \"bf16_dot\": null, \"fp16_fma\": null, \"isa\": \"no FMA\"}\n");
+        std::printf("{\"fp32_fma\": null, \"bf16_dot\": null, \"fp16_fma\": null, \"amx_bf16\": null, "
+                    "\"isa\": \"no FMA\"}\n");
         return 0;
     }
     // The best of three runs of each: the first may run while the clock is still rising.
-    double fma = 0, dot = 0, half = 0;
+    double fma = 0, dot = 0, half = 0, tiles = 0;
     for (int run = 0; run < 3; ++run) {
         const double f = avx512 ? fmaAvx512() : fmaAvx2();
         fma = f > fma ? f : fma;
@@ -112,13 +176,22 @@ int main() {
             half = h > half ? h : half;
         }
 #endif
+#ifdef VQA_PEAK_AMX
+        if (amx) {
+            const double t = amxBf16();
+            tiles = t > tiles ? t : tiles;
+        }
+#endif
     }
-    char dot_text[32] = "null", half_text[32] = "null";
+    char dot_text[32] = "null", half_text[32] = "null", amx_text[32] = "null";
     if (bf16)
         std::snprintf(dot_text, sizeof dot_text, "%.1f", dot);
     if (fp16)
         std::snprintf(half_text, sizeof half_text, "%.1f", half);
-    std::printf("{\"fp32_fma\": %.1f, \"bf16_dot\": %s, \"fp16_fma\": %s, \"isa\": \"%s%s%s\"}\n", fma, dot_text,
-                half_text, avx512 ? "avx512f" : "avx2+fma", bf16 ? "+avx512bf16" : "", fp16 ? "+avx512fp16" : "");
+    if (amx)
+        std::snprintf(amx_text, sizeof amx_text, "%.1f", tiles);
+    std::printf("{\"fp32_fma\": %.1f, \"bf16_dot\": %s, \"fp16_fma\": %s, \"amx_bf16\": %s, \"isa\": \"%s%s%s%s\"}\n",
+                fma, dot_text, half_text, amx_text, avx512 ? "avx512f" : "avx2+fma", bf16 ? "+avx512bf16" : "",
+                fp16 ? "+avx512fp16" : "", amx ? "+amx-bf16" : "");
     return 0;
 }

@@ -43,7 +43,8 @@ on another CPU adds its own section instead of replacing the one measured elsewh
 For the SmolVLM shapes it also prints the targets every kind of CPU is held to (first token,
 prefill and decode ratios, what attention capture costs) and the vision tower's arithmetic
 rate per core against the core's peak, which tests/bench/peak_flops.cpp measures (float32 FMA,
-bfloat16 dot products and float16 FMA, compiled with the system's C++ compiler on first use).
+bfloat16 dot products, float16 FMA and AMX bfloat16 tiles, compiled with the system's C++ compiler
+on first use).
 
 The llama.cpp side lives in its own venv keyed on the hash of requirements.txt, under
 ~/.cache/vqa-studio/, so CI never pays for building it.
@@ -840,8 +841,9 @@ def vision_gflop(model_dir):
 
 
 def core_peak(work):
-    """One core's float32 FMA, bfloat16 dot-product and float16 FMA rates in GFLOP/s, measured by
-    peak_flops.cpp (compiled here on first use); None where there is no compiler."""
+    """One core's float32 FMA, bfloat16 dot-product, float16 FMA and AMX bfloat16 tile rates in
+    GFLOP/s, measured by peak_flops.cpp (compiled here on first use); None where there is no
+    compiler."""
     exe = os.path.join(work, "peak_flops")
     src = os.path.join(HERE, "peak_flops.cpp")
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):

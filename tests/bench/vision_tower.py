@@ -236,7 +236,8 @@ def markdown(report, json_name):
              "both engines.",
              f"- {tower['what']}, {gflop:.0f} GFLOP an image, random weights; {tower['image']}; the median of "
              f"{rb.WARM_RUNS} encodings after the first, in one process. Peak per core (tests/bench/peak_flops.cpp): float32 FMA "
-             f"{peak.get('fp32_fma') or 0:.0f}, float16 FMA {peak.get('fp16_fma') or 0:.0f} GFLOP/s.",
+             f"{peak.get('fp32_fma') or 0:.0f}, float16 FMA {peak.get('fp16_fma') or 0:.0f}, AMX bfloat16 tiles "
+             f"{peak.get('amx_bf16') or 0:.0f} GFLOP/s (0: the CPU has none).",
              *br.kernel_lines(report.get("kernel_choices")), "",
              "| dtype | ours (ms) | transformers (ms) | ours ÷ transformers | ours, GFLOP/s per core | "
              "share of the core's peak |", "|---|---|---|---|---|---|"]
@@ -247,8 +248,7 @@ def markdown(report, json_name):
         if not ours:
             continue
         rate = gflop / (ours / 1000) / threads
-        top = (peak.get("fp32_fma") if dtype == "float32" else
-               max(peak.get("bf16_dot") or 0, peak.get("fp32_fma") or 0, peak.get("fp16_fma") or 0)) or 0
+        top = br.peak_for(peak, dtype)
         share = f"{100 * rate / top:.0f} %" if top else "–"
         ratio = f"{ours / theirs:.2f}" + (" (÷ float32)" if dtype == "fast" else "") if theirs else "–"
         lines.append(f"| {dtype} | {ours:.0f} | {br.fmt(theirs) if theirs else '–'} | {ratio} | {rate:.0f} | "
