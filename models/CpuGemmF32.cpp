@@ -226,19 +226,24 @@ F32Rows F32RowsTimes::fastest() const {
 
 namespace {
 
-// Ours for x weight^T + bias where it applies (see cpuF32RowsLinear), whatever the choice.
-torch::Tensor oursLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+// Ours can take x weight^T + bias: float32 on the CPU, 2 to kCpuGemmF32MaxRows rows of x, a
+// contiguous 2-D weight, a bias of its rows, no autograd, and the CPU has AVX-512. Cheap: no
+// measuring.
+bool oursApplies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
     if (!x.defined() || !weight.defined() || !x.device().is_cpu() || !weight.device().is_cpu() ||
         x.scalar_type() != torch::kFloat32 || weight.scalar_type() != torch::kFloat32 || weight.dim() != 2 ||
-        !weight.is_contiguous() || x.dim() == 0 || x.size(-1) != weight.size(1) || x.requires_grad() ||
-        weight.requires_grad() ||
+        !weight.is_contiguous() || x.dim() == 0 || x.size(-1) != weight.size(1) || weight.size(1) == 0 ||
+        x.requires_grad() || weight.requires_grad() ||
         (bias.defined() && (bias.scalar_type() != torch::kFloat32 || !bias.device().is_cpu() || bias.dim() != 1 ||
                             bias.size(0) != weight.size(0) || bias.requires_grad())))
-        return {};
-    const std::int64_t k = weight.size(1), n = weight.size(0);
-    const std::int64_t m = k > 0 ? x.numel() / k : 0;
-    if (m < 2 || m > kCpuGemmF32MaxRows || !cpuGemmF32Supported())
-        return {};
+        return false;
+    const std::int64_t m = x.numel() / weight.size(1);
+    return m >= 2 && m <= kCpuGemmF32MaxRows && cpuGemmF32Supported();
+}
+
+// Ours for a product oursApplies to.
+torch::Tensor oursLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+    const std::int64_t k = weight.size(1), n = weight.size(0), m = x.numel() / k;
     const auto xc = x.contiguous();
     const auto bc = bias.defined() ? bias.contiguous() : torch::Tensor();
     auto sizes = x.sizes().vec();
@@ -252,12 +257,8 @@ torch::Tensor oursLinear(const torch::Tensor& x, const torch::Tensor& weight, co
 } // namespace
 
 torch::Tensor cpuF32RowsLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-    // Cheap refusals first: the choice is measured only where it could matter.
-    if (!x.defined() || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu() || x.requires_grad() ||
-        x.dim() == 0 || x.size(-1) == 0 || !cpuGemmF32Supported())
-        return {};
-    const std::int64_t rows = x.numel() / x.size(-1);
-    if (rows < 2 || rows > kCpuGemmF32MaxRows || f32Rows() != F32Rows::Ours)
+    // The choice is asked (and measured, the first time) only where ours could run.
+    if (!oursApplies(x, weight, bias) || f32Rows() != F32Rows::Ours)
         return {};
     return oursLinear(x, weight, bias);
 }

@@ -2,7 +2,10 @@
 // precision's vision tower) and a float32 prompt's products with, as the engine chooses them at
 // load (engine/CpuTuning.h): from the environment, from this CPU's record, or measured now;
 // `--again` measures them again.
+#include <initializer_list>
 #include <iostream>
+#include <sstream>
+#include <utility>
 
 #include "app/cli/Command.h"
 #include "engine/CpuTuning.h"
@@ -15,21 +18,18 @@ struct TuneOptions {
     int threads = 0;
 };
 
-// "half (measured: native 16.1 ms, widened 11.3 ms, half 5.7 ms)"
-std::string choiceLine(const std::string& choice, const std::string& source, const char* const names[3],
-                       const double ms[3]) {
+// "half (measured: native 16.1 ms, widened 11.3 ms, half 5.7 ms)": the ways not measured left out.
+std::string choiceLine(const std::string& choice, const std::string& source,
+                       std::initializer_list<std::pair<const char*, double>> ways) {
     std::ostringstream out;
     out.precision(3);
     out << choice << " (" << source;
-    if (ms[0] > 0 || ms[1] > 0 || ms[2] > 0) {
-        out << ":";
-        const char* sep = " ";
-        for (int i = 0; i < 3; ++i)
-            if (ms[i] > 0) {
-                out << sep << names[i] << " " << ms[i] << " ms";
-                sep = ", ";
-            }
-    }
+    const char* sep = ": ";
+    for (const auto& [name, ms] : ways)
+        if (ms > 0) {
+            out << sep << name << " " << ms << " ms";
+            sep = ", ";
+        }
     out << ")";
     return out.str();
 }
@@ -51,18 +51,19 @@ int runTune(const TuneOptions& opts) {
         std::cout << out.dump() << "\n";
         return 0;
     }
-    static const char* const kProducts[3] = {"native", "widened", "half"};
-    static const char* const kAttention[3] = {"native", "widened", "ours"};
-    const double products[3] = {t.native_ms, t.widened_ms, t.half_ms};
-    const double attention[3] = {t.attention_native_ms, t.attention_widened_ms, t.attention_ours_ms};
-    static const char* const kRows[3] = {"native", "", "ours"};
-    const double rows[3] = {t.f32_native_ms, 0, t.f32_ours_ms};
     std::cout << "CPU: " << t.cpu << (t.threads > 0 ? ", measured with " + std::to_string(t.threads) + " threads" : "")
               << "\n"
-              << "bfloat16 products of many rows: " << choiceLine(t.bf16_kernels, t.source, kProducts, products) << "\n"
-              << "an image's attention: " << choiceLine(t.bf16_attention, t.attention_source, kAttention, attention)
+              << "bfloat16 products of many rows: " << choiceLine(t.bf16_kernels, t.source,
+                                                                {{"native", t.native_ms},
+                                                                 {"widened", t.widened_ms},
+                                                                 {"half", t.half_ms}}) << "\n"
+              << "an image's attention: " << choiceLine(t.bf16_attention, t.attention_source,
+                                                        {{"native", t.attention_native_ms},
+                                                         {"widened", t.attention_widened_ms},
+                                                         {"ours", t.attention_ours_ms}})
               << "\n"
-              << "float32 products of a few rows (a prompt): " << choiceLine(t.f32_rows, t.f32_rows_source, kRows, rows)
+              << "float32 products of a few rows (a prompt): " << choiceLine(t.f32_rows, t.f32_rows_source,
+                                                                  {{"native", t.f32_native_ms}, {"ours", t.f32_ours_ms}})
               << "\n"
               << "  native: LibTorch's kernels (bfloat16, or float32 for a prompt); widened: its float32 ones on\n"
               << "  operands widened from bfloat16; half: our float16 GEMM (AVX512-FP16); ours: our attention, our\n"
